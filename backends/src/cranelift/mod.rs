@@ -1,0 +1,1 @@
+//! Cranelift JIT backend for the CPU.

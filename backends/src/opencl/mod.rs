@@ -1,0 +1,1 @@
+//! OpenCL C backend for GPUs (and CPUs through PoCL).

@@ -1,0 +1,328 @@
+//! The graph: nodes in an arena ordered operands-first, stored in petgraph, hash-consed.
+
+use crate::infer::{infer, Arg, TypeError};
+use crate::op::{BinOp, Level, Num, Op, UnOp};
+use crate::types::{DType, Shape, Type};
+use petgraph::graph::{DiGraph, NodeIndex};
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A node's handle. Ids are dense and increase in construction order, so a node's operands
+/// always have smaller ids: id order is a topological order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The id as an index into per-node tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// Operand list, in order.
+pub type Args = SmallVec<[NodeId; 2]>;
+
+/// One operation applied to its operands, with its inferred type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The operation.
+    pub op: Op,
+    /// Operands in the order the op defines.
+    pub args: Args,
+    /// The value's type.
+    pub ty: Type,
+}
+
+/// A graph of [`Node`]s plus named outputs.
+///
+/// petgraph holds the nodes and one edge per operand use (weight: operand position), for
+/// its algorithms (reachability, DOT). Operand order lives in [`Node::args`], never on the
+/// edges. Node ids equal petgraph node indices.
+#[derive(Clone, Default)]
+pub struct Graph {
+    g: DiGraph<Node, u16, u32>,
+    cons: HashMap<(Op, Args), NodeId>,
+    outputs: Vec<(String, NodeId)>,
+    next_level: u32,
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.len() == other.len()
+            && self.outputs == other.outputs
+            && self.ids().all(|i| self.node(i) == other.node(i))
+    }
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", crate::text::print(self))
+    }
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.g.node_count()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All node ids in topological (construction) order.
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = NodeId> + ExactSizeIterator {
+        (0..self.len() as u32).map(NodeId)
+    }
+
+    /// The node with id `id`. Panics on an id from another graph that is out of range.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.g[NodeIndex::new(id.index())]
+    }
+
+    /// The op of node `id`.
+    pub fn op(&self, id: NodeId) -> &Op {
+        &self.node(id).op
+    }
+
+    /// The operands of node `id`.
+    pub fn args(&self, id: NodeId) -> &[NodeId] {
+        &self.node(id).args
+    }
+
+    /// The type of node `id`.
+    pub fn ty(&self, id: NodeId) -> &Type {
+        &self.node(id).ty
+    }
+
+    /// The shape of node `id`.
+    pub fn shape(&self, id: NodeId) -> &Shape {
+        &self.node(id).ty.shape
+    }
+
+    /// The dtype of node `id`.
+    pub fn dtype(&self, id: NodeId) -> DType {
+        self.node(id).ty.dtype
+    }
+
+    /// The petgraph storage, for algorithms (read-only).
+    pub fn petgraph(&self) -> &DiGraph<Node, u16, u32> {
+        &self.g
+    }
+
+    /// Adds `op(args)`, or returns the existing structurally equal node (hash-consing).
+    /// The type is inferred; operands must already exist.
+    pub fn add(&mut self, op: Op, args: &[NodeId]) -> Result<NodeId, AddError> {
+        for &a in args {
+            if a.index() >= self.len() {
+                return Err(AddError::UnknownOperand(a));
+            }
+        }
+        let key = (op, Args::from_slice(args));
+        if let Some(&id) = self.cons.get(&key) {
+            return Ok(id);
+        }
+        let ty = self.infer(&key.0, args)?;
+        self.bump_level(&key.0);
+        let id = NodeId(self.len() as u32);
+        let node = Node {
+            op: key.0.clone(),
+            args: key.1.clone(),
+            ty,
+        };
+        let ix = self.g.add_node(node);
+        debug_assert_eq!(ix.index(), id.index());
+        for (pos, &a) in args.iter().enumerate() {
+            self.g.add_edge(NodeIndex::new(a.index()), ix, pos as u16);
+        }
+        self.cons.insert(key, id);
+        Ok(id)
+    }
+
+    /// Like [`Graph::add`] for constructions the compiler itself makes (passes), where a
+    /// type error is a compiler bug: panics with the op and operand types.
+    pub fn node_of(&mut self, op: Op, args: &[NodeId]) -> NodeId {
+        match self.add(op.clone(), args) {
+            Ok(id) => id,
+            Err(e) => {
+                let tys: Vec<String> = args.iter().map(|a| self.ty(*a).to_string()).collect();
+                panic!("internal error: {op:?} on ({}) : {e}", tys.join(", "))
+            }
+        }
+    }
+
+    fn infer(&self, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
+        let views: SmallVec<[Arg<'_>; 4]> = args
+            .iter()
+            .map(|&a| Arg {
+                ty: self.ty(a),
+                is_variable: self.op(a).is_variable(),
+            })
+            .collect();
+        infer(op, &views)
+    }
+
+    /// Keeps `next_level` above every level in the graph (also for parsed graphs).
+    fn bump_level(&mut self, op: &Op) {
+        if let Some(Level(l)) = op.level() {
+            self.next_level = self.next_level.max(l + 1);
+        }
+    }
+
+    /// A level no node of this graph uses yet.
+    pub fn fresh_level(&mut self) -> Level {
+        let l = Level(self.next_level);
+        self.next_level += 1;
+        l
+    }
+
+    /// Names `id` as an output (outputs keep their order; a name may appear once).
+    pub fn set_output(&mut self, name: &str, id: NodeId) {
+        match self.outputs.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = id,
+            None => self.outputs.push((name.to_string(), id)),
+        }
+    }
+
+    /// The named outputs in order.
+    pub fn outputs(&self) -> &[(String, NodeId)] {
+        &self.outputs
+    }
+
+    /// The output named `name`.
+    pub fn output(&self, name: &str) -> Option<NodeId> {
+        self.outputs.iter().find(|(n, _)| n == name).map(|o| o.1)
+    }
+
+    /// Removes all outputs (nodes stay).
+    pub fn clear_outputs(&mut self) {
+        self.outputs.clear();
+    }
+
+    /// The users of each node (reverse edges), indexed by id.
+    pub fn users(&self) -> Vec<Vec<NodeId>> {
+        let mut u = vec![Vec::new(); self.len()];
+        for id in self.ids() {
+            for &a in self.args(id) {
+                u[a.index()].push(id);
+            }
+        }
+        u
+    }
+
+    /// Marks the nodes reachable (backwards through operands) from `roots`.
+    pub fn live(&self, roots: &[NodeId]) -> Vec<bool> {
+        let mut live = vec![false; self.len()];
+        for r in roots {
+            live[r.index()] = true;
+        }
+        for id in self.ids().rev() {
+            if live[id.index()] {
+                for &a in self.args(id) {
+                    live[a.index()] = true;
+                }
+            }
+        }
+        live
+    }
+
+    /// Whether `of` depends on `on` (is `on` reachable through operands from `of`).
+    pub fn depends_on(&self, of: NodeId, on: NodeId) -> bool {
+        if on > of {
+            return false;
+        }
+        self.live(&[of])[on.index()]
+    }
+
+    /// A copy with only the nodes reachable from the outputs, renumbered densely in the
+    /// same relative order.
+    pub fn compact(&self) -> Graph {
+        let roots: Vec<NodeId> = self.outputs.iter().map(|o| o.1).collect();
+        let live = self.live(&roots);
+        let mut out = Graph::new();
+        out.next_level = self.next_level;
+        let mut map = vec![None; self.len()];
+        for id in self.ids().filter(|i| live[i.index()]) {
+            let n = self.node(id);
+            let args: Args = n.args.iter().map(|a| map[a.index()].unwrap()).collect();
+            map[id.index()] = Some(out.node_of(n.op.clone(), &args));
+        }
+        for (name, id) in &self.outputs {
+            out.set_output(name, map[id.index()].unwrap());
+        }
+        out
+    }
+}
+
+/// Why [`Graph::add`] refused a node.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    /// An operand id that is not in the graph.
+    #[error("operand {0} does not exist")]
+    UnknownOperand(NodeId),
+    /// The op does not apply to the operands' types.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+}
+
+/// Convenience constructors used by passes and front ends. All panic on type errors,
+/// which in compiler-made graphs are bugs (user-facing construction goes through
+/// [`Graph::add`]).
+impl Graph {
+    /// A scalar constant.
+    pub fn constant(&mut self, v: f64, dtype: DType) -> NodeId {
+        self.node_of(
+            Op::Const {
+                value: Num::new(v),
+                dtype,
+            },
+            &[],
+        )
+    }
+
+    /// A constant broadcast to `shape`.
+    pub fn fill(&mut self, v: f64, dtype: DType, shape: &Shape) -> NodeId {
+        let c = self.constant(v, dtype);
+        self.broadcast(c, shape)
+    }
+
+    /// `a` broadcast to `shape` (no node when already of that shape).
+    pub fn broadcast(&mut self, a: NodeId, shape: &Shape) -> NodeId {
+        if self.shape(a) == shape {
+            return a;
+        }
+        self.node_of(Op::Broadcast(shape.clone()), &[a])
+    }
+
+    /// An elementwise unary op.
+    pub fn unary(&mut self, u: UnOp, a: NodeId) -> NodeId {
+        self.node_of(Op::Unary(u), &[a])
+    }
+
+    /// An elementwise binary op; operands are broadcast to their common shape first.
+    pub fn binary(&mut self, b: BinOp, x: NodeId, y: NodeId) -> NodeId {
+        let s = Shape::broadcast(self.shape(x), self.shape(y)).unwrap_or_else(|| {
+            panic!(
+                "internal error: {} and {} do not broadcast",
+                self.shape(x),
+                self.shape(y)
+            )
+        });
+        let x = self.broadcast(x, &s);
+        let y = self.broadcast(y, &s);
+        self.node_of(Op::Binary(b), &[x, y])
+    }
+}

@@ -1,0 +1,1 @@
+//! Automatic differentiation: expands `diff`, `laplacian`, `grad` and `at` into plain ops.
