@@ -10,6 +10,7 @@
 
 pub mod dsl;
 pub mod nn;
+pub mod problem;
 
 /// Commonly used names: `use nabla_frontend::prelude::*`.
 pub mod prelude {

@@ -84,7 +84,8 @@ fn rng_normals_have_unit_moments() {
 
 #[test]
 fn every_activation_matches_its_formula() {
-    let formulas: [(Act, fn(f64) -> f64); 6] = [
+    type Formula = (Act, fn(f64) -> f64);
+    let formulas: [Formula; 6] = [
         (Act::Tanh, f64::tanh),
         (Act::Sin, f64::sin),
         (Act::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),

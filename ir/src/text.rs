@@ -355,10 +355,7 @@ impl<'a> Cursor<'a> {
             return self.err("expected a dtype `f32` or `f64`");
         };
         self.pos += 3;
-        let shape = self.shape().or_else(|e| {
-            self.pos = start;
-            Err(e)
-        })?;
+        let shape = self.shape().inspect_err(|_| self.pos = start)?;
         Ok(Type::new(dtype, shape))
     }
 
