@@ -67,6 +67,8 @@ struct Row {
     device_ms: f64,
     wall_ms: f64,
     slowest: String,
+    /// The five slowest kernels: name, mean ms, GFLOP/s.
+    top: Vec<(String, f64, f64)>,
 }
 
 fn time(c: &Config, dtype: DType, device: Option<&str>, reps: usize) -> Result<Row, String> {
@@ -109,8 +111,19 @@ fn time(c: &Config, dtype: DType, device: Option<&str>, reps: usize) -> Result<R
         let ms = worst_s / reps as f64 * 1e3;
         format!("{} {ms:.3} ms", k.name)
     });
+    let mut top: Vec<(String, f64, f64)> = times
+        .iter()
+        .zip(&per_kernel)
+        .map(|(k, s)| {
+            let mean = s / reps as f64;
+            (k.name.clone(), mean * 1e3, k.flops as f64 * 1e-9 / mean)
+        })
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(5);
     let widths: Vec<String> = c.widths.iter().map(|w| w.to_string()).collect();
     Ok(Row {
+        top,
         label: format!(
             "{:<9} N={:<6} [{}] (compile {compile_ms:.0} ms)",
             c.objective,
@@ -191,25 +204,38 @@ fn main() {
         "objective", "dtype", "kernels", "GFLOP", "device ms", "wall ms", "GFLOP/s"
     );
     let reps = if quick { 5 } else { 20 };
+    let mut details = Vec::new();
     for dtype in [DType::F32, DType::F64] {
         if dtype == DType::F64 && !dev.fp64 {
             continue;
         }
         for c in &cfgs {
             match time(c, dtype, device, reps) {
-                Ok(r) => println!(
-                    "{:<52} {:<5} {:>7} {:>8.3} {:>10.3} {:>9.3} {:>9.1}  {}",
-                    r.label,
-                    r.dtype.name(),
-                    r.kernels,
-                    r.gflop,
-                    r.device_ms,
-                    r.wall_ms,
-                    r.gflop / (r.device_ms * 1e-3),
-                    r.slowest
-                ),
+                Ok(r) => {
+                    println!(
+                        "{:<52} {:<5} {:>7} {:>8.3} {:>10.3} {:>9.3} {:>9.1}  {}",
+                        r.label,
+                        r.dtype.name(),
+                        r.kernels,
+                        r.gflop,
+                        r.device_ms,
+                        r.wall_ms,
+                        r.gflop / (r.device_ms * 1e-3),
+                        r.slowest
+                    );
+                    details.push(r);
+                }
                 Err(e) => println!("{} {}: failed: {e}", c.objective, dtype),
             }
         }
+    }
+    println!("\nslowest kernels per objective (mean ms, GFLOP/s):");
+    for r in details {
+        let top: Vec<String> = r
+            .top
+            .iter()
+            .map(|(n, ms, g)| format!("{n} {ms:.3} ({g:.0})"))
+            .collect();
+        println!("  {} {}: {}", r.label, r.dtype.name(), top.join(", "));
     }
 }

@@ -37,8 +37,8 @@ void s0_matmul(__global const real* restrict b0, __global const real* restrict b
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 2 work-items per group
-  const idx_t k0 = (idx_t)get_group_id(2) * 1264;
-  const idx_t k1 = min(k0 + 1264, (idx_t)2500);
+  const idx_t k0 = (idx_t)get_group_id(2) * 80;
+  const idx_t k1 = min(k0 + 80, (idx_t)2500);
   for (idx_t t = k0; t < k1; t += 16) {
     for (idx_t e = lid; e < 64; e += 2) {
       const idx_t r = e % 4;
@@ -76,6 +76,6 @@ __kernel void s0_matmul_sum(__global real* restrict b2, __global const real* res
   const idx_t o = (idx_t)get_global_id(0);
   if (o >= 15) return;
   real acc = scratch[o];
-  for (idx_t s = 1; s < 2; ++s) acc += scratch[s * 15 + o];
+  for (idx_t s = 1; s < 32; ++s) acc += scratch[s * 15 + o];
   b2[o] = acc;
 }

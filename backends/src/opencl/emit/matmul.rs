@@ -90,17 +90,25 @@ pub fn choose_tile(m: usize, n: usize, k: usize, lim: &DeviceLimits, dtype: DTyp
 
 /// Products whose output has fewer tiles than this may be split along the inner extent.
 const FEW_TILES: usize = 64;
-/// Inner-extent chunk a split aims for.
-const CHUNK: usize = 1024;
+/// Only inner extents at least this long are split.
+const MIN_SPLIT_K: usize = 2048;
+/// The shortest chunk a split makes.
+const MIN_CHUNK: usize = 64;
+/// Work-items a split aims to keep busy (enough to fill a large GPU several times).
+const TARGET_ITEMS: usize = 65536;
 
 /// The number of chunks `S` the inner extent of an `m × n × k` product with tile `t` is
-/// split into (1: no split), and the chunk length (a multiple of `t.tk`).
+/// split into (1: no split), and the chunk length (a multiple of `t.tk`): enough chunks
+/// that `tiles · S · work-items per group` reaches [`TARGET_ITEMS`], none shorter than
+/// [`MIN_CHUNK`].
 pub fn split(m: usize, n: usize, k: usize, t: &Tile) -> (usize, usize) {
     let tiles = m.div_ceil(t.tm) * n.div_ceil(t.tn);
-    if tiles >= FEW_TILES || k < 2 * CHUNK {
+    if tiles >= FEW_TILES || k < MIN_SPLIT_K {
         return (1, k);
     }
-    let s = (k / CHUNK).min(FEW_TILES.div_ceil(tiles) * 4).max(2);
+    let (tx, ty) = t.threads();
+    let want = TARGET_ITEMS.div_ceil(tiles * tx * ty);
+    let s = want.min(k / MIN_CHUNK.max(t.tk)).max(2);
     let chunk = k.div_ceil(s).div_ceil(t.tk) * t.tk;
     (k.div_ceil(chunk), chunk)
 }
@@ -362,11 +370,14 @@ mod tests {
     fn long_inner_extents_with_few_tiles_are_split() {
         let t = choose_tile(64, 64, 65536, &DeviceLimits::REFERENCE, DType::F32);
         let (s, chunk) = split(64, 64, 65536, &t);
-        assert!(s >= 16, "{s}");
+        assert_eq!((s, chunk), (256, 256));
         assert_eq!(chunk % t.tk, 0);
         assert!(s * chunk >= 65536 && (s - 1) * chunk < 65536);
         let wide = choose_tile(65536, 64, 64, &DeviceLimits::REFERENCE, DType::F32);
         assert_eq!(split(65536, 64, 64, &wide), (1, 64));
+        // A one-row output (16 work-items per group) is split into 1024 chunks of 64.
+        let row = choose_tile(1, 64, 65536, &DeviceLimits::REFERENCE, DType::F32);
+        assert_eq!(split(1, 64, 65536, &row), (1024, 64));
     }
 
     #[test]
