@@ -124,7 +124,7 @@ fn backend(
     match opts.backend {
         Backend::Interp => {
             let o = nabla_backends::interp::Options { dtype: opts.dtype };
-            Ok(Box::new(nabla_backends::interp::compile(g, &info, &o)))
+            Ok(Box::new(nabla_backends::interp::compile(g, info, &o)))
         }
         Backend::Cpu | Backend::OpenCl => Err(CompileError::Unsupported(format!(
             "backend {:?} is not available yet",
