@@ -408,7 +408,7 @@ impl Builder<'_> {
             0 if n == 1 => Shape::scalar(),
             0 | 1 => Shape::new(&[n]),
             2 => Shape::matrix(1, n),
-            _ if n % d == 0 => Shape::matrix(d, n / d),
+            _ if n.is_multiple_of(d) => Shape::matrix(d, n / d),
             _ => Shape::matrix(n, 1),
         };
         self.add(Op::Reshape(to), &[a])
