@@ -439,6 +439,8 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self) -> Result<String, ParseError> {
+        self.skip_ws();
+        let start = self.pos;
         if !self.eat("\"") {
             return self.err("expected a quoted name");
         }
@@ -458,7 +460,7 @@ impl<'a> Cursor<'a> {
                 c => out.push(c),
             }
         }
-        self.err("unterminated string")
+        self.err_at(start, "unterminated string")
     }
 
     /// A number: anything Rust parses as `f64`, or `0x` and up to 16 hex digits of raw

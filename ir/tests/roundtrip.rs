@@ -27,7 +27,10 @@ fn assert_dot(g: &Graph) {
     assert_eq!(*lines.last().unwrap(), "}");
     let body = &lines[1..lines.len() - 1];
     for l in body {
-        assert!(l.starts_with("  ") && l.ends_with(';'), "bad DOT line {l:?}");
+        assert!(
+            l.starts_with("  ") && l.ends_with(';'),
+            "bad DOT line {l:?}"
+        );
         assert_eq!(unescaped_quotes(l) % 2, 0, "unbalanced quotes in {l:?}");
     }
     for id in g.ids() {
@@ -108,8 +111,25 @@ fn generator_reaches_every_op_flag_and_method() {
     let mut want: Vec<String> = UnOp::ALL.iter().map(|u| u.name().to_string()).collect();
     want.extend(
         [
-            "input", "param", "bound", "const", "tensor", "powi", "add", "sub", "mul", "div",
-            "pow", "broadcast", "reshape", "sum", "mean", "slice", "concat", "grad", "at",
+            "input",
+            "param",
+            "bound",
+            "const",
+            "tensor",
+            "powi",
+            "add",
+            "sub",
+            "mul",
+            "div",
+            "pow",
+            "broadcast",
+            "reshape",
+            "sum",
+            "mean",
+            "slice",
+            "concat",
+            "grad",
+            "at",
             "powi extreme",
         ]
         .map(String::from),
@@ -117,7 +137,15 @@ fn generator_reaches_every_op_flag_and_method() {
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
         want.push(format!("matmul {ta} {tb}"));
     }
-    for m in ["auto", "forward", "taylor", "collapsed", "reverse", "fd", "fd=h"] {
+    for m in [
+        "auto",
+        "forward",
+        "taylor",
+        "collapsed",
+        "reverse",
+        "fd",
+        "fd=h",
+    ] {
         want.push(format!("diff {m}"));
         want.push(format!("laplacian {m}"));
     }
@@ -167,7 +195,15 @@ fn constants_keep_their_bits() {
 /// Names with the characters the format quotes or that once ended a line early.
 #[test]
 fn odd_names_round_trip() {
-    let names = ["a;b", "q\"uote", "back\\slash", "new\nline", "", "sp ace", "π;\\"];
+    let names = [
+        "a;b",
+        "q\"uote",
+        "back\\slash",
+        "new\nline",
+        "",
+        "sp ace",
+        "π;\\",
+    ];
     let mut g = Graph::new();
     for (i, n) in names.iter().enumerate() {
         let shape = Shape::matrix(2, 1);
