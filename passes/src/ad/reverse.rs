@@ -31,7 +31,6 @@ pub fn vjp(g: &mut Graph, y: NodeId, seed: NodeId, wrt: &[NodeId]) -> Vec<Tan> {
         }
         let args: SmallVec<[NodeId; 4]> = g.args(id).into();
         for (pos, a) in args.into_iter().enumerate() {
-            // Operands older than every requested leaf cannot depend on one.
             if a < lo || !dep[(a.0 - lo.0) as usize] {
                 continue;
             }
