@@ -24,6 +24,7 @@
 use crate::graph::{AddError, Graph, Node, NodeId};
 use crate::op::{BinOp, Level, Method, Num, Op, UnOp};
 use crate::types::{DType, Shape, Type};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -140,11 +141,16 @@ pub struct ParseError {
 /// enough that no later size computation (a concat of many such operands) can overflow.
 pub const MAX_NUMEL: usize = 1 << 40;
 
-/// Parses the text format, checking every line against the graph built so far.
+/// Parses the text format, checking every line against the graph built so far, so that
+/// the graph returned verifies.
 pub fn parse(src: &str) -> Result<Graph, ParseError> {
     let mut g = Graph::new();
+    let mut names = HashMap::new();
     for stmt in statements(src) {
         let (stmt, at) = stmt?;
+        if let Stmt::Node { op, .. } = &stmt {
+            at.fresh_leaf_name(op, g.len(), &mut names)?;
+        }
         apply_checked(&mut g, stmt, &at)?;
     }
     Ok(g)
@@ -225,6 +231,29 @@ impl At<'_> {
             Ok(r.0)
         } else {
             self.err(r.1, format!("{} is not defined before this line", r.0))
+        }
+    }
+
+    /// An `input` or `param` may not take a name an earlier one has (the runtime binds
+    /// leaves by name).
+    fn fresh_leaf_name(
+        &self,
+        op: &Op,
+        id: usize,
+        names: &mut HashMap<String, NodeId>,
+    ) -> Result<(), ParseError> {
+        let (Op::Input { name, .. } | Op::Param { name, .. }) = op else {
+            return Ok(());
+        };
+        match names.get(name) {
+            Some(&earlier) => self.err(
+                self.op_pos,
+                format!("{earlier} already has the name {}", quote(name)),
+            ),
+            None => {
+                names.insert(name.clone(), NodeId(id as u32));
+                Ok(())
+            }
         }
     }
 

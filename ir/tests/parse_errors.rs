@@ -73,7 +73,14 @@ const AFTER_X: &[(&str, &str)] = &[
         "%1 = neg %0 : f64[3]",
         "2:13: type is f64[3], operands give f64[2]",
     ),
-    ("%1 = input \"x\" : f64[2]", "2:6: duplicates %0"),
+    (
+        "%1 = neg %0 : f64[2]\n%2 = neg %0 : f64[2]",
+        "3:6: duplicates %1",
+    ),
+    (
+        "%1 = param \"x\" : f64[]",
+        "2:6: %0 already has the name \"x\"",
+    ),
     (
         "%1 = input \"y\" : f64[2]\n%2 = add %0, %1 : f64[3]",
         "3:17: type is f64[3], operands give f64[2]",
