@@ -48,6 +48,13 @@ pub struct Options {
     pub derivs: Derivs,
     /// Run the egg simplifier.
     pub simplify: bool,
+    /// Threads for the CPU backend (`None`: one per core).
+    pub threads: Option<usize>,
+}
+
+/// One thread per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Options {
@@ -58,6 +65,7 @@ impl Options {
             dtype: DType::F32,
             derivs: Derivs::Auto,
             simplify: true,
+            threads: None,
         }
     }
 
@@ -68,6 +76,7 @@ impl Options {
             dtype: DType::F64,
             derivs: Derivs::Auto,
             simplify: false,
+            threads: None,
         }
     }
 }
@@ -78,6 +87,9 @@ pub enum CompileError {
     /// The traced graph is malformed.
     #[error("invalid graph: {0}")]
     Verify(#[from] VerifyError),
+    /// The CPU backend failed.
+    #[error(transparent)]
+    Cpu(#[from] nabla_backends::cranelift::Error),
     /// A pass failed.
     #[error(transparent)]
     Pipeline(#[from] nabla_passes::pipeline::PipelineError),
@@ -126,10 +138,17 @@ fn backend(
             let o = nabla_backends::interp::Options { dtype: opts.dtype };
             Ok(Box::new(nabla_backends::interp::compile(g, info, &o)))
         }
-        Backend::Cpu | Backend::OpenCl => Err(CompileError::Unsupported(format!(
-            "backend {:?} is not available yet",
-            opts.backend
-        ))),
+        Backend::Cpu => {
+            let o = nabla_backends::cranelift::Options {
+                dtype: opts.dtype,
+                threads: opts.threads.unwrap_or_else(default_threads),
+                ..Default::default()
+            };
+            Ok(Box::new(nabla_backends::cranelift::compile(g, info, &o)?))
+        }
+        Backend::OpenCl => Err(CompileError::Unsupported(
+            "the OpenCL backend is not available in this build yet".into(),
+        )),
     }
 }
 
