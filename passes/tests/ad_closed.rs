@@ -13,13 +13,20 @@ fn xs() -> Tensor {
 }
 
 /// `diff{order}[f(x), x]` by `method`, evaluated at [`xs`].
-fn derivative(order: u8, method: Method, f: impl Fn(&mut Graph, NodeId) -> NodeId, x: &Tensor) -> Vec<f64> {
+fn derivative(
+    order: u8,
+    method: Method,
+    f: impl Fn(&mut Graph, NodeId) -> NodeId,
+    x: &Tensor,
+) -> Vec<f64> {
     let mut g = Graph::new();
     let xi = input(&mut g, "x", x.shape.dims());
     let y = f(&mut g, xi);
     let d = diff(&mut g, y, xi, order, method);
     g.set_output("d", d);
-    eval_expanded(&g, &AdOptions::default(), &env(&[("x", x.clone())])).remove(0).data
+    eval_expanded(&g, &AdOptions::default(), &env(&[("x", x.clone())]))
+        .remove(0)
+        .data
 }
 
 fn cube(g: &mut Graph, x: NodeId) -> NodeId {
@@ -33,16 +40,36 @@ fn derivatives_of_x_cubed() {
     let d2: Vec<f64> = x.data.iter().map(|x| 6.0 * x).collect();
     let d3 = vec![6.0; 4];
     for m in EXACT {
-        assert_close(&format!("x³' {m:?}"), &derivative(1, m, cube, &x), &d1, 1e-14);
-        assert_close(&format!("x³'' {m:?}"), &derivative(2, m, cube, &x), &d2, 1e-14);
-        assert_close(&format!("x³''' {m:?}"), &derivative(3, m, cube, &x), &d3, 1e-14);
+        assert_close(
+            &format!("x³' {m:?}"),
+            &derivative(1, m, cube, &x),
+            &d1,
+            1e-14,
+        );
+        assert_close(
+            &format!("x³'' {m:?}"),
+            &derivative(2, m, cube, &x),
+            &d2,
+            1e-14,
+        );
+        assert_close(
+            &format!("x³''' {m:?}"),
+            &derivative(3, m, cube, &x),
+            &d3,
+            1e-14,
+        );
     }
     // x·x·x through products instead of powi
     let prod = |g: &mut Graph, x: NodeId| {
         let x2 = bin(g, BinOp::Mul, x, x);
         bin(g, BinOp::Mul, x2, x)
     };
-    assert_close("x·x·x'' taylor", &derivative(2, Method::Taylor, prod, &x), &d2, 1e-14);
+    assert_close(
+        "x·x·x'' taylor",
+        &derivative(2, Method::Taylor, prod, &x),
+        &d2,
+        1e-14,
+    );
     // central differences: O(h²) truncation is exact for a cubic up to rounding
     let fd = Method::FiniteDiff(None);
     assert_close("x³' fd", &derivative(1, fd, cube, &x), &d1, 1e-9);
@@ -81,7 +108,11 @@ fn sixth_derivative_of_reciprocal_in_f32() {
     let mut g = Graph::new();
     let x = op(
         &mut g,
-        Op::Input { name: "x".into(), dtype: DType::F32, shape: Shape::matrix(2, 1) },
+        Op::Input {
+            name: "x".into(),
+            dtype: DType::F32,
+            shape: Shape::matrix(2, 1),
+        },
         &[],
     );
     let r = un(&mut g, UnOp::Recip, x);
@@ -144,16 +175,33 @@ fn pure_chains_to_order_six_against_closed_forms() {
     let x = xs();
     for k in 1..=6u8 {
         let kf = k as f64;
-        let sin_ref: Vec<f64> = x.data.iter().map(|x| (x + kf * std::f64::consts::FRAC_PI_2).sin()).collect();
-        let exp_ref: Vec<f64> = x.data.iter().map(|x| 2f64.powi(k as i32) * (2.0 * x).exp()).collect();
-        let tanh_ref: Vec<f64> = x.data.iter().map(|x| tanh_derivative(k as usize, *x)).collect();
+        let sin_ref: Vec<f64> = x
+            .data
+            .iter()
+            .map(|x| (x + kf * std::f64::consts::FRAC_PI_2).sin())
+            .collect();
+        let exp_ref: Vec<f64> = x
+            .data
+            .iter()
+            .map(|x| 2f64.powi(k as i32) * (2.0 * x).exp())
+            .collect();
+        let tanh_ref: Vec<f64> = x
+            .data
+            .iter()
+            .map(|x| tanh_derivative(k as usize, *x))
+            .collect();
         for m in [Method::Taylor, Method::Forward] {
             let s = derivative(k, m, |g, x| un(g, UnOp::Sin, x), &x);
             assert_close(&format!("sin^({k}) {m:?}"), &s, &sin_ref, 1e-13);
-            let e = derivative(k, m, |g, x| {
-                let x2 = bin(g, BinOp::Add, x, x);
-                un(g, UnOp::Exp, x2)
-            }, &x);
+            let e = derivative(
+                k,
+                m,
+                |g, x| {
+                    let x2 = bin(g, BinOp::Add, x, x);
+                    un(g, UnOp::Exp, x2)
+                },
+                &x,
+            );
             assert_close(&format!("exp(2x)^({k}) {m:?}"), &e, &exp_ref, 1e-13);
             let t = derivative(k, m, |g, x| un(g, UnOp::Tanh, x), &x);
             assert_close(&format!("tanh^({k}) {m:?}"), &t, &tanh_ref, 1e-12);
@@ -174,7 +222,12 @@ fn composite_chain_taylor_forward_and_finite_differences() {
     for k in 1..=6u8 {
         let taylor = derivative(k, Method::Taylor, f, &x);
         let forward = derivative(k, Method::Forward, f, &x);
-        assert_close(&format!("order {k} taylor vs forward"), &taylor, &forward, 1e-11);
+        assert_close(
+            &format!("order {k} taylor vs forward"),
+            &taylor,
+            &forward,
+            1e-11,
+        );
         let fd = derivative(k, Method::FiniteDiff(None), f, &x);
         let scale = forward.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         for (a, b) in fd.iter().zip(&forward) {
@@ -203,9 +256,14 @@ fn global_method_override() {
     let s = un(&mut g, UnOp::Sin, x);
     let d = diff(&mut g, s, x, 2, Method::Taylor);
     g.set_output("d", d);
-    let opts = AdOptions { method: Some(Method::FiniteDiff(Some(nabla_ir::Num::new(0.1)))) };
+    let opts = AdOptions {
+        method: Some(Method::FiniteDiff(Some(nabla_ir::Num::new(0.1)))),
+    };
     let (e, report) = expand(&g, &opts).unwrap();
-    assert_eq!(report.expansions[0].method, Some(Method::FiniteDiff(Some(nabla_ir::Num::new(0.1)))));
+    assert_eq!(
+        report.expansions[0].method,
+        Some(Method::FiniteDiff(Some(nabla_ir::Num::new(0.1))))
+    );
     let out = interp::eval_outputs(&e, &env(&[("x", xs())]), DType::F64).unwrap();
     // (sin(x+h) - 2 sin x + sin(x-h)) / h² = -sin(x) · 2(1 - cos h)/h²
     let k = 2.0 * (1.0 - 0.1f64.cos()) / 0.01;
@@ -224,9 +282,18 @@ fn reverse_mode_checks_point_separability() {
     let d = diff(&mut g, f, x, 1, Method::Reverse);
     g.set_output("d", d);
     let err = expand(&g, &AdOptions::default()).unwrap_err();
-    assert!(matches!(err, AdError::NotPointwise { node, .. } if node == d), "{err}");
+    assert!(
+        matches!(err, AdError::NotPointwise { node, .. } if node == d),
+        "{err}"
+    );
     // forward mode gives the all-ones directional derivative: mean(x) + x · 1/N·N... per point
-    let (e, _) = expand(&g, &AdOptions { method: Some(Method::Forward) }).unwrap();
+    let (e, _) = expand(
+        &g,
+        &AdOptions {
+            method: Some(Method::Forward),
+        },
+    )
+    .unwrap();
     let xv = Tensor::column(vec![1.0, 2.0, 3.0, 6.0]);
     let out = interp::eval_outputs(&e, &env(&[("x", xv.clone())]), DType::F64).unwrap();
     // d/ds [mean(x + s) (x + s)] = 1·x + mean(x)

@@ -8,7 +8,12 @@ use ad_util::*;
 use nabla_ir::{BinOp, DType, Graph, Method, NodeId, Op, Shape, Tensor, UnOp};
 use nabla_passes::ad::AdOptions;
 
-const METHODS: [Method; 4] = [Method::Auto, Method::Forward, Method::Taylor, Method::Reverse];
+const METHODS: [Method; 4] = [
+    Method::Auto,
+    Method::Forward,
+    Method::Taylor,
+    Method::Reverse,
+];
 
 /// Evaluates the single output of `g` with every method forced in turn.
 fn each_method(g: &Graph, e: &nabla_ir::interp::Env, check: impl Fn(Method, &[f64])) {
@@ -37,7 +42,9 @@ fn inner_derivative_of_a_sum() {
         bin(g, BinOp::Mul, zx, inner)
     });
     g.set_output("d", d);
-    each_method(&g, &env(&[("x", xs())]), |m, v| assert_eq!(v, [1.0; 3], "{m:?}"));
+    each_method(&g, &env(&[("x", xs())]), |m, v| {
+        assert_eq!(v, [1.0; 3], "{m:?}")
+    });
 }
 
 /// `d/dx [x · (d/dy (x · y))|_{y=2}] = d/dx x² = 2x`.
@@ -52,7 +59,9 @@ fn inner_derivative_of_a_product() {
     });
     g.set_output("d", d);
     let expect: Vec<f64> = xs().data.iter().map(|x| 2.0 * x).collect();
-    each_method(&g, &env(&[("x", xs())]), |m, v| assert_eq!(v, expect, "{m:?}"));
+    each_method(&g, &env(&[("x", xs())]), |m, v| {
+        assert_eq!(v, expect, "{m:?}")
+    });
 }
 
 /// `d/dx [x · (d/dy x)|_{y=0}] = 0`: the inner closure ignores its argument.
@@ -66,7 +75,9 @@ fn inner_derivative_of_a_captured_variable() {
         bin(g, BinOp::Mul, zx, inner)
     });
     g.set_output("d", d);
-    each_method(&g, &env(&[("x", xs())]), |m, v| assert_eq!(v, [0.0; 3], "{m:?}"));
+    each_method(&g, &env(&[("x", xs())]), |m, v| {
+        assert_eq!(v, [0.0; 3], "{m:?}")
+    });
 }
 
 /// `d/dv [v · (d/dy (y · |v|))|_{y=1}] = d/dv [v |v|] = 2|v|`: 4 at `v = 2`.
@@ -84,7 +95,9 @@ fn inner_derivative_through_abs() {
     });
     g.set_output("d", d);
     let v = Tensor::column(vec![2.0, -3.0, 0.5]);
-    each_method(&g, &env(&[("v", v)]), |m, out| assert_eq!(out, [4.0, 6.0, 1.0], "{m:?}"));
+    each_method(&g, &env(&[("v", v)]), |m, out| {
+        assert_eq!(out, [4.0, 6.0, 1.0], "{m:?}")
+    });
 }
 
 /// `D_x D_y (x · y) = 1`.
@@ -111,7 +124,9 @@ fn nested_derivative_of_a_cube() {
     });
     g.set_output("d", d);
     let v = Tensor::column(vec![2.0, -1.0, 0.5]);
-    each_method(&g, &env(&[("x", v)]), |m, out| assert_eq!(out, [12.0, -6.0, 3.0], "{m:?}"));
+    each_method(&g, &env(&[("x", v)]), |m, out| {
+        assert_eq!(out, [12.0, -6.0, 3.0], "{m:?}")
+    });
 }
 
 /// `u(a, b)`: a tanh MLP `2 → 6 → 6 → 1` over the columns `a`, `b`.
@@ -142,15 +157,25 @@ fn fd_partials(params: &nabla_ir::interp::Env, x: &[f64], y: &[f64]) -> (Vec<f64
     g.set_output("u", u);
     let eval = |dx: f64, dy: f64| {
         let mut e = params.clone();
-        e.insert("a".into(), Tensor::column(x.iter().map(|v| v + dx).collect()));
-        e.insert("b".into(), Tensor::column(y.iter().map(|v| v + dy).collect()));
+        e.insert(
+            "a".into(),
+            Tensor::column(x.iter().map(|v| v + dx).collect()),
+        );
+        e.insert(
+            "b".into(),
+            Tensor::column(y.iter().map(|v| v + dy).collect()),
+        );
         eval_plain(&g, &e, DType::F64).remove(0).data
     };
     let h = 1e-4;
     let (pp, pm, mp, mm) = (eval(h, h), eval(h, -h), eval(-h, h), eval(-h, -h));
     let (c, yp, ym) = (eval(0.0, 0.0), eval(0.0, h), eval(0.0, -h));
-    let uxy = (0..n).map(|i| (pp[i] - pm[i] - mp[i] + mm[i]) / (4.0 * h * h)).collect();
-    let uyy = (0..n).map(|i| (yp[i] - 2.0 * c[i] + ym[i]) / (h * h)).collect();
+    let uxy = (0..n)
+        .map(|i| (pp[i] - pm[i] - mp[i] + mm[i]) / (4.0 * h * h))
+        .collect();
+    let uyy = (0..n)
+        .map(|i| (yp[i] - 2.0 * c[i] + ym[i]) / (h * h))
+        .collect();
     (uxy, uyy)
 }
 
@@ -194,7 +219,13 @@ fn chain_rule_through_a_partial_of_an_mlp() {
             let out = eval_expanded(g, &AdOptions { method: Some(m) }, &e);
             assert_close(&format!("{name} {m:?}"), &out[0].data, &expect, 1e-6);
         }
-        let fd = eval_expanded(g, &AdOptions { method: Some(Method::FiniteDiff(None)) }, &e);
+        let fd = eval_expanded(
+            g,
+            &AdOptions {
+                method: Some(Method::FiniteDiff(None)),
+            },
+            &e,
+        );
         assert_close(&format!("{name} nested fd"), &fd[0].data, &expect, 1e-3);
     }
 }

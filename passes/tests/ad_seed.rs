@@ -32,7 +32,9 @@ fn build() -> (Graph, Vec<NodeId>) {
     let level = g.fresh_level();
     for &p in &params {
         let gp = op(&mut g, Op::Grad { level }, &[loss, p]);
-        let Op::Param { name, .. } = g.op(p).clone() else { unreachable!() };
+        let Op::Param { name, .. } = g.op(p).clone() else {
+            unreachable!()
+        };
         g.set_output(&format!("d {name}"), gp);
     }
     (g, params)
@@ -52,7 +54,10 @@ fn rel_error(grad: &[f64], fd: &[f64]) -> f64 {
 fn parameter_gradient_of_the_ode_residual_matches_central_differences() {
     let (g, params) = build();
     let mut rng = Rng(7);
-    let mut e = env(&[("t", Tensor::column((0..N).map(|i| 2.0 * i as f64 / (N - 1) as f64).collect()))]);
+    let mut e = env(&[(
+        "t",
+        Tensor::column((0..N).map(|i| 2.0 * i as f64 / (N - 1) as f64).collect()),
+    )]);
     param_env(&g, &params, &mut rng, &mut e);
     // every method of the inner derivative gives the same exact gradient
     let mut per_method = Vec::new();
@@ -76,10 +81,12 @@ fn parameter_gradient_of_the_ode_residual_matches_central_differences() {
         let pname = name.strip_prefix("d ").unwrap();
         let fd: Vec<f64> = (0..grad.data.len())
             .map(|i| {
-                let mut at = |s: f64| {
+                let at = |s: f64| {
                     let mut e2 = e.clone();
                     e2.get_mut(pname).unwrap().data[i] += s;
-                    interp::eval_outputs(&loss_graph, &e2, DType::F64).unwrap()[0].1.item()
+                    interp::eval_outputs(&loss_graph, &e2, DType::F64).unwrap()[0]
+                        .1
+                        .item()
                 };
                 (8.0 * (at(h) - at(-h)) - (at(2.0 * h) - at(-2.0 * h))) / (12.0 * h)
             })
@@ -88,7 +95,12 @@ fn parameter_gradient_of_the_ode_residual_matches_central_differences() {
         worst = worst.max(err);
         assert!(err < 1e-8, "{name}: relative error {err:.2e}");
         for (m, o) in per_method.iter().enumerate() {
-            assert_close(&format!("{name} method {m}"), &o[k].1.data, &grad.data, 1e-12);
+            assert_close(
+                &format!("{name} method {m}"),
+                &o[k].1.data,
+                &grad.data,
+                1e-12,
+            );
         }
     }
     println!("seed case: worst relative error of the parameter gradient vs central differences: {worst:.2e}");
