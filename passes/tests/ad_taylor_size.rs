@@ -22,8 +22,8 @@ fn size(k: u8, method: Method) -> (usize, f64) {
 #[test]
 fn taylor_graph_size_grows_polynomially() {
     println!(" K  taylor nodes  forward nodes  taylor FLOP/pt  forward FLOP/pt");
-    let mut taylor = vec![0usize; 9];
-    let mut forward = vec![0usize; 9];
+    let mut taylor = [0usize; 9];
+    let mut forward = [0usize; 9];
     for k in 1..=8u8 {
         let (tn, tf) = size(k, Method::Taylor);
         let (fnn, ff) = size(k, Method::Forward);
