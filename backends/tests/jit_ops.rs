@@ -35,11 +35,24 @@ fn signed_inputs_for_odd_functions_and_sign() {
             let z = g.fill(0.0, DType::F64, &Shape::new(&[n, 2]));
             let xz = g.binary(BinOp::Mul, x, z); // exact zeros for sign(0)
             let cat = g.node_of(Op::Concat(1), &[x, xz]);
-            for u in [UnOp::Neg, UnOp::Abs, UnOp::Sign, UnOp::Tanh, UnOp::Sin, UnOp::Exp] {
+            for u in [
+                UnOp::Neg,
+                UnOp::Abs,
+                UnOp::Sign,
+                UnOp::Tanh,
+                UnOp::Sin,
+                UnOp::Exp,
+            ] {
                 let y = g.unary(u, cat);
                 g.set_output(u.name(), y);
             }
-            for u in [UnOp::Sigmoid, UnOp::Softplus, UnOp::Silu, UnOp::Gelu, UnOp::Cos] {
+            for u in [
+                UnOp::Sigmoid,
+                UnOp::Softplus,
+                UnOp::Silu,
+                UnOp::Gelu,
+                UnOp::Cos,
+            ] {
                 let y = g.unary(u, x);
                 g.set_output(u.name(), y);
             }
@@ -124,7 +137,14 @@ fn broadcasts_scalars_constants_and_rows() {
             let c = g.constant(0.25, DType::F64);
             let y = g.binary(BinOp::Sub, y, c);
             let data: Vec<Num> = [1.0, -2.0, 3.0, 0.5].map(Num::new).into();
-            let t = g.node_of(Op::Tensor { data: data.into(), dtype: DType::F64, shape: Shape::new(&[4]) }, &[]);
+            let t = g.node_of(
+                Op::Tensor {
+                    data: data.into(),
+                    dtype: DType::F64,
+                    shape: Shape::new(&[4]),
+                },
+                &[],
+            );
             let y = g.binary(BinOp::Mul, y, t);
             g.set_output("y", y);
             let sb = g.broadcast(s, &Shape::new(&[n, 1]));
@@ -144,8 +164,22 @@ fn slices_reshapes_and_concats() {
             let mut g = Graph::new();
             let x = leaf(&mut g, "x", &[n, 3], false);
             let t = g.unary(UnOp::Sin, x);
-            let c1 = g.node_of(Op::Slice { axis: 1, start: 1, len: 1 }, &[t]);
-            let c2 = g.node_of(Op::Slice { axis: 1, start: 0, len: 2 }, &[x]);
+            let c1 = g.node_of(
+                Op::Slice {
+                    axis: 1,
+                    start: 1,
+                    len: 1,
+                },
+                &[t],
+            );
+            let c2 = g.node_of(
+                Op::Slice {
+                    axis: 1,
+                    start: 0,
+                    len: 2,
+                },
+                &[x],
+            );
             let y = g.binary(BinOp::Mul, c1, t);
             let r = g.node_of(Op::Reshape(Shape::new(&[3 * n])), &[y]);
             let r = g.unary(UnOp::Square, r);
@@ -176,9 +210,23 @@ fn reductions_over_each_axis() {
             let s1 = g.node_of(Op::Sum(1), &[e]);
             let m1 = g.node_of(Op::Mean(1), &[e]);
             let all = g.node_of(Op::Mean(0), &[s1]);
-            let sl = g.node_of(Op::Slice { axis: 1, start: 2, len: 3 }, &[x]);
+            let sl = g.node_of(
+                Op::Slice {
+                    axis: 1,
+                    start: 2,
+                    len: 3,
+                },
+                &[x],
+            );
             let ssl = g.node_of(Op::Sum(0), &[sl]);
-            for (k, v) in [("s0", s0), ("m0", m0), ("s1", s1), ("m1", m1), ("all", all), ("ssl", ssl)] {
+            for (k, v) in [
+                ("s0", s0),
+                ("m0", m0),
+                ("s1", s1),
+                ("m1", m1),
+                ("all", all),
+                ("ssl", ssl),
+            ] {
                 g.set_output(k, v);
             }
             g
@@ -197,14 +245,45 @@ fn products_with_every_transpose() {
             let w = leaf(&mut g, "W", &[7, 5], true);
             let v = leaf(&mut g, "V", &[5, 7], true);
             let nn = leaf(&mut g, "B", &[n, 7], false);
-            let p1 = g.node_of(Op::MatMul { ta: false, tb: true }, &[a, w]);
-            let p2 = g.node_of(Op::MatMul { ta: false, tb: false }, &[a, v]);
-            let p3 = g.node_of(Op::MatMul { ta: true, tb: false }, &[a, nn]);
+            let p1 = g.node_of(
+                Op::MatMul {
+                    ta: false,
+                    tb: true,
+                },
+                &[a, w],
+            );
+            let p2 = g.node_of(
+                Op::MatMul {
+                    ta: false,
+                    tb: false,
+                },
+                &[a, v],
+            );
+            let p3 = g.node_of(
+                Op::MatMul {
+                    ta: true,
+                    tb: false,
+                },
+                &[a, nn],
+            );
             let p4 = g.node_of(Op::MatMul { ta: true, tb: true }, &[w, v]);
             let t = g.unary(UnOp::Tanh, p1);
-            let sl = g.node_of(Op::Slice { axis: 1, start: 1, len: 3 }, &[t]);
+            let sl = g.node_of(
+                Op::Slice {
+                    axis: 1,
+                    start: 1,
+                    len: 3,
+                },
+                &[t],
+            );
             let sq = leaf(&mut g, "S", &[3, 3], true);
-            let p5 = g.node_of(Op::MatMul { ta: false, tb: false }, &[sl, sq]);
+            let p5 = g.node_of(
+                Op::MatMul {
+                    ta: false,
+                    tb: false,
+                },
+                &[sl, sq],
+            );
             for (k, x) in [("p1", p1), ("p2", p2), ("p3", p3), ("p4", p4), ("p5", p5)] {
                 g.set_output(k, x);
             }
@@ -241,7 +320,13 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[4099, 8], false);
     let w = leaf(&mut g, "W", &[8, 8], true);
-    let z = g.node_of(Op::MatMul { ta: false, tb: true }, &[x, w]);
+    let z = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w],
+    );
     let t = g.unary(UnOp::Tanh, z);
     let s = g.node_of(Op::Mean(0), &[t]);
     let s1 = g.node_of(Op::Sum(1), &[t]);
@@ -250,8 +335,16 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
     g.set_output("s1", s1);
     let e = env(&g, -1.0, 1.0);
     for dtype in [DType::F32, DType::F64] {
-        let one = Options { dtype, ..Options::default() };
-        let two = Options { dtype, threads: 2, par_min: 1, ..Options::default() };
+        let one = Options {
+            dtype,
+            ..Options::default()
+        };
+        let two = Options {
+            dtype,
+            threads: 2,
+            par_min: 1,
+            ..Options::default()
+        };
         let a = run(&g, &two, &e);
         let b = run(&g, &two, &e);
         assert_eq!(a, b, "two runs differ");
@@ -284,16 +377,29 @@ fn binding_errors_are_errors() {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[3, 2], false);
     let w = leaf(&mut g, "W", &[2, 2], true);
-    let y = g.node_of(Op::MatMul { ta: false, tb: false }, &[x, w]);
+    let y = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: false,
+        },
+        &[x, w],
+    );
     g.set_output("y", y);
     let info = verify(&g).unwrap();
     let mut exe = compile(&g, &info, &Options::default()).unwrap();
     assert!(matches!(exe.run(), Err(RunError::Unset(n)) if n == "x"));
     assert!(matches!(
         exe.set("x", &[1.0; 5]),
-        Err(RunError::Length { expected: 6, found: 5, .. })
+        Err(RunError::Length {
+            expected: 6,
+            found: 5,
+            ..
+        })
     ));
-    assert!(matches!(exe.set("nope", &[1.0]), Err(RunError::UnknownName(_))));
+    assert!(matches!(
+        exe.set("nope", &[1.0]),
+        Err(RunError::UnknownName(_))
+    ));
     exe.set("x", &values(6, 1, 0.0, 1.0)).unwrap();
     assert!(matches!(exe.run(), Err(RunError::Unset(n)) if n == "W"));
     assert!(matches!(exe.set("W", &[]), Err(RunError::Length { .. })));
@@ -311,15 +417,28 @@ fn graphs_with_derivatives_and_bad_options_are_rejected() {
     let x = leaf(&mut g, "x", &[3, 1], false);
     let s = g.unary(UnOp::Sin, x);
     let level = g.fresh_level();
-    let d = g.node_of(Op::Diff { level, order: 1, method: nabla_ir::Method::Forward }, &[s, x]);
+    let d = g.node_of(
+        Op::Diff {
+            level,
+            order: 1,
+            method: nabla_ir::Method::Forward,
+        },
+        &[s, x],
+    );
     g.set_output("d", d);
     let info = verify(&g).unwrap();
-    assert!(matches!(compile(&g, &info, &Options::default()), Err(Error::Derivatives)));
+    assert!(matches!(
+        compile(&g, &info, &Options::default()),
+        Err(Error::Derivatives)
+    ));
     let mut h = Graph::new();
     let x = leaf(&mut h, "x", &[3, 1], false);
     h.set_output("x", x);
     let info = verify(&h).unwrap();
-    let bad = Options { threads: 0, ..Options::default() };
+    let bad = Options {
+        threads: 0,
+        ..Options::default()
+    };
     assert!(matches!(compile(&h, &info, &bad), Err(Error::Options(_))));
 }
 
@@ -332,7 +451,10 @@ fn f32_program_from_f64_graph_and_clif_text() {
     let y = g.unary(UnOp::Tanh, y);
     g.set_output("y", y);
     let info = verify(&g).unwrap();
-    let o = Options { dtype: DType::F32, ..Options::default() };
+    let o = Options {
+        dtype: DType::F32,
+        ..Options::default()
+    };
     let exe = compile(&g, &info, &o).unwrap();
     assert_eq!(exe.dtype(), DType::F32);
     let clif = exe.clif();

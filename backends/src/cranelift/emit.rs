@@ -172,7 +172,10 @@ impl<'a, 'k> Emitter<'a, 'k> {
         let bases: Vec<Value> = (0..self.table.len())
             .map(|i| {
                 let flags = MemFlagsData::trusted();
-                self.ops.b.ins().load(types::I64, flags, tbl, (8 * i) as i32)
+                self.ops
+                    .b
+                    .ins()
+                    .load(types::I64, flags, tbl, (8 * i) as i32)
             })
             .collect();
         let ptrs: Vec<Value> = (0..self.accesses.len())

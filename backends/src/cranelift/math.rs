@@ -88,25 +88,22 @@ extern "C" fn pow64(a: f64, b: f64) -> f64 {
 /// The host function computing `u` in the given precision, or `None` when the op is
 /// emitted inline (neg, abs, sqrt, square, recip, sign).
 pub fn unary(u: UnOp, f64: bool) -> Option<HostFn> {
-    let (n32, p32, n64, p64): (_, extern "C" fn(f32) -> f32, _, extern "C" fn(f64) -> f64) =
-        match u {
-            UnOp::Exp => ("nabla_exp_f32", exp32, "nabla_exp_f64", exp64),
-            UnOp::Log => ("nabla_log_f32", log32, "nabla_log_f64", log64),
-            UnOp::Sin => ("nabla_sin_f32", sin32, "nabla_sin_f64", sin64),
-            UnOp::Cos => ("nabla_cos_f32", cos32, "nabla_cos_f64", cos64),
-            UnOp::Tan => ("nabla_tan_f32", tan32, "nabla_tan_f64", tan64),
-            UnOp::Tanh => ("nabla_tanh_f32", tanh32, "nabla_tanh_f64", tanh64),
-            UnOp::Sigmoid => ("nabla_sigmoid_f32", sigm32, "nabla_sigmoid_f64", sigm64),
-            UnOp::Softplus => ("nabla_softplus_f32", softp32, "nabla_softplus_f64", softp64),
-            UnOp::Silu => ("nabla_silu_f32", silu32, "nabla_silu_f64", silu64),
-            UnOp::Gelu => ("nabla_gelu_f32", gelu_32, "nabla_gelu_f64", gelu64),
-            UnOp::Neg
-            | UnOp::Sqrt
-            | UnOp::Abs
-            | UnOp::Square
-            | UnOp::Recip
-            | UnOp::Sign => return None,
-        };
+    let (n32, p32, n64, p64): (_, extern "C" fn(f32) -> f32, _, extern "C" fn(f64) -> f64) = match u
+    {
+        UnOp::Exp => ("nabla_exp_f32", exp32, "nabla_exp_f64", exp64),
+        UnOp::Log => ("nabla_log_f32", log32, "nabla_log_f64", log64),
+        UnOp::Sin => ("nabla_sin_f32", sin32, "nabla_sin_f64", sin64),
+        UnOp::Cos => ("nabla_cos_f32", cos32, "nabla_cos_f64", cos64),
+        UnOp::Tan => ("nabla_tan_f32", tan32, "nabla_tan_f64", tan64),
+        UnOp::Tanh => ("nabla_tanh_f32", tanh32, "nabla_tanh_f64", tanh64),
+        UnOp::Sigmoid => ("nabla_sigmoid_f32", sigm32, "nabla_sigmoid_f64", sigm64),
+        UnOp::Softplus => ("nabla_softplus_f32", softp32, "nabla_softplus_f64", softp64),
+        UnOp::Silu => ("nabla_silu_f32", silu32, "nabla_silu_f64", silu64),
+        UnOp::Gelu => ("nabla_gelu_f32", gelu_32, "nabla_gelu_f64", gelu64),
+        UnOp::Neg | UnOp::Sqrt | UnOp::Abs | UnOp::Square | UnOp::Recip | UnOp::Sign => {
+            return None
+        }
+    };
     Some(if f64 {
         HostFn {
             name: n64,

@@ -167,7 +167,11 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CpuExecuta
             unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
         })
         .collect();
-    let clif = code.iter().map(|c| c.clif.as_str()).collect::<Vec<_>>().join("\n");
+    let clif = code
+        .iter()
+        .map(|c| c.clif.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     let threads = (opts.threads, opts.par_min);
     let rt = match opts.dtype {
         DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),

@@ -43,7 +43,12 @@ pub struct Ops<'a, 'k> {
 
 impl<'a, 'k> Ops<'a, 'k> {
     /// State for kernel `k`.
-    pub fn new(b: FunctionBuilder<'a>, module: &'k mut JITModule, k: &'k Kernel, cg: Codegen) -> Self {
+    pub fn new(
+        b: FunctionBuilder<'a>,
+        module: &'k mut JITModule,
+        k: &'k Kernel,
+        cg: Codegen,
+    ) -> Self {
         let (ty, vty, size) = if cg.f64 {
             (types::F64, types::F64X2, 8)
         } else {
@@ -59,7 +64,11 @@ impl<'a, 'k> Ops<'a, 'k> {
             size,
             lanes: 16 / size as u32,
             consts: vec![None; k.body.len()],
-            fused: if cg.fma { fusable(k) } else { vec![false; k.body.len()] },
+            fused: if cg.fma {
+                fusable(k)
+            } else {
+                vec![false; k.body.len()]
+            },
             refs: HashMap::new(),
         }
     }
@@ -107,7 +116,14 @@ impl<'a, 'k> Ops<'a, 'k> {
         })
     }
 
-    fn binary(&mut self, op: BinOp, x: usize, y: usize, vals: &[Option<Value>], vector: bool) -> Value {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        x: usize,
+        y: usize,
+        vals: &[Option<Value>],
+        vector: bool,
+    ) -> Value {
         if let Some(r) = self.try_fma(op, x, y, vals) {
             return r;
         }
@@ -186,7 +202,11 @@ impl<'a, 'k> Ops<'a, 'k> {
     /// `c ? a : b` for a compare result `c` of the current form.
     pub fn select(&mut self, c: Value, a: Value, b: Value, vector: bool) -> Value {
         if vector {
-            let mask = self.b.ins().bitcast(self.vty, MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little), c);
+            let mask = self.b.ins().bitcast(
+                self.vty,
+                MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little),
+                c,
+            );
             self.b.ins().bitselect(mask, a, b)
         } else {
             self.b.ins().select(c, a, b)
@@ -224,7 +244,8 @@ impl<'a, 'k> Ops<'a, 'k> {
             return *r;
         }
         let mut sig = self.module.make_signature();
-        sig.params.extend(std::iter::repeat_n(AbiParam::new(self.ty), arity));
+        sig.params
+            .extend(std::iter::repeat_n(AbiParam::new(self.ty), arity));
         sig.returns.push(AbiParam::new(self.ty));
         let id = self
             .module
@@ -264,7 +285,10 @@ impl<'a, 'k> Ops<'a, 'k> {
         }
         let mut out = args[0];
         for lane in 0..self.lanes as u8 {
-            let xs: Vec<Value> = args.iter().map(|&a| self.b.ins().extractlane(a, lane)).collect();
+            let xs: Vec<Value> = args
+                .iter()
+                .map(|&a| self.b.ins().extractlane(a, lane))
+                .collect();
             let r = f(&mut self.b, &xs);
             out = self.b.ins().insertlane(out, r, lane);
         }

@@ -306,7 +306,6 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
     off
 }
 
-
 /// A reusable barrier that spins (then yields) instead of sleeping: steps are short.
 struct SpinBarrier {
     n: usize,
