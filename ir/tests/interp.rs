@@ -400,8 +400,8 @@ fn f32_mode_rounds_every_value() {
     let bindings = env(&[("x", &[2], &xs)]);
     let got32 = eval(&g, &[c, p, s, e], &bindings, DType::F32).unwrap();
     let got64 = eval(&g, &[e], &bindings, DType::F64).unwrap();
-    for i in 0..2 {
-        let x32 = xs[i] as f32;
+    for (i, &xi) in xs.iter().enumerate() {
+        let x32 = xi as f32;
         let p32 = x32 * 0.1f32;
         let s32 = p32 + x32;
         let e32 = ((s32 as f64).exp()) as f32;
@@ -409,7 +409,7 @@ fn f32_mode_rounds_every_value() {
         assert_eq!(got32[1].data[i], p32 as f64);
         assert_eq!(got32[2].data[i], s32 as f64);
         assert_eq!(got32[3].data[i], e32 as f64);
-        let exact = (xs[i] * 0.1 + xs[i]).exp();
+        let exact = (xi * 0.1 + xi).exp();
         assert!((got64[0].data[i] - exact).abs() < 1e-14 * exact);
         assert_ne!(got32[3].data[i], got64[0].data[i]);
     }
