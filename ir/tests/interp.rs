@@ -500,3 +500,38 @@ fn unexpanded_operators_and_unknown_roots_are_errors() {
     // Only live nodes are evaluated: the unexpanded diff does not block `x`.
     assert_eq!(run(&g, x, &e).data, [1.0, 2.0]);
 }
+
+/// Sums start from `+0.0` in `sum`, `mean` and `matmul` alike: an empty inner extent and a
+/// sum of negative zeros both give `+0.0` (`0.0 + -0.0 = +0.0`).
+#[test]
+fn sums_start_from_positive_zero() {
+    let mut g = Graph::new();
+    let a = tensor(&mut g, &[2, 0], &[]);
+    let b = tensor(&mut g, &[0, 1], &[]);
+    let empty = g
+        .add(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            &[a, b],
+        )
+        .unwrap();
+    let z = tensor(&mut g, &[1, 2], &[-0.0, -0.0]);
+    let one = tensor(&mut g, &[2, 1], &[1.0, 1.0]);
+    let negzeros = g
+        .add(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            &[z, one],
+        )
+        .unwrap();
+    let summed = g.add(Op::Sum(1), &[z]).unwrap();
+    let got = eval(&g, &[empty, negzeros, summed], &Env::new(), DType::F64).unwrap();
+    assert_eq!(got[0].shape, Shape::matrix(2, 1));
+    for t in &got {
+        assert!(t.data.iter().all(|v| v.to_bits() == 0), "{:?}", t.data);
+    }
+}
