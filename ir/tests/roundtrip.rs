@@ -228,6 +228,8 @@ fn odd_names_round_trip() {
         "",
         "sp ace",
         "π;\\",
+        "tab\there",
+        "cr\r",
     ];
     let mut g = Graph::new();
     for (i, n) in names.iter().enumerate() {
