@@ -355,3 +355,35 @@ impl Graph {
         self.node_of(Op::Binary(b), &[x, y])
     }
 }
+
+impl Graph {
+    /// The same program computing in `dtype`: every leaf's element type is replaced (and
+    /// so, by inference, every node's). Constants keep their f64 values.
+    pub fn with_dtype(&self, dtype: DType) -> Graph {
+        let mut out = Graph::new();
+        out.next_level = self.next_level;
+        let mut map: Vec<NodeId> = Vec::with_capacity(self.len());
+        for id in self.ids() {
+            let n = self.node(id);
+            let args: Args = n.args.iter().map(|a| map[a.index()]).collect();
+            map.push(out.node_of(retype(&n.op, dtype), &args));
+        }
+        for (name, id) in &self.outputs {
+            out.set_output(name, map[id.index()]);
+        }
+        out
+    }
+}
+
+fn retype(op: &Op, to: DType) -> Op {
+    let mut op = op.clone();
+    match &mut op {
+        Op::Input { dtype, .. }
+        | Op::Param { dtype, .. }
+        | Op::Bound { dtype, .. }
+        | Op::Const { dtype, .. }
+        | Op::Tensor { dtype, .. } => *dtype = to,
+        _ => {}
+    }
+    op
+}
