@@ -143,6 +143,10 @@ const AFTER_X: &[(&str, &str)] = &[
         "3:1: output \"y\" is named twice",
     ),
     (
+        "%1 = neg %0 : f64[2]\n%2 = at %1, %0, %1, %1, %0 : f64[2]",
+        "3:6: `at`: operand 3 must be an input, param or bound variable",
+    ),
+    (
         "%1 = neg %0 : f64[2] ; fine\n%2 = sin %1 ; : f64[2]",
         "3:13: expected `:`",
     ),
