@@ -314,7 +314,7 @@ impl Checker<'_> {
             self.err(d.note("list the inputs it takes, e.g. `net u(x, y) = ...`"));
         }
         for (i, a) in args.iter().enumerate() {
-            self.input_ref(a, "use as a network argument");
+            self.input_ref(a, "take {} as a network argument");
             if args[..i].iter().any(|b| b.name == a.name) {
                 self.err(Diagnostic::new(a.span, format!("`{a}` is listed twice")));
             }
@@ -434,7 +434,7 @@ impl Checker<'_> {
             SetExpr::Interior(n) => Some(PointSpec::Interior(self.count(n, what, 1)?)),
             SetExpr::Boundary(n) => Some(PointSpec::Boundary(self.count(n, what, 1)?)),
             SetExpr::Face(v, x, n) => {
-                let input = self.input_ref(v, "hold fixed on a face");
+                let input = self.input_ref(v, "hold {} fixed on a face");
                 let value = self.const_value(x, "a face's position");
                 let n = self.count(n, what, 1);
                 Some(PointSpec::Face {

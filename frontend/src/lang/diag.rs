@@ -94,14 +94,23 @@ impl Diagnostics {
 
     /// Every error rendered with its location, source line and caret, then a count.
     pub fn render(&self) -> String {
+        format!("{}{}", self.render_errors(), self.summary())
+    }
+
+    /// Every error rendered with its location, source line and caret.
+    pub fn render_errors(&self) -> String {
         let mut out = String::new();
         for d in &self.errors {
             render_one(&mut out, &self.file, &self.src, d);
         }
+        out
+    }
+
+    /// `N errors in FILE`.
+    pub fn summary(&self) -> String {
         let n = self.errors.len();
         let s = if n == 1 { "" } else { "s" };
-        let _ = write!(out, "{n} error{s} in {}", self.file);
-        out
+        format!("{n} error{s} in {}", self.file)
     }
 }
 

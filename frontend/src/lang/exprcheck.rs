@@ -21,8 +21,8 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
         ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Binary(..) => vec![],
         ExprKind::Name(n) => value_ref(scope, &ident(n)).err().into_iter().collect(),
         ExprKind::Call(f, args) => call(scope, f, args.len()).err().into_iter().collect(),
-        ExprKind::D(_, vs) => vars(scope, vs.iter(), "differentiate by"),
-        ExprKind::Lap(_, Some(vs)) => vars(scope, vs.iter(), "take a Laplacian over"),
+        ExprKind::D(_, vs) => vars(scope, vs.iter(), "differentiate with respect to {}"),
+        ExprKind::Lap(_, Some(vs)) => vars(scope, vs.iter(), "take a Laplacian over {}"),
         ExprKind::Lap(_, None) if scope.inputs.is_empty() => {
             vec![Diagnostic::new(
                 x.span,
@@ -31,7 +31,7 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
         }
         ExprKind::Lap(_, None) => vec![],
         ExprKind::At(_, subs) => {
-            let mut errs = vars(scope, subs.iter().map(|s| &s.0), "substitute");
+            let mut errs = vars(scope, subs.iter().map(|s| &s.0), "substitute {}");
             errs.extend(repeated(subs.iter().map(|s| &s.0)));
             errs
         }
@@ -50,7 +50,8 @@ fn repeated<'a>(vs: impl Iterator<Item = &'a Ident>) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// `v` must name an input (to `what`: "differentiate by", "a face", ...).
+/// `v` must name an input; `what` says for what, with `{}` where the name goes
+/// ("differentiate with respect to {}").
 pub fn input_ref(scope: &Scope, v: &Ident, what: &str) -> Result<usize, Diagnostic> {
     match scope.kind(&v.name) {
         Some(Kind::Input(i)) => Ok(*i),
@@ -62,7 +63,7 @@ pub fn input_ref(scope: &Scope, v: &Ident, what: &str) -> Result<usize, Diagnost
                 }
                 None => format!("unknown input `{v}`"),
             };
-            let msg = format!("cannot {what} `{v}`: {msg}");
+            let msg = format!("cannot {}: {msg}", what.replace("{}", &format!("`{v}`")));
             let inputs: Vec<&str> = scope.inputs.iter().map(String::as_str).collect();
             let d = Diagnostic::new(v.span, msg);
             Err(match nearest(&v.name, inputs.iter().copied()) {
