@@ -7,9 +7,11 @@
 //! One function per stage ([`stage`]); a stage whose pass this build lacks is an error
 //! naming it.
 
-use super::eval::load_problem;
+use super::eval::{load_problem, DerivsArg};
+use crate::Derivs;
 use anyhow::{bail, Result};
 use nabla_ir::{dot, text, DType, Graph};
+use nabla_passes::ad::{self, flops_per_point, AdOptions};
 use std::path::PathBuf;
 
 const EXAMPLE: &str = "Examples:
@@ -83,6 +85,9 @@ pub struct Args {
     /// objective; repeatable.
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
+    /// How derivatives are expanded (stage `ad` and later).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub derivs: DerivsArg,
 }
 
 /// What a stage produces.
@@ -96,18 +101,19 @@ pub enum Dump {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let mut out = String::new();
-    for (label, graph) in traced(&args)? {
+    let (batch, graphs) = traced(&args)?;
+    for (label, graph) in graphs {
         if let Some(label) = label {
             out.push_str(&format!("==== --expr {label} ====\n"));
         }
-        out.push_str(&stages(&args, graph)?);
+        out.push_str(&stages(&args, graph, batch)?);
     }
     print!("{out}");
     Ok(())
 }
 
 /// The requested stages of one traced graph, printed.
-fn stages(args: &Args, traced: Graph) -> Result<String> {
+fn stages(args: &Args, traced: Graph, batch: usize) -> Result<String> {
     let stages: Vec<Stage> = match args.stage {
         Some(s) => Stage::ALL
             .into_iter()
@@ -120,10 +126,10 @@ fn stages(args: &Args, traced: Graph) -> Result<String> {
     let mut graph = traced;
     for s in stages {
         let print = args.stage.is_none_or(|want| want == s);
-        match stage(s, &graph) {
+        match stage(s, &graph, &args.derivs) {
             Ok(Dump::Graph(g)) => {
                 if print {
-                    out.push_str(&render(s, &g, args.format));
+                    out.push_str(&render(s, &g, args.format, batch));
                 }
                 graph = g;
             }
@@ -140,15 +146,25 @@ fn stages(args: &Args, traced: Graph) -> Result<String> {
 }
 
 /// One stage from the previous graph stage's output.
-pub fn stage(s: Stage, prev: &Graph) -> Result<Dump> {
+pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     match s {
         Stage::Traced => Ok(Dump::Graph(prev.clone())),
-        Stage::Ad => unavailable(s, "derivative expansion"),
+        Stage::Ad => expand(prev, derivs),
         Stage::Simplified => unavailable(s, "the simplifier"),
         Stage::Scheduled => unavailable(s, "the scheduler"),
         Stage::Clif => unavailable(s, "the Cranelift backend"),
         Stage::Opencl => unavailable(s, "the OpenCL backend"),
     }
+}
+
+/// Derivative expansion with the `--derivs` choice.
+fn expand(g: &Graph, derivs: &DerivsArg) -> Result<Dump> {
+    let method = match derivs.derivs() {
+        Derivs::Auto => None,
+        Derivs::Force(m) => Some(m),
+    };
+    let (g, _report) = ad::expand(g, &AdOptions { method })?;
+    Ok(Dump::Graph(g))
 }
 
 fn unavailable(s: Stage, pass: &str) -> Result<Dump> {
@@ -158,18 +174,23 @@ fn unavailable(s: Stage, pass: &str) -> Result<Dump> {
     )
 }
 
-fn render(s: Stage, g: &Graph, format: Format) -> String {
-    let nodes = g.len();
+/// A graph stage with its header: node count, and FLOPs per point once derivative
+/// operators are expanded (a traced graph's cost is not known before AD).
+fn render(s: Stage, g: &Graph, format: Format, batch: usize) -> String {
+    let mut head = format!("{}: {} nodes", s.name(), g.len());
+    if s != Stage::Traced {
+        head += &format!(", {:.0} FLOPs per point", flops_per_point(g, batch.max(1)));
+    }
     match format {
-        Format::Text => format!("== {}: {nodes} nodes ==\n{}\n", s.name(), text::print(g)),
-        Format::Dot => format!("// {}: {nodes} nodes\n{}", s.name(), dot::to_dot(g)),
+        Format::Text => format!("== {head} ==\n{}\n", text::print(g)),
+        Format::Dot => format!("// {head}\n{}", dot::to_dot(g)),
     }
 }
 
 /// The traced objective (with its gradient, as training compiles it) on point sets of
 /// the file's sizes, or each `--expr` expression (labelled) on a set of the file's first
 /// size.
-fn traced(args: &Args) -> Result<Vec<(Option<String>, Graph)>> {
+fn traced(args: &Args) -> Result<(usize, Vec<(Option<String>, Graph)>)> {
     let loaded = load_problem(&args.file)?;
     let p = &loaded.problem;
     let sizes: Vec<(String, usize)> = p
@@ -177,18 +198,16 @@ fn traced(args: &Args) -> Result<Vec<(Option<String>, Graph)>> {
         .iter()
         .map(|s| (s.name.clone(), s.spec.len()))
         .collect();
-    if args.exprs.is_empty() {
-        return Ok(vec![(None, p.objective(&sizes, DType::F64, true)?.graph)]);
-    }
     let n = sizes.first().map_or(1, |s| s.1);
+    if args.exprs.is_empty() {
+        let g = p.objective(&sizes, DType::F64, true)?.graph;
+        return Ok((n, vec![(None, g)]));
+    }
     let exprs = super::eval::parse_exprs(&loaded, &args.exprs)?;
-    exprs
-        .iter()
-        .map(|(name, f)| {
-            Ok((
-                Some(name.clone()),
-                p.expression(name, f, name, n, DType::F64)?.graph,
-            ))
-        })
-        .collect()
+    let mut graphs = Vec::new();
+    for (name, f) in &exprs {
+        let g = p.expression(name, f, name, n, DType::F64)?.graph;
+        graphs.push((Some(name.clone()), g));
+    }
+    Ok((n, graphs))
 }

@@ -215,6 +215,7 @@ fn options(args: &Args) -> Options {
         dtype: args.dtype.dtype(),
         derivs: args.derivs.derivs(),
         simplify: !matches!(args.backend, BackendArg::Interp),
+        threads: None,
     }
 }
 
