@@ -18,6 +18,7 @@ pub use nabla_backends::{Executable, RunError};
 
 pub mod cmd;
 mod compile;
+pub mod train;
 pub use compile::{compile, Backend, CompileError, Derivs, Options};
 
 /// Everything a DSL program needs: `use nabla::prelude::*`.
