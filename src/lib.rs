@@ -19,7 +19,7 @@ pub use nabla_backends::{Executable, RunError};
 pub mod cmd;
 mod compile;
 pub mod train;
-pub use compile::{compile, Backend, CompileError, Derivs, Options};
+pub use compile::{compile, lower, Backend, CompileError, Derivs, Options};
 
 /// Everything a DSL program needs: `use nabla::prelude::*`.
 pub mod prelude {

@@ -259,7 +259,7 @@ fn slice(
             op,
             format!(
                 "range {start}..{} out of bounds for axis {axis} of {s}",
-                start + len
+                u64::from(start) + u64::from(len)
             ),
         ));
     }

@@ -38,6 +38,14 @@ pub enum InterpError {
         /// The given shape.
         found: Shape,
     },
+    /// A root that is not a node of the graph.
+    #[error("{node} is not a node of this graph ({len} nodes)")]
+    UnknownRoot {
+        /// The root asked for.
+        node: NodeId,
+        /// Number of nodes in the graph.
+        len: usize,
+    },
     /// A derivative operator or bound variable: expand with `passes::ad` first.
     #[error("{node} is `{op}`, which must be expanded by the AD pass before evaluation")]
     Unexpanded {
@@ -49,12 +57,18 @@ pub enum InterpError {
 }
 
 /// Evaluates `roots` with leaves bound from `env`, in f64 (or rounding to f32).
+///
+/// The graph must verify (every graph built by [`Graph::add`] or [`crate::text::parse`]
+/// does); leaves missing from `env` or bound to a tensor of another shape are errors.
 pub fn eval(
     g: &Graph,
     roots: &[NodeId],
     env: &Env,
     prec: DType,
 ) -> Result<Vec<Tensor>, InterpError> {
+    if let Some(&node) = roots.iter().find(|r| r.index() >= g.len()) {
+        return Err(InterpError::UnknownRoot { node, len: g.len() });
+    }
     let live = g.live(roots);
     let mut vals: Vec<Option<Tensor>> = vec![None; g.len()];
     for id in g.ids().filter(|i| live[i.index()]) {

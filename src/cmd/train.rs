@@ -120,6 +120,7 @@ impl Args {
                 DerivsArg::Fd => Derivs::Force(Method::FiniteDiff(None)),
             },
             simplify: backend != Backend::Interp,
+            threads: None,
         }
     }
 
