@@ -7,6 +7,9 @@
 //! constants, and optionally the derivative operators with fresh levels and every method.
 //! All randomness comes from one [`Rng`] seed, so a failing case is reproduced by its seed.
 //!
+//! Another crate's tests use it through a dev-dependency with the feature on:
+//! `nabla-ir = { workspace = true, features = ["testing"] }`.
+//!
 //! ```
 //! use nabla_ir::testing::{random_env, random_graph, GenOptions, Rng};
 //! use nabla_ir::{interp, verify, DType};
