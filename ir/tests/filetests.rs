@@ -78,9 +78,7 @@ fn split(src: &str) -> Result<Parts<'_>, String> {
         .strip_prefix("test ")
         .ok_or("the first line must be `test <kind>`")?
         .trim();
-    let cut = src
-        .find(&format!("\n{MARKER}\n"))
-        .map_or(src.len(), |i| i + 1);
+    let cut = marker_offset(src).unwrap_or(src.len());
     let head = &src[..cut];
     let input = head[first.len()..].to_string();
     let expected = src[cut..]
@@ -98,6 +96,18 @@ fn split(src: &str) -> Result<Parts<'_>, String> {
         head,
         expected,
     })
+}
+
+/// The byte offset of the first line that is the marker (trailing spaces allowed).
+fn marker_offset(src: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        if line.trim_end() == MARKER {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn run_file(path: &Path, bless: bool) -> Result<(), String> {
