@@ -57,6 +57,8 @@ pub mod infer;
 pub mod interp;
 mod op;
 mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod text;
 mod types;
 mod verify;
