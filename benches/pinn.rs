@@ -5,7 +5,7 @@
 //! of the 200 GFLOP/s f32 peak of the 2-core development machine), then runs criterion
 //! on B1, B4 and B5 for its statistics. Pass a filter (`cargo bench --bench pinn -- B1`)
 //! to restrict both to matching objectives, and `threads=N` to set the thread count
-//! (default: one per core).
+//! (default: one per core); `table` prints the table only.
 
 mod objectives;
 
@@ -73,7 +73,7 @@ fn median_run(exe: &mut CpuExecutable) -> Duration {
 fn selected(id: &str) -> bool {
     let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with('-') && !a.starts_with("threads="))
+        .filter(|a| !a.starts_with('-') && !a.starts_with("threads=") && a != "table")
         .collect();
     args.is_empty() || args.iter().any(|a| id.contains(a.as_str()))
 }
@@ -129,6 +129,9 @@ criterion_group!(benches, bench);
 
 fn main() {
     summary();
+    if std::env::args().any(|a| a == "table") {
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
