@@ -20,6 +20,7 @@ pub use nabla_backends::{Executable, RunError};
 pub mod cmd;
 mod compile;
 pub mod params;
+pub mod train;
 pub use compile::{compile, lower, Backend, CompileError, Derivs, Options};
 
 /// Everything a DSL program needs: `use nabla::prelude::*`.

@@ -216,6 +216,7 @@ fn options(args: &Args) -> Options {
         derivs: args.derivs.derivs(),
         simplify: !matches!(args.backend, BackendArg::Interp),
         threads: None,
+        device: None,
     }
 }
 
