@@ -76,12 +76,14 @@ fn derivatives_of_x_cubed() {
     assert_close("x³'' fd", &derivative(2, fd, cube, &x), &d2, 1e-7);
 }
 
+type Form = fn(&mut Graph, NodeId) -> NodeId;
+
 /// `d⁶/dx⁶ (1/x) = 720 / x⁷`, at 4 (and elsewhere), written three ways.
 #[test]
 fn sixth_derivative_of_reciprocal() {
     let x = Tensor::column(vec![4.0, 0.5, -2.0]);
     let exact: Vec<f64> = x.data.iter().map(|x| 720.0 / x.powi(7)).collect();
-    let forms: [(&str, fn(&mut Graph, NodeId) -> NodeId); 3] = [
+    let forms: [(&str, Form); 3] = [
         ("recip", |g, x| un(g, UnOp::Recip, x)),
         ("powi -1", |g, x| op(g, Op::Powi(-1), &[x])),
         ("1/x", |g, x| {

@@ -121,6 +121,7 @@ impl Args {
             },
             simplify: backend != Backend::Interp,
             threads: None,
+            device: None,
         }
     }
 
