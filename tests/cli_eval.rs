@@ -410,3 +410,31 @@ fn specification_examples_evaluate_alike_on_both_backends() {
         close(&fb, &fa, 1e-9, name);
     }
 }
+
+/// Every problem file of the repository (examples and benchmark objectives) loads, and its
+/// objective with gradient traces to a graph that verifies.
+#[test]
+fn every_problem_file_of_the_repository_loads_and_traces() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in ["examples", "benches/problems"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for path in entries.map(|e| e.unwrap().path()) {
+            if path.extension().is_none_or(|e| e != "nabla") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let l = nabla::frontend::lang::load(&path.display().to_string(), &src)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
+            let p = &l.problem;
+            let sizes: Vec<(String, usize)> =
+                p.point_sets.iter().map(|s| (s.name.clone(), 4)).collect();
+            let obj = p.objective(&sizes, nabla::ir::DType::F64, true).unwrap();
+            nabla::ir::verify(&obj.graph).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no problem files found");
+}
