@@ -9,9 +9,12 @@
 
 use super::eval::{load_problem, DerivsArg};
 use crate::Derivs;
-use anyhow::{bail, Result};
+use anyhow::Result;
+use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph};
 use nabla_passes::ad::{self, flops_per_point, AdOptions};
+use nabla_passes::schedule::{self, ScheduleOptions};
+use nabla_passes::simplify::{self, SimplifyOptions};
 use std::path::PathBuf;
 
 const EXAMPLE: &str = "Examples:
@@ -99,6 +102,8 @@ pub enum Dump {
     Graph(Graph),
     /// Source text (schedules, CLIF, OpenCL C).
     Text(String),
+    /// A graph with a pass report printed above it (the simplifier's e-graph statistics).
+    Reported(Graph, String),
 }
 
 /// Runs the subcommand.
@@ -136,6 +141,13 @@ fn stages(args: &Args, traced: Graph, batch: usize) -> Result<String> {
                 }
                 graph = g;
             }
+            Ok(Dump::Reported(g, report)) => {
+                if print {
+                    out.push_str(&format!("{}: {report}\n", s.name()));
+                    out.push_str(&render(s, &g, args.format, batch));
+                }
+                graph = g;
+            }
             Ok(Dump::Text(t)) if print => out.push_str(&format!("== {} ==\n{t}\n", s.name())),
             Ok(Dump::Text(_)) => {}
             Err(e) if args.stage.is_none() => {
@@ -153,11 +165,42 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     match s {
         Stage::Traced => Ok(Dump::Graph(prev.clone())),
         Stage::Ad => expand(prev, derivs),
-        Stage::Simplified => unavailable(s, "the simplifier"),
-        Stage::Scheduled => unavailable(s, "the scheduler"),
-        Stage::Clif => unavailable(s, "the Cranelift backend"),
-        Stage::Opencl => unavailable(s, "the OpenCL backend"),
+        Stage::Simplified => {
+            let (g, report) = simplify::simplify(prev, &SimplifyOptions::default());
+            Ok(Dump::Reported(g, report.to_string()))
+        }
+        Stage::Scheduled => {
+            let info = nabla_ir::verify(prev)?;
+            let opts = ScheduleOptions {
+                dtype: graph_dtype(prev),
+                fuse: true,
+            };
+            Ok(Dump::Text(
+                schedule::schedule(prev, &info, &opts).to_string(),
+            ))
+        }
+        Stage::Clif => {
+            let info = nabla_ir::verify(prev)?;
+            let opts = cranelift::Options {
+                dtype: graph_dtype(prev),
+                ..Default::default()
+            };
+            Ok(Dump::Text(cranelift::compile(prev, &info, &opts)?.clif()))
+        }
+        Stage::Opencl => {
+            let info = nabla_ir::verify(prev)?;
+            let opts = opencl::Options {
+                dtype: graph_dtype(prev),
+                ..Default::default()
+            };
+            Ok(Dump::Text(opencl::emit(prev, &info, &opts)))
+        }
     }
+}
+
+/// The element type the dumped program computes in (that of its first output).
+fn graph_dtype(g: &Graph) -> DType {
+    g.outputs().first().map_or(DType::F64, |o| g.dtype(o.1))
 }
 
 /// Derivative expansion with the `--derivs` choice.
@@ -168,13 +211,6 @@ fn expand(g: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     };
     let (g, _report) = ad::expand(g, &AdOptions { method })?;
     Ok(Dump::Graph(g))
-}
-
-fn unavailable(s: Stage, pass: &str) -> Result<Dump> {
-    bail!(
-        "stage `{}` is not available in this build ({pass} is not connected yet)",
-        s.name()
-    )
 }
 
 /// A graph stage with its header: node count, and FLOPs per point once derivative
