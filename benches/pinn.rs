@@ -5,7 +5,8 @@
 //! of the 200 GFLOP/s f32 peak of the 2-core development machine), then runs criterion
 //! on B1, B4 and B5 for its statistics. Pass a filter (`cargo bench --bench pinn -- B1`)
 //! to restrict both to matching objectives, and `threads=N` to set the thread count
-//! (default: one per core); `table` prints the table only.
+//! (default: one per core); `table` prints the table only; `tanh=0`, `simd=0`, `fma=0`
+//! turn off inline `tanh`, SIMD or FMA contraction.
 
 mod objectives;
 
@@ -20,10 +21,29 @@ use std::time::{Duration, Instant};
 /// ~3.2 GHz, measured at about 200 GFLOP/s by an AVX2 FMA loop).
 const PEAK_F32: f64 = 200e9;
 
+/// The value of `key=N` among the arguments.
+fn arg(key: &str) -> Option<usize> {
+    let prefix = format!("{key}=");
+    std::env::args().find_map(|a| a.strip_prefix(&prefix)?.parse().ok())
+}
+
 /// Threads: `threads=N` among the arguments, else one per core.
 fn threads() -> usize {
-    let arg = std::env::args().find_map(|a| a.strip_prefix("threads=")?.parse().ok());
-    arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    arg("threads").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Backend options: `tanh=0` calls the host `tanh`, `simd=0` runs scalar loops, `fma=0`
+/// turns off FMA contraction (for measuring what each is worth).
+fn backend_options(dtype: DType) -> cranelift::Options {
+    let on = |k: &str| arg(k) != Some(0);
+    cranelift::Options {
+        dtype,
+        threads: threads(),
+        inline_tanh: on("tanh"),
+        simd: on("simd"),
+        fma: on("fma"),
+        ..cranelift::Options::default()
+    }
 }
 
 /// Lowers and compiles `o` for the CPU in `dtype`; returns the executable, bound, and
@@ -39,11 +59,7 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
     };
     let lowered = lower(&o.graph, &opts).expect("objective lowers");
     let info = verify(&lowered).expect("lowered graph verifies");
-    let copts = cranelift::Options {
-        dtype,
-        threads: threads(),
-        ..cranelift::Options::default()
-    };
+    let copts = backend_options(dtype);
     let mut exe = cranelift::compile(&lowered, &info, &copts).expect("objective compiles");
     let elapsed = start.elapsed();
     for (name, v) in &o.binds {
@@ -73,7 +89,7 @@ fn median_run(exe: &mut CpuExecutable) -> Duration {
 fn selected(id: &str) -> bool {
     let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with('-') && !a.starts_with("threads=") && a != "table")
+        .filter(|a| !a.starts_with('-') && !a.contains('=') && a != "table")
         .collect();
     args.is_empty() || args.iter().any(|a| id.contains(a.as_str()))
 }
