@@ -70,20 +70,36 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
     (exe, elapsed)
 }
 
-/// Median wall time of one run: 3 warm-up runs, then at least 10 runs and 0.5 s.
-fn median_run(exe: &mut CpuExecutable) -> Duration {
+/// CPU seconds this process has used (user + system, all threads), from
+/// `/proc/self/stat` in clock ticks of 10 ms; NaN where unavailable.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Median wall time of one run (3 warm-up runs, then at least 10 runs and 1 s) and the
+/// mean CPU time per run over the same runs. On a busy machine the CPU time of a
+/// one-thread run is the better estimate of its time on an idle one.
+fn median_run(exe: &mut CpuExecutable) -> (Duration, f64) {
     for _ in 0..3 {
         exe.run().unwrap();
     }
     let mut times = Vec::new();
     let start = Instant::now();
-    while times.len() < 10 || start.elapsed() < Duration::from_millis(500) {
+    let cpu = cpu_seconds();
+    while times.len() < 10 || start.elapsed() < Duration::from_secs(1) {
         let t = Instant::now();
         exe.run().unwrap();
         times.push(t.elapsed());
     }
+    let cpu = (cpu_seconds() - cpu) / times.len() as f64;
     times.sort();
-    times[times.len() / 2]
+    (times[times.len() / 2], cpu)
 }
 
 fn selected(id: &str) -> bool {
@@ -96,8 +112,8 @@ fn selected(id: &str) -> bool {
 
 /// Prints the summary table.
 fn summary() {
-    println!("| id | work | dtype | compile (s) | median run (ms) | MFLOP/run | GFLOP/s | % of f32 peak | loss |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| id | work | dtype | compile (s) | median run (ms) | CPU/run (ms) | MFLOP/run | GFLOP/s | % of f32 peak | loss |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for with_grad in [false, true] {
         for o in objectives::all(with_grad).iter().filter(|o| selected(o.id)) {
             for dtype in [DType::F32, DType::F64] {
@@ -109,15 +125,16 @@ fn summary() {
 
 fn row(o: &Objective, with_grad: bool, dtype: DType) {
     let (mut exe, compile) = build(o, dtype);
-    let t = median_run(&mut exe);
+    let (t, cpu) = median_run(&mut exe);
     let flops = exe.program().flops() as f64;
     let gflops = flops / t.as_secs_f64() / 1e9;
     let work = if with_grad { "loss+grad" } else { "loss" };
     println!(
-        "| {} | {work} | {dtype} | {:.3} | {:.3} | {:.1} | {:.1} | {:.1}% | {:.6e} |",
+        "| {} | {work} | {dtype} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {:.1}% | {:.6e} |",
         o.id,
         compile.as_secs_f64(),
         t.as_secs_f64() * 1e3,
+        cpu * 1e3,
         flops / 1e6,
         gflops,
         100.0 * gflops * 1e9 / PEAK_F32,
