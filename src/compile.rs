@@ -50,6 +50,8 @@ pub struct Options {
     pub simplify: bool,
     /// Threads for the CPU backend (`None`: one per core).
     pub threads: Option<usize>,
+    /// OpenCL device: index or name substring (`None`: the first GPU, else the first device).
+    pub device: Option<String>,
 }
 
 /// One thread per available core.
@@ -66,6 +68,7 @@ impl Options {
             derivs: Derivs::Auto,
             simplify: true,
             threads: None,
+            device: None,
         }
     }
 
@@ -77,6 +80,7 @@ impl Options {
             derivs: Derivs::Auto,
             simplify: false,
             threads: None,
+            device: None,
         }
     }
 }
@@ -87,6 +91,9 @@ pub enum CompileError {
     /// The traced graph is malformed.
     #[error("invalid graph: {0}")]
     Verify(#[from] VerifyError),
+    /// The OpenCL backend failed (no platform, no fp64, a build error).
+    #[error(transparent)]
+    OpenCl(#[from] nabla_backends::opencl::Error),
     /// The CPU backend failed.
     #[error(transparent)]
     Cpu(#[from] nabla_backends::cranelift::Error),
@@ -146,9 +153,14 @@ fn backend(
             };
             Ok(Box::new(nabla_backends::cranelift::compile(g, info, &o)?))
         }
-        Backend::OpenCl => Err(CompileError::Unsupported(
-            "the OpenCL backend is not available in this build yet".into(),
-        )),
+        Backend::OpenCl => {
+            let o = nabla_backends::opencl::Options {
+                dtype: opts.dtype,
+                device: opts.device.clone(),
+                ..Default::default()
+            };
+            Ok(Box::new(nabla_backends::opencl::compile(g, info, &o)?))
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`passes`]: automatic differentiation, simplification, scheduling;
 //! - [`backends`]: the interpreter, the Cranelift JIT and OpenCL;
 //! - [`frontend`]: the Rust DSL, MLPs, the problem language;
-//! - [`compile`]: the whole pipeline from a traced graph to an [`Executable`].
+//! - [`compile`]: the whole pipeline from a traced graph to an [`Executable`];
+//! - [`params`]: the JSON files of parameters and points.
 
 pub use nabla_backends as backends;
 pub use nabla_frontend as frontend;
@@ -18,6 +19,8 @@ pub use nabla_backends::{Executable, RunError};
 
 pub mod cmd;
 mod compile;
+pub mod params;
+pub mod train;
 pub use compile::{compile, lower, Backend, CompileError, Derivs, Options};
 
 /// Everything a DSL program needs: `use nabla::prelude::*`.

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod dsl;
+pub mod lang;
 pub mod nn;
 pub mod problem;
 

@@ -317,9 +317,12 @@ fn at(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
         return Err(arity_err(op, "1 + 2k (k ≥ 1)", args.len()));
     }
     same_dtype(op, args)?;
-    for pair in args[1..].chunks(2) {
+    for (k, pair) in args[1..].chunks(2).enumerate() {
         if !pair[0].is_variable {
-            return Err(TypeError::NotVariable { op, index: 1 });
+            return Err(TypeError::NotVariable {
+                op,
+                index: 1 + 2 * k,
+            });
         }
         if pair[0].ty.shape != pair[1].ty.shape {
             return Err(shape_err(

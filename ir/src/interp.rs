@@ -185,7 +185,7 @@ fn broadcast(a: &Tensor, to: &Shape) -> Tensor {
     Tensor::new(to.clone(), data)
 }
 
-/// Sum (or mean) over `axis`, removing it. Summation runs in index order.
+/// Sum (or mean) over `axis`, removing it. Summation runs in index order from `+0.0`.
 fn reduce(a: &Tensor, axis: usize, mean: bool) -> Tensor {
     let dims = a.shape.dims();
     let outer: usize = dims[..axis].iter().product();
@@ -207,6 +207,8 @@ fn reduce(a: &Tensor, axis: usize, mean: bool) -> Tensor {
     Tensor::new(shape, out)
 }
 
+/// `op(a) · op(b)`; each entry accumulates from `+0.0` in index order, like `reduce` (so
+/// an empty inner extent gives `+0.0`, as a C or JIT loop `acc = 0; acc += ...` does).
 fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Tensor {
     let (ar, ac) = (a.shape.dims()[0], a.shape.dims()[1]);
     let (br, bc) = (b.shape.dims()[0], b.shape.dims()[1]);
@@ -229,7 +231,7 @@ fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Tensor {
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
-            out[i * n + j] = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+            out[i * n + j] = (0..k).fold(0.0, |acc, p| acc + at(i, p) * bt(p, j));
         }
     }
     Tensor::new(Shape::matrix(m, n), out)

@@ -7,6 +7,9 @@
 //! constants, and optionally the derivative operators with fresh levels and every method.
 //! All randomness comes from one [`Rng`] seed, so a failing case is reproduced by its seed.
 //!
+//! Another crate's tests use it through a dev-dependency with the feature on:
+//! `nabla-ir = { workspace = true, features = ["testing"] }`.
+//!
 //! ```
 //! use nabla_ir::testing::{random_env, random_graph, GenOptions, Rng};
 //! use nabla_ir::{interp, verify, DType};
@@ -214,7 +217,8 @@ impl Builder<'_> {
     fn outputs(&mut self) {
         for i in 0..1 + self.rng.below(3) {
             let id = self.node();
-            self.g.set_output(&format!("y{i}"), id);
+            let name = self.fresh_name("y");
+            self.g.set_output(&format!("{name}.{i}"), id);
         }
     }
 
@@ -255,9 +259,15 @@ impl Builder<'_> {
         Shape::new(&dims)
     }
 
+    /// A name no leaf has yet; with special values, sometimes with characters the text
+    /// format must quote or escape.
     fn fresh_name(&mut self, prefix: &str) -> String {
         self.names += 1;
-        format!("{prefix}{}", self.names)
+        let odd = ["a;b", "q\"", "s\\", "π", "new\nline", "", " "];
+        match self.opts.special_values && self.rng.chance(0.2) {
+            true => format!("{}{}", self.rng.pick(&odd), self.names),
+            false => format!("{prefix}{}", self.names),
+        }
     }
 
     fn leaf(&mut self) -> Option<NodeId> {

@@ -400,8 +400,8 @@ fn f32_mode_rounds_every_value() {
     let bindings = env(&[("x", &[2], &xs)]);
     let got32 = eval(&g, &[c, p, s, e], &bindings, DType::F32).unwrap();
     let got64 = eval(&g, &[e], &bindings, DType::F64).unwrap();
-    for i in 0..2 {
-        let x32 = xs[i] as f32;
+    for (i, &xi) in xs.iter().enumerate() {
+        let x32 = xi as f32;
         let p32 = x32 * 0.1f32;
         let s32 = p32 + x32;
         let e32 = ((s32 as f64).exp()) as f32;
@@ -409,7 +409,7 @@ fn f32_mode_rounds_every_value() {
         assert_eq!(got32[1].data[i], p32 as f64);
         assert_eq!(got32[2].data[i], s32 as f64);
         assert_eq!(got32[3].data[i], e32 as f64);
-        let exact = (xs[i] * 0.1 + xs[i]).exp();
+        let exact = (xi * 0.1 + xi).exp();
         assert!((got64[0].data[i] - exact).abs() < 1e-14 * exact);
         assert_ne!(got32[3].data[i], got64[0].data[i]);
     }
@@ -499,4 +499,39 @@ fn unexpanded_operators_and_unknown_roots_are_errors() {
     assert_eq!(err.to_string(), "%7 is not a node of this graph (2 nodes)");
     // Only live nodes are evaluated: the unexpanded diff does not block `x`.
     assert_eq!(run(&g, x, &e).data, [1.0, 2.0]);
+}
+
+/// Sums start from `+0.0` in `sum`, `mean` and `matmul` alike: an empty inner extent and a
+/// sum of negative zeros both give `+0.0` (`0.0 + -0.0 = +0.0`).
+#[test]
+fn sums_start_from_positive_zero() {
+    let mut g = Graph::new();
+    let a = tensor(&mut g, &[2, 0], &[]);
+    let b = tensor(&mut g, &[0, 1], &[]);
+    let empty = g
+        .add(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            &[a, b],
+        )
+        .unwrap();
+    let z = tensor(&mut g, &[1, 2], &[-0.0, -0.0]);
+    let one = tensor(&mut g, &[2, 1], &[1.0, 1.0]);
+    let negzeros = g
+        .add(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            &[z, one],
+        )
+        .unwrap();
+    let summed = g.add(Op::Sum(1), &[z]).unwrap();
+    let got = eval(&g, &[empty, negzeros, summed], &Env::new(), DType::F64).unwrap();
+    assert_eq!(got[0].shape, Shape::matrix(2, 1));
+    for t in &got {
+        assert!(t.data.iter().all(|v| v.to_bits() == 0), "{:?}", t.data);
+    }
 }

@@ -1,7 +1,7 @@
 //! Malformed text gives `line:col: message` errors and never a panic.
 
 use nabla_ir::testing::{random_env, random_graph, GenOptions, Rng};
-use nabla_ir::{interp, text, verify, DType};
+use nabla_ir::{dot, interp, text, verify, DType};
 use proptest::prelude::*;
 
 const X: &str = "%0 = input \"x\" : f64[2]\n";
@@ -143,6 +143,10 @@ const AFTER_X: &[(&str, &str)] = &[
         "3:1: output \"y\" is named twice",
     ),
     (
+        "%1 = neg %0 : f64[2]\n%2 = at %1, %0, %1, %1, %0 : f64[2]",
+        "3:6: `at`: operand 3 must be an input, param or bound variable",
+    ),
+    (
         "%1 = neg %0 : f64[2] ; fine\n%2 = sin %1 ; : f64[2]",
         "3:13: expected `:`",
     ),
@@ -189,7 +193,12 @@ fn check_no_panic(src: &str) {
         }
     }
     if let Ok(g) = text::parse_unchecked(src) {
-        let _ = verify(&g);
+        let _ = (text::print(&g), dot::to_dot(&g));
+        let small = g.ids().all(|i| g.shape(i).numel() <= 1 << 16);
+        if verify(&g).is_ok() && small {
+            let env = random_env(&g, &mut Rng::new(2));
+            let _ = interp::eval_outputs(&g, &env, DType::F64);
+        }
     }
 }
 

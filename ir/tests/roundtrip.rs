@@ -1,7 +1,8 @@
 //! The text format round-trips every graph `Graph::add` can build, and DOT output is
 //! well formed.
 
-use nabla_ir::testing::{random_graph, GenOptions, Rng};
+use nabla_ir::interp::eval_outputs;
+use nabla_ir::testing::{random_env, random_graph, GenOptions, Rng};
 use nabla_ir::{dot, text, verify, DType, Graph, Method, Num, Op, Shape, UnOp};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -74,6 +75,30 @@ proptest! {
     fn random_graphs_render_as_dot(seed in any::<u64>()) {
         let g = random_graph(&mut Rng::new(seed), &GenOptions::everything());
         assert_dot(&g);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Interpretable random graphs evaluate without error, and the same after printing
+    /// and parsing and after `compact` (the interpreter is deterministic: equal bits).
+    #[test]
+    fn random_graphs_evaluate_the_same_after_round_trip_and_compact(seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let g = random_graph(&mut rng, &GenOptions::default());
+        let env = random_env(&g, &mut rng);
+        let bits = |g: &Graph| -> Vec<(String, Vec<u64>)> {
+            let outs = eval_outputs(g, &env, DType::F64).unwrap();
+            outs.into_iter()
+                .map(|(n, t)| (n, t.data.iter().map(|v| v.to_bits()).collect()))
+                .collect()
+        };
+        let want = bits(&g);
+        prop_assert_eq!(&bits(&text::parse(&text::print(&g)).unwrap()), &want);
+        let small = g.compact();
+        verify(&small).unwrap();
+        prop_assert_eq!(&bits(&small), &want);
     }
 }
 
@@ -203,6 +228,8 @@ fn odd_names_round_trip() {
         "",
         "sp ace",
         "π;\\",
+        "tab\there",
+        "cr\r",
     ];
     let mut g = Graph::new();
     for (i, n) in names.iter().enumerate() {

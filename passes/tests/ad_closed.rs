@@ -76,12 +76,14 @@ fn derivatives_of_x_cubed() {
     assert_close("x³'' fd", &derivative(2, fd, cube, &x), &d2, 1e-7);
 }
 
+type Form = fn(&mut Graph, NodeId) -> NodeId;
+
 /// `d⁶/dx⁶ (1/x) = 720 / x⁷`, at 4 (and elsewhere), written three ways.
 #[test]
 fn sixth_derivative_of_reciprocal() {
     let x = Tensor::column(vec![4.0, 0.5, -2.0]);
     let exact: Vec<f64> = x.data.iter().map(|x| 720.0 / x.powi(7)).collect();
-    let forms: [(&str, fn(&mut Graph, NodeId) -> NodeId); 3] = [
+    let forms: [(&str, Form); 3] = [
         ("recip", |g, x| un(g, UnOp::Recip, x)),
         ("powi -1", |g, x| op(g, Op::Powi(-1), &[x])),
         ("1/x", |g, x| {
@@ -325,4 +327,20 @@ fn report_lists_each_operator() {
     assert_eq!(r.expansions[0].nodes_before, 2);
     assert!(r.expansions[0].nodes_after > r.expansions[0].nodes_before);
     assert_eq!(r.nodes_before, g.len());
+}
+
+/// Operators that no output reaches are not expanded (and cannot fail).
+#[test]
+fn dead_operators_are_dropped() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[4, 1]);
+    let m = op(&mut g, Op::Mean(0), &[x]);
+    let mb = op(&mut g, Op::Broadcast(Shape::matrix(4, 1)), &[m]);
+    let f = bin(&mut g, BinOp::Mul, mb, x);
+    let _dead = diff(&mut g, f, x, 1, Method::Reverse);
+    let s = un(&mut g, UnOp::Sin, x);
+    g.set_output("s", s);
+    let (e, r) = expand(&g, &AdOptions::default()).unwrap();
+    assert!(r.expansions.is_empty());
+    assert_eq!(e.len(), 2);
 }

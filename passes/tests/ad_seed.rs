@@ -81,7 +81,7 @@ fn parameter_gradient_of_the_ode_residual_matches_central_differences() {
         let pname = name.strip_prefix("d ").unwrap();
         let fd: Vec<f64> = (0..grad.data.len())
             .map(|i| {
-                let mut at = |s: f64| {
+                let at = |s: f64| {
                     let mut e2 = e.clone();
                     e2.get_mut(pname).unwrap().data[i] += s;
                     interp::eval_outputs(&loss_graph, &e2, DType::F64).unwrap()[0]

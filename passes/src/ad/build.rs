@@ -102,7 +102,34 @@ pub fn mul(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
         let na = neg(g, a);
         return widen(g, na, b);
     }
-    fold(g, BinOp::Mul, a, b).unwrap_or_else(|| g.binary(BinOp::Mul, a, b))
+    if let Some(r) = fold(g, BinOp::Mul, a, b) {
+        return r;
+    }
+    // (x·k)·c = x·(kc), -x·c = x·(-c): constant factors gather into one
+    for (x, y) in [(a, b), (b, a)] {
+        if let (Some(c), Some((inner, k))) = (const_value(g, y), scaled(g, x)) {
+            let kc = scalar_like(g, x, k * c);
+            let r = mul(g, inner, kc);
+            return widen(g, r, y);
+        }
+    }
+    g.binary(BinOp::Mul, a, b)
+}
+
+/// `(x, k)` when `a = x·k` or `a = k·x` for a constant `k`, or `a = -x` (`k = -1`).
+fn scaled(g: &Graph, a: NodeId) -> Option<(NodeId, f64)> {
+    match g.op(a) {
+        Op::Unary(UnOp::Neg) => Some((g.args(a)[0], -1.0)),
+        Op::Binary(BinOp::Mul) => {
+            let (x, y) = (g.args(a)[0], g.args(a)[1]);
+            match (const_value(g, x), const_value(g, y)) {
+                (_, Some(k)) => Some((x, k)),
+                (Some(k), _) => Some((y, k)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// `a / b`.
@@ -141,6 +168,9 @@ pub fn powi(g: &mut Graph, a: NodeId, k: i32) -> NodeId {
 
 /// `a²`.
 pub fn square(g: &mut Graph, a: NodeId) -> NodeId {
+    if let Some(c) = const_value(g, a) {
+        return fill_like(g, a, c * c);
+    }
     g.unary(UnOp::Square, a)
 }
 
@@ -206,4 +236,68 @@ pub fn concat_t(g: &mut Graph, op: &Op, parts: &[Tan], values: &[NodeId]) -> Tan
         .map(|(t, &v)| or_zeros(g, *t, v))
         .collect();
     Some(same_op(g, op, &args))
+}
+
+/// `op(a)·op(b)` (`op` a `MatMul`). When an operand is a concat along its contracted axis
+/// with constant-zero parts — the tangent of concatenated coordinates is one-hot — only the
+/// nonzero parts are multiplied, each with the matching slice of the other operand:
+/// `[A₁ 0 A₃]·B = A₁·B₁ + A₃·B₃`. A one-hot tangent then costs a rank-1 product instead of
+/// a full one.
+pub fn matmul(g: &mut Graph, op: &Op, a: NodeId, b: NodeId) -> NodeId {
+    let Op::MatMul { ta, tb } = *op else {
+        panic!("internal error: matmul called with {op:?}")
+    };
+    let (ka, kb) = (if ta { 0 } else { 1 }, if tb { 1 } else { 0 });
+    let parts: Vec<(NodeId, NodeId)> = if let Some(parts) = sparse_parts(g, a, ka) {
+        parts
+            .into_iter()
+            .map(|(p, off, len)| (p, slice(g, b, kb, off, len)))
+            .collect()
+    } else if let Some(parts) = sparse_parts(g, b, kb) {
+        parts
+            .into_iter()
+            .map(|(p, off, len)| (slice(g, a, ka, off, len), p))
+            .collect()
+    } else {
+        return same_op(g, op, &[a, b]);
+    };
+    let terms: Vec<Tan> = parts
+        .into_iter()
+        .map(|(x, y)| Some(same_op(g, op, &[x, y])))
+        .collect();
+    sum_t(g, terms).unwrap_or_else(|| {
+        let z = same_op(g, op, &[a, b]);
+        fill_like(g, z, 0.0)
+    })
+}
+
+/// The nonzero parts of `x` with their offsets and extents along `axis`, if `x`
+/// concatenates along `axis` and some part is a constant zero.
+fn sparse_parts(g: &Graph, x: NodeId, axis: u8) -> Option<Vec<(NodeId, usize, usize)>> {
+    if g.op(x) != &Op::Concat(axis) || !g.args(x).iter().any(|p| is(g, *p, 0.0)) {
+        return None;
+    }
+    let mut off = 0;
+    let mut parts = Vec::new();
+    for &p in g.args(x) {
+        let len = g.shape(p).dims()[axis as usize];
+        if !is(g, p, 0.0) {
+            parts.push((p, off, len));
+        }
+        off += len;
+    }
+    Some(parts)
+}
+
+/// `len` entries of `x` along `axis` from `start` (no node for the whole extent).
+fn slice(g: &mut Graph, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId {
+    if start == 0 && len == g.shape(x).dims()[axis as usize] {
+        return x;
+    }
+    let op = Op::Slice {
+        axis,
+        start: start as u32,
+        len: len as u32,
+    };
+    g.node_of(op, &[x])
 }

@@ -84,7 +84,7 @@ fn rule(g: &mut Graph, id: NodeId, ins: &[Col], d: usize) -> Col {
         Op::MatMul { .. } => {
             let op = n.op.clone();
             bilinear(g, a(0), a(1), &ins[0], &ins[1], &|g, x, y| {
-                same_op(g, &op, &[x, y])
+                matmul(g, &op, x, y)
             })
         }
         Op::Concat(_) => concat(g, &n.op, &n.args, ins),

@@ -56,8 +56,8 @@ pub fn tangent(g: &mut Graph, id: NodeId, ts: &[Tan]) -> Tan {
         }
         // d (A·B) = dA·B + A·dB (with the same transposes)
         Op::MatMul { .. } => {
-            let l = ts[0].map(|t| same_op(g, &n.op, &[t, a(1)]));
-            let r = ts[1].map(|t| same_op(g, &n.op, &[a(0), t]));
+            let l = ts[0].map(|t| matmul(g, &n.op, t, a(1)));
+            let r = ts[1].map(|t| matmul(g, &n.op, a(0), t));
             add_t(g, l, r)
         }
         // d concat(aᵢ) = concat(daᵢ)

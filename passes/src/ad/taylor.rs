@@ -80,7 +80,7 @@ fn rule(g: &mut Graph, id: NodeId, ins: &[Jet], k: usize) -> Jet {
             ins[0].iter().map(|c| linear_t(g, &op, *c)).collect()
         }
         // bilinear: Cauchy product with the same transposes
-        Op::MatMul { .. } => cauchy(g, &ins[0], &ins[1], k, &|g, x, y| same_op(g, &op, &[x, y])),
+        Op::MatMul { .. } => cauchy(g, &ins[0], &ins[1], k, &|g, x, y| matmul(g, &op, x, y)),
         Op::Concat(_) => concat(g, &op, ins, k),
         Op::Input { .. }
         | Op::Param { .. }
@@ -260,12 +260,12 @@ fn sin_cos(g: &mut Graph, a: &Jet, k: usize) -> (Jet, Jet) {
 fn tan_like(g: &mut Graph, a: &Jet, y0: NodeId, s: f64, k: usize) -> Jet {
     ode(g, a, y0, k, &mut |g, y, i| {
         let sq = square_at(g, y, i);
-        let w = scale_t(g, sq, s);
-        if i == 0 {
-            let one = fill_like(g, y0, 1.0);
-            return add_t(g, Some(one), w);
+        let one = (i == 0).then(|| fill_like(g, y0, 1.0));
+        if s > 0.0 {
+            add_t(g, one, sq)
+        } else {
+            sub_t(g, one, sq)
         }
-        w
     })
 }
 
