@@ -238,6 +238,7 @@ impl Setup {
             derivs: which.derivs(),
             simplify: self.backend != Backend::Interp,
             threads: None,
+            device: None,
         }
     }
 
