@@ -75,7 +75,12 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
 /// `/proc/self/stat` in clock ticks of 10 ms; NaN where unavailable.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
     match (tick(11), tick(12)) {
         (Some(u), Some(s)) => (u + s) / 100.0,
