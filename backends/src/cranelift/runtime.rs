@@ -10,14 +10,16 @@
 //!
 //! ## Threads and determinism
 //!
-//! With `n` threads, one run spawns `n − 1` scoped workers; every thread walks the whole
-//! step list and does its share of each step, then waits at a barrier (spin, then sleep). A kernel
-//! is split into `n` contiguous ranges of its outermost loop, a product into `n` blocks of
-//! rows (each one `gemm` call), a reduction into `n` ranges of output elements. Each output
-//! element is computed by exactly one thread in an order that does not depend on the
-//! split: elementwise values trivially, reductions by summing their axis in index order
-//! (in f64, like the interpreter), products by `gemm`'s fixed inner order. Small steps run
-//! on thread 0 alone. Runs therefore reproduce bit for bit.
+//! With `n` threads, a run in which some step is big enough to split (`par_min`) spawns
+//! `n − 1` scoped workers; every thread walks the whole step list and does its share of
+//! each step, then waits at a barrier (spin briefly, then sleep). A kernel is split into
+//! `n` contiguous ranges of its outermost loop, a product into `n` blocks of rows (one
+//! `gemm` call each), a reduction into `n` ranges of output elements. Small steps run on
+//! thread 0 alone. Each output element is computed by exactly one thread, so a run
+//! reproduces bit for bit. Elementwise values and reductions (each output sums its axis
+//! in index order, in f64 like the interpreter) also do not depend on the thread count;
+//! a product's rows are computed by `gemm` over the full inner extent, which in our tests
+//! gives the same bits for any split, but `gemm` does not promise it.
 
 use super::emit::KernelCode;
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
