@@ -5,7 +5,8 @@
 //! of the 200 GFLOP/s f32 peak of the 2-core development machine), then runs criterion
 //! on B1, B4 and B5 for its statistics. Pass a filter (`cargo bench --bench pinn -- B1`)
 //! to restrict both to matching objectives, and `threads=N` to set the thread count
-//! (default: one per core); `table` prints the table only.
+//! (default: one per core); `table` prints the table only; `tanh=0`, `simd=0`, `fma=0`
+//! turn off inline `tanh`, SIMD or FMA contraction.
 
 mod objectives;
 
@@ -20,10 +21,29 @@ use std::time::{Duration, Instant};
 /// ~3.2 GHz, measured at about 200 GFLOP/s by an AVX2 FMA loop).
 const PEAK_F32: f64 = 200e9;
 
+/// The value of `key=N` among the arguments.
+fn arg(key: &str) -> Option<usize> {
+    let prefix = format!("{key}=");
+    std::env::args().find_map(|a| a.strip_prefix(&prefix)?.parse().ok())
+}
+
 /// Threads: `threads=N` among the arguments, else one per core.
 fn threads() -> usize {
-    let arg = std::env::args().find_map(|a| a.strip_prefix("threads=")?.parse().ok());
-    arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    arg("threads").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Backend options: `tanh=0` calls the host `tanh`, `simd=0` runs scalar loops, `fma=0`
+/// turns off FMA contraction (for measuring what each is worth).
+fn backend_options(dtype: DType) -> cranelift::Options {
+    let on = |k: &str| arg(k) != Some(0);
+    cranelift::Options {
+        dtype,
+        threads: threads(),
+        inline_tanh: on("tanh"),
+        simd: on("simd"),
+        fma: on("fma"),
+        ..cranelift::Options::default()
+    }
 }
 
 /// Lowers and compiles `o` for the CPU in `dtype`; returns the executable, bound, and
@@ -40,11 +60,7 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
     };
     let lowered = lower(&o.graph, &opts).expect("objective lowers");
     let info = verify(&lowered).expect("lowered graph verifies");
-    let copts = cranelift::Options {
-        dtype,
-        threads: threads(),
-        ..cranelift::Options::default()
-    };
+    let copts = backend_options(dtype);
     let mut exe = cranelift::compile(&lowered, &info, &copts).expect("objective compiles");
     let elapsed = start.elapsed();
     for (name, v) in &o.binds {
@@ -55,34 +71,55 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
     (exe, elapsed)
 }
 
-/// Median wall time of one run: 3 warm-up runs, then at least 10 runs and 0.5 s.
-fn median_run(exe: &mut CpuExecutable) -> Duration {
+/// CPU seconds this process has used (user + system, all threads), from
+/// `/proc/self/stat` in clock ticks of 10 ms; NaN where unavailable.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Median wall time of one run (3 warm-up runs, then at least 10 runs and 1 s) and the
+/// mean CPU time per run over the same runs. On a busy machine the CPU time of a
+/// one-thread run is the better estimate of its time on an idle one.
+fn median_run(exe: &mut CpuExecutable) -> (Duration, f64) {
     for _ in 0..3 {
         exe.run().unwrap();
     }
     let mut times = Vec::new();
     let start = Instant::now();
-    while times.len() < 10 || start.elapsed() < Duration::from_millis(500) {
+    let cpu = cpu_seconds();
+    while times.len() < 10 || start.elapsed() < Duration::from_secs(1) {
         let t = Instant::now();
         exe.run().unwrap();
         times.push(t.elapsed());
     }
+    let cpu = (cpu_seconds() - cpu) / times.len() as f64;
     times.sort();
-    times[times.len() / 2]
+    (times[times.len() / 2], cpu)
 }
 
 fn selected(id: &str) -> bool {
     let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with('-') && !a.starts_with("threads=") && a != "table")
+        .filter(|a| !a.starts_with('-') && !a.contains('=') && a != "table")
         .collect();
     args.is_empty() || args.iter().any(|a| id.contains(a.as_str()))
 }
 
 /// Prints the summary table.
 fn summary() {
-    println!("| id | work | dtype | compile (s) | median run (ms) | MFLOP/run | GFLOP/s | % of f32 peak | loss |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| id | work | dtype | compile (s) | median run (ms) | CPU/run (ms) | MFLOP/run | GFLOP/s | % of f32 peak | loss |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for with_grad in [false, true] {
         for o in objectives::all(with_grad).iter().filter(|o| selected(o.id)) {
             for dtype in [DType::F32, DType::F64] {
@@ -94,15 +131,16 @@ fn summary() {
 
 fn row(o: &Objective, with_grad: bool, dtype: DType) {
     let (mut exe, compile) = build(o, dtype);
-    let t = median_run(&mut exe);
+    let (t, cpu) = median_run(&mut exe);
     let flops = exe.program().flops() as f64;
     let gflops = flops / t.as_secs_f64() / 1e9;
     let work = if with_grad { "loss+grad" } else { "loss" };
     println!(
-        "| {} | {work} | {dtype} | {:.3} | {:.3} | {:.1} | {:.1} | {:.1}% | {:.6e} |",
+        "| {} | {work} | {dtype} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {:.1}% | {:.6e} |",
         o.id,
         compile.as_secs_f64(),
         t.as_secs_f64() * 1e3,
+        cpu * 1e3,
         flops / 1e6,
         gflops,
         100.0 * gflops * 1e9 / PEAK_F32,

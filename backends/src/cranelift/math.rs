@@ -8,7 +8,7 @@
 //! few ulp) and the same stable formulas in f32.
 //!
 //! Vector code calls them once per lane. `tanh`, the activation of every benchmark
-//! network, has an inline vectorised approximation instead (see `vmath`) when enabled.
+//! network, is emitted inline instead (see `vmath`) unless `inline_tanh` is off.
 
 use nabla_ir::{BinOp, UnOp};
 

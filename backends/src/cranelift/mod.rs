@@ -9,9 +9,11 @@
 //! - **Kernels** (`emit`, `ops`): one function per fused loop nest; the innermost loop
 //!   runs 128-bit vectors (`f32x4`/`f64x2`; Cranelift has no 256-bit vectors on x86-64)
 //!   where lanes are independent, then a scalar tail; `a·b ± c` become FMAs.
-//! - **Transcendentals** (`math`, `vmath`): host calls, except f32 `tanh`, which is an
-//!   inline vectorised rational approximation (≤ 4 ulp) — it is the activation of every
-//!   benchmark network and a call per lane costs several times more.
+//! - **Transcendentals** (`math`, `vmath`): host calls (once per lane in vector code),
+//!   except `tanh`, which is inline and vectorised — a rational approximation in f32
+//!   (≤ 4 ulp measured), Cephes' forms with an inline `exp` in f64 (≤ 2 ulp measured).
+//!   `tanh` is the activation of every benchmark network, and a call per lane costs
+//!   several times more than the inline code.
 //! - **Runtime** (`runtime`): buffers allocated once, the memory plan's arena, threads
 //!   split each step; runs are deterministic.
 //!
@@ -20,9 +22,9 @@
 //! The executable computes in [`Options::dtype`], whatever dtype the graph's leaves
 //! declare: a graph traced in f64 can run in f32 and vice versa. Values cross the
 //! [`Executable`] interface as f64 and are rounded on [`Executable::set`]. In f64 with
-//! `fma: false`, kernels perform exactly the interpreter's operations (its `exp`, `tanh`,
-//! ... included), so only products (`gemm`'s summation order) and `powi` (a multiplication
-//! chain) can differ in the last bits.
+//! `fma: false` and `inline_tanh: false`, kernels perform exactly the interpreter's
+//! operations (its `exp`, `tanh`, ... included), so only products (`gemm`'s summation
+//! order) and `powi` (a multiplication chain) can differ in the last bits.
 //!
 //! ## Example
 //!
@@ -71,7 +73,7 @@ pub struct Options {
     pub fma: bool,
     /// Use 128-bit SIMD in innermost loops.
     pub simd: bool,
-    /// Inline the f32 `tanh` approximation instead of calling libm.
+    /// Inline the vectorised `tanh` instead of calling the host's `tanh` per lane.
     pub inline_tanh: bool,
     /// Steps with less work than this (elements, or multiply-adds for products) run on
     /// one thread: splitting them costs more than it saves.

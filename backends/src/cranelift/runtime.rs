@@ -10,14 +10,16 @@
 //!
 //! ## Threads and determinism
 //!
-//! With `n` threads, one run spawns `n − 1` scoped workers; every thread walks the whole
-//! step list and does its share of each step, then waits at a barrier (spin, then sleep). A kernel
-//! is split into `n` contiguous ranges of its outermost loop, a product into `n` blocks of
-//! rows (each one `gemm` call), a reduction into `n` ranges of output elements. Each output
-//! element is computed by exactly one thread in an order that does not depend on the
-//! split: elementwise values trivially, reductions by summing their axis in index order
-//! (in f64, like the interpreter), products by `gemm`'s fixed inner order. Small steps run
-//! on thread 0 alone. Runs therefore reproduce bit for bit.
+//! With `n` threads, a run in which some step is big enough to split (`par_min`) spawns
+//! `n − 1` scoped workers; every thread walks the whole step list and does its share of
+//! each step, then waits at a barrier (spin briefly, then sleep). A kernel is split into
+//! `n` contiguous ranges of its outermost loop, a product into `n` blocks of rows (one
+//! `gemm` call each), a reduction into `n` ranges of output elements. Small steps run on
+//! thread 0 alone. Each output element is computed by exactly one thread, so a run
+//! reproduces bit for bit. Elementwise values and reductions (each output sums its axis
+//! in index order, in f64 like the interpreter) also do not depend on the thread count;
+//! a product's rows are computed by `gemm` over the full inner extent, which in our tests
+//! gives the same bits for any split, but `gemm` does not promise it.
 
 use super::emit::KernelCode;
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
@@ -311,6 +313,9 @@ impl<T: Elem> Shared<'_, T> {
         let src = self.0.base[r.src.index()];
         let dst = self.0.base[r.dst.index()];
         let step = r.map.strides[r.axis];
+        if r.axis == 0 && rows_contiguous(dims, &r.map.strides) {
+            return reduce_rows(src, dst, r, step, (o0, o1));
+        }
         for o in o0..o1 {
             let start = r.map.offset + reduced_offset(dims, &r.map.strides, r.axis, o);
             let mut acc = 0.0f64;
@@ -322,6 +327,52 @@ impl<T: Elem> Shared<'_, T> {
             // SAFETY: `o < outs`, the length of `dst`; element `o` is this thread's.
             unsafe { *dst.add(o) = T::from_f64(v) };
         }
+    }
+}
+
+/// Whether the axes after the first are contiguous row-major (size-1 axes ignored).
+fn rows_contiguous(dims: &[usize], strides: &[usize]) -> bool {
+    let mut expect = 1;
+    for k in (1..dims.len()).rev() {
+        if dims[k] != 1 && strides[k] != expect {
+            return false;
+        }
+        expect *= dims[k];
+    }
+    true
+}
+
+/// Sum over axis 0 of an operand whose rows are contiguous, for outputs `o0..o1`: blocks
+/// of outputs are accumulated row by row (cache-friendly, vectorisable). Each output
+/// still sums its column in row order, so results equal the column-by-column loop.
+fn reduce_rows<T: Elem>(
+    src: *mut T,
+    dst: *mut T,
+    r: &Reduce,
+    step: usize,
+    (o0, o1): (usize, usize),
+) {
+    const BLOCK: usize = 256;
+    let len = r.shape.dims()[0];
+    let mut acc = [0.0f64; BLOCK];
+    let mut o = o0;
+    while o < o1 {
+        let w = BLOCK.min(o1 - o);
+        acc[..w].fill(0.0);
+        for j in 0..len {
+            // SAFETY: row j, columns o..o+w lie inside the operand's view of `src`.
+            let row =
+                unsafe { std::slice::from_raw_parts(src.add(r.map.offset + j * step + o), w) };
+            for (a, v) in acc[..w].iter_mut().zip(row) {
+                *a += v.to_f64();
+            }
+        }
+        for (i, a) in acc[..w].iter().enumerate() {
+            let v = if r.mean { a / len as f64 } else { *a };
+            // SAFETY: outputs o..o+w are this thread's and inside `dst`.
+            unsafe { *dst.add(o + i) = T::from_f64(v) };
+        }
+        o += w;
     }
 }
 

@@ -1,4 +1,4 @@
-//! Inline vectorised `tanh` for f32: no call, no lane extraction, four lanes at a time.
+//! Inline vectorised `tanh`: no call, no lane extraction, all lanes at a time.
 //!
 //! The approximation is the rational minimax form used by Eigen (`generic_fast_tanh_float`):
 //! `tanh x ≈ x·P(x²)/Q(x²)` with `P` of degree 6 and `Q` of degree 3 in `x²`, on `x`
@@ -10,7 +10,8 @@
 //! For f64 ([`tanh64`]) the forms are Cephes': `x + x³·P(x²)/Q(x²)` for `|x| < 0.625`
 //! and `±(1 − 2/(e^{2|x|} + 1))` beyond, with `e^y = 2ⁿ·e^r` (`n = round(y/ln 2)`, `r`
 //! reduced with a two-part `ln 2`, `e^r` by Cephes' rational form, `2ⁿ` built in the
-//! exponent bits), and `±1` for `|x| > 22`. Measured error: a few ulp (see the tests).
+//! exponent bits), and `±1` for `|x| > 22`. Measured error: at most 2 ulp against libm's
+//! `tanh` (`tests/jit_math.rs`).
 
 use super::ops::Ops;
 use cranelift_codegen::ir::condcodes::FloatCC;

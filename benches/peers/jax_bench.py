@@ -1,0 +1,136 @@
+"""JAX on the Laplacian objectives B1, B2, B4, B5 of spec/benchmarks.md, for comparison
+with `cargo bench --bench pinn` on the same machine in the same session.
+
+Optional: needs `pip install "jax[cpu]"`. Prints one Markdown row per objective, method
+and dtype: jit compile time, median run time of loss+grad (jax.value_and_grad of the
+loss), and the loss value.
+
+Methods for Δu (all under jit, then value_and_grad over the parameters):
+  hessian  trace of jax.hessian of the scalar network at each point (vmap);
+  fwdfwd   Σ_j of nested jvp (forward over forward) along each unit direction;
+  fd       central differences u(x ± h e_j), h = eps^(1/4) of the dtype.
+
+Usage: python3 benches/peers/jax_bench.py [B1 B5 ...] [--f64] [--threads N]
+The MLP, its initialisation and the points follow the same recipe as nabla (tanh MLP,
+uniform points in [0,1]^d) but not the same random numbers: compare times, not losses.
+"""
+
+import math
+import os
+import statistics
+import sys
+import time
+
+THREADS = next((int(sys.argv[i + 1]) for i, a in enumerate(sys.argv) if a == "--threads"), None)
+if THREADS:
+    os.environ["XLA_FLAGS"] = (
+        f"--xla_cpu_multi_thread_eigen={'true' if THREADS > 1 else 'false'} "
+        f"intra_op_parallelism_threads={THREADS}"
+    )
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+F64 = "--f64" in sys.argv
+jax.config.update("jax_enable_x64", F64)
+DT = jnp.float64 if F64 else jnp.float32
+
+OBJECTIVES = {
+    "B1": (2, [64, 64, 64], 4096),
+    "B2": (10, [128, 128, 128], 1024),
+    "B4": (2, [128, 128, 128, 128], 8192),
+    "B5": (2, [32, 32, 32], 1024),
+}
+
+
+def init(key, widths):
+    params = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        key, k1 = jax.random.split(key)
+        w = jax.random.normal(k1, (b, a), DT) * math.sqrt(1.0 / a)
+        params.append((w, jnp.zeros((b,), DT)))
+    return params
+
+
+def mlp(params, x):
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w.T + b
+        if i + 1 < len(params):
+            h = jnp.tanh(h)
+    return h[..., 0]
+
+
+def lap_hessian(params, x):
+    f = lambda p: mlp(params, p)  # noqa: E731
+    return jax.vmap(lambda p: jnp.trace(jax.hessian(f)(p)))(x)
+
+
+def lap_fwdfwd(params, x):
+    f = lambda p: mlp(params, p)  # noqa: E731
+    d = x.shape[1]
+
+    def second(p, e):
+        g = lambda q: jax.jvp(f, (q,), (e,))[1]  # noqa: E731
+        return jax.jvp(g, (p,), (e,))[1]
+
+    eye = jnp.eye(d, dtype=DT)
+    return jax.vmap(lambda p: sum(second(p, eye[j]) for j in range(d)))(x)
+
+
+def lap_fd(params, x):
+    h = jnp.finfo(DT).eps ** 0.25
+    u0 = mlp(params, x)
+    d = x.shape[1]
+    total = 0.0
+    for j in range(d):
+        e = jnp.zeros((d,), DT).at[j].set(h)
+        total = total + mlp(params, x + e) + mlp(params, x - e) - 2 * u0
+    return total / (h * h)
+
+
+METHODS = {"hessian": lap_hessian, "fwdfwd": lap_fwdfwd, "fd": lap_fd}
+
+
+def loss_fn(lap):
+    def loss(params, x):
+        d = x.shape[1]
+        f = -d * math.pi**2 * jnp.prod(jnp.sin(math.pi * x), axis=1)
+        return jnp.mean((lap(params, x) - f) ** 2)
+
+    return loss
+
+
+def bench(oid, method):
+    d, hidden, n = OBJECTIVES[oid]
+    params = init(jax.random.PRNGKey(0), [d, *hidden, 1])
+    x = jax.random.uniform(jax.random.PRNGKey(1), (n, d), DT)
+    step = jax.jit(jax.value_and_grad(loss_fn(METHODS[method])))
+    t = time.perf_counter()
+    val, _ = step(params, x)
+    jax.block_until_ready(val)
+    compile_s = time.perf_counter() - t
+    times = []
+    start = time.perf_counter()
+    while len(times) < 10 or time.perf_counter() - start < 1.0:
+        t = time.perf_counter()
+        out = step(params, x)
+        jax.block_until_ready(out)
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times) * 1e3
+    dname = "f64" if F64 else "f32"
+    print(f"| {oid} | JAX {method} | {dname} | {compile_s:.3f} | {med:.3f} | {float(val):.6e} |", flush=True)
+
+
+def main():
+    ids = [a for a in sys.argv[1:] if a in OBJECTIVES] or list(OBJECTIVES)
+    print(f"jax {jax.__version__}, devices {jax.devices()}, threads {THREADS or 'default'}")
+    print("| id | method | dtype | compile (s) | median loss+grad (ms) | loss |")
+    print("|---|---|---|---|---|---|")
+    for oid in ids:
+        for method in METHODS:
+            bench(oid, method)
+
+
+if __name__ == "__main__":
+    main()
