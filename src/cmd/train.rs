@@ -10,7 +10,6 @@ use crate::train::output::prepare_dir;
 use crate::train::report::Report;
 use crate::train::run::{train, OptimizerKind, StepRecord, TrainOptions};
 use crate::{Backend, Derivs, Options};
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla_frontend::problem::Problem;
 use nabla_ir::{DType, Method};
@@ -143,19 +142,9 @@ impl Args {
     }
 }
 
-/// Reads and parses a problem file.
+/// Reads and loads a problem file (diagnostics go to stderr).
 pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
-    let src = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    parse_problem(&src, path)
-}
-
-/// The problem language is parsed by `nabla_frontend::lang` once it is part of the build.
-fn parse_problem(_src: &str, path: &Path) -> anyhow::Result<Problem> {
-    anyhow::bail!(
-        "`{}`: this build cannot parse problem files yet",
-        path.display()
-    )
+    Ok(super::eval::load_problem(path)?.problem)
 }
 
 /// Runs the subcommand.
