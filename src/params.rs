@@ -260,12 +260,12 @@ pub fn num(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
+/// Point sets by name: `(set, rows)`, each row the inputs in declaration order.
+pub type PointSets = Vec<(String, Vec<Vec<f64>>)>;
+
 /// Point sets from a `points.json` value: `(name, rows)` in file order, every row of
 /// `width` finite numbers, no set empty.
-pub fn points_from_json(
-    v: &Value,
-    width: usize,
-) -> Result<Vec<(String, Vec<Vec<f64>>)>, DataError> {
+pub fn points_from_json(v: &Value, width: usize) -> Result<PointSets, DataError> {
     let obj = v
         .as_object()
         .ok_or_else(|| layout("expected an object keyed by point-set name"))?;

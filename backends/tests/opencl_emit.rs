@@ -66,7 +66,13 @@ fn every_step_is_one_named_kernel() {
         let info = verify(&s.graph).unwrap();
         let src = emit(&s.graph, &info, &Options::default());
         let p = nabla_passes::schedule::schedule(&s.graph, &info, &Default::default());
-        assert_eq!(src.matches("__kernel").count(), p.steps.len(), "{}", s.name);
+        let split = src.matches("_matmul_sum(").count();
+        assert_eq!(
+            src.matches("__kernel").count(),
+            p.steps.len() + split,
+            "{}",
+            s.name
+        );
         for (i, step) in p.steps.iter().enumerate() {
             let kind = match step {
                 nabla_passes::schedule::Step::Kernel(_) => "map",
@@ -80,6 +86,17 @@ fn every_step_is_one_named_kernel() {
             );
         }
     }
+}
+
+#[test]
+fn batch_length_products_are_split() {
+    let g = samples::weight_gradient(2500);
+    let src = emit(&g, &verify(&g).unwrap(), &Options::default());
+    assert!(src.contains("void s0_matmul_sum("), "{src}");
+    assert!(src.contains("(idx_t)get_group_id(2) * 15 + "), "{src}");
+    let short = samples::weight_gradient(300);
+    let src = emit(&short, &verify(&short).unwrap(), &Options::default());
+    assert!(!src.contains("_matmul_sum("), "{src}");
 }
 
 #[test]

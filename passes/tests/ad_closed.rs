@@ -328,3 +328,19 @@ fn report_lists_each_operator() {
     assert!(r.expansions[0].nodes_after > r.expansions[0].nodes_before);
     assert_eq!(r.nodes_before, g.len());
 }
+
+/// Operators that no output reaches are not expanded (and cannot fail).
+#[test]
+fn dead_operators_are_dropped() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[4, 1]);
+    let m = op(&mut g, Op::Mean(0), &[x]);
+    let mb = op(&mut g, Op::Broadcast(Shape::matrix(4, 1)), &[m]);
+    let f = bin(&mut g, BinOp::Mul, mb, x);
+    let _dead = diff(&mut g, f, x, 1, Method::Reverse);
+    let s = un(&mut g, UnOp::Sin, x);
+    g.set_output("s", s);
+    let (e, r) = expand(&g, &AdOptions::default()).unwrap();
+    assert!(r.expansions.is_empty());
+    assert_eq!(e.len(), 2);
+}

@@ -288,6 +288,76 @@ fn vjp_of_every_op_matches_central_differences() {
     }
 }
 
+/// Higher orders of every op: Taylor's recurrences (order 3) against nested forward mode,
+/// whose first-order rules the tests above check against finite differences.
+#[test]
+fn taylor_of_every_op_matches_nested_forward() {
+    for (i, c) in all_cases().iter().enumerate() {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[4, 2]);
+        let f = (c.build)(&mut g, x);
+        for k in [2, 3] {
+            let t = diff(&mut g, f, x, k, Method::Taylor);
+            let n = diff(&mut g, f, x, k, Method::Forward);
+            g.set_output(&format!("taylor {k}"), t);
+            g.set_output(&format!("forward {k}"), n);
+        }
+        let xv = Rng(400 + i as u64).tensor(&[4, 2], c.lo, c.hi);
+        let out = eval_expanded(&g, &AdOptions::default(), &env(&[("x", xv)]));
+        assert_close(
+            &format!("{} order 2", c.name),
+            &out[0].data,
+            &out[1].data,
+            1e-10,
+        );
+        assert_close(
+            &format!("{} order 3", c.name),
+            &out[2].data,
+            &out[3].data,
+            1e-10,
+        );
+    }
+}
+
+/// The collapsed Taylor rules of every op (`φ''`, the bilinear cross terms) against the sum
+/// of nested forward second derivatives, over two variables that both reach the op:
+/// `y = x₁ + 0.1 sin x₂`, `f = op(y)`.
+#[test]
+fn collapsed_laplacian_of_every_op_matches_nested_forward() {
+    for (i, c) in all_cases().iter().enumerate() {
+        let mut g = Graph::new();
+        let x1 = input(&mut g, "x1", &[4, 2]);
+        let x2 = input(&mut g, "x2", &[4, 2]);
+        let s = un(&mut g, UnOp::Sin, x2);
+        let tenth = cst(&mut g, 0.1);
+        let s = bin(&mut g, BinOp::Mul, s, tenth);
+        let y = bin(&mut g, BinOp::Add, x1, s);
+        let f = (c.build)(&mut g, y);
+        for m in [Method::Collapsed, Method::Forward, Method::Taylor] {
+            let l = laplacian(&mut g, f, &[x1, x2], m);
+            g.set_output(&m.name(), l);
+        }
+        let mut rng = Rng(500 + i as u64);
+        let e = env(&[
+            ("x1", rng.tensor(&[4, 2], c.lo, c.hi)),
+            ("x2", rng.tensor(&[4, 2], -1.0, 1.0)),
+        ]);
+        let out = eval_expanded(&g, &AdOptions::default(), &e);
+        assert_close(
+            &format!("{} collapsed", c.name),
+            &out[0].data,
+            &out[1].data,
+            1e-10,
+        );
+        assert_close(
+            &format!("{} taylor", c.name),
+            &out[2].data,
+            &out[1].data,
+            1e-10,
+        );
+    }
+}
+
 /// One step of a random graph over `[3, 2]` values.
 #[derive(Clone, Debug)]
 enum Step {

@@ -90,6 +90,9 @@ pub struct Args {
     pub derivs: DerivsArg,
 }
 
+/// A traced graph, labelled with its `--expr` name when it is one.
+type Labelled = (Option<String>, Graph);
+
 /// What a stage produces.
 pub enum Dump {
     /// A graph (printed as text or DOT).
@@ -190,7 +193,7 @@ fn render(s: Stage, g: &Graph, format: Format, batch: usize) -> String {
 /// The traced objective (with its gradient, as training compiles it) on point sets of
 /// the file's sizes, or each `--expr` expression (labelled) on a set of the file's first
 /// size.
-fn traced(args: &Args) -> Result<(usize, Vec<(Option<String>, Graph)>)> {
+fn traced(args: &Args) -> Result<(usize, Vec<Labelled>)> {
     let loaded = load_problem(&args.file)?;
     let p = &loaded.problem;
     let sizes: Vec<(String, usize)> = p

@@ -183,7 +183,7 @@ pub struct Evaluation {
     pub params: Vec<(String, Tensor)>,
 }
 
-type Points = Vec<(String, Vec<Vec<f64>>)>;
+type Points = params::PointSets;
 
 /// Evaluates residuals, loss, expressions and (with `--grad`) the gradient.
 pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> Result<Evaluation> {
@@ -263,7 +263,7 @@ fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Re
         let hint = lang::diag::nearest(k, known.iter().copied())
             .map_or(String::new(), |n| format!("; did you mean `{n}`?"));
         bail!(
-            "{}: `{k}` is neither a point set nor an --expr name{hint}",
+            "in {}: `{k}` is neither a point set nor an --expr name{hint}",
             path.display()
         );
     }
@@ -275,7 +275,7 @@ fn read_params(path: &Path, problem: &Problem) -> Result<Vec<(String, Tensor)>> 
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let v = params::parse_json(&text).with_context(ctx)?;
-    Ok(params::params_from_json(problem, &v).with_context(ctx)?)
+    params::params_from_json(problem, &v).with_context(ctx)
 }
 
 /// Compiles `g`, binds points and params, runs it: every output by name.

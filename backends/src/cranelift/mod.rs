@@ -146,7 +146,7 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CpuExecuta
         f64: opts.dtype == DType::F64,
         fma: opts.fma && host_has_fma(),
         simd: opts.simd,
-        inline_tanh: opts.inline_tanh && opts.dtype == DType::F32,
+        inline_tanh: opts.inline_tanh,
     };
     let mut fctx = FunctionBuilderContext::new();
     let mut code = Vec::new();
@@ -234,6 +234,22 @@ impl CpuExecutable {
     /// The schedule the executable runs (`dump-ir --stage scheduled`).
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// Runs each step once, alone on this thread, and returns its wall time with a short
+    /// description (`s3 kernel [1024,32]`, `s4 matmul 1024x32x32`): where a run's time
+    /// goes. Bindings must be set.
+    pub fn profile(&mut self) -> Vec<(String, std::time::Duration)> {
+        let times = match &mut self.rt {
+            Rt::F32(r) => r.profile(),
+            Rt::F64(r) => r.profile(),
+        };
+        let names = self.program.steps.iter().enumerate().map(|(i, s)| match s {
+            Step::Kernel(k) => format!("s{i} kernel {} ({} ops)", k.shape, k.body.len()),
+            Step::MatMul(m) => format!("s{i} matmul {}x{}x{}", m.m, m.n, m.k),
+            Step::Reduce(r) => format!("s{i} reduce axis {} of {}", r.axis, r.shape),
+        });
+        names.zip(times).collect()
     }
 
     fn leaf_buf(&self, name: &str) -> BufId {

@@ -168,7 +168,11 @@ impl<'a, 'k> Ops<'a, 'k> {
 
     fn unary(&mut self, u: UnOp, x: Value, vector: bool) -> Value {
         if u == UnOp::Tanh && self.cg.inline_tanh {
-            return vmath::tanh(self, x, vector);
+            return if self.cg.f64 {
+                vmath::tanh64(self, x, vector)
+            } else {
+                vmath::tanh(self, x, vector)
+            };
         }
         if let Some(f) = math::unary(u, self.cg.f64) {
             return self.call1(f, x, vector);

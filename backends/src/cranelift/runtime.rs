@@ -11,7 +11,7 @@
 //! ## Threads and determinism
 //!
 //! With `n` threads, one run spawns `n − 1` scoped workers; every thread walks the whole
-//! step list and does its share of each step, then waits at a spinning barrier. A kernel
+//! step list and does its share of each step, then waits at a barrier (spin, then sleep). A kernel
 //! is split into `n` contiguous ranges of its outermost loop, a product into `n` blocks of
 //! rows (each one `gemm` call), a reduction into `n` ranges of output elements. Each output
 //! element is computed by exactly one thread in an order that does not depend on the
@@ -22,6 +22,7 @@
 use super::emit::KernelCode;
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// A kernel entry point: `(pointer table, lo, hi)` of the outermost loop.
 pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
@@ -171,14 +172,40 @@ impl<T: Elem> Runtime<T> {
         }
     }
 
-    /// Runs every step once.
+    /// Runs every step once on this thread and returns each step's wall time.
+    pub fn profile(&mut self) -> Vec<std::time::Duration> {
+        self.refresh();
+        let sh = Shared(self);
+        (0..self.steps.len())
+            .map(|i| {
+                let t = std::time::Instant::now();
+                sh.step(i, 0, 1);
+                t.elapsed()
+            })
+            .collect()
+    }
+
+    /// Whether any step is large enough to split among threads.
+    fn splits(&self) -> bool {
+        let (n, min) = (self.threads, self.par_min);
+        self.steps.iter().any(|s| {
+            let (items, work) = match s {
+                RStep::Kernel { outer, numel, .. } => (*outer, *numel),
+                RStep::MatMul(m) => (m.m, m.m * m.n * m.k),
+                RStep::Reduce(r) => (r.shape.numel() / r.shape.dims()[r.axis], r.shape.numel()),
+            };
+            items >= n && work >= min
+        })
+    }
+
+    /// Runs every step once. Threads are only started when some step will be split.
     pub fn run(&mut self) {
         self.refresh();
         let n = self.threads;
-        let shared = Shared(self);
-        if n == 1 {
-            return shared.work(0, 1, None);
+        if n == 1 || !self.splits() {
+            return Shared(self).work(0, 1, None);
         }
+        let shared = Shared(self);
         let barrier = SpinBarrier::new(n);
         std::thread::scope(|s| {
             for t in 1..n {
@@ -201,27 +228,32 @@ unsafe impl<T: Elem> Sync for Shared<'_, T> {}
 impl<T: Elem> Shared<'_, T> {
     /// Thread `t`'s share of every step.
     fn work(&self, t: usize, n: usize, barrier: Option<&SpinBarrier>) {
-        for s in &self.0.steps {
-            match s {
-                RStep::Kernel {
-                    f,
-                    table,
-                    outer,
-                    numel,
-                    ..
-                } => {
-                    if let Some((lo, hi)) = self.share(t, n, *outer, *numel) {
-                        // SAFETY: the table points at live buffers sized by the plan; the
-                        // kernel touches rows lo..hi only.
-                        unsafe { f(table.as_ptr(), lo as i64, hi as i64) }
-                    }
-                }
-                RStep::MatMul(m) => self.matmul(m, t, n),
-                RStep::Reduce(r) => self.reduce(r, t, n),
-            }
+        for i in 0..self.0.steps.len() {
+            self.step(i, t, n);
             if let Some(b) = barrier {
                 b.wait();
             }
+        }
+    }
+
+    /// Thread `t`'s share of step `i`.
+    fn step(&self, i: usize, t: usize, n: usize) {
+        match &self.0.steps[i] {
+            RStep::Kernel {
+                f,
+                table,
+                outer,
+                numel,
+                ..
+            } => {
+                if let Some((lo, hi)) = self.share(t, n, *outer, *numel) {
+                    // SAFETY: the table points at live buffers sized by the plan; the
+                    // kernel touches rows lo..hi only.
+                    unsafe { f(table.as_ptr(), lo as i64, hi as i64) }
+                }
+            }
+            RStep::MatMul(m) => self.matmul(m, t, n),
+            RStep::Reduce(r) => self.reduce(r, t, n),
         }
     }
 
@@ -306,12 +338,19 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
     off
 }
 
-/// A reusable barrier that spins (then yields) instead of sleeping: steps are short.
+/// A reusable barrier that spins briefly, then sleeps on a condition variable: steps
+/// are short, so the partner usually arrives within the spin; when the machine is
+/// oversubscribed, sleeping hands the core to the thread being waited for.
 struct SpinBarrier {
     n: usize,
     count: AtomicUsize,
     generation: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
 }
+
+/// Spins before sleeping (a few microseconds).
+const SPINS: u32 = 1 << 12;
 
 impl SpinBarrier {
     fn new(n: usize) -> Self {
@@ -319,6 +358,8 @@ impl SpinBarrier {
             n,
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
         }
     }
 
@@ -326,17 +367,20 @@ impl SpinBarrier {
         let g = self.generation.load(Ordering::Acquire);
         if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
             self.count.store(0, Ordering::Relaxed);
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.generation.fetch_add(1, Ordering::Release);
+            self.wake.notify_all();
             return;
         }
-        let mut spins = 0u32;
-        while self.generation.load(Ordering::Acquire) == g {
-            if spins < 1 << 14 {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
+        for _ in 0..SPINS {
+            if self.generation.load(Ordering::Acquire) != g {
+                return;
             }
+            std::hint::spin_loop();
+        }
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.generation.load(Ordering::Acquire) == g {
+            guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
     }
 }

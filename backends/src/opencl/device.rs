@@ -180,6 +180,21 @@ mod tests {
     }
 
     #[test]
+    fn loader_failures_say_what_to_install() {
+        let no_lib = cl_err("x")(ClError(DLOPEN_RUNTIME_LOAD_FAILED));
+        assert!(matches!(no_lib, Error::NoRuntime));
+        assert!(no_lib.to_string().contains("apt-get install"));
+        let no_icd = cl_err("x")(ClError(CL_PLATFORM_NOT_FOUND_KHR));
+        assert!(matches!(no_icd, Error::NoPlatform));
+        assert!(no_icd.to_string().contains("pocl-opencl-icd"));
+        let other = cl_err("clFinish")(ClError(-5)).to_string();
+        assert!(
+            other.contains("clFinish") && other.contains("OUT_OF_RESOURCES"),
+            "{other}"
+        );
+    }
+
+    #[test]
     fn locations_need_a_severity() {
         assert_eq!(location("<kernel>:7:3: error: x"), Some((7, 3)));
         assert_eq!(location("input.cl:7:3: warning: x"), Some((7, 3)));

@@ -58,6 +58,8 @@ pub(super) struct Runtime {
     /// One device buffer per schedule buffer that is not a temporary.
     pub own: Vec<Option<Buffer<u8>>>,
     pub arena: Buffer<u8>,
+    /// Partial products of split matrix products.
+    pub scratch: Buffer<u8>,
     pub _program: ClProgram,
     pub queue: CommandQueue,
     pub _context: Context,
@@ -70,14 +72,16 @@ impl Runtime {
         dev: &DeviceInfo,
         p: &Program,
         source: &str,
-        launches: Vec<Launch>,
+        emitted: super::emit::Emitted,
         profile: bool,
     ) -> Result<Runtime, Error> {
+        let launches = emitted.launches;
         let context = Context::from_device(&dev.device).map_err(cl_err("clCreateContext"))?;
         let queue = make_queue(&context, profile)?;
         let program = super::device::build(&context, dev, source)?;
         let size = p.dtype.size();
         let arena = alloc(&context, p.arena_len.max(1) * size)?;
+        let scratch = alloc(&context, emitted.scratch_len.max(1) * size)?;
         let mut own = Vec::with_capacity(p.buffers.len());
         for b in &p.buffers {
             own.push(match b.kind {
@@ -89,6 +93,7 @@ impl Runtime {
             kernels: Vec::new(),
             own,
             arena,
+            scratch,
             _program: program,
             queue,
             _context: context,
@@ -106,6 +111,7 @@ impl Runtime {
     fn mem(&self, m: Mem) -> cl_mem {
         match m {
             Mem::Arena => self.arena.get(),
+            Mem::Scratch => self.scratch.get(),
             Mem::Own(b) => self.own[b.index()]
                 .as_ref()
                 .expect("emitted kernels name only allocated buffers")
@@ -332,5 +338,20 @@ impl Executable for OpenClExecutable {
 
     fn output(&self, index: usize) -> Vec<f64> {
         self.outputs[index].clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_in_each_dtype() {
+        let v = [1.5, -0.1, 1e-30, f64::INFINITY];
+        assert_eq!(from_bytes(&to_bytes(&v, DType::F64), DType::F64), v);
+        let r = from_bytes(&to_bytes(&v, DType::F32), DType::F32);
+        let want: Vec<f64> = v.iter().map(|&x| x as f32 as f64).collect();
+        assert_eq!(r, want);
+        assert_eq!(to_bytes(&v, DType::F32).len(), 16);
     }
 }

@@ -147,7 +147,8 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExec
     }
     let p = program(g, info, opts);
     let emitted = emit::emit_program(&p, &device.limits);
-    let rt = exec::Runtime::new(&device, &p, &emitted.source, emitted.launches, opts.profile)?;
+    let source = emitted.source.clone();
+    let rt = exec::Runtime::new(&device, &p, &source, emitted, opts.profile)?;
     let bindings = bindings_of(g, info);
     let leaf_bufs = bindings
         .iter()
@@ -164,7 +165,7 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExec
         device,
         uploaded: vec![None; bindings.len()],
         bindings,
-        source: emitted.source,
+        source,
         program: p,
         rt,
         leaf_bufs,

@@ -218,6 +218,23 @@ pub fn reductions(n: usize) -> Graph {
     g
 }
 
+/// `gᵀ·h` for `g: [n, 3]`, `h: [n, 5]`: the shape of a weight gradient, whose inner
+/// extent is the batch (long enough at `n ≥ 2048` to be split across work-groups).
+pub fn weight_gradient(n: usize) -> Graph {
+    let mut g = Graph::new();
+    let gz = input(&mut g, "g", &[n, 3]);
+    let h = input(&mut g, "h", &[n, 5]);
+    let gw = g.node_of(
+        Op::MatMul {
+            ta: true,
+            tb: false,
+        },
+        &[gz, h],
+    );
+    g.set_output("grad_W", gw);
+    g
+}
+
 /// The samples the goldens and differential tests cover, at test sizes.
 pub fn all() -> Vec<Sample> {
     vec![
@@ -236,6 +253,10 @@ pub fn all() -> Vec<Sample> {
         Sample {
             name: "mlp_loss_grad",
             graph: mlp_loss_grad(300, &[2, 8, 8, 1]),
+        },
+        Sample {
+            name: "weight_gradient",
+            graph: weight_gradient(2500),
         },
     ]
 }

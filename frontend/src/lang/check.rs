@@ -61,6 +61,14 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
     (c.out, c.errors)
 }
 
+/// Allowed layer widths: beyond this a network is not a PINN's, and its initialisation
+/// alone would exhaust memory.
+const WIDTHS: (usize, usize) = (1, 1 << 20);
+/// Allowed point-set sizes.
+const POINTS: (usize, usize) = (1, 1 << 30);
+/// Allowed seeds: whole numbers that f64 (the language's numbers) represents exactly.
+const SEEDS: (usize, usize) = (0, 1 << 53);
+
 struct Checker<'s> {
     out: Checked,
     errors: Vec<Diagnostic>,
@@ -343,7 +351,7 @@ impl Checker<'_> {
             match key.name.as_str() {
                 "widths" => widths = self.widths(v),
                 "act" => act = self.act(v),
-                "seed" => seed = self.arg_count(v, "seed", 0).map(|s| s as u64),
+                "seed" => seed = self.arg_count(v, "seed", SEEDS).map(|s| s as u64),
                 other => self.unknown_arg(key, other),
             }
         }
@@ -367,7 +375,7 @@ impl Checker<'_> {
         match v {
             ArgValue::List(items, _) => items
                 .iter()
-                .map(|e| self.count(e, "a layer width", 1))
+                .map(|e| self.count(e, "a layer width", WIDTHS))
                 .collect::<Vec<_>>()
                 .into_iter()
                 .collect(),
@@ -397,9 +405,9 @@ impl Checker<'_> {
         None
     }
 
-    fn arg_count(&mut self, v: &ArgValue, what: &str, min: usize) -> Option<usize> {
+    fn arg_count(&mut self, v: &ArgValue, what: &str, range: (usize, usize)) -> Option<usize> {
         match v {
-            ArgValue::Expr(e) => self.count(e, what, min),
+            ArgValue::Expr(e) => self.count(e, what, range),
             ArgValue::List(_, s) => {
                 self.err(Diagnostic::new(*s, format!("`{what}` must be a number")));
                 None
@@ -407,12 +415,13 @@ impl Checker<'_> {
         }
     }
 
-    /// A whole number `>= min` (sizes, widths, seeds).
-    fn count(&mut self, e: &Expr, what: &str, min: usize) -> Option<usize> {
+    /// A whole number in `min..=max` (sizes, widths, seeds).
+    fn count(&mut self, e: &Expr, what: &str, (min, max): (usize, usize)) -> Option<usize> {
         let v = self.const_value(e, what)?;
-        let ok = v.fract() == 0.0 && v >= min as f64 && v <= 1e12;
+        let ok = v.fract() == 0.0 && v >= min as f64 && v <= max as f64;
         if !ok {
-            let d = Diagnostic::new(e.span, format!("{what} must be a whole number >= {min}"));
+            let msg = format!("{what} must be a whole number from {min} to {max}");
+            let d = Diagnostic::new(e.span, msg);
             self.err(d.note(format!("found {v}")));
             return None;
         }
@@ -431,12 +440,12 @@ impl Checker<'_> {
     fn set(&mut self, set: &SetExpr) -> Option<PointSpec> {
         let what = "the number of points";
         match set {
-            SetExpr::Interior(n) => Some(PointSpec::Interior(self.count(n, what, 1)?)),
-            SetExpr::Boundary(n) => Some(PointSpec::Boundary(self.count(n, what, 1)?)),
+            SetExpr::Interior(n) => Some(PointSpec::Interior(self.count(n, what, POINTS)?)),
+            SetExpr::Boundary(n) => Some(PointSpec::Boundary(self.count(n, what, POINTS)?)),
             SetExpr::Face(v, x, n) => {
                 let input = self.input_ref(v, "hold {} fixed on a face");
                 let value = self.const_value(x, "a face's position");
-                let n = self.count(n, what, 1);
+                let n = self.count(n, what, POINTS);
                 Some(PointSpec::Face {
                     input: input?,
                     value: value?,

@@ -162,10 +162,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The candidate nearest to `name`, when it is close enough to be a plausible misspelling
-/// (distance at most 2, and less than the name's length).
+/// The candidate nearest to `name`, when it is close enough to be a plausible misspelling:
+/// one edit for names of 2 to 4 characters, two for longer ones, none for one-letter names
+/// (any other letter would be as near).
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = 2.min(name.chars().count().saturating_sub(1)).max(1);
+    let limit = match name.chars().count() {
+        0 | 1 => return None,
+        2..=4 => 1,
+        _ => 2,
+    };
     candidates
         .into_iter()
         .filter(|c| *c != name)
@@ -184,7 +189,8 @@ mod tests {
         assert_eq!(edit_distance("sinn", "sin"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(nearest("lapp", ["lap", "log"]), Some("lap"));
-        assert_eq!(nearest("q", ["x", "yy"]), Some("x"));
+        assert_eq!(nearest("q", ["x", "yy"]), None);
+        assert_eq!(nearest("widht", ["widths", "act"]), Some("widths"));
         assert_eq!(nearest("zzzz", ["x", "yy"]), None);
     }
 

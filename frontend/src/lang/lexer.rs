@@ -160,11 +160,13 @@ impl Lexer<'_> {
         }
         self.exponent();
         let text = &self.src[start..self.pos];
+        // A bad number is reported and read as 0 so that the rest of the line still parses.
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => self.push(Tok::Num(v), start),
+            Ok(v) if v.is_finite() => return self.push(Tok::Num(v), start),
             Ok(_) => self.error(start, format!("number `{text}` is too large")),
             Err(_) => self.error(start, format!("`{text}` is not a number")),
         }
+        self.push(Tok::Num(0.0), start);
     }
 
     fn exponent(&mut self) {

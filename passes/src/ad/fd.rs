@@ -74,3 +74,33 @@ fn shifted(g: &mut Graph, f: NodeId, v: NodeId, delta: f64) -> NodeId {
     let vd = add(g, v, d);
     substitute(g, f, &[(v, vd)])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f64], b: &[f64]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+        }
+    }
+
+    /// The textbook central stencils.
+    #[test]
+    fn fornberg_weights_match_known_stencils() {
+        let three = [-1.0, 0.0, 1.0];
+        let five = [-2.0, -1.0, 0.0, 1.0, 2.0];
+        close(&weights(1, &three), &[-0.5, 0.0, 0.5]);
+        close(&weights(2, &three), &[1.0, -2.0, 1.0]);
+        close(&weights(3, &five), &[-0.5, 1.0, 0.0, -1.0, 0.5]);
+        close(&weights(4, &five), &[1.0, -4.0, 6.0, -4.0, 1.0]);
+        let w = weights(1, &five);
+        close(&w, &[1.0 / 12.0, -2.0 / 3.0, 0.0, 2.0 / 3.0, -1.0 / 12.0]);
+    }
+
+    #[test]
+    fn default_step_balances_truncation_and_rounding() {
+        assert!((default_step(f64::EPSILON, 1) - f64::EPSILON.cbrt()).abs() < 1e-18);
+        assert!((default_step(f64::EPSILON, 2) - f64::EPSILON.powf(0.25)).abs() < 1e-15);
+    }
+}

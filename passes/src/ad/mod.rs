@@ -130,13 +130,17 @@ pub enum AdError {
     },
 }
 
-/// Expands every derivative operator reachable from the outputs of `g` into plain ops.
+/// Expands every derivative operator reachable from the outputs of `g` into plain ops
+/// (operators no output reaches are dropped unexpanded).
 /// The result has the same named outputs and no `diff`, `laplacian`, `grad`, `at` or
 /// `bound` reachable from them.
 pub fn expand(g: &Graph, opts: &AdOptions) -> Result<(Graph, AdReport), AdError> {
     let mut x = Expander::new(g, *opts);
+    let roots: Vec<NodeId> = g.outputs().iter().map(|o| o.1).collect();
+    let live = g.live(&roots);
     for id in g.ids() {
-        let new = x.node(id)?;
+        // nodes no output reaches are never operands of live ones: skip their expansion
+        let new = if live[id.index()] { x.node(id)? } else { DEAD };
         x.map.push(new);
     }
     let mut out = std::mem::take(&mut x.out);
@@ -154,6 +158,9 @@ pub fn expand(g: &Graph, opts: &AdOptions) -> Result<(Graph, AdReport), AdError>
     x.report.nodes_after = out.len();
     Ok((out, x.report))
 }
+
+/// The image of a node no output reaches (never read).
+const DEAD: NodeId = NodeId(u32::MAX);
 
 /// The first `bound` leaf reachable in the expanded graph, as an error.
 fn check_unbound(src: &Graph, out: &Graph) -> Result<(), AdError> {

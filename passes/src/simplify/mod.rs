@@ -1,1 +1,265 @@
-//! Equality saturation with egg.
+//! Equality saturation with egg: algebra, constant folding, CSE and collapsing of sums
+//! over directions, extracted by a FLOP cost model.
+//!
+//! [`simplify`] takes a derivative-free graph, adds it to an e-graph ([`lang`]: one e-node
+//! per IR op; [`analysis`]: types and constant folding), runs the rule tables in phases,
+//! and extracts the cheapest equivalent graph ([`cost`]). The result computes the same
+//! outputs, in the same order and with the same names and types.
+//!
+//! # Rule-writing rules
+//!
+//! - **One identity per rule, named.** A rule is `lhs => rhs` with a kebab-case name and a
+//!   one-line comment stating the identity (`// a·b + a·c = a·(b + c)`). Rules live in
+//!   [`rules`] by topic: `arith`, `transcendental`, `tensor`, `taylor`.
+//! - **Non-worsening direction.** Write a rule in the direction that does not add work
+//!   (factoring, not expanding; elementwise functions into broadcasts, not out of them).
+//!   Both sides stay in the e-graph, so a rule never makes the extracted result worse, but
+//!   rules that only grow the graph waste the node budget.
+//! - **Partial identities carry guards** ([`rule::Cond`]): `a + 0 = a` only when the
+//!   operand is a constant zero splat, matrix scaling only for a scalar factor.
+//! - **Types are preserved.** A right-hand side is instantiated with the IR's own type
+//!   inference; one that does not type-check, or whose type differs from the matched
+//!   class, is not applied. Broadcast shapes and literal constants in a right-hand side
+//!   take their type from the context.
+//! - **The `real_only` set.** Identities true over the reals but not under IEEE NaN/Inf or
+//!   overflow — `a·0 = 0`, `a − a = 0`, `a/a = 1`, reassociation, distributivity,
+//!   `log(eᵃ) = a` — are in each module's `real_only()` list and together form the named
+//!   set [`rules::real_only`], switched by [`SimplifyOptions::real_only`]. It is **on by
+//!   default**: derivative graphs are full of `0·x` and `x − x` terms that only it removes,
+//!   and the collapsing rules are distributive laws. Turn it off when NaN/Inf must
+//!   propagate exactly as written.
+//! - **Every rule has a soundness test** that evaluates both sides with the interpreter on
+//!   random inputs (`passes/tests/simplify_rules.rs`, generated from the tables).
+//!
+//! # Running
+//!
+//! Saturation is bounded and deterministic: node and iteration limits decide when to stop;
+//! the time limit is set far out (an hour) so that it never decides the output. Rules run
+//! under egg's `BackoffScheduler` in three phases, each on a fresh e-graph of the graph
+//! extracted after the one before, so that commutativity, negation moves and regrouping
+//! never meet in one e-graph:
+//!
+//! 1. `algebra`: every enabled rule except the medial laws and commutativity of `add`;
+//! 2. `collapse`: adds the medial laws (`add-interchange`, `add-sub-interchange`), drops
+//!    the negation moves, so sums over directions regroup and factor;
+//! 3. `cleanup`: every rule except the medial laws, commutativity of `add` included.
+//!
+//! # Levels
+//!
+//! After `ad` the graph is ordinary IR, so every sound rewrite is level-safe. Leaves keep
+//! their identity (a `bound` leaf its level) in the e-node, so values of different levels
+//! are never merged unless a rule proves them equal.
+
+pub mod analysis;
+pub mod convert;
+pub mod cost;
+pub mod lang;
+pub mod rule;
+pub mod rules;
+
+use analysis::EG;
+use egg::{BackoffScheduler, Runner, StopReason};
+use nabla_ir::Graph;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Limits and rule sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimplifyOptions {
+    /// Stop a phase when the e-graph has this many e-nodes.
+    pub node_limit: usize,
+    /// Iterations of each phase.
+    pub iter_limit: usize,
+    /// Enable the `real_only` rule set (identities true over the reals only).
+    pub real_only: bool,
+}
+
+impl Default for SimplifyOptions {
+    fn default() -> SimplifyOptions {
+        SimplifyOptions {
+            node_limit: 100_000,
+            iter_limit: 100,
+            real_only: true,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// E-nodes in the largest e-graph (over the phases).
+    pub egraph_nodes: usize,
+    /// E-classes in the largest e-graph.
+    pub egraph_classes: usize,
+    /// Iterations, all phases together.
+    pub iterations: usize,
+    /// Why each phase stopped, `phase: reason`, comma-separated.
+    pub stop_reason: String,
+    /// Cost ([`cost`]) of the input graph.
+    pub flops_before: f64,
+    /// Cost of the output graph.
+    pub flops_after: f64,
+    /// Wall time (diagnostic only; it never changes the result).
+    pub time: Duration,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = if self.flops_before > 0.0 {
+            100.0 * (1.0 - self.flops_after / self.flops_before)
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "simplify: flops {:.0} -> {:.0} (-{pct:.1}%), e-graph {} nodes / {} classes, \
+             {} iterations ({}), {:.1} ms",
+            self.flops_before,
+            self.flops_after,
+            self.egraph_nodes,
+            self.egraph_classes,
+            self.iterations,
+            self.stop_reason,
+            self.time.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// A phase: a name, the rules it runs and its iteration budget.
+struct Phase {
+    name: &'static str,
+    rules: Vec<rule::Rule>,
+    iters: usize,
+}
+
+/// Rules that regroup sums across terms (the medial laws).
+const REGROUP: [&str; 2] = ["add-interchange", "add-sub-interchange"];
+
+/// Arithmetic rules that move negations.
+const NEG_MOVES: [&str; 7] = [
+    "mul-neg",
+    "div-neg",
+    "neg-add",
+    "add-neg",
+    "sub-neg",
+    "neg-sub",
+    "neg-mul-const",
+];
+
+/// Whether a rule moves a negation; such rules are left out of `collapse`, where they
+/// would multiply the ways of writing every regrouped sum.
+fn moves_negation(name: &str) -> bool {
+    NEG_MOVES.contains(&name)
+        || (name.starts_with("matmul-") && name.contains("-neg-"))
+        || (name.starts_with("sum") && name.ends_with("-neg"))
+}
+
+/// The phases for `opts` (see the module docs).
+fn phases(opts: &SimplifyOptions) -> Vec<Phase> {
+    let pool = if opts.real_only {
+        rules::all()
+    } else {
+        rules::exact()
+    };
+    let select = |keep: &dyn Fn(&str) -> bool| -> Vec<rule::Rule> {
+        pool.iter().filter(|r| keep(&r.name)).cloned().collect()
+    };
+    vec![
+        Phase {
+            name: "algebra",
+            rules: select(&|n| !REGROUP.contains(&n) && n != "add-comm"),
+            iters: opts.iter_limit,
+        },
+        Phase {
+            name: "collapse",
+            rules: select(&|n| !moves_negation(n) && n != "add-comm"),
+            iters: opts.iter_limit,
+        },
+        Phase {
+            name: "cleanup",
+            rules: select(&|n| !REGROUP.contains(&n)),
+            iters: opts.iter_limit,
+        },
+    ]
+}
+
+/// Simplifies a derivative-free graph. Graphs that still contain derivative operators are
+/// returned unchanged (expand them with `ad` first); the report says so.
+pub fn simplify(g: &Graph, opts: &SimplifyOptions) -> (Graph, Report) {
+    let start = Instant::now();
+    let before = cost::graph_cost(g);
+    if g.ids().any(|i| g.op(i).is_derivative()) {
+        return (g.clone(), skipped(g, before, start));
+    }
+    let mut cur = g.clone();
+    let (mut iterations, mut nodes, mut classes) = (0, 0, 0);
+    let mut reasons = Vec::new();
+    for phase in phases(opts) {
+        let (eg, roots) = convert::to_egraph(&cur);
+        let (eg, n, why) = run_phase(eg, &phase, opts.node_limit);
+        iterations += n;
+        nodes = nodes.max(eg.total_number_of_nodes());
+        classes = classes.max(eg.number_of_classes());
+        reasons.push(format!("{}: {why}", phase.name));
+        cur = extract(&eg, &cur, &roots);
+    }
+    let report = Report {
+        egraph_nodes: nodes,
+        egraph_classes: classes,
+        iterations,
+        stop_reason: reasons.join(", "),
+        flops_before: before,
+        flops_after: cost::graph_cost(&cur),
+        time: start.elapsed(),
+    };
+    (cur, report)
+}
+
+fn skipped(g: &Graph, before: f64, start: Instant) -> Report {
+    Report {
+        egraph_nodes: 0,
+        egraph_classes: 0,
+        iterations: 0,
+        stop_reason: "skipped: derivative operators present".into(),
+        flops_before: before,
+        flops_after: cost::graph_cost(g),
+        time: start.elapsed(),
+    }
+}
+
+/// Runs one phase to its limits; returns the e-graph, iterations and stop reason.
+fn run_phase(eg: EG, phase: &Phase, node_limit: usize) -> (EG, usize, String) {
+    let rewrites: Vec<_> = phase.rules.iter().map(rule::Rule::rewrite).collect();
+    let runner = Runner::default()
+        .with_egraph(eg)
+        .with_iter_limit(phase.iters)
+        .with_node_limit(node_limit)
+        .with_time_limit(Duration::from_secs(3600))
+        .with_scheduler(BackoffScheduler::default())
+        .run(&rewrites);
+    let why = match &runner.stop_reason {
+        Some(StopReason::Saturated) => "saturated".to_string(),
+        Some(StopReason::IterationLimit(n)) => format!("iteration limit {n}"),
+        Some(StopReason::NodeLimit(n)) => format!("node limit {n}"),
+        Some(StopReason::TimeLimit(t)) => format!("time limit {t} s"),
+        Some(StopReason::Other(s)) => s.clone(),
+        None => "not run".into(),
+    };
+    let n = runner.iterations.len();
+    (runner.egraph, n, why)
+}
+
+/// The cheapest graph in `eg` for `g`'s outputs: the greedy DAG choice, or egg's tree
+/// extractor when that choice is cyclic.
+fn extract(eg: &EG, g: &Graph, roots: &[egg::Id]) -> Graph {
+    let choice = cost::extract(eg);
+    if let Ok(out) = convert::from_choice(eg, &choice, g, roots) {
+        return out;
+    }
+    let ex = egg::Extractor::new(eg, cost::TreeCost(eg));
+    let tree: std::collections::HashMap<egg::Id, lang::ENode> = eg
+        .classes()
+        .map(|c| (c.id, ex.find_best_node(c.id).clone()))
+        .collect();
+    convert::from_choice(eg, &tree, g, roots).expect("tree extraction is acyclic")
+}

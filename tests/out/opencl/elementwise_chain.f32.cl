@@ -2,15 +2,15 @@
 #pragma OPENCL FP_CONTRACT OFF
 typedef float real;
 typedef uint idx_t;
-inline real nb_sigmoid(real x) {
+real nb_sigmoid(real x) {
   if (x >= 0.0f) return 1.0f / (1.0f + exp(-x));
   const real e = exp(x);
   return e / (1.0f + e);
 }
-inline real nb_softplus(real x) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
-inline real nb_gelu(real x) { return 0.5f * x * (1.0f + tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
-inline real nb_sign(real x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x * 0.0f); }
-inline real nb_powi(real a, int n) {
+real nb_softplus(real x) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
+real nb_gelu(real x) { return 0.5f * x * (1.0f + tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
+real nb_sign(real x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x * 0.0f); }
+real nb_powi(real a, int n) {
   const int recip = n < 0;
   real r = 1.0f;
   for (;;) {

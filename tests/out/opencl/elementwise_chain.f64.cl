@@ -3,15 +3,15 @@
 #pragma OPENCL FP_CONTRACT OFF
 typedef double real;
 typedef uint idx_t;
-inline real nb_sigmoid(real x) {
+real nb_sigmoid(real x) {
   if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
   const real e = exp(x);
   return e / (1.0 + e);
 }
-inline real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-inline real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-inline real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
-inline real nb_powi(real a, int n) {
+real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
+real nb_powi(real a, int n) {
   const int recip = n < 0;
   real r = 1.0;
   for (;;) {

@@ -3,15 +3,15 @@
 #pragma OPENCL FP_CONTRACT OFF
 typedef double real;
 typedef uint idx_t;
-inline real nb_sigmoid(real x) {
+real nb_sigmoid(real x) {
   if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
   const real e = exp(x);
   return e / (1.0 + e);
 }
-inline real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-inline real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-inline real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
-inline real nb_powi(real a, int n) {
+real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
+real nb_powi(real a, int n) {
   const int recip = n < 0;
   real r = 1.0;
   for (;;) {
@@ -26,7 +26,7 @@ inline real nb_powi(real a, int n) {
 // 300x8x2, tile 128x8x2, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s0_matmul(__global real* restrict arena, __global const real* restrict b0, __global const real* restrict b2) {
-  __local real As[2][128];
+  __local real As[2][128 + 1];
   __local real Bs[2][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -37,20 +37,22 @@ void s0_matmul(__global real* restrict arena, __global const real* restrict b0, 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 2; t += 2) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 2;
+  for (idx_t t = k0; t < k1; t += 2) {
     for (idx_t e = lid; e < 256; e += 64) {
       const idx_t r = e / 2;
       const idx_t c = e % 2;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 2) ? b0[gr*2 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? b0[gr*2 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 16; e += 64) {
       const idx_t r = e % 2;
       const idx_t c = e / 2;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 2 && gc < 8) ? b2[gp + gc*2] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b2[gp + gc*2] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 2; ++p) {
@@ -84,7 +86,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
 // 300x8x8, tile 128x8x8, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s2_matmul(__global real* restrict arena, __global const real* restrict b4) {
-  __local real As[8][128];
+  __local real As[8][128 + 1];
   __local real Bs[8][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -95,20 +97,22 @@ void s2_matmul(__global real* restrict arena, __global const real* restrict b4) 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 8; t += 8) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 8;
+  for (idx_t t = k0; t < k1; t += 8) {
     for (idx_t e = lid; e < 1024; e += 64) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 8) ? arena[2400 + gr*8 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 64; e += 64) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 8 && gc < 8) ? b4[gp + gc*8] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b4[gp + gc*8] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 8; ++p) {
@@ -142,7 +146,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
 // 300x1x8, tile 128x1x8, 4x1 per work-item
 __kernel __attribute__((reqd_work_group_size(1, 32, 1)))
 void s4_matmul(__global real* restrict arena, __global const real* restrict b6) {
-  __local real As[8][128];
+  __local real As[8][128 + 1];
   __local real Bs[8][1];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -153,20 +157,22 @@ void s4_matmul(__global real* restrict arena, __global const real* restrict b6) 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 1; ++j) acc[i][j] = 0.0;
   // 32 work-items per group
-  for (idx_t t = 0; t < 8; t += 8) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 8;
+  for (idx_t t = k0; t < k1; t += 8) {
     for (idx_t e = lid; e < 1024; e += 32) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 8) ? arena[2400 + gr*8 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 8; e += 32) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 8 && gc < 1) ? b6[gp + gc*8] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 1) ? b6[gp + gc*8] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 8; ++p) {

@@ -3,15 +3,15 @@
 #pragma OPENCL FP_CONTRACT OFF
 typedef double real;
 typedef uint idx_t;
-inline real nb_sigmoid(real x) {
+real nb_sigmoid(real x) {
   if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
   const real e = exp(x);
   return e / (1.0 + e);
 }
-inline real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-inline real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-inline real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
-inline real nb_powi(real a, int n) {
+real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
+real nb_powi(real a, int n) {
   const int recip = n < 0;
   real r = 1.0;
   for (;;) {
@@ -26,7 +26,7 @@ inline real nb_powi(real a, int n) {
 // 300x8x2, tile 128x8x2, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s0_matmul(__global real* restrict arena, __global const real* restrict b0, __global const real* restrict b2) {
-  __local real As[2][128];
+  __local real As[2][128 + 1];
   __local real Bs[2][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -37,20 +37,22 @@ void s0_matmul(__global real* restrict arena, __global const real* restrict b0, 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 2; t += 2) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 2;
+  for (idx_t t = k0; t < k1; t += 2) {
     for (idx_t e = lid; e < 256; e += 64) {
       const idx_t r = e / 2;
       const idx_t c = e % 2;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 2) ? b0[gr*2 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? b0[gr*2 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 16; e += 64) {
       const idx_t r = e % 2;
       const idx_t c = e / 2;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 2 && gc < 8) ? b2[gp + gc*2] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b2[gp + gc*2] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 2; ++p) {
@@ -84,7 +86,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
 // 300x8x8, tile 128x8x8, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s2_matmul(__global real* restrict arena, __global const real* restrict b4) {
-  __local real As[8][128];
+  __local real As[8][128 + 1];
   __local real Bs[8][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -95,20 +97,22 @@ void s2_matmul(__global real* restrict arena, __global const real* restrict b4) 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 8; t += 8) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 8;
+  for (idx_t t = k0; t < k1; t += 8) {
     for (idx_t e = lid; e < 1024; e += 64) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 8) ? arena[2400 + gr*8 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 64; e += 64) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 8 && gc < 8) ? b4[gp + gc*8] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b4[gp + gc*8] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 8; ++p) {
@@ -142,7 +146,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
 // 300x1x8, tile 128x1x8, 4x1 per work-item
 __kernel __attribute__((reqd_work_group_size(1, 32, 1)))
 void s4_matmul(__global real* restrict arena, __global const real* restrict b6) {
-  __local real As[8][128];
+  __local real As[8][128 + 1];
   __local real Bs[8][1];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -153,20 +157,22 @@ void s4_matmul(__global real* restrict arena, __global const real* restrict b6) 
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 1; ++j) acc[i][j] = 0.0;
   // 32 work-items per group
-  for (idx_t t = 0; t < 8; t += 8) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 8;
+  for (idx_t t = k0; t < k1; t += 8) {
     for (idx_t e = lid; e < 1024; e += 32) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 8) ? arena[4800 + gr*8 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[4800 + gr*8 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 8; e += 32) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 8 && gc < 1) ? b6[gp + gc*8] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 1) ? b6[gp + gc*8] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 8; ++p) {
@@ -228,7 +234,7 @@ __kernel void s7_map(__global real* restrict arena) {
 // 1x8x300, tile 4x8x16, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 1, 1)))
 void s8_matmul(__global const real* restrict arena, __global real* restrict b17) {
-  __local real As[16][4];
+  __local real As[16][4 + 1];
   __local real Bs[16][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -239,20 +245,22 @@ void s8_matmul(__global const real* restrict arena, __global real* restrict b17)
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 2 work-items per group
-  for (idx_t t = 0; t < 300; t += 16) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 300;
+  for (idx_t t = k0; t < k1; t += 16) {
     for (idx_t e = lid; e < 64; e += 2) {
       const idx_t r = e / 16;
       const idx_t c = e % 16;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 1 && gp < 300) ? arena[gr + gp] : 0.0;
+      As[c][r] = (gr < 1 && gp < k1) ? arena[gr + gp] : 0.0;
     }
     for (idx_t e = lid; e < 128; e += 2) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 300 && gc < 8) ? arena[4800 + gp*8 + gc] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[4800 + gp*8 + gc] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 16; ++p) {
@@ -292,7 +300,7 @@ void s9_reduce(__global const real* restrict arena, __global real* restrict b18)
 // 300x8x1, tile 128x8x1, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s10_matmul(__global real* restrict arena, __global const real* restrict b6) {
-  __local real As[1][128];
+  __local real As[1][128 + 1];
   __local real Bs[1][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -303,20 +311,22 @@ void s10_matmul(__global real* restrict arena, __global const real* restrict b6)
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 1; t += 1) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 1;
+  for (idx_t t = k0; t < k1; t += 1) {
     for (idx_t e = lid; e < 128; e += 64) {
       const idx_t r = e / 1;
       const idx_t c = e % 1;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 1) ? arena[gr + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[gr + gp] : 0.0;
     }
     for (idx_t e = lid; e < 8; e += 64) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 1 && gc < 8) ? b6[gp*8 + gc] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b6[gp*8 + gc] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 1; ++p) {
@@ -351,7 +361,7 @@ __kernel void s11_map(__global real* restrict arena) {
 // 8x8x300, tile 8x8x16, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 2, 1)))
 void s12_matmul(__global const real* restrict arena, __global real* restrict b21) {
-  __local real As[16][8];
+  __local real As[16][8 + 1];
   __local real Bs[16][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -362,20 +372,22 @@ void s12_matmul(__global const real* restrict arena, __global real* restrict b21
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 4 work-items per group
-  for (idx_t t = 0; t < 300; t += 16) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 300;
+  for (idx_t t = k0; t < k1; t += 16) {
     for (idx_t e = lid; e < 128; e += 4) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 8 && gp < 300) ? arena[gr + gp*8] : 0.0;
+      As[c][r] = (gr < 8 && gp < k1) ? arena[gr + gp*8] : 0.0;
     }
     for (idx_t e = lid; e < 128; e += 4) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 300 && gc < 8) ? arena[2400 + gp*8 + gc] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[2400 + gp*8 + gc] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 16; ++p) {
@@ -416,7 +428,7 @@ void s13_reduce(__global const real* restrict arena, __global real* restrict b22
 // 300x8x8, tile 128x8x8, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
 void s14_matmul(__global real* restrict arena, __global const real* restrict b4) {
-  __local real As[8][128];
+  __local real As[8][128 + 1];
   __local real Bs[8][8];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -427,20 +439,22 @@ void s14_matmul(__global real* restrict arena, __global const real* restrict b4)
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0;
   // 64 work-items per group
-  for (idx_t t = 0; t < 8; t += 8) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 8;
+  for (idx_t t = k0; t < k1; t += 8) {
     for (idx_t e = lid; e < 1024; e += 64) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < 8) ? arena[gr*8 + gp] : 0.0;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[gr*8 + gp] : 0.0;
     }
     for (idx_t e = lid; e < 64; e += 64) {
       const idx_t r = e / 8;
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 8 && gc < 8) ? b4[gp*8 + gc] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 8) ? b4[gp*8 + gc] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 8; ++p) {
@@ -475,7 +489,7 @@ __kernel void s15_map(__global real* restrict arena) {
 // 8x2x300, tile 8x2x16, 4x2 per work-item
 __kernel __attribute__((reqd_work_group_size(1, 2, 1)))
 void s16_matmul(__global const real* restrict arena, __global const real* restrict b0, __global real* restrict b25) {
-  __local real As[16][8];
+  __local real As[16][8 + 1];
   __local real Bs[16][2];
   const idx_t tx = (idx_t)get_local_id(0);
   const idx_t ty = (idx_t)get_local_id(1);
@@ -486,20 +500,22 @@ void s16_matmul(__global const real* restrict arena, __global const real* restri
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 2; ++j) acc[i][j] = 0.0;
   // 2 work-items per group
-  for (idx_t t = 0; t < 300; t += 16) {
+  const idx_t k0 = 0;
+  const idx_t k1 = 300;
+  for (idx_t t = k0; t < k1; t += 16) {
     for (idx_t e = lid; e < 128; e += 2) {
       const idx_t r = e % 8;
       const idx_t c = e / 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 8 && gp < 300) ? arena[gr + gp*8] : 0.0;
+      As[c][r] = (gr < 8 && gp < k1) ? arena[gr + gp*8] : 0.0;
     }
     for (idx_t e = lid; e < 32; e += 2) {
       const idx_t r = e / 2;
       const idx_t c = e % 2;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < 300 && gc < 2) ? b0[gp*2 + gc] : 0.0;
+      Bs[r][c] = (gp < k1 && gc < 2) ? b0[gp*2 + gc] : 0.0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 16; ++p) {

@@ -14,7 +14,7 @@ mod elementwise;
 mod matmul;
 mod reduce;
 
-pub use matmul::{choose_tile, Tile};
+pub use matmul::{choose_tile, split, Tile};
 
 use nabla_ir::DType;
 use nabla_passes::schedule::{BufId, BufKind, Program, Step};
@@ -51,6 +51,8 @@ pub enum Mem {
     Arena,
     /// The own buffer of a leaf, constant or output.
     Own(BufId),
+    /// Partial products of split matrix products ([`Emitted::scratch_len`] elements).
+    Scratch,
 }
 
 /// How to run one emitted kernel.
@@ -73,26 +75,40 @@ pub struct Launch {
 pub struct Emitted {
     /// OpenCL C source of the whole program.
     pub source: String,
-    /// One launch per step.
+    /// The launches, in order: one per step, two for a split product.
     pub launches: Vec<Launch>,
+    /// Elements of the `scratch` buffer split products need (0: none).
+    pub scratch_len: usize,
 }
 
 /// Emits OpenCL C for every step of `p`, sized for `limits`.
 pub fn emit_program(p: &Program, limits: &DeviceLimits) -> Emitted {
     let mut source = header(p);
     let mut launches = Vec::with_capacity(p.steps.len());
+    let mut scratch_len = 0;
     for (i, step) in p.steps.iter().enumerate() {
         let cx = Cx { p, limits };
-        let (text, launch) = match step {
-            Step::Kernel(k) => elementwise::emit(&cx, i, k),
-            Step::Reduce(r) => reduce::emit(&cx, i, r),
-            Step::MatMul(m) => matmul::emit(&cx, i, m),
+        let (text, mut more) = match step {
+            Step::Kernel(k) => one(elementwise::emit(&cx, i, k)),
+            Step::Reduce(r) => one(reduce::emit(&cx, i, r)),
+            Step::MatMul(m) => {
+                scratch_len = scratch_len.max(matmul::scratch_len(m, limits, p.dtype));
+                matmul::emit(&cx, i, m)
+            }
         };
         source.push('\n');
         source.push_str(&text);
-        launches.push(launch);
+        launches.append(&mut more);
     }
-    Emitted { source, launches }
+    Emitted {
+        source,
+        launches,
+        scratch_len,
+    }
+}
+
+fn one((text, launch): (String, Launch)) -> (String, Vec<Launch>) {
+    (text, vec![launch])
 }
 
 /// What every kernel emitter reads.
@@ -126,6 +142,7 @@ pub fn mem_name(m: Mem) -> String {
     match m {
         Mem::Arena => "arena".into(),
         Mem::Own(b) => format!("b{}", b.0),
+        Mem::Scratch => "scratch".into(),
     }
 }
 
@@ -231,15 +248,15 @@ fn functions(d: DType) -> String {
     let (zero, one, half) = (l(0.0), l(1.0), l(0.5));
     let (gc, ga) = (l(nabla_ir::GELU_C), l(nabla_ir::GELU_A));
     format!(
-        "inline real nb_sigmoid(real x) {{
+        "real nb_sigmoid(real x) {{
   if (x >= {zero}) return {one} / ({one} + exp(-x));
   const real e = exp(x);
   return e / ({one} + e);
 }}
-inline real nb_softplus(real x) {{ return fmax(x, {zero}) + log1p(exp(-fabs(x))); }}
-inline real nb_gelu(real x) {{ return {half} * x * ({one} + tanh({gc} * (x + {ga} * x * x * x))); }}
-inline real nb_sign(real x) {{ return x > {zero} ? {one} : (x < {zero} ? -{one} : x * {zero}); }}
-inline real nb_powi(real a, int n) {{
+real nb_softplus(real x) {{ return fmax(x, {zero}) + log1p(exp(-fabs(x))); }}
+real nb_gelu(real x) {{ return {half} * x * ({one} + tanh({gc} * (x + {ga} * x * x * x))); }}
+real nb_sign(real x) {{ return x > {zero} ? {one} : (x < {zero} ? -{one} : x * {zero}); }}
+real nb_powi(real a, int n) {{
   const int recip = n < 0;
   real r = {one};
   for (;;) {{

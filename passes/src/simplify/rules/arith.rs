@@ -1,0 +1,117 @@
+//! Arithmetic identities.
+//!
+//! [`rules`] hold under IEEE semantics (they may change the sign of a zero, never a
+//! value); [`real_only`] hold over the reals but not under NaN/Inf or overflow.
+
+use crate::simplify::rule::{Cond, Rule};
+
+/// Arithmetic identities exact under IEEE semantics.
+pub fn rules() -> Vec<Rule> {
+    vec![
+        // a + b = b + a
+        Rule::pat("add-comm", "(add ?a ?b)", "(add ?b ?a)"),
+        // a · b = b · a
+        Rule::pat("mul-comm", "(mul ?a ?b)", "(mul ?b ?a)"),
+        // a + 0 = a
+        Rule::pat("add-zero", "(add ?a ?z)", "?a").when(Cond::Splat("?z", 0.0)),
+        // a − 0 = a
+        Rule::pat("sub-zero", "(sub ?a ?z)", "?a").when(Cond::Splat("?z", 0.0)),
+        // 0 − a = −a
+        Rule::pat("zero-sub", "(sub ?z ?a)", "(neg ?a)").when(Cond::Splat("?z", 0.0)),
+        // a · 1 = a
+        Rule::pat("mul-one", "(mul ?a ?o)", "?a").when(Cond::Splat("?o", 1.0)),
+        // a · (−1) = −a
+        Rule::pat("mul-minus-one", "(mul ?a ?o)", "(neg ?a)").when(Cond::Splat("?o", -1.0)),
+        // a / 1 = a
+        Rule::pat("div-one", "(div ?a ?o)", "?a").when(Cond::Splat("?o", 1.0)),
+        // −(−a) = a
+        Rule::pat("neg-neg", "(neg (neg ?a))", "?a"),
+        // a + (−b) = a − b
+        Rule::pat("add-neg", "(add ?a (neg ?b))", "(sub ?a ?b)"),
+        // a − (−b) = a + b
+        Rule::pat("sub-neg", "(sub ?a (neg ?b))", "(add ?a ?b)"),
+        // −(a − b) = b − a
+        Rule::pat("neg-sub", "(neg (sub ?a ?b))", "(sub ?b ?a)"),
+        // (−a) · b = −(a · b)
+        Rule::pat("mul-neg", "(mul (neg ?a) ?b)", "(neg (mul ?a ?b))"),
+        // (−a) / b = −(a / b)
+        Rule::pat("div-neg", "(div (neg ?a) ?b)", "(neg (div ?a ?b))"),
+        // (−a) + (−b) = −(a + b)
+        Rule::pat("neg-add", "(add (neg ?a) (neg ?b))", "(neg (add ?a ?b))"),
+        // a · a = a²
+        Rule::pat("mul-self", "(mul ?a ?a)", "(square ?a)"),
+        // (−a)² = a²
+        Rule::pat("square-neg", "(square (neg ?a))", "(square ?a)"),
+        // a^2 = a²
+        Rule::pat("powi-two", "(powi:2 ?a)", "(square ?a)"),
+        // a^1 = a
+        Rule::pat("powi-one", "(powi:1 ?a)", "?a"),
+        // a + a = 2 · a
+        Rule::pat("add-self", "(add ?a ?a)", "(mul 2 ?a)"),
+        // −(a · k) = a · (−k) for a constant k: the negation folds into the constant
+        Rule::pat("neg-mul-const", "(neg (mul ?a ?k))", "(mul ?a (neg ?k))")
+            .when(Cond::NonzeroSplat("?k")),
+    ]
+}
+
+/// Arithmetic identities true over the reals only.
+pub fn real_only() -> Vec<Rule> {
+    vec![
+        // a · 0 = 0 (not for a = ±∞ or NaN)
+        Rule::pat("mul-zero", "(mul ?a ?z)", "?z").when(Cond::Splat("?z", 0.0)),
+        // a − a = 0 (not for ±∞, NaN)
+        Rule::pat("sub-self", "(sub ?a ?a)", "0"),
+        // a / a = 1 (where a ≠ 0 and finite)
+        Rule::pat("div-self", "(div ?a ?a)", "1"),
+        // a · (1/b) = a / b (1/b may overflow)
+        Rule::pat("mul-recip", "(mul ?a (recip ?b))", "(div ?a ?b)"),
+        // 1/(1/a) = a (1/a may overflow)
+        Rule::pat("recip-recip", "(recip (recip ?a))", "?a"),
+        // a·b + a·c = a·(b + c) (distributivity, factoring direction)
+        Rule::pat(
+            "mul-factor",
+            "(add (mul ?a ?b) (mul ?a ?c))",
+            "(mul ?a (add ?b ?c))",
+        ),
+        // b·a + c·a = (b + c)·a
+        Rule::pat(
+            "mul-factor-right",
+            "(add (mul ?b ?a) (mul ?c ?a))",
+            "(mul (add ?b ?c) ?a)",
+        ),
+        // a·b − a·c = a·(b − c)
+        Rule::pat(
+            "mul-factor-sub",
+            "(sub (mul ?a ?b) (mul ?a ?c))",
+            "(mul ?a (sub ?b ?c))",
+        ),
+        // b·a − c·a = (b − c)·a
+        Rule::pat(
+            "mul-factor-sub-right",
+            "(sub (mul ?b ?a) (mul ?c ?a))",
+            "(mul (sub ?b ?c) ?a)",
+        ),
+        // a/c + b/c = (a + b)/c
+        Rule::pat(
+            "div-factor",
+            "(add (div ?a ?c) (div ?b ?c))",
+            "(div (add ?a ?b) ?c)",
+        ),
+        // k · (l · a) = (k · l) · a for constants k, l (reassociation that folds them)
+        Rule::pat(
+            "mul-const-assoc",
+            "(mul ?k (mul ?l ?a))",
+            "(mul (mul ?k ?l) ?a)",
+        )
+        .when(Cond::NonzeroSplat("?k"))
+        .when(Cond::NonzeroSplat("?l")),
+        // (a + k) + l = a + (k + l) for constants k, l (reassociation that folds them)
+        Rule::pat(
+            "add-const-assoc",
+            "(add (add ?a ?k) ?l)",
+            "(add ?a (add ?k ?l))",
+        )
+        .when(Cond::NonzeroSplat("?k"))
+        .when(Cond::NonzeroSplat("?l")),
+    ]
+}

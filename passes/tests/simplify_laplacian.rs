@@ -1,0 +1,107 @@
+//! Collapsing by rewriting: the standard Taylor-mode Laplacian of an MLP, simplified,
+//! costs no more than the Forward Laplacian (collapsed Taylor) simplified, and both
+//! compute the finite-difference Laplacian.
+
+mod simplify_util;
+
+use nabla_ir::{text, verify, DType};
+use nabla_passes::simplify::{simplify, SimplifyOptions};
+use simplify_util::*;
+use std::path::PathBuf;
+
+/// Simplifies both forms; checks values against each other and finite differences, and
+/// the cost bound. Returns the simplified Taylor graph and the FLOPs per point of
+/// (Taylor before, Taylor after, collapsed after).
+fn check(m: Mlp) -> (nabla_ir::Graph, [f64; 3]) {
+    let taylor = taylor_laplacian(m);
+    let collapsed = collapsed_laplacian(m);
+    let opts = SimplifyOptions::default();
+    let (ts, tr) = simplify(&taylor, &opts);
+    let (cs, cr) = simplify(&collapsed, &opts);
+    verify(&ts).expect("simplified Taylor graph verifies");
+    verify(&cs).expect("simplified collapsed graph verifies");
+    println!("D={} taylor: {tr}", m.dims);
+    println!("D={} collapsed: {cr}", m.dims);
+
+    let mut rng = Rng(7 + m.dims as u64);
+    let env = random_env(&taylor, &mut rng, Draw::Mixed);
+    for g in [&collapsed, &ts, &cs] {
+        assert_same_outputs(&taylor, g, &env, 1e-10);
+    }
+    let lap = nabla_ir::interp::eval_outputs(&ts, &env, DType::F64).unwrap()[1]
+        .1
+        .data
+        .clone();
+    for (a, b) in lap.iter().zip(fd_laplacian(m, &env, 1e-4)) {
+        assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs fd {b}");
+    }
+    assert!(
+        tr.flops_after <= 1.05 * cr.flops_after,
+        "Taylor simplified {} > collapsed simplified {} (+5%)",
+        tr.flops_after,
+        cr.flops_after
+    );
+    let n = m.batch as f64;
+    (
+        ts,
+        [tr.flops_before / n, tr.flops_after / n, cr.flops_after / n],
+    )
+}
+
+/// Compares `got` with the committed file, or rewrites it when `BLESS=1`.
+fn expect_file(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/filetests/simplify")
+        .join(name);
+    if std::env::var("BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, got).expect("write expectation");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        want == got,
+        "{} differs (BLESS=1 rewrites it)\n--- expected\n{want}\n--- got\n{got}",
+        path.display()
+    );
+}
+
+fn header(m: Mlp, f: [f64; 3]) -> String {
+    format!(
+        "; test simplify: standard Taylor-mode Laplacian of a {}-{w}x{}-1 tanh MLP, batch {}\n\
+         ; FLOPs/point: Taylor {:.0} before, {:.0} after; collapsed after {:.0}\n",
+        m.dims,
+        m.layers,
+        m.batch,
+        f[0],
+        f[1],
+        f[2],
+        w = m.width
+    )
+}
+
+#[test]
+fn taylor_collapses_two_directions() {
+    let m = Mlp {
+        dims: 2,
+        width: 8,
+        layers: 2,
+        batch: 3,
+    };
+    let (g, f) = check(m);
+    expect_file("laplacian_taylor_d2.ir", &(header(m, f) + &text::print(&g)));
+}
+
+#[test]
+fn taylor_collapses_ten_directions() {
+    let m = Mlp {
+        dims: 10,
+        width: 8,
+        layers: 2,
+        batch: 3,
+    };
+    let (g, f) = check(m);
+    expect_file(
+        "laplacian_taylor_d10.ir",
+        &(header(m, f) + &text::print(&g)),
+    );
+}
