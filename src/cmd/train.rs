@@ -149,6 +149,7 @@ pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let stop = stop_flag();
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, found {}", args.lr);
     }
@@ -157,7 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let problem = reseeded(&load_problem(&args.file)?, args.seed);
     let (mut model, theta, compile_s) = Model::compile(&problem, &args.options())?;
-    let stop = stop_flag();
     let bar = progress_bar(args.steps as u64);
     let mut show = |r: &StepRecord| {
         bar.set_position(r.step as u64 + 1);
