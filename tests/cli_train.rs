@@ -100,7 +100,7 @@ fn sigint_stops_training_cleanly_and_still_writes_the_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let heat = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/heat1d.nabla");
     let bin = assert_cmd::cargo::cargo_bin("nabla");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .args([
             "train",
             heat,
