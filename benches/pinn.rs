@@ -36,6 +36,7 @@ fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
         derivs: Derivs::Auto,
         simplify: true,
         threads: Some(threads()),
+        device: None,
     };
     let lowered = lower(&o.graph, &opts).expect("objective lowers");
     let info = verify(&lowered).expect("lowered graph verifies");

@@ -25,6 +25,7 @@ fn main() {
             derivs: Derivs::Auto,
             simplify: true,
             threads: Some(1),
+            device: None,
         };
         let lowered = lower(&o.graph, &opts).unwrap();
         let info = verify(&lowered).unwrap();

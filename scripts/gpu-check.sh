@@ -20,7 +20,7 @@ build() {
   cargo build --release --offline -p nabla-backends --example opencl_bench >&2 || return 1
   local diff
   diff=$(cargo test --release --offline -p nabla-backends --test opencl_diff --no-run 2>&1 |
-    grep -o '(/[^)]*opencl_diff-[0-9a-f]*)' | tr -d '()' | tail -1)
+    grep -o '([^)]*opencl_diff-[0-9a-f]*)' | tr -d '()' | tail -1)
   [ -n "$diff" ] || return 1
   echo "$diff" "$CARGO_TARGET_DIR/release/examples/opencl_bench"
 }

@@ -4,6 +4,7 @@ use nabla_backends::{bindings_of, check_binding, Binding, Executable, RunError};
 use nabla_ir::{verify, DType, Graph, VerifyError};
 use nabla_passes::ad::AdOptions;
 use nabla_passes::pipeline::{self, PipelineOptions};
+use nabla_passes::simplify::SimplifyOptions;
 
 /// Which backend runs the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,7 +174,7 @@ pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
                 Derivs::Force(m) => Some(m),
             },
         },
-        simplify: opts.simplify,
+        simplify: opts.simplify.then(SimplifyOptions::default),
     };
     // Retype before AD: finite-difference steps depend on the dtype.
     let typed;

@@ -5,6 +5,7 @@
 //! failure there is a compiler bug.
 
 use crate::ad::{self, AdError, AdOptions, AdReport};
+use crate::simplify::{self, SimplifyOptions};
 use nabla_ir::{verify, Graph, VerifyError};
 use std::time::{Duration, Instant};
 
@@ -25,8 +26,8 @@ pub const PASSES: &[(&str, &str)] = &[
 pub struct PipelineOptions {
     /// AD options (forced method).
     pub ad: AdOptions,
-    /// Whether to run the simplifier.
-    pub simplify: bool,
+    /// The simplifier's options; `None` skips it.
+    pub simplify: Option<SimplifyOptions>,
 }
 
 /// What one pass did.
@@ -47,6 +48,8 @@ pub struct Report {
     pub passes: Vec<PassStat>,
     /// The AD pass's report.
     pub ad: AdReport,
+    /// The simplifier's report, when it ran.
+    pub simplify: Option<simplify::Report>,
 }
 
 /// Why the pipeline stopped.
@@ -69,6 +72,18 @@ pub fn run(g: &Graph, opts: &PipelineOptions) -> Result<(Graph, Report), Pipelin
     let (g, ad_report) = ad::expand(g, &opts.ad)?;
     report.ad = ad_report;
     record(&mut report, "ad", t, &g);
+    // Then simplification, on plain ops: every rewrite is sound IR algebra, so values of
+    // different levels can only meet where they are provably equal.
+    let g = match &opts.simplify {
+        Some(sopts) => {
+            let t = Instant::now();
+            let (g, r) = simplify::simplify(&g, sopts);
+            report.simplify = Some(r);
+            record(&mut report, "simplify", t, &g);
+            g
+        }
+        None => g,
+    };
     Ok((g, report))
 }
 

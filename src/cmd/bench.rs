@@ -274,7 +274,7 @@ impl Setup {
         };
         let popts = PipelineOptions {
             ad: AdOptions { method },
-            simplify: self.backend != Backend::Interp,
+            simplify: (self.backend != Backend::Interp).then(Default::default),
         };
         let (lowered, report) = pipeline::run(g, &popts)?;
         let chosen = (which == Which::Auto).then(|| {
