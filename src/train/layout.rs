@@ -201,6 +201,7 @@ mod tests {
                        "mu": 1.0});
         let err = from_json(&p, &lay, &mut vec![0.0; lay.len()], &v).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("u[0].W") && msg.contains("[1, 2]") && msg.contains("[3, 2]"));
+        assert!(msg.contains("`u` layer 0"), "{msg}");
+        assert!(msg.contains("[1,2]") && msg.contains("[3,2]"), "{msg}");
     }
 }
