@@ -330,3 +330,99 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nabla_frontend::lang;
+    use serde_json::json;
+
+    fn problem() -> Problem {
+        let src = "input x in [0, 1]\ninput y in [0, 1]\nparam mu = 0.5\n\
+                   net u(x, y) = mlp(widths = [3])\npoints s = interior(4)\nresidual r on s = u\n";
+        lang::load("p.nabla", src).unwrap().problem
+    }
+
+    fn good() -> Value {
+        json!({"u": [{"W": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "b": [0.1, 0.2, 0.3]},
+                     {"W": [[7.0, 8.0, 9.0]], "b": [0.5]}], "mu": 0.25})
+    }
+
+    #[test]
+    fn params_round_trip_in_graph_order() {
+        let p = problem();
+        let params = params_from_json(&p, &good()).unwrap();
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["u.0.W", "u.0.b", "u.1.W", "u.1.b", "mu"]);
+        assert_eq!(params[0].1.shape, Shape::matrix(3, 2));
+        assert_eq!(params[0].1.data, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(params_to_json(&p, &params), good());
+        let shapes: Vec<Shape> = param_shapes(&p).into_iter().map(|s| s.1).collect();
+        let got: Vec<Shape> = params.iter().map(|(_, t)| t.shape.clone()).collect();
+        assert_eq!(shapes, got);
+    }
+
+    #[test]
+    fn a_transposed_layer_names_net_layer_and_both_shapes() {
+        let mut v = good();
+        v["u"][1]["W"] = json!([[7.0], [8.0], [9.0]]);
+        let e = params_from_json(&problem(), &v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "net `u` layer 1: `W` has shape [3,1] but the network needs [1,3]"
+        );
+    }
+
+    #[test]
+    fn ragged_rows_missing_entries_and_unknown_keys_are_errors() {
+        let mut v = good();
+        v["u"][0]["W"] = json!([[1.0, 2.0], [3.0], [5.0, 6.0]]);
+        let e = params_from_json(&problem(), &v).unwrap_err().to_string();
+        assert!(e.contains("row 1 has 1 entries, row 0 has 2"), "{e}");
+        let mut v = good();
+        v.as_object_mut().unwrap().remove("mu");
+        let e = params_from_json(&problem(), &v).unwrap_err().to_string();
+        assert_eq!(e, "param `mu` is missing");
+        let mut v = good();
+        v["muu"] = json!(1.0);
+        let e = params_from_json(&problem(), &v).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown net or param `muu`; did you mean `mu`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn points_are_checked_row_by_row() {
+        let ok = points_from_json(&json!({"s": [[0.1, 0.2], [0.3, 0.4]]}), 2).unwrap();
+        assert_eq!(
+            ok,
+            vec![("s".to_string(), vec![vec![0.1, 0.2], vec![0.3, 0.4]])]
+        );
+        let e = points_from_json(&json!({"s": [[0.1, 0.2], [0.3]]}), 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "point set `s`, row 1: 1 coordinates, but the problem has 2 inputs"
+        );
+        let e = points_from_json(&json!({"s": [[0.1, "a"]]}), 2).unwrap_err();
+        assert!(
+            e.to_string().contains("row 0: coordinate 1 is `\"a\"`"),
+            "{e}"
+        );
+        let e = points_from_json(&json!({"s": []}), 2).unwrap_err();
+        assert_eq!(e.to_string(), "point set `s` is empty");
+        assert!(parse_json("{\"s\": [[NaN]]}").is_err());
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_atomic(&path, "{}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        let entries = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(entries, 1);
+        let missing = dir.path().join("no/such/dir/out.json");
+        assert!(write_atomic(&missing, "{}").is_err());
+    }
+}

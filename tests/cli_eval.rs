@@ -85,6 +85,7 @@ fn flatten_json(v: &Value) -> Vec<f64> {
 fn collect(v: &Value, out: &mut Vec<f64>) {
     match v {
         Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+        Value::Object(m) => m.values().for_each(|x| collect(x, out)),
         x => out.push(x.as_f64().unwrap()),
     }
 }
@@ -361,4 +362,79 @@ fn help_shows_examples() {
             "{out}"
         );
     }
+}
+
+/// Points inside the unit square / the Burgers box, a few per set.
+fn example_points(name: &str) -> Value {
+    match name {
+        "poisson2d" => json!({"inner": INNER, "walls": WALLS}),
+        "burgers" => json!({
+            "inner": [[0.2, -0.5], [0.7, 0.3], [0.9, 0.95]],
+            "start": [[0.0, -0.25], [0.0, 0.6]],
+            "sides": [[0.4, -1.0], [0.8, 1.0]],
+        }),
+        _ => json!({"inner": INNER}),
+    }
+}
+
+/// The specification's examples evaluate, with their seeded initialisation, to the same
+/// residuals, loss and gradient on the JIT as on the f64 interpreter.
+#[test]
+fn specification_examples_evaluate_alike_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["poisson2d", "burgers", "stokes_inverse"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("frontend/tests/lang_examples/{name}.nabla"));
+        std::fs::copy(src, d.join("p.nabla")).unwrap();
+        std::fs::write(d.join("points.json"), example_points(name).to_string()).unwrap();
+        let run = |backend: &str| {
+            let (ok, out, err) = nabla(
+                d,
+                &[
+                    "eval",
+                    "p.nabla",
+                    "--points",
+                    "points.json",
+                    "--grad",
+                    "--backend",
+                    backend,
+                ],
+            );
+            assert!(ok, "{name} on {backend}: {err}");
+            serde_json::from_str::<Value>(&out).unwrap()
+        };
+        let (a, b) = (run("interp"), run("cpu"));
+        let (fa, fb) = (floats(&a), floats(&b));
+        assert!(fa.iter().all(|v| v.is_finite()) && fa.len() > 10, "{name}");
+        close(&fb, &fa, 1e-9, name);
+    }
+}
+
+/// Every problem file of the repository (examples and benchmark objectives) loads, and its
+/// objective with gradient traces to a graph that verifies.
+#[test]
+fn every_problem_file_of_the_repository_loads_and_traces() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in ["examples", "benches/problems"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for path in entries.map(|e| e.unwrap().path()) {
+            if path.extension().is_none_or(|e| e != "nabla") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let l = nabla::frontend::lang::load(&path.display().to_string(), &src)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
+            let p = &l.problem;
+            let sizes: Vec<(String, usize)> =
+                p.point_sets.iter().map(|s| (s.name.clone(), 4)).collect();
+            let obj = p.objective(&sizes, nabla::ir::DType::F64, true).unwrap();
+            nabla::ir::verify(&obj.graph).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no problem files found");
 }

@@ -66,7 +66,7 @@ fn every_step_is_one_named_kernel() {
         let info = verify(&s.graph).unwrap();
         let src = emit(&s.graph, &info, &Options::default());
         let p = nabla_passes::schedule::schedule(&s.graph, &info, &Default::default());
-        let split = src.matches("_matmul_sum(").count();
+        let split = src.matches("_sum(__global").count();
         assert_eq!(
             src.matches("__kernel").count(),
             p.steps.len() + split,

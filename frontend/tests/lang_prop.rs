@@ -147,6 +147,7 @@ fn file() -> impl Strategy<Value = File> {
                 span: Span::default(),
             })
             .collect(),
+        broken: Vec::new(),
     })
 }
 

@@ -202,8 +202,11 @@ pub enum StmtKind {
 /// A parsed file: its statements in order.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct File {
-    /// The statements.
+    /// The statements that parsed.
     pub stmts: Vec<Stmt>,
+    /// Names declared by statements that did not parse (so that their uses are not
+    /// reported as unknown as well).
+    pub broken: Vec<String>,
 }
 
 impl Display for Ident {

@@ -58,6 +58,9 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         c.stmt(s);
     }
     c.let_cycles();
+    let broken = &file.broken;
+    c.errors
+        .retain(|d| !d.about.as_ref().is_some_and(|n| broken.contains(n)));
     (c.out, c.errors)
 }
 
@@ -220,13 +223,19 @@ impl Checker<'_> {
         let mut bad = None;
         e.walk(&mut |x| {
             if bad.is_none() {
-                bad = non_constant(scope, x).map(|note| (x.span, note));
+                bad = non_constant(scope, x).map(|note| (x, note));
             }
         });
-        if let Some((span, note)) = bad {
-            let d = Diagnostic::new(span, format!("{what} must be a constant expression"));
-            self.err(d.note(note));
+        let Some((x, note)) = bad else {
+            return;
+        };
+        let mut d = Diagnostic::new(x.span, format!("{what} must be a constant expression"));
+        if let ExprKind::Name(n) = &x.kind {
+            if scope.kind(n).is_none() {
+                d = d.about(n);
+            }
         }
+        self.err(d.note(note));
     }
 
     fn stmt(&mut self, s: &Stmt) {
@@ -495,7 +504,8 @@ impl Checker<'_> {
             Some(Kind::Points) => {}
             k => {
                 let sets = self.out.scope.names_where(|k| *k == Kind::Points);
-                let d = Diagnostic::new(on.span, format!("no point set named `{on}`"));
+                let d =
+                    Diagnostic::new(on.span, format!("no point set named `{on}`")).about(&on.name);
                 let d = match (k, nearest(&on.name, sets.iter().copied())) {
                     (_, Some(n)) => d.note(format!("did you mean `{n}`?")),
                     (Some(k), None) => d.note(format!("`{on}` is {}", k.describe())),
@@ -514,7 +524,8 @@ impl Checker<'_> {
             Some(Kind::Output(_)) => {}
             k => {
                 let outs = self.out.scope.names_where(|k| matches!(k, Kind::Output(_)));
-                let d = Diagnostic::new(out.span, format!("`{out}` is not a network output"));
+                let d = Diagnostic::new(out.span, format!("`{out}` is not a network output"))
+                    .about(&out.name);
                 let d = match (nearest(&out.name, outs.iter().copied()), k) {
                     (Some(n), _) => d.note(format!("did you mean `{n}`?")),
                     (None, Some(k)) => d.note(format!("it is {}", k.describe())),

@@ -49,6 +49,9 @@ pub struct Diagnostic {
     pub message: String,
     /// A note under the caret: what was expected, or a suggestion.
     pub note: Option<String>,
+    /// The undeclared name this error is about, if it is about one: errors about a name
+    /// whose declaration failed to parse are left out, as consequences of that error.
+    pub about: Option<String>,
 }
 
 impl Diagnostic {
@@ -58,7 +61,14 @@ impl Diagnostic {
             span,
             message: message.into(),
             note: None,
+            about: None,
         }
+    }
+
+    /// The same error, marked as being about the undeclared name `name`.
+    pub fn about(mut self, name: &str) -> Diagnostic {
+        self.about = Some(name.into());
+        self
     }
 
     /// The same error with a note under the caret.

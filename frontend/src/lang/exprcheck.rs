@@ -65,7 +65,7 @@ pub fn input_ref(scope: &Scope, v: &Ident, what: &str) -> Result<usize, Diagnost
             };
             let msg = format!("cannot {}: {msg}", what.replace("{}", &format!("`{v}`")));
             let inputs: Vec<&str> = scope.inputs.iter().map(String::as_str).collect();
-            let d = Diagnostic::new(v.span, msg);
+            let d = Diagnostic::new(v.span, msg).about(&v.name);
             Err(match nearest(&v.name, inputs.iter().copied()) {
                 Some(n) => d.note(format!("did you mean `{n}`?")),
                 None => d.note(format!("the inputs are: {}", inputs.join(", "))),
@@ -100,7 +100,7 @@ fn value_ref(scope: &Scope, v: &Ident) -> Result<(), Diagnostic> {
 }
 
 fn unknown(v: &Ident, candidates: Vec<&str>) -> Diagnostic {
-    let d = Diagnostic::new(v.span, format!("unknown name `{v}`"));
+    let d = Diagnostic::new(v.span, format!("unknown name `{v}`")).about(&v.name);
     match nearest(&v.name, candidates) {
         Some(n) => d.note(format!("did you mean `{n}`?")),
         None => d.note("not declared"),

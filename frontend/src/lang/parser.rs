@@ -29,10 +29,12 @@ pub fn parse_file(src: &str) -> (File, Vec<Diagnostic>) {
         if p.at(&Tok::Eof) {
             break;
         }
+        let start = p.pos;
         match p.stmt() {
             Ok(s) => file.stmts.push(s),
             Err(e) => {
                 errors.push(e);
+                file.broken.extend(p.declared_at(start));
                 p.skip_line();
             }
         }
@@ -103,6 +105,17 @@ impl Parser {
 
     fn skip_newlines(&mut self) {
         while self.eat(&Tok::Newline) {}
+    }
+
+    /// The name a declaring statement starting at token `start` declares (`let NAME`, ...).
+    fn declared_at(&self, start: usize) -> Option<String> {
+        const DECLARING: [&str; 6] = ["input", "const", "param", "net", "let", "points"];
+        let kw = &self.toks.get(start)?.tok;
+        let name = &self.toks.get(start + 1)?.tok;
+        match (kw, name) {
+            (Tok::Name(k), Tok::Name(n)) if DECLARING.contains(&k.as_str()) => Some(n.clone()),
+            _ => None,
+        }
     }
 
     fn skip_line(&mut self) {

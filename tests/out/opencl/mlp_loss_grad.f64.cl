@@ -407,22 +407,24 @@ void s12_matmul(__global const real* restrict arena, __global real* restrict b21
     }
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s13_reduce(__global const real* restrict arena, __global real* restrict b22) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s13_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 8) return;
   const idx_t i0 = o;
   const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += arena[base + j*8];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b22[o] = part[0];
+  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
+  scratch[p * 8 + o] = acc;
+}
+
+__kernel void s13_reduce_sum(__global real* restrict b22, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 8) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
+  b22[o] = acc;
 }
 
 // 300x8x8, tile 128x8x8, 4x4 per work-item
@@ -535,20 +537,22 @@ void s16_matmul(__global const real* restrict arena, __global const real* restri
     }
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s17_reduce(__global const real* restrict arena, __global real* restrict b26) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s17_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 8) return;
   const idx_t i0 = o;
   const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += arena[base + j*8];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b26[o] = part[0];
+  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
+  scratch[p * 8 + o] = acc;
+}
+
+__kernel void s17_reduce_sum(__global real* restrict b26, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 8) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
+  b26[o] = acc;
 }

@@ -23,22 +23,24 @@ real nb_powi(real a, int n) {
   return recip ? 1.0 / r : r;
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s0_reduce(__global const real* restrict b0, __global real* restrict b3) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s0_reduce(__global const real* restrict b0, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 4) return;
   const idx_t i0 = o;
   const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += b0[base + j*4];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b3[o] = part[0];
+  for (idx_t j = p * 75; j < j1; ++j) acc += b0[base + j*4];
+  scratch[p * 4 + o] = acc;
+}
+
+__kernel void s0_reduce_sum(__global real* restrict b3, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 4) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 4 + o];
+  b3[o] = acc;
 }
 
 __kernel void s1_reduce(__global const real* restrict b0, __global real* restrict b4) {
@@ -51,41 +53,45 @@ __kernel void s1_reduce(__global const real* restrict b0, __global real* restric
   b4[o] = acc / 4.0;
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s2_reduce(__global const real* restrict b1, __global real* restrict b5) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s2_reduce(__global const real* restrict b1, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 6) return;
   const idx_t i0 = o / 3;
   const idx_t i1 = (o) % 3;
   const idx_t base = i0*900 + i1;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += b1[base + j*3];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b5[o] = part[0];
+  for (idx_t j = p * 75; j < j1; ++j) acc += b1[base + j*3];
+  scratch[p * 6 + o] = acc;
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s3_reduce(__global const real* restrict b2, __global real* restrict b6) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s2_reduce_sum(__global real* restrict b5, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 6) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 6 + o];
+  b5[o] = acc;
+}
+
+__kernel void s3_reduce(__global const real* restrict b2, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 4) return;
   const idx_t i0 = o;
   const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += b2[base];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b6[o] = part[0] / 300.0;
+  for (idx_t j = p * 75; j < j1; ++j) acc += b2[base];
+  scratch[p * 4 + o] = acc;
+}
+
+__kernel void s3_reduce_sum(__global real* restrict b6, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 4) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 4 + o];
+  b6[o] = acc / 300.0;
 }
 
 __kernel void s4_map(__global real* restrict arena, __global const real* restrict b0) {
@@ -96,22 +102,24 @@ __kernel void s4_map(__global real* restrict arena, __global const real* restric
   arena[gid] = v1;
 }
 
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s5_reduce(__global const real* restrict arena, __global real* restrict b8) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
+__kernel void s5_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 2) return;
   const idx_t i0 = o;
   const idx_t base = 2 + i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = t; j < 300; j += 256) acc += arena[base + j*4];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b8[o] = part[0];
+  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*4];
+  scratch[p * 2 + o] = acc;
+}
+
+__kernel void s5_reduce_sum(__global real* restrict b8, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 2) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 2 + o];
+  b8[o] = acc;
 }
 
 __kernel void s6_reduce(__global const real* restrict b3, __global real* restrict b9) {

@@ -51,7 +51,7 @@ pub enum Mem {
     Arena,
     /// The own buffer of a leaf, constant or output.
     Own(BufId),
-    /// Partial products of split matrix products ([`Emitted::scratch_len`] elements).
+    /// Partial sums of split products and reductions ([`Emitted::scratch_len`] elements).
     Scratch,
 }
 
@@ -75,9 +75,9 @@ pub struct Launch {
 pub struct Emitted {
     /// OpenCL C source of the whole program.
     pub source: String,
-    /// The launches, in order: one per step, two for a split product.
+    /// The launches, in order: one per step, two for a split product or reduction.
     pub launches: Vec<Launch>,
-    /// Elements of the `scratch` buffer split products need (0: none).
+    /// Elements of the `scratch` buffer split steps need (0: none).
     pub scratch_len: usize,
 }
 
@@ -90,7 +90,10 @@ pub fn emit_program(p: &Program, limits: &DeviceLimits) -> Emitted {
         let cx = Cx { p, limits };
         let (text, mut more) = match step {
             Step::Kernel(k) => one(elementwise::emit(&cx, i, k)),
-            Step::Reduce(r) => one(reduce::emit(&cx, i, r)),
+            Step::Reduce(r) => {
+                scratch_len = scratch_len.max(reduce::scratch_len(r));
+                reduce::emit(&cx, i, r)
+            }
             Step::MatMul(m) => {
                 scratch_len = scratch_len.max(matmul::scratch_len(m, limits, p.dtype));
                 matmul::emit(&cx, i, m)
