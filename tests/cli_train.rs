@@ -94,3 +94,44 @@ fn bench_rejects_unknown_methods_and_dtypes() {
         .failure()
         .stderr(predicate::str::contains("unknown dtype `f16`"));
 }
+
+#[test]
+fn sigint_stops_training_cleanly_and_still_writes_the_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let heat = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/heat1d.nabla");
+    let bin = assert_cmd::cargo::cargo_bin("nabla");
+    let child = std::process::Command::new(bin)
+        .args([
+            "train",
+            heat,
+            "--steps",
+            "1000000",
+            "--optimizer",
+            "adam",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = j["steps"].as_u64().unwrap();
+    assert!(steps < 1_000_000);
+    let params = std::fs::read_to_string(dir.path().join("params.json")).unwrap();
+    let p: serde_json::Value = serde_json::from_str(&params).unwrap();
+    assert_eq!(p["u"].as_array().unwrap().len(), 3);
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count() as u64, 1 + steps);
+}

@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.out {
         let svg = setup.fd_plot(&dtypes, &rows)?;
-        crate::train::output::write_atomic(&dir.join("fd_error.svg"), svg.as_bytes())?;
+        crate::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;
     }
     Ok(())
 }
@@ -237,8 +237,7 @@ impl Setup {
             dtype,
             derivs: which.derivs(),
             simplify: self.backend != Backend::Interp,
-            threads: None,
-            device: None,
+            ..Options::cpu()
         }
     }
 

@@ -10,7 +10,6 @@ use crate::train::output::prepare_dir;
 use crate::train::report::Report;
 use crate::train::run::{train, OptimizerKind, StepRecord, TrainOptions};
 use crate::{Backend, Derivs, Options};
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla_frontend::problem::Problem;
 use nabla_ir::{DType, Method};
@@ -143,23 +142,14 @@ impl Args {
     }
 }
 
-/// Reads and parses a problem file.
+/// Reads and loads a problem file (diagnostics go to stderr).
 pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
-    let src = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    parse_problem(&src, path)
-}
-
-/// The problem language is parsed by `nabla_frontend::lang` once it is part of the build.
-fn parse_problem(_src: &str, path: &Path) -> anyhow::Result<Problem> {
-    anyhow::bail!(
-        "`{}`: this build cannot parse problem files yet",
-        path.display()
-    )
+    Ok(super::eval::load_problem(path)?.problem)
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let stop = stop_flag();
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, found {}", args.lr);
     }
@@ -168,7 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let problem = reseeded(&load_problem(&args.file)?, args.seed);
     let (mut model, theta, compile_s) = Model::compile(&problem, &args.options())?;
-    let stop = stop_flag();
     let bar = progress_bar(args.steps as u64);
     let mut show = |r: &StepRecord| {
         bar.set_position(r.step as u64 + 1);

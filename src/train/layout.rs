@@ -9,7 +9,7 @@
 use super::TrainError;
 use nabla_frontend::problem::Problem;
 use nabla_ir::{Shape, Tensor};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// The named tensors that make up `θ`, in order, with their offsets.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +82,14 @@ impl Layout {
         Some(&theta[e.offset..e.offset + e.shape.numel()])
     }
 
+    /// θ as named tensors, in layout order.
+    pub fn tensors(&self, theta: &[f64]) -> Vec<(String, Tensor)> {
+        self.split(theta)
+            .zip(&self.entries)
+            .map(|((n, v), e)| (n.to_string(), Tensor::new(e.shape.clone(), v.to_vec())))
+            .collect()
+    }
+
     /// Writes `values` (for `name`) into θ; `false` when the name is unknown or the length
     /// differs.
     fn put(&self, theta: &mut [f64], name: &str, values: &[f64]) -> bool {
@@ -95,106 +103,29 @@ impl Layout {
     }
 }
 
-/// `θ` as the JSON object of `params.json`.
+/// `θ` as the JSON object of `params.json` (the layout of [`crate::params`]).
 pub fn to_json(problem: &Problem, layout: &Layout, theta: &[f64]) -> Value {
-    let mut obj = Map::new();
-    for net in &problem.nets {
-        let layers: Vec<Value> = (0..net.mlp.layers())
-            .map(|l| {
-                let w = layout.get(theta, &format!("{}.{l}.W", net.name));
-                let b = layout.get(theta, &format!("{}.{l}.b", net.name));
-                let rows = net.mlp.widths[l + 1];
-                json!({"W": matrix(w.unwrap_or(&[]), rows), "b": b.unwrap_or(&[])})
-            })
-            .collect();
-        obj.insert(net.name.clone(), Value::Array(layers));
-    }
-    for p in &problem.params {
-        let v = layout.get(theta, &p.name).map_or(p.init, |s| s[0]);
-        obj.insert(p.name.clone(), json!(v));
-    }
-    Value::Object(obj)
+    crate::params::params_to_json(problem, &layout.tensors(theta))
 }
 
-fn matrix(data: &[f64], rows: usize) -> Value {
-    let cols = data.len().checked_div(rows).unwrap_or(0).max(1);
-    Value::Array(data.chunks(cols).map(|r| json!(r)).collect())
-}
-
-/// Reads `params.json` into θ (starting from `theta`'s current values). Every net layer
-/// and scalar of the problem must be present with the right shape; the error names the
-/// layer and both shapes.
+/// Reads `params.json` into θ. Every net layer and scalar of the problem must be present
+/// with the right shape; the error names the layer and both shapes.
 pub fn from_json(
     problem: &Problem,
     layout: &Layout,
     theta: &mut [f64],
     v: &Value,
 ) -> Result<(), TrainError> {
-    let bad = |what: String| TrainError::Params(what);
-    for net in &problem.nets {
-        let layers = v[&net.name]
-            .as_array()
-            .ok_or_else(|| bad(format!("`{}` must be a list of layers", net.name)))?;
-        if layers.len() != net.mlp.layers() {
-            return Err(bad(format!(
-                "`{}` has {} layers, the net has {}",
-                net.name,
-                layers.len(),
-                net.mlp.layers()
+    let named = crate::params::params_from_json(problem, v)
+        .map_err(|e| TrainError::Params(e.to_string()))?;
+    for (name, t) in named {
+        if !layout.put(theta, &name, &t.data) {
+            return Err(TrainError::Params(format!(
+                "`{name}` does not match the compiled objective"
             )));
         }
-        for (l, layer) in layers.iter().enumerate() {
-            let (o, i) = (net.mlp.widths[l + 1], net.mlp.widths[l]);
-            let w = read_array(&layer["W"], &[o, i], &format!("{}[{l}].W", net.name))?;
-            let b = read_array(&layer["b"], &[o], &format!("{}[{l}].b", net.name))?;
-            layout.put(theta, &format!("{}.{l}.W", net.name), &w);
-            layout.put(theta, &format!("{}.{l}.b", net.name), &b);
-        }
-    }
-    for p in &problem.params {
-        let x = v[&p.name]
-            .as_f64()
-            .ok_or_else(|| bad(format!("`{}` must be a number", p.name)))?;
-        layout.put(theta, &p.name, &[x]);
     }
     Ok(())
-}
-
-/// A nested JSON array of numbers of exactly `shape`, row-major.
-fn read_array(v: &Value, shape: &[usize], what: &str) -> Result<Vec<f64>, TrainError> {
-    let mut out = Vec::new();
-    let found = collect(v, &mut out)
-        .ok_or_else(|| TrainError::Params(format!("{what} must be a nested list of numbers")))?;
-    if found != shape {
-        return Err(TrainError::Params(format!(
-            "{what} has shape {found:?}, the net needs {shape:?}"
-        )));
-    }
-    Ok(out)
-}
-
-/// Flattens a rectangular nested array; returns its shape.
-fn collect(v: &Value, out: &mut Vec<f64>) -> Option<Vec<usize>> {
-    match v {
-        Value::Number(n) => {
-            out.push(n.as_f64()?);
-            Some(vec![])
-        }
-        Value::Array(items) => {
-            let mut inner: Option<Vec<usize>> = None;
-            for it in items {
-                let s = collect(it, out)?;
-                if inner.as_ref().is_some_and(|p| *p != s) {
-                    return None;
-                }
-                inner = Some(s);
-            }
-            let mut shape = vec![items.len()];
-            shape.extend(inner.unwrap_or_default());
-            Some(shape)
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -202,6 +133,7 @@ mod tests {
     use super::*;
     use nabla_frontend::nn::{Act, Mlp};
     use nabla_frontend::problem::{NetDecl, ScalarParam};
+    use serde_json::json;
 
     fn problem() -> Problem {
         Problem {
@@ -269,6 +201,7 @@ mod tests {
                        "mu": 1.0});
         let err = from_json(&p, &lay, &mut vec![0.0; lay.len()], &v).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("u[0].W") && msg.contains("[1, 2]") && msg.contains("[3, 2]"));
+        assert!(msg.contains("`u` layer 0"), "{msg}");
+        assert!(msg.contains("[1,2]") && msg.contains("[3,2]"), "{msg}");
     }
 }

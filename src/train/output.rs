@@ -5,7 +5,7 @@
 use super::run::StepRecord;
 use super::TrainError;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Creates `dir` if needed and checks that files can be created in it, before any
 /// training starts.
@@ -21,27 +21,12 @@ pub fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same directory, then
-/// rename).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
-    let tmp = temp_name(path);
-    let err = |e: std::io::Error| TrainError::Output {
+/// rename; see [`crate::params::write_atomic`]).
+pub fn write_atomic(path: &Path, contents: &str) -> Result<(), TrainError> {
+    crate::params::write_atomic(path, contents).map_err(|e| TrainError::Output {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    };
-    std::fs::write(&tmp, contents).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
     })
-}
-
-/// `dir/.NAME.tmp-PID`: hidden, unique per process, on the same file system as `path`.
-pub fn temp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy());
-    let tmp = format!(".{name}.tmp-{}", std::process::id());
-    path.with_file_name(tmp)
 }
 
 /// `history.csv`: `step,loss.R...,loss,wall_s`, one row per step.
@@ -83,8 +68,8 @@ mod tests {
     fn atomic_write_replaces_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.txt");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, "one").unwrap();
+        write_atomic(&p, "two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

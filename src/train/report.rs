@@ -66,6 +66,11 @@ impl<'a> Report<'a> {
             s.push_str(&format!("  {n} = {v:.3e}"));
         }
         s.push('\n');
+        for p in &self.problem.params {
+            if let Some(v) = self.layout.get(&self.result.theta, &p.name) {
+                s.push_str(&format!("param {} = {:.6}\n", p.name, v[0]));
+            }
+        }
         for (o, e) in self.rel_l2() {
             s.push_str(&format!("rel_l2 {o} = {e:.1e}\n"));
         }
@@ -113,11 +118,11 @@ impl<'a> Report<'a> {
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
         let params = to_json(self.problem, self.layout, &self.result.theta);
         let text = serde_json::to_string_pretty(&params).unwrap_or_default();
-        write_atomic(&dir.join("params.json"), text.as_bytes())?;
+        write_atomic(&dir.join("params.json"), &text)?;
         let csv = super::output::history_csv(&self.parts, &self.result.history);
-        write_atomic(&dir.join("history.csv"), csv.as_bytes())?;
+        write_atomic(&dir.join("history.csv"), &csv)?;
         for (name, svg) in self.plots()? {
-            write_atomic(&dir.join(name), svg.as_bytes())?;
+            write_atomic(&dir.join(name), &svg)?;
         }
         Ok(())
     }
