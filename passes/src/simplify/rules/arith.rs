@@ -63,6 +63,10 @@ pub fn real_only() -> Vec<Rule> {
         Rule::pat("sub-self", "(sub ?a ?a)", "0"),
         // a / a = 1 (where a ≠ 0 and finite)
         Rule::pat("div-self", "(div ?a ?a)", "1"),
+        // (a + b) − b = a (not when b is ±∞)
+        Rule::pat("add-sub-cancel", "(sub (add ?a ?b) ?b)", "?a"),
+        // (a − b) + b = a
+        Rule::pat("sub-add-cancel", "(add (sub ?a ?b) ?b)", "?a"),
         // a · (1/b) = a / b (1/b may overflow)
         Rule::pat("mul-recip", "(mul ?a (recip ?b))", "(div ?a ?b)"),
         // 1/(1/a) = a (1/a may overflow)
