@@ -3,6 +3,29 @@
 # Formatting, lints, then the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# OpenCL: the OpenCL backend's differential tests run on PoCL (the CPU). Install it when
+# no OpenCL driver is registered and this script may (root, or CI=true with sudo);
+# otherwise say plainly that those tests will be skipped.
+have_opencl() {
+  ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so'
+}
+if ! have_opencl; then
+  sudo=""
+  if [ "$(id -u)" != 0 ] && [ "${CI:-}" = true ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    echo "test.sh: installing PoCL (OpenCL on the CPU) for the OpenCL tests..."
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      pocl-opencl-icd ocl-icd-opencl-dev clinfo; } >/tmp/nabla-pocl-install.log 2>&1; then
+      echo "test.sh: PoCL install failed (log: /tmp/nabla-pocl-install.log)"
+    fi
+  fi
+  if ! have_opencl; then
+    echo "test.sh: no OpenCL driver found: the OpenCL differential tests will be SKIPPED"
+    echo "         (install one with: apt-get install pocl-opencl-icd ocl-icd-opencl-dev)"
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -178,8 +178,37 @@ impl Graph {
     /// Keeps `next_level` above every level in the graph (also for parsed graphs).
     fn bump_level(&mut self, op: &Op) {
         if let Some(Level(l)) = op.level() {
-            self.next_level = self.next_level.max(l + 1);
+            self.next_level = self.next_level.max(l.saturating_add(1));
         }
+    }
+
+    /// A graph made of `nodes` (node `i` gets id `%i`) and `outputs` exactly as given:
+    /// no type inference, no hash-consing, no check that operands precede their users or
+    /// exist at all. This is how a malformed graph reaches [`crate::verify`], which then
+    /// names what is wrong (`text::parse_unchecked` uses it). Nothing but the verifier
+    /// may be given such a graph before it verifies.
+    pub fn from_parts_unchecked(nodes: Vec<Node>, outputs: Vec<(String, NodeId)>) -> Graph {
+        let mut g = Graph::new();
+        for node in nodes {
+            g.bump_level(&node.op);
+            let key = (node.op.clone(), node.args.clone());
+            let ix = g.g.add_node(node);
+            g.cons.entry(key).or_insert(NodeId(ix.index() as u32));
+        }
+        for id in g.ids() {
+            let args = g.args(id).to_vec();
+            for (pos, a) in args.into_iter().enumerate() {
+                if a.index() < g.len() {
+                    g.g.add_edge(
+                        NodeIndex::new(a.index()),
+                        NodeIndex::new(id.index()),
+                        pos as u16,
+                    );
+                }
+            }
+        }
+        g.outputs = outputs;
+        g
     }
 
     /// A level no node of this graph uses yet.
@@ -325,4 +354,36 @@ impl Graph {
         let y = self.broadcast(y, &s);
         self.node_of(Op::Binary(b), &[x, y])
     }
+}
+
+impl Graph {
+    /// The same program computing in `dtype`: every leaf's element type is replaced (and
+    /// so, by inference, every node's). Constants keep their f64 values.
+    pub fn with_dtype(&self, dtype: DType) -> Graph {
+        let mut out = Graph::new();
+        out.next_level = self.next_level;
+        let mut map: Vec<NodeId> = Vec::with_capacity(self.len());
+        for id in self.ids() {
+            let n = self.node(id);
+            let args: Args = n.args.iter().map(|a| map[a.index()]).collect();
+            map.push(out.node_of(retype(&n.op, dtype), &args));
+        }
+        for (name, id) in &self.outputs {
+            out.set_output(name, map[id.index()]);
+        }
+        out
+    }
+}
+
+fn retype(op: &Op, to: DType) -> Op {
+    let mut op = op.clone();
+    match &mut op {
+        Op::Input { dtype, .. }
+        | Op::Param { dtype, .. }
+        | Op::Bound { dtype, .. }
+        | Op::Const { dtype, .. }
+        | Op::Tensor { dtype, .. } => *dtype = to,
+        _ => {}
+    }
+    op
 }

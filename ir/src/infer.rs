@@ -259,7 +259,7 @@ fn slice(
             op,
             format!(
                 "range {start}..{} out of bounds for axis {axis} of {s}",
-                start + len
+                u64::from(start) + u64::from(len)
             ),
         ));
     }
@@ -313,13 +313,16 @@ fn grad(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
 }
 
 fn at(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
-    if args.len() < 3 || args.len() % 2 == 0 {
+    if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(arity_err(op, "1 + 2k (k ≥ 1)", args.len()));
     }
     same_dtype(op, args)?;
-    for pair in args[1..].chunks(2) {
+    for (k, pair) in args[1..].chunks(2).enumerate() {
         if !pair[0].is_variable {
-            return Err(TypeError::NotVariable { op, index: 1 });
+            return Err(TypeError::NotVariable {
+                op,
+                index: 1 + 2 * k,
+            });
         }
         if pair[0].ty.shape != pair[1].ty.shape {
             return Err(shape_err(

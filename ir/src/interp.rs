@@ -38,6 +38,14 @@ pub enum InterpError {
         /// The given shape.
         found: Shape,
     },
+    /// A root that is not a node of the graph.
+    #[error("{node} is not a node of this graph ({len} nodes)")]
+    UnknownRoot {
+        /// The root asked for.
+        node: NodeId,
+        /// Number of nodes in the graph.
+        len: usize,
+    },
     /// A derivative operator or bound variable: expand with `passes::ad` first.
     #[error("{node} is `{op}`, which must be expanded by the AD pass before evaluation")]
     Unexpanded {
@@ -49,12 +57,18 @@ pub enum InterpError {
 }
 
 /// Evaluates `roots` with leaves bound from `env`, in f64 (or rounding to f32).
+///
+/// The graph must verify (every graph built by [`Graph::add`] or [`crate::text::parse`]
+/// does); leaves missing from `env` or bound to a tensor of another shape are errors.
 pub fn eval(
     g: &Graph,
     roots: &[NodeId],
     env: &Env,
     prec: DType,
 ) -> Result<Vec<Tensor>, InterpError> {
+    if let Some(&node) = roots.iter().find(|r| r.index() >= g.len()) {
+        return Err(InterpError::UnknownRoot { node, len: g.len() });
+    }
     let live = g.live(roots);
     let mut vals: Vec<Option<Tensor>> = vec![None; g.len()];
     for id in g.ids().filter(|i| live[i.index()]) {
@@ -171,7 +185,7 @@ fn broadcast(a: &Tensor, to: &Shape) -> Tensor {
     Tensor::new(to.clone(), data)
 }
 
-/// Sum (or mean) over `axis`, removing it. Summation runs in index order.
+/// Sum (or mean) over `axis`, removing it. Summation runs in index order from `+0.0`.
 fn reduce(a: &Tensor, axis: usize, mean: bool) -> Tensor {
     let dims = a.shape.dims();
     let outer: usize = dims[..axis].iter().product();
@@ -193,6 +207,8 @@ fn reduce(a: &Tensor, axis: usize, mean: bool) -> Tensor {
     Tensor::new(shape, out)
 }
 
+/// `op(a) · op(b)`; each entry accumulates from `+0.0` in index order, like `reduce` (so
+/// an empty inner extent gives `+0.0`, as a C or JIT loop `acc = 0; acc += ...` does).
 fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Tensor {
     let (ar, ac) = (a.shape.dims()[0], a.shape.dims()[1]);
     let (br, bc) = (b.shape.dims()[0], b.shape.dims()[1]);
@@ -215,7 +231,7 @@ fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Tensor {
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
-            out[i * n + j] = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+            out[i * n + j] = (0..k).fold(0.0, |acc, p| acc + at(i, p) * bt(p, j));
         }
     }
     Tensor::new(Shape::matrix(m, n), out)

@@ -32,6 +32,13 @@
 //! never mixed up with another's, so nested derivatives cannot confuse perturbations.
 //! Graphs with derivative operators cannot be interpreted until expanded.
 //!
+//! ## Testing
+//!
+//! The interpreter is the reference every other path is tested against. With the
+//! `testing` feature, `testing` generates random well-typed graphs and input values for
+//! property tests. File tests (`tests/filetests/<kind>/*.ir`: IR text in, printed graph,
+//! verifier error or interpreted values out) are run by `ir/tests/filetests.rs`.
+//!
 //! ## Example
 //!
 //! ```
@@ -57,6 +64,8 @@ pub mod infer;
 pub mod interp;
 mod op;
 mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod text;
 mod types;
 mod verify;

@@ -247,7 +247,7 @@ pub enum BinOp {
     Mul,
     /// `a / b`
     Div,
-    /// `a^b` (real power: NaN for a negative base)
+    /// `a^b` as IEEE `pow`: for a negative base, exact when `b` is an integer, NaN otherwise
     Pow,
 }
 

@@ -38,8 +38,9 @@ pub enum VerifyError {
         /// What inference says.
         inferred: Type,
     },
-    /// Two leaves share a name but not a type.
-    #[error("{a} and {b} are both named `{name}` with different types")]
+    /// Two `input`/`param` leaves share a name (equal leaves are one node, so these differ
+    /// in kind or type), and the runtime could not bind both.
+    #[error("{a} and {b} are both named `{name}`")]
     NameClash {
         /// Leaf name.
         name: String,

@@ -1,1 +1,303 @@
-//! Cranelift JIT backend for the CPU.
+//! Cranelift JIT backend for the CPU (`--backend cranelift`).
+//!
+//! [`compile`] schedules the graph ([`nabla_passes::schedule`]) and JIT-compiles every
+//! fused kernel of the schedule with Cranelift for the host ISA (`cranelift_native`:
+//! AVX2/FMA where present). Dense products call the `gemm` crate and reductions a plain
+//! Rust loop, both from the runtime between kernels (a product is large enough that a
+//! call costs nothing, and `gemm` is tuned far beyond what a JIT loop reaches here).
+//!
+//! - **Kernels** (`emit`, `ops`): one function per fused loop nest; the innermost loop
+//!   runs 128-bit vectors (`f32x4`/`f64x2`; Cranelift has no 256-bit vectors on x86-64)
+//!   where lanes are independent, then a scalar tail; `a·b ± c` become FMAs.
+//! - **Transcendentals** (`math`, `vmath`): host calls, except f32 `tanh`, which is an
+//!   inline vectorised rational approximation (≤ 4 ulp) — it is the activation of every
+//!   benchmark network and a call per lane costs several times more.
+//! - **Runtime** (`runtime`): buffers allocated once, the memory plan's arena, threads
+//!   split each step; runs are deterministic.
+//!
+//! ## Precision
+//!
+//! The executable computes in [`Options::dtype`], whatever dtype the graph's leaves
+//! declare: a graph traced in f64 can run in f32 and vice versa. Values cross the
+//! [`Executable`] interface as f64 and are rounded on [`Executable::set`]. In f64 with
+//! `fma: false`, kernels perform exactly the interpreter's operations (its `exp`, `tanh`,
+//! ... included), so only products (`gemm`'s summation order) and `powi` (a multiplication
+//! chain) can differ in the last bits.
+//!
+//! ## Example
+//!
+//! ```
+//! use nabla_backends::{cranelift, Executable};
+//! use nabla_ir::{verify, BinOp, DType, Graph, Op, Shape, UnOp};
+//!
+//! let mut g = Graph::new();
+//! let x = g.add(Op::Input { name: "x".into(), dtype: DType::F64, shape: Shape::matrix(5, 1) }, &[]).unwrap();
+//! let t = g.unary(UnOp::Tanh, x);
+//! let y = g.binary(BinOp::Mul, t, x);
+//! g.set_output("y", y);
+//! let info = verify(&g).unwrap();
+//! let mut exe = cranelift::compile(&g, &info, &cranelift::Options::default()).unwrap();
+//! exe.set("x", &[0.0, 0.5, 1.0, 1.5, 2.0]).unwrap();
+//! exe.run().unwrap();
+//! assert!((exe.output(0)[2] - 1f64.tanh()).abs() < 1e-15);
+//! assert!(exe.clif().contains("function"));
+//! ```
+
+mod emit;
+mod layout;
+mod math;
+mod ops;
+mod runtime;
+mod vmath;
+
+use crate::{bindings_of, check_binding, Binding, Executable, RunError};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use nabla_ir::{DType, Graph, GraphInfo};
+use nabla_passes::schedule::{schedule, BufId, Program, ScheduleOptions, Step};
+use runtime::{KernelFn, Runtime};
+
+pub use emit::Codegen;
+
+/// Options of the Cranelift backend.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Element type to compute in (see the module docs on precision).
+    pub dtype: DType,
+    /// Threads to split each step over (at least 1).
+    pub threads: usize,
+    /// Contract `a·b ± c` into fused multiply-adds when the host has FMA.
+    pub fma: bool,
+    /// Use 128-bit SIMD in innermost loops.
+    pub simd: bool,
+    /// Inline the f32 `tanh` approximation instead of calling libm.
+    pub inline_tanh: bool,
+    /// Steps with less work than this (elements, or multiply-adds for products) run on
+    /// one thread: splitting them costs more than it saves.
+    pub par_min: usize,
+}
+
+impl Default for Options {
+    /// f64, one thread, FMA, SIMD and inline `tanh` on, steps under 16384 elements on
+    /// one thread.
+    fn default() -> Self {
+        Options {
+            dtype: DType::F64,
+            threads: 1,
+            fma: true,
+            simd: true,
+            inline_tanh: true,
+            par_min: 1 << 14,
+        }
+    }
+}
+
+/// Why compilation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The graph still has derivative operators or bound variables.
+    #[error("the graph has derivative operators: run the AD pass before compiling")]
+    Derivatives,
+    /// Invalid options.
+    #[error("invalid options: {0}")]
+    Options(String),
+    /// The host ISA is not supported by Cranelift.
+    #[error("unsupported host: {0}")]
+    Isa(String),
+    /// Cranelift rejected a kernel (a compiler bug).
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+}
+
+/// A compiled program: JIT code, buffers and the schedule it came from.
+pub struct CpuExecutable {
+    rt: Rt,
+    program: Program,
+    bindings: Vec<Binding>,
+    /// Which bindings have been set.
+    set: Vec<bool>,
+    clif: String,
+    dtype: DType,
+    /// Owns the machine code; dropped last.
+    _module: JITModule,
+}
+
+enum Rt {
+    F32(Runtime<f32>),
+    F64(Runtime<f64>),
+}
+
+/// Compiles a verified, derivative-free graph for the host CPU.
+pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CpuExecutable, Error> {
+    if info.has_derivatives {
+        return Err(Error::Derivatives);
+    }
+    if opts.threads == 0 {
+        return Err(Error::Options("threads must be at least 1".into()));
+    }
+    let sopts = ScheduleOptions {
+        dtype: opts.dtype,
+        fuse: true,
+    };
+    let program = schedule(g, info, &sopts);
+    let mut module = new_module()?;
+    let cg = Codegen {
+        f64: opts.dtype == DType::F64,
+        fma: opts.fma && host_has_fma(),
+        simd: opts.simd,
+        inline_tanh: opts.inline_tanh,
+    };
+    let mut fctx = FunctionBuilderContext::new();
+    let mut code = Vec::new();
+    for (i, s) in program.steps.iter().enumerate() {
+        if let Step::Kernel(k) = s {
+            code.push(emit::kernel(&mut module, &mut fctx, k, i, cg)?);
+        }
+    }
+    module
+        .finalize_definitions()
+        .map_err(|e| Error::Codegen(e.to_string()))?;
+    let fns: Vec<KernelFn> = code
+        .iter()
+        .map(|c| {
+            let p = module.get_finalized_function(c.id);
+            // SAFETY: the function was defined with the kernel signature
+            // `(ptr, i64, i64) -> ()` in the host calling convention.
+            unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
+        })
+        .collect();
+    let clif = code
+        .iter()
+        .map(|c| c.clif.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let threads = (opts.threads, opts.par_min);
+    let rt = match opts.dtype {
+        DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
+        DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
+    };
+    let bindings = bindings_of(g, info);
+    Ok(CpuExecutable {
+        rt,
+        set: vec![false; bindings.len()],
+        bindings,
+        program,
+        clif,
+        dtype: opts.dtype,
+        _module: module,
+    })
+}
+
+/// A JIT module for the host with the math host functions registered.
+fn new_module() -> Result<JITModule, Error> {
+    let mut flags = settings::builder();
+    let set = |f: &mut settings::Builder, k: &str, v: &str| {
+        f.set(k, v).map_err(|e| Error::Isa(e.to_string()))
+    };
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "opt_level", "speed")?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| Error::Isa(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| Error::Isa(e.to_string()))?;
+    let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    for f in math::all() {
+        jb.symbol(f.name, f.ptr);
+    }
+    Ok(JITModule::new(jb))
+}
+
+/// Whether the host has fused multiply-add instructions.
+fn host_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+impl CpuExecutable {
+    /// The CLIF of every kernel, in step order (`dump-ir --stage clif`).
+    pub fn clif(&self) -> String {
+        self.clif.clone()
+    }
+
+    /// The schedule the executable runs (`dump-ir --stage scheduled`).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Runs each step once, alone on this thread, and returns its wall time with a short
+    /// description (`s3 kernel [1024,32]`, `s4 matmul 1024x32x32`): where a run's time
+    /// goes. Bindings must be set.
+    pub fn profile(&mut self) -> Vec<(String, std::time::Duration)> {
+        let times = match &mut self.rt {
+            Rt::F32(r) => r.profile(),
+            Rt::F64(r) => r.profile(),
+        };
+        let names = self.program.steps.iter().enumerate().map(|(i, s)| match s {
+            Step::Kernel(k) => format!("s{i} kernel {} ({} ops)", k.shape, k.body.len()),
+            Step::MatMul(m) => format!("s{i} matmul {}x{}x{}", m.m, m.n, m.k),
+            Step::Reduce(r) => format!("s{i} reduce axis {} of {}", r.axis, r.shape),
+        });
+        names.zip(times).collect()
+    }
+
+    fn leaf_buf(&self, name: &str) -> BufId {
+        let l = self.program.leaves.iter().find(|l| l.0 == name);
+        l.expect("every binding has a leaf buffer").1
+    }
+}
+
+impl Executable for CpuExecutable {
+    fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    fn output_names(&self) -> Vec<String> {
+        self.program.outputs.iter().map(|o| o.0.clone()).collect()
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
+        let i = check_binding(&self.bindings, name, values)?;
+        let b = self.leaf_buf(name);
+        match &mut self.rt {
+            Rt::F32(r) => r.set(b, values),
+            Rt::F64(r) => r.set(b, values),
+        }
+        self.set[i] = true;
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), RunError> {
+        if let Some(i) = self.set.iter().position(|s| !s) {
+            return Err(RunError::Unset(self.bindings[i].name.clone()));
+        }
+        match &mut self.rt {
+            Rt::F32(r) => r.run(),
+            Rt::F64(r) => r.run(),
+        }
+        Ok(())
+    }
+
+    fn output(&self, index: usize) -> Vec<f64> {
+        let b = self.program.outputs[index].1;
+        match &self.rt {
+            Rt::F32(r) => r.get(b),
+            Rt::F64(r) => r.get(b),
+        }
+    }
+}

@@ -1,1 +1,176 @@
 //! OpenCL C backend for GPUs (and CPUs through PoCL).
+//!
+//! [`compile`] schedules the graph (`nabla_passes::schedule`), emits one OpenCL C kernel
+//! per step ([`emit`]: fused elementwise loops, fixed-order reductions, a tiled matrix
+//! product sized from the device's limits), builds it for the selected device and keeps
+//! every buffer on the device between runs. [`emit`] gives the source alone, with no
+//! device, for `nabla dump-ir --stage opencl`.
+//!
+//! `libOpenCL` is loaded at run time: nabla builds without any OpenCL package, and asking
+//! for this backend where no OpenCL platform is installed is an [`Error`] saying what to
+//! install, never a crash.
+//!
+//! ```
+//! use nabla_backends::opencl::{emit, Options};
+//! use nabla_ir::{verify, BinOp, DType, Graph, Op, Shape, UnOp};
+//!
+//! let mut g = Graph::new();
+//! let x = g.add(Op::Input { name: "x".into(), dtype: DType::F64, shape: Shape::matrix(8, 1) }, &[]).unwrap();
+//! let s = g.unary(UnOp::Sin, x);
+//! let y = g.binary(BinOp::Mul, s, x);
+//! g.set_output("y", y);
+//! let info = verify(&g).unwrap();
+//! let src = emit(&g, &info, &Options::default());
+//! assert!(src.contains("__kernel void s0_map("));
+//! assert!(src.contains("sin(v0)"));
+//! ```
+
+mod device;
+pub mod emit;
+mod exec;
+pub mod samples;
+
+pub use device::{annotate, devices, select, DeviceInfo};
+pub use emit::DeviceLimits;
+pub use exec::{KernelTime, OpenClExecutable};
+
+use crate::bindings_of;
+use nabla_ir::{DType, Graph, GraphInfo};
+use nabla_passes::schedule::{schedule, Program, ScheduleOptions};
+
+/// Options of the OpenCL backend.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Element type of every buffer and computation.
+    pub dtype: DType,
+    /// Device: an index into [`devices`] or a substring of its name; `None` picks the
+    /// first GPU, else the first device.
+    pub device: Option<String>,
+    /// Fuse elementwise nodes into shared kernels (see `ScheduleOptions::fuse`).
+    pub fuse: bool,
+    /// Record per-kernel device times ([`OpenClExecutable::kernel_times`]).
+    pub profile: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dtype: DType::F64,
+            device: None,
+            fuse: true,
+            profile: false,
+        }
+    }
+}
+
+/// Why the OpenCL backend could not compile or run a program.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `libOpenCL` could not be loaded.
+    #[error(
+        "no OpenCL runtime: libOpenCL.so.1 could not be loaded; install an OpenCL ICD loader \
+         and a driver (Debian/Ubuntu: `apt-get install ocl-icd-libopencl1 pocl-opencl-icd` \
+         for the CPU, or the GPU vendor's OpenCL driver)"
+    )]
+    NoRuntime,
+    /// The loader found no driver.
+    #[error(
+        "no OpenCL platform: libOpenCL is installed but no driver is registered in \
+         /etc/OpenCL/vendors; install one (Debian/Ubuntu: `apt-get install pocl-opencl-icd` \
+         for the CPU, or the GPU vendor's OpenCL driver)"
+    )]
+    NoPlatform,
+    /// `Options::device` matched nothing.
+    #[error("no OpenCL device matches `{wanted}`; devices: {available}")]
+    NoSuchDevice {
+        /// What was asked for.
+        wanted: String,
+        /// The devices present.
+        available: String,
+    },
+    /// f64 was asked for on a device without `cl_khr_fp64`.
+    #[error("OpenCL device `{device}` has no f64 support (cl_khr_fp64); use f32")]
+    NoFp64 {
+        /// Device name.
+        device: String,
+    },
+    /// The graph still has derivative operators.
+    #[error("the graph has unexpanded derivative operators: run the AD pass first")]
+    Unexpanded,
+    /// The device compiler rejected the generated source (a compiler bug).
+    #[error("the generated OpenCL C failed to build on `{device}`:\n{log}")]
+    Build {
+        /// Device name.
+        device: String,
+        /// The build log, each message followed by the source line it names.
+        log: String,
+    },
+    /// Any other OpenCL call failed.
+    #[error("OpenCL call {what} failed: {code}")]
+    Cl {
+        /// The API function.
+        what: &'static str,
+        /// The error code's name.
+        code: String,
+    },
+}
+
+/// Schedules `g` for the backend.
+fn program(g: &Graph, info: &GraphInfo, opts: &Options) -> Program {
+    let sopts = ScheduleOptions {
+        dtype: opts.dtype,
+        fuse: opts.fuse,
+    };
+    schedule(g, info, &sopts)
+}
+
+/// The OpenCL C source of `g` as [`compile`] would build it on a device with
+/// [`DeviceLimits::REFERENCE`] (no device needed). A graph that still has derivative
+/// operators gives a source that says so in an `#error` line.
+pub fn emit(g: &Graph, info: &GraphInfo, opts: &Options) -> String {
+    if info.has_derivatives {
+        return format!("#error \"{}\"\n", Error::Unexpanded);
+    }
+    emit::emit_program(&program(g, info, opts), &DeviceLimits::REFERENCE).source
+}
+
+/// Compiles a verified, derivative-free graph for the device `opts` selects.
+pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExecutable, Error> {
+    if info.has_derivatives {
+        return Err(Error::Unexpanded);
+    }
+    let device = select(opts.device.as_deref())?;
+    if opts.dtype == DType::F64 && !device.fp64 {
+        return Err(Error::NoFp64 {
+            device: device.name.clone(),
+        });
+    }
+    let p = program(g, info, opts);
+    let emitted = emit::emit_program(&p, &device.limits);
+    let source = emitted.source.clone();
+    let rt = exec::Runtime::new(&device, &p, &source, emitted, opts.profile)?;
+    let bindings = bindings_of(g, info);
+    let leaf_bufs = bindings
+        .iter()
+        .map(|b| {
+            let (_, buf) = p
+                .leaves
+                .iter()
+                .find(|(n, _)| *n == b.name)
+                .expect("live leaf");
+            buf.index()
+        })
+        .collect();
+    Ok(OpenClExecutable {
+        device,
+        uploaded: vec![None; bindings.len()],
+        bindings,
+        source,
+        program: p,
+        rt,
+        leaf_bufs,
+        outputs: Vec::new(),
+        times: Vec::new(),
+        uploads: 0,
+    })
+}

@@ -1,1 +1,375 @@
-//! Fusion into kernels, buffer liveness and the memory plan shared by both backends.
+//! Scheduling: fusion into kernels, buffer liveness and the memory plan shared by both
+//! backends.
+//!
+//! [`schedule`] turns a verified, derivative-free [`Graph`] into a [`Program`]: a list of
+//! [`Step`]s over numbered [`Buffer`]s. A backend only has to know how to run three kinds
+//! of step; it never looks at the graph again.
+//!
+//! ## Buffers
+//!
+//! Every buffer is a flat, row-major array of `len` elements of the program's dtype.
+//! Leaves (`input`, `param`) and outputs have named buffers ([`BufKind::Input`],
+//! [`BufKind::Param`], [`BufKind::Output`]) that live for the whole program; dense
+//! constants are [`BufKind::Const`]; everything else is a [`BufKind::Temp`] with an offset
+//! in one shared arena chosen by the memory plan. Scalar constants never get a buffer:
+//! they are folded into the kernels that use them.
+//!
+//! ## Views: index maps instead of copies
+//!
+//! `broadcast`, `slice` and `reshape` move no data. A kernel reads an operand through an
+//! [`Affine`] index map: the element at iteration index `(i0, i1, ...)` is
+//! `buf[offset + Σ ik·stride_k]`. Broadcast axes have stride 0, a slice adds its start to
+//! the offset, a reshape of a contiguous view re-strides it row-major. Only a reshape of a
+//! non-contiguous view (say a broadcast) needs a copy first.
+//!
+//! ## Kernels: fused elementwise loops
+//!
+//! A [`Kernel`] is one loop nest over an iteration space (a [`Shape`]) whose body is a
+//! small SSA expression DAG ([`Expr`]): loads of buffers through index maps, scalar
+//! constants, and the elementwise ops of the IR (`Unary`, `Powi`, `Binary`). It writes one
+//! or more values ([`Store`]s) through index maps of their own (a `concat` is a kernel
+//! storing into part of a larger buffer). All elementwise nodes of one shape that are
+//! ready at the same time go into one kernel, so a value used many times (say
+//! `tanh(z)` in a Taylor-mode layer) is computed once, in registers, and intermediate
+//! results that nothing else needs never touch memory. A node is stored to a buffer only
+//! when something outside its kernel reads it: a product, a reduction, a view that changes
+//! the shape, a later kernel, or an output.
+//!
+//! Iterations of a kernel are independent, so backends may split any loop among threads
+//! and vectorise the innermost one without changing results.
+//!
+//! ## Reductions and products
+//!
+//! [`Reduce`] sums (or averages) one axis of a view; [`MatMul`] is `op(a)·op(b)` of two
+//! rank-2 views (transposes are just swapped strides). Both write a fresh contiguous buffer.
+//! Backends must reduce in a fixed order that does not depend on the number of threads.
+//!
+//! ## The memory plan
+//!
+//! After the steps are fixed, each temporary's live range is the interval from the first
+//! step that writes it to the last step that touches it. Temporaries are packed first-fit
+//! into one arena (offsets aligned to [`ALIGN`] elements); a temporary reuses the space of
+//! ones whose live range ended before it starts. [`Program::peak_bytes`] is the arena size.
+//!
+//! ## Example
+//!
+//! ```
+//! use nabla_ir::{verify, BinOp, DType, Graph, Op, Shape, UnOp};
+//! use nabla_passes::schedule::{schedule, ScheduleOptions, Step};
+//!
+//! let mut g = Graph::new();
+//! let x = g.add(Op::Input { name: "x".into(), dtype: DType::F64, shape: Shape::matrix(8, 1) }, &[]).unwrap();
+//! let s = g.unary(UnOp::Sin, x);
+//! let y = g.binary(BinOp::Mul, s, x);
+//! g.set_output("y", y);
+//! let info = verify(&g).unwrap();
+//! let p = schedule(&g, &info, &ScheduleOptions::default());
+//! assert_eq!(p.steps.len(), 1); // sin and mul fused into one kernel
+//! assert!(matches!(p.steps[0], Step::Kernel(_)));
+//! println!("{p}");
+//! ```
+
+mod build;
+mod display;
+mod memory;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use nabla_ir::{BinOp, DType, Graph, GraphInfo, NodeId, Shape, UnOp};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+pub use memory::ALIGN;
+
+/// Options of the scheduler.
+#[derive(Clone, Debug)]
+pub struct ScheduleOptions {
+    /// Element type the program will run in (sizes the memory plan).
+    pub dtype: DType,
+    /// Fuse elementwise nodes into shared kernels. With `false` every elementwise node is
+    /// its own kernel and every value goes through memory (for debugging and tests).
+    pub fuse: bool,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        ScheduleOptions {
+            dtype: DType::F64,
+            fuse: true,
+        }
+    }
+}
+
+/// Index of a buffer in [`Program::buffers`], printed `bN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+impl BufId {
+    /// The id as an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What a buffer holds and who owns its memory.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BufKind {
+    /// An `input` leaf, bound by name.
+    Input(String),
+    /// A `param` leaf, bound by name.
+    Param(String),
+    /// A dense constant (`tensor` node), values in f64.
+    Const(Arc<[f64]>),
+    /// A temporary at `offset` elements into the arena (set by the memory plan).
+    Temp {
+        /// Offset into the arena, in elements.
+        offset: usize,
+    },
+    /// A named output, read back after a run.
+    Output(String),
+}
+
+/// One buffer: a flat row-major array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// What it holds.
+    pub kind: BufKind,
+    /// The logical shape of the value it holds.
+    pub shape: Shape,
+    /// The graph node whose value it holds.
+    pub node: NodeId,
+}
+
+impl Buffer {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.numel()
+    }
+
+    /// Whether the buffer has no elements (never, for valid graphs).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An affine index map from an iteration index to a flat buffer position:
+/// `offset + Σ index[k]·strides[k]`. One stride per axis of the iteration space.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Affine {
+    /// Position of iteration index `(0, 0, ...)`.
+    pub offset: usize,
+    /// Elements to step per unit of each iteration axis (0: broadcast).
+    pub strides: SmallVec<[usize; 3]>,
+}
+
+impl Affine {
+    /// The contiguous row-major map of `shape`.
+    pub fn row_major(shape: &Shape) -> Affine {
+        Affine {
+            offset: 0,
+            strides: shape.strides(),
+        }
+    }
+
+    /// Whether the map is contiguous row-major over `shape` (strides of size-1 axes are
+    /// ignored), with any offset.
+    pub fn is_contiguous(&self, shape: &Shape) -> bool {
+        let rm = shape.strides();
+        shape
+            .dims()
+            .iter()
+            .zip(self.strides.iter().zip(&rm))
+            .all(|(&d, (s, r))| d == 1 || s == r)
+    }
+
+    /// The flat position of one iteration index.
+    pub fn at(&self, index: &[usize]) -> usize {
+        self.offset
+            + index
+                .iter()
+                .zip(&self.strides)
+                .map(|(i, s)| i * s)
+                .sum::<usize>()
+    }
+}
+
+/// An SSA value inside one kernel body, printed `vN` (index into [`Kernel::body`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Val(pub u32);
+
+impl Val {
+    /// The value as an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One instruction of a kernel body. Operands are earlier values of the same body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// The element of `buf` at the map's position for the current iteration.
+    Load {
+        /// The buffer read.
+        buf: BufId,
+        /// How iteration indices map to its elements.
+        map: Affine,
+    },
+    /// A scalar constant (in f64; backends round to their dtype).
+    Const(f64),
+    /// An elementwise function.
+    Unary(UnOp, Val),
+    /// `x^n` for an integer `n`.
+    Powi(i32, Val),
+    /// An elementwise function of two values.
+    Binary(BinOp, Val, Val),
+}
+
+/// A kernel output: `buf[map(index)] = value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    /// The buffer written.
+    pub buf: BufId,
+    /// Where each iteration's element goes.
+    pub map: Affine,
+    /// The value written.
+    pub value: Val,
+}
+
+/// A fused elementwise loop nest (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    /// The iteration space.
+    pub shape: Shape,
+    /// SSA body, evaluated once per iteration index.
+    pub body: Vec<Expr>,
+    /// For each body value, the graph node it computes (loads and constants: `None`).
+    pub nodes: Vec<Option<NodeId>>,
+    /// What the kernel writes.
+    pub stores: Vec<Store>,
+}
+
+/// A sum or mean over one axis of a view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reduce {
+    /// The buffer read.
+    pub src: BufId,
+    /// How the (unreduced) iteration space `shape` maps into `src`.
+    pub map: Affine,
+    /// Shape of the reduced operand.
+    pub shape: Shape,
+    /// The axis summed away.
+    pub axis: usize,
+    /// Divide by the axis extent.
+    pub mean: bool,
+    /// The contiguous result (`shape` without `axis`).
+    pub dst: BufId,
+}
+
+/// A rank-2 operand of a product: element `(i, j)` is `buf[offset + i·rs + j·cs]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matrix {
+    /// The buffer read.
+    pub buf: BufId,
+    /// Position of element `(0, 0)`.
+    pub offset: usize,
+    /// Row stride in elements.
+    pub rs: usize,
+    /// Column stride in elements.
+    pub cs: usize,
+}
+
+/// `dst[m×n] = a[m×k] · b[k×n]`, transposes already folded into the strides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatMul {
+    /// Left operand, `m × k`.
+    pub a: Matrix,
+    /// Right operand, `k × n`.
+    pub b: Matrix,
+    /// Rows of the result.
+    pub m: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// Inner extent.
+    pub k: usize,
+    /// The contiguous `m × n` result.
+    pub dst: BufId,
+}
+
+/// One step of a program. Steps run in order; each reads buffers written by earlier ones.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// A fused elementwise loop.
+    Kernel(Kernel),
+    /// A reduction over one axis.
+    Reduce(Reduce),
+    /// A dense matrix product.
+    MatMul(MatMul),
+}
+
+/// A scheduled program: buffers, steps and the memory plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// Element type of every buffer.
+    pub dtype: DType,
+    /// All buffers, indexed by [`BufId`].
+    pub buffers: Vec<Buffer>,
+    /// The steps, in execution order.
+    pub steps: Vec<Step>,
+    /// Named leaf buffers (inputs, then params, in graph order).
+    pub leaves: Vec<(String, BufId)>,
+    /// Named output buffers, in the graph's output order.
+    pub outputs: Vec<(String, BufId)>,
+    /// Size of the temporary arena in elements.
+    pub arena_len: usize,
+}
+
+impl Program {
+    /// Bytes of the temporary arena: the peak memory of intermediates.
+    pub fn peak_bytes(&self) -> usize {
+        self.arena_len * self.dtype.size()
+    }
+
+    /// Bytes of every buffer that is not a temporary (leaves, constants, outputs).
+    pub fn fixed_bytes(&self) -> usize {
+        let n: usize = self
+            .buffers
+            .iter()
+            .filter(|b| !matches!(b.kind, BufKind::Temp { .. }))
+            .map(Buffer::len)
+            .sum();
+        n * self.dtype.size()
+    }
+
+    /// Floating-point operations of one run, counted statically: one per elementwise op
+    /// and element (transcendentals count 1), `2mnk` per product, one per reduced element.
+    pub fn flops(&self) -> u64 {
+        self.steps.iter().map(step_flops).sum()
+    }
+}
+
+fn step_flops(s: &Step) -> u64 {
+    match s {
+        Step::Kernel(k) => {
+            let ops = k
+                .body
+                .iter()
+                .filter(|e| !matches!(e, Expr::Load { .. } | Expr::Const(_)))
+                .count();
+            (ops * k.shape.numel()) as u64
+        }
+        Step::Reduce(r) => r.shape.numel() as u64,
+        Step::MatMul(m) => 2 * (m.m * m.n * m.k) as u64,
+    }
+}
+
+/// Schedules a verified graph (see the module docs).
+///
+/// Precondition: `info` is `verify(g)`'s result and `info.has_derivatives` is false (run
+/// `passes::ad` first); backends check this and report an error before calling. A
+/// derivative operator here is a compiler bug and panics.
+pub fn schedule(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Program {
+    let mut p = build::build(g, info, opts);
+    memory::plan(&mut p);
+    p
+}

@@ -1,0 +1,147 @@
+//! Accuracy of the f32 transcendentals the JIT emits, in ulp against the correctly
+//! rounded value (f64 libm rounded to f32), over a sweep of the whole useful range: every
+//! binade from 2⁻³⁰ to 2⁴ in both signs plus a dense uniform grid on [−10, 10].
+
+mod jit_support;
+
+use jit_support::leaf;
+use nabla_backends::cranelift::{compile, Options};
+use nabla_backends::Executable;
+use nabla_ir::{verify, DType, Graph, UnOp};
+
+/// Distance in units in the last place between two finite f32 values.
+fn ulps(a: f32, b: f32) -> u32 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 {
+            i32::MIN - i
+        } else {
+            i
+        }
+    };
+    (key(a) as i64 - key(b) as i64).unsigned_abs() as u32
+}
+
+fn sweep() -> Vec<f64> {
+    let mut xs = Vec::new();
+    for e in -30..4 {
+        for k in 0..64 {
+            let x = 2f64.powi(e) * (1.0 + k as f64 / 64.0);
+            xs.push(x);
+            xs.push(-x);
+        }
+    }
+    xs.extend((0..=20_000).map(|i| -10.0 + i as f64 * 1e-3));
+    xs.into_iter().map(|x| x as f32 as f64).collect()
+}
+
+/// The largest ulp error of the JIT's f32 `u` over the sweep.
+fn max_ulp(u: UnOp, opts: &Options) -> u32 {
+    let xs: Vec<f64> = sweep()
+        .into_iter()
+        .filter(|&x| nabla_ir::interp::in_domain(u, x))
+        .collect();
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[xs.len(), 1], false);
+    let y = g.unary(u, x);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    let mut exe = compile(&g, &info, opts).unwrap();
+    exe.set("x", &xs).unwrap();
+    exe.run().unwrap();
+    let got = exe.output(0);
+    xs.iter()
+        .zip(&got)
+        .map(|(&x, &y)| ulps(y as f32, u.eval(x) as f32))
+        .max()
+        .unwrap()
+}
+
+fn f32_opts(inline_tanh: bool) -> Options {
+    Options {
+        dtype: DType::F32,
+        inline_tanh,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn inline_tanh_is_within_4_ulp() {
+    let e = max_ulp(UnOp::Tanh, &f32_opts(true));
+    eprintln!("inline f32 tanh: max {e} ulp");
+    assert!(e <= 4, "inline tanh: {e} ulp");
+    // The scalar tail and the vector body use the same formula.
+    let scalar = Options {
+        simd: false,
+        ..f32_opts(true)
+    };
+    assert!(max_ulp(UnOp::Tanh, &scalar) <= 4);
+}
+
+#[test]
+fn host_transcendentals_are_within_4_ulp() {
+    for u in [
+        UnOp::Tanh,
+        UnOp::Exp,
+        UnOp::Log,
+        UnOp::Sin,
+        UnOp::Cos,
+        UnOp::Sigmoid,
+        UnOp::Silu,
+    ] {
+        let e = max_ulp(u, &f32_opts(false));
+        eprintln!("host f32 {}: max {e} ulp", u.name());
+        assert!(e <= 4, "{}: {e} ulp", u.name());
+    }
+}
+
+/// Distance in ulp between two finite f64 values.
+fn ulps64(a: f64, b: f64) -> u64 {
+    let key = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 {
+            i64::MIN - i
+        } else {
+            i
+        }
+    };
+    (key(a) as i128 - key(b) as i128).unsigned_abs() as u64
+}
+
+#[test]
+fn inline_f64_tanh_is_within_4_ulp() {
+    let mut xs = sweep();
+    xs.extend((0..=4000).map(|i| 0.6 + i as f64 * 1e-5)); // around the 0.625 switch
+    xs.extend([21.9, 22.0, 22.1, 40.0, -30.0, 1e-300, 0.0, -0.0]);
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[xs.len(), 1], false);
+    let y = g.unary(UnOp::Tanh, x);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    for simd in [true, false] {
+        let o = Options {
+            simd,
+            ..Options::default()
+        };
+        let mut exe = compile(&g, &info, &o).unwrap();
+        exe.set("x", &xs).unwrap();
+        exe.run().unwrap();
+        let got = exe.output(0);
+        let e = xs
+            .iter()
+            .zip(&got)
+            .map(|(x, y)| ulps64(*y, x.tanh()))
+            .max()
+            .unwrap();
+        eprintln!("inline f64 tanh (simd {simd}): max {e} ulp");
+        assert!(e <= 4, "inline f64 tanh: {e} ulp");
+    }
+}
+
+#[test]
+fn ulp_distance_is_measured_correctly() {
+    assert_eq!(ulps(1.0, 1.0), 0);
+    assert_eq!(ulps(1.0, f32::from_bits(1.0f32.to_bits() + 3)), 3);
+    assert_eq!(ulps(-0.0, 0.0), 0);
+    assert_eq!(ulps(f32::from_bits(1), -f32::from_bits(1)), 2);
+}

@@ -1,0 +1,138 @@
+//! The benchmark objectives of `spec/benchmarks.md` (B1–B8), traced with the DSL, and
+//! their seeded collocation points.
+
+use nabla::prelude::*;
+use std::f64::consts::PI;
+
+/// One objective: the traced graph (loss, or loss and its parameter gradient) and the
+/// values of every leaf.
+pub struct Objective {
+    /// `B1` ... `B8`.
+    pub id: &'static str,
+    /// The traced graph.
+    pub graph: Graph,
+    /// Values for every input and param.
+    pub binds: Vec<(String, Vec<f64>)>,
+}
+
+/// `n` points uniform in `[0,1]`, seeded (an LCG: reproducible everywhere).
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+fn finish(
+    id: &'static str,
+    b: &Builder,
+    inputs: &[(&str, usize)],
+    loss: Var<'_>,
+    grads: Option<Vec<Var<'_>>>,
+) -> Objective {
+    b.output("loss", loss);
+    for (k, gk) in grads.into_iter().flatten().enumerate() {
+        b.output(&format!("grad{k}"), gk);
+    }
+    let graph = b.finish().expect("benchmark objective traces");
+    let mut binds: Vec<(String, Vec<f64>)> = b
+        .initial_params()
+        .into_iter()
+        .map(|(n, t)| (n, t.data))
+        .collect();
+    for (i, (name, n)) in inputs.iter().enumerate() {
+        binds.push((name.to_string(), uniform(*n, i as u64 + 1)));
+    }
+    Objective { id, graph, binds }
+}
+
+fn widths(d: usize, hidden: &[usize]) -> Vec<usize> {
+    let mut w = vec![d];
+    w.extend_from_slice(hidden);
+    w.push(1);
+    w
+}
+
+/// B1–B5: `mean((Δu − f)²)`, `f = −d·π²·∏ⱼ sin(π xⱼ)`.
+pub fn laplacian_objective(
+    id: &'static str,
+    d: usize,
+    hidden: &[usize],
+    n: usize,
+    with_grad: bool,
+) -> Objective {
+    let b = Builder::new();
+    let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+    let xs: Vec<Var<'_>> = names.iter().map(|nm| b.input(nm, n)).collect();
+    let u = Mlp::new(&widths(d, hidden), Act::Tanh).params(&b, "u", 0);
+    let lap = laplacian(|v| u.apply_to(v), &xs);
+    let mut prod = sin(xs[0] * PI);
+    for &x in &xs[1..] {
+        prod = prod * sin(x * PI);
+    }
+    let f = prod * (-(d as f64) * PI * PI);
+    let loss = mean(square(lap - f));
+    let grads = with_grad.then(|| grad(loss, &u));
+    let inputs: Vec<(&str, usize)> = names.iter().map(|s| (s.as_str(), n)).collect();
+    finish(id, &b, &inputs, loss, grads)
+}
+
+/// B6: `mean((d/dt[t·u(t)] − cos t)²)`, widths 12,12,12, N = 100.
+pub fn closure_objective(with_grad: bool) -> Objective {
+    let n = 100;
+    let b = Builder::new();
+    let t = b.input("t", n);
+    let u = Mlp::new(&widths(1, &[12, 12, 12]), Act::Tanh).params(&b, "u", 0);
+    let ut = diff(|s| s * u.apply(s), t);
+    let loss = mean(square(ut - cos(t)));
+    let grads = with_grad.then(|| grad(loss, &u));
+    finish("B6", &b, &[("t", n)], loss, grads)
+}
+
+/// B7: `mean((Δ²u − 4π⁴ sin(πx) sin(πy))²)`, widths 32,32,32, N = 2048.
+pub fn biharmonic_objective(with_grad: bool) -> Objective {
+    let n = 2048;
+    let b = Builder::new();
+    let (x, y) = (b.input("x", n), b.input("y", n));
+    let u = Mlp::new(&widths(2, &[32, 32, 32]), Act::Tanh).params(&b, "u", 0);
+    let bih = laplacian(|v| laplacian(|w| u.apply_to(w), v), &[x, y]);
+    let f = sin(x * PI) * sin(y * PI) * (4.0 * PI.powi(4));
+    let loss = mean(square(bih - f));
+    let grads = with_grad.then(|| grad(loss, &u));
+    finish("B7", &b, &[("x", n), ("y", n)], loss, grads)
+}
+
+/// B8: Burgers, `mean((u_t + u·u_x − (0.01/π)·u_xx)²)`, widths 20×8, N = 10000.
+pub fn burgers_objective(with_grad: bool) -> Objective {
+    let n = 10_000;
+    let b = Builder::new();
+    let (t, x) = (b.input("t", n), b.input("x", n));
+    let u = Mlp::new(&widths(2, &[20; 8]), Act::Tanh).params(&b, "u", 0);
+    let uv = u.apply_to(&[t, x]);
+    let ut = diff(|s| u.apply_to(&[s, x]), t);
+    let ux = diff(|s| u.apply_to(&[t, s]), x);
+    let uxx = diff_n(2, |s| u.apply_to(&[t, s]), x);
+    let r = ut + uv * ux - uxx * (0.01 / PI);
+    let loss = mean(square(r));
+    let grads = with_grad.then(|| grad(loss, &u));
+    finish("B8", &b, &[("t", n), ("x", n)], loss, grads)
+}
+
+/// Every objective, loss only (`false`) or loss and gradient (`true`).
+pub fn all(with_grad: bool) -> Vec<Objective> {
+    vec![
+        laplacian_objective("B1", 2, &[64, 64, 64], 4096, with_grad),
+        laplacian_objective("B2", 10, &[128, 128, 128], 1024, with_grad),
+        laplacian_objective("B3", 100, &[128, 128, 128], 256, with_grad),
+        laplacian_objective("B4", 2, &[128, 128, 128, 128], 8192, with_grad),
+        laplacian_objective("B5", 2, &[32, 32, 32], 1024, with_grad),
+        closure_objective(with_grad),
+        biharmonic_objective(with_grad),
+        burgers_objective(with_grad),
+    ]
+}

@@ -1,0 +1,73 @@
+//! Where the time of one run goes: `cargo bench --bench profile -- B1` prints, for the
+//! loss+grad of each selected objective in f32, the total time per kind of step and the
+//! ten slowest steps (each step run alone on one thread, median of 5 runs).
+
+mod objectives;
+
+use nabla::backends::cranelift;
+use nabla::ir::{verify, DType};
+use nabla::{lower, Backend, Derivs, Executable};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for o in objectives::all(true) {
+        if !args.is_empty() && !args.iter().any(|a| o.id.contains(a.as_str())) {
+            continue;
+        }
+        let opts = nabla::Options {
+            backend: Backend::Cpu,
+            dtype: DType::F32,
+            derivs: Derivs::Auto,
+            simplify: true,
+            threads: Some(1),
+        };
+        let lowered = lower(&o.graph, &opts).unwrap();
+        let info = verify(&lowered).unwrap();
+        let copts = cranelift::Options {
+            dtype: DType::F32,
+            ..cranelift::Options::default()
+        };
+        let mut exe = cranelift::compile(&lowered, &info, &copts).unwrap();
+        for (name, v) in &o.binds {
+            if exe.bindings().iter().any(|b| &b.name == name) {
+                exe.set(name, v).unwrap();
+            }
+        }
+        let mut runs: Vec<Vec<(String, Duration)>> = (0..5).map(|_| exe.profile()).collect();
+        let steps: Vec<(String, Duration)> = (0..runs[0].len())
+            .map(|i| {
+                let mut t: Vec<Duration> = runs.iter().map(|r| r[i].1).collect();
+                t.sort();
+                (runs[0][i].0.clone(), t[2])
+            })
+            .collect();
+        runs.clear();
+        let total: Duration = steps.iter().map(|s| s.1).sum();
+        println!(
+            "{} loss+grad f32: {} steps, {:.3} ms",
+            o.id,
+            steps.len(),
+            total.as_secs_f64() * 1e3
+        );
+        let mut kinds: BTreeMap<&str, (usize, Duration)> = BTreeMap::new();
+        for (name, t) in &steps {
+            let kind = name.split_whitespace().nth(1).unwrap_or("?");
+            let e = kinds.entry(kind).or_default();
+            e.0 += 1;
+            e.1 += *t;
+        }
+        for (k, (n, t)) in kinds {
+            println!("  {k:>8}: {n:4} steps {:8.3} ms", t.as_secs_f64() * 1e3);
+        }
+        let mut slow = steps.clone();
+        slow.sort_by_key(|s| std::cmp::Reverse(s.1));
+        for (name, t) in slow.iter().take(10) {
+            println!("    {:8.3} ms  {name}", t.as_secs_f64() * 1e3);
+        }
+    }
+}

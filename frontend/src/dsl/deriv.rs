@@ -1,0 +1,197 @@
+//! Derivative operators of the DSL.
+//!
+//! Each call creates derivative-operator nodes with a fresh [`Level`]; `passes::ad`
+//! expands them. Functions that take a closure trace it at fresh bound variables of that
+//! level and substitute the real arguments afterwards (`at`), so a closure that captures
+//! other traced values — parameters, outer variables, outer derivatives — is
+//! differentiated only with respect to its own argument: no perturbation confusion.
+//!
+//! Every operator has a `_with` form taking a [`Method`]; the plain form uses
+//! [`Method::Auto`], the compiler's choice.
+
+use super::{Builder, Var};
+use nabla_ir::{Level, Method, Op};
+
+pub use nabla_ir::Method as DerivMethod;
+
+/// Values that name what to differentiate with respect to (a list of variables).
+pub trait AsVars<'g> {
+    /// The variables, in order.
+    fn as_vars(&self) -> Vec<Var<'g>>;
+}
+
+impl<'g> AsVars<'g> for [Var<'g>] {
+    fn as_vars(&self) -> Vec<Var<'g>> {
+        self.to_vec()
+    }
+}
+
+impl<'g> AsVars<'g> for Vec<Var<'g>> {
+    fn as_vars(&self) -> Vec<Var<'g>> {
+        self.clone()
+    }
+}
+
+impl<'g> AsVars<'g> for Var<'g> {
+    fn as_vars(&self) -> Vec<Var<'g>> {
+        vec![*self]
+    }
+}
+
+impl Builder {
+    /// A bound variable of `level` with the type of `like`.
+    fn bound(&self, level: Level, like: Var<'_>) -> Var<'_> {
+        let op = Op::Bound {
+            level,
+            dtype: self.dtype(),
+            shape: like.shape(),
+        };
+        self.add(op, &[], "bound variable")
+    }
+}
+
+/// `d f(x) / dx` for a closure `f`: pointwise first derivative.
+pub fn diff<'g>(f: impl FnOnce(Var<'g>) -> Var<'g>, x: Var<'g>) -> Var<'g> {
+    diff_with(Method::Auto, 1, f, x)
+}
+
+/// `dⁿ f(x) / dxⁿ` for a closure `f`.
+pub fn diff_n<'g>(order: u8, f: impl FnOnce(Var<'g>) -> Var<'g>, x: Var<'g>) -> Var<'g> {
+    diff_with(Method::Auto, order, f, x)
+}
+
+/// `dⁿ f(x) / dxⁿ` for a closure `f`, expanded by `method`.
+pub fn diff_with<'g>(
+    method: Method,
+    order: u8,
+    f: impl FnOnce(Var<'g>) -> Var<'g>,
+    x: Var<'g>,
+) -> Var<'g> {
+    let b = x.b;
+    let level = b.fresh_level();
+    let z = b.bound(level, x);
+    let body = f(z);
+    let d = b.add(
+        Op::Diff {
+            level,
+            order,
+            method,
+        },
+        &[body.id, z.id],
+        "diff",
+    );
+    at(d, &[(z, x)])
+}
+
+/// `∂ expr / ∂v` where `v` is an input (or other variable leaf) that `expr` uses.
+pub fn partial<'g>(expr: Var<'g>, v: Var<'g>) -> Var<'g> {
+    partial_with(Method::Auto, 1, expr, v)
+}
+
+/// `∂ⁿ expr / ∂vⁿ`, expanded by `method`.
+pub fn partial_with<'g>(method: Method, order: u8, expr: Var<'g>, v: Var<'g>) -> Var<'g> {
+    let b = expr.b;
+    let level = b.fresh_level();
+    b.add(
+        Op::Diff {
+            level,
+            order,
+            method,
+        },
+        &[expr.id, v.id],
+        "partial derivative",
+    )
+}
+
+/// `Σᵢ ∂²f/∂xᵢ²` for a closure of several arguments.
+pub fn laplacian<'g>(f: impl FnOnce(&[Var<'g>]) -> Var<'g>, xs: &[Var<'g>]) -> Var<'g> {
+    laplacian_with(Method::Auto, f, xs)
+}
+
+/// The Laplacian of a closure, expanded by `method`.
+pub fn laplacian_with<'g>(
+    method: Method,
+    f: impl FnOnce(&[Var<'g>]) -> Var<'g>,
+    xs: &[Var<'g>],
+) -> Var<'g> {
+    let b = xs[0].b;
+    let level = b.fresh_level();
+    let zs: Vec<Var<'g>> = xs.iter().map(|&x| b.bound(level, x)).collect();
+    let body = f(&zs);
+    let lap = lap_node(method, level, body, &zs);
+    let subs: Vec<(Var<'g>, Var<'g>)> = zs.into_iter().zip(xs.iter().copied()).collect();
+    at(lap, &subs)
+}
+
+/// `Σᵢ ∂² expr/∂vᵢ²` over variable leaves `vs`.
+pub fn laplacian_of<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
+    laplacian_of_with(Method::Auto, expr, vs)
+}
+
+/// The Laplacian of an expression, expanded by `method`.
+pub fn laplacian_of_with<'g>(method: Method, expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
+    let level = expr.b.fresh_level();
+    lap_node(method, level, expr, vs)
+}
+
+fn lap_node<'g>(method: Method, level: Level, body: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
+    let mut args = vec![body.id];
+    args.extend(vs.iter().map(|v| v.id));
+    body.b
+        .add(Op::Laplacian { level, method }, &args, "laplacian")
+}
+
+/// The Hessian `[∂²expr/∂vᵢ∂vⱼ]` by nested partial derivatives.
+pub fn hessian<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Vec<Vec<Var<'g>>> {
+    vs.iter()
+        .map(|&vi| {
+            let di = partial(expr, vi);
+            vs.iter().map(|&vj| partial(di, vj)).collect()
+        })
+        .collect()
+}
+
+/// The Jacobian-vector product `Σᵢ ∂expr/∂vᵢ · tᵢ` (tangents `ts` broadcast pointwise).
+pub fn jvp<'g>(expr: Var<'g>, vs: &[Var<'g>], ts: &[Var<'g>]) -> Var<'g> {
+    let mut terms = vs.iter().zip(ts).map(|(&v, &t)| partial(expr, v) * t);
+    let first = terms.next().expect("jvp needs at least one variable");
+    terms.fold(first, |acc, t| acc + t)
+}
+
+/// The vector-Jacobian product: the gradients of `Σ (out · w)` w.r.t. each of `wrt`.
+pub fn vjp<'g>(out: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized), w: Var<'g>) -> Vec<Var<'g>> {
+    grad((out * w).sum(), wrt)
+}
+
+/// The gradient of a scalar `loss` w.r.t. each variable of `wrt` (reverse mode). The loss
+/// may contain any derivatives: this is reverse over forward/Taylor, exact.
+pub fn grad<'g>(loss: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized)) -> Vec<Var<'g>> {
+    let b = loss.b;
+    let level = b.fresh_level();
+    wrt.as_vars()
+        .into_iter()
+        .map(|p| b.add(Op::Grad { level }, &[loss.id, p.id], "grad"))
+        .collect()
+}
+
+/// Taylor coefficients `[f(x), f'(x), f''(x)/2!, ..., f⁽ᴷ⁾(x)/K!]` of a closure along `x`.
+pub fn taylor<'g>(f: impl Fn(Var<'g>) -> Var<'g>, x: Var<'g>, order: u8) -> Vec<Var<'g>> {
+    let mut out = vec![f(x)];
+    let mut fact = 1.0;
+    for k in 1..=order {
+        fact *= k as f64;
+        out.push(diff_with(Method::Taylor, k, &f, x) / fact);
+    }
+    out
+}
+
+/// `expr` with variables replaced by other values, simultaneously, after `expr`'s own
+/// derivatives are taken: `at(partial(u, y), &[(y, x*x)])` is `u_y(x, x²)`.
+pub fn at<'g>(expr: Var<'g>, subs: &[(Var<'g>, Var<'g>)]) -> Var<'g> {
+    let mut args = vec![expr.id];
+    for (v, a) in subs {
+        args.push(v.id);
+        args.push(a.broadcast_to(&v.shape()).id);
+    }
+    expr.b.add(Op::At, &args, "at")
+}

@@ -1,0 +1,372 @@
+//! The syntax tree of a problem file, and its pretty-printer.
+//!
+//! Every node carries its [`Span`]; spans do not take part in equality, so
+//! `parse(print(ast)) == ast` holds for every tree the parser produces.
+
+use super::diag::Span;
+use std::fmt::{self, Display, Formatter};
+
+/// A name with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    /// The name.
+    pub name: String,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// An arithmetic operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `^` (right-associative; binds tighter than unary minus)
+    Pow,
+}
+
+impl BinOp {
+    /// Binding strength: larger binds tighter. Unary minus sits between `*` and `^`.
+    pub fn prec(self) -> u8 {
+        match self {
+            BinOp::Add | BinOp::Sub => 1,
+            BinOp::Mul | BinOp::Div => 2,
+            BinOp::Pow => 4,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Pow => "^",
+        }
+    }
+}
+
+/// Precedence of unary minus (see [`BinOp::prec`]).
+pub const NEG_PREC: u8 = 3;
+const ATOM_PREC: u8 = 5;
+
+/// An expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    /// What it is.
+    pub kind: ExprKind,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// The forms of expressions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// A number literal (never negative: `-1` is `Neg(1)`).
+    Num(f64),
+    /// A name: input, const, param, net output, let, `pi` or `e`.
+    Name(String),
+    /// `-E`
+    Neg(Box<Expr>),
+    /// `A op B`
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `f(A, ...)`: a built-in function or a net output at other arguments.
+    Call(Ident, Vec<Expr>),
+    /// `d(E, v1, v2, ...)`: partial derivatives, `v1` first.
+    D(Box<Expr>, Vec<Ident>),
+    /// `lap(E)` over all inputs, or `lap(E; v1, ...)` over the listed ones.
+    Lap(Box<Expr>, Option<Vec<Ident>>),
+    /// `at(E; v1 = A1, ...)`: simultaneous substitution after E's derivatives.
+    At(Box<Expr>, Vec<(Ident, Expr)>),
+}
+
+impl Expr {
+    /// An expression at `span`.
+    pub fn new(kind: ExprKind, span: Span) -> Expr {
+        Expr { kind, span }
+    }
+
+    fn prec(&self) -> u8 {
+        match &self.kind {
+            ExprKind::Binary(op, ..) => op.prec(),
+            ExprKind::Neg(_) => NEG_PREC,
+            _ => ATOM_PREC,
+        }
+    }
+
+    /// Every sub-expression, this one first (pre-order).
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Num(_) | ExprKind::Name(_) => {}
+            ExprKind::Neg(a) | ExprKind::D(a, _) | ExprKind::Lap(a, _) => a.walk(f),
+            ExprKind::Binary(_, a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            ExprKind::Call(_, args) => args.iter().for_each(|a| a.walk(f)),
+            ExprKind::At(a, subs) => {
+                a.walk(f);
+                subs.iter().for_each(|(_, e)| e.walk(f));
+            }
+        }
+    }
+}
+
+/// A point set: `interior(N)`, `boundary(N)`, `face(V = X, N)`, or a union `A + B`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetExpr {
+    /// `interior(N)`
+    Interior(Expr),
+    /// `boundary(N)`
+    Boundary(Expr),
+    /// `face(V = X, N)`
+    Face(Ident, Expr, Expr),
+    /// `A + B + ...`
+    Union(Vec<SetExpr>),
+}
+
+/// A value given to an `mlp(...)` argument: an expression or a list `[A, B, ...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    /// An expression (a number, or a name like `tanh`).
+    Expr(Expr),
+    /// A bracketed list.
+    List(Vec<Expr>, Span),
+}
+
+/// `mlp(key = value, ...)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arch {
+    /// The constructor's name (only `mlp` exists).
+    pub kind: Ident,
+    /// The keyword arguments in order.
+    pub args: Vec<(Ident, ArgValue)>,
+}
+
+/// A statement (one line).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    /// What it says.
+    pub kind: StmtKind,
+    /// The whole line's statement.
+    pub span: Span,
+}
+
+/// The statement forms of the language.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `problem NAME`
+    Problem(Ident),
+    /// `input NAME in [LO, HI]`
+    Input(Ident, Expr, Expr),
+    /// `const NAME = EXPR`
+    Const(Ident, Expr),
+    /// `param NAME = NUMBER` (parsed as an expression, checked to be a number)
+    Param(Ident, Expr),
+    /// `net NAME(ARGS) [-> (OUTS)] = mlp(...)`
+    Net {
+        /// The net's name.
+        name: Ident,
+        /// Its arguments (inputs).
+        args: Vec<Ident>,
+        /// Its outputs when written `-> (...)`; otherwise its one output is `name`.
+        outputs: Option<Vec<Ident>>,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// `let NAME = EXPR`
+    Let(Ident, Expr),
+    /// `points NAME = SET`
+    Points(Ident, SetExpr),
+    /// `residual NAME on SET [weight W] = EXPR`
+    Residual {
+        /// The residual's name.
+        name: Ident,
+        /// The point set.
+        on: Ident,
+        /// The weight, when given.
+        weight: Option<Expr>,
+        /// The residual expression.
+        expr: Expr,
+    },
+    /// `exact OUT = EXPR`
+    Exact(Ident, Expr),
+}
+
+/// A parsed file: its statements in order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct File {
+    /// The statements.
+    pub stmts: Vec<Stmt>,
+}
+
+impl Display for Ident {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Writes `e`, parenthesised when it binds looser than `min`.
+fn sub(f: &mut Formatter<'_>, e: &Expr, min: u8) -> fmt::Result {
+    if e.prec() < min {
+        write!(f, "({e})")
+    } else {
+        write!(f, "{e}")
+    }
+}
+
+fn list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{x}")?;
+    }
+    Ok(())
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Num(v) => write!(f, "{v:?}"),
+            ExprKind::Name(n) => f.write_str(n),
+            ExprKind::Neg(a) => {
+                f.write_str("-")?;
+                sub(f, a, NEG_PREC)
+            }
+            ExprKind::Binary(op, a, b) => binary(f, *op, a, b),
+            ExprKind::Call(g, args) => {
+                write!(f, "{g}(")?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+            ExprKind::D(a, vs) => {
+                write!(f, "d({a}, ")?;
+                list(f, vs)?;
+                f.write_str(")")
+            }
+            ExprKind::Lap(a, None) => write!(f, "lap({a})"),
+            ExprKind::Lap(a, Some(vs)) => {
+                write!(f, "lap({a}; ")?;
+                list(f, vs)?;
+                f.write_str(")")
+            }
+            ExprKind::At(a, subs) => {
+                write!(f, "at({a}; ")?;
+                let s: Vec<String> = subs.iter().map(|(v, e)| format!("{v} = {e}")).collect();
+                list(f, &s)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Left-associative `+ - * /` keep a same-precedence left operand bare; `^` is
+/// right-associative, its base must be an atom and its exponent may be negated.
+fn binary(f: &mut Formatter<'_>, op: BinOp, a: &Expr, b: &Expr) -> fmt::Result {
+    let p = op.prec();
+    let (lmin, rmin) = match op {
+        BinOp::Pow => (ATOM_PREC, NEG_PREC),
+        _ => (p, p + 1),
+    };
+    sub(f, a, lmin)?;
+    write!(f, " {} ", op.symbol())?;
+    sub(f, b, rmin)
+}
+
+impl Display for SetExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            SetExpr::Interior(n) => write!(f, "interior({n})"),
+            SetExpr::Boundary(n) => write!(f, "boundary({n})"),
+            SetExpr::Face(v, x, n) => write!(f, "face({v} = {x}, {n})"),
+            SetExpr::Union(parts) => {
+                let s: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+                f.write_str(&s.join(" + "))
+            }
+        }
+    }
+}
+
+impl Display for ArgValue {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgValue::Expr(e) => write!(f, "{e}"),
+            ArgValue::List(items, _) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl Display for Arch {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let s: Vec<String> = self
+            .args
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        write!(f, "{}(", self.kind)?;
+        list(f, &s)?;
+        f.write_str(")")
+    }
+}
+
+impl Display for Stmt {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StmtKind::Problem(n) => write!(f, "problem {n}"),
+            StmtKind::Input(n, lo, hi) => write!(f, "input {n} in [{lo}, {hi}]"),
+            StmtKind::Const(n, e) => write!(f, "const {n} = {e}"),
+            StmtKind::Param(n, e) => write!(f, "param {n} = {e}"),
+            StmtKind::Net {
+                name,
+                args,
+                outputs,
+                arch,
+            } => {
+                write!(f, "net {name}(")?;
+                list(f, args)?;
+                f.write_str(")")?;
+                if let Some(outs) = outputs {
+                    f.write_str(" -> (")?;
+                    list(f, outs)?;
+                    f.write_str(")")?;
+                }
+                write!(f, " = {arch}")
+            }
+            StmtKind::Let(n, e) => write!(f, "let {n} = {e}"),
+            StmtKind::Points(n, s) => write!(f, "points {n} = {s}"),
+            StmtKind::Residual {
+                name,
+                on,
+                weight,
+                expr,
+            } => {
+                write!(f, "residual {name} on {on}")?;
+                if let Some(w) = weight {
+                    write!(f, " weight {w}")?;
+                }
+                write!(f, " = {expr}")
+            }
+            StmtKind::Exact(n, e) => write!(f, "exact {n} = {e}"),
+        }
+    }
+}
+
+impl Display for File {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for s in &self.stmts {
+            writeln!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}

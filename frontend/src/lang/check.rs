@@ -1,0 +1,587 @@
+//! Name resolution and the checks of a parsed file: every name declared once and used as
+//! what it is, derivatives only by inputs, argument counts, `let`/`const` cycles, point
+//! sets that exist, numbers where numbers are required. All errors are collected.
+
+use super::ast::*;
+use super::diag::{nearest, Diagnostic, Span};
+use super::scope::{Kind, NetSig, Scope, FUNCTIONS, RESERVED};
+use crate::nn::{Act, Mlp};
+use crate::problem::{InputDecl, NetDecl, PointSetDecl, PointSpec, ScalarParam};
+use std::collections::HashMap;
+
+/// A residual before lowering.
+pub struct ResidualSrc {
+    /// Name.
+    pub name: String,
+    /// Point set.
+    pub points: String,
+    /// Weight.
+    pub weight: f64,
+    /// Expression.
+    pub expr: Expr,
+}
+
+/// Everything of a problem except its expression closures.
+#[derive(Default)]
+pub struct Checked {
+    /// The names.
+    pub scope: Scope,
+    /// The `problem` name.
+    pub name: String,
+    /// Inputs.
+    pub inputs: Vec<InputDecl>,
+    /// Networks.
+    pub nets: Vec<NetDecl>,
+    /// Trainable scalars.
+    pub params: Vec<ScalarParam>,
+    /// Point sets.
+    pub point_sets: Vec<PointSetDecl>,
+    /// Residuals.
+    pub residuals: Vec<ResidualSrc>,
+    /// Exact solutions `(output, expression)`.
+    pub exact: Vec<(String, Expr)>,
+}
+
+/// Checks a parsed file; returns what it declares and every error found.
+pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
+    let mut c = Checker {
+        out: Checked::default(),
+        errors: Vec::new(),
+        first: HashMap::new(),
+        src,
+    };
+    for s in &file.stmts {
+        c.declare(s);
+    }
+    c.fold_consts(file);
+    for s in &file.stmts {
+        c.stmt(s);
+    }
+    c.let_cycles();
+    (c.out, c.errors)
+}
+
+/// Allowed layer widths: beyond this a network is not a PINN's, and its initialisation
+/// alone would exhaust memory.
+const WIDTHS: (usize, usize) = (1, 1 << 20);
+/// Allowed point-set sizes.
+const POINTS: (usize, usize) = (1, 1 << 30);
+/// Allowed seeds: whole numbers that f64 (the language's numbers) represents exactly.
+const SEEDS: (usize, usize) = (0, 1 << 53);
+
+struct Checker<'s> {
+    out: Checked,
+    errors: Vec<Diagnostic>,
+    first: HashMap<String, Span>,
+    src: &'s str,
+}
+
+fn line_of(src: &str, span: Span) -> usize {
+    super::diag::line_col(src, span.start).0
+}
+
+impl Checker<'_> {
+    fn err(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    /// Declares `id` as `kind` unless taken or reserved.
+    fn bind(&mut self, id: &Ident, kind: Kind) {
+        let n = id.name.as_str();
+        if RESERVED.contains(&n) || FUNCTIONS.contains(&n) {
+            let d = Diagnostic::new(id.span, format!("`{n}` is a built-in name"))
+                .note("choose another name");
+            return self.err(d);
+        }
+        if let Some(&prev) = self.first.get(n) {
+            let line = line_of(self.src, prev);
+            let d = Diagnostic::new(id.span, format!("`{n}` is declared twice"))
+                .note(format!("first declared on line {line}"));
+            return self.err(d);
+        }
+        self.first.insert(n.into(), id.span);
+        self.out.scope.names.insert(n.into(), kind);
+    }
+
+    fn declare(&mut self, s: &Stmt) {
+        let sc = &self.out.scope;
+        match &s.kind {
+            StmtKind::Input(n, ..) => {
+                let i = sc.inputs.len();
+                self.out.scope.inputs.push(n.name.clone());
+                self.bind(n, Kind::Input(i));
+            }
+            StmtKind::Const(n, _) => self.bind(n, Kind::Const(None)),
+            StmtKind::Param(n, _) => self.bind(n, Kind::Param),
+            StmtKind::Let(n, e) => {
+                let i = sc.lets.len();
+                self.out.scope.lets.push((n.name.clone(), e.clone()));
+                self.bind(n, Kind::Let(i));
+            }
+            StmtKind::Points(n, _) => self.bind(n, Kind::Points),
+            StmtKind::Net { name, outputs, .. } => self.declare_net(name, outputs.as_deref()),
+            StmtKind::Problem(_) | StmtKind::Residual { .. } | StmtKind::Exact(..) => {}
+        }
+    }
+
+    fn declare_net(&mut self, name: &Ident, outputs: Option<&[Ident]>) {
+        let k = self.out.scope.nets.len();
+        let outs: Vec<Ident> = outputs.map_or_else(|| vec![name.clone()], <[Ident]>::to_vec);
+        if outputs.is_some() {
+            self.bind(name, Kind::Net(k));
+        }
+        for o in &outs {
+            self.bind(o, Kind::Output(k));
+        }
+        self.out.scope.nets.push(NetSig {
+            name: name.name.clone(),
+            args: Vec::new(),
+            outputs: outs.iter().map(|o| o.name.clone()).collect(),
+        });
+    }
+
+    /// Folds every const, in dependency order, reporting cycles and non-constant uses.
+    fn fold_consts(&mut self, file: &File) {
+        let defs: HashMap<&str, &Expr> = file
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Const(n, e) => Some((n.name.as_str(), e)),
+                _ => None,
+            })
+            .collect();
+        let mut order: Vec<&str> = defs.keys().copied().collect();
+        order.sort_by_key(|n| self.first[*n].start);
+        let mut state: HashMap<&str, bool> = HashMap::new();
+        for n in order {
+            self.fold_const(n, &defs, &mut state, &mut Vec::new());
+        }
+    }
+
+    /// Depth-first: `state[n]` is false while `n` is being folded, true when done.
+    fn fold_const<'a>(
+        &mut self,
+        n: &'a str,
+        defs: &HashMap<&'a str, &'a Expr>,
+        state: &mut HashMap<&'a str, bool>,
+        path: &mut Vec<&'a str>,
+    ) {
+        if state.contains_key(n) {
+            return;
+        }
+        state.insert(n, false);
+        path.push(n);
+        let e = defs[n];
+        let mut deps = Vec::new();
+        e.walk(&mut |x| {
+            if let ExprKind::Name(m) = &x.kind {
+                if let Some((&k, _)) = defs.get_key_value(m.as_str()) {
+                    deps.push((k, x.span));
+                }
+            }
+        });
+        for (m, span) in deps {
+            if state.get(m) == Some(&false) {
+                let cycle = cycle_text(path, m);
+                self.err(
+                    Diagnostic::new(span, format!("const `{m}` depends on itself")).note(cycle),
+                );
+                continue;
+            }
+            self.fold_const(m, defs, state, path);
+        }
+        path.pop();
+        state.insert(n, true);
+        let v = self.const_value(e, "a const");
+        self.out.scope.names.insert(n.into(), Kind::Const(v));
+    }
+
+    /// The value of a constant expression, or errors saying what is not constant.
+    fn const_value(&mut self, e: &Expr, what: &str) -> Option<f64> {
+        let before = self.errors.len();
+        self.only_constants(e, what);
+        if self.errors.len() > before {
+            return None;
+        }
+        let v = self.out.scope.fold(e)?;
+        if !v.is_finite() {
+            self.err(Diagnostic::new(
+                e.span,
+                format!("{what} must be finite; this is {v}"),
+            ));
+            return None;
+        }
+        Some(v)
+    }
+
+    /// Reports the first part of `e` that is not constant.
+    fn only_constants(&mut self, e: &Expr, what: &str) {
+        let scope = &self.out.scope;
+        let mut bad = None;
+        e.walk(&mut |x| {
+            if bad.is_none() {
+                bad = non_constant(scope, x).map(|note| (x.span, note));
+            }
+        });
+        if let Some((span, note)) = bad {
+            let d = Diagnostic::new(span, format!("{what} must be a constant expression"));
+            self.err(d.note(note));
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::Problem(n) => self.problem_name(n),
+            StmtKind::Input(n, lo, hi) => self.input(n, lo, hi),
+            StmtKind::Const(..) => {}
+            StmtKind::Param(n, e) => self.param(n, e),
+            StmtKind::Net {
+                name, args, arch, ..
+            } => self.net(name, args, arch),
+            StmtKind::Let(_, e) => self.expr(e),
+            StmtKind::Points(n, set) => self.points(n, set),
+            StmtKind::Residual {
+                name,
+                on,
+                weight,
+                expr,
+            } => self.residual(name, on, weight.as_ref(), expr),
+            StmtKind::Exact(out, e) => self.exact(out, e),
+        }
+    }
+
+    fn problem_name(&mut self, n: &Ident) {
+        if !self.out.name.is_empty() {
+            let d = Diagnostic::new(n.span, "the problem is named twice");
+            return self.err(d.note(format!("it is already named `{}`", self.out.name)));
+        }
+        self.out.name = n.name.clone();
+    }
+
+    fn input(&mut self, n: &Ident, lo: &Expr, hi: &Expr) {
+        let what = "an interval end";
+        let (Some(a), Some(b)) = (self.const_value(lo, what), self.const_value(hi, what)) else {
+            return;
+        };
+        if a >= b {
+            let d = Diagnostic::new(lo.span.to(hi.span), format!("empty interval for `{n}`"));
+            self.err(d.note(format!("the lower end {a} must be below the upper end {b}")));
+        }
+        self.out.inputs.push(InputDecl {
+            name: n.name.clone(),
+            lo: a,
+            hi: b,
+        });
+    }
+
+    fn param(&mut self, n: &Ident, e: &Expr) {
+        let v = match &e.kind {
+            ExprKind::Num(v) => Some(*v),
+            ExprKind::Neg(a) => match a.kind {
+                ExprKind::Num(v) => Some(-v),
+                _ => None,
+            },
+            _ => None,
+        };
+        match v {
+            Some(init) => self.out.params.push(ScalarParam {
+                name: n.name.clone(),
+                init,
+            }),
+            None => self.err(
+                Diagnostic::new(e.span, format!("param `{n}` must be given a number"))
+                    .note("its initial value, e.g. `param mu = 0.5`; use `const` or `let` for expressions"),
+            ),
+        }
+    }
+
+    fn net(&mut self, name: &Ident, args: &[Ident], arch: &Arch) {
+        let k = self.out.scope.nets.iter().position(|s| s.name == name.name);
+        let k = k.expect("declared in the first pass");
+        self.net_args(name, args);
+        let outs = self.out.scope.nets[k].outputs.clone();
+        self.out.scope.nets[k].args = args.iter().map(|a| a.name.clone()).collect();
+        let Some((hidden, act, seed)) = self.arch(arch) else {
+            return;
+        };
+        let mut widths = vec![args.len().max(1)];
+        widths.extend(hidden);
+        widths.push(outs.len());
+        self.out.nets.push(NetDecl {
+            name: name.name.clone(),
+            args: args.iter().map(|a| a.name.clone()).collect(),
+            outputs: outs,
+            mlp: Mlp::new(&widths, act),
+            seed,
+        });
+    }
+
+    fn net_args(&mut self, name: &Ident, args: &[Ident]) {
+        if args.is_empty() {
+            let d = Diagnostic::new(name.span, format!("network `{name}` has no arguments"));
+            self.err(d.note("list the inputs it takes, e.g. `net u(x, y) = ...`"));
+        }
+        for (i, a) in args.iter().enumerate() {
+            self.input_ref(a, "take {} as a network argument");
+            if args[..i].iter().any(|b| b.name == a.name) {
+                self.err(Diagnostic::new(a.span, format!("`{a}` is listed twice")));
+            }
+        }
+    }
+
+    /// `mlp(widths = [..], act = NAME, seed = N)`: hidden widths, activation, seed.
+    fn arch(&mut self, arch: &Arch) -> Option<(Vec<usize>, Act, u64)> {
+        if arch.kind.name != "mlp" {
+            let d = Diagnostic::new(
+                arch.kind.span,
+                format!("unknown architecture `{}`", arch.kind),
+            );
+            self.err(d.note("expected `mlp(widths = [...], act = tanh, seed = 0)`"));
+            return None;
+        }
+        let mut widths = None;
+        let mut act = Some(Act::Tanh);
+        let mut seed = Some(0);
+        let mut seen: Vec<&str> = Vec::new();
+        for (key, v) in &arch.args {
+            if seen.contains(&key.name.as_str()) {
+                self.err(Diagnostic::new(key.span, format!("`{key}` is given twice")));
+            }
+            seen.push(&key.name);
+            match key.name.as_str() {
+                "widths" => widths = self.widths(v),
+                "act" => act = self.act(v),
+                "seed" => seed = self.arg_count(v, "seed", SEEDS).map(|s| s as u64),
+                other => self.unknown_arg(key, other),
+            }
+        }
+        if !seen.contains(&"widths") {
+            let d = Diagnostic::new(arch.kind.span, "mlp needs `widths`");
+            self.err(d.note("the hidden layer widths, e.g. `mlp(widths = [32, 32])`"));
+        }
+        Some((widths?, act?, seed?))
+    }
+
+    fn unknown_arg(&mut self, key: &Ident, other: &str) {
+        let d = Diagnostic::new(key.span, format!("mlp has no argument `{other}`"));
+        let d = match nearest(other, ["widths", "act", "seed"]) {
+            Some(n) => d.note(format!("did you mean `{n}`?")),
+            None => d.note("expected widths, act or seed"),
+        };
+        self.err(d);
+    }
+
+    fn widths(&mut self, v: &ArgValue) -> Option<Vec<usize>> {
+        match v {
+            ArgValue::List(items, _) => items
+                .iter()
+                .map(|e| self.count(e, "a layer width", WIDTHS))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect(),
+            ArgValue::Expr(e) => {
+                let d = Diagnostic::new(e.span, "`widths` must be a list");
+                self.err(d.note("e.g. `widths = [64, 64]`"));
+                None
+            }
+        }
+    }
+
+    fn act(&mut self, v: &ArgValue) -> Option<Act> {
+        let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
+        let (span, text) = match v {
+            ArgValue::Expr(e) => (e.span, e.to_string()),
+            ArgValue::List(_, s) => (*s, v.to_string()),
+        };
+        if let Some(a) = Act::from_name(&text) {
+            return Some(a);
+        }
+        let d = Diagnostic::new(span, format!("unknown activation `{text}`"));
+        let d = match nearest(&text, names.iter().copied()) {
+            Some(n) => d.note(format!("did you mean `{n}`?")),
+            None => d.note(format!("expected one of {}", names.join(", "))),
+        };
+        self.err(d);
+        None
+    }
+
+    fn arg_count(&mut self, v: &ArgValue, what: &str, range: (usize, usize)) -> Option<usize> {
+        match v {
+            ArgValue::Expr(e) => self.count(e, what, range),
+            ArgValue::List(_, s) => {
+                self.err(Diagnostic::new(*s, format!("`{what}` must be a number")));
+                None
+            }
+        }
+    }
+
+    /// A whole number in `min..=max` (sizes, widths, seeds).
+    fn count(&mut self, e: &Expr, what: &str, (min, max): (usize, usize)) -> Option<usize> {
+        let v = self.const_value(e, what)?;
+        let ok = v.fract() == 0.0 && v >= min as f64 && v <= max as f64;
+        if !ok {
+            let msg = format!("{what} must be a whole number from {min} to {max}");
+            let d = Diagnostic::new(e.span, msg);
+            self.err(d.note(format!("found {v}")));
+            return None;
+        }
+        Some(v as usize)
+    }
+
+    fn points(&mut self, n: &Ident, set: &SetExpr) {
+        if let Some(spec) = self.set(set) {
+            self.out.point_sets.push(PointSetDecl {
+                name: n.name.clone(),
+                spec,
+            });
+        }
+    }
+
+    fn set(&mut self, set: &SetExpr) -> Option<PointSpec> {
+        let what = "the number of points";
+        match set {
+            SetExpr::Interior(n) => Some(PointSpec::Interior(self.count(n, what, POINTS)?)),
+            SetExpr::Boundary(n) => Some(PointSpec::Boundary(self.count(n, what, POINTS)?)),
+            SetExpr::Face(v, x, n) => {
+                let input = self.input_ref(v, "hold {} fixed on a face");
+                let value = self.const_value(x, "a face's position");
+                let n = self.count(n, what, POINTS);
+                Some(PointSpec::Face {
+                    input: input?,
+                    value: value?,
+                    n: n?,
+                })
+            }
+            SetExpr::Union(parts) => {
+                let specs: Vec<Option<PointSpec>> = parts.iter().map(|p| self.set(p)).collect();
+                Some(PointSpec::Union(specs.into_iter().collect::<Option<_>>()?))
+            }
+        }
+    }
+
+    fn residual(&mut self, name: &Ident, on: &Ident, weight: Option<&Expr>, e: &Expr) {
+        if self.out.residuals.iter().any(|r| r.name == name.name) {
+            self.err(Diagnostic::new(
+                name.span,
+                format!("residual `{name}` is declared twice"),
+            ));
+        }
+        self.points_ref(on);
+        self.expr(e);
+        let w = match weight {
+            Some(w) => self.weight(w),
+            None => Some(1.0),
+        };
+        self.out.residuals.push(ResidualSrc {
+            name: name.name.clone(),
+            points: on.name.clone(),
+            weight: w.unwrap_or(1.0),
+            expr: e.clone(),
+        });
+    }
+
+    fn weight(&mut self, w: &Expr) -> Option<f64> {
+        let v = self.const_value(w, "a weight")?;
+        if v < 0.0 {
+            self.err(
+                Diagnostic::new(w.span, "a weight must not be negative").note(format!("found {v}")),
+            );
+        }
+        Some(v)
+    }
+
+    fn points_ref(&mut self, on: &Ident) {
+        match self.out.scope.kind(&on.name) {
+            Some(Kind::Points) => {}
+            k => {
+                let sets = self.out.scope.names_where(|k| *k == Kind::Points);
+                let d = Diagnostic::new(on.span, format!("no point set named `{on}`"));
+                let d = match (k, nearest(&on.name, sets.iter().copied())) {
+                    (_, Some(n)) => d.note(format!("did you mean `{n}`?")),
+                    (Some(k), None) => d.note(format!("`{on}` is {}", k.describe())),
+                    (None, None) if sets.is_empty() => {
+                        d.note("declare it: `points NAME = interior(N)`")
+                    }
+                    (None, None) => d.note(format!("declared point sets: {}", sets.join(", "))),
+                };
+                self.err(d);
+            }
+        }
+    }
+
+    fn exact(&mut self, out: &Ident, e: &Expr) {
+        match self.out.scope.kind(&out.name) {
+            Some(Kind::Output(_)) => {}
+            k => {
+                let outs = self.out.scope.names_where(|k| matches!(k, Kind::Output(_)));
+                let d = Diagnostic::new(out.span, format!("`{out}` is not a network output"));
+                let d = match (nearest(&out.name, outs.iter().copied()), k) {
+                    (Some(n), _) => d.note(format!("did you mean `{n}`?")),
+                    (None, Some(k)) => d.note(format!("it is {}", k.describe())),
+                    (None, None) => d.note("`exact` gives the solution for a network output"),
+                };
+                self.err(d);
+            }
+        }
+        self.expr(e);
+        self.out.exact.push((out.name.clone(), e.clone()));
+    }
+
+    /// Checks every name and form in an expression.
+    fn expr(&mut self, e: &Expr) {
+        let errs = super::exprcheck::check_expr(&self.out.scope, e);
+        self.errors.extend(errs);
+    }
+
+    /// `v` must name an input; returns its index.
+    fn input_ref(&mut self, v: &Ident, what: &str) -> Option<usize> {
+        match super::exprcheck::input_ref(&self.out.scope, v, what) {
+            Ok(i) => Some(i),
+            Err(d) => {
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// Reports every `let` that depends on itself.
+    fn let_cycles(&mut self) {
+        let errs = super::exprcheck::let_cycles(&self.out.scope);
+        self.errors.extend(errs);
+    }
+}
+
+fn cycle_text(path: &[&str], back_to: &str) -> String {
+    let from = path.iter().position(|p| *p == back_to).unwrap_or(0);
+    let mut names: Vec<&str> = path[from..].to_vec();
+    names.push(back_to);
+    format!("cycle: {}", names.join(" -> "))
+}
+
+/// Why `x` (one node, not its operands) is not constant, if it is not.
+fn non_constant(scope: &Scope, x: &Expr) -> Option<String> {
+    match &x.kind {
+        ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Binary(..) => None,
+        ExprKind::Name(n) if n == "pi" || n == "e" => None,
+        ExprKind::Name(n) => match scope.kind(n) {
+            Some(Kind::Const(_)) => None,
+            Some(k) => Some(format!(
+                "`{n}` is {}; use numbers, pi, e and consts",
+                k.describe()
+            )),
+            None => {
+                let consts = scope.names_where(|k| matches!(k, Kind::Const(_)));
+                Some(
+                    match nearest(n, consts.iter().copied().chain(["pi", "e"])) {
+                        Some(m) => format!("unknown name `{n}`; did you mean `{m}`?"),
+                        None => format!("unknown name `{n}`"),
+                    },
+                )
+            }
+        },
+        ExprKind::Call(f, args) if FUNCTIONS.contains(&f.name.as_str()) => {
+            (args.len() != 1).then(|| format!("`{f}` takes 1 argument, found {}", args.len()))
+        }
+        _ => Some(format!("`{x}` is not constant")),
+    }
+}

@@ -1,0 +1,208 @@
+//! Checks of expressions against a scope: names, calls, derivative variables, `let` cycles.
+
+use super::ast::*;
+use super::diag::{nearest, Diagnostic};
+use super::scope::{Kind, Scope, FUNCTIONS};
+
+/// Every error in `e`: unknown names (with the nearest known one), calls with the wrong
+/// number of arguments, derivatives and substitutions by something that is not an input.
+pub fn check_expr(scope: &Scope, e: &Expr) -> Vec<Diagnostic> {
+    let mut errs = Vec::new();
+    e.walk(&mut |x| errs.extend(check_node(scope, x)));
+    errs
+}
+
+fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
+    let ident = |name: &str| Ident {
+        name: name.into(),
+        span: x.span,
+    };
+    match &x.kind {
+        ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Binary(..) => vec![],
+        ExprKind::Name(n) => value_ref(scope, &ident(n)).err().into_iter().collect(),
+        ExprKind::Call(f, args) => call(scope, f, args.len()).err().into_iter().collect(),
+        ExprKind::D(_, vs) => vars(scope, vs.iter(), "differentiate with respect to {}"),
+        ExprKind::Lap(_, Some(vs)) => vars(scope, vs.iter(), "take a Laplacian over {}"),
+        ExprKind::Lap(_, None) if scope.inputs.is_empty() => {
+            vec![Diagnostic::new(
+                x.span,
+                "`lap` needs inputs, and none are declared",
+            )]
+        }
+        ExprKind::Lap(_, None) => vec![],
+        ExprKind::At(_, subs) => {
+            let mut errs = vars(scope, subs.iter().map(|s| &s.0), "substitute {}");
+            errs.extend(repeated(subs.iter().map(|s| &s.0)));
+            errs
+        }
+    }
+}
+
+fn vars<'a>(scope: &Scope, vs: impl Iterator<Item = &'a Ident>, what: &str) -> Vec<Diagnostic> {
+    vs.filter_map(|v| input_ref(scope, v, what).err()).collect()
+}
+
+fn repeated<'a>(vs: impl Iterator<Item = &'a Ident>) -> Vec<Diagnostic> {
+    let vs: Vec<&Ident> = vs.collect();
+    (0..vs.len())
+        .filter(|&i| vs[..i].iter().any(|w| w.name == vs[i].name))
+        .map(|i| Diagnostic::new(vs[i].span, format!("`{}` is substituted twice", vs[i])))
+        .collect()
+}
+
+/// `v` must name an input; `what` says for what, with `{}` where the name goes
+/// ("differentiate with respect to {}").
+pub fn input_ref(scope: &Scope, v: &Ident, what: &str) -> Result<usize, Diagnostic> {
+    match scope.kind(&v.name) {
+        Some(Kind::Input(i)) => Ok(*i),
+        k => {
+            let msg = match k {
+                Some(k) => format!("`{v}` is {}, not an input", k.describe()),
+                None if v.name == "pi" || v.name == "e" => {
+                    format!("`{v}` is a constant, not an input")
+                }
+                None => format!("unknown input `{v}`"),
+            };
+            let msg = format!("cannot {}: {msg}", what.replace("{}", &format!("`{v}`")));
+            let inputs: Vec<&str> = scope.inputs.iter().map(String::as_str).collect();
+            let d = Diagnostic::new(v.span, msg);
+            Err(match nearest(&v.name, inputs.iter().copied()) {
+                Some(n) => d.note(format!("did you mean `{n}`?")),
+                None => d.note(format!("the inputs are: {}", inputs.join(", "))),
+            })
+        }
+    }
+}
+
+/// A name used as a value.
+fn value_ref(scope: &Scope, v: &Ident) -> Result<(), Diagnostic> {
+    let n = v.name.as_str();
+    match scope.kind(n) {
+        Some(Kind::Points) => Err(Diagnostic::new(
+            v.span,
+            format!("`{n}` is a point set, not a value"),
+        )),
+        Some(Kind::Net(k)) => {
+            let outs = scope.nets[*k].outputs.join(", ");
+            Err(
+                Diagnostic::new(v.span, format!("`{n}` is a network with several outputs"))
+                    .note(format!("use one of its outputs: {outs}")),
+            )
+        }
+        Some(_) => Ok(()),
+        None if n == "pi" || n == "e" => Ok(()),
+        None if FUNCTIONS.contains(&n) => {
+            Err(Diagnostic::new(v.span, format!("`{n}` is a function"))
+                .note(format!("call it: `{n}(...)`")))
+        }
+        None => Err(unknown(v, scope.value_names())),
+    }
+}
+
+fn unknown(v: &Ident, candidates: Vec<&str>) -> Diagnostic {
+    let d = Diagnostic::new(v.span, format!("unknown name `{v}`"));
+    match nearest(&v.name, candidates) {
+        Some(n) => d.note(format!("did you mean `{n}`?")),
+        None => d.note("not declared"),
+    }
+}
+
+/// `f(args)` with `n` arguments: a built-in function of one argument or a net output.
+fn call(scope: &Scope, f: &Ident, n: usize) -> Result<(), Diagnostic> {
+    let name = f.name.as_str();
+    let want = match scope.kind(name) {
+        _ if FUNCTIONS.contains(&name) => 1,
+        Some(Kind::Output(k)) => scope.nets[*k].args.len(),
+        Some(k) => {
+            let d = Diagnostic::new(f.span, format!("`{f}` is {}, not a function", k.describe()));
+            return Err(d);
+        }
+        None => {
+            let mut c: Vec<&str> = scope.names_where(|k| matches!(k, Kind::Output(_)));
+            c.extend(FUNCTIONS);
+            return Err(unknown(f, c));
+        }
+    };
+    if n == want {
+        return Ok(());
+    }
+    let s = if want == 1 { "" } else { "s" };
+    let d = Diagnostic::new(f.span, format!("`{f}` takes {want} argument{s}, found {n}"));
+    Err(match scope.kind(name) {
+        Some(Kind::Output(k)) if want > 0 => d.note(format!(
+            "its arguments are ({})",
+            scope.nets[*k].args.join(", ")
+        )),
+        _ => d,
+    })
+}
+
+/// Every `let` that depends on itself, directly or through other lets.
+pub fn let_cycles(scope: &Scope) -> Vec<Diagnostic> {
+    let deps: Vec<Vec<(usize, Ident)>> =
+        scope.lets.iter().map(|(_, e)| let_deps(scope, e)).collect();
+    let mut errs = Vec::new();
+    for start in 0..scope.lets.len() {
+        if let Some(path) = find_cycle(&deps, start) {
+            let first = &deps[start][path[0].1].1;
+            let names: Vec<&str> = std::iter::once(start)
+                .chain(path.iter().map(|p| p.0))
+                .map(|i| scope.lets[i].0.as_str())
+                .collect();
+            let d = Diagnostic::new(
+                first.span,
+                format!("let `{}` refers to itself", scope.lets[start].0),
+            );
+            errs.push(d.note(format!("cycle: {}", names.join(" -> "))));
+        }
+    }
+    errs
+}
+
+fn let_deps(scope: &Scope, e: &Expr) -> Vec<(usize, Ident)> {
+    let mut out = Vec::new();
+    e.walk(&mut |x| {
+        if let ExprKind::Name(n) = &x.kind {
+            if let Some(Kind::Let(i)) = scope.kind(n) {
+                out.push((
+                    *i,
+                    Ident {
+                        name: n.clone(),
+                        span: x.span,
+                    },
+                ));
+            }
+        }
+    });
+    out
+}
+
+/// A path `start -> ... -> start` as `(let, index of the edge taken)`, if there is one.
+fn find_cycle(deps: &[Vec<(usize, Ident)>], start: usize) -> Option<Vec<(usize, usize)>> {
+    let mut seen = vec![false; deps.len()];
+    let mut path = Vec::new();
+    dfs(deps, start, start, &mut seen, &mut path).then_some(path)
+}
+
+fn dfs(
+    deps: &[Vec<(usize, Ident)>],
+    at: usize,
+    goal: usize,
+    seen: &mut [bool],
+    path: &mut Vec<(usize, usize)>,
+) -> bool {
+    for (k, (next, _)) in deps[at].iter().enumerate() {
+        path.push((*next, k));
+        if *next == goal {
+            return true;
+        }
+        if !seen[*next] {
+            seen[*next] = true;
+            if dfs(deps, *next, goal, seen, path) {
+                return true;
+            }
+        }
+        path.pop();
+    }
+    false
+}

@@ -1,0 +1,404 @@
+//! The `Problem`: what both front ends produce, and the objective graph built from it.
+//!
+//! A problem has inputs with intervals, networks, trainable scalars, point sets, weighted
+//! residuals and exact solutions. Residual and exact expressions are closures over a
+//! [`Ctx`] that trace DSL code for one point set: the problem language lowers its
+//! expressions to such closures, so it has no semantics of its own.
+//!
+//! [`Problem::objective`] traces every residual on its point set and builds one graph with
+//! the outputs
+//! - `loss` = `Σᵣ wᵣ · mean(rᵣ²)`,
+//! - `loss.R` = `mean(r_R²)` (unweighted) and `residual.R` (`[N_R, 1]`) per residual `R`,
+//! - `grad.P` for every trainable param `P` when asked (`∂loss/∂P`, same shape as `P`).
+//!
+//! Point-set inputs are leaves named `SET.INPUT` of shape `[N_SET, 1]`; net parameters are
+//! `NET.l.W` / `NET.l.b`; trainable scalars are rank-0 params under their own name.
+
+use crate::dsl::{grad, Builder, DslError, Var};
+use crate::nn::{Mlp, MlpParams, Rng};
+use nabla_ir::{DType, Graph, Shape, Tensor};
+use std::sync::Arc;
+
+/// A closure that traces an expression for one point set.
+pub type ExprFn = Arc<dyn for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync>;
+
+/// An independent variable and its interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputDecl {
+    /// Name.
+    pub name: String,
+    /// Lower end.
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+}
+
+/// A network: arguments (input names, in order), output names and architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetDecl {
+    /// Name (parameters are stored under it).
+    pub name: String,
+    /// The inputs it takes, in order (its default arguments).
+    pub args: Vec<String>,
+    /// Output names (one column each).
+    pub outputs: Vec<String>,
+    /// Architecture (widths include inputs and outputs).
+    pub mlp: Mlp,
+    /// Initialisation seed.
+    pub seed: u64,
+}
+
+/// A trainable scalar (inverse problems).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalarParam {
+    /// Name.
+    pub name: String,
+    /// Initial value.
+    pub init: f64,
+}
+
+/// How a point set is sampled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointSpec {
+    /// `n` points uniform in the box.
+    Interior(usize),
+    /// `n` points uniform on the box's faces, faces chosen in proportion to their measure.
+    Boundary(usize),
+    /// `n` points uniform on the face where `input = value`.
+    Face {
+        /// Index of the input held fixed.
+        input: usize,
+        /// Its value.
+        value: f64,
+        /// Number of points.
+        n: usize,
+    },
+    /// The union of sets, in order.
+    Union(Vec<PointSpec>),
+}
+
+/// A named point set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointSetDecl {
+    /// Name.
+    pub name: String,
+    /// How it is sampled.
+    pub spec: PointSpec,
+}
+
+/// A residual: `weight · mean(expr²)` over a point set enters the loss.
+#[derive(Clone)]
+pub struct ResidualDecl {
+    /// Name.
+    pub name: String,
+    /// The point set it is evaluated on.
+    pub points: String,
+    /// Its weight in the loss.
+    pub weight: f64,
+    /// The residual expression.
+    pub expr: ExprFn,
+}
+
+/// The closed-form solution of one net output.
+#[derive(Clone)]
+pub struct ExactDecl {
+    /// The output it describes.
+    pub output: String,
+    /// The solution as an expression of the inputs.
+    pub expr: ExprFn,
+}
+
+/// A PINN problem.
+#[derive(Clone, Default)]
+pub struct Problem {
+    /// Name used in reports.
+    pub name: String,
+    /// Inputs in declaration order (the column order of every point array).
+    pub inputs: Vec<InputDecl>,
+    /// Networks.
+    pub nets: Vec<NetDecl>,
+    /// Trainable scalars.
+    pub params: Vec<ScalarParam>,
+    /// Point sets.
+    pub point_sets: Vec<PointSetDecl>,
+    /// Residuals.
+    pub residuals: Vec<ResidualDecl>,
+    /// Exact solutions.
+    pub exact: Vec<ExactDecl>,
+}
+
+/// The handles an expression closure traces with, for one point set.
+pub struct Ctx<'g> {
+    /// The builder.
+    pub b: &'g Builder,
+    /// The problem.
+    pub problem: &'g Problem,
+    /// The point set's coordinates, one `[N, 1]` value per input, in declaration order.
+    pub inputs: Vec<Var<'g>>,
+    nets: Vec<MlpParams<'g>>,
+    params: Vec<Var<'g>>,
+}
+
+impl<'g> Ctx<'g> {
+    /// The coordinate named `name`.
+    pub fn input(&self, name: &str) -> Option<Var<'g>> {
+        let i = self.problem.inputs.iter().position(|d| d.name == name)?;
+        Some(self.inputs[i])
+    }
+
+    /// The trainable scalar named `name` (rank 0).
+    pub fn param(&self, name: &str) -> Option<Var<'g>> {
+        let i = self.problem.params.iter().position(|d| d.name == name)?;
+        Some(self.params[i])
+    }
+
+    /// Net output `output` evaluated at `args` (default: the net's declared arguments).
+    pub fn output(&self, output: &str, args: Option<&[Var<'g>]>) -> Option<Var<'g>> {
+        let (k, net) = self.net_of(output)?;
+        let y = match args {
+            Some(a) => self.nets[k].apply_to(a),
+            None => {
+                let a: Vec<Var<'g>> = net
+                    .args
+                    .iter()
+                    .map(|n| self.input(n))
+                    .collect::<Option<_>>()?;
+                self.nets[k].apply_to(&a)
+            }
+        };
+        let j = net.outputs.iter().position(|o| o == output)?;
+        Some(if net.outputs.len() == 1 { y } else { y.col(j) })
+    }
+
+    fn net_of(&self, output: &str) -> Option<(usize, &'g NetDecl)> {
+        self.problem
+            .nets
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.outputs.iter().any(|o| o == output))
+    }
+}
+
+/// Why an objective cannot be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProblemError {
+    /// A residual names a point set that does not exist or has no size given.
+    #[error("residual `{residual}` is on point set `{set}`, which has no points")]
+    MissingPoints {
+        /// The residual.
+        residual: String,
+        /// The set.
+        set: String,
+    },
+    /// Tracing failed.
+    #[error(transparent)]
+    Dsl(#[from] DslError),
+}
+
+/// The traced objective: the graph plus the initial values of its params.
+pub struct Objective {
+    /// The graph (with derivative operators still in it).
+    pub graph: Graph,
+    /// Initial values of every param, in declaration order (nets, then scalars).
+    pub init: Vec<(String, Tensor)>,
+}
+
+impl Problem {
+    /// Builds the objective for point sets of the given sizes (`(set, N)`), in `dtype`.
+    /// Residuals whose set is absent are an error. `with_grad` adds `grad.P` outputs.
+    pub fn objective(
+        &self,
+        sizes: &[(String, usize)],
+        dtype: DType,
+        with_grad: bool,
+    ) -> Result<Objective, ProblemError> {
+        let b = Builder::with_dtype(dtype);
+        let nets = self.declare_nets(&b);
+        let params = self.declare_scalars(&b);
+        let mut loss: Option<Var<'_>> = None;
+        for r in &self.residuals {
+            let n = size_of(sizes, &r.points).ok_or_else(|| ProblemError::MissingPoints {
+                residual: r.name.clone(),
+                set: r.points.clone(),
+            })?;
+            let ctx = self.ctx(&b, &r.points, n, &nets, &params);
+            let res = (r.expr)(&ctx);
+            let res = res.broadcast_to(&Shape::matrix(n, 1));
+            let l = res.square().mean();
+            b.output(&format!("residual.{}", r.name), res);
+            b.output(&format!("loss.{}", r.name), l);
+            let wl = l * r.weight;
+            loss = Some(loss.map_or(wl, |acc| acc + wl));
+        }
+        let loss = loss.unwrap_or_else(|| b.constant(0.0));
+        b.output("loss", loss);
+        if with_grad {
+            let all: Vec<Var<'_>> = nets
+                .iter()
+                .flat_map(|n| n.vars())
+                .chain(params.iter().copied())
+                .collect();
+            let grads = grad(loss, &all);
+            for (p, (name, _)) in grads.iter().zip(b.initial_params()) {
+                b.output(&format!("grad.{name}"), *p);
+            }
+        }
+        Ok(Objective {
+            graph: b.finish()?,
+            init: b.initial_params(),
+        })
+    }
+
+    /// Traces `expr` on a point set named `set` of `n` points (for `--expr` and exact
+    /// solutions); the graph's single output is `name`.
+    pub fn expression(
+        &self,
+        name: &str,
+        expr: &ExprFn,
+        set: &str,
+        n: usize,
+        dtype: DType,
+    ) -> Result<Objective, ProblemError> {
+        let b = Builder::with_dtype(dtype);
+        let nets = self.declare_nets(&b);
+        let params = self.declare_scalars(&b);
+        let ctx = self.ctx(&b, set, n, &nets, &params);
+        let v = expr(&ctx).broadcast_to(&Shape::matrix(n, 1));
+        b.output(name, v);
+        Ok(Objective {
+            graph: b.finish()?,
+            init: b.initial_params(),
+        })
+    }
+
+    fn declare_nets<'g>(&self, b: &'g Builder) -> Vec<MlpParams<'g>> {
+        self.nets
+            .iter()
+            .map(|n| n.mlp.params(b, &n.name, n.seed))
+            .collect()
+    }
+
+    fn declare_scalars<'g>(&self, b: &'g Builder) -> Vec<Var<'g>> {
+        self.params
+            .iter()
+            .map(|p| b.param(&p.name, Tensor::scalar(p.init)))
+            .collect()
+    }
+
+    fn ctx<'g>(
+        &'g self,
+        b: &'g Builder,
+        set: &str,
+        n: usize,
+        nets: &[MlpParams<'g>],
+        params: &[Var<'g>],
+    ) -> Ctx<'g> {
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|d| b.input(&input_name(set, &d.name), n))
+            .collect();
+        Ctx {
+            b,
+            problem: self,
+            inputs,
+            nets: nets.to_vec(),
+            params: params.to_vec(),
+        }
+    }
+
+    /// The point set named `name`.
+    pub fn point_set(&self, name: &str) -> Option<&PointSetDecl> {
+        self.point_sets.iter().find(|p| p.name == name)
+    }
+
+    /// Samples every point set: `(set, rows)`, each row the inputs in declaration order.
+    /// Deterministic in `seed` (each set gets its own stream).
+    pub fn sample(&self, seed: u64) -> Vec<(String, Vec<Vec<f64>>)> {
+        self.point_sets
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let mut rng = Rng::new(
+                    seed.wrapping_mul(0x100_0000_01B3)
+                        .wrapping_add(k as u64 + 1),
+                );
+                (s.name.clone(), s.spec.sample(&self.inputs, &mut rng))
+            })
+            .collect()
+    }
+}
+
+/// The leaf name of input `input` on point set `set`: `set.input`.
+pub fn input_name(set: &str, input: &str) -> String {
+    format!("{set}.{input}")
+}
+
+fn size_of(sizes: &[(String, usize)], set: &str) -> Option<usize> {
+    sizes
+        .iter()
+        .find(|(s, _)| s == set)
+        .map(|s| s.1)
+        .filter(|&n| n > 0)
+}
+
+impl PointSpec {
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        match self {
+            PointSpec::Interior(n) | PointSpec::Boundary(n) | PointSpec::Face { n, .. } => *n,
+            PointSpec::Union(parts) => parts.iter().map(PointSpec::len).sum(),
+        }
+    }
+
+    /// Whether the set has no points.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Draws the points: rows of coordinates in input order.
+    pub fn sample(&self, inputs: &[InputDecl], rng: &mut Rng) -> Vec<Vec<f64>> {
+        match self {
+            PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
+            PointSpec::Boundary(n) => (0..*n).map(|_| boundary_point(inputs, rng)).collect(),
+            PointSpec::Face { input, value, n } => (0..*n)
+                .map(|_| {
+                    let mut p = uniform_point(inputs, rng);
+                    p[*input] = *value;
+                    p
+                })
+                .collect(),
+            PointSpec::Union(parts) => parts.iter().flat_map(|p| p.sample(inputs, rng)).collect(),
+        }
+    }
+}
+
+fn uniform_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {
+    inputs
+        .iter()
+        .map(|d| d.lo + (d.hi - d.lo) * rng.uniform())
+        .collect()
+}
+
+/// A point on a face chosen with probability proportional to the face's measure (the
+/// product of the other intervals' lengths; each face of a 1-D box has measure 1).
+fn boundary_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {
+    let len: Vec<f64> = inputs.iter().map(|d| d.hi - d.lo).collect();
+    let measure =
+        |i: usize| -> f64 { (0..len.len()).filter(|&j| j != i).map(|j| len[j]).product() };
+    let total: f64 = (0..len.len()).map(|i| 2.0 * measure(i)).sum();
+    let mut u = rng.uniform() * total;
+    let mut p = uniform_point(inputs, rng);
+    for i in 0..len.len() {
+        for side in [inputs[i].lo, inputs[i].hi] {
+            u -= measure(i);
+            if u < 0.0 {
+                p[i] = side;
+                return p;
+            }
+        }
+    }
+    let last = len.len() - 1;
+    p[last] = inputs[last].hi;
+    p
+}

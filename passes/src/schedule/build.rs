@@ -1,0 +1,560 @@
+//! Building the step list: greedy fusion in topological order.
+//!
+//! Nodes are visited in id order. Each elementwise node joins the *open* kernel of its
+//! shape, taking operands from that kernel's values when they are there and loading them
+//! from buffers otherwise. When anything outside a kernel needs one of its values as a
+//! buffer ([`Builder::materialize`]), a store is added to that kernel and, if it is still
+//! open, it is closed: appended to the step list, so that it runs before the consumer.
+//! Stores may be added to kernels that are already closed; they still run before every
+//! later step. Every elementwise node is thus computed exactly once.
+
+use super::{
+    Affine, BufId, BufKind, Buffer, Expr, Kernel, MatMul, Matrix, Program, Reduce, ScheduleOptions,
+    Step, Store, Val,
+};
+use nabla_ir::{Graph, GraphInfo, NodeId, Op, Shape};
+use std::collections::HashMap;
+
+/// Where a step lives while building: kernels stay editable until the end.
+enum Slot {
+    Kernel(usize),
+    Other(Step),
+}
+
+/// A kernel under construction, with load/constant deduplication.
+struct KState {
+    kernel: Kernel,
+    loads: HashMap<(BufId, Affine), Val>,
+    consts: HashMap<u64, Val>,
+    open: bool,
+}
+
+/// What a view resolves to.
+enum View {
+    /// A scalar constant, broadcast or reshaped.
+    Const(f64),
+    /// A buffer read through an index map over the view's shape.
+    Buf(BufId, Affine),
+}
+
+/// An operand of an elementwise node inside its kernel.
+enum Src {
+    Val(Val),
+    Const(f64),
+    Load(BufId, Affine),
+}
+
+struct Builder<'g> {
+    g: &'g Graph,
+    fuse: bool,
+    buffers: Vec<Buffer>,
+    slots: Vec<Slot>,
+    kernels: Vec<KState>,
+    /// The contiguous buffer holding each node's value, once it has one.
+    buf_of: Vec<Option<BufId>>,
+    /// The kernel and value computing each elementwise node.
+    loc: Vec<Option<(usize, Val)>>,
+    /// The open kernel of each iteration shape.
+    open: HashMap<Shape, usize>,
+}
+
+/// Builds the program without a memory plan (temporaries all at offset 0).
+pub(super) fn build(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Program {
+    let mut b = Builder {
+        g,
+        fuse: opts.fuse,
+        buffers: Vec::new(),
+        slots: Vec::new(),
+        kernels: Vec::new(),
+        buf_of: vec![None; g.len()],
+        loc: vec![None; g.len()],
+        open: HashMap::new(),
+    };
+    let leaves = b.leaves(info);
+    for id in g.ids().filter(|i| info.live[i.index()]) {
+        b.node(id);
+    }
+    let outputs = g
+        .outputs()
+        .iter()
+        .map(|(name, id)| (name.clone(), b.output(name, *id)))
+        .collect();
+    b.finish(leaves, outputs, opts)
+}
+
+impl Builder<'_> {
+    /// Buffers for the live leaves, inputs first, then params.
+    fn leaves(&mut self, info: &GraphInfo) -> Vec<(String, BufId)> {
+        let inputs = info.inputs.iter().map(|l| (l, true));
+        let params = info.params.iter().map(|l| (l, false));
+        let mut out = Vec::new();
+        for ((name, id), is_input) in inputs.chain(params) {
+            if !info.live[id.index()] {
+                continue;
+            }
+            let kind = if is_input {
+                BufKind::Input(name.clone())
+            } else {
+                BufKind::Param(name.clone())
+            };
+            let buf = self.new_buf(kind, *id);
+            self.buf_of[id.index()] = Some(buf);
+            out.push((name.clone(), buf));
+        }
+        out
+    }
+
+    fn new_buf(&mut self, kind: BufKind, node: NodeId) -> BufId {
+        let id = BufId(self.buffers.len() as u32);
+        let shape = self.g.shape(node).clone();
+        self.buffers.push(Buffer { kind, shape, node });
+        id
+    }
+
+    fn temp(&mut self, node: NodeId) -> BufId {
+        self.new_buf(BufKind::Temp { offset: 0 }, node)
+    }
+
+    /// Schedules one live node.
+    fn node(&mut self, id: NodeId) {
+        let g = self.g;
+        let args = g.args(id);
+        match g.op(id) {
+            Op::Input { .. } | Op::Param { .. } => {}
+            Op::Const { .. } | Op::Broadcast(_) | Op::Slice { .. } | Op::Reshape(_) => {}
+            Op::Tensor { data, .. } => {
+                let vals: Vec<f64> = data.iter().map(|v| v.get()).collect();
+                let buf = self.new_buf(BufKind::Const(vals.into()), id);
+                self.buf_of[id.index()] = Some(buf);
+            }
+            Op::Unary(_) | Op::Powi(_) | Op::Binary(_) => self.elementwise(id),
+            Op::Sum(axis) => self.reduce(id, args[0], *axis as usize, false),
+            Op::Mean(axis) => self.reduce(id, args[0], *axis as usize, true),
+            Op::MatMul { ta, tb } => self.matmul(id, args[0], args[1], *ta, *tb),
+            Op::Concat(axis) => self.concat(id, *axis as usize),
+            Op::Bound { .. }
+            | Op::Diff { .. }
+            | Op::Laplacian { .. }
+            | Op::Grad { .. }
+            | Op::At => {
+                panic!(
+                    "internal error: schedule reached `{}` at {id}: run the AD pass first",
+                    g.op(id).mnemonic()
+                )
+            }
+        }
+    }
+
+    /// Adds an elementwise node to the open kernel of its shape.
+    fn elementwise(&mut self, id: NodeId) {
+        let shape = self.g.shape(id).clone();
+        let args: Vec<NodeId> = self.g.args(id).to_vec();
+        // Resolve views first: they may close the open kernel of this shape, after which
+        // values of that kernel must be loaded from memory.
+        let early: Vec<Option<Src>> = args
+            .iter()
+            .map(|&a| (!self.in_open(a, &shape)).then(|| self.source(a, &shape)))
+            .collect();
+        let srcs: Vec<Src> = early
+            .into_iter()
+            .zip(&args)
+            .map(|(s, &a)| s.unwrap_or_else(|| self.source(a, &shape)))
+            .collect();
+        let k = self.open_kernel(&shape);
+        let vals: Vec<Val> = srcs.into_iter().map(|s| self.emit_src(k, s)).collect();
+        let expr = match self.g.op(id) {
+            Op::Unary(u) => Expr::Unary(*u, vals[0]),
+            Op::Powi(n) => Expr::Powi(*n, vals[0]),
+            Op::Binary(b) => Expr::Binary(*b, vals[0], vals[1]),
+            other => unreachable!("elementwise called on {}", other.mnemonic()),
+        };
+        let v = self.push(k, expr, Some(id));
+        self.loc[id.index()] = Some((k, v));
+        if !self.fuse {
+            self.close(k);
+        }
+    }
+
+    /// Whether node `a` is a value of the open kernel of `shape`.
+    fn in_open(&self, a: NodeId, shape: &Shape) -> bool {
+        matches!(self.loc[a.index()], Some((k, _)) if self.open.get(shape) == Some(&k))
+    }
+
+    /// How operand `a` of an elementwise node of shape `shape` is obtained.
+    fn source(&mut self, a: NodeId, shape: &Shape) -> Src {
+        if let Some((k, v)) = self.loc[a.index()] {
+            if self.open.get(shape) == Some(&k) {
+                return Src::Val(v);
+            }
+        }
+        match self.view(a) {
+            View::Const(c) => Src::Const(c),
+            View::Buf(b, m) => Src::Load(b, m),
+        }
+    }
+
+    fn emit_src(&mut self, k: usize, s: Src) -> Val {
+        match s {
+            Src::Val(v) => v,
+            Src::Const(c) => self.constant(k, c),
+            Src::Load(buf, map) => self.load(k, buf, map),
+        }
+    }
+
+    fn constant(&mut self, k: usize, c: f64) -> Val {
+        if let Some(&v) = self.kernels[k].consts.get(&c.to_bits()) {
+            return v;
+        }
+        let v = self.push(k, Expr::Const(c), None);
+        self.kernels[k].consts.insert(c.to_bits(), v);
+        v
+    }
+
+    fn load(&mut self, k: usize, buf: BufId, map: Affine) -> Val {
+        if let Some(&v) = self.kernels[k].loads.get(&(buf, map.clone())) {
+            return v;
+        }
+        let v = self.push(
+            k,
+            Expr::Load {
+                buf,
+                map: map.clone(),
+            },
+            None,
+        );
+        self.kernels[k].loads.insert((buf, map), v);
+        v
+    }
+
+    fn push(&mut self, k: usize, e: Expr, node: Option<NodeId>) -> Val {
+        let kern = &mut self.kernels[k].kernel;
+        kern.body.push(e);
+        kern.nodes.push(node);
+        Val(kern.body.len() as u32 - 1)
+    }
+
+    /// The open kernel for `shape`, creating one if needed.
+    fn open_kernel(&mut self, shape: &Shape) -> usize {
+        if let Some(&k) = self.open.get(shape) {
+            return k;
+        }
+        let k = self.new_kernel(shape);
+        self.open.insert(shape.clone(), k);
+        k
+    }
+
+    fn new_kernel(&mut self, shape: &Shape) -> usize {
+        self.kernels.push(KState {
+            kernel: Kernel {
+                shape: shape.clone(),
+                body: Vec::new(),
+                nodes: Vec::new(),
+                stores: Vec::new(),
+            },
+            loads: HashMap::new(),
+            consts: HashMap::new(),
+            open: true,
+        });
+        self.kernels.len() - 1
+    }
+
+    /// Appends kernel `k` to the step list if it is still open.
+    fn close(&mut self, k: usize) {
+        if !self.kernels[k].open {
+            return;
+        }
+        self.kernels[k].open = false;
+        let shape = self.kernels[k].kernel.shape.clone();
+        if self.open.get(&shape) == Some(&k) {
+            self.open.remove(&shape);
+        }
+        self.slots.push(Slot::Kernel(k));
+    }
+
+    /// Resolves a node to a constant or a buffer plus index map over the node's shape.
+    fn view(&mut self, a: NodeId) -> View {
+        if let Some(b) = self.buf_of[a.index()] {
+            return View::Buf(b, Affine::row_major(self.g.shape(a)));
+        }
+        let g = self.g;
+        let src = g.args(a).first().copied();
+        match g.op(a) {
+            Op::Const { value, .. } => View::Const(value.get()),
+            Op::Broadcast(to) => match self.view(src.unwrap()) {
+                View::Const(c) => View::Const(c),
+                View::Buf(b, m) => View::Buf(b, broadcast_map(&m, g.shape(src.unwrap()), to)),
+            },
+            Op::Slice { axis, start, .. } => match self.view(src.unwrap()) {
+                View::Const(c) => View::Const(c),
+                View::Buf(b, mut m) => {
+                    m.offset += *start as usize * m.strides[*axis as usize];
+                    View::Buf(b, m)
+                }
+            },
+            Op::Reshape(to) => self.reshape_view(src.unwrap(), to),
+            _ => {
+                let b = self.materialize(a);
+                View::Buf(b, Affine::row_major(g.shape(a)))
+            }
+        }
+    }
+
+    /// A reshape is a re-strided view when its operand's view is contiguous.
+    fn reshape_view(&mut self, src: NodeId, to: &Shape) -> View {
+        let from = self.g.shape(src).clone();
+        match self.view(src) {
+            View::Const(c) => View::Const(c),
+            View::Buf(b, m) if m.is_contiguous(&from) => {
+                let mut r = Affine::row_major(to);
+                r.offset = m.offset;
+                View::Buf(b, r)
+            }
+            View::Buf(..) => {
+                let b = self.materialize(src);
+                View::Buf(b, Affine::row_major(to))
+            }
+        }
+    }
+
+    /// A contiguous buffer holding node `a`'s value, storing or copying it if needed.
+    fn materialize(&mut self, a: NodeId) -> BufId {
+        if let Some(b) = self.buf_of[a.index()] {
+            return b;
+        }
+        let buf = self.temp(a);
+        self.store_into(a, buf, Affine::row_major(self.g.shape(a)));
+        self.buf_of[a.index()] = Some(buf);
+        buf
+    }
+
+    /// Writes node `a`'s value to `buf` through `map` (over `a`'s shape), in a step that
+    /// runs before anything scheduled after this call.
+    fn store_into(&mut self, a: NodeId, buf: BufId, map: Affine) {
+        if let Some((k, v)) = self.loc[a.index()] {
+            self.kernels[k]
+                .kernel
+                .stores
+                .push(Store { buf, map, value: v });
+            self.close(k);
+            return;
+        }
+        let shape = self.g.shape(a).clone();
+        let src = match self.view(a) {
+            View::Const(c) => Src::Const(c),
+            View::Buf(b, m) => Src::Load(b, m),
+        };
+        let k = self.new_kernel(&shape);
+        let value = self.emit_src(k, src);
+        self.kernels[k]
+            .kernel
+            .stores
+            .push(Store { buf, map, value });
+        self.close(k);
+    }
+
+    fn reduce(&mut self, id: NodeId, a: NodeId, axis: usize, mean: bool) {
+        let (src, map) = self.buffer_view(a);
+        let dst = self.temp(id);
+        self.buf_of[id.index()] = Some(dst);
+        let shape = self.g.shape(a).clone();
+        self.slots.push(Slot::Other(Step::Reduce(Reduce {
+            src,
+            map,
+            shape,
+            axis,
+            mean,
+            dst,
+        })));
+    }
+
+    /// A buffer view of `a` (constants are copied into a buffer first).
+    fn buffer_view(&mut self, a: NodeId) -> (BufId, Affine) {
+        match self.view(a) {
+            View::Buf(b, m) => (b, m),
+            View::Const(_) => {
+                let b = self.materialize(a);
+                (b, Affine::row_major(self.g.shape(a)))
+            }
+        }
+    }
+
+    fn matmul(&mut self, id: NodeId, a: NodeId, b: NodeId, ta: bool, tb: bool) {
+        let (ma, mb) = (self.matrix(a, ta), self.matrix(b, tb));
+        let dims = self.g.shape(id).dims().to_vec();
+        let ad = self.g.shape(a).dims();
+        let k = if ta { ad[0] } else { ad[1] };
+        let dst = self.temp(id);
+        self.buf_of[id.index()] = Some(dst);
+        self.slots.push(Slot::Other(Step::MatMul(MatMul {
+            a: ma,
+            b: mb,
+            m: dims[0],
+            n: dims[1],
+            k,
+            dst,
+        })));
+    }
+
+    /// Operand `a` of a product as a strided matrix, transposed when `t`.
+    fn matrix(&mut self, a: NodeId, t: bool) -> Matrix {
+        let (buf, m) = self.buffer_view(a);
+        let (rs, cs) = (m.strides[0], m.strides[1]);
+        let (rs, cs) = if t { (cs, rs) } else { (rs, cs) };
+        Matrix {
+            buf,
+            offset: m.offset,
+            rs,
+            cs,
+        }
+    }
+
+    /// A concat: each part is stored into its place in one buffer.
+    fn concat(&mut self, id: NodeId, axis: usize) {
+        let dst = self.temp(id);
+        let strides = self.g.shape(id).strides();
+        let mut at = 0;
+        for &p in self.g.args(id) {
+            let map = Affine {
+                offset: at * strides[axis],
+                strides: strides.clone(),
+            };
+            self.store_into(p, dst, map);
+            at += self.g.shape(p).dims()[axis];
+        }
+        self.buf_of[id.index()] = Some(dst);
+    }
+
+    /// The named buffer of output `name` (node `id`).
+    fn output(&mut self, name: &str, id: NodeId) -> BufId {
+        let owned = matches!(
+            self.g.op(id),
+            Op::Unary(_) | Op::Powi(_) | Op::Binary(_) | Op::Sum(_) | Op::Mean(_)
+        ) || matches!(self.g.op(id), Op::MatMul { .. } | Op::Concat(_));
+        if owned {
+            let b = self.materialize(id);
+            if matches!(self.buffers[b.index()].kind, BufKind::Temp { .. }) {
+                self.buffers[b.index()].kind = BufKind::Output(name.into());
+                return b;
+            }
+        }
+        let buf = self.new_buf(BufKind::Output(name.into()), id);
+        match self.buf_of[id.index()] {
+            Some(src) => self.copy(id, src, buf),
+            None => self.store_into(id, buf, Affine::row_major(self.g.shape(id))),
+        }
+        buf
+    }
+
+    /// A kernel copying contiguous `src` (holding `id`) into `dst`.
+    fn copy(&mut self, id: NodeId, src: BufId, dst: BufId) {
+        let shape = self.g.shape(id).clone();
+        let k = self.new_kernel(&shape);
+        let v = self.load(k, src, Affine::row_major(&shape));
+        let map = Affine::row_major(&shape);
+        self.kernels[k].kernel.stores.push(Store {
+            buf: dst,
+            map,
+            value: v,
+        });
+        self.close(k);
+    }
+
+    /// Closes the remaining kernels and assembles the program.
+    fn finish(
+        mut self,
+        leaves: Vec<(String, BufId)>,
+        outputs: Vec<(String, BufId)>,
+        opts: &ScheduleOptions,
+    ) -> Program {
+        let mut open: Vec<usize> = self.open.values().copied().collect();
+        open.sort_unstable();
+        for k in open {
+            self.close(k);
+        }
+        let mut kernels: Vec<Option<Kernel>> =
+            self.kernels.into_iter().map(|k| Some(k.kernel)).collect();
+        let steps = self
+            .slots
+            .into_iter()
+            .filter_map(|s| match s {
+                Slot::Kernel(k) => kernels[k].take().and_then(dce).map(Step::Kernel),
+                Slot::Other(s) => Some(s),
+            })
+            .collect();
+        Program {
+            dtype: opts.dtype,
+            buffers: self.buffers,
+            steps,
+            leaves,
+            outputs,
+            arena_len: 0,
+        }
+    }
+}
+
+/// The map of a broadcast of `from` (read through `m`) to `to`: axes are aligned at the
+/// end; new axes and size-1 axes get stride 0.
+fn broadcast_map(m: &Affine, from: &Shape, to: &Shape) -> Affine {
+    let off = to.rank() - from.rank();
+    let strides = (0..to.rank())
+        .map(|k| match k.checked_sub(off) {
+            Some(j) if from.dims()[j] != 1 => m.strides[j],
+            _ => 0,
+        })
+        .collect();
+    Affine {
+        offset: m.offset,
+        strides,
+    }
+}
+
+/// Removes body values no store depends on and renumbers the rest. Kernels with no stores
+/// (all values consumed elsewhere in registers) cannot occur, but an empty one is dropped.
+fn dce(mut k: Kernel) -> Option<Kernel> {
+    if k.stores.is_empty() {
+        return None;
+    }
+    let mut live = vec![false; k.body.len()];
+    for s in &k.stores {
+        live[s.value.index()] = true;
+    }
+    for i in (0..k.body.len()).rev() {
+        if live[i] {
+            for o in operands(&k.body[i]) {
+                live[o.index()] = true;
+            }
+        }
+    }
+    let mut new_id = vec![Val(0); k.body.len()];
+    let mut body = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, e) in k.body.iter().enumerate().filter(|(i, _)| live[*i]) {
+        new_id[i] = Val(body.len() as u32);
+        body.push(rename(e, &new_id));
+        nodes.push(k.nodes[i]);
+    }
+    for s in &mut k.stores {
+        s.value = new_id[s.value.index()];
+    }
+    k.body = body;
+    k.nodes = nodes;
+    Some(k)
+}
+
+/// The operands of a body instruction.
+pub(super) fn operands(e: &Expr) -> Vec<Val> {
+    match e {
+        Expr::Load { .. } | Expr::Const(_) => vec![],
+        Expr::Unary(_, a) | Expr::Powi(_, a) => vec![*a],
+        Expr::Binary(_, a, b) => vec![*a, *b],
+    }
+}
+
+fn rename(e: &Expr, m: &[Val]) -> Expr {
+    match e {
+        Expr::Load { .. } | Expr::Const(_) => e.clone(),
+        Expr::Unary(u, a) => Expr::Unary(*u, m[a.index()]),
+        Expr::Powi(n, a) => Expr::Powi(*n, m[a.index()]),
+        Expr::Binary(b, x, y) => Expr::Binary(*b, m[x.index()], m[y.index()]),
+    }
+}

@@ -1,0 +1,297 @@
+//! Scheduler tests: the scheduled program, run by [`super::reference`], must agree with
+//! the graph interpreter; fusion and the memory plan must have the stated shape.
+
+use super::{memory::touched, reference, schedule, BufKind, ScheduleOptions, Step};
+use nabla_ir::{interp, verify, BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
+use std::collections::HashMap;
+
+fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
+    let (dtype, shape) = (DType::F64, Shape::new(dims));
+    let name = name.to_string();
+    let op = if param {
+        Op::Param { name, dtype, shape }
+    } else {
+        Op::Input { name, dtype, shape }
+    };
+    g.add(op, &[]).unwrap()
+}
+
+/// Deterministic values in (0.1, 1.1) for every leaf of `g`.
+fn env(g: &Graph) -> HashMap<String, Vec<f64>> {
+    let info = verify(g).unwrap();
+    let mut out = HashMap::new();
+    for (i, (name, id)) in info.inputs.iter().chain(&info.params).enumerate() {
+        let n = g.shape(*id).numel();
+        let v = (0..n)
+            .map(|j| 0.1 + ((j * 7 + i * 13) % 17) as f64 / 17.0)
+            .collect();
+        out.insert(name.clone(), v);
+    }
+    out
+}
+
+/// Schedules `g` (fused and unfused) and compares every output with the interpreter.
+fn check(g: &Graph) -> super::Program {
+    let info = verify(g).unwrap();
+    let env = env(g);
+    let ienv: interp::Env = env
+        .iter()
+        .map(|(n, v)| {
+            let id = info
+                .inputs
+                .iter()
+                .chain(&info.params)
+                .find(|l| &l.0 == n)
+                .unwrap()
+                .1;
+            (n.clone(), Tensor::new(g.shape(id).clone(), v.clone()))
+        })
+        .collect();
+    let want = interp::eval_outputs(g, &ienv, DType::F64).unwrap();
+    let mut fused = None;
+    for fuse in [true, false] {
+        let opts = ScheduleOptions {
+            fuse,
+            ..ScheduleOptions::default()
+        };
+        let p = schedule(g, &info, &opts);
+        check_plan(&p);
+        let got = reference::run(&p, &env);
+        for ((name, w), v) in want.iter().zip(&got) {
+            assert_eq!(w.data.len(), v.len(), "{name}");
+            for (a, b) in w.data.iter().zip(v) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                    "{name}: {a} vs {b}\n{p}"
+                );
+            }
+        }
+        fused.get_or_insert(p);
+    }
+    fused.unwrap()
+}
+
+/// Temporaries whose live ranges overlap must not share memory.
+fn check_plan(p: &super::Program) {
+    let n = p.buffers.len();
+    let (mut first, mut last) = (vec![usize::MAX; n], vec![0; n]);
+    for (i, s) in p.steps.iter().enumerate() {
+        for b in touched(s) {
+            first[b.index()] = first[b.index()].min(i);
+            last[b.index()] = last[b.index()].max(i);
+        }
+    }
+    let span = |b: usize| match p.buffers[b].kind {
+        BufKind::Temp { offset } => Some((offset, offset + p.buffers[b].len())),
+        _ => None,
+    };
+    for a in 0..n {
+        for b in a + 1..n {
+            if let (Some(x), Some(y)) = (span(a), span(b)) {
+                let live = first[a] <= last[b] && first[b] <= last[a];
+                let overlap = x.0 < y.1 && y.0 < x.1;
+                assert!(!(live && overlap), "b{a} and b{b} overlap while live\n{p}");
+                assert!(x.1 <= p.arena_len && y.1 <= p.arena_len);
+            }
+        }
+    }
+}
+
+fn kernels(p: &super::Program) -> usize {
+    p.steps
+        .iter()
+        .filter(|s| matches!(s, Step::Kernel(_)))
+        .count()
+}
+
+#[test]
+fn elementwise_chain_is_one_kernel() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[5, 1], false);
+    let s = g.unary(UnOp::Sin, x);
+    let c = g.unary(UnOp::Cos, x);
+    let y = g.binary(BinOp::Mul, s, c);
+    let z = g.node_of(Op::Powi(3), &[y]);
+    let two = g.constant(2.0, DType::F64);
+    let w = g.binary(BinOp::Add, z, two);
+    g.set_output("w", w);
+    g.set_output("y", y);
+    let p = check(&g);
+    assert_eq!(p.steps.len(), 1, "{p}");
+    let Step::Kernel(k) = &p.steps[0] else {
+        unreachable!()
+    };
+    assert_eq!(k.stores.len(), 2);
+    assert_eq!(p.arena_len, 0, "no temporaries");
+}
+
+#[test]
+fn every_unary_and_binary_op() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[3, 2], false);
+    let y = leaf(&mut g, "y", &[3, 2], false);
+    for u in UnOp::ALL {
+        let v = g.unary(u, x);
+        g.set_output(u.name(), v);
+    }
+    for b in BinOp::ALL {
+        let v = g.binary(b, x, y);
+        g.set_output(b.name(), v);
+    }
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1, "{p}");
+}
+
+/// A two-layer tanh MLP over a batch, with a mean-square loss.
+fn mlp(g: &mut Graph, n: usize) -> NodeId {
+    let x = leaf(g, "x", &[n, 2], false);
+    let w1 = leaf(g, "W1", &[4, 2], true);
+    let b1 = leaf(g, "b1", &[4], true);
+    let w2 = leaf(g, "W2", &[1, 4], true);
+    let z = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w1],
+    );
+    let z = g.binary(BinOp::Add, z, b1);
+    let h = g.unary(UnOp::Tanh, z);
+    let u = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[h, w2],
+    );
+    g.set_output("u", u);
+    let sq = g.unary(UnOp::Square, u);
+    let loss = g.node_of(Op::Mean(0), &[sq]);
+    g.set_output("loss", loss);
+    h
+}
+
+#[test]
+fn mlp_forward_and_loss() {
+    let mut g = Graph::new();
+    mlp(&mut g, 7);
+    let p = check(&g);
+    let mm = p
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::MatMul(_)))
+        .count();
+    assert_eq!(mm, 2, "{p}");
+    assert!(p.to_string().contains("matmul 7x4x2"), "{p}");
+}
+
+#[test]
+fn views_slice_broadcast_reshape_concat() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[4, 3], false);
+    let t = g.unary(UnOp::Exp, x);
+    let col = g.node_of(
+        Op::Slice {
+            axis: 1,
+            start: 1,
+            len: 1,
+        },
+        &[t],
+    );
+    let y = g.binary(BinOp::Mul, col, t); // broadcast [4,1] -> [4,3]
+    let r = g.node_of(Op::Reshape(Shape::new(&[3, 4])), &[y]);
+    let r = g.unary(UnOp::Neg, r);
+    let bx = g.broadcast(col, &Shape::new(&[4, 3]));
+    let rb = g.node_of(Op::Reshape(Shape::new(&[12])), &[bx]); // non-contiguous reshape
+    let cat = g.node_of(Op::Concat(1), &[t, col, x]);
+    let cat0 = g.node_of(Op::Concat(0), &[x, y]);
+    let s1 = g.node_of(Op::Sum(1), &[cat]);
+    g.set_output("r", r);
+    g.set_output("rb", rb);
+    g.set_output("cat", cat);
+    g.set_output("cat0", cat0);
+    g.set_output("s1", s1);
+    check(&g);
+}
+
+#[test]
+fn outputs_that_are_leaves_constants_or_repeated() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[2, 2], false);
+    let c = g.fill(1.5, DType::F64, &Shape::new(&[2, 2]));
+    let data: Vec<nabla_ir::Num> = [1.0, 2.0, 3.0].map(nabla_ir::Num::new).into();
+    let t = g.node_of(
+        Op::Tensor {
+            data: data.into(),
+            dtype: DType::F64,
+            shape: Shape::new(&[3]),
+        },
+        &[],
+    );
+    let e = g.unary(UnOp::Exp, x);
+    g.set_output("x", x);
+    g.set_output("c", c);
+    g.set_output("t", t);
+    g.set_output("e1", e);
+    g.set_output("e2", e);
+    let s = g.binary(BinOp::Add, e, c);
+    g.set_output("s", s);
+    check(&g);
+}
+
+#[test]
+fn matmul_transposes_and_reductions() {
+    let mut g = Graph::new();
+    let a = leaf(&mut g, "a", &[3, 5], false);
+    let b = leaf(&mut g, "b", &[5, 4], true);
+    let c = leaf(&mut g, "c", &[4, 5], true);
+    for (ta, tb, l, r) in [
+        (false, false, a, b),
+        (false, true, a, c),
+        (true, false, a, a),
+        (true, true, b, a),
+    ] {
+        let m = g.node_of(Op::MatMul { ta, tb }, &[l, r]);
+        let m = g.unary(UnOp::Sin, m);
+        let s0 = g.node_of(Op::Sum(0), &[m]);
+        let s1 = g.node_of(Op::Mean(1), &[m]);
+        let all = g.node_of(Op::Sum(0), &[s0]);
+        g.set_output(&format!("s0_{ta}_{tb}"), s0);
+        g.set_output(&format!("s1_{ta}_{tb}"), s1);
+        g.set_output(&format!("all_{ta}_{tb}"), all);
+    }
+    check(&g);
+}
+
+#[test]
+fn memory_plan_reuses_dead_temporaries() {
+    // A chain of products: each intermediate dies after the next product.
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[64, 8], false);
+    let w = leaf(&mut g, "W", &[8, 8], true);
+    let mut h = x;
+    for _ in 0..6 {
+        let z = g.node_of(
+            Op::MatMul {
+                ta: false,
+                tb: true,
+            },
+            &[h, w],
+        );
+        h = g.unary(UnOp::Tanh, z);
+    }
+    g.set_output("h", h);
+    let p = check(&g);
+    let temps: usize = p
+        .buffers
+        .iter()
+        .filter(|b| matches!(b.kind, BufKind::Temp { .. }))
+        .map(|b| b.len())
+        .sum();
+    assert!(temps >= 10 * 512, "{p}");
+    assert!(
+        p.arena_len <= 2 * 512,
+        "arena {} should hold two live 64x8 buffers\n{p}",
+        p.arena_len
+    );
+}

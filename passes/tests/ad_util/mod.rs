@@ -1,0 +1,233 @@
+//! Shared helpers of the AD tests: graph construction the way a closure-tracing front end
+//! does it, a deterministic random source, MLPs and evaluation through the interpreter.
+#![allow(dead_code)]
+
+use nabla_ir::interp::{self, Env};
+use nabla_ir::{BinOp, DType, Graph, Method, NodeId, Op, Shape, Tensor, UnOp};
+use nabla_passes::ad::{expand, AdOptions};
+
+/// SplitMix64: a small deterministic generator, so tests need no random crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+    pub fn tensor(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
+        let s = Shape::new(shape);
+        let n = s.numel();
+        Tensor::new(s, self.vec(n, lo, hi))
+    }
+}
+
+pub fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
+    let op = Op::Input {
+        name: name.into(),
+        dtype: DType::F64,
+        shape: Shape::new(shape),
+    };
+    g.add(op, &[]).unwrap()
+}
+
+pub fn param(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
+    let op = Op::Param {
+        name: name.into(),
+        dtype: DType::F64,
+        shape: Shape::new(shape),
+    };
+    g.add(op, &[]).unwrap()
+}
+
+pub fn tensor(g: &mut Graph, t: &Tensor) -> NodeId {
+    let op = Op::Tensor {
+        data: t.data.iter().map(|v| nabla_ir::Num::new(*v)).collect(),
+        dtype: DType::F64,
+        shape: t.shape.clone(),
+    };
+    g.add(op, &[]).unwrap()
+}
+
+pub fn op(g: &mut Graph, op: Op, args: &[NodeId]) -> NodeId {
+    g.add(op, args).unwrap()
+}
+
+pub fn un(g: &mut Graph, u: UnOp, a: NodeId) -> NodeId {
+    g.unary(u, a)
+}
+
+pub fn bin(g: &mut Graph, b: BinOp, x: NodeId, y: NodeId) -> NodeId {
+    g.binary(b, x, y)
+}
+
+pub fn cst(g: &mut Graph, v: f64) -> NodeId {
+    g.constant(v, DType::F64)
+}
+
+/// `Σ` over every axis: a scalar.
+pub fn sum_all(g: &mut Graph, mut x: NodeId) -> NodeId {
+    while g.shape(x).rank() > 0 {
+        x = op(g, Op::Sum(0), &[x]);
+    }
+    x
+}
+
+pub fn diff(g: &mut Graph, f: NodeId, v: NodeId, order: u8, method: Method) -> NodeId {
+    let level = g.fresh_level();
+    op(
+        g,
+        Op::Diff {
+            level,
+            order,
+            method,
+        },
+        &[f, v],
+    )
+}
+
+pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], method: Method) -> NodeId {
+    let level = g.fresh_level();
+    let mut args = vec![f];
+    args.extend_from_slice(vs);
+    op(g, Op::Laplacian { level, method }, &args)
+}
+
+pub fn at(g: &mut Graph, f: NodeId, pairs: &[(NodeId, NodeId)]) -> NodeId {
+    let mut args = vec![f];
+    for (v, a) in pairs {
+        args.push(*v);
+        args.push(*a);
+    }
+    op(g, Op::At, &args)
+}
+
+/// A fresh level's bound variable of the given shape.
+pub fn bound(g: &mut Graph, shape: &Shape) -> (NodeId, nabla_ir::Level) {
+    let level = g.fresh_level();
+    let op = Op::Bound {
+        level,
+        dtype: DType::F64,
+        shape: shape.clone(),
+    };
+    (g.add(op, &[]).unwrap(), level)
+}
+
+/// `diff(|z| body(z), x)` as a closure-tracing DSL builds it: `at[diff_L[body(z), z], z, x]`
+/// with `z = bound{L}`.
+pub fn diff_closure(
+    g: &mut Graph,
+    x: NodeId,
+    order: u8,
+    method: Method,
+    body: impl FnOnce(&mut Graph, NodeId) -> NodeId,
+) -> NodeId {
+    let shape = g.shape(x).clone();
+    let (z, level) = bound(g, &shape);
+    let f = body(g, z);
+    let d = op(
+        g,
+        Op::Diff {
+            level,
+            order,
+            method,
+        },
+        &[f, z],
+    );
+    at(g, d, &[(z, x)])
+}
+
+/// Expands with `opts` and evaluates `roots` (given as old ids through the outputs).
+pub fn eval_expanded(g: &Graph, opts: &AdOptions, env: &Env) -> Vec<Tensor> {
+    let (e, _) = expand(g, opts).unwrap();
+    nabla_ir::verify(&e).unwrap();
+    interp::eval_outputs(&e, env, DType::F64)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.1)
+        .collect()
+}
+
+/// Evaluates the outputs of a derivative-free graph.
+pub fn eval_plain(g: &Graph, env: &Env, prec: DType) -> Vec<Tensor> {
+    interp::eval_outputs(g, env, prec)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.1)
+        .collect()
+}
+
+pub fn env(pairs: &[(&str, Tensor)]) -> Env {
+    pairs
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect()
+}
+
+/// A tanh MLP `x ↦ W_L tanh(… tanh(W₁ x + b₁) …) + b_L` over a `[N, widths[0]]` input,
+/// layers as `x·Wᵀ + b` (`matmul` with `tb`). Params are named `{prefix}.{i}.W` / `.b`;
+/// returns the output and the parameter leaves.
+pub fn mlp(g: &mut Graph, x: NodeId, widths: &[usize], prefix: &str) -> (NodeId, Vec<NodeId>) {
+    let mut h = x;
+    let mut params = Vec::new();
+    for (i, w) in widths.windows(2).enumerate() {
+        let wm = param(g, &format!("{prefix}.{i}.W"), &[w[1], w[0]]);
+        let b = param(g, &format!("{prefix}.{i}.b"), &[w[1]]);
+        let z = op(
+            g,
+            Op::MatMul {
+                ta: false,
+                tb: true,
+            },
+            &[h, wm],
+        );
+        h = bin(g, BinOp::Add, z, b);
+        if i + 2 < widths.len() {
+            h = un(g, UnOp::Tanh, h);
+        }
+        params.extend([wm, b]);
+    }
+    (h, params)
+}
+
+/// Random values for the named params of a graph (scaled like Xavier initialisation).
+pub fn param_env(g: &Graph, params: &[NodeId], rng: &mut Rng, e: &mut Env) {
+    for &p in params {
+        let Op::Param { name, shape, .. } = g.op(p) else {
+            panic!("not a param")
+        };
+        let fan_in = if shape.rank() == 2 {
+            shape.dims()[1]
+        } else {
+            1
+        };
+        let a = (3.0 / fan_in as f64).sqrt();
+        e.insert(name.clone(), rng.tensor(shape.dims(), -a, a));
+    }
+}
+
+/// `|a - b| ≤ tol·max(1, |b|)` elementwise, with a message naming the case.
+pub fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let err = (x - y).abs() / y.abs().max(1.0);
+        assert!(
+            err <= tol,
+            "{what}[{i}]: {x} vs reference {y} (error {err:.2e} > {tol:.0e})"
+        );
+    }
+}
+
+/// Central difference of a scalar function.
+pub fn central(f: &mut dyn FnMut(f64) -> f64, x: f64, h: f64) -> f64 {
+    (f(x + h) - f(x - h)) / (2.0 * h)
+}

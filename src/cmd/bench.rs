@@ -1,0 +1,567 @@
+//! `nabla bench FILE`: derivative methods compared on the problem's objective, in one run
+//! (see `spec/cli.md` and `spec/benchmarks.md`).
+//!
+//! For every dtype and method: the objective with its gradient is traced, compiled (timed),
+//! bound to the problem's initial params and its seed-0 points, and run `--reps` times
+//! after one warm-up (median time); the loss-only program likewise. Accuracy is the
+//! relative L2 error of all residual values and of the whole parameter gradient against
+//! the f64 interpreter with the compiler's exact method. GFLOP/s is the static FLOP count
+//! of the lowered loss+gradient graph (`passes::ad::flops_per_point`) over the median
+//! loss+gradient time.
+//!
+//! Finite differences run at the usual step `eps^(1/(2+k))` (`k` the highest derivative
+//! order in the problem) and at ten times and a tenth of it; with `--out DIR`, a sweep of
+//! steps also writes `fd_error.svg`: the error against the step (the V-shaped curve of
+//! truncation against rounding) next to the exact methods' errors.
+
+use crate::cmd::train::load_problem;
+use crate::{compile, Backend, Derivs, Executable, Options};
+use anyhow::Context;
+use nabla_frontend::problem::{input_name, Problem};
+use nabla_ir::{DType, Graph, Method, Num, Op};
+use nabla_passes::ad::{flops_per_point, AdOptions};
+use nabla_passes::pipeline::{self, PipelineOptions};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `nabla bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The problem file (`.nabla`).
+    pub file: PathBuf,
+    /// Methods to run, comma-separated: auto, forward, taylor, collapsed, reverse, fd.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "auto,forward,taylor,collapsed,reverse,fd"
+    )]
+    pub methods: Vec<String>,
+    /// Element types, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "f32,f64")]
+    pub dtypes: Vec<String>,
+    /// Timed repetitions per measurement (after one warm-up run).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: u32,
+    /// The backend measured (the reference is always the f64 interpreter).
+    #[arg(long, value_enum, default_value_t = crate::cmd::train::BackendArg::Cpu)]
+    pub backend: crate::cmd::train::BackendArg,
+    /// Writes fd_error.svg (error against finite-difference step) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Prints one JSON object on stdout (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A method as asked for on the command line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Which {
+    Auto,
+    Exact(Method),
+    Fd(Option<f64>),
+}
+
+impl Which {
+    fn name(self) -> String {
+        match self {
+            Which::Auto => "auto".into(),
+            Which::Exact(m) => m.name(),
+            Which::Fd(_) => "fd".into(),
+        }
+    }
+
+    fn derivs(self) -> Derivs {
+        match self {
+            Which::Auto => Derivs::Auto,
+            Which::Exact(m) => Derivs::Force(m),
+            Which::Fd(h) => Derivs::Force(Method::FiniteDiff(h.map(Num::new))),
+        }
+    }
+}
+
+/// The exact methods nabla has, by name.
+const EXACT: [(&str, Method); 4] = [
+    ("forward", Method::Forward),
+    ("taylor", Method::Taylor),
+    ("collapsed", Method::Collapsed),
+    ("reverse", Method::Reverse),
+];
+
+/// One measured (or failed) configuration.
+#[derive(Clone, Debug)]
+struct Row {
+    which: Which,
+    dtype: DType,
+    h: Option<f64>,
+    outcome: Result<Measured, String>,
+}
+
+#[derive(Clone, Debug)]
+struct Measured {
+    chosen: Option<String>,
+    compile_s: f64,
+    loss_ms: f64,
+    loss_grad_ms: f64,
+    gflops: f64,
+    residual_rel_err: f64,
+    grad_rel_err: f64,
+}
+
+/// The problem with its points and initial params, and the f64 reference values.
+struct Setup {
+    problem: Problem,
+    points: Vec<(String, Vec<Vec<f64>>)>,
+    reference: Values,
+    order: usize,
+    backend: Backend,
+    reps: u32,
+}
+
+/// Residual values (all residuals, concatenated) and the gradient (all params).
+#[derive(Clone, Debug, Default)]
+struct Values {
+    residuals: Vec<f64>,
+    grad: Vec<f64>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let methods = parse_methods(&args.methods)?;
+    let dtypes = parse_dtypes(&args.dtypes)?;
+    if let Some(dir) = &args.out {
+        crate::train::output::prepare_dir(dir)?;
+    }
+    let problem = load_problem(&args.file)?;
+    let setup = Setup::new(problem, &args)?;
+    let mut rows = Vec::new();
+    for &dtype in &dtypes {
+        for &which in &methods {
+            rows.extend(setup.rows_for(which, dtype));
+        }
+    }
+    let table = table(&rows);
+    if args.json {
+        eprint!("{table}");
+        println!("{}", to_json(&setup.problem.name, &rows));
+    } else {
+        print!("{table}");
+    }
+    if let Some(dir) = &args.out {
+        let svg = setup.fd_plot(&dtypes, &rows)?;
+        crate::train::output::write_atomic(&dir.join("fd_error.svg"), svg.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Which>> {
+    names
+        .iter()
+        .map(|n| match n.as_str() {
+            "auto" => Ok(Which::Auto),
+            "fd" => Ok(Which::Fd(None)),
+            other => EXACT
+                .iter()
+                .find(|e| e.0 == other)
+                .map(|e| Which::Exact(e.1))
+                .with_context(|| {
+                    format!("unknown method `{other}` (expected auto, forward, taylor, collapsed, reverse or fd)")
+                }),
+        })
+        .collect()
+}
+
+fn parse_dtypes(names: &[String]) -> anyhow::Result<Vec<DType>> {
+    names
+        .iter()
+        .map(|n| {
+            DType::parse(n).with_context(|| format!("unknown dtype `{n}` (expected f32 or f64)"))
+        })
+        .collect()
+}
+
+impl Setup {
+    fn new(problem: Problem, args: &Args) -> anyhow::Result<Setup> {
+        let points = problem.sample(0);
+        let mut s = Setup {
+            order: max_order(&problem)?,
+            problem,
+            points,
+            reference: Values::default(),
+            backend: args.options_backend(),
+            reps: args.reps,
+        };
+        let opts = Options {
+            backend: Backend::Interp,
+            ..Options::interp()
+        };
+        let obj = s.problem.objective(&s.sizes(), DType::F64, true)?;
+        let mut exe = compile(&obj.graph, &opts).context("the f64 reference")?;
+        s.bind(exe.as_mut(), &obj.init)?;
+        exe.run()?;
+        s.reference = s.values(exe.as_ref());
+        Ok(s)
+    }
+
+    fn sizes(&self) -> Vec<(String, usize)> {
+        crate::train::model::sizes(&self.problem)
+    }
+
+    /// The measured rows for one requested method: one, or three for `fd`.
+    fn rows_for(&self, which: Which, dtype: DType) -> Vec<Row> {
+        let steps = match which {
+            Which::Fd(_) => {
+                let h = default_step(dtype, self.order);
+                vec![
+                    (Which::Fd(None), h),
+                    (Which::Fd(Some(h * 10.0)), h * 10.0),
+                    (Which::Fd(Some(h / 10.0)), h / 10.0),
+                ]
+            }
+            _ => vec![(which, f64::NAN)],
+        };
+        steps
+            .into_iter()
+            .map(|(w, h)| Row {
+                which: w,
+                dtype,
+                h: h.is_finite().then_some(h),
+                outcome: self.measure(w, dtype).map_err(|e| format!("{e:#}")),
+            })
+            .collect()
+    }
+
+    fn options(&self, which: Which, dtype: DType) -> Options {
+        Options {
+            backend: self.backend,
+            dtype,
+            derivs: which.derivs(),
+            simplify: self.backend != Backend::Interp,
+            threads: None,
+        }
+    }
+
+    fn measure(&self, which: Which, dtype: DType) -> anyhow::Result<Measured> {
+        let opts = self.options(which, dtype);
+        let obj = self.problem.objective(&self.sizes(), dtype, true)?;
+        let t0 = Instant::now();
+        let mut exe = compile(&obj.graph, &opts)?;
+        let compile_s = t0.elapsed().as_secs_f64();
+        self.bind(exe.as_mut(), &obj.init)?;
+        let loss_grad_ms = self.time(exe.as_mut())?;
+        let got = self.values(exe.as_ref());
+        let (flops, chosen) = self.static_info(&obj.graph, which)?;
+        let loss_obj = self.problem.objective(&self.sizes(), dtype, false)?;
+        let mut loss_exe = compile(&loss_obj.graph, &opts)?;
+        self.bind(loss_exe.as_mut(), &loss_obj.init)?;
+        let loss_ms = self.time(loss_exe.as_mut())?;
+        Ok(Measured {
+            chosen,
+            compile_s,
+            loss_ms,
+            loss_grad_ms,
+            gflops: flops / (loss_grad_ms * 1e-3) / 1e9,
+            residual_rel_err: rel_err(&got.residuals, &self.reference.residuals),
+            grad_rel_err: rel_err(&got.grad, &self.reference.grad),
+        })
+    }
+
+    /// FLOPs of the lowered graph, and for `auto` the methods the compiler picked.
+    fn static_info(&self, g: &Graph, which: Which) -> anyhow::Result<(f64, Option<String>)> {
+        let method = match which.derivs() {
+            Derivs::Auto => None,
+            Derivs::Force(m) => Some(m),
+        };
+        let popts = PipelineOptions {
+            ad: AdOptions { method },
+            simplify: self.backend != Backend::Interp,
+        };
+        let (lowered, report) = pipeline::run(g, &popts)?;
+        let chosen = (which == Which::Auto).then(|| {
+            let mut names: Vec<String> = report
+                .ad
+                .expansions
+                .iter()
+                .filter_map(|e| e.method.map(Method::name))
+                .collect();
+            names.sort();
+            names.dedup();
+            names.join("+")
+        });
+        Ok((flops_per_point(&lowered, 1), chosen))
+    }
+
+    /// Binds the initial params and the seed-0 points.
+    fn bind(
+        &self,
+        exe: &mut dyn Executable,
+        init: &[(String, nabla_ir::Tensor)],
+    ) -> anyhow::Result<()> {
+        let names: Vec<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
+        for (name, t) in init {
+            if names.contains(name) {
+                exe.set(name, &t.data)?;
+            }
+        }
+        for (set, rows) in &self.points {
+            for (k, input) in self.problem.inputs.iter().enumerate() {
+                let name = input_name(set, &input.name);
+                if names.contains(&name) {
+                    exe.set(&name, &rows.iter().map(|r| r[k]).collect::<Vec<_>>())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Median wall time of `reps` runs after one warm-up, in milliseconds.
+    fn time(&self, exe: &mut dyn Executable) -> anyhow::Result<f64> {
+        exe.run()?;
+        let mut times = Vec::with_capacity(self.reps as usize);
+        for _ in 0..self.reps {
+            let t = Instant::now();
+            exe.run()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
+    }
+
+    /// All `residual.R` outputs, then all `grad.P` outputs, in output order.
+    fn values(&self, exe: &dyn Executable) -> Values {
+        let names = exe.output_names();
+        let pick = |prefix: &str| -> Vec<f64> {
+            (0..names.len())
+                .filter(|&i| names[i].starts_with(prefix))
+                .flat_map(|i| exe.output(i))
+                .collect()
+        };
+        Values {
+            residuals: pick("residual."),
+            grad: pick("grad."),
+        }
+    }
+
+    /// Residual and gradient errors of fd at `h`, without timing.
+    fn fd_errors(&self, dtype: DType, h: f64) -> anyhow::Result<(f64, f64)> {
+        let opts = self.options(Which::Fd(Some(h)), dtype);
+        let obj = self.problem.objective(&self.sizes(), dtype, true)?;
+        let mut exe = compile(&obj.graph, &opts)?;
+        self.bind(exe.as_mut(), &obj.init)?;
+        exe.run()?;
+        let v = self.values(exe.as_ref());
+        Ok((
+            rel_err(&v.residuals, &self.reference.residuals),
+            rel_err(&v.grad, &self.reference.grad),
+        ))
+    }
+
+    /// The error-versus-step plot.
+    fn fd_plot(&self, dtypes: &[DType], rows: &[Row]) -> anyhow::Result<String> {
+        let steps: Vec<f64> = (1..=16).map(|k| 10f64.powf(-0.5 * k as f64)).collect();
+        let mut curves = Vec::new();
+        for &dtype in dtypes {
+            let errs: Vec<(f64, f64)> = steps
+                .iter()
+                .filter_map(|&h| self.fd_errors(dtype, h).ok().map(|e| (h, e.0)))
+                .collect();
+            curves.push((format!("fd {}", dtype.name()), errs));
+        }
+        let exact: Vec<(String, f64)> = rows
+            .iter()
+            .filter(|r| !matches!(r.which, Which::Fd(_)))
+            .filter_map(|r| {
+                let m = r.outcome.as_ref().ok()?;
+                Some((
+                    format!("{} {}", r.which.name(), r.dtype.name()),
+                    m.residual_rel_err,
+                ))
+            })
+            .collect();
+        plot::fd_error(&curves, &exact).map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
+    }
+}
+
+impl Args {
+    fn options_backend(&self) -> Backend {
+        match self.backend {
+            crate::cmd::train::BackendArg::Cpu => Backend::Cpu,
+            crate::cmd::train::BackendArg::Opencl => Backend::OpenCl,
+            crate::cmd::train::BackendArg::Interp => Backend::Interp,
+        }
+    }
+}
+
+/// The highest derivative order any operator of the objective takes (a Laplacian is 2).
+fn max_order(problem: &Problem) -> anyhow::Result<usize> {
+    let sizes = crate::train::model::sizes(problem);
+    let g = problem.objective(&sizes, DType::F64, false)?.graph;
+    Ok(g.ids()
+        .filter_map(|i| match g.op(i) {
+            Op::Diff { order, .. } => Some(*order as usize),
+            Op::Laplacian { .. } => Some(2),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1))
+}
+
+/// `eps^(1/(2+k))`, the step that balances truncation and rounding for order `k`.
+fn default_step(dtype: DType, order: usize) -> f64 {
+    dtype.epsilon().powf(1.0 / (2.0 + order as f64))
+}
+
+/// `‖a − b‖ / ‖b‖` (the absolute error when `b` is zero).
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() {
+        return f64::NAN;
+    }
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    if den > 0.0 {
+        (num / den).sqrt()
+    } else {
+        num.sqrt()
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<22} {:>5} {:>10} {:>10} {:>12} {:>9} {:>11} {:>11}\n",
+        "method",
+        "dtype",
+        "compile s",
+        "loss ms",
+        "loss+grad ms",
+        "GFLOP/s",
+        "resid err",
+        "grad err"
+    );
+    for r in rows {
+        let mut name = r.which.name();
+        if let Some(h) = r.h {
+            name = format!("fd h={h:.2e}");
+        }
+        match &r.outcome {
+            Ok(m) => {
+                if let Some(c) = &m.chosen {
+                    name = format!("auto ({c})");
+                }
+                s.push_str(&format!(
+                    "{name:<22} {:>5} {:>10.3} {:>10.3} {:>12.3} {:>9.2} {:>11.2e} {:>11.2e}\n",
+                    r.dtype.name(),
+                    m.compile_s,
+                    m.loss_ms,
+                    m.loss_grad_ms,
+                    m.gflops,
+                    m.residual_rel_err,
+                    m.grad_rel_err
+                ));
+            }
+            Err(e) => s.push_str(&format!("{name:<22} {:>5}  n/a: {e}\n", r.dtype.name())),
+        }
+    }
+    s
+}
+
+fn to_json(problem: &str, rows: &[Row]) -> Value {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results: Vec<Value> = rows.iter().map(row_json).collect();
+    json!({"problem": problem, "threads": threads, "results": results})
+}
+
+fn row_json(r: &Row) -> Value {
+    let mut v = json!({"method": r.which.name(), "dtype": r.dtype.name()});
+    if let Some(h) = r.h {
+        v["h"] = json!(h);
+    }
+    match &r.outcome {
+        Ok(m) => {
+            if let Some(c) = &m.chosen {
+                v["chosen"] = json!(c);
+            }
+            v["compile_s"] = json!(m.compile_s);
+            v["loss_ms"] = json!(m.loss_ms);
+            v["loss_grad_ms"] = json!(m.loss_grad_ms);
+            v["gflops"] = json!(m.gflops);
+            v["residual_rel_err"] = json!(m.residual_rel_err);
+            v["grad_rel_err"] = json!(m.grad_rel_err);
+        }
+        Err(e) => v["error"] = json!(e),
+    }
+    v
+}
+
+mod plot {
+    //! The finite-difference error plot.
+    use plotters::prelude::*;
+
+    const COLOURS: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+
+    /// Curves `(label, [(h, err)])` and horizontal lines `(label, err)`, log-log.
+    pub fn fd_error(
+        curves: &[(String, Vec<(f64, f64)>)],
+        exact: &[(String, f64)],
+    ) -> Result<String, String> {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let floor = 1e-17;
+        let clamp = |v: f64| if v.is_finite() { v.max(floor) } else { 1.0 };
+        let ys = curves
+            .iter()
+            .flat_map(|c| c.1.iter().map(|p| clamp(p.1)))
+            .chain(exact.iter().map(|x| clamp(x.1)));
+        let (lo, hi) = ys.fold((1.0f64, 1e-12f64), |(l, h), v| (l.min(v), h.max(v)));
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+            root.fill(&WHITE).map_err(|x| e(&x))?;
+            let mut c = ChartBuilder::on(&root)
+                .caption(
+                    "relative error of the residuals vs finite-difference step",
+                    ("sans-serif", 18),
+                )
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(60)
+                .build_cartesian_2d(
+                    (1e-8f64..1.0f64).log_scale(),
+                    (lo * 0.5..hi * 2.0).log_scale(),
+                )
+                .map_err(|x| e(&x))?;
+            c.configure_mesh()
+                .x_desc("step h")
+                .x_label_formatter(&|v| format!("{v:.0e}"))
+                .y_label_formatter(&|v| format!("{v:.0e}"))
+                .draw()
+                .map_err(|x| e(&x))?;
+            let all = curves
+                .iter()
+                .map(|(l, p)| (l.clone(), p.clone(), false))
+                .chain(
+                    exact
+                        .iter()
+                        .map(|(l, v)| (l.clone(), vec![(1e-8, *v), (1.0, *v)], true)),
+                );
+            for (k, (label, pts, dashed)) in all.enumerate() {
+                let col = COLOURS[k % COLOURS.len()];
+                let pts: Vec<(f64, f64)> = pts.into_iter().map(|(h, v)| (h, clamp(v))).collect();
+                let style = if dashed {
+                    col.stroke_width(1)
+                } else {
+                    col.stroke_width(2)
+                };
+                c.draw_series(LineSeries::new(pts, style))
+                    .map_err(|x| e(&x))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col));
+            }
+            c.configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|x| e(&x))?;
+            root.present().map_err(|x| e(&x))?;
+        }
+        Ok(svg)
+    }
+}

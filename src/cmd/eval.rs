@@ -1,0 +1,359 @@
+//! `nabla eval`: the compiled objective at given parameters and points, as JSON.
+//!
+//! Output (`cli.md`): `{"residuals": {R: [..]}, "loss": L, "exprs": {NAME: [..]},
+//! "grad": <params.json layout>}` (`grad` only with `--grad`). Nothing is written unless
+//! everything succeeded; files are written through a temporary file and a rename.
+
+use crate::params::{self, num, params_to_json, write_atomic};
+use crate::{compile, Backend, Derivs, Options};
+use anyhow::{anyhow, bail, Context, Result};
+use nabla_frontend::lang::{self, Loaded};
+use nabla_frontend::problem::{input_name, ExprFn, Problem};
+use nabla_ir::{DType, Method, Tensor};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const EXAMPLE: &str = "Example:
+  nabla eval poisson.nabla --params params.json --points points.json --grad \\
+      --expr err='u - sin(pi * x) * sin(pi * y)'
+
+  params.json: {\"u\": [{\"W\": [[..], ..], \"b\": [..]}, ...], \"mu\": 0.5}
+  points.json: {\"inner\": [[0.1, 0.2], [0.5, 0.5]], \"walls\": [[0.0, 0.3]], \"err\": [[0.5, 0.5]]}
+  (the points of an --expr are keyed by its name)";
+
+/// Element type (`--dtype`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DTypeArg {
+    /// 32-bit floats.
+    F32,
+    /// 64-bit floats.
+    F64,
+}
+
+impl DTypeArg {
+    /// The IR's dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::F64 => DType::F64,
+        }
+    }
+}
+
+/// Where to run (`--backend`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The f64 reference interpreter.
+    Interp,
+    /// The Cranelift JIT.
+    Cpu,
+    /// OpenCL.
+    Opencl,
+}
+
+impl BackendArg {
+    /// The compiler's backend.
+    pub fn backend(self) -> Backend {
+        match self {
+            BackendArg::Interp => Backend::Interp,
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Opencl => Backend::OpenCl,
+        }
+    }
+}
+
+/// How derivatives are computed (`--derivs`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DerivsArg {
+    /// The compiler's choice of exact method.
+    Auto,
+    /// Exact (automatic differentiation), method chosen by the compiler.
+    Ad,
+    /// Central finite differences with the default step.
+    Fd,
+}
+
+impl DerivsArg {
+    /// The compiler's option.
+    pub fn derivs(self) -> Derivs {
+        match self {
+            DerivsArg::Auto | DerivsArg::Ad => Derivs::Auto,
+            DerivsArg::Fd => Derivs::Force(Method::FiniteDiff(None)),
+        }
+    }
+}
+
+/// Arguments of `nabla eval`.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLE)]
+pub struct Args {
+    /// The problem file.
+    pub file: PathBuf,
+    /// Parameters (params.json); omitted: the seeded initialisation.
+    #[arg(long, value_name = "P.json")]
+    pub params: Option<PathBuf>,
+    /// Points (points.json), keyed by point set and by --expr name.
+    #[arg(long, value_name = "X.json")]
+    pub points: PathBuf,
+    /// Also report the gradient of the loss with respect to every trainable parameter.
+    #[arg(long)]
+    pub grad: bool,
+    /// An extra expression to evaluate on the points under its name (repeatable).
+    #[arg(long = "expr", value_name = "NAME=EXPR")]
+    pub exprs: Vec<String>,
+    /// Element type of the computation.
+    #[arg(long, value_enum, default_value = "f64")]
+    pub dtype: DTypeArg,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendArg,
+    /// How derivatives are computed.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub derivs: DerivsArg,
+    /// Write the parameters used (the initialisation when --params is omitted) here.
+    #[arg(long, value_name = "P.json")]
+    pub write_params: Option<PathBuf>,
+    /// Write the JSON result here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<()> {
+    let loaded = load_problem(&args.file)?;
+    let exprs = parse_exprs(&loaded, &args.exprs)?;
+    let ev = evaluate(&loaded.problem, &exprs, &args)?;
+    let text = serde_json::to_string(&ev.result)? + "\n";
+    if let Some(path) = &args.write_params {
+        let p = serde_json::to_string(&params_to_json(&loaded.problem, &ev.params))?;
+        write_atomic(path, &(p + "\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    match &args.output {
+        Some(path) => {
+            write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Reads and loads a problem file; on errors prints every diagnostic to stderr and fails
+/// with their count.
+pub fn load_problem(path: &Path) -> Result<Loaded> {
+    let src =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    lang::load(&path.display().to_string(), &src).map_err(|d| {
+        eprint!("{}", d.render_errors());
+        anyhow!(d.summary())
+    })
+}
+
+/// `NAME=EXPR` arguments, checked in the problem's scope.
+pub fn parse_exprs(loaded: &Loaded, items: &[String]) -> Result<Vec<(String, ExprFn)>> {
+    let mut out: Vec<(String, ExprFn)> = Vec::new();
+    for item in items {
+        let (name, src) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--expr `{item}`: expected NAME=EXPR"))?;
+        let name = name.trim();
+        let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok || out.iter().any(|(n, _)| n == name) {
+            bail!("--expr `{item}`: `{name}` must be a new name [A-Za-z_][A-Za-z0-9_]*");
+        }
+        let f = loaded
+            .expression(&format!("--expr {name}"), src)
+            .map_err(|d| {
+                eprint!("{}", d.render_errors());
+                anyhow!(d.summary())
+            })?;
+        out.push((name.to_string(), f));
+    }
+    Ok(out)
+}
+
+/// The result JSON and the parameters it was computed with (graph names).
+pub struct Evaluation {
+    /// The `cli.md` output object.
+    pub result: Value,
+    /// The parameters used.
+    pub params: Vec<(String, Tensor)>,
+}
+
+type Points = params::PointSets;
+
+/// Evaluates residuals, loss, expressions and (with `--grad`) the gradient.
+pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> Result<Evaluation> {
+    let points = read_points(&args.points, problem, exprs)?;
+    let sizes: Vec<(String, usize)> = points.iter().map(|(s, r)| (s.clone(), r.len())).collect();
+    let dtype = args.dtype.dtype();
+    let obj = problem.objective(&sizes, dtype, args.grad)?;
+    let params = match &args.params {
+        Some(path) => read_params(path, problem)?,
+        None => obj.init.clone(),
+    };
+    let opts = options(args);
+    let outs = run_graph(problem, &obj.graph, &opts, &points, &params)?;
+    let mut result = objective_json(problem, &outs, args.grad);
+    let mut ex = Map::new();
+    for (name, f) in exprs {
+        let rows = lookup(&points, name).len();
+        let g = problem.expression(name, f, name, rows, dtype)?.graph;
+        let out = run_graph(problem, &g, &opts, &points, &params)?;
+        ex.insert(name.clone(), column_json(&out[name]));
+    }
+    result["exprs"] = Value::Object(ex);
+    Ok(Evaluation { result, params })
+}
+
+fn options(args: &Args) -> Options {
+    Options {
+        backend: args.backend.backend(),
+        dtype: args.dtype.dtype(),
+        derivs: args.derivs.derivs(),
+        simplify: !matches!(args.backend, BackendArg::Interp),
+        threads: None,
+        device: None,
+    }
+}
+
+fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {
+    points
+        .iter()
+        .find(|(s, _)| s == set)
+        .map_or(&[], |(_, r)| r)
+}
+
+/// Points for every residual's set and every expression; unknown keys are errors.
+fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Result<Points> {
+    let ctx = || format!("in {}", path.display());
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v = params::parse_json(&text).with_context(ctx)?;
+    let points = params::points_from_json(&v, problem.inputs.len()).with_context(ctx)?;
+    let has = |s: &str| points.iter().any(|(n, _)| n == s);
+    for r in &problem.residuals {
+        if !has(&r.points) {
+            bail!(
+                "residual `{}` is on point set `{}`, which is missing from {}",
+                r.name,
+                r.points,
+                path.display()
+            );
+        }
+    }
+    for (name, _) in exprs {
+        if !has(name) {
+            bail!(
+                "--expr `{name}` needs points under the key `{name}` in {}",
+                path.display()
+            );
+        }
+    }
+    let known: Vec<&str> = problem
+        .point_sets
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(exprs.iter().map(|e| e.0.as_str()))
+        .collect();
+    if let Some((k, _)) = points.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        let hint = lang::diag::nearest(k, known.iter().copied())
+            .map_or(String::new(), |n| format!("; did you mean `{n}`?"));
+        bail!(
+            "in {}: `{k}` is neither a point set nor an --expr name{hint}",
+            path.display()
+        );
+    }
+    Ok(points)
+}
+
+fn read_params(path: &Path, problem: &Problem) -> Result<Vec<(String, Tensor)>> {
+    let ctx = || format!("in {}", path.display());
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v = params::parse_json(&text).with_context(ctx)?;
+    params::params_from_json(problem, &v).with_context(ctx)
+}
+
+/// Compiles `g`, binds points and params, runs it: every output by name.
+fn run_graph(
+    problem: &Problem,
+    g: &nabla_ir::Graph,
+    opts: &Options,
+    points: &Points,
+    params: &[(String, Tensor)],
+) -> Result<HashMap<String, Vec<f64>>> {
+    let mut exe = compile(g, opts).context("compiling the problem")?;
+    let leaves = leaf_values(problem, points, params);
+    let names: Vec<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
+    for name in names {
+        let v = leaves
+            .get(&name)
+            .ok_or_else(|| anyhow!("no value for `{name}` (a point set column or parameter)"))?;
+        exe.set(&name, v)?;
+    }
+    exe.run()?;
+    Ok(exe
+        .output_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, exe.output(i)))
+        .collect())
+}
+
+/// Every leaf value by graph name: `SET.INPUT` columns, then params.
+fn leaf_values(
+    problem: &Problem,
+    points: &Points,
+    params: &[(String, Tensor)],
+) -> HashMap<String, Vec<f64>> {
+    let mut m = HashMap::new();
+    for (set, rows) in points {
+        for (j, input) in problem.inputs.iter().enumerate() {
+            let col: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+            m.insert(input_name(set, &input.name), col);
+        }
+    }
+    m.extend(params.iter().map(|(n, t)| (n.clone(), t.data.clone())));
+    m
+}
+
+fn column_json(v: &[f64]) -> Value {
+    Value::Array(v.iter().map(|&x| num(x)).collect())
+}
+
+/// `residuals`, `loss` and (when asked) `grad` from the objective's outputs.
+fn objective_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>, grad: bool) -> Value {
+    let mut res = Map::new();
+    for r in &problem.residuals {
+        let v = outs
+            .get(&format!("residual.{}", r.name))
+            .map_or(&[][..], |v| v);
+        res.insert(r.name.clone(), column_json(v));
+    }
+    let loss = outs
+        .get("loss")
+        .and_then(|v| v.first())
+        .copied()
+        .unwrap_or(f64::NAN);
+    let mut out = json!({"residuals": res, "loss": num(loss), "exprs": {}});
+    if grad {
+        out["grad"] = grad_json(problem, outs);
+    }
+    out
+}
+
+fn grad_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>) -> Value {
+    let shapes = crate::params::param_shapes(problem);
+    let grads: Vec<(String, Tensor)> = shapes
+        .into_iter()
+        .filter_map(|(name, shape)| {
+            let v = outs.get(&format!("grad.{name}"))?;
+            Some((name, Tensor::try_new(shape, v.clone())?))
+        })
+        .collect();
+    params_to_json(problem, &grads)
+}

@@ -1,0 +1,6 @@
+//! The CLI's subcommands, one module each.
+
+pub mod bench;
+pub mod dump_ir;
+pub mod eval;
+pub mod train;

@@ -1,0 +1,227 @@
+//! `nabla train FILE`: trains a problem's networks and params (see `spec/cli.md`).
+//!
+//! Order of work: flags are checked by the parser, the output directory is created and
+//! probed for writing, the problem is loaded and compiled, then training runs with a
+//! progress bar on stderr. Ctrl-C ends training after the current step; the results are
+//! reported and written as after a full run.
+
+use crate::train::model::{reseeded, Model};
+use crate::train::output::prepare_dir;
+use crate::train::report::Report;
+use crate::train::run::{train, OptimizerKind, StepRecord, TrainOptions};
+use crate::{Backend, Derivs, Options};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nabla_frontend::problem::Problem;
+use nabla_ir::{DType, Method};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Arguments of `nabla train`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The problem file (`.nabla`).
+    pub file: PathBuf,
+    /// Optimizer steps (Adam updates plus L-BFGS iterations).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    /// The optimizer; `adam+lbfgs` runs Adam for `--adam-steps`, then L-BFGS.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::AdamLbfgs)]
+    pub optimizer: OptimizerArg,
+    /// For `adam+lbfgs`: Adam steps before switching (default: a third of `--steps`).
+    #[arg(long)]
+    pub adam_steps: Option<usize>,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed of the point sampling; also added to every net's initialisation seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Resample the collocation points every EVERY steps (a new seed each round).
+    #[arg(long, value_name = "EVERY", value_parser = clap::value_parser!(u64).range(1..))]
+    pub resample: Option<u64>,
+    /// Where the program runs.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    pub backend: BackendArg,
+    /// Element type of the compiled program.
+    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
+    pub dtype: DTypeArg,
+    /// Derivatives: `auto`/`ad` the compiler's exact method, `fd` finite differences.
+    #[arg(long, value_enum, default_value_t = DerivsArg::Auto)]
+    pub derivs: DerivsArg,
+    /// Writes params.json, history.csv and SVG plots into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Prints one JSON object on stdout at the end (reports go to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--optimizer`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// L-BFGS.
+    Lbfgs,
+    /// Adam, then L-BFGS.
+    #[value(name = "adam+lbfgs")]
+    AdamLbfgs,
+}
+
+/// `--backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    /// The Cranelift JIT.
+    Cpu,
+    /// OpenCL.
+    Opencl,
+    /// The reference interpreter.
+    Interp,
+}
+
+/// `--dtype`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DTypeArg {
+    /// Single precision.
+    F32,
+    /// Double precision.
+    F64,
+}
+
+/// `--derivs`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DerivsArg {
+    /// The compiler's choice of exact method.
+    Auto,
+    /// Exact derivatives (the compiler's choice of method, as `auto`).
+    Ad,
+    /// Central finite differences.
+    Fd,
+}
+
+impl Args {
+    /// Compilation options from the flags.
+    pub fn options(&self) -> Options {
+        let backend = match self.backend {
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Opencl => Backend::OpenCl,
+            BackendArg::Interp => Backend::Interp,
+        };
+        Options {
+            backend,
+            dtype: match self.dtype {
+                DTypeArg::F32 => DType::F32,
+                DTypeArg::F64 => DType::F64,
+            },
+            derivs: match self.derivs {
+                DerivsArg::Auto | DerivsArg::Ad => Derivs::Auto,
+                DerivsArg::Fd => Derivs::Force(Method::FiniteDiff(None)),
+            },
+            simplify: backend != Backend::Interp,
+            threads: None,
+            device: None,
+        }
+    }
+
+    /// Training options from the flags.
+    pub fn train_options(&self) -> TrainOptions {
+        let optimizer = match self.optimizer {
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Lbfgs => OptimizerKind::Lbfgs,
+            OptimizerArg::AdamLbfgs => OptimizerKind::AdamLbfgs,
+        };
+        TrainOptions {
+            steps: self.steps,
+            optimizer,
+            lr: self.lr,
+            seed: self.seed,
+            resample: self.resample.map(|r| r as usize),
+            adam_steps: self.adam_steps.unwrap_or(self.steps / 3),
+        }
+    }
+}
+
+/// Reads and parses a problem file.
+pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    parse_problem(&src, path)
+}
+
+/// The problem language is parsed by `nabla_frontend::lang` once it is part of the build.
+fn parse_problem(_src: &str, path: &Path) -> anyhow::Result<Problem> {
+    anyhow::bail!(
+        "`{}`: this build cannot parse problem files yet",
+        path.display()
+    )
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !(args.lr > 0.0 && args.lr.is_finite()) {
+        anyhow::bail!("--lr must be a positive number, found {}", args.lr);
+    }
+    if let Some(dir) = &args.out {
+        prepare_dir(dir)?;
+    }
+    let problem = reseeded(&load_problem(&args.file)?, args.seed);
+    let (mut model, theta, compile_s) = Model::compile(&problem, &args.options())?;
+    let stop = stop_flag();
+    let bar = progress_bar(args.steps as u64);
+    let mut show = |r: &StepRecord| {
+        bar.set_position(r.step as u64 + 1);
+        bar.set_message(format!("{:.3e}", r.loss));
+    };
+    let result = train(&mut model, theta, &args.train_options(), &stop, &mut show)?;
+    bar.finish_and_clear();
+    let report = Report::new(
+        &problem,
+        model.layout(),
+        model.part_names(),
+        &result,
+        compile_s,
+    )?;
+    if let Some(dir) = &args.out {
+        report.save(dir)?;
+    }
+    let summary = format!(
+        "{} steps in {:.2} s ({:?}), compile {:.3} s\n{}",
+        result.history.len(),
+        result.wall_s,
+        result.reason,
+        compile_s,
+        report.text()
+    );
+    if args.json {
+        eprint!("{summary}");
+        println!("{}", report.json());
+    } else {
+        print!("{summary}");
+    }
+    Ok(())
+}
+
+/// A flag set by Ctrl-C. The handler is installed once per process; a second Ctrl-C
+/// while the first is being honoured is ignored (the step in flight finishes).
+fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // Failing to install the handler only loses the clean stop; training still runs.
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+fn progress_bar(steps: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
+    let style =
+        ProgressStyle::with_template("{bar:30} step {pos}/{len}  loss {msg}  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}

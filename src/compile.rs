@@ -1,0 +1,231 @@
+//! From a traced graph to an executable: derivative expansion, simplification, backend.
+
+use nabla_backends::{bindings_of, check_binding, Binding, Executable, RunError};
+use nabla_ir::{verify, DType, Graph, VerifyError};
+use nabla_passes::ad::AdOptions;
+use nabla_passes::pipeline::{self, PipelineOptions};
+
+/// Which backend runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The f64 reference interpreter (rounds to f32 when the dtype is f32).
+    Interp,
+    /// The Cranelift JIT.
+    Cpu,
+    /// OpenCL.
+    OpenCl,
+}
+
+impl Backend {
+    /// Parses `interp`, `cpu`, `opencl`.
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "interp" => Some(Backend::Interp),
+            "cpu" => Some(Backend::Cpu),
+            "opencl" => Some(Backend::OpenCl),
+            _ => None,
+        }
+    }
+}
+
+/// How derivative operators are expanded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Derivs {
+    /// The compiler's choice of exact method.
+    Auto,
+    /// Force one method for every operator (`Method::FiniteDiff` for `--derivs fd`).
+    Force(nabla_ir::Method),
+}
+
+/// Compilation options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to run.
+    pub backend: Backend,
+    /// Element type of the compiled program.
+    pub dtype: DType,
+    /// Derivative method.
+    pub derivs: Derivs,
+    /// Run the egg simplifier.
+    pub simplify: bool,
+    /// Threads for the CPU backend (`None`: one per core).
+    pub threads: Option<usize>,
+    /// OpenCL device: index or name substring (`None`: the first GPU, else the first device).
+    pub device: Option<String>,
+}
+
+/// One thread per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Options {
+    /// The CPU JIT in f32 with the compiler's choices.
+    pub fn cpu() -> Options {
+        Options {
+            backend: Backend::Cpu,
+            dtype: DType::F32,
+            derivs: Derivs::Auto,
+            simplify: true,
+            threads: None,
+            device: None,
+        }
+    }
+
+    /// The reference interpreter in f64.
+    pub fn interp() -> Options {
+        Options {
+            backend: Backend::Interp,
+            dtype: DType::F64,
+            derivs: Derivs::Auto,
+            simplify: false,
+            threads: None,
+            device: None,
+        }
+    }
+}
+
+/// Why compilation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The traced graph is malformed.
+    #[error("invalid graph: {0}")]
+    Verify(#[from] VerifyError),
+    /// The OpenCL backend failed (no platform, no fp64, a build error).
+    #[error(transparent)]
+    OpenCl(#[from] nabla_backends::opencl::Error),
+    /// The CPU backend failed.
+    #[error(transparent)]
+    Cpu(#[from] nabla_backends::cranelift::Error),
+    /// A pass failed.
+    #[error(transparent)]
+    Pipeline(#[from] nabla_passes::pipeline::PipelineError),
+    /// A stage that is not available in this build.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Compiles a traced graph (with derivative operators) for `opts.backend`.
+/// Every input and param of the traced graph stays bindable, even when the compiled
+/// program no longer needs it (an expression that does not depend on `y` still accepts
+/// points with a `y` column): such values are length-checked and otherwise ignored.
+pub fn compile(g: &Graph, opts: &Options) -> Result<Box<dyn Executable>, CompileError> {
+    let source_info = verify(g)?;
+    let lowered = lower(g, opts)?;
+    let info = verify(&lowered)?;
+    let inner = backend(&lowered, &info, opts)?;
+    let unused = unused_bindings(g, &source_info, inner.bindings());
+    Ok(if unused.is_empty() {
+        inner
+    } else {
+        Box::new(WithUnused::new(inner, unused))
+    })
+}
+
+/// The source graph's leaves that the compiled program does not bind.
+fn unused_bindings(g: &Graph, info: &nabla_ir::GraphInfo, used: &[Binding]) -> Vec<Binding> {
+    let all_live = nabla_ir::GraphInfo {
+        live: vec![true; g.len()],
+        ..info.clone()
+    };
+    bindings_of(g, &all_live)
+        .into_iter()
+        .filter(|b| !used.iter().any(|u| u.name == b.name))
+        .collect()
+}
+
+/// Compiles a verified, derivative-free graph with the chosen backend.
+fn backend(
+    g: &Graph,
+    info: &nabla_ir::GraphInfo,
+    opts: &Options,
+) -> Result<Box<dyn Executable>, CompileError> {
+    match opts.backend {
+        Backend::Interp => {
+            let o = nabla_backends::interp::Options { dtype: opts.dtype };
+            Ok(Box::new(nabla_backends::interp::compile(g, info, &o)))
+        }
+        Backend::Cpu => {
+            let o = nabla_backends::cranelift::Options {
+                dtype: opts.dtype,
+                threads: opts.threads.unwrap_or_else(default_threads),
+                ..Default::default()
+            };
+            Ok(Box::new(nabla_backends::cranelift::compile(g, info, &o)?))
+        }
+        Backend::OpenCl => {
+            let o = nabla_backends::opencl::Options {
+                dtype: opts.dtype,
+                device: opts.device.clone(),
+                ..Default::default()
+            };
+            Ok(Box::new(nabla_backends::opencl::compile(g, info, &o)?))
+        }
+    }
+}
+
+/// Runs the pass pipeline: the derivative-free graph a backend compiles, in `opts.dtype`.
+pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
+    let pipeline = PipelineOptions {
+        ad: AdOptions {
+            method: match opts.derivs {
+                Derivs::Auto => None,
+                Derivs::Force(m) => Some(m),
+            },
+        },
+        simplify: opts.simplify,
+    };
+    // Retype before AD: finite-difference steps depend on the dtype.
+    let typed;
+    let g = if graph_dtype(g).is_some_and(|d| d != opts.dtype) {
+        typed = g.with_dtype(opts.dtype);
+        &typed
+    } else {
+        g
+    };
+    Ok(pipeline::run(g, &pipeline)?.0)
+}
+
+/// The element type of a graph's first output (all values share one dtype).
+fn graph_dtype(g: &Graph) -> Option<DType> {
+    g.outputs().first().map(|o| g.dtype(o.1))
+}
+
+/// An executable plus leaves it accepts but does not need.
+struct WithUnused {
+    inner: Box<dyn Executable>,
+    unused: Vec<Binding>,
+    all: Vec<Binding>,
+}
+
+impl WithUnused {
+    fn new(inner: Box<dyn Executable>, unused: Vec<Binding>) -> WithUnused {
+        let all = inner.bindings().iter().chain(&unused).cloned().collect();
+        WithUnused { inner, unused, all }
+    }
+}
+
+impl Executable for WithUnused {
+    fn bindings(&self) -> &[Binding] {
+        &self.all
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.inner.output_names()
+    }
+    fn dtype(&self) -> DType {
+        self.inner.dtype()
+    }
+    fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
+        match check_binding(&self.unused, name, values) {
+            Ok(_) => Ok(()),
+            Err(RunError::UnknownName(_)) => self.inner.set(name, values),
+            Err(e) => Err(e),
+        }
+    }
+    fn run(&mut self) -> Result<(), RunError> {
+        self.inner.run()
+    }
+    fn output(&self, index: usize) -> Vec<f64> {
+        self.inner.output(index)
+    }
+}

@@ -1,0 +1,332 @@
+//! The JSON files of `nabla eval` and `nabla train`: parameters (`params.json`) and points
+//! (`points.json`), and writing output files without ever leaving a partial one.
+//!
+//! `params.json` is keyed by net name and param name. A net is a list of layers, input
+//! layer first; `W` has one row per output unit (`[out][in]`), `b` one entry per output
+//! unit; a trainable scalar is a number:
+//!
+//! ```json
+//! {"u": [{"W": [[0.1, -0.2], [0.3, 0.05]], "b": [0.0, 0.0]}, {"W": [[1.0, -1.0]], "b": [0.5]}],
+//!  "mu": 0.5}
+//! ```
+//!
+//! In the graph, layer `l` of net `u` is the pair of params `u.l.W` (`[out, in]`) and
+//! `u.l.b` (`[out]`); a scalar is the rank-0 param of its name.
+//!
+//! `points.json` is keyed by point-set name; each point lists the inputs in declaration
+//! order: `{"inner": [[0.1, 0.2], [0.5, 0.5]]}`.
+
+use nabla_frontend::lang::diag::nearest as nearest_name;
+use nabla_frontend::problem::Problem;
+use nabla_ir::{Shape, Tensor};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Why a params or points file does not fit the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Not JSON, or not the expected layout.
+    #[error("{0}")]
+    Layout(String),
+    /// A layer whose shape differs from the network's.
+    #[error(
+        "net `{net}` layer {layer}: `{what}` has shape {found} but the network needs {expected}"
+    )]
+    Shape {
+        /// Net name.
+        net: String,
+        /// Layer index (0 = input layer).
+        layer: usize,
+        /// `W` or `b`.
+        what: &'static str,
+        /// The file's shape.
+        found: Shape,
+        /// The network's shape.
+        expected: Shape,
+    },
+    /// A point set's row that is not a point of the problem.
+    #[error("point set `{set}`, row {row}: {reason}")]
+    Row {
+        /// Set name.
+        set: String,
+        /// Row index (0-based).
+        row: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn layout(msg: impl Into<String>) -> DataError {
+    DataError::Layout(msg.into())
+}
+
+/// Parses JSON text, with the parser's line and column on failure.
+pub fn parse_json(text: &str) -> Result<Value, DataError> {
+    serde_json::from_str(text).map_err(|e| layout(format!("invalid JSON: {e}")))
+}
+
+/// The params of `problem` from a `params.json` value: `(param name, tensor)` in the
+/// order nets (layer by layer, `W` then `b`), then scalars — the order of
+/// [`nabla_frontend::problem::Objective::init`].
+pub fn params_from_json(problem: &Problem, v: &Value) -> Result<Vec<(String, Tensor)>, DataError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| layout("expected an object keyed by net and param names"))?;
+    unknown_keys(obj, &declared_params(problem), "net or param")?;
+    let mut out = Vec::new();
+    for net in &problem.nets {
+        let layers = obj
+            .get(&net.name)
+            .ok_or_else(|| layout(format!("net `{}` is missing", net.name)))?;
+        out.extend(net_from_json(&net.name, &net.mlp.widths, layers)?);
+    }
+    for p in &problem.params {
+        let x = obj
+            .get(&p.name)
+            .ok_or_else(|| layout(format!("param `{}` is missing", p.name)))?;
+        let x = x
+            .as_f64()
+            .ok_or_else(|| layout(format!("param `{}` must be a number", p.name)))?;
+        out.push((p.name.clone(), Tensor::scalar(x)));
+    }
+    Ok(out)
+}
+
+fn declared_params(problem: &Problem) -> Vec<&str> {
+    let nets = problem.nets.iter().map(|n| n.name.as_str());
+    nets.chain(problem.params.iter().map(|p| p.name.as_str()))
+        .collect()
+}
+
+fn unknown_keys(obj: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), DataError> {
+    let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let hint = match nearest_name(k, known.iter().copied()) {
+        Some(n) => format!("; did you mean `{n}`?"),
+        None => format!("; expected one of: {}", known.join(", ")),
+    };
+    Err(layout(format!("unknown {what} `{k}`{hint}")))
+}
+
+fn net_from_json(
+    net: &str,
+    widths: &[usize],
+    v: &Value,
+) -> Result<Vec<(String, Tensor)>, DataError> {
+    let layers = v
+        .as_array()
+        .ok_or_else(|| layout(format!("net `{net}` must be a list of layers")))?;
+    let want = widths.len() - 1;
+    if layers.len() != want {
+        let msg = format!(
+            "net `{net}` has {want} layers, the file gives {}",
+            layers.len()
+        );
+        return Err(layout(msg));
+    }
+    let mut out = Vec::new();
+    for (l, layer) in layers.iter().enumerate() {
+        let (fan_in, fan_out) = (widths[l], widths[l + 1]);
+        let obj = layer.as_object().ok_or_else(|| {
+            layout(format!(
+                "net `{net}` layer {l} must be an object with `W` and `b`"
+            ))
+        })?;
+        unknown_keys(obj, &["W", "b"], &format!("key in net `{net}` layer {l}:"))?;
+        let field = |k: &str| {
+            obj.get(k)
+                .ok_or_else(|| layout(format!("net `{net}` layer {l} has no `{k}`")))
+        };
+        let w = tensor(field("W")?, &format!("net `{net}` layer {l} `W`"))?;
+        let b = tensor(field("b")?, &format!("net `{net}` layer {l} `b`"))?;
+        expect_shape(net, l, "W", &w, Shape::matrix(fan_out, fan_in))?;
+        expect_shape(net, l, "b", &b, Shape::new(&[fan_out]))?;
+        out.push((format!("{net}.{l}.W"), w));
+        out.push((format!("{net}.{l}.b"), b));
+    }
+    Ok(out)
+}
+
+fn expect_shape(
+    net: &str,
+    layer: usize,
+    what: &'static str,
+    t: &Tensor,
+    expected: Shape,
+) -> Result<(), DataError> {
+    if t.shape == expected {
+        return Ok(());
+    }
+    Err(DataError::Shape {
+        net: net.into(),
+        layer,
+        what,
+        found: t.shape.clone(),
+        expected,
+    })
+}
+
+/// A number, a list of numbers (`[n]`) or a rectangular list of lists (`[rows, cols]`).
+fn tensor(v: &Value, what: &str) -> Result<Tensor, DataError> {
+    let num = |x: &Value| {
+        x.as_f64()
+            .ok_or_else(|| layout(format!("{what}: `{x}` is not a number")))
+    };
+    let Some(items) = v.as_array() else {
+        return Ok(Tensor::scalar(num(v)?));
+    };
+    if !items.first().is_some_and(Value::is_array) {
+        let data = items.iter().map(num).collect::<Result<Vec<_>, _>>()?;
+        return Ok(Tensor::new(Shape::new(&[data.len()]), data));
+    }
+    let cols = items[0].as_array().map_or(0, Vec::len);
+    let mut data = Vec::with_capacity(items.len() * cols);
+    for (r, row) in items.iter().enumerate() {
+        let row = row
+            .as_array()
+            .ok_or_else(|| layout(format!("{what}: row {r} is not a list")))?;
+        if row.len() != cols {
+            let msg = format!(
+                "{what}: row {r} has {} entries, row 0 has {cols}",
+                row.len()
+            );
+            return Err(layout(msg));
+        }
+        data.extend(row.iter().map(num).collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(Tensor::new(Shape::matrix(items.len(), cols), data))
+}
+
+/// The name and shape of every trainable parameter of `problem`, in graph order.
+pub fn param_shapes(problem: &Problem) -> Vec<(String, Shape)> {
+    let mut out = Vec::new();
+    for net in &problem.nets {
+        for (l, w) in net.mlp.widths.windows(2).enumerate() {
+            out.push((format!("{}.{l}.W", net.name), Shape::matrix(w[1], w[0])));
+            out.push((format!("{}.{l}.b", net.name), Shape::new(&[w[1]])));
+        }
+    }
+    out.extend(
+        problem
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), Shape::scalar())),
+    );
+    out
+}
+
+/// `params` (named as in the graph) in the `params.json` layout of `problem`. Entries
+/// that are absent from `params` are left out.
+pub fn params_to_json(problem: &Problem, params: &[(String, Tensor)]) -> Value {
+    let get = |n: &str| params.iter().find(|(p, _)| p == n).map(|(_, t)| t);
+    let mut obj = Map::new();
+    for net in &problem.nets {
+        let layers: Option<Vec<Value>> = (0..net.mlp.layers())
+            .map(|l| {
+                let w = get(&format!("{}.{l}.W", net.name))?;
+                let b = get(&format!("{}.{l}.b", net.name))?;
+                Some(serde_json::json!({"W": tensor_json(w), "b": tensor_json(b)}))
+            })
+            .collect();
+        if let Some(layers) = layers {
+            obj.insert(net.name.clone(), Value::Array(layers));
+        }
+    }
+    for p in &problem.params {
+        if let Some(t) = get(&p.name) {
+            obj.insert(p.name.clone(), tensor_json(t));
+        }
+    }
+    Value::Object(obj)
+}
+
+/// A tensor as JSON: a number (rank 0), a list (rank 1) or a list of rows (rank 2).
+pub fn tensor_json(t: &Tensor) -> Value {
+    match t.shape.dims() {
+        [] => num(t.data[0]),
+        [_] => Value::Array(t.data.iter().map(|&x| num(x)).collect()),
+        [_, cols, ..] => Value::Array(
+            t.data
+                .chunks((*cols).max(1))
+                .map(|r| Value::Array(r.iter().map(|&x| num(x)).collect()))
+                .collect(),
+        ),
+    }
+}
+
+/// A JSON number; JSON has no NaN or infinity, so those become `null`.
+pub fn num(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// Point sets by name: `(set, rows)`, each row the inputs in declaration order.
+pub type PointSets = Vec<(String, Vec<Vec<f64>>)>;
+
+/// Point sets from a `points.json` value: `(name, rows)` in file order, every row of
+/// `width` finite numbers, no set empty.
+pub fn points_from_json(v: &Value, width: usize) -> Result<PointSets, DataError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| layout("expected an object keyed by point-set name"))?;
+    obj.iter()
+        .map(|(name, rows)| Ok((name.clone(), point_rows(name, rows, width)?)))
+        .collect()
+}
+
+fn point_rows(set: &str, v: &Value, width: usize) -> Result<Vec<Vec<f64>>, DataError> {
+    let rows = v
+        .as_array()
+        .ok_or_else(|| layout(format!("point set `{set}` must be a list of points")))?;
+    if rows.is_empty() {
+        return Err(layout(format!("point set `{set}` is empty")));
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(row, r)| {
+            point(r, width).map_err(|reason| DataError::Row {
+                set: set.into(),
+                row,
+                reason,
+            })
+        })
+        .collect()
+}
+
+fn point(r: &Value, width: usize) -> Result<Vec<f64>, String> {
+    let items = r
+        .as_array()
+        .ok_or_else(|| format!("`{r}` is not a list of coordinates"))?;
+    if items.len() != width {
+        return Err(format!(
+            "{} coordinates, but the problem has {width} inputs",
+            items.len()
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(j, x)| match x.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            _ => Err(format!("coordinate {j} is `{x}`, not a finite number")),
+        })
+        .collect()
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename,
+/// so that `path` is either untouched or complete.
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -1,0 +1,168 @@
+//! Accuracy against the exact solution: the relative L2 error of every output that has an
+//! `exact`, on a fixed grid.
+//!
+//! The grid: 101 points per axis for 1-D problems, 101 × 101 for 2-D, and for higher
+//! dimension a fixed sample of [`RANDOM_POINTS`] uniform points (seed [`GRID_SEED`]), so
+//! numbers from different runs are comparable. The networks and the exact solutions are
+//! evaluated with the f64 interpreter: the error measured is the trained function's, not
+//! the rounding of a backend.
+//!
+//! `rel_l2 = ‖u − u*‖₂ / ‖u*‖₂` over the grid points (plain sums; the grid is uniform).
+
+use super::layout::Layout;
+use super::model::bind_params;
+use super::TrainError;
+use crate::{compile, Options};
+use nabla_frontend::nn::Rng;
+use nabla_frontend::problem::{input_name, ExprFn, Problem};
+use nabla_ir::DType;
+use std::sync::Arc;
+
+/// Grid points per axis for 1-D and 2-D problems.
+pub const AXIS_POINTS: usize = 101;
+/// Number of evaluation points for problems of 3 or more inputs.
+pub const RANDOM_POINTS: usize = 4096;
+/// Seed of that sample.
+pub const GRID_SEED: u64 = 0x5EED;
+
+/// Evaluation points: rows of coordinates, inputs in declaration order.
+#[derive(Clone, Debug)]
+pub struct Grid {
+    /// The points.
+    pub rows: Vec<Vec<f64>>,
+    /// Points per axis for a tensor grid (1-D, 2-D; the last axis varies fastest);
+    /// empty for a random sample.
+    pub axes: Vec<usize>,
+}
+
+impl Grid {
+    /// The fixed evaluation grid of `problem`.
+    pub fn of(problem: &Problem) -> Grid {
+        let ins = &problem.inputs;
+        let axis = |k: usize| -> Vec<f64> {
+            let (lo, hi) = (ins[k].lo, ins[k].hi);
+            let n = AXIS_POINTS - 1;
+            (0..=n)
+                .map(|i| lo + (hi - lo) * i as f64 / n as f64)
+                .collect()
+        };
+        match ins.len() {
+            1 => Grid {
+                rows: axis(0).into_iter().map(|x| vec![x]).collect(),
+                axes: vec![AXIS_POINTS],
+            },
+            2 => {
+                let (a, b) = (axis(0), axis(1));
+                let rows = a
+                    .iter()
+                    .flat_map(|&x| b.iter().map(move |&y| vec![x, y]))
+                    .collect();
+                Grid {
+                    rows,
+                    axes: vec![AXIS_POINTS, AXIS_POINTS],
+                }
+            }
+            _ => Grid::random(problem),
+        }
+    }
+
+    fn random(problem: &Problem) -> Grid {
+        let mut rng = Rng::new(GRID_SEED);
+        let rows = (0..RANDOM_POINTS)
+            .map(|_| {
+                let it = problem.inputs.iter();
+                it.map(|d| d.lo + (d.hi - d.lo) * rng.uniform()).collect()
+            })
+            .collect();
+        Grid { rows, axes: vec![] }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// One output on the grid: prediction, exact values and the relative L2 error.
+#[derive(Clone, Debug)]
+pub struct Field {
+    /// The net output's name.
+    pub output: String,
+    /// Predicted values at the grid points.
+    pub pred: Vec<f64>,
+    /// Exact values, when the problem gives them.
+    pub exact: Option<Vec<f64>>,
+}
+
+impl Field {
+    /// `‖pred − exact‖ / ‖exact‖`, when there is an exact solution.
+    pub fn rel_l2(&self) -> Option<f64> {
+        let e = self.exact.as_ref()?;
+        let num: f64 = self.pred.iter().zip(e).map(|(p, e)| (p - e).powi(2)).sum();
+        let den: f64 = e.iter().map(|e| e * e).sum();
+        Some((num / den).sqrt())
+    }
+}
+
+/// Every net output of the problem on `grid`, with its exact values where known.
+pub fn fields(
+    problem: &Problem,
+    layout: &Layout,
+    theta: &[f64],
+    grid: &Grid,
+) -> Result<Vec<Field>, TrainError> {
+    let outputs: Vec<String> = problem
+        .nets
+        .iter()
+        .flat_map(|n| n.outputs.iter().cloned())
+        .collect();
+    outputs
+        .into_iter()
+        .map(|o| {
+            let out = o.clone();
+            let f: ExprFn = Arc::new(move |ctx| {
+                ctx.output(&out, None)
+                    .unwrap_or_else(|| ctx.b.constant(f64::NAN))
+            });
+            let pred = evaluate(problem, &f, layout, theta, grid)?;
+            let exact = match problem.exact.iter().find(|e| e.output == o) {
+                Some(e) => Some(evaluate(problem, &e.expr, layout, theta, grid)?),
+                None => None,
+            };
+            Ok(Field {
+                output: o,
+                pred,
+                exact,
+            })
+        })
+        .collect()
+}
+
+/// Evaluates one expression of the problem at θ on the grid, in f64 with the interpreter.
+pub fn evaluate(
+    problem: &Problem,
+    expr: &ExprFn,
+    layout: &Layout,
+    theta: &[f64],
+    grid: &Grid,
+) -> Result<Vec<f64>, TrainError> {
+    const SET: &str = "grid";
+    let obj = problem.expression("value", expr, SET, grid.len(), DType::F64)?;
+    let mut exe = compile(&obj.graph, &Options::interp())?;
+    let bound = exe.bindings().iter().map(|b| b.name.clone()).collect();
+    bind_params(exe.as_mut(), &bound, layout, theta)?;
+    for (k, d) in problem.inputs.iter().enumerate() {
+        let name = input_name(SET, &d.name);
+        if bound.contains(&name) {
+            let col: Vec<f64> = grid.rows.iter().map(|r| r[k]).collect();
+            exe.set(&name, &col)?;
+        }
+    }
+    exe.run()?;
+    Ok(exe.output(0))
+}

@@ -1,0 +1,274 @@
+//! Parameters as one flat vector ⇄ named tensors ⇄ `params.json`.
+//!
+//! The optimizers see `θ ∈ ℝⁿ`; the compiled program sees named leaves (`u.0.W`, `u.0.b`,
+//! …, `mu`); people and other programs see `params.json`, keyed by net name (a list of
+//! layers `{"W": [[..]], "b": [..]}`, `W` one row per output unit) and by scalar name
+//! (a number). The flat order is the declaration order of [`nabla_frontend::problem::Objective::init`]:
+//! every net's layers (`W` then `b`, row-major), then the trainable scalars.
+
+use super::TrainError;
+use nabla_frontend::problem::Problem;
+use nabla_ir::{Shape, Tensor};
+use serde_json::{json, Map, Value};
+
+/// The named tensors that make up `θ`, in order, with their offsets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Entry {
+    name: String,
+    shape: Shape,
+    offset: usize,
+}
+
+impl Layout {
+    /// The layout of these named tensors, in this order.
+    pub fn new(named: &[(String, Tensor)]) -> Layout {
+        let mut offset = 0;
+        let entries = named
+            .iter()
+            .map(|(name, t)| {
+                let e = Entry {
+                    name: name.clone(),
+                    shape: t.shape.clone(),
+                    offset,
+                };
+                offset += t.shape.numel();
+                e
+            })
+            .collect();
+        Layout { entries }
+    }
+
+    /// Total number of scalars.
+    pub fn len(&self) -> usize {
+        self.entries
+            .last()
+            .map_or(0, |e| e.offset + e.shape.numel())
+    }
+
+    /// Whether there is nothing to train.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
+    /// The values of `named` concatenated in layout order.
+    pub fn flatten(&self, named: &[(String, Tensor)]) -> Vec<f64> {
+        named
+            .iter()
+            .flat_map(|(_, t)| t.data.iter().copied())
+            .collect()
+    }
+
+    /// `(name, slice of θ)` for every entry.
+    pub fn split<'a>(&'a self, theta: &'a [f64]) -> impl Iterator<Item = (&'a str, &'a [f64])> {
+        self.entries.iter().map(move |e| {
+            let r = e.offset..e.offset + e.shape.numel();
+            (e.name.as_str(), &theta[r])
+        })
+    }
+
+    /// The slice of θ that belongs to `name`, if any.
+    pub fn get<'a>(&self, theta: &'a [f64], name: &str) -> Option<&'a [f64]> {
+        let e = self.entries.iter().find(|e| e.name == name)?;
+        Some(&theta[e.offset..e.offset + e.shape.numel()])
+    }
+
+    /// Writes `values` (for `name`) into θ; `false` when the name is unknown or the length
+    /// differs.
+    fn put(&self, theta: &mut [f64], name: &str, values: &[f64]) -> bool {
+        match self.entries.iter().find(|e| e.name == name) {
+            Some(e) if e.shape.numel() == values.len() => {
+                theta[e.offset..e.offset + values.len()].copy_from_slice(values);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `θ` as the JSON object of `params.json`.
+pub fn to_json(problem: &Problem, layout: &Layout, theta: &[f64]) -> Value {
+    let mut obj = Map::new();
+    for net in &problem.nets {
+        let layers: Vec<Value> = (0..net.mlp.layers())
+            .map(|l| {
+                let w = layout.get(theta, &format!("{}.{l}.W", net.name));
+                let b = layout.get(theta, &format!("{}.{l}.b", net.name));
+                let rows = net.mlp.widths[l + 1];
+                json!({"W": matrix(w.unwrap_or(&[]), rows), "b": b.unwrap_or(&[])})
+            })
+            .collect();
+        obj.insert(net.name.clone(), Value::Array(layers));
+    }
+    for p in &problem.params {
+        let v = layout.get(theta, &p.name).map_or(p.init, |s| s[0]);
+        obj.insert(p.name.clone(), json!(v));
+    }
+    Value::Object(obj)
+}
+
+fn matrix(data: &[f64], rows: usize) -> Value {
+    let cols = data.len().checked_div(rows).unwrap_or(0).max(1);
+    Value::Array(data.chunks(cols).map(|r| json!(r)).collect())
+}
+
+/// Reads `params.json` into θ (starting from `theta`'s current values). Every net layer
+/// and scalar of the problem must be present with the right shape; the error names the
+/// layer and both shapes.
+pub fn from_json(
+    problem: &Problem,
+    layout: &Layout,
+    theta: &mut [f64],
+    v: &Value,
+) -> Result<(), TrainError> {
+    let bad = |what: String| TrainError::Params(what);
+    for net in &problem.nets {
+        let layers = v[&net.name]
+            .as_array()
+            .ok_or_else(|| bad(format!("`{}` must be a list of layers", net.name)))?;
+        if layers.len() != net.mlp.layers() {
+            return Err(bad(format!(
+                "`{}` has {} layers, the net has {}",
+                net.name,
+                layers.len(),
+                net.mlp.layers()
+            )));
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            let (o, i) = (net.mlp.widths[l + 1], net.mlp.widths[l]);
+            let w = read_array(&layer["W"], &[o, i], &format!("{}[{l}].W", net.name))?;
+            let b = read_array(&layer["b"], &[o], &format!("{}[{l}].b", net.name))?;
+            layout.put(theta, &format!("{}.{l}.W", net.name), &w);
+            layout.put(theta, &format!("{}.{l}.b", net.name), &b);
+        }
+    }
+    for p in &problem.params {
+        let x = v[&p.name]
+            .as_f64()
+            .ok_or_else(|| bad(format!("`{}` must be a number", p.name)))?;
+        layout.put(theta, &p.name, &[x]);
+    }
+    Ok(())
+}
+
+/// A nested JSON array of numbers of exactly `shape`, row-major.
+fn read_array(v: &Value, shape: &[usize], what: &str) -> Result<Vec<f64>, TrainError> {
+    let mut out = Vec::new();
+    let found = collect(v, &mut out)
+        .ok_or_else(|| TrainError::Params(format!("{what} must be a nested list of numbers")))?;
+    if found != shape {
+        return Err(TrainError::Params(format!(
+            "{what} has shape {found:?}, the net needs {shape:?}"
+        )));
+    }
+    Ok(out)
+}
+
+/// Flattens a rectangular nested array; returns its shape.
+fn collect(v: &Value, out: &mut Vec<f64>) -> Option<Vec<usize>> {
+    match v {
+        Value::Number(n) => {
+            out.push(n.as_f64()?);
+            Some(vec![])
+        }
+        Value::Array(items) => {
+            let mut inner: Option<Vec<usize>> = None;
+            for it in items {
+                let s = collect(it, out)?;
+                if inner.as_ref().is_some_and(|p| *p != s) {
+                    return None;
+                }
+                inner = Some(s);
+            }
+            let mut shape = vec![items.len()];
+            shape.extend(inner.unwrap_or_default());
+            Some(shape)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nabla_frontend::nn::{Act, Mlp};
+    use nabla_frontend::problem::{NetDecl, ScalarParam};
+
+    fn problem() -> Problem {
+        Problem {
+            nets: vec![NetDecl {
+                name: "u".into(),
+                args: vec!["x".into(), "y".into()],
+                outputs: vec!["u".into()],
+                mlp: Mlp::new(&[2, 3, 1], Act::Tanh),
+                seed: 0,
+            }],
+            params: vec![ScalarParam {
+                name: "mu".into(),
+                init: 0.5,
+            }],
+            ..Problem::default()
+        }
+    }
+
+    fn init(p: &Problem) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = Vec::new();
+        for (l, layer) in p.nets[0].mlp.init(1).into_iter().enumerate() {
+            v.push((format!("u.{l}.W"), layer.w));
+            v.push((format!("u.{l}.b"), layer.b));
+        }
+        v.push(("mu".into(), Tensor::scalar(0.5)));
+        v
+    }
+
+    #[test]
+    fn layout_offsets_follow_declaration_order() {
+        let p = problem();
+        let named = init(&p);
+        let lay = Layout::new(&named);
+        assert_eq!(lay.len(), 6 + 3 + 3 + 1 + 1);
+        let theta = lay.flatten(&named);
+        assert_eq!(lay.get(&theta, "u.1.W").unwrap(), &named[2].1.data[..]);
+        assert_eq!(lay.get(&theta, "mu").unwrap(), &[0.5]);
+    }
+
+    #[test]
+    fn json_layout_matches_the_cli_spec_and_round_trips() {
+        let p = problem();
+        let named = init(&p);
+        let lay = Layout::new(&named);
+        let theta: Vec<f64> = (0..lay.len()).map(|i| i as f64 * 0.25).collect();
+        let v = to_json(&p, &lay, &theta);
+        // W of layer 0 is [3][2], one row per output unit
+        assert_eq!(
+            v["u"][0]["W"],
+            json!([[0.0, 0.25], [0.5, 0.75], [1.0, 1.25]])
+        );
+        assert_eq!(v["u"][0]["b"], json!([1.5, 1.75, 2.0]));
+        assert_eq!(v["u"][1]["W"], json!([[2.25, 2.5, 2.75]]));
+        assert_eq!(v["mu"], json!(3.25));
+        let mut back = vec![0.0; lay.len()];
+        from_json(&p, &lay, &mut back, &v).unwrap();
+        assert_eq!(back, theta);
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_layer_and_both_shapes() {
+        let p = problem();
+        let lay = Layout::new(&init(&p));
+        let v = json!({"u": [{"W": [[1.0, 2.0]], "b": [0.0]}, {"W": [[1.0]], "b": [0.0]}],
+                       "mu": 1.0});
+        let err = from_json(&p, &lay, &mut vec![0.0; lay.len()], &v).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("u[0].W") && msg.contains("[1, 2]") && msg.contains("[3, 2]"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Training: optimizers, the training loop over a compiled problem, accuracy reports and
+//! output files.
+//!
+//! - [`optim`]: the [`Objective`] interface and Adam; [`lbfgs`]: L-BFGS with a
+//!   strong-Wolfe line search.
+//! - [`layout`]: parameters as one flat vector ⇄ named tensors ⇄ `params.json`.
+//! - [`model`]: a problem's compiled loss and gradient as an [`Objective`]; collocation
+//!   points bound (and re-bound on resampling) with `Executable::set`.
+//! - [`run`]: the loop — Adam, L-BFGS or Adam then L-BFGS, resampling every `k` steps, a
+//!   stop flag polled between steps (Ctrl-C), one history record per step.
+//! - [`accuracy`]: relative L2 errors against `exact` solutions on a fixed grid.
+//! - [`output`], [`plot`]: `params.json`, `history.csv` and SVG plots, written atomically.
+//!
+//! ```no_run
+//! use nabla::train::{self, model::Model, run::{OptimizerKind, TrainOptions}};
+//! use std::sync::atomic::AtomicBool;
+//! # fn demo(problem: &nabla::frontend::problem::Problem) -> Result<(), train::TrainError> {
+//! let (mut model, theta, _compile_s) = Model::compile(problem, &nabla::Options::cpu())?;
+//! let opts = TrainOptions::new(2000, OptimizerKind::AdamLbfgs);
+//! let result = train::run::train(&mut model, theta, &opts, &AtomicBool::new(false), &mut |_| {})?;
+//! println!("loss {:.3e}", result.last.loss);
+//! # Ok(()) }
+//! ```
+
+pub mod accuracy;
+pub mod layout;
+pub mod lbfgs;
+pub mod model;
+pub mod optim;
+pub mod output;
+pub mod plot;
+pub mod report;
+pub mod run;
+
+pub use optim::Objective;
+
+use std::path::PathBuf;
+
+/// Why training (or writing its results) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The objective could not be traced.
+    #[error(transparent)]
+    Problem(#[from] nabla_frontend::problem::ProblemError),
+    /// The objective could not be compiled.
+    #[error(transparent)]
+    Compile(#[from] crate::CompileError),
+    /// Binding or running the compiled program failed.
+    #[error(transparent)]
+    Run(#[from] crate::RunError),
+    /// The compiled program lacks an output the trainer needs.
+    #[error("the compiled objective has no output `{0}`")]
+    MissingOutput(String),
+    /// A gradient output of the wrong length.
+    #[error("a gradient output has {found} values, its param has {expected}")]
+    GradLength {
+        /// Param size.
+        expected: usize,
+        /// Output size.
+        found: usize,
+    },
+    /// The loss or its gradient became NaN or infinite.
+    #[error("the loss became non-finite ({loss}); try a smaller learning rate")]
+    NonFinite {
+        /// The loss value.
+        loss: f64,
+    },
+    /// A params file with the wrong layout.
+    #[error("params: {0}")]
+    Params(String),
+    /// An output file or directory could not be written.
+    #[error("cannot write `{}`: {reason}", path.display())]
+    Output {
+        /// The path.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// A plot could not be drawn.
+    #[error("plot `{name}`: {reason}")]
+    Plot {
+        /// The plot's file name.
+        name: String,
+        /// The drawing library's reason.
+        reason: String,
+    },
+}

@@ -1,0 +1,186 @@
+//! A compiled problem objective as an optimisation [`Objective`].
+//!
+//! [`Model`] owns the executable of `Problem::objective(.., with_grad = true)` — outputs
+//! `loss`, `loss.R`, `residual.R`, `grad.P` — and the [`Layout`] of its params. Evaluating
+//! it binds θ leaf by leaf with [`Executable::set`], runs, and gathers `grad.P` back into
+//! one vector. Collocation points are bound separately ([`Model::bind_points`]) and stay
+//! bound until the next resample.
+
+use super::layout::Layout;
+use super::optim::Objective;
+use super::TrainError;
+use crate::{compile, Executable, Options};
+use nabla_frontend::problem::{input_name, Problem};
+use nabla_ir::Tensor;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// A problem's compiled loss-and-gradient program with its parameter layout.
+pub struct Model<'p> {
+    problem: &'p Problem,
+    exe: Box<dyn Executable>,
+    layout: Layout,
+    bound: HashSet<String>,
+    loss: usize,
+    parts: Vec<(String, usize)>,
+    grads: Vec<Option<usize>>,
+    last_parts: Vec<f64>,
+    evals: usize,
+}
+
+/// Point-set sizes as the problem declares them.
+pub fn sizes(problem: &Problem) -> Vec<(String, usize)> {
+    problem
+        .point_sets
+        .iter()
+        .map(|s| (s.name.clone(), s.spec.len()))
+        .collect()
+}
+
+/// The problem with every net's initialisation seed offset by `seed` (`--seed`).
+pub fn reseeded(problem: &Problem, seed: u64) -> Problem {
+    let mut p = problem.clone();
+    for n in &mut p.nets {
+        n.seed = n.seed.wrapping_add(seed);
+    }
+    p
+}
+
+impl<'p> Model<'p> {
+    /// Traces and compiles the objective with its gradient; returns the model, the initial
+    /// θ and the compile time in seconds.
+    pub fn compile(
+        problem: &'p Problem,
+        opts: &Options,
+    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+        let t0 = Instant::now();
+        let obj = problem.objective(&sizes(problem), opts.dtype, true)?;
+        let exe = compile(&obj.graph, opts)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let (m, theta) = Model::from_executable(problem, exe, &obj.init)?;
+        Ok((m, theta, secs))
+    }
+
+    /// Wraps an executable whose outputs are those of `Problem::objective` with gradient;
+    /// `init` names the params in θ order with their initial values.
+    pub fn from_executable(
+        problem: &'p Problem,
+        exe: Box<dyn Executable>,
+        init: &[(String, Tensor)],
+    ) -> Result<(Model<'p>, Vec<f64>), TrainError> {
+        let layout = Layout::new(init);
+        let names = exe.output_names();
+        let find = |n: &str| names.iter().position(|o| o == n);
+        let loss = find("loss").ok_or_else(|| TrainError::MissingOutput("loss".into()))?;
+        let parts = problem
+            .residuals
+            .iter()
+            .map(|r| {
+                let n = format!("loss.{}", r.name);
+                find(&n)
+                    .map(|i| (r.name.clone(), i))
+                    .ok_or(TrainError::MissingOutput(n))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
+        let bound = exe.bindings().iter().map(|b| b.name.clone()).collect();
+        let theta = layout.flatten(init);
+        let model = Model {
+            problem,
+            exe,
+            layout,
+            bound,
+            loss,
+            parts,
+            grads,
+            last_parts: Vec::new(),
+            evals: 0,
+        };
+        Ok((model, theta))
+    }
+
+    /// The parameter layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &'p Problem {
+        self.problem
+    }
+
+    /// Residual names, in the order of [`Model::last_parts`].
+    pub fn part_names(&self) -> Vec<String> {
+        self.parts.iter().map(|p| p.0.clone()).collect()
+    }
+
+    /// `loss.R` (unweighted mean square) of every residual at the last evaluation.
+    pub fn last_parts(&self) -> &[f64] {
+        &self.last_parts
+    }
+
+    /// Number of loss-and-gradient evaluations so far.
+    pub fn evals(&self) -> usize {
+        self.evals
+    }
+
+    /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`).
+    pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
+        for (set, rows) in self.problem.sample(seed) {
+            for (k, input) in self.problem.inputs.iter().enumerate() {
+                let name = input_name(&set, &input.name);
+                if self.bound.contains(&name) {
+                    let col: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+                    self.exe.set(&name, &col)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Objective for Model<'_> {
+    fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+        bind_params(self.exe.as_mut(), &self.bound, &self.layout, x)?;
+        self.exe.run()?;
+        self.evals += 1;
+        let mut off = 0;
+        for ((_, vals), gi) in self.layout.split(x).zip(&self.grads) {
+            let dst = &mut grad[off..off + vals.len()];
+            match gi {
+                Some(i) => copy_grad(dst, &self.exe.output(*i))?,
+                None => dst.fill(0.0),
+            }
+            off += vals.len();
+        }
+        self.last_parts = self.parts.iter().map(|p| self.exe.output(p.1)[0]).collect();
+        Ok(self.exe.output(self.loss)[0])
+    }
+}
+
+fn copy_grad(dst: &mut [f64], g: &[f64]) -> Result<(), TrainError> {
+    if g.len() != dst.len() {
+        return Err(TrainError::GradLength {
+            expected: dst.len(),
+            found: g.len(),
+        });
+    }
+    dst.copy_from_slice(g);
+    Ok(())
+}
+
+/// Binds every param of θ that the executable uses (a param no output depends on is not a
+/// binding of the compiled program).
+pub fn bind_params(
+    exe: &mut dyn Executable,
+    bound: &HashSet<String>,
+    layout: &Layout,
+    theta: &[f64],
+) -> Result<(), TrainError> {
+    for (name, vals) in layout.split(theta) {
+        if bound.contains(name) {
+            exe.set(name, vals)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Files written by training: `params.json`, `history.csv`, plots. Every file is written
+//! to a temporary name in the same directory and renamed into place, so a reader never
+//! sees a partial file and an interrupted run leaves either the old file or the new one.
+
+use super::run::StepRecord;
+use super::TrainError;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Creates `dir` if needed and checks that files can be created in it, before any
+/// training starts.
+pub fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
+    let io = |e: std::io::Error| TrainError::Output {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let probe = dir.join(format!(".nabla-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(io)?;
+    std::fs::remove_file(&probe).map_err(io)
+}
+
+/// Writes `contents` to `path` atomically (temporary file in the same directory, then
+/// rename).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
+    let tmp = temp_name(path);
+    let err = |e: std::io::Error| TrainError::Output {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::write(&tmp, contents).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+/// `dir/.NAME.tmp-PID`: hidden, unique per process, on the same file system as `path`.
+pub fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let tmp = format!(".{name}.tmp-{}", std::process::id());
+    path.with_file_name(tmp)
+}
+
+/// `history.csv`: `step,loss.R...,loss,wall_s`, one row per step.
+pub fn history_csv(parts: &[String], history: &[StepRecord]) -> String {
+    let mut s = String::from("step");
+    for p in parts {
+        let _ = write!(s, ",loss.{p}");
+    }
+    s.push_str(",loss,wall_s\n");
+    for r in history {
+        let _ = write!(s, "{}", r.step);
+        for v in &r.parts {
+            let _ = write!(s, ",{v:e}");
+        }
+        let _ = writeln!(s, ",{:e},{:.6}", r.loss, r.wall_s);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_has_a_column_per_residual() {
+        let h = vec![StepRecord {
+            step: 0,
+            loss: 3.0,
+            parts: vec![1.0, 0.2],
+            wall_s: 0.5,
+        }];
+        let csv = history_csv(&["pde".into(), "bc".into()], &h);
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("step,loss.pde,loss.bc,loss,wall_s"));
+        assert_eq!(lines.next(), Some("0,1e0,2e-1,3e0,0.500000"));
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_directory_under_a_file_is_not_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("file");
+        std::fs::write(&f, b"x").unwrap();
+        let e = prepare_dir(&f.join("out")).unwrap_err();
+        assert!(e.to_string().contains("out"), "{e}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The training loop: optimizer phases, resampling, stop requests, history.
+
+use super::lbfgs::{Lbfgs, LbfgsStep};
+use super::model::Model;
+use super::optim::{Adam, Objective};
+use super::TrainError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Which optimizer trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// Adam for every step.
+    Adam,
+    /// L-BFGS for every step (one step is one iteration with its line search).
+    Lbfgs,
+    /// Adam for the first steps, then L-BFGS: Adam finds the basin, L-BFGS converges in it.
+    AdamLbfgs,
+}
+
+impl OptimizerKind {
+    /// Parses `adam`, `lbfgs`, `adam+lbfgs`.
+    pub fn parse(s: &str) -> Option<OptimizerKind> {
+        match s {
+            "adam" => Some(OptimizerKind::Adam),
+            "lbfgs" => Some(OptimizerKind::Lbfgs),
+            "adam+lbfgs" => Some(OptimizerKind::AdamLbfgs),
+            _ => None,
+        }
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Total optimizer steps (Adam updates plus L-BFGS iterations).
+    pub steps: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Seed of the first point sample; round `r` of resampling uses [`round_seed`]`(seed, r)`.
+    pub seed: u64,
+    /// Resample the collocation points every this many steps (`None`: never).
+    pub resample: Option<usize>,
+    /// For `adam+lbfgs`: the number of Adam steps (the rest are L-BFGS iterations).
+    pub adam_steps: usize,
+}
+
+impl TrainOptions {
+    /// `steps` steps of `optimizer` with the defaults: lr 1e-3, seed 0, no resampling,
+    /// half the steps Adam for `adam+lbfgs`.
+    pub fn new(steps: usize, optimizer: OptimizerKind) -> TrainOptions {
+        TrainOptions {
+            steps,
+            optimizer,
+            lr: 1e-3,
+            seed: 0,
+            resample: None,
+            adam_steps: steps / 2,
+        }
+    }
+
+    fn adam_steps(&self) -> usize {
+        match self.optimizer {
+            OptimizerKind::Adam => self.steps,
+            OptimizerKind::Lbfgs => 0,
+            OptimizerKind::AdamLbfgs => self.adam_steps.min(self.steps),
+        }
+    }
+}
+
+/// The seed of resampling round `round` (round 0 is the initial sample).
+pub fn round_seed(seed: u64, round: u64) -> u64 {
+    seed.wrapping_add(round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// One row of the history: the loss at the step's evaluation point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRecord {
+    /// Step index, from 0.
+    pub step: usize,
+    /// Weighted total loss.
+    pub loss: f64,
+    /// Unweighted `mean(r²)` of every residual, in the problem's order.
+    pub parts: Vec<f64>,
+    /// Seconds since training started.
+    pub wall_s: f64,
+}
+
+/// Why training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// All steps were taken.
+    Steps,
+    /// A stop was requested (Ctrl-C).
+    Interrupted,
+    /// L-BFGS found a zero gradient.
+    Converged,
+    /// L-BFGS could not decrease the loss any further.
+    Stalled,
+}
+
+/// What training produced.
+#[derive(Clone, Debug)]
+pub struct TrainResult {
+    /// Final parameters.
+    pub theta: Vec<f64>,
+    /// One record per step taken.
+    pub history: Vec<StepRecord>,
+    /// Loss and residual parts at the final θ (on the last bound points).
+    pub last: StepRecord,
+    /// Why training ended.
+    pub reason: StopReason,
+    /// Training wall time in seconds.
+    pub wall_s: f64,
+}
+
+/// Trains `model` from `theta` in place. `stop` is polled before every step: once set,
+/// training ends after the current step and the result is as valid as after the last step.
+/// `on_step` sees every record as it is made (progress display).
+pub fn train(
+    model: &mut Model<'_>,
+    theta: Vec<f64>,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<TrainResult, TrainError> {
+    let mut loop_ = Loop {
+        adam: Adam::new(theta.len(), opts.lr),
+        lbfgs: Lbfgs::default(),
+        theta,
+        start: Instant::now(),
+        history: Vec::new(),
+    };
+    model.bind_points(round_seed(opts.seed, 0))?;
+    let mut reason = StopReason::Steps;
+    for step in 0..opts.steps {
+        if stop.load(Ordering::SeqCst) {
+            reason = StopReason::Interrupted;
+            break;
+        }
+        loop_.maybe_resample(model, opts, step)?;
+        let r = loop_.step(model, step < opts.adam_steps())?;
+        let rec = loop_.record(model, step, r.loss());
+        on_step(&rec);
+        loop_.history.push(rec);
+        if let Some(why) = r.stop_reason() {
+            reason = why;
+            break;
+        }
+    }
+    loop_.finish(model, reason)
+}
+
+struct Loop {
+    adam: Adam,
+    lbfgs: Lbfgs,
+    theta: Vec<f64>,
+    start: Instant,
+    history: Vec<StepRecord>,
+}
+
+impl Loop {
+    fn maybe_resample(
+        &mut self,
+        model: &mut Model<'_>,
+        opts: &TrainOptions,
+        step: usize,
+    ) -> Result<(), TrainError> {
+        match opts.resample {
+            Some(every) if every > 0 && step > 0 && step.is_multiple_of(every) => {
+                model.bind_points(round_seed(opts.seed, (step / every) as u64))?;
+                self.lbfgs.reset();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn step(&mut self, model: &mut Model<'_>, adam: bool) -> Result<LbfgsStep, TrainError> {
+        if adam {
+            return Ok(LbfgsStep::Moved(self.adam.step(model, &mut self.theta)?));
+        }
+        self.lbfgs.step(model, &mut self.theta)
+    }
+
+    fn record(&self, model: &Model<'_>, step: usize, loss: f64) -> StepRecord {
+        StepRecord {
+            step,
+            loss,
+            parts: model.last_parts().to_vec(),
+            wall_s: self.start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Evaluates at the final θ so the reported loss belongs to the returned parameters.
+    fn finish(
+        mut self,
+        model: &mut Model<'_>,
+        reason: StopReason,
+    ) -> Result<TrainResult, TrainError> {
+        let wall_s = self.start.elapsed().as_secs_f64();
+        let mut g = vec![0.0; self.theta.len()];
+        let loss = model.eval(&self.theta, &mut g)?;
+        let last = self.record(model, self.history.len(), loss);
+        Ok(TrainResult {
+            theta: std::mem::take(&mut self.theta),
+            history: self.history,
+            last,
+            reason,
+            wall_s,
+        })
+    }
+}
+
+impl LbfgsStep {
+    fn stop_reason(self) -> Option<StopReason> {
+        match self {
+            LbfgsStep::Moved(_) => None,
+            LbfgsStep::Converged(_) => Some(StopReason::Converged),
+            LbfgsStep::Stalled(_) => Some(StopReason::Stalled),
+        }
+    }
+}

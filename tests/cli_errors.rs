@@ -1,0 +1,100 @@
+//! Bad input never panics and never writes: every file in `tests/lang_errors/` is run
+//! through `nabla eval` (with `NAME.points.json`, `NAME.params.json` and `NAME.expr` when
+//! present); each must exit non-zero, print nothing on stdout, leave no file behind, and
+//! print exactly the diagnostics in `NAME.stderr`. `BLESS=1` rewrites the `.stderr` files.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang_errors");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nabla"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `NAME.SUFFIX` next to the case, if it exists.
+fn sibling(case: &Path, suffix: &str) -> Option<PathBuf> {
+    let p = case.with_extension(suffix);
+    p.exists().then_some(p)
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs one case in a fresh folder; returns its stderr after the checks common to all.
+fn run_case(case: &Path) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let name = case.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::copy(case, d.join(&name)).unwrap();
+    let points = sibling(case, "points.json")
+        .unwrap_or_else(|| case.parent().unwrap().join("default.points.json"));
+    std::fs::copy(points, d.join("points.json")).unwrap();
+    let mut cmd = Command::cargo_bin("nabla").unwrap();
+    cmd.current_dir(d)
+        .args([
+            "eval",
+            &name,
+            "--points",
+            "points.json",
+            "--backend",
+            "interp",
+        ])
+        .args(["--output", "out.json", "--write-params", "init.json"]);
+    if let Some(p) = sibling(case, "params.json") {
+        std::fs::copy(p, d.join("params.json")).unwrap();
+        cmd.args(["--params", "params.json"]);
+    }
+    if let Some(e) = sibling(case, "expr") {
+        cmd.args(["--expr", std::fs::read_to_string(e).unwrap().trim_end()]);
+    }
+    let before = listing(d);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{name}: succeeded");
+    assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+    assert!(out.stdout.is_empty(), "{name}: wrote to stdout");
+    assert_eq!(listing(d), before, "{name}: left files behind");
+    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    stderr
+}
+
+#[test]
+fn every_bad_input_is_diagnosed_with_its_location() {
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut mismatched = Vec::new();
+    let all = cases();
+    assert!(all.len() >= 15, "{} cases", all.len());
+    for case in &all {
+        let stderr = run_case(case);
+        let name = case.file_name().unwrap().to_string_lossy();
+        let located = stderr.contains(&format!("--> {name}:"))
+            || stderr.contains("--> --expr")
+            || stderr.contains("in points.json")
+            || stderr.contains("in params.json")
+            || stderr.contains("from points.json");
+        assert!(located, "{name}: no location in\n{stderr}");
+        let expected = case.with_extension("stderr");
+        if bless {
+            std::fs::write(&expected, &stderr).unwrap();
+        } else if std::fs::read_to_string(&expected).ok().as_deref() != Some(stderr.as_str()) {
+            mismatched.push(format!("== {name}:\n{stderr}"));
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "stderr differs (BLESS=1 to accept):\n{}",
+        mismatched.join("\n")
+    );
+}

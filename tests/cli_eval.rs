@@ -1,0 +1,364 @@
+//! `nabla eval` on a Poisson problem and a multi-output inverse problem, against values
+//! computed here independently: closed forms of a one-hidden-layer tanh network and of
+//! its derivatives for the residuals and the loss, and f64 central finite differences of
+//! that closed-form loss for the gradient.
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// A one-hidden-layer tanh MLP on two inputs, with `k` outputs.
+#[derive(Clone)]
+struct Net {
+    w0: Vec<[f64; 2]>,
+    b0: Vec<f64>,
+    w1: Vec<Vec<f64>>,
+    b1: Vec<f64>,
+}
+
+/// Value, ∂/∂x, ∂/∂y and Laplacian of output `j` at `(x, y)`:
+/// `u = Σₒ W1[j,o] tanh(aₒ) + b1[j]`, `aₒ = W0[o]·(x, y) + b0[o]`,
+/// `tanh' = 1 - t²`, `tanh'' = -2t(1 - t²)`.
+fn eval(n: &Net, j: usize, x: f64, y: f64) -> [f64; 4] {
+    let mut out = [n.b1[j], 0.0, 0.0, 0.0];
+    for (o, w) in n.w0.iter().enumerate() {
+        let t = (w[0] * x + w[1] * y + n.b0[o]).tanh();
+        let c = n.w1[j][o];
+        out[0] += c * t;
+        out[1] += c * (1.0 - t * t) * w[0];
+        out[2] += c * (1.0 - t * t) * w[1];
+        out[3] += c * -2.0 * t * (1.0 - t * t) * (w[0] * w[0] + w[1] * w[1]);
+    }
+    out
+}
+
+fn net(hidden: usize, outputs: usize, salt: f64) -> Net {
+    let v = |i: usize| (1.7 * i as f64 + salt).sin() * 0.9;
+    Net {
+        w0: (0..hidden).map(|o| [v(2 * o), v(2 * o + 1)]).collect(),
+        b0: (0..hidden).map(|o| 0.3 * v(50 + o)).collect(),
+        w1: (0..outputs)
+            .map(|j| (0..hidden).map(|o| v(100 + 10 * j + o)).collect())
+            .collect(),
+        b1: (0..outputs).map(|j| 0.2 * v(200 + j)).collect(),
+    }
+}
+
+fn net_json(n: &Net) -> Value {
+    json!([{"W": n.w0, "b": n.b0}, {"W": n.w1, "b": n.b1}])
+}
+
+/// The parameters as one vector, in the order W0, b0, W1, b1 (row-major), and back.
+fn flatten(n: &Net) -> Vec<f64> {
+    let mut v: Vec<f64> = n.w0.iter().flatten().copied().collect();
+    v.extend(&n.b0);
+    v.extend(n.w1.iter().flatten());
+    v.extend(&n.b1);
+    v
+}
+
+fn unflatten(like: &Net, v: &[f64]) -> Net {
+    let mut it = v.iter().copied();
+    let mut n = like.clone();
+    n.w0.iter_mut()
+        .flatten()
+        .for_each(|w| *w = it.next().unwrap());
+    n.b0.iter_mut().for_each(|w| *w = it.next().unwrap());
+    n.w1.iter_mut()
+        .flatten()
+        .for_each(|w| *w = it.next().unwrap());
+    n.b1.iter_mut().for_each(|w| *w = it.next().unwrap());
+    n
+}
+
+/// The gradient as JSON, flattened in the same order.
+fn flatten_json(v: &Value) -> Vec<f64> {
+    let mut out = Vec::new();
+    for layer in v.as_array().unwrap() {
+        for key in ["W", "b"] {
+            collect(&layer[key], &mut out);
+        }
+    }
+    out
+}
+
+fn collect(v: &Value, out: &mut Vec<f64>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+        x => out.push(x.as_f64().unwrap()),
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    let mut out = Vec::new();
+    collect(v, &mut out);
+    out
+}
+
+fn run_eval(dir: &Path, src: &str, params: &Value, points: &Value, extra: &[&str]) -> Value {
+    std::fs::write(dir.join("p.nabla"), src).unwrap();
+    std::fs::write(dir.join("params.json"), params.to_string()).unwrap();
+    std::fs::write(dir.join("points.json"), points.to_string()).unwrap();
+    let out = Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir)
+        .args([
+            "eval",
+            "p.nabla",
+            "--params",
+            "params.json",
+            "--points",
+            "points.json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "{what}[{i}]: {g} vs {w}"
+        );
+    }
+}
+
+/// Central differences of `f` at `v`, step `h` per coordinate.
+fn fd_grad(f: impl Fn(&[f64]) -> f64, v: &[f64], h: f64) -> Vec<f64> {
+    (0..v.len())
+        .map(|i| {
+            let (mut a, mut b) = (v.to_vec(), v.to_vec());
+            a[i] += h;
+            b[i] -= h;
+            (f(&a) - f(&b)) / (2.0 * h)
+        })
+        .collect()
+}
+
+const POISSON: &str = "problem poisson2d
+input x in [0, 1]
+input y in [0, 1]
+net u(x, y) = mlp(widths = [4], act = tanh)
+let f = 2 * pi^2 * sin(pi * x) * sin(pi * y)
+points inner = interior(64)
+points walls = boundary(16)
+residual pde on inner = -lap(u) - f
+residual bc on walls weight 10 = u
+exact u = sin(pi * x) * sin(pi * y)
+";
+
+const INNER: [[f64; 2]; 3] = [[0.1, 0.2], [0.5, 0.5], [0.83, 0.31]];
+const WALLS: [[f64; 2]; 2] = [[0.0, 0.3], [0.7, 1.0]];
+
+/// Residuals and loss of [`POISSON`] in closed form.
+fn poisson(n: &Net) -> (Vec<f64>, Vec<f64>, f64) {
+    use std::f64::consts::PI;
+    let pde: Vec<f64> = INNER
+        .iter()
+        .map(|&[x, y]| -eval(n, 0, x, y)[3] - 2.0 * PI * PI * (PI * x).sin() * (PI * y).sin())
+        .collect();
+    let bc: Vec<f64> = WALLS.iter().map(|&[x, y]| eval(n, 0, x, y)[0]).collect();
+    let ms = |r: &[f64]| r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64;
+    let loss = ms(&pde) + 10.0 * ms(&bc);
+    (pde, bc, loss)
+}
+
+#[test]
+fn poisson_residuals_loss_and_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(4, 1, 0.3);
+    let params = json!({"u": net_json(&n)});
+    let points = json!({"inner": INNER, "walls": WALLS});
+    let (pde, bc, loss) = poisson(&n);
+    let fd = fd_grad(|v| poisson(&unflatten(&n, v)).2, &flatten(&n), 1e-6);
+    for backend in ["interp", "cpu"] {
+        let out = run_eval(
+            dir.path(),
+            POISSON,
+            &params,
+            &points,
+            &["--grad", "--backend", backend],
+        );
+        close(&floats(&out["residuals"]["pde"]), &pde, 1e-12, backend);
+        close(&floats(&out["residuals"]["bc"]), &bc, 1e-12, backend);
+        close(&[out["loss"].as_f64().unwrap()], &[loss], 1e-12, backend);
+        close(&flatten_json(&out["grad"]["u"]), &fd, 1e-6, backend);
+        assert_eq!(out["exprs"], json!({}));
+    }
+}
+
+#[test]
+fn f32_and_finite_difference_evaluation_stay_close_to_f64() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(4, 1, 0.3);
+    let params = json!({"u": net_json(&n)});
+    let points = json!({"inner": INNER, "walls": WALLS});
+    let (pde, _, loss) = poisson(&n);
+    let out = run_eval(dir.path(), POISSON, &params, &points, &["--dtype", "f32"]);
+    close(&floats(&out["residuals"]["pde"]), &pde, 1e-4, "f32");
+    let out = run_eval(dir.path(), POISSON, &params, &points, &["--derivs", "fd"]);
+    close(&[out["loss"].as_f64().unwrap()], &[loss], 1e-5, "fd");
+}
+
+const STOKES: &str = "problem inverse
+input x in [0, 1]
+input y in [0, 1]
+param mu = 0.5
+net flow(x, y) -> (u, v) = mlp(widths = [3], act = tanh, seed = 1)
+points inner = interior(100)
+points edge = face(y = 0, 10)
+residual mom on inner = d(u, x) - mu * v^2
+residual edge on edge weight 2 = u(x, 1 - x) - at(d(v, y); y = x^2)
+";
+
+/// Residuals and loss of [`STOKES`] in closed form (`inner` at [`INNER`], `edge` at
+/// [`WALLS`]).
+fn stokes(n: &Net, mu: f64) -> (Vec<f64>, Vec<f64>, f64) {
+    let mom: Vec<f64> = INNER
+        .iter()
+        .map(|&[x, y]| eval(n, 0, x, y)[1] - mu * eval(n, 1, x, y)[0].powi(2))
+        .collect();
+    let edge: Vec<f64> = WALLS
+        .iter()
+        .map(|&[x, _]| eval(n, 0, x, 1.0 - x)[0] - eval(n, 1, x, x * x)[2])
+        .collect();
+    let ms = |r: &[f64]| r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64;
+    (mom.clone(), edge.clone(), ms(&mom) + 2.0 * ms(&edge))
+}
+
+#[test]
+fn multi_output_inverse_problem_with_param_gradient_and_expressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(3, 2, 1.1);
+    let mu = 0.7;
+    let params = json!({"flow": net_json(&n), "mu": mu});
+    let points = json!({"inner": INNER, "edge": WALLS, "q": [[0.25, 0.5]]});
+    let (mom, edge, loss) = stokes(&n, mu);
+    let mut theta = flatten(&n);
+    theta.push(mu);
+    let f = |v: &[f64]| stokes(&unflatten(&n, v), v[v.len() - 1]).2;
+    let fd = fd_grad(f, &theta, 1e-6);
+    let extra = ["--grad", "--expr", "q=lap(v) + d(u, x, y)"];
+    let out = run_eval(dir.path(), STOKES, &params, &points, &extra);
+    close(&floats(&out["residuals"]["mom"]), &mom, 1e-12, "mom");
+    close(&floats(&out["residuals"]["edge"]), &edge, 1e-12, "edge");
+    close(&[out["loss"].as_f64().unwrap()], &[loss], 1e-12, "loss");
+    let mut grad = flatten_json(&out["grad"]["flow"]);
+    grad.push(out["grad"]["mu"].as_f64().unwrap());
+    close(&grad, &fd, 1e-6, "grad");
+    // u_xy of the closed form by central differences of u_x in y.
+    let (x, y, h) = (0.25, 0.5, 1e-5);
+    let uxy = (eval(&n, 0, x, y + h)[1] - eval(&n, 0, x, y - h)[1]) / (2.0 * h);
+    let want = eval(&n, 1, x, y)[3] + uxy;
+    close(&floats(&out["exprs"]["q"]), &[want], 1e-8, "expr");
+}
+
+#[test]
+fn written_initialisation_is_the_default_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("p.nabla"), STOKES).unwrap();
+    let points = json!({"inner": INNER, "edge": WALLS});
+    std::fs::write(d.join("points.json"), points.to_string()).unwrap();
+    let eval = |args: &[&str]| {
+        let out = Command::cargo_bin("nabla")
+            .unwrap()
+            .current_dir(d)
+            .args([
+                "eval",
+                "p.nabla",
+                "--points",
+                "points.json",
+                "--backend",
+                "interp",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let a = eval(&["--write-params", "init.json", "--output", "a.json"]);
+    assert_eq!(a, Value::Null, "with --output nothing goes to stdout");
+    let b = eval(&["--params", "init.json"]);
+    let a: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("a.json")).unwrap()).unwrap();
+    assert_eq!(a, b);
+    let init: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("init.json")).unwrap()).unwrap();
+    assert_eq!(init["mu"], json!(0.5));
+    // Layer 0 of flow maps 2 inputs to 3 units: W is 3 rows of 2; biases start at zero.
+    let w0 = init["flow"][0]["W"].as_array().unwrap();
+    assert_eq!((w0.len(), w0[0].as_array().unwrap().len()), (3, 2));
+    assert_eq!(init["flow"][1]["b"], json!([0.0, 0.0]));
+}
+
+fn nabla(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), s(&out.stdout), s(&out.stderr))
+}
+
+#[test]
+fn dump_ir_prints_the_traced_and_expanded_graphs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), POISSON).unwrap();
+    let (ok, out, _) = nabla(dir.path(), &["dump-ir", "p.nabla", "--stage", "traced"]);
+    assert!(ok);
+    assert!(out.starts_with("== traced: "), "{out}");
+    assert!(out.contains("laplacian"), "{out}");
+    assert!(out.contains("input \"inner.x\" : f64[64,1]"), "{out}");
+    let (ok, out, _) = nabla(dir.path(), &["dump-ir", "p.nabla", "--stage", "ad"]);
+    assert!(ok);
+    assert!(
+        out.contains("FLOPs per point") && !out.contains("laplacian"),
+        "{out}"
+    );
+    let (ok, out, _) = nabla(
+        dir.path(),
+        &[
+            "dump-ir",
+            "p.nabla",
+            "--expr",
+            "g=d(u, x)",
+            "--format",
+            "dot",
+            "--stage",
+            "traced",
+        ],
+    );
+    assert!(ok);
+    assert!(
+        out.contains("==== --expr g ====\n// traced: ") && out.contains("digraph nabla"),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_shows_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["eval", "dump-ir"] {
+        let (ok, out, _) = nabla(dir.path(), &[cmd, "--help"]);
+        assert!(
+            ok && out.contains("Example") && out.contains(&format!("nabla {cmd} ")),
+            "{out}"
+        );
+    }
+}
