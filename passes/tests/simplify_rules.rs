@@ -175,7 +175,8 @@ fn check_classes(name: &str, eg: &EG, env: &Env, finite_only: bool) {
 
 /// Instantiates, fires and checks one rule; returns how many instances were checked.
 fn check_rule(rule: &Rule, real_only: bool) -> usize {
-    let ast: PatternAst<ENode> = rule.lhs.parse().expect("lhs parses");
+    let term = rule.witness.as_deref().unwrap_or(&rule.lhs);
+    let ast: PatternAst<ENode> = term.parse().expect("lhs parses");
     let (vars, wild) = slots(&ast);
     let mut checked = 0;
     for vs in assignments(vars.len()) {

@@ -109,6 +109,9 @@ pub fn real_only() -> Vec<Rule> {
         )
         .when(Cond::NonzeroSplat("?k"))
         .when(Cond::NonzeroSplat("?l")),
+        // (a · b) · c = a · (b · c) (reassociation; with `mul-comm` it reorders products so
+        // that factors shared across terms, like φ''(z) in every direction, come together)
+        Rule::pat("mul-assoc", "(mul (mul ?a ?b) ?c)", "(mul ?a (mul ?b ?c))"),
         // (a + k) + l = a + (k + l) for constants k, l (reassociation that folds them)
         Rule::pat(
             "add-const-assoc",
