@@ -85,7 +85,7 @@ pub struct SimplifyOptions {
 impl Default for SimplifyOptions {
     fn default() -> SimplifyOptions {
         SimplifyOptions {
-            node_limit: 100_000,
+            node_limit: 20_000,
             iter_limit: 100,
             real_only: true,
         }
