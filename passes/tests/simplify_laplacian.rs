@@ -105,3 +105,19 @@ fn taylor_collapses_ten_directions() {
         &(header(m, f) + &text::print(&g)),
     );
 }
+
+#[test]
+fn benchmark_sized_mlp_collapses() {
+    // The benchmark network: 3 hidden layers of width 64. The e-graph's size depends on
+    // the number of directions and layers, not on the width.
+    for dims in [3, 10] {
+        let m = Mlp {
+            dims,
+            width: 64,
+            layers: 3,
+            batch: 2,
+        };
+        let (_, f) = check(m);
+        println!("D={dims} width 64 x3 FLOPs/point: {f:?}");
+    }
+}

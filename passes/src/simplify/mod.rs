@@ -39,10 +39,18 @@
 //! extracted after the one before, so that commutativity, negation moves and regrouping
 //! never meet in one e-graph:
 //!
-//! 1. `algebra`: every enabled rule except the medial laws and commutativity of `add`;
+//! 1. `algebra`: every enabled rule except the medial laws, commutativity of `add` and
+//!    associativity of `mul`;
 //! 2. `collapse`: adds the medial laws (`add-interchange`, `add-sub-interchange`), drops
-//!    the negation moves, so sums over directions regroup and factor;
-//! 3. `cleanup`: every rule except the medial laws, commutativity of `add` included.
+//!    the negation moves, so sums over directions regroup and factor; shared factors of
+//!    products are found by flattening (`add-common-factor`) rather than by saturating
+//!    associativity and commutativity of `mul`, which explodes on sums of products;
+//! 3. `cleanup`: every rule except the medial laws and `mul-assoc`, commutativity of
+//!    `add` included.
+//!
+//! `mul-assoc` is in the tables (and tested) but in no phase: with `mul-comm` it closes
+//! every product under reordering, which the node budget cannot afford on derivative
+//! graphs.
 //!
 //! # Levels
 //!
@@ -77,7 +85,7 @@ pub struct SimplifyOptions {
 impl Default for SimplifyOptions {
     fn default() -> SimplifyOptions {
         SimplifyOptions {
-            node_limit: 100_000,
+            node_limit: 20_000,
             iter_limit: 100,
             real_only: true,
         }
@@ -167,17 +175,17 @@ fn phases(opts: &SimplifyOptions) -> Vec<Phase> {
     vec![
         Phase {
             name: "algebra",
-            rules: select(&|n| !REGROUP.contains(&n) && n != "add-comm"),
+            rules: select(&|n| !REGROUP.contains(&n) && n != "add-comm" && n != "mul-assoc"),
             iters: opts.iter_limit,
         },
         Phase {
             name: "collapse",
-            rules: select(&|n| !moves_negation(n) && n != "add-comm"),
+            rules: select(&|n| !moves_negation(n) && n != "add-comm" && n != "mul-assoc"),
             iters: opts.iter_limit,
         },
         Phase {
             name: "cleanup",
-            rules: select(&|n| !REGROUP.contains(&n)),
+            rules: select(&|n| !REGROUP.contains(&n) && n != "mul-assoc"),
             iters: opts.iter_limit,
         },
     ]

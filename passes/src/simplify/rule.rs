@@ -69,6 +69,10 @@ pub struct Rule {
     pub rhs: Rhs,
     /// Conditions that must all hold.
     pub conds: Vec<Cond>,
+    /// A term the rule rewrites, for rules whose left-hand side is too general for the
+    /// soundness test to instantiate into a match (computed right-hand sides that decline
+    /// most matches).
+    pub witness: Option<String>,
 }
 
 impl Rule {
@@ -79,6 +83,7 @@ impl Rule {
             lhs: lhs.into(),
             rhs: Rhs::Pat(rhs.into()),
             conds: Vec::new(),
+            witness: None,
         }
     }
 
@@ -89,12 +94,19 @@ impl Rule {
             lhs: lhs.into(),
             rhs: Rhs::Build(what, f),
             conds: Vec::new(),
+            witness: None,
         }
     }
 
     /// Adds a condition.
     pub fn when(mut self, c: Cond) -> Rule {
         self.conds.push(c);
+        self
+    }
+
+    /// Sets the test witness (see [`Rule::witness`]).
+    pub fn witness(mut self, term: &str) -> Rule {
+        self.witness = Some(term.into());
         self
     }
 

@@ -63,6 +63,10 @@ pub fn real_only() -> Vec<Rule> {
         Rule::pat("sub-self", "(sub ?a ?a)", "0"),
         // a / a = 1 (where a ≠ 0 and finite)
         Rule::pat("div-self", "(div ?a ?a)", "1"),
+        // (a + b) − b = a (not when b is ±∞)
+        Rule::pat("add-sub-cancel", "(sub (add ?a ?b) ?b)", "?a"),
+        // (a − b) + b = a
+        Rule::pat("sub-add-cancel", "(add (sub ?a ?b) ?b)", "?a"),
         // a · (1/b) = a / b (1/b may overflow)
         Rule::pat("mul-recip", "(mul ?a (recip ?b))", "(div ?a ?b)"),
         // 1/(1/a) = a (1/a may overflow)
@@ -105,6 +109,9 @@ pub fn real_only() -> Vec<Rule> {
         )
         .when(Cond::NonzeroSplat("?k"))
         .when(Cond::NonzeroSplat("?l")),
+        // (a · b) · c = a · (b · c) (reassociation; with `mul-comm` it reorders products so
+        // that factors shared across terms, like φ''(z) in every direction, come together)
+        Rule::pat("mul-assoc", "(mul (mul ?a ?b) ?c)", "(mul ?a (mul ?b ?c))"),
         // (a + k) + l = a + (k + l) for constants k, l (reassociation that folds them)
         Rule::pat(
             "add-const-assoc",

@@ -55,8 +55,8 @@ pub fn rules() -> Vec<Rule> {
         // Σ_ax broadcast(a) = n · broadcast(a) over the broadcast axis, or broadcast(Σ a)
         r.push(Rule::build(
             &format!("sum{ax}-broadcast"),
-            &format!("(sum:{ax} ?x)"),
-            "n · broadcast(a) or broadcast(sum(a)) where ?x = broadcast(a)",
+            &format!("(sum:{ax} (broadcast ?a))"),
+            "n · broadcast(a) or broadcast(sum(a))",
             SUM_BROADCAST[ax as usize],
         ));
     }
@@ -139,12 +139,8 @@ const SUM_BROADCAST: [BuildFn; 3] = [sum_broadcast::<0>, sum_broadcast::<1>, sum
 /// `Σ_AX broadcast_S(a)`: `n · broadcast(a)` when `AX` is an axis that `a` lacks or has
 /// extent 1 on (`n = S[AX]`), otherwise `broadcast(Σ a)` over `a`'s own axis.
 fn sum_broadcast<const AX: usize>(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
-    let x = s[var("?x")];
-    let a = eg[x].nodes.iter().find_map(|n| match n.op {
-        Op::Broadcast(_) => Some(n.args[0]),
-        _ => None,
-    })?;
-    let big = eg[x].data.ty.shape.clone();
+    let a = eg.find(s[var("?a")]);
+    let big = broadcast_shape(eg, class, AX, a)?;
     let small = eg[a].data.ty.shape.clone();
     let want = eg[class].data.ty.clone();
     let off = big.rank() - small.rank();
@@ -165,6 +161,22 @@ fn sum_broadcast<const AX: usize>(eg: &mut EG, class: Id, s: &Subst) -> Option<I
     }
     let r = add(eg, Op::Sum(own as u8), &[a])?;
     broadcast_to(eg, r, &want.shape)
+}
+
+/// The shape of the operand of a `sum:AX` node of `class` that is a broadcast of `a`.
+fn broadcast_shape(eg: &EG, class: Id, ax: usize, a: Id) -> Option<Shape> {
+    let is_bcast_of_a = |x: Id| {
+        eg[x]
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Broadcast(_)) && eg.find(n.args[0]) == a)
+    };
+    eg[class].nodes.iter().find_map(|n| match n.op {
+        Op::Sum(k) if k as usize == ax && is_bcast_of_a(n.args[0]) => {
+            Some(eg[n.args[0]].data.ty.shape.clone())
+        }
+        _ => None,
+    })
 }
 
 /// `a` broadcast to `shape` (itself when it already has that shape).

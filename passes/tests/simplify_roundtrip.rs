@@ -1,0 +1,266 @@
+//! Round trips IR → e-graph → IR, and whole-pass properties: values preserved, the
+//! result verifies and prints/parses, levels are never mixed, derivative graphs are left
+//! alone, options are respected.
+
+mod simplify_util;
+
+use nabla_ir::{text, verify, BinOp, DType, Graph, Level, Op, Shape, UnOp};
+use nabla_passes::simplify::convert::{from_choice, to_egraph};
+use nabla_passes::simplify::cost::{extract, graph_cost};
+use nabla_passes::simplify::{simplify, SimplifyOptions};
+use simplify_util::*;
+
+/// A graph with one of every elementwise op, a reduction, slices and a product.
+fn mixed_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", Shape::matrix(4, 3));
+    let w = param(&mut g, "W", Shape::matrix(2, 3));
+    let mut acc = x;
+    for u in UnOp::ALL {
+        if matches!(u, UnOp::Log | UnOp::Sqrt | UnOp::Recip | UnOp::Tan) {
+            let a = g.unary(UnOp::Abs, acc);
+            let one = g.fill(1.0, DType::F64, &Shape::matrix(4, 3));
+            let p = g.binary(BinOp::Add, a, one);
+            let v = g.unary(u, p);
+            acc = g.binary(BinOp::Mul, acc, v);
+        } else {
+            let v = g.unary(u, acc);
+            acc = g.binary(BinOp::Sub, acc, v);
+            acc = g.unary(UnOp::Tanh, acc);
+        }
+    }
+    let m = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[acc, w],
+    );
+    let s = g.node_of(Op::Sum(0), &[m]);
+    let sl = g.node_of(
+        Op::Slice {
+            axis: 1,
+            start: 1,
+            len: 2,
+        },
+        &[x],
+    );
+    let c = g.node_of(Op::Concat(1), &[sl, x]);
+    let p = g.node_of(Op::Powi(3), &[c]);
+    let r = g.node_of(Op::Mean(1), &[p]);
+    g.set_output("s", s);
+    g.set_output("r", r);
+    g
+}
+
+/// A node line without its ids (`%3 = tanh %2 : f64[4,3]` → `tanh : f64[4,3]`).
+fn strip(line: String) -> String {
+    line.split_whitespace()
+        .filter(|w| !w.starts_with('%') && *w != "=" && !w.is_empty())
+        .map(|w| w.trim_end_matches(','))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A graph with no constants and no foldable or rewritable node.
+fn plain_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", Shape::matrix(4, 3));
+    let w = param(&mut g, "W", Shape::matrix(2, 3));
+    let b = param(&mut g, "b", Shape::new(&[2]));
+    let m = g.node_of(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w],
+    );
+    let z = g.binary(BinOp::Add, m, b);
+    let t = g.unary(UnOp::Tanh, z);
+    let e = g.unary(UnOp::Exp, x);
+    let s = g.node_of(Op::Sum(1), &[e]);
+    g.set_output("t", t);
+    g.set_output("s", s);
+    g
+}
+
+#[test]
+fn egraph_round_trip_without_rules_is_identity() {
+    for g in [
+        mixed_graph(),
+        taylor_laplacian(Mlp {
+            dims: 2,
+            width: 3,
+            layers: 1,
+            batch: 2,
+        }),
+    ] {
+        let (eg, roots) = to_egraph(&g);
+        let back = from_choice(&eg, &extract(&eg), &g, &roots).expect("acyclic");
+        verify(&back).expect("verifies");
+        let mut rng = Rng(3);
+        let env = random_env(&g, &mut rng, Draw::Mixed);
+        assert_same_outputs(&g, &back, &env, 0.0);
+        assert!(graph_cost(&back) <= graph_cost(&g));
+    }
+    // Without constants to fold, the graph comes back node for node (ids may differ).
+    let g = plain_graph();
+    let (eg, roots) = to_egraph(&g);
+    let back = from_choice(&eg, &extract(&eg), &g, &roots).unwrap();
+    let lines = |g: &Graph| {
+        let mut v: Vec<String> = g.ids().map(|i| strip(text::node_line(g, i))).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(lines(&g), lines(&back));
+}
+
+#[test]
+fn simplify_preserves_values_and_text_round_trips() {
+    for real_only in [true, false] {
+        let opts = SimplifyOptions {
+            real_only,
+            ..SimplifyOptions::default()
+        };
+        let g = mixed_graph();
+        let (out, report) = simplify(&g, &opts);
+        verify(&out).expect("verifies");
+        assert_eq!(text::parse(&text::print(&out)).unwrap(), out);
+        assert!(report.flops_after <= report.flops_before, "{report}");
+        let mut rng = Rng(11);
+        for _ in 0..3 {
+            let env = random_env(&g, &mut rng, Draw::Mixed);
+            assert_same_outputs(&g, &out, &env, 1e-9);
+        }
+        assert_eq!(out.outputs().len(), 2);
+    }
+}
+
+#[test]
+fn algebra_folds_and_cancels() {
+    // (x·1 + 0) − x·0 + (2 + 3)·y − 5·y  =  x
+    let mut g = Graph::new();
+    let s = Shape::matrix(3, 1);
+    let x = input(&mut g, "x", s.clone());
+    let y = input(&mut g, "y", s.clone());
+    let c = |g: &mut Graph, v| g.fill(v, DType::F64, &s);
+    let (zero, one, two) = (c(&mut g, 0.0), c(&mut g, 1.0), c(&mut g, 2.0));
+    let (three, five) = (c(&mut g, 3.0), c(&mut g, 5.0));
+    let x1 = g.binary(BinOp::Mul, x, one);
+    let a = g.binary(BinOp::Add, x1, zero);
+    let x0 = g.binary(BinOp::Mul, x, zero);
+    let a = g.binary(BinOp::Sub, a, x0);
+    let k = g.binary(BinOp::Add, two, three);
+    let ky = g.binary(BinOp::Mul, k, y);
+    let a = g.binary(BinOp::Add, a, ky);
+    let fy = g.binary(BinOp::Mul, five, y);
+    let a = g.binary(BinOp::Sub, a, fy);
+    g.set_output("a", a);
+    let (out, report) = simplify(&g, &SimplifyOptions::default());
+    assert_eq!(out.len(), 1, "{out:?}\n{report}");
+    assert_eq!(out.op(out.outputs()[0].1), g.op(x));
+    assert_eq!(report.flops_after, 0.0);
+}
+
+#[test]
+fn exact_mode_keeps_nan_producing_terms() {
+    // x·0 is NaN for x = ∞: without `real_only` it must stay.
+    let mut g = Graph::new();
+    let s = Shape::matrix(2, 1);
+    let x = input(&mut g, "x", s.clone());
+    let z = g.fill(0.0, DType::F64, &s);
+    let m = g.binary(BinOp::Mul, x, z);
+    g.set_output("m", m);
+    let exact = SimplifyOptions {
+        real_only: false,
+        ..SimplifyOptions::default()
+    };
+    let (out, _) = simplify(&g, &exact);
+    assert!(out.ids().any(|i| out.op(i) == g.op(x)), "{out:?}");
+    let (out, _) = simplify(&g, &SimplifyOptions::default());
+    assert!(!out.ids().any(|i| out.op(i) == g.op(x)), "{out:?}");
+}
+
+#[test]
+fn values_of_different_levels_are_never_merged() {
+    let mut g = Graph::new();
+    let s = Shape::matrix(2, 1);
+    let bound = |g: &mut Graph, l| {
+        g.node_of(
+            Op::Bound {
+                level: Level(l),
+                dtype: DType::F64,
+                shape: s.clone(),
+            },
+            &[],
+        )
+    };
+    let (a, b) = (bound(&mut g, 1), bound(&mut g, 2));
+    let diff = g.binary(BinOp::Sub, a, b);
+    let same = g.binary(BinOp::Sub, a, a);
+    g.set_output("diff", diff);
+    g.set_output("same", same);
+    let (out, _) = simplify(&g, &SimplifyOptions::default());
+    let d = out.outputs()[0].1;
+    assert_eq!(out.op(d), &Op::Binary(BinOp::Sub));
+    let levels: Vec<_> = out.args(d).iter().map(|&a| out.op(a).level()).collect();
+    assert_eq!(levels, vec![Some(Level(1)), Some(Level(2))]);
+    let z = out.outputs()[1].1;
+    assert!(matches!(out.op(z), Op::Broadcast(_)), "{out:?}");
+}
+
+#[test]
+fn derivative_graphs_are_left_alone() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", Shape::matrix(2, 1));
+    let y = g.unary(UnOp::Sin, x);
+    let d = g.node_of(
+        Op::Diff {
+            level: Level(0),
+            order: 1,
+            method: nabla_ir::Method::Auto,
+        },
+        &[y, x],
+    );
+    g.set_output("d", d);
+    let (out, report) = simplify(&g, &SimplifyOptions::default());
+    assert_eq!(out, g);
+    assert!(report.stop_reason.contains("derivative"), "{report}");
+}
+
+#[test]
+fn matmul_is_preferred_to_its_expansion_and_shared_tanh_to_recomputation() {
+    // a·W + a·V (two products) becomes a·(W + V): one product.
+    let mut g = Graph::new();
+    let a = input(&mut g, "a", Shape::matrix(8, 4));
+    let w = param(&mut g, "W", Shape::matrix(4, 4));
+    let v = param(&mut g, "V", Shape::matrix(4, 4));
+    let nn = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let aw = g.node_of(nn.clone(), &[a, w]);
+    let av = g.node_of(nn.clone(), &[a, v]);
+    let s = g.binary(BinOp::Add, aw, av);
+    // tanh(s)·tanh(s) + tanh(s): the tanh stays shared.
+    let t = g.unary(UnOp::Tanh, s);
+    let tt = g.binary(BinOp::Mul, t, t);
+    let out = g.binary(BinOp::Add, tt, t);
+    g.set_output("out", out);
+    let (simp, report) = simplify(&g, &SimplifyOptions::default());
+    let count = |op: &dyn Fn(&Op) -> bool| simp.ids().filter(|&i| op(simp.op(i))).count();
+    assert_eq!(count(&|o| matches!(o, Op::MatMul { .. })), 1, "{simp:?}");
+    assert_eq!(count(&|o| *o == Op::Unary(UnOp::Tanh)), 1, "{simp:?}");
+    // 2·8·4·4 for the product, 16 for W + V, 32·(10 + 1 + 1) for tanh, square and add.
+    assert_eq!(report.flops_after, 256.0 + 16.0 + 32.0 * 12.0, "{simp:?}");
+}
+
+#[test]
+fn report_displays_its_numbers() {
+    let (_, r) = simplify(&mixed_graph(), &SimplifyOptions::default());
+    let s = r.to_string();
+    assert!(
+        s.contains("flops") && s.contains("iterations") && s.contains("algebra"),
+        "{s}"
+    );
+}
