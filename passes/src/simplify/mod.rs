@@ -208,8 +208,15 @@ pub fn simplify(g: &Graph, opts: &SimplifyOptions) -> (Graph, Report) {
         iterations += n;
         nodes = nodes.max(eg.total_number_of_nodes());
         classes = classes.max(eg.number_of_classes());
-        reasons.push(format!("{}: {why}", phase.name));
-        cur = extract(&eg, &cur, &roots);
+        let next = extract(&eg, &cur, &roots);
+        // Extraction is a greedy heuristic, not an optimum: a phase whose extracted graph
+        // costs more than its input keeps the input, so simplification never adds work.
+        if cost::graph_cost(&next) <= cost::graph_cost(&cur) {
+            reasons.push(format!("{}: {why}", phase.name));
+            cur = next;
+        } else {
+            reasons.push(format!("{}: {why}, costlier result discarded", phase.name));
+        }
     }
     let report = Report {
         egraph_nodes: nodes,
