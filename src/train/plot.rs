@@ -209,13 +209,19 @@ pub fn heat_map(
     let (x0, x1) = (at(0, 0)[0], at(nx - 1, 0)[0]);
     let (y0, y1) = (at(0, 0)[1], at(0, ny - 1)[1]);
     let (lo, hi) = linear_range(values.iter().copied());
+    // The caption shows the data's own extremes, not the padded colour range.
+    let vmin = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let vmax = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (plot, bar) = root.split_horizontally(560);
         let mut c = ChartBuilder::on(&plot)
-            .caption(format!("{title}  [{lo:.3e}, {hi:.3e}]"), ("sans-serif", 16))
+            .caption(
+                format!("{title}  [{vmin:.3e}, {vmax:.3e}]"),
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(45)
