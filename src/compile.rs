@@ -38,6 +38,16 @@ pub enum Derivs {
     Force(nabla_ir::Method),
 }
 
+impl Derivs {
+    /// The method forced on every derivative operator (`None`: each operator's own).
+    pub fn method(self) -> Option<nabla_ir::Method> {
+        match self {
+            Derivs::Auto => None,
+            Derivs::Force(m) => Some(m),
+        }
+    }
+}
+
 /// Compilation options.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -169,27 +179,19 @@ fn backend(
 pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
     let pipeline = PipelineOptions {
         ad: AdOptions {
-            method: match opts.derivs {
-                Derivs::Auto => None,
-                Derivs::Force(m) => Some(m),
-            },
+            method: opts.derivs.method(),
         },
         simplify: opts.simplify.then(SimplifyOptions::default),
     };
     // Retype before AD: finite-difference steps depend on the dtype.
     let typed;
-    let g = if graph_dtype(g).is_some_and(|d| d != opts.dtype) {
+    let g = if g.output_dtype().is_some_and(|d| d != opts.dtype) {
         typed = g.with_dtype(opts.dtype);
         &typed
     } else {
         g
     };
     Ok(pipeline::run(g, &pipeline)?.0)
-}
-
-/// The element type of a graph's first output (all values share one dtype).
-fn graph_dtype(g: &Graph) -> Option<DType> {
-    g.outputs().first().map(|o| g.dtype(o.1))
 }
 
 /// An executable plus leaves it accepts but does not need.

@@ -231,6 +231,12 @@ impl Graph {
         &self.outputs
     }
 
+    /// The element type the program computes in: that of its first output (all values
+    /// of a graph share one dtype); `None` without outputs.
+    pub fn output_dtype(&self) -> Option<DType> {
+        self.outputs.first().map(|o| self.dtype(o.1))
+    }
+
     /// The output named `name`.
     pub fn output(&self, name: &str) -> Option<NodeId> {
         self.outputs.iter().find(|(n, _)| n == name).map(|o| o.1)

@@ -3,7 +3,7 @@
 //! Used by [`crate::Graph::add`] on construction and by the verifier, so the rules live in
 //! one place.
 
-use crate::op::{Op, UnOp};
+use crate::op::Op;
 use crate::types::{DType, Shape, Type};
 use smallvec::SmallVec;
 
@@ -335,9 +335,4 @@ fn at(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
         }
     }
     Ok(args[0].ty.clone())
-}
-
-/// Whether a unary op is linear (so forward/Taylor rules are trivial).
-pub fn is_linear_unary(u: UnOp) -> bool {
-    matches!(u, UnOp::Neg)
 }

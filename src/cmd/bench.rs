@@ -268,10 +268,7 @@ impl Setup {
 
     /// FLOPs of the lowered graph, and for `auto` the methods the compiler picked.
     fn static_info(&self, g: &Graph, which: Which) -> anyhow::Result<(f64, Option<String>)> {
-        let method = match which.derivs() {
-            Derivs::Auto => None,
-            Derivs::Force(m) => Some(m),
-        };
+        let method = which.derivs().method();
         let popts = PipelineOptions {
             ad: AdOptions { method },
             simplify: (self.backend != Backend::Interp).then(Default::default),

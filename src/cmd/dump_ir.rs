@@ -8,7 +8,6 @@
 //! naming it.
 
 use super::eval::{load_problem, DerivsArg};
-use crate::Derivs;
 use anyhow::Result;
 use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph};
@@ -172,7 +171,7 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
         Stage::Scheduled => {
             let info = nabla_ir::verify(prev)?;
             let opts = ScheduleOptions {
-                dtype: graph_dtype(prev),
+                dtype: prev.output_dtype().unwrap_or(DType::F64),
                 fuse: true,
             };
             Ok(Dump::Text(
@@ -182,7 +181,7 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
         Stage::Clif => {
             let info = nabla_ir::verify(prev)?;
             let opts = cranelift::Options {
-                dtype: graph_dtype(prev),
+                dtype: prev.output_dtype().unwrap_or(DType::F64),
                 ..Default::default()
             };
             Ok(Dump::Text(cranelift::compile(prev, &info, &opts)?.clif()))
@@ -190,7 +189,7 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
         Stage::Opencl => {
             let info = nabla_ir::verify(prev)?;
             let opts = opencl::Options {
-                dtype: graph_dtype(prev),
+                dtype: prev.output_dtype().unwrap_or(DType::F64),
                 ..Default::default()
             };
             Ok(Dump::Text(opencl::emit(prev, &info, &opts)))
@@ -198,17 +197,9 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     }
 }
 
-/// The element type the dumped program computes in (that of its first output).
-fn graph_dtype(g: &Graph) -> DType {
-    g.outputs().first().map_or(DType::F64, |o| g.dtype(o.1))
-}
-
 /// Derivative expansion with the `--derivs` choice.
 fn expand(g: &Graph, derivs: &DerivsArg) -> Result<Dump> {
-    let method = match derivs.derivs() {
-        Derivs::Auto => None,
-        Derivs::Force(m) => Some(m),
-    };
+    let method = derivs.derivs().method();
     let (g, _report) = ad::expand(g, &AdOptions { method })?;
     Ok(Dump::Graph(g))
 }
