@@ -5,8 +5,9 @@
 mod simplify_util;
 
 use nabla_ir::{text, verify, BinOp, DType, Graph, Level, Op, Shape, UnOp};
-use nabla_passes::simplify::convert::{from_choice, to_egraph};
-use nabla_passes::simplify::cost::{extract, graph_cost};
+use nabla_passes::simplify::convert::to_egraph_mapped;
+use nabla_passes::simplify::cost::graph_cost;
+use nabla_passes::simplify::extract::extract;
 use nabla_passes::simplify::{simplify, SimplifyOptions};
 use simplify_util::*;
 
@@ -95,8 +96,8 @@ fn egraph_round_trip_without_rules_is_identity() {
             batch: 2,
         }),
     ] {
-        let (eg, roots) = to_egraph(&g);
-        let back = from_choice(&eg, &extract(&eg), &g, &roots).expect("acyclic");
+        let (eg, roots, map) = to_egraph_mapped(&g);
+        let back = extract(&eg, &g, &roots, &map);
         verify(&back).expect("verifies");
         let mut rng = Rng(3);
         let env = random_env(&g, &mut rng, Draw::Mixed);
@@ -105,8 +106,8 @@ fn egraph_round_trip_without_rules_is_identity() {
     }
     // Without constants to fold, the graph comes back node for node (ids may differ).
     let g = plain_graph();
-    let (eg, roots) = to_egraph(&g);
-    let back = from_choice(&eg, &extract(&eg), &g, &roots).unwrap();
+    let (eg, roots, map) = to_egraph_mapped(&g);
+    let back = extract(&eg, &g, &roots, &map);
     let lines = |g: &Graph| {
         let mut v: Vec<String> = g.ids().map(|i| strip(text::node_line(g, i))).collect();
         v.sort();

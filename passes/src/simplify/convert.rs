@@ -12,6 +12,12 @@ use std::collections::HashMap;
 
 /// Adds every node of `g` to a new e-graph; returns it and the e-class of each output.
 pub fn to_egraph(g: &Graph) -> (EG, Vec<Id>) {
+    let (eg, roots, _) = to_egraph_mapped(g);
+    (eg, roots)
+}
+
+/// [`to_egraph`], also returning the e-class of every node of `g` (by node index).
+pub fn to_egraph_mapped(g: &Graph) -> (EG, Vec<Id>, Vec<Id>) {
     let mut eg = EGraph::new(Types);
     let mut map: Vec<Id> = Vec::with_capacity(g.len());
     for id in g.ids() {
@@ -21,7 +27,7 @@ pub fn to_egraph(g: &Graph) -> (EG, Vec<Id>) {
     }
     eg.rebuild();
     let roots = g.outputs().iter().map(|(_, o)| map[o.index()]).collect();
-    (eg, roots)
+    (eg, roots, map)
 }
 
 /// Why an extraction could not be turned back into a graph.

@@ -20,9 +20,9 @@ use std::fmt;
 /// One e-node: an IR op applied to e-classes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ENode {
-    /// The op's mnemonic: the discriminant. The order compares it first so that nodes of one
-    /// kind are adjacent in sorted node lists, which egg's e-matching relies on.
-    kind: &'static str,
+    /// The op's kind ([`kind_code`]): the discriminant. The order compares it first so that
+    /// nodes of one kind are adjacent in sorted node lists, which egg's e-matching relies on.
+    kind: u16,
     /// Whether this is a pattern node matching any attributes of its kind.
     wild: bool,
     /// The op.
@@ -35,7 +35,7 @@ impl ENode {
     /// An e-node for `op` over `args`.
     pub fn new(op: Op, args: &[Id]) -> ENode {
         ENode {
-            kind: op.mnemonic(),
+            kind: kind_code(&op),
             wild: false,
             op,
             args: SmallVec::from_slice(args),
@@ -45,7 +45,7 @@ impl ENode {
     /// A wild pattern node: `op`'s kind with any attributes.
     fn wild(op: Op, args: Vec<Id>) -> ENode {
         ENode {
-            kind: op.mnemonic(),
+            kind: kind_code(&op),
             wild: true,
             op,
             args: SmallVec::from_vec(args),
@@ -66,10 +66,37 @@ impl ENode {
     }
 }
 
+/// A number per op kind (a unary or binary function is a kind of its own; attributes are
+/// not part of the kind). E-matching compares kinds for every candidate node, so they are
+/// small integers rather than the mnemonic strings.
+fn kind_code(op: &Op) -> u16 {
+    match op {
+        Op::Input { .. } => 0,
+        Op::Param { .. } => 1,
+        Op::Bound { .. } => 2,
+        Op::Const { .. } => 3,
+        Op::Tensor { .. } => 4,
+        Op::Powi(_) => 5,
+        Op::Broadcast(_) => 6,
+        Op::Reshape(_) => 7,
+        Op::Sum(_) => 8,
+        Op::Mean(_) => 9,
+        Op::MatMul { .. } => 10,
+        Op::Slice { .. } => 11,
+        Op::Concat(_) => 12,
+        Op::Diff { .. } => 13,
+        Op::Laplacian { .. } => 14,
+        Op::Grad { .. } => 15,
+        Op::At => 16,
+        Op::Unary(u) => 64 + *u as u16,
+        Op::Binary(b) => 128 + *b as u16,
+    }
+}
+
 impl Ord for ENode {
     fn cmp(&self, o: &ENode) -> Ordering {
         self.kind
-            .cmp(o.kind)
+            .cmp(&o.kind)
             .then(self.wild.cmp(&o.wild))
             .then_with(|| cmp_attrs(&self.op, &o.op))
             .then_with(|| self.args.cmp(&o.args))
@@ -178,9 +205,9 @@ fn method_key(m: Method) -> (u8, Option<Num>) {
 }
 
 impl Language for ENode {
-    type Discriminant = &'static str;
+    type Discriminant = u16;
 
-    fn discriminant(&self) -> &'static str {
+    fn discriminant(&self) -> u16 {
         self.kind
     }
 

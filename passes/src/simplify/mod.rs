@@ -52,6 +52,17 @@
 //! every product under reordering, which the node budget cannot afford on derivative
 //! graphs.
 //!
+//! The default limits (30 iterations and 50,000 e-nodes per phase) are what collapsing
+//! needs: the AD's Taylor-mode Laplacian of a 3-hidden-layer MLP in 10 dimensions reaches
+//! the Forward Laplacian's cost in the 30th `algebra` iteration and not before (the
+//! rewrites have to travel through every layer), while every benchmark objective
+//! simplifies in under a second. More iterations mostly grow the e-graph with
+//! commutations.
+//!
+//! Each phase extracts with [`extract`]: the greedy DAG choice, the input's own choice and a
+//! local search from the cheaper one, so a phase never returns a graph costlier than its
+//! input.
+//!
 //! # Levels
 //!
 //! After `ad` the graph is ordinary IR, so every sound rewrite is level-safe. Leaves keep
@@ -61,6 +72,7 @@
 pub mod analysis;
 pub mod convert;
 pub mod cost;
+pub mod extract;
 pub mod lang;
 pub mod rule;
 pub mod rules;
@@ -85,8 +97,8 @@ pub struct SimplifyOptions {
 impl Default for SimplifyOptions {
     fn default() -> SimplifyOptions {
         SimplifyOptions {
-            node_limit: 20_000,
-            iter_limit: 100,
+            node_limit: 50_000,
+            iter_limit: 30,
             real_only: true,
         }
     }
@@ -114,13 +126,13 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pct = if self.flops_before > 0.0 {
-            100.0 * (1.0 - self.flops_after / self.flops_before)
+            100.0 * (self.flops_after / self.flops_before - 1.0)
         } else {
             0.0
         };
         write!(
             f,
-            "simplify: flops {:.0} -> {:.0} (-{pct:.1}%), e-graph {} nodes / {} classes, \
+            "simplify: flops {:.0} -> {:.0} ({pct:+.1}%), e-graph {} nodes / {} classes, \
              {} iterations ({}), {:.1} ms",
             self.flops_before,
             self.flops_after,
@@ -203,15 +215,15 @@ pub fn simplify(g: &Graph, opts: &SimplifyOptions) -> (Graph, Report) {
     let (mut iterations, mut nodes, mut classes) = (0, 0, 0);
     let mut reasons = Vec::new();
     for phase in phases(opts) {
-        let (eg, roots) = convert::to_egraph(&cur);
+        let (eg, roots, map) = convert::to_egraph_mapped(&cur);
         let (eg, n, why) = run_phase(eg, &phase, opts.node_limit);
         iterations += n;
         nodes = nodes.max(eg.total_number_of_nodes());
         classes = classes.max(eg.number_of_classes());
-        let next = extract(&eg, &cur, &roots);
-        // Extraction is a greedy heuristic, not an optimum: a phase whose extracted graph
-        // costs more than its input keeps the input, so simplification never adds work.
-        if cost::graph_cost(&next) <= cost::graph_cost(&cur) {
+        let next = extract::extract(&eg, &cur, &roots, &map);
+        // Extraction starts from the input's own choice, so it costs no more than the input;
+        // the check guards that promise (up to the rounding of float sums).
+        if cost::graph_cost(&next) <= cost::graph_cost(&cur) * (1.0 + 1e-12) {
             reasons.push(format!("{}: {why}", phase.name));
             cur = next;
         } else {
@@ -262,19 +274,4 @@ fn run_phase(eg: EG, phase: &Phase, node_limit: usize) -> (EG, usize, String) {
     };
     let n = runner.iterations.len();
     (runner.egraph, n, why)
-}
-
-/// The cheapest graph in `eg` for `g`'s outputs: the greedy DAG choice, or egg's tree
-/// extractor when that choice is cyclic.
-fn extract(eg: &EG, g: &Graph, roots: &[egg::Id]) -> Graph {
-    let choice = cost::extract(eg);
-    if let Ok(out) = convert::from_choice(eg, &choice, g, roots) {
-        return out;
-    }
-    let ex = egg::Extractor::new(eg, cost::TreeCost(eg));
-    let tree: std::collections::HashMap<egg::Id, lang::ENode> = eg
-        .classes()
-        .map(|c| (c.id, ex.find_best_node(c.id).clone()))
-        .collect();
-    convert::from_choice(eg, &tree, g, roots).expect("tree extraction is acyclic")
 }
