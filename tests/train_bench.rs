@@ -77,3 +77,74 @@ fn f32_auto_is_accurate_to_single_precision() {
     assert!(num(r, "residual_rel_err") < 1e-4, "{r}");
     assert!(num(r, "grad_rel_err") < 1e-4, "{r}");
 }
+
+/// `nabla bench FILE --points 16 --reps 1 --dtypes f64 --json` with `methods`; checks the
+/// JSON's shape and that every exact method agrees with the f64 interpreter.
+fn bench_file(path: &str, methods: &str) {
+    let file = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    let a = Command::cargo_bin("nabla")
+        .unwrap()
+        .args(["bench", &file, "--points", "16", "--reps", "1"])
+        .args(["--dtypes", "f64", "--methods", methods, "--json"])
+        .assert()
+        .success();
+    let j: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("problem "))
+        .unwrap()
+        .trim();
+    assert_eq!(j["problem"], name, "{path}");
+    let results = j["results"].as_array().unwrap();
+    let asked: Vec<&str> = methods.split(',').collect();
+    let fd_rows = if asked.contains(&"fd") { 3 } else { 0 };
+    assert_eq!(results.len(), asked.len() - usize::from(fd_rows > 0) + fd_rows);
+    for r in results {
+        assert!(r.get("error").is_none(), "{path}: {r}");
+        assert_eq!(r["dtype"], "f64");
+        for key in ["compile_s", "loss_ms", "loss_grad_ms", "gflops"] {
+            assert!(num(r, key) > 0.0, "{path}: {key} in {r}");
+        }
+        let (res, grad) = (num(r, "residual_rel_err"), num(r, "grad_rel_err"));
+        if r["method"] == "fd" {
+            assert!(num(r, "h") > 0.0 && res.is_finite() && grad.is_finite(), "{r}");
+        } else {
+            // exact methods agree with the f64 interpreter to rounding
+            assert!(res < 1e-12 && grad < 1e-12, "{path}: {r}");
+        }
+    }
+    assert!(!results[0]["chosen"].as_str().unwrap().is_empty(), "{path}");
+}
+
+/// One test per problem file, so that they run in parallel and a failure names the file.
+macro_rules! bench_files {
+    ($($test:ident: $path:literal, $methods:literal;)*) => {
+        $(#[test]
+        fn $test() {
+            bench_file($path, $methods);
+        })*
+    };
+}
+
+// Every example with every exact method; the benchmark objectives with `auto` and finite
+// differences (B3, in 100 dimensions, with `auto` only: its finite-difference programs
+// evaluate the network at 201 shifted points and take a minute to compile).
+bench_files! {
+    bench_example_poisson2d: "examples/poisson2d.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_helmholtz2d: "examples/helmholtz2d.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_burgers: "examples/burgers.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_allen_cahn: "examples/allen_cahn.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_stokes: "examples/stokes.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_inverse: "examples/inverse.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_ode: "examples/ode.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_example_poisson10d: "examples/poisson10d.nabla", "auto,fd";
+    bench_b1: "benches/problems/B1.nabla", "auto,fd";
+    bench_b2: "benches/problems/B2.nabla", "auto,fd";
+    bench_b3: "benches/problems/B3.nabla", "auto";
+    bench_b4: "benches/problems/B4.nabla", "auto,fd";
+    bench_b5: "benches/problems/B5.nabla", "auto,fd";
+    bench_b6: "benches/problems/B6.nabla", "auto,forward,taylor,collapsed,reverse,fd";
+    bench_b7: "benches/problems/B7.nabla", "auto,fd";
+    bench_b8: "benches/problems/B8.nabla", "auto,fd";
+}

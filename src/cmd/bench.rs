@@ -52,6 +52,11 @@ pub struct Args {
     /// Prints one JSON object on stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Uses at most N points of each point set (the first N of the same sample): a quick
+    /// check of every method at a fraction of the cost. Timings then describe the smaller
+    /// batch, not the problem.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub points: Option<u64>,
 }
 
 /// A method as asked for on the command line.
@@ -182,7 +187,12 @@ fn parse_dtypes(names: &[String]) -> anyhow::Result<Vec<DType>> {
 
 impl Setup {
     fn new(problem: Problem, args: &Args) -> anyhow::Result<Setup> {
-        let points = problem.sample(0);
+        let mut points = problem.sample(0);
+        if let Some(cap) = args.points {
+            for (_, rows) in &mut points {
+                rows.truncate(cap as usize);
+            }
+        }
         let mut s = Setup {
             order: max_order(&problem)?,
             problem,
@@ -203,8 +213,12 @@ impl Setup {
         Ok(s)
     }
 
+    /// Points per set, as sampled (and capped by `--points`).
     fn sizes(&self) -> Vec<(String, usize)> {
-        crate::train::model::sizes(&self.problem)
+        self.points
+            .iter()
+            .map(|(name, rows)| (name.clone(), rows.len()))
+            .collect()
     }
 
     /// The measured rows for one requested method: one, or three for `fd`.
