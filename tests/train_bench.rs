@@ -99,7 +99,10 @@ fn bench_file(path: &str, methods: &str) {
     let results = j["results"].as_array().unwrap();
     let asked: Vec<&str> = methods.split(',').collect();
     let fd_rows = if asked.contains(&"fd") { 3 } else { 0 };
-    assert_eq!(results.len(), asked.len() - usize::from(fd_rows > 0) + fd_rows);
+    assert_eq!(
+        results.len(),
+        asked.len() - usize::from(fd_rows > 0) + fd_rows
+    );
     for r in results {
         assert!(r.get("error").is_none(), "{path}: {r}");
         assert_eq!(r["dtype"], "f64");
@@ -108,7 +111,10 @@ fn bench_file(path: &str, methods: &str) {
         }
         let (res, grad) = (num(r, "residual_rel_err"), num(r, "grad_rel_err"));
         if r["method"] == "fd" {
-            assert!(num(r, "h") > 0.0 && res.is_finite() && grad.is_finite(), "{r}");
+            assert!(
+                num(r, "h") > 0.0 && res.is_finite() && grad.is_finite(),
+                "{r}"
+            );
         } else {
             // exact methods agree with the f64 interpreter to rounding
             assert!(res < 1e-12 && grad < 1e-12, "{path}: {r}");

@@ -1,14 +1,15 @@
 //! `nabla train FILE`: trains a problem's networks and params (see `spec/cli.md`).
 //!
-//! Order of work: flags are checked by the parser, the output directory is created and
-//! probed for writing, the problem is loaded and compiled, then training runs with a
+//! Order of work: flags are checked by the parser, the problem (and a `--reference`) is
+//! loaded, the output directory is created and probed for writing, the problem is compiled, then training runs with a
 //! progress bar on stderr. Ctrl-C ends training after the current step; the results are
 //! reported and written as after a full run.
 
+use crate::train::accuracy::{Reference, Tracker};
 use crate::train::model::{reseeded, Model};
 use crate::train::output::prepare_dir;
 use crate::train::report::Report;
-use crate::train::run::{train, OptimizerKind, StepRecord, TrainOptions};
+use crate::train::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions};
 use crate::{Backend, Derivs, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla_frontend::problem::Problem;
@@ -55,6 +56,15 @@ pub struct Args {
     /// Prints one JSON object on stdout at the end (reports go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Reference values to measure the error against, for problems without an `exact`:
+    /// `{"points": [[..], ..], "OUT": [..]}`, points with the inputs in declaration order.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Measure the relative L2 error every N steps (outputs with an `exact` or reference
+    /// values); recorded in history.csv and plotted against wall time in error.svg. The
+    /// measurements are not counted in the training time.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub error_every: u64,
 }
 
 /// `--optimizer`.
@@ -138,6 +148,7 @@ impl Args {
             seed: self.seed,
             resample: self.resample.map(|r| r as usize),
             adam_steps: self.adam_steps.unwrap_or(self.steps / 3),
+            error_every: Some(self.error_every as usize),
         }
     }
 }
@@ -153,25 +164,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, found {}", args.lr);
     }
+    let problem = reseeded(&load_problem(&args.file)?, args.seed);
+    let reference = match &args.reference {
+        Some(path) => Some(Reference::load(path, &problem)?),
+        None => None,
+    };
     if let Some(dir) = &args.out {
         prepare_dir(dir)?;
     }
-    let problem = reseeded(&load_problem(&args.file)?, args.seed);
     let (mut model, theta, compile_s) = Model::compile(&problem, &args.options())?;
+    let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
+    let tracked = tracker.outputs();
+    let tracker = (!tracked.is_empty()).then_some(&mut tracker);
     let bar = progress_bar(args.steps as u64);
     let mut show = |r: &StepRecord| {
         bar.set_position(r.step as u64 + 1);
         bar.set_message(format!("{:.3e}", r.loss));
     };
-    let result = train(&mut model, theta, &args.train_options(), &stop, &mut show)?;
+    let opts = args.train_options();
+    let result = train_tracked(&mut model, theta, &opts, &stop, &mut show, tracker)?;
     bar.finish_and_clear();
-    let report = Report::new(
+    let mut report = Report::new(
         &problem,
         model.layout(),
         model.part_names(),
         &result,
         compile_s,
-    )?;
+    )?
+    .with_reference(reference.as_ref())?;
+    report.tracked = tracked;
     if let Some(dir) = &args.out {
         report.save(dir)?;
     }

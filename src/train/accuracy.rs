@@ -166,3 +166,188 @@ pub fn evaluate(
     exe.run()?;
     Ok(exe.output(0))
 }
+
+/// Values of net outputs at given points, to measure errors against when a problem has no
+/// closed form (`nabla train --reference FILE`): `{"points": [[t, x], ...], "u": [...]}`,
+/// each point listing the inputs in declaration order, one array of values per output.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// The points.
+    pub grid: Grid,
+    /// `(output, values)`, one value per point.
+    pub values: Vec<(String, Vec<f64>)>,
+}
+
+impl Reference {
+    /// Reads and checks a reference file against the problem's inputs and outputs.
+    pub fn load(path: &std::path::Path, problem: &Problem) -> Result<Reference, TrainError> {
+        let bad = |reason: String| TrainError::Reference {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        Reference::from_json(&json, problem).map_err(bad)
+    }
+
+    /// Checks and converts the parsed file; the error says what is wrong with it.
+    pub fn from_json(json: &serde_json::Value, problem: &Problem) -> Result<Reference, String> {
+        let obj = json
+            .as_object()
+            .ok_or("expected an object with `points` and one array per output")?;
+        let inputs: Vec<&str> = problem.inputs.iter().map(|d| d.name.as_str()).collect();
+        let rows = obj
+            .get("points")
+            .and_then(|p| p.as_array())
+            .ok_or("`points` (an array of points) is missing")?;
+        let rows: Vec<Vec<f64>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| numbers(r, &format!("point {i}")))
+            .collect::<Result<_, _>>()?;
+        if let Some((i, r)) = rows.iter().enumerate().find(|r| r.1.len() != inputs.len()) {
+            return Err(format!(
+                "point {i} has {} coordinates; the problem has {} inputs ({})",
+                r.len(),
+                inputs.len(),
+                inputs.join(", ")
+            ));
+        }
+        let outputs: Vec<&String> = problem.nets.iter().flat_map(|n| &n.outputs).collect();
+        let mut values = Vec::new();
+        for (key, v) in obj.iter().filter(|(k, _)| *k != "points") {
+            if !outputs.contains(&key) {
+                let names: Vec<&str> = outputs.iter().map(|s| s.as_str()).collect();
+                return Err(format!(
+                    "`{key}` is not an output of the problem (outputs: {})",
+                    names.join(", ")
+                ));
+            }
+            let v = numbers(v, &format!("`{key}`"))?;
+            if v.len() != rows.len() {
+                return Err(format!(
+                    "`{key}` has {} values for {} points",
+                    v.len(),
+                    rows.len()
+                ));
+            }
+            values.push((key.clone(), v));
+        }
+        if values.is_empty() || rows.is_empty() {
+            return Err("no points, or no output values to compare with".into());
+        }
+        let grid = Grid { rows, axes: vec![] };
+        Ok(Reference { grid, values })
+    }
+}
+
+/// An array of finite numbers.
+fn numbers(v: &serde_json::Value, what: &str) -> Result<Vec<f64>, String> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| format!("{what} is not an array"))?;
+    arr.iter()
+        .map(|x| x.as_f64().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| format!("{what} holds something that is not a finite number"))
+}
+
+/// Relative L2 errors of every output that has an `exact` or reference values, at any θ,
+/// for tracking the error during training (`--error-every`). Each output's program is
+/// compiled once (CPU JIT, f64) with its points bound; a measurement binds θ and runs it.
+pub struct Tracker {
+    targets: Vec<Target>,
+}
+
+struct Target {
+    output: String,
+    exe: Box<dyn crate::Executable>,
+    bound: std::collections::HashSet<String>,
+    truth: Vec<f64>,
+}
+
+impl Tracker {
+    /// Targets: the reference's outputs on its points, then the other outputs with an
+    /// `exact` on the problem's grid.
+    pub fn new(
+        problem: &Problem,
+        layout: &Layout,
+        theta: &[f64],
+        reference: Option<&Reference>,
+    ) -> Result<Tracker, TrainError> {
+        let grid = Grid::of(problem);
+        let mut targets = Vec::new();
+        if let Some(r) = reference {
+            for (o, v) in &r.values {
+                targets.push(Target::new(problem, o, &r.grid, v.clone())?);
+            }
+        }
+        for e in &problem.exact {
+            if !targets.iter().any(|t| t.output == e.output) {
+                let truth = evaluate(problem, &e.expr, layout, theta, &grid)?;
+                targets.push(Target::new(problem, &e.output, &grid, truth)?);
+            }
+        }
+        Ok(Tracker { targets })
+    }
+
+    /// The tracked outputs, in order.
+    pub fn outputs(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.output.clone()).collect()
+    }
+
+    /// `‖u − u*‖ / ‖u*‖` of every tracked output at θ.
+    pub fn errors(&mut self, layout: &Layout, theta: &[f64]) -> Result<Vec<f64>, TrainError> {
+        self.targets
+            .iter_mut()
+            .map(|t| {
+                bind_params(t.exe.as_mut(), &t.bound, layout, theta)?;
+                t.exe.run()?;
+                let field = Field {
+                    output: t.output.clone(),
+                    pred: t.exe.output(0),
+                    exact: Some(t.truth.clone()),
+                };
+                Ok(field.rel_l2().unwrap_or(f64::NAN))
+            })
+            .collect()
+    }
+}
+
+impl Target {
+    fn new(
+        problem: &Problem,
+        output: &str,
+        grid: &Grid,
+        truth: Vec<f64>,
+    ) -> Result<Target, TrainError> {
+        const SET: &str = "grid";
+        let out = output.to_string();
+        let f: ExprFn = Arc::new(move |ctx| {
+            ctx.output(&out, None)
+                .unwrap_or_else(|| ctx.b.constant(f64::NAN))
+        });
+        let obj = problem.expression("value", &f, SET, grid.len(), DType::F64)?;
+        let opts = crate::Options {
+            dtype: DType::F64,
+            ..crate::Options::cpu()
+        };
+        let mut exe = compile(&obj.graph, &opts)?;
+        let bound: std::collections::HashSet<String> =
+            exe.bindings().iter().map(|b| b.name.clone()).collect();
+        for (k, d) in problem.inputs.iter().enumerate() {
+            let name = input_name(SET, &d.name);
+            if bound.contains(&name) {
+                let col: Vec<f64> = grid.rows.iter().map(|r| r[k]).collect();
+                exe.set(&name, &col)?;
+            }
+        }
+        Ok(Target {
+            output: output.to_string(),
+            exe,
+            bound,
+            truth,
+        })
+    }
+}

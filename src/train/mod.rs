@@ -76,6 +76,14 @@ pub enum TrainError {
         /// The system's reason.
         reason: String,
     },
+    /// A reference file (`--reference`) that cannot be used.
+    #[error("reference `{}`: {reason}", path.display())]
+    Reference {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A plot could not be drawn.
     #[error("plot `{name}`: {reason}")]
     Plot {

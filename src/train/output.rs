@@ -30,18 +30,30 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), TrainError> {
 }
 
 /// `history.csv`: `step,loss.R...,loss,wall_s`, one row per step.
-pub fn history_csv(parts: &[String], history: &[StepRecord]) -> String {
+pub fn history_csv(parts: &[String], tracked: &[String], history: &[StepRecord]) -> String {
     let mut s = String::from("step");
     for p in parts {
         let _ = write!(s, ",loss.{p}");
     }
-    s.push_str(",loss,wall_s\n");
+    s.push_str(",loss,wall_s");
+    for t in tracked {
+        let _ = write!(s, ",rel_l2.{t}");
+    }
+    s.push('\n');
     for r in history {
         let _ = write!(s, "{}", r.step);
         for v in &r.parts {
             let _ = write!(s, ",{v:e}");
         }
-        let _ = writeln!(s, ",{:e},{:.6}", r.loss, r.wall_s);
+        let _ = write!(s, ",{:e},{:.6}", r.loss, r.wall_s);
+        for k in 0..tracked.len() {
+            match r.errors.get(k) {
+                Some(e) => write!(s, ",{e:e}"),
+                None => write!(s, ","),
+            }
+            .unwrap_or_default();
+        }
+        s.push('\n');
     }
     s
 }
@@ -57,11 +69,24 @@ mod tests {
             loss: 3.0,
             parts: vec![1.0, 0.2],
             wall_s: 0.5,
+            errors: vec![],
         }];
-        let csv = history_csv(&["pde".into(), "bc".into()], &h);
+        let csv = history_csv(&["pde".into(), "bc".into()], &[], &h);
         let mut lines = csv.lines();
         assert_eq!(lines.next(), Some("step,loss.pde,loss.bc,loss,wall_s"));
         assert_eq!(lines.next(), Some("0,1e0,2e-1,3e0,0.500000"));
+        // tracked errors: a column per output, empty where not measured
+        let mut h2 = h.clone();
+        h2[0].errors = vec![0.25];
+        h2.push(StepRecord {
+            step: 1,
+            ..h[0].clone()
+        });
+        let csv = history_csv(&["pde".into(), "bc".into()], &["u".into()], &h2);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "step,loss.pde,loss.bc,loss,wall_s,rel_l2.u");
+        assert_eq!(lines[1], "0,1e0,2e-1,3e0,0.500000,2.5e-1");
+        assert_eq!(lines[2], "1,1e0,2e-1,3e0,0.500000,");
     }
 
     #[test]

@@ -56,6 +56,58 @@ pub fn loss_curves(parts: &[String], history: &[StepRecord]) -> Result<String, P
     Ok(svg)
 }
 
+/// The relative L2 error of every tracked output against training wall time (log scale):
+/// how fast a run gets how close, the comparison that matters between derivative methods.
+pub fn error_curves(tracked: &[String], history: &[StepRecord]) -> Result<String, PlotError> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = tracked
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            let pts = history.iter().filter_map(|r| {
+                let e = *r.errors.get(k)?;
+                (e > 0.0 && e.is_finite()).then_some((r.wall_s, e))
+            });
+            (format!("rel_l2.{o}"), pts.collect())
+        })
+        .collect();
+    let (lo, hi) = positive_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+    let t_max = history.last().map_or(1.0, |r| r.wall_s).max(1e-3);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("relative L2 error", ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..t_max, (lo..hi).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("training wall time (s)")
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(err)?;
+        for (k, (name, pts)) in series.into_iter().enumerate() {
+            let c = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 /// `(label, points)` per residual, then the total; non-positive values are dropped (they
 /// have no logarithm).
 fn loss_series(parts: &[String], history: &[StepRecord]) -> Vec<(String, Vec<(f64, f64)>)> {
@@ -314,10 +366,30 @@ mod tests {
                 loss: 1.0 / (s + 1) as f64,
                 parts: vec![0.5 / (s + 1) as f64, 0.0],
                 wall_s: 0.0,
+                errors: vec![],
             })
             .collect();
         let svg = loss_curves(&["pde".into(), "bc".into()], &h).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("loss.pde") && svg.contains("loss.bc"));
+    }
+
+    #[test]
+    fn error_plot_has_a_series_per_tracked_output() {
+        let h: Vec<StepRecord> = (0..10)
+            .map(|s| StepRecord {
+                step: s,
+                loss: 1.0,
+                parts: vec![],
+                wall_s: s as f64 * 0.1,
+                errors: if s % 3 == 0 {
+                    vec![0.1 / (s + 1) as f64, 0.2]
+                } else {
+                    vec![]
+                },
+            })
+            .collect();
+        let svg = error_curves(&["u".into(), "v".into()], &h).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("rel_l2.u") && svg.contains("rel_l2.v"));
     }
 
     #[test]

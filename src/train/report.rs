@@ -1,15 +1,17 @@
 //! The end of a training run: the accuracy report, the JSON summary of `nabla train
 //! --json`, and the output directory (`params.json`, `history.csv`, SVG plots).
 
-use super::accuracy::{fields, Field, Grid};
+use super::accuracy::{evaluate, fields, Field, Grid, Reference};
 use super::layout::{to_json, Layout};
 use super::output::write_atomic;
 use super::plot;
 use super::run::TrainResult;
 use super::TrainError;
+use nabla_frontend::problem::ExprFn;
 use nabla_frontend::problem::Problem;
 use serde_json::{json, Map, Value};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Everything known at the end of a run.
 pub struct Report<'a> {
@@ -27,6 +29,11 @@ pub struct Report<'a> {
     pub grid: Grid,
     /// Every net output on the grid.
     pub fields: Vec<Field>,
+    /// Outputs at the reference points, with the reference values as exact.
+    pub reference: Vec<Field>,
+    /// The outputs whose errors the history records (`--error-every`), in record order
+    /// ([`super::accuracy::Tracker::outputs`]); empty when none were tracked.
+    pub tracked: Vec<String>,
 }
 
 impl<'a> Report<'a> {
@@ -48,17 +55,66 @@ impl<'a> Report<'a> {
             compile_s,
             grid,
             fields,
+            reference: Vec::new(),
+            tracked: Vec::new(),
         })
     }
 
-    /// `(output, rel_l2)` for every output with an exact solution.
+    /// Adds the errors against reference values (`--reference`): they replace an `exact`
+    /// of the same output in [`Report::rel_l2`].
+    pub fn with_reference(mut self, r: Option<&Reference>) -> Result<Self, TrainError> {
+        let Some(r) = r else {
+            return Ok(self);
+        };
+        for (o, v) in &r.values {
+            let out = o.clone();
+            let f: ExprFn = Arc::new(move |ctx| {
+                ctx.output(&out, None)
+                    .unwrap_or_else(|| ctx.b.constant(f64::NAN))
+            });
+            let pred = evaluate(self.problem, &f, self.layout, &self.result.theta, &r.grid)?;
+            self.reference.push(Field {
+                output: o.clone(),
+                pred,
+                exact: Some(v.clone()),
+            });
+        }
+        Ok(self)
+    }
+
+    /// `(output, rel_l2)` for every output with reference values or an exact solution.
     pub fn rel_l2(&self) -> Vec<(String, f64)> {
-        let it = self.fields.iter();
+        let it = self.reference.iter().chain(
+            self.fields
+                .iter()
+                .filter(|f| !self.reference.iter().any(|r| r.output == f.output)),
+        );
         it.filter_map(|f| Some((f.output.clone(), f.rel_l2()?)))
             .collect()
     }
 
-    /// The report for people: final losses, then one `rel_l2 u = 3.1e-4` line per output.
+    /// For every tracked output, the first time its error fell below each of 1e-1, 1e-2,
+    /// ... 1e-6: `(output, [(threshold, wall_s, step)])`, thresholds never reached left out.
+    pub fn milestones(&self) -> Vec<(String, Vec<(f64, f64, usize)>)> {
+        self.tracked
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                let reached = (1..=6)
+                    .map(|d| 10f64.powi(-d))
+                    .filter_map(|th| {
+                        let mut it = self.result.history.iter();
+                        let r = it.find(|r| r.errors.get(k).is_some_and(|&e| e < th))?;
+                        Some((th, r.wall_s, r.step))
+                    })
+                    .collect();
+                (o.clone(), reached)
+            })
+            .collect()
+    }
+
+    /// The report for people: final losses, then one `rel_l2 u = 3.1e-4` line per output,
+    /// then when each tracked error first fell below each power of ten.
     pub fn text(&self) -> String {
         let last = &self.result.last;
         let mut s = format!("loss = {:.3e}", last.loss);
@@ -73,6 +129,16 @@ impl<'a> Report<'a> {
         }
         for (o, e) in self.rel_l2() {
             s.push_str(&format!("rel_l2 {o} = {e:.1e}\n"));
+        }
+        for (o, reached) in self.milestones() {
+            if reached.is_empty() {
+                continue;
+            }
+            let items: Vec<String> = reached
+                .iter()
+                .map(|(th, t, step)| format!("{th:.0e} at {t:.2} s (step {step})"))
+                .collect();
+            s.push_str(&format!("rel_l2 {o} below {}\n", items.join(", ")));
         }
         s
     }
@@ -102,8 +168,20 @@ impl<'a> Report<'a> {
                 ))
             })
             .collect();
+        let reached: Map<String, Value> = self
+            .milestones()
+            .into_iter()
+            .map(|(o, r)| {
+                let items: Vec<Value> = r
+                    .iter()
+                    .map(|(th, t, step)| json!({"below": th, "wall_s": t, "step": step}))
+                    .collect();
+                (o, Value::Array(items))
+            })
+            .collect();
         json!({
             "problem": self.problem.name,
+            "reached": reached,
             "steps": self.result.history.len(),
             "wall_s": self.result.wall_s,
             "compile_s": self.compile_s,
@@ -119,7 +197,7 @@ impl<'a> Report<'a> {
         let params = to_json(self.problem, self.layout, &self.result.theta);
         let text = serde_json::to_string_pretty(&params).unwrap_or_default();
         write_atomic(&dir.join("params.json"), &text)?;
-        let csv = super::output::history_csv(&self.parts, &self.result.history);
+        let csv = super::output::history_csv(&self.parts, &self.tracked, &self.result.history);
         write_atomic(&dir.join("history.csv"), &csv)?;
         for (name, svg) in self.plots()? {
             write_atomic(&dir.join(name), &svg)?;
@@ -127,7 +205,8 @@ impl<'a> Report<'a> {
         Ok(())
     }
 
-    /// `(file name, SVG)` of every plot: `loss.svg`; for 1-D problems `OUT.svg` (solution,
+    /// `(file name, SVG)` of every plot: `loss.svg`, `error.svg` when errors were tracked;
+    /// for 1-D problems `OUT.svg` (solution,
     /// exact, error); for 2-D `OUT.svg`, `OUT_exact.svg`, `OUT_error.svg` heat maps.
     pub fn plots(&self) -> Result<Vec<(String, String)>, TrainError> {
         let wrap = |name: &str| {
@@ -138,6 +217,11 @@ impl<'a> Report<'a> {
             "loss.svg".to_string(),
             plot::loss_curves(&self.parts, &self.result.history).map_err(wrap("loss.svg"))?,
         )];
+        if self.result.history.iter().any(|r| !r.errors.is_empty()) {
+            let svg = plot::error_curves(&self.tracked, &self.result.history)
+                .map_err(wrap("error.svg"))?;
+            out.push(("error.svg".to_string(), svg));
+        }
         let ins = &self.problem.inputs;
         for f in &self.fields {
             match ins.len() {

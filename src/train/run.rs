@@ -1,11 +1,12 @@
 //! The training loop: optimizer phases, resampling, stop requests, history.
 
+use super::accuracy::Tracker;
 use super::lbfgs::{Lbfgs, LbfgsStep};
 use super::model::Model;
 use super::optim::{Adam, Objective};
 use super::TrainError;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which optimizer trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct TrainOptions {
     pub resample: Option<usize>,
     /// For `adam+lbfgs`: the number of Adam steps (the rest are L-BFGS iterations).
     pub adam_steps: usize,
+    /// Measure the error of the solution every this many steps (with a [`Tracker`]; the
+    /// time it takes is not counted in the wall time).
+    pub error_every: Option<usize>,
 }
 
 impl TrainOptions {
@@ -58,6 +62,7 @@ impl TrainOptions {
             seed: 0,
             resample: None,
             adam_steps: steps / 2,
+            error_every: None,
         }
     }
 
@@ -84,8 +89,10 @@ pub struct StepRecord {
     pub loss: f64,
     /// Unweighted `mean(r²)` of every residual, in the problem's order.
     pub parts: Vec<f64>,
-    /// Seconds since training started.
+    /// Seconds since training started (not counting error measurements).
     pub wall_s: f64,
+    /// The relative L2 error of every tracked output after this step, when measured.
+    pub errors: Vec<f64>,
 }
 
 /// Why training ended.
@@ -126,11 +133,25 @@ pub fn train(
     stop: &AtomicBool,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<TrainResult, TrainError> {
+    train_tracked(model, theta, opts, stop, on_step, None)
+}
+
+/// [`train`], measuring the error with `tracker` every `opts.error_every` steps and after
+/// the last step.
+pub fn train_tracked(
+    model: &mut Model<'_>,
+    theta: Vec<f64>,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    on_step: &mut dyn FnMut(&StepRecord),
+    mut tracker: Option<&mut Tracker>,
+) -> Result<TrainResult, TrainError> {
     let mut loop_ = Loop {
         adam: Adam::new(theta.len(), opts.lr),
         lbfgs: Lbfgs::default(),
         theta,
         start: Instant::now(),
+        paused: Duration::ZERO,
         history: Vec::new(),
     };
     model.bind_points(round_seed(opts.seed, 0))?;
@@ -142,12 +163,23 @@ pub fn train(
         }
         loop_.maybe_resample(model, opts, step)?;
         let r = loop_.step(model, step < opts.adam_steps())?;
-        let rec = loop_.record(model, step, r.loss());
+        let mut rec = loop_.record(model, step, r.loss());
+        let due = opts
+            .error_every
+            .is_some_and(|n| n > 0 && (step + 1).is_multiple_of(n));
+        if let (true, Some(t)) = (due || step == 0, tracker.as_deref_mut()) {
+            rec.errors = loop_.measure(model, t)?;
+        }
         on_step(&rec);
         loop_.history.push(rec);
         if let Some(why) = r.stop_reason() {
             reason = why;
             break;
+        }
+    }
+    if let (Some(t), Some(last)) = (tracker, loop_.history.len().checked_sub(1)) {
+        if opts.error_every.is_some() && loop_.history[last].errors.is_empty() {
+            loop_.history[last].errors = loop_.measure(model, t)?;
         }
     }
     loop_.finish(model, reason)
@@ -158,10 +190,25 @@ struct Loop {
     lbfgs: Lbfgs,
     theta: Vec<f64>,
     start: Instant,
+    /// Time spent measuring errors, left out of the wall time.
+    paused: Duration,
     history: Vec<StepRecord>,
 }
 
 impl Loop {
+    /// Training time so far.
+    fn wall_s(&self) -> f64 {
+        (self.start.elapsed() - self.paused).as_secs_f64()
+    }
+
+    /// The tracked errors at the current θ, with the clock stopped.
+    fn measure(&mut self, model: &Model<'_>, t: &mut Tracker) -> Result<Vec<f64>, TrainError> {
+        let t0 = Instant::now();
+        let errors = t.errors(model.layout(), &self.theta);
+        self.paused += t0.elapsed();
+        errors
+    }
+
     fn maybe_resample(
         &mut self,
         model: &mut Model<'_>,
@@ -190,7 +237,8 @@ impl Loop {
             step,
             loss,
             parts: model.last_parts().to_vec(),
-            wall_s: self.start.elapsed().as_secs_f64(),
+            wall_s: self.wall_s(),
+            errors: Vec::new(),
         }
     }
 
@@ -200,7 +248,7 @@ impl Loop {
         model: &mut Model<'_>,
         reason: StopReason,
     ) -> Result<TrainResult, TrainError> {
-        let wall_s = self.start.elapsed().as_secs_f64();
+        let wall_s = self.wall_s();
         let mut g = vec![0.0; self.theta.len()];
         let loss = model.eval(&self.theta, &mut g)?;
         let last = self.record(model, self.history.len(), loss);
