@@ -77,10 +77,7 @@ fn build_lhs(rule: &Rule, ast: &PatternAst<ENode>, vs: &[Shape], ws: &[Shape]) -
                 let args: Vec<NodeId> = e.children().iter().map(|&c| ids[usize::from(c)]).collect();
                 let op = if e.is_wild() {
                     wild += 1;
-                    match e.op {
-                        Op::Broadcast(_) => Op::Broadcast(ws[wild - 1].clone()),
-                        _ => return None,
-                    }
+                    wild_op(&e.op, &ws[wild - 1])?
                 } else {
                     e.op.clone()
                 };
@@ -91,6 +88,23 @@ fn build_lhs(rule: &Rule, ast: &PatternAst<ENode>, vs: &[Shape], ws: &[Shape]) -
     }
     g.set_output("lhs", *ids.last()?);
     Some(g)
+}
+
+/// A wild pattern node made concrete: a broadcast or reshape to `s`; a slice of one row
+/// along axis 0 (`[0, 1)` when `s` is a scalar, `[1, 2)` otherwise, so that nested slices
+/// and slices of either part of a concatenation are tried); a concatenation along axis 0.
+fn wild_op(op: &Op, s: &Shape) -> Option<Op> {
+    Some(match op {
+        Op::Broadcast(_) => Op::Broadcast(s.clone()),
+        Op::Reshape(_) => Op::Reshape(s.clone()),
+        Op::Slice { .. } => Op::Slice {
+            axis: 0,
+            start: u32::from(s.rank() > 0),
+            len: 1,
+        },
+        Op::Concat(_) => Op::Concat(0),
+        _ => return None,
+    })
 }
 
 /// Every assignment of candidate shapes to `k` slots.
@@ -298,4 +312,33 @@ fn a_rule_that_changes_the_type_is_not_applied() {
         Some(zeros),
         "a · 0 is in the [4,1] zero class"
     );
+}
+
+#[test]
+fn slices_of_a_concatenation_pick_the_part() {
+    // slice(concat(a, b)) along the concatenated axis: within b (shifted), exactly a, and
+    // across both parts (kept)
+    let mut g = Graph::new();
+    let a = input(&mut g, "a", Shape::matrix(1, 3));
+    let b = input(&mut g, "b", Shape::matrix(4, 3));
+    let cat = g.node_of(Op::Concat(0), &[a, b]);
+    let cases = [("in_b", 2, 2), ("is_a", 0, 1), ("across", 0, 2)];
+    for (name, start, len) in cases {
+        let s = g.node_of(
+            Op::Slice {
+                axis: 0,
+                start,
+                len,
+            },
+            &[cat],
+        );
+        let t = g.node_of(Op::Unary(nabla_ir::UnOp::Tanh), &[s]);
+        g.set_output(name, t);
+    }
+    let (out, _) = nabla_passes::simplify::simplify(&g, &Default::default());
+    let env = random_env(&g, &mut Rng(9), Draw::Mixed);
+    assert_same_outputs(&g, &out, &env, 0.0);
+    let text = nabla_ir::text::print(&out);
+    // only the slice across both parts still needs the concatenation
+    assert_eq!(text.matches("concat").count(), 1, "{text}");
 }

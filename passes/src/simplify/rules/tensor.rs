@@ -1,4 +1,4 @@
-//! Shape identities: broadcasts, reductions and matrix products.
+//! Shape identities: broadcasts, reductions, matrix products, slices and reshapes.
 //!
 //! Every rule preserves the type of the matched class (the instantiation checks it). The
 //! direction is toward less work: elementwise functions move inside broadcasts (computed
@@ -6,6 +6,7 @@
 //! broadcast becomes a scaled broadcast.
 
 use crate::simplify::analysis::EG;
+use crate::simplify::lang::ENode;
 use crate::simplify::rule::{add, splat, var, BuildFn, Cond, Rule};
 use egg::{Id, Subst};
 use nabla_ir::{BinOp, Op, Shape, UnOp};
@@ -45,6 +46,7 @@ pub fn rules() -> Vec<Rule> {
             .when(Cond::SameType("?a", "?b")),
         );
     }
+    r.extend(slice_rules());
     for ax in AXES {
         // Σ_ax (−a) = −Σ_ax a
         r.push(Rule::pat(
@@ -131,6 +133,162 @@ pub fn real_only() -> Vec<Rule> {
         );
     }
     r
+}
+
+/// Slices move inward through elementwise ops (computing only the part that is used: the
+/// derivative of one output of a multi-output net is a slice of the whole last layer's
+/// tangent), and cancel against concatenations, other slices and reshapes.
+fn slice_rules() -> Vec<Rule> {
+    let mut r = Vec::new();
+    for u in UnOp::ALL {
+        let n = u.name();
+        // slice(f(a)) = f(slice(a))
+        r.push(Rule::build(
+            &format!("slice-{n}"),
+            &format!("(slice ({n} ?a))"),
+            "f(slice(a))",
+            slice_unary,
+        ));
+    }
+    for b in BinOp::ALL {
+        let n = b.name();
+        // slice(a ∘ b) = slice(a) ∘ slice(b)
+        r.push(Rule::build(
+            &format!("slice-{n}"),
+            &format!("(slice ({n} ?a ?b))"),
+            "slice(a) ∘ slice(b)",
+            slice_binary,
+        ));
+    }
+    r.extend([
+        // slice(concat(a, b)) = the part of a or of b it lies in
+        Rule::build(
+            "slice-concat",
+            "(slice (concat ?a ?b))",
+            "slice of one part",
+            slice_concat,
+        ),
+        // slice(slice(a)) = one slice of a, along one axis
+        Rule::build("slice-slice", "(slice (slice ?a))", "slice(a)", slice_slice),
+        // reshape(reshape(a)) = reshape(a), or a itself
+        Rule::build(
+            "reshape-reshape",
+            "(reshape (reshape ?a))",
+            "reshape(a)",
+            reshape_reshape,
+        ),
+    ]);
+    r
+}
+
+/// The attributes of a slice in `class` whose operand class holds a node `inner` accepts,
+/// and that operand class.
+fn slice_over(eg: &EG, class: Id, inner: impl Fn(&ENode) -> bool) -> Option<(Op, Id)> {
+    eg[class].nodes.iter().find_map(|n| match n.op {
+        Op::Slice { .. } if eg[n.args[0]].nodes.iter().any(&inner) => {
+            Some((n.op.clone(), eg.find(n.args[0])))
+        }
+        _ => None,
+    })
+}
+
+/// `slice(f(a))` → `f(slice(a))`, for the unary node over `a` that the slice's operand
+/// class holds (any of them: they are equal).
+fn slice_unary(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let a = eg.find(s[var("?a")]);
+    let is_f_of_a = |n: &ENode| matches!(n.op, Op::Unary(_)) && eg.find(n.args[0]) == a;
+    let (sl, x) = slice_over(eg, class, is_f_of_a)?;
+    let f = eg[x].nodes.iter().find(|n| is_f_of_a(n))?.op.clone();
+    let part = add(eg, sl, &[a])?;
+    add(eg, f, &[part])
+}
+
+/// `slice(a ∘ b)` → `slice(a) ∘ slice(b)`, for the binary node over `a, b` that the slice's
+/// operand class holds.
+fn slice_binary(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let (a, b) = (eg.find(s[var("?a")]), eg.find(s[var("?b")]));
+    let is_ab = |n: &ENode| {
+        matches!(n.op, Op::Binary(_)) && eg.find(n.args[0]) == a && eg.find(n.args[1]) == b
+    };
+    let (sl, x) = slice_over(eg, class, is_ab)?;
+    let op = eg[x].nodes.iter().find(|n| is_ab(n))?.op.clone();
+    let (pa, pb) = (add(eg, sl.clone(), &[a])?, add(eg, sl, &[b])?);
+    add(eg, op, &[pa, pb])
+}
+
+/// `slice(concat(a, b))` → the slice of `a` or of `b` (or the part itself) when the slice
+/// lies within one part along the concatenated axis.
+fn slice_concat(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let (a, b) = (eg.find(s[var("?a")]), eg.find(s[var("?b")]));
+    let is_cat = |n: &ENode| {
+        matches!(n.op, Op::Concat(_))
+            && n.args.len() == 2
+            && eg.find(n.args[0]) == a
+            && eg.find(n.args[1]) == b
+    };
+    let (sl, x) = slice_over(eg, class, is_cat)?;
+    let Op::Slice { axis, start, len } = sl else {
+        return None;
+    };
+    let cat = eg[x].nodes.iter().find(|n| is_cat(n))?.op.clone();
+    if cat != Op::Concat(axis) {
+        return None;
+    }
+    let na = eg[a].data.ty.shape.dims()[axis as usize] as u32;
+    let (part, from) = if start + len <= na {
+        (a, start)
+    } else if start >= na {
+        (b, start - na)
+    } else {
+        return None;
+    };
+    let whole = eg[part].data.ty.shape.dims()[axis as usize] as u32;
+    if from == 0 && len == whole {
+        return Some(part);
+    }
+    let op = Op::Slice {
+        axis,
+        start: from,
+        len,
+    };
+    add(eg, op, &[part])
+}
+
+/// `slice(slice(a))` along one axis → one slice of `a`.
+fn slice_slice(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let a = eg.find(s[var("?a")]);
+    let is_slice_of_a = |n: &ENode| matches!(n.op, Op::Slice { .. }) && eg.find(n.args[0]) == a;
+    let (outer, x) = slice_over(eg, class, is_slice_of_a)?;
+    let inner = eg[x].nodes.iter().find(|n| is_slice_of_a(n))?.op.clone();
+    match (outer, inner) {
+        (
+            Op::Slice { axis, start, len },
+            Op::Slice {
+                axis: ax2,
+                start: s2,
+                ..
+            },
+        ) if axis == ax2 => add(
+            eg,
+            Op::Slice {
+                axis,
+                start: s2 + start,
+                len,
+            },
+            &[a],
+        ),
+        _ => None,
+    }
+}
+
+/// `reshape(reshape(a))` → `reshape(a)` to the outer shape, or `a` when that is its own.
+fn reshape_reshape(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let a = eg.find(s[var("?a")]);
+    let want = eg[class].data.ty.shape.clone();
+    if eg[a].data.ty.shape == want {
+        return Some(a);
+    }
+    add(eg, Op::Reshape(want), &[a])
 }
 
 /// One builder per reduced axis.
