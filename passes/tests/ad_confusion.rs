@@ -229,3 +229,10 @@ fn chain_rule_through_a_partial_of_an_mlp() {
         assert_close(&format!("{name} nested fd"), &fd[0].data, &expect, 1e-3);
     }
 }
+
+/// `eval_expanded` checks the simplifier at its default limits among others.
+#[test]
+fn simplifier_settings_include_the_defaults() {
+    let d = nabla_passes::simplify::SimplifyOptions::default();
+    assert_eq!(SIMPLIFY_SETTINGS[0], d);
+}

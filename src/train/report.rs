@@ -13,6 +13,17 @@ use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
+/// When a tracked error first fell below a threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Milestone {
+    /// The threshold.
+    pub below: f64,
+    /// Training wall time at that step, in seconds.
+    pub wall_s: f64,
+    /// The step.
+    pub step: usize,
+}
+
 /// Everything known at the end of a run.
 pub struct Report<'a> {
     /// The problem trained.
@@ -94,8 +105,8 @@ impl<'a> Report<'a> {
     }
 
     /// For every tracked output, the first time its error fell below each of 1e-1, 1e-2,
-    /// ... 1e-6: `(output, [(threshold, wall_s, step)])`, thresholds never reached left out.
-    pub fn milestones(&self) -> Vec<(String, Vec<(f64, f64, usize)>)> {
+    /// ... 1e-6, thresholds never reached left out.
+    pub fn milestones(&self) -> Vec<(String, Vec<Milestone>)> {
         self.tracked
             .iter()
             .enumerate()
@@ -105,7 +116,11 @@ impl<'a> Report<'a> {
                     .filter_map(|th| {
                         let mut it = self.result.history.iter();
                         let r = it.find(|r| r.errors.get(k).is_some_and(|&e| e < th))?;
-                        Some((th, r.wall_s, r.step))
+                        Some(Milestone {
+                            below: th,
+                            wall_s: r.wall_s,
+                            step: r.step,
+                        })
                     })
                     .collect();
                 (o.clone(), reached)
@@ -136,7 +151,7 @@ impl<'a> Report<'a> {
             }
             let items: Vec<String> = reached
                 .iter()
-                .map(|(th, t, step)| format!("{th:.0e} at {t:.2} s (step {step})"))
+                .map(|m| format!("{:.0e} at {:.2} s (step {})", m.below, m.wall_s, m.step))
                 .collect();
             s.push_str(&format!("rel_l2 {o} below {}\n", items.join(", ")));
         }
@@ -174,7 +189,7 @@ impl<'a> Report<'a> {
             .map(|(o, r)| {
                 let items: Vec<Value> = r
                     .iter()
-                    .map(|(th, t, step)| json!({"below": th, "wall_s": t, "step": step}))
+                    .map(|m| json!({"below": m.below, "wall_s": m.wall_s, "step": m.step}))
                     .collect();
                 (o, Value::Array(items))
             })

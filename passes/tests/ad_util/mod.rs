@@ -5,6 +5,7 @@
 use nabla_ir::interp::{self, Env};
 use nabla_ir::{BinOp, DType, Graph, Method, NodeId, Op, Shape, Tensor, UnOp};
 use nabla_passes::ad::{expand, AdOptions};
+use nabla_passes::simplify::{simplify, SimplifyOptions};
 
 /// SplitMix64: a small deterministic generator, so tests need no random crate.
 pub struct Rng(pub u64);
@@ -146,16 +147,61 @@ pub fn diff_closure(
     at(g, d, &[(z, x)])
 }
 
-/// Expands with `opts` and evaluates `roots` (given as old ids through the outputs).
+/// Expands with `opts` and evaluates the outputs.
+///
+/// Every AD test that evaluates through here also checks the simplifier: the expanded
+/// graph is simplified at each of [`SIMPLIFY_SETTINGS`] and must give the same values
+/// (to 1e-9 relative in f64, 1e-6 for finite differences, 1e-4 in f32: the `real_only`
+/// rules reassociate, which changes rounding).
 pub fn eval_expanded(g: &Graph, opts: &AdOptions, env: &Env) -> Vec<Tensor> {
     let (e, _) = expand(g, opts).unwrap();
     nabla_ir::verify(&e).unwrap();
-    interp::eval_outputs(&e, env, DType::F64)
-        .unwrap()
-        .into_iter()
-        .map(|o| o.1)
-        .collect()
+    let want = eval_plain(&e, env, DType::F64);
+    for s in SIMPLIFY_SETTINGS {
+        let (simple, report) = simplify(&e, &s);
+        nabla_ir::verify(&simple).unwrap();
+        let got = eval_plain(&simple, env, DType::F64);
+        for ((w, o), (_, id)) in want.iter().zip(&got).zip(e.outputs()) {
+            // f32 graphs round every op: reassociation moves results by a few ulps,
+            // amplified where derivative terms cancel; a finite-difference stencil
+            // amplifies rounding by 1/h² (about 1e8 for a second derivative in f64)
+            let fd = matches!(opts.method, Some(Method::FiniteDiff(_)));
+            let tol = match (e.dtype(*id), fd) {
+                (DType::F32, _) => 1e-4,
+                (DType::F64, true) => 1e-6,
+                (DType::F64, false) => 1e-9,
+            };
+            for (a, b) in w.data.iter().zip(&o.data) {
+                let close = (a - b).abs() <= tol * (1.0 + a.abs()) || (a.is_nan() && b.is_nan());
+                assert!(
+                    close,
+                    "simplified ({s:?}: {report}) gives {b}, expanded {a}"
+                );
+            }
+        }
+    }
+    want
 }
+
+/// The simplifier limits the AD tests run under: the defaults, limits so tight that
+/// saturation stops after two iterations and 500 e-nodes, and exact rules only.
+pub const SIMPLIFY_SETTINGS: [SimplifyOptions; 3] = [
+    SimplifyOptions {
+        node_limit: 50_000,
+        iter_limit: 30,
+        real_only: true,
+    },
+    SimplifyOptions {
+        node_limit: 500,
+        iter_limit: 2,
+        real_only: true,
+    },
+    SimplifyOptions {
+        node_limit: 50_000,
+        iter_limit: 30,
+        real_only: false,
+    },
+];
 
 /// Evaluates the outputs of a derivative-free graph.
 pub fn eval_plain(g: &Graph, env: &Env, prec: DType) -> Vec<Tensor> {
