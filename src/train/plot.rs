@@ -17,43 +17,8 @@ fn err(e: impl std::fmt::Display) -> PlotError {
 
 /// Loss per residual and the total against the step, log scale.
 pub fn loss_curves(parts: &[String], history: &[StepRecord]) -> Result<String, PlotError> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let series = loss_series(parts, history);
-        let (lo, hi) = positive_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        let steps = history.len().max(2) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("loss", ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..steps, (lo..hi).log_scale())
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .draw()
-            .map_err(err)?;
-        for (k, (name, pts)) in series.into_iter().enumerate() {
-            let c = PALETTE[k % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(pts, c))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+    let steps = history.len().max(2) as f64;
+    log_lines("loss", "step", steps, loss_series(parts, history), 1)
 }
 
 /// The relative L2 error of every tracked output against training wall time (log scale):
@@ -70,29 +35,41 @@ pub fn error_curves(tracked: &[String], history: &[StepRecord]) -> Result<String
             (format!("rel_l2.{o}"), pts.collect())
         })
         .collect();
-    let (lo, hi) = positive_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
     let t_max = history.last().map_or(1.0, |r| r.wall_s).max(1e-3);
+    let x = "training wall time (s)";
+    log_lines("relative L2 error", x, t_max, series, 2)
+}
+
+/// Labelled lines on a log-scale y axis over `0..x_max`, with a legend.
+fn log_lines(
+    caption: &str,
+    x_desc: &str,
+    x_max: f64,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+    stroke: u32,
+) -> Result<String, PlotError> {
+    let (lo, hi) = positive_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("relative L2 error", ("sans-serif", 20))
+            .caption(caption, ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..t_max, (lo..hi).log_scale())
+            .build_cartesian_2d(0f64..x_max, (lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("training wall time (s)")
+            .x_desc(x_desc)
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .draw()
             .map_err(err)?;
         for (k, (name, pts)) in series.into_iter().enumerate() {
             let c = PALETTE[k % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .draw_series(LineSeries::new(pts, c.stroke_width(stroke)))
                 .map_err(err)?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c));
