@@ -53,12 +53,16 @@ pub fn extract(eg: &EG, g: &Graph, roots: &[Id], map: &[Id]) -> Graph {
     let greedy = greedy(eg, &costs);
     let mut seeded = greedy.clone();
     seeded.extend(seed(eg, g, map));
+    // The seed is acyclic whenever every live input node was found in its class, which
+    // rebuilding guarantees; the input itself is the answer of last resort.
     let start = match (
         dag_cost(eg, &costs, &greedy, &roots),
         dag_cost(eg, &costs, &seeded, &roots),
     ) {
         (Some(a), Some(b)) if a < b => greedy,
-        _ => seeded,
+        (Some(_), None) => greedy,
+        (_, Some(_)) => seeded,
+        (None, None) => return g.clone(),
     };
     let mut dag = Dag::new(eg, &costs, start, &roots);
     for _ in 0..PASSES {
