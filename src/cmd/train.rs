@@ -1,8 +1,8 @@
 //! `nabla train FILE`: trains a problem's networks and params (see `spec/cli.md`).
 //!
 //! Order of work: flags are checked by the parser, the problem (and a `--reference`) is
-//! loaded, the output directory is created and probed for writing, the problem is compiled, then training runs with a
-//! progress bar on stderr. Ctrl-C ends training after the current step; the results are
+//! loaded, the output directory is created and probed for writing, the problem is
+//! compiled, then training runs with a progress bar on stderr. Ctrl-C ends training after the current step; the results are
 //! reported and written as after a full run.
 
 use crate::train::accuracy::{Reference, Tracker};

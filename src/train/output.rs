@@ -29,7 +29,8 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), TrainError> {
     })
 }
 
-/// `history.csv`: `step,loss.R...,loss,wall_s`, one row per step.
+/// `history.csv`: `step,loss.R...,loss,wall_s,rel_l2.OUT...`, one row per step; the error
+/// columns (one per tracked output, in `tracked` order) are empty where not measured.
 pub fn history_csv(parts: &[String], tracked: &[String], history: &[StepRecord]) -> String {
     let mut s = String::from("step");
     for p in parts {

@@ -166,8 +166,8 @@ pub fn train_tracked(
         let mut rec = loop_.record(model, step, r.loss());
         let due = opts
             .error_every
-            .is_some_and(|n| n > 0 && (step + 1).is_multiple_of(n));
-        if let (true, Some(t)) = (due || step == 0, tracker.as_deref_mut()) {
+            .is_some_and(|n| n > 0 && (step == 0 || (step + 1).is_multiple_of(n)));
+        if let (true, Some(t)) = (due, tracker.as_deref_mut()) {
             rec.errors = loop_.measure(model, t)?;
         }
         on_step(&rec);
