@@ -136,8 +136,8 @@ pub fn train(
     train_tracked(model, theta, opts, stop, on_step, None)
 }
 
-/// [`train`], measuring the error with `tracker` every `opts.error_every` steps and after
-/// the last step.
+/// [`train`], measuring the error with `tracker` at step 0, every `opts.error_every` steps
+/// and after the last step (not at all when `opts.error_every` is `None`).
 pub fn train_tracked(
     model: &mut Model<'_>,
     theta: Vec<f64>,
