@@ -49,6 +49,17 @@ fn non_numeric_steps_and_zero_resample_are_rejected() {
 }
 
 #[test]
+fn learning_rate_decay_outside_zero_one_is_rejected() {
+    for bad in ["0", "1.5", "-0.1"] {
+        nabla()
+            .args(["train", POISSON, &format!("--lr-decay={bad}")])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("--lr-decay must be in (0, 1]"));
+    }
+}
+
+#[test]
 fn non_positive_learning_rate_is_rejected() {
     nabla()
         .args(["train", POISSON, "--lr=-1"])

@@ -35,6 +35,10 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Exponential decay of Adam's learning rate: it reaches `lr × F` at the last Adam
+    /// step (1: constant).
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub lr_decay: f64,
     /// Seed of the point sampling; also added to every net's initialisation seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -145,6 +149,7 @@ impl Args {
             steps: self.steps,
             optimizer,
             lr: self.lr,
+            lr_decay: self.lr_decay,
             seed: self.seed,
             resample: self.resample.map(|r| r as usize),
             adam_steps: self.adam_steps.unwrap_or(self.steps / 3),
@@ -163,6 +168,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stop = stop_flag();
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, found {}", args.lr);
+    }
+    if !(args.lr_decay > 0.0 && args.lr_decay <= 1.0) {
+        anyhow::bail!("--lr-decay must be in (0, 1], found {}", args.lr_decay);
     }
     let problem = reseeded(&load_problem(&args.file)?, args.seed);
     let reference = match &args.reference {

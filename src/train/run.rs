@@ -38,8 +38,11 @@ pub struct TrainOptions {
     pub steps: usize,
     /// The optimizer.
     pub optimizer: OptimizerKind,
-    /// Adam's learning rate.
+    /// Adam's learning rate (at the first step).
     pub lr: f64,
+    /// The fraction of `lr` that Adam's learning rate has decayed to at its last step:
+    /// `lr_t = lr · lr_decay^(t / adam_steps)`, exponential decay (1: constant).
+    pub lr_decay: f64,
     /// Seed of the first point sample; round `r` of resampling uses [`round_seed`]`(seed, r)`.
     pub seed: u64,
     /// Resample the collocation points every this many steps (`None`: never).
@@ -59,11 +62,18 @@ impl TrainOptions {
             steps,
             optimizer,
             lr: 1e-3,
+            lr_decay: 1.0,
             seed: 0,
             resample: None,
             adam_steps: steps / 2,
             error_every: None,
         }
+    }
+
+    /// Adam's learning rate at step `step` (see [`TrainOptions::lr_decay`]).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let n = self.adam_steps().max(1) as f64;
+        self.lr * self.lr_decay.powf(step as f64 / n)
     }
 
     fn adam_steps(&self) -> usize {
@@ -162,6 +172,7 @@ pub fn train_tracked(
             break;
         }
         loop_.maybe_resample(model, opts, step)?;
+        loop_.adam.lr = opts.lr_at(step);
         let r = loop_.step(model, step < opts.adam_steps())?;
         let mut rec = loop_.record(model, step, r.loss());
         let due = opts
@@ -269,5 +280,24 @@ impl LbfgsStep {
             LbfgsStep::Converged(_) => Some(StopReason::Converged),
             LbfgsStep::Stalled(_) => Some(StopReason::Stalled),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_decays_exponentially_over_the_adam_steps() {
+        let mut o = TrainOptions::new(300, OptimizerKind::AdamLbfgs);
+        o.lr = 1e-2;
+        o.adam_steps = 100;
+        assert_eq!(o.lr_at(0), 1e-2);
+        o.lr_decay = 0.01;
+        assert!((o.lr_at(50) - 1e-3).abs() < 1e-15);
+        assert!((o.lr_at(100) - 1e-4).abs() < 1e-17);
+        // Adam alone decays over all its steps
+        o.optimizer = OptimizerKind::Adam;
+        assert!((o.lr_at(150) - 1e-3).abs() < 1e-15);
     }
 }
