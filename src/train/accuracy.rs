@@ -16,6 +16,7 @@ use crate::{compile, Options};
 use nabla_frontend::nn::Rng;
 use nabla_frontend::problem::{input_name, ExprFn, Problem};
 use nabla_ir::DType;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Grid points per axis for 1-D and 2-D problems.
@@ -124,12 +125,7 @@ pub fn fields(
     outputs
         .into_iter()
         .map(|o| {
-            let out = o.clone();
-            let f: ExprFn = Arc::new(move |ctx| {
-                ctx.output(&out, None)
-                    .unwrap_or_else(|| ctx.b.constant(f64::NAN))
-            });
-            let pred = evaluate(problem, &f, layout, theta, grid)?;
+            let pred = evaluate(problem, &output_expr(&o), layout, theta, grid)?;
             let exact = match problem.exact.iter().find(|e| e.output == o) {
                 Some(e) => Some(evaluate(problem, &e.expr, layout, theta, grid)?),
                 None => None,
@@ -151,11 +147,33 @@ pub fn evaluate(
     theta: &[f64],
     grid: &Grid,
 ) -> Result<Vec<f64>, TrainError> {
+    let (mut exe, bound) = on_grid(problem, expr, grid, &Options::interp())?;
+    bind_params(exe.as_mut(), &bound, layout, theta)?;
+    exe.run()?;
+    Ok(exe.output(0))
+}
+
+/// The value of net output `name` as an expression (NaN if the problem has no such output).
+pub fn output_expr(name: &str) -> ExprFn {
+    let out = name.to_string();
+    Arc::new(move |ctx| {
+        ctx.output(&out, None)
+            .unwrap_or_else(|| ctx.b.constant(f64::NAN))
+    })
+}
+
+/// `expr` compiled with `opts` for the points of `grid`, the points bound; returns the
+/// program and the names of its bindings (params are bound per evaluation).
+fn on_grid(
+    problem: &Problem,
+    expr: &ExprFn,
+    grid: &Grid,
+    opts: &Options,
+) -> Result<(Box<dyn crate::Executable>, HashSet<String>), TrainError> {
     const SET: &str = "grid";
     let obj = problem.expression("value", expr, SET, grid.len(), DType::F64)?;
-    let mut exe = compile(&obj.graph, &Options::interp())?;
-    let bound = exe.bindings().iter().map(|b| b.name.clone()).collect();
-    bind_params(exe.as_mut(), &bound, layout, theta)?;
+    let mut exe = compile(&obj.graph, opts)?;
+    let bound: HashSet<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
     for (k, d) in problem.inputs.iter().enumerate() {
         let name = input_name(SET, &d.name);
         if bound.contains(&name) {
@@ -163,8 +181,7 @@ pub fn evaluate(
             exe.set(&name, &col)?;
         }
     }
-    exe.run()?;
-    Ok(exe.output(0))
+    Ok((exe, bound))
 }
 
 /// Values of net outputs at given points, to measure errors against when a problem has no
@@ -263,7 +280,7 @@ pub struct Tracker {
 struct Target {
     output: String,
     exe: Box<dyn crate::Executable>,
-    bound: std::collections::HashSet<String>,
+    bound: HashSet<String>,
     truth: Vec<f64>,
 }
 
@@ -322,27 +339,11 @@ impl Target {
         grid: &Grid,
         truth: Vec<f64>,
     ) -> Result<Target, TrainError> {
-        const SET: &str = "grid";
-        let out = output.to_string();
-        let f: ExprFn = Arc::new(move |ctx| {
-            ctx.output(&out, None)
-                .unwrap_or_else(|| ctx.b.constant(f64::NAN))
-        });
-        let obj = problem.expression("value", &f, SET, grid.len(), DType::F64)?;
-        let opts = crate::Options {
+        let opts = Options {
             dtype: DType::F64,
-            ..crate::Options::cpu()
+            ..Options::cpu()
         };
-        let mut exe = compile(&obj.graph, &opts)?;
-        let bound: std::collections::HashSet<String> =
-            exe.bindings().iter().map(|b| b.name.clone()).collect();
-        for (k, d) in problem.inputs.iter().enumerate() {
-            let name = input_name(SET, &d.name);
-            if bound.contains(&name) {
-                let col: Vec<f64> = grid.rows.iter().map(|r| r[k]).collect();
-                exe.set(&name, &col)?;
-            }
-        }
+        let (exe, bound) = on_grid(problem, &output_expr(output), grid, &opts)?;
         Ok(Target {
             output: output.to_string(),
             exe,

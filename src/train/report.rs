@@ -1,17 +1,15 @@
 //! The end of a training run: the accuracy report, the JSON summary of `nabla train
 //! --json`, and the output directory (`params.json`, `history.csv`, SVG plots).
 
-use super::accuracy::{evaluate, fields, Field, Grid, Reference};
+use super::accuracy::{evaluate, fields, output_expr, Field, Grid, Reference};
 use super::layout::{to_json, Layout};
 use super::output::write_atomic;
 use super::plot;
 use super::run::TrainResult;
 use super::TrainError;
-use nabla_frontend::problem::ExprFn;
 use nabla_frontend::problem::Problem;
 use serde_json::{json, Map, Value};
 use std::path::Path;
-use std::sync::Arc;
 
 /// When a tracked error first fell below a threshold.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,11 +76,7 @@ impl<'a> Report<'a> {
             return Ok(self);
         };
         for (o, v) in &r.values {
-            let out = o.clone();
-            let f: ExprFn = Arc::new(move |ctx| {
-                ctx.output(&out, None)
-                    .unwrap_or_else(|| ctx.b.constant(f64::NAN))
-            });
+            let f = output_expr(o);
             let pred = evaluate(self.problem, &f, self.layout, &self.result.theta, &r.grid)?;
             self.reference.push(Field {
                 output: o.clone(),
