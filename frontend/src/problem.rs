@@ -62,7 +62,8 @@ pub struct ScalarParam {
 pub enum PointSpec {
     /// `n` points uniform in the box.
     Interior(usize),
-    /// `n` points uniform on the box's faces, faces chosen in proportion to their measure.
+    /// `n` points uniform on the box's faces, shared among the faces in proportion to
+    /// their measure (deterministic counts where `n` allows; see `boundary_points`).
     Boundary(usize),
     /// `n` points uniform on the face where `input = value`.
     Face {
@@ -360,7 +361,7 @@ impl PointSpec {
     pub fn sample(&self, inputs: &[InputDecl], rng: &mut Rng) -> Vec<Vec<f64>> {
         match self {
             PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
-            PointSpec::Boundary(n) => (0..*n).map(|_| boundary_point(inputs, rng)).collect(),
+            PointSpec::Boundary(n) => boundary_points(inputs, *n, rng),
             PointSpec::Face { input, value, n } => (0..*n)
                 .map(|_| {
                     let mut p = uniform_point(inputs, rng);
@@ -380,25 +381,57 @@ fn uniform_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {
         .collect()
 }
 
-/// A point on a face chosen with probability proportional to the face's measure (the
-/// product of the other intervals' lengths; each face of a 1-D box has measure 1).
-fn boundary_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {
+/// `n` points on the box's faces. The `2·d` faces (`lo` then `hi` of each input) share `n`
+/// in proportion to their measure — the product of the other intervals' lengths, so both
+/// ends of a 1-D interval count alike — by largest remainder: each face gets the floor of
+/// its quota, and the points left over go to the faces with the largest fractional parts,
+/// ties broken at random. The counts are therefore fixed whenever `n` divides evenly
+/// (`boundary(2)` in 1-D is one point at each end, for every seed) and never more than one
+/// away from the exact share otherwise. Points are uniform on their face and returned in
+/// random order, so the first `k` of them (`bench --points k`) are a uniform subsample.
+fn boundary_points(inputs: &[InputDecl], n: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
+    let mut pts = Vec::with_capacity(n);
+    for (face, count) in face_counts(inputs, n, rng).into_iter().enumerate() {
+        let (i, d) = (face / 2, &inputs[face / 2]);
+        let side = if face % 2 == 0 { d.lo } else { d.hi };
+        for _ in 0..count {
+            let mut p = uniform_point(inputs, rng);
+            p[i] = side;
+            pts.push(p);
+        }
+    }
+    shuffle(&mut pts, rng);
+    pts
+}
+
+/// How many of `n` boundary points each face gets (see [`boundary_points`]).
+fn face_counts(inputs: &[InputDecl], n: usize, rng: &mut Rng) -> Vec<usize> {
     let len: Vec<f64> = inputs.iter().map(|d| d.hi - d.lo).collect();
     let measure =
         |i: usize| -> f64 { (0..len.len()).filter(|&j| j != i).map(|j| len[j]).product() };
-    let total: f64 = (0..len.len()).map(|i| 2.0 * measure(i)).sum();
-    let mut u = rng.uniform() * total;
-    let mut p = uniform_point(inputs, rng);
-    for i in 0..len.len() {
-        for side in [inputs[i].lo, inputs[i].hi] {
-            u -= measure(i);
-            if u < 0.0 {
-                p[i] = side;
-                return p;
-            }
-        }
+    let mut m: Vec<f64> = (0..2 * len.len()).map(|f| measure(f / 2)).collect();
+    if m.iter().sum::<f64>() <= 0.0 {
+        m.iter_mut().for_each(|v| *v = 1.0);
     }
-    let last = len.len() - 1;
-    p[last] = inputs[last].hi;
-    p
+    let total: f64 = m.iter().sum();
+    let quota: Vec<f64> = m.iter().map(|v| n as f64 * v / total).collect();
+    let mut counts: Vec<usize> = quota.iter().map(|q| q.floor() as usize).collect();
+    let left = n.saturating_sub(counts.iter().sum());
+    // Fractional parts on a 1e-9 grid, so equal shares tie exactly and the tie is random.
+    let mut order: Vec<(i64, u64, usize)> = (quota.iter().enumerate())
+        .map(|(f, q)| (-((q - q.floor()) * 1e9).round() as i64, rng.next_u64(), f))
+        .collect();
+    order.sort_unstable();
+    for &(_, _, f) in order.iter().take(left) {
+        counts[f] += 1;
+    }
+    counts
+}
+
+/// Fisher–Yates.
+fn shuffle<T>(xs: &mut [T], rng: &mut Rng) {
+    for i in (1..xs.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        xs.swap(i, j);
+    }
 }

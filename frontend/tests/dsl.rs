@@ -153,3 +153,27 @@ fn closures_are_traced_at_fresh_bound_variables() {
     assert!(matches!(g.op(d.id()), Op::At));
     assert!(nabla_ir::verify(&g).unwrap().has_derivatives);
 }
+
+/// A closure of several arguments gets one bound variable per argument: same level, type
+/// and shape, told apart by their index, so hash-consing cannot merge `f(x, y)` into
+/// `f(t, t)`.
+#[test]
+fn each_closure_argument_has_its_own_bound_variable() {
+    let b = Builder::new();
+    let xs = [b.input("x", 2), b.input("y", 2), b.input("z", 2)];
+    let lap = laplacian(|v| v[0] * v[1] * v[2], &xs);
+    b.output("lap", lap);
+    let g = b.finish().unwrap();
+    let bound: Vec<(nabla_ir::Level, u32)> = g
+        .ids()
+        .filter_map(|i| match g.op(i) {
+            Op::Bound { level, index, .. } => Some((*level, *index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bound.len(), 3, "{bound:?}");
+    assert!(bound.iter().all(|(l, _)| *l == bound[0].0));
+    let mut idx: Vec<u32> = bound.iter().map(|b| b.1).collect();
+    idx.sort();
+    assert_eq!(idx, [0, 1, 2]);
+}

@@ -114,6 +114,62 @@ fn boundary_points_lie_on_faces_in_proportion_to_measure() {
     assert!((share - 0.25).abs() < 0.015, "{share}");
 }
 
+/// 1-D `boundary(2)` puts one point on each end for every seed (it used to pick each end at
+/// random: seed 0 put both on one end and training then fitted one boundary value only).
+#[test]
+fn one_d_boundary_puts_a_point_on_each_end_for_every_seed() {
+    let inputs = vec![InputDecl {
+        name: "x".into(),
+        lo: -1.0,
+        hi: 2.0,
+    }];
+    for seed in 0..200 {
+        let mut pts = PointSpec::Boundary(2).sample(&inputs, &mut Rng::new(seed));
+        pts.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        assert_eq!(pts, vec![vec![-1.0], vec![2.0]], "seed {seed}");
+    }
+    // An odd count: the extra point goes to either end, the rest split evenly.
+    for seed in 0..50 {
+        let pts = PointSpec::Boundary(7).sample(&inputs, &mut Rng::new(seed));
+        let lo = pts.iter().filter(|p| p[0] == -1.0).count();
+        assert!(
+            lo == 3 || lo == 4,
+            "seed {seed}: {lo} of 7 at the lower end"
+        );
+        assert_eq!(pts.iter().filter(|p| p[0] == 2.0).count(), 7 - lo);
+    }
+}
+
+/// Face counts are the measure-proportional shares exactly when they are whole numbers:
+/// on [0,3]×[0,1] the x-faces have measure 1 and the y-faces 3, so 16 points are 2 + 2 + 6 + 6.
+#[test]
+fn boundary_counts_are_exact_shares() {
+    let inputs = vec![
+        InputDecl {
+            name: "x".into(),
+            lo: 0.0,
+            hi: 3.0,
+        },
+        InputDecl {
+            name: "y".into(),
+            lo: 0.0,
+            hi: 1.0,
+        },
+    ];
+    for seed in 0..20 {
+        let pts = PointSpec::Boundary(16).sample(&inputs, &mut Rng::new(seed));
+        let count = |f: &dyn Fn(&Vec<f64>) -> bool| pts.iter().filter(|p| f(p)).count();
+        assert_eq!(count(&|p| p[0] == 0.0), 2, "seed {seed}");
+        assert_eq!(count(&|p| p[0] == 3.0), 2, "seed {seed}");
+        assert_eq!(count(&|p| p[1] == 0.0), 6, "seed {seed}");
+        assert_eq!(count(&|p| p[1] == 1.0), 6, "seed {seed}");
+        // Uniform on the face: the free coordinate inside its interval.
+        assert!(pts
+            .iter()
+            .all(|p| (0.0..=3.0).contains(&p[0]) && (0.0..=1.0).contains(&p[1])));
+    }
+}
+
 #[test]
 fn faces_and_unions() {
     let inputs = square_inputs();

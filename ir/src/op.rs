@@ -44,7 +44,7 @@ impl fmt::Display for Level {
 }
 
 /// How a derivative operator is to be expanded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
     /// The compiler's choice (cost model).
     Auto,
@@ -288,7 +288,10 @@ pub type Data = Arc<[Num]>;
 
 /// One operation. Operands live in the node ([`crate::Node::args`]), in the order given
 /// under each variant.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// `Ord` is the derived order (variant, then attributes, then nothing else: operands are not
+/// part of an `Op`); the simplifier's e-nodes use it to order nodes of one kind.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     // ---- leaves (no operands) ----
     /// Collocation-point coordinates or other per-point data, bound by name at run time.
@@ -309,11 +312,17 @@ pub enum Op {
         /// Shape.
         shape: Shape,
     },
-    /// The variable bound by derivative operator or closure `level`: a placeholder that is
+    /// Variable `index` of the closure traced at `level`: a placeholder that is
     /// substituted away (by `at`) before evaluation.
+    ///
+    /// A closure of several arguments binds one variable per argument, all of the same
+    /// level, type and shape; `index` (the argument's position) is what keeps them
+    /// distinct under hash-consing — without it `f(x, y)` would be traced as `f(t, t)`.
     Bound {
         /// The level that owns this variable.
         level: Level,
+        /// The argument's position among the level's bound variables.
+        index: u32,
         /// Element type.
         dtype: DType,
         /// Shape.

@@ -511,6 +511,7 @@ impl Builder<'_> {
             return self.add(
                 Op::Bound {
                     level,
+                    index: 0,
                     dtype,
                     shape,
                 },

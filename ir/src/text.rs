@@ -59,7 +59,7 @@ pub fn node_line(g: &Graph, id: NodeId) -> String {
 fn attrs(op: &Op) -> Vec<String> {
     match op {
         Op::Input { name, .. } | Op::Param { name, .. } => vec![quote(name)],
-        Op::Bound { level, .. } => vec![level.to_string()],
+        Op::Bound { level, index, .. } => vec![level.to_string(), format!("index={index}")],
         Op::Const { value, .. } => vec![num(value.get())],
         Op::Tensor { data, .. } => {
             let vals: Vec<String> = data.iter().map(|v| num(v.get())).collect();
@@ -632,11 +632,13 @@ impl<'a> Cursor<'a> {
 
     fn bound(&mut self) -> Result<(Op, Type), ParseError> {
         let level = self.level()?;
+        let index = self.keyed_num("index")?;
         let ty = self.ty()?;
         let (dtype, shape) = (ty.dtype, ty.shape.clone());
         Ok((
             Op::Bound {
                 level,
+                index,
                 dtype,
                 shape,
             },

@@ -262,6 +262,7 @@ fn extreme_attributes_round_trip() {
         .add(
             Op::Bound {
                 level: nabla_ir::Level(u32::MAX),
+                index: 0,
                 dtype: DType::F64,
                 shape: Shape::scalar(),
             },

@@ -190,6 +190,7 @@ fn values_of_different_levels_are_never_merged() {
         g.node_of(
             Op::Bound {
                 level: Level(l),
+                index: 0,
                 dtype: DType::F64,
                 shape: s.clone(),
             },

@@ -26,6 +26,12 @@ impl<'g> AsVars<'g> for [Var<'g>] {
     }
 }
 
+impl<'g, const N: usize> AsVars<'g> for [Var<'g>; N] {
+    fn as_vars(&self) -> Vec<Var<'g>> {
+        self.to_vec()
+    }
+}
+
 impl<'g> AsVars<'g> for Vec<Var<'g>> {
     fn as_vars(&self) -> Vec<Var<'g>> {
         self.clone()
@@ -39,10 +45,13 @@ impl<'g> AsVars<'g> for Var<'g> {
 }
 
 impl Builder {
-    /// A bound variable of `level` with the type of `like`.
-    fn bound(&self, level: Level, like: Var<'_>) -> Var<'_> {
+    /// Bound variable `index` of `level`, with the type of `like`. The index keeps the
+    /// variables of one closure apart: they share level, type and shape, and hash-consing
+    /// would otherwise make them one node.
+    fn bound(&self, level: Level, index: usize, like: Var<'_>) -> Var<'_> {
         let op = Op::Bound {
             level,
+            index: index as u32,
             dtype: self.dtype(),
             shape: like.shape(),
         };
@@ -69,7 +78,7 @@ pub fn diff_with<'g>(
 ) -> Var<'g> {
     let b = x.b;
     let level = b.fresh_level();
-    let z = b.bound(level, x);
+    let z = b.bound(level, 0, x);
     let body = f(z);
     let d = b.add(
         Op::Diff {
@@ -116,7 +125,9 @@ pub fn laplacian_with<'g>(
 ) -> Var<'g> {
     let b = xs[0].b;
     let level = b.fresh_level();
-    let zs: Vec<Var<'g>> = xs.iter().map(|&x| b.bound(level, x)).collect();
+    let zs: Vec<Var<'g>> = (xs.iter().enumerate())
+        .map(|(i, &x)| b.bound(level, i, x))
+        .collect();
     let body = f(&zs);
     let lap = lap_node(method, level, body, &zs);
     let subs: Vec<(Var<'g>, Var<'g>)> = zs.into_iter().zip(xs.iter().copied()).collect();

@@ -12,7 +12,7 @@
 //! them and never adds a wild node to an e-graph.
 
 use egg::{FromOp, Id, Language};
-use nabla_ir::{BinOp, DType, Method, Num, Op, Shape, UnOp};
+use nabla_ir::{BinOp, DType, Num, Op, Shape, UnOp};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::fmt;
@@ -98,7 +98,7 @@ impl Ord for ENode {
         self.kind
             .cmp(&o.kind)
             .then(self.wild.cmp(&o.wild))
-            .then_with(|| cmp_attrs(&self.op, &o.op))
+            .then_with(|| self.op.cmp(&o.op))
             .then_with(|| self.args.cmp(&o.args))
     }
 }
@@ -106,101 +106,6 @@ impl Ord for ENode {
 impl PartialOrd for ENode {
     fn partial_cmp(&self, o: &ENode) -> Option<Ordering> {
         Some(self.cmp(o))
-    }
-}
-
-/// Orders two ops of the same kind (equal mnemonics, hence the same variant) by their
-/// attributes. Ops of different kinds never reach here; they compare by mnemonic first.
-fn cmp_attrs(a: &Op, b: &Op) -> Ordering {
-    use Op as O;
-    match (a, b) {
-        (
-            O::Input { name, dtype, shape },
-            O::Input {
-                name: n,
-                dtype: d,
-                shape: s,
-            },
-        )
-        | (
-            O::Param { name, dtype, shape },
-            O::Param {
-                name: n,
-                dtype: d,
-                shape: s,
-            },
-        ) => (name, dtype, shape).cmp(&(n, d, s)),
-        (
-            O::Bound {
-                level,
-                dtype,
-                shape,
-            },
-            O::Bound {
-                level: l,
-                dtype: d,
-                shape: s,
-            },
-        ) => (level, dtype, shape).cmp(&(l, d, s)),
-        (O::Const { value, dtype }, O::Const { value: v, dtype: d }) => (value, dtype).cmp(&(v, d)),
-        (
-            O::Tensor { data, dtype, shape },
-            O::Tensor {
-                data: x,
-                dtype: d,
-                shape: s,
-            },
-        ) => (data, dtype, shape).cmp(&(x, d, s)),
-        (O::Unary(x), O::Unary(y)) => x.cmp(y),
-        (O::Powi(x), O::Powi(y)) => x.cmp(y),
-        (O::Binary(x), O::Binary(y)) => x.cmp(y),
-        (O::Broadcast(x), O::Broadcast(y)) | (O::Reshape(x), O::Reshape(y)) => x.cmp(y),
-        (O::Sum(x), O::Sum(y)) | (O::Mean(x), O::Mean(y)) | (O::Concat(x), O::Concat(y)) => {
-            x.cmp(y)
-        }
-        (O::MatMul { ta, tb }, O::MatMul { ta: x, tb: y }) => (ta, tb).cmp(&(x, y)),
-        (
-            O::Slice { axis, start, len },
-            O::Slice {
-                axis: x,
-                start: y,
-                len: z,
-            },
-        ) => (axis, start, len).cmp(&(x, y, z)),
-        (
-            O::Diff {
-                level,
-                order,
-                method,
-            },
-            O::Diff {
-                level: l,
-                order: o,
-                method: m,
-            },
-        ) => (level, order, method_key(*method)).cmp(&(l, o, method_key(*m))),
-        (
-            O::Laplacian { level, method },
-            O::Laplacian {
-                level: l,
-                method: m,
-            },
-        ) => (level, method_key(*method)).cmp(&(l, method_key(*m))),
-        (O::Grad { level }, O::Grad { level: l }) => level.cmp(l),
-        // `At` has no attributes; different variants cannot share a mnemonic.
-        _ => Ordering::Equal,
-    }
-}
-
-/// A totally ordered key for a derivative method.
-fn method_key(m: Method) -> (u8, Option<Num>) {
-    match m {
-        Method::Auto => (0, None),
-        Method::Forward => (1, None),
-        Method::Taylor => (2, None),
-        Method::Collapsed => (3, None),
-        Method::Reverse => (4, None),
-        Method::FiniteDiff(h) => (5, h),
     }
 }
 

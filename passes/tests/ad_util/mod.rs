@@ -117,6 +117,7 @@ pub fn bound(g: &mut Graph, shape: &Shape) -> (NodeId, nabla_ir::Level) {
     let level = g.fresh_level();
     let op = Op::Bound {
         level,
+        index: 0,
         dtype: DType::F64,
         shape: shape.clone(),
     };
