@@ -21,7 +21,8 @@
 //! values (`--reference`) are scattered points: they add `rel_l2` columns and curves to
 //! `history.csv` and `error.svg` but no solution plot, and `OUT.svg` shows an exact
 //! solution only from an `exact` line. On `loss.svg` and `error.svg` of an `adam+lbfgs`
-//! run that reached L-BFGS a vertical line marks the switch.
+//! run that reached L-BFGS a vertical line marks the switch, when the report was given
+//! the run's options ([`super::report::Report::with_options`]).
 //!
 //! `nabla bench FILE --out DIR` writes one file, `fd_error.svg` (the error of the residuals
 //! against the finite-difference step, with the exact methods' errors as dashed lines).
