@@ -389,7 +389,8 @@ impl Setup {
                 ))
             })
             .collect();
-        plot::fd_error(&curves, &exact).map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
+        crate::train::plot::fd_error(&curves, &exact)
+            .map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
     }
 }
 
@@ -501,78 +502,4 @@ fn row_json(r: &Row) -> Value {
         Err(e) => v["error"] = json!(e),
     }
     v
-}
-
-mod plot {
-    //! The finite-difference error plot.
-    use plotters::prelude::*;
-
-    const COLOURS: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-
-    /// Curves `(label, [(h, err)])` and horizontal lines `(label, err)`, log-log.
-    pub fn fd_error(
-        curves: &[(String, Vec<(f64, f64)>)],
-        exact: &[(String, f64)],
-    ) -> Result<String, String> {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let floor = 1e-17;
-        let clamp = |v: f64| if v.is_finite() { v.max(floor) } else { 1.0 };
-        let ys = curves
-            .iter()
-            .flat_map(|c| c.1.iter().map(|p| clamp(p.1)))
-            .chain(exact.iter().map(|x| clamp(x.1)));
-        let (lo, hi) = ys.fold((1.0f64, 1e-12f64), |(l, h), v| (l.min(v), h.max(v)));
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
-            root.fill(&WHITE).map_err(|x| e(&x))?;
-            let mut c = ChartBuilder::on(&root)
-                .caption(
-                    "relative error of the residuals vs finite-difference step",
-                    ("sans-serif", 18),
-                )
-                .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(60)
-                .build_cartesian_2d(
-                    (1e-8f64..1.0f64).log_scale(),
-                    (lo * 0.5..hi * 2.0).log_scale(),
-                )
-                .map_err(|x| e(&x))?;
-            c.configure_mesh()
-                .x_desc("step h")
-                .x_label_formatter(&|v| format!("{v:.0e}"))
-                .y_label_formatter(&|v| format!("{v:.0e}"))
-                .draw()
-                .map_err(|x| e(&x))?;
-            let all = curves
-                .iter()
-                .map(|(l, p)| (l.clone(), p.clone(), false))
-                .chain(
-                    exact
-                        .iter()
-                        .map(|(l, v)| (l.clone(), vec![(1e-8, *v), (1.0, *v)], true)),
-                );
-            for (k, (label, pts, dashed)) in all.enumerate() {
-                let col = COLOURS[k % COLOURS.len()];
-                let pts: Vec<(f64, f64)> = pts.into_iter().map(|(h, v)| (h, clamp(v))).collect();
-                let style = if dashed {
-                    col.stroke_width(1)
-                } else {
-                    col.stroke_width(2)
-                };
-                c.draw_series(LineSeries::new(pts, style))
-                    .map_err(|x| e(&x))?
-                    .label(label)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col));
-            }
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|x| e(&x))?;
-            root.present().map_err(|x| e(&x))?;
-        }
-        Ok(svg)
-    }
 }

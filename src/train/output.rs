@@ -1,6 +1,31 @@
 //! Files written by training: `params.json`, `history.csv`, plots. Every file is written
 //! to a temporary name in the same directory and renamed into place, so a reader never
 //! sees a partial file and an interrupted run leaves either the old file or the new one.
+//!
+//! `nabla train FILE --out DIR` (and [`super::report::Report::save`]) writes, for a run
+//! that ends normally or is stopped with Ctrl-C:
+//!
+//! | file | when | what |
+//! |---|---|---|
+//! | `params.json` | always | the trained parameters, by name |
+//! | `history.csv` | always | one row per step: losses, wall time, `rel_l2.OUT` columns for tracked outputs |
+//! | `loss.svg` | always | loss of every residual and the total against the step, log scale |
+//! | `error.svg` | an output is tracked: it has an `exact` or `--reference` values | relative L2 error of each tracked output against wall time, measured at step 0, every `--error-every` steps and after the last step |
+//! | `OUT.svg` | 1 input | OUT against the input; with `exact OUT` also the exact solution and, below, `\|OUT − OUT*\|` |
+//! | `OUT.svg` | 2 inputs | heat map of OUT |
+//! | `OUT_exact.svg`, `OUT_error.svg` | 2 inputs and `exact OUT` | heat maps of the exact solution (same colour scale as `OUT.svg`) and of `\|OUT − OUT*\|` |
+//!
+//! `OUT` ranges over the nets' outputs in declaration order (a `let` is not plotted).
+//! Problems with three or more inputs get no solution plots: only `params.json`,
+//! `history.csv`, `loss.svg` and, when an output is tracked, `error.svg`. Reference
+//! values (`--reference`) are scattered points: they add `rel_l2` columns and curves to
+//! `history.csv` and `error.svg` but no solution plot, and `OUT.svg` shows an exact
+//! solution only from an `exact` line. On `loss.svg` and `error.svg` of an `adam+lbfgs`
+//! run that reached L-BFGS a vertical line marks the switch, when the report was given
+//! the run's options ([`super::report::Report::with_options`]).
+//!
+//! `nabla bench FILE --out DIR` writes one file, `fd_error.svg` (the error of the residuals
+//! against the finite-difference step, with the exact methods' errors as dashed lines).
 
 use super::run::StepRecord;
 use super::TrainError;

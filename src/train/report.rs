@@ -4,8 +4,8 @@
 use super::accuracy::{evaluate, fields, output_expr, Field, Grid, Reference};
 use super::layout::{to_json, Layout};
 use super::output::write_atomic;
-use super::plot;
-use super::run::TrainResult;
+use super::plot::{self, Scale};
+use super::run::{OptimizerKind, TrainOptions, TrainResult};
 use super::TrainError;
 use nabla_frontend::problem::Problem;
 use serde_json::{json, Map, Value};
@@ -43,6 +43,10 @@ pub struct Report<'a> {
     /// The outputs whose errors the history records (`--error-every`), in record order
     /// ([`super::accuracy::Tracker::outputs`]); empty when none were tracked.
     pub tracked: Vec<String>,
+    /// The first L-BFGS step of an `adam+lbfgs` run that got that far (history index),
+    /// marked on the loss and error plots; `None` when the optimizer never changed.
+    /// Set by [`Report::with_options`]: the history does not record the optimizer.
+    pub lbfgs_from: Option<usize>,
 }
 
 impl<'a> Report<'a> {
@@ -66,6 +70,7 @@ impl<'a> Report<'a> {
             fields,
             reference: Vec::new(),
             tracked: Vec::new(),
+            lbfgs_from: None,
         })
     }
 
@@ -85,6 +90,17 @@ impl<'a> Report<'a> {
             });
         }
         Ok(self)
+    }
+
+    /// Takes from the run's options what the history does not record: where an
+    /// `adam+lbfgs` run switched optimizer ([`Report::lbfgs_from`]). The switch is at
+    /// step `adam_steps` if the run took more steps than that and at least one Adam step.
+    pub fn with_options(mut self, opts: &TrainOptions) -> Self {
+        let n = opts.adam_steps;
+        let switched =
+            opts.optimizer == OptimizerKind::AdamLbfgs && n > 0 && n < self.result.history.len();
+        self.lbfgs_from = switched.then_some(n);
+        self
     }
 
     /// `(output, rel_l2)` for every output with reference values or an exact solution.
@@ -214,21 +230,18 @@ impl<'a> Report<'a> {
         Ok(())
     }
 
-    /// `(file name, SVG)` of every plot: `loss.svg`, `error.svg` when errors were tracked;
-    /// for 1-D problems `OUT.svg` (solution,
-    /// exact, error); for 2-D `OUT.svg`, `OUT_exact.svg`, `OUT_error.svg` heat maps.
+    /// `(file name, SVG)` of every plot, in the order and under the conditions listed in
+    /// [`super::output`].
     pub fn plots(&self) -> Result<Vec<(String, String)>, TrainError> {
-        let wrap = |name: &str| {
-            let name = name.to_string();
-            move |reason: String| TrainError::Plot { name, reason }
-        };
+        let history = &self.result.history;
+        let loss = plot::loss_curves(&self.parts, history, self.lbfgs_from);
         let mut out = vec![(
             "loss.svg".to_string(),
-            plot::loss_curves(&self.parts, &self.result.history).map_err(wrap("loss.svg"))?,
+            loss.map_err(plot_error("loss.svg"))?,
         )];
-        if self.result.history.iter().any(|r| !r.errors.is_empty()) {
-            let svg = plot::error_curves(&self.tracked, &self.result.history)
-                .map_err(wrap("error.svg"))?;
+        if history.iter().any(|r| !r.errors.is_empty()) {
+            let svg = plot::error_curves(&self.tracked, history, self.lbfgs_from)
+                .map_err(plot_error("error.svg"))?;
             out.push(("error.svg".to_string(), svg));
         }
         let ins = &self.problem.inputs;
@@ -236,7 +249,8 @@ impl<'a> Report<'a> {
             match ins.len() {
                 1 => {
                     let name = format!("{}.svg", f.output);
-                    let svg = plot::line_plot(f, &self.grid, &ins[0].name).map_err(wrap(&name))?;
+                    let svg =
+                        plot::line_plot(f, &self.grid, &ins[0].name).map_err(plot_error(&name))?;
                     out.push((name, svg));
                 }
                 2 => out.extend(self.heat_maps(f)?),
@@ -246,39 +260,55 @@ impl<'a> Report<'a> {
         Ok(out)
     }
 
+    /// `OUT.svg` and, with an exact solution, `OUT_exact.svg` and `OUT_error.svg`. The
+    /// prediction and the exact solution share one colour scale, so equal colours mean
+    /// equal values across the two files; the error `|u − u*|` gets viridis from zero.
     fn heat_maps(&self, f: &Field) -> Result<Vec<(String, String)>, TrainError> {
         let ins = (
             self.problem.inputs[0].name.as_str(),
             self.problem.inputs[1].name.as_str(),
         );
-        let mut maps = vec![(
-            format!("{}.svg", f.output),
-            f.output.clone(),
-            f.pred.clone(),
-        )];
-        if let Some(e) = &f.exact {
-            let err: Vec<f64> = f.pred.iter().zip(e).map(|(p, e)| (p - e).abs()).collect();
+        let o = &f.output;
+        let exact = f.exact.as_deref().unwrap_or(&[]);
+        let shared = Scale::of(f.pred.iter().chain(exact).copied());
+        let mut maps = vec![(format!("{o}.svg"), o.clone(), f.pred.clone(), shared)];
+        if !exact.is_empty() {
+            let err: Vec<f64> = f
+                .pred
+                .iter()
+                .zip(exact)
+                .map(|(p, e)| (p - e).abs())
+                .collect();
+            let exact_map = (
+                format!("{o}_exact.svg"),
+                format!("{o} exact"),
+                exact.to_vec(),
+                shared,
+            );
+            maps.push(exact_map);
+            let scale = Scale::magnitude(err.iter().copied());
             maps.push((
-                format!("{}_exact.svg", f.output),
-                format!("{} exact", f.output),
-                e.clone(),
-            ));
-            maps.push((
-                format!("{}_error.svg", f.output),
-                format!("|{0} - {0}*|", f.output),
+                format!("{o}_error.svg"),
+                format!("|{o} - {o}*|"),
                 err,
+                scale,
             ));
         }
         maps.into_iter()
-            .map(|(file, title, vals)| {
-                let svg = plot::heat_map(&title, &vals, &self.grid, ins).map_err(|reason| {
-                    TrainError::Plot {
-                        name: file.clone(),
-                        reason,
-                    }
-                })?;
+            .map(|(file, title, vals, scale)| {
+                let svg = plot::heat_map(&title, &vals, &self.grid, ins, &scale)
+                    .map_err(plot_error(&file))?;
                 Ok((file, svg))
             })
             .collect()
+    }
+}
+
+/// Wraps a drawing error with the plot's file name.
+fn plot_error(name: &str) -> impl Fn(plot::PlotError) -> TrainError {
+    let name = name.to_string();
+    move |reason| TrainError::Plot {
+        name: name.clone(),
+        reason,
     }
 }
