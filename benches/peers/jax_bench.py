@@ -8,9 +8,11 @@ loss), and the loss value.
 Methods for Δu (all under jit, then value_and_grad over the parameters):
   hessian  trace of jax.hessian of the scalar network at each point (vmap);
   fwdfwd   Σ_j of nested jvp (forward over forward) along each unit direction;
-  fd       central differences u(x ± h e_j), h = eps^(1/4) of the dtype.
+  fd       central differences u(x ± h e_j), h = eps^(1/4) of the dtype;
+  folx     the Forward Laplacian of the `folx` package (`pip install folx`), when present:
+           JAX's fastest exact Laplacian, the one nabla's collapsed Taylor mode matches.
 
-Usage: python3 benches/peers/jax_bench.py [B1 B5 ...] [--f64] [--threads N]
+Usage: python3 benches/peers/jax_bench.py [B1 B5 ...] [--f64] [--threads N] [--methods a,b]
 The MLP, its initialisation and the points follow the same recipe as nabla (tanh MLP,
 uniform points in [0,1]^d) but not the same random numbers: compare times, not losses.
 """
@@ -38,6 +40,7 @@ DT = jnp.float64 if F64 else jnp.float32
 OBJECTIVES = {
     "B1": (2, [64, 64, 64], 4096),
     "B2": (10, [128, 128, 128], 1024),
+    "B3": (100, [128, 128, 128], 256),
     "B4": (2, [128, 128, 128, 128], 8192),
     "B5": (2, [32, 32, 32], 1024),
 }
@@ -89,7 +92,18 @@ def lap_fd(params, x):
     return total / (h * h)
 
 
+def lap_folx(params, x):
+    f = lambda p: mlp(params, p)  # noqa: E731
+    return jax.vmap(lambda p: folx.forward_laplacian(f)(p).laplacian)(x)
+
+
 METHODS = {"hessian": lap_hessian, "fwdfwd": lap_fwdfwd, "fd": lap_fd}
+try:
+    import folx  # noqa: E402
+
+    METHODS["folx"] = lap_folx
+except ImportError:
+    print("folx not installed: skipping the Forward Laplacian (pip install folx)", file=sys.stderr)
 
 
 def loss_fn(lap):
@@ -122,13 +136,19 @@ def bench(oid, method):
     print(f"| {oid} | JAX {method} | {dname} | {compile_s:.3f} | {med:.3f} | {float(val):.6e} |", flush=True)
 
 
+def chosen_methods():
+    """`--methods a,b` restricts the methods (the Hessian one is slow at D = 100)."""
+    arg = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--methods"), None)
+    return [m for m in (arg.split(",") if arg else METHODS) if m in METHODS]
+
+
 def main():
     ids = [a for a in sys.argv[1:] if a in OBJECTIVES] or list(OBJECTIVES)
     print(f"jax {jax.__version__}, devices {jax.devices()}, threads {THREADS or 'default'}")
     print("| id | method | dtype | compile (s) | median loss+grad (ms) | loss |")
     print("|---|---|---|---|---|---|")
     for oid in ids:
-        for method in METHODS:
+        for method in chosen_methods():
             bench(oid, method)
 
 
