@@ -411,8 +411,9 @@ fn specification_examples_evaluate_alike_on_both_backends() {
     }
 }
 
-/// Every problem file of the repository (examples and benchmark objectives) loads, and its
-/// objective with gradient traces to a graph that verifies.
+/// Every problem file of the repository (examples and benchmark objectives) loads without
+/// warnings, has residuals, and its objective with gradient traces to a graph that
+/// verifies.
 #[test]
 fn every_problem_file_of_the_repository_loads_and_traces() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -428,6 +429,8 @@ fn every_problem_file_of_the_repository_loads_and_traces() {
             let src = std::fs::read_to_string(&path).unwrap();
             let l = nabla::frontend::lang::load(&path.display().to_string(), &src)
                 .unwrap_or_else(|d| panic!("{}", d.render()));
+            assert_eq!(l.warnings.render_errors(), "", "{}", path.display());
+            l.require_residuals().unwrap();
             let p = &l.problem;
             let sizes: Vec<(String, usize)> =
                 p.point_sets.iter().map(|s| (s.name.clone(), 4)).collect();

@@ -7,7 +7,7 @@
 //! One function per stage ([`stage`]); a stage whose pass this build lacks is an error
 //! naming it.
 
-use super::eval::{load_problem, DerivsArg};
+use super::eval::{load_objective, load_problem, DerivsArg};
 use anyhow::Result;
 use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph};
@@ -219,9 +219,14 @@ fn render(s: Stage, g: &Graph, format: Format, batch: usize) -> String {
 
 /// The traced objective (with its gradient, as training compiles it) on point sets of
 /// the file's sizes, or each `--expr` expression (labelled) on a set of the file's first
-/// size.
+/// size. The objective needs residuals; expressions do not, so a file of declarations
+/// alone can still be looked at with `--expr`.
 fn traced(args: &Args) -> Result<(usize, Vec<Labelled>)> {
-    let loaded = load_problem(&args.file)?;
+    let loaded = if args.exprs.is_empty() {
+        load_objective(&args.file)?
+    } else {
+        load_problem(&args.file)?
+    };
     let p = &loaded.problem;
     let sizes: Vec<(String, usize)> = p
         .point_sets

@@ -158,9 +158,9 @@ impl Args {
     }
 }
 
-/// Reads and loads a problem file (diagnostics go to stderr).
+/// Reads and loads a problem file with at least one residual (diagnostics go to stderr).
 pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
-    Ok(super::eval::load_problem(path)?.problem)
+    Ok(super::eval::load_objective(path)?.problem)
 }
 
 /// Runs the subcommand.
