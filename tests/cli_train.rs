@@ -54,8 +54,11 @@ fn learning_rate_decay_outside_zero_one_is_rejected() {
         nabla()
             .args(["train", POISSON, &format!("--lr-decay={bad}")])
             .assert()
-            .failure()
-            .stderr(predicate::str::contains("--lr-decay must be in (0, 1]"));
+            .code(2)
+            .stderr(format!(
+                "error: invalid value '{bad}' for '--lr-decay <F>': must be in (0, 1]\n\n\
+                 For more information, try '--help'.\n"
+            ));
     }
 }
 
@@ -64,8 +67,100 @@ fn non_positive_learning_rate_is_rejected() {
     nabla()
         .args(["train", POISSON, "--lr=-1"])
         .assert()
-        .failure()
-        .stderr(predicate::str::contains("--lr must be a positive number"));
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value '-1' for '--lr <LR>': must be a positive number",
+        ));
+}
+
+/// `--lr -1` (a separate word that starts with `-`) reaches the flag's own check instead of
+/// being taken for an unknown flag `-1`; so does a negative count.
+#[test]
+fn negative_numbers_reach_each_flags_own_check() {
+    let cases = [
+        ("--lr", "-1", "'--lr <LR>': must be a positive number"),
+        ("--lr-decay", "-0.5", "'--lr-decay <F>': must be in (0, 1]"),
+        (
+            "--steps",
+            "-5",
+            "'--steps <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--adam-steps",
+            "-1",
+            "'--adam-steps <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--seed",
+            "-3",
+            "'--seed <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--resample",
+            "-2",
+            "'--resample <EVERY>': must be a whole number, 1 or more",
+        ),
+        (
+            "--error-every",
+            "-10",
+            "'--error-every <N>': must be a whole number, 1 or more",
+        ),
+    ];
+    for (flag, value, message) in cases {
+        let out = nabla()
+            .args(["train", POISSON, flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for {message}")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    }
+    // bench's repetition count: clap's own range check, not "unexpected argument '-1'"
+    nabla()
+        .args(["bench", POISSON, "--reps", "-1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value '-1' for '--reps <REPS>'",
+        ));
+}
+
+#[test]
+fn adam_steps_beyond_steps_is_a_usage_error_naming_both() {
+    nabla()
+        .args(["train", POISSON, "--steps", "100", "--adam-steps", "500"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "error: --adam-steps 500 is more than --steps 100: training would end before L-BFGS",
+        ).and(predicate::str::contains("Usage: nabla train [OPTIONS] <FILE>")));
+    // the default --steps is named with its value too
+    nabla()
+        .args(["train", POISSON, "--adam-steps", "4000"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--adam-steps 4000 is more than --steps 3000",
+        ));
+    nabla()
+        .args([
+            "train",
+            POISSON,
+            "--optimizer",
+            "adam",
+            "--adam-steps",
+            "10",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--adam-steps 10 applies to --optimizer adam+lbfgs; the optimizer is adam",
+        ));
 }
 
 /// A problem whose residual is undefined on part of its domain: `log(x - 1/2)` is NaN for
