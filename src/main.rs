@@ -29,8 +29,8 @@ impl Command {
     fn check(&self) -> (&'static str, Result<(), String>) {
         match self {
             Command::Train(a) => ("train", a.check()),
+            Command::DumpIr(a) => ("dump-ir", a.check()),
             Command::Eval(_) => ("eval", Ok(())),
-            Command::DumpIr(_) => ("dump-ir", Ok(())),
             Command::Bench(_) => ("bench", Ok(())),
         }
     }
