@@ -98,3 +98,91 @@ fn every_bad_input_is_diagnosed_with_its_location() {
         mismatched.join("\n")
     );
 }
+
+fn nabla_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A point set that no residual uses is a warning on stderr, located with a caret; the
+/// command still runs and its output is unchanged.
+#[test]
+fn an_unused_point_set_is_a_warning_and_the_command_still_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\n\
+               points spare = boundary(2)\nresidual pde on inner = d(u, x) - 1\n";
+    std::fs::write(d.join("p.nabla"), src).unwrap();
+    std::fs::write(d.join("points.json"), r#"{"inner": [[0.25], [0.5]]}"#).unwrap();
+    let out = nabla_in(d, &["eval", "p.nabla", "--points", "points.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: point set `spare` is not used by any residual\n \
+         --> p.nabla:4:8\n  |\n4 | points spare = boundary(2)\n  |        ^^^^^ remove it, \
+         or evaluate a residual on it: `residual NAME on spare = EXPR`\n\n"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["residuals"]["pde"].as_array().unwrap().len(), 2);
+}
+
+/// Without residuals there is no loss: `train`, `eval` and `bench` refuse the file with a
+/// located error; `dump-ir` refuses to dump the (empty) objective but shows `--expr`
+/// expressions of it.
+#[test]
+fn a_file_without_residuals_is_an_error_except_for_dump_ir_expressions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\n";
+    std::fs::write(d.join("p.nabla"), src).unwrap();
+    std::fs::write(d.join("points.json"), r#"{"inner": [[0.25]]}"#).unwrap();
+    let commands: [&[&str]; 4] = [
+        &["train", "p.nabla", "--steps", "1"],
+        &["eval", "p.nabla", "--points", "points.json"],
+        &["bench", "p.nabla", "--reps", "1"],
+        &["dump-ir", "p.nabla", "--stage", "traced"],
+    ];
+    for args in commands {
+        let out = nabla_in(d, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            stderr.starts_with(
+                "error: the problem has no residuals: its loss is 0, with nothing to train or \
+                 evaluate\n --> p.nabla:3:27\n"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("`residual pde on inner = EXPR`"),
+            "{stderr}"
+        );
+    }
+    let out = nabla_in(
+        d,
+        &[
+            "dump-ir",
+            "p.nabla",
+            "--expr",
+            "ux=d(u, x)",
+            "--stage",
+            "ad",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("==== --expr ux ====\n== ad: "),
+        "{stdout}"
+    );
+}

@@ -332,7 +332,7 @@ fn dump_ir_prints_the_traced_and_expanded_graphs() {
         out.contains("FLOPs per point") && !out.contains("laplacian"),
         "{out}"
     );
-    let (ok, out, _) = nabla(
+    let (ok, out, err) = nabla(
         dir.path(),
         &[
             "dump-ir",
@@ -346,10 +346,15 @@ fn dump_ir_prints_the_traced_and_expanded_graphs() {
         ],
     );
     assert!(ok);
+    // DOT on stdout is the graph alone; its header goes to stderr.
     assert!(
-        out.contains("==== --expr g ====\n// traced: ") && out.contains("digraph nabla"),
+        out.starts_with("digraph nabla {\n") && out.ends_with("}\n"),
         "{out}"
     );
+    let nodes = (out.lines())
+        .filter(|l| l.contains(" [label=") && !l.contains(" -> "))
+        .count();
+    assert_eq!(err, format!("--expr g: traced: {nodes} nodes\n"));
 }
 
 #[test]
@@ -411,8 +416,9 @@ fn specification_examples_evaluate_alike_on_both_backends() {
     }
 }
 
-/// Every problem file of the repository (examples and benchmark objectives) loads, and its
-/// objective with gradient traces to a graph that verifies.
+/// Every problem file of the repository (examples and benchmark objectives) loads without
+/// warnings, has residuals, and its objective with gradient traces to a graph that
+/// verifies.
 #[test]
 fn every_problem_file_of_the_repository_loads_and_traces() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -428,6 +434,8 @@ fn every_problem_file_of_the_repository_loads_and_traces() {
             let src = std::fs::read_to_string(&path).unwrap();
             let l = nabla::frontend::lang::load(&path.display().to_string(), &src)
                 .unwrap_or_else(|d| panic!("{}", d.render()));
+            assert_eq!(l.warnings.render_errors(), "", "{}", path.display());
+            l.require_residuals().unwrap();
             let p = &l.problem;
             let sizes: Vec<(String, usize)> =
                 p.point_sets.iter().map(|s| (s.name.clone(), 4)).collect();

@@ -54,8 +54,11 @@ fn learning_rate_decay_outside_zero_one_is_rejected() {
         nabla()
             .args(["train", POISSON, &format!("--lr-decay={bad}")])
             .assert()
-            .failure()
-            .stderr(predicate::str::contains("--lr-decay must be in (0, 1]"));
+            .code(2)
+            .stderr(format!(
+                "error: invalid value '{bad}' for '--lr-decay <F>': must be in (0, 1]\n\n\
+                 For more information, try '--help'.\n"
+            ));
     }
 }
 
@@ -64,8 +67,209 @@ fn non_positive_learning_rate_is_rejected() {
     nabla()
         .args(["train", POISSON, "--lr=-1"])
         .assert()
-        .failure()
-        .stderr(predicate::str::contains("--lr must be a positive number"));
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value '-1' for '--lr <LR>': must be a positive number",
+        ));
+}
+
+/// `--lr -1` (a separate word that starts with `-`) reaches the flag's own check instead of
+/// being taken for an unknown flag `-1`; so does a negative count.
+#[test]
+fn negative_numbers_reach_each_flags_own_check() {
+    let cases = [
+        ("--lr", "-1", "'--lr <LR>': must be a positive number"),
+        ("--lr-decay", "-0.5", "'--lr-decay <F>': must be in (0, 1]"),
+        (
+            "--steps",
+            "-5",
+            "'--steps <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--adam-steps",
+            "-1",
+            "'--adam-steps <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--seed",
+            "-3",
+            "'--seed <N>': must be a whole number, 0 or more",
+        ),
+        (
+            "--resample",
+            "-2",
+            "'--resample <EVERY>': must be a whole number, 1 or more",
+        ),
+        (
+            "--error-every",
+            "-10",
+            "'--error-every <N>': must be a whole number, 1 or more",
+        ),
+    ];
+    for (flag, value, message) in cases {
+        let out = nabla()
+            .args(["train", POISSON, flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for {message}")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    }
+    // bench's repetition count: clap's own range check, not "unexpected argument '-1'"
+    nabla()
+        .args(["bench", POISSON, "--reps", "-1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value '-1' for '--reps <REPS>'",
+        ));
+}
+
+#[test]
+fn adam_steps_beyond_steps_is_a_usage_error_naming_both() {
+    nabla()
+        .args(["train", POISSON, "--steps", "100", "--adam-steps", "500"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "error: --adam-steps 500 is more than --steps 100: training would end before L-BFGS",
+        ).and(predicate::str::contains("Usage: nabla train [OPTIONS] <FILE>")));
+    // the default --steps is named with its value too
+    nabla()
+        .args(["train", POISSON, "--adam-steps", "4000"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--adam-steps 4000 is more than --steps 3000",
+        ));
+    nabla()
+        .args([
+            "train",
+            POISSON,
+            "--optimizer",
+            "adam",
+            "--adam-steps",
+            "10",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--adam-steps 10 applies to --optimizer adam+lbfgs; the optimizer is adam",
+        ));
+}
+
+/// A problem whose residual is undefined on part of its domain: `log(x - 1/2)` is NaN for
+/// x < 1/2 and -inf at 1/2.
+const LOG_OF_NEGATIVE: &str = "input x in [0, 1]
+net u(x) = mlp(widths = [8])
+points inner = interior(64)
+points left = face(x = 0, 1)
+residual pde on inner = d(u, x, x) - log(x - 0.5)
+residual bc on left = u
+";
+
+fn write_problem(dir: &std::path::Path, src: &str) -> std::path::PathBuf {
+    let path = dir.join("p.nabla");
+    std::fs::write(&path, src).unwrap();
+    path
+}
+
+/// A NaN at the initial parameters is the problem's fault: the message names the residual,
+/// step 0 and a point where the residual is NaN, and does not blame the learning rate.
+/// Nothing is written into --out.
+#[test]
+fn a_nan_at_the_initial_parameters_names_the_residual_the_step_and_a_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path(), LOG_OF_NEGATIVE);
+    let out_dir = dir.path().join("run");
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "50", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with(
+        "error: the loss is NaN at step 0, at the initial parameters: the problem is at fault, \
+         not the learning rate\n  residual `pde` is NaN at "
+    ), "{stderr}");
+    assert!(
+        stderr.contains(" points of `inner`, first at x = "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("log or sqrt of a negative number"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("`bc`") && !stderr.contains("--lr"),
+        "{stderr}"
+    );
+    // The point named is one where the residual is undefined: x < 1/2.
+    let x: f64 = stderr
+        .split("first at x = ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((0.0..0.5).contains(&x), "x = {x}");
+    // About half of the 64 uniform points lie left of 1/2.
+    let count: usize = stderr
+        .split("residual `pde` is NaN at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((16..=48).contains(&count), "{count} NaN points");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        0,
+        "files were written"
+    );
+}
+
+/// A loss that is finite at first and NaN later is the optimizer's doing: the message says
+/// when it was last finite and suggests a smaller learning rate. Minimising
+/// `mean(sqrt(u + 1)²)` drives `u` below -1, where the residual is NaN.
+#[test]
+fn a_loss_that_turns_nan_later_suggests_a_smaller_learning_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [8])\n\
+               points inner = interior(64)\nresidual fit on inner = sqrt(u + 1)\n";
+    let file = write_problem(dir.path(), src);
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "2000", "--optimizer", "adam", "--lr", "0.05"])
+        .args(["--dtype", "f64"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("initial parameters"), "{stderr}");
+    assert!(stderr.contains(" (it was "), "{stderr}");
+    assert!(stderr.contains("residual `fit` is NaN at "), "{stderr}");
+    assert!(
+        stderr.contains("try a smaller learning rate (--lr"),
+        "{stderr}"
+    );
+    // "at step K (it was L at step K-1)"
+    let step = |after: &str| -> usize {
+        let rest = stderr.split(after).nth(1).unwrap();
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap()
+    };
+    let k = step(" at step ");
+    assert!(k > 0, "{stderr}");
+    assert!(stderr.contains(&format!("at step {})", k - 1)), "{stderr}");
 }
 
 #[test]
@@ -145,4 +349,26 @@ fn sigint_stops_training_cleanly_and_still_writes_the_outputs() {
     assert_eq!(p["u"].as_array().unwrap().len(), 3);
     let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
     assert_eq!(csv.lines().count() as u64, 1 + steps);
+}
+
+/// L-BFGS meets the NaN at its first evaluation too, and is explained the same way: here
+/// the residual is undefined everywhere.
+#[test]
+fn lbfgs_at_a_nan_residual_blames_the_problem_at_step_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [8])\n\
+               points inner = interior(32)\nresidual pde on inner = d(u, x) - sqrt(-1 - x)\n";
+    let file = write_problem(dir.path(), src);
+    nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--optimizer", "lbfgs", "--steps", "10"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "error: the loss is NaN at step 0, at the initial parameters: the problem is at \
+             fault, not the learning rate\n  residual `pde` is NaN at 32 of 32 points of \
+             `inner`, first at x = ",
+        ));
 }

@@ -6,20 +6,35 @@
 //! (kernels and buffers), `clif` (Cranelift IR of every kernel), `opencl` (OpenCL C).
 //! One function per stage ([`stage`]); a stage whose pass this build lacks is an error
 //! naming it.
+//!
+//! Output: in text format, the stages on standard output with their headers. In DOT
+//! format standard output holds exactly one graph, so that it can be piped into `dot`:
+//! headers and reports go to standard error, and several graphs (every stage, several
+//! `--expr`) need `--out DIR`, one file per graph and stage.
 
-use super::eval::{load_problem, DerivsArg};
+use super::eval::{load_objective, load_problem, DerivsArg};
+use crate::params::write_atomic;
+use crate::train::output::prepare_dir;
 use anyhow::Result;
 use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph};
 use nabla_passes::ad::{self, flops_per_point, AdOptions};
 use nabla_passes::schedule::{self, ScheduleOptions};
 use nabla_passes::simplify::{self, SimplifyOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const EXAMPLE: &str = "Examples:
   nabla dump-ir poisson.nabla --stage traced
+  nabla dump-ir poisson.nabla --format dot | dot -Tsvg > simplified.svg
   nabla dump-ir poisson.nabla --stage traced --format dot | dot -Tsvg > traced.svg
-  nabla dump-ir poisson.nabla --expr uxy='d(u, x, y)'";
+  nabla dump-ir poisson.nabla --format dot --out ir/      # ir/traced.dot, ir/ad.dot, ...
+  nabla dump-ir poisson.nabla --expr uxy='d(u, x, y)'
+
+With --format dot, standard output is one DOT graph and nothing else (headers and reports
+go to standard error): the --stage given, or `simplified`, the graph that is compiled.
+Several graphs (every stage, or several --expr) need --out DIR, which writes one file per
+graph and stage: [EXPR.]STAGE.dot, or with --format text [EXPR.]STAGE.ir (graphs),
+scheduled.txt, clif.clif, opencl.cl.";
 
 /// A stage of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -60,6 +75,22 @@ impl Stage {
             Stage::Opencl => "opencl",
         }
     }
+
+    /// Whether the stage is a graph (printable as DOT) rather than source text.
+    pub fn is_graph(self) -> bool {
+        matches!(self, Stage::Traced | Stage::Ad | Stage::Simplified)
+    }
+
+    /// The extension of the stage's file under `--out`.
+    fn extension(self, format: Format) -> &'static str {
+        match (self, format) {
+            (_, Format::Dot) => "dot",
+            (Stage::Traced | Stage::Ad | Stage::Simplified, Format::Text) => "ir",
+            (Stage::Scheduled, Format::Text) => "txt",
+            (Stage::Clif, Format::Text) => "clif",
+            (Stage::Opencl, Format::Text) => "cl",
+        }
+    }
 }
 
 /// Output format for graph stages.
@@ -67,7 +98,8 @@ impl Stage {
 pub enum Format {
     /// The IR text format.
     Text,
-    /// Graphviz DOT.
+    /// Graphviz DOT: one graph on standard output (see --stage), or one file per graph
+    /// with --out.
     Dot,
 }
 
@@ -77,10 +109,11 @@ pub enum Format {
 pub struct Args {
     /// The problem file.
     pub file: PathBuf,
-    /// The stage to print (default: every stage, in order, with headers).
+    /// The stage to print (default: every stage, in order, with headers; with --format
+    /// dot, `simplified`, or every graph stage with --out).
     #[arg(long, value_enum)]
     pub stage: Option<Stage>,
-    /// Text or Graphviz DOT (graph stages).
+    /// Text or Graphviz DOT (graph stages: traced, ad, simplified).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Dump this expression (on a point set of the file's first size) instead of the
@@ -90,6 +123,59 @@ pub struct Args {
     /// How derivatives are expanded (stage `ad` and later).
     #[arg(long, value_enum, default_value = "auto")]
     pub derivs: DerivsArg,
+    /// Write one file per graph and stage into DIR instead of standard output; headers and
+    /// reports go to standard error.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+impl Args {
+    /// The flag combinations that cannot work, as a usage error: DOT of a stage that is
+    /// not a graph, or several DOT graphs for standard output, which holds one.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.format != Format::Dot {
+            return Ok(());
+        }
+        if let Some(s) = self.stage.filter(|s| !s.is_graph()) {
+            return Err(format!(
+                "--stage {} is source text, not a graph; --format dot applies to the \
+                 stages traced, ad and simplified",
+                s.name()
+            ));
+        }
+        if self.out.is_none() && self.exprs.len() > 1 {
+            return Err(format!(
+                "--format dot writes one graph to standard output, and {} --expr give {}; \
+                 write one file per graph with --out DIR",
+                self.exprs.len(),
+                self.exprs.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stages to run, in order, and whether each is printed.
+    fn plan(&self) -> Vec<(Stage, bool)> {
+        let dot = self.format == Format::Dot;
+        let last = (self.stage).unwrap_or(if dot {
+            Stage::Simplified
+        } else {
+            Stage::Opencl
+        });
+        let every = self.every();
+        let upto = Stage::ALL.iter().position(|&s| s == last).unwrap_or(0);
+        Stage::ALL[..=upto]
+            .iter()
+            .map(|&s| (s, s == last || every))
+            .collect()
+    }
+
+    /// Whether every stage is printed (no --stage), rather than one: all but DOT on
+    /// standard output, which holds one graph.
+    fn every(&self) -> bool {
+        let dot_stdout = self.format == Format::Dot && self.out.is_none();
+        self.stage.is_none() && !dot_stdout
+    }
 }
 
 /// A traced graph, labelled with its `--expr` name when it is one.
@@ -105,58 +191,149 @@ pub enum Dump {
     Reported(Graph, String),
 }
 
+/// One stage of one traced graph, rendered.
+struct Piece {
+    /// The `--expr` name, when the graph is one.
+    label: Option<String>,
+    /// The stage.
+    stage: Stage,
+    /// What the simplifier reports (for people, never part of the graph).
+    report: Option<String>,
+    /// `STAGE: N nodes, F FLOPs per point` for graphs; the stage name for source text.
+    head: String,
+    /// The graph (text or DOT) or the source text.
+    body: String,
+}
+
+impl Piece {
+    /// The piece as `dump-ir` prints it on standard output in text format.
+    fn text(&self) -> String {
+        let report = self.report.as_ref();
+        let report = report.map_or(String::new(), |r| format!("{}: {r}\n", self.stage.name()));
+        format!("{report}== {} ==\n{}\n", self.head, self.body)
+    }
+
+    /// The file name under `--out`.
+    fn file_name(&self, format: Format) -> String {
+        let ext = self.stage.extension(format);
+        match &self.label {
+            Some(l) => format!("{l}.{}.{ext}", self.stage.name()),
+            None => format!("{}.{ext}", self.stage.name()),
+        }
+    }
+
+    /// The head and report, for standard error.
+    fn note(&self) -> String {
+        let report = self.report.as_ref();
+        let report = report.map_or(String::new(), |r| format!("{}: {r}\n", self.stage.name()));
+        let label = self.label.as_ref();
+        let label = label.map_or(String::new(), |l| format!("--expr {l}: "));
+        format!("{report}{label}{}\n", self.head)
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let mut out = String::new();
-    let (batch, graphs) = traced(&args)?;
-    for (label, graph) in graphs {
-        if let Some(label) = label {
-            out.push_str(&format!("==== --expr {label} ====\n"));
-        }
-        out.push_str(&stages(&args, graph, batch)?);
+    args.check().map_err(anyhow::Error::msg)?;
+    if let Some(dir) = &args.out {
+        prepare_dir(dir)?;
     }
-    print!("{out}");
+    let (batch, graphs) = traced(&args)?;
+    let mut pieces = Vec::new();
+    for (label, graph) in graphs {
+        for mut p in stages(&args, graph, batch)? {
+            p.label = label.clone();
+            pieces.push(p);
+        }
+    }
+    match (&args.out, args.format) {
+        (Some(dir), _) => write_files(dir, &pieces, args.format),
+        (None, Format::Dot) => {
+            let p = pieces
+                .first()
+                .ok_or_else(|| anyhow::anyhow!("no graph to print"))?;
+            eprint!("{}", p.note());
+            emit(&p.body)
+        }
+        (None, Format::Text) => emit(&text_listing(&pieces)),
+    }
+}
+
+/// Writes `text` to standard output. A reader that stops early (`| head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Every piece in text format, each `--expr` graph under its own header.
+fn text_listing(pieces: &[Piece]) -> String {
+    let mut out = String::new();
+    let mut current: Option<&str> = None;
+    for p in pieces {
+        if let Some(l) = p.label.as_deref().filter(|&l| current != Some(l)) {
+            out.push_str(&format!("==== --expr {l} ====\n"));
+            current = Some(l);
+        }
+        out.push_str(&p.text());
+    }
+    out
+}
+
+/// One file per piece in `dir` (each written whole or not at all); what was written is
+/// listed on standard error.
+fn write_files(dir: &Path, pieces: &[Piece], format: Format) -> Result<()> {
+    for p in pieces {
+        let path = dir.join(p.file_name(format));
+        write_atomic(&path, &p.body)?;
+        eprint!("{}", p.note());
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
 
-/// The requested stages of one traced graph, printed.
-fn stages(args: &Args, traced: Graph, batch: usize) -> Result<String> {
-    let stages: Vec<Stage> = match args.stage {
-        Some(s) => Stage::ALL
-            .into_iter()
-            .take_while(|&t| t != s)
-            .chain([s])
-            .collect(),
-        None => Stage::ALL.to_vec(),
-    };
-    let mut out = String::new();
+/// The planned stages of one traced graph, rendered. When every stage is printed, a
+/// stage this build cannot run ends the listing with a note; when one stage is asked for,
+/// it is an error.
+fn stages(args: &Args, traced: Graph, batch: usize) -> Result<Vec<Piece>> {
+    let mut out = Vec::new();
     let mut graph = traced;
-    for s in stages {
-        let print = args.stage.is_none_or(|want| want == s);
-        match stage(s, &graph, &args.derivs) {
-            Ok(Dump::Graph(g)) => {
-                if print {
-                    out.push_str(&render(s, &g, args.format, batch));
-                }
-                graph = g;
-            }
-            Ok(Dump::Reported(g, report)) => {
-                if print {
-                    out.push_str(&format!("{}: {report}\n", s.name()));
-                    out.push_str(&render(s, &g, args.format, batch));
-                }
-                graph = g;
-            }
-            Ok(Dump::Text(t)) if print => out.push_str(&format!("== {} ==\n{t}\n", s.name())),
-            Ok(Dump::Text(_)) => {}
-            Err(e) if args.stage.is_none() => {
+    for (s, print) in args.plan() {
+        let dump = match stage(s, &graph, &args.derivs) {
+            Ok(d) => d,
+            Err(e) if args.every() => {
                 eprintln!("note: stopping before stage `{}`: {e}", s.name());
                 break;
             }
             Err(e) => return Err(e),
+        };
+        if print {
+            out.push(piece(s, &dump, args.format, batch));
+        }
+        if let Dump::Graph(g) | Dump::Reported(g, _) = dump {
+            graph = g;
         }
     }
     Ok(out)
+}
+
+/// A stage's output as a piece: a graph with its header (and report), or source text.
+fn piece(s: Stage, dump: &Dump, format: Format, batch: usize) -> Piece {
+    let (report, head, body) = match dump {
+        Dump::Graph(g) => (None, head(s, g, batch), render(g, format)),
+        Dump::Reported(g, r) => (Some(r.clone()), head(s, g, batch), render(g, format)),
+        Dump::Text(t) => (None, s.name().to_string(), t.clone()),
+    };
+    Piece {
+        label: None,
+        stage: s,
+        report,
+        head,
+        body,
+    }
 }
 
 /// One stage from the previous graph stage's output.
@@ -204,24 +381,34 @@ fn expand(g: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     Ok(Dump::Graph(g))
 }
 
-/// A graph stage with its header: node count, and FLOPs per point once derivative
-/// operators are expanded (a traced graph's cost is not known before AD).
-fn render(s: Stage, g: &Graph, format: Format, batch: usize) -> String {
+/// A graph stage's header: node count, and FLOPs per point once derivative operators are
+/// expanded (a traced graph's cost is not known before AD).
+fn head(s: Stage, g: &Graph, batch: usize) -> String {
     let mut head = format!("{}: {} nodes", s.name(), g.len());
     if s != Stage::Traced {
         head += &format!(", {:.0} FLOPs per point", flops_per_point(g, batch.max(1)));
     }
+    head
+}
+
+/// A graph in the chosen format.
+fn render(g: &Graph, format: Format) -> String {
     match format {
-        Format::Text => format!("== {head} ==\n{}\n", text::print(g)),
-        Format::Dot => format!("// {head}\n{}", dot::to_dot(g)),
+        Format::Text => text::print(g),
+        Format::Dot => dot::to_dot(g),
     }
 }
 
 /// The traced objective (with its gradient, as training compiles it) on point sets of
 /// the file's sizes, or each `--expr` expression (labelled) on a set of the file's first
-/// size.
+/// size. The objective needs residuals; expressions do not, so a file of declarations
+/// alone can still be looked at with `--expr`.
 fn traced(args: &Args) -> Result<(usize, Vec<Labelled>)> {
-    let loaded = load_problem(&args.file)?;
+    let loaded = if args.exprs.is_empty() {
+        load_objective(&args.file)?
+    } else {
+        load_problem(&args.file)?
+    };
     let p = &loaded.problem;
     let sizes: Vec<(String, usize)> = p
         .point_sets

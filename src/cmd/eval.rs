@@ -121,7 +121,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let loaded = load_problem(&args.file)?;
+    let loaded = load_objective(&args.file)?;
     let exprs = parse_exprs(&loaded, &args.exprs)?;
     let ev = evaluate(&loaded.problem, &exprs, &args)?;
     let text = serde_json::to_string(&ev.result)? + "\n";
@@ -141,14 +141,29 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Reads and loads a problem file; on errors prints every diagnostic to stderr and fails
-/// with their count.
+/// with their count. Warnings are printed to stderr only when the file loaded: with
+/// errors, a warning may be an echo of one (a residual that failed to parse leaves its
+/// point set unused).
 pub fn load_problem(path: &Path) -> Result<Loaded> {
     let src =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    lang::load(&path.display().to_string(), &src).map_err(|d| {
-        eprint!("{}", d.render_errors());
-        anyhow!(d.summary())
-    })
+    let loaded = lang::load(&path.display().to_string(), &src).map_err(report)?;
+    eprint!("{}", loaded.warnings.render_errors());
+    Ok(loaded)
+}
+
+/// [`load_problem`] for the commands that need a loss (`train`, `eval`, `bench`): a file
+/// without residuals is an error there.
+pub fn load_objective(path: &Path) -> Result<Loaded> {
+    let loaded = load_problem(path)?;
+    loaded.require_residuals().map_err(report)?;
+    Ok(loaded)
+}
+
+/// Prints diagnostics to stderr; the error is their count.
+fn report(d: lang::Diagnostics) -> anyhow::Error {
+    eprint!("{}", d.render_errors());
+    anyhow!(d.summary())
 }
 
 /// `NAME=EXPR` arguments, checked in the problem's scope.
@@ -166,10 +181,7 @@ pub fn parse_exprs(loaded: &Loaded, items: &[String]) -> Result<Vec<(String, Exp
         }
         let f = loaded
             .expression(&format!("--expr {name}"), src)
-            .map_err(|d| {
-                eprint!("{}", d.render_errors());
-                anyhow!(d.summary())
-            })?;
+            .map_err(report)?;
         out.push((name.to_string(), f));
     }
     Ok(out)

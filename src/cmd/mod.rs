@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod dump_ir;
 pub mod eval;
+pub mod flags;
 pub mod train;

@@ -5,6 +5,7 @@
 //! compiled, then training runs with a progress bar on stderr. Ctrl-C ends training after the current step; the results are
 //! reported and written as after a full run.
 
+use super::flags;
 use crate::train::accuracy::{Reference, Tracker};
 use crate::train::model::{reseeded, Model};
 use crate::train::output::prepare_dir;
@@ -23,27 +24,28 @@ use std::sync::Arc;
 pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
-    /// Optimizer steps (Adam updates plus L-BFGS iterations).
-    #[arg(long, default_value_t = 3000)]
+    /// Optimizer steps (Adam updates plus L-BFGS iterations); 0 reports the initial loss.
+    #[arg(long, value_name = "N", default_value_t = 3000, value_parser = flags::count_usize)]
     pub steps: usize,
     /// The optimizer; `adam+lbfgs` runs Adam for `--adam-steps`, then L-BFGS.
     #[arg(long, value_enum, default_value_t = OptimizerArg::AdamLbfgs)]
     pub optimizer: OptimizerArg,
-    /// For `adam+lbfgs`: Adam steps before switching (default: a third of `--steps`).
-    #[arg(long)]
+    /// For `adam+lbfgs`: Adam steps before switching, at most `--steps` (default: a
+    /// third of `--steps`).
+    #[arg(long, value_name = "N", value_parser = flags::count_usize)]
     pub adam_steps: Option<usize>,
-    /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Adam's learning rate (positive).
+    #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
     pub lr: f64,
     /// Exponential decay of Adam's learning rate: it reaches `lr × F` at the last Adam
-    /// step (1: constant).
-    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    /// step, F in (0, 1] (1: constant).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = flags::fraction)]
     pub lr_decay: f64,
     /// Seed of the point sampling; also added to every net's initialisation seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = flags::count)]
     pub seed: u64,
     /// Resample the collocation points every EVERY steps (a new seed each round).
-    #[arg(long, value_name = "EVERY", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "EVERY", value_parser = flags::positive_count)]
     pub resample: Option<u64>,
     /// Where the program runs.
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
@@ -67,7 +69,7 @@ pub struct Args {
     /// Measure the relative L2 error every N steps (outputs with an `exact` or reference
     /// values); recorded in history.csv and plotted against wall time in error.svg. The
     /// measurements are not counted in the training time.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = flags::positive_count)]
     pub error_every: u64,
 }
 
@@ -115,6 +117,31 @@ pub enum DerivsArg {
 }
 
 impl Args {
+    /// The flag combinations that cannot work, as a usage error naming the values (each
+    /// flag's own range is checked by its parser, [`flags`]).
+    pub fn check(&self) -> Result<(), String> {
+        let Some(adam) = self.adam_steps else {
+            return Ok(());
+        };
+        if self.optimizer != OptimizerArg::AdamLbfgs {
+            let name = match self.optimizer {
+                OptimizerArg::Adam => "adam, which takes Adam steps only",
+                _ => "lbfgs, which takes L-BFGS steps only",
+            };
+            return Err(format!(
+                "--adam-steps {adam} applies to --optimizer adam+lbfgs; the optimizer is {name}"
+            ));
+        }
+        if adam > self.steps {
+            return Err(format!(
+                "--adam-steps {adam} is more than --steps {}: training would end before \
+                 L-BFGS; lower --adam-steps, raise --steps, or use --optimizer adam",
+                self.steps
+            ));
+        }
+        Ok(())
+    }
+
     /// Compilation options from the flags.
     pub fn options(&self) -> Options {
         let backend = match self.backend {
@@ -158,20 +185,15 @@ impl Args {
     }
 }
 
-/// Reads and loads a problem file (diagnostics go to stderr).
+/// Reads and loads a problem file with at least one residual (diagnostics go to stderr).
 pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
-    Ok(super::eval::load_problem(path)?.problem)
+    Ok(super::eval::load_objective(path)?.problem)
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.check().map_err(anyhow::Error::msg)?;
     let stop = stop_flag();
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        anyhow::bail!("--lr must be a positive number, found {}", args.lr);
-    }
-    if !(args.lr_decay > 0.0 && args.lr_decay <= 1.0) {
-        anyhow::bail!("--lr-decay must be in (0, 1], found {}", args.lr_decay);
-    }
     let problem = reseeded(&load_problem(&args.file)?, args.seed);
     let reference = match &args.reference {
         Some(path) => Some(Reference::load(path, &problem)?),

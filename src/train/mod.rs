@@ -8,6 +8,8 @@
 //!   points bound (and re-bound on resampling) with `Executable::set`.
 //! - [`run`]: the loop — Adam, L-BFGS or Adam then L-BFGS, resampling every `k` steps, a
 //!   stop flag polled between steps (Ctrl-C), one history record per step.
+//! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
+//!   and a point where they are not finite, and whether the problem is at fault.
 //! - [`accuracy`]: relative L2 errors against `exact` solutions on a fixed grid.
 //! - [`output`], [`plot`]: `params.json`, `history.csv` and SVG plots, written atomically.
 //!
@@ -26,6 +28,7 @@ pub mod accuracy;
 pub mod layout;
 pub mod lbfgs;
 pub mod model;
+pub mod nonfinite;
 pub mod optim;
 pub mod output;
 pub mod plot;
@@ -59,12 +62,10 @@ pub enum TrainError {
         /// Output size.
         found: usize,
     },
-    /// The loss or its gradient became NaN or infinite.
-    #[error("the loss became non-finite ({loss}); try a smaller learning rate")]
-    NonFinite {
-        /// The loss value.
-        loss: f64,
-    },
+    /// The loss or its gradient is NaN or infinite: when, where and why (see
+    /// [`nonfinite`]).
+    #[error("{0}")]
+    NonFinite(Box<nonfinite::NonFinite>),
     /// A params file with the wrong layout.
     #[error("params: {0}")]
     Params(String),

@@ -7,6 +7,7 @@
 //! bound until the next resample.
 
 use super::layout::Layout;
+use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
 use crate::{compile, Executable, Options};
@@ -23,9 +24,13 @@ pub struct Model<'p> {
     bound: HashSet<String>,
     loss: usize,
     parts: Vec<(String, usize)>,
+    /// The output `residual.R` of every residual, in the problem's order.
+    residuals: Vec<Option<usize>>,
     grads: Vec<Option<usize>>,
     last_parts: Vec<f64>,
     evals: usize,
+    /// The bound points of every set (rows of inputs), to name a point in messages.
+    points: Vec<(String, Vec<Vec<f64>>)>,
 }
 
 /// Point-set sizes as the problem declares them.
@@ -82,6 +87,9 @@ impl<'p> Model<'p> {
                     .ok_or(TrainError::MissingOutput(n))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let residuals = (problem.residuals.iter())
+            .map(|r| find(&format!("residual.{}", r.name)))
+            .collect();
         let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
         let bound = exe.bindings().iter().map(|b| b.name.clone()).collect();
         let theta = layout.flatten(init);
@@ -92,9 +100,11 @@ impl<'p> Model<'p> {
             bound,
             loss,
             parts,
+            residuals,
             grads,
             last_parts: Vec::new(),
             evals: 0,
+            points: Vec::new(),
         };
         Ok((model, theta))
     }
@@ -126,9 +136,10 @@ impl<'p> Model<'p> {
 
     /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`).
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
-        for (set, rows) in self.problem.sample(seed) {
+        self.points = self.problem.sample(seed);
+        for (set, rows) in &self.points {
             for (k, input) in self.problem.inputs.iter().enumerate() {
-                let name = input_name(&set, &input.name);
+                let name = input_name(set, &input.name);
                 if self.bound.contains(&name) {
                     let col: Vec<f64> = rows.iter().map(|r| r[k]).collect();
                     self.exe.set(&name, &col)?;
@@ -136,6 +147,39 @@ impl<'p> Model<'p> {
             }
         }
         Ok(())
+    }
+
+    /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
+    /// every residual with a value that is not finite (with a point where it is not) and
+    /// every param whose gradient is not.
+    pub fn diagnose(&mut self, theta: &[f64]) -> Result<NonFinite, TrainError> {
+        let mut g = vec![0.0; theta.len()];
+        let loss = self.eval(theta, &mut g)?;
+        let residuals = (0..self.residuals.len())
+            .filter_map(|k| self.bad_residual(k))
+            .collect();
+        let grads = (self.layout.split(&g))
+            .filter(|(_, v)| v.iter().any(|x| !x.is_finite()))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        Ok(NonFinite {
+            loss,
+            residuals,
+            grads,
+            ..NonFinite::default()
+        })
+    }
+
+    /// Residual `k` at the last evaluation, if its values are not all finite.
+    fn bad_residual(&self, k: usize) -> Option<BadResidual> {
+        let decl = &self.problem.residuals[k];
+        let values = self.exe.output(self.residuals[k]?);
+        let mean_square = self.last_parts.get(k).copied().unwrap_or(f64::NAN);
+        let rows = (self.points.iter())
+            .find(|(s, _)| *s == decl.points)
+            .map_or(&[][..], |(_, r)| &r[..]);
+        let names = (decl.name.as_str(), decl.points.as_str());
+        BadResidual::find(names, &values, mean_square, rows, &self.problem.inputs)
     }
 }
 

@@ -4,6 +4,7 @@
 //! named tensors map to it). They are stepped one iteration at a time by the caller, so
 //! the training loop keeps control between steps: progress, stop requests, resampling.
 
+use super::nonfinite::NonFinite;
 use super::TrainError;
 
 /// A differentiable scalar function of a flat parameter vector.
@@ -84,12 +85,16 @@ impl Adam {
 }
 
 /// A non-finite loss or gradient stops training with an error rather than corrupting the
-/// parameters.
+/// parameters. The error holds the loss only; the training loop adds the step, the
+/// residuals and the points ([`super::model::Model::diagnose`]).
 pub(crate) fn check_finite(f: f64, g: &[f64]) -> Result<(), TrainError> {
     if f.is_finite() && g.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(TrainError::NonFinite { loss: f })
+        Err(TrainError::NonFinite(Box::new(NonFinite {
+            loss: f,
+            ..NonFinite::default()
+        })))
     }
 }
 
@@ -142,7 +147,7 @@ mod tests {
         let mut x = [0.0];
         assert!(matches!(
             adam.step(&mut obj, &mut x),
-            Err(TrainError::NonFinite { .. })
+            Err(TrainError::NonFinite(e)) if e.loss.is_nan()
         ));
         assert_eq!(x[0], 0.0);
     }

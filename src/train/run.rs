@@ -1,9 +1,11 @@
-//! The training loop: optimizer phases, resampling, stop requests, history.
+//! The training loop: optimizer phases, resampling, stop requests, history. A loss or
+//! gradient that is not finite ends training with an error that names the step, the
+//! residuals and a point where they are not finite ([`super::nonfinite`]).
 
 use super::accuracy::Tracker;
 use super::lbfgs::{Lbfgs, LbfgsStep};
 use super::model::Model;
-use super::optim::{Adam, Objective};
+use super::optim::{check_finite, Adam, Objective};
 use super::TrainError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -171,9 +173,10 @@ pub fn train_tracked(
             reason = StopReason::Interrupted;
             break;
         }
-        loop_.maybe_resample(model, opts, step)?;
+        let resampled = loop_.maybe_resample(model, opts, step)?;
         loop_.adam.lr = opts.lr_at(step);
-        let r = loop_.step(model, step < opts.adam_steps())?;
+        let r = (loop_.step(model, step < opts.adam_steps()))
+            .map_err(|e| loop_.explain(e, model, step, resampled))?;
         let mut rec = loop_.record(model, step, r.loss());
         let due = opts
             .error_every
@@ -220,19 +223,44 @@ impl Loop {
         errors
     }
 
+    /// Resamples the points when `step` is due; returns whether it was.
     fn maybe_resample(
         &mut self,
         model: &mut Model<'_>,
         opts: &TrainOptions,
         step: usize,
-    ) -> Result<(), TrainError> {
+    ) -> Result<bool, TrainError> {
         match opts.resample {
             Some(every) if every > 0 && step > 0 && step.is_multiple_of(every) => {
                 model.bind_points(round_seed(opts.seed, (step / every) as u64))?;
                 self.lbfgs.reset();
-                Ok(())
+                Ok(true)
             }
-            _ => Ok(()),
+            _ => Ok(false),
+        }
+    }
+
+    /// A non-finite loss or gradient at `step` (at the current θ: optimizers check before
+    /// they move) with its explanation: the last finite step, the residuals and points
+    /// that are not finite. Other errors pass unchanged.
+    fn explain(
+        &self,
+        e: TrainError,
+        model: &mut Model<'_>,
+        step: usize,
+        resampled: bool,
+    ) -> TrainError {
+        let TrainError::NonFinite(_) = e else {
+            return e;
+        };
+        match model.diagnose(&self.theta) {
+            Ok(mut why) => {
+                why.step = Some(step);
+                why.before = self.history.last().map(|r| (r.step, r.loss));
+                why.resampled = resampled;
+                TrainError::NonFinite(Box::new(why))
+            }
+            Err(e) => e,
         }
     }
 
@@ -262,6 +290,8 @@ impl Loop {
         let wall_s = self.wall_s();
         let mut g = vec![0.0; self.theta.len()];
         let loss = model.eval(&self.theta, &mut g)?;
+        let step = self.history.len();
+        check_finite(loss, &g).map_err(|e| self.explain(e, model, step, false))?;
         let last = self.record(model, self.history.len(), loss);
         Ok(TrainResult {
             theta: std::mem::take(&mut self.theta),

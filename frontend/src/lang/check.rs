@@ -1,6 +1,8 @@
 //! Name resolution and the checks of a parsed file: every name declared once and used as
 //! what it is, derivatives only by inputs, argument counts, `let`/`const` cycles, point
-//! sets that exist, numbers where numbers are required. All errors are collected.
+//! sets that exist, numbers where numbers are required, faces inside their input's
+//! interval, one `exact` per output. All errors are collected. Point sets that no residual
+//! uses are warnings: the file still means something, just probably not what was meant.
 
 use super::ast::*;
 use super::diag::{nearest, Diagnostic, Span};
@@ -40,6 +42,8 @@ pub struct Checked {
     pub residuals: Vec<ResidualSrc>,
     /// Exact solutions `(output, expression)`.
     pub exact: Vec<(String, Expr)>,
+    /// Warnings (the file is usable as it is).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Checks a parsed file; returns what it declares and every error found.
@@ -48,6 +52,8 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         out: Checked::default(),
         errors: Vec::new(),
         first: HashMap::new(),
+        faces: Vec::new(),
+        exact_first: HashMap::new(),
         src,
     };
     for s in &file.stmts {
@@ -58,6 +64,8 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         c.stmt(s);
     }
     c.let_cycles();
+    c.face_positions();
+    c.unused_point_sets(file);
     let broken = &file.broken;
     c.errors
         .retain(|d| !d.about.as_ref().is_some_and(|n| broken.contains(n)));
@@ -76,6 +84,12 @@ struct Checker<'s> {
     out: Checked,
     errors: Vec<Diagnostic>,
     first: HashMap<String, Span>,
+    /// Every `face(V = X, N)` that checked: the input, the position and the position's
+    /// span. Checked against the intervals once every input is known (an `input` may be
+    /// declared after the `points` that use it).
+    faces: Vec<(usize, f64, Span)>,
+    /// Where each output's `exact` was first given.
+    exact_first: HashMap<String, Span>,
     src: &'s str,
 }
 
@@ -455,6 +469,9 @@ impl Checker<'_> {
                 let input = self.input_ref(v, "hold {} fixed on a face");
                 let value = self.const_value(x, "a face's position");
                 let n = self.count(n, what, POINTS);
+                if let (Some(i), Some(v)) = (input, value) {
+                    self.faces.push((i, v, x.span));
+                }
                 Some(PointSpec::Face {
                     input: input?,
                     value: value?,
@@ -521,7 +538,7 @@ impl Checker<'_> {
 
     fn exact(&mut self, out: &Ident, e: &Expr) {
         match self.out.scope.kind(&out.name) {
-            Some(Kind::Output(_)) => {}
+            Some(Kind::Output(_)) => self.exact_once(out),
             k => {
                 let outs = self.out.scope.names_where(|k| matches!(k, Kind::Output(_)));
                 let d = Diagnostic::new(out.span, format!("`{out}` is not a network output"))
@@ -536,6 +553,61 @@ impl Checker<'_> {
         }
         self.expr(e);
         self.out.exact.push((out.name.clone(), e.clone()));
+    }
+
+    /// An output's `exact` may be given once: with two, which one the error reports use
+    /// would depend on their order.
+    fn exact_once(&mut self, out: &Ident) {
+        if let Some(&prev) = self.exact_first.get(&out.name) {
+            let line = line_of(self.src, prev);
+            let d = Diagnostic::new(out.span, format!("`exact {out}` is given twice"));
+            return self.err(d.note(format!("first given on line {line}; keep one")));
+        }
+        self.exact_first.insert(out.name.clone(), out.span);
+    }
+
+    /// A face holds its input at one value; outside the input's interval the points would
+    /// lie outside the problem's box, where nothing else is sampled.
+    fn face_positions(&mut self) {
+        for (i, v, span) in std::mem::take(&mut self.faces) {
+            let name = &self.out.scope.inputs[i];
+            let Some(d) = self.out.inputs.iter().find(|d| &d.name == name) else {
+                continue; // the interval has its own error
+            };
+            if v < d.lo || v > d.hi {
+                let text = self.src.get(span.start..span.end).unwrap_or_default();
+                let msg = format!("the face `{name} = {text}` lies outside `{name}`'s interval");
+                let mut note = format!("`{name}` is in [{}, {}]", d.lo, d.hi);
+                if text != v.to_string() {
+                    note += &format!(", and the face is at {name} = {v}");
+                }
+                self.err(Diagnostic::new(span, msg).note(note));
+            }
+        }
+    }
+
+    /// Warns about every point set that no residual is evaluated on: it is sampled (and,
+    /// in training, resampled) for nothing, which usually means a residual names the wrong
+    /// set. A file without residuals gets no such warnings: every set is unused there, and
+    /// the commands that need residuals say so.
+    fn unused_point_sets(&mut self, file: &File) {
+        if self.out.residuals.is_empty() {
+            return;
+        }
+        for s in &file.stmts {
+            let StmtKind::Points(n, _) = &s.kind else {
+                continue;
+            };
+            if self.out.residuals.iter().any(|r| r.points == n.name) {
+                continue;
+            }
+            let msg = format!("point set `{n}` is not used by any residual");
+            let note =
+                format!("remove it, or evaluate a residual on it: `residual NAME on {n} = EXPR`");
+            self.out
+                .warnings
+                .push(Diagnostic::warning(n.span, msg).note(note));
+        }
     }
 
     /// Checks every name and form in an expression.

@@ -40,9 +40,32 @@ impl Span {
     }
 }
 
-/// One error in a source text.
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The file cannot be used.
+    #[default]
+    Error,
+    /// The file can be used, but probably does not say what was meant (a point set that no
+    /// residual uses is sampled for nothing).
+    Warning,
+}
+
+impl Severity {
+    /// The word that starts a rendered diagnostic.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One error (or warning) in a source text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// Where.
     pub span: Span,
     /// What is wrong (the headline).
@@ -58,10 +81,19 @@ impl Diagnostic {
     /// An error at `span`.
     pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            severity: Severity::Error,
             span,
             message: message.into(),
             note: None,
             about: None,
+        }
+    }
+
+    /// A warning at `span`.
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(span, message)
         }
     }
 
@@ -107,7 +139,7 @@ impl Diagnostics {
         format!("{}{}", self.render_errors(), self.summary())
     }
 
-    /// Every error rendered with its location, source line and caret.
+    /// Every diagnostic rendered with its severity, location, source line and caret.
     pub fn render_errors(&self) -> String {
         let mut out = String::new();
         for d in &self.errors {
@@ -144,7 +176,7 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
         .chars()
         .count()
         .max(1);
-    let _ = writeln!(out, "error: {}", d.message);
+    let _ = writeln!(out, "{}: {}", d.severity.label(), d.message);
     let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{line} | {text}");
@@ -202,6 +234,21 @@ mod tests {
         assert_eq!(nearest("q", ["x", "yy"]), None);
         assert_eq!(nearest("widht", ["widths", "act"]), Some("widths"));
         assert_eq!(nearest("zzzz", ["x", "yy"]), None);
+    }
+
+    #[test]
+    fn warnings_render_as_warnings() {
+        let src = "points extra = interior(8)\n";
+        let d = Diagnostic::warning(Span::new(7, 12), "point set `extra` is not used");
+        let r = Diagnostics::new("p.nabla", src, vec![d]).render_errors();
+        assert!(
+            r.starts_with("warning: point set `extra` is not used\n"),
+            "{r}"
+        );
+        assert!(
+            r.contains("1 | points extra = interior(8)\n  |        ^^^^^\n"),
+            "{r}"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod lower;
 pub mod parser;
 pub mod scope;
 
-pub use diag::{Diagnostic, Diagnostics, Span};
+pub use diag::{Diagnostic, Diagnostics, Severity, Span};
 pub use parser::{parse_expr, parse_file};
 
 use crate::problem::{ExactDecl, ExprFn, Problem, ResidualDecl};
@@ -39,6 +39,9 @@ pub struct Loaded {
     pub ast: ast::File,
     /// What each name means.
     pub scope: Arc<Scope>,
+    /// What the file said that is allowed but probably not meant (see [`check`]), with the
+    /// file's name and text to render them.
+    pub warnings: Diagnostics,
 }
 
 /// Parses, checks and lowers the problem file `src` (named `file` in messages).
@@ -49,6 +52,7 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
     if !errors.is_empty() {
         return Err(Diagnostics::new(file, src, errors));
     }
+    let warnings = Diagnostics::new(file, src, checked.warnings);
     let scope = Arc::new(checked.scope);
     let residuals = checked.residuals.iter().map(|r| ResidualDecl {
         name: r.name.clone(),
@@ -73,10 +77,37 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         problem,
         ast,
         scope,
+        warnings,
     })
 }
 
 impl Loaded {
+    /// An error unless the file declares at least one residual. The loss is a sum over
+    /// residuals, so without one there is nothing to train, evaluate or measure; a file of
+    /// declarations alone is still useful for looking at expressions (`--expr`), which is
+    /// why [`load`] accepts it and the commands that need a loss ask for this check.
+    pub fn require_residuals(&self) -> Result<(), Diagnostics> {
+        if !self.problem.residuals.is_empty() {
+            return Ok(());
+        }
+        let end = self.ast.stmts.last().map_or(0, |s| s.span.end);
+        let example = match self.problem.point_sets.first() {
+            Some(set) => format!("`residual pde on {} = EXPR`", set.name),
+            None => "`points inner = interior(N)` and `residual pde on inner = EXPR`".into(),
+        };
+        let note = format!(
+            "add one, e.g. {example}; `nabla dump-ir --expr NAME=EXPR` shows expressions of \
+             a file without residuals"
+        );
+        let d = Diagnostic::new(
+            Span::new(end, end),
+            "the problem has no residuals: its loss is 0, with nothing to train or evaluate",
+        )
+        .note(note);
+        let w = &self.warnings;
+        Err(Diagnostics::new(&w.file, &w.src, vec![d]))
+    }
+
     /// An extra expression in the problem's scope (as given to `--expr NAME=EXPR`);
     /// `label` names it in messages.
     pub fn expression(&self, label: &str, src: &str) -> Result<ExprFn, Diagnostics> {
