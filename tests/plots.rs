@@ -402,3 +402,25 @@ fn reference_values_add_the_error_chart_but_no_solution_plot() {
         ]
     );
 }
+
+/// `nabla train` with the default `adam+lbfgs` marks the switch on loss.svg at the last
+/// Adam step (the CLI passes its options to the report).
+#[test]
+fn the_cli_marks_the_switch_on_its_loss_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.nabla");
+    std::fs::write(&file, ONE_D).unwrap();
+    let out = dir.path().join("out");
+    Command::cargo_bin("nabla")
+        .unwrap()
+        .args(["train", "--steps", "30", "--adam-steps", "10", "--out"])
+        .args([out.to_str().unwrap(), file.to_str().unwrap()])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
+    assert!(
+        svg.contains(nabla::train::plot::SWITCH_LABEL),
+        "no switch label"
+    );
+    marker_x(&svg);
+}

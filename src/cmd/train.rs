@@ -221,7 +221,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &result,
         compile_s,
     )?
-    .with_reference(reference.as_ref())?;
+    .with_reference(reference.as_ref())?
+    .with_options(&opts);
     report.tracked = tracked;
     if let Some(dir) = &args.out {
         report.save(dir)?;
