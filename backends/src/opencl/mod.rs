@@ -1,10 +1,10 @@
 //! OpenCL C backend for GPUs (and CPUs through PoCL).
 //!
 //! [`compile`] schedules the graph (`nabla_passes::schedule`), emits OpenCL C kernels for
-//! its steps ([`emit`]: fused elementwise loops, fixed-order reductions, a tiled matrix
+//! its steps ([`mod@emit`]: fused elementwise loops, fixed-order reductions, a tiled matrix
 //! product sized from the device's limits; one kernel per step, two where a product or
 //! reduction is split into partial sums and their sum), builds them for the selected
-//! device and keeps every buffer on the device between runs. [`emit`] gives the source
+//! device and keeps every buffer on the device between runs. [`emit()`] gives the source
 //! alone, with no device, for `nabla dump-ir --stage opencl`.
 //!
 //! `libOpenCL` is loaded at run time: nabla builds without any OpenCL package, and asking
@@ -31,7 +31,7 @@ pub mod emit;
 mod exec;
 pub mod samples;
 
-pub use device::{annotate, devices, select, DeviceInfo};
+pub use device::{devices, select, DeviceInfo};
 pub use emit::DeviceLimits;
 pub use exec::OpenClExecutable;
 

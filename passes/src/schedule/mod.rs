@@ -330,17 +330,6 @@ impl Program {
         self.arena_len * self.dtype.size()
     }
 
-    /// Bytes of every buffer that is not a temporary (leaves, constants, outputs).
-    pub fn fixed_bytes(&self) -> usize {
-        let n: usize = self
-            .buffers
-            .iter()
-            .filter(|b| !matches!(b.kind, BufKind::Temp { .. }))
-            .map(Buffer::len)
-            .sum();
-        n * self.dtype.size()
-    }
-
     /// Floating-point operations of one run, counted statically: the sum of
     /// [`Step::flops`].
     pub fn flops(&self) -> u64 {

@@ -16,8 +16,6 @@ mod elementwise;
 mod matmul;
 mod reduce;
 
-pub use matmul::{choose_tile, split, Tile};
-
 use nabla_ir::DType;
 use nabla_passes::schedule::{BufId, BufKind, Program, Step};
 use std::fmt::Write;
