@@ -11,7 +11,7 @@
 mod objectives;
 
 use criterion::{criterion_group, Criterion};
-use nabla::backends::cranelift::{self, CpuExecutable};
+use nabla::backends::cranelift::{self, CraneliftExecutable};
 use nabla::ir::{verify, DType};
 use nabla::{lower, Backend, Derivs, Executable};
 use objectives::Objective;
@@ -48,10 +48,10 @@ fn backend_options(dtype: DType) -> cranelift::Options {
 
 /// Lowers and compiles `o` for the CPU in `dtype`; returns the executable, bound, and
 /// the compile time (AD, simplification, scheduling and code generation).
-fn build(o: &Objective, dtype: DType) -> (CpuExecutable, Duration) {
+fn build(o: &Objective, dtype: DType) -> (CraneliftExecutable, Duration) {
     let start = Instant::now();
     let opts = nabla::Options {
-        backend: Backend::Cpu,
+        backend: Backend::Cranelift,
         dtype,
         derivs: Derivs::Auto,
         simplify: true,
@@ -91,7 +91,7 @@ fn cpu_seconds() -> f64 {
 /// Median wall time of one run (3 warm-up runs, then at least 10 runs and 1 s) and the
 /// mean CPU time per run over the same runs. On a busy machine the CPU time of a
 /// one-thread run is the better estimate of its time on an idle one.
-fn median_run(exe: &mut CpuExecutable) -> (Duration, f64) {
+fn median_run(exe: &mut CraneliftExecutable) -> (Duration, f64) {
     for _ in 0..3 {
         exe.run().unwrap();
     }

@@ -5,6 +5,7 @@
 mod objectives;
 
 use nabla::backends::cranelift;
+use nabla::backends::StepTime;
 use nabla::ir::{verify, DType};
 use nabla::{lower, Backend, Derivs, Executable};
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ fn main() {
             continue;
         }
         let opts = nabla::Options {
-            backend: Backend::Cpu,
+            backend: Backend::Cranelift,
             dtype: DType::F32,
             derivs: Derivs::Auto,
             simplify: true,
@@ -39,12 +40,12 @@ fn main() {
                 exe.set(name, v).unwrap();
             }
         }
-        let mut runs: Vec<Vec<(String, Duration)>> = (0..5).map(|_| exe.profile()).collect();
+        let mut runs: Vec<Vec<StepTime>> = (0..5).map(|_| exe.profile()).collect();
         let steps: Vec<(String, Duration)> = (0..runs[0].len())
             .map(|i| {
-                let mut t: Vec<Duration> = runs.iter().map(|r| r[i].1).collect();
+                let mut t: Vec<Duration> = runs.iter().map(|r| r[i].time).collect();
                 t.sort();
-                (runs[0][i].0.clone(), t[2])
+                (runs[0][i].name.clone(), t[2])
             })
             .collect();
         runs.clear();

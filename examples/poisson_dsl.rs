@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps: usize = args.next().map_or(Ok(3000), |s| s.parse())?;
     let out = args.next();
     let problem = poisson(&[32, 32]);
-    let (mut model, theta, compile_s) = Model::compile(&problem, &Options::cpu())?;
+    let (mut model, theta, compile_s) = Model::compile(&problem, &Options::cranelift())?;
     println!("compiled in {compile_s:.3} s");
     let mut opts = TrainOptions::new(steps, OptimizerKind::AdamLbfgs);
     opts.lr = 3e-3;

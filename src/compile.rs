@@ -1,28 +1,33 @@
 //! From a traced graph to an executable: derivative expansion, simplification, backend.
 
-use nabla_backends::{bindings_of, check_binding, Binding, Executable, RunError};
+use nabla_backends::{all_bindings_of, Binding, BoundLeaves, Executable, RunError};
 use nabla_ir::{verify, DType, Graph, VerifyError};
 use nabla_passes::ad::AdOptions;
 use nabla_passes::pipeline::{self, PipelineOptions};
 use nabla_passes::simplify::SimplifyOptions;
 
-/// Which backend runs the program.
+/// Which backend runs the program, named like its module in `nabla_backends`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// The f64 reference interpreter (rounds to f32 when the dtype is f32).
     Interp,
-    /// The Cranelift JIT.
-    Cpu,
-    /// OpenCL.
+    /// The Cranelift JIT for the host CPU (`cpu` on the command line).
+    Cranelift,
+    /// OpenCL, on a GPU or (through PoCL) the CPU.
     OpenCl,
 }
 
 impl Backend {
-    /// Parses `interp`, `cpu`, `opencl`.
+    /// The former name of [`Backend::Cranelift`], kept only while the CLI modules
+    /// (`src/cmd`) still use it; remove it once they say `Cranelift`.
+    #[allow(non_upper_case_globals)]
+    pub const Cpu: Backend = Backend::Cranelift;
+
+    /// Parses the command line's names: `interp`, `cpu` (Cranelift), `opencl`.
     pub fn parse(s: &str) -> Option<Backend> {
         match s {
             "interp" => Some(Backend::Interp),
-            "cpu" => Some(Backend::Cpu),
+            "cpu" => Some(Backend::Cranelift),
             "opencl" => Some(Backend::OpenCl),
             _ => None,
         }
@@ -59,7 +64,7 @@ pub struct Options {
     pub derivs: Derivs,
     /// Run the egg simplifier.
     pub simplify: bool,
-    /// Threads for the CPU backend (`None`: one per core).
+    /// Threads for the Cranelift backend (`None`: one per core).
     pub threads: Option<usize>,
     /// OpenCL device: index or name substring (`None`: the first GPU, else the first device).
     pub device: Option<String>,
@@ -71,16 +76,22 @@ fn default_threads() -> usize {
 }
 
 impl Options {
-    /// The CPU JIT in f32 with the compiler's choices.
-    pub fn cpu() -> Options {
+    /// The Cranelift JIT in f32 with the compiler's choices.
+    pub fn cranelift() -> Options {
         Options {
-            backend: Backend::Cpu,
+            backend: Backend::Cranelift,
             dtype: DType::F32,
             derivs: Derivs::Auto,
             simplify: true,
             threads: None,
             device: None,
         }
+    }
+
+    /// The former name of [`Options::cranelift`], kept only while `src/cmd` and
+    /// `src/train` still call it; remove it once they do not.
+    pub fn cpu() -> Options {
+        Options::cranelift()
     }
 
     /// The reference interpreter in f64.
@@ -105,15 +116,12 @@ pub enum CompileError {
     /// The OpenCL backend failed (no platform, no fp64, a build error).
     #[error(transparent)]
     OpenCl(#[from] nabla_backends::opencl::Error),
-    /// The CPU backend failed.
+    /// The Cranelift backend failed.
     #[error(transparent)]
-    Cpu(#[from] nabla_backends::cranelift::Error),
+    Cranelift(#[from] nabla_backends::cranelift::Error),
     /// A pass failed.
     #[error(transparent)]
     Pipeline(#[from] nabla_passes::pipeline::PipelineError),
-    /// A stage that is not available in this build.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// Compiles a traced graph (with derivative operators) for `opts.backend`.
@@ -125,7 +133,7 @@ pub fn compile(g: &Graph, opts: &Options) -> Result<Box<dyn Executable>, Compile
     let lowered = lower(g, opts)?;
     let info = verify(&lowered)?;
     let inner = backend(&lowered, &info, opts)?;
-    let unused = unused_bindings(g, &source_info, inner.bindings());
+    let unused = unused_bindings(&all_bindings_of(g, &source_info), inner.bindings());
     Ok(if unused.is_empty() {
         inner
     } else {
@@ -133,16 +141,12 @@ pub fn compile(g: &Graph, opts: &Options) -> Result<Box<dyn Executable>, Compile
     })
 }
 
-/// The source graph's leaves that the compiled program does not bind.
-fn unused_bindings(g: &Graph, info: &nabla_ir::GraphInfo, used: &[Binding]) -> Vec<Binding> {
-    let all_live = nabla_ir::GraphInfo {
-        live: vec![true; g.len()],
-        ..info.clone()
-    };
-    bindings_of(g, &all_live)
-        .into_iter()
-        .filter(|b| !used.iter().any(|u| u.name == b.name))
-        .collect()
+/// The leaves among `all` that the compiled program does not bind (`used`).
+fn unused_bindings(all: &[Binding], used: &[Binding]) -> Vec<Binding> {
+    let unused = all
+        .iter()
+        .filter(|b| !used.iter().any(|u| u.name == b.name));
+    unused.cloned().collect()
 }
 
 /// Compiles a verified, derivative-free graph with the chosen backend.
@@ -156,7 +160,7 @@ fn backend(
             let o = nabla_backends::interp::Options { dtype: opts.dtype };
             Ok(Box::new(nabla_backends::interp::compile(g, info, &o)))
         }
-        Backend::Cpu => {
+        Backend::Cranelift => {
             let o = nabla_backends::cranelift::Options {
                 dtype: opts.dtype,
                 threads: opts.threads.unwrap_or_else(default_threads),
@@ -197,13 +201,14 @@ pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
 /// An executable plus leaves it accepts but does not need.
 struct WithUnused {
     inner: Box<dyn Executable>,
-    unused: Vec<Binding>,
+    unused: BoundLeaves,
     all: Vec<Binding>,
 }
 
 impl WithUnused {
     fn new(inner: Box<dyn Executable>, unused: Vec<Binding>) -> WithUnused {
         let all = inner.bindings().iter().chain(&unused).cloned().collect();
+        let unused = BoundLeaves::new(unused);
         WithUnused { inner, unused, all }
     }
 }
@@ -219,7 +224,7 @@ impl Executable for WithUnused {
         self.inner.dtype()
     }
     fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
-        match check_binding(&self.unused, name, values) {
+        match self.unused.check(name, values) {
             Ok(_) => Ok(()),
             Err(RunError::UnknownName(_)) => self.inner.set(name, values),
             Err(e) => Err(e),

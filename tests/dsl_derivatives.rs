@@ -191,7 +191,7 @@ fn cpu_backend_agrees_with_the_interpreter_on_loss_and_gradient() {
     let reference = run_with(&g, &binds, &Options::interp());
     for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-4)] {
         let opts = Options {
-            backend: Backend::Cpu,
+            backend: Backend::Cranelift,
             dtype,
             ..Options::interp()
         };

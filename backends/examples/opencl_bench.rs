@@ -45,8 +45,8 @@ fn graph(c: &Config) -> Graph {
 /// [-0.5, 0.5), scaled down for wide layers so tanh does not saturate.
 fn leaves(g: &Graph) -> Vec<(String, Tensor)> {
     let info = verify(g).expect("samples verify");
-    let inputs = info.inputs.iter().map(|l| (l, 0.5, 1.0));
-    let params = info.params.iter().map(|l| (l, -0.5, 0.25));
+    let inputs = info.inputs().iter().map(|l| (l, 0.5, 1.0));
+    let params = info.params().iter().map(|l| (l, -0.5, 0.25));
     inputs
         .chain(params)
         .enumerate()
@@ -96,8 +96,8 @@ fn time(c: &Config, dtype: DType, device: Option<&str>, reps: usize) -> Result<R
         exe.run().map_err(|e| e.to_string())?;
         wall_s += t.elapsed().as_secs_f64();
         for (acc, k) in per_kernel.iter_mut().zip(exe.kernel_times()) {
-            *acc += k.seconds;
-            device_s += k.seconds;
+            *acc += k.time.as_secs_f64();
+            device_s += k.time.as_secs_f64();
         }
     }
     let times = exe.kernel_times();

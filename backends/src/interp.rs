@@ -1,6 +1,6 @@
 //! The reference interpreter behind the [`Executable`] interface (`--backend interp`).
 
-use crate::{bindings_of, check_binding, Binding, Executable, RunError};
+use crate::{bindings_of, Binding, BoundLeaves, Executable, RunError};
 use nabla_ir::{interp, DType, Graph, GraphInfo, NodeId, Tensor};
 
 /// Options of the interpreter backend.
@@ -13,7 +13,7 @@ pub struct Options {
 /// The graph plus its bound leaves.
 pub struct InterpExecutable {
     graph: Graph,
-    bindings: Vec<Binding>,
+    leaves: BoundLeaves,
     env: interp::Env,
     dtype: DType,
     outputs: Vec<Vec<f64>>,
@@ -23,7 +23,7 @@ pub struct InterpExecutable {
 pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> InterpExecutable {
     InterpExecutable {
         graph: g.clone(),
-        bindings: bindings_of(g, info),
+        leaves: BoundLeaves::new(bindings_of(g, info)),
         env: interp::Env::new(),
         dtype: opts.dtype,
         outputs: Vec::new(),
@@ -32,7 +32,7 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> InterpExecutable 
 
 impl Executable for InterpExecutable {
     fn bindings(&self) -> &[Binding] {
-        &self.bindings
+        self.leaves.bindings()
     }
 
     fn output_names(&self) -> Vec<String> {
@@ -44,20 +44,15 @@ impl Executable for InterpExecutable {
     }
 
     fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
-        let i = check_binding(&self.bindings, name, values)?;
-        let t = Tensor::new(self.bindings[i].shape.clone(), values.to_vec());
+        let i = self.leaves.check(name, values)?;
+        let t = Tensor::new(self.leaves.bindings()[i].shape.clone(), values.to_vec());
         self.env.insert(name.to_string(), t);
+        self.leaves.mark_set(i);
         Ok(())
     }
 
     fn run(&mut self) -> Result<(), RunError> {
-        if let Some(b) = self
-            .bindings
-            .iter()
-            .find(|b| !self.env.contains_key(&b.name))
-        {
-            return Err(RunError::Unset(b.name.clone()));
-        }
+        self.leaves.check_all_set()?;
         let roots: Vec<NodeId> = self.graph.outputs().iter().map(|o| o.1).collect();
         let vals = interp::eval(&self.graph, &roots, &self.env, self.dtype)
             .map_err(|e| RunError::Backend(e.to_string()))?;

@@ -1,21 +1,27 @@
 //! # nabla-backends: code generators
 //!
-//! One folder per backend, each with the same shape: `Options`, `Error`, and
+//! One module per backend, each with the same shape: `Options`, `Error`, and
 //! `compile(&Graph, &GraphInfo, &Options)`, returning something that implements
 //! [`Executable`]. The reference interpreter is wrapped as a backend too ([`interp`]), so
-//! every consumer (CLI, trainer, benchmarks, tests) drives all three the same way.
+//! every consumer (CLI, trainer, benchmarks, tests) drives all three the same way. Each
+//! backend is named after what runs the code: [`interp`], [`cranelift`], [`opencl`].
 //!
 //! An executable owns its buffers: leaves (inputs and params) are bound by name with
 //! [`Executable::set`] and stay bound across runs (points are uploaded once per resample,
 //! parameters once per step), [`Executable::run`] evaluates every output of the graph, and
 //! [`Executable::output`] reads one back.
+//!
+//! What the backends share lives here: the leaves to bind and which are set
+//! ([`BoundLeaves`]), the refusal of graphs with derivative operators ([`Unexpanded`]),
+//! and the per-step times of a profiled run ([`StepTime`]).
 #![warn(missing_docs)]
 
 pub mod cranelift;
 pub mod interp;
 pub mod opencl;
 
-use nabla_ir::{DType, Shape};
+use nabla_ir::{DType, Graph, GraphInfo, NodeId, Shape};
+use std::time::Duration;
 
 /// A leaf that an executable expects to be bound before it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +60,8 @@ pub enum RunError {
 
 /// A compiled program, ready to run many times.
 pub trait Executable {
-    /// The leaves to bind, inputs first then params, in graph order.
+    /// The leaves to bind. Each backend lists the live inputs, then the live params, in
+    /// graph order.
     fn bindings(&self) -> &[Binding];
     /// Names of the outputs, in graph order.
     fn output_names(&self) -> Vec<String>;
@@ -69,35 +76,145 @@ pub trait Executable {
     fn output(&self, index: usize) -> Vec<f64>;
 }
 
-/// Checks `values` against the binding `name` among `bindings`; returns its index.
-pub fn check_binding(bindings: &[Binding], name: &str, values: &[f64]) -> Result<usize, RunError> {
-    let i = bindings
-        .iter()
-        .position(|b| b.name == name)
-        .ok_or_else(|| RunError::UnknownName(name.into()))?;
-    let b = &bindings[i];
-    if values.len() != b.shape.numel() {
-        return Err(RunError::Length {
-            name: name.into(),
-            shape: b.shape.clone(),
-            expected: b.shape.numel(),
-            found: values.len(),
-        });
-    }
-    Ok(i)
+/// The leaves an executable binds, and which of them have been set since it was built.
+/// Every backend checks [`Executable::set`] and [`Executable::run`] through it, so all
+/// report the same errors.
+#[derive(Clone, Debug)]
+pub struct BoundLeaves {
+    bindings: Vec<Binding>,
+    set: Vec<bool>,
 }
 
-/// The bindings of a verified graph: its live inputs then its live params.
-pub fn bindings_of(g: &nabla_ir::Graph, info: &nabla_ir::GraphInfo) -> Vec<Binding> {
-    let leaf = |(name, id): &(String, nabla_ir::NodeId)| {
-        info.live[id.index()].then(|| Binding {
+impl BoundLeaves {
+    /// Tracks `bindings`, none of them set.
+    pub fn new(bindings: Vec<Binding>) -> BoundLeaves {
+        let set = vec![false; bindings.len()];
+        BoundLeaves { bindings, set }
+    }
+
+    /// The leaves, in order.
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// Checks `values` against the leaf `name`: that it exists and that `values` has one
+    /// element per element of its shape. Returns its index in [`BoundLeaves::bindings`].
+    pub fn check(&self, name: &str, values: &[f64]) -> Result<usize, RunError> {
+        let i = self
+            .bindings
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or_else(|| RunError::UnknownName(name.into()))?;
+        let b = &self.bindings[i];
+        if values.len() != b.shape.numel() {
+            return Err(RunError::Length {
+                name: name.into(),
+                shape: b.shape.clone(),
+                expected: b.shape.numel(),
+                found: values.len(),
+            });
+        }
+        Ok(i)
+    }
+
+    /// Records that leaf `i` holds values.
+    pub fn mark_set(&mut self, i: usize) {
+        self.set[i] = true;
+    }
+
+    /// Whether leaf `i` holds values.
+    pub fn is_set(&self, i: usize) -> bool {
+        self.set[i]
+    }
+
+    /// Ok when every leaf holds values, else [`RunError::Unset`] naming the first that
+    /// does not.
+    pub fn check_all_set(&self) -> Result<(), RunError> {
+        match self.set.iter().position(|s| !s) {
+            Some(i) => Err(RunError::Unset(self.bindings[i].name.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The bindings of a verified graph: its live inputs then its live params (a leaf that
+/// no output needs is not bound).
+pub fn bindings_of(g: &Graph, info: &GraphInfo) -> Vec<Binding> {
+    leaf_bindings(g, info, |id| info.is_live(id))
+}
+
+/// Every input then every param of a verified graph, needed or not.
+pub fn all_bindings_of(g: &Graph, info: &GraphInfo) -> Vec<Binding> {
+    leaf_bindings(g, info, |_| true)
+}
+
+fn leaf_bindings(g: &Graph, info: &GraphInfo, keep: impl Fn(NodeId) -> bool) -> Vec<Binding> {
+    let leaf = |(name, id): &(String, NodeId)| {
+        keep(*id).then(|| Binding {
             name: name.clone(),
             shape: g.shape(*id).clone(),
         })
     };
-    info.inputs
-        .iter()
-        .chain(&info.params)
-        .filter_map(leaf)
-        .collect()
+    info.leaves().filter_map(leaf).collect()
+}
+
+/// Why no backend compiles a graph that still has derivative operators, `at` or `bound`
+/// leaves: they have no code of their own, `passes::ad` must expand them first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the graph has unexpanded derivative operators: run the AD pass first")]
+pub struct Unexpanded;
+
+/// Ok when the verified graph described by `info` has no derivative operators left.
+pub fn check_expanded(info: &GraphInfo) -> Result<(), Unexpanded> {
+    if info.has_derivatives() {
+        Err(Unexpanded)
+    } else {
+        Ok(())
+    }
+}
+
+/// The time of one piece of a profiled run (`cranelift::CraneliftExecutable::profile`,
+/// `opencl::OpenClExecutable::kernel_times`): one step of the schedule, or in OpenCL one
+/// kernel (a split product or reduction is two kernels, the parts and their sum).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// What ran: `s3 kernel [1024,32] (12 ops)` with Cranelift, the kernel's name
+    /// (`s0_matmul`) in OpenCL.
+    pub name: String,
+    /// How long it took: wall time on this thread with Cranelift, device time from the
+    /// queue's profiling events in OpenCL.
+    pub time: Duration,
+    /// Floating-point operations it performs, counted statically.
+    pub flops: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_leaves_check_names_lengths_and_what_is_unset() {
+        let leaf = |name: &str, n| Binding {
+            name: name.into(),
+            shape: Shape::matrix(n, 1),
+        };
+        let mut b = BoundLeaves::new(vec![leaf("x", 3), leaf("w", 2)]);
+        assert!(matches!(b.check("y", &[0.0]), Err(RunError::UnknownName(n)) if n == "y"));
+        let short = b.check("w", &[0.0]);
+        assert!(matches!(
+            short,
+            Err(RunError::Length {
+                expected: 2,
+                found: 1,
+                ..
+            })
+        ));
+        assert!(matches!(b.check_all_set(), Err(RunError::Unset(n)) if n == "x"));
+        let i = b.check("w", &[1.0, 2.0]).unwrap();
+        b.mark_set(i);
+        assert!(b.is_set(1) && !b.is_set(0));
+        assert!(matches!(b.check_all_set(), Err(RunError::Unset(n)) if n == "x"));
+        b.mark_set(0);
+        assert!(b.check_all_set().is_ok());
+    }
 }

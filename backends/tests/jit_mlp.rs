@@ -12,7 +12,7 @@ use nabla_ir::{BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
 const WIDTHS: [usize; 3] = [2, 12, 12];
 
 fn affine(g: &mut Graph, h: NodeId, w: NodeId, b: Option<NodeId>) -> NodeId {
-    let z = g.node_of(
+    let z = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
@@ -57,7 +57,7 @@ fn mlp_forward(n: usize) -> Graph {
     let u = forward(&mut g, x, &ps);
     g.set_output("u", u);
     let sq = g.unary(UnOp::Square, u);
-    let loss = g.node_of(Op::Mean(0), &[sq]);
+    let loss = g.add_or_panic(Op::Mean(0), &[sq]);
     g.set_output("loss", loss);
     g
 }
@@ -70,7 +70,7 @@ fn laplacian(g: &mut Graph, x: NodeId, ps: &[(NodeId, NodeId)], n: usize) -> (No
         let data: Vec<nabla_ir::Num> = (0..2)
             .map(|k| nabla_ir::Num::new(if k == j { 1.0 } else { 0.0 }))
             .collect();
-        let e = g.node_of(
+        let e = g.add_or_panic(
             Op::Tensor {
                 data: data.into(),
                 dtype: DType::F64,
@@ -121,7 +121,7 @@ fn mlp_laplacian(n: usize) -> Graph {
     let pi = g.constant(std::f64::consts::PI, DType::F64);
     let px = g.binary(BinOp::Mul, x, pi);
     let s = g.unary(UnOp::Sin, px);
-    let s0 = g.node_of(
+    let s0 = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 0,
@@ -129,7 +129,7 @@ fn mlp_laplacian(n: usize) -> Graph {
         },
         &[s],
     );
-    let s1 = g.node_of(
+    let s1 = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 1,
@@ -142,7 +142,7 @@ fn mlp_laplacian(n: usize) -> Graph {
     let f = g.binary(BinOp::Mul, k, prod);
     let r = g.binary(BinOp::Sub, lap, f);
     let r2 = g.unary(UnOp::Square, r);
-    let loss = g.node_of(Op::Mean(0), &[r2]);
+    let loss = g.add_or_panic(Op::Mean(0), &[r2]);
     g.set_output("u", u);
     g.set_output("lap", lap);
     g.set_output("loss", loss);
@@ -164,17 +164,17 @@ fn mlp_gradient(n: usize) -> Graph {
     let u = affine(&mut g, h, w1, None);
     let r = g.binary(BinOp::Sub, u, y);
     let r2 = g.unary(UnOp::Square, r);
-    let loss = g.node_of(Op::Mean(0), &[r2]);
+    let loss = g.add_or_panic(Op::Mean(0), &[r2]);
     let k = g.constant(2.0 / n as f64, DType::F64);
     let ubar = g.binary(BinOp::Mul, r, k);
-    let w1bar = g.node_of(
+    let w1bar = g.add_or_panic(
         Op::MatMul {
             ta: true,
             tb: false,
         },
         &[ubar, h],
     );
-    let hbar = g.node_of(
+    let hbar = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: false,
@@ -185,14 +185,14 @@ fn mlp_gradient(n: usize) -> Graph {
     let h2 = g.unary(UnOp::Square, h);
     let dh = g.binary(BinOp::Sub, one, h2);
     let zbar = g.binary(BinOp::Mul, hbar, dh);
-    let w0bar = g.node_of(
+    let w0bar = g.add_or_panic(
         Op::MatMul {
             ta: true,
             tb: false,
         },
         &[zbar, x],
     );
-    let b0bar = g.node_of(Op::Sum(0), &[zbar]);
+    let b0bar = g.add_or_panic(Op::Sum(0), &[zbar]);
     for (name, v) in [("loss", loss), ("W0", w0bar), ("b0", b0bar), ("W1", w1bar)] {
         g.set_output(name, v);
     }

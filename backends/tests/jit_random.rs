@@ -45,7 +45,7 @@ fn build(n: usize, prog: &[(u8, u8, u8)]) -> Graph {
             2 => cols.push(g.binary(BINARY[a as usize % 3], ca, cb)),
             3 => mats.push(g.binary(BINARY[b as usize % 3], ma, mb)),
             4 => mats.push(g.binary(BINARY[a as usize % 3], ma, cb)),
-            5 => cols.push(g.node_of(
+            5 => cols.push(g.add_or_panic(
                 Op::Slice {
                     axis: 1,
                     start: (b % 3) as u32,
@@ -53,8 +53,8 @@ fn build(n: usize, prog: &[(u8, u8, u8)]) -> Graph {
                 },
                 &[ma],
             )),
-            6 => mats.push(g.node_of(Op::Concat(1), &[ca, cb, ca])),
-            7 => mats.push(g.node_of(
+            6 => mats.push(g.add_or_panic(Op::Concat(1), &[ca, cb, ca])),
+            7 => mats.push(g.add_or_panic(
                 Op::MatMul {
                     ta: false,
                     tb: true,
@@ -62,15 +62,15 @@ fn build(n: usize, prog: &[(u8, u8, u8)]) -> Graph {
                 &[ma, w],
             )),
             8 => {
-                let s = g.node_of(Op::Sum(1), &[ma]);
-                cols.push(g.node_of(Op::Reshape(Shape::new(&[n, 1])), &[s]));
+                let s = g.add_or_panic(Op::Sum(1), &[ma]);
+                cols.push(g.add_or_panic(Op::Reshape(Shape::new(&[n, 1])), &[s]));
             }
             9 => {
-                let m = g.node_of(Op::Mean(0), &[mb]);
+                let m = g.add_or_panic(Op::Mean(0), &[mb]);
                 let mbc = g.broadcast(m, &mshape);
                 mats.push(g.binary(BinOp::Add, ma, mbc));
             }
-            10 => cols.push(g.node_of(Op::Powi(2 + (a % 2) as i32), &[ca])),
+            10 => cols.push(g.add_or_panic(Op::Powi(2 + (a % 2) as i32), &[ca])),
             _ => {
                 let e = g.unary(UnOp::Exp, cb);
                 cols.push(g.binary(BinOp::Div, ca, e));
@@ -79,7 +79,7 @@ fn build(n: usize, prog: &[(u8, u8, u8)]) -> Graph {
     }
     g.set_output("col", *cols.last().unwrap());
     g.set_output("mat", *mats.last().unwrap());
-    let s = g.node_of(Op::Mean(0), &[*mats.last().unwrap()]);
+    let s = g.add_or_panic(Op::Mean(0), &[*mats.last().unwrap()]);
     g.set_output("mean", s);
     if cols.len() > 2 {
         g.set_output("col1", cols[cols.len() / 2]);

@@ -29,12 +29,12 @@ fn have_device(test: &str) -> bool {
 /// Leaf values for `g`, distinct per leaf: inputs in [0.5, 1.5), params in [-0.5, 0.5)
 /// (so that tanh layers do not saturate and gradients stay of order one).
 fn leaves(g: &Graph, info: &GraphInfo) -> Vec<(String, Tensor)> {
-    let inputs = info.inputs.iter().map(|l| (l, 0.5));
-    let params = info.params.iter().map(|l| (l, -0.5));
+    let inputs = info.inputs().iter().map(|l| (l, 0.5));
+    let params = info.params().iter().map(|l| (l, -0.5));
     inputs
         .chain(params)
         .enumerate()
-        .filter(|(_, ((_, id), _))| info.live[id.index()])
+        .filter(|(_, ((_, id), _))| info.is_live(*id))
         .map(|(i, ((name, id), lo))| {
             let shape = g.shape(*id).clone();
             let v = samples::leaf_values(shape.numel(), i, lo);

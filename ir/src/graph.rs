@@ -3,7 +3,10 @@
 use crate::infer::{infer, Arg, TypeError};
 use crate::op::{BinOp, Level, Num, Op, UnOp};
 use crate::types::{DType, Shape, Type};
+use petgraph::algo::has_path_connecting;
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
+use petgraph::Direction;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::fmt;
@@ -42,9 +45,11 @@ pub struct Node {
 
 /// A graph of [`Node`]s plus named outputs.
 ///
-/// petgraph holds the nodes and one edge per operand use (weight: operand position), for
-/// its algorithms (reachability, DOT). Operand order lives in [`Node::args`], never on the
-/// edges. Node ids equal petgraph node indices.
+/// petgraph holds the nodes and one edge per operand use, from operand to user (weight:
+/// operand position). The edges answer who uses a node ([`Graph::users`]), what a node
+/// depends on ([`Graph::live`], [`Graph::depends_on`]) and draw the graph
+/// ([`crate::dot::to_dot`]). Operand order lives in [`Node::args`], never on the edges.
+/// Node ids equal petgraph node indices.
 #[derive(Clone, Default)]
 pub struct Graph {
     g: DiGraph<Node, u16, u32>,
@@ -90,7 +95,7 @@ impl Graph {
 
     /// The node with id `id`. Panics on an id from another graph that is out of range.
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.g[NodeIndex::new(id.index())]
+        &self.g[index(id)]
     }
 
     /// The op of node `id`.
@@ -118,8 +123,8 @@ impl Graph {
         self.node(id).ty.dtype
     }
 
-    /// The petgraph storage, for algorithms (read-only).
-    pub fn petgraph(&self) -> &DiGraph<Node, u16, u32> {
+    /// The petgraph storage, for this crate's algorithms (read-only).
+    pub(crate) fn storage(&self) -> &DiGraph<Node, u16, u32> {
         &self.g
     }
 
@@ -146,15 +151,16 @@ impl Graph {
         let ix = self.g.add_node(node);
         debug_assert_eq!(ix.index(), id.index());
         for (pos, &a) in args.iter().enumerate() {
-            self.g.add_edge(NodeIndex::new(a.index()), ix, pos as u16);
+            self.g.add_edge(index(a), ix, pos as u16);
         }
         self.cons.insert(key, id);
         Ok(id)
     }
 
-    /// Like [`Graph::add`] for constructions the compiler itself makes (passes), where a
-    /// type error is a compiler bug: panics with the op and operand types.
-    pub fn node_of(&mut self, op: Op, args: &[NodeId]) -> NodeId {
+    /// [`Graph::add`], panicking where it would return an error: for constructions the
+    /// compiler itself makes (passes), where a type error is a compiler bug. The panic
+    /// names the op and the operand types.
+    pub fn add_or_panic(&mut self, op: Op, args: &[NodeId]) -> NodeId {
         match self.add(op.clone(), args) {
             Ok(id) => id,
             Err(e) => {
@@ -193,17 +199,13 @@ impl Graph {
             g.bump_level(&node.op);
             let key = (node.op.clone(), node.args.clone());
             let ix = g.g.add_node(node);
-            g.cons.entry(key).or_insert(NodeId(ix.index() as u32));
+            g.cons.entry(key).or_insert(node_id(ix));
         }
         for id in g.ids() {
             let args = g.args(id).to_vec();
             for (pos, a) in args.into_iter().enumerate() {
                 if a.index() < g.len() {
-                    g.g.add_edge(
-                        NodeIndex::new(a.index()),
-                        NodeIndex::new(id.index()),
-                        pos as u16,
-                    );
+                    g.g.add_edge(index(a), index(id), pos as u16);
                 }
             }
         }
@@ -247,39 +249,40 @@ impl Graph {
         self.outputs.clear();
     }
 
-    /// The users of each node (reverse edges), indexed by id.
-    pub fn users(&self) -> Vec<Vec<NodeId>> {
-        let mut u = vec![Vec::new(); self.len()];
-        for id in self.ids() {
-            for &a in self.args(id) {
-                u[a.index()].push(id);
-            }
-        }
-        u
+    /// The nodes that take `id` as an operand (the edges leaving it), once per operand
+    /// position (a user of `id` in two positions, as `mul %1, %1`, comes twice), the
+    /// latest user first.
+    pub fn users(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.g
+            .neighbors_directed(index(id), Direction::Outgoing)
+            .map(node_id)
     }
 
-    /// Marks the nodes reachable (backwards through operands) from `roots`.
+    /// How many operand positions take `id`: the number of its [`Graph::users`].
+    pub fn use_count(&self, id: NodeId) -> usize {
+        self.g
+            .edges_directed(index(id), Direction::Outgoing)
+            .count()
+    }
+
+    /// Marks the nodes reachable (backwards through operands) from `roots`, roots included.
     pub fn live(&self, roots: &[NodeId]) -> Vec<bool> {
         let mut live = vec![false; self.len()];
-        for r in roots {
-            live[r.index()] = true;
-        }
-        for id in self.ids().rev() {
-            if live[id.index()] {
-                for &a in self.args(id) {
-                    live[a.index()] = true;
-                }
+        let operands = Reversed(&self.g);
+        let mut dfs = Dfs::empty(operands);
+        for &r in roots {
+            dfs.move_to(index(r));
+            while let Some(n) = dfs.next(operands) {
+                live[n.index()] = true;
             }
         }
         live
     }
 
-    /// Whether `of` depends on `on` (is `on` reachable through operands from `of`).
+    /// Whether `of` depends on `on` (is `on` reachable through operands from `of`; a node
+    /// depends on itself).
     pub fn depends_on(&self, of: NodeId, on: NodeId) -> bool {
-        if on > of {
-            return false;
-        }
-        self.live(&[of])[on.index()]
+        on <= of && has_path_connecting(Reversed(&self.g), index(of), index(on), None)
     }
 
     /// A copy with only the nodes reachable from the outputs, renumbered densely in the
@@ -293,13 +296,23 @@ impl Graph {
         for id in self.ids().filter(|i| live[i.index()]) {
             let n = self.node(id);
             let args: Args = n.args.iter().map(|a| map[a.index()].unwrap()).collect();
-            map[id.index()] = Some(out.node_of(n.op.clone(), &args));
+            map[id.index()] = Some(out.add_or_panic(n.op.clone(), &args));
         }
         for (name, id) in &self.outputs {
             out.set_output(name, map[id.index()].unwrap());
         }
         out
     }
+}
+
+/// The petgraph index of `id`.
+fn index(id: NodeId) -> NodeIndex<u32> {
+    NodeIndex::new(id.index())
+}
+
+/// The node id of a petgraph index.
+fn node_id(ix: NodeIndex<u32>) -> NodeId {
+    NodeId(ix.index() as u32)
 }
 
 /// Why [`Graph::add`] refused a node.
@@ -319,7 +332,7 @@ pub enum AddError {
 impl Graph {
     /// A scalar constant.
     pub fn constant(&mut self, v: f64, dtype: DType) -> NodeId {
-        self.node_of(
+        self.add_or_panic(
             Op::Const {
                 value: Num::new(v),
                 dtype,
@@ -339,12 +352,12 @@ impl Graph {
         if self.shape(a) == shape {
             return a;
         }
-        self.node_of(Op::Broadcast(shape.clone()), &[a])
+        self.add_or_panic(Op::Broadcast(shape.clone()), &[a])
     }
 
     /// An elementwise unary op.
     pub fn unary(&mut self, u: UnOp, a: NodeId) -> NodeId {
-        self.node_of(Op::Unary(u), &[a])
+        self.add_or_panic(Op::Unary(u), &[a])
     }
 
     /// An elementwise binary op; operands are broadcast to their common shape first.
@@ -358,7 +371,7 @@ impl Graph {
         });
         let x = self.broadcast(x, &s);
         let y = self.broadcast(y, &s);
-        self.node_of(Op::Binary(b), &[x, y])
+        self.add_or_panic(Op::Binary(b), &[x, y])
     }
 }
 
@@ -372,7 +385,7 @@ impl Graph {
         for id in self.ids() {
             let n = self.node(id);
             let args: Args = n.args.iter().map(|a| map[a.index()]).collect();
-            map.push(out.node_of(retype(&n.op, dtype), &args));
+            map.push(out.add_or_panic(retype(&n.op, dtype), &args));
         }
         for (name, id) in &self.outputs {
             out.set_output(name, map[id.index()]);

@@ -67,20 +67,53 @@ pub enum VerifyError {
     },
 }
 
-/// What the verifier learns about a graph.
-#[derive(Clone, Debug, Default)]
+/// What the verifier learns about a graph. Only [`verify`] makes one (its fields are
+/// private), so a `GraphInfo` in hand means its graph passed verification: backends and
+/// the scheduler take the pair and need not check again.
+#[derive(Clone, Debug)]
 pub struct GraphInfo {
-    /// Number of users of each node (plus one per output naming it).
-    pub use_count: Vec<u32>,
-    /// Nodes reachable from the outputs.
-    pub live: Vec<bool>,
-    /// Input leaves by name.
-    pub inputs: Vec<(String, NodeId)>,
-    /// Param leaves by name.
-    pub params: Vec<(String, NodeId)>,
-    /// Whether any live node is a derivative operator or `at`, or a `bound` leaf (such
-    /// graphs must go through `passes::ad` before they can be evaluated).
+    use_count: Vec<u32>,
+    live: Vec<bool>,
+    inputs: Vec<(String, NodeId)>,
+    params: Vec<(String, NodeId)>,
+    /// Whether the graph must go through `passes::ad` before it can be evaluated; read it
+    /// through [`GraphInfo::has_derivatives()`]. Public only until the last readers of the
+    /// field (`frontend/tests/dsl.rs`, `frontend/tests/lang_lower.rs`) call the method;
+    /// then it becomes private like the others.
     pub has_derivatives: bool,
+}
+
+impl GraphInfo {
+    /// Number of operand positions that take `id`, plus one per output naming it.
+    pub fn use_count(&self, id: NodeId) -> u32 {
+        self.use_count[id.index()]
+    }
+
+    /// Whether `id` is reachable from the outputs (its value is needed).
+    pub fn is_live(&self, id: NodeId) -> bool {
+        self.live[id.index()]
+    }
+
+    /// The `input` leaves by name, in graph order.
+    pub fn inputs(&self) -> &[(String, NodeId)] {
+        &self.inputs
+    }
+
+    /// The `param` leaves by name, in graph order.
+    pub fn params(&self) -> &[(String, NodeId)] {
+        &self.params
+    }
+
+    /// Every named leaf: the inputs, then the params.
+    pub fn leaves(&self) -> impl Iterator<Item = &(String, NodeId)> {
+        self.inputs.iter().chain(&self.params)
+    }
+
+    /// Whether any live node is a derivative operator or `at`, or a `bound` leaf: such a
+    /// graph must go through `passes::ad` before it can be evaluated or compiled.
+    pub fn has_derivatives(&self) -> bool {
+        self.has_derivatives
+    }
 }
 
 /// Checks operand order, types, leaf names, outputs and hash-consing.
@@ -88,8 +121,11 @@ pub fn verify(g: &Graph) -> Result<GraphInfo, VerifyError> {
     let mut seen: HashMap<(&Op, &[NodeId]), NodeId> = HashMap::new();
     let mut names: HashMap<&str, NodeId> = HashMap::new();
     let mut info = GraphInfo {
-        use_count: vec![0; g.len()],
-        ..GraphInfo::default()
+        use_count: Vec::with_capacity(g.len()),
+        live: Vec::new(),
+        inputs: Vec::new(),
+        params: Vec::new(),
+        has_derivatives: false,
     };
     for id in g.ids() {
         check_node(g, id)?;
@@ -98,11 +134,10 @@ pub fn verify(g: &Graph) -> Result<GraphInfo, VerifyError> {
             return Err(VerifyError::Duplicate { node: id, earlier });
         }
         seen.insert((&n.op, &n.args[..]), id);
-        for &a in &n.args {
-            info.use_count[a.index()] += 1;
-        }
         record_leaf(g, id, &mut names, &mut info)?;
     }
+    // Every operand now precedes its user, so the graph's edges are exactly its operands.
+    info.use_count = g.ids().map(|id| g.use_count(id) as u32).collect();
     for (name, node) in g.outputs() {
         if node.index() >= g.len() {
             return Err(VerifyError::BadOutput {

@@ -18,9 +18,9 @@ fn assert_round_trip(g: &Graph) {
     verify(&raw).unwrap();
 }
 
-/// Checks the DOT text: a digraph, one `n<i> [label=...]` line per node, one edge line
-/// per operand use, an ellipse per output, and every line a complete statement (quotes
-/// balanced, nothing spilling onto the next line).
+/// Checks the DOT text: a digraph, one `<i> [ label = ... ]` line per node, one edge line
+/// per operand use and per output, an ellipse per output, and every line a complete
+/// statement (brackets closed, quotes balanced, nothing spilling onto the next line).
 fn assert_dot(g: &Graph) {
     let d = dot::to_dot(g);
     let lines: Vec<&str> = d.lines().collect();
@@ -29,21 +29,40 @@ fn assert_dot(g: &Graph) {
     let body = &lines[1..lines.len() - 1];
     for l in body {
         assert!(
-            l.starts_with("  ") && l.ends_with(';'),
+            l.starts_with("    ") && l.ends_with(']'),
             "bad DOT line {l:?}"
         );
         assert_eq!(unescaped_quotes(l) % 2, 0, "unbalanced quotes in {l:?}");
     }
     for id in g.ids() {
-        let prefix = format!("  n{} [label=\"{id} = ", id.0);
+        let prefix = format!("    {} [ label = \"{id} = ", id.0);
         assert_eq!(body.iter().filter(|l| l.starts_with(&prefix)).count(), 1);
     }
-    let node_lines = body.iter().filter(|l| l.contains(" [label=\"%")).count();
+    let node_lines = body.iter().filter(|l| l.contains(" [ label = \"%")).count();
     assert_eq!(node_lines, g.len());
-    let uses: usize = g.ids().map(|i| g.args(i).len()).sum();
-    let edges = body.iter().filter(|l| l.contains(" -> n")).count();
-    assert_eq!(edges, uses);
-    let outs = body.iter().filter(|l| l.contains("shape=ellipse")).count();
+    let operands: Vec<String> = g
+        .ids()
+        .flat_map(|i| {
+            g.args(i)
+                .iter()
+                .enumerate()
+                .map(move |(pos, a)| (i, pos, *a))
+        })
+        .map(|(i, pos, a)| format!("    {} -> {} [ label = \"{pos}\" ]", a.0, i.0))
+        .collect();
+    let edges: Vec<&str> = body
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" -> "))
+        .collect();
+    assert_eq!(edges.len(), operands.len() + g.outputs().len());
+    for e in &operands {
+        assert!(edges.contains(&e.as_str()), "missing edge {e:?}");
+    }
+    let outs = body
+        .iter()
+        .filter(|l| l.contains("shape = ellipse"))
+        .count();
     assert_eq!(outs, g.outputs().len());
 }
 

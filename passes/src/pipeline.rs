@@ -1,8 +1,8 @@
 //! The pass pipeline and the registry of pass names.
 //!
-//! [`run`] calls the passes in order; [`PASSES`] names them for `dump-ir --stage`, timing
-//! reports and tests. Each pass's output is verified in debug and test builds: a verifier
-//! failure there is a compiler bug.
+//! [`run`] calls the passes in order; [`PASSES`] lists them with what each does, by the
+//! names the timing report ([`PassStat::name`]) gives them. Each pass's output is verified
+//! in debug and test builds: a verifier failure there is a compiler bug.
 
 use crate::ad::{self, AdError, AdOptions, AdReport};
 use crate::simplify::{self, SimplifyOptions};

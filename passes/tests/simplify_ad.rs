@@ -20,7 +20,7 @@ fn expanded(m: Mlp, method: Method) -> Graph {
     let level = g.fresh_level();
     let mut args = vec![u];
     args.extend(coords);
-    let lap = g.node_of(Op::Laplacian { level, method }, &args);
+    let lap = g.add_or_panic(Op::Laplacian { level, method }, &args);
     g.set_output("lap", lap);
     expand(&g, &AdOptions::default()).expect("expands").0
 }

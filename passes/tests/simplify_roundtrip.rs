@@ -30,15 +30,15 @@ fn mixed_graph() -> Graph {
             acc = g.unary(UnOp::Tanh, acc);
         }
     }
-    let m = g.node_of(
+    let m = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
         },
         &[acc, w],
     );
-    let s = g.node_of(Op::Sum(0), &[m]);
-    let sl = g.node_of(
+    let s = g.add_or_panic(Op::Sum(0), &[m]);
+    let sl = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 1,
@@ -46,9 +46,9 @@ fn mixed_graph() -> Graph {
         },
         &[x],
     );
-    let c = g.node_of(Op::Concat(1), &[sl, x]);
-    let p = g.node_of(Op::Powi(3), &[c]);
-    let r = g.node_of(Op::Mean(1), &[p]);
+    let c = g.add_or_panic(Op::Concat(1), &[sl, x]);
+    let p = g.add_or_panic(Op::Powi(3), &[c]);
+    let r = g.add_or_panic(Op::Mean(1), &[p]);
     g.set_output("s", s);
     g.set_output("r", r);
     g
@@ -69,7 +69,7 @@ fn plain_graph() -> Graph {
     let x = input(&mut g, "x", Shape::matrix(4, 3));
     let w = param(&mut g, "W", Shape::matrix(2, 3));
     let b = param(&mut g, "b", Shape::new(&[2]));
-    let m = g.node_of(
+    let m = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
@@ -79,7 +79,7 @@ fn plain_graph() -> Graph {
     let z = g.binary(BinOp::Add, m, b);
     let t = g.unary(UnOp::Tanh, z);
     let e = g.unary(UnOp::Exp, x);
-    let s = g.node_of(Op::Sum(1), &[e]);
+    let s = g.add_or_panic(Op::Sum(1), &[e]);
     g.set_output("t", t);
     g.set_output("s", s);
     g
@@ -187,7 +187,7 @@ fn values_of_different_levels_are_never_merged() {
     let mut g = Graph::new();
     let s = Shape::matrix(2, 1);
     let bound = |g: &mut Graph, l| {
-        g.node_of(
+        g.add_or_panic(
             Op::Bound {
                 level: Level(l),
                 index: 0,
@@ -216,7 +216,7 @@ fn derivative_graphs_are_left_alone() {
     let mut g = Graph::new();
     let x = input(&mut g, "x", Shape::matrix(2, 1));
     let y = g.unary(UnOp::Sin, x);
-    let d = g.node_of(
+    let d = g.add_or_panic(
         Op::Diff {
             level: Level(0),
             order: 1,
@@ -241,8 +241,8 @@ fn matmul_is_preferred_to_its_expansion_and_shared_tanh_to_recomputation() {
         ta: false,
         tb: false,
     };
-    let aw = g.node_of(nn.clone(), &[a, w]);
-    let av = g.node_of(nn.clone(), &[a, v]);
+    let aw = g.add_or_panic(nn.clone(), &[a, w]);
+    let av = g.add_or_panic(nn.clone(), &[a, v]);
     let s = g.binary(BinOp::Add, aw, av);
     // tanh(s)·tanh(s) + tanh(s): the tanh stays shared.
     let t = g.unary(UnOp::Tanh, s);

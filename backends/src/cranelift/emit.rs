@@ -18,7 +18,7 @@
 
 use super::layout::{Access, Layout};
 use super::ops::Ops;
-use super::Error;
+use super::{Codegen, Error};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_codegen::Context;
@@ -26,19 +26,6 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use nabla_passes::schedule::{BufId, Expr, Kernel};
-
-/// How kernels are generated.
-#[derive(Clone, Copy, Debug)]
-pub struct Codegen {
-    /// Compute in f64 (else f32).
-    pub f64: bool,
-    /// Contract `a·b + c` into fused multiply-adds.
-    pub fma: bool,
-    /// Use 128-bit vectors in the innermost loop where lanes are independent.
-    pub simd: bool,
-    /// Inline the vectorised `tanh` approximation instead of calling the host.
-    pub inline_tanh: bool,
-}
 
 /// A compiled (not yet finalised) kernel.
 pub struct KernelCode {
@@ -97,13 +84,9 @@ pub fn kernel(
 /// The distinct buffers of `k`, loads first then stores, in order of first use.
 fn buffer_table(k: &Kernel) -> Vec<BufId> {
     let mut t: Vec<BufId> = Vec::new();
-    let loads = k.body.iter().filter_map(|e| match e {
-        Expr::Load { buf, .. } => Some(*buf),
-        _ => None,
-    });
-    for b in loads.chain(k.stores.iter().map(|s| s.buf)) {
-        if !t.contains(&b) {
-            t.push(b);
+    for a in k.accesses() {
+        if !t.contains(&a.buf) {
+            t.push(a.buf);
         }
     }
     t
@@ -136,21 +119,18 @@ impl<'a, 'k> Emitter<'a, 'k> {
         table: &'k [BufId],
         cg: Codegen,
     ) -> Self {
+        // `layout` has an access per load (at its body position), then one per store:
+        // the order of `Kernel::accesses`, which gives their buffers.
         let mut accesses = Vec::new();
-        let mut access_buf = Vec::new();
-        let mut load_slot = Vec::new();
-        for (a, e) in layout.loads.iter().zip(&k.body) {
-            load_slot.push(match (a, e) {
-                (Some(a), Expr::Load { buf, .. }) => {
-                    accesses.push(a);
-                    access_buf.push(*buf);
-                    Some(accesses.len() - 1)
-                }
-                _ => None,
-            });
+        let mut load_slot = Vec::with_capacity(k.body.len());
+        for a in &layout.loads {
+            load_slot.push(a.as_ref().map(|a| {
+                accesses.push(a);
+                accesses.len() - 1
+            }));
         }
         accesses.extend(layout.stores.iter());
-        access_buf.extend(k.stores.iter().map(|s| s.buf));
+        let access_buf = k.accesses().map(|a| a.buf).collect();
         Emitter {
             ops: Ops::new(b, module, k, cg),
             k,

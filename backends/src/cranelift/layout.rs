@@ -38,13 +38,7 @@ pub struct Layout {
 impl Layout {
     /// The layout of `k`.
     pub fn of(k: &Kernel) -> Layout {
-        let mut maps: Vec<&Affine> = Vec::new();
-        for e in &k.body {
-            if let Expr::Load { map, .. } = e {
-                maps.push(map);
-            }
-        }
-        maps.extend(k.stores.iter().map(|s| &s.map));
+        let maps: Vec<&Affine> = k.accesses().map(|a| a.map).collect();
         let (dims, strides) = collapse(k.shape.dims(), &maps);
         let mut acc = maps.iter().zip(strides).map(|(m, s)| Access {
             offset: m.offset,

@@ -1,4 +1,4 @@
-//! Cranelift JIT backend for the CPU (`--backend cranelift`).
+//! Cranelift JIT backend for the CPU (`--backend cpu` on the command line).
 //!
 //! [`compile`] schedules the graph ([`nabla_passes::schedule`]) and JIT-compiles every
 //! fused kernel of the schedule with Cranelift for the host ISA (`cranelift_native`:
@@ -52,15 +52,14 @@ mod ops;
 mod runtime;
 mod vmath;
 
-use crate::{bindings_of, check_binding, Binding, Executable, RunError};
+use crate::{bindings_of, check_expanded, Binding, BoundLeaves, Executable, RunError};
+use crate::{StepTime, Unexpanded};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use nabla_ir::{DType, Graph, GraphInfo};
 use nabla_passes::schedule::{schedule, BufId, Program, ScheduleOptions, Step};
 use runtime::{KernelFn, Runtime};
-
-pub use emit::Codegen;
 
 /// Options of the Cranelift backend.
 #[derive(Clone, Debug)]
@@ -95,12 +94,26 @@ impl Default for Options {
     }
 }
 
+/// How kernels are generated: [`Options`] resolved against the host (FMA only where the
+/// host has it), as `emit` and `ops` read them.
+#[derive(Clone, Copy, Debug)]
+pub struct Codegen {
+    /// Compute in f64 (else f32).
+    pub f64: bool,
+    /// Contract `a·b + c` into fused multiply-adds.
+    pub fma: bool,
+    /// Use 128-bit vectors in the innermost loop where lanes are independent.
+    pub simd: bool,
+    /// Inline the vectorised `tanh` approximation instead of calling the host.
+    pub inline_tanh: bool,
+}
+
 /// Why compilation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The graph still has derivative operators or bound variables.
-    #[error("the graph has derivative operators: run the AD pass before compiling")]
-    Derivatives,
+    #[error(transparent)]
+    Unexpanded(#[from] Unexpanded),
     /// Invalid options.
     #[error("invalid options: {0}")]
     Options(String),
@@ -113,12 +126,10 @@ pub enum Error {
 }
 
 /// A compiled program: JIT code, buffers and the schedule it came from.
-pub struct CpuExecutable {
+pub struct CraneliftExecutable {
     rt: Rt,
     program: Program,
-    bindings: Vec<Binding>,
-    /// Which bindings have been set.
-    set: Vec<bool>,
+    leaves: BoundLeaves,
     clif: String,
     dtype: DType,
     /// Owns the machine code; dropped last.
@@ -131,10 +142,8 @@ enum Rt {
 }
 
 /// Compiles a verified, derivative-free graph for the host CPU.
-pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CpuExecutable, Error> {
-    if info.has_derivatives {
-        return Err(Error::Derivatives);
-    }
+pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftExecutable, Error> {
+    check_expanded(info)?;
     if opts.threads == 0 {
         return Err(Error::Options("threads must be at least 1".into()));
     }
@@ -179,11 +188,9 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CpuExecuta
         DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
         DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
     };
-    let bindings = bindings_of(g, info);
-    Ok(CpuExecutable {
+    Ok(CraneliftExecutable {
         rt,
-        set: vec![false; bindings.len()],
-        bindings,
+        leaves: BoundLeaves::new(bindings_of(g, info)),
         program,
         clif,
         dtype: opts.dtype,
@@ -227,7 +234,7 @@ fn host_has_fma() -> bool {
     }
 }
 
-impl CpuExecutable {
+impl CraneliftExecutable {
     /// The CLIF of every kernel, in step order (`dump-ir --stage clif`).
     pub fn clif(&self) -> String {
         self.clif.clone()
@@ -239,19 +246,22 @@ impl CpuExecutable {
     }
 
     /// Runs each step once, alone on this thread, and returns its wall time with a short
-    /// description (`s3 kernel [1024,32]`, `s4 matmul 1024x32x32`): where a run's time
-    /// goes. Bindings must be set.
-    pub fn profile(&mut self) -> Vec<(String, std::time::Duration)> {
+    /// description (`s3 kernel [1024,32] (12 ops)`, `s4 matmul 1024x32x32`): where a
+    /// run's time goes. Bindings must be set.
+    pub fn profile(&mut self) -> Vec<StepTime> {
         let times = match &mut self.rt {
             Rt::F32(r) => r.profile(),
             Rt::F64(r) => r.profile(),
         };
-        let names = self.program.steps.iter().enumerate().map(|(i, s)| match s {
-            Step::Kernel(k) => format!("s{i} kernel {} ({} ops)", k.shape, k.body.len()),
-            Step::MatMul(m) => format!("s{i} matmul {}x{}x{}", m.m, m.n, m.k),
-            Step::Reduce(r) => format!("s{i} reduce axis {} of {}", r.axis, r.shape),
-        });
-        names.zip(times).collect()
+        let steps = self.program.steps.iter().enumerate();
+        steps
+            .zip(times)
+            .map(|((i, s), time)| StepTime {
+                name: step_name(i, s),
+                time,
+                flops: s.flops(),
+            })
+            .collect()
     }
 
     fn leaf_buf(&self, name: &str) -> BufId {
@@ -260,9 +270,18 @@ impl CpuExecutable {
     }
 }
 
-impl Executable for CpuExecutable {
+/// How [`CraneliftExecutable::profile`] names step `i`.
+fn step_name(i: usize, s: &Step) -> String {
+    match s {
+        Step::Kernel(k) => format!("s{i} kernel {} ({} ops)", k.shape, k.body.len()),
+        Step::MatMul(m) => format!("s{i} matmul {}x{}x{}", m.m, m.n, m.k),
+        Step::Reduce(r) => format!("s{i} reduce axis {} of {}", r.axis, r.shape),
+    }
+}
+
+impl Executable for CraneliftExecutable {
     fn bindings(&self) -> &[Binding] {
-        &self.bindings
+        self.leaves.bindings()
     }
 
     fn output_names(&self) -> Vec<String> {
@@ -274,20 +293,18 @@ impl Executable for CpuExecutable {
     }
 
     fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
-        let i = check_binding(&self.bindings, name, values)?;
+        let i = self.leaves.check(name, values)?;
         let b = self.leaf_buf(name);
         match &mut self.rt {
             Rt::F32(r) => r.set(b, values),
             Rt::F64(r) => r.set(b, values),
         }
-        self.set[i] = true;
+        self.leaves.mark_set(i);
         Ok(())
     }
 
     fn run(&mut self) -> Result<(), RunError> {
-        if let Some(i) = self.set.iter().position(|s| !s) {
-            return Err(RunError::Unset(self.bindings[i].name.clone()));
-        }
+        self.leaves.check_all_set()?;
         match &mut self.rt {
             Rt::F32(r) => r.run(),
             Rt::F64(r) => r.run(),

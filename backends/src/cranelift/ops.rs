@@ -8,8 +8,7 @@
 //! Transcendentals call the host functions of `math` (once per lane in vector code), or
 //! for `tanh` with `inline_tanh` the inline approximation of `vmath`.
 
-use super::emit::Codegen;
-use super::{math, vmath};
+use super::{math, vmath, Codegen};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;

@@ -11,7 +11,7 @@
 use super::device::{cl_err, DeviceInfo};
 use super::emit::{Launch, Mem};
 use super::Error;
-use crate::{check_binding, Binding, Executable, RunError};
+use crate::{Binding, BoundLeaves, Executable, RunError, StepTime};
 use nabla_ir::DType;
 use nabla_passes::schedule::{BufKind, Program};
 use opencl3::command_queue::{CommandQueue, CL_QUEUE_PROFILING_ENABLE};
@@ -22,31 +22,21 @@ use opencl3::memory::{Buffer, ClMem, CL_MEM_READ_WRITE};
 use opencl3::program::Program as ClProgram;
 use opencl3::types::{cl_mem, CL_BLOCKING};
 use std::ptr;
-
-/// Time one kernel took in the last profiled run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelTime {
-    /// Kernel name (`s0_matmul`, ...).
-    pub name: String,
-    /// Device time in seconds, from the queue's profiling events.
-    pub seconds: f64,
-    /// Floating-point operations of the step.
-    pub flops: u64,
-}
+use std::time::Duration;
 
 /// A program compiled for an OpenCL device (see the module docs).
 pub struct OpenClExecutable {
     pub(super) device: DeviceInfo,
     pub(super) program: Program,
-    pub(super) bindings: Vec<Binding>,
+    pub(super) leaves: BoundLeaves,
     pub(super) source: String,
     pub(super) rt: Runtime,
     /// Buffer index of each binding.
     pub(super) leaf_bufs: Vec<usize>,
-    /// The values last uploaded for each binding.
-    pub(super) uploaded: Vec<Option<Vec<f64>>>,
+    /// The values last uploaded for each binding (empty before the first).
+    pub(super) uploaded: Vec<Vec<f64>>,
     pub(super) outputs: Vec<Vec<f64>>,
-    pub(super) times: Vec<KernelTime>,
+    pub(super) times: Vec<StepTime>,
     /// Leaf uploads so far.
     pub(super) uploads: usize,
 }
@@ -260,7 +250,7 @@ impl OpenClExecutable {
     }
 
     /// Per-kernel device times of the last run (empty unless `Options::profile`).
-    pub fn kernel_times(&self) -> &[KernelTime] {
+    pub fn kernel_times(&self) -> &[StepTime] {
         &self.times
     }
 
@@ -282,9 +272,9 @@ impl OpenClExecutable {
         for (ev, (_, l)) in events.iter().zip(&self.rt.kernels) {
             let start = ev.profiling_command_start().map_err(&q)?;
             let end = ev.profiling_command_end().map_err(&q)?;
-            self.times.push(KernelTime {
+            self.times.push(StepTime {
                 name: l.name.clone(),
-                seconds: end.saturating_sub(start) as f64 * 1e-9,
+                time: Duration::from_nanos(end.saturating_sub(start)),
                 flops: l.flops,
             });
         }
@@ -294,7 +284,7 @@ impl OpenClExecutable {
 
 impl Executable for OpenClExecutable {
     fn bindings(&self) -> &[Binding] {
-        &self.bindings
+        self.leaves.bindings()
     }
 
     fn output_names(&self) -> Vec<String> {
@@ -306,14 +296,14 @@ impl Executable for OpenClExecutable {
     }
 
     fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
-        let i = check_binding(&self.bindings, name, values)?;
-        let same = self.uploaded[i].as_deref().is_some_and(|old| {
-            old.len() == values.len()
-                && old
-                    .iter()
-                    .zip(values)
-                    .all(|(a, b)| a.to_bits() == b.to_bits())
-        });
+        let i = self.leaves.check(name, values)?;
+        let old = &self.uploaded[i];
+        let same = self.leaves.is_set(i)
+            && old.len() == values.len()
+            && old
+                .iter()
+                .zip(values)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
         if same {
             return Ok(());
         }
@@ -321,15 +311,14 @@ impl Executable for OpenClExecutable {
         self.rt
             .write(self.leaf_bufs[i], &bytes)
             .map_err(|e| RunError::Backend(e.to_string()))?;
-        self.uploaded[i] = Some(values.to_vec());
+        self.uploaded[i] = values.to_vec();
+        self.leaves.mark_set(i);
         self.uploads += 1;
         Ok(())
     }
 
     fn run(&mut self) -> Result<(), RunError> {
-        if let Some(i) = self.uploaded.iter().position(Option::is_none) {
-            return Err(RunError::Unset(self.bindings[i].name.clone()));
-        }
+        self.leaves.check_all_set()?;
         let backend = |e: Error| RunError::Backend(e.to_string());
         let events = self.rt.launch_all().map_err(backend)?;
         self.record_times(&events).map_err(backend)?;

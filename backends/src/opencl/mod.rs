@@ -1,10 +1,11 @@
 //! OpenCL C backend for GPUs (and CPUs through PoCL).
 //!
-//! [`compile`] schedules the graph (`nabla_passes::schedule`), emits one OpenCL C kernel
-//! per step ([`emit`]: fused elementwise loops, fixed-order reductions, a tiled matrix
-//! product sized from the device's limits), builds it for the selected device and keeps
-//! every buffer on the device between runs. [`emit`] gives the source alone, with no
-//! device, for `nabla dump-ir --stage opencl`.
+//! [`compile`] schedules the graph (`nabla_passes::schedule`), emits OpenCL C kernels for
+//! its steps ([`mod@emit`]: fused elementwise loops, fixed-order reductions, a tiled matrix
+//! product sized from the device's limits; one kernel per step, two where a product or
+//! reduction is split into partial sums and their sum), builds them for the selected
+//! device and keeps every buffer on the device between runs. [`emit()`] gives the source
+//! alone, with no device, for `nabla dump-ir --stage opencl`.
 //!
 //! `libOpenCL` is loaded at run time: nabla builds without any OpenCL package, and asking
 //! for this backend where no OpenCL platform is installed is an [`Error`] saying what to
@@ -30,11 +31,11 @@ pub mod emit;
 mod exec;
 pub mod samples;
 
-pub use device::{annotate, devices, select, DeviceInfo};
+pub use device::{devices, select, DeviceInfo};
 pub use emit::DeviceLimits;
-pub use exec::{KernelTime, OpenClExecutable};
+pub use exec::OpenClExecutable;
 
-use crate::bindings_of;
+use crate::{bindings_of, check_expanded, BoundLeaves, Unexpanded};
 use nabla_ir::{DType, Graph, GraphInfo};
 use nabla_passes::schedule::{schedule, Program, ScheduleOptions};
 
@@ -94,9 +95,9 @@ pub enum Error {
         /// Device name.
         device: String,
     },
-    /// The graph still has derivative operators.
-    #[error("the graph has unexpanded derivative operators: run the AD pass first")]
-    Unexpanded,
+    /// The graph still has derivative operators or bound variables.
+    #[error(transparent)]
+    Unexpanded(#[from] Unexpanded),
     /// The device compiler rejected the generated source (a compiler bug).
     #[error("the generated OpenCL C failed to build on `{device}`:\n{log}")]
     Build {
@@ -128,17 +129,15 @@ fn program(g: &Graph, info: &GraphInfo, opts: &Options) -> Program {
 /// [`DeviceLimits::REFERENCE`] (no device needed). A graph that still has derivative
 /// operators gives a source that says so in an `#error` line.
 pub fn emit(g: &Graph, info: &GraphInfo, opts: &Options) -> String {
-    if info.has_derivatives {
-        return format!("#error \"{}\"\n", Error::Unexpanded);
+    if let Err(e) = check_expanded(info) {
+        return format!("#error \"{e}\"\n");
     }
     emit::emit_program(&program(g, info, opts), &DeviceLimits::REFERENCE).source
 }
 
 /// Compiles a verified, derivative-free graph for the device `opts` selects.
 pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExecutable, Error> {
-    if info.has_derivatives {
-        return Err(Error::Unexpanded);
-    }
+    check_expanded(info)?;
     let device = select(opts.device.as_deref())?;
     if opts.dtype == DType::F64 && !device.fp64 {
         return Err(Error::NoFp64 {
@@ -149,9 +148,8 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExec
     let emitted = emit::emit_program(&p, &device.limits);
     let source = emitted.source.clone();
     let rt = exec::Runtime::new(&device, &p, &source, emitted, opts.profile)?;
-    let bindings = bindings_of(g, info);
-    let leaf_bufs = bindings
-        .iter()
+    let leaves = BoundLeaves::new(bindings_of(g, info));
+    let leaf_bufs = (leaves.bindings().iter())
         .map(|b| {
             let (_, buf) = p
                 .leaves
@@ -163,8 +161,8 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExec
         .collect();
     Ok(OpenClExecutable {
         device,
-        uploaded: vec![None; bindings.len()],
-        bindings,
+        uploaded: vec![Vec::new(); leaves.bindings().len()],
+        leaves,
         source,
         program: p,
         rt,

@@ -17,12 +17,12 @@ pub struct Sample {
 
 fn input(g: &mut Graph, name: &str, dims: &[usize]) -> NodeId {
     let (dtype, shape, name) = (DType::F64, Shape::new(dims), name.to_string());
-    g.node_of(Op::Input { name, dtype, shape }, &[])
+    g.add_or_panic(Op::Input { name, dtype, shape }, &[])
 }
 
 fn param(g: &mut Graph, name: &str, dims: &[usize]) -> NodeId {
     let (dtype, shape, name) = (DType::F64, Shape::new(dims), name.to_string());
-    g.node_of(Op::Param { name, dtype, shape }, &[])
+    g.add_or_panic(Op::Param { name, dtype, shape }, &[])
 }
 
 /// The parameters of layer `l`: `W<l>: [out, in]`, `b<l>: [out]`.
@@ -34,7 +34,7 @@ fn layer_params(g: &mut Graph, l: usize, fan_in: usize, out: usize) -> (NodeId, 
 
 /// `h·Wᵀ + b`.
 fn affine(g: &mut Graph, h: NodeId, w: NodeId, b: NodeId) -> NodeId {
-    let z = g.node_of(
+    let z = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
@@ -71,7 +71,7 @@ pub fn mlp_loss(n: usize, widths: &[usize]) -> Graph {
     let (u, _) = forward(&mut g, x, widths);
     let r = g.binary(BinOp::Sub, u, y);
     let sq = g.unary(UnOp::Square, r);
-    let loss = g.node_of(Op::Mean(0), &[sq]);
+    let loss = g.add_or_panic(Op::Mean(0), &[sq]);
     g.set_output("u", u);
     g.set_output("loss", loss);
     g
@@ -93,20 +93,20 @@ pub fn mlp_loss_grad(n: usize, widths: &[usize]) -> Graph {
     g.clear_outputs();
     g.set_output("loss", loss);
     for l in (0..widths.len() - 1).rev() {
-        let gw = g.node_of(
+        let gw = g.add_or_panic(
             Op::MatMul {
                 ta: true,
                 tb: false,
             },
             &[gz, hs[l]],
         );
-        let gb = g.node_of(Op::Sum(0), &[gz]);
+        let gb = g.add_or_panic(Op::Sum(0), &[gz]);
         g.set_output(&format!("grad_W{l}"), gw);
         g.set_output(&format!("grad_b{l}"), gb);
         if l == 0 {
             break;
         }
-        let gh = g.node_of(
+        let gh = g.add_or_panic(
             Op::MatMul {
                 ta: false,
                 tb: false,
@@ -145,13 +145,13 @@ pub fn elementwise_chain(n: usize) -> Graph {
         let v = g.unary(u, arg);
         acc = g.binary(BinOp::Add, acc, v);
     }
-    let p3 = g.node_of(Op::Powi(3), &[acc]);
-    let pm2 = g.node_of(Op::Powi(-2), &[acc]);
+    let p3 = g.add_or_panic(Op::Powi(3), &[acc]);
+    let pm2 = g.add_or_panic(Op::Powi(-2), &[acc]);
     let base = g.unary(UnOp::Exp, xc);
     let pw = g.binary(BinOp::Pow, base, x);
     let q = g.binary(BinOp::Div, p3, pw);
     let out = g.binary(BinOp::Sub, q, pm2);
-    let col = g.node_of(
+    let col = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 1,
@@ -159,7 +159,7 @@ pub fn elementwise_chain(n: usize) -> Graph {
         },
         &[out],
     );
-    let both = g.node_of(Op::Concat(1), &[col, x]);
+    let both = g.add_or_panic(Op::Concat(1), &[col, x]);
     g.set_output("out", out);
     g.set_output("cat", both);
     g
@@ -193,13 +193,13 @@ pub fn reductions(n: usize) -> Graph {
     let a = input(&mut g, "a", &[n, 4]);
     let t = input(&mut g, "t", &[2, n, 3]);
     let p = param(&mut g, "p", &[4]);
-    let col_sums = g.node_of(Op::Sum(0), &[a]);
-    let row_means = g.node_of(Op::Mean(1), &[a]);
-    let mid = g.node_of(Op::Sum(1), &[t]);
+    let col_sums = g.add_or_panic(Op::Sum(0), &[a]);
+    let row_means = g.add_or_panic(Op::Mean(1), &[a]);
+    let mid = g.add_or_panic(Op::Sum(1), &[t]);
     let pb = g.broadcast(p, &Shape::new(&[n, 4]));
-    let bsum = g.node_of(Op::Mean(0), &[pb]);
+    let bsum = g.add_or_panic(Op::Mean(0), &[pb]);
     let e = g.unary(UnOp::Exp, a);
-    let s = g.node_of(
+    let s = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 2,
@@ -207,8 +207,8 @@ pub fn reductions(n: usize) -> Graph {
         },
         &[e],
     );
-    let ssum = g.node_of(Op::Sum(0), &[s]);
-    let total = g.node_of(Op::Sum(0), &[col_sums]);
+    let ssum = g.add_or_panic(Op::Sum(0), &[s]);
+    let total = g.add_or_panic(Op::Sum(0), &[col_sums]);
     g.set_output("col_sums", col_sums);
     g.set_output("row_means", row_means);
     g.set_output("mid", mid);
@@ -224,7 +224,7 @@ pub fn weight_gradient(n: usize) -> Graph {
     let mut g = Graph::new();
     let gz = input(&mut g, "g", &[n, 3]);
     let h = input(&mut g, "h", &[n, 5]);
-    let gw = g.node_of(
+    let gw = g.add_or_panic(
         Op::MatMul {
             ta: true,
             tb: false,

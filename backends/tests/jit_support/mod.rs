@@ -43,9 +43,7 @@ pub fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
 /// Values for every binding of `g`, in `lo..hi`.
 pub fn env(g: &Graph, lo: f64, hi: f64) -> Vec<(String, Tensor)> {
     let info = verify(g).unwrap();
-    info.inputs
-        .iter()
-        .chain(&info.params)
+    info.leaves()
         .enumerate()
         .map(|(i, (name, id))| {
             let shape = g.shape(*id).clone();

@@ -162,7 +162,7 @@ pub fn powi(g: &mut Graph, a: NodeId, k: i32) -> NodeId {
     match k {
         0 => fill_like(g, a, 1.0),
         1 => a,
-        _ => g.node_of(Op::Powi(k), &[a]),
+        _ => g.add_or_panic(Op::Powi(k), &[a]),
     }
 }
 
@@ -176,7 +176,7 @@ pub fn square(g: &mut Graph, a: NodeId) -> NodeId {
 
 /// A node `op(args)` for a shape op applied to a tangent (hash-consed, type-checked).
 pub fn same_op(g: &mut Graph, op: &Op, args: &[NodeId]) -> NodeId {
-    g.node_of(op.clone(), args)
+    g.add_or_panic(op.clone(), args)
 }
 
 /// `a + b` of tangents.
@@ -299,5 +299,5 @@ fn slice(g: &mut Graph, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId
         start: start as u32,
         len: len as u32,
     };
-    g.node_of(op, &[x])
+    g.add_or_panic(op, &[x])
 }

@@ -214,7 +214,7 @@ impl<'g> Expander<'g> {
         let n = self.src.node(id);
         let args: Vec<NodeId> = n.args.iter().map(|a| self.map[a.index()]).collect();
         if !n.op.is_derivative() {
-            return Ok(self.out.node_of(n.op.clone(), &args));
+            return Ok(self.out.add_or_panic(n.op.clone(), &args));
         }
         let before = self.cone(args[0]);
         let (r, method) = match n.op {
@@ -314,7 +314,7 @@ impl<'g> Expander<'g> {
         if !self.sweeps.contains_key(&(level, old_loss)) {
             let wrt: Vec<NodeId> = self.groups[&(level, old_loss)]
                 .iter()
-                .map(|&w| self.out.node_of(self.src.op(w).clone(), &[]))
+                .map(|&w| self.out.add_or_panic(self.src.op(w).clone(), &[]))
                 .collect();
             let seed = fill_like(&mut self.out, loss, 1.0);
             let adj = reverse::vjp(&mut self.out, loss, seed, &wrt);

@@ -143,7 +143,7 @@ fn matmul(
     pos: usize,
     c: NodeId,
 ) -> NodeId {
-    let mm = |g: &mut Graph, ta, tb, x, y| g.node_of(Op::MatMul { ta, tb }, &[x, y]);
+    let mm = |g: &mut Graph, ta, tb, x, y| g.add_or_panic(Op::MatMul { ta, tb }, &[x, y]);
     match (pos, ta, tb) {
         // Ā = dC·op(B)ᵀ
         (0, false, _) => mm(g, false, !tb, c, b),
@@ -164,7 +164,7 @@ pub fn unbroadcast(g: &mut Graph, x: NodeId, to: &Shape) -> NodeId {
     let mut r = x;
     for k in (0..from.rank()).rev() {
         if k < off || (to.dims()[k - off] == 1 && from.dims()[k] != 1) {
-            r = g.node_of(Op::Sum(k as u8), &[r]);
+            r = g.add_or_panic(Op::Sum(k as u8), &[r]);
         }
     }
     reshape(g, r, to)
@@ -175,7 +175,7 @@ fn reshape(g: &mut Graph, x: NodeId, to: &Shape) -> NodeId {
     if g.shape(x) == to {
         return x;
     }
-    g.node_of(Op::Reshape(to.clone()), &[x])
+    g.add_or_panic(Op::Reshape(to.clone()), &[x])
 }
 
 /// `x` (shape `to` without `axis`) broadcast back along `axis` to `to`.
@@ -207,7 +207,7 @@ fn pad(g: &mut Graph, x: NodeId, like: NodeId, axis: u8, start: u32, len: u32) -
     if parts.len() == 1 {
         return x;
     }
-    g.node_of(Op::Concat(axis), &parts)
+    g.add_or_panic(Op::Concat(axis), &parts)
 }
 
 /// The part of `x` (a concat of `parts` along `axis`) that operand `pos` supplied.
@@ -223,7 +223,7 @@ fn unconcat(g: &mut Graph, x: NodeId, parts: &[NodeId], axis: u8, pos: usize) ->
         start: start as u32,
         len: len as u32,
     };
-    g.node_of(op, &[x])
+    g.add_or_panic(op, &[x])
 }
 
 /// `∂f/∂v` pointwise by one reverse sweep of `Σ f` (checked by [`check_pointwise`]).

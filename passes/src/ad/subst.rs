@@ -31,7 +31,7 @@ pub fn substitute(g: &mut Graph, f: NodeId, pairs: &[(NodeId, NodeId)]) -> NodeI
         }
         let new: Args = args.iter().map(|a| *map.get(a).unwrap_or(a)).collect();
         let op = g.op(id).clone();
-        let r = g.node_of(op, &new);
+        let r = g.add_or_panic(op, &new);
         map.insert(id, r);
     }
     map.get(&f).copied().unwrap_or(f)

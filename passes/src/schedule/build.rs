@@ -71,7 +71,7 @@ pub(super) fn build(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Prog
         open: HashMap::new(),
     };
     let leaves = b.leaves(info);
-    for id in g.ids().filter(|i| info.live[i.index()]) {
+    for id in g.ids().filter(|&i| info.is_live(i)) {
         b.node(id);
     }
     let outputs = g
@@ -85,11 +85,11 @@ pub(super) fn build(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Prog
 impl Builder<'_> {
     /// Buffers for the live leaves, inputs first, then params.
     fn leaves(&mut self, info: &GraphInfo) -> Vec<(String, BufId)> {
-        let inputs = info.inputs.iter().map(|l| (l, true));
-        let params = info.params.iter().map(|l| (l, false));
+        let inputs = info.inputs().iter().map(|l| (l, true));
+        let params = info.params().iter().map(|l| (l, false));
         let mut out = Vec::new();
         for ((name, id), is_input) in inputs.chain(params) {
-            if !info.live[id.index()] {
+            if !info.is_live(*id) {
                 continue;
             }
             let kind = if is_input {

@@ -330,42 +330,85 @@ impl Program {
         self.arena_len * self.dtype.size()
     }
 
-    /// Bytes of every buffer that is not a temporary (leaves, constants, outputs).
-    pub fn fixed_bytes(&self) -> usize {
-        let n: usize = self
-            .buffers
-            .iter()
-            .filter(|b| !matches!(b.kind, BufKind::Temp { .. }))
-            .map(Buffer::len)
-            .sum();
-        n * self.dtype.size()
-    }
-
-    /// Floating-point operations of one run, counted statically: one per elementwise op
-    /// and element (transcendentals count 1), `2mnk` per product, one per reduced element.
+    /// Floating-point operations of one run, counted statically: the sum of
+    /// [`Step::flops`].
     pub fn flops(&self) -> u64 {
-        self.steps.iter().map(step_flops).sum()
+        self.steps.iter().map(Step::flops).sum()
     }
 }
 
-fn step_flops(s: &Step) -> u64 {
-    match s {
-        Step::Kernel(k) => {
-            let ops = k
-                .body
-                .iter()
-                .filter(|e| !matches!(e, Expr::Load { .. } | Expr::Const(_)))
-                .count();
-            (ops * k.shape.numel()) as u64
+impl Step {
+    /// Floating-point operations of the step, counted statically (transcendentals count
+    /// 1): see [`Kernel::flops`], [`Reduce::flops`] and [`MatMul::flops`].
+    pub fn flops(&self) -> u64 {
+        match self {
+            Step::Kernel(k) => k.flops(),
+            Step::Reduce(r) => r.flops(),
+            Step::MatMul(m) => m.flops(),
         }
-        Step::Reduce(r) => r.shape.numel() as u64,
-        Step::MatMul(m) => 2 * (m.m * m.n * m.k) as u64,
+    }
+}
+
+/// One memory access of a kernel: a load of its body or one of its stores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Access<'k> {
+    /// The buffer read or written.
+    pub buf: BufId,
+    /// How iteration indices map to its elements.
+    pub map: &'k Affine,
+    /// A store (else a load).
+    pub store: bool,
+}
+
+impl Kernel {
+    /// Floating-point operations of one run: one per computing body instruction (not
+    /// loads or constants) and element of the iteration space.
+    pub fn flops(&self) -> u64 {
+        let ops = self
+            .body
+            .iter()
+            .filter(|e| !matches!(e, Expr::Load { .. } | Expr::Const(_)))
+            .count();
+        (ops * self.shape.numel()) as u64
+    }
+
+    /// Every memory access of the kernel, in the order backends lay them out: the loads
+    /// in body order, then the stores in order.
+    pub fn accesses(&self) -> impl Iterator<Item = Access<'_>> {
+        let loads = self.body.iter().filter_map(|e| match e {
+            Expr::Load { buf, map } => Some(Access {
+                buf: *buf,
+                map,
+                store: false,
+            }),
+            _ => None,
+        });
+        let stores = self.stores.iter().map(|s| Access {
+            buf: s.buf,
+            map: &s.map,
+            store: true,
+        });
+        loads.chain(stores)
+    }
+}
+
+impl Reduce {
+    /// Floating-point operations: one per element of the reduced operand.
+    pub fn flops(&self) -> u64 {
+        self.shape.numel() as u64
+    }
+}
+
+impl MatMul {
+    /// Floating-point operations: a multiply and an add per term, `2mnk`.
+    pub fn flops(&self) -> u64 {
+        2 * (self.m * self.n * self.k) as u64
     }
 }
 
 /// Schedules a verified graph (see the module docs).
 ///
-/// Precondition: `info` is `verify(g)`'s result and `info.has_derivatives` is false (run
+/// Precondition: `info` is `verify(g)`'s result and `info.has_derivatives()` is false (run
 /// `passes::ad` first); backends check this and report an error before calling. A
 /// derivative operator here is a compiler bug and panics.
 pub fn schedule(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Program {

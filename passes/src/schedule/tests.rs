@@ -20,7 +20,7 @@ fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
 fn env(g: &Graph) -> HashMap<String, Vec<f64>> {
     let info = verify(g).unwrap();
     let mut out = HashMap::new();
-    for (i, (name, id)) in info.inputs.iter().chain(&info.params).enumerate() {
+    for (i, (name, id)) in info.leaves().enumerate() {
         let n = g.shape(*id).numel();
         let v = (0..n)
             .map(|j| 0.1 + ((j * 7 + i * 13) % 17) as f64 / 17.0)
@@ -37,13 +37,7 @@ fn check(g: &Graph) -> super::Program {
     let ienv: interp::Env = env
         .iter()
         .map(|(n, v)| {
-            let id = info
-                .inputs
-                .iter()
-                .chain(&info.params)
-                .find(|l| &l.0 == n)
-                .unwrap()
-                .1;
+            let id = info.leaves().find(|l| &l.0 == n).unwrap().1;
             (n.clone(), Tensor::new(g.shape(id).clone(), v.clone()))
         })
         .collect();
@@ -111,7 +105,7 @@ fn elementwise_chain_is_one_kernel() {
     let s = g.unary(UnOp::Sin, x);
     let c = g.unary(UnOp::Cos, x);
     let y = g.binary(BinOp::Mul, s, c);
-    let z = g.node_of(Op::Powi(3), &[y]);
+    let z = g.add_or_panic(Op::Powi(3), &[y]);
     let two = g.constant(2.0, DType::F64);
     let w = g.binary(BinOp::Add, z, two);
     g.set_output("w", w);
@@ -123,6 +117,17 @@ fn elementwise_chain_is_one_kernel() {
     };
     assert_eq!(k.stores.len(), 2);
     assert_eq!(p.arena_len, 0, "no temporaries");
+    // sin, cos, mul, powi, add over 5 elements; the constant and the load are free.
+    assert_eq!(k.flops(), 5 * 5);
+    assert_eq!(p.flops(), k.flops());
+    let stores: Vec<bool> = k.accesses().map(|a| a.store).collect();
+    assert_eq!(
+        stores,
+        [false, true, true],
+        "one load of x, then the two stores"
+    );
+    let bufs: Vec<_> = k.accesses().map(|a| a.buf).collect();
+    assert_eq!(bufs, [p.leaves[0].1, k.stores[0].buf, k.stores[1].buf]);
 }
 
 #[test]
@@ -148,7 +153,7 @@ fn mlp(g: &mut Graph, n: usize) -> NodeId {
     let w1 = leaf(g, "W1", &[4, 2], true);
     let b1 = leaf(g, "b1", &[4], true);
     let w2 = leaf(g, "W2", &[1, 4], true);
-    let z = g.node_of(
+    let z = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
@@ -157,7 +162,7 @@ fn mlp(g: &mut Graph, n: usize) -> NodeId {
     );
     let z = g.binary(BinOp::Add, z, b1);
     let h = g.unary(UnOp::Tanh, z);
-    let u = g.node_of(
+    let u = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
@@ -166,7 +171,7 @@ fn mlp(g: &mut Graph, n: usize) -> NodeId {
     );
     g.set_output("u", u);
     let sq = g.unary(UnOp::Square, u);
-    let loss = g.node_of(Op::Mean(0), &[sq]);
+    let loss = g.add_or_panic(Op::Mean(0), &[sq]);
     g.set_output("loss", loss);
     h
 }
@@ -190,7 +195,7 @@ fn views_slice_broadcast_reshape_concat() {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[4, 3], false);
     let t = g.unary(UnOp::Exp, x);
-    let col = g.node_of(
+    let col = g.add_or_panic(
         Op::Slice {
             axis: 1,
             start: 1,
@@ -199,13 +204,13 @@ fn views_slice_broadcast_reshape_concat() {
         &[t],
     );
     let y = g.binary(BinOp::Mul, col, t); // broadcast [4,1] -> [4,3]
-    let r = g.node_of(Op::Reshape(Shape::new(&[3, 4])), &[y]);
+    let r = g.add_or_panic(Op::Reshape(Shape::new(&[3, 4])), &[y]);
     let r = g.unary(UnOp::Neg, r);
     let bx = g.broadcast(col, &Shape::new(&[4, 3]));
-    let rb = g.node_of(Op::Reshape(Shape::new(&[12])), &[bx]); // non-contiguous reshape
-    let cat = g.node_of(Op::Concat(1), &[t, col, x]);
-    let cat0 = g.node_of(Op::Concat(0), &[x, y]);
-    let s1 = g.node_of(Op::Sum(1), &[cat]);
+    let rb = g.add_or_panic(Op::Reshape(Shape::new(&[12])), &[bx]); // non-contiguous reshape
+    let cat = g.add_or_panic(Op::Concat(1), &[t, col, x]);
+    let cat0 = g.add_or_panic(Op::Concat(0), &[x, y]);
+    let s1 = g.add_or_panic(Op::Sum(1), &[cat]);
     g.set_output("r", r);
     g.set_output("rb", rb);
     g.set_output("cat", cat);
@@ -220,7 +225,7 @@ fn outputs_that_are_leaves_constants_or_repeated() {
     let x = leaf(&mut g, "x", &[2, 2], false);
     let c = g.fill(1.5, DType::F64, &Shape::new(&[2, 2]));
     let data: Vec<nabla_ir::Num> = [1.0, 2.0, 3.0].map(nabla_ir::Num::new).into();
-    let t = g.node_of(
+    let t = g.add_or_panic(
         Op::Tensor {
             data: data.into(),
             dtype: DType::F64,
@@ -251,16 +256,26 @@ fn matmul_transposes_and_reductions() {
         (true, false, a, a),
         (true, true, b, a),
     ] {
-        let m = g.node_of(Op::MatMul { ta, tb }, &[l, r]);
+        let m = g.add_or_panic(Op::MatMul { ta, tb }, &[l, r]);
         let m = g.unary(UnOp::Sin, m);
-        let s0 = g.node_of(Op::Sum(0), &[m]);
-        let s1 = g.node_of(Op::Mean(1), &[m]);
-        let all = g.node_of(Op::Sum(0), &[s0]);
+        let s0 = g.add_or_panic(Op::Sum(0), &[m]);
+        let s1 = g.add_or_panic(Op::Mean(1), &[m]);
+        let all = g.add_or_panic(Op::Sum(0), &[s0]);
         g.set_output(&format!("s0_{ta}_{tb}"), s0);
         g.set_output(&format!("s1_{ta}_{tb}"), s1);
         g.set_output(&format!("all_{ta}_{tb}"), all);
     }
-    check(&g);
+    let p = check(&g);
+    let flops = |want: fn(&Step) -> bool| -> u64 {
+        p.steps.iter().filter(|s| want(s)).map(Step::flops).sum()
+    };
+    // m·n·k: 3·4·5, 3·4·5, 5·5·3, 4·3·5.
+    assert_eq!(flops(|s| matches!(s, Step::MatMul(_))), 2 * 255);
+    for s in &p.steps {
+        if let Step::Reduce(r) = s {
+            assert_eq!(r.flops(), r.shape.numel() as u64);
+        }
+    }
 }
 
 #[test]
@@ -271,7 +286,7 @@ fn memory_plan_reuses_dead_temporaries() {
     let w = leaf(&mut g, "W", &[8, 8], true);
     let mut h = x;
     for _ in 0..6 {
-        let z = g.node_of(
+        let z = g.add_or_panic(
             Op::MatMul {
                 ta: false,
                 tb: true,

@@ -68,7 +68,7 @@ fn build(
         let n = &choice[&c];
         if expanded {
             let args: Vec<NodeId> = n.args.iter().map(|a| done[&eg.find(*a)]).collect();
-            done.insert(c, out.node_of(n.op.clone(), &args));
+            done.insert(c, out.add_or_panic(n.op.clone(), &args));
             on_path.remove(&c);
             continue;
         }
@@ -93,7 +93,7 @@ pub fn from_recexpr(e: &RecExpr<ENode>) -> Graph {
     let mut map: Vec<NodeId> = Vec::with_capacity(e.as_ref().len());
     for n in e.as_ref() {
         let args: Vec<NodeId> = n.children().iter().map(|&a| map[usize::from(a)]).collect();
-        map.push(g.node_of(n.op.clone(), &args));
+        map.push(g.add_or_panic(n.op.clone(), &args));
     }
     if let Some(&last) = map.last() {
         g.set_output("out", last);

@@ -95,7 +95,7 @@ pub fn assert_same_outputs(a: &Graph, b: &Graph, env: &Env, tol: f64) {
 
 /// A `[n, 1]` f64 input.
 pub fn input(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
-    g.node_of(
+    g.add_or_panic(
         Op::Input {
             name: name.into(),
             dtype: DType::F64,
@@ -107,7 +107,7 @@ pub fn input(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
 
 /// An f64 parameter.
 pub fn param(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
-    g.node_of(
+    g.add_or_panic(
         Op::Param {
             name: name.into(),
             dtype: DType::F64,
@@ -143,7 +143,7 @@ fn build_net(g: &mut Graph, m: Mlp) -> Net {
     let x = if m.dims == 1 {
         coords[0]
     } else {
-        g.node_of(Op::Concat(1), &coords)
+        g.add_or_panic(Op::Concat(1), &coords)
     };
     let mut layers = Vec::new();
     for l in 0..=m.layers {
@@ -165,13 +165,13 @@ fn nt() -> Op {
 
 /// `h · Wᵀ + b`.
 fn affine(g: &mut Graph, h: NodeId, (w, b): (NodeId, NodeId)) -> NodeId {
-    let z = g.node_of(nt(), &[h, w]);
+    let z = g.add_or_panic(nt(), &[h, w]);
     g.binary(BinOp::Add, z, b)
 }
 
 /// `h · Wᵀ` (tangent coefficients carry no bias).
 fn linear(g: &mut Graph, h: NodeId, (w, _): (NodeId, NodeId)) -> NodeId {
-    g.node_of(nt(), &[h, w])
+    g.add_or_panic(nt(), &[h, w])
 }
 
 /// The tanh derivative factors at `z`: `d = 1 − t²` (φ') and `e = −t·d` (φ''/2).
@@ -191,7 +191,7 @@ fn seed(g: &mut Graph, m: Mlp, i: usize) -> NodeId {
     let data: Vec<Num> = (0..m.dims)
         .map(|j| Num::new(if i == j { 1.0 } else { 0.0 }))
         .collect();
-    let t = g.node_of(
+    let t = g.add_or_panic(
         Op::Tensor {
             data: Arc::from(data),
             dtype: DType::F64,

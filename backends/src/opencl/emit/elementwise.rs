@@ -13,16 +13,11 @@ use std::fmt::Write;
 /// Emits step `i`, a fused kernel.
 pub(super) fn emit(cx: &Cx<'_>, i: usize, k: &Kernel) -> (String, Launch) {
     let name = format!("s{i}_map");
-    let reads: Vec<BufId> = k
-        .body
-        .iter()
-        .filter_map(|e| match e {
-            Expr::Load { buf, .. } => Some(*buf),
-            _ => None,
-        })
-        .collect();
-    let writes: Vec<BufId> = k.stores.iter().map(|s| s.buf).collect();
-    let (plist, args) = params(cx, &reads, &writes);
+    let bufs = |store: bool| -> Vec<BufId> {
+        let accesses = k.accesses().filter(|a| a.store == store);
+        accesses.map(|a| a.buf).collect()
+    };
+    let (plist, args) = params(cx, &bufs(false), &bufs(true));
     let n = k.shape.numel();
     let mut s = format!("__kernel void {name}({plist}) {{\n");
     let _ = writeln!(s, "  const idx_t gid = (idx_t)get_global_id(0);");
@@ -43,31 +38,14 @@ pub(super) fn emit(cx: &Cx<'_>, i: usize, k: &Kernel) -> (String, Launch) {
         args,
         global: vec![round_up(n, wg)],
         local: vec![wg],
-        flops: flops(k),
+        flops: k.flops(),
     };
     (s, launch)
 }
 
-/// One operation per computing instruction and element, as `Program::flops` counts.
-fn flops(k: &Kernel) -> u64 {
-    let ops = k
-        .body
-        .iter()
-        .filter(|e| !matches!(e, Expr::Load { .. } | Expr::Const(_)))
-        .count();
-    (ops * k.shape.numel()) as u64
-}
-
 /// Axes whose index some non-contiguous map of the kernel reads.
 fn needed_axes(k: &Kernel) -> Vec<usize> {
-    let maps = k
-        .body
-        .iter()
-        .filter_map(|e| match e {
-            Expr::Load { map, .. } => Some(map),
-            _ => None,
-        })
-        .chain(k.stores.iter().map(|s| &s.map));
+    let maps = k.accesses().map(|a| a.map);
     let mut need = vec![false; k.shape.rank()];
     for m in maps.filter(|m| !m.is_contiguous(&k.shape)) {
         for (a, (&s, &d)) in m.strides.iter().zip(k.shape.dims()).enumerate() {

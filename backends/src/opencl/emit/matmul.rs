@@ -173,7 +173,7 @@ pub(super) fn emit(cx: &Cx<'_>, i: usize, mm: &MatMul) -> (String, Vec<Launch>) 
         args,
         global: vec![mm.n.div_ceil(t.tn) * tx, mm.m.div_ceil(t.tm) * ty, parts],
         local: vec![tx, ty, 1],
-        flops: 2 * (mm.m * mm.n * mm.k) as u64,
+        flops: mm.flops(),
     }];
     if parts > 1 {
         let (text, launch) = sum_parts(cx, i, mm, parts);

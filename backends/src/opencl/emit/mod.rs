@@ -1,11 +1,13 @@
 //! OpenCL C emission from a scheduled [`Program`].
 //!
 //! Every step of the schedule becomes one `__kernel` named `s<step>_<kind>` (`s0_matmul`,
-//! `s1_map`, `s2_reduce`), so emitted text is stable and diffable. A kernel takes one
-//! `__global` pointer per memory object it touches: `arena` (all temporaries, at the
-//! offsets of the memory plan) or `b<N>` (a leaf, constant or output buffer). Every size,
-//! stride and offset is a literal in the source, so the device compiler sees the whole
-//! index arithmetic and no kernel takes scalar arguments.
+//! `s1_map`, `s2_reduce`), so emitted text is stable and diffable; a product or reduction
+//! with few outputs and a long summed extent becomes two, partial sums over chunks and
+//! their sum (`s0_matmul_sum`, `s2_reduce_sum`). A kernel takes one `__global` pointer
+//! per memory object it touches: `arena` (all temporaries, at the offsets of the memory
+//! plan), `b<N>` (a leaf, constant or output buffer) or `scratch` (the partial sums of a
+//! split step). Every size, stride and offset is a literal in the source, so the device
+//! compiler sees the whole index arithmetic and no kernel takes scalar arguments.
 //!
 //! Alongside the source, emission returns a [`Launch`] per kernel: its name, its
 //! arguments and its work sizes, which is all the runtime needs to run the program.
@@ -13,8 +15,6 @@
 mod elementwise;
 mod matmul;
 mod reduce;
-
-pub use matmul::{choose_tile, split, Tile};
 
 use nabla_ir::DType;
 use nabla_passes::schedule::{BufId, BufKind, Program, Step};
@@ -66,7 +66,7 @@ pub struct Launch {
     pub global: Vec<usize>,
     /// Work-group size per dimension.
     pub local: Vec<usize>,
-    /// Floating-point operations of the step (for throughput reports).
+    /// Floating-point operations of the kernel (for throughput reports).
     pub flops: u64,
 }
 

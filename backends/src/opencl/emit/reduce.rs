@@ -64,7 +64,7 @@ fn emit_whole(cx: &Cx<'_>, i: usize, r: &Reduce) -> (String, Launch) {
     let (plist, args) = params(cx, &[r.src], &[r.dst]);
     let n = r.shape.dims()[r.axis];
     let outs = r.shape.numel() / n.max(1);
-    let flops = r.shape.numel() as u64;
+    let flops = r.flops();
     if n >= GROUP_THRESHOLD {
         let w = cx.limits.group_1d();
         let s = grouped(cx, &name, &plist, r, w);
@@ -210,7 +210,7 @@ fn emit_split(
         args,
         global: vec![round_up(outs, wg), parts],
         local: vec![wg, 1],
-        flops: r.shape.numel() as u64,
+        flops: r.flops(),
     };
     let (sum_text, second) = sum_chunks(cx, i, r, parts);
     text.push('\n');
