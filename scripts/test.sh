@@ -28,4 +28,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The library without the CLI and its UI crates (what a Rust DSL user builds).
+cargo check -p nabla --no-default-features --lib
 cargo test --workspace

@@ -18,11 +18,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The former name of [`Backend::Cranelift`], kept only while the CLI modules
-    /// (`src/cmd`) still use it; remove it once they say `Cranelift`.
-    #[allow(non_upper_case_globals)]
-    pub const Cpu: Backend = Backend::Cranelift;
-
     /// Parses the command line's names: `interp`, `cpu` (Cranelift), `opencl`.
     pub fn parse(s: &str) -> Option<Backend> {
         match s {
@@ -86,12 +81,6 @@ impl Options {
             threads: None,
             device: None,
         }
-    }
-
-    /// The former name of [`Options::cranelift`], kept only while `src/cmd` and
-    /// `src/train` still call it; remove it once they do not.
-    pub fn cpu() -> Options {
-        Options::cranelift()
     }
 
     /// The reference interpreter in f64.

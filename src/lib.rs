@@ -17,7 +17,6 @@ pub use nabla_passes as passes;
 
 pub use nabla_backends::{Executable, RunError};
 
-pub mod cmd;
 mod compile;
 pub mod params;
 pub mod train;

@@ -1,8 +1,9 @@
 //! The `nabla` command line: one module per subcommand.
 
+mod cmd;
+
 use clap::error::ErrorKind;
 use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
-use nabla::cmd;
 
 /// nabla: exact nested derivatives for physics-informed neural networks.
 #[derive(Parser)]

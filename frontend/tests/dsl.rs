@@ -151,7 +151,7 @@ fn closures_are_traced_at_fresh_bound_variables() {
     let ops: Vec<&Op> = g.ids().map(|i| g.op(i)).collect();
     assert!(ops.iter().any(|o| matches!(o, Op::Bound { .. })));
     assert!(matches!(g.op(d.id()), Op::At));
-    assert!(nabla_ir::verify(&g).unwrap().has_derivatives);
+    assert!(nabla_ir::verify(&g).unwrap().has_derivatives());
 }
 
 /// A closure of several arguments gets one bound variable per argument: same level, type

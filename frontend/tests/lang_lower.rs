@@ -190,7 +190,7 @@ fn objectives_of_the_examples_trace_and_verify() {
             p.point_sets.iter().map(|s| (s.name.clone(), 3)).collect();
         let obj = p.objective(&sizes, DType::F64, true).unwrap();
         let info = verify(&obj.graph).unwrap();
-        assert!(info.has_derivatives, "{name}");
+        assert!(info.has_derivatives(), "{name}");
         let derivs = count(&obj.graph, |o| {
             matches!(o, Op::Diff { .. } | Op::Laplacian { .. })
         });

@@ -76,11 +76,8 @@ pub struct GraphInfo {
     live: Vec<bool>,
     inputs: Vec<(String, NodeId)>,
     params: Vec<(String, NodeId)>,
-    /// Whether the graph must go through `passes::ad` before it can be evaluated; read it
-    /// through [`GraphInfo::has_derivatives()`]. Public only until the last readers of the
-    /// field (`frontend/tests/dsl.rs`, `frontend/tests/lang_lower.rs`) call the method;
-    /// then it becomes private like the others.
-    pub has_derivatives: bool,
+    /// Whether a derivative operator or bound variable is live: the AD pass must run.
+    has_derivatives: bool,
 }
 
 impl GraphInfo {

@@ -15,8 +15,8 @@
 //! truncation against rounding) next to the exact methods' errors.
 
 use crate::cmd::train::load_problem;
-use crate::{compile, Backend, Derivs, Executable, Options};
 use anyhow::Context;
+use nabla::{compile, Backend, Derivs, Executable, Options};
 use nabla_frontend::problem::{input_name, Problem};
 use nabla_ir::{DType, Graph, Method, Num, Op};
 use nabla_passes::ad::{flops_per_point, AdOptions};
@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let methods = parse_methods(&args.methods)?;
     let dtypes = parse_dtypes(&args.dtypes)?;
     if let Some(dir) = &args.out {
-        crate::train::output::prepare_dir(dir)?;
+        nabla::train::output::prepare_dir(dir)?;
     }
     let problem = load_problem(&args.file)?;
     let setup = Setup::new(problem, &args)?;
@@ -154,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.out {
         let svg = setup.fd_plot(&dtypes, &rows)?;
-        crate::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;
+        nabla::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;
     }
     Ok(())
 }
@@ -251,7 +251,7 @@ impl Setup {
             dtype,
             derivs: which.derivs(),
             simplify: self.backend != Backend::Interp,
-            ..Options::cpu()
+            ..Options::cranelift()
         }
     }
 
@@ -389,7 +389,7 @@ impl Setup {
                 ))
             })
             .collect();
-        crate::train::plot::fd_error(&curves, &exact)
+        nabla::train::plot::fd_error(&curves, &exact)
             .map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
     }
 }
@@ -397,7 +397,7 @@ impl Setup {
 impl Args {
     fn options_backend(&self) -> Backend {
         match self.backend {
-            crate::cmd::train::BackendArg::Cpu => Backend::Cpu,
+            crate::cmd::train::BackendArg::Cpu => Backend::Cranelift,
             crate::cmd::train::BackendArg::Opencl => Backend::OpenCl,
             crate::cmd::train::BackendArg::Interp => Backend::Interp,
         }
@@ -406,7 +406,7 @@ impl Args {
 
 /// The highest derivative order any operator of the objective takes (a Laplacian is 2).
 fn max_order(problem: &Problem) -> anyhow::Result<usize> {
-    let sizes = crate::train::model::sizes(problem);
+    let sizes = nabla::train::model::sizes(problem);
     let g = problem.objective(&sizes, DType::F64, false)?.graph;
     Ok(g.ids()
         .filter_map(|i| match g.op(i) {

@@ -13,9 +13,9 @@
 //! `--expr`) need `--out DIR`, one file per graph and stage.
 
 use super::eval::{load_objective, load_problem, DerivsArg};
-use crate::params::write_atomic;
-use crate::train::output::prepare_dir;
 use anyhow::Result;
+use nabla::params::write_atomic;
+use nabla::train::output::prepare_dir;
 use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph};
 use nabla_passes::ad::{self, flops_per_point, AdOptions};

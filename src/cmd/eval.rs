@@ -4,9 +4,9 @@
 //! "grad": <params.json layout>}` (`grad` only with `--grad`). Nothing is written unless
 //! everything succeeded; files are written through a temporary file and a rename.
 
-use crate::params::{self, num, params_to_json, write_atomic};
-use crate::{compile, Backend, Derivs, Options};
 use anyhow::{anyhow, bail, Context, Result};
+use nabla::params::{self, num, params_to_json, write_atomic};
+use nabla::{compile, Backend, Derivs, Options};
 use nabla_frontend::lang::{self, Loaded};
 use nabla_frontend::problem::{input_name, ExprFn, Problem};
 use nabla_ir::{DType, Method, Tensor};
@@ -57,7 +57,7 @@ impl BackendArg {
     pub fn backend(self) -> Backend {
         match self {
             BackendArg::Interp => Backend::Interp,
-            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Cpu => Backend::Cranelift,
             BackendArg::Opencl => Backend::OpenCl,
         }
     }
@@ -359,7 +359,7 @@ fn objective_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>, grad: boo
 }
 
 fn grad_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>) -> Value {
-    let shapes = crate::params::param_shapes(problem);
+    let shapes = nabla::params::param_shapes(problem);
     let grads: Vec<(String, Tensor)> = shapes
         .into_iter()
         .filter_map(|(name, shape)| {

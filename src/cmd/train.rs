@@ -6,13 +6,13 @@
 //! reported and written as after a full run.
 
 use super::flags;
-use crate::train::accuracy::{Reference, Tracker};
-use crate::train::model::{reseeded, Model};
-use crate::train::output::prepare_dir;
-use crate::train::report::Report;
-use crate::train::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions};
-use crate::{Backend, Derivs, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nabla::train::accuracy::{Reference, Tracker};
+use nabla::train::model::{reseeded, Model};
+use nabla::train::output::prepare_dir;
+use nabla::train::report::Report;
+use nabla::train::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions};
+use nabla::{Backend, Derivs, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::{DType, Method};
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ impl Args {
     /// Compilation options from the flags.
     pub fn options(&self) -> Options {
         let backend = match self.backend {
-            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Cpu => Backend::Cranelift,
             BackendArg::Opencl => Backend::OpenCl,
             BackendArg::Interp => Backend::Interp,
         };

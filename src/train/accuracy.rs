@@ -341,7 +341,7 @@ impl Target {
     ) -> Result<Target, TrainError> {
         let opts = Options {
             dtype: DType::F64,
-            ..Options::cpu()
+            ..Options::cranelift()
         };
         let (exe, bound) = on_grid(problem, &output_expr(output), grid, &opts)?;
         Ok(Target {

@@ -11,13 +11,14 @@
 //! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
 //!   and a point where they are not finite, and whether the problem is at fault.
 //! - [`accuracy`]: relative L2 errors against `exact` solutions on a fixed grid.
-//! - [`output`], [`plot`]: `params.json`, `history.csv` and SVG plots, written atomically.
+//! - [`output`], `plot`: `params.json`, `history.csv` and SVG plots (the `plots` feature),
+//!   written atomically.
 //!
 //! ```no_run
 //! use nabla::train::{self, model::Model, run::{OptimizerKind, TrainOptions}};
 //! use std::sync::atomic::AtomicBool;
 //! # fn demo(problem: &nabla::frontend::problem::Problem) -> Result<(), train::TrainError> {
-//! let (mut model, theta, _compile_s) = Model::compile(problem, &nabla::Options::cpu())?;
+//! let (mut model, theta, _compile_s) = Model::compile(problem, &nabla::Options::cranelift())?;
 //! let opts = TrainOptions::new(2000, OptimizerKind::AdamLbfgs);
 //! let result = train::run::train(&mut model, theta, &opts, &AtomicBool::new(false), &mut |_| {})?;
 //! println!("loss {:.3e}", result.last.loss);
@@ -25,12 +26,15 @@
 //! ```
 
 pub mod accuracy;
+#[cfg(feature = "plots")]
+mod figures;
 pub mod layout;
 pub mod lbfgs;
 pub mod model;
 pub mod nonfinite;
 pub mod optim;
 pub mod output;
+#[cfg(feature = "plots")]
 pub mod plot;
 pub mod report;
 pub mod run;
