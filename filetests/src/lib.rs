@@ -27,9 +27,10 @@
 //!
 //! The interpreter is the meaning of the IR, so it defines a `run` file's expected values;
 //! the native targets (`cpu`: the Cranelift JIT in several option sets; `opencl`: the
-//! default OpenCL device, skipped with a note when there is none unless
-//! `NABLA_REQUIRE_OPENCL=1`) must agree within the tolerance of the dtype they compute in
-//! ([`targets`]). Each kind's options are listed in its module's docs.
+//! default OpenCL device, a folder's files merged into one program per [`batch`], skipped
+//! with a note when there is no device unless `NABLA_REQUIRE_OPENCL=1`) must agree within
+//! the tolerance of the dtype they compute in ([`targets`]). The options of each kind are
+//! listed in `tests/filetests/README.md`.
 //!
 //! `BLESS=1` rewrites every expectation block that differs with the current output
 //! (review the diff before committing); otherwise a mismatch fails with a unified diff
@@ -44,6 +45,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod diff;
 pub mod file;
 mod subtest;

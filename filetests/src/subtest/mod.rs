@@ -8,6 +8,8 @@ mod schedule;
 mod simplify;
 mod verify;
 
+pub(crate) use run::precision;
+
 use crate::diff::{merge, unified};
 use crate::file::{Kind, TestFile};
 use crate::values::{lines_close, run_line_mismatch};

@@ -4,15 +4,17 @@
 //! The interpreter defines the expectation: `BLESS=1` writes its values. Each listed
 //! target runs the same graph on the same bindings and is compared with the expectation:
 //! `interp` within `set tolerance` (default `1e-12`), `cpu` (every JIT option set of
-//! `targets::cpu_variants`) and `opencl` (f64 where the device has it, and f32) within
-//! the larger of that and the tolerance of the dtype they compute in. `opencl` is skipped
-//! with a printed note when no OpenCL device exists, unless `NABLA_REQUIRE_OPENCL=1`.
+//! `targets::cpu_variants`) and `opencl` (f64 where the device has it, else f32; batched
+//! with the folder's other run files, see `batch`) within the larger of that and the
+//! tolerance of the dtype they compute in. `opencl` is skipped with a printed note when
+//! no OpenCL device exists, unless `NABLA_REQUIRE_OPENCL=1`.
 //!
 //! Options: `set precision = f32` evaluates with every value rounded to f32 (and runs the
 //! native targets in f32 only); `set tolerance = T`.
 
 use super::{mismatch, same_lines, Ctx, DEFAULT_TOL};
-use crate::targets::{self, cpu_variants, opencl_dtypes, Target};
+use crate::batch;
+use crate::targets::{self, cpu_variants, opencl_dtype, Target};
 use crate::values::{run_lines, Outputs};
 use nabla_ir::interp::Env;
 use nabla_ir::{text, DType, Graph};
@@ -77,33 +79,39 @@ fn on_cpu(prep: &Prepared, expected: &[String], precision: DType, tol: f64) -> V
         .collect()
 }
 
-/// Mismatches of the OpenCL device, in each dtype, with the expectation; nothing (after a
-/// printed note) when there is no device and none is required.
+/// How the OpenCL device's outputs differ from the expectation, if they do; nothing
+/// (after a printed note) when there is no device and none is required. The file runs
+/// in its folder's batch (see `batch`), or alone when the batch cannot take it.
 fn on_opencl(
     cx: &Ctx,
     prep: &Prepared,
     expected: &[String],
     precision: DType,
     tol: f64,
-) -> Result<Vec<String>, String> {
-    let Some(dtypes) = opencl_dtypes(precision)? else {
+) -> Result<Option<String>, String> {
+    let Some(d) = opencl_dtype(precision)? else {
         let why = targets::opencl_missing().unwrap_or_default();
         eprintln!(
             "SKIPPED opencl for {}: no OpenCL device ({why})",
             cx.path.display()
         );
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let check = |d: DType| {
-        let got = prep.lines(|g, env| targets::opencl(g, env, d));
-        compare(
-            &format!("opencl ({d})"),
-            expected,
-            &got,
-            tol.max(targets::tolerance(d)),
-        )
+    let alone = || prep.lines(|g, env| targets::opencl(g, env, d));
+    let tol = tol.max(targets::tolerance(d));
+    let what = format!("opencl ({d})");
+    let Some(outs) = batch::opencl(cx.path, d) else {
+        return Ok(compare(&what, expected, &alone(), tol));
     };
-    Ok(dtypes.into_iter().filter_map(check).collect())
+    let batched = format!("{what}, batched with its folder");
+    let Some(diff) = compare(&batched, expected, &run_lines(&outs), tol) else {
+        return Ok(None);
+    };
+    let verdict = match compare(&what, expected, &alone(), tol) {
+        Some(d) => format!("alone, it differs too:\n{d}"),
+        None => "alone, it agrees: the batch's merged program is at fault\n".into(),
+    };
+    Ok(Some(diff + &verdict))
 }
 
 /// How `got` differs from `expected`, headed by the target, or `None` when it agrees.
@@ -112,7 +120,7 @@ fn compare(what: &str, expected: &[String], got: &[String], tol: f64) -> Option<
 }
 
 /// The `set precision` option: `f64` (the default) or `f32`.
-fn precision(p: Option<&str>) -> Result<DType, String> {
+pub(crate) fn precision(p: Option<&str>) -> Result<DType, String> {
     match p {
         Some("f32") => Ok(DType::F32),
         Some("f64") | None => Ok(DType::F64),
