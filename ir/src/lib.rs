@@ -37,7 +37,8 @@
 //! The interpreter is the reference every other path is tested against. With the
 //! `testing` feature, `testing` generates random well-typed graphs and input values for
 //! property tests. File tests (`tests/filetests/<kind>/*.ir`: IR text in, printed graph,
-//! verifier error or interpreted values out) are run by `ir/tests/filetests.rs`.
+//! verifier error, values on the interpreter and the backends out) are run by the
+//! `nabla-filetests` crate (`filetests/`).
 //!
 //! ## Example
 //!

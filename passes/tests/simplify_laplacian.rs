@@ -1,18 +1,18 @@
 //! Collapsing by rewriting: the standard Taylor-mode Laplacian of an MLP, simplified,
 //! costs no more than the Forward Laplacian (collapsed Taylor) simplified, and both
-//! compute the finite-difference Laplacian.
+//! compute the finite-difference Laplacian. The simplified graphs themselves are pinned
+//! by the file tests `tests/filetests/simplify/laplacian_*.ir`.
 
 mod simplify_util;
 
-use nabla_ir::{text, verify, DType};
+use nabla_ir::{verify, DType};
 use nabla_passes::simplify::{simplify, SimplifyOptions};
 use simplify_util::*;
-use std::path::PathBuf;
 
 /// Simplifies both forms; checks values against each other and finite differences, and
-/// the cost bound. Returns the simplified Taylor graph and the FLOPs per point of
-/// (Taylor before, Taylor after, collapsed after).
-fn check(m: Mlp) -> (nabla_ir::Graph, [f64; 3]) {
+/// the cost bound. Returns the FLOPs per point of (Taylor before, Taylor after, collapsed
+/// after).
+fn check(m: Mlp) -> [f64; 3] {
     let taylor = taylor_laplacian(m);
     let collapsed = collapsed_laplacian(m);
     let opts = SimplifyOptions::default();
@@ -42,41 +42,7 @@ fn check(m: Mlp) -> (nabla_ir::Graph, [f64; 3]) {
         cr.flops_after
     );
     let n = m.batch as f64;
-    (
-        ts,
-        [tr.flops_before / n, tr.flops_after / n, cr.flops_after / n],
-    )
-}
-
-/// Compares `got` with the committed file, or rewrites it when `BLESS=1`.
-fn expect_file(name: &str, got: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/filetests/simplify")
-        .join(name);
-    if std::env::var("BLESS").as_deref() == Ok("1") {
-        std::fs::write(&path, got).expect("write expectation");
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        want == got,
-        "{} differs (BLESS=1 rewrites it)\n--- expected\n{want}\n--- got\n{got}",
-        path.display()
-    );
-}
-
-fn header(m: Mlp, f: [f64; 3]) -> String {
-    format!(
-        "; test simplify: standard Taylor-mode Laplacian of a {}-{w}x{}-1 tanh MLP, batch {}\n\
-         ; FLOPs/point: Taylor {:.0} before, {:.0} after; collapsed after {:.0}\n",
-        m.dims,
-        m.layers,
-        m.batch,
-        f[0],
-        f[1],
-        f[2],
-        w = m.width
-    )
+    [tr.flops_before / n, tr.flops_after / n, cr.flops_after / n]
 }
 
 #[test]
@@ -87,8 +53,8 @@ fn taylor_collapses_two_directions() {
         layers: 2,
         batch: 3,
     };
-    let (g, f) = check(m);
-    expect_file("laplacian_taylor_d2.ir", &(header(m, f) + &text::print(&g)));
+    let f = check(m);
+    println!("D=2 FLOPs/point: {f:?}");
 }
 
 #[test]
@@ -99,11 +65,8 @@ fn taylor_collapses_ten_directions() {
         layers: 2,
         batch: 3,
     };
-    let (g, f) = check(m);
-    expect_file(
-        "laplacian_taylor_d10.ir",
-        &(header(m, f) + &text::print(&g)),
-    );
+    let f = check(m);
+    println!("D=10 FLOPs/point: {f:?}");
 }
 
 #[test]
@@ -117,7 +80,7 @@ fn benchmark_sized_mlp_collapses() {
             layers: 3,
             batch: 2,
         };
-        let (_, f) = check(m);
+        let f = check(m);
         println!("D={dims} width 64 x3 FLOPs/point: {f:?}");
     }
 }

@@ -1,0 +1,162 @@
+//! The Cranelift backend's executable beyond values: runs reproducible bit for bit across
+//! runs and thread counts, rebinding, binding errors, rejected graphs and options, and the
+//! CLIF of an f32 program.
+//!
+//! Values op by op are file tests: `tests/filetests/run/*.ir` run every graph there on the
+//! interpreter and on the JIT in every option set (`test run interp cpu opencl`), and
+//! `nabla-filetests`' random graphs cover batch sizes 1, 3, 5 and 1023.
+
+mod jit_support;
+
+use jit_support::{check, env, leaf, run, values};
+use nabla_backends::cranelift::{compile, Error, Options};
+use nabla_backends::{Executable, RunError};
+use nabla_ir::{verify, BinOp, DType, Graph, Op, UnOp};
+
+#[test]
+fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[4099, 8], false);
+    let w = leaf(&mut g, "W", &[8, 8], true);
+    let z = g.add_or_panic(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w],
+    );
+    let t = g.unary(UnOp::Tanh, z);
+    let s = g.add_or_panic(Op::Mean(0), &[t]);
+    let s1 = g.add_or_panic(Op::Sum(1), &[t]);
+    g.set_output("s", s);
+    g.set_output("t", t);
+    g.set_output("s1", s1);
+    let e = env(&g, -1.0, 1.0);
+    for dtype in [DType::F32, DType::F64] {
+        let one = Options {
+            dtype,
+            ..Options::default()
+        };
+        let two = Options {
+            dtype,
+            threads: 2,
+            par_min: 1,
+            ..Options::default()
+        };
+        let a = run(&g, &two, &e);
+        let b = run(&g, &two, &e);
+        assert_eq!(a, b, "two runs differ");
+        let c = run(&g, &one, &e);
+        // Kernels and reductions do not depend on the split; the product rows do not
+        // either (each row block is one gemm call over the full inner extent).
+        assert_eq!(a[0], c[0], "mean differs between 1 and 2 threads");
+        assert_eq!(a[2], c[2], "row sums differ between 1 and 2 threads");
+    }
+}
+
+#[test]
+fn running_twice_after_rebinding_gives_new_values() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[5, 1], false);
+    let y = g.unary(UnOp::Square, x);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    let mut exe = compile(&g, &info, &Options::default()).unwrap();
+    exe.set("x", &[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    exe.run().unwrap();
+    assert_eq!(exe.output(0), vec![1.0, 4.0, 9.0, 16.0, 25.0]);
+    exe.set("x", &[-1.0, 0.5, 0.0, 2.0, 3.0]).unwrap();
+    exe.run().unwrap();
+    assert_eq!(exe.output(0), vec![1.0, 0.25, 0.0, 4.0, 9.0]);
+}
+
+#[test]
+fn binding_errors_are_errors() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[3, 2], false);
+    let w = leaf(&mut g, "W", &[2, 2], true);
+    let y = g.add_or_panic(
+        Op::MatMul {
+            ta: false,
+            tb: false,
+        },
+        &[x, w],
+    );
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    let mut exe = compile(&g, &info, &Options::default()).unwrap();
+    assert!(matches!(exe.run(), Err(RunError::Unset(n)) if n == "x"));
+    assert!(matches!(
+        exe.set("x", &[1.0; 5]),
+        Err(RunError::Length {
+            expected: 6,
+            found: 5,
+            ..
+        })
+    ));
+    assert!(matches!(
+        exe.set("nope", &[1.0]),
+        Err(RunError::UnknownName(_))
+    ));
+    exe.set("x", &values(6, 1, 0.0, 1.0)).unwrap();
+    assert!(matches!(exe.run(), Err(RunError::Unset(n)) if n == "W"));
+    assert!(matches!(exe.set("W", &[]), Err(RunError::Length { .. })));
+    exe.set("W", &[1.0, 0.0, 0.0, 1.0]).unwrap();
+    exe.run().unwrap();
+    assert_eq!(exe.output(0).len(), 6);
+    let names: Vec<&str> = exe.bindings().iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["x", "W"]);
+    assert_eq!(exe.output_names(), ["y"]);
+}
+
+#[test]
+fn graphs_with_derivatives_and_bad_options_are_rejected() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[3, 1], false);
+    let s = g.unary(UnOp::Sin, x);
+    let level = g.fresh_level();
+    let d = g.add_or_panic(
+        Op::Diff {
+            level,
+            order: 1,
+            method: nabla_ir::Method::Forward,
+        },
+        &[s, x],
+    );
+    g.set_output("d", d);
+    let info = verify(&g).unwrap();
+    assert!(matches!(
+        compile(&g, &info, &Options::default()),
+        Err(Error::Unexpanded(_))
+    ));
+    let mut h = Graph::new();
+    let x = leaf(&mut h, "x", &[3, 1], false);
+    h.set_output("x", x);
+    let info = verify(&h).unwrap();
+    let bad = Options {
+        threads: 0,
+        ..Options::default()
+    };
+    assert!(matches!(compile(&h, &info, &bad), Err(Error::Options(_))));
+}
+
+#[test]
+fn f32_program_from_f64_graph_and_clif_text() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[9, 4], false);
+    let b = leaf(&mut g, "b", &[4], true);
+    let y = g.binary(BinOp::Add, x, b);
+    let y = g.unary(UnOp::Tanh, y);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    let o = Options {
+        dtype: DType::F32,
+        ..Options::default()
+    };
+    let exe = compile(&g, &info, &o).unwrap();
+    assert_eq!(exe.dtype(), DType::F32);
+    let clif = exe.clif();
+    assert!(clif.contains("f32x4"), "{clif}");
+    assert!(clif.contains("fma"), "inline tanh uses fma: {clif}");
+    check(&g, &o, -3.0, 3.0);
+}
