@@ -2,19 +2,9 @@
 //! the graph interpreter; fusion and the memory plan must have the stated shape.
 
 use super::{memory::touched, reference, schedule, BufKind, ScheduleOptions, Step};
+use nabla_ir::testing::leaf;
 use nabla_ir::{interp, verify, BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
 use std::collections::HashMap;
-
-fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
-    let (dtype, shape) = (DType::F64, Shape::new(dims));
-    let name = name.to_string();
-    let op = if param {
-        Op::Param { name, dtype, shape }
-    } else {
-        Op::Input { name, dtype, shape }
-    };
-    g.add(op, &[]).unwrap()
-}
 
 /// Deterministic values in (0.1, 1.1) for every leaf of `g`.
 fn env(g: &Graph) -> HashMap<String, Vec<f64>> {
