@@ -35,8 +35,9 @@
 //! ## Testing
 //!
 //! The interpreter is the reference every other path is tested against. With the
-//! `testing` feature, `testing` generates random well-typed graphs and input values for
-//! property tests. File tests (`tests/filetests/<kind>/*.ir`: IR text in, printed graph,
+//! `testing` feature, `testing` is the test support every crate's tests share: the seeded
+//! generator, leaf and value helpers, the standard test MLP, and random well-typed graphs
+//! with input values for property tests. File tests (`tests/filetests/<kind>/*.ir`: IR text in, printed graph,
 //! verifier error or interpreted values out) are run by `ir/tests/filetests.rs`.
 //!
 //! ## Example

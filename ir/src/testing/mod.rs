@@ -126,7 +126,10 @@ pub fn leaf_env(g: &Graph, mut data: impl FnMut(usize) -> Vec<f64>) -> Env {
     let mut env = Env::new();
     for id in g.ids() {
         if let Op::Input { name, shape, .. } | Op::Param { name, shape, .. } = g.op(id) {
-            env.insert(name.clone(), Tensor::new(shape.clone(), data(shape.numel())));
+            env.insert(
+                name.clone(),
+                Tensor::new(shape.clone(), data(shape.numel())),
+            );
         }
     }
     env
