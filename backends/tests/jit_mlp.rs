@@ -7,9 +7,10 @@ mod jit_support;
 
 use jit_support::{check_all, env, leaf, run};
 use nabla_backends::cranelift::Options;
+use nabla_ir::testing::{mlp_named, Mlp};
 use nabla_ir::{BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
 
-const WIDTHS: [usize; 3] = [2, 12, 12];
+const WIDTHS: [usize; 4] = [2, 12, 12, 1];
 
 fn affine(g: &mut Graph, h: NodeId, w: NodeId, b: Option<NodeId>) -> NodeId {
     let z = g.add_or_panic(
@@ -25,36 +26,15 @@ fn affine(g: &mut Graph, h: NodeId, w: NodeId, b: Option<NodeId>) -> NodeId {
     }
 }
 
-/// Parameters `W{i}: [out,in]`, `b{i}: [out]` of a tanh MLP 2 → 12 → 12 → 1.
-fn params(g: &mut Graph) -> Vec<(NodeId, NodeId)> {
-    let mut dims = WIDTHS.to_vec();
-    dims.push(1);
-    (0..dims.len() - 1)
-        .map(|i| {
-            let w = leaf(g, &format!("W{i}"), &[dims[i + 1], dims[i]], true);
-            let b = leaf(g, &format!("b{i}"), &[dims[i + 1]], true);
-            (w, b)
-        })
-        .collect()
-}
-
-/// `u(x)` for `x: [n,2]`.
-fn forward(g: &mut Graph, x: NodeId, ps: &[(NodeId, NodeId)]) -> NodeId {
-    let mut h = x;
-    for (i, &(w, b)) in ps.iter().enumerate() {
-        h = affine(g, h, w, Some(b));
-        if i + 1 < ps.len() {
-            h = g.unary(UnOp::Tanh, h);
-        }
-    }
-    h
+/// The tanh MLP 2 → 12 → 12 → 1 on `x: [n, 2]`, params `W{i}: [out,in]`, `b{i}: [out]`.
+fn net(g: &mut Graph, x: NodeId) -> Mlp {
+    mlp_named(g, x, &WIDTHS, |l, p| format!("{p}{l}"))
 }
 
 fn mlp_forward(n: usize) -> Graph {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[n, 2], false);
-    let ps = params(&mut g);
-    let u = forward(&mut g, x, &ps);
+    let u = net(&mut g, x).out;
     g.set_output("u", u);
     let sq = g.unary(UnOp::Square, u);
     let loss = g.add_or_panic(Op::Mean(0), &[sq]);
@@ -115,7 +95,7 @@ fn laplacian(g: &mut Graph, x: NodeId, ps: &[(NodeId, NodeId)], n: usize) -> (No
 fn mlp_laplacian(n: usize) -> Graph {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[n, 2], false);
-    let ps = params(&mut g);
+    let ps = net(&mut g, x).layers;
     let (u, lap) = laplacian(&mut g, x, &ps, n);
     // PDE residual of Δu = f, f = −2π² sin(πx) sin(πy), and its mean square.
     let pi = g.constant(std::f64::consts::PI, DType::F64);

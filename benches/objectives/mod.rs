@@ -2,6 +2,7 @@
 //! their seeded collocation points.
 
 use nabla::prelude::*;
+use nabla_ir::testing::values;
 use std::f64::consts::PI;
 
 /// One objective: the traced graph (loss, or loss and its parameter gradient) and the
@@ -13,19 +14,6 @@ pub struct Objective {
     pub graph: Graph,
     /// Values for every input and param.
     pub binds: Vec<(String, Vec<f64>)>,
-}
-
-/// `n` points uniform in `[0,1]`, seeded (an LCG: reproducible everywhere).
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
 }
 
 fn finish(
@@ -46,7 +34,8 @@ fn finish(
         .map(|(n, t)| (n, t.data))
         .collect();
     for (i, (name, n)) in inputs.iter().enumerate() {
-        binds.push((name.to_string(), uniform(*n, i as u64 + 1)));
+        // `n` points uniform in `[0, 1)`, seeded per input: reproducible everywhere
+        binds.push((name.to_string(), values(*n, i as u64 + 1, 0.0, 1.0)));
     }
     Objective { id, graph, binds }
 }

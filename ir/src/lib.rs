@@ -35,10 +35,11 @@
 //! ## Testing
 //!
 //! The interpreter is the reference every other path is tested against. With the
-//! `testing` feature, `testing` generates random well-typed graphs and input values for
-//! property tests. File tests (`tests/filetests/<kind>/*.ir`: IR text in, printed graph,
-//! verifier error, values on the interpreter and the backends out) are run by the
-//! `nabla-filetests` crate (`filetests/`).
+//! `testing` feature, `testing` is the test support every crate's tests share: the seeded
+//! generator, leaf and value helpers, the standard test MLP, and random well-typed graphs
+//! with input values for property tests. File tests (`tests/filetests/<kind>/*.ir`: IR
+//! text in, printed graph, verifier error, values on the interpreter and the backends out)
+//! are run by the `nabla-filetests` crate (`filetests/`).
 //!
 //! ## Example
 //!

@@ -2,20 +2,8 @@
 //! written out here, and hand loops over explicitly indexed matrices.
 
 use nabla_ir::interp::{eval, eval_outputs, Env, InterpError};
+use nabla_ir::testing::input;
 use nabla_ir::{BinOp, DType, Graph, Level, Method, NodeId, Num, Op, Shape, Tensor, UnOp};
-
-fn leaf(g: &mut Graph, name: &str, dims: &[usize]) -> NodeId {
-    let shape = Shape::new(dims);
-    g.add(
-        Op::Input {
-            name: name.into(),
-            dtype: DType::F64,
-            shape,
-        },
-        &[],
-    )
-    .unwrap()
-}
 
 fn tensor(g: &mut Graph, dims: &[usize], data: &[f64]) -> NodeId {
     let op = Op::Tensor {
@@ -82,7 +70,7 @@ fn unary_ops_match_reference_formulas() {
         let pos = matches!(u, UnOp::Log | UnOp::Sqrt);
         let data: Vec<f64> = xs.iter().map(|x| if pos { x.abs() } else { *x }).collect();
         let mut g = Graph::new();
-        let x = leaf(&mut g, "x", &[13, 1]);
+        let x = input(&mut g, "x", &[13, 1]);
         let y = g.unary(u, x);
         let got = run(&g, y, &env(&[("x", &[13, 1], &data)]));
         let want: Vec<f64> = data.iter().map(|x| reference(u, *x)).collect();
@@ -106,7 +94,7 @@ fn activations_are_stable_for_large_arguments() {
     ];
     for (u, want) in cases {
         let mut g = Graph::new();
-        let x = leaf(&mut g, "x", &[4]);
+        let x = input(&mut g, "x", &[4]);
         let y = g.unary(u, x);
         let got = run(&g, y, &env(&[("x", &[4], &xs)]));
         assert_close(&got.data, &want, 1e-12);
@@ -121,7 +109,7 @@ fn activations_are_stable_for_large_arguments() {
 #[test]
 fn sign_of_zero_and_nan() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[4]);
+    let x = input(&mut g, "x", &[4]);
     let y = g.unary(UnOp::Sign, x);
     let got = run(&g, y, &env(&[("x", &[4], &[-2.0, 0.0, 3.0, f64::NAN])]));
     assert_eq!(&got.data[..3], &[-1.0, 0.0, 1.0]);
@@ -144,8 +132,8 @@ fn binary_ops_elementwise() {
     };
     for op in BinOp::ALL {
         let mut g = Graph::new();
-        let x = leaf(&mut g, "a", &[4]);
-        let y = leaf(&mut g, "b", &[4]);
+        let x = input(&mut g, "a", &[4]);
+        let y = input(&mut g, "b", &[4]);
         let z = g.binary(op, x, y);
         let got = run(&g, z, &env(&[("a", &[4], &a), ("b", &[4], &b)]));
         // (-2)^3 = -8 is the only negative base, with an odd integer exponent.
@@ -157,7 +145,7 @@ fn binary_ops_elementwise() {
 #[test]
 fn pow_of_negative_base_with_fractional_exponent_is_nan() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "a", &[2]);
+    let x = input(&mut g, "a", &[2]);
     let y = tensor(&mut g, &[2], &[0.5, 2.0]);
     let z = g.binary(BinOp::Pow, x, y);
     let got = run(&g, z, &env(&[("a", &[2], &[-4.0, -3.0])]));
@@ -180,7 +168,7 @@ fn powi_with_negative_base_and_exponent() {
     ];
     for (n, want) in cases {
         let mut g = Graph::new();
-        let x = leaf(&mut g, "x", &[4]);
+        let x = input(&mut g, "x", &[4]);
         let y = g.add(Op::Powi(n), &[x]).unwrap();
         let got = run(&g, y, &env(&[("x", &[4], &xs)]));
         assert_close(&got.data, &want, 4.0 * f64::EPSILON);
@@ -193,7 +181,7 @@ fn broadcasting_scalar_row_and_column() {
     let mut g = Graph::new();
     let s = g.constant(2.5, DType::F64);
     let row = tensor(&mut g, &[k], &[10.0, 20.0]);
-    let col = leaf(&mut g, "c", &[n, 1]);
+    let col = input(&mut g, "c", &[n, 1]);
     let to = Shape::matrix(n, k);
     let bs = g.broadcast(s, &to);
     let br = g.broadcast(row, &to);
@@ -390,7 +378,7 @@ fn reshape_keeps_row_major_order() {
 #[test]
 fn f32_mode_rounds_every_value() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[2]);
+    let x = input(&mut g, "x", &[2]);
     let c = g.constant(0.1, DType::F64);
     let c = g.broadcast(c, &Shape::new(&[2]));
     let p = g.binary(BinOp::Mul, x, c);
@@ -418,7 +406,7 @@ fn f32_mode_rounds_every_value() {
 #[test]
 fn eval_outputs_in_order() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[2]);
+    let x = input(&mut g, "x", &[2]);
     let y = g.unary(UnOp::Neg, x);
     g.set_output("b", y);
     g.set_output("a", x);
@@ -431,7 +419,7 @@ fn eval_outputs_in_order() {
 #[test]
 fn missing_and_misshapen_leaves_are_errors() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[2, 1]);
+    let x = input(&mut g, "x", &[2, 1]);
     let p = g
         .add(
             Op::Param {
@@ -475,7 +463,7 @@ fn missing_and_misshapen_leaves_are_errors() {
 #[test]
 fn unexpanded_operators_and_unknown_roots_are_errors() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[2]);
+    let x = input(&mut g, "x", &[2]);
     let d = g
         .add(
             Op::Diff {

@@ -132,7 +132,7 @@ fn nested_derivative_of_a_cube() {
 /// `u(a, b)`: a tanh MLP `2 → 6 → 6 → 1` over the columns `a`, `b`.
 fn net(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
     let ab = op(g, Op::Concat(1), &[a, b]);
-    mlp(g, ab, &[2, 6, 6, 1], "u").0
+    mlp(g, ab, &[2, 6, 6, 1], "u").out
 }
 
 fn net_params(rng: &mut Rng) -> nabla_ir::interp::Env {
@@ -140,7 +140,7 @@ fn net_params(rng: &mut Rng) -> nabla_ir::interp::Env {
     let a = input(&mut g, "a", &[1, 1]);
     let b = input(&mut g, "b", &[1, 1]);
     let ab = op(&mut g, Op::Concat(1), &[a, b]);
-    let (_, ps) = mlp(&mut g, ab, &[2, 6, 6, 1], "u");
+    let ps = mlp(&mut g, ab, &[2, 6, 6, 1], "u").params();
     let mut e = env(&[]);
     param_env(&g, &ps, rng, &mut e);
     e

@@ -15,7 +15,8 @@ fn build(d: usize, n: usize, hidden: usize, method: Method) -> (Graph, Vec<NodeI
         .map(|i| input(&mut g, &format!("x{i}"), &[n, 1]))
         .collect();
     let x = op(&mut g, Op::Concat(1), &xs);
-    let (u, params) = mlp(&mut g, x, &[d, hidden, hidden, 1], "u");
+    let net = mlp(&mut g, x, &[d, hidden, hidden, 1], "u");
+    let (u, params) = (net.out, net.params());
     g.set_output("u", u);
     let lap = laplacian(&mut g, u, &xs, method);
     g.set_output("lap", lap);

@@ -19,9 +19,9 @@ fn build() -> (Graph, Vec<NodeId>) {
     let t = input(&mut g, "t", &[N, 1]);
     let mut params = Vec::new();
     let ut = diff_closure(&mut g, t, 1, Method::Auto, |g, z| {
-        let (nn, ps) = mlp(g, z, &[1, 12, 12, 12, 1], "theta");
-        params = ps;
-        bin(g, BinOp::Mul, z, nn)
+        let nn = mlp(g, z, &[1, 12, 12, 12, 1], "theta");
+        params = nn.params();
+        bin(g, BinOp::Mul, z, nn.out)
     });
     let c = un(&mut g, UnOp::Cos, t);
     let r = bin(&mut g, BinOp::Sub, ut, c);

@@ -11,7 +11,7 @@ use nabla_passes::ad::{expand, flops_per_point, AdOptions};
 fn size(k: u8, method: Method) -> (usize, f64) {
     let mut g = Graph::new();
     let x = input(&mut g, "x", &[4, 1]);
-    let (u, _) = mlp(&mut g, x, &[1, 8, 8, 1], "u");
+    let u = mlp(&mut g, x, &[1, 8, 8, 1], "u").out;
     let s = un(&mut g, UnOp::Sin, u);
     let d = diff(&mut g, s, x, k, method);
     g.set_output("d", d);

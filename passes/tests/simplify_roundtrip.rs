@@ -14,8 +14,8 @@ use simplify_util::*;
 /// A graph with one of every elementwise op, a reduction, slices and a product.
 fn mixed_graph() -> Graph {
     let mut g = Graph::new();
-    let x = input(&mut g, "x", Shape::matrix(4, 3));
-    let w = param(&mut g, "W", Shape::matrix(2, 3));
+    let x = input(&mut g, "x", &[4, 3]);
+    let w = param(&mut g, "W", &[2, 3]);
     let mut acc = x;
     for u in UnOp::ALL {
         if matches!(u, UnOp::Log | UnOp::Sqrt | UnOp::Recip | UnOp::Tan) {
@@ -66,9 +66,9 @@ fn strip(line: String) -> String {
 /// A graph with no constants and no foldable or rewritable node.
 fn plain_graph() -> Graph {
     let mut g = Graph::new();
-    let x = input(&mut g, "x", Shape::matrix(4, 3));
-    let w = param(&mut g, "W", Shape::matrix(2, 3));
-    let b = param(&mut g, "b", Shape::new(&[2]));
+    let x = input(&mut g, "x", &[4, 3]);
+    let w = param(&mut g, "W", &[2, 3]);
+    let b = param(&mut g, "b", &[2]);
     let m = g.add_or_panic(
         Op::MatMul {
             ta: false,
@@ -142,8 +142,8 @@ fn algebra_folds_and_cancels() {
     // (x·1 + 0) − x·0 + (2 + 3)·y − 5·y  =  x
     let mut g = Graph::new();
     let s = Shape::matrix(3, 1);
-    let x = input(&mut g, "x", s.clone());
-    let y = input(&mut g, "y", s.clone());
+    let x = input(&mut g, "x", s.dims());
+    let y = input(&mut g, "y", s.dims());
     let c = |g: &mut Graph, v| g.fill(v, DType::F64, &s);
     let (zero, one, two) = (c(&mut g, 0.0), c(&mut g, 1.0), c(&mut g, 2.0));
     let (three, five) = (c(&mut g, 3.0), c(&mut g, 5.0));
@@ -168,7 +168,7 @@ fn exact_mode_keeps_nan_producing_terms() {
     // x·0 is NaN for x = ∞: without `real_only` it must stay.
     let mut g = Graph::new();
     let s = Shape::matrix(2, 1);
-    let x = input(&mut g, "x", s.clone());
+    let x = input(&mut g, "x", s.dims());
     let z = g.fill(0.0, DType::F64, &s);
     let m = g.binary(BinOp::Mul, x, z);
     g.set_output("m", m);
@@ -214,7 +214,7 @@ fn values_of_different_levels_are_never_merged() {
 #[test]
 fn derivative_graphs_are_left_alone() {
     let mut g = Graph::new();
-    let x = input(&mut g, "x", Shape::matrix(2, 1));
+    let x = input(&mut g, "x", &[2, 1]);
     let y = g.unary(UnOp::Sin, x);
     let d = g.add_or_panic(
         Op::Diff {
@@ -234,9 +234,9 @@ fn derivative_graphs_are_left_alone() {
 fn matmul_is_preferred_to_its_expansion_and_shared_tanh_to_recomputation() {
     // a·W + a·V (two products) becomes a·(W + V): one product.
     let mut g = Graph::new();
-    let a = input(&mut g, "a", Shape::matrix(8, 4));
-    let w = param(&mut g, "W", Shape::matrix(4, 4));
-    let v = param(&mut g, "V", Shape::matrix(4, 4));
+    let a = input(&mut g, "a", &[8, 4]);
+    let w = param(&mut g, "W", &[4, 4]);
+    let v = param(&mut g, "V", &[4, 4]);
     let nn = Op::MatMul {
         ta: false,
         tb: false,

@@ -29,6 +29,7 @@
 mod device;
 pub mod emit;
 mod exec;
+#[cfg(feature = "testing")]
 pub mod samples;
 
 pub use device::{devices, select, DeviceInfo};

@@ -1,10 +1,12 @@
 //! Small sample graphs that exercise every kind of kernel: the emitted-source goldens
 //! (`tests/out/opencl/*.cl`), the differential tests against the interpreter and the GPU
-//! check all use them, so what is timed on a GPU is what is tested on the CPU.
+//! check all use them, so what is timed on a GPU is what is tested on the CPU. Test support:
+//! compiled only with the `testing` feature.
 //!
 //! The MLP convention is the project's: `x: [N, d]`, layer `l` has `W: [out, in]` and
 //! `b: [out]`, a layer is `act(x·Wᵀ + b)`, the last layer is linear.
 
+use nabla_ir::testing::{input, mlp_named, param, Mlp};
 use nabla_ir::{BinOp, DType, Graph, NodeId, Op, Shape, UnOp};
 
 /// A named sample and its graph.
@@ -15,52 +17,10 @@ pub struct Sample {
     pub graph: Graph,
 }
 
-fn input(g: &mut Graph, name: &str, dims: &[usize]) -> NodeId {
-    let (dtype, shape, name) = (DType::F64, Shape::new(dims), name.to_string());
-    g.add_or_panic(Op::Input { name, dtype, shape }, &[])
-}
-
-fn param(g: &mut Graph, name: &str, dims: &[usize]) -> NodeId {
-    let (dtype, shape, name) = (DType::F64, Shape::new(dims), name.to_string());
-    g.add_or_panic(Op::Param { name, dtype, shape }, &[])
-}
-
-/// The parameters of layer `l`: `W<l>: [out, in]`, `b<l>: [out]`.
-fn layer_params(g: &mut Graph, l: usize, fan_in: usize, out: usize) -> (NodeId, NodeId) {
-    let w = param(g, &format!("W{l}"), &[out, fan_in]);
-    let b = param(g, &format!("b{l}"), &[out]);
-    (w, b)
-}
-
-/// `h·Wᵀ + b`.
-fn affine(g: &mut Graph, h: NodeId, w: NodeId, b: NodeId) -> NodeId {
-    let z = g.add_or_panic(
-        Op::MatMul {
-            ta: false,
-            tb: true,
-        },
-        &[h, w],
-    );
-    g.binary(BinOp::Add, z, b)
-}
-
-/// The forward pass of a tanh MLP with `widths = [d, h1, ..., out]` on `x: [n, d]`;
-/// returns the output and the hidden activations (input first).
-fn forward(g: &mut Graph, x: NodeId, widths: &[usize]) -> (NodeId, Vec<NodeId>) {
-    let mut hs = vec![x];
-    let mut h = x;
-    for l in 0..widths.len() - 1 {
-        let (w, b) = layer_params(g, l, widths[l], widths[l + 1]);
-        let z = affine(g, h, w, b);
-        h = if l + 2 < widths.len() {
-            let a = g.unary(UnOp::Tanh, z);
-            hs.push(a);
-            a
-        } else {
-            z
-        };
-    }
-    (h, hs)
+/// The forward pass of a tanh MLP with `widths = [d, h1, ..., out]` on `x: [n, d]`, params
+/// `W<l>: [out, in]`, `b<l>: [out]`.
+fn forward(g: &mut Graph, x: NodeId, widths: &[usize]) -> Mlp {
+    mlp_named(g, x, widths, |l, p| format!("{p}{l}"))
 }
 
 /// `u = mlp(x)` and `loss = mean((u - y)²)` for a tanh MLP of `widths` on `n` points.
@@ -68,7 +28,7 @@ pub fn mlp_loss(n: usize, widths: &[usize]) -> Graph {
     let mut g = Graph::new();
     let x = input(&mut g, "x", &[n, widths[0]]);
     let y = input(&mut g, "y", &[n, *widths.last().expect("widths")]);
-    let (u, _) = forward(&mut g, x, widths);
+    let u = forward(&mut g, x, widths).out;
     let r = g.binary(BinOp::Sub, u, y);
     let sq = g.unary(UnOp::Square, r);
     let loss = g.add_or_panic(Op::Mean(0), &[sq]);
@@ -125,11 +85,8 @@ pub fn mlp_loss_grad(n: usize, widths: &[usize]) -> Graph {
 /// the existing nodes).
 fn rebuild_refs(g: &mut Graph, n: usize, widths: &[usize]) -> (Vec<NodeId>, Vec<NodeId>) {
     let x = input(g, "x", &[n, widths[0]]);
-    let (_, hs) = forward(g, x, widths);
-    let ws = (0..widths.len() - 1)
-        .map(|l| layer_params(g, l, widths[l], widths[l + 1]).0)
-        .collect();
-    (hs, ws)
+    let net = forward(g, x, widths);
+    (net.hidden, net.layers.iter().map(|l| l.0).collect())
 }
 
 /// Every unary op, `powi`, `pow`, broadcasts of a row and a scalar, a slice and a concat

@@ -1,10 +1,14 @@
-//! Shared helpers of the Cranelift backend tests: graph building, deterministic inputs,
-//! and the differential check against the f64 interpreter.
+//! Shared helpers of the Cranelift backend tests: deterministic inputs and the
+//! differential check against the f64 interpreter. Leaves and value fills come from
+//! `nabla_ir::testing`.
 #![allow(dead_code)]
+
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use nabla_ir::testing::{leaf, values};
 
 use nabla_backends::cranelift::{compile, Options};
 use nabla_backends::Executable;
-use nabla_ir::{interp, verify, DType, Graph, NodeId, Op, Shape, Tensor};
+use nabla_ir::{interp, verify, DType, Graph, Tensor};
 
 /// Batch sizes that exercise empty vector loops, tails and long loops.
 pub const BATCHES: [usize; 4] = [1, 3, 5, 1023];
@@ -13,32 +17,6 @@ pub const BATCHES: [usize; 4] = [1, 3, 5, 1023];
 pub const F64_TOL: f64 = 1e-12;
 /// f32 tolerance against the f64 interpreter, same form.
 pub const F32_TOL: f64 = 2e-4;
-
-/// An `input` (or `param`) leaf.
-pub fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
-    let (dtype, shape, name) = (DType::F64, Shape::new(dims), name.to_string());
-    let op = if param {
-        Op::Param { name, dtype, shape }
-    } else {
-        Op::Input { name, dtype, shape }
-    };
-    g.add(op, &[]).unwrap()
-}
-
-/// Deterministic values in `lo..hi` (a simple LCG, seeded per leaf).
-pub fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
-        })
-        .collect()
-}
 
 /// Values for every binding of `g`, in `lo..hi`.
 pub fn env(g: &Graph, lo: f64, hi: f64) -> Vec<(String, Tensor)> {

@@ -72,6 +72,7 @@
 mod build;
 mod display;
 mod memory;
+#[cfg(any(test, feature = "testing"))]
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! the scheduler against the graph interpreter and to tell scheduling bugs from code
 //! generation bugs in the backends. It honours the memory plan (temporaries share one
 //! arena), so a wrong plan shows up as wrong values.
+//!
+//! Test support: compiled only for this crate's tests and with the `testing` feature.
 
 use super::{BufKind, Expr, Kernel, MatMul, Program, Reduce, Step};
 use nabla_ir::Shape;

@@ -2,19 +2,9 @@
 //! the graph interpreter; fusion and the memory plan must have the stated shape.
 
 use super::{memory::touched, reference, schedule, BufKind, ScheduleOptions, Step};
-use nabla_ir::{interp, verify, BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
+use nabla_ir::testing::{leaf, mlp_named};
+use nabla_ir::{interp, verify, BinOp, DType, Graph, Op, Shape, Tensor, UnOp};
 use std::collections::HashMap;
-
-fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
-    let (dtype, shape) = (DType::F64, Shape::new(dims));
-    let name = name.to_string();
-    let op = if param {
-        Op::Param { name, dtype, shape }
-    } else {
-        Op::Input { name, dtype, shape }
-    };
-    g.add(op, &[]).unwrap()
-}
 
 /// Deterministic values in (0.1, 1.1) for every leaf of `g`.
 fn env(g: &Graph) -> HashMap<String, Vec<f64>> {
@@ -147,33 +137,14 @@ fn every_unary_and_binary_op() {
     assert_eq!(kernels(&p), 1, "{p}");
 }
 
-/// A two-layer tanh MLP over a batch, with a mean-square loss.
-fn mlp(g: &mut Graph, n: usize) -> NodeId {
+/// A two-layer tanh MLP (`2 → 4 → 1`) over a batch, with a mean-square loss.
+fn mlp(g: &mut Graph, n: usize) {
     let x = leaf(g, "x", &[n, 2], false);
-    let w1 = leaf(g, "W1", &[4, 2], true);
-    let b1 = leaf(g, "b1", &[4], true);
-    let w2 = leaf(g, "W2", &[1, 4], true);
-    let z = g.add_or_panic(
-        Op::MatMul {
-            ta: false,
-            tb: true,
-        },
-        &[x, w1],
-    );
-    let z = g.binary(BinOp::Add, z, b1);
-    let h = g.unary(UnOp::Tanh, z);
-    let u = g.add_or_panic(
-        Op::MatMul {
-            ta: false,
-            tb: true,
-        },
-        &[h, w2],
-    );
+    let u = mlp_named(g, x, &[2, 4, 1], |l, p| format!("{p}{}", l + 1)).out;
     g.set_output("u", u);
     let sq = g.unary(UnOp::Square, u);
     let loss = g.add_or_panic(Op::Mean(0), &[sq]);
     g.set_output("loss", loss);
-    h
 }
 
 #[test]

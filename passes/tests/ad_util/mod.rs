@@ -1,54 +1,15 @@
 //! Shared helpers of the AD tests: graph construction the way a closure-tracing front end
-//! does it, a deterministic random source, MLPs and evaluation through the interpreter.
+//! does it, and evaluation through the interpreter. The seeded generator, leaves and the
+//! MLP come from `nabla_ir::testing`.
 #![allow(dead_code)]
+
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use nabla_ir::testing::{input, mlp, param, Rng};
 
 use nabla_ir::interp::{self, Env};
 use nabla_ir::{BinOp, DType, Graph, Method, NodeId, Op, Shape, Tensor, UnOp};
 use nabla_passes::ad::{expand, AdOptions};
 use nabla_passes::simplify::{simplify, SimplifyOptions};
-
-/// SplitMix64: a small deterministic generator, so tests need no random crate.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-    pub fn tensor(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
-        let s = Shape::new(shape);
-        let n = s.numel();
-        Tensor::new(s, self.vec(n, lo, hi))
-    }
-}
-
-pub fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    let op = Op::Input {
-        name: name.into(),
-        dtype: DType::F64,
-        shape: Shape::new(shape),
-    };
-    g.add(op, &[]).unwrap()
-}
-
-pub fn param(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    let op = Op::Param {
-        name: name.into(),
-        dtype: DType::F64,
-        shape: Shape::new(shape),
-    };
-    g.add(op, &[]).unwrap()
-}
 
 pub fn tensor(g: &mut Graph, t: &Tensor) -> NodeId {
     let op = Op::Tensor {
@@ -218,32 +179,6 @@ pub fn env(pairs: &[(&str, Tensor)]) -> Env {
         .iter()
         .map(|(n, t)| (n.to_string(), t.clone()))
         .collect()
-}
-
-/// A tanh MLP `x ↦ W_L tanh(… tanh(W₁ x + b₁) …) + b_L` over a `[N, widths[0]]` input,
-/// layers as `x·Wᵀ + b` (`matmul` with `tb`). Params are named `{prefix}.{i}.W` / `.b`;
-/// returns the output and the parameter leaves.
-pub fn mlp(g: &mut Graph, x: NodeId, widths: &[usize], prefix: &str) -> (NodeId, Vec<NodeId>) {
-    let mut h = x;
-    let mut params = Vec::new();
-    for (i, w) in widths.windows(2).enumerate() {
-        let wm = param(g, &format!("{prefix}.{i}.W"), &[w[1], w[0]]);
-        let b = param(g, &format!("{prefix}.{i}.b"), &[w[1]]);
-        let z = op(
-            g,
-            Op::MatMul {
-                ta: false,
-                tb: true,
-            },
-            &[h, wm],
-        );
-        h = bin(g, BinOp::Add, z, b);
-        if i + 2 < widths.len() {
-            h = un(g, UnOp::Tanh, h);
-        }
-        params.extend([wm, b]);
-    }
-    (h, params)
 }
 
 /// Random values for the named params of a graph (scaled like Xavier initialisation).

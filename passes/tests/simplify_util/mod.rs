@@ -1,29 +1,15 @@
-//! Shared helpers for the simplifier tests: a seeded generator, random environments,
-//! comparison with tolerances, and hand-built MLP Laplacian graphs.
+//! Shared helpers for the simplifier tests: random environments with special values,
+//! comparison with tolerances, and hand-built MLP Laplacian graphs. The seeded generator
+//! and the leaves come from `nabla_ir::testing`.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use nabla_ir::testing::{input, param, Rng};
+
 use nabla_ir::interp::{eval_outputs, Env};
-use nabla_ir::{BinOp, DType, Graph, NodeId, Num, Op, Shape, Tensor, UnOp};
+use nabla_ir::testing::leaf_env;
+use nabla_ir::{BinOp, DType, Graph, NodeId, Num, Op, Shape, UnOp};
 use std::sync::Arc;
-
-/// A small deterministic generator (splitmix64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// A uniform value in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A uniform value in `[lo, hi)`.
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
 
 /// How leaf values are drawn.
 #[derive(Clone, Copy, Debug)]
@@ -50,28 +36,21 @@ pub fn draw(rng: &mut Rng, how: Draw) -> f64 {
     ];
     match how {
         Draw::Mixed => {
-            let m = rng.range(0.3, 2.0);
+            let m = rng.uniform(0.3, 2.0);
             if rng.unit() < 0.5 {
                 -m
             } else {
                 m
             }
         }
-        Draw::Positive => rng.range(0.3, 2.0),
+        Draw::Positive => rng.uniform(0.3, 2.0),
         Draw::Special => SPECIAL[(rng.unit() * 8.0) as usize],
     }
 }
 
 /// Values for every `input` and `param` leaf of `g`.
 pub fn random_env(g: &Graph, rng: &mut Rng, how: Draw) -> Env {
-    let mut env = Env::new();
-    for id in g.ids() {
-        if let Op::Input { name, shape, .. } | Op::Param { name, shape, .. } = g.op(id) {
-            let data = (0..shape.numel()).map(|_| draw(rng, how)).collect();
-            env.insert(name.clone(), Tensor::new(shape.clone(), data));
-        }
-    }
-    env
+    leaf_env(g, |n| (0..n).map(|_| draw(rng, how)).collect())
 }
 
 /// Whether two values agree: equal, both NaN, or within `tol` relative to their size.
@@ -91,30 +70,6 @@ pub fn assert_same_outputs(a: &Graph, b: &Graph, env: &Env, tol: f64) {
             assert!(close(*x, *y, tol), "output {na}: {x} vs {y}");
         }
     }
-}
-
-/// A `[n, 1]` f64 input.
-pub fn input(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
-    g.add_or_panic(
-        Op::Input {
-            name: name.into(),
-            dtype: DType::F64,
-            shape,
-        },
-        &[],
-    )
-}
-
-/// An f64 parameter.
-pub fn param(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
-    g.add_or_panic(
-        Op::Param {
-            name: name.into(),
-            dtype: DType::F64,
-            shape,
-        },
-        &[],
-    )
 }
 
 /// An MLP `D → H → … → H → 1` with tanh activations, batch `n`.
@@ -138,7 +93,7 @@ struct Net {
 
 fn build_net(g: &mut Graph, m: Mlp) -> Net {
     let coords: Vec<NodeId> = (0..m.dims)
-        .map(|j| input(g, &format!("x{j}"), Shape::matrix(m.batch, 1)))
+        .map(|j| input(g, &format!("x{j}"), &[m.batch, 1]))
         .collect();
     let x = if m.dims == 1 {
         coords[0]
@@ -149,8 +104,8 @@ fn build_net(g: &mut Graph, m: Mlp) -> Net {
     for l in 0..=m.layers {
         let fan_in = if l == 0 { m.dims } else { m.width };
         let out = if l == m.layers { 1 } else { m.width };
-        let w = param(g, &format!("u.{l}.W"), Shape::matrix(out, fan_in));
-        let b = param(g, &format!("u.{l}.b"), Shape::new(&[out]));
+        let w = param(g, &format!("u.{l}.W"), &[out, fan_in]);
+        let b = param(g, &format!("u.{l}.b"), &[out]);
         layers.push((w, b));
     }
     Net { x, layers }

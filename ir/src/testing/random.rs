@@ -1,4 +1,4 @@
-//! Random well-typed graphs and input values for property tests (feature `testing`).
+//! Random well-typed graphs and their input values.
 //!
 //! [`random_graph`] grows a graph through [`Graph::add`] only, so every graph it returns
 //! verifies. Each step picks an op and operands whose types fit: elementwise ops (with
@@ -6,68 +6,13 @@
 //! `matmul` with all four flag combinations, `slice`, `concat`, scalar and tensor
 //! constants, and optionally the derivative operators with fresh levels and every method.
 //! All randomness comes from one [`Rng`] seed, so a failing case is reproduced by its seed.
-//!
-//! Another crate's tests use it through a dev-dependency with the feature on:
-//! `nabla-ir = { workspace = true, features = ["testing"] }`.
-//!
-//! ```
-//! use nabla_ir::testing::{random_env, random_graph, GenOptions, Rng};
-//! use nabla_ir::{interp, verify, DType};
-//!
-//! let mut rng = Rng::new(7);
-//! let g = random_graph(&mut rng, &GenOptions::default());
-//! verify(&g).unwrap();
-//! let env = random_env(&g, &mut rng);
-//! let outs = interp::eval_outputs(&g, &env, DType::F64).unwrap();
-//! assert_eq!(outs.len(), g.outputs().len());
-//! ```
 
 use crate::graph::{Graph, NodeId};
 use crate::interp::Env;
 use crate::op::{BinOp, Method, Num, Op, UnOp};
-use crate::tensor::Tensor;
 use crate::types::{DType, Shape};
 
-/// A small deterministic generator (SplitMix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from its seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform index in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// A uniform value in `[lo, hi)`.
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-
-    /// `true` with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.uniform(0.0, 1.0) < p
-    }
-
-    /// A uniformly chosen element of a non-empty slice.
-    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-}
+use super::Rng;
 
 /// What [`random_graph`] may build.
 #[derive(Clone, Debug)]
@@ -142,14 +87,7 @@ pub fn random_graph(rng: &mut Rng, opts: &GenOptions) -> Graph {
 
 /// Values for every `input` and `param` leaf of `g`, uniform in `[-2, 2)`.
 pub fn random_env(g: &Graph, rng: &mut Rng) -> Env {
-    let mut env = Env::new();
-    for id in g.ids() {
-        if let Op::Input { name, shape, .. } | Op::Param { name, shape, .. } = g.op(id) {
-            let data = (0..shape.numel()).map(|_| rng.uniform(-2.0, 2.0)).collect();
-            env.insert(name.clone(), Tensor::new(shape.clone(), data));
-        }
-    }
-    env
+    super::leaf_env(g, |n| rng.vec(n, -2.0, 2.0))
 }
 
 /// Values a special constant may take.
