@@ -352,7 +352,7 @@ fn dump_ir_prints_the_traced_and_expanded_graphs() {
         "{out}"
     );
     let nodes = (out.lines())
-        .filter(|l| l.contains(" [label=") && !l.contains(" -> "))
+        .filter(|l| l.contains(" [ label = ") && !l.contains(" -> "))
         .count();
     assert_eq!(err, format!("--expr g: traced: {nodes} nodes\n"));
 }
