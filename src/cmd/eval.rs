@@ -166,11 +166,7 @@ fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {
 
 /// Points for every residual's set and every expression; unknown keys are errors.
 fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Result<Points> {
-    let ctx = || format!("in {}", path.display());
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v = data::parse_json(&text).with_context(ctx)?;
-    let points = data::points_from_json(&v, problem.inputs.len()).with_context(ctx)?;
+    let points = read_json(path, |v| data::points_from_json(v, problem.inputs.len()))?;
     let has = |s: &str| points.iter().any(|(n, _)| n == s);
     for r in &problem.residuals {
         if !has(&r.points) {
@@ -208,11 +204,16 @@ fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Re
 }
 
 fn read_params(path: &Path, problem: &Problem) -> Result<Vec<(String, Tensor)>> {
+    read_json(path, |v| data::params_from_json(problem, v))
+}
+
+/// Reads the JSON file at `path` and converts it with `convert`; errors name the file.
+fn read_json<T>(path: &Path, convert: impl Fn(&Value) -> Result<T, data::DataError>) -> Result<T> {
     let ctx = || format!("in {}", path.display());
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let v = data::parse_json(&text).with_context(ctx)?;
-    data::params_from_json(problem, &v).with_context(ctx)
+    convert(&v).with_context(ctx)
 }
 
 /// Compiles `g`, binds points and params, runs it: every output by name.
