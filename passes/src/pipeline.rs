@@ -11,6 +11,9 @@ use crate::simplify::{self, SimplifyOptions};
 use nabla_ir::{verify, Graph, VerifyError};
 use std::time::{Duration, Instant};
 
+/// What a pass returns: its output graph and report, or `None` when the options skip it.
+pub type PassResult = Result<Option<(Graph, PassReport)>, PipelineError>;
+
 /// One graph-to-graph pass of the pipeline.
 pub struct Pass {
     /// The pass's name, as timing reports give it.
@@ -20,7 +23,7 @@ pub struct Pass {
     /// What the pass does.
     pub about: &'static str,
     /// Runs the pass on the previous pass's output; `None` when the options skip it.
-    pub run: fn(&Graph, &PipelineOptions) -> Result<Option<(Graph, PassReport)>, PipelineError>,
+    pub run: fn(&Graph, &PipelineOptions) -> PassResult,
 }
 
 /// The graph-to-graph passes, in pipeline order. AD comes first, so that every later pass
@@ -129,16 +132,13 @@ pub fn run(g: &Graph, opts: &PipelineOptions) -> Result<(Graph, Report), Pipelin
 }
 
 /// Derivative expansion with `opts.ad`.
-fn run_ad(g: &Graph, opts: &PipelineOptions) -> Result<Option<(Graph, PassReport)>, PipelineError> {
+fn run_ad(g: &Graph, opts: &PipelineOptions) -> PassResult {
     let (g, r) = ad::expand(g, &opts.ad)?;
     Ok(Some((g, PassReport::Ad(r))))
 }
 
 /// Equality saturation with `opts.simplify`, when given.
-fn run_simplify(
-    g: &Graph,
-    opts: &PipelineOptions,
-) -> Result<Option<(Graph, PassReport)>, PipelineError> {
+fn run_simplify(g: &Graph, opts: &PipelineOptions) -> PassResult {
     Ok(opts.simplify.as_ref().map(|s| {
         let (g, r) = simplify::simplify(g, s);
         (g, PassReport::Simplify(r))
