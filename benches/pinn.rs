@@ -13,7 +13,7 @@ mod objectives;
 use criterion::{criterion_group, Criterion};
 use nabla::backends::cranelift::{self, CraneliftExecutable};
 use nabla::ir::{verify, DType};
-use nabla::{lower, Backend, Derivs, Executable};
+use nabla::{lower, Backend, Executable};
 use objectives::Objective;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ fn build(o: &Objective, dtype: DType) -> (CraneliftExecutable, Duration) {
     let opts = nabla::Options {
         backend: Backend::Cranelift,
         dtype,
-        derivs: Derivs::Auto,
+        derivs: None,
         simplify: true,
         threads: Some(threads()),
         device: None,

@@ -7,7 +7,7 @@ mod objectives;
 use nabla::backends::cranelift;
 use nabla::backends::StepTime;
 use nabla::ir::{verify, DType};
-use nabla::{lower, Backend, Derivs, Executable};
+use nabla::{lower, Backend, Executable};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ fn main() {
         let opts = nabla::Options {
             backend: Backend::Cranelift,
             dtype: DType::F32,
-            derivs: Derivs::Auto,
+            derivs: None,
             simplify: true,
             threads: Some(1),
             device: None,

@@ -1,7 +1,7 @@
 //! From a traced graph to an executable: derivative expansion, simplification, backend.
 
 use nabla_backends::{all_bindings_of, Binding, BoundLeaves, Executable, RunError};
-use nabla_ir::{verify, DType, Graph, VerifyError};
+use nabla_ir::{verify, DType, Graph, Method, VerifyError};
 use nabla_passes::ad::AdOptions;
 use nabla_passes::pipeline::{self, PipelineOptions};
 use nabla_passes::simplify::SimplifyOptions;
@@ -29,22 +29,19 @@ impl Backend {
     }
 }
 
-/// How derivative operators are expanded.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Derivs {
-    /// The compiler's choice of exact method.
-    Auto,
-    /// Force one method for every operator (`Method::FiniteDiff` for `--derivs fd`).
-    Force(nabla_ir::Method),
-}
-
-impl Derivs {
-    /// The method forced on every derivative operator (`None`: each operator's own).
-    pub fn method(self) -> Option<nabla_ir::Method> {
-        match self {
-            Derivs::Auto => None,
-            Derivs::Force(m) => Some(m),
-        }
+/// Parses a derivative choice as the command line spells it (`--derivs`, `bench
+/// --methods`): `auto` or `ad` is the compiler's choice (`None`: each operator keeps its
+/// own method, which the cost model picks); any other name [`Method::parse`] knows forces
+/// that method on every operator (`forward`, `taylor`, `collapsed`, `reverse`, `fd`, and
+/// `fd=H` for finite differences with step `H`).
+pub fn parse_derivs(s: &str) -> Result<Option<Method>, String> {
+    match (s, Method::parse(s)) {
+        ("ad", _) | (_, Some(Method::Auto)) => Ok(None),
+        (_, Some(m)) => Ok(Some(m)),
+        (_, None) => Err(format!(
+            "unknown method `{s}` (expected auto, ad, forward, taylor, collapsed, reverse, \
+             fd or fd=H)"
+        )),
     }
 }
 
@@ -55,8 +52,9 @@ pub struct Options {
     pub backend: Backend,
     /// Element type of the compiled program.
     pub dtype: DType,
-    /// Derivative method.
-    pub derivs: Derivs,
+    /// The derivative method forced on every derivative operator; `None` keeps each
+    /// operator's own (the cost model's choice unless the program names one).
+    pub derivs: Option<Method>,
     /// Run the egg simplifier.
     pub simplify: bool,
     /// Threads for the Cranelift backend (`None`: one per core).
@@ -71,27 +69,37 @@ fn default_threads() -> usize {
 }
 
 impl Options {
-    /// The Cranelift JIT in f32 with the compiler's choices.
-    pub fn cranelift() -> Options {
+    /// Options for `backend`, `dtype` and `derivs`, on every core and the default device.
+    /// The simplifier runs unless the backend is the reference interpreter: the
+    /// interpreter defines what the unoptimised graph means, so it runs that graph.
+    pub fn new(backend: Backend, dtype: DType, derivs: Option<Method>) -> Options {
         Options {
-            backend: Backend::Cranelift,
-            dtype: DType::F32,
-            derivs: Derivs::Auto,
-            simplify: true,
+            backend,
+            dtype,
+            derivs,
+            simplify: backend != Backend::Interp,
             threads: None,
             device: None,
         }
     }
 
+    /// The Cranelift JIT in f32 with the compiler's choices.
+    pub fn cranelift() -> Options {
+        Options::new(Backend::Cranelift, DType::F32, None)
+    }
+
     /// The reference interpreter in f64.
     pub fn interp() -> Options {
-        Options {
-            backend: Backend::Interp,
-            dtype: DType::F64,
-            derivs: Derivs::Auto,
-            simplify: false,
-            threads: None,
-            device: None,
+        Options::new(Backend::Interp, DType::F64, None)
+    }
+
+    /// The pass pipeline's options: the forced method, and the simplifier when it runs.
+    pub fn pipeline(&self) -> PipelineOptions {
+        PipelineOptions {
+            ad: AdOptions {
+                method: self.derivs,
+            },
+            simplify: self.simplify.then(SimplifyOptions::default),
         }
     }
 }
@@ -170,12 +178,6 @@ fn backend(
 
 /// Runs the pass pipeline: the derivative-free graph a backend compiles, in `opts.dtype`.
 pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
-    let pipeline = PipelineOptions {
-        ad: AdOptions {
-            method: opts.derivs.method(),
-        },
-        simplify: opts.simplify.then(SimplifyOptions::default),
-    };
     // Retype before AD: finite-difference steps depend on the dtype.
     let typed;
     let g = if g.output_dtype().is_some_and(|d| d != opts.dtype) {
@@ -184,7 +186,7 @@ pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
     } else {
         g
     };
-    Ok(pipeline::run(g, &pipeline)?.0)
+    Ok(pipeline::run(g, &opts.pipeline())?.0)
 }
 
 /// An executable plus leaves it accepts but does not need.

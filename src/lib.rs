@@ -8,7 +8,7 @@
 //! - [`backends`]: the interpreter, the Cranelift JIT and OpenCL;
 //! - [`frontend`]: the Rust DSL, MLPs, the problem language;
 //! - [`compile`]: the whole pipeline from a traced graph to an [`Executable`];
-//! - [`params`]: the JSON files of parameters and points.
+//! - [`data`]: parameters and points: their JSON files, binding them to a program.
 
 pub use nabla_backends as backends;
 pub use nabla_frontend as frontend;
@@ -18,13 +18,13 @@ pub use nabla_passes as passes;
 pub use nabla_backends::{Executable, RunError};
 
 mod compile;
-pub mod params;
+pub mod data;
 pub mod train;
-pub use compile::{compile, lower, Backend, CompileError, Derivs, Options};
+pub use compile::{compile, lower, parse_derivs, Backend, CompileError, Options};
 
 /// Everything a DSL program needs: `use nabla::prelude::*`.
 pub mod prelude {
-    pub use crate::{compile, Backend, Derivs, Executable, Options};
+    pub use crate::{compile, Backend, Executable, Options};
     pub use nabla_frontend::prelude::*;
     pub use nabla_ir::Graph;
 }

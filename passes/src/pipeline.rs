@@ -1,24 +1,48 @@
-//! The pass pipeline and the registry of pass names.
+//! The pass pipeline and the registry of passes.
 //!
-//! [`run`] calls the passes in order; [`PASSES`] lists them with what each does, by the
-//! names the timing report ([`PassStat::name`]) gives them. Each pass's output is verified
-//! in debug and test builds: a verifier failure there is a compiler bug.
+//! [`PASSES`] lists the graph-to-graph passes in order: each with its name (the timing
+//! report's [`PassStat::name`]), the name of the graph it produces (`nabla dump-ir --stage`)
+//! and the function that runs it. [`run`] walks that list, and so does `dump-ir`: a pass
+//! added here is run, timed and dumped without editing either. Each pass's output is
+//! verified in debug and test builds: a verifier failure there is a compiler bug.
 
 use crate::ad::{self, AdError, AdOptions, AdReport};
 use crate::simplify::{self, SimplifyOptions};
 use nabla_ir::{verify, Graph, VerifyError};
 use std::time::{Duration, Instant};
 
-/// The graph-to-graph passes, in pipeline order, with what each does.
-pub const PASSES: &[(&str, &str)] = &[
-    (
-        "ad",
-        "expand derivative operators into plain ops (innermost first)",
-    ),
-    (
-        "simplify",
-        "equality saturation: algebra, constant folding, collapsing sums",
-    ),
+/// What a pass returns: its output graph and report, or `None` when the options skip it.
+pub type PassResult = Result<Option<(Graph, PassReport)>, PipelineError>;
+
+/// One graph-to-graph pass of the pipeline.
+pub struct Pass {
+    /// The pass's name, as timing reports give it.
+    pub name: &'static str,
+    /// The name of the graph the pass produces, as `nabla dump-ir --stage` spells it.
+    pub stage: &'static str,
+    /// What the pass does.
+    pub about: &'static str,
+    /// Runs the pass on the previous pass's output; `None` when the options skip it.
+    pub run: fn(&Graph, &PipelineOptions) -> PassResult,
+}
+
+/// The graph-to-graph passes, in pipeline order. AD comes first, so that every later pass
+/// and backend sees plain ops only; simplification then works on plain ops, where every
+/// rewrite is sound IR algebra and values of different levels can only meet where they are
+/// provably equal.
+pub const PASSES: &[Pass] = &[
+    Pass {
+        name: "ad",
+        stage: "ad",
+        about: "expand derivative operators into plain ops (innermost first)",
+        run: run_ad,
+    },
+    Pass {
+        name: "simplify",
+        stage: "simplified",
+        about: "equality saturation: algebra, constant folding, collapsing sums",
+        run: run_simplify,
+    },
 ];
 
 /// Options of the whole pipeline.
@@ -28,6 +52,33 @@ pub struct PipelineOptions {
     pub ad: AdOptions,
     /// The simplifier's options; `None` skips it.
     pub simplify: Option<SimplifyOptions>,
+}
+
+/// What one pass reports besides its output graph.
+#[derive(Clone, Debug)]
+pub enum PassReport {
+    /// Derivative expansion: the method used for every operator.
+    Ad(AdReport),
+    /// Equality saturation: e-graph size, iterations, stop reason, cost.
+    Simplify(simplify::Report),
+}
+
+impl PassReport {
+    /// The line a person reads next to the pass's graph (`dump-ir`), if the pass has one.
+    pub fn summary(&self) -> Option<String> {
+        match self {
+            PassReport::Ad(_) => None,
+            PassReport::Simplify(r) => Some(r.to_string()),
+        }
+    }
+
+    /// Files the report under its pass in the pipeline's report.
+    fn record(self, report: &mut Report) {
+        match self {
+            PassReport::Ad(r) => report.ad = r,
+            PassReport::Simplify(r) => report.simplify = Some(r),
+        }
+    }
 }
 
 /// What one pass did.
@@ -44,7 +95,7 @@ pub struct PassStat {
 /// What the pipeline did.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Per pass, in order.
+    /// Per pass that ran, in order.
     pub passes: Vec<PassStat>,
     /// The AD pass's report.
     pub ad: AdReport,
@@ -63,28 +114,35 @@ pub enum PipelineError {
     Ad(#[from] AdError),
 }
 
-/// Runs the passes in order on a traced graph; returns a derivative-free graph.
+/// Runs the passes of [`PASSES`] in order on a traced graph; returns a derivative-free
+/// graph.
 pub fn run(g: &Graph, opts: &PipelineOptions) -> Result<(Graph, Report), PipelineError> {
     verify(g).map_err(PipelineError::Input)?;
     let mut report = Report::default();
-    // AD first: every later pass and backend sees plain ops only.
-    let t = Instant::now();
-    let (g, ad_report) = ad::expand(g, &opts.ad)?;
-    report.ad = ad_report;
-    record(&mut report, "ad", t, &g);
-    // Then simplification, on plain ops: every rewrite is sound IR algebra, so values of
-    // different levels can only meet where they are provably equal.
-    let g = match &opts.simplify {
-        Some(sopts) => {
-            let t = Instant::now();
-            let (g, r) = simplify::simplify(&g, sopts);
-            report.simplify = Some(r);
-            record(&mut report, "simplify", t, &g);
-            g
+    let mut last: Option<Graph> = None;
+    for pass in PASSES {
+        let t = Instant::now();
+        if let Some((out, r)) = (pass.run)(last.as_ref().unwrap_or(g), opts)? {
+            r.record(&mut report);
+            record(&mut report, pass.name, t, &out);
+            last = Some(out);
         }
-        None => g,
-    };
-    Ok((g, report))
+    }
+    Ok((last.unwrap_or_else(|| g.clone()), report))
+}
+
+/// Derivative expansion with `opts.ad`.
+fn run_ad(g: &Graph, opts: &PipelineOptions) -> PassResult {
+    let (g, r) = ad::expand(g, &opts.ad)?;
+    Ok(Some((g, PassReport::Ad(r))))
+}
+
+/// Equality saturation with `opts.simplify`, when given.
+fn run_simplify(g: &Graph, opts: &PipelineOptions) -> PassResult {
+    Ok(opts.simplify.as_ref().map(|s| {
+        let (g, r) = simplify::simplify(g, s);
+        (g, PassReport::Simplify(r))
+    }))
 }
 
 fn record(report: &mut Report, name: &'static str, t: Instant, g: &Graph) {

@@ -14,13 +14,16 @@
 //! steps also writes `fd_error.svg`: the error against the step (the V-shaped curve of
 //! truncation against rounding) next to the exact methods' errors.
 
+use super::common::BackendArg;
 use crate::cmd::train::load_problem;
 use anyhow::Context;
-use nabla::{compile, Backend, Derivs, Executable, Options};
-use nabla_frontend::problem::{input_name, Problem};
+use nabla::data::{bind_params, bind_points, named_values};
+use nabla::train::accuracy::rel_l2;
+use nabla::{compile, parse_derivs, Backend, Executable, Options};
+use nabla_frontend::problem::Problem;
 use nabla_ir::{DType, Graph, Method, Num, Op};
-use nabla_passes::ad::{flops_per_point, AdOptions};
-use nabla_passes::pipeline::{self, PipelineOptions};
+use nabla_passes::ad::flops_per_point;
+use nabla_passes::pipeline;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,7 +33,8 @@ use std::time::Instant;
 pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
-    /// Methods to run, comma-separated: auto, forward, taylor, collapsed, reverse, fd.
+    /// Methods to run, comma-separated: auto, forward, taylor, collapsed, reverse, fd (at
+    /// the usual step, ten times it and a tenth of it) or fd=H (at step H).
     #[arg(
         long,
         value_delimiter = ',',
@@ -44,8 +48,8 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: u32,
     /// The backend measured (the reference is always the f64 interpreter).
-    #[arg(long, value_enum, default_value_t = crate::cmd::train::BackendArg::Cpu)]
-    pub backend: crate::cmd::train::BackendArg,
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    pub backend: BackendArg,
     /// Writes fd_error.svg (error against finite-difference step) into DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -59,44 +63,26 @@ pub struct Args {
     pub points: Option<u64>,
 }
 
-/// A method as asked for on the command line.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Which {
-    Auto,
-    Exact(Method),
-    Fd(Option<f64>),
-}
-
-impl Which {
-    fn name(self) -> String {
-        match self {
-            Which::Auto => "auto".into(),
-            Which::Exact(m) => m.name(),
-            Which::Fd(_) => "fd".into(),
-        }
-    }
-
-    fn derivs(self) -> Derivs {
-        match self {
-            Which::Auto => Derivs::Auto,
-            Which::Exact(m) => Derivs::Force(m),
-            Which::Fd(h) => Derivs::Force(Method::FiniteDiff(h.map(Num::new))),
-        }
+/// A derivative choice as the table and the JSON name it: `auto` (`None`), an exact
+/// method's name, or `fd` for finite differences at any step (the step is the row's `h`).
+fn method_name(derivs: Option<Method>) -> String {
+    match derivs {
+        None => "auto".into(),
+        Some(Method::FiniteDiff(_)) => Method::FiniteDiff(None).name(),
+        Some(m) => m.name(),
     }
 }
 
-/// The exact methods nabla has, by name.
-const EXACT: [(&str, Method); 4] = [
-    ("forward", Method::Forward),
-    ("taylor", Method::Taylor),
-    ("collapsed", Method::Collapsed),
-    ("reverse", Method::Reverse),
-];
+/// Finite differences with step `h`.
+fn fd(h: f64) -> Option<Method> {
+    Some(Method::FiniteDiff(Some(Num::new(h))))
+}
 
 /// One measured (or failed) configuration.
 #[derive(Clone, Debug)]
 struct Row {
-    which: Which,
+    /// The derivative method measured (`None`: the compiler's choice).
+    derivs: Option<Method>,
     dtype: DType,
     h: Option<f64>,
     outcome: Result<Measured, String>,
@@ -141,8 +127,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let setup = Setup::new(problem, &args)?;
     let mut rows = Vec::new();
     for &dtype in &dtypes {
-        for &which in &methods {
-            rows.extend(setup.rows_for(which, dtype));
+        for &derivs in &methods {
+            rows.extend(setup.rows_for(derivs, dtype));
         }
     }
     let table = table(&rows);
@@ -159,20 +145,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Which>> {
+/// `--methods`, each through [`parse_derivs`].
+fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Option<Method>>> {
     names
         .iter()
-        .map(|n| match n.as_str() {
-            "auto" => Ok(Which::Auto),
-            "fd" => Ok(Which::Fd(None)),
-            other => EXACT
-                .iter()
-                .find(|e| e.0 == other)
-                .map(|e| Which::Exact(e.1))
-                .with_context(|| {
-                    format!("unknown method `{other}` (expected auto, forward, taylor, collapsed, reverse or fd)")
-                }),
-        })
+        .map(|n| parse_derivs(n).map_err(anyhow::Error::msg))
         .collect()
 }
 
@@ -198,15 +175,11 @@ impl Setup {
             problem,
             points,
             reference: Values::default(),
-            backend: args.options_backend(),
+            backend: args.backend.backend(),
             reps: args.reps,
         };
-        let opts = Options {
-            backend: Backend::Interp,
-            ..Options::interp()
-        };
         let obj = s.problem.objective(&s.sizes(), DType::F64, true)?;
-        let mut exe = compile(&obj.graph, &opts).context("the f64 reference")?;
+        let mut exe = compile(&obj.graph, &Options::interp()).context("the f64 reference")?;
         s.bind(exe.as_mut(), &obj.init)?;
         exe.run()?;
         s.reference = s.values(exe.as_ref());
@@ -221,42 +194,38 @@ impl Setup {
             .collect()
     }
 
-    /// The measured rows for one requested method: one, or three for `fd`.
-    fn rows_for(&self, which: Which, dtype: DType) -> Vec<Row> {
-        let steps = match which {
-            Which::Fd(_) => {
+    /// The measured rows for one requested method: one, or three for `fd` at the default
+    /// step (the step itself, ten times it and a tenth of it).
+    fn rows_for(&self, derivs: Option<Method>, dtype: DType) -> Vec<Row> {
+        let steps = match derivs {
+            Some(Method::FiniteDiff(None)) => {
                 let h = default_step(dtype, self.order);
                 vec![
-                    (Which::Fd(None), h),
-                    (Which::Fd(Some(h * 10.0)), h * 10.0),
-                    (Which::Fd(Some(h / 10.0)), h / 10.0),
+                    (derivs, Some(h)),
+                    (fd(h * 10.0), Some(h * 10.0)),
+                    (fd(h / 10.0), Some(h / 10.0)),
                 ]
             }
-            _ => vec![(which, f64::NAN)],
+            Some(Method::FiniteDiff(Some(h))) => vec![(derivs, Some(h.get()))],
+            _ => vec![(derivs, None)],
         };
         steps
             .into_iter()
-            .map(|(w, h)| Row {
-                which: w,
+            .map(|(derivs, h)| Row {
+                derivs,
                 dtype,
-                h: h.is_finite().then_some(h),
-                outcome: self.measure(w, dtype).map_err(|e| format!("{e:#}")),
+                h,
+                outcome: self.measure(derivs, dtype).map_err(|e| format!("{e:#}")),
             })
             .collect()
     }
 
-    fn options(&self, which: Which, dtype: DType) -> Options {
-        Options {
-            backend: self.backend,
-            dtype,
-            derivs: which.derivs(),
-            simplify: self.backend != Backend::Interp,
-            ..Options::cranelift()
-        }
+    fn options(&self, derivs: Option<Method>, dtype: DType) -> Options {
+        Options::new(self.backend, dtype, derivs)
     }
 
-    fn measure(&self, which: Which, dtype: DType) -> anyhow::Result<Measured> {
-        let opts = self.options(which, dtype);
+    fn measure(&self, derivs: Option<Method>, dtype: DType) -> anyhow::Result<Measured> {
+        let opts = self.options(derivs, dtype);
         let obj = self.problem.objective(&self.sizes(), dtype, true)?;
         let t0 = Instant::now();
         let mut exe = compile(&obj.graph, &opts)?;
@@ -264,7 +233,7 @@ impl Setup {
         self.bind(exe.as_mut(), &obj.init)?;
         let loss_grad_ms = self.time(exe.as_mut())?;
         let got = self.values(exe.as_ref());
-        let (flops, chosen) = self.static_info(&obj.graph, which)?;
+        let (flops, chosen) = self.static_info(&obj.graph, &opts)?;
         let loss_obj = self.problem.objective(&self.sizes(), dtype, false)?;
         let mut loss_exe = compile(&loss_obj.graph, &opts)?;
         self.bind(loss_exe.as_mut(), &loss_obj.init)?;
@@ -275,20 +244,15 @@ impl Setup {
             loss_ms,
             loss_grad_ms,
             gflops: flops / (loss_grad_ms * 1e-3) / 1e9,
-            residual_rel_err: rel_err(&got.residuals, &self.reference.residuals),
-            grad_rel_err: rel_err(&got.grad, &self.reference.grad),
+            residual_rel_err: rel_l2(&got.residuals, &self.reference.residuals),
+            grad_rel_err: rel_l2(&got.grad, &self.reference.grad),
         })
     }
 
     /// FLOPs of the lowered graph, and for `auto` the methods the compiler picked.
-    fn static_info(&self, g: &Graph, which: Which) -> anyhow::Result<(f64, Option<String>)> {
-        let method = which.derivs().method();
-        let popts = PipelineOptions {
-            ad: AdOptions { method },
-            simplify: (self.backend != Backend::Interp).then(Default::default),
-        };
-        let (lowered, report) = pipeline::run(g, &popts)?;
-        let chosen = (which == Which::Auto).then(|| {
+    fn static_info(&self, g: &Graph, opts: &Options) -> anyhow::Result<(f64, Option<String>)> {
+        let (lowered, report) = pipeline::run(g, &opts.pipeline())?;
+        let chosen = opts.derivs.is_none().then(|| {
             let mut names: Vec<String> = report
                 .ad
                 .expansions
@@ -308,19 +272,9 @@ impl Setup {
         exe: &mut dyn Executable,
         init: &[(String, nabla_ir::Tensor)],
     ) -> anyhow::Result<()> {
-        let names: Vec<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
-        for (name, t) in init {
-            if names.contains(name) {
-                exe.set(name, &t.data)?;
-            }
-        }
+        bind_params(exe, named_values(init))?;
         for (set, rows) in &self.points {
-            for (k, input) in self.problem.inputs.iter().enumerate() {
-                let name = input_name(set, &input.name);
-                if names.contains(&name) {
-                    exe.set(&name, &rows.iter().map(|r| r[k]).collect::<Vec<_>>())?;
-                }
-            }
+            bind_points(exe, &self.problem, set, rows)?;
         }
         Ok(())
     }
@@ -355,15 +309,15 @@ impl Setup {
 
     /// Residual and gradient errors of fd at `h`, without timing.
     fn fd_errors(&self, dtype: DType, h: f64) -> anyhow::Result<(f64, f64)> {
-        let opts = self.options(Which::Fd(Some(h)), dtype);
+        let opts = self.options(fd(h), dtype);
         let obj = self.problem.objective(&self.sizes(), dtype, true)?;
         let mut exe = compile(&obj.graph, &opts)?;
         self.bind(exe.as_mut(), &obj.init)?;
         exe.run()?;
         let v = self.values(exe.as_ref());
         Ok((
-            rel_err(&v.residuals, &self.reference.residuals),
-            rel_err(&v.grad, &self.reference.grad),
+            rel_l2(&v.residuals, &self.reference.residuals),
+            rel_l2(&v.grad, &self.reference.grad),
         ))
     }
 
@@ -380,27 +334,17 @@ impl Setup {
         }
         let exact: Vec<(String, f64)> = rows
             .iter()
-            .filter(|r| !matches!(r.which, Which::Fd(_)))
+            .filter(|r| !matches!(r.derivs, Some(Method::FiniteDiff(_))))
             .filter_map(|r| {
                 let m = r.outcome.as_ref().ok()?;
                 Some((
-                    format!("{} {}", r.which.name(), r.dtype.name()),
+                    format!("{} {}", method_name(r.derivs), r.dtype.name()),
                     m.residual_rel_err,
                 ))
             })
             .collect();
         nabla::train::plot::fd_error(&curves, &exact)
             .map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
-    }
-}
-
-impl Args {
-    fn options_backend(&self) -> Backend {
-        match self.backend {
-            crate::cmd::train::BackendArg::Cpu => Backend::Cranelift,
-            crate::cmd::train::BackendArg::Opencl => Backend::OpenCl,
-            crate::cmd::train::BackendArg::Interp => Backend::Interp,
-        }
     }
 }
 
@@ -423,20 +367,6 @@ fn default_step(dtype: DType, order: usize) -> f64 {
     dtype.epsilon().powf(1.0 / (2.0 + order as f64))
 }
 
-/// `‖a − b‖ / ‖b‖` (the absolute error when `b` is zero).
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() != b.len() {
-        return f64::NAN;
-    }
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    if den > 0.0 {
-        (num / den).sqrt()
-    } else {
-        num.sqrt()
-    }
-}
-
 fn table(rows: &[Row]) -> String {
     let mut s = format!(
         "{:<22} {:>5} {:>10} {:>10} {:>12} {:>9} {:>11} {:>11}\n",
@@ -450,7 +380,7 @@ fn table(rows: &[Row]) -> String {
         "grad err"
     );
     for r in rows {
-        let mut name = r.which.name();
+        let mut name = method_name(r.derivs);
         if let Some(h) = r.h {
             name = format!("fd h={h:.2e}");
         }
@@ -483,7 +413,7 @@ fn to_json(problem: &str, rows: &[Row]) -> Value {
 }
 
 fn row_json(r: &Row) -> Value {
-    let mut v = json!({"method": r.which.name(), "dtype": r.dtype.name()});
+    let mut v = json!({"method": method_name(r.derivs), "dtype": r.dtype.name()});
     if let Some(h) = r.h {
         v["h"] = json!(h);
     }

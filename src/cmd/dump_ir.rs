@@ -1,27 +1,30 @@
 //! `nabla dump-ir`: the program at each stage of the pipeline.
 //!
 //! Stages run in order, each from the previous graph stage's output: `traced` (the
-//! objective as the front end builds it, derivative operators included), `ad`
-//! (derivative operators expanded), `simplified` (after equality saturation), `scheduled`
-//! (kernels and buffers), `clif` (Cranelift IR of every kernel), `opencl` (OpenCL C).
-//! One function per stage ([`stage`]); a stage whose pass this build lacks is an error
-//! naming it.
+//! objective as the front end builds it, derivative operators included), then the output
+//! of every pass of the pipeline's registry, `nabla_passes::pipeline::PASSES` (today `ad`,
+//! derivative operators expanded, and `simplified`, after equality saturation), then
+//! `scheduled` (kernels and buffers), `clif` (Cranelift IR of every kernel), `opencl`
+//! (OpenCL C). One function per stage ([`stage`]); a stage whose pass this build lacks is
+//! an error naming it.
 //!
 //! Output: in text format, the stages on standard output with their headers. In DOT
 //! format standard output holds exactly one graph, so that it can be piped into `dot`:
 //! headers and reports go to standard error, and several graphs (every stage, several
 //! `--expr`) need `--out DIR`, one file per graph and stage.
 
-use super::eval::{load_objective, load_problem, DerivsArg};
+use super::eval::{load_objective, load_problem};
 use anyhow::Result;
-use nabla::params::write_atomic;
+use nabla::data::write_atomic;
 use nabla::train::output::prepare_dir;
 use nabla_backends::{cranelift, opencl};
-use nabla_ir::{dot, text, DType, Graph};
-use nabla_passes::ad::{self, flops_per_point, AdOptions};
+use nabla_ir::{dot, text, DType, Graph, Method};
+use nabla_passes::ad::{flops_per_point, AdOptions};
+use nabla_passes::pipeline::{Pass, PipelineOptions, PASSES};
 use nabla_passes::schedule::{self, ScheduleOptions};
-use nabla_passes::simplify::{self, SimplifyOptions};
+use nabla_passes::simplify::SimplifyOptions;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 const EXAMPLE: &str = "Examples:
   nabla dump-ir poisson.nabla --stage traced
@@ -36,15 +39,15 @@ Several graphs (every stage, or several --expr) need --out DIR, which writes one
 graph and stage: [EXPR.]STAGE.dot, or with --format text [EXPR.]STAGE.ir (graphs),
 scheduled.txt, clif.clif, opencl.cl.";
 
-/// A stage of the pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// A stage of the pipeline: the traced graph, the output of each pass of
+/// [`PASSES`] (so a new pass is a new stage), then the schedule and each
+/// backend's source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     /// The traced graph, with derivative operators.
     Traced,
-    /// After derivative expansion.
-    Ad,
-    /// After simplification.
-    Simplified,
+    /// The graph after pass `PASSES[i]`.
+    Pass(usize),
     /// Kernels and buffers.
     Scheduled,
     /// Cranelift IR of every kernel.
@@ -55,21 +58,31 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] = [
-        Stage::Traced,
-        Stage::Ad,
-        Stage::Simplified,
-        Stage::Scheduled,
-        Stage::Clif,
-        Stage::Opencl,
-    ];
+    pub fn all() -> &'static [Stage] {
+        static ALL: OnceLock<Vec<Stage>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let passes = (0..PASSES.len()).map(Stage::Pass);
+            let code = [Stage::Scheduled, Stage::Clif, Stage::Opencl];
+            std::iter::once(Stage::Traced)
+                .chain(passes)
+                .chain(code)
+                .collect()
+        })
+    }
+
+    /// The graph that is compiled: the last pass's output.
+    fn compiled() -> Stage {
+        PASSES
+            .len()
+            .checked_sub(1)
+            .map_or(Stage::Traced, Stage::Pass)
+    }
 
     /// The name used by `--stage`.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Traced => "traced",
-            Stage::Ad => "ad",
-            Stage::Simplified => "simplified",
+            Stage::Pass(i) => PASSES[i].stage,
             Stage::Scheduled => "scheduled",
             Stage::Clif => "clif",
             Stage::Opencl => "opencl",
@@ -78,18 +91,52 @@ impl Stage {
 
     /// Whether the stage is a graph (printable as DOT) rather than source text.
     pub fn is_graph(self) -> bool {
-        matches!(self, Stage::Traced | Stage::Ad | Stage::Simplified)
+        matches!(self, Stage::Traced | Stage::Pass(_))
     }
 
     /// The extension of the stage's file under `--out`.
     fn extension(self, format: Format) -> &'static str {
         match (self, format) {
             (_, Format::Dot) => "dot",
-            (Stage::Traced | Stage::Ad | Stage::Simplified, Format::Text) => "ir",
+            (Stage::Traced | Stage::Pass(_), Format::Text) => "ir",
             (Stage::Scheduled, Format::Text) => "txt",
             (Stage::Clif, Format::Text) => "clif",
             (Stage::Opencl, Format::Text) => "cl",
         }
+    }
+
+    /// What the stage holds, for `--help`.
+    fn about(self) -> String {
+        match self {
+            Stage::Traced => "The traced graph, with derivative operators".into(),
+            Stage::Pass(i) => format!("After `{}`: {}", PASSES[i].name, PASSES[i].about),
+            Stage::Scheduled => "Kernels and buffers".into(),
+            Stage::Clif => "Cranelift IR of every kernel".into(),
+            Stage::Opencl => "OpenCL C source".into(),
+        }
+    }
+}
+
+/// `--stage` takes the names of [`Stage::all`].
+impl clap::ValueEnum for Stage {
+    fn value_variants<'a>() -> &'a [Self] {
+        Stage::all()
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
+}
+
+/// The names of the graph stages, as a list in prose: `traced, ad and simplified`.
+fn graph_stages() -> String {
+    let names: Vec<&str> = (Stage::all().iter())
+        .filter(|s| s.is_graph())
+        .map(|s| s.name())
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
     }
 }
 
@@ -120,9 +167,13 @@ pub struct Args {
     /// objective; repeatable.
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
-    /// How derivatives are expanded (stage `ad` and later).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub derivs: DerivsArg,
+    /// How derivatives are expanded (stage `ad` and later): `auto` (or `ad`), the
+    /// compiler's choice of exact method; `forward`, `taylor`, `collapsed` or `reverse`,
+    /// that method forced on every operator; `fd`, central finite differences (`fd=H`:
+    /// with step H).
+    // The full path keeps clap from reading `Option` as "the flag may be absent".
+    #[arg(long, value_name = "DERIVS", value_parser = nabla::parse_derivs, default_value = "auto")]
+    pub derivs: std::option::Option<Method>,
     /// Write one file per graph and stage into DIR instead of standard output; headers and
     /// reports go to standard error.
     #[arg(long, value_name = "DIR")]
@@ -139,8 +190,9 @@ impl Args {
         if let Some(s) = self.stage.filter(|s| !s.is_graph()) {
             return Err(format!(
                 "--stage {} is source text, not a graph; --format dot applies to the \
-                 stages traced, ad and simplified",
-                s.name()
+                 stages {}",
+                s.name(),
+                graph_stages()
             ));
         }
         if self.out.is_none() && self.exprs.len() > 1 {
@@ -157,14 +209,15 @@ impl Args {
     /// The stages to run, in order, and whether each is printed.
     fn plan(&self) -> Vec<(Stage, bool)> {
         let dot = self.format == Format::Dot;
+        let all = Stage::all();
         let last = (self.stage).unwrap_or(if dot {
-            Stage::Simplified
+            Stage::compiled()
         } else {
-            Stage::Opencl
+            all[all.len() - 1]
         });
         let every = self.every();
-        let upto = Stage::ALL.iter().position(|&s| s == last).unwrap_or(0);
-        Stage::ALL[..=upto]
+        let upto = all.iter().position(|&s| s == last).unwrap_or(0);
+        all[..=upto]
             .iter()
             .map(|&s| (s, s == last || every))
             .collect()
@@ -302,7 +355,7 @@ fn stages(args: &Args, traced: Graph, batch: usize) -> Result<Vec<Piece>> {
     let mut out = Vec::new();
     let mut graph = traced;
     for (s, print) in args.plan() {
-        let dump = match stage(s, &graph, &args.derivs) {
+        let dump = match stage(s, &graph, args.derivs) {
             Ok(d) => d,
             Err(e) if args.every() => {
                 eprintln!("note: stopping before stage `{}`: {e}", s.name());
@@ -337,20 +390,14 @@ fn piece(s: Stage, dump: &Dump, format: Format, batch: usize) -> Piece {
 }
 
 /// One stage from the previous graph stage's output.
-pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
+pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
+    let dtype = prev.output_dtype().unwrap_or(DType::F64);
     match s {
         Stage::Traced => Ok(Dump::Graph(prev.clone())),
-        Stage::Ad => expand(prev, derivs),
-        Stage::Simplified => {
-            let (g, report) = simplify::simplify(prev, &SimplifyOptions::default());
-            Ok(Dump::Reported(g, report.to_string()))
-        }
+        Stage::Pass(i) => run_pass(&PASSES[i], prev, derivs),
         Stage::Scheduled => {
             let info = nabla_ir::verify(prev)?;
-            let opts = ScheduleOptions {
-                dtype: prev.output_dtype().unwrap_or(DType::F64),
-                fuse: true,
-            };
+            let opts = ScheduleOptions { dtype, fuse: true };
             Ok(Dump::Text(
                 schedule::schedule(prev, &info, &opts).to_string(),
             ))
@@ -358,7 +405,7 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
         Stage::Clif => {
             let info = nabla_ir::verify(prev)?;
             let opts = cranelift::Options {
-                dtype: prev.output_dtype().unwrap_or(DType::F64),
+                dtype,
                 ..Default::default()
             };
             Ok(Dump::Text(cranelift::compile(prev, &info, &opts)?.clif()))
@@ -366,7 +413,7 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
         Stage::Opencl => {
             let info = nabla_ir::verify(prev)?;
             let opts = opencl::Options {
-                dtype: prev.output_dtype().unwrap_or(DType::F64),
+                dtype,
                 ..Default::default()
             };
             Ok(Dump::Text(opencl::emit(prev, &info, &opts)))
@@ -374,11 +421,21 @@ pub fn stage(s: Stage, prev: &Graph, derivs: &DerivsArg) -> Result<Dump> {
     }
 }
 
-/// Derivative expansion with the `--derivs` choice.
-fn expand(g: &Graph, derivs: &DerivsArg) -> Result<Dump> {
-    let method = derivs.derivs().method();
-    let (g, _report) = ad::expand(g, &AdOptions { method })?;
-    Ok(Dump::Graph(g))
+/// One pass of the pipeline, every pass on (the simplifier with its default options),
+/// derivatives expanded with the `--derivs` choice. The pass's summary, if it has one, is
+/// printed above its graph.
+fn run_pass(pass: &Pass, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
+    let opts = PipelineOptions {
+        ad: AdOptions { method: derivs },
+        simplify: Some(SimplifyOptions::default()),
+    };
+    Ok(match (pass.run)(prev, &opts)? {
+        None => Dump::Graph(prev.clone()),
+        Some((g, report)) => match report.summary() {
+            Some(summary) => Dump::Reported(g, summary),
+            None => Dump::Graph(g),
+        },
+    })
 }
 
 /// A graph stage's header: node count, and FLOPs per point once derivative operators are

@@ -4,12 +4,15 @@
 //! "grad": <params.json layout>}` (`grad` only with `--grad`). Nothing is written unless
 //! everything succeeded; files are written through a temporary file and a rename.
 
+use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
-use nabla::params::{self, num, params_to_json, write_atomic};
-use nabla::{compile, Backend, Derivs, Options};
+use nabla::data::{
+    self, bind_params, bind_points, named_values, num, params_to_json, write_atomic,
+};
+use nabla::{compile, Options};
 use nabla_frontend::lang::{self, Loaded};
-use nabla_frontend::problem::{input_name, ExprFn, Problem};
-use nabla_ir::{DType, Method, Tensor};
+use nabla_frontend::problem::{ExprFn, Problem};
+use nabla_ir::Tensor;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,71 +25,10 @@ const EXAMPLE: &str = "Example:
   points.json: {\"inner\": [[0.1, 0.2], [0.5, 0.5]], \"walls\": [[0.0, 0.3]], \"err\": [[0.5, 0.5]]}
   (the points of an --expr are keyed by its name)";
 
-/// Element type (`--dtype`).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum DTypeArg {
-    /// 32-bit floats.
-    F32,
-    /// 64-bit floats.
-    F64,
-}
-
-impl DTypeArg {
-    /// The IR's dtype.
-    pub fn dtype(self) -> DType {
-        match self {
-            DTypeArg::F32 => DType::F32,
-            DTypeArg::F64 => DType::F64,
-        }
-    }
-}
-
-/// Where to run (`--backend`).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum BackendArg {
-    /// The f64 reference interpreter.
-    Interp,
-    /// The Cranelift JIT.
-    Cpu,
-    /// OpenCL.
-    Opencl,
-}
-
-impl BackendArg {
-    /// The compiler's backend.
-    pub fn backend(self) -> Backend {
-        match self {
-            BackendArg::Interp => Backend::Interp,
-            BackendArg::Cpu => Backend::Cranelift,
-            BackendArg::Opencl => Backend::OpenCl,
-        }
-    }
-}
-
-/// How derivatives are computed (`--derivs`).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum DerivsArg {
-    /// The compiler's choice of exact method.
-    Auto,
-    /// Exact (automatic differentiation), method chosen by the compiler.
-    Ad,
-    /// Central finite differences with the default step.
-    Fd,
-}
-
-impl DerivsArg {
-    /// The compiler's option.
-    pub fn derivs(self) -> Derivs {
-        match self {
-            DerivsArg::Auto | DerivsArg::Ad => Derivs::Auto,
-            DerivsArg::Fd => Derivs::Force(Method::FiniteDiff(None)),
-        }
-    }
-}
-
 /// Arguments of `nabla eval`.
 #[derive(clap::Args)]
-#[command(after_help = EXAMPLE)]
+// eval's default dtype is f64: its numbers are the ones other programs check.
+#[command(after_help = EXAMPLE, mut_arg("dtype", |a| a.default_value("f64")))]
 pub struct Args {
     /// The problem file.
     pub file: PathBuf,
@@ -102,15 +44,9 @@ pub struct Args {
     /// An extra expression to evaluate on the points under its name (repeatable).
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
-    /// Element type of the computation.
-    #[arg(long, value_enum, default_value = "f64")]
-    pub dtype: DTypeArg,
-    /// Where to run.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub backend: BackendArg,
-    /// How derivatives are computed.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub derivs: DerivsArg,
+    /// `--backend`, `--dtype` (default f64), `--derivs`.
+    #[command(flatten)]
+    pub compile: CompileArgs,
     /// Write the parameters used (the initialisation when --params is omitted) here.
     #[arg(long, value_name = "P.json")]
     pub write_params: Option<PathBuf>,
@@ -195,19 +131,19 @@ pub struct Evaluation {
     pub params: Vec<(String, Tensor)>,
 }
 
-type Points = params::PointSets;
+type Points = data::PointSets;
 
 /// Evaluates residuals, loss, expressions and (with `--grad`) the gradient.
 pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> Result<Evaluation> {
     let points = read_points(&args.points, problem, exprs)?;
     let sizes: Vec<(String, usize)> = points.iter().map(|(s, r)| (s.clone(), r.len())).collect();
-    let dtype = args.dtype.dtype();
+    let dtype = args.compile.dtype.dtype();
     let obj = problem.objective(&sizes, dtype, args.grad)?;
     let params = match &args.params {
         Some(path) => read_params(path, problem)?,
         None => obj.init.clone(),
     };
-    let opts = options(args);
+    let opts = args.compile.options();
     let outs = run_graph(problem, &obj.graph, &opts, &points, &params)?;
     let mut result = objective_json(problem, &outs, args.grad);
     let mut ex = Map::new();
@@ -221,17 +157,6 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
     Ok(Evaluation { result, params })
 }
 
-fn options(args: &Args) -> Options {
-    Options {
-        backend: args.backend.backend(),
-        dtype: args.dtype.dtype(),
-        derivs: args.derivs.derivs(),
-        simplify: !matches!(args.backend, BackendArg::Interp),
-        threads: None,
-        device: None,
-    }
-}
-
 fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {
     points
         .iter()
@@ -241,11 +166,7 @@ fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {
 
 /// Points for every residual's set and every expression; unknown keys are errors.
 fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Result<Points> {
-    let ctx = || format!("in {}", path.display());
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v = params::parse_json(&text).with_context(ctx)?;
-    let points = params::points_from_json(&v, problem.inputs.len()).with_context(ctx)?;
+    let points = read_json(path, |v| data::points_from_json(v, problem.inputs.len()))?;
     let has = |s: &str| points.iter().any(|(n, _)| n == s);
     for r in &problem.residuals {
         if !has(&r.points) {
@@ -283,11 +204,16 @@ fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Re
 }
 
 fn read_params(path: &Path, problem: &Problem) -> Result<Vec<(String, Tensor)>> {
+    read_json(path, |v| data::params_from_json(problem, v))
+}
+
+/// Reads the JSON file at `path` and converts it with `convert`; errors name the file.
+fn read_json<T>(path: &Path, convert: impl Fn(&Value) -> Result<T, data::DataError>) -> Result<T> {
     let ctx = || format!("in {}", path.display());
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v = params::parse_json(&text).with_context(ctx)?;
-    params::params_from_json(problem, &v).with_context(ctx)
+    let v = data::parse_json(&text).with_context(ctx)?;
+    convert(&v).with_context(ctx)
 }
 
 /// Compiles `g`, binds points and params, runs it: every output by name.
@@ -299,13 +225,9 @@ fn run_graph(
     params: &[(String, Tensor)],
 ) -> Result<HashMap<String, Vec<f64>>> {
     let mut exe = compile(g, opts).context("compiling the problem")?;
-    let leaves = leaf_values(problem, points, params);
-    let names: Vec<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
-    for name in names {
-        let v = leaves
-            .get(&name)
-            .ok_or_else(|| anyhow!("no value for `{name}` (a point set column or parameter)"))?;
-        exe.set(&name, v)?;
+    bind_params(exe.as_mut(), named_values(params))?;
+    for (set, rows) in points {
+        bind_points(exe.as_mut(), problem, set, rows)?;
     }
     exe.run()?;
     Ok(exe
@@ -314,23 +236,6 @@ fn run_graph(
         .enumerate()
         .map(|(i, n)| (n, exe.output(i)))
         .collect())
-}
-
-/// Every leaf value by graph name: `SET.INPUT` columns, then params.
-fn leaf_values(
-    problem: &Problem,
-    points: &Points,
-    params: &[(String, Tensor)],
-) -> HashMap<String, Vec<f64>> {
-    let mut m = HashMap::new();
-    for (set, rows) in points {
-        for (j, input) in problem.inputs.iter().enumerate() {
-            let col: Vec<f64> = rows.iter().map(|r| r[j]).collect();
-            m.insert(input_name(set, &input.name), col);
-        }
-    }
-    m.extend(params.iter().map(|(n, t)| (n.clone(), t.data.clone())));
-    m
 }
 
 fn column_json(v: &[f64]) -> Value {
@@ -359,7 +264,7 @@ fn objective_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>, grad: boo
 }
 
 fn grad_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>) -> Value {
-    let shapes = nabla::params::param_shapes(problem);
+    let shapes = data::param_shapes(problem);
     let grads: Vec<(String, Tensor)> = shapes
         .into_iter()
         .filter_map(|(name, shape)| {

@@ -1,6 +1,7 @@
 //! The CLI's subcommands, one module each.
 
 pub mod bench;
+pub mod common;
 pub mod dump_ir;
 pub mod eval;
 pub mod flags;

@@ -5,6 +5,7 @@
 //! compiled, then training runs with a progress bar on stderr. Ctrl-C ends training after the current step; the results are
 //! reported and written as after a full run.
 
+use super::common::CompileArgs;
 use super::flags;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla::train::accuracy::{Reference, Tracker};
@@ -12,9 +13,7 @@ use nabla::train::model::{reseeded, Model};
 use nabla::train::output::prepare_dir;
 use nabla::train::report::Report;
 use nabla::train::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions};
-use nabla::{Backend, Derivs, Options};
 use nabla_frontend::problem::Problem;
-use nabla_ir::{DType, Method};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,15 +46,9 @@ pub struct Args {
     /// Resample the collocation points every EVERY steps (a new seed each round).
     #[arg(long, value_name = "EVERY", value_parser = flags::positive_count)]
     pub resample: Option<u64>,
-    /// Where the program runs.
-    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
-    pub backend: BackendArg,
-    /// Element type of the compiled program.
-    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
-    pub dtype: DTypeArg,
-    /// Derivatives: `auto`/`ad` the compiler's exact method, `fd` finite differences.
-    #[arg(long, value_enum, default_value_t = DerivsArg::Auto)]
-    pub derivs: DerivsArg,
+    /// `--backend`, `--dtype` (default f32), `--derivs`.
+    #[command(flatten)]
+    pub compile: CompileArgs,
     /// Writes params.json, history.csv and SVG plots into DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -85,37 +78,6 @@ pub enum OptimizerArg {
     AdamLbfgs,
 }
 
-/// `--backend`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendArg {
-    /// The Cranelift JIT.
-    Cpu,
-    /// OpenCL.
-    Opencl,
-    /// The reference interpreter.
-    Interp,
-}
-
-/// `--dtype`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DTypeArg {
-    /// Single precision.
-    F32,
-    /// Double precision.
-    F64,
-}
-
-/// `--derivs`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DerivsArg {
-    /// The compiler's choice of exact method.
-    Auto,
-    /// Exact derivatives (the compiler's choice of method, as `auto`).
-    Ad,
-    /// Central finite differences.
-    Fd,
-}
-
 impl Args {
     /// The flag combinations that cannot work, as a usage error naming the values (each
     /// flag's own range is checked by its parser, [`flags`]).
@@ -140,29 +102,6 @@ impl Args {
             ));
         }
         Ok(())
-    }
-
-    /// Compilation options from the flags.
-    pub fn options(&self) -> Options {
-        let backend = match self.backend {
-            BackendArg::Cpu => Backend::Cranelift,
-            BackendArg::Opencl => Backend::OpenCl,
-            BackendArg::Interp => Backend::Interp,
-        };
-        Options {
-            backend,
-            dtype: match self.dtype {
-                DTypeArg::F32 => DType::F32,
-                DTypeArg::F64 => DType::F64,
-            },
-            derivs: match self.derivs {
-                DerivsArg::Auto | DerivsArg::Ad => Derivs::Auto,
-                DerivsArg::Fd => Derivs::Force(Method::FiniteDiff(None)),
-            },
-            simplify: backend != Backend::Interp,
-            threads: None,
-            device: None,
-        }
     }
 
     /// Training options from the flags.
@@ -202,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         prepare_dir(dir)?;
     }
-    let (mut model, theta, compile_s) = Model::compile(&problem, &args.options())?;
+    let (mut model, theta, compile_s) = Model::compile(&problem, &args.compile.options())?;
     let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
     let tracked = tracker.outputs();
     let tracker = (!tracked.is_empty()).then_some(&mut tracker);

@@ -10,13 +10,12 @@
 //! `rel_l2 = ‖u − u*‖₂ / ‖u*‖₂` over the grid points (plain sums; the grid is uniform).
 
 use super::layout::Layout;
-use super::model::bind_params;
 use super::TrainError;
-use crate::{compile, Options};
+use crate::data::{bind_params, bind_points};
+use crate::{compile, Backend, Options};
 use nabla_frontend::nn::Rng;
-use nabla_frontend::problem::{input_name, ExprFn, Problem};
+use nabla_frontend::problem::{ExprFn, Problem};
 use nabla_ir::DType;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Grid points per axis for 1-D and 2-D problems.
@@ -103,10 +102,23 @@ pub struct Field {
 impl Field {
     /// `‖pred − exact‖ / ‖exact‖`, when there is an exact solution.
     pub fn rel_l2(&self) -> Option<f64> {
-        let e = self.exact.as_ref()?;
-        let num: f64 = self.pred.iter().zip(e).map(|(p, e)| (p - e).powi(2)).sum();
-        let den: f64 = e.iter().map(|e| e * e).sum();
-        Some((num / den).sqrt())
+        Some(rel_l2(&self.pred, self.exact.as_ref()?))
+    }
+}
+
+/// `‖a − b‖₂ / ‖b‖₂`, the relative L2 error of `a` against the reference `b`: the absolute
+/// error when `b` is zero (a relative error would be infinite or NaN there and say nothing),
+/// NaN when the lengths differ.
+pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() {
+        return f64::NAN;
+    }
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    if den > 0.0 {
+        (num / den).sqrt()
+    } else {
+        num.sqrt()
     }
 }
 
@@ -147,8 +159,8 @@ pub fn evaluate(
     theta: &[f64],
     grid: &Grid,
 ) -> Result<Vec<f64>, TrainError> {
-    let (mut exe, bound) = on_grid(problem, expr, grid, &Options::interp())?;
-    bind_params(exe.as_mut(), &bound, layout, theta)?;
+    let mut exe = on_grid(problem, expr, grid, &Options::interp())?;
+    bind_params(exe.as_mut(), layout.split(theta))?;
     exe.run()?;
     Ok(exe.output(0))
 }
@@ -162,26 +174,19 @@ pub fn output_expr(name: &str) -> ExprFn {
     })
 }
 
-/// `expr` compiled with `opts` for the points of `grid`, the points bound; returns the
-/// program and the names of its bindings (params are bound per evaluation).
+/// `expr` compiled with `opts` for the points of `grid`, the points bound (params are
+/// bound per evaluation).
 fn on_grid(
     problem: &Problem,
     expr: &ExprFn,
     grid: &Grid,
     opts: &Options,
-) -> Result<(Box<dyn crate::Executable>, HashSet<String>), TrainError> {
+) -> Result<Box<dyn crate::Executable>, TrainError> {
     const SET: &str = "grid";
     let obj = problem.expression("value", expr, SET, grid.len(), DType::F64)?;
     let mut exe = compile(&obj.graph, opts)?;
-    let bound: HashSet<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
-    for (k, d) in problem.inputs.iter().enumerate() {
-        let name = input_name(SET, &d.name);
-        if bound.contains(&name) {
-            let col: Vec<f64> = grid.rows.iter().map(|r| r[k]).collect();
-            exe.set(&name, &col)?;
-        }
-    }
-    Ok((exe, bound))
+    bind_points(exe.as_mut(), problem, SET, &grid.rows)?;
+    Ok(exe)
 }
 
 /// Values of net outputs at given points, to measure errors against when a problem has no
@@ -280,7 +285,6 @@ pub struct Tracker {
 struct Target {
     output: String,
     exe: Box<dyn crate::Executable>,
-    bound: HashSet<String>,
     truth: Vec<f64>,
 }
 
@@ -319,7 +323,7 @@ impl Tracker {
         self.targets
             .iter_mut()
             .map(|t| {
-                bind_params(t.exe.as_mut(), &t.bound, layout, theta)?;
+                bind_params(t.exe.as_mut(), layout.split(theta))?;
                 t.exe.run()?;
                 let field = Field {
                     output: t.output.clone(),
@@ -339,15 +343,11 @@ impl Target {
         grid: &Grid,
         truth: Vec<f64>,
     ) -> Result<Target, TrainError> {
-        let opts = Options {
-            dtype: DType::F64,
-            ..Options::cranelift()
-        };
-        let (exe, bound) = on_grid(problem, &output_expr(output), grid, &opts)?;
+        let opts = Options::new(Backend::Cranelift, DType::F64, None);
+        let exe = on_grid(problem, &output_expr(output), grid, &opts)?;
         Ok(Target {
             output: output.to_string(),
             exe,
-            bound,
             truth,
         })
     }

@@ -103,9 +103,9 @@ impl Layout {
     }
 }
 
-/// `θ` as the JSON object of `params.json` (the layout of [`crate::params`]).
+/// `θ` as the JSON object of `params.json` (the layout of [`crate::data`]).
 pub fn to_json(problem: &Problem, layout: &Layout, theta: &[f64]) -> Value {
-    crate::params::params_to_json(problem, &layout.tensors(theta))
+    crate::data::params_to_json(problem, &layout.tensors(theta))
 }
 
 /// Reads `params.json` into θ. Every net layer and scalar of the problem must be present
@@ -116,8 +116,8 @@ pub fn from_json(
     theta: &mut [f64],
     v: &Value,
 ) -> Result<(), TrainError> {
-    let named = crate::params::params_from_json(problem, v)
-        .map_err(|e| TrainError::Params(e.to_string()))?;
+    let named =
+        crate::data::params_from_json(problem, v).map_err(|e| TrainError::Params(e.to_string()))?;
     for (name, t) in named {
         if !layout.put(theta, &name, &t.data) {
             return Err(TrainError::Params(format!(

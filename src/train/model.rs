@@ -10,10 +10,10 @@ use super::layout::Layout;
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
+use crate::data::{bind_params, bind_points};
 use crate::{compile, Executable, Options};
-use nabla_frontend::problem::{input_name, Problem};
+use nabla_frontend::problem::Problem;
 use nabla_ir::Tensor;
-use std::collections::HashSet;
 use std::time::Instant;
 
 /// A problem's compiled loss-and-gradient program with its parameter layout.
@@ -21,7 +21,6 @@ pub struct Model<'p> {
     problem: &'p Problem,
     exe: Box<dyn Executable>,
     layout: Layout,
-    bound: HashSet<String>,
     loss: usize,
     parts: Vec<(String, usize)>,
     /// The output `residual.R` of every residual, in the problem's order.
@@ -91,13 +90,11 @@ impl<'p> Model<'p> {
             .map(|r| find(&format!("residual.{}", r.name)))
             .collect();
         let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
-        let bound = exe.bindings().iter().map(|b| b.name.clone()).collect();
         let theta = layout.flatten(init);
         let model = Model {
             problem,
             exe,
             layout,
-            bound,
             loss,
             parts,
             residuals,
@@ -138,13 +135,7 @@ impl<'p> Model<'p> {
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
         self.points = self.problem.sample(seed);
         for (set, rows) in &self.points {
-            for (k, input) in self.problem.inputs.iter().enumerate() {
-                let name = input_name(set, &input.name);
-                if self.bound.contains(&name) {
-                    let col: Vec<f64> = rows.iter().map(|r| r[k]).collect();
-                    self.exe.set(&name, &col)?;
-                }
-            }
+            bind_points(self.exe.as_mut(), self.problem, set, rows)?;
         }
         Ok(())
     }
@@ -185,7 +176,7 @@ impl<'p> Model<'p> {
 
 impl Objective for Model<'_> {
     fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
-        bind_params(self.exe.as_mut(), &self.bound, &self.layout, x)?;
+        bind_params(self.exe.as_mut(), self.layout.split(x))?;
         self.exe.run()?;
         self.evals += 1;
         let mut off = 0;
@@ -210,21 +201,5 @@ fn copy_grad(dst: &mut [f64], g: &[f64]) -> Result<(), TrainError> {
         });
     }
     dst.copy_from_slice(g);
-    Ok(())
-}
-
-/// Binds every param of θ that the executable uses (a param no output depends on is not a
-/// binding of the compiled program).
-pub fn bind_params(
-    exe: &mut dyn Executable,
-    bound: &HashSet<String>,
-    layout: &Layout,
-    theta: &[f64],
-) -> Result<(), TrainError> {
-    for (name, vals) in layout.split(theta) {
-        if bound.contains(name) {
-            exe.set(name, vals)?;
-        }
-    }
     Ok(())
 }

@@ -46,9 +46,9 @@ pub fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same directory, then
-/// rename; see [`crate::params::write_atomic`]).
+/// rename; see [`crate::data::write_atomic`]).
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), TrainError> {
-    crate::params::write_atomic(path, contents).map_err(|e| TrainError::Output {
+    crate::data::write_atomic(path, contents).map_err(|e| TrainError::Output {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })

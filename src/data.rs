@@ -1,5 +1,6 @@
-//! The JSON files of `nabla eval` and `nabla train`: parameters (`params.json`) and points
-//! (`points.json`), and writing output files without ever leaving a partial one.
+//! The data a problem is run on: parameters (`params.json`) and points (`points.json`) as
+//! `nabla eval` and `nabla train` read and write them, binding a point set's columns to a
+//! compiled program, and writing output files without ever leaving a partial one.
 //!
 //! `params.json` is keyed by net name and param name. A net is a list of layers, input
 //! layer first; `W` has one row per output unit (`[out][in]`), `b` one entry per output
@@ -16,8 +17,9 @@
 //! `points.json` is keyed by point-set name; each point lists the inputs in declaration
 //! order: `{"inner": [[0.1, 0.2], [0.5, 0.5]]}`.
 
+use crate::{Executable, RunError};
 use nabla_frontend::lang::diag::nearest as nearest_name;
-use nabla_frontend::problem::Problem;
+use nabla_frontend::problem::{input_name, Problem};
 use nabla_ir::{Shape, Tensor};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -262,6 +264,44 @@ pub fn num(x: f64) -> Value {
 
 /// Point sets by name: `(set, rows)`, each row the inputs in declaration order.
 pub type PointSets = Vec<(String, Vec<Vec<f64>>)>;
+
+/// Binds the points of set `set` to `exe`: column `k` of `rows` (input `k` in declaration
+/// order) to the leaf `SET.INPUT`, for every input the program binds (a program that does
+/// not depend on an input may not bind it).
+pub fn bind_points(
+    exe: &mut dyn Executable,
+    problem: &Problem,
+    set: &str,
+    rows: &[Vec<f64>],
+) -> Result<(), RunError> {
+    for (k, input) in problem.inputs.iter().enumerate() {
+        let name = input_name(set, &input.name);
+        if exe.bindings().iter().any(|b| b.name == name) {
+            let column: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+            exe.set(&name, &column)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds the values of every param in `params` (`(name, values)`) that `exe` binds (a
+/// param no output depends on is not a binding of the compiled program).
+pub fn bind_params<'a>(
+    exe: &mut dyn Executable,
+    params: impl IntoIterator<Item = (&'a str, &'a [f64])>,
+) -> Result<(), RunError> {
+    for (name, values) in params {
+        if exe.bindings().iter().any(|b| b.name == name) {
+            exe.set(name, values)?;
+        }
+    }
+    Ok(())
+}
+
+/// Named tensors as the `(name, values)` pairs [`bind_params`] takes.
+pub fn named_values(params: &[(String, Tensor)]) -> impl Iterator<Item = (&str, &[f64])> {
+    params.iter().map(|(n, t)| (n.as_str(), t.data.as_slice()))
+}
 
 /// Point sets from a `points.json` value: `(name, rows)` in file order, every row of
 /// `width` finite numbers, no set empty.

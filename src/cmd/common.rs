@@ -1,0 +1,75 @@
+//! The flags that say how a problem is compiled, defined once and shared by the commands
+//! (as wasmtime's `src/common.rs` does for its commands): [`CompileArgs`] (`--backend`,
+//! `--dtype`, `--derivs`) is flattened into `train` and `eval`; `dump-ir` takes `--derivs`
+//! and `bench` `--backend` with the same parsers.
+
+use nabla::{parse_derivs, Backend, Options};
+use nabla_ir::{DType, Method};
+
+/// Where the program runs (`--backend`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    /// The Cranelift JIT.
+    Cpu,
+    /// OpenCL.
+    Opencl,
+    /// The f64 reference interpreter.
+    Interp,
+}
+
+impl BackendArg {
+    /// The compiler's backend.
+    pub fn backend(self) -> Backend {
+        match self {
+            BackendArg::Cpu => Backend::Cranelift,
+            BackendArg::Opencl => Backend::OpenCl,
+            BackendArg::Interp => Backend::Interp,
+        }
+    }
+}
+
+/// Element type (`--dtype`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DTypeArg {
+    /// Single precision.
+    F32,
+    /// Double precision.
+    F64,
+}
+
+impl DTypeArg {
+    /// The IR's dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::F64 => DType::F64,
+        }
+    }
+}
+
+/// `--backend`, `--dtype` and `--derivs`: how the problem is compiled. The dtype's default
+/// is the command's (`train`: f32, the fast type; `eval`: f64, the reference type), set
+/// with `#[command(mut_arg("dtype", ..))]` where it is not f32.
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// Where the program runs.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    pub backend: BackendArg,
+    /// Element type of the compiled program.
+    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
+    pub dtype: DTypeArg,
+    /// How derivatives are computed: `auto` (or `ad`), the compiler's choice of exact
+    /// method; `forward`, `taylor`, `collapsed` or `reverse`, that method forced on every
+    /// operator; `fd`, central finite differences (`fd=H`: with step H).
+    // The full path keeps clap from reading `Option` as "the flag may be absent":
+    // the parser's `None` is the compiler's choice.
+    #[arg(long, value_name = "DERIVS", value_parser = parse_derivs, default_value = "auto")]
+    pub derivs: std::option::Option<Method>,
+}
+
+impl CompileArgs {
+    /// The compilation options the flags ask for.
+    pub fn options(&self) -> Options {
+        Options::new(self.backend.backend(), self.dtype.dtype(), self.derivs)
+    }
+}
