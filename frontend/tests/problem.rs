@@ -17,6 +17,16 @@ fn square_inputs() -> Vec<InputDecl> {
         .collect()
 }
 
+/// `x ∈ [0, 3]`, `y ∈ [0, 1]`: faces of measure 1 (x = const) and 3 (y = const).
+fn wide_inputs() -> Vec<InputDecl> {
+    let decl = |name: &str, hi: f64| InputDecl {
+        name: name.into(),
+        lo: 0.0,
+        hi,
+    };
+    vec![decl("x", 3.0), decl("y", 1.0)]
+}
+
 fn toy_problem() -> Problem {
     let expr: ExprFn = Arc::new(|c: &Ctx<'_>| -> Var<'_> {
         let u = c.output("u", None).unwrap();
@@ -93,18 +103,7 @@ fn missing_point_set_is_an_error() {
 
 #[test]
 fn boundary_points_lie_on_faces_in_proportion_to_measure() {
-    let inputs = vec![
-        InputDecl {
-            name: "x".into(),
-            lo: 0.0,
-            hi: 3.0,
-        },
-        InputDecl {
-            name: "y".into(),
-            lo: 0.0,
-            hi: 1.0,
-        },
-    ];
+    let inputs = wide_inputs();
     let pts = PointSpec::Boundary(20_000).sample(&inputs, &mut Rng::new(5));
     let on_x_face = pts.iter().filter(|p| p[0] == 0.0 || p[0] == 3.0).count();
     let on_y_face = pts.iter().filter(|p| p[1] == 0.0 || p[1] == 1.0).count();
@@ -144,18 +143,7 @@ fn one_d_boundary_puts_a_point_on_each_end_for_every_seed() {
 /// on [0,3]×[0,1] the x-faces have measure 1 and the y-faces 3, so 16 points are 2 + 2 + 6 + 6.
 #[test]
 fn boundary_counts_are_exact_shares() {
-    let inputs = vec![
-        InputDecl {
-            name: "x".into(),
-            lo: 0.0,
-            hi: 3.0,
-        },
-        InputDecl {
-            name: "y".into(),
-            lo: 0.0,
-            hi: 1.0,
-        },
-    ];
+    let inputs = wide_inputs();
     for seed in 0..20 {
         let pts = PointSpec::Boundary(16).sample(&inputs, &mut Rng::new(seed));
         let count = |f: &dyn Fn(&Vec<f64>) -> bool| pts.iter().filter(|p| f(p)).count();
