@@ -7,13 +7,18 @@ use nabla::train::layout::from_json;
 use nabla::train::model::Model;
 use nabla::train::optim::Objective;
 use nabla::train::report::Report;
-use nabla::train::run::{round_seed, train, OptimizerKind, StopReason, TrainOptions};
+use nabla::train::run::{round_seed, train, OptimizerKind, StopReason, TrainOptions, TrainResult};
 use std::sync::atomic::{AtomicBool, Ordering};
 use train_common::{fd_model, regression};
 
 fn initial_loss(model: &mut Model<'_>, theta: &[f64], seed: u64) -> f64 {
     model.bind_points(seed).unwrap();
     model.eval(theta, &mut vec![0.0; theta.len()]).unwrap()
+}
+
+/// Trains without progress reporting and without a stop flag.
+fn train_quietly(model: &mut Model<'_>, theta: Vec<f64>, opts: &TrainOptions) -> TrainResult {
+    train(model, theta, opts, &AtomicBool::new(false), &mut |_| {}).unwrap()
 }
 
 #[test]
@@ -24,14 +29,7 @@ fn adam_then_lbfgs_fits_the_regression_and_recovers_the_param() {
     let mut opts = TrainOptions::new(300, OptimizerKind::AdamLbfgs);
     opts.lr = 1e-2;
     opts.adam_steps = 100;
-    let r = train(
-        &mut model,
-        theta,
-        &opts,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = train_quietly(&mut model, theta, &opts);
     // tolerance: a [1, 8, 1] tanh net fits sin(πx) on [0,1] to ~1e-6 in mean square
     assert!(r.last.loss < l0 * 1e-4, "loss {} from {l0}", r.last.loss);
     let a = model.layout().get(&r.theta, "a").unwrap()[0];
@@ -50,14 +48,7 @@ fn adam_alone_decreases_the_loss() {
     let l0 = initial_loss(&mut model, &theta, 0);
     let mut opts = TrainOptions::new(200, OptimizerKind::Adam);
     opts.lr = 1e-2;
-    let r = train(
-        &mut model,
-        theta,
-        &opts,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = train_quietly(&mut model, theta, &opts);
     assert_eq!(r.history.len(), 200);
     assert_eq!(r.reason, StopReason::Steps);
     // tolerance: 200 Adam steps at lr 1e-2 gain at least a factor of 10 on this problem
@@ -69,14 +60,7 @@ fn outputs_round_trip_and_history_has_the_documented_columns() {
     let p = regression();
     let (mut model, theta) = fd_model(&p);
     let opts = TrainOptions::new(20, OptimizerKind::Lbfgs);
-    let r = train(
-        &mut model,
-        theta,
-        &opts,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = train_quietly(&mut model, theta, &opts);
     let report = Report::new(&p, model.layout(), model.part_names(), &r, 0.0).unwrap();
     let dir = tempfile::tempdir().unwrap();
     report.save(dir.path()).unwrap();
@@ -136,14 +120,7 @@ fn resampling_rebinds_points_with_a_new_seed_each_round() {
     let mut opts = TrainOptions::new(12, OptimizerKind::Adam);
     opts.resample = Some(5);
     opts.seed = 7;
-    let r = train(
-        &mut model,
-        theta,
-        &opts,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = train_quietly(&mut model, theta, &opts);
     // steps 10 and 11 ran on round 2's points: the final loss is the loss there
     let (mut fresh, _) = fd_model(&p);
     let on_round = |m: &mut Model<'_>, round| initial_loss(m, &r.theta, round_seed(7, round));
@@ -157,14 +134,7 @@ fn json_summary_has_the_shape_of_the_cli_spec() {
     let p = regression();
     let (mut model, theta) = fd_model(&p);
     let opts = TrainOptions::new(3, OptimizerKind::Adam);
-    let r = train(
-        &mut model,
-        theta,
-        &opts,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = train_quietly(&mut model, theta, &opts);
     let report = Report::new(&p, model.layout(), model.part_names(), &r, 0.25).unwrap();
     let j = report.json();
     assert_eq!(j["problem"], "fit");
