@@ -290,7 +290,7 @@ fn sparse_parts(g: &Graph, x: NodeId, axis: u8) -> Option<Vec<(NodeId, usize, us
 }
 
 /// `len` entries of `x` along `axis` from `start` (no node for the whole extent).
-fn slice(g: &mut Graph, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId {
+pub(crate) fn slice(g: &mut Graph, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId {
     if start == 0 && len == g.shape(x).dims()[axis as usize] {
         return x;
     }

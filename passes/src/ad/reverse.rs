@@ -215,15 +215,7 @@ fn unconcat(g: &mut Graph, x: NodeId, parts: &[NodeId], axis: u8, pos: usize) ->
     let ax = axis as usize;
     let start: usize = parts[..pos].iter().map(|p| g.shape(*p).dims()[ax]).sum();
     let len = g.shape(parts[pos]).dims()[ax];
-    if len == g.shape(x).dims()[ax] {
-        return x;
-    }
-    let op = Op::Slice {
-        axis,
-        start: start as u32,
-        len: len as u32,
-    };
-    g.add_or_panic(op, &[x])
+    slice(g, x, axis, start, len)
 }
 
 /// `∂f/∂v` pointwise by one reverse sweep of `Σ f` (checked by [`check_pointwise`]).
