@@ -1,4 +1,4 @@
-//! PINN objectives B1–B8 (`spec/benchmarks.md`) on the Cranelift backend.
+//! PINN objectives B1–B8 (`BENCHMARKS.md`, `benches/problems/`) on the Cranelift backend.
 //!
 //! `cargo bench --bench pinn` first prints a Markdown table (one row per objective, work
 //! and dtype: compile time, median run time, statically counted FLOPs, GFLOP/s and share

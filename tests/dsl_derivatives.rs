@@ -1,5 +1,5 @@
-//! The DSL end to end through `nabla::compile`: the motivating case of spec/rust-dsl.md and
-//! the classic perturbation-confusion cases, checked against closed forms and f64 finite
+//! The DSL end to end through `nabla::compile`: the motivating case of the README
+//! (`examples/dsl_mlp.rs`) and the classic perturbation-confusion cases, checked against closed forms and f64 finite
 //! differences.
 
 use nabla::prelude::*;

@@ -1,4 +1,5 @@
-//! The benchmark objectives of `spec/benchmarks.md` (B1–B8), traced with the DSL, and
+//! The benchmark objectives B1–B8 (`BENCHMARKS.md`; problem files in `benches/problems/`),
+//! traced with the DSL, and
 //! their seeded collocation points.
 
 use nabla::prelude::*;

@@ -1,5 +1,5 @@
 //! `nabla bench FILE`: derivative methods compared on the problem's objective, in one run
-//! (see `spec/cli.md` and `spec/benchmarks.md`).
+//! (see `docs/cli.md` and `BENCHMARKS.md`).
 //!
 //! For every dtype and method: the objective with its gradient is traced, compiled (timed),
 //! bound to the problem's initial params and its seed-0 points, and run `--reps` times

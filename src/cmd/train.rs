@@ -1,4 +1,4 @@
-//! `nabla train FILE`: trains a problem's networks and params (see `spec/cli.md`).
+//! `nabla train FILE`: trains a problem's networks and params (see `docs/cli.md`).
 //!
 //! Order of work: flags are checked by the parser, the problem (and a `--reference`) is
 //! loaded, the output directory is created and probed for writing, the problem is
