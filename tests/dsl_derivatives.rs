@@ -1,6 +1,6 @@
 //! The DSL end to end through `nabla::compile`: the motivating case of the README
-//! (`examples/dsl_mlp.rs`) and the classic perturbation-confusion cases, checked against closed forms and f64 finite
-//! differences.
+//! (`examples/dsl_mlp.rs`) and the classic perturbation-confusion cases, checked against
+//! closed forms and f64 finite differences.
 
 use nabla::prelude::*;
 use std::collections::HashMap;

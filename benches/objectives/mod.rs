@@ -1,6 +1,5 @@
 //! The benchmark objectives B1–B8 (`BENCHMARKS.md`; problem files in `benches/problems/`),
-//! traced with the DSL, and
-//! their seeded collocation points.
+//! traced with the DSL, and their seeded collocation points.
 
 use nabla::prelude::*;
 use nabla_ir::testing::values;
