@@ -315,18 +315,31 @@ fn a_report_of_an_adam_lbfgs_run_marks_the_switch() {
 }
 
 /// Trains `problem` for 3 Adam steps with `args` and lists the files written.
-fn files_written(problem: &str, args: &[&str]) -> Vec<String> {
+/// Runs `nabla train FILE --out DIR ARGS` on `problem`; returns the temporary directory
+/// (kept alive by the caller) and `DIR`.
+fn train_out(problem: &str, args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.nabla");
     std::fs::write(&file, problem).unwrap();
     let out = dir.path().join("out");
     Command::cargo_bin("nabla")
         .unwrap()
-        .args(["train", "--steps", "3", "--optimizer", "adam", "--out"])
-        .args([out.to_str().unwrap(), file.to_str().unwrap()])
+        .args([
+            "train",
+            "--out",
+            out.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
         .args(args)
         .assert()
         .success();
+    (dir, out)
+}
+
+fn files_written(problem: &str, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["--steps", "3", "--optimizer", "adam"];
+    all.extend_from_slice(args);
+    let (_dir, out) = train_out(problem, &all);
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -407,16 +420,7 @@ fn reference_values_add_the_error_chart_but_no_solution_plot() {
 /// Adam step (the CLI passes its options to the report).
 #[test]
 fn the_cli_marks_the_switch_on_its_loss_chart() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("p.nabla");
-    std::fs::write(&file, ONE_D).unwrap();
-    let out = dir.path().join("out");
-    Command::cargo_bin("nabla")
-        .unwrap()
-        .args(["train", "--steps", "30", "--adam-steps", "10", "--out"])
-        .args([out.to_str().unwrap(), file.to_str().unwrap()])
-        .assert()
-        .success();
+    let (_dir, out) = train_out(ONE_D, &["--steps", "30", "--adam-steps", "10"]);
     let svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
     assert!(
         svg.contains(nabla::train::plot::SWITCH_LABEL),
