@@ -130,22 +130,13 @@ fn dot_on_stdout_is_one_graph_and_everything_else_goes_to_stderr() {
 fn dot_with_out_writes_one_file_per_graph_and_stage() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("ir");
-    let out = Command::cargo_bin("nabla")
-        .unwrap()
-        .args([
-            "dump-ir",
-            HEAT,
-            "--format",
-            "dot",
-            "--expr",
-            "ut=d(u, t)",
-            "--expr",
-            "u0=u",
-        ])
-        .arg("--out")
-        .arg(&d)
-        .output()
-        .unwrap();
+    let d_arg = d.to_str().unwrap();
+    let two_exprs = ["--expr", "ut=d(u, t)", "--expr", "u0=u"];
+    let out = run(&[
+        &["dump-ir", HEAT, "--format", "dot", "--out", d_arg][..],
+        &two_exprs,
+    ]
+    .concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(out.stdout.is_empty());
@@ -175,12 +166,7 @@ fn dot_with_out_writes_one_file_per_graph_and_stage() {
 #[test]
 fn text_with_out_writes_every_stage_in_its_own_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("nabla")
-        .unwrap()
-        .args(["dump-ir", HEAT, "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = run(&["dump-ir", HEAT, "--out", dir.path().to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -207,18 +193,11 @@ fn dot_of_source_text_or_of_several_graphs_on_stdout_is_a_usage_error() {
             "error: --stage clif is source text, not a graph; --format dot applies to the \
              stages traced, ad and simplified\n",
         ));
+    let two_exprs = ["--expr", "a=u", "--expr", "b=d(u, t)"];
     Command::cargo_bin("nabla")
         .unwrap()
-        .args([
-            "dump-ir",
-            HEAT,
-            "--format",
-            "dot",
-            "--expr",
-            "a=u",
-            "--expr",
-            "b=d(u, t)",
-        ])
+        .args(["dump-ir", HEAT, "--format", "dot"])
+        .args(two_exprs)
         .assert()
         .code(2)
         .stdout("")

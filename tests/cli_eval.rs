@@ -100,23 +100,10 @@ fn run_eval(dir: &Path, src: &str, params: &Value, points: &Value, extra: &[&str
     std::fs::write(dir.join("p.nabla"), src).unwrap();
     std::fs::write(dir.join("params.json"), params.to_string()).unwrap();
     std::fs::write(dir.join("points.json"), points.to_string()).unwrap();
-    let out = Command::cargo_bin("nabla")
-        .unwrap()
-        .current_dir(dir)
-        .args([
-            "eval",
-            "p.nabla",
-            "--params",
-            "params.json",
-            "--points",
-            "points.json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    let files = ["--params", "params.json", "--points", "points.json"];
+    let (ok, out, err) = nabla(dir, &[&["eval", "p.nabla"][..], &files, extra].concat());
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
 }
 
 fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {
@@ -267,29 +254,20 @@ fn written_initialisation_is_the_default_and_round_trips() {
     let points = json!({"inner": INNER, "edge": WALLS});
     std::fs::write(d.join("points.json"), points.to_string()).unwrap();
     let eval = |args: &[&str]| {
-        let out = Command::cargo_bin("nabla")
-            .unwrap()
-            .current_dir(d)
-            .args([
-                "eval",
-                "p.nabla",
-                "--points",
-                "points.json",
-                "--backend",
-                "interp",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.stdout.is_empty() {
+        let base = [
+            "eval",
+            "p.nabla",
+            "--points",
+            "points.json",
+            "--backend",
+            "interp",
+        ];
+        let (ok, out, err) = nabla(d, &[&base[..], args].concat());
+        assert!(ok, "{err}");
+        if out.is_empty() {
             return Value::Null;
         }
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        serde_json::from_str::<Value>(&out).unwrap()
     };
     let a = eval(&["--write-params", "init.json", "--output", "a.json"]);
     assert_eq!(a, Value::Null, "with --output nothing goes to stdout");

@@ -34,17 +34,8 @@ fn eval(dir: &std::path::Path, backend: &str) -> Value {
     let out = Command::cargo_bin("nabla")
         .unwrap()
         .current_dir(dir)
-        .args([
-            "eval",
-            "p.nabla",
-            "--points",
-            "x.json",
-            "--grad",
-            "--dtype",
-            "f64",
-            "--backend",
-            backend,
-        ])
+        .args(["eval", "p.nabla", "--points", "x.json", "--grad"])
+        .args(["--dtype", "f64", "--backend", backend])
         .assert()
         .success()
         .get_output()

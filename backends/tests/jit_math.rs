@@ -9,17 +9,21 @@ use nabla_backends::cranelift::{compile, Options};
 use nabla_backends::Executable;
 use nabla_ir::{verify, DType, Graph, UnOp};
 
+/// A float's sign-magnitude bit pattern `bits` (sign-extended from a type whose most
+/// negative integer is `min`) mapped to an integer that counts representable values in
+/// order, so the difference of two keys is their distance in units in the last place.
+fn ordered(bits: i128, min: i128) -> i128 {
+    if bits < 0 {
+        min - bits
+    } else {
+        bits
+    }
+}
+
 /// Distance in units in the last place between two finite f32 values.
 fn ulps(a: f32, b: f32) -> u32 {
-    let key = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i32::MIN - i
-        } else {
-            i
-        }
-    };
-    (key(a) as i64 - key(b) as i64).unsigned_abs() as u32
+    let key = |x: f32| ordered(x.to_bits() as i32 as i128, i32::MIN as i128);
+    (key(a) - key(b)).unsigned_abs() as u32
 }
 
 fn sweep() -> Vec<f64> {
@@ -97,15 +101,8 @@ fn host_transcendentals_are_within_4_ulp() {
 
 /// Distance in ulp between two finite f64 values.
 fn ulps64(a: f64, b: f64) -> u64 {
-    let key = |x: f64| {
-        let i = x.to_bits() as i64;
-        if i < 0 {
-            i64::MIN - i
-        } else {
-            i
-        }
-    };
-    (key(a) as i128 - key(b) as i128).unsigned_abs() as u64
+    let key = |x: f64| ordered(x.to_bits() as i64 as i128, i64::MIN as i128);
+    (key(a) - key(b)).unsigned_abs() as u64
 }
 
 #[test]

@@ -47,17 +47,8 @@ fn mlp_forward(n: usize) -> Graph {
 /// `∂ⱼh = t'·∂ⱼz`, `Δh = t'·Δz + t''·Σⱼ(∂ⱼz)²`.
 fn laplacian(g: &mut Graph, x: NodeId, ps: &[(NodeId, NodeId)], n: usize) -> (NodeId, NodeId) {
     let unit = |g: &mut Graph, j: usize| {
-        let data: Vec<nabla_ir::Num> = (0..2)
-            .map(|k| nabla_ir::Num::new(if k == j { 1.0 } else { 0.0 }))
-            .collect();
-        let e = g.add_or_panic(
-            Op::Tensor {
-                data: data.into(),
-                dtype: DType::F64,
-                shape: Shape::new(&[2]),
-            },
-            &[],
-        );
+        let data: Vec<f64> = (0..2).map(|k| if k == j { 1.0 } else { 0.0 }).collect();
+        let e = g.tensor(&data, DType::F64, &Shape::new(&[2]));
         g.broadcast(e, &Shape::new(&[n, 2]))
     };
     let mut h = x;
@@ -101,22 +92,8 @@ fn mlp_laplacian(n: usize) -> Graph {
     let pi = g.constant(std::f64::consts::PI, DType::F64);
     let px = g.binary(BinOp::Mul, x, pi);
     let s = g.unary(UnOp::Sin, px);
-    let s0 = g.add_or_panic(
-        Op::Slice {
-            axis: 1,
-            start: 0,
-            len: 1,
-        },
-        &[s],
-    );
-    let s1 = g.add_or_panic(
-        Op::Slice {
-            axis: 1,
-            start: 1,
-            len: 1,
-        },
-        &[s],
-    );
+    let s0 = g.slice(s, 1, 0, 1);
+    let s1 = g.slice(s, 1, 1, 1);
     let prod = g.binary(BinOp::Mul, s0, s1);
     let k = g.constant(-2.0 * std::f64::consts::PI.powi(2), DType::F64);
     let f = g.binary(BinOp::Mul, k, prod);

@@ -355,6 +355,29 @@ impl Graph {
         self.add_or_panic(Op::Broadcast(shape.clone()), &[a])
     }
 
+    /// A constant tensor of `shape` holding `values` in row-major order.
+    pub fn tensor(&mut self, values: &[f64], dtype: DType, shape: &Shape) -> NodeId {
+        let data: Vec<Num> = values.iter().map(|&v| Num::new(v)).collect();
+        let shape = shape.clone();
+        self.add_or_panic(
+            Op::Tensor {
+                data: data.into(),
+                dtype,
+                shape,
+            },
+            &[],
+        )
+    }
+
+    /// `len` entries of `x` along `axis` from `start` (no node for the whole extent).
+    pub fn slice(&mut self, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId {
+        if start == 0 && len == self.shape(x).dims()[axis as usize] {
+            return x;
+        }
+        let (start, len) = (start as u32, len as u32);
+        self.add_or_panic(Op::Slice { axis, start, len }, &[x])
+    }
+
     /// An elementwise unary op.
     pub fn unary(&mut self, u: UnOp, a: NodeId) -> NodeId {
         self.add_or_panic(Op::Unary(u), &[a])

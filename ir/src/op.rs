@@ -62,6 +62,15 @@ pub enum Method {
 }
 
 impl Method {
+    /// The exact methods, in the order `nabla bench` reports them.
+    pub const EXACT: [Method; 5] = [
+        Method::Auto,
+        Method::Forward,
+        Method::Taylor,
+        Method::Collapsed,
+        Method::Reverse,
+    ];
+
     /// Name as printed (`auto`, `forward`, `taylor`, `collapsed`, `reverse`, `fd`, `fd=H`).
     pub fn name(self) -> String {
         match self {

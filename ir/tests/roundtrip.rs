@@ -181,15 +181,8 @@ fn generator_reaches_every_op_flag_and_method() {
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
         want.push(format!("matmul {ta} {tb}"));
     }
-    for m in [
-        "auto",
-        "forward",
-        "taylor",
-        "collapsed",
-        "reverse",
-        "fd",
-        "fd=h",
-    ] {
+    let exact = Method::EXACT.map(Method::name);
+    for m in exact.iter().map(String::as_str).chain(["fd", "fd=h"]) {
         want.push(format!("diff {m}"));
         want.push(format!("laplacian {m}"));
     }

@@ -45,28 +45,25 @@ fn check(m: Mlp) -> [f64; 3] {
     [tr.flops_before / n, tr.flops_after / n, cr.flops_after / n]
 }
 
+/// [`check`] on a `dims`-input MLP of `layers` hidden layers of `width`, at `batch` points.
+fn check_mlp(dims: usize, width: usize, layers: usize, batch: usize) {
+    let f = check(Mlp {
+        dims,
+        width,
+        layers,
+        batch,
+    });
+    println!("D={dims} width {width} x{layers} FLOPs/point: {f:?}");
+}
+
 #[test]
 fn taylor_collapses_two_directions() {
-    let m = Mlp {
-        dims: 2,
-        width: 8,
-        layers: 2,
-        batch: 3,
-    };
-    let f = check(m);
-    println!("D=2 FLOPs/point: {f:?}");
+    check_mlp(2, 8, 2, 3);
 }
 
 #[test]
 fn taylor_collapses_ten_directions() {
-    let m = Mlp {
-        dims: 10,
-        width: 8,
-        layers: 2,
-        batch: 3,
-    };
-    let f = check(m);
-    println!("D=10 FLOPs/point: {f:?}");
+    check_mlp(10, 8, 2, 3);
 }
 
 #[test]
@@ -74,13 +71,6 @@ fn benchmark_sized_mlp_collapses() {
     // The benchmark network: 3 hidden layers of width 64. The e-graph's size depends on
     // the number of directions and layers, not on the width.
     for dims in [3, 10] {
-        let m = Mlp {
-            dims,
-            width: 64,
-            layers: 3,
-            batch: 2,
-        };
-        let f = check(m);
-        println!("D={dims} width 64 x3 FLOPs/point: {f:?}");
+        check_mlp(dims, 64, 3, 2);
     }
 }

@@ -108,14 +108,7 @@ pub fn elementwise_chain(n: usize) -> Graph {
     let pw = g.binary(BinOp::Pow, base, x);
     let q = g.binary(BinOp::Div, p3, pw);
     let out = g.binary(BinOp::Sub, q, pm2);
-    let col = g.add_or_panic(
-        Op::Slice {
-            axis: 1,
-            start: 1,
-            len: 1,
-        },
-        &[out],
-    );
+    let col = g.slice(out, 1, 1, 1);
     let both = g.add_or_panic(Op::Concat(1), &[col, x]);
     g.set_output("out", out);
     g.set_output("cat", both);
@@ -156,22 +149,20 @@ pub fn reductions(n: usize) -> Graph {
     let pb = g.broadcast(p, &Shape::new(&[n, 4]));
     let bsum = g.add_or_panic(Op::Mean(0), &[pb]);
     let e = g.unary(UnOp::Exp, a);
-    let s = g.add_or_panic(
-        Op::Slice {
-            axis: 1,
-            start: 2,
-            len: 2,
-        },
-        &[e],
-    );
+    let s = g.slice(e, 1, 2, 2);
     let ssum = g.add_or_panic(Op::Sum(0), &[s]);
     let total = g.add_or_panic(Op::Sum(0), &[col_sums]);
-    g.set_output("col_sums", col_sums);
-    g.set_output("row_means", row_means);
-    g.set_output("mid", mid);
-    g.set_output("bcast_mean", bsum);
-    g.set_output("slice_sum", ssum);
-    g.set_output("total", total);
+    let outputs = [
+        ("col_sums", col_sums),
+        ("row_means", row_means),
+        ("mid", mid),
+        ("bcast_mean", bsum),
+        ("slice_sum", ssum),
+        ("total", total),
+    ];
+    for (name, id) in outputs {
+        g.set_output(name, id);
+    }
     g
 }
 

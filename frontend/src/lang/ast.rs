@@ -15,43 +15,31 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// An arithmetic operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
-    /// `+`
-    Add,
-    /// `-`
-    Sub,
-    /// `*`
-    Mul,
-    /// `/`
-    Div,
-    /// `^` (right-associative; binds tighter than unary minus)
-    Pow,
-}
+/// An arithmetic operator: the IR's elementwise binary op, written `+ - * / ^`.
+pub use nabla_ir::BinOp;
 
-impl BinOp {
-    /// Binding strength: larger binds tighter. Unary minus sits between `*` and `^`.
-    pub fn prec(self) -> u8 {
-        match self {
-            BinOp::Add | BinOp::Sub => 1,
-            BinOp::Mul | BinOp::Div => 2,
-            BinOp::Pow => 4,
-        }
-    }
-
-    fn symbol(self) -> &'static str {
-        match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Pow => "^",
-        }
+/// Binding strength of `op`: larger binds tighter. Unary minus sits between `*` and `^`
+/// (which is right-associative).
+pub fn prec(op: BinOp) -> u8 {
+    match op {
+        BinOp::Add | BinOp::Sub => 1,
+        BinOp::Mul | BinOp::Div => 2,
+        BinOp::Pow => 4,
     }
 }
 
-/// Precedence of unary minus (see [`BinOp::prec`]).
+/// How `op` is written in a problem file.
+fn symbol(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Pow => "^",
+    }
+}
+
+/// Precedence of unary minus (see [`prec`]).
 pub const NEG_PREC: u8 = 3;
 const ATOM_PREC: u8 = 5;
 
@@ -93,7 +81,7 @@ impl Expr {
 
     fn prec(&self) -> u8 {
         match &self.kind {
-            ExprKind::Binary(op, ..) => op.prec(),
+            ExprKind::Binary(op, ..) => prec(*op),
             ExprKind::Neg(_) => NEG_PREC,
             _ => ATOM_PREC,
         }
@@ -273,13 +261,13 @@ impl Display for Expr {
 /// Left-associative `+ - * /` keep a same-precedence left operand bare; `^` is
 /// right-associative, its base must be an atom and its exponent may be negated.
 fn binary(f: &mut Formatter<'_>, op: BinOp, a: &Expr, b: &Expr) -> fmt::Result {
-    let p = op.prec();
+    let p = prec(op);
     let (lmin, rmin) = match op {
         BinOp::Pow => (ATOM_PREC, NEG_PREC),
         _ => (p, p + 1),
     };
     sub(f, a, lmin)?;
-    write!(f, " {} ", op.symbol())?;
+    write!(f, " {} ", symbol(op))?;
     sub(f, b, rmin)
 }
 

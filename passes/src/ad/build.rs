@@ -291,13 +291,5 @@ fn sparse_parts(g: &Graph, x: NodeId, axis: u8) -> Option<Vec<(NodeId, usize, us
 
 /// `len` entries of `x` along `axis` from `start` (no node for the whole extent).
 pub(crate) fn slice(g: &mut Graph, x: NodeId, axis: u8, start: usize, len: usize) -> NodeId {
-    if start == 0 && len == g.shape(x).dims()[axis as usize] {
-        return x;
-    }
-    let op = Op::Slice {
-        axis,
-        start: start as u32,
-        len: len as u32,
-    };
-    g.add_or_panic(op, &[x])
+    g.slice(x, axis, start, len)
 }

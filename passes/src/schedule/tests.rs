@@ -166,14 +166,7 @@ fn views_slice_broadcast_reshape_concat() {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[4, 3], false);
     let t = g.unary(UnOp::Exp, x);
-    let col = g.add_or_panic(
-        Op::Slice {
-            axis: 1,
-            start: 1,
-            len: 1,
-        },
-        &[t],
-    );
+    let col = g.slice(t, 1, 1, 1);
     let y = g.binary(BinOp::Mul, col, t); // broadcast [4,1] -> [4,3]
     let r = g.add_or_panic(Op::Reshape(Shape::new(&[3, 4])), &[y]);
     let r = g.unary(UnOp::Neg, r);
@@ -195,15 +188,7 @@ fn outputs_that_are_leaves_constants_or_repeated() {
     let mut g = Graph::new();
     let x = leaf(&mut g, "x", &[2, 2], false);
     let c = g.fill(1.5, DType::F64, &Shape::new(&[2, 2]));
-    let data: Vec<nabla_ir::Num> = [1.0, 2.0, 3.0].map(nabla_ir::Num::new).into();
-    let t = g.add_or_panic(
-        Op::Tensor {
-            data: data.into(),
-            dtype: DType::F64,
-            shape: Shape::new(&[3]),
-        },
-        &[],
-    );
+    let t = g.tensor(&[1.0, 2.0, 3.0], DType::F64, &Shape::new(&[3]));
     let e = g.unary(UnOp::Exp, x);
     g.set_output("x", x);
     g.set_output("c", c);
