@@ -14,7 +14,7 @@
 //! Point-set inputs are leaves named `SET.INPUT` of shape `[N_SET, 1]`; net parameters are
 //! `NET.l.W` / `NET.l.b`; trainable scalars are rank-0 params under their own name.
 
-use crate::dsl::{grad, Builder, DslError, Var};
+use crate::dsl::{concat, grad, jacobian, Builder, DslError, Var};
 use crate::nn::{Mlp, MlpParams, Rng};
 use nabla_ir::{DType, Graph, Shape, Tensor};
 use std::sync::Arc;
@@ -213,9 +213,36 @@ impl Problem {
         dtype: DType,
         with_grad: bool,
     ) -> Result<Objective, ProblemError> {
+        self.build_objective(sizes, dtype, with_grad, false)
+    }
+
+    /// The objective with its gradient and, for every residual `R`, the Jacobian of its
+    /// values w.r.t. every trainable value: `jacobian.R: [N_R, P]`, row `i` holding
+    /// `∂r_i/∂θ` with θ in the order of `grad.*` (nets' layers, then scalar params), so
+    /// `Σ_R W_R/N_R · Σ_i 2 r_i J_R[i] = ∂loss/∂θ`.
+    pub fn jacobian_objective(
+        &self,
+        sizes: &[(String, usize)],
+        dtype: DType,
+    ) -> Result<Objective, ProblemError> {
+        self.build_objective(sizes, dtype, true, true)
+    }
+
+    fn build_objective(
+        &self,
+        sizes: &[(String, usize)],
+        dtype: DType,
+        with_grad: bool,
+        with_jacobian: bool,
+    ) -> Result<Objective, ProblemError> {
         let b = Builder::with_dtype(dtype);
         let nets = self.declare_nets(&b);
         let params = self.declare_scalars(&b);
+        let all: Vec<Var<'_>> = nets
+            .iter()
+            .flat_map(|n| n.vars())
+            .chain(params.iter().copied())
+            .collect();
         let mut loss: Option<Var<'_>> = None;
         for r in &self.residuals {
             let n = size_of(sizes, &r.points).ok_or_else(|| ProblemError::MissingPoints {
@@ -228,17 +255,16 @@ impl Problem {
             let l = res.square().mean();
             b.output(&format!("residual.{}", r.name), res);
             b.output(&format!("loss.{}", r.name), l);
+            if with_jacobian {
+                let blocks = jacobian(res, &all);
+                b.output(&format!("jacobian.{}", r.name), concat(&blocks, 1));
+            }
             let wl = l * r.weight;
             loss = Some(loss.map_or(wl, |acc| acc + wl));
         }
         let loss = loss.unwrap_or_else(|| b.constant(0.0));
         b.output("loss", loss);
         if with_grad {
-            let all: Vec<Var<'_>> = nets
-                .iter()
-                .flat_map(|n| n.vars())
-                .chain(params.iter().copied())
-                .collect();
             let grads = grad(loss, &all);
             for (p, (name, _)) in grads.iter().zip(b.initial_params()) {
                 b.output(&format!("grad.{name}"), *p);

@@ -102,6 +102,7 @@ pub fn infer(op: &Op, args: &[Arg<'_>]) -> Result<Type, TypeError> {
             Ok(args[0].ty.clone())
         }
         Op::Grad { .. } => grad(name, args),
+        Op::Jacobian { .. } => jacobian(name, args),
         Op::At => at(name, args),
     }
 }
@@ -310,6 +311,24 @@ fn grad(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
         ));
     }
     Ok(args[1].ty.clone())
+}
+
+fn jacobian(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {
+    arity(op, args, 2)?;
+    variables(op, args, 1)?;
+    same_dtype(op, args)?;
+    let f = &args[0].ty.shape;
+    if f.rank() != 2 || f.dims()[1] != 1 {
+        return Err(shape_err(
+            op,
+            format!("the function must have one value per point, [N, 1]; found {f}"),
+        ));
+    }
+    let numel = args[1].ty.shape.numel();
+    Ok(Type {
+        dtype: args[0].ty.dtype,
+        shape: Shape::matrix(f.dims()[0], numel),
+    })
 }
 
 fn at(op: &'static str, args: &[Arg<'_>]) -> Result<Type, TypeError> {

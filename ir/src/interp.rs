@@ -124,7 +124,12 @@ fn eval_node(
             let parts: Vec<&Tensor> = (0..n.args.len()).map(arg).collect();
             concat(&parts, *axis as usize, shape)
         }
-        Op::Bound { .. } | Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => {
+        Op::Bound { .. }
+        | Op::Diff { .. }
+        | Op::Laplacian { .. }
+        | Op::Grad { .. }
+        | Op::Jacobian { .. }
+        | Op::At => {
             return Err(InterpError::Unexpanded {
                 node: id,
                 op: n.op.mnemonic(),

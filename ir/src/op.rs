@@ -416,6 +416,14 @@ pub enum Op {
         /// reverse sweep serves them all.
         level: Level,
     },
+    /// `[f, p]`: the per-point Jacobian of `f` (batch axis first, one value per point:
+    /// `[N, 1]`) w.r.t. the leaf `p`. Shape `[N, numel(p)]`: row `n` is `∂f[n]/∂p`
+    /// flattened row-major, so it has the layout of `grad` of any loss w.r.t. `p`.
+    Jacobian {
+        /// The tag of this operator instance; `jacobian`s of one `f` share a level so one
+        /// per-point reverse sweep serves them all.
+        level: Level,
+    },
     /// `[f, v1, a1, ..., vk, ak]`: `f` with leaves `vᵢ` replaced by `aᵢ` simultaneously,
     /// after `f`'s own derivative operators are expanded. Shape of `f`.
     At,
@@ -426,7 +434,7 @@ impl Op {
     pub fn is_derivative(&self) -> bool {
         matches!(
             self,
-            Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At
+            Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At
         )
     }
 
@@ -454,6 +462,7 @@ impl Op {
             Op::Diff { level, .. }
             | Op::Laplacian { level, .. }
             | Op::Grad { level }
+            | Op::Jacobian { level }
             | Op::Bound { level, .. } => Some(*level),
             _ => None,
         }
@@ -480,6 +489,7 @@ impl Op {
             Op::Diff { .. } => "diff",
             Op::Laplacian { .. } => "laplacian",
             Op::Grad { .. } => "grad",
+            Op::Jacobian { .. } => "jacobian",
             Op::At => "at",
         }
     }

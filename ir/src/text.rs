@@ -87,7 +87,7 @@ fn attrs(op: &Op) -> Vec<String> {
         Op::Laplacian { level, method } => {
             vec![level.to_string(), format!("method={}", method.name())]
         }
-        Op::Grad { level } => vec![level.to_string()],
+        Op::Grad { level } | Op::Jacobian { level } => vec![level.to_string()],
         Op::Unary(_) | Op::Binary(_) | Op::Broadcast(_) | Op::Reshape(_) | Op::At => vec![],
     }
 }
@@ -691,6 +691,9 @@ impl<'a> Cursor<'a> {
                 method: self.method()?,
             },
             "grad" => Op::Grad {
+                level: self.level()?,
+            },
+            "jacobian" => Op::Jacobian {
                 level: self.level()?,
             },
             "at" => Op::At,

@@ -25,6 +25,9 @@ pub struct Model<'p> {
     parts: Vec<(String, usize)>,
     /// The output `residual.R` of every residual, in the problem's order.
     residuals: Vec<Option<usize>>,
+    /// The output `jacobian.R` of every residual (a model compiled with
+    /// [`Model::compile_jacobian`]).
+    jacobians: Vec<Option<usize>>,
     grads: Vec<Option<usize>>,
     last_parts: Vec<f64>,
     evals: usize,
@@ -65,6 +68,20 @@ impl<'p> Model<'p> {
         Ok((m, theta, secs))
     }
 
+    /// Like [`Model::compile`], with the residual Jacobians (`jacobian.R`) for the
+    /// Gauss–Newton methods ([`Model::least_squares`]).
+    pub fn compile_jacobian(
+        problem: &'p Problem,
+        opts: &Options,
+    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+        let t0 = Instant::now();
+        let obj = problem.jacobian_objective(&sizes(problem), opts.dtype)?;
+        let exe = compile(&obj.graph, opts)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let (m, theta) = Model::from_executable(problem, exe, &obj.init)?;
+        Ok((m, theta, secs))
+    }
+
     /// Wraps an executable whose outputs are those of `Problem::objective` with gradient;
     /// `init` names the params in θ order with their initial values.
     pub fn from_executable(
@@ -89,6 +106,9 @@ impl<'p> Model<'p> {
         let residuals = (problem.residuals.iter())
             .map(|r| find(&format!("residual.{}", r.name)))
             .collect();
+        let jacobians = (problem.residuals.iter())
+            .map(|r| find(&format!("jacobian.{}", r.name)))
+            .collect();
         let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
         let theta = layout.flatten(init);
         let model = Model {
@@ -98,6 +118,7 @@ impl<'p> Model<'p> {
             loss,
             parts,
             residuals,
+            jacobians,
             grads,
             last_parts: Vec::new(),
             evals: 0,
@@ -140,6 +161,38 @@ impl<'p> Model<'p> {
         Ok(())
     }
 
+    /// Whether the program computes the residual Jacobians.
+    pub fn has_jacobian(&self) -> bool {
+        self.jacobians.iter().all(Option::is_some)
+    }
+
+    /// The loss as a least-squares problem at the last evaluation: every residual value
+    /// scaled by `√(W_R/N_R)`, so that `loss = ‖r‖²`, and the Jacobian of those scaled
+    /// values, `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
+    pub fn least_squares(&self) -> Result<LeastSquares, TrainError> {
+        let p = self.layout.len();
+        let mut ls = LeastSquares {
+            cols: p,
+            ..LeastSquares::default()
+        };
+        for (k, decl) in self.problem.residuals.iter().enumerate() {
+            let missing = || TrainError::MissingOutput(format!("jacobian.{}", decl.name));
+            let ri = self.residuals[k].ok_or_else(missing)?;
+            let ji = self.jacobians[k].ok_or_else(missing)?;
+            let (r, j) = (self.exe.output(ri), self.exe.output(ji));
+            if j.len() != r.len() * p {
+                return Err(TrainError::GradLength {
+                    expected: r.len() * p,
+                    found: j.len(),
+                });
+            }
+            let s = (decl.weight / r.len().max(1) as f64).sqrt();
+            ls.r.extend(r.iter().map(|v| s * v));
+            ls.j.extend(j.iter().map(|v| s * v));
+        }
+        Ok(ls)
+    }
+
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
     /// every residual with a value that is not finite (with a point where it is not) and
     /// every param whose gradient is not.
@@ -172,6 +225,17 @@ impl<'p> Model<'p> {
         let names = (decl.name.as_str(), decl.points.as_str());
         BadResidual::find(names, &values, mean_square, rows, &self.problem.inputs)
     }
+}
+
+/// A loss `‖r‖²` with the Jacobian of `r` (see [`Model::least_squares`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LeastSquares {
+    /// The scaled residual values.
+    pub r: Vec<f64>,
+    /// `∂r/∂θ`, row-major `[r.len(), cols]`.
+    pub j: Vec<f64>,
+    /// `θ.len()`.
+    pub cols: usize,
 }
 
 impl Objective for Model<'_> {

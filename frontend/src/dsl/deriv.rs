@@ -185,6 +185,20 @@ pub fn grad<'g>(loss: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized)) -> Vec<Var<'g>>
         .collect()
 }
 
+/// The per-point Jacobian of `f` (one value per point, `[N, 1]`) w.r.t. each parameter
+/// of `wrt`: `[N, numel(p)]`, row `n` holding `∂f[n]/∂p` in `p`'s row-major layout. One
+/// reverse sweep that keeps the batch axis serves them all; `f` may contain any
+/// derivatives w.r.t. the points. This is what Gauss–Newton methods need: the rows of the
+/// Jacobian of the residuals.
+pub fn jacobian<'g>(f: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized)) -> Vec<Var<'g>> {
+    let b = f.b;
+    let level = b.fresh_level();
+    wrt.as_vars()
+        .into_iter()
+        .map(|p| b.add(Op::Jacobian { level }, &[f.id, p.id], "jacobian"))
+        .collect()
+}
+
 /// Taylor coefficients `[f(x), f'(x), f''(x)/2!, ..., f⁽ᴷ⁾(x)/K!]` of a closure along `x`.
 pub fn taylor<'g>(f: impl Fn(Var<'g>) -> Var<'g>, x: Var<'g>, order: u8) -> Vec<Var<'g>> {
     let mut out = vec![f(x)];

@@ -93,7 +93,7 @@ fn rule(g: &mut Graph, id: NodeId, ins: &[Col], d: usize) -> Col {
         | Op::Bound { .. }
         | Op::Const { .. }
         | Op::Tensor { .. } => Col::zero(d),
-        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => {
+        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At => {
             unreachable!("derivative operators are expanded before their users")
         }
     }

@@ -50,6 +50,7 @@ pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
         | Op::Diff { .. }
         | Op::Laplacian { .. }
         | Op::Grad { .. }
+        | Op::Jacobian { .. }
         | Op::At => 0.0,
     }
 }

@@ -67,7 +67,7 @@ pub fn tangent(g: &mut Graph, id: NodeId, ts: &[Tan]) -> Tan {
         | Op::Bound { .. }
         | Op::Const { .. }
         | Op::Tensor { .. } => None,
-        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => {
+        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At => {
             unreachable!("derivative operators are expanded before their users")
         }
     }

@@ -9,6 +9,7 @@
 //! | `diff{order n}[f, v]` | `∂ⁿf/∂vⁿ`, all-ones seed | forward (JVP, nested `n` times), Taylor (jets of order `n`), reverse (pointwise, first order), finite differences |
 //! | `laplacian[f, v₁..v_D]` | `Σᵢ ∂²f/∂vᵢ²` | collapsed Taylor (forward Laplacian), `D` Taylor jets, nested forward, reverse over forward, finite differences |
 //! | `grad[loss, p]` | `∂loss/∂p` | one reverse sweep per (level, loss), shared by all its `grad`s |
+//! | `jacobian[f, p]` | `∂f[n]/∂p` per point, `[N, numel(p)]` | one per-point reverse sweep per (level, f), the batch axis kept (see `jacobian.rs`) |
 //! | `at[f, v₁, a₁, …]` | `f` with `vᵢ := aᵢ` | substitution in the expanded cone of `f` |
 //!
 //! ## Levels, and why nesting is safe
@@ -63,6 +64,7 @@ mod collapsed;
 mod fd;
 mod flops;
 mod forward;
+mod jacobian;
 mod reverse;
 mod subst;
 mod taylor;
@@ -186,16 +188,23 @@ struct Expander<'g> {
     sweeps: HashMap<(Level, NodeId), HashMap<NodeId, NodeId>>,
     /// The leaves each (level, old loss) group of `grad`s differentiates w.r.t.
     groups: HashMap<(Level, NodeId), Vec<NodeId>>,
+    /// Per-point sweeps already made, by (level, old f): the Jacobian of each leaf.
+    jac_sweeps: HashMap<(Level, NodeId), HashMap<NodeId, NodeId>>,
+    /// The leaves each (level, old f) group of `jacobian`s differentiates w.r.t.
+    jac_groups: HashMap<(Level, NodeId), Vec<NodeId>>,
     report: AdReport,
 }
 
 impl<'g> Expander<'g> {
     fn new(src: &'g Graph, opts: AdOptions) -> Expander<'g> {
         let mut groups: HashMap<(Level, NodeId), Vec<NodeId>> = HashMap::new();
+        let mut jac_groups: HashMap<(Level, NodeId), Vec<NodeId>> = HashMap::new();
         for id in src.ids() {
-            if let Op::Grad { level } = src.op(id) {
-                let a = src.args(id);
-                groups.entry((*level, a[0])).or_default().push(a[1]);
+            let a = src.args(id);
+            match src.op(id) {
+                Op::Grad { level } => groups.entry((*level, a[0])).or_default().push(a[1]),
+                Op::Jacobian { level } => jac_groups.entry((*level, a[0])).or_default().push(a[1]),
+                _ => {}
             }
         }
         Expander {
@@ -205,6 +214,8 @@ impl<'g> Expander<'g> {
             map: Vec::with_capacity(src.len()),
             sweeps: HashMap::new(),
             groups,
+            jac_sweeps: HashMap::new(),
+            jac_groups,
             report: AdReport::default(),
         }
     }
@@ -227,6 +238,7 @@ impl<'g> Expander<'g> {
                 (self.laplacian(id, args[0], &args[1..], m)?, Some(m))
             }
             Op::Grad { level } => (self.grad(level, id, args[0], args[1]), None),
+            Op::Jacobian { level } => (self.jacobian(level, id, args[0], args[1])?, None),
             _ => (self.at(&args), None),
         };
         let after = self.cone(r);
@@ -323,6 +335,36 @@ impl<'g> Expander<'g> {
         }
         let adj = self.sweeps[&(level, old_loss)].get(&p).copied();
         or_zeros(&mut self.out, adj, p)
+    }
+
+    /// `∂f[n]/∂p` per point from the per-point sweep of the (level, f) group.
+    fn jacobian(
+        &mut self,
+        level: Level,
+        id: NodeId,
+        f: NodeId,
+        p: NodeId,
+    ) -> Result<NodeId, AdError> {
+        let key = (level, self.src.args(id)[0]);
+        if !self.jac_sweeps.contains_key(&key) {
+            let wrt: Vec<NodeId> = self.jac_groups[&key]
+                .iter()
+                .map(|&w| self.out.add_or_panic(self.src.op(w).clone(), &[]))
+                .collect();
+            let jac = jacobian::per_point(&mut self.out, f, &wrt)
+                .map_err(|reason| AdError::NotPointwise { node: id, reason })?;
+            let found = wrt.iter().zip(jac).filter_map(|(w, j)| Some((*w, j?)));
+            self.jac_sweeps.insert(key, found.collect());
+        }
+        Ok(match self.jac_sweeps[&key].get(&p) {
+            Some(&j) => j,
+            None => {
+                let rows = self.out.shape(f).dims()[0];
+                let cols = self.out.shape(p).numel();
+                let d = self.out.dtype(f);
+                self.out.fill(0.0, d, &nabla_ir::Shape::matrix(rows, cols))
+            }
+        })
     }
 
     fn at(&mut self, args: &[NodeId]) -> NodeId {

@@ -44,7 +44,7 @@ pub fn vjp(g: &mut Graph, y: NodeId, seed: NodeId, wrt: &[NodeId]) -> Vec<Tan> {
 }
 
 /// For ids `lo..=y`: whether the node lies on a path from a leaf of `wrt` to `y`'s inputs.
-fn depends(g: &Graph, y: NodeId, lo: NodeId, wrt: &[NodeId]) -> Vec<bool> {
+pub(super) fn depends(g: &Graph, y: NodeId, lo: NodeId, wrt: &[NodeId]) -> Vec<bool> {
     let n = (y.0 - lo.0 + 1) as usize;
     let mut dep = vec![false; n];
     for i in lo.0..=y.0 {
@@ -58,7 +58,7 @@ fn depends(g: &Graph, y: NodeId, lo: NodeId, wrt: &[NodeId]) -> Vec<bool> {
 }
 
 /// The contribution of node `id` (adjoint `ybar`) to the adjoint of its operand `pos`.
-fn contribution(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId) -> Tan {
+pub(super) fn contribution(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId) -> Tan {
     let n = g.node(id).clone();
     let a = |i: usize| n.args[i];
     match &n.op {
@@ -95,13 +95,13 @@ fn contribution(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId) -> Tan {
         | Op::Bound { .. }
         | Op::Const { .. }
         | Op::Tensor { .. } => None,
-        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => {
+        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At => {
             unreachable!("derivative operators are expanded before their users")
         }
     }
 }
 
-fn binary(
+pub(super) fn binary(
     g: &mut Graph,
     b: BinOp,
     y: NodeId,
@@ -254,7 +254,7 @@ pub fn check_pointwise(g: &Graph, f: NodeId, v: NodeId) -> Result<(), String> {
 }
 
 /// One node's part of [`check_pointwise`]: `n` is the batch extent.
-fn separable(
+pub(super) fn separable(
     g: &Graph,
     id: NodeId,
     n: usize,

@@ -87,7 +87,7 @@ fn rule(g: &mut Graph, id: NodeId, ins: &[Jet], k: usize) -> Jet {
         | Op::Bound { .. }
         | Op::Const { .. }
         | Op::Tensor { .. } => constant_jet(id, k),
-        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => {
+        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At => {
             unreachable!("derivative operators are expanded before their users")
         }
     };

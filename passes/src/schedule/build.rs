@@ -136,6 +136,7 @@ impl Builder<'_> {
             | Op::Diff { .. }
             | Op::Laplacian { .. }
             | Op::Grad { .. }
+            | Op::Jacobian { .. }
             | Op::At => {
                 panic!(
                     "internal error: schedule reached `{}` at {id}: run the AD pass first",

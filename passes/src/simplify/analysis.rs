@@ -148,6 +148,7 @@ fn fold(eg: &EG, n: &ENode, s: &[f64]) -> Option<f64> {
         | Op::Diff { .. }
         | Op::Laplacian { .. }
         | Op::Grad { .. }
+        | Op::Jacobian { .. }
         | Op::At => None,
     }
 }

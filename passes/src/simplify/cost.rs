@@ -69,7 +69,9 @@ pub fn op_cost(op: &Op, out: &Shape, args: &[&Shape]) -> f64 {
             let k = if *ta { d[0] } else { d[1] };
             2.0 * n * k as f64
         }
-        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::At => 0.0,
+        Op::Diff { .. } | Op::Laplacian { .. } | Op::Grad { .. } | Op::Jacobian { .. } | Op::At => {
+            0.0
+        }
     }
 }
 

@@ -88,6 +88,7 @@ fn kind_code(op: &Op) -> u16 {
         Op::Laplacian { .. } => 14,
         Op::Grad { .. } => 15,
         Op::At => 16,
+        Op::Jacobian { .. } => 17,
         Op::Unary(u) => 64 + *u as u16,
         Op::Binary(b) => 128 + *b as u16,
     }

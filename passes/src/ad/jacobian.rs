@@ -1,0 +1,306 @@
+//! Per-point Jacobians with respect to parameters: reverse mode with the batch axis kept.
+//!
+//! A residual `f: [N, 1]` is point-separable: `f[n]` reads only point `n` and the
+//! parameters. One reverse sweep of `Σₙ f[n]` (seed: ones) therefore gives, at every node
+//! that carries the batch axis (*batched*: it reads the points), the per-point adjoint
+//! `∂f[n]/∂node[n]` — the sweep [`super::reverse::vjp`] makes, unchanged. Points meet only
+//! where a *batch-free* value (one computed from parameters and constants alone) enters a
+//! batched node; there the ordinary rule sums over points, and this sweep keeps them apart:
+//!
+//! - `broadcast(q)` to `[N, …]`: `q̄ₙ = ȳ[n]` summed over the broadcast axes other than
+//!   the batch axis;
+//! - `C = A·op(B)` with `B` batch-free: `B̄ₙ = A[n]ᵀ ⊗ C̄[n]` (or `C̄[n]ᵀ ⊗ A[n]` when `B`
+//!   is transposed), the per-point outer product whose sum over `n` is `Aᵀ·C̄`.
+//!
+//! A batch-free node `q` of shape `S` has a per-point adjoint of shape `[N, numel(S)]`
+//! (row `n` = `∂f[n]/∂q`, flattened). It flows back to the parameter leaves through the
+//! batch-free ops (elementwise ops, powers, reshapes, broadcasts, sums, slices, concats)
+//! with their usual rules lifted by the leading batch axis. The result for a leaf `p` is `J_p: [N,
+//! numel(p)]`, and `Σₙ J_p[n]` is `∂(Σ f)/∂p`, which the tests check against `grad`.
+
+use super::build::*;
+use super::forward::{deriv1, powi_deriv1};
+use super::reverse::{binary, contribution, depends, separable};
+use nabla_ir::{BinOp, Graph, NodeId, Op, Shape};
+use std::collections::HashMap;
+
+/// `[N, numel(p)]` for every leaf `p` of `wrt` (`None` where `f` does not depend on it).
+/// `Err` says why `f` is not point-separable or where a batch-free value is used in a way
+/// the sweep does not lift.
+pub fn per_point(g: &mut Graph, f: NodeId, wrt: &[NodeId]) -> Result<Vec<Tan>, String> {
+    let Some(lo) = wrt.iter().copied().filter(|w| *w <= f).min() else {
+        return Ok(vec![None; wrt.len()]);
+    };
+    let n = g.shape(f).dims()[0];
+    let dep = depends(g, f, lo, wrt);
+    let on = |a: NodeId| a >= lo && dep[(a.0 - lo.0) as usize];
+    let batched = batched(g, f, n);
+    if !batched[f.index()] {
+        return Err("the function does not read the points".into());
+    }
+    let seed = fill_like(g, f, 1.0);
+    let mut adj: HashMap<NodeId, NodeId> = HashMap::from([(f, seed)]);
+    let mut pp: HashMap<NodeId, NodeId> = HashMap::new();
+    for i in (lo.0..=f.0).rev() {
+        let id = NodeId(i);
+        let Some(&ybar) = adj.get(&id) else { continue };
+        if g.op(id).is_leaf() {
+            continue;
+        }
+        check_separable(g, id, n, &batched)?;
+        let args: Vec<NodeId> = g.args(id).to_vec();
+        for (pos, a) in args.into_iter().enumerate() {
+            if !on(a) {
+                continue;
+            }
+            if batched[a.index()] {
+                let c = contribution(g, id, pos, ybar);
+                accumulate(g, &mut adj, a, c);
+            } else {
+                let c = boundary(g, id, pos, ybar, n)?;
+                accumulate(g, &mut pp, a, Some(c));
+            }
+        }
+    }
+    for i in (lo.0..=f.0).rev() {
+        let id = NodeId(i);
+        let Some(&ybar) = pp.get(&id) else { continue };
+        if g.op(id).is_leaf() {
+            continue;
+        }
+        let args: Vec<NodeId> = g.args(id).to_vec();
+        for (pos, a) in args.into_iter().enumerate() {
+            if on(a) {
+                let c = lifted(g, id, pos, ybar, n)?;
+                accumulate(g, &mut pp, a, c);
+            }
+        }
+    }
+    Ok(wrt.iter().map(|w| pp.get(w).copied()).collect())
+}
+
+fn accumulate(g: &mut Graph, adj: &mut HashMap<NodeId, NodeId>, a: NodeId, c: Tan) {
+    if let Some(sum) = add_t(g, adj.get(&a).copied(), c) {
+        adj.insert(a, sum);
+    }
+}
+
+/// For ids `0..=f`: whether the node reads the points — an input, a broadcast that adds
+/// the batch axis, or any node with such an operand.
+fn batched(g: &Graph, f: NodeId, n: usize) -> Vec<bool> {
+    let mut b = vec![false; f.index() + 1];
+    for i in 0..=f.0 {
+        let id = NodeId(i);
+        b[id.index()] = match g.op(id) {
+            Op::Input { .. } => true,
+            Op::Broadcast(_) => b[g.args(id)[0].index()] || adds_batch_axis(g, id, n),
+            _ => g.args(id).iter().any(|a| b[a.index()]),
+        };
+    }
+    b
+}
+
+/// Whether broadcast `id` creates the leading batch axis of extent `n`.
+fn adds_batch_axis(g: &Graph, id: NodeId, n: usize) -> bool {
+    let (to, from) = (g.shape(id), g.shape(g.args(id)[0]));
+    to.rank() > 0 && to.dims()[0] == n && (from.rank() < to.rank() || from.dims()[0] != n)
+}
+
+/// Point separability of a batched node; a broadcast that creates the batch axis is where
+/// a batch-free value enters, not a move of the axis.
+fn check_separable(g: &Graph, id: NodeId, n: usize, batched: &[bool]) -> Result<(), String> {
+    let a0 = g.args(id)[0];
+    if matches!(g.op(id), Op::Broadcast(_)) && !batched[a0.index()] {
+        return Ok(());
+    }
+    separable(g, id, n, |a| batched[a.index()]).map_err(|why| format!("{id} {why}"))
+}
+
+/// The per-point adjoint `[N, numel(a)]` of batch-free operand `pos` (`a`) of batched node
+/// `id`, whose adjoint is `ybar`.
+fn boundary(
+    g: &mut Graph,
+    id: NodeId,
+    pos: usize,
+    ybar: NodeId,
+    n: usize,
+) -> Result<NodeId, String> {
+    let a = g.args(id)[pos];
+    let sa = g.shape(a).clone();
+    match g.op(id).clone() {
+        Op::Broadcast(to) => {
+            // A leading 1 of `a` is the slot the batch axis is broadcast into.
+            let keep = if sa.rank() == to.rank() {
+                &sa.dims()[1..]
+            } else {
+                sa.dims()
+            };
+            Ok(unbroadcast_points(g, ybar, &Shape::new(keep), sa.numel()))
+        }
+        Op::MatMul { ta: false, tb } if pos == 1 => Ok(outer(g, g.args(id)[0], ybar, tb, n)),
+        _ if n == 1 => {
+            // One point: the ordinary adjoint is that point's.
+            let c = contribution(g, id, pos, ybar);
+            let c = or_zeros(g, c, a);
+            Ok(reshape_to(g, c, &[1, sa.numel()]))
+        }
+        op => Err(format!(
+            "{id} ({}) combines the points with {a}, a value computed from parameters alone, \
+             in a way the per-point Jacobian does not separate",
+            op.mnemonic()
+        )),
+    }
+}
+
+/// `B̄ₙ` for `C = A·op(B)` per point: `A[n]ᵀ ⊗ C̄[n]` (`[K, M]`), or `C̄[n]ᵀ ⊗ A[n]`
+/// (`[M, K]`) when `tb`; flattened to `[N, K·M]`.
+fn outer(g: &mut Graph, a: NodeId, cbar: NodeId, tb: bool, n: usize) -> NodeId {
+    let k = g.shape(a).dims()[1];
+    let m = g.shape(cbar).dims()[1];
+    let (left, right) = if tb { (cbar, a) } else { (a, cbar) };
+    let (r, c) = (g.shape(left).dims()[1], g.shape(right).dims()[1]);
+    let l3 = reshape_to(g, left, &[n, r, 1]);
+    let r3 = reshape_to(g, right, &[n, 1, c]);
+    let prod = g.binary(BinOp::Mul, l3, r3);
+    reshape_to(g, prod, &[n, k * m])
+}
+
+/// `x: [N] ++ T` summed over the axes of `T` that a broadcast from `keep` added or
+/// stretched, then flattened to `[N, numel]`.
+fn unbroadcast_points(g: &mut Graph, x: NodeId, keep: &Shape, numel: usize) -> NodeId {
+    let xs = g.shape(x).clone();
+    let t = &xs.dims()[1..];
+    let off = t.len() - keep.rank();
+    let mut r = x;
+    for k in (0..t.len()).rev() {
+        if k < off || (keep.dims()[k - off] == 1 && t[k] != 1) {
+            r = g.add_or_panic(Op::Sum((k + 1) as u8), &[r]);
+        }
+    }
+    reshape_to(g, r, &[xs.dims()[0], numel])
+}
+
+/// `x: [N] ++ (S with axis `axis − 1` of length `len`)` padded with zeros along `axis` to
+/// `[N] ++ S`, the slice starting at `start`.
+fn pad_points(
+    g: &mut Graph,
+    x: NodeId,
+    s: &Shape,
+    axis: usize,
+    start: usize,
+    len: usize,
+) -> NodeId {
+    let n = g.shape(x).dims()[0];
+    let d = g.dtype(x);
+    let mut full = vec![n];
+    full.extend_from_slice(s.dims());
+    let zeros = |g: &mut Graph, k: usize| {
+        let mut z = full.clone();
+        z[axis] = k;
+        g.fill(0.0, d, &Shape::new(&z))
+    };
+    let after = full[axis] - start - len;
+    let mut parts = Vec::new();
+    if start > 0 {
+        parts.push(zeros(g, start));
+    }
+    parts.push(x);
+    if after > 0 {
+        parts.push(zeros(g, after));
+    }
+    if parts.len() == 1 {
+        return x;
+    }
+    g.add_or_panic(Op::Concat(axis as u8), &parts)
+}
+
+/// `x` reshaped to `dims` (no node when it already has them).
+fn reshape_to(g: &mut Graph, x: NodeId, dims: &[usize]) -> NodeId {
+    if g.shape(x).dims() == dims {
+        return x;
+    }
+    g.add_or_panic(Op::Reshape(Shape::new(dims)), &[x])
+}
+
+/// `x` viewed as one row `[1, numel]`, to scale every point's row.
+fn row(g: &mut Graph, x: NodeId) -> NodeId {
+    let numel = g.shape(x).numel();
+    reshape_to(g, x, &[1, numel])
+}
+
+/// The per-point adjoint of operand `pos` of batch-free node `id` (per-point adjoint
+/// `ybar: [N, numel(id)]`): the ordinary rule, lifted by the batch axis.
+fn lifted(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId, n: usize) -> Result<Tan, String> {
+    let node = g.node(id).clone();
+    let a = node.args[pos];
+    let sa = g.shape(a).clone();
+    let sy = g.shape(id).clone();
+    Ok(match &node.op {
+        // āₙ += φ'(a) ȳₙ
+        Op::Unary(u) => {
+            let (ar, yr) = (row(g, a), row(g, id));
+            let d = deriv1(g, *u, ar, yr);
+            mul_t(g, d, Some(ybar))
+        }
+        // āₙ += k aᵏ⁻¹ ȳₙ
+        Op::Powi(k) => {
+            let ar = row(g, a);
+            let d = powi_deriv1(g, ar, *k);
+            Some(mul(g, d, ybar))
+        }
+        Op::Binary(b) => {
+            let (yr, a0, a1) = (row(g, id), row(g, node.args[0]), row(g, node.args[1]));
+            binary(g, *b, yr, a0, a1, pos, ybar)
+        }
+        Op::Reshape(_) => Some(ybar),
+        Op::Broadcast(_) => {
+            let full = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
+            Some(unbroadcast_points(g, full, &sa, sa.numel()))
+        }
+        // āₙ += ȳₙ broadcast back along the reduced axis (÷ its length for a mean)
+        Op::Sum(axis) | Op::Mean(axis) => {
+            let mut kept = sa.dims().to_vec();
+            kept[*axis as usize] = 1;
+            let y = reshape_to(g, ybar, &[&[n], &kept[..]].concat());
+            let y = g.broadcast(y, &Shape::new(&[&[n], sa.dims()].concat()));
+            let y = reshape_to(g, y, &[n, sa.numel()]);
+            let len = sa.dims()[*axis as usize] as f64;
+            Some(if matches!(node.op, Op::Mean(_)) {
+                scale(g, y, 1.0 / len)
+            } else {
+                y
+            })
+        }
+        // āₙ += ȳₙ padded with zeros outside the slice
+        Op::Slice { axis, start, len } => {
+            let y = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
+            let padded = pad_points(
+                g,
+                y,
+                &sa,
+                *axis as usize + 1,
+                *start as usize,
+                *len as usize,
+            );
+            Some(reshape_to(g, padded, &[n, sa.numel()]))
+        }
+        // āₙ += the part of ȳₙ that operand `pos` supplied
+        Op::Concat(axis) => {
+            let ax = *axis as usize;
+            let start: usize = (node.args[..pos].iter())
+                .map(|p| g.shape(*p).dims()[ax])
+                .sum();
+            let y = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
+            let part = g.slice(y, (ax + 1) as u8, start, sa.dims()[ax]);
+            Some(reshape_to(g, part, &[n, sa.numel()]))
+        }
+        op => {
+            return Err(format!(
+                "{id} ({}) computes from parameters before the points enter; the per-point \
+                 Jacobian lifts only elementwise ops, powers and the view, broadcast, sum, \
+                 slice and concat ops there",
+                op.mnemonic()
+            ))
+        }
+    })
+}
