@@ -159,7 +159,7 @@ fn adam_steps_beyond_steps_is_a_usage_error_naming_both() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "--adam-steps 10 applies to --optimizer adam+lbfgs; the optimizer is adam",
+            "--adam-steps 10 applies to --optimizer adam+lbfgs or adam+lm; the optimizer is adam",
         ));
 }
 

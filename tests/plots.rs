@@ -114,6 +114,7 @@ fn history(n: usize, wall_per_step: f64) -> Vec<StepRecord> {
             } else {
                 vec![]
             },
+            damping: None,
         })
         .collect()
 }

@@ -216,8 +216,8 @@ impl Problem {
         self.build_objective(sizes, dtype, with_grad, false)
     }
 
-    /// The objective with its gradient and, for every residual `R`, the Jacobian of its
-    /// values w.r.t. every trainable value: `jacobian.R: [N_R, P]`, row `i` holding
+    /// The objective (without its gradient) and, for every residual `R`, the Jacobian of
+    /// its values w.r.t. every trainable value: `jacobian.R: [N_R, P]`, row `i` holding
     /// `∂r_i/∂θ` with θ in the order of `grad.*` (nets' layers, then scalar params), so
     /// `Σ_R W_R/N_R · Σ_i 2 r_i J_R[i] = ∂loss/∂θ`.
     pub fn jacobian_objective(
@@ -225,7 +225,7 @@ impl Problem {
         sizes: &[(String, usize)],
         dtype: DType,
     ) -> Result<Objective, ProblemError> {
-        self.build_objective(sizes, dtype, true, true)
+        self.build_objective(sizes, dtype, false, true)
     }
 
     fn build_objective(

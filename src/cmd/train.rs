@@ -23,14 +23,16 @@ use std::sync::Arc;
 pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
-    /// Optimizer steps (Adam updates plus L-BFGS iterations); 0 reports the initial loss.
+    /// Optimizer steps (Adam updates plus L-BFGS or Levenberg–Marquardt iterations); 0
+    /// reports the initial loss.
     #[arg(long, value_name = "N", default_value_t = 3000, value_parser = flags::count_usize)]
     pub steps: usize,
-    /// The optimizer; `adam+lbfgs` runs Adam for `--adam-steps`, then L-BFGS.
+    /// The optimizer; `adam+lbfgs` (`adam+lm`) runs Adam for `--adam-steps`, then L-BFGS
+    /// (Levenberg–Marquardt).
     #[arg(long, value_enum, default_value_t = OptimizerArg::AdamLbfgs)]
     pub optimizer: OptimizerArg,
-    /// For `adam+lbfgs`: Adam steps before switching, at most `--steps` (default: a
-    /// third of `--steps`).
+    /// For `adam+lbfgs` and `adam+lm`: Adam steps before switching, at most `--steps`
+    /// (default: a third of `--steps`).
     #[arg(long, value_name = "N", value_parser = flags::count_usize)]
     pub adam_steps: Option<usize>,
     /// Adam's learning rate (positive).
@@ -76,6 +78,43 @@ pub enum OptimizerArg {
     /// Adam, then L-BFGS.
     #[value(name = "adam+lbfgs")]
     AdamLbfgs,
+    /// Levenberg–Marquardt (Gauss–Newton with adaptive damping) on the exact residual
+    /// Jacobian; dense in the parameters, best in f64.
+    Lm,
+    /// Adam, then Levenberg–Marquardt.
+    #[value(name = "adam+lm")]
+    AdamLm,
+}
+
+impl OptimizerArg {
+    fn kind(self) -> OptimizerKind {
+        match self {
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Lbfgs => OptimizerKind::Lbfgs,
+            OptimizerArg::AdamLbfgs => OptimizerKind::AdamLbfgs,
+            OptimizerArg::Lm => OptimizerKind::Lm,
+            OptimizerArg::AdamLm => OptimizerKind::AdamLm,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OptimizerArg::Adam => "adam",
+            OptimizerArg::Lbfgs => "lbfgs",
+            OptimizerArg::AdamLbfgs => "adam+lbfgs",
+            OptimizerArg::Lm => "lm",
+            OptimizerArg::AdamLm => "adam+lm",
+        }
+    }
+
+    /// The method that follows Adam in a two-phase optimizer.
+    fn second(self) -> &'static str {
+        if self.kind().uses_jacobian() {
+            "Levenberg–Marquardt"
+        } else {
+            "L-BFGS"
+        }
+    }
 }
 
 impl Args {
@@ -85,20 +124,22 @@ impl Args {
         let Some(adam) = self.adam_steps else {
             return Ok(());
         };
-        if self.optimizer != OptimizerArg::AdamLbfgs {
+        if !self.optimizer.kind().is_two_phase() {
             let name = match self.optimizer {
-                OptimizerArg::Adam => "adam, which takes Adam steps only",
-                _ => "lbfgs, which takes L-BFGS steps only",
+                OptimizerArg::Adam => "adam, which takes Adam steps only".to_string(),
+                o => format!("{}, which takes {} steps only", o.name(), o.second()),
             };
             return Err(format!(
-                "--adam-steps {adam} applies to --optimizer adam+lbfgs; the optimizer is {name}"
+                "--adam-steps {adam} applies to --optimizer adam+lbfgs or adam+lm; the \
+                 optimizer is {name}"
             ));
         }
         if adam > self.steps {
             return Err(format!(
                 "--adam-steps {adam} is more than --steps {}: training would end before \
-                 L-BFGS; lower --adam-steps, raise --steps, or use --optimizer adam",
-                self.steps
+                 {}; lower --adam-steps, raise --steps, or use --optimizer adam",
+                self.steps,
+                self.optimizer.second()
             ));
         }
         Ok(())
@@ -106,11 +147,7 @@ impl Args {
 
     /// Training options from the flags.
     pub fn train_options(&self) -> TrainOptions {
-        let optimizer = match self.optimizer {
-            OptimizerArg::Adam => OptimizerKind::Adam,
-            OptimizerArg::Lbfgs => OptimizerKind::Lbfgs,
-            OptimizerArg::AdamLbfgs => OptimizerKind::AdamLbfgs,
-        };
+        let optimizer = self.optimizer.kind();
         TrainOptions {
             steps: self.steps,
             optimizer,
@@ -141,14 +178,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         prepare_dir(dir)?;
     }
-    let (mut model, theta, compile_s) = Model::compile(&problem, &args.compile.options())?;
+    let copts = args.compile.options();
+    let (mut model, theta, mut compile_s) = Model::compile(&problem, &copts)?;
+    if args.optimizer.kind().uses_jacobian() {
+        compile_s += model.add_jacobian(&copts)?;
+    }
     let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
     let tracked = tracker.outputs();
     let tracker = (!tracked.is_empty()).then_some(&mut tracker);
     let bar = progress_bar(args.steps as u64);
     let mut show = |r: &StepRecord| {
         bar.set_position(r.step as u64 + 1);
-        bar.set_message(format!("{:.3e}", r.loss));
+        match r.damping {
+            Some(l) => bar.set_message(format!("{:.3e} λ {l:.1e}", r.loss)),
+            None => bar.set_message(format!("{:.3e}", r.loss)),
+        }
     };
     let opts = args.train_options();
     let result = train_tracked(&mut model, theta, &opts, &stop, &mut show, tracker)?;

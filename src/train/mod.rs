@@ -2,7 +2,7 @@
 //! output files.
 //!
 //! - [`optim`]: the [`Objective`] interface and Adam; [`lbfgs`]: L-BFGS with a
-//!   strong-Wolfe line search.
+//!   strong-Wolfe line search; [`lm`]: Levenberg–Marquardt on the exact residual Jacobian.
 //! - [`layout`]: parameters as one flat vector ⇄ named tensors ⇄ `params.json`.
 //! - [`model`]: a problem's compiled loss and gradient as an [`Objective`]; collocation
 //!   points bound (and re-bound on resampling) with `Executable::set`.
@@ -30,6 +30,7 @@ pub mod accuracy;
 mod figures;
 pub mod layout;
 pub mod lbfgs;
+pub mod lm;
 pub mod model;
 pub mod nonfinite;
 pub mod optim;
@@ -70,6 +71,9 @@ pub enum TrainError {
     /// [`nonfinite`]).
     #[error("{0}")]
     NonFinite(Box<nonfinite::NonFinite>),
+    /// A method needs more memory than the machine has available.
+    #[error("{0}")]
+    Memory(String),
     /// A params file with the wrong layout.
     #[error("params: {0}")]
     Params(String),

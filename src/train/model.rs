@@ -7,6 +7,7 @@
 //! bound until the next resample.
 
 use super::layout::Layout;
+use super::lm::{LeastSquares, Residuals};
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
@@ -25,9 +26,8 @@ pub struct Model<'p> {
     parts: Vec<(String, usize)>,
     /// The output `residual.R` of every residual, in the problem's order.
     residuals: Vec<Option<usize>>,
-    /// The output `jacobian.R` of every residual (a model compiled with
-    /// [`Model::compile_jacobian`]).
-    jacobians: Vec<Option<usize>>,
+    /// The residual-Jacobian program, once [`Model::add_jacobian`] compiled it.
+    jac: Option<JacobianProgram>,
     grads: Vec<Option<usize>>,
     last_parts: Vec<f64>,
     evals: usize,
@@ -42,6 +42,12 @@ pub fn sizes(problem: &Problem) -> Vec<(String, usize)> {
         .iter()
         .map(|s| (s.name.clone(), s.spec.len()))
         .collect()
+}
+
+/// The number of points set `name` declares.
+fn size_of_set(problem: &Problem, name: &str) -> Option<usize> {
+    let set = problem.point_sets.iter().find(|s| s.name == name)?;
+    Some(set.spec.len())
 }
 
 /// The problem with every net's initialisation seed offset by `seed` (`--seed`).
@@ -68,18 +74,32 @@ impl<'p> Model<'p> {
         Ok((m, theta, secs))
     }
 
-    /// Like [`Model::compile`], with the residual Jacobians (`jacobian.R`) for the
-    /// Gauss–Newton methods ([`Model::least_squares`]).
-    pub fn compile_jacobian(
-        problem: &'p Problem,
-        opts: &Options,
-    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+    /// Compiles the residual-Jacobian program (`residual.R`, `jacobian.R`) next to the
+    /// loss, for the Gauss–Newton methods ([`Model::least_squares`]); binds the current
+    /// points to it. Returns the compile time in seconds.
+    pub fn add_jacobian(&mut self, opts: &Options) -> Result<f64, TrainError> {
+        let rows: usize = (self.problem.residuals.iter())
+            .filter_map(|r| size_of_set(self.problem, &r.points))
+            .sum();
+        super::lm::check_memory(self.layout.len(), rows)?;
         let t0 = Instant::now();
-        let obj = problem.jacobian_objective(&sizes(problem), opts.dtype)?;
-        let exe = compile(&obj.graph, opts)?;
-        let secs = t0.elapsed().as_secs_f64();
-        let (m, theta) = Model::from_executable(problem, exe, &obj.init)?;
-        Ok((m, theta, secs))
+        let obj = (self.problem).jacobian_objective(&sizes(self.problem), opts.dtype)?;
+        let mut exe = compile(&obj.graph, opts)?;
+        let names = exe.output_names();
+        let find = |n: String| {
+            let i = names.iter().position(|o| *o == n);
+            i.ok_or(TrainError::MissingOutput(n))
+        };
+        let mut outputs = Vec::new();
+        for r in &self.problem.residuals {
+            let ri = find(format!("residual.{}", r.name))?;
+            outputs.push((ri, find(format!("jacobian.{}", r.name))?));
+        }
+        for (set, rows) in &self.points {
+            bind_points(exe.as_mut(), self.problem, set, rows)?;
+        }
+        self.jac = Some(JacobianProgram { exe, outputs });
+        Ok(t0.elapsed().as_secs_f64())
     }
 
     /// Wraps an executable whose outputs are those of `Problem::objective` with gradient;
@@ -106,9 +126,6 @@ impl<'p> Model<'p> {
         let residuals = (problem.residuals.iter())
             .map(|r| find(&format!("residual.{}", r.name)))
             .collect();
-        let jacobians = (problem.residuals.iter())
-            .map(|r| find(&format!("jacobian.{}", r.name)))
-            .collect();
         let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
         let theta = layout.flatten(init);
         let model = Model {
@@ -118,7 +135,7 @@ impl<'p> Model<'p> {
             loss,
             parts,
             residuals,
-            jacobians,
+            jac: None,
             grads,
             last_parts: Vec::new(),
             evals: 0,
@@ -157,29 +174,36 @@ impl<'p> Model<'p> {
         self.points = self.problem.sample(seed);
         for (set, rows) in &self.points {
             bind_points(self.exe.as_mut(), self.problem, set, rows)?;
+            if let Some(j) = &mut self.jac {
+                bind_points(j.exe.as_mut(), self.problem, set, rows)?;
+            }
         }
         Ok(())
     }
 
-    /// Whether the program computes the residual Jacobians.
+    /// Whether [`Model::add_jacobian`] has compiled the residual-Jacobian program.
     pub fn has_jacobian(&self) -> bool {
-        self.jacobians.iter().all(Option::is_some)
+        self.jac.is_some()
     }
 
-    /// The loss as a least-squares problem at the last evaluation: every residual value
-    /// scaled by `√(W_R/N_R)`, so that `loss = ‖r‖²`, and the Jacobian of those scaled
-    /// values, `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
-    pub fn least_squares(&self) -> Result<LeastSquares, TrainError> {
+    /// The loss at `theta` as a least-squares problem: every residual value scaled by
+    /// `√(W_R/N_R)`, so that `loss = ‖r‖²`, and the Jacobian of those scaled values,
+    /// `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
+    pub fn least_squares(&mut self, theta: &[f64]) -> Result<LeastSquares, TrainError> {
         let p = self.layout.len();
+        let Some(jac) = &mut self.jac else {
+            return Err(TrainError::MissingOutput(
+                "jacobian (see Model::add_jacobian)".into(),
+            ));
+        };
+        bind_params(jac.exe.as_mut(), self.layout.split(theta))?;
+        jac.exe.run()?;
         let mut ls = LeastSquares {
             cols: p,
             ..LeastSquares::default()
         };
-        for (k, decl) in self.problem.residuals.iter().enumerate() {
-            let missing = || TrainError::MissingOutput(format!("jacobian.{}", decl.name));
-            let ri = self.residuals[k].ok_or_else(missing)?;
-            let ji = self.jacobians[k].ok_or_else(missing)?;
-            let (r, j) = (self.exe.output(ri), self.exe.output(ji));
+        for (decl, &(ri, ji)) in self.problem.residuals.iter().zip(&jac.outputs) {
+            let (r, j) = (jac.exe.output(ri), jac.exe.output(ji));
             if j.len() != r.len() * p {
                 return Err(TrainError::GradLength {
                     expected: r.len() * p,
@@ -227,15 +251,11 @@ impl<'p> Model<'p> {
     }
 }
 
-/// A loss `‖r‖²` with the Jacobian of `r` (see [`Model::least_squares`]).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LeastSquares {
-    /// The scaled residual values.
-    pub r: Vec<f64>,
-    /// `∂r/∂θ`, row-major `[r.len(), cols]`.
-    pub j: Vec<f64>,
-    /// `θ.len()`.
-    pub cols: usize,
+/// The compiled residual Jacobians and, per residual, its `(residual.R, jacobian.R)`
+/// output indices.
+struct JacobianProgram {
+    exe: Box<dyn Executable>,
+    outputs: Vec<(usize, usize)>,
 }
 
 impl Objective for Model<'_> {
@@ -254,6 +274,12 @@ impl Objective for Model<'_> {
         }
         self.last_parts = self.parts.iter().map(|p| self.exe.output(p.1)[0]).collect();
         Ok(self.exe.output(self.loss)[0])
+    }
+}
+
+impl Residuals for Model<'_> {
+    fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
+        Model::least_squares(self, x)
     }
 }
 

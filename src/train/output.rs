@@ -96,6 +96,7 @@ mod tests {
             parts: vec![1.0, 0.2],
             wall_s: 0.5,
             errors: vec![],
+            damping: None,
         }];
         let csv = history_csv(&["pde".into(), "bc".into()], &[], &h);
         let mut lines = csv.lines();

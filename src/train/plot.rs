@@ -290,6 +290,7 @@ mod tests {
             parts: vec![0.5 / (step + 1) as f64, 0.0],
             wall_s: step as f64 * 0.1,
             errors: vec![],
+            damping: None,
         }
     }
 

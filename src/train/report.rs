@@ -4,7 +4,7 @@
 use super::accuracy::{evaluate, fields, output_expr, Field, Grid, Reference};
 use super::layout::{to_json, Layout};
 use super::output::write_atomic;
-use super::run::{OptimizerKind, TrainOptions, TrainResult};
+use super::run::{TrainOptions, TrainResult};
 use super::TrainError;
 use nabla_frontend::problem::Problem;
 use serde_json::{json, Map, Value};
@@ -96,8 +96,7 @@ impl<'a> Report<'a> {
     /// step `adam_steps` if the run took more steps than that and at least one Adam step.
     pub fn with_options(mut self, opts: &TrainOptions) -> Self {
         let n = opts.adam_steps;
-        let switched =
-            opts.optimizer == OptimizerKind::AdamLbfgs && n > 0 && n < self.result.history.len();
+        let switched = opts.optimizer.is_two_phase() && n > 0 && n < self.result.history.len();
         self.lbfgs_from = switched.then_some(n);
         self
     }

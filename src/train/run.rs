@@ -4,6 +4,7 @@
 
 use super::accuracy::Tracker;
 use super::lbfgs::{Lbfgs, LbfgsStep};
+use super::lm::Lm;
 use super::model::Model;
 use super::optim::{check_finite, Adam, Objective};
 use super::TrainError;
@@ -19,17 +20,34 @@ pub enum OptimizerKind {
     Lbfgs,
     /// Adam for the first steps, then L-BFGS: Adam finds the basin, L-BFGS converges in it.
     AdamLbfgs,
+    /// Levenberg–Marquardt on the exact residual Jacobian for every step (one step is one
+    /// accepted Gauss–Newton update with the damping trials it took).
+    Lm,
+    /// Adam for the first steps, then Levenberg–Marquardt.
+    AdamLm,
 }
 
 impl OptimizerKind {
-    /// Parses `adam`, `lbfgs`, `adam+lbfgs`.
+    /// Parses `adam`, `lbfgs`, `adam+lbfgs`, `lm`, `adam+lm`.
     pub fn parse(s: &str) -> Option<OptimizerKind> {
         match s {
             "adam" => Some(OptimizerKind::Adam),
             "lbfgs" => Some(OptimizerKind::Lbfgs),
             "adam+lbfgs" => Some(OptimizerKind::AdamLbfgs),
+            "lm" => Some(OptimizerKind::Lm),
+            "adam+lm" => Some(OptimizerKind::AdamLm),
             _ => None,
         }
+    }
+
+    /// Whether the optimizer needs the residual Jacobian ([`Model::add_jacobian`]).
+    pub fn uses_jacobian(self) -> bool {
+        matches!(self, OptimizerKind::Lm | OptimizerKind::AdamLm)
+    }
+
+    /// Whether it starts with Adam and switches to a second method.
+    pub fn is_two_phase(self) -> bool {
+        matches!(self, OptimizerKind::AdamLbfgs | OptimizerKind::AdamLm)
     }
 }
 
@@ -81,8 +99,8 @@ impl TrainOptions {
     fn adam_steps(&self) -> usize {
         match self.optimizer {
             OptimizerKind::Adam => self.steps,
-            OptimizerKind::Lbfgs => 0,
-            OptimizerKind::AdamLbfgs => self.adam_steps.min(self.steps),
+            OptimizerKind::Lbfgs | OptimizerKind::Lm => 0,
+            OptimizerKind::AdamLbfgs | OptimizerKind::AdamLm => self.adam_steps.min(self.steps),
         }
     }
 }
@@ -105,6 +123,8 @@ pub struct StepRecord {
     pub wall_s: f64,
     /// The relative L2 error of every tracked output after this step, when measured.
     pub errors: Vec<f64>,
+    /// Levenberg–Marquardt's damping `λ` after the step (`None` for other steps).
+    pub damping: Option<f64>,
 }
 
 /// Why training ended.
@@ -158,9 +178,16 @@ pub fn train_tracked(
     on_step: &mut dyn FnMut(&StepRecord),
     mut tracker: Option<&mut Tracker>,
 ) -> Result<TrainResult, TrainError> {
+    if opts.optimizer.uses_jacobian() && !model.has_jacobian() {
+        return Err(TrainError::MissingOutput(
+            "jacobian: compile it with Model::add_jacobian for lm".into(),
+        ));
+    }
     let mut loop_ = Loop {
         adam: Adam::new(theta.len(), opts.lr),
         lbfgs: Lbfgs::default(),
+        lm: Lm::default(),
+        optimizer: opts.optimizer,
         theta,
         start: Instant::now(),
         paused: Duration::ZERO,
@@ -175,9 +202,12 @@ pub fn train_tracked(
         }
         let resampled = loop_.maybe_resample(model, opts, step)?;
         loop_.adam.lr = opts.lr_at(step);
-        let r = (loop_.step(model, step < opts.adam_steps()))
-            .map_err(|e| loop_.explain(e, model, step, resampled))?;
+        let adam = step < opts.adam_steps();
+        let r = (loop_.step(model, adam)).map_err(|e| loop_.explain(e, model, step, resampled))?;
         let mut rec = loop_.record(model, step, r.loss());
+        if !adam && opts.optimizer.uses_jacobian() {
+            rec.damping = Some(loop_.lm.lambda);
+        }
         let due = opts
             .error_every
             .is_some_and(|n| n > 0 && (step == 0 || (step + 1).is_multiple_of(n)));
@@ -202,6 +232,8 @@ pub fn train_tracked(
 struct Loop {
     adam: Adam,
     lbfgs: Lbfgs,
+    lm: Lm,
+    optimizer: OptimizerKind,
     theta: Vec<f64>,
     start: Instant,
     /// Time spent measuring errors, left out of the wall time.
@@ -268,6 +300,9 @@ impl Loop {
         if adam {
             return Ok(LbfgsStep::Moved(self.adam.step(model, &mut self.theta)?));
         }
+        if self.optimizer.uses_jacobian() {
+            return self.lm.step(model, &mut self.theta);
+        }
         self.lbfgs.step(model, &mut self.theta)
     }
 
@@ -278,6 +313,7 @@ impl Loop {
             parts: model.last_parts().to_vec(),
             wall_s: self.wall_s(),
             errors: Vec::new(),
+            damping: None,
         }
     }
 

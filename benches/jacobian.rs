@@ -1,0 +1,111 @@
+//! The Gauss–Newton products on B1 and B5 (`benches/problems/`) in f64 on the Cranelift
+//! backend: the residual Jacobian `J` (the compiled per-point reverse sweep), `JᵀJ` and
+//! `Jᵀr` (`faer`'s triangular GEMM), and one damped Cholesky solve — the work of one
+//! Levenberg–Marquardt trial.
+//!
+//! `cargo bench --bench jacobian` prints one Markdown row per problem and product: the
+//! median of `reps=N` runs (default 5) after a warm-up, the FLOPs counted for the dense
+//! products, GFLOP/s, and the share of the 2-core development machine's f64 peak
+//! (100 GFLOP/s: half the f32 peak of `benches/pinn.rs`). The loss-and-gradient program
+//! on the same points is timed too, as the unit `J` is measured against. Pass `B1` or
+//! `B5` to run one.
+
+use nabla::frontend::lang;
+use nabla::ir::DType;
+use nabla::train::lm::GaussNewton;
+use nabla::train::model::Model;
+use nabla::train::Objective;
+use nabla::{Backend, Options};
+use std::time::Instant;
+
+/// Peak f64 FLOP/s of the development machine (2 cores × 2 FMA units × 4 lanes × 2 ×
+/// ~3.2 GHz).
+const PEAK_F64: f64 = 100e9;
+
+fn reps() -> usize {
+    std::env::args()
+        .find_map(|a| a.strip_prefix("reps=")?.parse().ok())
+        .unwrap_or(5)
+}
+
+/// Median seconds of `reps` runs of `f` after one warm-up run.
+fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn row(what: &str, secs: f64, flops: Option<f64>) {
+    let (gf, share) = match flops {
+        Some(f) => (
+            format!("{:.1}", f / secs / 1e9),
+            format!("{:.0}%", 100.0 * f / secs / PEAK_F64),
+        ),
+        None => ("".into(), "".into()),
+    };
+    let fl = flops.map_or(String::new(), |f| format!("{:.2e}", f));
+    println!("| {what} | {:.1} | {fl} | {gf} | {share} |", secs * 1e3);
+}
+
+fn bench(id: &str) {
+    let path = format!("benches/problems/{id}.nabla");
+    let src = std::fs::read_to_string(&path).expect("benchmark problem");
+    let problem = lang::load(&path, &src)
+        .unwrap_or_else(|d| panic!("{}", d.render()))
+        .problem;
+    let opts = Options::new(Backend::Cranelift, DType::F64, None);
+    let (mut model, theta, _) = Model::compile(&problem, &opts).expect("compiles");
+    model.add_jacobian(&opts).expect("the Jacobian compiles");
+    model.bind_points(0).expect("points bind");
+    let reps = reps();
+    let ls = model.least_squares(&theta).expect("runs");
+    let (m, p) = (ls.r.len(), ls.cols);
+    println!("\n{id}: M = {m} residual values, P = {p} parameters, f64, {reps} reps\n");
+    println!("| product | median ms | FLOPs | GFLOP/s | of f64 peak |\n|---|---|---|---|---|");
+    let mut g = vec![0.0; p];
+    row(
+        "loss + gradient",
+        median(reps, || drop(model.eval(&theta, &mut g))),
+        None,
+    );
+    let j = median(reps, || drop(model.least_squares(&theta)));
+    row("residuals + J", j, None);
+    // Parameter space: JᵀJ lower half M·P(P+1), Jᵀr 2MP; Cholesky P³/3, solves 2P².
+    // Point space: ĴĴᵀ lower half P·M(M+1), Jᵀr 2MP; Cholesky M³/3, solves 2M², Ĵᵀy 2MP.
+    for points in [false, true] {
+        let (k, n) = if points { (m, p) } else { (p, m) };
+        let space = if points {
+            "point space"
+        } else {
+            "parameter space"
+        };
+        let build = (n * k * (k + 1) + 2 * m * p) as f64;
+        let t = median(reps, || drop(GaussNewton::with_form(&ls, points)));
+        row(&format!("{space}: Gram matrix + Jᵀr"), t, Some(build));
+        let gn = GaussNewton::with_form(&ls, points);
+        let solve = (k * k * k) as f64 / 3.0
+            + 2.0 * (k * k) as f64
+            + if points { 2.0 * (m * p) as f64 } else { 0.0 };
+        let t = median(reps, || drop(gn.solve(1e-3)));
+        row(&format!("{space}: damped solve (Cholesky)"), t, Some(solve));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for id in ["B5", "B1"] {
+        if args.iter().all(|a| a.contains('=')) || args.iter().any(|a| a == id) {
+            bench(id);
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Levenberg–Marquardt on the residual Jacobian: Gauss–Newton with adaptive damping.
+//!
+//! The PINN loss is a sum of squares, `L(θ) = Σ_R W_R/N_R Σᵢ r_R,ᵢ(θ)² = ‖r(θ)‖²` once each
+//! residual value is scaled by `√(W_R/N_R)` ([`LeastSquares`]). Gauss–Newton replaces `L`
+//! near `θ` by `‖r + Jδ‖²` (`J = ∂r/∂θ`, exact, from the compiled per-point reverse sweep)
+//! and Levenberg–Marquardt damps the step:
+//!
+//! ```text
+//! (JᵀJ + λ D) δ = −Jᵀr,    D = diag(JᵀJ) (floored at 1e-12 · its largest entry)
+//! ```
+//!
+//! `JᵀJ` is a symmetric rank-`M` update computed once per iteration (lower half, `faer`'s
+//! triangular GEMM); each trial `λ` costs one Cholesky factorisation and one loss
+//! evaluation. A trial that lowers the loss is taken and `λ` shrinks by Nielsen's rule
+//! `λ ← λ · max(1/3, 1 − (2ρ − 1)³)`, where `ρ` is the actual over the predicted decrease
+//! (`−gᵀδ + λ δᵀDδ` for `g = Jᵀr`, from the normal equations); a trial that does not is
+//! rejected and `λ ← λν`, `ν ← 2ν` (Nielsen 1999; Madsen, Nielsen & Tingleff, *Methods
+//! for non-linear least squares problems*, 2004, §3.2).
+//!
+//! The dense `P × P` system is what limits it: memory `8P²` bytes (twice, for the damped
+//! copy) and `P³/3` flops per trial. [`check_memory`] refuses sizes the machine cannot
+//! hold, before any work.
+
+use super::lbfgs::LbfgsStep;
+use super::optim::{check_finite, Objective};
+use super::TrainError;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::solvers::Solve;
+use faer::{Accum, Mat, MatRef, Par, Side};
+
+/// A loss `‖r‖²` with the Jacobian of `r`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LeastSquares {
+    /// The (scaled) residual values.
+    pub r: Vec<f64>,
+    /// `∂r/∂θ`, row-major `[r.len(), cols]`.
+    pub j: Vec<f64>,
+    /// `θ.len()`.
+    pub cols: usize,
+}
+
+/// An objective that is a sum of squares and can give its residuals' Jacobian.
+pub trait Residuals: Objective {
+    /// The residuals and their Jacobian at `x`; `‖r‖²` is the objective's value.
+    fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError>;
+}
+
+/// Levenberg–Marquardt state: the damping and its growth factor.
+#[derive(Clone, Debug)]
+pub struct Lm {
+    /// The damping `λ` (relative to `diag(JᵀJ)`), adapted every trial.
+    pub lambda: f64,
+    /// Most trial steps per iteration; when none lowers the loss, the iteration stalls.
+    pub max_tries: usize,
+    nu: f64,
+}
+
+impl Default for Lm {
+    fn default() -> Lm {
+        Lm {
+            lambda: 1e-3,
+            max_tries: 40,
+            nu: 2.0,
+        }
+    }
+}
+
+/// The damped Gauss–Newton system of one iteration, `(JᵀJ + λD) δ = −Jᵀr`, held in the
+/// smaller of the two spaces it can be solved in:
+///
+/// - parameters (`M ≥ P`): `A = JᵀJ` (`P × P`), one Cholesky of `A + λD` per trial;
+/// - points (`M < P`): with `Ĵ = J D^{−½}`, the push-through identity
+///   `(ĴᵀĴ + λI)⁻¹ Ĵᵀ = Ĵᵀ (ĴĴᵀ + λI)⁻¹` turns the solve into one of the `M × M` Gram
+///   matrix `K = ĴĴᵀ`: `δ = −D^{−½} Ĵᵀ (K + λI)⁻¹ r`. Same step, `(M/P)³` of the
+///   factorisation and `M/P` of the product.
+pub struct GaussNewton {
+    /// `g = Jᵀr`.
+    g: Vec<f64>,
+    /// Marquardt's scaling `D = diag(JᵀJ)`, floored.
+    d: Vec<f64>,
+    form: Form,
+}
+
+enum Form {
+    /// `JᵀJ`, lower half.
+    Params(Mat<f64>),
+    /// `ĴĴᵀ` (lower half), `Ĵᵀ` and `r`.
+    Points {
+        gram: Mat<f64>,
+        jhat_t: Mat<f64>,
+        r: Vec<f64>,
+    },
+}
+
+impl GaussNewton {
+    /// The system for `ls`, in the cheaper space.
+    pub fn new(ls: &LeastSquares) -> GaussNewton {
+        GaussNewton::with_form(ls, ls.r.len() < ls.cols)
+    }
+
+    /// The system for `ls` in point space (`points`) or parameter space.
+    pub fn with_form(ls: &LeastSquares, points: bool) -> GaussNewton {
+        let (m, p) = (ls.r.len(), ls.cols);
+        let j = MatRef::from_row_major_slice(&ls.j, m, p);
+        let r = MatRef::from_column_major_slice(&ls.r, m, 1);
+        let mut g = Mat::<f64>::zeros(p, 1);
+        faer::linalg::matmul::matmul(g.as_mut(), Accum::Replace, j.transpose(), r, 1.0, par());
+        let g: Vec<f64> = (0..p).map(|i| g[(i, 0)]).collect();
+        if !points {
+            let a = lower_gram(j.transpose());
+            let d = floored((0..p).map(|i| a[(i, i)]).collect());
+            return GaussNewton {
+                g,
+                d,
+                form: Form::Params(a),
+            };
+        }
+        let mut d = vec![0.0; p];
+        for row in ls.j.chunks_exact(p) {
+            d.iter_mut().zip(row).for_each(|(d, v)| *d += v * v);
+        }
+        let d = floored(d);
+        let inv: Vec<f64> = d.iter().map(|v| 1.0 / v.sqrt()).collect();
+        // Ĵᵀ column by column: row i of J, scaled, is contiguous in both.
+        let jhat_t = Mat::from_fn(p, m, |c, i| ls.j[i * p + c] * inv[c]);
+        let gram = lower_gram(jhat_t.transpose());
+        let r = ls.r.clone();
+        let form = Form::Points { gram, jhat_t, r };
+        GaussNewton { g, d, form }
+    }
+
+    /// `Jᵀr`, half the loss gradient.
+    pub fn gradient(&self) -> &[f64] {
+        &self.g
+    }
+
+    /// The damping scale `D`.
+    pub fn scaling(&self) -> &[f64] {
+        &self.d
+    }
+
+    /// `δ` solving `(JᵀJ + λD) δ = −Jᵀr`; `None` when the damped matrix is not numerically
+    /// positive definite (λ too small for its rounding).
+    pub fn solve(&self, lambda: f64) -> Option<Vec<f64>> {
+        let x = match &self.form {
+            Form::Params(a) => {
+                let rhs = Mat::from_fn(self.g.len(), 1, |i, _| -self.g[i]);
+                solve_shifted(a, |i| lambda * self.d[i], &rhs)?
+            }
+            Form::Points { gram, jhat_t, r } => {
+                let rhs = Mat::from_fn(r.len(), 1, |i, _| r[i]);
+                let y = solve_shifted(gram, |_| lambda, &rhs)?;
+                let mut x = Mat::<f64>::zeros(self.g.len(), 1);
+                let (acc, jt) = (Accum::Replace, jhat_t.as_ref());
+                faer::linalg::matmul::matmul(x.as_mut(), acc, jt, y.as_ref(), -1.0, par());
+                Mat::from_fn(self.g.len(), 1, |i, _| x[(i, 0)] / self.d[i].sqrt())
+            }
+        };
+        let x: Vec<f64> = (0..self.g.len()).map(|i| x[(i, 0)]).collect();
+        x.iter().all(|v| v.is_finite()).then_some(x)
+    }
+}
+
+/// Every core (rayon's pool).
+fn par() -> Par {
+    Par::rayon(0)
+}
+
+/// `B Bᵀ`, lower half (faer's triangular GEMM: half the flops of a full product).
+fn lower_gram(b: MatRef<'_, f64>) -> Mat<f64> {
+    let n = b.nrows();
+    let mut a = Mat::<f64>::zeros(n, n);
+    let (lower, full) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
+    triangular::matmul(
+        a.as_mut(),
+        lower,
+        Accum::Replace,
+        b,
+        full,
+        b.transpose(),
+        full,
+        1.0,
+        par(),
+    );
+    a
+}
+
+/// `(A + diag(shift))⁻¹ rhs` by Cholesky of the lower half of `A`.
+fn solve_shifted(a: &Mat<f64>, shift: impl Fn(usize) -> f64, rhs: &Mat<f64>) -> Option<Mat<f64>> {
+    let mut m = a.clone();
+    for i in 0..m.nrows() {
+        m[(i, i)] += shift(i);
+    }
+    Some(m.llt(Side::Lower).ok()?.solve(rhs))
+}
+
+/// A scaling vector with every entry at least 1e-12 of its largest, so parameters the
+/// residuals do not see still get a positive definite system.
+fn floored(d: Vec<f64>) -> Vec<f64> {
+    let floor = 1e-12 * d.iter().fold(0.0f64, |m, v| m.max(*v)).max(1e-300);
+    d.into_iter().map(|v| v.max(floor)).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Lm {
+    /// One iteration from `x`: the Jacobian at `x`, then damped Gauss–Newton trials until
+    /// one lowers the loss (then `x` moves there) or `max_tries` are spent (`Stalled`, `x`
+    /// unchanged and evaluated last).
+    pub fn step(
+        &mut self,
+        f: &mut impl Residuals,
+        x: &mut Vec<f64>,
+    ) -> Result<LbfgsStep, TrainError> {
+        let ls = f.least_squares(x)?;
+        let loss: f64 = ls.r.iter().map(|r| r * r).sum();
+        let gn = GaussNewton::new(&ls);
+        drop(ls);
+        let (g, d) = (gn.gradient(), gn.scaling());
+        check_finite(loss, g)?;
+        if g.iter().all(|v| *v == 0.0) {
+            return Ok(LbfgsStep::Converged(loss));
+        }
+        let mut grad = vec![0.0; x.len()];
+        for _ in 0..self.max_tries {
+            let Some(delta) = gn.solve(self.lambda) else {
+                self.reject();
+                continue;
+            };
+            let trial: Vec<f64> = x.iter().zip(&delta).map(|(a, b)| a + b).collect();
+            let f_new = f.eval(&trial, &mut grad)?;
+            if f_new.is_finite() && f_new < loss {
+                let dd: f64 = (delta.iter().zip(d)).map(|(v, w)| v * v * w).sum();
+                let predicted = -dot(g, &delta) + self.lambda * dd;
+                self.accept((loss - f_new) / predicted);
+                *x = trial;
+                return Ok(LbfgsStep::Moved(f_new));
+            }
+            self.reject();
+        }
+        let f0 = f.eval(x, &mut grad)?;
+        Ok(LbfgsStep::Stalled(f0))
+    }
+
+    /// Nielsen's update after a step with gain ratio `rho`.
+    fn accept(&mut self, rho: f64) {
+        let shrink = (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
+        self.lambda = (self.lambda * shrink).max(1e-15);
+        self.nu = 2.0;
+    }
+
+    fn reject(&mut self) {
+        self.lambda = (self.lambda * self.nu).min(1e16);
+        self.nu *= 2.0;
+    }
+}
+
+/// Bytes the dense method needs for `p` parameters and `m` residual values: `J` and its
+/// scaled copy, and the `k × k` system (`k = min(p, m)`, see [`GaussNewton`]) with its
+/// damped copy.
+pub fn bytes_needed(p: usize, m: usize) -> u64 {
+    let k = p.min(m) as u64;
+    8 * (2 * k * k + 2 * m as u64 * p as u64)
+}
+
+/// Refuses a dense `P × P` system the machine's available memory (`/proc/meminfo`) cannot
+/// hold with room to spare, naming the sizes and the methods that need no such system.
+pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
+    let need = bytes_needed(p, m);
+    let Some(avail) = available_memory() else {
+        return Ok(());
+    };
+    if need as f64 <= 0.8 * avail as f64 {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let k = p.min(m);
+    Err(TrainError::Memory(format!(
+        "lm needs the {m} x {p} Jacobian and a dense {k} x {k} Gauss-Newton system: \
+         {:.1} GiB, and {:.1} GiB of memory is available; train with lbfgs or adam+lbfgs, \
+         which need memory linear in the {p} parameters",
+        gib(need),
+        gib(avail)
+    )))
+}
+
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `r(x) = A x − b` for a fixed 5 × 3 `A`: a linear least-squares problem.
+    struct Linear;
+
+    const A: [[f64; 3]; 5] = [
+        [1.0, 2.0, 0.5],
+        [0.0, 1.0, -1.0],
+        [3.0, 0.0, 1.0],
+        [1.0, 1.0, 1.0],
+        [-2.0, 0.5, 0.0],
+    ];
+    const B: [f64; 5] = [1.0, -2.0, 0.5, 3.0, 1.0];
+
+    fn residuals(x: &[f64]) -> Vec<f64> {
+        A.iter().zip(B).map(|(row, b)| dot(row, x) - b).collect()
+    }
+
+    impl Objective for Linear {
+        fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+            let r = residuals(x);
+            for (c, g) in grad.iter_mut().enumerate() {
+                *g = 2.0 * (0..5).map(|i| r[i] * A[i][c]).sum::<f64>();
+            }
+            Ok(dot(&r, &r))
+        }
+    }
+
+    impl Residuals for Linear {
+        fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
+            Ok(LeastSquares {
+                r: residuals(x),
+                j: A.iter().flatten().copied().collect(),
+                cols: 3,
+            })
+        }
+    }
+
+    /// The normal equations' solution, by Cramer's rule on `AᵀA x = Aᵀb`.
+    fn exact() -> Vec<f64> {
+        let mut m = [[0.0; 3]; 3];
+        let mut v = [0.0; 3];
+        for (row, b) in A.iter().zip(B) {
+            for i in 0..3 {
+                v[i] += row[i] * b;
+                for j in 0..3 {
+                    m[i][j] += row[i] * row[j];
+                }
+            }
+        }
+        let det = |m: &[[f64; 3]; 3]| {
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        };
+        let d = det(&m);
+        (0..3)
+            .map(|k| {
+                let mut mk = m;
+                for i in 0..3 {
+                    mk[i][k] = v[i];
+                }
+                det(&mk) / d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_linear_problem_is_solved_in_one_step_as_the_damping_vanishes() {
+        let mut lm = Lm {
+            lambda: 1e-12,
+            ..Lm::default()
+        };
+        let mut x = vec![0.3, -0.2, 0.1];
+        let step = lm.step(&mut Linear, &mut x).unwrap();
+        assert!(matches!(step, LbfgsStep::Moved(_)));
+        for (got, want) in x.iter().zip(exact()) {
+            assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        }
+        // At the minimum the gradient is Aᵀr = 0 to rounding: no step lowers the loss.
+        let r = residuals(&x);
+        let g: Vec<f64> = (0..3)
+            .map(|c| (0..5).map(|i| r[i] * A[i][c]).sum())
+            .collect();
+        assert!(g.iter().all(|v| v.abs() < 1e-9), "{g:?}");
+    }
+
+    /// Rosenbrock as least squares: `r = (10(y − x²), 1 − x)`, minimum 0 at (1, 1).
+    struct Rosenbrock;
+
+    impl Objective for Rosenbrock {
+        fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+            let (a, b) = (10.0 * (x[1] - x[0] * x[0]), 1.0 - x[0]);
+            grad[0] = 2.0 * (a * -20.0 * x[0] - b);
+            grad[1] = 2.0 * a * 10.0;
+            Ok(a * a + b * b)
+        }
+    }
+
+    impl Residuals for Rosenbrock {
+        fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
+            Ok(LeastSquares {
+                r: vec![10.0 * (x[1] - x[0] * x[0]), 1.0 - x[0]],
+                j: vec![-20.0 * x[0], 10.0, -1.0, 0.0],
+                cols: 2,
+            })
+        }
+    }
+
+    #[test]
+    fn rosenbrock_converges_from_the_classic_start() {
+        let mut lm = Lm::default();
+        let mut x = vec![-1.2, 1.0];
+        let mut last = f64::INFINITY;
+        for _ in 0..100 {
+            match lm.step(&mut Rosenbrock, &mut x).unwrap() {
+                LbfgsStep::Moved(f) => {
+                    assert!(f < last, "the loss must decrease: {f} after {last}");
+                    last = f;
+                }
+                _ => break,
+            }
+        }
+        assert!(
+            (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8,
+            "{x:?}"
+        );
+    }
+
+    /// A 4 × 7 Jacobian (fewer residuals than parameters) with uneven column scales.
+    fn wide() -> LeastSquares {
+        let mut rng = nabla_ir::testing::Rng::new(11);
+        let j: Vec<f64> = (0..28)
+            .map(|k| rng.uniform(-1.0, 1.0) * (1.0 + (k % 7) as f64))
+            .collect();
+        let r = rng.vec(4, -1.0, 1.0);
+        LeastSquares { r, j, cols: 7 }
+    }
+
+    #[test]
+    fn point_and_parameter_space_give_the_same_step() {
+        let ls = wide();
+        let (params, points) = (
+            GaussNewton::with_form(&ls, false),
+            GaussNewton::with_form(&ls, true),
+        );
+        for (a, b) in params.scaling().iter().zip(points.scaling()) {
+            assert!((a - b).abs() <= 1e-14 * a, "D: {a} vs {b}");
+        }
+        for lambda in [1e-6, 1e-2, 1.0, 1e3] {
+            let (a, b) = (params.solve(lambda).unwrap(), points.solve(lambda).unwrap());
+            let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-8 * scale, "λ {lambda}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_underdetermined_linear_problem_is_fitted_exactly_in_point_space() {
+        let ls = wide();
+        let delta = GaussNewton::new(&ls).solve(1e-12).unwrap();
+        // r + Jδ = 0: with fewer equations than unknowns the Gauss–Newton step fits them all.
+        for i in 0..4 {
+            let row = &ls.j[i * 7..(i + 1) * 7];
+            let res = ls.r[i] + dot(row, &delta);
+            assert!(res.abs() < 1e-8, "row {i}: {res}");
+        }
+    }
+
+    #[test]
+    fn a_system_too_large_for_memory_is_refused_with_the_alternatives() {
+        let err = check_memory(10_000_000, 1_000_000).unwrap_err().to_string();
+        assert!(err.contains("1000000 x 10000000 Jacobian"), "{err}");
+        assert!(
+            err.contains("dense 1000000 x 1000000 Gauss-Newton"),
+            "{err}"
+        );
+        assert!(err.contains("lbfgs or adam+lbfgs"), "{err}");
+        check_memory(100, 1000).unwrap();
+    }
+}
