@@ -8,7 +8,8 @@
 //! products, GFLOP/s, and the share of the 2-core development machine's f64 peak
 //! (100 GFLOP/s: half the f32 peak of `benches/pinn.rs`). The loss-and-gradient program
 //! on the same points is timed too, as the unit `J` is measured against. Pass `B1` or
-//! `B5` to run one.
+//! `B5` to run one; `profile` also prints the ten slowest steps of the compiled Jacobian
+//! program (one thread, median of 5 runs).
 
 use nabla::frontend::lang;
 use nabla::ir::DType;
@@ -98,6 +99,49 @@ fn bench(id: &str) {
     }
 }
 
+/// The ten slowest steps of the Jacobian program of `problem` (f64, one thread).
+fn profile(problem: &nabla::frontend::problem::Problem) {
+    use nabla::backends::{cranelift, Executable};
+    let sizes = nabla::train::model::sizes(problem);
+    let obj = problem
+        .jacobian_objective(&sizes, DType::F64)
+        .expect("traces");
+    let opts = Options::new(Backend::Cranelift, DType::F64, None);
+    let lowered = nabla::lower(&obj.graph, &opts).expect("lowers");
+    let info = nabla::ir::verify(&lowered).expect("verifies");
+    let copts = cranelift::Options {
+        dtype: DType::F64,
+        threads: 1,
+        ..Default::default()
+    };
+    let mut exe = cranelift::compile(&lowered, &info, &copts).expect("compiles");
+    for b in exe.bindings().to_vec() {
+        let n = b.shape.numel();
+        let v: Vec<f64> = (0..n)
+            .map(|i| ((i * 37 % 101) as f64 / 101.0) - 0.5)
+            .collect();
+        exe.set(&b.name, &v).expect("binds");
+    }
+    let runs: Vec<Vec<nabla::backends::StepTime>> = (0..5).map(|_| exe.profile()).collect();
+    let mut steps: Vec<(String, f64)> = (0..runs[0].len())
+        .map(|i| {
+            let mut t: Vec<f64> = runs.iter().map(|r| r[i].time.as_secs_f64()).collect();
+            t.sort_by(f64::total_cmp);
+            (runs[0][i].name.clone(), t[2])
+        })
+        .collect();
+    let total: f64 = steps.iter().map(|s| s.1).sum();
+    println!(
+        "\nJacobian program, one thread: {} steps, {:.2} ms",
+        steps.len(),
+        total * 1e3
+    );
+    steps.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (name, t) in steps.iter().take(10) {
+        println!("  {:8.3} ms  {name}", t * 1e3);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -106,6 +150,12 @@ fn main() {
     for id in ["B5", "B1"] {
         if args.iter().all(|a| a.contains('=')) || args.iter().any(|a| a == id) {
             bench(id);
+            if args.iter().any(|a| a == "profile") {
+                let path = format!("benches/problems/{id}.nabla");
+                let src = std::fs::read_to_string(&path).expect("benchmark problem");
+                let loaded = lang::load(&path, &src).unwrap_or_else(|d| panic!("{}", d.render()));
+                profile(&loaded.problem);
+            }
         }
     }
 }

@@ -246,6 +246,57 @@ fn multi_output_inverse_problem_with_param_gradient_and_expressions() {
     close(&floats(&out["exprs"]["q"]), &[want], 1e-8, "expr");
 }
 
+/// `eval --jacobian` (`cli.md`, extensions): every `G_i` against central differences of
+/// the closed-form residual value, and `Σ_R W_R/N_R Σᵢ 2 rᵢ Gᵢ` against `grad`.
+#[test]
+fn residual_jacobians_match_central_differences_and_sum_to_the_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(3, 2, 1.1);
+    let mu = 0.7;
+    let params = json!({"flow": net_json(&n), "mu": mu});
+    let points = json!({"inner": INNER, "edge": WALLS});
+    let mut theta = flatten(&n);
+    theta.push(mu);
+    let flat = |g: &Value| {
+        let mut v = flatten_json(&g["flow"]);
+        v.push(g["mu"].as_f64().unwrap());
+        v
+    };
+    for backend in ["interp", "cpu"] {
+        let extra = ["--grad", "--jacobian", "--backend", backend];
+        let out = run_eval(dir.path(), STOKES, &params, &points, &extra);
+        let mut sum = vec![0.0; theta.len()];
+        for (set, weight, part) in [("mom", 1.0, 0), ("edge", 2.0, 1)] {
+            let rows = out["jacobian"][set].as_array().unwrap();
+            let r = floats(&out["residuals"][set]);
+            assert_eq!(rows.len(), r.len(), "{set}: one G per residual value");
+            for (i, g) in rows.iter().enumerate() {
+                let g = flat(g);
+                let value = |v: &[f64]| {
+                    let (mom, edge, _) = stokes(&unflatten(&n, v), v[v.len() - 1]);
+                    [mom, edge][part][i]
+                };
+                close(
+                    &g,
+                    &fd_grad(value, &theta, 1e-6),
+                    1e-6,
+                    &format!("{backend} {set}[{i}]"),
+                );
+                let c = weight / r.len() as f64 * 2.0 * r[i];
+                sum.iter_mut().zip(&g).for_each(|(s, gi)| *s += c * gi);
+            }
+        }
+        let mut grad = flatten_json(&out["grad"]["flow"]);
+        grad.push(out["grad"]["mu"].as_f64().unwrap());
+        close(
+            &sum,
+            &grad,
+            1e-12,
+            &format!("{backend}: Σ 2 W/N r G vs grad"),
+        );
+    }
+}
+
 #[test]
 fn written_initialisation_is_the_default_and_round_trips() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@
 //! Point-set inputs are leaves named `SET.INPUT` of shape `[N_SET, 1]`; net parameters are
 //! `NET.l.W` / `NET.l.b`; trainable scalars are rank-0 params under their own name.
 
-use crate::dsl::{concat, grad, jacobian, Builder, DslError, Var};
+use crate::dsl::{grad, jacobian, Builder, DslError, Var};
 use crate::nn::{Mlp, MlpParams, Rng};
 use nabla_ir::{DType, Graph, Shape, Tensor};
 use std::sync::Arc;
@@ -216,10 +216,11 @@ impl Problem {
         self.build_objective(sizes, dtype, with_grad, false)
     }
 
-    /// The objective (without its gradient) and, for every residual `R`, the Jacobian of
-    /// its values w.r.t. every trainable value: `jacobian.R: [N_R, P]`, row `i` holding
-    /// `∂r_i/∂θ` with θ in the order of `grad.*` (nets' layers, then scalar params), so
-    /// `Σ_R W_R/N_R · Σ_i 2 r_i J_R[i] = ∂loss/∂θ`.
+    /// The objective (without its gradient) and, for every residual `R` and trainable
+    /// value `P` (the names of `grad.P`), the Jacobian `jacobian.R.P: [N_R, numel(P)]`: row
+    /// `i` holds `∂r_i/∂P` in `P`'s row-major layout, so that
+    /// `Σ_R W_R/N_R · Σ_i 2 r_i J_R,P[i] = grad.P`. (Separate outputs rather than one
+    /// `[N_R, Σ numel]` block: each is written where it is computed, with no copy.)
     pub fn jacobian_objective(
         &self,
         sizes: &[(String, usize)],
@@ -257,7 +258,9 @@ impl Problem {
             b.output(&format!("loss.{}", r.name), l);
             if with_jacobian {
                 let blocks = jacobian(res, &all);
-                b.output(&format!("jacobian.{}", r.name), concat(&blocks, 1));
+                for (j, (p, _)) in blocks.iter().zip(b.initial_params()) {
+                    b.output(&format!("jacobian.{}.{p}", r.name), *j);
+                }
             }
             let wl = l * r.weight;
             loss = Some(loss.map_or(wl, |acc| acc + wl));

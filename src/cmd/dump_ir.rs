@@ -167,6 +167,11 @@ pub struct Args {
     /// objective; repeatable.
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
+    /// Dump the residual-Jacobian program the Gauss–Newton optimizers compile
+    /// (`residual.R` and `jacobian.R.P`, the per-point Jacobian of every residual w.r.t. every
+    /// trainable value) instead of the loss and its gradient.
+    #[arg(long, conflicts_with = "exprs")]
+    pub jacobian: bool,
     /// How derivatives are expanded (stage `ad` and later): `auto` (or `ad`), the
     /// compiler's choice of exact method; `forward`, `taylor`, `collapsed` or `reverse`,
     /// that method forced on every operator; `fd`, central finite differences (`fd=H`:
@@ -473,6 +478,10 @@ fn traced(args: &Args) -> Result<(usize, Vec<Labelled>)> {
         .map(|s| (s.name.clone(), s.spec.len()))
         .collect();
     let n = sizes.first().map_or(1, |s| s.1);
+    if args.jacobian {
+        let g = p.jacobian_objective(&sizes, DType::F64)?.graph;
+        return Ok((n, vec![(None, g)]));
+    }
     if args.exprs.is_empty() {
         let g = p.objective(&sizes, DType::F64, true)?.graph;
         return Ok((n, vec![(None, g)]));

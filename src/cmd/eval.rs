@@ -1,8 +1,10 @@
 //! `nabla eval`: the compiled objective at given parameters and points, as JSON.
 //!
 //! Output (`cli.md`): `{"residuals": {R: [..]}, "loss": L, "exprs": {NAME: [..]},
-//! "grad": <params.json layout>}` (`grad` only with `--grad`). Nothing is written unless
-//! everything succeeded; files are written through a temporary file and a rename.
+//! "grad": <params.json layout>, "jacobian": {R: [G_0, G_1, ..]}}` (`grad` only with
+//! `--grad`; `jacobian` only with `--jacobian`, each `G_i` in the layout of `grad`).
+//! Nothing is written unless everything succeeded; files are written through a temporary
+//! file and a rename.
 
 use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
@@ -41,6 +43,11 @@ pub struct Args {
     /// Also report the gradient of the loss with respect to every trainable parameter.
     #[arg(long)]
     pub grad: bool,
+    /// Also report the Jacobian of every residual: for residual R, one object per point
+    /// in the layout of `grad` holding the derivative of that residual value (unweighted,
+    /// before squaring) with respect to every trainable parameter.
+    #[arg(long)]
+    pub jacobian: bool,
     /// An extra expression to evaluate on the points under its name (repeatable).
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
@@ -146,6 +153,11 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
     let opts = args.compile.options();
     let outs = run_graph(problem, &obj.graph, &opts, &points, &params)?;
     let mut result = objective_json(problem, &outs, args.grad);
+    if args.jacobian {
+        let g = problem.jacobian_objective(&sizes, dtype)?.graph;
+        let outs = run_graph(problem, &g, &opts, &points, &params)?;
+        result["jacobian"] = jacobian_json(problem, &outs, &sizes);
+    }
     let mut ex = Map::new();
     for (name, f) in exprs {
         let rows = lookup(&points, name).len();
@@ -261,6 +273,35 @@ fn objective_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>, grad: boo
         out["grad"] = grad_json(problem, outs);
     }
     out
+}
+
+/// `{R: [G_0, ..]}`: row `i` of every `jacobian.R.P`, in the params.json layout.
+fn jacobian_json(
+    problem: &Problem,
+    outs: &HashMap<String, Vec<f64>>,
+    sizes: &[(String, usize)],
+) -> Value {
+    let shapes = data::param_shapes(problem);
+    let mut by_residual = Map::new();
+    for r in &problem.residuals {
+        let rows = sizes
+            .iter()
+            .find(|(s, _)| *s == r.points)
+            .map_or(0, |s| s.1);
+        let row = |i: usize| {
+            let named: Vec<(String, Tensor)> = (shapes.iter())
+                .filter_map(|(name, shape)| {
+                    let v = outs.get(&format!("jacobian.{}.{name}", r.name))?;
+                    let w = shape.numel();
+                    Tensor::try_new(shape.clone(), v.get(i * w..(i + 1) * w)?.to_vec())
+                        .map(|t| (name.clone(), t))
+                })
+                .collect();
+            params_to_json(problem, &named)
+        };
+        by_residual.insert(r.name.clone(), Value::Array((0..rows).map(row).collect()));
+    }
+    Value::Object(by_residual)
 }
 
 fn grad_json(problem: &Problem, outs: &HashMap<String, Vec<f64>>) -> Value {

@@ -74,7 +74,7 @@ impl<'p> Model<'p> {
         Ok((m, theta, secs))
     }
 
-    /// Compiles the residual-Jacobian program (`residual.R`, `jacobian.R`) next to the
+    /// Compiles the residual-Jacobian program (`residual.R`, `jacobian.R.P`) next to the
     /// loss, for the Gauss–Newton methods ([`Model::least_squares`]); binds the current
     /// points to it. Returns the compile time in seconds.
     pub fn add_jacobian(&mut self, opts: &Options) -> Result<f64, TrainError> {
@@ -93,7 +93,10 @@ impl<'p> Model<'p> {
         let mut outputs = Vec::new();
         for r in &self.problem.residuals {
             let ri = find(format!("residual.{}", r.name))?;
-            outputs.push((ri, find(format!("jacobian.{}", r.name))?));
+            let blocks = (self.layout.names())
+                .map(|p| find(format!("jacobian.{}.{p}", r.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            outputs.push((ri, blocks));
         }
         for (set, rows) in &self.points {
             bind_points(exe.as_mut(), self.problem, set, rows)?;
@@ -198,23 +201,35 @@ impl<'p> Model<'p> {
         };
         bind_params(jac.exe.as_mut(), self.layout.split(theta))?;
         jac.exe.run()?;
-        let mut ls = LeastSquares {
-            cols: p,
-            ..LeastSquares::default()
-        };
-        for (decl, &(ri, ji)) in self.problem.residuals.iter().zip(&jac.outputs) {
-            let (r, j) = (jac.exe.output(ri), jac.exe.output(ji));
-            if j.len() != r.len() * p {
-                return Err(TrainError::GradLength {
-                    expected: r.len() * p,
-                    found: j.len(),
-                });
-            }
-            let s = (decl.weight / r.len().max(1) as f64).sqrt();
-            ls.r.extend(r.iter().map(|v| s * v));
-            ls.j.extend(j.iter().map(|v| s * v));
+        let mut r = Vec::new();
+        let mut scales = Vec::new();
+        for (decl, (ri, _)) in self.problem.residuals.iter().zip(&jac.outputs) {
+            let ri = jac.exe.output(*ri);
+            let s = (decl.weight / ri.len().max(1) as f64).sqrt();
+            r.extend(ri.iter().map(|v| s * v));
+            scales.push((ri.len(), s));
         }
-        Ok(ls)
+        // J, block by block: the rows of residual R, the columns of param P.
+        let mut j = vec![0.0; r.len() * p];
+        let widths: Vec<usize> = self.layout.split(theta).map(|(_, v)| v.len()).collect();
+        let mut row0 = 0;
+        for ((_, blocks), (rows, s)) in jac.outputs.iter().zip(scales) {
+            let mut col0 = 0;
+            for (&bi, &w) in blocks.iter().zip(&widths) {
+                let block = jac.exe.output(bi);
+                if block.len() != rows * w {
+                    let (expected, found) = (rows * w, block.len());
+                    return Err(TrainError::GradLength { expected, found });
+                }
+                for (i, src) in block.chunks_exact(w.max(1)).enumerate() {
+                    let dst = &mut j[(row0 + i) * p + col0..][..w];
+                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = s * v);
+                }
+                col0 += w;
+            }
+            row0 += rows;
+        }
+        Ok(LeastSquares { r, j, cols: p })
     }
 
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
@@ -251,11 +266,11 @@ impl<'p> Model<'p> {
     }
 }
 
-/// The compiled residual Jacobians and, per residual, its `(residual.R, jacobian.R)`
-/// output indices.
+/// The compiled residual Jacobians and, per residual, the output indices of `residual.R`
+/// and of `jacobian.R.P` for every param `P` in layout order.
 struct JacobianProgram {
     exe: Box<dyn Executable>,
-    outputs: Vec<(usize, usize)>,
+    outputs: Vec<(usize, Vec<usize>)>,
 }
 
 impl Objective for Model<'_> {

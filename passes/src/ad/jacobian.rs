@@ -12,11 +12,13 @@
 //! - `C = A·op(B)` with `B` batch-free: `B̄ₙ = A[n]ᵀ ⊗ C̄[n]` (or `C̄[n]ᵀ ⊗ A[n]` when `B`
 //!   is transposed), the per-point outer product whose sum over `n` is `Aᵀ·C̄`.
 //!
-//! A batch-free node `q` of shape `S` has a per-point adjoint of shape `[N, numel(S)]`
-//! (row `n` = `∂f[n]/∂q`, flattened). It flows back to the parameter leaves through the
-//! batch-free ops (elementwise ops, powers, reshapes, broadcasts, sums, slices, concats)
-//! with their usual rules lifted by the leading batch axis. The result for a leaf `p` is `J_p: [N,
-//! numel(p)]`, and `Σₙ J_p[n]` is `∂(Σ f)/∂p`, which the tests check against `grad`.
+//! A batch-free node `q` of shape `S` has a per-point adjoint of shape `[N] ++ S` (slice
+//! `n` = `∂f[n]/∂q`). It flows back to the parameter leaves through the batch-free ops
+//! (elementwise ops, powers, reshapes, broadcasts, sums, slices, concats) with their usual
+//! rules lifted by the leading batch axis. Keeping `S` whole until the end lets the
+//! schedule fuse a weight's outer products and their sum into one loop. The result for a
+//! leaf `p` is flattened to `J_p: [N, numel(p)]`, and `Σₙ J_p[n]` is `∂(Σ f)/∂p`, which the
+//! tests check against `grad`.
 
 use super::build::*;
 use super::forward::{deriv1, powi_deriv1};
@@ -76,7 +78,12 @@ pub fn per_point(g: &mut Graph, f: NodeId, wrt: &[NodeId]) -> Result<Vec<Tan>, S
             }
         }
     }
-    Ok(wrt.iter().map(|w| pp.get(w).copied()).collect())
+    let flat = |g: &mut Graph, w: &NodeId| {
+        let j = *pp.get(w)?;
+        let numel = g.shape(*w).numel();
+        Some(reshape_to(g, j, &[n, numel]))
+    };
+    Ok(wrt.iter().map(|w| flat(g, w)).collect())
 }
 
 fn accumulate(g: &mut Graph, adj: &mut HashMap<NodeId, NodeId>, a: NodeId, c: Tan) {
@@ -116,8 +123,8 @@ fn check_separable(g: &Graph, id: NodeId, n: usize, batched: &[bool]) -> Result<
     separable(g, id, n, |a| batched[a.index()]).map_err(|why| format!("{id} {why}"))
 }
 
-/// The per-point adjoint `[N, numel(a)]` of batch-free operand `pos` (`a`) of batched node
-/// `id`, whose adjoint is `ybar`.
+/// The per-point adjoint `[N] ++ shape(a)` of batch-free operand `pos` (`a`) of batched
+/// node `id`, whose adjoint is `ybar`.
 fn boundary(
     g: &mut Graph,
     id: NodeId,
@@ -135,14 +142,15 @@ fn boundary(
             } else {
                 sa.dims()
             };
-            Ok(unbroadcast_points(g, ybar, &Shape::new(keep), sa.numel()))
+            let summed = unbroadcast_points(g, ybar, &Shape::new(keep));
+            Ok(reshape_to(g, summed, &points_of(n, &sa)))
         }
         Op::MatMul { ta: false, tb } if pos == 1 => Ok(outer(g, g.args(id)[0], ybar, tb, n)),
         _ if n == 1 => {
             // One point: the ordinary adjoint is that point's.
             let c = contribution(g, id, pos, ybar);
             let c = or_zeros(g, c, a);
-            Ok(reshape_to(g, c, &[1, sa.numel()]))
+            Ok(reshape_to(g, c, &points_of(1, &sa)))
         }
         op => Err(format!(
             "{id} ({}) combines the points with {a}, a value computed from parameters alone, \
@@ -152,22 +160,24 @@ fn boundary(
     }
 }
 
-/// `B̄ₙ` for `C = A·op(B)` per point: `A[n]ᵀ ⊗ C̄[n]` (`[K, M]`), or `C̄[n]ᵀ ⊗ A[n]`
-/// (`[M, K]`) when `tb`; flattened to `[N, K·M]`.
+/// `B̄ₙ` for `C = A·op(B)` per point: `A[n]ᵀ ⊗ C̄[n]` (`[N, K, M]`), or `C̄[n]ᵀ ⊗ A[n]`
+/// (`[N, M, K]`) when `tb` — `[N] ++ shape(B)` either way.
 fn outer(g: &mut Graph, a: NodeId, cbar: NodeId, tb: bool, n: usize) -> NodeId {
-    let k = g.shape(a).dims()[1];
-    let m = g.shape(cbar).dims()[1];
     let (left, right) = if tb { (cbar, a) } else { (a, cbar) };
     let (r, c) = (g.shape(left).dims()[1], g.shape(right).dims()[1]);
     let l3 = reshape_to(g, left, &[n, r, 1]);
     let r3 = reshape_to(g, right, &[n, 1, c]);
-    let prod = g.binary(BinOp::Mul, l3, r3);
-    reshape_to(g, prod, &[n, k * m])
+    g.binary(BinOp::Mul, l3, r3)
+}
+
+/// `[n] ++ s`.
+fn points_of(n: usize, s: &Shape) -> Vec<usize> {
+    [&[n], s.dims()].concat()
 }
 
 /// `x: [N] ++ T` summed over the axes of `T` that a broadcast from `keep` added or
-/// stretched, then flattened to `[N, numel]`.
-fn unbroadcast_points(g: &mut Graph, x: NodeId, keep: &Shape, numel: usize) -> NodeId {
+/// stretched (the summed axes are dropped: reshape to put back kept 1s).
+fn unbroadcast_points(g: &mut Graph, x: NodeId, keep: &Shape) -> NodeId {
     let xs = g.shape(x).clone();
     let t = &xs.dims()[1..];
     let off = t.len() - keep.rank();
@@ -177,7 +187,7 @@ fn unbroadcast_points(g: &mut Graph, x: NodeId, keep: &Shape, numel: usize) -> N
             r = g.add_or_panic(Op::Sum((k + 1) as u8), &[r]);
         }
     }
-    reshape_to(g, r, &[xs.dims()[0], numel])
+    r
 }
 
 /// `x: [N] ++ (S with axis `axis − 1` of length `len`)` padded with zeros along `axis` to
@@ -190,10 +200,8 @@ fn pad_points(
     start: usize,
     len: usize,
 ) -> NodeId {
-    let n = g.shape(x).dims()[0];
+    let full = points_of(g.shape(x).dims()[0], s);
     let d = g.dtype(x);
-    let mut full = vec![n];
-    full.extend_from_slice(s.dims());
     let zeros = |g: &mut Graph, k: usize| {
         let mut z = full.clone();
         z[axis] = k;
@@ -222,67 +230,45 @@ fn reshape_to(g: &mut Graph, x: NodeId, dims: &[usize]) -> NodeId {
     g.add_or_panic(Op::Reshape(Shape::new(dims)), &[x])
 }
 
-/// `x` viewed as one row `[1, numel]`, to scale every point's row.
-fn row(g: &mut Graph, x: NodeId) -> NodeId {
-    let numel = g.shape(x).numel();
-    reshape_to(g, x, &[1, numel])
-}
-
 /// The per-point adjoint of operand `pos` of batch-free node `id` (per-point adjoint
-/// `ybar: [N, numel(id)]`): the ordinary rule, lifted by the batch axis.
+/// `ybar: [N] ++ shape(id)`): the ordinary rule, lifted by the batch axis (an operand of
+/// shape `S` broadcasts against `[N] ++ S`).
 fn lifted(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId, n: usize) -> Result<Tan, String> {
     let node = g.node(id).clone();
     let a = node.args[pos];
     let sa = g.shape(a).clone();
-    let sy = g.shape(id).clone();
+    let to = points_of(n, &sa);
     Ok(match &node.op {
         // āₙ += φ'(a) ȳₙ
         Op::Unary(u) => {
-            let (ar, yr) = (row(g, a), row(g, id));
-            let d = deriv1(g, *u, ar, yr);
+            let d = deriv1(g, *u, a, id);
             mul_t(g, d, Some(ybar))
         }
         // āₙ += k aᵏ⁻¹ ȳₙ
         Op::Powi(k) => {
-            let ar = row(g, a);
-            let d = powi_deriv1(g, ar, *k);
+            let d = powi_deriv1(g, a, *k);
             Some(mul(g, d, ybar))
         }
-        Op::Binary(b) => {
-            let (yr, a0, a1) = (row(g, id), row(g, node.args[0]), row(g, node.args[1]));
-            binary(g, *b, yr, a0, a1, pos, ybar)
-        }
-        Op::Reshape(_) => Some(ybar),
+        Op::Binary(b) => binary(g, *b, id, node.args[0], node.args[1], pos, ybar),
+        Op::Reshape(_) => Some(reshape_to(g, ybar, &to)),
         Op::Broadcast(_) => {
-            let full = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
-            Some(unbroadcast_points(g, full, &sa, sa.numel()))
+            let summed = unbroadcast_points(g, ybar, &sa);
+            Some(reshape_to(g, summed, &to))
         }
         // āₙ += ȳₙ broadcast back along the reduced axis (÷ its length for a mean)
         Op::Sum(axis) | Op::Mean(axis) => {
-            let mut kept = sa.dims().to_vec();
-            kept[*axis as usize] = 1;
-            let y = reshape_to(g, ybar, &[&[n], &kept[..]].concat());
-            let y = g.broadcast(y, &Shape::new(&[&[n], sa.dims()].concat()));
-            let y = reshape_to(g, y, &[n, sa.numel()]);
+            let mut kept = to.clone();
+            kept[*axis as usize + 1] = 1;
+            let y = reshape_to(g, ybar, &kept);
+            let y = g.broadcast(y, &Shape::new(&to));
             let len = sa.dims()[*axis as usize] as f64;
-            Some(if matches!(node.op, Op::Mean(_)) {
-                scale(g, y, 1.0 / len)
-            } else {
-                y
-            })
+            let mean = matches!(node.op, Op::Mean(_));
+            Some(if mean { scale(g, y, 1.0 / len) } else { y })
         }
         // āₙ += ȳₙ padded with zeros outside the slice
         Op::Slice { axis, start, len } => {
-            let y = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
-            let padded = pad_points(
-                g,
-                y,
-                &sa,
-                *axis as usize + 1,
-                *start as usize,
-                *len as usize,
-            );
-            Some(reshape_to(g, padded, &[n, sa.numel()]))
+            let (ax, start, len) = (*axis as usize + 1, *start as usize, *len as usize);
+            Some(pad_points(g, ybar, &sa, ax, start, len))
         }
         // āₙ += the part of ȳₙ that operand `pos` supplied
         Op::Concat(axis) => {
@@ -290,9 +276,7 @@ fn lifted(g: &mut Graph, id: NodeId, pos: usize, ybar: NodeId, n: usize) -> Resu
             let start: usize = (node.args[..pos].iter())
                 .map(|p| g.shape(*p).dims()[ax])
                 .sum();
-            let y = reshape_to(g, ybar, &[&[n], sy.dims()].concat());
-            let part = g.slice(y, (ax + 1) as u8, start, sa.dims()[ax]);
-            Some(reshape_to(g, part, &[n, sa.numel()]))
+            Some(g.slice(ybar, (ax + 1) as u8, start, sa.dims()[ax]))
         }
         op => {
             return Err(format!(

@@ -425,16 +425,28 @@ impl Builder<'_> {
         self.buf_of[id.index()] = Some(dst);
     }
 
-    /// The named buffer of output `name` (node `id`).
-    fn output(&mut self, name: &str, id: NodeId) -> BufId {
-        let owned = matches!(
+    /// Whether node `id` is computed into a buffer of its own (not a view of another).
+    fn owns_buffer(&self, id: NodeId) -> bool {
+        matches!(
             self.g.op(id),
             Op::Unary(_) | Op::Powi(_) | Op::Binary(_) | Op::Sum(_) | Op::Mean(_)
-        ) || matches!(self.g.op(id), Op::MatMul { .. } | Op::Concat(_));
-        if owned {
-            let b = self.materialize(id);
+        ) || matches!(self.g.op(id), Op::MatMul { .. } | Op::Concat(_))
+    }
+
+    /// The named buffer of output `name` (node `id`). An output whose value already has a
+    /// temporary of its own (or is a reshape of one, which has the same row-major layout)
+    /// takes that temporary over instead of a copy.
+    fn output(&mut self, name: &str, id: NodeId) -> BufId {
+        let held = match self.g.op(id) {
+            Op::Reshape(_) => self.g.args(id)[0],
+            _ => id,
+        };
+        if self.owns_buffer(held) {
+            let b = self.materialize(held);
             if matches!(self.buffers[b.index()].kind, BufKind::Temp { .. }) {
-                self.buffers[b.index()].kind = BufKind::Output(name.into());
+                let buf = &mut self.buffers[b.index()];
+                buf.kind = BufKind::Output(name.into());
+                buf.shape = self.g.shape(id).clone();
                 return b;
             }
         }
