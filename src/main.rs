@@ -23,6 +23,8 @@ enum Command {
     DumpIr(cmd::dump_ir::Args),
     /// Compare derivative methods for speed and accuracy.
     Bench(cmd::bench::Args),
+    /// Compare training runs: errors against wall time, from their history.csv.
+    Compare(cmd::compare::Args),
 }
 
 impl Command {
@@ -33,6 +35,7 @@ impl Command {
             Command::DumpIr(a) => ("dump-ir", a.check()),
             Command::Eval(_) => ("eval", Ok(())),
             Command::Bench(_) => ("bench", Ok(())),
+            Command::Compare(_) => ("compare", Ok(())),
         }
     }
 }
@@ -47,6 +50,7 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::DumpIr(a) => cmd::dump_ir::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

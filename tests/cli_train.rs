@@ -372,3 +372,120 @@ fn lbfgs_at_a_nan_residual_blames_the_problem_at_step_0() {
              `inner`, first at x = ",
         ));
 }
+
+/// `u'' = -π² sin(πx)`, `u(0) = u(1) = 0`: small enough for a dense Gauss–Newton step.
+const POISSON_1D: &str = "input x in [0, 1]
+net u(x) = mlp(widths = [10], act = tanh, seed = 0)
+points inner = interior(32)
+points ends = boundary(2)
+residual pde on inner = d(u, x, x) + pi^2 * sin(pi * x)
+residual bc on ends weight 10 = u
+exact u = sin(pi * x)
+";
+
+fn train_json(dir: &std::path::Path, args: &[&str]) -> (serde_json::Value, String) {
+    let file = write_problem(dir, POISSON_1D);
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--dtype", "f64", "--json", "--error-every", "10"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn levenberg_marquardt_trains_a_small_problem_to_high_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    // 60 Gauss–Newton steps reach 7e-5 here; 1e-3 leaves room for other machines' rounding.
+    let (j, _) = train_json(dir.path(), &["--optimizer", "lm", "--steps", "60"]);
+    let err = j["rel_l2"]["u"].as_f64().unwrap();
+    assert!(err < 1e-3, "lm: rel_l2 {err}");
+    // Adam first, then Levenberg–Marquardt from where Adam left off.
+    let adam_lm = [
+        "--optimizer",
+        "adam+lm",
+        "--steps",
+        "60",
+        "--adam-steps",
+        "20",
+    ];
+    let (j, _) = train_json(dir.path(), &adam_lm);
+    assert_eq!(j["steps"], 60);
+    let err = j["rel_l2"]["u"].as_f64().unwrap();
+    assert!(err < 2e-2, "adam+lm: rel_l2 {err}");
+}
+
+#[test]
+fn max_time_ends_training_when_the_time_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--optimizer",
+        "adam",
+        "--steps",
+        "100000000",
+        "--max-time",
+        "0.5",
+    ];
+    let (j, stderr) = train_json(dir.path(), &args);
+    let steps = j["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps < 100_000_000, "{steps} steps");
+    assert!(stderr.contains("(TimeLimit)"), "{stderr}");
+    assert!(j["wall_s"].as_f64().unwrap() >= 0.5);
+}
+
+#[test]
+fn adam_steps_with_lm_alone_is_a_usage_error() {
+    nabla()
+        .args(["train", POISSON, "--optimizer", "lm", "--adam-steps", "10"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--adam-steps 10 applies to --optimizer adam+lbfgs or adam+lm; the optimizer is \
+             lm, which takes Levenberg–Marquardt steps only",
+        ));
+}
+
+#[test]
+fn compare_tabulates_and_charts_runs_from_their_history() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, opt) in [("adam", "adam"), ("lm", "lm")] {
+        let run = dir.path().join(name);
+        let out = run.to_str().unwrap();
+        train_json(
+            dir.path(),
+            &["--optimizer", opt, "--steps", "30", "--out", out],
+        );
+    }
+    let svg = dir.path().join("cmp.svg");
+    let out = nabla()
+        .arg("compare")
+        .args([dir.path().join("adam"), dir.path().join("lm")])
+        .arg("--out")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert!(rows[0].starts_with("| run | quantity | steps | wall (s) | last | < 1e-1 |"));
+    assert!(rows[2].starts_with("| adam | u | 30 |"), "{stdout}");
+    assert!(rows[3].starts_with("| lm | u | 30 |"), "{stdout}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    let has_text = |t: &str| chart.lines().any(|l| l.trim() == t);
+    assert!(chart.starts_with("<svg") && has_text("adam") && has_text("lm"));
+    // A directory without a history is named in the error.
+    nabla()
+        .arg("compare")
+        .arg(dir.path())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("history.csv"));
+}

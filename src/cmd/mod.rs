@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod common;
+pub mod compare;
 pub mod dump_ir;
 pub mod eval;
 pub mod flags;

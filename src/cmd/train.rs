@@ -24,9 +24,10 @@ pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
     /// Optimizer steps (Adam updates plus L-BFGS or Levenberg–Marquardt iterations); 0
-    /// reports the initial loss.
-    #[arg(long, value_name = "N", default_value_t = 3000, value_parser = flags::count_usize)]
-    pub steps: usize,
+    /// reports the initial loss. Default: 3000, or 1000 for `lm` and `adam+lm`, whose
+    /// iterations each do the work of many first-order steps.
+    #[arg(long, value_name = "N", value_parser = flags::count_usize)]
+    pub steps: Option<usize>,
     /// The optimizer; `adam+lbfgs` (`adam+lm`) runs Adam for `--adam-steps`, then L-BFGS
     /// (Levenberg–Marquardt).
     #[arg(long, value_enum, default_value_t = OptimizerArg::AdamLbfgs)]
@@ -66,6 +67,10 @@ pub struct Args {
     /// measurements are not counted in the training time.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = flags::positive_count)]
     pub error_every: u64,
+    /// Stop after SECONDS of training (the steps taken by then count; error measurements
+    /// are not training time).
+    #[arg(long, value_name = "SECONDS", value_parser = flags::positive)]
+    pub max_time: Option<f64>,
 }
 
 /// `--optimizer`.
@@ -134,29 +139,40 @@ impl Args {
                  optimizer is {name}"
             ));
         }
-        if adam > self.steps {
+        if adam > self.steps() {
             return Err(format!(
                 "--adam-steps {adam} is more than --steps {}: training would end before \
                  {}; lower --adam-steps, raise --steps, or use --optimizer adam",
-                self.steps,
+                self.steps(),
                 self.optimizer.second()
             ));
         }
         Ok(())
     }
 
+    /// `--steps`, or the optimizer's default.
+    pub fn steps(&self) -> usize {
+        let default = if self.optimizer.kind().uses_jacobian() {
+            1000
+        } else {
+            3000
+        };
+        self.steps.unwrap_or(default)
+    }
+
     /// Training options from the flags.
     pub fn train_options(&self) -> TrainOptions {
         let optimizer = self.optimizer.kind();
         TrainOptions {
-            steps: self.steps,
+            steps: self.steps(),
             optimizer,
             lr: self.lr,
             lr_decay: self.lr_decay,
             seed: self.seed,
             resample: self.resample.map(|r| r as usize),
-            adam_steps: self.adam_steps.unwrap_or(self.steps / 3),
+            adam_steps: self.adam_steps.unwrap_or(self.steps() / 3),
             error_every: Some(self.error_every as usize),
+            max_time: self.max_time,
         }
     }
 }
@@ -186,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
     let tracked = tracker.outputs();
     let tracker = (!tracked.is_empty()).then_some(&mut tracker);
-    let bar = progress_bar(args.steps as u64);
+    let bar = progress_bar(args.steps() as u64);
     let mut show = |r: &StepRecord| {
         bar.set_position(r.step as u64 + 1);
         match r.damping {

@@ -1,7 +1,8 @@
 //! SVG plots of a training run and of `nabla bench`, drawn into strings (the caller
 //! writes them atomically). Which files a run writes is listed in [`super::output`].
 //!
-//! - Line charts ([`loss_curves`], [`error_curves`], [`line_plot`], [`fd_error`]): the
+//! - Line charts ([`loss_curves`], [`error_curves`], [`runs_chart`], [`line_plot`],
+//!   [`fd_error`]): the
 //!   legend sits in a panel right of the plot area, never over a curve; step axes have
 //!   integer ticks; log axes tick powers of ten. On loss and error charts of an
 //!   `adam+lbfgs` run a grey vertical line labelled [`SWITCH_LABEL`] marks the first
@@ -116,6 +117,36 @@ pub fn error_curves(
             x,
             label: SWITCH_LABEL.into(),
         }),
+        series,
+        legend: true,
+    };
+    render(SIZE.0, &[(chart, SIZE.1)])
+}
+
+/// Several runs' `quantity` (an error or the loss) against training wall time, log scale,
+/// one colour per `(label, [(wall_s, value)])`: `nabla compare`'s chart of optimizers or
+/// methods on one problem. Non-positive values are left out.
+pub fn runs_chart(
+    quantity: &str,
+    runs: Vec<(String, Vec<(f64, f64)>)>,
+) -> Result<String, PlotError> {
+    let series: Vec<Series> = (runs.into_iter().enumerate())
+        .map(|(k, (label, pts))| {
+            let pts = pts.into_iter().filter(|p| p.1 > 0.0 && p.1.is_finite());
+            let mut s = Series::new(label, pts.collect(), k);
+            (s.stroke, s.dots) = (Stroke::Solid(2), true);
+            s
+        })
+        .collect();
+    let t_max = (series.iter())
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(1e-3, f64::max);
+    let chart = Chart {
+        title: quantity.into(),
+        x_desc: "training wall time (s)".into(),
+        x: Axis::linear(0.0, t_max),
+        y: log_axis(&series),
+        marker: None,
         series,
         legend: true,
     };

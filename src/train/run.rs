@@ -72,6 +72,8 @@ pub struct TrainOptions {
     /// Measure the error of the solution every this many steps (with a [`Tracker`]; the
     /// time it takes is not counted in the wall time).
     pub error_every: Option<usize>,
+    /// Stop once training has run this many seconds (checked before each step).
+    pub max_time: Option<f64>,
 }
 
 impl TrainOptions {
@@ -87,6 +89,7 @@ impl TrainOptions {
             resample: None,
             adam_steps: steps / 2,
             error_every: None,
+            max_time: None,
         }
     }
 
@@ -134,6 +137,8 @@ pub enum StopReason {
     Steps,
     /// A stop was requested (Ctrl-C).
     Interrupted,
+    /// The time limit (`max_time`) was reached.
+    TimeLimit,
     /// L-BFGS found a zero gradient.
     Converged,
     /// L-BFGS could not decrease the loss any further.
@@ -198,6 +203,10 @@ pub fn train_tracked(
     for step in 0..opts.steps {
         if stop.load(Ordering::SeqCst) {
             reason = StopReason::Interrupted;
+            break;
+        }
+        if opts.max_time.is_some_and(|t| loop_.wall_s() >= t) {
+            reason = StopReason::TimeLimit;
             break;
         }
         let resampled = loop_.maybe_resample(model, opts, step)?;

@@ -1,0 +1,153 @@
+//! `nabla compare RUN...`: training runs side by side, from the `history.csv` that
+//! `nabla train --out RUN` wrote: a table of each run's final error and the training time
+//! at which it first fell below 1e-1 … 1e-8, and with `--out FILE.svg` one chart of every
+//! run's error (or, for runs without a tracked error, loss) against training wall time.
+//! The question it answers is the one that decides between optimizers or derivative
+//! methods: how close does each get, and how soon.
+
+use anyhow::{bail, Context, Result};
+use nabla::data::write_atomic;
+use nabla::train::plot::runs_chart;
+use std::path::{Path, PathBuf};
+
+const EXAMPLE: &str = "Example:
+  nabla train examples/poisson2d.nabla --optimizer adam+lbfgs --dtype f64 --out runs/adam
+  nabla train examples/poisson2d.nabla --optimizer lm --dtype f64 --out runs/lm
+  nabla compare runs/adam runs/lm --out poisson2d.svg";
+
+/// Arguments of `nabla compare`.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLE)]
+pub struct Args {
+    /// Run directories written by `nabla train --out` (each holds a history.csv).
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// Also draw the error (or loss) of every run against training wall time into this
+    /// SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: Option<PathBuf>,
+}
+
+/// One run's history: its label, and per measured quantity `(name, [(wall_s, value)])`.
+struct Run {
+    label: String,
+    steps: usize,
+    curves: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<()> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|d| read_run(d))
+        .collect::<Result<Vec<_>>>()?;
+    print!("{}", table(&runs));
+    if let Some(path) = &args.out {
+        let series: Vec<(String, Vec<(f64, f64)>)> = (runs.iter())
+            .flat_map(|r| {
+                let many = r.curves.len() > 1;
+                r.curves.iter().map(move |(name, pts)| {
+                    let label = if many {
+                        format!("{} {name}", r.label)
+                    } else {
+                        r.label.clone()
+                    };
+                    (label, pts.clone())
+                })
+            })
+            .collect();
+        let quantity = if runs.iter().all(|r| r.curves.iter().all(|c| c.0 == "loss")) {
+            "loss"
+        } else {
+            "relative L2 error"
+        };
+        let svg = runs_chart(quantity, series).map_err(anyhow::Error::msg)?;
+        write_atomic(path, &svg).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The run in `dir`: its `rel_l2.*` columns where it has any, else its loss.
+fn read_run(dir: &Path) -> Result<Run> {
+    let path = dir.join("history.csv");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let Some(wall) = col("wall_s") else {
+        bail!(
+            "{}: no `wall_s` column; is it a history.csv of `nabla train`?",
+            path.display()
+        );
+    };
+    let mut wanted: Vec<(String, usize)> = (header.iter().enumerate())
+        .filter_map(|(i, h)| Some((h.strip_prefix("rel_l2.")?.to_string(), i)))
+        .collect();
+    if wanted.is_empty() {
+        wanted = col("loss")
+            .map(|i| ("loss".to_string(), i))
+            .into_iter()
+            .collect();
+    }
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = wanted
+        .iter()
+        .map(|(n, _)| (n.clone(), Vec::new()))
+        .collect();
+    let mut steps = 0;
+    for (k, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| cells.get(i).and_then(|c| c.parse::<f64>().ok());
+        let Some(t) = num(wall) else {
+            bail!("{}:{}: no wall time", path.display(), k + 2);
+        };
+        for ((_, i), (_, pts)) in wanted.iter().zip(&mut curves) {
+            if let Some(v) = num(*i).filter(|v| v.is_finite() && *v > 0.0) {
+                pts.push((t, v));
+            }
+        }
+        steps += 1;
+    }
+    let label = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(Run {
+        label,
+        steps,
+        curves,
+    })
+}
+
+/// The Markdown table: per run and quantity, the steps, the training time, the last value
+/// and the time it first fell below each power of ten from 1e-1 to 1e-8.
+fn table(runs: &[Run]) -> String {
+    let thresholds: Vec<f64> = (1..=8).map(|k| 10f64.powi(-k)).collect();
+    let mut out = String::from("| run | quantity | steps | wall (s) | last |");
+    for t in &thresholds {
+        out += &format!(" < {t:.0e} |");
+    }
+    out += "\n|---|---|---|---|---|";
+    out += &"---|".repeat(thresholds.len());
+    out += "\n";
+    for r in runs {
+        for (name, pts) in &r.curves {
+            let wall = pts.last().map_or(0.0, |p| p.0);
+            let last = pts.last().map_or("–".into(), |p| format!("{:.1e}", p.1));
+            out += &format!(
+                "| {} | {name} | {} | {wall:.1} | {last} |",
+                r.label, r.steps
+            );
+            for t in &thresholds {
+                match pts.iter().find(|p| p.1 < *t) {
+                    Some(p) => out += &format!(" {:.1} s |", p.0),
+                    None => out += " – |",
+                }
+            }
+            out += "\n";
+        }
+    }
+    out
+}
