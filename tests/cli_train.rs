@@ -398,7 +398,7 @@ fn train_json(dir: &std::path::Path, args: &[&str]) -> (serde_json::Value, Strin
 }
 
 #[test]
-fn levenberg_marquardt_trains_a_small_problem_to_high_accuracy() {
+fn second_order_optimizers_train_a_small_problem_to_high_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     // 60 Gauss–Newton steps reach 7e-5 here; 1e-3 leaves room for other machines' rounding.
     let (j, _) = train_json(dir.path(), &["--optimizer", "lm", "--steps", "60"]);
@@ -417,6 +417,10 @@ fn levenberg_marquardt_trains_a_small_problem_to_high_accuracy() {
     assert_eq!(j["steps"], 60);
     let err = j["rel_l2"]["u"].as_f64().unwrap();
     assert!(err < 2e-2, "adam+lm: rel_l2 {err}");
+    // Dense self-scaled BFGS: 5.5e-4 after 60 steps here.
+    let (j, _) = train_json(dir.path(), &["--optimizer", "ssbfgs", "--steps", "60"]);
+    let err = j["rel_l2"]["u"].as_f64().unwrap();
+    assert!(err < 1e-2, "ssbfgs: rel_l2 {err}");
 }
 
 #[test]

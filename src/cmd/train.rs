@@ -89,6 +89,9 @@ pub enum OptimizerArg {
     /// Adam, then Levenberg–Marquardt.
     #[value(name = "adam+lm")]
     AdamLm,
+    /// Dense self-scaled BFGS (strong-Wolfe line search); memory quadratic in the
+    /// parameters.
+    Ssbfgs,
 }
 
 impl OptimizerArg {
@@ -99,6 +102,7 @@ impl OptimizerArg {
             OptimizerArg::AdamLbfgs => OptimizerKind::AdamLbfgs,
             OptimizerArg::Lm => OptimizerKind::Lm,
             OptimizerArg::AdamLm => OptimizerKind::AdamLm,
+            OptimizerArg::Ssbfgs => OptimizerKind::Ssbfgs,
         }
     }
 
@@ -109,15 +113,16 @@ impl OptimizerArg {
             OptimizerArg::AdamLbfgs => "adam+lbfgs",
             OptimizerArg::Lm => "lm",
             OptimizerArg::AdamLm => "adam+lm",
+            OptimizerArg::Ssbfgs => "ssbfgs",
         }
     }
 
-    /// The method that follows Adam in a two-phase optimizer.
+    /// The method that follows Adam in a two-phase optimizer (or the only one).
     fn second(self) -> &'static str {
-        if self.kind().uses_jacobian() {
-            "Levenberg–Marquardt"
-        } else {
-            "L-BFGS"
+        match self {
+            OptimizerArg::Lm | OptimizerArg::AdamLm => "Levenberg–Marquardt",
+            OptimizerArg::Ssbfgs => "self-scaled BFGS",
+            _ => "L-BFGS",
         }
     }
 }

@@ -70,11 +70,11 @@ struct Pair {
 
 /// A trial point of the line search: step, loss, gradient, directional derivative.
 #[derive(Clone, Debug)]
-struct Trial {
-    a: f64,
-    f: f64,
-    g: Vec<f64>,
-    dg: f64,
+pub(super) struct Trial {
+    pub a: f64,
+    pub f: f64,
+    pub g: Vec<f64>,
+    pub dg: f64,
 }
 
 impl Default for Lbfgs {
@@ -208,7 +208,6 @@ impl Lbfgs {
         g.iter().map(|v| -v).collect()
     }
 
-    /// Algorithm 3.5: bracket a step satisfying the strong Wolfe conditions, then zoom.
     fn line_search(
         &self,
         obj: &mut dyn Objective,
@@ -218,6 +217,34 @@ impl Lbfgs {
         d: &[f64],
         a0: f64,
     ) -> Result<Option<Trial>, TrainError> {
+        let w = Wolfe {
+            c1: self.c1,
+            c2: self.c2,
+            max_evals: self.max_evals,
+        };
+        w.search(obj, x, (f0, g0), d, a0)
+    }
+}
+
+/// The strong-Wolfe line search's constants (shared with [`super::ssbfgs`]).
+pub(super) struct Wolfe {
+    pub c1: f64,
+    pub c2: f64,
+    pub max_evals: usize,
+}
+
+impl Wolfe {
+    /// Algorithm 3.5: bracket a step along `d` from `x` (loss and gradient `at`) that
+    /// satisfies the strong Wolfe conditions, starting at `a0`, then zoom.
+    pub(super) fn search(
+        &self,
+        obj: &mut dyn Objective,
+        x: &[f64],
+        at: (f64, &[f64]),
+        d: &[f64],
+        a0: f64,
+    ) -> Result<Option<Trial>, TrainError> {
+        let (f0, g0) = at;
         let dg0 = dot(g0, d);
         let zero = Trial {
             a: 0.0,
@@ -349,18 +376,18 @@ fn interpolate(lo: &Trial, hi: &Trial) -> f64 {
     }
 }
 
-fn eval(obj: &mut dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>), TrainError> {
+pub(super) fn eval(obj: &mut dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>), TrainError> {
     let mut g = vec![0.0; x.len()];
     let f = obj.eval(x, &mut g)?;
     check_finite(f, &g)?;
     Ok((f, g))
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn norm1(a: &[f64]) -> f64 {
+pub(super) fn norm1(a: &[f64]) -> f64 {
     a.iter().map(|v| v.abs()).sum()
 }
 

@@ -268,7 +268,14 @@ pub fn bytes_needed(p: usize, m: usize) -> u64 {
 /// Refuses a dense `P × P` system the machine's available memory (`/proc/meminfo`) cannot
 /// hold with room to spare, naming the sizes and the methods that need no such system.
 pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
-    let need = bytes_needed(p, m);
+    let k = p.min(m);
+    let what = format!("lm needs the {m} x {p} Jacobian and a dense {k} x {k} Gauss-Newton system");
+    check_bytes(&what, bytes_needed(p, m), p)
+}
+
+/// Refuses `need` bytes (for `what`, a method's dense matrices over `p` parameters) when
+/// they exceed 80% of the available memory.
+pub fn check_bytes(what: &str, need: u64, p: usize) -> Result<(), TrainError> {
     let Some(avail) = available_memory() else {
         return Ok(());
     };
@@ -276,11 +283,9 @@ pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
         return Ok(());
     }
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    let k = p.min(m);
     Err(TrainError::Memory(format!(
-        "lm needs the {m} x {p} Jacobian and a dense {k} x {k} Gauss-Newton system: \
-         {:.1} GiB, and {:.1} GiB of memory is available; train with lbfgs or adam+lbfgs, \
-         which need memory linear in the {p} parameters",
+        "{what}: {:.1} GiB, and {:.1} GiB of memory is available; train with lbfgs or \
+         adam+lbfgs, which need memory linear in the {p} parameters",
         gib(need),
         gib(avail)
     )))

@@ -2,7 +2,8 @@
 //! output files.
 //!
 //! - [`optim`]: the [`Objective`] interface and Adam; [`lbfgs`]: L-BFGS with a
-//!   strong-Wolfe line search; [`lm`]: Levenberg–Marquardt on the exact residual Jacobian.
+//!   strong-Wolfe line search; [`lm`]: Levenberg–Marquardt on the exact residual Jacobian;
+//!   [`ssbfgs`]: dense self-scaled BFGS.
 //! - [`layout`]: parameters as one flat vector ⇄ named tensors ⇄ `params.json`.
 //! - [`model`]: a problem's compiled loss and gradient as an [`Objective`]; collocation
 //!   points bound (and re-bound on resampling) with `Executable::set`.
@@ -39,6 +40,7 @@ pub mod output;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod ssbfgs;
 
 pub use optim::Objective;
 

@@ -7,6 +7,7 @@ use super::lbfgs::{Lbfgs, LbfgsStep};
 use super::lm::Lm;
 use super::model::Model;
 use super::optim::{check_finite, Adam, Objective};
+use super::ssbfgs::Ssbfgs;
 use super::TrainError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,10 +26,12 @@ pub enum OptimizerKind {
     Lm,
     /// Adam for the first steps, then Levenberg–Marquardt.
     AdamLm,
+    /// Dense self-scaled BFGS with a strong-Wolfe line search for every step.
+    Ssbfgs,
 }
 
 impl OptimizerKind {
-    /// Parses `adam`, `lbfgs`, `adam+lbfgs`, `lm`, `adam+lm`.
+    /// Parses `adam`, `lbfgs`, `adam+lbfgs`, `lm`, `adam+lm`, `ssbfgs`.
     pub fn parse(s: &str) -> Option<OptimizerKind> {
         match s {
             "adam" => Some(OptimizerKind::Adam),
@@ -36,6 +39,7 @@ impl OptimizerKind {
             "adam+lbfgs" => Some(OptimizerKind::AdamLbfgs),
             "lm" => Some(OptimizerKind::Lm),
             "adam+lm" => Some(OptimizerKind::AdamLm),
+            "ssbfgs" => Some(OptimizerKind::Ssbfgs),
             _ => None,
         }
     }
@@ -102,7 +106,7 @@ impl TrainOptions {
     fn adam_steps(&self) -> usize {
         match self.optimizer {
             OptimizerKind::Adam => self.steps,
-            OptimizerKind::Lbfgs | OptimizerKind::Lm => 0,
+            OptimizerKind::Lbfgs | OptimizerKind::Lm | OptimizerKind::Ssbfgs => 0,
             OptimizerKind::AdamLbfgs | OptimizerKind::AdamLm => self.adam_steps.min(self.steps),
         }
     }
@@ -188,10 +192,16 @@ pub fn train_tracked(
             "jacobian: compile it with Model::add_jacobian for lm".into(),
         ));
     }
+    if opts.optimizer == OptimizerKind::Ssbfgs {
+        let p = theta.len();
+        let what = format!("ssbfgs needs a dense {p} x {p} inverse-Hessian approximation");
+        super::lm::check_bytes(&what, 8 * (p as u64).pow(2), p)?;
+    }
     let mut loop_ = Loop {
         adam: Adam::new(theta.len(), opts.lr),
         lbfgs: Lbfgs::default(),
         lm: Lm::default(),
+        ssbfgs: (opts.optimizer == OptimizerKind::Ssbfgs).then(|| Ssbfgs::new(theta.len())),
         optimizer: opts.optimizer,
         theta,
         start: Instant::now(),
@@ -242,6 +252,7 @@ struct Loop {
     adam: Adam,
     lbfgs: Lbfgs,
     lm: Lm,
+    ssbfgs: Option<Ssbfgs>,
     optimizer: OptimizerKind,
     theta: Vec<f64>,
     start: Instant,
@@ -275,6 +286,9 @@ impl Loop {
             Some(every) if every > 0 && step > 0 && step.is_multiple_of(every) => {
                 model.bind_points(round_seed(opts.seed, (step / every) as u64))?;
                 self.lbfgs.reset();
+                if let Some(s) = &mut self.ssbfgs {
+                    s.reset();
+                }
                 Ok(true)
             }
             _ => Ok(false),
@@ -311,6 +325,9 @@ impl Loop {
         }
         if self.optimizer.uses_jacobian() {
             return self.lm.step(model, &mut self.theta);
+        }
+        if let Some(s) = &mut self.ssbfgs {
+            return s.step(model, &mut self.theta);
         }
         self.lbfgs.step(model, &mut self.theta)
     }
