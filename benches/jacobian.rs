@@ -4,8 +4,9 @@
 //! Levenberg–Marquardt trial.
 //!
 //! `cargo bench --bench jacobian` prints one Markdown row per problem and product: the
-//! median of `reps=N` runs (default 5) after a warm-up, the FLOPs counted for the dense
-//! products, GFLOP/s, and the share of the 2-core development machine's f64 peak
+//! median of `reps=N` runs (default 5) after a warm-up, the FLOPs (the schedule's count
+//! for `J`, the dense products' for the rest), GFLOP/s, and the share of the 2-core
+//! development machine's f64 peak
 //! (100 GFLOP/s: half the f32 peak of `benches/pinn.rs`). The loss-and-gradient program
 //! on the same points is timed too, as the unit `J` is measured against. Pass `B1` or
 //! `B5` to run one; `profile` also prints the ten slowest steps of the compiled Jacobian
@@ -77,7 +78,11 @@ fn bench(id: &str) {
         None,
     );
     let j = median(reps, || drop(model.least_squares(&theta)));
-    row("residuals + J", j, None);
+    row(
+        "residuals + J (program and gather)",
+        j,
+        Some(jacobian_flops(&problem, &opts)),
+    );
     // Parameter space: JᵀJ lower half M·P(P+1), Jᵀr 2MP; Cholesky P³/3, solves 2P².
     // Point space: ĴĴᵀ lower half P·M(M+1), Jᵀr 2MP; Cholesky M³/3, solves 2M², Ĵᵀy 2MP.
     for points in [false, true] {
@@ -97,6 +102,19 @@ fn bench(id: &str) {
         let t = median(reps, || drop(gn.solve(1e-3)));
         row(&format!("{space}: damped solve (Cholesky)"), t, Some(solve));
     }
+}
+
+/// FLOPs of the compiled Jacobian program as its schedule counts them (`dump-ir
+/// --jacobian --stage scheduled` prints the same number).
+fn jacobian_flops(problem: &nabla::frontend::problem::Problem, opts: &Options) -> f64 {
+    use nabla::passes::schedule::{schedule, ScheduleOptions};
+    let sizes = nabla::train::model::sizes(problem);
+    let obj = problem
+        .jacobian_objective(&sizes, DType::F64)
+        .expect("traces");
+    let lowered = nabla::lower(&obj.graph, opts).expect("lowers");
+    let info = nabla::ir::verify(&lowered).expect("verifies");
+    schedule(&lowered, &info, &ScheduleOptions::default()).flops() as f64
 }
 
 /// The ten slowest steps of the Jacobian program of `problem` (f64, one thread).

@@ -2,7 +2,10 @@
 //! gradient). Needs an OpenCL platform (PoCL in CI); without one the test says it was
 //! skipped, unless `NABLA_REQUIRE_OPENCL=1` makes that a failure.
 
+mod opencl_check;
+
 use assert_cmd::Command;
+use opencl_check::opencl_available;
 use serde_json::Value;
 
 const PROBLEM: &str = "problem small
@@ -17,18 +20,6 @@ residual bc on walls weight 10 = u - d(u, x, y)
 
 const POINTS: &str = r#"{"inner": [[0.1, 0.2], [0.3, 0.9], [0.5, 0.5], [0.7, 0.1], [0.9, 0.4], [0.2, 0.8], [0.6, 0.3], [0.4, 0.6]],
  "walls": [[0.0, 0.3], [1.0, 0.7], [0.4, 0.0], [0.8, 1.0]]}"#;
-
-fn opencl_available() -> bool {
-    let found = nabla::backends::opencl::devices().is_ok_and(|d| !d.is_empty());
-    if !found {
-        assert!(
-            std::env::var("NABLA_REQUIRE_OPENCL").as_deref() != Ok("1"),
-            "NABLA_REQUIRE_OPENCL=1 but no OpenCL device was found"
-        );
-        eprintln!("SKIPPED: no OpenCL device (install pocl-opencl-icd to run this test)");
-    }
-    found
-}
 
 fn eval(dir: &std::path::Path, backend: &str) -> Value {
     let out = Command::cargo_bin("nabla")

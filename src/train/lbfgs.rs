@@ -111,21 +111,14 @@ impl Lbfgs {
         obj: &mut dyn Objective,
         x: &mut [f64],
     ) -> Result<LbfgsStep, TrainError> {
-        let (f0, g0) = match self.current.take() {
-            Some(c) => c,
-            None => eval(obj, x)?,
+        let (f0, g0) = match start(&mut self.current, obj, x, self.gtol)? {
+            Ok(at) => at,
+            Err(converged) => return Ok(converged),
         };
-        if g0.iter().all(|v| v.abs() <= self.gtol) {
-            self.current = Some((f0, g0));
-            return Ok(LbfgsStep::Converged(f0));
-        }
         if let Some((d, t)) = self.search(obj, x, f0, &g0)? {
             return Ok(self.accept(x, &g0, &d, t));
         }
-        // Restore the objective's state at x (the search evaluated elsewhere).
-        let (f, g) = eval(obj, x)?;
-        self.current = Some((f, g));
-        Ok(LbfgsStep::Stalled(f))
+        stall(&mut self.current, obj, x)
     }
 
     /// A line search along the L-BFGS direction, then, if that fails with curvature pairs
@@ -374,6 +367,40 @@ fn interpolate(lo: &Trial, hi: &Trial) -> f64 {
     } else {
         bisect
     }
+}
+
+/// The loss and gradient at `x` that an iteration starts from (`current`, cached by the
+/// last iteration, or evaluated); `Err(Converged)` when the gradient vanished (to `gtol`),
+/// with them cached again.
+pub(super) type Start = Result<(f64, Vec<f64>), LbfgsStep>;
+
+pub(super) fn start(
+    current: &mut Option<(f64, Vec<f64>)>,
+    obj: &mut dyn Objective,
+    x: &[f64],
+    gtol: f64,
+) -> Result<Start, TrainError> {
+    let (f0, g0) = match current.take() {
+        Some(c) => c,
+        None => eval(obj, x)?,
+    };
+    if g0.iter().all(|v| v.abs() <= gtol) {
+        *current = Some((f0, g0));
+        return Ok(Err(LbfgsStep::Converged(f0)));
+    }
+    Ok(Ok((f0, g0)))
+}
+
+/// No step from `x` decreased the loss: evaluates there again (the search left the
+/// objective's state elsewhere), caches it and reports the stall.
+pub(super) fn stall(
+    current: &mut Option<(f64, Vec<f64>)>,
+    obj: &mut dyn Objective,
+    x: &[f64],
+) -> Result<LbfgsStep, TrainError> {
+    let (f, g) = eval(obj, x)?;
+    *current = Some((f, g));
+    Ok(LbfgsStep::Stalled(f))
 }
 
 pub(super) fn eval(obj: &mut dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>), TrainError> {

@@ -18,7 +18,7 @@
 //! each update `O(P²)`, so it suits the same sizes as [`super::lm`], whose memory check it
 //! shares.
 
-use super::lbfgs::{dot, eval, norm1, LbfgsStep, Trial, Wolfe};
+use super::lbfgs::{dot, norm1, stall, start, LbfgsStep, Trial, Wolfe};
 use super::optim::Objective;
 use super::TrainError;
 
@@ -71,14 +71,10 @@ impl Ssbfgs {
         obj: &mut dyn Objective,
         x: &mut [f64],
     ) -> Result<LbfgsStep, TrainError> {
-        let (f0, g0) = match self.current.take() {
-            Some(c) => c,
-            None => eval(obj, x)?,
+        let (f0, g0) = match start(&mut self.current, obj, x, 0.0)? {
+            Ok(at) => at,
+            Err(converged) => return Ok(converged),
         };
-        if g0.iter().all(|v| *v == 0.0) {
-            self.current = Some((f0, g0));
-            return Ok(LbfgsStep::Converged(f0));
-        }
         let wolfe = Wolfe {
             c1: self.c1,
             c2: self.c2,
@@ -103,9 +99,7 @@ impl Ssbfgs {
             }
             self.reset();
         }
-        let (f, g) = eval(obj, x)?;
-        self.current = Some((f, g));
-        Ok(LbfgsStep::Stalled(f))
+        stall(&mut self.current, obj, x)
     }
 
     /// `−H g`.
