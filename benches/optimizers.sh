@@ -27,7 +27,7 @@ runs=(
   "poisson10d 120 10"
   "burgers 300 10 --reference examples/burgers_reference.json"
   "stokes 300 5"
-  "allen_cahn 300 10"
+  "allen_cahn 300 10 --reference examples/allen_cahn_reference.json"
 )
 optimizers=${OPTIMIZERS:-"adam+lbfgs lm"}
 for r in "${runs[@]}"; do
