@@ -23,8 +23,9 @@
 //!
 //! ## Derivative operators and levels
 //!
-//! [`Op::Diff`], [`Op::Laplacian`], [`Op::Grad`] and the substitution [`Op::At`] name what
-//! they differentiate (their first operand) and with respect to which variable leaves.
+//! [`Op::Diff`], [`Op::Laplacian`], [`Op::Grad`], [`Op::Jacobian`] and the substitution
+//! [`Op::At`] name what they differentiate (their first operand) and with respect to which
+//! variable leaves.
 //! `Diff[f, v]` of order `n` is the `n`-th derivative of `f` along `v` with an all-ones
 //! seed: for values computed pointwise from the points it is the pointwise partial
 //! derivative `∂ⁿf/∂vⁿ`. Each operator instance carries a fresh [`Level`]; `passes::ad`

@@ -1,4 +1,5 @@
-//! Automatic differentiation: expands `diff`, `laplacian`, `grad` and `at` into plain ops.
+//! Automatic differentiation: expands `diff`, `laplacian`, `grad`, `jacobian` and `at`
+//! into plain ops.
 //!
 //! [`expand`] rebuilds the graph node by node in id order. Because ids are a topological
 //! order, the operands of a derivative operator are already expanded when it is reached:
@@ -89,9 +90,9 @@ pub struct AdOptions {
 pub struct Expansion {
     /// The operator in the input graph.
     pub node: NodeId,
-    /// Its mnemonic (`diff`, `laplacian`, `grad`, `at`).
+    /// Its mnemonic (`diff`, `laplacian`, `grad`, `jacobian`, `at`).
     pub op: &'static str,
-    /// The method used (`None` for `grad`, always reverse, and `at`).
+    /// The method used (`None` for `grad` and `jacobian`, always reverse, and `at`).
     pub method: Option<Method>,
     /// Nodes in the cone of the operand being differentiated (after its own expansion).
     pub nodes_before: usize,
@@ -134,8 +135,8 @@ pub enum AdError {
 
 /// Expands every derivative operator reachable from the outputs of `g` into plain ops
 /// (operators no output reaches are dropped unexpanded).
-/// The result has the same named outputs and no `diff`, `laplacian`, `grad`, `at` or
-/// `bound` reachable from them.
+/// The result has the same named outputs and no `diff`, `laplacian`, `grad`, `jacobian`,
+/// `at` or `bound` reachable from them.
 pub fn expand(g: &Graph, opts: &AdOptions) -> Result<(Graph, AdReport), AdError> {
     let mut x = Expander::new(g, *opts);
     let roots: Vec<NodeId> = g.outputs().iter().map(|o| o.1).collect();
