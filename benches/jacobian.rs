@@ -56,14 +56,18 @@ fn row(what: &str, secs: f64, flops: Option<f64>) {
     println!("| {what} | {:.1} | {fl} | {gf} | {share} |", secs * 1e3);
 }
 
-fn bench(id: &str) {
+/// The benchmark problem `id` (`benches/problems/ID.nabla`).
+fn load(id: &str) -> nabla::frontend::problem::Problem {
     let path = format!("benches/problems/{id}.nabla");
     let src = std::fs::read_to_string(&path).expect("benchmark problem");
-    let problem = lang::load(&path, &src)
+    lang::load(&path, &src)
         .unwrap_or_else(|d| panic!("{}", d.render()))
-        .problem;
+        .problem
+}
+
+fn bench(id: &str, problem: &nabla::frontend::problem::Problem) {
     let opts = Options::new(Backend::Cranelift, DType::F64, None);
-    let (mut model, theta, _) = Model::compile(&problem, &opts).expect("compiles");
+    let (mut model, theta, _) = Model::compile(problem, &opts).expect("compiles");
     model.add_jacobian(&opts).expect("the Jacobian compiles");
     model.bind_points(0).expect("points bind");
     let reps = reps();
@@ -81,7 +85,7 @@ fn bench(id: &str) {
     row(
         "residuals + J (program and gather)",
         j,
-        Some(jacobian_flops(&problem, &opts)),
+        Some(jacobian_flops(problem, &opts)),
     );
     // Parameter space: JᵀJ lower half M·P(P+1), Jᵀr 2MP; Cholesky P³/3, solves 2P².
     // Point space: ĴĴᵀ lower half P·M(M+1), Jᵀr 2MP; Cholesky M³/3, solves 2M², Ĵᵀy 2MP.
@@ -167,12 +171,10 @@ fn main() {
         .collect();
     for id in ["B5", "B1"] {
         if args.iter().all(|a| a.contains('=')) || args.iter().any(|a| a == id) {
-            bench(id);
+            let problem = load(id);
+            bench(id, &problem);
             if args.iter().any(|a| a == "profile") {
-                let path = format!("benches/problems/{id}.nabla");
-                let src = std::fs::read_to_string(&path).expect("benchmark problem");
-                let loaded = lang::load(&path, &src).unwrap_or_else(|d| panic!("{}", d.render()));
-                profile(&loaded.problem);
+                profile(&problem);
             }
         }
     }

@@ -21,7 +21,7 @@
 //! copy) and `P³/3` flops per trial. [`check_memory`] refuses sizes the machine cannot
 //! hold, before any work.
 
-use super::lbfgs::LbfgsStep;
+use super::lbfgs::{dot, LbfgsStep};
 use super::optim::{check_finite, Objective};
 use super::TrainError;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -201,10 +201,6 @@ fn floored(d: Vec<f64>) -> Vec<f64> {
     d.into_iter().map(|v| v.max(floor)).collect()
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 impl Lm {
     /// One iteration from `x`: the Jacobian at `x`, then damped Gauss–Newton trials until
     /// one lowers the loss (then `x` moves there) or `max_tries` are spent (`Stalled`, `x`
@@ -265,8 +261,9 @@ pub fn bytes_needed(p: usize, m: usize) -> u64 {
     8 * (2 * k * k + 2 * m as u64 * p as u64)
 }
 
-/// Refuses a dense `P × P` system the machine's available memory (`/proc/meminfo`) cannot
-/// hold with room to spare, naming the sizes and the methods that need no such system.
+/// Refuses a Jacobian and Gauss–Newton system (see [`bytes_needed`]) that the machine's
+/// available memory (`/proc/meminfo`) cannot hold with room to spare, naming the sizes and
+/// the methods that need no such system.
 pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
     let k = p.min(m);
     let what = format!("lm needs the {m} x {p} Jacobian and a dense {k} x {k} Gauss-Newton system");
