@@ -17,5 +17,9 @@ pub mod problem;
 pub mod prelude {
     pub use crate::dsl::*;
     pub use crate::nn::{Act, Mlp, MlpParams};
+    pub use crate::problem::{
+        boundary, face, interior, mlp, BuildError, Ctx, Input, Let, Output, Param, Points, Problem,
+        ProblemBuilder, Sampler,
+    };
     pub use nabla_ir::{DType, Method, Shape, Tensor};
 }

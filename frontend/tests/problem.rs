@@ -57,6 +57,7 @@ fn toy_problem() -> Problem {
             expr,
         }],
         exact: vec![],
+        lets: vec![],
     }
 }
 

@@ -285,6 +285,42 @@ impl Graph {
         on <= of && has_path_connecting(Reversed(&self.g), index(of), index(on), None)
     }
 
+    /// A copy with only the nodes reachable from the outputs, renumbered in depth-first
+    /// post-order from the outputs (in output order, operands in order). Two graphs that
+    /// differ only in the order their nodes were created — the same program traced in a
+    /// different order — have equal canonical forms (and print the same).
+    pub fn canonical(&self) -> Graph {
+        let mut order: Vec<NodeId> = Vec::new();
+        let mut seen = vec![false; self.len()];
+        for (_, root) in &self.outputs {
+            let mut stack = vec![(*root, false)];
+            while let Some((id, operands_done)) = stack.pop() {
+                if operands_done {
+                    order.push(id);
+                } else if !seen[id.index()] {
+                    seen[id.index()] = true;
+                    stack.push((id, true));
+                    stack.extend(self.args(id).iter().rev().map(|&a| (a, false)));
+                }
+            }
+        }
+        let mut out = Graph::new();
+        out.next_level = self.next_level;
+        let mut map = vec![None; self.len()];
+        for id in order {
+            let args: Args = self
+                .args(id)
+                .iter()
+                .map(|a| map[a.index()].unwrap())
+                .collect();
+            map[id.index()] = Some(out.add_or_panic(self.op(id).clone(), &args));
+        }
+        for (name, id) in &self.outputs {
+            out.set_output(name, map[id.index()].unwrap());
+        }
+        out
+    }
+
     /// A copy with only the nodes reachable from the outputs, renumbered densely in the
     /// same relative order.
     pub fn compact(&self) -> Graph {

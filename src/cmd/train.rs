@@ -1,18 +1,15 @@
 //! `nabla train FILE`: trains a problem's networks and params (see `docs/cli.md`).
 //!
-//! Order of work: flags are checked by the parser, the problem (and a `--reference`) is
-//! loaded, the output directory is created and probed for writing, the problem is
-//! compiled, then training runs with a progress bar on stderr. Ctrl-C ends training after the current step; the results are
-//! reported and written as after a full run.
+//! The flags are checked by the parser and [`Args::check`], the file is loaded, and the
+//! rest is [`nabla::train`] (the library's trainer, as a Rust program would call it): the
+//! reference is loaded, the output directory created and probed for writing, the problem
+//! compiled, and training runs with a progress bar on stderr. Ctrl-C ends training after
+//! the current step; the results are reported and written as after a full run.
 
 use super::common::CompileArgs;
 use super::flags;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nabla::train::accuracy::{Reference, Tracker};
-use nabla::train::model::{reseeded, Model};
-use nabla::train::output::prepare_dir;
-use nabla::train::report::Report;
-use nabla::train::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions};
+use nabla::train::run::OptimizerKind;
+use nabla::{Progress, Training};
 use nabla_frontend::problem::Problem;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,19 +162,23 @@ impl Args {
         self.steps.unwrap_or(default)
     }
 
-    /// Training options from the flags.
-    pub fn train_options(&self) -> TrainOptions {
-        let optimizer = self.optimizer.kind();
-        TrainOptions {
-            steps: self.steps(),
-            optimizer,
+    /// The run these flags ask for.
+    pub fn training(&self) -> Training {
+        Training {
+            optimizer: self.optimizer.kind(),
+            steps: Some(self.steps()),
+            adam_steps: self.adam_steps,
             lr: self.lr,
             lr_decay: self.lr_decay,
             seed: self.seed,
             resample: self.resample.map(|r| r as usize),
-            adam_steps: self.adam_steps.unwrap_or(self.steps() / 3),
             error_every: Some(self.error_every as usize),
             max_time: self.max_time,
+            compile: self.compile.options(),
+            out: self.out.clone(),
+            reference: self.reference.clone(),
+            progress: Progress::Bar,
+            stop: Some(stop_flag()),
         }
     }
 }
@@ -190,58 +191,19 @@ pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
-    let stop = stop_flag();
-    let problem = reseeded(&load_problem(&args.file)?, args.seed);
-    let reference = match &args.reference {
-        Some(path) => Some(Reference::load(path, &problem)?),
-        None => None,
-    };
-    if let Some(dir) = &args.out {
-        prepare_dir(dir)?;
-    }
-    let copts = args.compile.options();
-    let (mut model, theta, mut compile_s) = Model::compile(&problem, &copts)?;
-    if args.optimizer.kind().uses_jacobian() {
-        compile_s += model.add_jacobian(&copts)?;
-    }
-    let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
-    let tracked = tracker.outputs();
-    let tracker = (!tracked.is_empty()).then_some(&mut tracker);
-    let bar = progress_bar(args.steps() as u64);
-    let mut show = |r: &StepRecord| {
-        bar.set_position(r.step as u64 + 1);
-        match r.damping {
-            Some(l) => bar.set_message(format!("{:.3e} λ {l:.1e}", r.loss)),
-            None => bar.set_message(format!("{:.3e}", r.loss)),
-        }
-    };
-    let opts = args.train_options();
-    let result = train_tracked(&mut model, theta, &opts, &stop, &mut show, tracker)?;
-    bar.finish_and_clear();
-    let mut report = Report::new(
-        &problem,
-        model.layout(),
-        model.part_names(),
-        &result,
-        compile_s,
-    )?
-    .with_reference(reference.as_ref())?
-    .with_options(&opts);
-    report.tracked = tracked;
-    if let Some(dir) = &args.out {
-        report.save(dir)?;
-    }
+    let problem = load_problem(&args.file)?;
+    let t = nabla::train(&problem, &args.training())?;
     let summary = format!(
         "{} steps in {:.2} s ({:?}), compile {:.3} s\n{}",
-        result.history.len(),
-        result.wall_s,
-        result.reason,
-        compile_s,
-        report.text()
+        t.result.history.len(),
+        t.result.wall_s,
+        t.result.reason,
+        t.compile_s,
+        t.text
     );
     if args.json {
         eprint!("{summary}");
-        println!("{}", report.json());
+        println!("{}", t.json);
     } else {
         print!("{summary}");
     }
@@ -260,13 +222,4 @@ fn stop_flag() -> Arc<AtomicBool> {
         flag
     })
     .clone()
-}
-
-fn progress_bar(steps: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template("{bar:30} step {pos}/{len}  loss {msg}  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }

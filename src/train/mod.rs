@@ -7,6 +7,8 @@
 //! - [`layout`]: parameters as one flat vector ⇄ named tensors ⇄ `params.json`.
 //! - [`model`]: a problem's compiled loss and gradient as an [`Objective`]; collocation
 //!   points bound (and re-bound on resampling) with `Executable::set`.
+//! - [`fit`]: a problem trained from Rust as `nabla train` does it — compile, train,
+//!   measure, report, write — with [`fit::Training`] for the command's flags.
 //! - [`run`]: the loop — Adam, L-BFGS or Adam then L-BFGS, resampling every `k` steps, a
 //!   stop flag polled between steps (Ctrl-C), one history record per step.
 //! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
@@ -29,6 +31,7 @@
 pub mod accuracy;
 #[cfg(feature = "plots")]
 mod figures;
+pub mod fit;
 pub mod layout;
 pub mod lbfgs;
 pub mod lm;
@@ -76,6 +79,9 @@ pub enum TrainError {
     /// A method needs more memory than the machine has available.
     #[error("{0}")]
     Memory(String),
+    /// Training options that do not fit together.
+    #[error("{0}")]
+    Options(String),
     /// A params file with the wrong layout.
     #[error("params: {0}")]
     Params(String),

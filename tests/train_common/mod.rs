@@ -61,6 +61,7 @@ pub fn regression() -> Problem {
             output: "u".into(),
             expr: Arc::new(|c| (x(c) * PI).sin()),
         }],
+        lets: vec![],
     }
 }
 

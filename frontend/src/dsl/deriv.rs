@@ -59,6 +59,30 @@ impl Builder {
     }
 }
 
+/// Gives a closure of one traced value the signature the derivative operators expect, so
+/// it can be named with an annotated argument and used many times:
+///
+/// ```
+/// # use nabla_frontend::dsl::*;
+/// let b = Builder::new();
+/// let t = b.input("t", 4);
+/// let net = func(|x: Var| x * x.sin());   // `let net = |x: Var| ...` alone does not compile
+/// let u_t = diff(net, t);
+/// let u_tt = diff(|s| diff(net, s), t);
+/// # let _ = (u_t, u_tt, net(t));
+/// ```
+///
+/// Why it is needed: a [`Var`] borrows its [`Builder`] (`Var<'g>`), and a closure stored
+/// in a `let` with an annotated `|x: Var|` argument gets a lifetime of its own for `x`,
+/// unrelated to that of its result, so returning a value built from `x` is rejected.
+/// Passed to a function whose bound says "`Var<'g>` in, `Var<'g>` out", the annotation
+/// is unified with the bound instead. The same holds for closures given straight to an
+/// operator (`diff(|x: Var| x * x, t)` compiles) and for unannotated closures
+/// (`let net = |x| x * x.sin();` compiles too).
+pub fn func<'g, F: Fn(Var<'g>) -> Var<'g>>(f: F) -> F {
+    f
+}
+
 /// `d f(x) / dx` for a closure `f`: pointwise first derivative.
 pub fn diff<'g>(f: impl FnOnce(Var<'g>) -> Var<'g>, x: Var<'g>) -> Var<'g> {
     diff_with(Method::Auto, 1, f, x)
@@ -95,6 +119,21 @@ pub fn diff_with<'g>(
 /// `∂ expr / ∂v` where `v` is an input (or other variable leaf) that `expr` uses.
 pub fn partial<'g>(expr: Var<'g>, v: Var<'g>) -> Var<'g> {
     partial_with(Method::Auto, 1, expr, v)
+}
+
+/// `∂/∂vₖ ⋯ ∂/∂v₁ expr`: the mixed partial derivative along `vs`, left to right, with each
+/// run of one variable taken as one derivative of that order (`[x, x, y]` is
+/// `∂/∂y (∂²expr/∂x²)`), as the problem language's `d(E, x, x, y)`.
+pub fn partials<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
+    let mut acc = expr;
+    let mut i = 0;
+    while i < vs.len() {
+        let same = vs[i..].iter().take_while(|v| v.id == vs[i].id);
+        let run = same.take(u8::MAX as usize).count();
+        acc = partial_with(Method::Auto, run as u8, acc, vs[i]);
+        i += run;
+    }
+    acc
 }
 
 /// `∂ⁿ expr / ∂vⁿ`, expanded by `method`.

@@ -12,7 +12,7 @@
 
 use super::ast::{BinOp, Expr, ExprKind, Ident};
 use super::scope::{int_exponent, Kind, Scope};
-use crate::dsl::{at, laplacian_of, partial_with, DerivMethod, Var};
+use crate::dsl::{at, laplacian_of, partials, Var};
 use crate::problem::{Ctx, ExprFn};
 use nabla_ir::Shape;
 use std::cell::RefCell;
@@ -120,15 +120,9 @@ impl<'a, 'g> Lowerer<'a, 'g> {
     }
 
     fn d(&self, a: &Expr, vs: &[Ident]) -> Var<'g> {
-        let mut acc = self.expr(a);
-        let mut i = 0;
-        while i < vs.len() {
-            let same = vs[i..].iter().take_while(|v| v.name == vs[i].name);
-            let run = same.take(u8::MAX as usize).count();
-            acc = partial_with(DerivMethod::Auto, run as u8, acc, self.input(&vs[i]));
-            i += run;
-        }
-        acc
+        let body = self.expr(a);
+        let vars: Vec<Var<'g>> = vs.iter().map(|v| self.input(v)).collect();
+        partials(body, &vars)
     }
 
     fn lap(&self, a: &Expr, vs: Option<&[Ident]>) -> Var<'g> {

@@ -72,6 +72,7 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         point_sets: checked.point_sets,
         residuals: residuals.collect(),
         exact: exact.collect(),
+        lets: Vec::new(),
     };
     Ok(Loaded {
         problem,

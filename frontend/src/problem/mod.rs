@@ -14,6 +14,17 @@
 //! Point-set inputs are leaves named `SET.INPUT` of shape `[N_SET, 1]`; net parameters are
 //! `NET.l.W` / `NET.l.b`; trainable scalars are rank-0 params under their own name.
 
+mod build;
+mod ctx;
+mod sample;
+
+pub use build::{
+    boundary, face, interior, mlp, BuildError, Input, Let, NetSpec, Output, Param, Points,
+    ProblemBuilder, ResidualWeight,
+};
+pub use ctx::Ctx;
+pub use sample::Sampler;
+
 use crate::dsl::{grad, jacobian, Builder, DslError, Var};
 use crate::nn::{Mlp, MlpParams, Rng};
 use nabla_ir::{DType, Graph, Shape, Tensor};
@@ -109,6 +120,16 @@ pub struct ExactDecl {
     pub expr: ExprFn,
 }
 
+/// A named expression shared by the residuals that use it (`let` of the Rust builder;
+/// the problem language keeps its `let`s inside its own lowering).
+#[derive(Clone)]
+pub struct LetDecl {
+    /// Name.
+    pub name: String,
+    /// The expression.
+    pub expr: ExprFn,
+}
+
 /// A PINN problem.
 #[derive(Clone, Default)]
 pub struct Problem {
@@ -126,58 +147,8 @@ pub struct Problem {
     pub residuals: Vec<ResidualDecl>,
     /// Exact solutions.
     pub exact: Vec<ExactDecl>,
-}
-
-/// The handles an expression closure traces with, for one point set.
-pub struct Ctx<'g> {
-    /// The builder.
-    pub b: &'g Builder,
-    /// The problem.
-    pub problem: &'g Problem,
-    /// The point set's coordinates, one `[N, 1]` value per input, in declaration order.
-    pub inputs: Vec<Var<'g>>,
-    nets: Vec<MlpParams<'g>>,
-    params: Vec<Var<'g>>,
-}
-
-impl<'g> Ctx<'g> {
-    /// The coordinate named `name`.
-    pub fn input(&self, name: &str) -> Option<Var<'g>> {
-        let i = self.problem.inputs.iter().position(|d| d.name == name)?;
-        Some(self.inputs[i])
-    }
-
-    /// The trainable scalar named `name` (rank 0).
-    pub fn param(&self, name: &str) -> Option<Var<'g>> {
-        let i = self.problem.params.iter().position(|d| d.name == name)?;
-        Some(self.params[i])
-    }
-
-    /// Net output `output` evaluated at `args` (default: the net's declared arguments).
-    pub fn output(&self, output: &str, args: Option<&[Var<'g>]>) -> Option<Var<'g>> {
-        let (k, net) = self.net_of(output)?;
-        let y = match args {
-            Some(a) => self.nets[k].apply_to(a),
-            None => {
-                let a: Vec<Var<'g>> = net
-                    .args
-                    .iter()
-                    .map(|n| self.input(n))
-                    .collect::<Option<_>>()?;
-                self.nets[k].apply_to(&a)
-            }
-        };
-        let j = net.outputs.iter().position(|o| o == output)?;
-        Some(if net.outputs.len() == 1 { y } else { y.col(j) })
-    }
-
-    fn net_of(&self, output: &str) -> Option<(usize, &'g NetDecl)> {
-        self.problem
-            .nets
-            .iter()
-            .enumerate()
-            .find(|(_, n)| n.outputs.iter().any(|o| o == output))
-    }
+    /// Named expressions reached by [`Let`] handles (traced once per [`Ctx`]).
+    pub lets: Vec<LetDecl>,
 }
 
 /// Why an objective cannot be built.
@@ -328,13 +299,7 @@ impl Problem {
             .iter()
             .map(|d| b.input(&input_name(set, &d.name), n))
             .collect();
-        Ctx {
-            b,
-            problem: self,
-            inputs,
-            nets: nets.to_vec(),
-            params: params.to_vec(),
-        }
+        Ctx::new(b, self, inputs, nets.to_vec(), params.to_vec())
     }
 
     /// The point set named `name`.
@@ -370,97 +335,4 @@ fn size_of(sizes: &[(String, usize)], set: &str) -> Option<usize> {
         .find(|(s, _)| s == set)
         .map(|s| s.1)
         .filter(|&n| n > 0)
-}
-
-impl PointSpec {
-    /// Number of points.
-    pub fn len(&self) -> usize {
-        match self {
-            PointSpec::Interior(n) | PointSpec::Boundary(n) | PointSpec::Face { n, .. } => *n,
-            PointSpec::Union(parts) => parts.iter().map(PointSpec::len).sum(),
-        }
-    }
-
-    /// Whether the set has no points.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Draws the points: rows of coordinates in input order.
-    pub fn sample(&self, inputs: &[InputDecl], rng: &mut Rng) -> Vec<Vec<f64>> {
-        match self {
-            PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
-            PointSpec::Boundary(n) => boundary_points(inputs, *n, rng),
-            PointSpec::Face { input, value, n } => (0..*n)
-                .map(|_| {
-                    let mut p = uniform_point(inputs, rng);
-                    p[*input] = *value;
-                    p
-                })
-                .collect(),
-            PointSpec::Union(parts) => parts.iter().flat_map(|p| p.sample(inputs, rng)).collect(),
-        }
-    }
-}
-
-fn uniform_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {
-    inputs
-        .iter()
-        .map(|d| d.lo + (d.hi - d.lo) * rng.uniform())
-        .collect()
-}
-
-/// `n` points on the box's faces. The `2·d` faces (`lo` then `hi` of each input) share `n`
-/// in proportion to their measure — the product of the other intervals' lengths, so both
-/// ends of a 1-D interval count alike — by largest remainder: each face gets the floor of
-/// its quota, and the points left over go to the faces with the largest fractional parts,
-/// ties broken at random. The counts are therefore fixed whenever `n` divides evenly
-/// (`boundary(2)` in 1-D is one point at each end, for every seed) and never more than one
-/// away from the exact share otherwise. Points are uniform on their face and returned in
-/// random order, so the first `k` of them (`bench --points k`) are a uniform subsample.
-fn boundary_points(inputs: &[InputDecl], n: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
-    let mut pts = Vec::with_capacity(n);
-    for (face, count) in face_counts(inputs, n, rng).into_iter().enumerate() {
-        let (i, d) = (face / 2, &inputs[face / 2]);
-        let side = if face % 2 == 0 { d.lo } else { d.hi };
-        for _ in 0..count {
-            let mut p = uniform_point(inputs, rng);
-            p[i] = side;
-            pts.push(p);
-        }
-    }
-    shuffle(&mut pts, rng);
-    pts
-}
-
-/// How many of `n` boundary points each face gets (see [`boundary_points`]).
-fn face_counts(inputs: &[InputDecl], n: usize, rng: &mut Rng) -> Vec<usize> {
-    let len: Vec<f64> = inputs.iter().map(|d| d.hi - d.lo).collect();
-    let measure =
-        |i: usize| -> f64 { (0..len.len()).filter(|&j| j != i).map(|j| len[j]).product() };
-    let mut m: Vec<f64> = (0..2 * len.len()).map(|f| measure(f / 2)).collect();
-    if m.iter().sum::<f64>() <= 0.0 {
-        m.iter_mut().for_each(|v| *v = 1.0);
-    }
-    let total: f64 = m.iter().sum();
-    let quota: Vec<f64> = m.iter().map(|v| n as f64 * v / total).collect();
-    let mut counts: Vec<usize> = quota.iter().map(|q| q.floor() as usize).collect();
-    let left = n.saturating_sub(counts.iter().sum());
-    // Fractional parts on a 1e-9 grid, so equal shares tie exactly and the tie is random.
-    let mut order: Vec<(i64, u64, usize)> = (quota.iter().enumerate())
-        .map(|(f, q)| (-((q - q.floor()) * 1e9).round() as i64, rng.next_u64(), f))
-        .collect();
-    order.sort_unstable();
-    for &(_, _, f) in order.iter().take(left) {
-        counts[f] += 1;
-    }
-    counts
-}
-
-/// Fisher–Yates.
-fn shuffle<T>(xs: &mut [T], rng: &mut Rng) {
-    for i in (1..xs.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        xs.swap(i, j);
-    }
 }

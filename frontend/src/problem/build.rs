@@ -1,0 +1,382 @@
+//! [`ProblemBuilder`]: a [`Problem`] stated in Rust in the order a paper states it, with
+//! handles instead of names.
+//!
+//! Each declaration returns a small `Copy` handle ([`Input`], [`Output`], [`Param`],
+//! [`Let`], [`Points`]); expressions are closures over a [`Ctx`] that index it with the
+//! handles (`c[x]`, `c[u]`). The closures are traced once per residual when the objective
+//! is built, exactly as the problem language's expressions are, so a problem built here
+//! and the same problem in a `.nabla` file give the same graph.
+//!
+//! ```
+//! use nabla_frontend::prelude::*;
+//! use std::f64::consts::PI;
+//!
+//! let mut p = ProblemBuilder::new("poisson2d");
+//! let x = p.input("x", [0.0, 1.0]);
+//! let y = p.input("y", [0.0, 1.0]);
+//! let u = p.net("u", &[x, y], mlp(&[32, 32]));
+//! let f = p.define("f", move |c| 2.0 * PI.powi(2) * (PI * c[x]).sin() * (PI * c[y]).sin());
+//! let inner = p.points("inner", interior(1024));
+//! let walls = p.points("walls", boundary(256));
+//! p.residual("pde", inner, move |c| -c.lap(c[u]) - c[f]);
+//! p.residual("bc", walls, move |c| c[u]).weight(10.0);
+//! p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
+//! let problem = p.build().unwrap();
+//! assert_eq!(problem.nets[0].mlp.widths, vec![2, 32, 32, 1]);
+//! ```
+//!
+//! Handles index the problem they were declared in; using one with another problem's
+//! context is a programming error (it panics on an index out of range or traces the wrong
+//! value), like an index into the wrong `Vec`.
+
+use super::{
+    Ctx, ExactDecl, ExprFn, InputDecl, LetDecl, NetDecl, PointSetDecl, PointSpec, Problem,
+    ResidualDecl, ScalarParam,
+};
+use crate::dsl::Var;
+use crate::nn::{Act, Mlp};
+use std::sync::Arc;
+
+/// An input (independent variable): `c[x]` is its column on the point set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Input(pub(super) usize);
+
+/// A net output: `c[u]` is the net at its declared arguments, `c.call(u, &[..])` elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Output {
+    pub(super) net: usize,
+    pub(super) col: usize,
+    /// Index over every net's outputs, in declaration order.
+    pub(super) flat: usize,
+}
+
+/// A trainable scalar (inverse problems): `c[k]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Param(pub(super) usize);
+
+/// A named expression, traced once per residual and shared by its uses: `c[f]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Let(pub(super) usize);
+
+/// A point set, named by the residuals evaluated on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Points(usize);
+
+/// An MLP's hidden widths, activation and seed (the inputs and outputs come from the net's
+/// declaration), as `mlp(widths = [..], act = .., seed = ..)` in a problem file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSpec {
+    hidden: Vec<usize>,
+    act: Act,
+    seed: u64,
+}
+
+/// An MLP with these hidden widths, `tanh` and seed 0 (change them with
+/// [`NetSpec::act`] and [`NetSpec::seed`]).
+pub fn mlp(hidden: &[usize]) -> NetSpec {
+    NetSpec {
+        hidden: hidden.to_vec(),
+        act: Act::Tanh,
+        seed: 0,
+    }
+}
+
+impl NetSpec {
+    /// The activation after every layer but the last.
+    pub fn act(mut self, act: Act) -> NetSpec {
+        self.act = act;
+        self
+    }
+
+    /// The initialisation seed (Glorot-normal weights, zero biases).
+    pub fn seed(mut self, seed: u64) -> NetSpec {
+        self.seed = seed;
+        self
+    }
+}
+
+/// `n` points uniform in the box of the inputs' intervals.
+pub fn interior(n: usize) -> PointSpec {
+    PointSpec::Interior(n)
+}
+
+/// `n` points uniform on the box's faces, shared in proportion to their measure.
+pub fn boundary(n: usize) -> PointSpec {
+    PointSpec::Boundary(n)
+}
+
+/// `n` points uniform on the face where input `x` equals `value`.
+pub fn face(x: Input, value: f64, n: usize) -> PointSpec {
+    PointSpec::Face {
+        input: x.0,
+        value,
+        n,
+    }
+}
+
+/// `a + b`: the union of two point sets (as `A + B` in a problem file).
+impl std::ops::Add for PointSpec {
+    type Output = PointSpec;
+
+    fn add(self, rhs: PointSpec) -> PointSpec {
+        match self {
+            PointSpec::Union(mut parts) => {
+                parts.push(rhs);
+                PointSpec::Union(parts)
+            }
+            lhs => PointSpec::Union(vec![lhs, rhs]),
+        }
+    }
+}
+
+/// Why [`ProblemBuilder::build`] refused a problem.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A name declared twice (inputs, params, nets, outputs, lets and point sets share
+    /// one namespace, as in a problem file).
+    #[error("`{0}` is declared twice")]
+    Duplicate(String),
+    /// A name that is not `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("`{0}` is not a name: use letters, digits and `_`, not starting with a digit")]
+    BadName(String),
+    /// An input interval that is empty or not finite.
+    #[error("input `{name}` has the interval [{lo}, {hi}]; it needs finite ends with lo < hi")]
+    Interval {
+        /// The input.
+        name: String,
+        /// Lower end.
+        lo: f64,
+        /// Upper end.
+        hi: f64,
+    },
+    /// A net without arguments or outputs, or with a zero width.
+    #[error("net `{name}`: {reason}")]
+    Net {
+        /// The net.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A residual weight that is negative or not finite.
+    #[error("residual `{name}` has weight {weight}; it needs a finite weight ≥ 0")]
+    Weight {
+        /// The residual.
+        name: String,
+        /// Its weight.
+        weight: f64,
+    },
+    /// A problem without residuals has nothing to train.
+    #[error("the problem has no residuals: its loss is 0, with nothing to train")]
+    NoResiduals,
+}
+
+/// Builds a [`Problem`] declaration by declaration (see the [module docs](self)).
+pub struct ProblemBuilder {
+    p: Problem,
+    errors: Vec<BuildError>,
+    outputs: usize,
+}
+
+/// What [`ProblemBuilder::residual`] returns: set the residual's weight with
+/// [`ResidualWeight::weight`] (default 1).
+pub struct ResidualWeight<'a>(&'a mut ResidualDecl);
+
+impl ResidualWeight<'_> {
+    /// The residual's weight in the loss: `weight · mean(r²)`.
+    pub fn weight(self, weight: f64) -> Self {
+        self.0.weight = weight;
+        self
+    }
+}
+
+impl ProblemBuilder {
+    /// An empty problem named `name` (used in reports).
+    pub fn new(name: &str) -> ProblemBuilder {
+        ProblemBuilder {
+            p: Problem {
+                name: name.into(),
+                ..Problem::default()
+            },
+            errors: Vec::new(),
+            outputs: 0,
+        }
+    }
+
+    /// An input and its interval `[lo, hi]`; declaration order is the column order of every
+    /// point array.
+    pub fn input(&mut self, name: &str, [lo, hi]: [f64; 2]) -> Input {
+        self.name(name);
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            let name = name.into();
+            self.errors.push(BuildError::Interval { name, lo, hi });
+        }
+        let name = name.into();
+        self.p.inputs.push(InputDecl { name, lo, hi });
+        Input(self.p.inputs.len() - 1)
+    }
+
+    /// A trainable scalar with its initial value.
+    pub fn param(&mut self, name: &str, init: f64) -> Param {
+        self.name(name);
+        let name = name.into();
+        self.p.params.push(ScalarParam { name, init });
+        Param(self.p.params.len() - 1)
+    }
+
+    /// A network of `args` with one output, named like the net.
+    pub fn net(&mut self, name: &str, args: &[Input], spec: NetSpec) -> Output {
+        let [u] = self.net_outputs(name, args, [name], spec);
+        u
+    }
+
+    /// A network of `args` with several outputs (`net flow(x, y) -> (u, v, p)`); its
+    /// parameters are stored under `name`.
+    pub fn net_outputs<const K: usize>(
+        &mut self,
+        name: &str,
+        args: &[Input],
+        outputs: [&str; K],
+        spec: NetSpec,
+    ) -> [Output; K] {
+        let own = K == 1 && outputs[0] == name;
+        let names: Vec<&str> = (!own).then_some(name).into_iter().chain(outputs).collect();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                self.errors.push(BuildError::Duplicate(n.to_string()));
+            }
+            self.name(n);
+        }
+        self.check_net(name, args.len(), K, &spec);
+        let widths: Vec<usize> = (std::iter::once(args.len()))
+            .chain(spec.hidden.iter().copied())
+            .chain(std::iter::once(K))
+            .collect();
+        let net = self.p.nets.len();
+        self.p.nets.push(NetDecl {
+            name: name.into(),
+            args: args
+                .iter()
+                .map(|a| self.p.inputs[a.0].name.clone())
+                .collect(),
+            outputs: outputs.iter().map(|o| o.to_string()).collect(),
+            mlp: Mlp::new(&widths, spec.act),
+            seed: spec.seed,
+        });
+        let first = self.outputs;
+        self.outputs += K;
+        std::array::from_fn(|col| Output {
+            net,
+            col,
+            flat: first + col,
+        })
+    }
+
+    fn check_net(&mut self, name: &str, args: usize, outputs: usize, spec: &NetSpec) {
+        let reason = if args == 0 {
+            "it has no arguments"
+        } else if outputs == 0 {
+            "it has no outputs"
+        } else if spec.hidden.contains(&0) {
+            "a hidden width is 0"
+        } else {
+            return;
+        };
+        let (name, reason) = (name.into(), reason.into());
+        self.errors.push(BuildError::Net { name, reason });
+    }
+
+    /// A named expression (`let` in a problem file), traced once per residual and shared.
+    pub fn define<F>(&mut self, name: &str, expr: F) -> Let
+    where
+        F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
+    {
+        self.name(name);
+        let expr: ExprFn = Arc::new(expr);
+        self.p.lets.push(LetDecl {
+            name: name.into(),
+            expr,
+        });
+        Let(self.p.lets.len() - 1)
+    }
+
+    /// A point set.
+    pub fn points(&mut self, name: &str, spec: PointSpec) -> Points {
+        self.name(name);
+        let name = name.into();
+        self.p.point_sets.push(PointSetDecl { name, spec });
+        Points(self.p.point_sets.len() - 1)
+    }
+
+    /// A residual on a point set: `weight · mean(expr²)` enters the loss (weight 1 unless
+    /// set with [`ResidualWeight::weight`]).
+    pub fn residual<F>(&mut self, name: &str, on: Points, expr: F) -> ResidualWeight<'_>
+    where
+        F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
+    {
+        if self.p.residuals.iter().any(|r| r.name == name) {
+            self.errors.push(BuildError::Duplicate(name.into()));
+        }
+        self.p.residuals.push(ResidualDecl {
+            name: name.into(),
+            points: self.p.point_sets[on.0].name.clone(),
+            weight: 1.0,
+            expr: Arc::new(expr),
+        });
+        ResidualWeight(self.p.residuals.last_mut().expect("just pushed"))
+    }
+
+    /// The closed-form solution of a net output, for error reports and plots.
+    pub fn exact<F>(&mut self, out: Output, expr: F)
+    where
+        F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
+    {
+        let output = self.p.nets[out.net].outputs[out.col].clone();
+        self.p.exact.push(ExactDecl {
+            output,
+            expr: Arc::new(expr),
+        });
+    }
+
+    /// The problem, or the first thing wrong with it.
+    pub fn build(mut self) -> Result<Problem, BuildError> {
+        for r in &self.p.residuals {
+            if !(r.weight.is_finite() && r.weight >= 0.0) {
+                let (name, weight) = (r.name.clone(), r.weight);
+                self.errors.push(BuildError::Weight { name, weight });
+            }
+        }
+        if self.p.residuals.is_empty() {
+            self.errors.push(BuildError::NoResiduals);
+        }
+        match self.errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(self.p),
+        }
+    }
+
+    /// Records `name` in the one namespace of declarations.
+    fn name(&mut self, name: &str) {
+        let mut chars = name.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            self.errors.push(BuildError::BadName(name.into()));
+        }
+        if self.p.declares(name) {
+            self.errors.push(BuildError::Duplicate(name.into()));
+        }
+    }
+}
+
+impl Problem {
+    /// Whether `name` is declared (input, param, net, net output, let or point set).
+    fn declares(&self, name: &str) -> bool {
+        self.inputs.iter().any(|d| d.name == name)
+            || self.params.iter().any(|d| d.name == name)
+            || (self.nets.iter()).any(|n| n.name == name || n.outputs.iter().any(|o| o == name))
+            || self.lets.iter().any(|l| l.name == name)
+            || self.point_sets.iter().any(|s| s.name == name)
+    }
+}

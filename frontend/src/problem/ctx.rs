@@ -1,0 +1,177 @@
+//! [`Ctx`]: what an expression closure traces with, for one point set.
+//!
+//! Values are reached by handle ([`Input`], [`Output`], [`Param`], [`Let`]) with
+//! indexing, `c[x]`, or by name for the problem language. A net output at its declared
+//! arguments and a `let` are traced once per context, on first use, and shared by every
+//! later use (cached in a [`OnceCell`], which is what lets `c[u]` hand out a reference to
+//! a value traced on demand).
+
+use super::build::{Input, Let, Output, Param};
+use super::{NetDecl, Problem};
+use crate::dsl::{at, laplacian_of, partials, Builder, Var};
+use crate::nn::MlpParams;
+use std::cell::OnceCell;
+use std::ops::Index;
+
+/// The handles an expression closure traces with, for one point set.
+pub struct Ctx<'g> {
+    /// The builder.
+    pub b: &'g Builder,
+    /// The problem.
+    pub problem: &'g Problem,
+    /// The point set's coordinates, one `[N, 1]` value per input, in declaration order.
+    pub inputs: Vec<Var<'g>>,
+    nets: Vec<MlpParams<'g>>,
+    params: Vec<Var<'g>>,
+    /// Net outputs at their declared arguments, flat over the nets' outputs in order.
+    outputs: Vec<OnceCell<Var<'g>>>,
+    /// `let`s of [`Problem::lets`], in order.
+    lets: Vec<OnceCell<Var<'g>>>,
+}
+
+impl<'g> Ctx<'g> {
+    pub(super) fn new(
+        b: &'g Builder,
+        problem: &'g Problem,
+        inputs: Vec<Var<'g>>,
+        nets: Vec<MlpParams<'g>>,
+        params: Vec<Var<'g>>,
+    ) -> Ctx<'g> {
+        let outputs = problem.nets.iter().flat_map(|n| &n.outputs);
+        Ctx {
+            b,
+            problem,
+            inputs,
+            nets,
+            params,
+            outputs: outputs.map(|_| OnceCell::new()).collect(),
+            lets: problem.lets.iter().map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    /// The coordinate named `name`.
+    pub fn input(&self, name: &str) -> Option<Var<'g>> {
+        let i = self.problem.inputs.iter().position(|d| d.name == name)?;
+        Some(self.inputs[i])
+    }
+
+    /// The trainable scalar named `name` (rank 0).
+    pub fn param(&self, name: &str) -> Option<Var<'g>> {
+        let i = self.problem.params.iter().position(|d| d.name == name)?;
+        Some(self.params[i])
+    }
+
+    /// Net output `output` evaluated at `args` (default: the net's declared arguments).
+    pub fn output(&self, output: &str, args: Option<&[Var<'g>]>) -> Option<Var<'g>> {
+        let (k, net) = self.net_of(output)?;
+        let j = net.outputs.iter().position(|o| o == output)?;
+        let a: Vec<Var<'g>> = match args {
+            Some(a) => a.to_vec(),
+            None => (net.args.iter())
+                .map(|n| self.input(n))
+                .collect::<Option<_>>()?,
+        };
+        Some(self.apply(k, j, &a))
+    }
+
+    /// Column `j` of net `k` at `args`.
+    fn apply(&self, k: usize, j: usize, args: &[Var<'g>]) -> Var<'g> {
+        let y = self.nets[k].apply_to(args);
+        if self.problem.nets[k].outputs.len() == 1 {
+            y
+        } else {
+            y.col(j)
+        }
+    }
+
+    fn net_of(&self, output: &str) -> Option<(usize, &'g NetDecl)> {
+        self.problem
+            .nets
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.outputs.iter().any(|o| o == output))
+    }
+
+    /// A constant (scalar, broadcast where it meets point values).
+    pub fn num(&self, v: f64) -> Var<'g> {
+        self.b.constant(v)
+    }
+
+    /// `∂/∂vₖ ⋯ ∂/∂v₁ e` along `vs`, left to right: `c.d(c[u], &[x, x])` is u_xx, as
+    /// `d(u, x, x)` in a problem file.
+    pub fn d(&self, e: Var<'g>, vs: &[Input]) -> Var<'g> {
+        let vars: Vec<Var<'g>> = vs.iter().map(|&v| self[v]).collect();
+        partials(e, &vars)
+    }
+
+    /// The Laplacian of `e` over every input, as `lap(E)`.
+    pub fn lap(&self, e: Var<'g>) -> Var<'g> {
+        laplacian_of(e, &self.inputs)
+    }
+
+    /// The Laplacian of `e` over the inputs `vs`, as `lap(E; v1, ...)`.
+    pub fn lap_over(&self, e: Var<'g>, vs: &[Input]) -> Var<'g> {
+        let vars: Vec<Var<'g>> = vs.iter().map(|&v| self[v]).collect();
+        laplacian_of(e, &vars)
+    }
+
+    /// `e` with inputs replaced by values, simultaneously, after `e`'s own derivatives, as
+    /// `at(E; x = A, ...)`; [`Ctx::num`] makes a number a value.
+    pub fn at(&self, e: Var<'g>, subs: &[(Input, Var<'g>)]) -> Var<'g> {
+        let pairs: Vec<(Var<'g>, Var<'g>)> = subs.iter().map(|&(v, a)| (self[v], a)).collect();
+        at(e, &pairs)
+    }
+
+    /// Net output `out` evaluated at other arguments (one per net argument, each
+    /// broadcast to a column of the point set), as `u(t, -1)` in a problem file.
+    pub fn call(&self, out: Output, args: &[Var<'g>]) -> Var<'g> {
+        let col = self.inputs.first().map(|x| x.shape());
+        let cols: Vec<Var<'g>> = match col {
+            Some(s) => args.iter().map(|a| a.broadcast_to(&s)).collect(),
+            None => args.to_vec(),
+        };
+        self.apply(out.net, out.col, &cols)
+    }
+}
+
+impl<'g> Index<Input> for Ctx<'g> {
+    type Output = Var<'g>;
+
+    /// The point set's coordinate `x`.
+    fn index(&self, x: Input) -> &Var<'g> {
+        &self.inputs[x.0]
+    }
+}
+
+impl<'g> Index<Param> for Ctx<'g> {
+    type Output = Var<'g>;
+
+    /// The trainable scalar's value (rank 0).
+    fn index(&self, p: Param) -> &Var<'g> {
+        &self.params[p.0]
+    }
+}
+
+impl<'g> Index<Output> for Ctx<'g> {
+    type Output = Var<'g>;
+
+    /// The net output at the net's declared arguments (traced on first use).
+    fn index(&self, o: Output) -> &Var<'g> {
+        self.outputs[o.flat].get_or_init(|| {
+            let net = &self.problem.nets[o.net];
+            let args: Vec<Var<'g>> = (net.args.iter())
+                .map(|n| self.input(n).expect("net arguments are inputs"))
+                .collect();
+            self.apply(o.net, o.col, &args)
+        })
+    }
+}
+
+impl<'g> Index<Let> for Ctx<'g> {
+    type Output = Var<'g>;
+
+    /// The `let`'s value (traced on first use, then shared).
+    fn index(&self, l: Let) -> &Var<'g> {
+        self.lets[l.0].get_or_init(|| (self.problem.lets[l.0].expr)(self))
+    }
+}

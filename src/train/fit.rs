@@ -1,0 +1,301 @@
+//! Training a [`Problem`] from Rust exactly as `nabla train` does: [`train`] with a
+//! [`Training`] (the command's flags as a value) compiles the loss (and the residual
+//! Jacobian for `lm`), runs the optimizer with the same defaults, measures the error
+//! against `exact` solutions or reference values, reports, and writes the same output
+//! directory. `nabla train` itself is this function behind a flag parser.
+//!
+//! Without the `cli` feature there is no progress bar ([`Progress::Bar`]); lines on stderr
+//! ([`Progress::Every`]) and a callback per step ([`train_with`]) work either way.
+
+use super::accuracy::{Reference, Tracker};
+use super::layout::{to_json, Layout};
+use super::model::{reseeded, Model};
+use super::output::prepare_dir;
+use super::report::Report;
+use super::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions, TrainResult};
+use super::TrainError;
+use crate::{Backend, Options};
+use nabla_frontend::problem::Problem;
+use nabla_ir::DType;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// How training shows its progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Off,
+    /// A line on stderr every this many steps (step, loss, λ for LM, seconds).
+    Every(usize),
+    /// `nabla train`'s progress bar on stderr (the `cli` feature).
+    #[cfg(feature = "cli")]
+    Bar,
+}
+
+/// What to train with: the flags of `nabla train` as a value. [`Training::new`] gives
+/// the command's defaults; the fields are public, and the setters chain.
+#[derive(Clone, Debug)]
+pub struct Training {
+    /// The optimizer (`--optimizer`).
+    pub optimizer: OptimizerKind,
+    /// Optimizer steps (`--steps`); `None`: 3000, or 1000 for `lm` and `adam+lm`.
+    pub steps: Option<usize>,
+    /// Adam steps of a two-phase optimizer (`--adam-steps`); `None`: a third of the steps.
+    pub adam_steps: Option<usize>,
+    /// Adam's learning rate (`--lr`).
+    pub lr: f64,
+    /// Adam's learning-rate decay factor over its steps (`--lr-decay`).
+    pub lr_decay: f64,
+    /// Seed of the point sampling, added to every net's initialisation seed (`--seed`).
+    pub seed: u64,
+    /// Resample the points every this many steps (`--resample`).
+    pub resample: Option<usize>,
+    /// Measure the relative L2 error every this many steps (`--error-every`); `None`: never.
+    pub error_every: Option<usize>,
+    /// Stop after this many seconds of training (`--max-time`).
+    pub max_time: Option<f64>,
+    /// Backend, element type and derivative method (`--backend`, `--dtype`, `--derivs`).
+    pub compile: Options,
+    /// Write params.json, history.csv and plots here (`--out`).
+    pub out: Option<PathBuf>,
+    /// Reference values to measure the error against (`--reference`).
+    pub reference: Option<PathBuf>,
+    /// How progress is shown.
+    pub progress: Progress,
+    /// Set to stop after the current step (what Ctrl-C does in the CLI).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl Training {
+    /// `nabla train`'s defaults with `optimizer`: its default steps, lr 1e-3, seed 0,
+    /// errors measured every 100 steps, f32 on the Cranelift JIT, no output directory, no
+    /// progress display.
+    pub fn new(optimizer: OptimizerKind) -> Training {
+        Training {
+            optimizer,
+            steps: None,
+            adam_steps: None,
+            lr: 1e-3,
+            lr_decay: 1.0,
+            seed: 0,
+            resample: None,
+            error_every: Some(100),
+            max_time: None,
+            compile: Options::cranelift(),
+            out: None,
+            reference: None,
+            progress: Progress::Off,
+            stop: None,
+        }
+    }
+
+    /// Optimizer steps.
+    pub fn steps(mut self, n: usize) -> Training {
+        self.steps = Some(n);
+        self
+    }
+
+    /// Adam's learning rate.
+    pub fn lr(mut self, lr: f64) -> Training {
+        self.lr = lr;
+        self
+    }
+
+    /// The element type of the compiled programs (f32 by default; f64 for the last digits,
+    /// and for `lm`).
+    pub fn dtype(mut self, dtype: DType) -> Training {
+        self.compile = Options::new(self.compile.backend, dtype, self.compile.derivs);
+        self
+    }
+
+    /// Where the programs run.
+    pub fn backend(mut self, backend: Backend) -> Training {
+        self.compile = Options::new(backend, self.compile.dtype, self.compile.derivs);
+        self
+    }
+
+    /// The output directory.
+    pub fn out(mut self, dir: impl Into<PathBuf>) -> Training {
+        self.out = Some(dir.into());
+        self
+    }
+
+    /// How progress is shown.
+    pub fn progress(mut self, p: Progress) -> Training {
+        self.progress = p;
+        self
+    }
+
+    /// The steps actually taken: `steps`, or the optimizer's default.
+    pub fn total_steps(&self) -> usize {
+        let default = if self.optimizer.uses_jacobian() {
+            1000
+        } else {
+            3000
+        };
+        self.steps.unwrap_or(default)
+    }
+
+    /// The training loop's options.
+    pub fn options(&self) -> TrainOptions {
+        let steps = self.total_steps();
+        TrainOptions {
+            steps,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            lr_decay: self.lr_decay,
+            seed: self.seed,
+            resample: self.resample,
+            adam_steps: self.adam_steps.unwrap_or(steps / 3),
+            error_every: self.error_every,
+            max_time: self.max_time,
+        }
+    }
+}
+
+/// A finished run: the result, the report `nabla train` prints, and where to find the
+/// trained parameters.
+pub struct Trained {
+    /// The problem as trained (nets' seeds offset by [`Training::seed`]).
+    pub problem: Problem,
+    /// How the parameters are laid out in [`TrainResult::theta`].
+    pub layout: Layout,
+    /// The run: final θ, history, last loss, why it ended, wall time.
+    pub result: TrainResult,
+    /// Compile time in seconds (loss and gradient, plus the Jacobian for `lm`).
+    pub compile_s: f64,
+    /// `(output, relative L2 error)` for every output with an exact solution or reference.
+    pub rel_l2: Vec<(String, f64)>,
+    /// The report as `nabla train` prints it.
+    pub text: String,
+    /// The report as `nabla train --json` prints it.
+    pub json: Value,
+}
+
+impl Trained {
+    /// The trained parameters in the layout of `params.json`.
+    pub fn params_json(&self) -> Value {
+        to_json(&self.problem, &self.layout, &self.result.theta)
+    }
+}
+
+/// Trains `problem` as `nabla train` would with these flags (see the [module](self)).
+pub fn train(problem: &Problem, t: &Training) -> Result<Trained, TrainError> {
+    train_with(problem, t, &mut |_| {})
+}
+
+/// [`train`], calling `on_step` with every step's record as it is made.
+pub fn train_with(
+    problem: &Problem,
+    t: &Training,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<Trained, TrainError> {
+    let opts = t.options();
+    if opts.adam_steps > opts.steps {
+        return Err(TrainError::Options(format!(
+            "{} Adam steps is more than the {} steps of the run",
+            opts.adam_steps, opts.steps
+        )));
+    }
+    let problem = reseeded(problem, t.seed);
+    let reference = match &t.reference {
+        Some(path) => Some(Reference::load(path, &problem)?),
+        None => None,
+    };
+    if let Some(dir) = &t.out {
+        prepare_dir(dir)?;
+    }
+    let (mut model, theta, mut compile_s) = Model::compile(&problem, &t.compile)?;
+    if opts.optimizer.uses_jacobian() {
+        compile_s += model.add_jacobian(&t.compile)?;
+    }
+    let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
+    let tracked = tracker.outputs();
+    let tracker = (!tracked.is_empty()).then_some(&mut tracker);
+    let mut show = Shower::new(t.progress, opts.steps);
+    let never = AtomicBool::new(false);
+    let stop = t.stop.as_deref().unwrap_or(&never);
+    let mut step = |r: &StepRecord| {
+        show.step(r);
+        on_step(r);
+    };
+    let result = train_tracked(&mut model, theta, &opts, stop, &mut step, tracker)?;
+    show.finish();
+    let layout = model.layout().clone();
+    let parts = model.part_names();
+    drop(model);
+    let mut report = Report::new(&problem, &layout, parts, &result, compile_s)?
+        .with_reference(reference.as_ref())?
+        .with_options(&opts);
+    report.tracked = tracked;
+    if let Some(dir) = &t.out {
+        report.save(dir)?;
+    }
+    let (rel_l2, text, json) = (report.rel_l2(), report.text(), report.json());
+    drop(report);
+    Ok(Trained {
+        problem,
+        layout,
+        result,
+        compile_s,
+        rel_l2,
+        text,
+        json,
+    })
+}
+
+/// Shows progress as [`Progress`] asks.
+struct Shower {
+    every: Option<usize>,
+    #[cfg(feature = "cli")]
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Shower {
+    #[cfg_attr(not(feature = "cli"), allow(unused_variables))]
+    fn new(p: Progress, steps: usize) -> Shower {
+        Shower {
+            every: match p {
+                Progress::Every(n) => Some(n.max(1)),
+                _ => None,
+            },
+            #[cfg(feature = "cli")]
+            bar: (p == Progress::Bar).then(|| progress_bar(steps as u64)),
+        }
+    }
+
+    fn step(&mut self, r: &StepRecord) {
+        let loss = match r.damping {
+            Some(l) => format!("{:.3e} λ {l:.1e}", r.loss),
+            None => format!("{:.3e}", r.loss),
+        };
+        if self.every.is_some_and(|n| r.step.is_multiple_of(n)) {
+            eprintln!("step {:6}  loss {loss}  {:.1} s", r.step, r.wall_s);
+        }
+        #[cfg(feature = "cli")]
+        if let Some(bar) = &self.bar {
+            bar.set_position(r.step as u64 + 1);
+            bar.set_message(loss);
+        }
+    }
+
+    fn finish(&self) {
+        #[cfg(feature = "cli")]
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(feature = "cli")]
+fn progress_bar(steps: u64) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
+    let style =
+        ProgressStyle::with_template("{bar:30} step {pos}/{len}  loss {msg}  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
