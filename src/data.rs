@@ -74,7 +74,9 @@ pub fn params_from_json(problem: &Problem, v: &Value) -> Result<Vec<(String, Ten
     let obj = v
         .as_object()
         .ok_or_else(|| layout("expected an object keyed by net and param names"))?;
-    unknown_keys(obj, &declared_params(problem), "net or param")?;
+    let known = declared_params(problem);
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    unknown_keys(obj, &known, "net or param")?;
     let mut out = Vec::new();
     for net in &problem.nets {
         let layers = obj
@@ -94,10 +96,51 @@ pub fn params_from_json(problem: &Problem, v: &Value) -> Result<Vec<(String, Ten
     Ok(out)
 }
 
-fn declared_params(problem: &Problem) -> Vec<&str> {
-    let nets = problem.nets.iter().map(|n| n.name.as_str());
-    nets.chain(problem.params.iter().map(|p| p.name.as_str()))
-        .collect()
+/// The keys of `params.json`: nets, params, and `NET.fourier` for every net with Fourier
+/// features.
+fn declared_params(problem: &Problem) -> Vec<String> {
+    let nets = problem.nets.iter().map(|n| n.name.clone());
+    let fourier = (problem.nets.iter())
+        .filter(|n| n.embed.fourier.is_some())
+        .map(|n| fourier_key(&n.name));
+    let params = problem.params.iter().map(|p| p.name.clone());
+    nets.chain(fourier).chain(params).collect()
+}
+
+/// The `params.json` key of a net's Fourier matrix `B`.
+pub fn fourier_key(net: &str) -> String {
+    format!("{net}.fourier")
+}
+
+/// `problem` with every net's Fourier matrix `B` taken from a `params.json` value
+/// (`"NET.fourier"`, `[M][d]`), so that a net is evaluated with the features it was
+/// trained with whatever seed drew them. Nets without Fourier features are unchanged.
+pub fn with_embeddings(problem: &Problem, v: &Value) -> Result<Problem, DataError> {
+    let mut p = problem.clone();
+    for net in &mut p.nets {
+        let d = net.embed.periodic_width(net.args.len());
+        let Some(f) = &mut net.embed.fourier else {
+            continue;
+        };
+        let key = fourier_key(&net.name);
+        let b = v.get(&key).ok_or_else(|| {
+            layout(format!(
+                "`{key}` is missing: net `{}` has Fourier features",
+                net.name
+            ))
+        })?;
+        let b = tensor(b, &format!("`{key}`"))?;
+        let want = Shape::matrix(f.m, d);
+        if b.shape != want {
+            let msg = format!(
+                "`{key}` has shape {}, net `{}` needs {want} (fourier = {} of {d} features)",
+                b.shape, net.name, f.m
+            );
+            return Err(layout(msg));
+        }
+        f.b = Some(b);
+    }
+    Ok(p)
 }
 
 fn unknown_keys(obj: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), DataError> {
@@ -233,6 +276,9 @@ pub fn params_to_json(problem: &Problem, params: &[(String, Tensor)]) -> Value {
             .collect();
         if let Some(layers) = layers {
             obj.insert(net.name.clone(), Value::Array(layers));
+        }
+        if let Some(b) = net.fourier_matrix() {
+            obj.insert(fourier_key(&net.name), tensor_json(&b));
         }
     }
     for p in &problem.params {

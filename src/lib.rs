@@ -13,7 +13,7 @@
 //! - [`data`]: parameters and points: their JSON files, binding them to a program.
 //!
 //! A crate that uses nabla from Rust only can leave out the command line's crates (clap,
-//! indicatif, ctrlc) and plotters: `nabla = { version = "0.1", default-features = false }`.
+//! indicatif, ctrlc) and plotters: `nabla = { path = "…/nabla", default-features = false }`.
 //!
 //! # A tour
 //!
@@ -57,8 +57,8 @@
 //! **The gradient of a loss that contains derivatives**, with respect to parameters a
 //! closure captures: reverse mode over forward mode, exact, compiled once for the CPU. The
 //! closure is named with [`func`](frontend::dsl::func) because a `let` of a closure with an
-//! annotated `|x: Var|` does not type-check on its own (its docs say why; an unannotated
-//! `|x|` works too).
+//! annotated `|x: Var|` does not type-check on its own (its docs say why, and which other
+//! spellings work).
 //!
 //! ```
 //! # use nabla::prelude::*;

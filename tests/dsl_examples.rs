@@ -145,6 +145,9 @@ fn builder_version(name: &str) -> Option<Problem> {
         "poisson10d" => poisson10d(),
         "stokes" => stokes(),
         "allen_cahn" => allen_cahn(),
+        "allen_cahn_periodic" => allen_cahn_periodic(),
+        "multiscale_fourier" => multiscale("multiscale_fourier", mlp(&[64, 64]).fourier(64, 5.0)),
+        "multiscale_plain" => multiscale("multiscale_plain", mlp(&[64, 64])),
         _ => return None,
     };
     Some(p.unwrap())
@@ -299,6 +302,42 @@ fn allen_cahn() -> Result<Problem, BuildError> {
     p.residual("periodic_slope", side, move |c| {
         let u_x = |at: f64| c.at(c.d(c[u], &[x]), &[(x, c.num(at))]);
         u_x(-1.0) - u_x(1.0)
+    });
+    p.build()
+}
+
+fn allen_cahn_periodic() -> Result<Problem, BuildError> {
+    let mut p = ProblemBuilder::new("allen_cahn_periodic");
+    let t = p.input("t", [0.0, 1.0]);
+    let x = p.input("x", [-1.0, 1.0]);
+    let eps = 0.0001;
+    let u = p.net("u", &[t, x], mlp(&[64, 64, 64]).periodic(&[x]));
+    let inner = p.points("inner", interior(4096));
+    let start = p.points("start", face(t, 0.0, 256));
+    p.residual("pde", inner, move |c| {
+        c.d(c[u], &[t]) - eps * c.d(c[u], &[x, x]) + 5.0 * c[u].powi(3) - 5.0 * c[u]
+    });
+    p.residual("ic", start, move |c| {
+        c[u] - c[x].powi(2) * (PI * c[x]).cos()
+    })
+    .weight(10.0);
+    p.build()
+}
+
+/// -u'' = f on (0, 1), u = sin(2πx) + 0.1 sin(50πx).
+fn multiscale(name: &str, net: nabla::frontend::problem::NetSpec) -> Result<Problem, BuildError> {
+    let mut p = ProblemBuilder::new(name);
+    let x = p.input("x", [0.0, 1.0]);
+    let u = p.net("u", &[x], net);
+    let f = p.define("f", move |c| {
+        4.0 * PI.powi(2) * (2.0 * PI * c[x]).sin() + 250.0 * PI.powi(2) * (50.0 * PI * c[x]).sin()
+    });
+    let inner = p.points("inner", interior(1024));
+    let ends = p.points("ends", boundary(2));
+    p.residual("pde", inner, move |c| -c.d(c[u], &[x, x]) - c[f]);
+    p.residual("bc", ends, move |c| c[u]).weight(10.0);
+    p.exact(u, move |c| {
+        (2.0 * PI * c[x]).sin() + 0.1 * (50.0 * PI * c[x]).sin()
     });
     p.build()
 }

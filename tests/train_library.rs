@@ -1,5 +1,6 @@
 //! `nabla::train` from Rust is `nabla train` on the command line: with the same flags it
 //! writes the same parameters and history, and it reports the same errors.
+#![cfg(feature = "cli")]
 
 use assert_cmd::Command;
 use nabla::frontend::lang;
@@ -47,8 +48,10 @@ fn the_library_trains_as_the_cli_does() {
         .arg(&cli)
         .assert()
         .success();
-    let mut t = Training::new(OptimizerKind::AdamLbfgs).steps(120).out(&lib);
-    t.seed = 3;
+    let t = Training::new(OptimizerKind::AdamLbfgs)
+        .steps(120)
+        .seed(3)
+        .out(&lib);
     let run = train(&ode(), &t).unwrap();
     assert_eq!(run.result.history.len(), 120);
     let params = |d: &Path| std::fs::read_to_string(d.join("params.json")).unwrap();
@@ -79,6 +82,27 @@ fn every_step_is_seen_and_a_stop_request_is_honoured() {
         run.result.reason,
         nabla::train::run::StopReason::Interrupted
     );
+}
+
+#[test]
+fn options_the_cli_refuses_are_refused() {
+    let base = || Training::new(OptimizerKind::AdamLbfgs).steps(10);
+    let cases = [
+        (base().lr(0.0), "learning rate"),
+        (base().lr(f64::NAN), "learning rate"),
+        (base().max_time(-1.0), "time limit"),
+        (
+            Training::new(OptimizerKind::Adam).adam_steps(3),
+            "one-phase",
+        ),
+    ];
+    for (t, what) in cases {
+        match train(&ode(), &t) {
+            Err(TrainError::Options(msg)) => assert!(msg.contains(what), "{msg}"),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("trained with {t:?}"),
+        }
+    }
 }
 
 #[test]

@@ -143,18 +143,80 @@ fn declarations_that_cannot_work_are_refused() {
         base(p);
     });
     assert_eq!(empty, BuildError::NoResiduals);
+    let reason = |e: BuildError| e.to_string();
+    let face_out = build_error(|p| {
+        let (x, u, _) = base(p);
+        let f = p.points("f", face(x, 2.0, 4));
+        p.residual("r", f, move |c| c[u]);
+    });
+    assert!(reason(face_out).contains("`x = 2` lies outside [0, 1]"));
+    let no_points = build_error(|p| {
+        let (_, u, _) = base(p);
+        let z = p.points("z", interior(0) + boundary(2));
+        p.residual("r", z, move |c| c[u]);
+    });
+    assert!(reason(no_points).contains("point set `z`: a part has no points"));
+    let exact_twice = build_error(|p| {
+        let (x, u, s) = base(p);
+        p.residual("r", s, move |c| c[u]);
+        p.exact(u, move |c| c[x]);
+        p.exact(u, move |c| c[x] * 2.0);
+    });
+    assert_eq!(exact_twice, BuildError::ExactTwice("u".into()));
+    let arg_twice = build_error(|p| {
+        let (x, u, s) = base(p);
+        p.net("w", &[x, x], mlp(&[4]));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert!(reason(arg_twice).contains("an argument is listed twice"));
+    let no_args = build_error(|p| {
+        let (_, u, s) = base(p);
+        p.net("w", &[], mlp(&[4]));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert!(reason(no_args).contains("net `w`: it has no arguments"));
+    let no_outputs = build_error(|p| {
+        let (x, u, s) = base(p);
+        let [] = p.net_outputs("w", &[x], [], mlp(&[4]));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert!(reason(no_outputs).contains("net `w`: it has no outputs"));
+    let csv = build_error(|p| {
+        let (_, u, s) = base(p);
+        p.residual("r,1", s, move |c| c[u]);
+    });
+    assert_eq!(csv, BuildError::BadName("r,1".into()));
+}
+
+/// A net called with the wrong number of arguments is an error of the objective, naming
+/// the net and both counts.
+#[test]
+fn a_net_called_with_the_wrong_arity_is_an_error() {
+    let mut p = ProblemBuilder::new("arity");
+    let (x, u, s) = base(&mut p);
+    p.residual("r", s, move |c| c.call(u, &[c[x], c[x]]));
+    let p = p.build().unwrap();
+    let err = p
+        .objective(&[("s".into(), 8)], DType::F64, false)
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "net `u` takes 1 arguments, 2 given");
 }
 
 #[test]
 fn unions_of_point_sets_are_flat_as_in_files() {
     let mut p = ProblemBuilder::new("u");
     let x = p.input("x", [0.0, 1.0]);
-    let spec = face(x, 0.0, 1) + face(x, 1.0, 2) + interior(3);
-    assert_eq!(spec.len(), 6);
-    let PointSpec::Union(parts) = spec else {
-        panic!("a union")
-    };
-    assert_eq!(parts.len(), 3);
+    for spec in [
+        face(x, 0.0, 1) + face(x, 1.0, 2) + interior(3),
+        face(x, 0.0, 1) + (face(x, 1.0, 2) + interior(3)),
+    ] {
+        assert_eq!(spec.len(), 6);
+        let PointSpec::Union(parts) = spec else {
+            panic!("a union")
+        };
+        assert_eq!(parts.len(), 3);
+    }
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn toy_problem() -> Problem {
             outputs: vec!["u".into()],
             mlp: Mlp::new(&[2, 5, 1], Act::Tanh),
             seed: 3,
+            embed: Default::default(),
         }],
         params: vec![ScalarParam {
             name: "k".into(),

@@ -288,7 +288,9 @@ impl Graph {
     /// A copy with only the nodes reachable from the outputs, renumbered in depth-first
     /// post-order from the outputs (in output order, operands in order). Two graphs that
     /// differ only in the order their nodes were created — the same program traced in a
-    /// different order — have equal canonical forms (and print the same).
+    /// different order — have equal canonical forms (and print the same), provided their
+    /// derivative operators got the same levels: levels are numbered as operators are
+    /// created, and this keeps them.
     pub fn canonical(&self) -> Graph {
         let mut order: Vec<NodeId> = Vec::new();
         let mut seen = vec![false; self.len()];

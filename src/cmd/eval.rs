@@ -145,9 +145,14 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
     let points = read_points(&args.points, problem, exprs)?;
     let sizes: Vec<(String, usize)> = points.iter().map(|(s, r)| (s.clone(), r.len())).collect();
     let dtype = args.compile.dtype.dtype();
+    let trained = match &args.params {
+        Some(path) => Some(read_params(path, problem)?),
+        None => None,
+    };
+    let problem = trained.as_ref().map_or(problem, |t| &t.0);
     let obj = problem.objective(&sizes, dtype, args.grad)?;
-    let params = match &args.params {
-        Some(path) => read_params(path, problem)?,
+    let params = match &trained {
+        Some((_, params)) => params.clone(),
         None => obj.init.clone(),
     };
     let opts = args.compile.options();
@@ -215,8 +220,13 @@ fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Re
     Ok(points)
 }
 
-fn read_params(path: &Path, problem: &Problem) -> Result<Vec<(String, Tensor)>> {
-    read_json(path, |v| data::params_from_json(problem, v))
+/// The params of a `params.json`, and the problem with the Fourier features stored there.
+fn read_params(path: &Path, problem: &Problem) -> Result<(Problem, Vec<(String, Tensor)>)> {
+    read_json(path, |v| {
+        let p = data::with_embeddings(problem, v)?;
+        let params = data::params_from_json(&p, v)?;
+        Ok((p, params))
+    })
 }
 
 /// Reads the JSON file at `path` and converts it with `convert`; errors name the file.

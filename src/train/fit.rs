@@ -29,8 +29,8 @@ pub enum Progress {
     Off,
     /// A line on stderr every this many steps (step, loss, λ for LM, seconds).
     Every(usize),
-    /// `nabla train`'s progress bar on stderr (the `cli` feature).
-    #[cfg(feature = "cli")]
+    /// `nabla train`'s progress bar on stderr; without the `cli` feature (no progress-bar
+    /// crate), a line every twentieth of the run.
     Bar,
 }
 
@@ -128,6 +128,75 @@ impl Training {
         self
     }
 
+    /// The seed of the point sampling, added to every net's initialisation seed.
+    pub fn seed(mut self, seed: u64) -> Training {
+        self.seed = seed;
+        self
+    }
+
+    /// Adam steps of a two-phase optimizer.
+    pub fn adam_steps(mut self, n: usize) -> Training {
+        self.adam_steps = Some(n);
+        self
+    }
+
+    /// Resample the points every `every` steps.
+    pub fn resample(mut self, every: usize) -> Training {
+        self.resample = Some(every);
+        self
+    }
+
+    /// Stop after `seconds` of training.
+    pub fn max_time(mut self, seconds: f64) -> Training {
+        self.max_time = Some(seconds);
+        self
+    }
+
+    /// Reference values to measure the error against (the `--reference` file format).
+    pub fn reference(mut self, path: impl Into<PathBuf>) -> Training {
+        self.reference = Some(path.into());
+        self
+    }
+
+    /// A flag that stops training after the current step once set.
+    pub fn stop(mut self, flag: Arc<AtomicBool>) -> Training {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// The values that cannot work, as the CLI's flag parser rejects them: a learning rate
+    /// that is not positive, a decay outside (0, 1], a time limit that is not positive,
+    /// Adam steps for a one-phase optimizer or more of them than steps.
+    pub fn check(&self) -> Result<(), TrainError> {
+        let bad = |msg: String| Err(TrainError::Options(msg));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!(
+                "the learning rate is {}; it must be positive",
+                self.lr
+            ));
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            let d = self.lr_decay;
+            return bad(format!(
+                "the learning-rate decay is {d}; it must be in (0, 1]"
+            ));
+        }
+        if self.max_time.is_some_and(|t| t.is_nan() || t <= 0.0) {
+            return bad("the time limit must be positive".into());
+        }
+        let (steps, adam) = (self.total_steps(), self.adam_steps);
+        match adam {
+            Some(n) if !self.optimizer.is_two_phase() => bad(format!(
+                "{n} Adam steps given to a one-phase optimizer ({:?})",
+                self.optimizer
+            )),
+            Some(n) if n > steps => bad(format!(
+                "{n} Adam steps is more than the {steps} steps of the run"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The steps actually taken: `steps`, or the optimizer's default.
     pub fn total_steps(&self) -> usize {
         let default = if self.optimizer.uses_jacobian() {
@@ -192,13 +261,8 @@ pub fn train_with(
     t: &Training,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<Trained, TrainError> {
+    t.check()?;
     let opts = t.options();
-    if opts.adam_steps > opts.steps {
-        return Err(TrainError::Options(format!(
-            "{} Adam steps is more than the {} steps of the run",
-            opts.adam_steps, opts.steps
-        )));
-    }
     let problem = reseeded(problem, t.seed);
     let reference = match &t.reference {
         Some(path) => Some(Reference::load(path, &problem)?),
@@ -254,15 +318,25 @@ struct Shower {
 }
 
 impl Shower {
-    #[cfg_attr(not(feature = "cli"), allow(unused_variables))]
+    #[cfg(feature = "cli")]
     fn new(p: Progress, steps: usize) -> Shower {
         Shower {
             every: match p {
                 Progress::Every(n) => Some(n.max(1)),
                 _ => None,
             },
-            #[cfg(feature = "cli")]
             bar: (p == Progress::Bar).then(|| progress_bar(steps as u64)),
+        }
+    }
+
+    #[cfg(not(feature = "cli"))]
+    fn new(p: Progress, steps: usize) -> Shower {
+        Shower {
+            every: match p {
+                Progress::Every(n) => Some(n.max(1)),
+                Progress::Bar => Some((steps / 20).max(1)),
+                Progress::Off => None,
+            },
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
                 outputs: vec!["u".into()],
                 mlp: Mlp::new(&[2, 3, 1], Act::Tanh),
                 seed: 0,
+                embed: Default::default(),
             }],
             params: vec![ScalarParam {
                 name: "mu".into(),

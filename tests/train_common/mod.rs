@@ -34,6 +34,7 @@ pub fn regression() -> Problem {
             outputs: vec!["u".into()],
             mlp: Mlp::new(&[1, 8, 1], Act::Tanh),
             seed: 0,
+            embed: Default::default(),
         }],
         params: vec![ScalarParam {
             name: "a".into(),

@@ -77,8 +77,18 @@ impl Builder {
 /// unrelated to that of its result, so returning a value built from `x` is rejected.
 /// Passed to a function whose bound says "`Var<'g>` in, `Var<'g>` out", the annotation
 /// is unified with the bound instead. The same holds for closures given straight to an
-/// operator (`diff(|x: Var| x * x, t)` compiles) and for unannotated closures
-/// (`let net = |x| x * x.sin();` compiles too).
+/// operator (`diff(|x: Var| x * x, t)` compiles). An unannotated `let net = |x| ...;`
+/// compiles when the body fixes `x`'s type before calling a method on it
+/// (`|x| x * theta.apply(x)` does; `|x| x * x.sin()` does not: the type of `x` is not
+/// known at `x.sin()`). The rejected spelling, for the record:
+///
+/// ```compile_fail
+/// # use nabla_frontend::dsl::*;
+/// let b = Builder::new();
+/// let t = b.input("t", 4);
+/// let net = |x: Var| x * x.sin(); // error: lifetime may not live long enough
+/// let _ = diff(net, t);
+/// ```
 pub fn func<'g, F: Fn(Var<'g>) -> Var<'g>>(f: F) -> F {
     f
 }

@@ -44,6 +44,16 @@ pub enum DslError {
     /// A param declared twice with different values or shapes.
     #[error("param `{0}` declared twice")]
     DuplicateParam(String),
+    /// A net applied to the wrong number of arguments.
+    #[error("net `{net}` takes {expected} arguments, {found} given")]
+    Arity {
+        /// The net.
+        net: String,
+        /// Its argument count.
+        expected: usize,
+        /// The number given.
+        found: usize,
+    },
 }
 
 /// Traces a program into a graph. Create one per objective.
@@ -135,6 +145,16 @@ impl Builder {
         self.leaf(op, "constant")
     }
 
+    /// A constant tensor (its values rounded to the builder's element type when run).
+    pub fn tensor(&self, t: &Tensor) -> Var<'_> {
+        let op = Op::Tensor {
+            data: t.data.iter().map(|&v| Num::new(v)).collect(),
+            dtype: self.dtype,
+            shape: t.shape.clone(),
+        };
+        self.leaf(op, "tensor")
+    }
+
     fn leaf(&self, op: Op, what: &str) -> Var<'_> {
         self.add(op, &[], what)
     }
@@ -158,7 +178,7 @@ impl Builder {
         }
     }
 
-    fn fail(&self, e: DslError) {
+    pub(crate) fn fail(&self, e: DslError) {
         self.error.borrow_mut().get_or_insert(e);
     }
 

@@ -8,7 +8,9 @@ use super::ast::*;
 use super::diag::{nearest, Diagnostic, Span};
 use super::scope::{Kind, NetSig, Scope, FUNCTIONS, RESERVED};
 use crate::nn::{Act, Mlp};
-use crate::problem::{InputDecl, NetDecl, PointSetDecl, PointSpec, ScalarParam};
+use crate::problem::{
+    Embedding, Fourier, InputDecl, NetDecl, Periodic, PointSetDecl, PointSpec, ScalarParam,
+};
 use std::collections::HashMap;
 
 /// A residual before lowering.
@@ -65,11 +67,22 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
     }
     c.let_cycles();
     c.face_positions();
+    c.periodic_intervals();
     c.unused_point_sets(file);
     let broken = &file.broken;
     c.errors
         .retain(|d| !d.about.as_ref().is_some_and(|n| broken.contains(n)));
     (c.out, c.errors)
+}
+
+/// What `mlp(...)` says.
+struct ArchSpec {
+    hidden: Vec<usize>,
+    act: Act,
+    seed: u64,
+    periodic: Vec<Ident>,
+    fourier: Option<usize>,
+    sigma: Option<f64>,
 }
 
 /// Allowed layer widths: beyond this a network is not a PINN's, and its initialisation
@@ -324,19 +337,64 @@ impl Checker<'_> {
         self.net_args(name, args);
         let outs = self.out.scope.nets[k].outputs.clone();
         self.out.scope.nets[k].args = args.iter().map(|a| a.name.clone()).collect();
-        let Some((hidden, act, seed)) = self.arch(arch) else {
+        let Some(spec) = self.arch(arch) else {
             return;
         };
-        let mut widths = vec![args.len().max(1)];
-        widths.extend(hidden);
+        let embed = self.embedding(name, args, &spec);
+        let mut widths = vec![embed.width(args.len()).max(1)];
+        widths.extend(spec.hidden);
         widths.push(outs.len());
         self.out.nets.push(NetDecl {
             name: name.name.clone(),
             args: args.iter().map(|a| a.name.clone()).collect(),
             outputs: outs,
-            mlp: Mlp::new(&widths, act),
-            seed,
+            mlp: Mlp::new(&widths, spec.act),
+            seed: spec.seed,
+            embed,
         });
+    }
+
+    /// The net's embedding from `periodic = [..]`, `fourier = M`, `sigma = S`. Periodic
+    /// intervals are filled in once every input is known ([`Checker::periodic_intervals`]).
+    fn embedding(&mut self, net: &Ident, args: &[Ident], spec: &ArchSpec) -> Embedding {
+        let mut periodic: Vec<Periodic> = Vec::new();
+        for v in &spec.periodic {
+            let Some(arg) = args.iter().position(|a| a.name == v.name) else {
+                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                let d = Diagnostic::new(v.span, format!("`{v}` is not an argument of `{net}`"));
+                let note = format!(
+                    "periodic inputs are among the net's arguments ({})",
+                    names.join(", ")
+                );
+                self.err(d.note(note));
+                continue;
+            };
+            if periodic.iter().any(|p| p.arg == arg) {
+                self.err(Diagnostic::new(v.span, format!("`{v}` is listed twice")));
+                continue;
+            }
+            let (lo, hi) = (f64::NAN, f64::NAN);
+            periodic.push(Periodic { arg, lo, hi });
+        }
+        periodic.sort_by_key(|p| p.arg);
+        let fourier = spec.fourier.map(|m| Fourier {
+            m,
+            sigma: spec.sigma.unwrap_or(1.0),
+            b: None,
+        });
+        Embedding { periodic, fourier }
+    }
+
+    /// Every periodic argument's interval, from its input's declaration.
+    fn periodic_intervals(&mut self) {
+        for net in &mut self.out.nets {
+            for p in &mut net.embed.periodic {
+                let name = &net.args[p.arg];
+                if let Some(d) = self.out.inputs.iter().find(|d| &d.name == name) {
+                    (p.lo, p.hi) = (d.lo, d.hi);
+                }
+            }
+        }
     }
 
     fn net_args(&mut self, name: &Ident, args: &[Ident]) {
@@ -352,8 +410,8 @@ impl Checker<'_> {
         }
     }
 
-    /// `mlp(widths = [..], act = NAME, seed = N)`: hidden widths, activation, seed.
-    fn arch(&mut self, arch: &Arch) -> Option<(Vec<usize>, Act, u64)> {
+    /// `mlp(widths = [..], act = NAME, seed = N, periodic = [..], fourier = M, sigma = S)`.
+    fn arch(&mut self, arch: &Arch) -> Option<ArchSpec> {
         if arch.kind.name != "mlp" {
             let d = Diagnostic::new(
                 arch.kind.span,
@@ -365,6 +423,9 @@ impl Checker<'_> {
         let mut widths = None;
         let mut act = Some(Act::Tanh);
         let mut seed = Some(0);
+        let mut periodic = Some(Vec::new());
+        let (mut fourier, mut sigma) = (None, None);
+        let mut sigma_at = None;
         let mut seen: Vec<&str> = Vec::new();
         for (key, v) in &arch.args {
             if seen.contains(&key.name.as_str()) {
@@ -375,6 +436,12 @@ impl Checker<'_> {
                 "widths" => widths = self.widths(v),
                 "act" => act = self.act(v),
                 "seed" => seed = self.arg_count(v, "seed", SEEDS).map(|s| s as u64),
+                "periodic" => periodic = self.periodic(v),
+                "fourier" => fourier = self.arg_count(v, "fourier", WIDTHS),
+                "sigma" => {
+                    sigma = self.sigma(v);
+                    sigma_at = Some(key.span);
+                }
                 other => self.unknown_arg(key, other),
             }
         }
@@ -382,14 +449,70 @@ impl Checker<'_> {
             let d = Diagnostic::new(arch.kind.span, "mlp needs `widths`");
             self.err(d.note("the hidden layer widths, e.g. `mlp(widths = [32, 32])`"));
         }
-        Some((widths?, act?, seed?))
+        if let (Some(at), false) = (sigma_at, seen.contains(&"fourier")) {
+            let d = Diagnostic::new(at, "`sigma` without `fourier`");
+            self.err(d.note("sigma scales random Fourier features: add `fourier = M`"));
+        }
+        Some(ArchSpec {
+            hidden: widths?,
+            act: act?,
+            seed: seed?,
+            periodic: periodic?,
+            fourier,
+            sigma,
+        })
+    }
+
+    /// `periodic = [v, ...]`: input names.
+    fn periodic(&mut self, v: &ArgValue) -> Option<Vec<Ident>> {
+        let ArgValue::List(items, _) = v else {
+            let span = match v {
+                ArgValue::Expr(e) => e.span,
+                ArgValue::List(_, s) => *s,
+            };
+            let d = Diagnostic::new(span, "`periodic` must be a list of inputs");
+            self.err(d.note("e.g. `periodic = [x]`"));
+            return None;
+        };
+        let mut out = Vec::new();
+        for e in items {
+            match &e.kind {
+                ExprKind::Name(n) => out.push(Ident {
+                    name: n.clone(),
+                    span: e.span,
+                }),
+                _ => {
+                    let d = Diagnostic::new(e.span, "expected an input's name");
+                    self.err(d.note("e.g. `periodic = [x]`"));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// `sigma = S`: a positive constant.
+    fn sigma(&mut self, v: &ArgValue) -> Option<f64> {
+        let e = match v {
+            ArgValue::Expr(e) => e,
+            ArgValue::List(_, s) => {
+                self.err(Diagnostic::new(*s, "`sigma` must be a number"));
+                return None;
+            }
+        };
+        let s = self.const_value(e, "sigma")?;
+        if s <= 0.0 {
+            let d = Diagnostic::new(e.span, format!("sigma must be positive; this is {s}"));
+            self.err(d.note("the standard deviation of the Fourier frequencies, e.g. `sigma = 2`"));
+            return None;
+        }
+        Some(s)
     }
 
     fn unknown_arg(&mut self, key: &Ident, other: &str) {
         let d = Diagnostic::new(key.span, format!("mlp has no argument `{other}`"));
         let d = match nearest(other, ["widths", "act", "seed"]) {
             Some(n) => d.note(format!("did you mean `{n}`?")),
-            None => d.note("expected widths, act or seed"),
+            None => d.note("expected widths, act, seed, periodic, fourier or sigma"),
         };
         self.err(d);
     }

@@ -30,8 +30,8 @@
 //! value), like an index into the wrong `Vec`.
 
 use super::{
-    Ctx, ExactDecl, ExprFn, InputDecl, LetDecl, NetDecl, PointSetDecl, PointSpec, Problem,
-    ResidualDecl, ScalarParam,
+    Ctx, Embedding, ExactDecl, ExprFn, Fourier, InputDecl, LetDecl, NetDecl, Periodic,
+    PointSetDecl, PointSpec, Problem, ResidualDecl, ScalarParam,
 };
 use crate::dsl::Var;
 use crate::nn::{Act, Mlp};
@@ -69,6 +69,8 @@ pub struct NetSpec {
     hidden: Vec<usize>,
     act: Act,
     seed: u64,
+    periodic: Vec<Input>,
+    fourier: Option<(usize, f64)>,
 }
 
 /// An MLP with these hidden widths, `tanh` and seed 0 (change them with
@@ -78,6 +80,8 @@ pub fn mlp(hidden: &[usize]) -> NetSpec {
         hidden: hidden.to_vec(),
         act: Act::Tanh,
         seed: 0,
+        periodic: Vec::new(),
+        fourier: None,
     }
 }
 
@@ -91,6 +95,20 @@ impl NetSpec {
     /// The initialisation seed (Glorot-normal weights, zero biases).
     pub fn seed(mut self, seed: u64) -> NetSpec {
         self.seed = seed;
+        self
+    }
+
+    /// Makes the net exactly periodic in these arguments over their intervals (each enters
+    /// as `cos`, `sin` of `2π(v − a)/(b − a)`), as `periodic = [..]`.
+    pub fn periodic(mut self, args: &[Input]) -> NetSpec {
+        self.periodic = args.to_vec();
+        self
+    }
+
+    /// `m` random Fourier features with frequencies of standard deviation `sigma`, as
+    /// `fourier = M, sigma = S`.
+    pub fn fourier(mut self, m: usize, sigma: f64) -> NetSpec {
+        self.fourier = Some((m, sigma));
         self
     }
 }
@@ -119,13 +137,13 @@ impl std::ops::Add for PointSpec {
     type Output = PointSpec;
 
     fn add(self, rhs: PointSpec) -> PointSpec {
-        match self {
-            PointSpec::Union(mut parts) => {
-                parts.push(rhs);
-                PointSpec::Union(parts)
-            }
-            lhs => PointSpec::Union(vec![lhs, rhs]),
-        }
+        let parts = |s: PointSpec| match s {
+            PointSpec::Union(parts) => parts,
+            one => vec![one],
+        };
+        let mut all = parts(self);
+        all.extend(parts(rhs));
+        PointSpec::Union(all)
     }
 }
 
@@ -157,6 +175,17 @@ pub enum BuildError {
         /// What is wrong.
         reason: String,
     },
+    /// A point set that cannot be sampled as declared.
+    #[error("point set `{name}`: {reason}")]
+    Points {
+        /// The set.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two `exact` solutions for one output.
+    #[error("output `{0}` is given two exact solutions")]
+    ExactTwice(String),
     /// A residual weight that is negative or not finite.
     #[error("residual `{name}` has weight {weight}; it needs a finite weight ≥ 0")]
     Weight {
@@ -246,8 +275,9 @@ impl ProblemBuilder {
             }
             self.name(n);
         }
-        self.check_net(name, args.len(), K, &spec);
-        let widths: Vec<usize> = (std::iter::once(args.len()))
+        self.check_net(name, args, K, &spec);
+        let embed = self.embedding(name, args, &spec);
+        let widths: Vec<usize> = (std::iter::once(embed.width(args.len())))
             .chain(spec.hidden.iter().copied())
             .chain(std::iter::once(K))
             .collect();
@@ -261,6 +291,7 @@ impl ProblemBuilder {
             outputs: outputs.iter().map(|o| o.to_string()).collect(),
             mlp: Mlp::new(&widths, spec.act),
             seed: spec.seed,
+            embed,
         });
         let first = self.outputs;
         self.outputs += K;
@@ -271,18 +302,52 @@ impl ProblemBuilder {
         })
     }
 
-    fn check_net(&mut self, name: &str, args: usize, outputs: usize, spec: &NetSpec) {
-        let reason = if args == 0 {
+    fn check_net(&mut self, name: &str, args: &[Input], outputs: usize, spec: &NetSpec) {
+        let reason = if args.is_empty() {
             "it has no arguments"
         } else if outputs == 0 {
             "it has no outputs"
         } else if spec.hidden.contains(&0) {
             "a hidden width is 0"
+        } else if (1..args.len()).any(|i| args[..i].contains(&args[i])) {
+            "an argument is listed twice"
+        } else if spec
+            .fourier
+            .is_some_and(|(m, s)| m == 0 || !(s.is_finite() && s > 0.0))
+        {
+            "Fourier features need m ≥ 1 and a finite sigma > 0"
         } else {
             return;
         };
         let (name, reason) = (name.into(), reason.into());
         self.errors.push(BuildError::Net { name, reason });
+    }
+
+    /// The net's embedding; a periodic input that is not an argument is an error.
+    fn embedding(&mut self, name: &str, args: &[Input], spec: &NetSpec) -> Embedding {
+        let mut periodic = Vec::new();
+        for v in &spec.periodic {
+            let Some(arg) = args.iter().position(|a| a == v) else {
+                let input = &self.p.inputs[v.0].name;
+                let reason = format!("periodic input `{input}` is not one of its arguments");
+                self.errors.push(BuildError::Net {
+                    name: name.into(),
+                    reason,
+                });
+                continue;
+            };
+            let d = &self.p.inputs[v.0];
+            if !periodic.iter().any(|p: &Periodic| p.arg == arg) {
+                periodic.push(Periodic {
+                    arg,
+                    lo: d.lo,
+                    hi: d.hi,
+                });
+            }
+        }
+        periodic.sort_by_key(|p| p.arg);
+        let fourier = spec.fourier.map(|(m, sigma)| Fourier { m, sigma, b: None });
+        Embedding { periodic, fourier }
     }
 
     /// A named expression (`let` in a problem file), traced once per residual and shared.
@@ -302,9 +367,33 @@ impl ProblemBuilder {
     /// A point set.
     pub fn points(&mut self, name: &str, spec: PointSpec) -> Points {
         self.name(name);
+        if let Err(reason) = self.check_points(&spec) {
+            let name = name.into();
+            self.errors.push(BuildError::Points { name, reason });
+        }
         let name = name.into();
         self.p.point_sets.push(PointSetDecl { name, spec });
         Points(self.p.point_sets.len() - 1)
+    }
+
+    /// Every part has points, and every face lies in its input's interval (outside it the
+    /// points would leave the box, where nothing else is sampled).
+    fn check_points(&self, spec: &PointSpec) -> Result<(), String> {
+        match spec {
+            PointSpec::Union(parts) => parts.iter().try_for_each(|p| self.check_points(p)),
+            _ if spec.is_empty() => Err("a part has no points".into()),
+            PointSpec::Face { input, value, .. } => {
+                let d = &self.p.inputs[*input];
+                if (d.lo..=d.hi).contains(value) {
+                    return Ok(());
+                }
+                let (x, lo, hi) = (&d.name, d.lo, d.hi);
+                Err(format!(
+                    "the face `{x} = {value}` lies outside [{lo}, {hi}]"
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A residual on a point set: `weight · mean(expr²)` enters the loss (weight 1 unless
@@ -313,6 +402,7 @@ impl ProblemBuilder {
     where
         F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
     {
+        self.syntax(name);
         if self.p.residuals.iter().any(|r| r.name == name) {
             self.errors.push(BuildError::Duplicate(name.into()));
         }
@@ -331,10 +421,19 @@ impl ProblemBuilder {
         F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
     {
         let output = self.p.nets[out.net].outputs[out.col].clone();
+        if self.p.exact.iter().any(|e| e.output == output) {
+            self.errors.push(BuildError::ExactTwice(output.clone()));
+        }
         self.p.exact.push(ExactDecl {
             output,
             expr: Arc::new(expr),
         });
+    }
+
+    /// Everything found wrong so far, in the order it was declared ([`ProblemBuilder::build`]
+    /// returns the first).
+    pub fn errors(&self) -> &[BuildError] {
+        &self.errors
     }
 
     /// The problem, or the first thing wrong with it.
@@ -356,6 +455,14 @@ impl ProblemBuilder {
 
     /// Records `name` in the one namespace of declarations.
     fn name(&mut self, name: &str) {
+        self.syntax(name);
+        if self.p.declares(name) {
+            self.errors.push(BuildError::Duplicate(name.into()));
+        }
+    }
+
+    /// `name` is `[A-Za-z_][A-Za-z0-9_]*` (it becomes output names and CSV columns).
+    fn syntax(&mut self, name: &str) {
         let mut chars = name.chars();
         let ok = chars
             .next()
@@ -363,9 +470,6 @@ impl ProblemBuilder {
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
             self.errors.push(BuildError::BadName(name.into()));
-        }
-        if self.p.declares(name) {
-            self.errors.push(BuildError::Duplicate(name.into()));
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use super::build::{Input, Let, Output, Param};
 use super::{NetDecl, Problem};
-use crate::dsl::{at, laplacian_of, partials, Builder, Var};
+use crate::dsl::{at, laplacian_of, partials, Builder, DslError, Var};
 use crate::nn::MlpParams;
 use std::cell::OnceCell;
 use std::ops::Index;
@@ -76,7 +76,7 @@ impl<'g> Ctx<'g> {
 
     /// Column `j` of net `k` at `args`.
     fn apply(&self, k: usize, j: usize, args: &[Var<'g>]) -> Var<'g> {
-        let y = self.nets[k].apply_to(args);
+        let y = self.nets[k].apply(super::embed::features(&self.problem.nets[k], args));
         if self.problem.nets[k].outputs.len() == 1 {
             y
         } else {
@@ -123,8 +123,19 @@ impl<'g> Ctx<'g> {
     }
 
     /// Net output `out` evaluated at other arguments (one per net argument, each
-    /// broadcast to a column of the point set), as `u(t, -1)` in a problem file.
+    /// broadcast to a column of the point set), as `u(t, -1)` in a problem file. The wrong
+    /// number of arguments is an error of the traced program ([`DslError::Arity`], reported
+    /// when the objective is built).
     pub fn call(&self, out: Output, args: &[Var<'g>]) -> Var<'g> {
+        let net = &self.problem.nets[out.net];
+        if args.len() != net.args.len() {
+            self.b.fail(DslError::Arity {
+                net: net.name.clone(),
+                expected: net.args.len(),
+                found: args.len(),
+            });
+            return self.b.constant(0.0);
+        }
         let col = self.inputs.first().map(|x| x.shape());
         let cols: Vec<Var<'g>> = match col {
             Some(s) => args.iter().map(|a| a.broadcast_to(&s)).collect(),

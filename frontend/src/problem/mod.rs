@@ -16,6 +16,7 @@
 
 mod build;
 mod ctx;
+mod embed;
 mod sample;
 
 pub use build::{
@@ -23,6 +24,7 @@ pub use build::{
     ProblemBuilder, ResidualWeight,
 };
 pub use ctx::Ctx;
+pub use embed::{Embedding, Fourier, Periodic};
 pub use sample::Sampler;
 
 use crate::dsl::{grad, jacobian, Builder, DslError, Var};
@@ -57,6 +59,8 @@ pub struct NetDecl {
     pub mlp: Mlp,
     /// Initialisation seed.
     pub seed: u64,
+    /// How the arguments become the first layer's features (`mlp.widths[0]` of them).
+    pub embed: Embedding,
 }
 
 /// A trainable scalar (inverse problems).

@@ -98,7 +98,9 @@ fn shuffle<T>(xs: &mut [T], rng: &mut Rng) {
 
 /// Collocation points for a training loop of one's own: a box (one interval per
 /// coordinate, in order) and a seeded stream, drawing any [`PointSpec`] (`interior`,
-/// `boundary`, `face`, unions) exactly as a problem's point sets are drawn.
+/// `boundary`, unions, and faces as `PointSpec::Face { input, value, n }` with the
+/// coordinate's index) from the same distributions as a problem's point sets. The stream
+/// is the sampler's own: the same seed gives other points than `Problem::sample`.
 ///
 /// ```
 /// use nabla_frontend::problem::{boundary, interior, Sampler};
@@ -114,7 +116,16 @@ pub struct Sampler {
 
 impl Sampler {
     /// A sampler of the box `intervals` (`[lo, hi]` per coordinate) seeded with `seed`.
+    ///
+    /// # Panics
+    ///
+    /// If an interval is not finite with `lo < hi` (a programming error, like an empty
+    /// range).
     pub fn new(intervals: &[[f64; 2]], seed: u64) -> Sampler {
+        for (i, &[lo, hi]) in intervals.iter().enumerate() {
+            let ok = lo.is_finite() && hi.is_finite() && lo < hi;
+            assert!(ok, "Sampler: coordinate {i} has the interval [{lo}, {hi}]");
+        }
         let inputs = (intervals.iter().enumerate())
             .map(|(i, &[lo, hi])| InputDecl {
                 name: format!("x{i}"),
