@@ -147,6 +147,7 @@ fn builder_version(name: &str) -> Option<Problem> {
         "allen_cahn" => allen_cahn(),
         "allen_cahn_periodic" => allen_cahn_periodic(),
         "multiscale_fourier" => multiscale("multiscale_fourier", mlp(&[64, 64]).fourier(64, 5.0)),
+        "poisson_hard" => poisson_hard(),
         "multiscale_plain" => multiscale("multiscale_plain", mlp(&[64, 64])),
         _ => return None,
     };
@@ -339,5 +340,23 @@ fn multiscale(name: &str, net: nabla::frontend::problem::NetSpec) -> Result<Prob
     p.exact(u, move |c| {
         (2.0 * PI * c[x]).sin() + 0.1 * (50.0 * PI * c[x]).sin()
     });
+    p.build()
+}
+
+/// A hard-constraint ansatz: `u = x(1 − x) y(1 − y) n` is a constrained output.
+fn poisson_hard() -> Result<Problem, BuildError> {
+    let mut p = ProblemBuilder::new("poisson_hard");
+    let x = p.input("x", [0.0, 1.0]);
+    let y = p.input("y", [0.0, 1.0]);
+    let n = p.net("n", &[x, y], mlp(&[32, 32]));
+    let u = p.define("u", move |c| {
+        c[x] * (1.0 - c[x]) * c[y] * (1.0 - c[y]) * c[n]
+    });
+    let f = p.define("f", move |c| {
+        2.0 * PI.powi(2) * (PI * c[x]).sin() * (PI * c[y]).sin()
+    });
+    let inner = p.points("inner", interior(1024));
+    p.residual("pde", inner, move |c| -c.lap(c[u]) - c[f]);
+    p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
     p.build()
 }

@@ -17,9 +17,10 @@ pub mod problem;
 pub mod prelude {
     pub use crate::dsl::*;
     pub use crate::nn::{Act, Mlp, MlpParams};
+    pub use crate::problem::domain::{ball, cuboid, disk, polygon, rect, Region};
     pub use crate::problem::{
-        boundary, face, interior, mlp, BuildError, Ctx, Input, Let, Output, Param, Points, Problem,
-        ProblemBuilder, Sampler,
+        boundary, boundary_of, face, interior, interior_of, mlp, BuildError, Ctx, Domain, Input,
+        Let, Output, Param, Points, Problem, ProblemBuilder, Sampler,
     };
     pub use nabla_ir::{DType, Method, Shape, Tensor};
 }

@@ -59,6 +59,7 @@ fn toy_problem() -> Problem {
         }],
         exact: vec![],
         lets: vec![],
+        domains: vec![],
     }
 }
 

@@ -36,8 +36,27 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The fixed evaluation grid of `problem`.
+    /// The fixed evaluation grid of `problem`: the box's grid, and for a problem with
+    /// domains only its points inside every domain (no longer a tensor grid, so
+    /// without solution maps).
     pub fn of(problem: &Problem) -> Grid {
+        let grid = Grid::of_box(problem);
+        if problem.domains.is_empty() {
+            return grid;
+        }
+        let inside = |r: &Vec<f64>| {
+            (problem.domains.iter()).all(|d| {
+                let x: Vec<f64> = d.coords.iter().map(|&k| r[k]).collect();
+                d.shape.contains(&x)
+            })
+        };
+        Grid {
+            rows: grid.rows.into_iter().filter(inside).collect(),
+            axes: vec![],
+        }
+    }
+
+    fn of_box(problem: &Problem) -> Grid {
         let ins = &problem.inputs;
         let axis = |k: usize| -> Vec<f64> {
             let (lo, hi) = (ins[k].lo, ins[k].hi);
@@ -122,19 +141,16 @@ pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Every net output of the problem on `grid`, with its exact values where known.
+/// Every output of the problem (net outputs and constrained `let`s) on `grid`, with its
+/// exact values where known.
 pub fn fields(
     problem: &Problem,
     layout: &Layout,
     theta: &[f64],
     grid: &Grid,
 ) -> Result<Vec<Field>, TrainError> {
-    let outputs: Vec<String> = problem
-        .nets
-        .iter()
-        .flat_map(|n| n.outputs.iter().cloned())
-        .collect();
-    outputs
+    problem
+        .outputs()
         .into_iter()
         .map(|o| {
             let pred = evaluate(problem, &output_expr(&o), layout, theta, grid)?;
@@ -236,10 +252,10 @@ impl Reference {
                 inputs.join(", ")
             ));
         }
-        let outputs: Vec<&String> = problem.nets.iter().flat_map(|n| &n.outputs).collect();
+        let outputs = problem.outputs();
         let mut values = Vec::new();
         for (key, v) in obj.iter().filter(|(k, _)| *k != "points") {
-            if !outputs.contains(&key) {
+            if !outputs.contains(key) {
                 let names: Vec<&str> = outputs.iter().map(|s| s.as_str()).collect();
                 return Err(format!(
                     "`{key}` is not an output of the problem (outputs: {})",

@@ -22,7 +22,9 @@ impl Report<'_> {
             out.push(("error.svg".to_string(), svg));
         }
         let ins = &self.problem.inputs;
-        for f in &self.fields {
+        // Solution maps need a tensor grid (not the masked grid of a domain).
+        let maps = !self.grid.axes.is_empty();
+        for f in self.fields.iter().filter(|_| maps) {
             match ins.len() {
                 1 => {
                     let name = format!("{}.svg", f.output);

@@ -63,6 +63,7 @@ pub fn regression() -> Problem {
             expr: Arc::new(|c| (x(c) * PI).sin()),
         }],
         lets: vec![],
+        domains: vec![],
     }
 }
 

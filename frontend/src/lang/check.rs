@@ -661,15 +661,18 @@ impl Checker<'_> {
 
     fn exact(&mut self, out: &Ident, e: &Expr) {
         match self.out.scope.kind(&out.name) {
-            Some(Kind::Output(_)) => self.exact_once(out),
+            Some(Kind::Output(_) | Kind::Let(_)) => self.exact_once(out),
             k => {
-                let outs = self.out.scope.names_where(|k| matches!(k, Kind::Output(_)));
-                let d = Diagnostic::new(out.span, format!("`{out}` is not a network output"))
-                    .about(&out.name);
+                let outs =
+                    (self.out.scope).names_where(|k| matches!(k, Kind::Output(_) | Kind::Let(_)));
+                let msg = format!("`{out}` is not a network output or a `let`");
+                let d = Diagnostic::new(out.span, msg).about(&out.name);
                 let d = match (nearest(&out.name, outs.iter().copied()), k) {
                     (Some(n), _) => d.note(format!("did you mean `{n}`?")),
                     (None, Some(k)) => d.note(format!("it is {}", k.describe())),
-                    (None, None) => d.note("`exact` gives the solution for a network output"),
+                    (None, None) => {
+                        d.note("`exact` gives the solution for a network output or a `let`")
+                    }
                 };
                 self.err(d);
             }

@@ -27,7 +27,7 @@ pub mod scope;
 pub use diag::{Diagnostic, Diagnostics, Severity, Span};
 pub use parser::{parse_expr, parse_file};
 
-use crate::problem::{ExactDecl, ExprFn, Problem, ResidualDecl};
+use crate::problem::{ExactDecl, ExprFn, LetDecl, Problem, ResidualDecl};
 use scope::Scope;
 use std::sync::Arc;
 
@@ -64,6 +64,16 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         output: out.clone(),
         expr: lower::expr_fn(&scope, e),
     });
+    // A `let` with an `exact` is an output (a constrained one, e.g. a hard-constraint
+    // ansatz): the problem carries its expression so reports can evaluate it.
+    let lets = (checked.exact.iter()).filter_map(|(name, _)| {
+        let i = scope.lets.iter().position(|(n, _)| n == name)?;
+        Some(LetDecl {
+            name: name.clone(),
+            expr: lower::expr_fn(&scope, &scope.lets[i].1),
+        })
+    });
+    let lets = lets.collect();
     let problem = Problem {
         name: checked.name,
         inputs: checked.inputs,
@@ -72,7 +82,8 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         point_sets: checked.point_sets,
         residuals: residuals.collect(),
         exact: exact.collect(),
-        lets: Vec::new(),
+        lets,
+        domains: Vec::new(),
     };
     Ok(Loaded {
         problem,

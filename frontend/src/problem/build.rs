@@ -58,6 +58,43 @@ pub struct Param(pub(super) usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Let(pub(super) usize);
 
+/// What an exact solution describes: a net output, or a `let` (a constrained output, such
+/// as a hard-constraint ansatz `x (1 − x) n(x)`), which reports then measure and plot
+/// like a net output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Solved {
+    /// A net output.
+    Output(Output),
+    /// A `let`.
+    Let(Let),
+}
+
+impl From<Output> for Solved {
+    fn from(o: Output) -> Solved {
+        Solved::Output(o)
+    }
+}
+
+impl From<Let> for Solved {
+    fn from(l: Let) -> Solved {
+        Solved::Let(l)
+    }
+}
+
+/// A domain beyond the box (see [`super::domain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Domain(usize);
+
+/// `n` points uniform in domain `d` (the other inputs uniform in their intervals).
+pub fn interior_of(d: Domain, n: usize) -> PointSpec {
+    PointSpec::InteriorOf { domain: d.0, n }
+}
+
+/// `n` points uniform by measure on domain `d`'s boundary.
+pub fn boundary_of(d: Domain, n: usize) -> PointSpec {
+    PointSpec::BoundaryOf { domain: d.0, n }
+}
+
 /// A point set, named by the residuals evaluated on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Points(usize);
@@ -179,6 +216,14 @@ pub enum BuildError {
     #[error("point set `{name}`: {reason}")]
     Points {
         /// The set.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A domain that cannot be sampled as declared (see [`super::domain::check_domain`]).
+    #[error("domain `{name}`: {reason}")]
+    Domain {
+        /// The domain.
         name: String,
         /// What is wrong.
         reason: String,
@@ -364,6 +409,33 @@ impl ProblemBuilder {
         Let(self.p.lets.len() - 1)
     }
 
+    /// A domain: `shape` over the coordinates `coords` (in the shape's order); the other
+    /// inputs keep their intervals. Checked here: the shape's pieces, its dimension, that
+    /// it lies in the coordinates' intervals, and that it is neither empty nor too thin to
+    /// sample.
+    pub fn domain(&mut self, name: &str, coords: &[Input], shape: super::domain::Region) -> Domain {
+        self.name(name);
+        let intervals: Vec<[f64; 2]> = (coords.iter())
+            .map(|c| [self.p.inputs[c.0].lo, self.p.inputs[c.0].hi])
+            .collect();
+        let twice = (1..coords.len()).any(|i| coords[..i].contains(&coords[i]));
+        let check = if twice {
+            Err("a coordinate is listed twice".to_string())
+        } else {
+            super::domain::check_domain(&shape, &intervals)
+        };
+        if let Err(reason) = check {
+            let name = name.into();
+            self.errors.push(BuildError::Domain { name, reason });
+        }
+        self.p.domains.push(super::DomainDecl {
+            name: name.into(),
+            coords: coords.iter().map(|c| c.0).collect(),
+            shape,
+        });
+        Domain(self.p.domains.len() - 1)
+    }
+
     /// A point set.
     pub fn points(&mut self, name: &str, spec: PointSpec) -> Points {
         self.name(name);
@@ -415,12 +487,15 @@ impl ProblemBuilder {
         ResidualWeight(self.p.residuals.last_mut().expect("just pushed"))
     }
 
-    /// The closed-form solution of a net output, for error reports and plots.
-    pub fn exact<F>(&mut self, out: Output, expr: F)
+    /// The closed-form solution of a net output or a `let`, for error reports and plots.
+    pub fn exact<F>(&mut self, of: impl Into<Solved>, expr: F)
     where
         F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
     {
-        let output = self.p.nets[out.net].outputs[out.col].clone();
+        let output = match of.into() {
+            Solved::Output(o) => self.p.nets[o.net].outputs[o.col].clone(),
+            Solved::Let(l) => self.p.lets[l.0].name.clone(),
+        };
         if self.p.exact.iter().any(|e| e.output == output) {
             self.errors.push(BuildError::ExactTwice(output.clone()));
         }
@@ -482,5 +557,6 @@ impl Problem {
             || (self.nets.iter()).any(|n| n.name == name || n.outputs.iter().any(|o| o == name))
             || self.lets.iter().any(|l| l.name == name)
             || self.point_sets.iter().any(|s| s.name == name)
+            || self.domains.iter().any(|d| d.name == name)
     }
 }

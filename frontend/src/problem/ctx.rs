@@ -61,9 +61,14 @@ impl<'g> Ctx<'g> {
         Some(self.params[i])
     }
 
-    /// Net output `output` evaluated at `args` (default: the net's declared arguments).
+    /// Net output `output` evaluated at `args` (default: the net's declared arguments),
+    /// or, without `args`, the `let` of [`Problem::lets`] of that name (a constrained
+    /// output).
     pub fn output(&self, output: &str, args: Option<&[Var<'g>]>) -> Option<Var<'g>> {
-        let (k, net) = self.net_of(output)?;
+        let Some((k, net)) = self.net_of(output) else {
+            let i = self.problem.lets.iter().position(|l| l.name == output);
+            return i.filter(|_| args.is_none()).map(|i| self[Let(i)]);
+        };
         let j = net.outputs.iter().position(|o| o == output)?;
         let a: Vec<Var<'g>> = match args {
             Some(a) => a.to_vec(),

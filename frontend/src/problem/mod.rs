@@ -16,12 +16,13 @@
 
 mod build;
 mod ctx;
+pub mod domain;
 mod embed;
 mod sample;
 
 pub use build::{
-    boundary, face, interior, mlp, BuildError, Input, Let, NetSpec, Output, Param, Points,
-    ProblemBuilder, ResidualWeight,
+    boundary, boundary_of, face, interior, interior_of, mlp, BuildError, Domain, Input, Let,
+    NetSpec, Output, Param, Points, ProblemBuilder, ResidualWeight, Solved,
 };
 pub use ctx::Ctx;
 pub use embed::{Embedding, Fourier, Periodic};
@@ -72,6 +73,20 @@ pub struct ScalarParam {
     pub init: f64,
 }
 
+/// A domain beyond a box: a shape in some of the inputs (its coordinates); the other
+/// inputs keep their intervals (`interior(D, N)` with `t` not a coordinate samples
+/// D × [t₀, t₁]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainDecl {
+    /// Name.
+    pub name: String,
+    /// The inputs that are its coordinates, in the shape's order (indices into
+    /// [`Problem::inputs`]).
+    pub coords: Vec<usize>,
+    /// The shape.
+    pub shape: domain::Region,
+}
+
 /// How a point set is sampled.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PointSpec {
@@ -86,6 +101,22 @@ pub enum PointSpec {
         input: usize,
         /// Its value.
         value: f64,
+        /// Number of points.
+        n: usize,
+    },
+    /// `n` points uniform in a domain (index into [`Problem::domains`]), the other inputs
+    /// uniform in their intervals.
+    InteriorOf {
+        /// The domain.
+        domain: usize,
+        /// Number of points.
+        n: usize,
+    },
+    /// `n` points uniform by measure on a domain's boundary, the other inputs uniform in
+    /// their intervals.
+    BoundaryOf {
+        /// The domain.
+        domain: usize,
         /// Number of points.
         n: usize,
     },
@@ -153,6 +184,8 @@ pub struct Problem {
     pub exact: Vec<ExactDecl>,
     /// Named expressions reached by [`Let`] handles (traced once per [`Ctx`]).
     pub lets: Vec<LetDecl>,
+    /// Domains beyond the inputs' box.
+    pub domains: Vec<DomainDecl>,
 }
 
 /// Why an objective cannot be built.
@@ -306,6 +339,16 @@ impl Problem {
         Ctx::new(b, self, inputs, nets.to_vec(), params.to_vec())
     }
 
+    /// The outputs reports measure and plot: every net output, then every `let` that has
+    /// an exact solution (a constrained output, such as a hard-constraint ansatz).
+    pub fn outputs(&self) -> Vec<String> {
+        let nets = self.nets.iter().flat_map(|n| n.outputs.iter().cloned());
+        let lets = (self.lets.iter())
+            .filter(|l| self.exact.iter().any(|e| e.output == l.name))
+            .map(|l| l.name.clone());
+        nets.chain(lets).collect()
+    }
+
     /// The point set named `name`.
     pub fn point_set(&self, name: &str) -> Option<&PointSetDecl> {
         self.point_sets.iter().find(|p| p.name == name)
@@ -322,7 +365,8 @@ impl Problem {
                     seed.wrapping_mul(0x100_0000_01B3)
                         .wrapping_add(k as u64 + 1),
                 );
-                (s.name.clone(), s.spec.sample(&self.inputs, &mut rng))
+                let rows = s.spec.sample_in(&self.inputs, &self.domains, &mut rng);
+                (s.name.clone(), rows)
             })
             .collect()
     }

@@ -1,6 +1,6 @@
 //! Sampling point sets: uniform in the box, on its faces, on one face; unions.
 
-use super::{InputDecl, PointSpec};
+use super::{DomainDecl, InputDecl, PointSpec};
 use crate::nn::Rng;
 
 impl PointSpec {
@@ -8,6 +8,7 @@ impl PointSpec {
     pub fn len(&self) -> usize {
         match self {
             PointSpec::Interior(n) | PointSpec::Boundary(n) | PointSpec::Face { n, .. } => *n,
+            PointSpec::InteriorOf { n, .. } | PointSpec::BoundaryOf { n, .. } => *n,
             PointSpec::Union(parts) => parts.iter().map(PointSpec::len).sum(),
         }
     }
@@ -17,9 +18,31 @@ impl PointSpec {
         self.len() == 0
     }
 
-    /// Draws the points: rows of coordinates in input order.
+    /// Draws the points of a set without domains: rows of coordinates in input order.
     pub fn sample(&self, inputs: &[InputDecl], rng: &mut Rng) -> Vec<Vec<f64>> {
+        self.sample_in(inputs, &[], rng)
+    }
+
+    /// Draws the points: rows of coordinates in input order. A domain that yields no point
+    /// (one the builder or checker would have refused as empty) gives NaN coordinates.
+    pub fn sample_in(
+        &self,
+        inputs: &[InputDecl],
+        domains: &[DomainDecl],
+        rng: &mut Rng,
+    ) -> Vec<Vec<f64>> {
         match self {
+            PointSpec::InteriorOf { domain, n } => {
+                let d = &domains[*domain];
+                (0..*n)
+                    .map(|_| in_domain(inputs, d, rng, |r| d.shape.sample_interior(r)))
+                    .collect()
+            }
+            PointSpec::BoundaryOf { domain, n } => {
+                let d = &domains[*domain];
+                let on = |r: &mut Rng| d.shape.sample_boundary(r).map(|b| b.x);
+                (0..*n).map(|_| in_domain(inputs, d, rng, on)).collect()
+            }
             PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
             PointSpec::Boundary(n) => boundary_points(inputs, *n, rng),
             PointSpec::Face { input, value, n } => (0..*n)
@@ -29,9 +52,26 @@ impl PointSpec {
                     p
                 })
                 .collect(),
-            PointSpec::Union(parts) => parts.iter().flat_map(|p| p.sample(inputs, rng)).collect(),
+            PointSpec::Union(parts) => (parts.iter())
+                .flat_map(|p| p.sample_in(inputs, domains, rng))
+                .collect(),
         }
     }
+}
+
+/// A point whose domain coordinates come from `draw` and whose other inputs are uniform.
+fn in_domain(
+    inputs: &[InputDecl],
+    d: &DomainDecl,
+    rng: &mut Rng,
+    draw: impl FnOnce(&mut Rng) -> Option<Vec<f64>>,
+) -> Vec<f64> {
+    let mut p = uniform_point(inputs, rng);
+    let x = draw(rng).unwrap_or_else(|| vec![f64::NAN; d.coords.len()]);
+    for (&k, v) in d.coords.iter().zip(x) {
+        p[k] = v;
+    }
+    p
 }
 
 fn uniform_point(inputs: &[InputDecl], rng: &mut Rng) -> Vec<f64> {

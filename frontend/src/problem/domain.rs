@@ -1,0 +1,630 @@
+//! Domains beyond boxes: boxes, balls and simple polygons combined by union, difference and
+//! intersection (constructive solid geometry), and exact sampling of their interiors and
+//! boundaries.
+//!
+//! A [`Region`] answers three questions:
+//! - **inside or not**: the sign of a signed distance bound, negative inside
+//!   ([`Region::sdf`]; for CSG `min`, `max` and `max(a, −b)` of the pieces' distances, whose
+//!   sign and zero set are exact even where the value is only a bound);
+//! - **interior points**: uniform in the shape by rejection from its bounding box, used only
+//!   where the acceptance rate stays reasonable ([`Region::occupancy`] checks it when the
+//!   domain is declared);
+//! - **boundary points**: uniform by length (area) over the boundary of the result. A piece
+//!   is chosen in proportion to its boundary measure, a point drawn uniformly on it, and the
+//!   point kept when it bounds the result: a small step against the piece's outward
+//!   normal is inside the result and a step along it is outside. What is kept is uniform
+//!   on the parts of each piece's boundary that bound the result (a hole's circle, the
+//!   outer square's sides), and the normal is the piece's, reversed for a piece subtracted
+//!   an odd number of times.
+
+use crate::nn::Rng;
+use std::f64::consts::PI;
+
+/// A domain's shape in its coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Region {
+    /// The box `[lo₁, hi₁] × … × [lo_d, hi_d]` (`rect` is the 2-D one).
+    Box {
+        /// Lower corner.
+        lo: Vec<f64>,
+        /// Upper corner.
+        hi: Vec<f64>,
+    },
+    /// The ball of radius `r` around `center` (`disk` is the 2-D one).
+    Ball {
+        /// Center.
+        center: Vec<f64>,
+        /// Radius.
+        r: f64,
+    },
+    /// A simple polygon, vertices in order (either orientation).
+    Polygon(Vec<[f64; 2]>),
+    /// `A + B`.
+    Union(Box<Region>, Box<Region>),
+    /// `A - B`.
+    Difference(Box<Region>, Box<Region>),
+    /// `A & B`.
+    Intersection(Box<Region>, Box<Region>),
+}
+
+/// A point on a domain's boundary and the outward unit normal there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundaryPoint {
+    /// The point.
+    pub x: Vec<f64>,
+    /// The outward unit normal.
+    pub normal: Vec<f64>,
+}
+
+/// Acceptance rates below this make rejection sampling of the interior an error.
+pub const MIN_OCCUPANCY: f64 = 1e-3;
+
+impl Region {
+    /// Number of coordinates.
+    pub fn dim(&self) -> usize {
+        match self {
+            Region::Box { lo, .. } => lo.len(),
+            Region::Ball { center, .. } => center.len(),
+            Region::Polygon(_) => 2,
+            Region::Union(a, _) | Region::Difference(a, _) | Region::Intersection(a, _) => a.dim(),
+        }
+    }
+
+    /// A signed distance bound: negative inside, positive outside, zero on the boundary.
+    pub fn sdf(&self, p: &[f64]) -> f64 {
+        match self {
+            Region::Box { lo, hi } => box_sdf(lo, hi, p),
+            Region::Ball { center, r } => dist(p, center) - r,
+            Region::Polygon(v) => polygon_sdf(v, p),
+            Region::Union(a, b) => a.sdf(p).min(b.sdf(p)),
+            Region::Difference(a, b) => a.sdf(p).max(-b.sdf(p)),
+            Region::Intersection(a, b) => a.sdf(p).max(b.sdf(p)),
+        }
+    }
+
+    /// Whether `p` lies strictly inside.
+    pub fn contains(&self, p: &[f64]) -> bool {
+        self.sdf(p) < 0.0
+    }
+
+    /// The bounding box `(lo, hi)` of the result.
+    pub fn bbox(&self) -> (Vec<f64>, Vec<f64>) {
+        match self {
+            Region::Box { lo, hi } => (lo.clone(), hi.clone()),
+            Region::Ball { center, r } => (
+                center.iter().map(|c| c - r).collect(),
+                center.iter().map(|c| c + r).collect(),
+            ),
+            Region::Polygon(v) => (
+                (0..2)
+                    .map(|k| v.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min))
+                    .collect(),
+                (0..2)
+                    .map(|k| v.iter().map(|p| p[k]).fold(f64::NEG_INFINITY, f64::max))
+                    .collect(),
+            ),
+            Region::Union(a, b) => {
+                let ((al, ah), (bl, bh)) = (a.bbox(), b.bbox());
+                (zip_with(&al, &bl, f64::min), zip_with(&ah, &bh, f64::max))
+            }
+            Region::Difference(a, _) => a.bbox(),
+            Region::Intersection(a, b) => {
+                let ((al, ah), (bl, bh)) = (a.bbox(), b.bbox());
+                (zip_with(&al, &bl, f64::max), zip_with(&ah, &bh, f64::min))
+            }
+        }
+    }
+
+    /// The length of the bounding box's diagonal (the domain's scale for tolerances).
+    pub fn diameter(&self) -> f64 {
+        let (lo, hi) = self.bbox();
+        dist(&lo, &hi)
+    }
+
+    /// The primitive pieces with, for each, whether it is subtracted an odd number of times
+    /// (its outward normal points into the result).
+    fn pieces(&self) -> Vec<(&Region, bool)> {
+        let mut out = Vec::new();
+        self.collect_pieces(false, &mut out);
+        out
+    }
+
+    fn collect_pieces<'a>(&'a self, flip: bool, out: &mut Vec<(&'a Region, bool)>) {
+        match self {
+            Region::Union(a, b) | Region::Intersection(a, b) => {
+                a.collect_pieces(flip, out);
+                b.collect_pieces(flip, out);
+            }
+            Region::Difference(a, b) => {
+                a.collect_pieces(flip, out);
+                b.collect_pieces(!flip, out);
+            }
+            piece => out.push((piece, flip)),
+        }
+    }
+
+    /// The fraction of the bounding box inside the shape, estimated from `samples` seeded
+    /// uniform draws (0 when the box itself is empty).
+    pub fn occupancy(&self, samples: usize) -> f64 {
+        let (lo, hi) = self.bbox();
+        if lo.iter().zip(&hi).any(|(l, h)| !below(*l, *h)) {
+            return 0.0;
+        }
+        let mut rng = Rng::new(0x0CC0);
+        let inside = (0..samples)
+            .filter(|_| self.contains(&uniform_in(&lo, &hi, &mut rng)))
+            .count();
+        inside as f64 / samples as f64
+    }
+
+    /// A point uniform in the shape (rejection from the bounding box; the caller has
+    /// checked [`Region::occupancy`]). `None` after `10 / MIN_OCCUPANCY` misses.
+    pub fn sample_interior(&self, rng: &mut Rng) -> Option<Vec<f64>> {
+        let (lo, hi) = self.bbox();
+        (0..(10.0 / MIN_OCCUPANCY) as usize)
+            .map(|_| uniform_in(&lo, &hi, rng))
+            .find(|p| self.contains(p))
+    }
+
+    /// A point uniform by measure on the result's boundary, with its outward normal.
+    /// `None` when no drawn candidate bounds the result (an empty boundary).
+    pub fn sample_boundary(&self, rng: &mut Rng) -> Option<BoundaryPoint> {
+        let pieces = self.pieces();
+        let measures: Vec<f64> = pieces.iter().map(|(s, _)| s.piece_measure()).collect();
+        let total: f64 = measures.iter().sum();
+        let eps = 1e-7 * self.diameter();
+        for _ in 0..(10.0 / MIN_OCCUPANCY) as usize {
+            let mut u = rng.uniform() * total;
+            let k = (measures.iter())
+                .position(|m| {
+                    u -= m;
+                    u < 0.0
+                })
+                .unwrap_or(pieces.len() - 1);
+            let (piece, flip) = pieces[k];
+            let mut bp = piece.piece_boundary(rng);
+            if flip {
+                bp.normal.iter_mut().for_each(|n| *n = -*n);
+            }
+            let step = |s: f64| -> Vec<f64> {
+                bp.x.iter()
+                    .zip(&bp.normal)
+                    .map(|(x, n)| x + s * n)
+                    .collect()
+            };
+            if self.contains(&step(-eps)) && !self.contains(&step(eps)) {
+                return Some(bp);
+            }
+        }
+        None
+    }
+
+    /// The boundary measure of a primitive (perimeter or surface area).
+    fn piece_measure(&self) -> f64 {
+        match self {
+            Region::Box { lo, hi } => {
+                let len: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| h - l).collect();
+                (0..len.len())
+                    .map(|i| {
+                        2.0 * (0..len.len())
+                            .filter(|&j| j != i)
+                            .map(|j| len[j])
+                            .product::<f64>()
+                    })
+                    .sum()
+            }
+            Region::Ball { center, r } => sphere_area(center.len(), *r),
+            Region::Polygon(v) => edges(v).map(|(a, b)| dist(&a, &b)).sum(),
+            _ => unreachable!("pieces are primitives"),
+        }
+    }
+
+    /// A point uniform on a primitive's boundary and its outward normal.
+    fn piece_boundary(&self, rng: &mut Rng) -> BoundaryPoint {
+        match self {
+            Region::Box { lo, hi } => box_boundary(lo, hi, rng),
+            Region::Ball { center, r } => {
+                let g: Vec<f64> = center.iter().map(|_| rng.normal()).collect();
+                let norm = g
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f64>()
+                    .sqrt()
+                    .max(f64::MIN_POSITIVE);
+                let normal: Vec<f64> = g.iter().map(|x| x / norm).collect();
+                let x = center.iter().zip(&normal).map(|(c, n)| c + r * n).collect();
+                BoundaryPoint { x, normal }
+            }
+            Region::Polygon(v) => polygon_boundary(v, rng),
+            _ => unreachable!("pieces are primitives"),
+        }
+    }
+
+    /// The outward normal of the nearest piece of the result's boundary to `p`, and the
+    /// distance to it (for given points: `nabla eval --points`).
+    pub fn nearest_normal(&self, p: &[f64]) -> (Vec<f64>, f64) {
+        let mut best = (vec![0.0; p.len()], f64::INFINITY);
+        for (piece, flip) in self.pieces() {
+            let (mut n, d) = piece.piece_nearest(p);
+            if flip {
+                n.iter_mut().for_each(|x| *x = -*x);
+            }
+            if d < best.1 {
+                best = (n, d);
+            }
+        }
+        best
+    }
+
+    fn piece_nearest(&self, p: &[f64]) -> (Vec<f64>, f64) {
+        match self {
+            Region::Box { lo, hi } => {
+                // The nearest face: the coordinate closest to one of its ends.
+                let mut best = (vec![0.0; p.len()], f64::INFINITY);
+                for i in 0..p.len() {
+                    for (end, sign) in [(lo[i], -1.0), (hi[i], 1.0)] {
+                        let d = (p[i] - end).abs();
+                        if d < best.1 {
+                            let mut n = vec![0.0; p.len()];
+                            n[i] = sign;
+                            best = (n, d);
+                        }
+                    }
+                }
+                best
+            }
+            Region::Ball { center, r } => {
+                let d = dist(p, center);
+                let n = p
+                    .iter()
+                    .zip(center)
+                    .map(|(a, c)| (a - c) / d.max(f64::MIN_POSITIVE))
+                    .collect();
+                (n, (d - r).abs())
+            }
+            Region::Polygon(v) => {
+                let ccw = signed_area(v) > 0.0;
+                let mut best = (vec![0.0; 2], f64::INFINITY);
+                for (a, b) in edges(v) {
+                    let d = segment_dist(&a, &b, p);
+                    if d < best.1 {
+                        best = (edge_normal(&a, &b, ccw), d);
+                    }
+                }
+                best
+            }
+            _ => unreachable!("pieces are primitives"),
+        }
+    }
+
+    /// What is wrong with the shape as declared: a degenerate primitive, a polygon that
+    /// intersects itself, pieces of different dimensions.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Region::Box { lo, hi } => match lo.iter().zip(hi).position(|(l, h)| !below(*l, *h)) {
+                Some(i) => Err(format!(
+                    "the box is empty along coordinate {}: [{}, {}]",
+                    i + 1,
+                    lo[i],
+                    hi[i]
+                )),
+                None => Ok(()),
+            },
+            Region::Ball { r, .. } if !below(0.0, *r) => {
+                Err(format!("the radius is {r}; it must be positive"))
+            }
+            Region::Ball { .. } => Ok(()),
+            Region::Polygon(v) => check_polygon(v),
+            Region::Union(a, b) | Region::Difference(a, b) | Region::Intersection(a, b) => {
+                if a.dim() != b.dim() {
+                    return Err(format!(
+                        "a {}-D shape combined with a {}-D one",
+                        a.dim(),
+                        b.dim()
+                    ));
+                }
+                a.check().and(b.check())
+            }
+        }
+    }
+}
+
+/// `a < b`, false when either is NaN.
+fn below(a: f64, b: f64) -> bool {
+    a.partial_cmp(&b) == Some(std::cmp::Ordering::Less)
+}
+
+fn zip_with(a: &[f64], b: &[f64], f: fn(f64, f64) -> f64) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| f(*x, *y)).collect()
+}
+
+fn dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn uniform_in(lo: &[f64], hi: &[f64], rng: &mut Rng) -> Vec<f64> {
+    lo.iter()
+        .zip(hi)
+        .map(|(l, h)| l + (h - l) * rng.uniform())
+        .collect()
+}
+
+/// The exact signed distance to a box.
+fn box_sdf(lo: &[f64], hi: &[f64], p: &[f64]) -> f64 {
+    // q = |p − center| − half-widths: outside where some q > 0.
+    let q: Vec<f64> = (0..p.len())
+        .map(|i| (p[i] - 0.5 * (lo[i] + hi[i])).abs() - 0.5 * (hi[i] - lo[i]))
+        .collect();
+    let outside = q.iter().map(|v| v.max(0.0).powi(2)).sum::<f64>().sqrt();
+    let inside = q.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v)).min(0.0);
+    outside + inside
+}
+
+/// The surface measure of the sphere of radius `r` in `d` dimensions:
+/// `2 π^(d/2) r^(d−1) / Γ(d/2)` (2πr for d = 2, 4πr² for d = 3).
+fn sphere_area(d: usize, r: f64) -> f64 {
+    // Γ(d/2) by the recurrence from Γ(1) = 1 or Γ(1/2) = √π.
+    let mut gamma = if d.is_multiple_of(2) { 1.0 } else { PI.sqrt() };
+    let mut k = if d.is_multiple_of(2) { 1.0 } else { 0.5 };
+    while k < d as f64 / 2.0 {
+        gamma *= k;
+        k += 1.0;
+    }
+    2.0 * PI.powf(d as f64 / 2.0) * r.powi(d as i32 - 1) / gamma
+}
+
+/// A point uniform on a box's faces (each in proportion to its measure) and its normal.
+fn box_boundary(lo: &[f64], hi: &[f64], rng: &mut Rng) -> BoundaryPoint {
+    let d = lo.len();
+    let len: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| h - l).collect();
+    let face = |i: usize| (0..d).filter(|&j| j != i).map(|j| len[j]).product::<f64>();
+    let total: f64 = (0..d).map(|i| 2.0 * face(i)).sum();
+    let mut u = rng.uniform() * total;
+    let mut pick = (d - 1, 1.0);
+    'faces: for i in 0..d {
+        for sign in [-1.0, 1.0] {
+            u -= face(i);
+            if u < 0.0 {
+                pick = (i, sign);
+                break 'faces;
+            }
+        }
+    }
+    let (i, sign) = pick;
+    let mut x = uniform_in(lo, hi, rng);
+    x[i] = if sign < 0.0 { lo[i] } else { hi[i] };
+    let mut normal = vec![0.0; d];
+    normal[i] = sign;
+    BoundaryPoint { x, normal }
+}
+
+fn edges(v: &[[f64; 2]]) -> impl Iterator<Item = ([f64; 2], [f64; 2])> + '_ {
+    (0..v.len()).map(move |i| (v[i], v[(i + 1) % v.len()]))
+}
+
+/// The signed area (positive for counter-clockwise vertices).
+fn signed_area(v: &[[f64; 2]]) -> f64 {
+    0.5 * edges(v)
+        .map(|(a, b)| a[0] * b[1] - b[0] * a[1])
+        .sum::<f64>()
+}
+
+/// The outward unit normal of edge `a → b` of a polygon of the given orientation.
+fn edge_normal(a: &[f64; 2], b: &[f64; 2], ccw: bool) -> Vec<f64> {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = dx.hypot(dy);
+    // Counter-clockwise: the interior is on the left, so outward is the right normal.
+    if ccw {
+        vec![dy / l, -dx / l]
+    } else {
+        vec![-dy / l, dx / l]
+    }
+}
+
+fn segment_dist(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let t = (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+    (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy)
+}
+
+/// Distance to the nearest edge, negative inside (even–odd crossing rule).
+fn polygon_sdf(v: &[[f64; 2]], p: &[f64]) -> f64 {
+    let d = edges(v)
+        .map(|(a, b)| segment_dist(&a, &b, p))
+        .fold(f64::INFINITY, f64::min);
+    let mut inside = false;
+    for (a, b) in edges(v) {
+        if (a[1] > p[1]) != (b[1] > p[1]) {
+            let x = a[0] + (p[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
+            if p[0] < x {
+                inside = !inside;
+            }
+        }
+    }
+    if inside {
+        -d
+    } else {
+        d
+    }
+}
+
+fn polygon_boundary(v: &[[f64; 2]], rng: &mut Rng) -> BoundaryPoint {
+    let lens: Vec<f64> = edges(v).map(|(a, b)| dist(&a, &b)).collect();
+    let mut u = rng.uniform() * lens.iter().sum::<f64>();
+    let k = lens
+        .iter()
+        .position(|l| {
+            u -= l;
+            u < 0.0
+        })
+        .unwrap_or(v.len() - 1);
+    let (a, b) = (v[k], v[(k + 1) % v.len()]);
+    let t = rng.uniform();
+    let x = vec![a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+    BoundaryPoint {
+        x,
+        normal: edge_normal(&a, &b, signed_area(v) > 0.0),
+    }
+}
+
+/// At least three vertices, no repeated vertex, no two edges that cross or touch except
+/// neighbours at their shared vertex.
+fn check_polygon(v: &[[f64; 2]]) -> Result<(), String> {
+    if v.len() < 3 {
+        return Err(format!(
+            "a polygon needs at least 3 vertices; this one has {}",
+            v.len()
+        ));
+    }
+    let n = v.len();
+    for i in 0..n {
+        for j in i + 1..n {
+            if v[i] == v[j] {
+                return Err(format!("vertices {} and {} coincide", i + 1, j + 1));
+            }
+        }
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            let adjacent = j == i + 1 || (i == 0 && j == n - 1);
+            let (a, b) = (v[i], v[(i + 1) % n]);
+            let (c, d) = (v[j], v[(j + 1) % n]);
+            if !adjacent && segments_meet(&a, &b, &c, &d) {
+                return Err(format!(
+                    "the polygon intersects itself: edge {} ({:?}–{:?}) meets edge {} ({:?}–{:?})",
+                    i + 1,
+                    a,
+                    b,
+                    j + 1,
+                    c,
+                    d
+                ));
+            }
+        }
+    }
+    if signed_area(v).abs() == 0.0 {
+        return Err("the polygon has zero area".into());
+    }
+    Ok(())
+}
+
+fn orient(a: &[f64; 2], b: &[f64; 2], c: &[f64; 2]) -> f64 {
+    (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+}
+
+/// Whether closed segments `ab` and `cd` share a point.
+fn segments_meet(a: &[f64; 2], b: &[f64; 2], c: &[f64; 2], d: &[f64; 2]) -> bool {
+    let (d1, d2) = (orient(c, d, a), orient(c, d, b));
+    let (d3, d4) = (orient(a, b, c), orient(a, b, d));
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+    {
+        return true;
+    }
+    let on = |p: &[f64; 2], q: &[f64; 2], r: &[f64; 2]| {
+        orient(p, q, r) == 0.0
+            && r[0] >= p[0].min(q[0])
+            && r[0] <= p[0].max(q[0])
+            && r[1] >= p[1].min(q[1])
+            && r[1] <= p[1].max(q[1])
+    };
+    on(c, d, a) || on(c, d, b) || on(a, b, c) || on(a, b, d)
+}
+
+/// The 2-D rectangle `[a₁, b₁] × [a₂, b₂]`.
+pub fn rect(x: [f64; 2], y: [f64; 2]) -> Region {
+    cuboid(&[x, y])
+}
+
+/// The d-D box `[a₁, b₁] × … × [a_d, b_d]` (the language's `box`).
+pub fn cuboid(sides: &[[f64; 2]]) -> Region {
+    Region::Box {
+        lo: sides.iter().map(|s| s[0]).collect(),
+        hi: sides.iter().map(|s| s[1]).collect(),
+    }
+}
+
+/// The 2-D disk of radius `r` around `c`.
+pub fn disk(c: [f64; 2], r: f64) -> Region {
+    ball(&c, r)
+}
+
+/// The d-D ball of radius `r` around `c`.
+pub fn ball(c: &[f64], r: f64) -> Region {
+    Region::Ball {
+        center: c.to_vec(),
+        r,
+    }
+}
+
+/// The simple polygon with these vertices, in order (either orientation).
+pub fn polygon(vertices: &[[f64; 2]]) -> Region {
+    Region::Polygon(vertices.to_vec())
+}
+
+/// `A + B`: the union.
+impl std::ops::Add for Region {
+    type Output = Region;
+    fn add(self, rhs: Region) -> Region {
+        Region::Union(Box::new(self), Box::new(rhs))
+    }
+}
+
+/// `A - B`: the difference.
+impl std::ops::Sub for Region {
+    type Output = Region;
+    fn sub(self, rhs: Region) -> Region {
+        Region::Difference(Box::new(self), Box::new(rhs))
+    }
+}
+
+/// `A & B`: the intersection.
+impl std::ops::BitAnd for Region {
+    type Output = Region;
+    fn bitand(self, rhs: Region) -> Region {
+        Region::Intersection(Box::new(self), Box::new(rhs))
+    }
+}
+
+/// Why a shape cannot be a domain over coordinates with these intervals: a degenerate or
+/// self-intersecting piece, the wrong number of coordinates, a shape reaching outside the
+/// intervals, an empty result, or one too thin in its bounding box to sample by rejection.
+pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String> {
+    shape.check()?;
+    if shape.dim() != intervals.len() {
+        return Err(format!(
+            "the shape has {} coordinates, the domain lists {}",
+            shape.dim(),
+            intervals.len()
+        ));
+    }
+    let (lo, hi) = shape.bbox();
+    for (k, iv) in intervals.iter().enumerate() {
+        let slack = 1e-12 * (iv[1] - iv[0]).abs().max(1.0);
+        if lo[k] < iv[0] - slack || hi[k] > iv[1] + slack {
+            return Err(format!(
+                "coordinate {} of the shape spans [{}, {}], outside its interval [{}, {}]",
+                k + 1,
+                lo[k],
+                hi[k],
+                iv[0],
+                iv[1]
+            ));
+        }
+    }
+    let occupancy = shape.occupancy(20_000);
+    if occupancy == 0.0 || shape.sample_boundary(&mut Rng::new(1)).is_none() {
+        return Err("the shape is empty".into());
+    }
+    if occupancy < MIN_OCCUPANCY {
+        return Err(format!(
+            "the shape fills {:.1e} of its bounding box, too little to sample by rejection",
+            occupancy
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! A problem on a domain beyond the box trains end to end: errors are measured on the
+//! domain's points only, and the outputs skip the solution maps (the grid inside a disk is
+//! not a tensor grid).
+
+#[path = "../examples/poisson_holes_dsl.rs"]
+#[allow(dead_code)]
+mod poisson_holes_dsl;
+
+use nabla::train::accuracy::Grid;
+use nabla::{OptimizerKind, Training};
+
+#[test]
+fn errors_are_measured_on_the_domain_only() {
+    let problem = poisson_holes_dsl::problem().unwrap();
+    let grid = Grid::of(&problem);
+    let shape = &problem.domains[0].shape;
+    assert!(grid.rows.iter().all(|r| shape.contains(r)));
+    // The box grid has 101² points, 99² of them off the square's sides (points on the
+    // boundary are not inside); the plate covers 1 − 4π/100 ≈ 87% of the square.
+    let share = grid.rows.len() as f64 / (101.0 * 101.0);
+    let want = (99.0f64 / 101.0).powi(2) * (1.0 - 0.04 * std::f64::consts::PI);
+    assert!((share - want).abs() < 0.01, "{share} vs {want}");
+    assert!(grid.axes.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let t = Training::new(OptimizerKind::Adam).steps(30).out(dir.path());
+    let run = nabla::train(&problem, &t).unwrap();
+    assert_eq!(run.rel_l2.len(), 1);
+    assert!(run.rel_l2[0].1.is_finite());
+    assert!(dir.path().join("loss.svg").is_file());
+    assert!(dir.path().join("params.json").is_file());
+    assert!(!dir.path().join("u.svg").exists());
+}
