@@ -17,14 +17,13 @@ pub fn problem() -> Result<Problem, BuildError> {
         .fold(rect([0.0, 1.0], [0.0, 1.0]), |s, h| s - h);
     let d = p.domain("plate", &[x, y], plate);
     let u = p.net("u", &[x, y], mlp(&[32, 32]));
-    let exact = p.define("exact", move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
+    let ue = p.define("ue", move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
     let inner = p.points("inner", interior_of(d, 1024));
     let walls = p.points("walls", boundary_of(d, 512));
     p.residual("pde", inner, move |c| {
-        -c.lap(c[u]) - 2.0 * PI.powi(2) * c[exact]
+        -c.lap(c[u]) - 2.0 * PI.powi(2) * c[ue]
     });
-    p.residual("bc", walls, move |c| c[u] - c[exact])
-        .weight(10.0);
+    p.residual("bc", walls, move |c| c[u] - c[ue]).weight(10.0);
     p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
     p.build()
 }

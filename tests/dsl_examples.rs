@@ -23,6 +23,9 @@ mod inverse_dsl;
 #[path = "../examples/poisson_dsl.rs"]
 #[allow(dead_code)]
 mod poisson_dsl;
+#[path = "../examples/poisson_holes_dsl.rs"]
+#[allow(dead_code)]
+mod poisson_holes_dsl;
 
 fn from_file(name: &str) -> Problem {
     let path = format!("{}/examples/{name}.nabla", env!("CARGO_MANIFEST_DIR"));
@@ -38,6 +41,7 @@ fn assert_same_declarations(a: &Problem, b: &Problem) {
     assert_eq!(a.nets, b.nets);
     assert_eq!(a.params, b.params);
     assert_eq!(a.point_sets, b.point_sets);
+    assert_eq!(a.domains, b.domains);
     let res = |p: &Problem| -> Vec<(String, String, f64)> {
         (p.residuals.iter())
             .map(|r| (r.name.clone(), r.points.clone(), r.weight))
@@ -148,6 +152,7 @@ fn builder_version(name: &str) -> Option<Problem> {
         "allen_cahn_periodic" => allen_cahn_periodic(),
         "multiscale_fourier" => multiscale("multiscale_fourier", mlp(&[64, 64]).fourier(64, 5.0)),
         "poisson_hard" => poisson_hard(),
+        "poisson_holes" => poisson_holes_dsl::problem(),
         "multiscale_plain" => multiscale("multiscale_plain", mlp(&[64, 64])),
         _ => return None,
     };

@@ -165,7 +165,8 @@ fn each_statement_form_parses() {
     let src = "problem p\ninput x in [-1, 2 * pi]\nconst c = 2\nparam k = -0.5\n\
                net u(x) = mlp(widths = [4], act = sin, seed = 7)\n\
                net g(x) -> (a, b) = mlp(widths = [3, 3])\nlet f = c * x\n\
-               points s = interior(5) + boundary(2) + face(x = 0, 3)\n\
+               domain half(x) = box([0, pi])\n\
+               points s = interior(5) + boundary(2) + face(x = 0, 3) + interior(half, 2)\n\
                residual r on s weight c + 1 = u - f\nexact u = x\n";
     let (ast, errs) = parse_file(src);
     assert!(errs.is_empty(), "{errs:?}");
@@ -180,11 +181,12 @@ fn each_statement_form_parses() {
             StmtKind::Net { .. } => "net",
             StmtKind::Let(..) => "let",
             StmtKind::Points(..) => "points",
+            StmtKind::Domain(..) => "domain",
             StmtKind::Residual { .. } => "residual",
             StmtKind::Exact(..) => "exact",
         })
         .collect();
-    let want = "problem input const param net net let points residual exact";
+    let want = "problem input const param net net let domain points residual exact";
     assert_eq!(kinds.join(" "), want);
     let l = load(src);
     let p = &l.problem;
@@ -194,7 +196,8 @@ fn each_statement_form_parses() {
     assert_eq!(p.nets[0].seed, 7);
     assert_eq!(p.nets[1].mlp.widths, vec![1, 3, 3, 2]);
     assert_eq!(p.residuals[0].weight, 3.0);
-    assert_eq!(p.point_sets[0].spec.len(), 10);
+    assert_eq!(p.point_sets[0].spec.len(), 12);
+    assert_eq!(p.domains[0].shape.bbox().1, vec![std::f64::consts::PI]);
 }
 
 #[test]

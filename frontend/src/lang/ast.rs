@@ -115,8 +115,64 @@ pub enum SetExpr {
     Boundary(Expr),
     /// `face(V = X, N)`
     Face(Ident, Expr, Expr),
+    /// `interior(D, N)`: in domain D
+    InteriorOf(Ident, Expr),
+    /// `boundary(D, N)`: on domain D's boundary
+    BoundaryOf(Ident, Expr),
     /// `A + B + ...`
     Union(Vec<SetExpr>),
+}
+
+/// A shape of a `domain` statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShapeExpr {
+    /// `rect(...)`, `box(...)`, `disk(...)`, `ball(...)`, `polygon(...)`, and where the
+    /// call is written.
+    Call(Ident, Vec<ShapeArg>, Span),
+    /// `A + B`, `A - B`, `A & B` (left to right, one precedence).
+    Op(ShapeOp, Box<ShapeExpr>, Box<ShapeExpr>),
+    /// `(A)`.
+    Paren(Box<ShapeExpr>, Span),
+}
+
+/// A CSG operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShapeOp {
+    /// `+`
+    Union,
+    /// `-`
+    Difference,
+    /// `&`
+    Intersection,
+}
+
+/// An argument of a shape: a number (a constant expression) or a list of arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShapeArg {
+    /// A constant expression.
+    Expr(Expr),
+    /// `[A, B, ...]`.
+    List(Vec<ShapeArg>, Span),
+}
+
+impl ShapeExpr {
+    /// Where the shape is written.
+    pub fn span(&self) -> Span {
+        match self {
+            ShapeExpr::Call(_, _, s) | ShapeExpr::Paren(_, s) => *s,
+            ShapeExpr::Op(_, a, b) => a.span().to(b.span()),
+        }
+    }
+}
+
+impl ShapeArg {
+    /// Where the argument is written.
+    pub fn span(&self) -> Span {
+        match self {
+            ShapeArg::Expr(e) => e.span,
+            ShapeArg::List(_, s) => *s,
+        }
+    }
 }
 
 /// A value given to an `mlp(...)` argument: an expression or a list `[A, B, ...]`.
@@ -172,6 +228,8 @@ pub enum StmtKind {
     Let(Ident, Expr),
     /// `points NAME = SET`
     Points(Ident, SetExpr),
+    /// `domain NAME(V, ...) = SHAPE`
+    Domain(Ident, Vec<Ident>, ShapeExpr),
     /// `residual NAME on SET [weight W] = EXPR`
     Residual {
         /// The residual's name.
@@ -277,9 +335,45 @@ impl Display for SetExpr {
             SetExpr::Interior(n) => write!(f, "interior({n})"),
             SetExpr::Boundary(n) => write!(f, "boundary({n})"),
             SetExpr::Face(v, x, n) => write!(f, "face({v} = {x}, {n})"),
+            SetExpr::InteriorOf(d, n) => write!(f, "interior({d}, {n})"),
+            SetExpr::BoundaryOf(d, n) => write!(f, "boundary({d}, {n})"),
             SetExpr::Union(parts) => {
                 let s: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
                 f.write_str(&s.join(" + "))
+            }
+        }
+    }
+}
+
+impl Display for ShapeExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ShapeExpr::Call(k, args, _) => {
+                write!(f, "{k}(")?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+            ShapeExpr::Op(op, a, b) => {
+                let sym = match op {
+                    ShapeOp::Union => "+",
+                    ShapeOp::Difference => "-",
+                    ShapeOp::Intersection => "&",
+                };
+                write!(f, "{a} {sym} {b}")
+            }
+            ShapeExpr::Paren(a, _) => write!(f, "({a})"),
+        }
+    }
+}
+
+impl Display for ShapeArg {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ShapeArg::Expr(e) => write!(f, "{e}"),
+            ShapeArg::List(items, _) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
             }
         }
     }
@@ -336,6 +430,11 @@ impl Display for Stmt {
             }
             StmtKind::Let(n, e) => write!(f, "let {n} = {e}"),
             StmtKind::Points(n, s) => write!(f, "points {n} = {s}"),
+            StmtKind::Domain(n, coords, shape) => {
+                write!(f, "domain {n}(")?;
+                list(f, coords)?;
+                write!(f, ") = {shape}")
+            }
             StmtKind::Residual {
                 name,
                 on,

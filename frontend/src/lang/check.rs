@@ -8,8 +8,10 @@ use super::ast::*;
 use super::diag::{nearest, Diagnostic, Span};
 use super::scope::{Kind, NetSig, Scope, FUNCTIONS, RESERVED};
 use crate::nn::{Act, Mlp};
+use crate::problem::domain::{check_domain, Region};
 use crate::problem::{
-    Embedding, Fourier, InputDecl, NetDecl, Periodic, PointSetDecl, PointSpec, ScalarParam,
+    DomainDecl, Embedding, Fourier, InputDecl, NetDecl, Periodic, PointSetDecl, PointSpec,
+    ScalarParam,
 };
 use std::collections::HashMap;
 
@@ -44,6 +46,8 @@ pub struct Checked {
     pub residuals: Vec<ResidualSrc>,
     /// Exact solutions `(output, expression)`.
     pub exact: Vec<(String, Expr)>,
+    /// Domains, in declaration order.
+    pub domains: Vec<DomainDecl>,
     /// Warnings (the file is usable as it is).
     pub warnings: Vec<Diagnostic>,
 }
@@ -56,6 +60,8 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         first: HashMap::new(),
         faces: Vec::new(),
         exact_first: HashMap::new(),
+        domain_count: 0,
+        pending_domains: Vec::new(),
         src,
     };
     for s in &file.stmts {
@@ -68,6 +74,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
     c.let_cycles();
     c.face_positions();
     c.periodic_intervals();
+    c.check_domains();
     c.unused_point_sets(file);
     let broken = &file.broken;
     c.errors
@@ -103,6 +110,11 @@ struct Checker<'s> {
     faces: Vec<(usize, f64, Span)>,
     /// Where each output's `exact` was first given.
     exact_first: HashMap<String, Span>,
+    /// Domains declared so far (first pass).
+    domain_count: usize,
+    /// Domains whose shapes evaluated, checked against their intervals once every input
+    /// is known: `(name, coordinates, shape, where the shape is written)`.
+    pending_domains: Vec<(String, Vec<usize>, Region, Span)>,
     src: &'s str,
 }
 
@@ -149,6 +161,10 @@ impl Checker<'_> {
                 self.bind(n, Kind::Let(i));
             }
             StmtKind::Points(n, _) => self.bind(n, Kind::Points),
+            StmtKind::Domain(n, ..) => {
+                self.bind(n, Kind::Domain(self.domain_count));
+                self.domain_count += 1;
+            }
             StmtKind::Net { name, outputs, .. } => self.declare_net(name, outputs.as_deref()),
             StmtKind::Problem(_) | StmtKind::Residual { .. } | StmtKind::Exact(..) => {}
         }
@@ -276,6 +292,7 @@ impl Checker<'_> {
             } => self.net(name, args, arch),
             StmtKind::Let(_, e) => self.expr(e),
             StmtKind::Points(n, set) => self.points(n, set),
+            StmtKind::Domain(n, coords, shape) => self.domain(n, coords, shape),
             StmtKind::Residual {
                 name,
                 on,
@@ -601,6 +618,20 @@ impl Checker<'_> {
                     n: n?,
                 })
             }
+            SetExpr::InteriorOf(d, n) => {
+                let (domain, n) = (self.domain_ref(d), self.count(n, what, POINTS));
+                Some(PointSpec::InteriorOf {
+                    domain: domain?,
+                    n: n?,
+                })
+            }
+            SetExpr::BoundaryOf(d, n) => {
+                let (domain, n) = (self.domain_ref(d), self.count(n, what, POINTS));
+                Some(PointSpec::BoundaryOf {
+                    domain: domain?,
+                    n: n?,
+                })
+            }
             SetExpr::Union(parts) => {
                 let specs: Vec<Option<PointSpec>> = parts.iter().map(|p| self.set(p)).collect();
                 Some(PointSpec::Union(specs.into_iter().collect::<Option<_>>()?))
@@ -637,6 +668,166 @@ impl Checker<'_> {
             );
         }
         Some(v)
+    }
+
+    /// `domain NAME(V, ...) = SHAPE`: the coordinates are distinct inputs and the shape's
+    /// numbers constants; the rest waits for [`Checker::check_domains`].
+    fn domain(&mut self, n: &Ident, coords: &[Ident], shape: &ShapeExpr) {
+        let mut idx = Vec::new();
+        for (i, v) in coords.iter().enumerate() {
+            if coords[..i].iter().any(|w| w.name == v.name) {
+                self.err(Diagnostic::new(v.span, format!("`{v}` is listed twice")));
+            }
+            idx.push(self.input_ref(v, "use {} as a domain coordinate"));
+        }
+        if coords.is_empty() {
+            let d = Diagnostic::new(n.span, format!("domain `{n}` has no coordinates"));
+            self.err(d.note("list the inputs it spans, e.g. `domain D(x, y) = ...`"));
+        }
+        let region = self.region(shape);
+        if let (Some(idx), Some(region)) = (idx.into_iter().collect(), region) {
+            self.pending_domains
+                .push((n.name.clone(), idx, region, shape.span()));
+        }
+    }
+
+    /// Every domain against its coordinates' intervals: inside them, not degenerate, not
+    /// empty, not too thin to sample.
+    fn check_domains(&mut self) {
+        for (name, coords, region, span) in std::mem::take(&mut self.pending_domains) {
+            let intervals: Option<Vec<[f64; 2]>> = (coords.iter())
+                .map(|&k| {
+                    let input = &self.out.scope.inputs[k];
+                    let d = self.out.inputs.iter().find(|d| &d.name == input)?;
+                    Some([d.lo, d.hi])
+                })
+                .collect();
+            let Some(intervals) = intervals else {
+                continue; // an interval has its own error
+            };
+            if let Err(reason) = check_domain(&region, &intervals) {
+                self.err(Diagnostic::new(span, format!("domain `{name}`: {reason}")));
+                continue;
+            }
+            let shape = region;
+            self.out.domains.push(DomainDecl {
+                name,
+                coords,
+                shape,
+            });
+        }
+    }
+
+    /// The region a shape expression describes (its numbers folded).
+    fn region(&mut self, e: &ShapeExpr) -> Option<Region> {
+        match e {
+            ShapeExpr::Paren(a, _) => self.region(a),
+            ShapeExpr::Op(op, a, b) => {
+                let (a, b) = (self.region(a), self.region(b));
+                let (a, b) = (a?, b?);
+                Some(match op {
+                    ShapeOp::Union => a + b,
+                    ShapeOp::Difference => a - b,
+                    ShapeOp::Intersection => a & b,
+                })
+            }
+            ShapeExpr::Call(kind, args, span) => self.primitive(kind, args, *span),
+        }
+    }
+
+    fn primitive(&mut self, kind: &Ident, args: &[ShapeArg], span: Span) -> Option<Region> {
+        use crate::problem::domain::{ball, cuboid, polygon};
+        let usage = match kind.name.as_str() {
+            "rect" => "rect([a1, b1], [a2, b2])",
+            "box" => "box([a1, b1], ..., [ad, bd])",
+            "disk" => "disk([c1, c2], r)",
+            "ball" => "ball([c1, ..., cd], r)",
+            "polygon" => "polygon([[x1, y1], [x2, y2], ...])",
+            other => {
+                let kinds = ["rect", "box", "disk", "ball", "polygon"];
+                let d = Diagnostic::new(kind.span, format!("unknown shape `{other}`"));
+                let d = match nearest(other, kinds) {
+                    Some(n) => d.note(format!("did you mean `{n}`?")),
+                    None => d.note("expected rect, box, disk, ball or polygon"),
+                };
+                self.err(d);
+                return None;
+            }
+        };
+        let shape_err = |c: &mut Self| {
+            let d = Diagnostic::new(span, format!("`{kind}` takes {usage}"));
+            c.err(d);
+            None
+        };
+        match (kind.name.as_str(), args) {
+            ("rect", [x, y]) => Some(cuboid(&[self.pair(x)?, self.pair(y)?])),
+            ("box", sides) if !sides.is_empty() => {
+                let sides: Vec<Option<[f64; 2]>> = sides.iter().map(|s| self.pair(s)).collect();
+                Some(cuboid(&sides.into_iter().collect::<Option<Vec<_>>>()?))
+            }
+            ("disk", [c, r]) => {
+                let c = self.pair(c)?;
+                Some(ball(&c, self.number(r)?))
+            }
+            ("ball", [c, r]) => {
+                let c = self.numbers(c)?;
+                Some(ball(&c, self.number(r)?))
+            }
+            ("polygon", [ShapeArg::List(vs, _)]) => {
+                let vs: Vec<Option<[f64; 2]>> = vs.iter().map(|v| self.pair(v)).collect();
+                Some(polygon(&vs.into_iter().collect::<Option<Vec<_>>>()?))
+            }
+            _ => shape_err(self),
+        }
+    }
+
+    fn number(&mut self, a: &ShapeArg) -> Option<f64> {
+        match a {
+            ShapeArg::Expr(e) => self.const_value(e, "a shape's number"),
+            ShapeArg::List(_, s) => {
+                self.err(Diagnostic::new(*s, "expected a number, found a list"));
+                None
+            }
+        }
+    }
+
+    fn numbers(&mut self, a: &ShapeArg) -> Option<Vec<f64>> {
+        match a {
+            ShapeArg::List(items, _) => {
+                let v: Vec<Option<f64>> = items.iter().map(|x| self.number(x)).collect();
+                v.into_iter().collect()
+            }
+            ShapeArg::Expr(e) => {
+                let d = Diagnostic::new(e.span, "expected a list of numbers, e.g. `[0, 1]`");
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// `[a, b]`: an interval, a 2-D center or a vertex.
+    fn pair(&mut self, a: &ShapeArg) -> Option<[f64; 2]> {
+        let v = self.numbers(a)?;
+        if let [x, y] = v[..] {
+            return Some([x, y]);
+        }
+        let msg = format!("expected two numbers `[a, b]`, found {}", v.len());
+        self.err(Diagnostic::new(a.span(), msg));
+        None
+    }
+
+    fn domain_ref(&mut self, d: &Ident) -> Option<usize> {
+        if let Some(Kind::Domain(i)) = self.out.scope.kind(&d.name) {
+            return Some(*i);
+        }
+        let domains = self.out.scope.names_where(|k| matches!(k, Kind::Domain(_)));
+        let diag = Diagnostic::new(d.span, format!("no domain named `{d}`")).about(&d.name);
+        let diag = match nearest(&d.name, domains.iter().copied()) {
+            Some(n) => diag.note(format!("did you mean `{n}`?")),
+            None => diag.note("declare it: `domain D(x, y) = disk([0, 0], 1)`"),
+        };
+        self.err(diag);
+        None
     }
 
     fn points_ref(&mut self, on: &Ident) {

@@ -82,6 +82,11 @@ fn value_ref(scope: &Scope, v: &Ident) -> Result<(), Diagnostic> {
             v.span,
             format!("`{n}` is a point set, not a value"),
         )),
+        Some(Kind::Domain(_)) => Err(Diagnostic::new(
+            v.span,
+            format!("`{n}` is a domain, not a value"),
+        )
+        .note("sample it with `points NAME = interior(D, N)` or `boundary(D, N)`")),
         Some(Kind::Net(k)) => {
             let outs = scope.nets[*k].outputs.join(", ");
             Err(

@@ -39,6 +39,8 @@ pub enum Tok {
     Eq,
     /// `->`
     Arrow,
+    /// `&` (intersection of shapes)
+    Amp,
     /// End of a line.
     Newline,
     /// End of the file.
@@ -72,6 +74,7 @@ impl Tok {
             Tok::Semi => ";",
             Tok::Eq => "=",
             Tok::Arrow => "->",
+            Tok::Amp => "&",
             Tok::Name(_) | Tok::Num(_) | Tok::Newline | Tok::Eof => "",
         }
     }
@@ -185,6 +188,7 @@ impl Lexer<'_> {
         self.pos += c.len_utf8();
         let tok = match c {
             '+' => Tok::Plus,
+            '&' => Tok::Amp,
             '-' => Tok::Minus,
             '*' => Tok::Star,
             '/' => Tok::Slash,

@@ -64,7 +64,7 @@ impl<'a, 'g> Lowerer<'a, 'g> {
             Some(Kind::Param) => c.param(n),
             Some(Kind::Output(_)) => c.output(n, None),
             Some(Kind::Let(i)) => Some(self.let_value(*i)),
-            Some(Kind::Const(_) | Kind::Net(_) | Kind::Points) | None => None,
+            Some(Kind::Const(_) | Kind::Net(_) | Kind::Points | Kind::Domain(_)) | None => None,
         };
         v.unwrap_or_else(|| unreachable!("`{n}` was checked to be a traced value"))
     }

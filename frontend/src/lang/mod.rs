@@ -83,7 +83,7 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         residuals: residuals.collect(),
         exact: exact.collect(),
         lets,
-        domains: Vec::new(),
+        domains: checked.domains,
     };
     Ok(Loaded {
         problem,

@@ -109,7 +109,7 @@ impl Parser {
 
     /// The name a declaring statement starting at token `start` declares (`let NAME`, ...).
     fn declared_at(&self, start: usize) -> Option<String> {
-        const DECLARING: [&str; 6] = ["input", "const", "param", "net", "let", "points"];
+        const DECLARING: [&str; 7] = ["input", "const", "param", "net", "let", "points", "domain"];
         let kw = &self.toks.get(start)?.tok;
         let name = &self.toks.get(start + 1)?.tok;
         match (kw, name) {
@@ -173,7 +173,7 @@ impl Parser {
     fn stmt(&mut self) -> PResult<Stmt> {
         let start = self.peek().span;
         let kw = self.ident(
-            "a statement (problem, input, const, param, net, let, points, residual, exact)",
+            "a statement (problem, input, const, param, net, let, domain, points, residual, exact)",
         )?;
         let kind = match kw.name.as_str() {
             "problem" => StmtKind::Problem(self.ident("the problem's name")?),
@@ -184,6 +184,7 @@ impl Parser {
             "exact" => self.named_expr(StmtKind::Exact)?,
             "net" => self.net()?,
             "points" => self.points()?,
+            "domain" => self.domain()?,
             "residual" => self.residual()?,
             other => return Err(unknown_statement(&kw, other)),
         };
@@ -295,10 +296,93 @@ impl Parser {
         Ok(StmtKind::Points(name, set))
     }
 
+    /// `domain NAME(V, ...) = SHAPE`.
+    fn domain(&mut self) -> PResult<StmtKind> {
+        let name = self.ident("the domain's name")?;
+        let coords = self.names_in_parens("a coordinate (an input)")?;
+        self.expect(Tok::Eq, "`=` and a shape, e.g. `= disk([0, 0], 1)`")?;
+        Ok(StmtKind::Domain(name, coords, self.shape()?))
+    }
+
+    /// Shapes combined by `+`, `-` and `&`, left to right.
+    fn shape(&mut self) -> PResult<ShapeExpr> {
+        let mut acc = self.shape_term()?;
+        loop {
+            let op = match self.peek().tok {
+                Tok::Plus => ShapeOp::Union,
+                Tok::Minus => ShapeOp::Difference,
+                Tok::Amp => ShapeOp::Intersection,
+                _ => return Ok(acc),
+            };
+            self.bump();
+            let rhs = self.shape_term()?;
+            acc = ShapeExpr::Op(op, Box::new(acc), Box::new(rhs));
+        }
+    }
+
+    fn shape_term(&mut self) -> PResult<ShapeExpr> {
+        if self.at(&Tok::LParen) {
+            let open = self.bump().span;
+            let inner = self.shape()?;
+            let close = self.close(Tok::RParen, open, "(")?;
+            return Ok(ShapeExpr::Paren(Box::new(inner), open.to(close)));
+        }
+        let kind = self.ident("a shape: rect, box, disk, ball or polygon")?;
+        let open = self.expect(Tok::LParen, "`(`")?;
+        let mut args = Vec::new();
+        while !self.at(&Tok::RParen) {
+            args.push(self.shape_arg()?);
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        let close = self.close(Tok::RParen, open, "(")?;
+        let span = kind.span.to(close);
+        Ok(ShapeExpr::Call(kind, args, span))
+    }
+
+    fn shape_arg(&mut self) -> PResult<ShapeArg> {
+        if !self.at(&Tok::LBracket) {
+            return Ok(ShapeArg::Expr(self.expr()?));
+        }
+        let open = self.bump().span;
+        let mut items = Vec::new();
+        while !self.at(&Tok::RBracket) {
+            items.push(self.shape_arg()?);
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        let close = self.close(Tok::RBracket, open, "[")?;
+        Ok(ShapeArg::List(items, open.to(close)))
+    }
+
+    /// Whether `NAME ,` comes next: the domain of `interior(D, N)` or `boundary(D, N)`.
+    fn domain_arg_ahead(&self) -> bool {
+        let next = self.toks.get(self.pos + 1).map(|t| &t.tok);
+        matches!(self.peek().tok, Tok::Name(_)) && next == Some(&Tok::Comma)
+    }
+
+    /// The domain of `interior(D, N)` and the comma after it.
+    fn domain_arg(&mut self) -> PResult<Option<Ident>> {
+        let d = self.ident("a domain")?;
+        self.expect(Tok::Comma, "`,` and the number of points")?;
+        Ok(Some(d))
+    }
+
     fn set_term(&mut self) -> PResult<SetExpr> {
         let kind = self.ident("interior(N), boundary(N) or face(VAR = VALUE, N)")?;
         let open = self.expect(Tok::LParen, "`(`")?;
         let set = match kind.name.as_str() {
+            "interior" | "boundary" if self.domain_arg_ahead() => {
+                let d = self.domain_arg()?.expect("checked ahead");
+                let n = self.expr()?;
+                if kind.name == "interior" {
+                    SetExpr::InteriorOf(d, n)
+                } else {
+                    SetExpr::BoundaryOf(d, n)
+                }
+            }
             "interior" => SetExpr::Interior(self.expr()?),
             "boundary" => SetExpr::Boundary(self.expr()?),
             "face" => {
@@ -480,8 +564,8 @@ fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
     Expr::new(ExprKind::Binary(op, Box::new(a), Box::new(b)), span)
 }
 
-const STATEMENTS: [&str; 9] = [
-    "problem", "input", "const", "param", "net", "let", "points", "residual", "exact",
+const STATEMENTS: [&str; 10] = [
+    "problem", "input", "const", "param", "net", "let", "points", "residual", "exact", "domain",
 ];
 
 fn unknown_statement(kw: &Ident, word: &str) -> Diagnostic {

@@ -28,6 +28,8 @@ pub enum Kind {
     Let(usize),
     /// A point set.
     Points,
+    /// The `i`-th domain.
+    Domain(usize),
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Kind::Net(_) => "a network with several outputs",
             Kind::Let(_) => "a let",
             Kind::Points => "a point set",
+            Kind::Domain(_) => "a domain",
         }
     }
 }

@@ -329,6 +329,15 @@ impl Region {
     }
 }
 
+/// `x` to 12 significant digits, for messages (`-0.2`, not `-0.19999999999999996`).
+fn short(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(11 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
 /// `a < b`, false when either is NaN.
 fn below(a: f64, b: f64) -> bool {
     a.partial_cmp(&b) == Some(std::cmp::Ordering::Less)
@@ -609,8 +618,8 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
             return Err(format!(
                 "coordinate {} of the shape spans [{}, {}], outside its interval [{}, {}]",
                 k + 1,
-                lo[k],
-                hi[k],
+                short(lo[k]),
+                short(hi[k]),
                 iv[0],
                 iv[1]
             ));
