@@ -19,7 +19,7 @@
 
 use crate::{Executable, RunError};
 use nabla_frontend::lang::diag::nearest as nearest_name;
-use nabla_frontend::problem::{input_name, Problem};
+use nabla_frontend::problem::{input_name, normal_name, Problem};
 use nabla_ir::{Shape, Tensor};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -313,7 +313,8 @@ pub type PointSets = Vec<(String, Vec<Vec<f64>>)>;
 
 /// Binds the points of set `set` to `exe`: column `k` of `rows` (input `k` in declaration
 /// order) to the leaf `SET.INPUT`, for every input the program binds (a program that does
-/// not depend on an input may not bind it).
+/// not depend on an input may not bind it), and on a boundary set the normal columns that
+/// follow the inputs to `SET.normal.INPUT`.
 pub fn bind_points(
     exe: &mut dyn Executable,
     problem: &Problem,
@@ -325,6 +326,19 @@ pub fn bind_points(
         if exe.bindings().iter().any(|b| b.name == name) {
             let column: Vec<f64> = rows.iter().map(|r| r[k]).collect();
             exe.set(&name, &column)?;
+        }
+    }
+    // A boundary set's rows carry the outward normal after the inputs.
+    if let Some(d) = problem.boundary_domain(set) {
+        let width = problem.inputs.len();
+        for (j, &k) in d.coords.iter().enumerate() {
+            let name = normal_name(set, &problem.inputs[k].name);
+            if exe.bindings().iter().any(|b| b.name == name) {
+                let column: Vec<f64> = (rows.iter())
+                    .map(|r| r.get(width + j).copied().unwrap_or(f64::NAN))
+                    .collect();
+                exe.set(&name, &column)?;
+            }
         }
     }
     Ok(())

@@ -153,6 +153,7 @@ fn builder_version(name: &str) -> Option<Problem> {
         "multiscale_fourier" => multiscale("multiscale_fourier", mlp(&[64, 64]).fourier(64, 5.0)),
         "poisson_hard" => poisson_hard(),
         "poisson_holes" => poisson_holes_dsl::problem(),
+        "annulus_neumann" => annulus_neumann(),
         "multiscale_plain" => multiscale("multiscale_plain", mlp(&[64, 64])),
         _ => return None,
     };
@@ -362,6 +363,38 @@ fn poisson_hard() -> Result<Problem, BuildError> {
     });
     let inner = p.points("inner", interior(1024));
     p.residual("pde", inner, move |c| -c.lap(c[u]) - c[f]);
+    p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
+    p.build()
+}
+
+/// Dirichlet on the outer circle, a flux condition (normals, `dn`) on the hole.
+fn annulus_neumann() -> Result<Problem, BuildError> {
+    let mut p = ProblemBuilder::new("annulus_neumann");
+    let x = p.input("x", [-1.0, 1.0]);
+    let y = p.input("y", [-1.0, 1.0]);
+    let ring = p.domain(
+        "ring",
+        &[x, y],
+        disk([0.0, 0.0], 1.0) - disk([0.0, 0.0], 0.5),
+    );
+    let outer = p.domain("outer", &[x, y], disk([0.0, 0.0], 1.0));
+    let hole = p.domain("hole", &[x, y], disk([0.0, 0.0], 0.5));
+    let u = p.net("u", &[x, y], mlp(&[32, 32]));
+    let ue = p.define("ue", move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
+    let flux = p.define("flux", move |c| {
+        c.normal(x) * PI * (PI * c[x]).cos() * (PI * c[y]).sin()
+            + c.normal(y) * PI * (PI * c[x]).sin() * (PI * c[y]).cos()
+    });
+    let inner = p.points("inner", interior_of(ring, 2048));
+    let rim = p.points("rim", boundary_of(outer, 256));
+    let wall = p.points("wall", boundary_of(hole, 256));
+    p.residual("pde", inner, move |c| {
+        -c.lap(c[u]) - 2.0 * PI.powi(2) * c[ue]
+    });
+    p.residual("dirichlet", rim, move |c| c[u] - c[ue])
+        .weight(10.0);
+    p.residual("neumann", wall, move |c| c.dn(c[u]) - c[flux])
+        .weight(10.0);
     p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
     p.build()
 }

@@ -183,7 +183,12 @@ fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {
 
 /// Points for every residual's set and every expression; unknown keys are errors.
 fn read_points(path: &Path, problem: &Problem, exprs: &[(String, ExprFn)]) -> Result<Points> {
-    let points = read_json(path, |v| data::points_from_json(v, problem.inputs.len()))?;
+    let mut points = read_json(path, |v| data::points_from_json(v, problem.inputs.len()))?;
+    for (set, rows) in &mut points {
+        problem
+            .attach_normals(set, rows)
+            .map_err(|e| anyhow!("in {}: {e}", path.display()))?;
+    }
     let has = |s: &str| points.iter().any(|(n, _)| n == s);
     for r in &problem.residuals {
         if !has(&r.points) {

@@ -36,16 +36,22 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The fixed evaluation grid of `problem`: the box's grid, and for a problem with
-    /// domains only its points inside every domain (no longer a tensor grid, so
-    /// without solution maps).
+    /// The fixed evaluation grid of `problem`: the box's grid, and for a problem whose
+    /// residuals are sampled in domains (`interior(D, N)`) only its points inside one of
+    /// those domains (no longer a tensor grid, so without solution maps).
     pub fn of(problem: &Problem) -> Grid {
         let grid = Grid::of_box(problem);
-        if problem.domains.is_empty() {
+        let mut solved: Vec<usize> = (problem.point_sets.iter())
+            .flat_map(|s| s.spec.interior_domains())
+            .collect();
+        solved.sort_unstable();
+        solved.dedup();
+        if solved.is_empty() {
             return grid;
         }
         let inside = |r: &Vec<f64>| {
-            (problem.domains.iter()).all(|d| {
+            solved.iter().any(|&i| {
+                let d = &problem.domains[i];
                 let x: Vec<f64> = d.coords.iter().map(|&k| r[k]).collect();
                 d.shape.contains(&x)
             })

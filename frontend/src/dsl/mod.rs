@@ -44,6 +44,16 @@ pub enum DslError {
     /// A param declared twice with different values or shapes.
     #[error("param `{0}` declared twice")]
     DuplicateParam(String),
+    /// `normal(v)` or `dn(E)` where they mean nothing.
+    #[error("{}", normal_error(set, input, domain.as_deref()))]
+    Normal {
+        /// The point set traced on.
+        set: String,
+        /// The coordinate asked for.
+        input: String,
+        /// The set's domain, when it is a boundary set.
+        domain: Option<String>,
+    },
     /// A net applied to the wrong number of arguments.
     #[error("net `{net}` takes {expected} arguments, {found} given")]
     Arity {
@@ -54,6 +64,18 @@ pub enum DslError {
         /// The number given.
         found: usize,
     },
+}
+
+fn normal_error(set: &str, input: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(d) => format!(
+            "normal({input}) on point set `{set}`: `{input}` is not a coordinate of domain `{d}`"
+        ),
+        None => format!(
+            "normal({input}) or dn(...) on point set `{set}`, which is not made only of \
+             boundary(D, N) terms of one domain"
+        ),
+    }
 }
 
 /// Traces a program into a graph. Create one per objective.

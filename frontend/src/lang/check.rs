@@ -62,6 +62,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         exact_first: HashMap::new(),
         domain_count: 0,
         pending_domains: Vec::new(),
+        pending_normals: Vec::new(),
         src,
     };
     for s in &file.stmts {
@@ -75,6 +76,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
     c.face_positions();
     c.periodic_intervals();
     c.check_domains();
+    c.check_normals();
     c.unused_point_sets(file);
     let broken = &file.broken;
     c.errors
@@ -115,6 +117,9 @@ struct Checker<'s> {
     /// Domains whose shapes evaluated, checked against their intervals once every input
     /// is known: `(name, coordinates, shape, where the shape is written)`.
     pending_domains: Vec<(String, Vec<usize>, Region, Span)>,
+    /// `normal(v)` and `dn(E)` in each residual, with the residual's point set, checked
+    /// once every point set is known.
+    pending_normals: Vec<(Ident, Vec<super::exprcheck::NormalUse>)>,
     src: &'s str,
 }
 
@@ -648,6 +653,10 @@ impl Checker<'_> {
         }
         self.points_ref(on);
         self.expr(e);
+        let uses = super::exprcheck::normal_uses(&self.out.scope, e);
+        if !uses.is_empty() {
+            self.pending_normals.push((on.clone(), uses));
+        }
         let w = match weight {
             Some(w) => self.weight(w),
             None => Some(1.0),
@@ -688,6 +697,39 @@ impl Checker<'_> {
         if let (Some(idx), Some(region)) = (idx.into_iter().collect(), region) {
             self.pending_domains
                 .push((n.name.clone(), idx, region, shape.span()));
+        }
+    }
+
+    /// `normal(v)` and `dn(E)` only in residuals on boundary sets, `v` a coordinate of the
+    /// set's domain.
+    fn check_normals(&mut self) {
+        for (on, uses) in std::mem::take(&mut self.pending_normals) {
+            let set = self.out.point_sets.iter().find(|s| s.name == on.name);
+            let Some(set) = set else {
+                continue; // the set has its own error
+            };
+            let domain = set.spec.boundary_domain();
+            let domain = domain.and_then(|d| self.out.domains.get(d)).cloned();
+            for (call, v) in uses {
+                let Some(d) = &domain else {
+                    let msg = format!(
+                        "`{call}` on point set `{on}`, which is not a boundary set of a domain"
+                    );
+                    let note = "normals exist on sets made only of `boundary(D, N)` terms of \
+                                one domain D";
+                    self.err(Diagnostic::new(call.span, msg).note(note));
+                    continue;
+                };
+                let Some(v) = v else { continue };
+                let coords: Vec<&str> = (d.coords.iter())
+                    .map(|&k| self.out.scope.inputs[k].as_str())
+                    .collect();
+                if !coords.contains(&v.name.as_str()) {
+                    let msg = format!("`{v}` is not a coordinate of domain `{}`", d.name);
+                    let note = format!("its coordinates: {}", coords.join(", "));
+                    self.err(Diagnostic::new(v.span, msg).note(note));
+                }
+            }
         }
     }
 
@@ -869,6 +911,10 @@ impl Checker<'_> {
             }
         }
         self.expr(e);
+        for (call, _) in super::exprcheck::normal_uses(&self.out.scope, e) {
+            let d = Diagnostic::new(call.span, format!("`{call}` in an exact solution"));
+            self.err(d.note("normals exist on boundary sets, in residuals; not on the grid"));
+        }
         self.out.exact.push((out.name.clone(), e.clone()));
     }
 

@@ -20,6 +20,7 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
     match &x.kind {
         ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Binary(..) => vec![],
         ExprKind::Name(n) => value_ref(scope, &ident(n)).err().into_iter().collect(),
+        ExprKind::Call(f, args) if f.name == "normal" => normal_arg(scope, f, args),
         ExprKind::Call(f, args) => call(scope, f, args.len()).err().into_iter().collect(),
         ExprKind::D(_, vs) => vars(scope, vs.iter(), "differentiate with respect to {}"),
         ExprKind::Lap(_, Some(vs)) => vars(scope, vs.iter(), "take a Laplacian over {}"),
@@ -113,10 +114,68 @@ fn unknown(v: &Ident, candidates: Vec<&str>) -> Diagnostic {
 }
 
 /// `f(args)` with `n` arguments: a built-in function of one argument or a net output.
+/// `normal(v)`: one input's name.
+fn normal_arg(scope: &Scope, f: &Ident, args: &[Expr]) -> Vec<Diagnostic> {
+    let [arg] = args else {
+        let d = Diagnostic::new(
+            f.span,
+            format!("`normal` takes 1 argument, found {}", args.len()),
+        );
+        return vec![d.note("the coordinate of the normal, e.g. `normal(x)`")];
+    };
+    let ExprKind::Name(n) = &arg.kind else {
+        let d = Diagnostic::new(arg.span, "`normal` takes an input's name");
+        return vec![d.note("e.g. `normal(x)`")];
+    };
+    let v = Ident {
+        name: n.clone(),
+        span: arg.span,
+    };
+    input_ref(scope, &v, "take the normal along {}")
+        .err()
+        .into_iter()
+        .collect()
+}
+
+/// A `normal(v)` or `dn(E)`: the call's name (where it is written) and `v` for a `normal`.
+pub type NormalUse = (Ident, Option<Ident>);
+
+/// Every `normal(v)` and `dn(E)` in `e` and in the `let`s it uses (transitively).
+pub fn normal_uses(scope: &Scope, e: &Expr) -> Vec<NormalUse> {
+    let mut out = Vec::new();
+    let mut seen = vec![false; scope.lets.len()];
+    let mut todo = vec![e];
+    while let Some(x) = todo.pop() {
+        x.walk(&mut |y| match &y.kind {
+            ExprKind::Call(f, args) if f.name == "dn" => out.push((f.clone(), None)),
+            ExprKind::Call(f, args) if f.name == "normal" => {
+                let v = args.first().and_then(|a| match &a.kind {
+                    ExprKind::Name(n) => Some(Ident {
+                        name: n.clone(),
+                        span: a.span,
+                    }),
+                    _ => None,
+                });
+                out.push((f.clone(), v));
+            }
+            ExprKind::Name(n) => {
+                if let Some(Kind::Let(i)) = scope.kind(n) {
+                    if !seen[*i] {
+                        seen[*i] = true;
+                        todo.push(&scope.lets[*i].1);
+                    }
+                }
+            }
+            _ => {}
+        });
+    }
+    out
+}
+
 fn call(scope: &Scope, f: &Ident, n: usize) -> Result<(), Diagnostic> {
     let name = f.name.as_str();
     let want = match scope.kind(name) {
-        _ if FUNCTIONS.contains(&name) => 1,
+        _ if FUNCTIONS.contains(&name) || name == "dn" => 1,
         Some(Kind::Output(k)) => scope.nets[*k].args.len(),
         Some(k) => {
             let d = Diagnostic::new(f.span, format!("`{f}` is {}, not a function", k.describe()));

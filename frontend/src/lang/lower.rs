@@ -96,7 +96,17 @@ impl<'a, 'g> Lowerer<'a, 'g> {
     }
 
     fn call(&self, f: &Ident, args: &[Expr]) -> Var<'g> {
+        if f.name == "normal" {
+            let v = match args.first().map(|a| &a.kind) {
+                Some(ExprKind::Name(n)) => self.c.normal_named(n),
+                _ => None,
+            };
+            return v.unwrap_or_else(|| unreachable!("`normal` was checked to take an input"));
+        }
         let vals: Vec<Var<'g>> = args.iter().map(|a| self.expr(a)).collect();
+        if f.name == "dn" {
+            return self.c.dn(vals[0]);
+        }
         if let Some(v) = vals.first().and_then(|&x| function(&f.name, x)) {
             return v;
         }

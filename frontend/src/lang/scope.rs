@@ -9,7 +9,7 @@ pub const FUNCTIONS: [&str; 10] = [
 ];
 
 /// Names with a fixed meaning that declarations may not take.
-pub const RESERVED: [&str; 6] = ["pi", "e", "d", "lap", "at", "mlp"];
+pub const RESERVED: [&str; 8] = ["pi", "e", "d", "lap", "at", "mlp", "normal", "dn"];
 
 /// What a declared name denotes.
 #[derive(Clone, Debug, PartialEq)]

@@ -27,6 +27,8 @@ pub struct Ctx<'g> {
     outputs: Vec<OnceCell<Var<'g>>>,
     /// `let`s of [`Problem::lets`], in order.
     lets: Vec<OnceCell<Var<'g>>>,
+    /// The point set traced on and its size.
+    pub(super) set: (String, usize),
 }
 
 impl<'g> Ctx<'g> {
@@ -46,7 +48,49 @@ impl<'g> Ctx<'g> {
             params,
             outputs: outputs.map(|_| OnceCell::new()).collect(),
             lets: problem.lets.iter().map(|_| OnceCell::new()).collect(),
+            set: (String::new(), 1),
         }
+    }
+
+    /// The `v`-component of the domain's outward unit normal at each point: per-point data
+    /// of a boundary set (`boundary(D, N)` terms of one domain D), produced by the sampler.
+    /// Elsewhere, or for a `v` that is not a coordinate of D, an error of the traced
+    /// program ([`DslError::Normal`]).
+    pub fn normal(&self, v: Input) -> Var<'g> {
+        let input = &self.problem.inputs[v.0].name;
+        match self.problem.boundary_domain(&self.set.0) {
+            Some(d) if d.coords.contains(&v.0) => {
+                let name = super::normal_name(&self.set.0, input);
+                self.b.input(&name, self.set.1)
+            }
+            d => {
+                self.b.fail(DslError::Normal {
+                    set: self.set.0.clone(),
+                    input: input.clone(),
+                    domain: d.map(|d| d.name.clone()),
+                });
+                self.b.constant(0.0)
+            }
+        }
+    }
+
+    /// [`Ctx::normal`] of the input named `name` (`None` when there is no such input).
+    pub fn normal_named(&self, name: &str) -> Option<Var<'g>> {
+        let i = self.problem.inputs.iter().position(|d| d.name == name)?;
+        Some(self.normal(Input(i)))
+    }
+
+    /// The outward normal derivative `Σ normal(v) · ∂e/∂v` over the coordinates of the
+    /// set's domain (on a boundary set only, as [`Ctx::normal`]).
+    pub fn dn(&self, e: Var<'g>) -> Var<'g> {
+        let Some(d) = self.problem.boundary_domain(&self.set.0) else {
+            return self.normal(Input(self.problem.inputs.len().saturating_sub(1)));
+        };
+        let terms =
+            (d.coords.iter()).map(|&k| self.normal(Input(k)) * partials(e, &[self[Input(k)]]));
+        terms
+            .reduce(|a, b| a + b)
+            .unwrap_or_else(|| self.b.constant(0.0))
     }
 
     /// The coordinate named `name`.

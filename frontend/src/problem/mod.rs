@@ -336,7 +336,42 @@ impl Problem {
             .iter()
             .map(|d| b.input(&input_name(set, &d.name), n))
             .collect();
-        Ctx::new(b, self, inputs, nets.to_vec(), params.to_vec())
+        let mut c = Ctx::new(b, self, inputs, nets.to_vec(), params.to_vec());
+        c.set = (set.to_string(), n);
+        c
+    }
+
+    /// The domain whose boundary point set `set` samples, when it is made only of
+    /// `boundary(D, N)` terms of one domain D: the sets on which `normal(v)` and `dn(E)`
+    /// mean something.
+    pub fn boundary_domain(&self, set: &str) -> Option<&DomainDecl> {
+        let d = self.point_set(set)?.spec.boundary_domain()?;
+        self.domains.get(d)
+    }
+
+    /// Appends to each row of point set `set` its domain's outward normal at the nearest
+    /// piece of the boundary (for given points, `nabla eval --points`), when `set` is a
+    /// boundary set; a point farther than 1e-6 × the domain's diameter from the boundary is
+    /// an error naming the set and the row.
+    pub fn attach_normals(&self, set: &str, rows: &mut [Vec<f64>]) -> Result<(), String> {
+        let Some(d) = self.boundary_domain(set) else {
+            return Ok(());
+        };
+        let tol = 1e-6 * d.shape.diameter();
+        for (i, r) in rows.iter_mut().enumerate() {
+            let x: Vec<f64> = d.coords.iter().map(|&k| r[k]).collect();
+            let (n, dist) = d.shape.nearest_normal(&x);
+            if dist.is_nan() || dist > tol {
+                return Err(format!(
+                    "point set `{set}` row {i}: the point is {dist:.3e} from the boundary of \
+                     domain `{}` (at most {tol:.1e} = 1e-6 × its diameter)",
+                    d.name
+                ));
+            }
+            r.truncate(self.inputs.len());
+            r.extend(n);
+        }
+        Ok(())
     }
 
     /// The outputs reports measure and plot: every net output, then every `let` that has
@@ -354,8 +389,10 @@ impl Problem {
         self.point_sets.iter().find(|p| p.name == name)
     }
 
-    /// Samples every point set: `(set, rows)`, each row the inputs in declaration order.
-    /// Deterministic in `seed` (each set gets its own stream).
+    /// Samples every point set: `(set, rows)`, each row the inputs in declaration order,
+    /// followed on a boundary set ([`Problem::boundary_domain`]) by the outward normal's
+    /// components along the domain's coordinates. Deterministic in `seed` (each set gets
+    /// its own stream).
     pub fn sample(&self, seed: u64) -> Vec<(String, Vec<Vec<f64>>)> {
         self.point_sets
             .iter()
@@ -365,7 +402,11 @@ impl Problem {
                     seed.wrapping_mul(0x100_0000_01B3)
                         .wrapping_add(k as u64 + 1),
                 );
-                let rows = s.spec.sample_in(&self.inputs, &self.domains, &mut rng);
+                let mut rows = s.spec.sample_in(&self.inputs, &self.domains, &mut rng);
+                // Normals stay only where they are defined for every point.
+                if self.boundary_domain(&s.name).is_none() {
+                    rows.iter_mut().for_each(|r| r.truncate(self.inputs.len()));
+                }
                 (s.name.clone(), rows)
             })
             .collect()
@@ -375,6 +416,12 @@ impl Problem {
 /// The leaf name of input `input` on point set `set`: `set.input`.
 pub fn input_name(set: &str, input: &str) -> String {
     format!("{set}.{input}")
+}
+
+/// The leaf name of the outward normal's component along coordinate `input` on boundary
+/// set `set`: `set.normal.input` (an input name has no `.`, so it never clashes).
+pub fn normal_name(set: &str, input: &str) -> String {
+    format!("{set}.normal.{input}")
 }
 
 fn size_of(sizes: &[(String, usize)], set: &str) -> Option<usize> {

@@ -13,6 +13,30 @@ impl PointSpec {
         }
     }
 
+    /// The domain (index) whose boundary this set samples, when it is made only of
+    /// `boundary(D, N)` terms of one domain D.
+    pub fn boundary_domain(&self) -> Option<usize> {
+        match self {
+            PointSpec::BoundaryOf { domain, .. } => Some(*domain),
+            PointSpec::Union(parts) => {
+                let ds: Option<Vec<usize>> = parts.iter().map(|p| p.boundary_domain()).collect();
+                let ds = ds?;
+                let first = *ds.first()?;
+                ds.iter().all(|d| *d == first).then_some(first)
+            }
+            _ => None,
+        }
+    }
+
+    /// The domains (indices) whose interiors this set samples.
+    pub fn interior_domains(&self) -> Vec<usize> {
+        match self {
+            PointSpec::InteriorOf { domain, .. } => vec![*domain],
+            PointSpec::Union(parts) => parts.iter().flat_map(|p| p.interior_domains()).collect(),
+            _ => vec![],
+        }
+    }
+
     /// Whether the set has no points.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -39,9 +63,18 @@ impl PointSpec {
                     .collect()
             }
             PointSpec::BoundaryOf { domain, n } => {
+                // Rows carry the outward normal after the inputs.
                 let d = &domains[*domain];
-                let on = |r: &mut Rng| d.shape.sample_boundary(r).map(|b| b.x);
-                (0..*n).map(|_| in_domain(inputs, d, rng, on)).collect()
+                (0..*n)
+                    .map(|_| {
+                        let b = d.shape.sample_boundary(rng);
+                        let normal = b.as_ref().map(|b| b.normal.clone());
+                        let x = b.map(|b| b.x);
+                        let mut row = in_domain(inputs, d, rng, |_| x);
+                        row.extend(normal.unwrap_or_else(|| vec![f64::NAN; d.coords.len()]));
+                        row
+                    })
+                    .collect()
             }
             PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
             PointSpec::Boundary(n) => boundary_points(inputs, *n, rng),
