@@ -1,6 +1,6 @@
 //! A problem on a domain beyond the box trains end to end: errors are measured on the
-//! domain's points only, and the outputs skip the solution maps (the grid inside a disk is
-//! not a tensor grid).
+//! domain's points only, the solution maps are blank outside the domain, and the point
+//! sets are drawn over the domain's outline.
 
 #[path = "../examples/poisson_holes_dsl.rs"]
 #[allow(dead_code)]
@@ -28,5 +28,13 @@ fn errors_are_measured_on_the_domain_only() {
     assert!(run.rel_l2[0].1.is_finite());
     assert!(dir.path().join("loss.svg").is_file());
     assert!(dir.path().join("params.json").is_file());
-    assert!(!dir.path().join("u.svg").exists());
+    for f in ["u.svg", "u_exact.svg", "u_error.svg", "points.svg"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    // Blank outside: the plate's map has fewer cells than the full square's.
+    let cells = |svg: &str| svg.matches("<rect").count();
+    let map = std::fs::read_to_string(dir.path().join("u.svg")).unwrap();
+    let full = (50 * 50) as f64;
+    let share = cells(&map) as f64 / full;
+    assert!(share < 0.95 && share > 0.7, "{share}");
 }

@@ -38,31 +38,26 @@ pub struct Grid {
 impl Grid {
     /// The fixed evaluation grid of `problem`: the box's grid, and for a problem whose
     /// residuals are sampled in domains (`interior(D, N)`) only its points inside one of
-    /// those domains (no longer a tensor grid, so without solution maps).
+    /// those domains (no longer a tensor grid; the solution maps use [`Grid::of_box`]
+    /// masked by [`solved`]).
     pub fn of(problem: &Problem) -> Grid {
         let grid = Grid::of_box(problem);
-        let mut solved: Vec<usize> = (problem.point_sets.iter())
-            .flat_map(|s| s.spec.interior_domains())
-            .collect();
-        solved.sort_unstable();
-        solved.dedup();
-        if solved.is_empty() {
+        if solved_domains(problem).is_empty() {
             return grid;
         }
-        let inside = |r: &Vec<f64>| {
-            solved.iter().any(|&i| {
-                let d = &problem.domains[i];
-                let x: Vec<f64> = d.coords.iter().map(|&k| r[k]).collect();
-                d.shape.contains(&x)
-            })
-        };
         Grid {
-            rows: grid.rows.into_iter().filter(inside).collect(),
+            rows: grid
+                .rows
+                .into_iter()
+                .filter(|r| solved(problem, r))
+                .collect(),
             axes: vec![],
         }
     }
 
-    fn of_box(problem: &Problem) -> Grid {
+    /// The grid of the inputs' box (a tensor grid for one or two inputs), whatever the
+    /// problem's domains.
+    pub fn of_box(problem: &Problem) -> Grid {
         let ins = &problem.inputs;
         let axis = |k: usize| -> Vec<f64> {
             let (lo, hi) = (ins[k].lo, ins[k].hi);
@@ -145,6 +140,28 @@ pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
     } else {
         num.sqrt()
     }
+}
+
+/// The domains whose interiors the problem's point sets sample (`interior(D, N)`).
+pub fn solved_domains(problem: &Problem) -> Vec<usize> {
+    let mut d: Vec<usize> = (problem.point_sets.iter())
+        .flat_map(|s| s.spec.interior_domains())
+        .collect();
+    d.sort_unstable();
+    d.dedup();
+    d
+}
+
+/// Whether the point `row` (inputs in declaration order) lies where the problem is solved:
+/// inside one of its [`solved_domains`], or anywhere in the box when there are none.
+pub fn solved(problem: &Problem, row: &[f64]) -> bool {
+    let domains = solved_domains(problem);
+    domains.is_empty()
+        || domains.iter().any(|&i| {
+            let d = &problem.domains[i];
+            let x: Vec<f64> = d.coords.iter().map(|&k| row[k]).collect();
+            d.shape.contains(&x)
+        })
 }
 
 /// Every output of the problem (net outputs and constrained `let`s) on `grid`, with its

@@ -1,7 +1,7 @@
 //! The SVG figures of a run's report (the `plots` feature, on by default): loss and error
 //! curves, and solution, exact-solution and error maps for 1-D and 2-D problems.
 
-use super::accuracy::Field;
+use super::accuracy::{fields, solved, Field, Grid};
 use super::plot::{self, Scale};
 use super::report::Report;
 use super::TrainError;
@@ -22,27 +22,77 @@ impl Report<'_> {
             out.push(("error.svg".to_string(), svg));
         }
         let ins = &self.problem.inputs;
-        // Solution maps need a tensor grid (not the masked grid of a domain).
-        let maps = !self.grid.axes.is_empty();
-        for f in self.fields.iter().filter(|_| maps) {
+        // On domains the error grid is not a tensor grid: the maps use the box's grid with
+        // the points outside the domains left blank.
+        let masked;
+        let (grid, fields) = if self.grid.axes.is_empty() && ins.len() == 2 {
+            masked = self.masked_fields()?;
+            (&masked.0, &masked.1)
+        } else {
+            (&self.grid, &self.fields)
+        };
+        for f in fields.iter().filter(|_| !grid.axes.is_empty()) {
             match ins.len() {
                 1 => {
                     let name = format!("{}.svg", f.output);
-                    let svg =
-                        plot::line_plot(f, &self.grid, &ins[0].name).map_err(plot_error(&name))?;
+                    let svg = plot::line_plot(f, grid, &ins[0].name).map_err(plot_error(&name))?;
                     out.push((name, svg));
                 }
-                2 => out.extend(self.heat_maps(f)?),
+                2 => out.extend(self.heat_maps(f, grid)?),
                 _ => {}
             }
         }
+        if ins.len() == 2 && !self.problem.domains.is_empty() {
+            out.push(("points.svg".into(), self.points_figure()?));
+        }
         Ok(out)
+    }
+
+    /// Every output on the box's grid, NaN outside the solved domains.
+    fn masked_fields(&self) -> Result<(Grid, Vec<Field>), TrainError> {
+        let grid = Grid::of_box(self.problem);
+        let mut fields = fields(self.problem, self.layout, &self.result.theta, &grid)?;
+        let outside: Vec<bool> = grid.rows.iter().map(|r| !solved(self.problem, r)).collect();
+        for f in &mut fields {
+            let blank = |v: &mut Vec<f64>| {
+                (v.iter_mut().zip(&outside))
+                    .filter(|(_, o)| **o)
+                    .for_each(|(x, _)| *x = f64::NAN)
+            };
+            blank(&mut f.pred);
+            if let Some(e) = &mut f.exact {
+                blank(e);
+            }
+        }
+        Ok((grid, fields))
+    }
+
+    /// `points.svg`: the first sample of every point set over the domains' outlines.
+    fn points_figure(&self) -> Result<String, TrainError> {
+        let p = self.problem;
+        let sets = p.sample(self.seed);
+        let mut rng = nabla_frontend::nn::Rng::new(1);
+        let outlines: Vec<Vec<[f64; 2]>> = (p.domains.iter())
+            .filter(|d| d.coords == [0, 1])
+            .map(|d| {
+                (0..2000)
+                    .filter_map(|_| d.shape.sample_boundary(&mut rng))
+                    .map(|b| [b.x[0], b.x[1]])
+                    .collect()
+            })
+            .collect();
+        let bounds = (
+            [p.inputs[0].lo, p.inputs[0].hi],
+            [p.inputs[1].lo, p.inputs[1].hi],
+        );
+        let names = (p.inputs[0].name.as_str(), p.inputs[1].name.as_str());
+        plot::point_sets(&sets, &outlines, bounds, names).map_err(plot_error("points.svg"))
     }
 
     /// `OUT.svg` and, with an exact solution, `OUT_exact.svg` and `OUT_error.svg`. The
     /// prediction and the exact solution share one colour scale, so equal colours mean
     /// equal values across the two files; the error `|u − u*|` gets viridis from zero.
-    fn heat_maps(&self, f: &Field) -> Result<Vec<(String, String)>, TrainError> {
+    fn heat_maps(&self, f: &Field, grid: &Grid) -> Result<Vec<(String, String)>, TrainError> {
         let ins = (
             self.problem.inputs[0].name.as_str(),
             self.problem.inputs[1].name.as_str(),
@@ -75,8 +125,8 @@ impl Report<'_> {
         }
         maps.into_iter()
             .map(|(file, title, vals, scale)| {
-                let svg = plot::heat_map(&title, &vals, &self.grid, ins, &scale)
-                    .map_err(plot_error(&file))?;
+                let svg =
+                    plot::heat_map(&title, &vals, grid, ins, &scale).map_err(plot_error(&file))?;
                 Ok((file, svg))
             })
             .collect()

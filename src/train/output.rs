@@ -14,8 +14,11 @@
 //! | `OUT.svg` | 1 input | OUT against the input; with `exact OUT` also the exact solution and, below, `\|OUT − OUT*\|` |
 //! | `OUT.svg` | 2 inputs | heat map of OUT |
 //! | `OUT_exact.svg`, `OUT_error.svg` | 2 inputs and `exact OUT` | heat maps of the exact solution (same colour scale as `OUT.svg`) and of `\|OUT − OUT*\|` |
+//! | `points.svg` | 2 inputs and a `domain` | the first sample of every point set over the domains' outlines |
 //!
-//! `OUT` ranges over the nets' outputs in declaration order (a `let` is not plotted).
+//! `OUT` ranges over the nets' outputs in declaration order, then the `let`s with an
+//! `exact` (constrained outputs). On a problem solved in domains (`interior(D, N)`), the
+//! heat maps are blank outside them, and errors are measured on the grid points inside.
 //! Problems with three or more inputs get no solution plots: only `params.json`,
 //! `history.csv`, `loss.svg` and, when an output is tracked, `error.svg`. Reference
 //! values (`--reference`) are scattered points: they add `rel_l2` columns and curves to

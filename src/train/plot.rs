@@ -21,7 +21,7 @@ use super::run::StepRecord;
 use axis::Axis;
 use chart::{Chart, Marker, Series, Stroke};
 pub use colour::Scale;
-pub use heat::heat_map;
+pub use heat::{heat_map, point_sets};
 use plotters::prelude::*;
 
 /// Errors of the drawing library, as text (they carry no data worth keeping).

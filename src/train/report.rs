@@ -46,6 +46,8 @@ pub struct Report<'a> {
     /// marked on the loss and error plots; `None` when the optimizer never changed.
     /// Set by [`Report::with_options`]: the history does not record the optimizer.
     pub lbfgs_from: Option<usize>,
+    /// The run's sampling seed (for the figure of the point sets).
+    pub seed: u64,
 }
 
 impl<'a> Report<'a> {
@@ -70,6 +72,7 @@ impl<'a> Report<'a> {
             reference: Vec::new(),
             tracked: Vec::new(),
             lbfgs_from: None,
+            seed: 0,
         })
     }
 
@@ -98,6 +101,7 @@ impl<'a> Report<'a> {
         let n = opts.adam_steps;
         let switched = opts.optimizer.is_two_phase() && n > 0 && n < self.result.history.len();
         self.lbfgs_from = switched.then_some(n);
+        self.seed = opts.seed;
         self
     }
 

@@ -77,8 +77,10 @@ fn draw_map(
         .disable_mesh()
         .draw()
         .map_err(err)?;
+    // Cells without a value (outside a domain) stay blank.
     let cells = cells(grid, values, 2)
         .into_iter()
+        .filter(|c| c.2.is_finite())
         .map(|(a, b, v)| Rectangle::new([a, b], scale.colour(v).filled()));
     c.draw_series(cells).map_err(err)?;
     Ok(())
@@ -129,4 +131,63 @@ fn colour_bar(area: &Area<'_>, scale: &Scale) -> Result<(), PlotError> {
         .map(|k| Rectangle::new([(0.0, band(k)), (1.0, band(k + 1))], colour(k).filled()));
     c.draw_series(rects).map_err(err)?;
     Ok(())
+}
+
+/// The point sets of a 2-D problem as dots, one colour per set, over the outlines of its
+/// domains (dense boundary samples in grey), with a legend naming the sets.
+pub fn point_sets(
+    sets: &[(String, Vec<Vec<f64>>)],
+    outlines: &[Vec<[f64; 2]>],
+    bounds: ([f64; 2], [f64; 2]),
+    inputs: (&str, &str),
+) -> Result<String, PlotError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let body = root
+            .titled("collocation points", ("sans-serif", 18))
+            .map_err(err)?;
+        let ([x0, x1], [y0, y1]) = bounds;
+        let mut c = ChartBuilder::on(&body)
+            .margin(10)
+            .x_label_area_size(X_LABELS)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .label_style(("sans-serif", 13))
+            .x_desc(inputs.0)
+            .y_desc(inputs.1)
+            .x_label_formatter(&|v| tick_label(*v))
+            .y_label_formatter(&|v| tick_label(*v))
+            .disable_mesh()
+            .draw()
+            .map_err(err)?;
+        let grey = RGBColor(150, 150, 150);
+        for line in outlines {
+            let dots = line
+                .iter()
+                .map(|p| Circle::new((p[0], p[1]), 1, grey.filled()));
+            c.draw_series(dots).map_err(err)?;
+        }
+        for (k, (name, rows)) in sets.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            let dots = rows
+                .iter()
+                .map(move |r| Circle::new((r[0], r[1]), 2, colour.filled()));
+            c.draw_series(dots)
+                .map_err(err)?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
 }
