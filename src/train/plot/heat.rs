@@ -62,6 +62,29 @@ fn draw_map(
     let at = |i: usize, j: usize| &grid.rows[i * ny + j];
     let (x0, x1) = (at(0, 0)[0], at(nx - 1, 0)[0]);
     let (y0, y1) = (at(0, 0)[1], at(0, ny - 1)[1]);
+    let mut c = plane(area, ([x0, x1], [y0, y1]), inputs)?;
+    // Cells without a value (outside a domain) stay blank.
+    let cells = cells(grid, values, 2)
+        .into_iter()
+        .filter(|c| c.2.is_finite())
+        .map(|(a, b, v)| Rectangle::new([a, b], scale.colour(v).filled()));
+    c.draw_series(cells).map_err(err)?;
+    Ok(())
+}
+
+/// A chart on the plane of two inputs.
+type Plane<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// The plane of two inputs over `([x0, x1], [y0, y1])`, axes labelled with the inputs.
+fn plane<'a, 'b>(
+    area: &'a Area<'b>,
+    ([x0, x1], [y0, y1]): ([f64; 2], [f64; 2]),
+    inputs: (&str, &str),
+) -> Result<Plane<'a, 'b>, PlotError> {
     let mut c = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(X_LABELS)
@@ -77,13 +100,7 @@ fn draw_map(
         .disable_mesh()
         .draw()
         .map_err(err)?;
-    // Cells without a value (outside a domain) stay blank.
-    let cells = cells(grid, values, 2)
-        .into_iter()
-        .filter(|c| c.2.is_finite())
-        .map(|(a, b, v)| Rectangle::new([a, b], scale.colour(v).filled()));
-    c.draw_series(cells).map_err(err)?;
-    Ok(())
+    Ok(c)
 }
 
 /// A heat-map cell: corner, opposite corner, value.
@@ -148,22 +165,7 @@ pub fn point_sets(
         let body = root
             .titled("collocation points", ("sans-serif", 18))
             .map_err(err)?;
-        let ([x0, x1], [y0, y1]) = bounds;
-        let mut c = ChartBuilder::on(&body)
-            .margin(10)
-            .x_label_area_size(X_LABELS)
-            .y_label_area_size(55)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        c.configure_mesh()
-            .label_style(("sans-serif", 13))
-            .x_desc(inputs.0)
-            .y_desc(inputs.1)
-            .x_label_formatter(&|v| tick_label(*v))
-            .y_label_formatter(&|v| tick_label(*v))
-            .disable_mesh()
-            .draw()
-            .map_err(err)?;
+        let mut c = plane(&body, bounds, inputs)?;
         let grey = RGBColor(150, 150, 150);
         for line in outlines {
             let dots = line
