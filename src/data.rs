@@ -277,9 +277,6 @@ pub fn params_to_json(problem: &Problem, params: &[(String, Tensor)]) -> Value {
         if let Some(layers) = layers {
             obj.insert(net.name.clone(), Value::Array(layers));
         }
-        if let Some(b) = net.fourier_matrix() {
-            obj.insert(fourier_key(&net.name), tensor_json(&b));
-        }
     }
     for p in &problem.params {
         if let Some(t) = get(&p.name) {
@@ -287,6 +284,21 @@ pub fn params_to_json(problem: &Problem, params: &[(String, Tensor)]) -> Value {
         }
     }
     Value::Object(obj)
+}
+
+/// The contents of a `params.json` file: [`params_to_json`] and, for every net with Fourier
+/// features, its matrix `B` under `NET.fourier` (not a trained value, but what the net
+/// was trained with).
+pub fn params_file_json(problem: &Problem, params: &[(String, Tensor)]) -> Value {
+    let mut v = params_to_json(problem, params);
+    if let Value::Object(obj) = &mut v {
+        for net in &problem.nets {
+            if let Some(b) = net.fourier_matrix() {
+                obj.insert(fourier_key(&net.name), tensor_json(&b));
+            }
+        }
+    }
+    v
 }
 
 /// A tensor as JSON: a number (rank 0), a list (rank 1) or a list of rows (rank 2).

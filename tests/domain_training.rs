@@ -38,3 +38,21 @@ fn errors_are_measured_on_the_domain_only() {
     let share = cells(&map) as f64 / full;
     assert!(share < 0.95 && share > 0.7, "{share}");
 }
+
+/// A domain too small for the box's grid gets random points inside it instead.
+#[test]
+fn a_small_domain_is_measured_on_points_inside_it() {
+    use nabla::prelude::*;
+    let mut p = ProblemBuilder::new("speck");
+    let x = p.input("x", [0.0, 1.0]);
+    let y = p.input("y", [0.0, 1.0]);
+    let d = p.domain("speck", &[x, y], disk([0.505, 0.505], 0.004));
+    let u = p.net("u", &[x, y], mlp(&[4]));
+    let s = p.points("s", interior_of(d, 16));
+    p.residual("r", s, move |c| c[u]);
+    let problem = p.build().unwrap();
+    let grid = Grid::of(&problem);
+    assert!(grid.rows.len() > 1000);
+    let shape = &problem.domains[0].shape;
+    assert!(grid.rows.iter().all(|r| shape.contains(r)));
+}

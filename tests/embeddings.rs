@@ -175,6 +175,7 @@ fn a_trained_fourier_net_is_evaluated_with_its_own_features() {
     let points = dir.path().join("points.json");
     let pts = json!({"inner": grid, "ends": [[0.0], [1.0]], "uu": grid});
     std::fs::write(&points, pts.to_string()).unwrap();
+    let written = dir.path().join("written.json");
     let out = assert_cmd::Command::cargo_bin("nabla")
         .unwrap()
         .arg("eval")
@@ -189,6 +190,9 @@ fn a_trained_fourier_net_is_evaluated_with_its_own_features() {
             "interp",
             "--expr",
             "uu=u",
+            "--grad",
+            "--write-params",
+            written.to_str().unwrap(),
             "--params",
         ])
         .arg(&params)
@@ -206,6 +210,11 @@ fn a_trained_fourier_net_is_evaluated_with_its_own_features() {
         .map(|x| x.as_f64().unwrap())
         .collect();
     assert_eq!(got, truth);
+    // The parameters written back keep the features; a gradient has none.
+    let back = std::fs::read_to_string(&written).unwrap();
+    let back: Value = serde_json::from_str(&back).unwrap();
+    assert_eq!(back["u.fourier"], json["u.fourier"]);
+    assert!(v["grad"].get("u.fourier").is_none(), "{}", v["grad"]);
 
     // A matrix of the wrong shape is an error naming the key and both shapes.
     let mut bad = json.clone();

@@ -235,3 +235,46 @@ fn nearest_normals_agree_with_sampled_normals() {
         assert!(dot > 1.0 - 1e-9, "{:?} vs {:?}", n, b.normal);
     }
 }
+
+/// A side of a shape: its name, a test for points on it, its length.
+type Side = (&'static str, fn(&[f64]) -> bool, f64);
+
+/// Pieces that share a stretch of boundary (an L made of two rectangles with a common
+/// corner edge) do not draw it twice: each side of the L gets its share by length. 6
+/// checks at 5σ.
+#[test]
+fn shared_sides_are_not_drawn_twice() {
+    let l = rect([0.0, 2.0], [0.0, 1.0]) + rect([0.0, 1.0], [0.0, 2.0]);
+    let n = 40_000;
+    let mut rng = Rng::new(5);
+    let pts: Vec<_> = (0..n)
+        .map(|_| l.sample_boundary(&mut rng).unwrap())
+        .collect();
+    // Perimeter 8: y = 0 and x = 0 have length 2, the other four sides length 1.
+    let sides: [Side; 6] = [
+        ("y = 0", |x| x[1] == 0.0, 2.0),
+        ("x = 0", |x| x[0] == 0.0, 2.0),
+        ("x = 2", |x| x[0] == 2.0, 1.0),
+        ("y = 1, x > 1", |x| x[1] == 1.0 && x[0] > 1.0, 1.0),
+        ("x = 1, y > 1", |x| x[0] == 1.0 && x[1] > 1.0, 1.0),
+        ("y = 2", |x| x[1] == 2.0, 1.0),
+    ];
+    for (what, on, len) in sides {
+        let c = pts.iter().filter(|b| on(&b.x)).count();
+        assert_share(what, c, n, len / 8.0);
+    }
+}
+
+/// The nearest normal is that of the nearest point of a face, not of its line, and of a
+/// piece that bounds the result; a point inside is far from the boundary.
+#[test]
+fn nearest_normals_use_faces_that_bound_the_result() {
+    let two = rect([0.0, 1.0], [0.0, 1.0]) + rect([2.0, 3.0], [1.0, 2.0]);
+    let (n, d) = two.nearest_normal(&[2.5, 1.0]);
+    assert_eq!((n, d), (vec![0.0, -1.0], 0.0));
+    let holed = disk([0.0, 0.0], 1.0) - rect([-0.2, 0.2], [-0.2, 0.2]);
+    let (_, d) = holed.nearest_normal(&[0.2, 0.9]);
+    assert!(d > 0.07, "{d}");
+    let (n, d) = holed.nearest_normal(&[0.2, 0.1]);
+    assert!(d < 1e-15 && n == vec![-1.0, 0.0], "{n:?} {d}");
+}

@@ -9,7 +9,8 @@
 use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::data::{
-    self, bind_params, bind_points, named_values, num, params_to_json, write_atomic,
+    self, bind_params, bind_points, named_values, num, params_file_json, params_to_json,
+    write_atomic,
 };
 use nabla::{compile, Options};
 use nabla_frontend::lang::{self, Loaded};
@@ -69,7 +70,7 @@ pub fn run(args: Args) -> Result<()> {
     let ev = evaluate(&loaded.problem, &exprs, &args)?;
     let text = serde_json::to_string(&ev.result)? + "\n";
     if let Some(path) = &args.write_params {
-        let p = serde_json::to_string(&params_to_json(&loaded.problem, &ev.params))?;
+        let p = serde_json::to_string(&params_file_json(&ev.problem, &ev.params))?;
         write_atomic(path, &(p + "\n")).with_context(|| format!("writing {}", path.display()))?;
     }
     match &args.output {
@@ -136,6 +137,8 @@ pub struct Evaluation {
     pub result: Value,
     /// The parameters used.
     pub params: Vec<(String, Tensor)>,
+    /// The problem evaluated: the file's, with the Fourier features of `--params`.
+    pub problem: Problem,
 }
 
 type Points = data::PointSets;
@@ -171,7 +174,12 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
         ex.insert(name.clone(), column_json(&out[name]));
     }
     result["exprs"] = Value::Object(ex);
-    Ok(Evaluation { result, params })
+    let problem = problem.clone();
+    Ok(Evaluation {
+        result,
+        params,
+        problem,
+    })
 }
 
 fn lookup<'a>(points: &'a Points, set: &str) -> &'a [Vec<f64>] {

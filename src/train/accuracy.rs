@@ -14,7 +14,7 @@ use super::TrainError;
 use crate::data::{bind_params, bind_points};
 use crate::{compile, Backend, Options};
 use nabla_frontend::nn::Rng;
-use nabla_frontend::problem::{ExprFn, Problem};
+use nabla_frontend::problem::{ExprFn, PointSpec, Problem};
 use nabla_ir::DType;
 use std::sync::Arc;
 
@@ -24,6 +24,10 @@ pub const AXIS_POINTS: usize = 101;
 pub const RANDOM_POINTS: usize = 4096;
 /// Seed of that sample.
 pub const GRID_SEED: u64 = 0x5EED;
+
+/// Fewer grid points than this inside a problem's domains, and the errors are measured on
+/// random points drawn in the domains instead.
+const MIN_DOMAIN_POINTS: usize = 500;
 
 /// Evaluation points: rows of coordinates, inputs in declaration order.
 #[derive(Clone, Debug)]
@@ -42,17 +46,26 @@ impl Grid {
     /// masked by [`solved`]).
     pub fn of(problem: &Problem) -> Grid {
         let grid = Grid::of_box(problem);
-        if solved_domains(problem).is_empty() {
+        let domains = solved_domains(problem);
+        if domains.is_empty() {
             return grid;
         }
-        Grid {
-            rows: grid
-                .rows
-                .into_iter()
-                .filter(|r| solved(problem, r))
-                .collect(),
-            axes: vec![],
+        let rows: Vec<Vec<f64>> = (grid.rows.into_iter())
+            .filter(|r| solved(problem, r))
+            .collect();
+        if rows.len() >= MIN_DOMAIN_POINTS {
+            return Grid { rows, axes: vec![] };
         }
+        // A domain too small for the box's grid: fixed random points inside it instead.
+        let mut rng = Rng::new(GRID_SEED);
+        let per = RANDOM_POINTS / domains.len();
+        let rows = (domains.iter())
+            .flat_map(|&d| {
+                let spec = PointSpec::InteriorOf { domain: d, n: per };
+                spec.sample_in(&problem.inputs, &problem.domains, &mut rng)
+            })
+            .collect();
+        Grid { rows, axes: vec![] }
     }
 
     /// The grid of the inputs' box (a tensor grid for one or two inputs), whatever the

@@ -73,11 +73,13 @@ impl Report<'_> {
         let sets = p.sample(self.seed);
         let mut rng = nabla_frontend::nn::Rng::new(1);
         let outlines: Vec<Vec<[f64; 2]>> = (p.domains.iter())
-            .filter(|d| d.coords == [0, 1])
+            .filter(|d| d.coords.len() == 2)
             .map(|d| {
+                // The outline in the inputs' order (x, y), whatever the domain's order.
+                let (i, j) = if d.coords == [1, 0] { (1, 0) } else { (0, 1) };
                 (0..2000)
                     .filter_map(|_| d.shape.sample_boundary(&mut rng))
-                    .map(|b| [b.x[0], b.x[1]])
+                    .map(|b| [b.x[i], b.x[j]])
                     .collect()
             })
             .collect();

@@ -105,7 +105,7 @@ impl Layout {
 
 /// `θ` as the JSON object of `params.json` (the layout of [`crate::data`]).
 pub fn to_json(problem: &Problem, layout: &Layout, theta: &[f64]) -> Value {
-    crate::data::params_to_json(problem, &layout.tensors(theta))
+    crate::data::params_file_json(problem, &layout.tensors(theta))
 }
 
 /// Reads `params.json` into θ. Every net layer and scalar of the problem must be present

@@ -61,6 +61,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         faces: Vec::new(),
         exact_first: HashMap::new(),
         domain_count: 0,
+        domain_slots: Vec::new(),
         pending_domains: Vec::new(),
         pending_normals: Vec::new(),
         src,
@@ -114,9 +115,11 @@ struct Checker<'s> {
     exact_first: HashMap<String, Span>,
     /// Domains declared so far (first pass).
     domain_count: usize,
+    /// For each declared domain, its index in `out.domains` once it passed its checks.
+    domain_slots: Vec<Option<usize>>,
     /// Domains whose shapes evaluated, checked against their intervals once every input
     /// is known: `(name, coordinates, shape, where the shape is written)`.
-    pending_domains: Vec<(String, Vec<usize>, Region, Span)>,
+    pending_domains: Vec<(usize, String, Vec<usize>, Region, Span)>,
     /// `normal(v)` and `dn(E)` in each residual, with the residual's point set, checked
     /// once every point set is known.
     pending_normals: Vec<(Ident, Vec<super::exprcheck::NormalUse>)>,
@@ -694,9 +697,13 @@ impl Checker<'_> {
             self.err(d.note("list the inputs it spans, e.g. `domain D(x, y) = ...`"));
         }
         let region = self.region(shape);
+        let declared = match self.out.scope.kind(&n.name) {
+            Some(Kind::Domain(i)) => *i,
+            _ => return, // the name has its own error
+        };
         if let (Some(idx), Some(region)) = (idx.into_iter().collect(), region) {
-            self.pending_domains
-                .push((n.name.clone(), idx, region, shape.span()));
+            let span = shape.span();
+            (self.pending_domains).push((declared, n.name.clone(), idx, region, span));
         }
     }
 
@@ -708,8 +715,13 @@ impl Checker<'_> {
             let Some(set) = set else {
                 continue; // the set has its own error
             };
-            let domain = set.spec.boundary_domain();
-            let domain = domain.and_then(|d| self.out.domains.get(d)).cloned();
+            let spec = set.spec.boundary_domain();
+            // A domain that failed its own checks has its own error: say nothing more.
+            if spec.is_some_and(|d| self.domain_slots.get(d).copied().flatten().is_none()) {
+                continue;
+            }
+            let slot = spec.and_then(|d| self.domain_slots[d]);
+            let domain = slot.and_then(|d| self.out.domains.get(d)).cloned();
             for (call, v) in uses {
                 let Some(d) = &domain else {
                     let msg = format!(
@@ -736,7 +748,8 @@ impl Checker<'_> {
     /// Every domain against its coordinates' intervals: inside them, not degenerate, not
     /// empty, not too thin to sample.
     fn check_domains(&mut self) {
-        for (name, coords, region, span) in std::mem::take(&mut self.pending_domains) {
+        self.domain_slots = vec![None; self.domain_count];
+        for (declared, name, coords, region, span) in std::mem::take(&mut self.pending_domains) {
             let intervals: Option<Vec<[f64; 2]>> = (coords.iter())
                 .map(|&k| {
                     let input = &self.out.scope.inputs[k];
@@ -752,6 +765,7 @@ impl Checker<'_> {
                 continue;
             }
             let shape = region;
+            self.domain_slots[declared] = Some(self.out.domains.len());
             self.out.domains.push(DomainDecl {
                 name,
                 coords,
@@ -911,7 +925,14 @@ impl Checker<'_> {
             }
         }
         self.expr(e);
-        for (call, _) in super::exprcheck::normal_uses(&self.out.scope, e) {
+        // Normals exist on boundary sets only: not on the grid an exact solution (or a
+        // constrained `let`) is evaluated on.
+        let mut uses = super::exprcheck::normal_uses(&self.out.scope, e);
+        if let Some(Kind::Let(i)) = self.out.scope.kind(&out.name) {
+            let body = self.out.scope.lets[*i].1.clone();
+            uses.extend(super::exprcheck::normal_uses(&self.out.scope, &body));
+        }
+        for (call, _) in uses {
             let d = Diagnostic::new(call.span, format!("`{call}` in an exact solution"));
             self.err(d.note("normals exist on boundary sets, in residuals; not on the grid"));
         }

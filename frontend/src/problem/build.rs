@@ -382,13 +382,19 @@ impl ProblemBuilder {
                 continue;
             };
             let d = &self.p.inputs[v.0];
-            if !periodic.iter().any(|p: &Periodic| p.arg == arg) {
-                periodic.push(Periodic {
-                    arg,
-                    lo: d.lo,
-                    hi: d.hi,
+            if periodic.iter().any(|p: &Periodic| p.arg == arg) {
+                let reason = format!("periodic input `{}` is listed twice", d.name);
+                self.errors.push(BuildError::Net {
+                    name: name.into(),
+                    reason,
                 });
+                continue;
             }
+            periodic.push(Periodic {
+                arg,
+                lo: d.lo,
+                hi: d.hi,
+            });
         }
         periodic.sort_by_key(|p| p.arg);
         let fourier = spec.fourier.map(|(m, sigma)| Fourier { m, sigma, b: None });

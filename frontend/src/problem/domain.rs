@@ -56,8 +56,13 @@ pub struct BoundaryPoint {
     pub normal: Vec<f64>,
 }
 
-/// Acceptance rates below this make rejection sampling of the interior an error.
+/// Acceptance rates below this make rejection sampling of the interior (or of the
+/// boundary) an error.
 pub const MIN_OCCUPANCY: f64 = 1e-3;
+
+/// Draws before a sampler gives up: at the smallest acceptance rate allowed, the chance of
+/// a miss is `(1 − 1e-3)^50000 ≈ e⁻⁵⁰`.
+const TRIES: usize = 50_000;
 
 impl Region {
     /// Number of coordinates.
@@ -158,45 +163,63 @@ impl Region {
     }
 
     /// A point uniform in the shape (rejection from the bounding box; the caller has
-    /// checked [`Region::occupancy`]). `None` after `10 / MIN_OCCUPANCY` misses.
+    /// checked [`Region::occupancy`]). `None` after [`TRIES`] misses (at the smallest
+    /// occupancy allowed, a chance of e⁻⁵⁰).
     pub fn sample_interior(&self, rng: &mut Rng) -> Option<Vec<f64>> {
         let (lo, hi) = self.bbox();
-        (0..(10.0 / MIN_OCCUPANCY) as usize)
+        (0..TRIES)
             .map(|_| uniform_in(&lo, &hi, rng))
             .find(|p| self.contains(p))
     }
 
     /// A point uniform by measure on the result's boundary, with its outward normal.
-    /// `None` when no drawn candidate bounds the result (an empty boundary).
+    /// `None` after [`TRIES`] candidates that do not bound the result (an empty boundary;
+    /// [`check_domain`] refuses boundaries that keep less than [`MIN_OCCUPANCY`] of the
+    /// candidates).
     pub fn sample_boundary(&self, rng: &mut Rng) -> Option<BoundaryPoint> {
+        (0..TRIES).find_map(|_| self.boundary_candidate(rng))
+    }
+
+    /// One candidate of [`Region::sample_boundary`]: a point uniform on the pieces'
+    /// boundaries, kept when it bounds the result. A stretch shared by several pieces (two
+    /// rectangles with a common side) is kept only from the first of them, so it is not
+    /// drawn twice as often.
+    fn boundary_candidate(&self, rng: &mut Rng) -> Option<BoundaryPoint> {
         let pieces = self.pieces();
         let measures: Vec<f64> = pieces.iter().map(|(s, _)| s.piece_measure()).collect();
         let total: f64 = measures.iter().sum();
         let eps = 1e-7 * self.diameter();
-        for _ in 0..(10.0 / MIN_OCCUPANCY) as usize {
-            let mut u = rng.uniform() * total;
-            let k = (measures.iter())
-                .position(|m| {
-                    u -= m;
-                    u < 0.0
-                })
-                .unwrap_or(pieces.len() - 1);
-            let (piece, flip) = pieces[k];
-            let mut bp = piece.piece_boundary(rng);
-            if flip {
-                bp.normal.iter_mut().for_each(|n| *n = -*n);
-            }
-            let step = |s: f64| -> Vec<f64> {
-                bp.x.iter()
-                    .zip(&bp.normal)
-                    .map(|(x, n)| x + s * n)
-                    .collect()
-            };
-            if self.contains(&step(-eps)) && !self.contains(&step(eps)) {
-                return Some(bp);
-            }
+        let mut u = rng.uniform() * total;
+        let k = (measures.iter())
+            .position(|m| {
+                u -= m;
+                u < 0.0
+            })
+            .unwrap_or(pieces.len() - 1);
+        let (piece, flip) = pieces[k];
+        let mut bp = piece.piece_boundary(rng);
+        if flip {
+            bp.normal.iter_mut().for_each(|n| *n = -*n);
         }
-        None
+        let step = |s: f64| -> Vec<f64> {
+            bp.x.iter()
+                .zip(&bp.normal)
+                .map(|(x, n)| x + s * n)
+                .collect()
+        };
+        let shared = pieces[..k].iter().any(|(q, _)| q.sdf(&bp.x).abs() <= eps);
+        let bounds = self.contains(&step(-eps)) && !self.contains(&step(eps));
+        (!shared && bounds).then_some(bp)
+    }
+
+    /// The fraction of boundary candidates that bound the result, from `samples` seeded
+    /// draws.
+    pub fn boundary_occupancy(&self, samples: usize) -> f64 {
+        let mut rng = Rng::new(0xB0B0);
+        let kept = (0..samples)
+            .filter(|_| self.boundary_candidate(&mut rng).is_some())
+            .count();
+        kept as f64 / samples as f64
     }
 
     /// The boundary measure of a primitive (perimeter or surface area).
@@ -243,27 +266,37 @@ impl Region {
     /// The outward normal of the nearest piece of the result's boundary to `p`, and the
     /// distance to it (for given points: `nabla eval --points`).
     pub fn nearest_normal(&self, p: &[f64]) -> (Vec<f64>, f64) {
-        let mut best = (vec![0.0; p.len()], f64::INFINITY);
+        let eps = 1e-7 * self.diameter();
+        let mut best = (vec![0.0; p.len()], f64::INFINITY, false);
         for (piece, flip) in self.pieces() {
             let (mut n, d) = piece.piece_nearest(p);
             if flip {
                 n.iter_mut().for_each(|x| *x = -*x);
             }
-            if d < best.1 {
-                best = (n, d);
+            // A piece whose boundary there bounds the result beats a nearer one that does
+            // not (a hole's side inside another piece).
+            let step = |s: f64| -> Vec<f64> { p.iter().zip(&n).map(|(x, v)| x + s * v).collect() };
+            let bounds = self.contains(&step(-eps)) && !self.contains(&step(eps));
+            if (bounds && !best.2) || (bounds == best.2 && d < best.1) {
+                best = (n, d, bounds);
             }
         }
-        best
+        (best.0, best.1)
     }
 
     fn piece_nearest(&self, p: &[f64]) -> (Vec<f64>, f64) {
         match self {
             Region::Box { lo, hi } => {
-                // The nearest face: the coordinate closest to one of its ends.
+                // The nearest face: the distance to the face itself, not to its plane.
                 let mut best = (vec![0.0; p.len()], f64::INFINITY);
+                let out = |j: usize| (lo[j] - p[j]).max(p[j] - hi[j]).max(0.0);
                 for i in 0..p.len() {
+                    let across: f64 = (0..p.len())
+                        .filter(|&j| j != i)
+                        .map(|j| out(j).powi(2))
+                        .sum();
                     for (end, sign) in [(lo[i], -1.0), (hi[i], 1.0)] {
-                        let d = (p[i] - end).abs();
+                        let d = ((p[i] - end).powi(2) + across).sqrt();
                         if d < best.1 {
                             let mut n = vec![0.0; p.len()];
                             n[i] = sign;
@@ -633,6 +666,13 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
         return Err(format!(
             "the shape fills {:.1e} of its bounding box, too little to sample by rejection",
             occupancy
+        ));
+    }
+    let kept = shape.boundary_occupancy(20_000);
+    if kept < MIN_OCCUPANCY {
+        return Err(format!(
+            "its boundary is {kept:.1e} of its pieces' boundaries, too little to sample by \
+             rejection"
         ));
     }
     Ok(())

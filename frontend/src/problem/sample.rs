@@ -56,6 +56,12 @@ impl PointSpec {
         rng: &mut Rng,
     ) -> Vec<Vec<f64>> {
         match self {
+            PointSpec::InteriorOf { domain, n } | PointSpec::BoundaryOf { domain, n }
+                if domains.get(*domain).is_none() =>
+            {
+                // A domain this sampler does not know (a `Sampler` has none): no points.
+                vec![vec![f64::NAN; inputs.len()]; *n]
+            }
             PointSpec::InteriorOf { domain, n } => {
                 let d = &domains[*domain];
                 (0..*n)
