@@ -51,7 +51,7 @@ impl Grid {
             return grid;
         }
         let rows: Vec<Vec<f64>> = (grid.rows.into_iter())
-            .filter(|r| solved(problem, r))
+            .filter(|r| solved(problem, &domains, r))
             .collect();
         if rows.len() >= MIN_DOMAIN_POINTS {
             return Grid { rows, axes: vec![] };
@@ -166,9 +166,9 @@ pub fn solved_domains(problem: &Problem) -> Vec<usize> {
 }
 
 /// Whether the point `row` (inputs in declaration order) lies where the problem is solved:
-/// inside one of its [`solved_domains`], or anywhere in the box when there are none.
-pub fn solved(problem: &Problem, row: &[f64]) -> bool {
-    let domains = solved_domains(problem);
+/// inside one of `domains` (its [`solved_domains`]), or anywhere in the box when there are
+/// none.
+pub fn solved(problem: &Problem, domains: &[usize], row: &[f64]) -> bool {
     domains.is_empty()
         || domains.iter().any(|&i| {
             let d = &problem.domains[i];

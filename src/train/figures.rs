@@ -1,7 +1,7 @@
 //! The SVG figures of a run's report (the `plots` feature, on by default): loss and error
 //! curves, and solution, exact-solution and error maps for 1-D and 2-D problems.
 
-use super::accuracy::{fields, solved, Field, Grid};
+use super::accuracy::{fields, solved, solved_domains, Field, Grid};
 use super::plot::{self, Scale};
 use super::report::Report;
 use super::TrainError;
@@ -52,7 +52,10 @@ impl Report<'_> {
     fn masked_fields(&self) -> Result<(Grid, Vec<Field>), TrainError> {
         let grid = Grid::of_box(self.problem);
         let mut fields = fields(self.problem, self.layout, &self.result.theta, &grid)?;
-        let outside: Vec<bool> = grid.rows.iter().map(|r| !solved(self.problem, r)).collect();
+        let domains = solved_domains(self.problem);
+        let outside: Vec<bool> = (grid.rows.iter())
+            .map(|r| !solved(self.problem, &domains, r))
+            .collect();
         for f in &mut fields {
             let blank = |v: &mut Vec<f64>| {
                 (v.iter_mut().zip(&outside))

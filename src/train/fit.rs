@@ -318,25 +318,17 @@ struct Shower {
 }
 
 impl Shower {
-    #[cfg(feature = "cli")]
     fn new(p: Progress, steps: usize) -> Shower {
+        let every = match p {
+            Progress::Every(n) => Some(n.max(1)),
+            // Without the progress-bar crate, a bar is a line every twentieth of the run.
+            Progress::Bar if !cfg!(feature = "cli") => Some((steps / 20).max(1)),
+            _ => None,
+        };
         Shower {
-            every: match p {
-                Progress::Every(n) => Some(n.max(1)),
-                _ => None,
-            },
+            every,
+            #[cfg(feature = "cli")]
             bar: (p == Progress::Bar).then(|| progress_bar(steps as u64)),
-        }
-    }
-
-    #[cfg(not(feature = "cli"))]
-    fn new(p: Progress, steps: usize) -> Shower {
-        Shower {
-            every: match p {
-                Progress::Every(n) => Some(n.max(1)),
-                Progress::Bar => Some((steps / 20).max(1)),
-                Progress::Off => None,
-            },
         }
     }
 

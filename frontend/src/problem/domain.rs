@@ -177,47 +177,17 @@ impl Region {
     /// [`check_domain`] refuses boundaries that keep less than [`MIN_OCCUPANCY`] of the
     /// candidates).
     pub fn sample_boundary(&self, rng: &mut Rng) -> Option<BoundaryPoint> {
-        (0..TRIES).find_map(|_| self.boundary_candidate(rng))
-    }
-
-    /// One candidate of [`Region::sample_boundary`]: a point uniform on the pieces'
-    /// boundaries, kept when it bounds the result. A stretch shared by several pieces (two
-    /// rectangles with a common side) is kept only from the first of them, so it is not
-    /// drawn twice as often.
-    fn boundary_candidate(&self, rng: &mut Rng) -> Option<BoundaryPoint> {
-        let pieces = self.pieces();
-        let measures: Vec<f64> = pieces.iter().map(|(s, _)| s.piece_measure()).collect();
-        let total: f64 = measures.iter().sum();
-        let eps = 1e-7 * self.diameter();
-        let mut u = rng.uniform() * total;
-        let k = (measures.iter())
-            .position(|m| {
-                u -= m;
-                u < 0.0
-            })
-            .unwrap_or(pieces.len() - 1);
-        let (piece, flip) = pieces[k];
-        let mut bp = piece.piece_boundary(rng);
-        if flip {
-            bp.normal.iter_mut().for_each(|n| *n = -*n);
-        }
-        let step = |s: f64| -> Vec<f64> {
-            bp.x.iter()
-                .zip(&bp.normal)
-                .map(|(x, n)| x + s * n)
-                .collect()
-        };
-        let shared = pieces[..k].iter().any(|(q, _)| q.sdf(&bp.x).abs() <= eps);
-        let bounds = self.contains(&step(-eps)) && !self.contains(&step(eps));
-        (!shared && bounds).then_some(bp)
+        let pieces = Pieces::of(self);
+        (0..TRIES).find_map(|_| pieces.candidate(self, rng))
     }
 
     /// The fraction of boundary candidates that bound the result, from `samples` seeded
     /// draws.
     pub fn boundary_occupancy(&self, samples: usize) -> f64 {
         let mut rng = Rng::new(0xB0B0);
+        let pieces = Pieces::of(self);
         let kept = (0..samples)
-            .filter(|_| self.boundary_candidate(&mut rng).is_some())
+            .filter(|_| pieces.candidate(self, &mut rng).is_some())
             .count();
         kept as f64 / samples as f64
     }
@@ -369,6 +339,61 @@ fn short(x: f64) -> f64 {
     }
     let scale = 10f64.powi(11 - x.abs().log10().floor() as i32);
     (x * scale).round() / scale
+}
+
+/// A region's primitive pieces with their boundary measures, gathered once for the many
+/// candidates of boundary sampling.
+struct Pieces<'a> {
+    /// Each piece, and whether it is subtracted an odd number of times.
+    pieces: Vec<(&'a Region, bool)>,
+    measures: Vec<f64>,
+    total: f64,
+    /// The step of the "bounds the result" test.
+    eps: f64,
+}
+
+impl<'a> Pieces<'a> {
+    fn of(region: &'a Region) -> Pieces<'a> {
+        let pieces = region.pieces();
+        let measures: Vec<f64> = pieces.iter().map(|(s, _)| s.piece_measure()).collect();
+        let total = measures.iter().sum();
+        let eps = 1e-7 * region.diameter();
+        Pieces {
+            pieces,
+            measures,
+            total,
+            eps,
+        }
+    }
+
+    /// One candidate of [`Region::sample_boundary`]: a point uniform on the pieces'
+    /// boundaries, kept when it bounds `region`. A stretch shared by several pieces (two
+    /// rectangles with a common side) is kept only from the first of them, so it is not
+    /// drawn twice as often.
+    fn candidate(&self, region: &Region, rng: &mut Rng) -> Option<BoundaryPoint> {
+        let mut u = rng.uniform() * self.total;
+        let k = (self.measures.iter())
+            .position(|m| {
+                u -= m;
+                u < 0.0
+            })
+            .unwrap_or(self.pieces.len() - 1);
+        let (piece, flip) = self.pieces[k];
+        let mut bp = piece.piece_boundary(rng);
+        if flip {
+            bp.normal.iter_mut().for_each(|n| *n = -*n);
+        }
+        let step = |s: f64| -> Vec<f64> {
+            bp.x.iter()
+                .zip(&bp.normal)
+                .map(|(x, n)| x + s * n)
+                .collect()
+        };
+        let eps = self.eps;
+        let shared = (self.pieces[..k].iter()).any(|(q, _)| q.sdf(&bp.x).abs() <= eps);
+        let bounds = region.contains(&step(-eps)) && !region.contains(&step(eps));
+        (!shared && bounds).then_some(bp)
+    }
 }
 
 /// `a < b`, false when either is NaN.
