@@ -8,6 +8,7 @@ mod poisson_holes_dsl;
 
 use nabla::train::accuracy::Grid;
 use nabla::{OptimizerKind, Training};
+use std::f64::consts::PI;
 
 #[test]
 fn errors_are_measured_on_the_domain_only() {
@@ -55,4 +56,29 @@ fn a_small_domain_is_measured_on_points_inside_it() {
     assert!(grid.rows.len() > 1000);
     let shape = &problem.domains[0].shape;
     assert!(grid.rows.iter().all(|r| shape.contains(r)));
+}
+
+/// A 1-D problem on two separate intervals gets a line plot whose lines break over the gap:
+/// the trained solution is drawn in two pieces, not joined across (1, 2).
+#[test]
+fn a_one_dimensional_domain_is_plotted_in_pieces() {
+    use nabla::prelude::*;
+    let mut p = ProblemBuilder::new("two_rods");
+    let x = p.input("x", [0.0, 3.0]);
+    let d = p.domain("rods", &[x], cuboid(&[[0.0, 1.0]]) + cuboid(&[[2.0, 3.0]]));
+    let u = p.net("u", &[x], mlp(&[8]));
+    let s = p.points("s", interior_of(d, 32));
+    p.residual("r", s, move |c| c[u] - (PI * c[x]).sin());
+    p.exact(u, move |c| (PI * c[x]).sin());
+    let problem = p.build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Training::new(OptimizerKind::Adam).steps(5).out(dir.path());
+    nabla::train(&problem, &t).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("u.svg")).unwrap();
+    // The trained series is the only one drawn 2 px wide: two pieces and the legend's sample.
+    let wide = svg
+        .match_indices("<polyline")
+        .filter(|(i, _)| svg[*i..].split('>').next().unwrap().contains("stroke-width=\"2\""))
+        .count();
+    assert_eq!(wide, 3, "{svg}");
 }

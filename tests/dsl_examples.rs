@@ -154,6 +154,7 @@ fn builder_version(name: &str) -> Option<Problem> {
         "poisson_hard" => poisson_hard(),
         "poisson_holes" => poisson_holes_dsl::problem(),
         "annulus_neumann" => annulus_neumann(),
+        "lshape" => lshape(),
         "multiscale_plain" => multiscale("multiscale_plain", mlp(&[64, 64])),
         _ => return None,
     };
@@ -396,5 +397,33 @@ fn annulus_neumann() -> Result<Problem, BuildError> {
     p.residual("neumann", wall, move |c| c.dn(c[u]) - c[flux])
         .weight(10.0);
     p.exact(u, move |c| (PI * c[x]).sin() * (PI * c[y]).sin());
+    p.build()
+}
+
+/// Laplace on the L-shaped domain with the corner-singular solution `r^(2/3) sin(2θ/3)`.
+fn lshape() -> Result<Problem, BuildError> {
+    let mut p = ProblemBuilder::new("lshape");
+    let x = p.input("x", [-1.0, 1.0]);
+    let y = p.input("y", [-1.0, 1.0]);
+    let l = polygon(&[
+        [-1.0, -1.0],
+        [0.0, -1.0],
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [-1.0, 1.0],
+    ]);
+    let d = p.domain("L", &[x, y], l);
+    let u = p.net("u", &[x, y], mlp(&[32, 32]));
+    let r = p.define("r", move |c| (c[x].powi(2) + c[y].powi(2)).sqrt());
+    let theta = p.define("theta", move |c| (-c[y]).atan2(-c[x]) + PI);
+    let ue = p.define("ue", move |c| {
+        c[r].pow(2.0 / 3.0) * (2.0 * c[theta] / 3.0).sin()
+    });
+    let inner = p.points("inner", interior_of(d, 1024));
+    let walls = p.points("walls", boundary_of(d, 512));
+    p.residual("pde", inner, move |c| c.lap(c[u]));
+    p.residual("bc", walls, move |c| c[u] - c[ue]).weight(10.0);
+    p.exact(u, move |c| c[ue]);
     p.build()
 }

@@ -80,6 +80,20 @@ fn arithmetic_functions_and_constants() {
     check("f * k + c / 2", |x, y| (3.0 * x + y) * 0.25 + 1.5);
 }
 
+/// `atan2(y, x)` in every quadrant (the points straddle (0.5, 0.5)), against the half-angle
+/// form `2 atan(y / (r + x))`; a constant call is folded.
+#[test]
+fn atan2_in_every_quadrant() {
+    use std::f64::consts::PI;
+    let angle = |y: f64, x: f64| 2.0 * (y / ((x * x + y * y).sqrt() + x)).atan();
+    check("atan2(y - 0.5, x - 0.5) + atan2(1, -1)", move |x, y| {
+        angle(y - 0.5, x - 0.5) + 0.75 * PI
+    });
+    let l = load(&format!("{HEAD}const q = atan2(-1, -1)\n"));
+    let q = l.scope.fold(&lang::parse_expr("q").unwrap()).unwrap();
+    assert!((q + 0.75 * PI).abs() < 1e-15, "{q}");
+}
+
 /// The net `flow` by hand: `W1 tanh(W0 [a, b] + b0) + b1`, output column `j`.
 fn flow_by_hand(l: &lang::Loaded, a: f64, b: f64, j: usize) -> f64 {
     let layers = l.problem.nets[0].mlp.init(4);

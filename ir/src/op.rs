@@ -258,11 +258,22 @@ pub enum BinOp {
     Div,
     /// `a^b` as IEEE `pow`: for a negative base, exact when `b` is an integer, NaN otherwise
     Pow,
+    /// `atan2(a, b)`: the angle of the point `(b, a)` in `(-π, π]` (`a` plays y, `b` x, as in
+    /// C). Smooth away from the cut `a = 0, b ≤ 0`; polar coordinates and corner-singular
+    /// solutions such as `r^(2/3) sin(2θ/3)` need it.
+    Atan2,
 }
 
 impl BinOp {
     /// Every binary op.
-    pub const ALL: [BinOp; 5] = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Pow];
+    pub const ALL: [BinOp; 6] = [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::Div,
+        BinOp::Pow,
+        BinOp::Atan2,
+    ];
 
     /// Name in the text format.
     pub fn name(self) -> &'static str {
@@ -272,6 +283,7 @@ impl BinOp {
             BinOp::Mul => "mul",
             BinOp::Div => "div",
             BinOp::Pow => "pow",
+            BinOp::Atan2 => "atan2",
         }
     }
 
@@ -288,6 +300,7 @@ impl BinOp {
             BinOp::Mul => a * b,
             BinOp::Div => a / b,
             BinOp::Pow => a.powf(b),
+            BinOp::Atan2 => a.atan2(b),
         }
     }
 }

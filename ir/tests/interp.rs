@@ -127,6 +127,9 @@ fn binary_ops_elementwise() {
             BinOp::Mul => x * y,
             BinOp::Div => x / y,
             BinOp::Pow => (y * x.abs().ln()).exp() * if x < 0.0 { -1.0 } else { 1.0 },
+            // the angle of (y, x) from the principal arctangent, moved by π when y < 0
+            BinOp::Atan2 if y > 0.0 => (x / y).atan(),
+            BinOp::Atan2 => (x / y).atan() + std::f64::consts::PI * x.signum(),
         };
         a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect()
     };

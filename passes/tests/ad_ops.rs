@@ -79,6 +79,12 @@ fn binary_cases() -> Vec<Case> {
             },
         ));
     }
+    // the second quadrant, where atan2 differs from atan(a/b) by π
+    v.push(case("atan2(x, x-2)", 0.3, 1.3, move |g, x| {
+        let two = cst(g, 2.0);
+        let b = bin(g, BinOp::Sub, x, two);
+        bin(g, BinOp::Atan2, x, b)
+    }));
     for k in [-2, 0, 1, 2, 3, 5] {
         v.push(case(&format!("powi {k}"), -1.3, 1.3, move |g, x| {
             op(g, Op::Powi(k), &[x])

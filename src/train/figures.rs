@@ -22,10 +22,10 @@ impl Report<'_> {
             out.push(("error.svg".to_string(), svg));
         }
         let ins = &self.problem.inputs;
-        // On domains the error grid is not a tensor grid: the maps use the box's grid with
-        // the points outside the domains left blank.
+        // On domains the error grid is not a tensor grid: the maps and lines use the box's
+        // grid with the points outside the domains left blank.
         let masked;
-        let (grid, fields) = if self.grid.axes.is_empty() && ins.len() == 2 {
+        let (grid, fields) = if self.grid.axes.is_empty() && ins.len() <= 2 {
             masked = self.masked_fields()?;
             (&masked.0, &masked.1)
         } else {

@@ -247,13 +247,13 @@ pub fn line_plot(field: &Field, grid: &Grid, input: &str) -> Result<String, Plot
     render(SIZE.0, &charts)
 }
 
-/// `|u − u*|` along the input, log scale; zeros are left out.
+/// `|u − u*|` along the input, log scale; the line breaks at zeros and outside the domain.
 fn error_panel(field: &Field, exact: &[f64], xs: &[f64], x: Axis, input: &str) -> Chart {
     let pts: Vec<(f64, f64)> = xs
         .iter()
         .zip(field.pred.iter().zip(exact))
         .map(|(x, (p, e))| (*x, (p - e).abs()))
-        .filter(|p| p.1 > 0.0 && p.1.is_finite())
+        .map(|(x, e)| (x, if e > 0.0 { e } else { f64::NAN }))
         .collect();
     let (lo, hi) = positive_range(pts.iter().map(|p| p.1));
     Chart {

@@ -1,6 +1,6 @@
 //! Host functions that generated kernels call for the ops Cranelift has no instruction
 //! for: `exp`, `log`, `sin`, `cos`, `tan`, `tanh`, `sigmoid`, `softplus`, `silu`, `gelu`
-//! and `pow`, in f32 and f64.
+//! `pow` and `atan2`, in f32 and f64.
 //!
 //! The f64 versions are exactly the interpreter's formulas ([`UnOp::eval`],
 //! [`BinOp::eval`]), so f64 kernels without FMA contraction reproduce the interpreter bit
@@ -85,6 +85,14 @@ extern "C" fn pow64(a: f64, b: f64) -> f64 {
     BinOp::Pow.eval(a, b)
 }
 
+extern "C" fn atan2_32(a: f32, b: f32) -> f32 {
+    a.atan2(b)
+}
+
+extern "C" fn atan2_64(a: f64, b: f64) -> f64 {
+    BinOp::Atan2.eval(a, b)
+}
+
 /// The host function computing `u` in the given precision, or `None` when the op is
 /// emitted inline (neg, abs, sqrt, square, recip, sign).
 pub fn unary(u: UnOp, f64: bool) -> Option<HostFn> {
@@ -117,28 +125,36 @@ pub fn unary(u: UnOp, f64: bool) -> Option<HostFn> {
     })
 }
 
-/// The host `pow` in the given precision.
-pub fn pow(f64: bool) -> HostFn {
-    if f64 {
+/// The host function computing `b` in the given precision, or `None` when the op is an
+/// instruction (add, sub, mul, div).
+pub fn binary(b: BinOp, f64: bool) -> Option<HostFn> {
+    type F32 = extern "C" fn(f32, f32) -> f32;
+    type F64 = extern "C" fn(f64, f64) -> f64;
+    let (n32, p32, n64, p64): (_, F32, _, F64) = match b {
+        BinOp::Pow => ("nabla_pow_f32", pow32, "nabla_pow_f64", pow64),
+        BinOp::Atan2 => ("nabla_atan2_f32", atan2_32, "nabla_atan2_f64", atan2_64),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => return None,
+    };
+    Some(if f64 {
         HostFn {
-            name: "nabla_pow_f64",
-            ptr: pow64 as *const u8,
+            name: n64,
+            ptr: p64 as *const u8,
         }
     } else {
         HostFn {
-            name: "nabla_pow_f32",
-            ptr: pow32 as *const u8,
+            name: n32,
+            ptr: p32 as *const u8,
         }
-    }
+    })
 }
 
 /// Every host function, for registering with the JIT module.
 pub fn all() -> Vec<HostFn> {
-    let mut v: Vec<HostFn> = [false, true]
+    [false, true]
         .into_iter()
-        .flat_map(|d| UnOp::ALL.into_iter().filter_map(move |u| unary(u, d)))
-        .collect();
-    v.push(pow(false));
-    v.push(pow(true));
-    v
+        .flat_map(|d| {
+            let un = UnOp::ALL.into_iter().filter_map(move |u| unary(u, d));
+            un.chain(BinOp::ALL.into_iter().filter_map(move |b| binary(b, d)))
+        })
+        .collect()
 }

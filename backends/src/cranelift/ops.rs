@@ -127,13 +127,16 @@ impl<'a, 'k> Ops<'a, 'k> {
             return r;
         }
         let (a, c) = (vals[x].expect("operand"), vals[y].expect("operand"));
+        if let Some(f) = math::binary(op, self.cg.f64) {
+            return self.call2(f, a, c, vector);
+        }
         let ins = self.b.ins();
         match op {
             BinOp::Add => ins.fadd(a, c),
             BinOp::Sub => ins.fsub(a, c),
             BinOp::Mul => ins.fmul(a, c),
             BinOp::Div => ins.fdiv(a, c),
-            BinOp::Pow => self.call2(math::pow(self.cg.f64), a, c, vector),
+            BinOp::Pow | BinOp::Atan2 => unreachable!("`{}` is a host function", op.name()),
         }
     }
 

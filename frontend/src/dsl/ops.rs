@@ -50,6 +50,13 @@ impl<'g> Var<'g> {
         self.binary(BinOp::Pow, e)
     }
 
+    /// `atan2(self, x)`: the angle of the point `(x, self)` in `(-π, π]`, `self` playing y
+    /// as in C. Smooth away from the cut `self = 0, x ≤ 0`.
+    pub fn atan2(self, x: impl Into<Operand<'g>>) -> Var<'g> {
+        let x = x.into().var(self);
+        self.binary(BinOp::Atan2, x)
+    }
+
     /// Sum over `axis` (the axis is removed).
     pub fn sum_axis(self, axis: u8) -> Var<'g> {
         self.b.add(Op::Sum(axis), &[self.id], "sum")

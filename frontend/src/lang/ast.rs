@@ -25,6 +25,7 @@ pub fn prec(op: BinOp) -> u8 {
         BinOp::Add | BinOp::Sub => 1,
         BinOp::Mul | BinOp::Div => 2,
         BinOp::Pow => 4,
+        BinOp::Atan2 => ATOM_PREC,
     }
 }
 
@@ -36,6 +37,7 @@ fn symbol(op: BinOp) -> &'static str {
         BinOp::Mul => "*",
         BinOp::Div => "/",
         BinOp::Pow => "^",
+        BinOp::Atan2 => "atan2",
     }
 }
 
@@ -318,9 +320,13 @@ impl Display for Expr {
 
 /// Left-associative `+ - * /` keep a same-precedence left operand bare; `^` is
 /// right-associative, its base must be an atom and its exponent may be negated.
+///
+/// The parser reads `atan2(a, b)` as a call; a tree that holds it as a binary op prints
+/// the same text.
 fn binary(f: &mut Formatter<'_>, op: BinOp, a: &Expr, b: &Expr) -> fmt::Result {
     let p = prec(op);
     let (lmin, rmin) = match op {
+        BinOp::Atan2 => return write!(f, "atan2({a}, {b})"),
         BinOp::Pow => (ATOM_PREC, NEG_PREC),
         _ => (p, p + 1),
     };

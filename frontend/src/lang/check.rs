@@ -6,7 +6,7 @@
 
 use super::ast::*;
 use super::diag::{nearest, Diagnostic, Span};
-use super::scope::{Kind, NetSig, Scope, FUNCTIONS, RESERVED};
+use super::scope::{function_arity, Kind, NetSig, Scope, FUNCTIONS, RESERVED};
 use crate::nn::{Act, Mlp};
 use crate::problem::domain::{check_domain, Region};
 use crate::problem::{
@@ -1047,7 +1047,10 @@ fn non_constant(scope: &Scope, x: &Expr) -> Option<String> {
             }
         },
         ExprKind::Call(f, args) if FUNCTIONS.contains(&f.name.as_str()) => {
-            (args.len() != 1).then(|| format!("`{f}` takes 1 argument, found {}", args.len()))
+            let want = function_arity(&f.name).unwrap_or(1);
+            let s = if want == 1 { "" } else { "s" };
+            (args.len() != want)
+                .then(|| format!("`{f}` takes {want} argument{s}, found {}", args.len()))
         }
         _ => Some(format!("`{x}` is not constant")),
     }

@@ -2,7 +2,7 @@
 
 use super::ast::*;
 use super::diag::{nearest, Diagnostic};
-use super::scope::{Kind, Scope, FUNCTIONS};
+use super::scope::{function_arity, Kind, Scope, FUNCTIONS};
 
 /// Every error in `e`: unknown names (with the nearest known one), calls with the wrong
 /// number of arguments, derivatives and substitutions by something that is not an input.
@@ -175,7 +175,8 @@ pub fn normal_uses(scope: &Scope, e: &Expr) -> Vec<NormalUse> {
 fn call(scope: &Scope, f: &Ident, n: usize) -> Result<(), Diagnostic> {
     let name = f.name.as_str();
     let want = match scope.kind(name) {
-        _ if FUNCTIONS.contains(&name) || name == "dn" => 1,
+        _ if name == "dn" => 1,
+        _ if FUNCTIONS.contains(&name) => function_arity(name).unwrap_or(1),
         Some(Kind::Output(k)) => scope.nets[*k].args.len(),
         Some(k) => {
             let d = Diagnostic::new(f.span, format!("`{f}` is {}, not a function", k.describe()));

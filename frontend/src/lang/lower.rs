@@ -92,6 +92,7 @@ impl<'a, 'g> Lowerer<'a, 'g> {
             BinOp::Mul => x * y,
             BinOp::Div => x / y,
             BinOp::Pow => x.pow(y),
+            BinOp::Atan2 => x.atan2(y),
         }
     }
 
@@ -107,7 +108,7 @@ impl<'a, 'g> Lowerer<'a, 'g> {
         if f.name == "dn" {
             return self.c.dn(vals[0]);
         }
-        if let Some(v) = vals.first().and_then(|&x| function(&f.name, x)) {
+        if let Some(v) = function(&f.name, &vals) {
             return v;
         }
         let col = self.column_shape();
@@ -154,8 +155,13 @@ impl<'a, 'g> Lowerer<'a, 'g> {
     }
 }
 
-/// A built-in function applied to `x`, or `None` when `f` is not one.
-fn function<'g>(f: &str, x: Var<'g>) -> Option<Var<'g>> {
+/// A built-in function applied to its arguments, or `None` when `f` is not one.
+fn function<'g>(f: &str, args: &[Var<'g>]) -> Option<Var<'g>> {
+    let x = match args {
+        [y, x] if f == "atan2" => return Some(y.atan2(*x)),
+        [x] => *x,
+        _ => return None,
+    };
     Some(match f {
         "sin" => x.sin(),
         "cos" => x.cos(),

@@ -3,10 +3,19 @@
 use super::ast::{BinOp, Expr, ExprKind};
 use std::collections::HashMap;
 
-/// The built-in functions of one argument, as written in expressions.
-pub const FUNCTIONS: [&str; 10] = [
-    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "abs",
+/// The built-in functions, as written in expressions: all of one argument but `atan2(y, x)`.
+pub const FUNCTIONS: [&str; 11] = [
+    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "abs", "atan2",
 ];
+
+/// The number of arguments of the built-in function `f`.
+pub fn function_arity(f: &str) -> Option<usize> {
+    match f {
+        "atan2" => Some(2),
+        _ if FUNCTIONS.contains(&f) => Some(1),
+        _ => None,
+    }
+}
 
 /// Names with a fixed meaning that declarations may not take.
 pub const RESERVED: [&str; 8] = ["pi", "e", "d", "lap", "at", "mlp", "normal", "dn"];
@@ -111,7 +120,10 @@ impl Scope {
             ExprKind::Name(n) => self.fold_name(n),
             ExprKind::Neg(a) => Some(-self.fold(a)?),
             ExprKind::Binary(op, a, b) => Some(apply(*op, self.fold(a)?, self.fold(b)?)),
-            ExprKind::Call(f, args) if args.len() == 1 => call(&f.name, self.fold(&args[0])?),
+            ExprKind::Call(f, args) => {
+                let xs: Option<Vec<f64>> = args.iter().map(|a| self.fold(a)).collect();
+                call(&f.name, &xs?)
+            }
             _ => None,
         }
     }
@@ -137,6 +149,7 @@ pub fn apply(op: BinOp, a: f64, b: f64) -> f64 {
             Some(k) => a.powi(k),
             None => a.powf(b),
         },
+        BinOp::Atan2 => a.atan2(b),
     }
 }
 
@@ -145,9 +158,13 @@ pub fn int_exponent(b: f64) -> Option<i32> {
     (b.fract() == 0.0 && b.abs() <= 1024.0).then_some(b as i32)
 }
 
-/// A built-in function at `x`, in f64 (the interpreter's semantics).
-fn call(f: &str, x: f64) -> Option<f64> {
-    Some(function(f)?.eval(x))
+/// A built-in function at its arguments, in f64 (the interpreter's semantics).
+fn call(f: &str, xs: &[f64]) -> Option<f64> {
+    match (f, xs) {
+        ("atan2", [y, x]) => Some(BinOp::Atan2.eval(*y, *x)),
+        (_, [x]) => Some(function(f)?.eval(*x)),
+        _ => None,
+    }
 }
 
 /// The elementwise op of the built-in function `f`.

@@ -323,7 +323,8 @@ impl Builder<'_> {
         let mut b = self.broadcast_to(b, &s)?;
         if self.opts.domain_safe {
             match op {
-                BinOp::Div => b = self.positive(b)?,
+                // a positive x keeps atan2 off its cut (a = 0, b ≤ 0)
+                BinOp::Div | BinOp::Atan2 => b = self.positive(b)?,
                 BinOp::Pow => {
                     a = self.positive(a)?;
                     b = self.add(Op::Unary(UnOp::Tanh), &[b])?;

@@ -9,10 +9,10 @@
 //! - elementwise `φ`: `∂ᵢφ(a) = φ'(a) ∂ᵢa`, `Δφ(a) = φ'(a) Δa + φ''(a) Σᵢ (∂ᵢa)²`;
 //! - bilinear `P` (mul, matmul): `∂ᵢP(a,b) = P(∂ᵢa, b) + P(a, ∂ᵢb)`,
 //!   `ΔP(a,b) = P(Δa, b) + P(a, Δb) + 2 Σᵢ P(∂ᵢa, ∂ᵢb)`;
-//! - `a/b = a·(1/b)`, `aᵇ = exp(b·log a)`.
+//! - `a/b = a·(1/b)`, `aᵇ = exp(b·log a)`; `atan2` from its gradient and Hessian.
 
 use super::build::*;
-use super::forward::{deriv1, deriv2, powi_deriv1, powi_deriv2};
+use super::forward::{atan2_partials, deriv1, deriv2, powi_deriv1, powi_deriv2, radius2};
 use nabla_ir::{BinOp, Graph, NodeId, Op, UnOp};
 use std::collections::HashMap;
 
@@ -179,6 +179,52 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: NodeId, a1: NodeId, ins: &[Col
             let p = bilinear(g, a1, la, cb, &cl, &|g, x, y| mul(g, x, y));
             elementwise(g, Some(y), Some(y), &p)
         }
+        BinOp::Atan2 => atan2(g, a0, a1, ca, cb),
+    }
+}
+
+/// `z = atan2(a, b)` with `q = a² + b²`: `z_a = b/q`, `z_b = -a/q`, `z_aa = -z_bb = -2ab/q²`,
+/// `z_ab = (a² - b²)/q²`, so
+/// `Δz = z_a Δa + z_b Δb + (2ab/q²) Σᵢ((∂ᵢb)² - (∂ᵢa)²) + 2 z_ab Σᵢ ∂ᵢa ∂ᵢb`.
+fn atan2(g: &mut Graph, a: NodeId, b: NodeId, ca: &Col, cb: &Col) -> Col {
+    let (za, zb) = atan2_partials(g, a, b);
+    let q = radius2(g, a, b);
+    let q2 = square(g, q);
+    let ab = mul(g, a, b);
+    let ab2 = scale(g, ab, 2.0);
+    let h = div(g, ab2, q2);
+    let (a2, b2) = (square(g, a), square(g, b));
+    let diff = sub(g, a2, b2);
+    let zab = div(g, diff, q2);
+    let t: Vec<Tan> =
+        ca.t.iter()
+            .zip(&cb.t)
+            .map(|(ta, tb)| {
+                let l = mul_t(g, *ta, Some(za));
+                let r = mul_t(g, *tb, Some(zb));
+                add_t(g, l, r)
+            })
+            .collect();
+    let sq = |g: &mut Graph, c: &Col| {
+        let s: Vec<Tan> = c.t.iter().map(|t| t.map(|t| square(g, t))).collect();
+        sum_t(g, s)
+    };
+    let (sa, sb) = (sq(g, ca), sq(g, cb));
+    let cross: Vec<Tan> =
+        ca.t.iter()
+            .zip(&cb.t)
+            .map(|(x, y)| mul_t(g, *x, *y))
+            .collect();
+    let cross = sum_t(g, cross);
+    let first_a = mul_t(g, ca.lap, Some(za));
+    let first_b = mul_t(g, cb.lap, Some(zb));
+    let spread = sub_t(g, sb, sa);
+    let spread = mul_t(g, spread, Some(h));
+    let mixed = mul_t(g, cross, Some(zab));
+    let mixed = scale_t(g, mixed, 2.0);
+    Col {
+        t,
+        lap: sum_t(g, [first_a, first_b, spread, mixed]),
     }
 }
 

@@ -30,7 +30,7 @@ pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
         Op::Unary(u) => n * unary_weight(*u),
         // by repeated squaring
         Op::Powi(k) => n * (32 - k.unsigned_abs().leading_zeros()).max(1) as f64,
-        Op::Binary(BinOp::Pow) => n * TRANSCENDENTAL,
+        Op::Binary(BinOp::Pow | BinOp::Atan2) => n * TRANSCENDENTAL,
         Op::Binary(_) => n,
         Op::Sum(_) | Op::Mean(_) => g.shape(g.args(id)[0]).numel() as f64,
         Op::MatMul { ta, .. } => {

@@ -98,7 +98,30 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: NodeId, a1: NodeId, ts: &[Tan]
             let r = mul_t(g, db, Some(pb));
             add_t(g, l, r)
         }
+        // d atan2(a, b) = (b·da - a·db) / (a² + b²)
+        BinOp::Atan2 => {
+            let (pa, pb) = atan2_partials(g, a0, a1);
+            let l = mul_t(g, da, Some(pa));
+            let r = mul_t(g, db, Some(pb));
+            add_t(g, l, r)
+        }
     }
+}
+
+/// The partial derivatives of `atan2(a, b)`: `(b/q, -a/q)` with `q = a² + b²`.
+pub fn atan2_partials(g: &mut Graph, a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    let q = radius2(g, a, b);
+    let pa = div(g, b, q);
+    let na = neg(g, a);
+    let pb = div(g, na, q);
+    (pa, pb)
+}
+
+/// `a² + b²`.
+pub fn radius2(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
+    let a2 = square(g, a);
+    let b2 = square(g, b);
+    add(g, a2, b2)
 }
 
 /// The partial derivatives of `y = aᵇ`: `(b·aᵇ⁻¹, aᵇ·log a)`.

@@ -10,7 +10,7 @@
 //! between `v` and `f`, which [`check_pointwise`] enforces.
 
 use super::build::*;
-use super::forward::{deriv1, pow_partials, powi_deriv1};
+use super::forward::{atan2_partials, deriv1, pow_partials, powi_deriv1};
 use nabla_ir::{BinOp, Graph, NodeId, Op, Shape};
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -127,6 +127,11 @@ pub(super) fn binary(
         // ā += ȳ b aᵇ⁻¹, b̄ += ȳ aᵇ log a
         (BinOp::Pow, p) => {
             let (pa, pb) = pow_partials(g, y, a0, a1);
+            mul(g, ybar, if p == 0 { pa } else { pb })
+        }
+        // ā += ȳ b / (a² + b²), b̄ += -ȳ a / (a² + b²)
+        (BinOp::Atan2, p) => {
+            let (pa, pb) = atan2_partials(g, a0, a1);
             mul(g, ybar, if p == 0 { pa } else { pb })
         }
     })

@@ -12,7 +12,8 @@
 //!   where `w`'s coefficients depend only on lower coefficients of `y` (or of a companion);
 //! - `y = log a`: `yₖ = (aₖ - (1/k) Σ_{j=1}^{k-1} j yⱼ a_{k-j}) / a₀`;
 //! - `y = √a`: `yₖ = (aₖ - Σ_{j=1}^{k-1} yⱼ y_{k-j}) / (2 y₀)`;
-//! - `aⁿ` by repeated squaring of Cauchy products (exact at `a₀ = 0`), `aᵇ = exp(b log a)`.
+//! - `aⁿ` by repeated squaring of Cauchy products (exact at `a₀ = 0`), `aᵇ = exp(b log a)`;
+//! - `y = atan2(a, b)`: `y' = (b a' - a b') / (a² + b²)`, by the division recurrence.
 
 use super::build::*;
 use nabla_ir::{BinOp, Graph, NodeId, Op, UnOp, GELU_A, GELU_C};
@@ -167,7 +168,41 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: &Jet, a1: &Jet, k: usize) -> J
             let e = cauchy(g, a1, &la, k, &elementwise);
             ode(g, &e, y, k, &mut |_, yj, m| yj[m])
         }
+        BinOp::Atan2 => atan2_jet(g, a0, a1, y, k),
     }
+}
+
+/// `y = atan2(a, b)`: `y' = w` with `w = n/q`, `n = b·a' - a·b'`, `q = a² + b²`; with
+/// `a'` the jet `[(j+1) a_{j+1}]`, `yₘ = w_{m-1}/m` and `w` from the division recurrence.
+fn atan2_jet(g: &mut Graph, a: &Jet, b: &Jet, y0: NodeId, k: usize) -> Jet {
+    let q = {
+        let (a2, b2) = (square_jet(g, a, k), square_jet(g, b, k));
+        add_jet(g, &a2, &b2, 1.0)
+    };
+    let slope = |g: &mut Graph, x: &Jet| -> Vec<Tan> {
+        (0..k)
+            .map(|j| scale_t(g, x[j + 1], (j + 1) as f64))
+            .collect()
+    };
+    let (da, db) = (slope(g, a), slope(g, b));
+    let mut y = constant_jet(y0, k);
+    let mut w: Vec<Tan> = Vec::with_capacity(k);
+    for m in 0..k {
+        let terms: Vec<Tan> = (0..=m)
+            .flat_map(|i| [(b[i], da[m - i], 1.0), (a[i], db[m - i], -1.0)])
+            .map(|(x, d, s)| {
+                let p = mul_t(g, x, d);
+                scale_t(g, p, s)
+            })
+            .collect();
+        let n = sum_t(g, terms);
+        let carried: Vec<Tan> = (1..=m).map(|j| mul_t(g, q[j], w[m - j])).collect();
+        let carried = sum_t(g, carried);
+        let wm = sub_t(g, n, carried).map(|x| div(g, x, val(&q)));
+        w.push(wm);
+        y[m + 1] = scale_t(g, wm, 1.0 / (m + 1) as f64);
+    }
+    y
 }
 
 /// `y = a/b`: `yₘ = (aₘ - Σ_{j=1}^{m} bⱼ y_{m-j}) / b₀`.

@@ -33,7 +33,7 @@ fn binary_weight(b: BinOp) -> f64 {
     match b {
         BinOp::Add | BinOp::Sub | BinOp::Mul => 1.0,
         BinOp::Div => 4.0,
-        BinOp::Pow => 25.0,
+        BinOp::Pow | BinOp::Atan2 => 25.0,
     }
 }
 

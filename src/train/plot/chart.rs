@@ -153,22 +153,27 @@ impl Chart {
 /// A chart context over two [`Axis`].
 type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 
+/// A series' line is broken where a value is not finite (a solution blanked outside its
+/// domain): each finite run is drawn on its own.
 fn draw_series(c: &mut Plot<'_, '_>, s: &Series) -> Result<(), PlotError> {
-    let pts = s.points.iter().copied();
-    match s.stroke {
-        Stroke::Solid(w) => {
-            let line = LineSeries::new(pts, s.colour.stroke_width(w));
-            c.draw_series(line).map_err(err)?;
-        }
-        Stroke::Dashed => {
-            let line = DashedLineSeries::new(pts, 6, 4, s.colour.stroke_width(1));
-            c.draw_series(line).map_err(err)?;
+    for run in s.points.split(|p| !p.1.is_finite()) {
+        let pts = run.iter().copied();
+        match s.stroke {
+            Stroke::Solid(w) => {
+                let line = LineSeries::new(pts, s.colour.stroke_width(w));
+                c.draw_series(line).map_err(err)?;
+            }
+            Stroke::Dashed => {
+                let line = DashedLineSeries::new(pts, 6, 4, s.colour.stroke_width(1));
+                c.draw_series(line).map_err(err)?;
+            }
         }
     }
     if s.dots {
         let dots = s
             .points
             .iter()
+            .filter(|p| p.1.is_finite())
             .map(|p| Circle::new(*p, 3, s.colour.filled()));
         c.draw_series(dots).map_err(err)?;
     }

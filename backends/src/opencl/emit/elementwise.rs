@@ -114,5 +114,6 @@ fn binary(b: BinOp, x: &str, y: &str) -> String {
         BinOp::Mul => format!("{x} * {y}"),
         BinOp::Div => format!("{x} / {y}"),
         BinOp::Pow => format!("pow({x}, {y})"),
+        BinOp::Atan2 => format!("atan2({x}, {y})"),
     }
 }
