@@ -19,7 +19,7 @@
 
 use crate::{Executable, RunError};
 use nabla_frontend::lang::diag::nearest as nearest_name;
-use nabla_frontend::problem::{input_name, normal_name, Problem};
+use nabla_frontend::problem::{input_name, is_probe, normal_name, probe_values, Problem};
 use nabla_ir::{Shape, Tensor};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -354,6 +354,21 @@ pub fn bind_points(
         }
     }
     Ok(())
+}
+
+/// Binds fresh probe directions of the sampled operators (`lap(E; sample = K)`) for step
+/// `step` of a run seeded `seed`: every probe leaf `exe` binds gets its Rademacher signs
+/// ([`probe_values`]). Returns whether there were any: a program without sampled
+/// operators is deterministic and needs no redraws.
+pub fn bind_probes(exe: &mut dyn Executable, seed: u64, step: u64) -> Result<bool, RunError> {
+    let probes: Vec<(String, usize)> = (exe.bindings().iter())
+        .filter(|b| is_probe(&b.name))
+        .map(|b| (b.name.clone(), b.shape.numel()))
+        .collect();
+    for (name, n) in &probes {
+        exe.set(name, &probe_values(name, seed, step, *n))?;
+    }
+    Ok(!probes.is_empty())
 }
 
 /// Binds the values of every param in `params` (`(name, values)`) that `exe` binds (a

@@ -78,7 +78,13 @@ fn a_one_dimensional_domain_is_plotted_in_pieces() {
     // The trained series is the only one drawn 2 px wide: two pieces and the legend's sample.
     let wide = svg
         .match_indices("<polyline")
-        .filter(|(i, _)| svg[*i..].split('>').next().unwrap().contains("stroke-width=\"2\""))
+        .filter(|(i, _)| {
+            svg[*i..]
+                .split('>')
+                .next()
+                .unwrap()
+                .contains("stroke-width=\"2\"")
+        })
         .count();
     assert_eq!(wide, 3, "{svg}");
 }

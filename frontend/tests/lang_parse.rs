@@ -119,10 +119,15 @@ fn shape(s: &str) -> String {
                 let v: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
                 format!("(d {} {})", go(a), v.join(" "))
             }
-            ExprKind::Lap(a, None) => format!("(lap {})", go(a)),
-            ExprKind::Lap(a, Some(vs)) => {
-                let v: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
-                format!("(lap {}; {})", go(a), v.join(" "))
+            ExprKind::Lap(a, vs, k) => {
+                let v = vs.as_ref().map_or(String::new(), |vs| {
+                    let v: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
+                    format!("; {}", v.join(" "))
+                });
+                let k = k
+                    .as_ref()
+                    .map_or(String::new(), |k| format!("; sample {}", go(k)));
+                format!("(lap {}{v}{k})", go(a))
             }
             ExprKind::At(a, subs) => {
                 let v: Vec<String> = subs
@@ -154,6 +159,13 @@ fn derivative_and_substitution_forms() {
     assert_eq!(shape("d(u, x, y)"), "(d u x y)");
     assert_eq!(shape("lap(u)"), "(lap u)");
     assert_eq!(shape("lap(u; x, y)"), "(lap u; x y)");
+    assert_eq!(shape("lap(u; sample = 4)"), "(lap u; sample 4)");
+    assert_eq!(
+        shape("lap(u; x, y; sample = 2 * k)"),
+        "(lap u; x y; sample (Mul 2 k))"
+    );
+    // an input may be named `sample`: only `sample =` starts the clause
+    assert_eq!(shape("lap(u; sample)"), "(lap u; sample)");
     assert_eq!(shape("at(d(u, y); y = x^2)"), "(at (d u y); y=(Pow x 2))");
     assert_eq!(shape("at(u; x = y, y = x)"), "(at u; x=y y=x)");
     assert_eq!(shape("u(t, -1)"), "(u t (neg 1))");

@@ -71,8 +71,12 @@ fn expr() -> impl Strategy<Value = Expr> {
             (callee(), prop::collection::vec(e.clone(), 0..3))
                 .prop_map(|(f, a)| mk(ExprKind::Call(f, a))),
             (e.clone(), idents(3)).prop_map(move |(a, v)| mk(ExprKind::D(b(a), v))),
-            (e.clone(), prop::option::of(idents(2)))
-                .prop_map(move |(a, v)| mk(ExprKind::Lap(b(a), v))),
+            (
+                e.clone(),
+                prop::option::of(idents(2)),
+                prop::option::of(e.clone())
+            )
+                .prop_map(move |(a, v, k)| mk(ExprKind::Lap(b(a), v, k.map(b)))),
             (e.clone(), prop::collection::vec((ident(), e.clone()), 1..3))
                 .prop_map(move |(a, s)| mk(ExprKind::At(b(a), s))),
         ]

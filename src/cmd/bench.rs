@@ -17,7 +17,7 @@
 use super::common::BackendArg;
 use crate::cmd::train::load_problem;
 use anyhow::Context;
-use nabla::data::{bind_params, bind_points, named_values};
+use nabla::data::{bind_params, bind_points, bind_probes, named_values};
 use nabla::train::accuracy::rel_l2;
 use nabla::{compile, parse_derivs, Backend, Executable, Options};
 use nabla_frontend::problem::Problem;
@@ -266,7 +266,7 @@ impl Setup {
         Ok((flops_per_point(&lowered, 1), chosen))
     }
 
-    /// Binds the initial params and the seed-0 points.
+    /// Binds the initial params, the seed-0 points and the seed-0 probe directions.
     fn bind(
         &self,
         exe: &mut dyn Executable,
@@ -276,6 +276,7 @@ impl Setup {
         for (set, rows) in &self.points {
             bind_points(exe, &self.problem, set, rows)?;
         }
+        bind_probes(exe, 0, 0)?;
         Ok(())
     }
 

@@ -9,8 +9,8 @@
 use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::data::{
-    self, bind_params, bind_points, named_values, num, params_file_json, params_to_json,
-    write_atomic,
+    self, bind_params, bind_points, bind_probes, named_values, num, params_file_json,
+    params_to_json, write_atomic,
 };
 use nabla::{compile, Options};
 use nabla_frontend::lang::{self, Loaded};
@@ -49,6 +49,10 @@ pub struct Args {
     /// before squaring) with respect to every trainable parameter.
     #[arg(long)]
     pub jacobian: bool,
+    /// Seed of the random directions of sampled operators (`lap(E; sample = K)`): the
+    /// directions of step 0 of a training run with this seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// An extra expression to evaluate on the points under its name (repeatable).
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
@@ -159,18 +163,18 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
         None => obj.init.clone(),
     };
     let opts = args.compile.options();
-    let outs = run_graph(problem, &obj.graph, &opts, &points, &params)?;
+    let outs = run_graph(problem, &obj.graph, &opts, &points, &params, args.seed)?;
     let mut result = objective_json(problem, &outs, args.grad);
     if args.jacobian {
         let g = problem.jacobian_objective(&sizes, dtype)?.graph;
-        let outs = run_graph(problem, &g, &opts, &points, &params)?;
+        let outs = run_graph(problem, &g, &opts, &points, &params, args.seed)?;
         result["jacobian"] = jacobian_json(problem, &outs, &sizes);
     }
     let mut ex = Map::new();
     for (name, f) in exprs {
         let rows = lookup(&points, name).len();
         let g = problem.expression(name, f, name, rows, dtype)?.graph;
-        let out = run_graph(problem, &g, &opts, &points, &params)?;
+        let out = run_graph(problem, &g, &opts, &points, &params, args.seed)?;
         ex.insert(name.clone(), column_json(&out[name]));
     }
     result["exprs"] = Value::Object(ex);
@@ -251,19 +255,22 @@ fn read_json<T>(path: &Path, convert: impl Fn(&Value) -> Result<T, data::DataErr
     convert(&v).with_context(ctx)
 }
 
-/// Compiles `g`, binds points and params, runs it: every output by name.
+/// Compiles `g`, binds points, params and the probe directions drawn with `seed`, runs
+/// it: every output by name.
 fn run_graph(
     problem: &Problem,
     g: &nabla_ir::Graph,
     opts: &Options,
     points: &Points,
     params: &[(String, Tensor)],
+    seed: u64,
 ) -> Result<HashMap<String, Vec<f64>>> {
     let mut exe = compile(g, opts).context("compiling the problem")?;
     bind_params(exe.as_mut(), named_values(params))?;
     for (set, rows) in points {
         bind_points(exe.as_mut(), problem, set, rows)?;
     }
+    bind_probes(exe.as_mut(), seed, 0)?;
     exe.run()?;
     Ok(exe
         .output_names()

@@ -11,7 +11,7 @@
 
 use super::layout::Layout;
 use super::TrainError;
-use crate::data::{bind_params, bind_points};
+use crate::data::{bind_params, bind_points, bind_probes};
 use crate::{compile, Backend, Options};
 use nabla_frontend::nn::Rng;
 use nabla_frontend::problem::{ExprFn, PointSpec, Problem};
@@ -238,6 +238,7 @@ fn on_grid(
     let obj = problem.expression("value", expr, SET, grid.len(), DType::F64)?;
     let mut exe = compile(&obj.graph, opts)?;
     bind_points(exe.as_mut(), problem, SET, &grid.rows)?;
+    bind_probes(exe.as_mut(), 0, 0)?;
     Ok(exe)
 }
 

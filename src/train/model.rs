@@ -11,7 +11,7 @@ use super::lm::{LeastSquares, Residuals};
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
-use crate::data::{bind_params, bind_points};
+use crate::data::{bind_params, bind_points, bind_probes};
 use crate::{compile, Executable, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::Tensor;
@@ -33,6 +33,8 @@ pub struct Model<'p> {
     evals: usize,
     /// The bound points of every set (rows of inputs), to name a point in messages.
     points: Vec<(String, Vec<Vec<f64>>)>,
+    /// The `(seed, step)` of the bound probe directions of sampled operators.
+    probes: (u64, u64),
 }
 
 /// Point-set sizes as the problem declares them.
@@ -101,6 +103,7 @@ impl<'p> Model<'p> {
         for (set, rows) in &self.points {
             bind_points(exe.as_mut(), self.problem, set, rows)?;
         }
+        bind_probes(exe.as_mut(), self.probes.0, self.probes.1)?;
         self.jac = Some(JacobianProgram { exe, outputs });
         Ok(t0.elapsed().as_secs_f64())
     }
@@ -143,6 +146,7 @@ impl<'p> Model<'p> {
             last_parts: Vec::new(),
             evals: 0,
             points: Vec::new(),
+            probes: (0, 0),
         };
         Ok((model, theta))
     }
@@ -172,7 +176,8 @@ impl<'p> Model<'p> {
         self.evals
     }
 
-    /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`).
+    /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`), and
+    /// the probe directions of sampled operators for step 0 of a run seeded `seed`.
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
         self.points = self.problem.sample(seed);
         for (set, rows) in &self.points {
@@ -181,7 +186,20 @@ impl<'p> Model<'p> {
                 bind_points(j.exe.as_mut(), self.problem, set, rows)?;
             }
         }
+        self.bind_probes(seed, 0)?;
         Ok(())
+    }
+
+    /// Draws the probe directions of the sampled operators (`lap(E; sample = K)`) for
+    /// step `step` of a run seeded `seed`, in both programs. Returns whether there are any,
+    /// that is whether the loss is an estimate that changes with every draw.
+    pub fn bind_probes(&mut self, seed: u64, step: u64) -> Result<bool, TrainError> {
+        self.probes = (seed, step);
+        let any = bind_probes(self.exe.as_mut(), seed, step)?;
+        if let Some(j) = &mut self.jac {
+            bind_probes(j.exe.as_mut(), seed, step)?;
+        }
+        Ok(any)
     }
 
     /// Whether [`Model::add_jacobian`] has compiled the residual-Jacobian program.

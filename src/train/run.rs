@@ -209,6 +209,7 @@ pub fn train_tracked(
         history: Vec::new(),
     };
     model.bind_points(round_seed(opts.seed, 0))?;
+    let stochastic = model.bind_probes(opts.seed, 0)?;
     let mut reason = StopReason::Steps;
     for step in 0..opts.steps {
         if stop.load(Ordering::SeqCst) {
@@ -220,6 +221,9 @@ pub fn train_tracked(
             break;
         }
         let resampled = loop_.maybe_resample(model, opts, step)?;
+        if stochastic {
+            loop_.redraw(model, opts.seed, step)?;
+        }
         loop_.adam.lr = opts.lr_at(step);
         let adam = step < opts.adam_steps();
         let r = (loop_.step(model, adam)).map_err(|e| loop_.explain(e, model, step, resampled))?;
@@ -293,6 +297,21 @@ impl Loop {
             }
             _ => Ok(false),
         }
+    }
+
+    /// Fresh probe directions for the sampled operators at `step`: the loss is a new
+    /// estimate, so the quasi-Newton memories start over as after a resample (Levenberg–
+    /// Marquardt evaluates afresh every step anyway). Adam is the optimizer made for such
+    /// stochastic losses; the others take one line-searched or damped step per draw.
+    fn redraw(&mut self, model: &mut Model<'_>, seed: u64, step: usize) -> Result<(), TrainError> {
+        model.bind_probes(seed, step as u64)?;
+        if step > 0 {
+            self.lbfgs.reset();
+            if let Some(s) = &mut self.ssbfgs {
+                s.reset();
+            }
+        }
+        Ok(())
     }
 
     /// A non-finite loss or gradient at `step` (at the current θ: optimizers check before

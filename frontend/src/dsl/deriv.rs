@@ -201,6 +201,38 @@ fn lap_node<'g>(method: Method, level: Level, body: Var<'g>, vs: &[Var<'g>]) -> 
         .add(Op::Laplacian { level, method }, &args, "laplacian")
 }
 
+/// An unbiased estimate of the Laplacian `Σᵢ ∂²expr/∂vᵢ²` from random probe directions
+/// (the stochastic Taylor derivative estimator): `(1/K) Σₖ sₖᵀ H sₖ` with `H` the Hessian
+/// over `vs` and `probes[k] = sₖ`, one value per variable (per point: `[N, 1]` like the
+/// variables). With independent entries of mean 0 and variance 1 (Rademacher ±1),
+/// `E[sᵀ H s] = tr H`. Each term is ONE second-order Taylor jet along `sₖ`:
+/// `d²/dt² expr(v + t·sₖ)` at `t = 0`, a derivative instance with a level of its own, so
+/// its cost is that of three forward passes whatever the number of variables, where the
+/// exact Laplacian carries one tangent per variable.
+pub fn laplacian_sampled<'g>(expr: Var<'g>, vs: &[Var<'g>], probes: &[Vec<Var<'g>>]) -> Var<'g> {
+    let terms = probes.iter().map(|s| along_twice(expr, vs, s));
+    let sum = terms.reduce(|a, t| a + t);
+    let sum = sum.unwrap_or_else(|| expr.b.constant(f64::NAN));
+    sum * (1.0 / probes.len().max(1) as f64)
+}
+
+/// `sᵀ H s = d²/dt² expr(v + t·s)` at `t = 0`: the line through the point along `s`,
+/// traced at a bound `t` of a fresh level and differentiated twice by Taylor mode.
+fn along_twice<'g>(expr: Var<'g>, vs: &[Var<'g>], s: &[Var<'g>]) -> Var<'g> {
+    let b = expr.b;
+    let level = b.fresh_level();
+    let t = b.bound(level, 0, vs[0]);
+    let line: Vec<(Var<'g>, Var<'g>)> = vs.iter().zip(s).map(|(&v, &d)| (v, v + t * d)).collect();
+    let on_line = at(expr, &line);
+    let op = Op::Diff {
+        level,
+        order: 2,
+        method: Method::Taylor,
+    };
+    let d2 = b.add(op, &[on_line.id, t.id], "sampled Laplacian term");
+    at(d2, &[(t, b.constant(0.0))])
+}
+
 /// The Hessian `[∂²expr/∂vᵢ∂vⱼ]` by nested partial derivatives.
 pub fn hessian<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Vec<Vec<Var<'g>>> {
     vs.iter()

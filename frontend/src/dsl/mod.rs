@@ -64,6 +64,14 @@ pub enum DslError {
         /// The number given.
         found: usize,
     },
+    /// A sampled operator asked for no directions or for too many.
+    #[error("a sampled Laplacian needs between 1 and {max} directions, {k} asked for")]
+    Sample {
+        /// The number asked for.
+        k: usize,
+        /// The most allowed.
+        max: usize,
+    },
 }
 
 fn normal_error(set: &str, input: &str, domain: Option<&str>) -> String {

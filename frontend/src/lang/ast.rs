@@ -69,8 +69,9 @@ pub enum ExprKind {
     Call(Ident, Vec<Expr>),
     /// `d(E, v1, v2, ...)`: partial derivatives, `v1` first.
     D(Box<Expr>, Vec<Ident>),
-    /// `lap(E)` over all inputs, or `lap(E; v1, ...)` over the listed ones.
-    Lap(Box<Expr>, Option<Vec<Ident>>),
+    /// `lap(E)` over all inputs, or `lap(E; v1, ...)` over the listed ones; with
+    /// `; sample = K` last, the estimate from K random directions.
+    Lap(Box<Expr>, Option<Vec<Ident>>, Option<Box<Expr>>),
     /// `at(E; v1 = A1, ...)`: simultaneous substitution after E's derivatives.
     At(Box<Expr>, Vec<(Ident, Expr)>),
 }
@@ -94,7 +95,11 @@ impl Expr {
         f(self);
         match &self.kind {
             ExprKind::Num(_) | ExprKind::Name(_) => {}
-            ExprKind::Neg(a) | ExprKind::D(a, _) | ExprKind::Lap(a, _) => a.walk(f),
+            ExprKind::Neg(a) | ExprKind::D(a, _) | ExprKind::Lap(a, _, None) => a.walk(f),
+            ExprKind::Lap(a, _, Some(k)) => {
+                a.walk(f);
+                k.walk(f);
+            }
             ExprKind::Binary(_, a, b) => {
                 a.walk(f);
                 b.walk(f);
@@ -302,10 +307,15 @@ impl Display for Expr {
                 list(f, vs)?;
                 f.write_str(")")
             }
-            ExprKind::Lap(a, None) => write!(f, "lap({a})"),
-            ExprKind::Lap(a, Some(vs)) => {
-                write!(f, "lap({a}; ")?;
-                list(f, vs)?;
+            ExprKind::Lap(a, vs, k) => {
+                write!(f, "lap({a}")?;
+                if let Some(vs) = vs {
+                    f.write_str("; ")?;
+                    list(f, vs)?;
+                }
+                if let Some(k) = k {
+                    write!(f, "; sample = {k}")?;
+                }
                 f.write_str(")")
             }
             ExprKind::At(a, subs) => {

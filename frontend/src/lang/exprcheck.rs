@@ -3,6 +3,7 @@
 use super::ast::*;
 use super::diag::{nearest, Diagnostic};
 use super::scope::{function_arity, Kind, Scope, FUNCTIONS};
+use crate::problem::MAX_SAMPLE;
 
 /// Every error in `e`: unknown names (with the nearest known one), calls with the wrong
 /// number of arguments, derivatives and substitutions by something that is not an input.
@@ -23,18 +24,52 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
         ExprKind::Call(f, args) if f.name == "normal" => normal_arg(scope, f, args),
         ExprKind::Call(f, args) => call(scope, f, args.len()).err().into_iter().collect(),
         ExprKind::D(_, vs) => vars(scope, vs.iter(), "differentiate with respect to {}"),
-        ExprKind::Lap(_, Some(vs)) => vars(scope, vs.iter(), "take a Laplacian over {}"),
-        ExprKind::Lap(_, None) if scope.inputs.is_empty() => {
-            vec![Diagnostic::new(
-                x.span,
-                "`lap` needs inputs, and none are declared",
-            )]
+        ExprKind::Lap(_, vs, k) => {
+            let mut errs = match vs {
+                Some(vs) => {
+                    let mut e = vars(scope, vs.iter(), "take a Laplacian over {}");
+                    if k.is_some() {
+                        e.extend(twice(vs));
+                    }
+                    e
+                }
+                None if scope.inputs.is_empty() => vec![Diagnostic::new(
+                    x.span,
+                    "`lap` needs inputs, and none are declared",
+                )],
+                None => vec![],
+            };
+            errs.extend(k.as_ref().and_then(|k| sample_count(scope, k).err()));
+            errs
         }
-        ExprKind::Lap(_, None) => vec![],
         ExprKind::At(_, subs) => {
             let mut errs = vars(scope, subs.iter().map(|s| &s.0), "substitute {}");
             errs.extend(repeated(subs.iter().map(|s| &s.0)));
             errs
+        }
+    }
+}
+
+/// A variable listed twice in a sampled Laplacian would be one direction counted twice.
+fn twice(vs: &[Ident]) -> Vec<Diagnostic> {
+    (0..vs.len())
+        .filter(|&i| vs[..i].iter().any(|w| w.name == vs[i].name))
+        .map(|i| Diagnostic::new(vs[i].span, format!("`{}` is listed twice", vs[i])))
+        .collect()
+}
+
+/// `sample = K`: K must fold to a whole number from 1 to [`MAX_SAMPLE`].
+pub fn sample_count(scope: &Scope, k: &Expr) -> Result<usize, Diagnostic> {
+    let v = scope.fold(k);
+    match v {
+        Some(v) if v.fract() == 0.0 && v >= 1.0 && v <= MAX_SAMPLE as f64 => Ok(v as usize),
+        _ => {
+            let got = v.map_or("not a constant".to_string(), |v| format!("{v}"));
+            Err(Diagnostic::new(
+                k.span,
+                format!("`sample` must be a whole number from 1 to {MAX_SAMPLE}, found {got}"),
+            )
+            .note("the number of random directions per point, as in lap(u; sample = 8)"))
         }
     }
 }

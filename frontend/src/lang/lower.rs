@@ -11,6 +11,7 @@
 //! - `let`s are traced once per closure call and shared by every use.
 
 use super::ast::{BinOp, Expr, ExprKind, Ident};
+use super::exprcheck::sample_count;
 use super::scope::{int_exponent, Kind, Scope};
 use crate::dsl::{at, laplacian_of, partials, Var};
 use crate::problem::{Ctx, ExprFn};
@@ -52,7 +53,8 @@ impl<'a, 'g> Lowerer<'a, 'g> {
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b),
             ExprKind::Call(f, args) => self.call(f, args),
             ExprKind::D(a, vs) => self.d(a, vs),
-            ExprKind::Lap(a, vs) => self.lap(a, vs.as_deref()),
+            ExprKind::Lap(a, vs, None) => self.lap(a, vs.as_deref()),
+            ExprKind::Lap(a, vs, Some(k)) => self.lap_sampled(a, vs.as_deref(), k),
             ExprKind::At(a, subs) => self.at(a, subs),
         }
     }
@@ -143,6 +145,15 @@ impl<'a, 'g> Lowerer<'a, 'g> {
             None => self.c.inputs.clone(),
         };
         laplacian_of(body, &vars)
+    }
+
+    fn lap_sampled(&self, a: &Expr, vs: Option<&[Ident]>, k: &Expr) -> Var<'g> {
+        let body = self.expr(a);
+        let k = sample_count(self.scope, k);
+        let k = k.unwrap_or_else(|_| unreachable!("`sample` was checked"));
+        let names: Option<Vec<&str>> = vs.map(|vs| vs.iter().map(|v| v.name.as_str()).collect());
+        let v = self.c.lap_sampled_named(body, names.as_deref(), k);
+        v.unwrap_or_else(|| unreachable!("the variables were checked to be inputs"))
     }
 
     fn at(&self, a: &Expr, subs: &[(Ident, Expr)]) -> Var<'g> {

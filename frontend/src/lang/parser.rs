@@ -532,16 +532,38 @@ impl Parser {
         Ok(ExprKind::D(Box::new(e), vs))
     }
 
+    /// `lap(E)`, `lap(E; v, ...)`, `lap(E; sample = K)`, `lap(E; v, ...; sample = K)`.
     fn lap_args(&mut self) -> PResult<ExprKind> {
-        let e = self.expr()?;
+        let e = Box::new(self.expr()?);
         if !self.eat(&Tok::Semi) {
-            return Ok(ExprKind::Lap(Box::new(e), None));
+            return Ok(ExprKind::Lap(e, None, None));
         }
-        let mut vs = vec![self.ident("an input name")?];
+        if let Some(k) = self.sample_clause()? {
+            return Ok(ExprKind::Lap(e, None, Some(k)));
+        }
+        let mut vs = vec![self.ident("an input name or `sample = K`")?];
         while self.eat(&Tok::Comma) {
             vs.push(self.ident("an input name")?);
         }
-        Ok(ExprKind::Lap(Box::new(e), Some(vs)))
+        if !self.eat(&Tok::Semi) {
+            return Ok(ExprKind::Lap(e, Some(vs), None));
+        }
+        match self.sample_clause()? {
+            Some(k) => Ok(ExprKind::Lap(e, Some(vs), Some(k))),
+            None => Err(self.unexpected("`sample = K`")),
+        }
+    }
+
+    /// `sample = K` (the name `sample` followed by `=`; an input may be named `sample`).
+    fn sample_clause(&mut self) -> PResult<Option<Box<Expr>>> {
+        let named = matches!(&self.peek().tok, Tok::Name(n) if n == "sample");
+        let next_eq = (self.toks.get(self.pos + 1)).is_some_and(|t| t.tok == Tok::Eq);
+        if !(named && next_eq) {
+            return Ok(None);
+        }
+        self.bump();
+        self.bump();
+        Ok(Some(Box::new(self.expr()?)))
     }
 
     fn at_args(&mut self) -> PResult<ExprKind> {

@@ -8,9 +8,9 @@
 
 use super::build::{Input, Let, Output, Param};
 use super::{NetDecl, Problem};
-use crate::dsl::{at, laplacian_of, partials, Builder, DslError, Var};
+use crate::dsl::{at, laplacian_of, laplacian_sampled, partials, Builder, DslError, Var};
 use crate::nn::MlpParams;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::ops::Index;
 
 /// The handles an expression closure traces with, for one point set.
@@ -29,7 +29,12 @@ pub struct Ctx<'g> {
     lets: Vec<OnceCell<Var<'g>>>,
     /// The point set traced on and its size.
     pub(super) set: (String, usize),
+    /// Sampled operators traced so far (numbers their probe leaves).
+    sampled: Cell<usize>,
 }
+
+/// The most probe directions one sampled operator may draw.
+pub const MAX_SAMPLE: usize = 4096;
 
 impl<'g> Ctx<'g> {
     pub(super) fn new(
@@ -49,6 +54,7 @@ impl<'g> Ctx<'g> {
             outputs: outputs.map(|_| OnceCell::new()).collect(),
             lets: problem.lets.iter().map(|_| OnceCell::new()).collect(),
             set: (String::new(), 1),
+            sampled: Cell::new(0),
         }
     }
 
@@ -162,6 +168,56 @@ impl<'g> Ctx<'g> {
     pub fn lap_over(&self, e: Var<'g>, vs: &[Input]) -> Var<'g> {
         let vars: Vec<Var<'g>> = vs.iter().map(|&v| self[v]).collect();
         laplacian_of(e, &vars)
+    }
+
+    /// An unbiased estimate of the Laplacian of `e` over every input from `k` random
+    /// Rademacher directions per point, as `lap(E; sample = K)`: `(1/k) Σ sᵀ H s`, each term
+    /// one second-order Taylor jet (see [`laplacian_sampled`]). The directions are leaves
+    /// of this point set ([`super::probe_name`]) that training redraws at every step.
+    pub fn lap_sampled(&self, e: Var<'g>, k: usize) -> Var<'g> {
+        let all: Vec<Input> = (0..self.inputs.len()).map(Input).collect();
+        self.lap_sampled_over(e, &all, k)
+    }
+
+    /// [`Ctx::lap_sampled`] over the inputs named `vs` (every input when `None`); `None` when
+    /// a name is not an input.
+    pub(crate) fn lap_sampled_named(
+        &self,
+        e: Var<'g>,
+        vs: Option<&[&str]>,
+        k: usize,
+    ) -> Option<Var<'g>> {
+        let inputs = &self.problem.inputs;
+        let handles: Option<Vec<Input>> = match vs {
+            Some(vs) => (vs.iter())
+                .map(|n| inputs.iter().position(|d| d.name == *n).map(Input))
+                .collect(),
+            None => Some((0..inputs.len()).map(Input).collect()),
+        };
+        Some(self.lap_sampled_over(e, &handles?, k))
+    }
+
+    /// [`Ctx::lap_sampled`] over the inputs `vs`, as `lap(E; v1, ...; sample = K)`.
+    pub fn lap_sampled_over(&self, e: Var<'g>, vs: &[Input], k: usize) -> Var<'g> {
+        if k == 0 || k > MAX_SAMPLE {
+            self.b.fail(DslError::Sample { k, max: MAX_SAMPLE });
+            return self.b.constant(f64::NAN);
+        }
+        let op = self.sampled.get();
+        self.sampled.set(op + 1);
+        let (set, n) = (&self.set.0, self.set.1);
+        let probes: Vec<Vec<Var<'g>>> = (0..k)
+            .map(|j| {
+                (vs.iter())
+                    .map(|v| {
+                        let input = &self.problem.inputs[v.0].name;
+                        self.b.input(&super::probe_name(set, op, j, input), n)
+                    })
+                    .collect()
+            })
+            .collect();
+        let vars: Vec<Var<'g>> = vs.iter().map(|&v| self[v]).collect();
+        laplacian_sampled(e, &vars, &probes)
     }
 
     /// `e` with inputs replaced by values, simultaneously, after `e`'s own derivatives, as

@@ -24,7 +24,7 @@ pub use build::{
     boundary, boundary_of, face, interior, interior_of, mlp, BuildError, Domain, Input, Let,
     NetSpec, Output, Param, Points, ProblemBuilder, ResidualWeight, Solved,
 };
-pub use ctx::Ctx;
+pub use ctx::{Ctx, MAX_SAMPLE};
 pub use embed::{Embedding, Fourier, Periodic};
 pub use sample::Sampler;
 
@@ -422,6 +422,36 @@ pub fn input_name(set: &str, input: &str) -> String {
 /// set `set`: `set.normal.input` (an input name has no `.`, so it never clashes).
 pub fn normal_name(set: &str, input: &str) -> String {
     format!("{set}.normal.{input}")
+}
+
+/// The leaf name of a sampled operator's probe direction: entry `input` of direction `k` of
+/// the `op`-th sampled operator traced on point set `set`: `set.probe.op.k.input`. Probes
+/// are per-point data, drawn by [`probe_values`], not traced randomness.
+pub fn probe_name(set: &str, op: usize, k: usize, input: &str) -> String {
+    format!("{set}.probe.{op}.{k}.{input}")
+}
+
+/// Whether `leaf` is a probe direction ([`probe_name`]).
+pub fn is_probe(leaf: &str) -> bool {
+    leaf.split('.').nth(1) == Some("probe") && leaf.split('.').count() == 5
+}
+
+/// The values of probe leaf `leaf` for `n` points at training step `step` of a run with
+/// seed `seed`: independent Rademacher signs (±1), a pure function of the three, so a
+/// run is reproducible and every leaf, step and seed draws afresh.
+pub fn probe_values(leaf: &str, seed: u64, step: u64, n: usize) -> Vec<f64> {
+    // FNV-1a of the name, mixed with the seed and the step, seeds SplitMix64.
+    let name = leaf.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut rng = Rng::new(name ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.rotate_left(32));
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let bits = rng.next_u64();
+        let take = (n - out.len()).min(64);
+        out.extend((0..take).map(|i| if bits >> i & 1 == 1 { 1.0 } else { -1.0 }));
+    }
+    out
 }
 
 fn size_of(sizes: &[(String, usize)], set: &str) -> Option<usize> {
