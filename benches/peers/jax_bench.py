@@ -12,7 +12,11 @@ Methods for Δu (all under jit, then value_and_grad over the parameters):
   folx     the Forward Laplacian of the `folx` package (`pip install folx`), when present:
            JAX's fastest exact Laplacian, the one nabla's collapsed Taylor mode matches.
 
+  stde4    the sampled Laplacian with 4 Rademacher directions per point (nested jvp along
+           each), as `lap(u; sample = 4)`.
+
 Usage: python3 benches/peers/jax_bench.py [B1 B5 ...] [--f64] [--threads N] [--methods a,b]
+H10, H100, H1000 (high-dimensional rows: 128³, 256 points) run only when named.
 The MLP, its initialisation and the points follow the same recipe as nabla (tanh MLP,
 uniform points in [0,1]^d) but not the same random numbers: compare times, not losses.
 """
@@ -44,6 +48,9 @@ OBJECTIVES = {
     "B4": (2, [128, 128, 128, 128], 8192),
     "B5": (2, [32, 32, 32], 1024),
 }
+# The high-dimensional rows of the README (examples/poisson_highdim.rs: 128³, 256 points);
+# only when named on the command line.
+HIGH_D = {f"H{d}": (d, [128, 128, 128], 256) for d in (10, 100, 1000)}
 
 
 def init(key, widths):
@@ -92,12 +99,28 @@ def lap_fd(params, x):
     return total / (h * h)
 
 
+def lap_stde4(params, x):
+    """The sampled Laplacian with 4 Rademacher directions per point, each term a nested
+    jvp along its direction (the stochastic Taylor estimator; the directions are fixed
+    here: one draw, as one training step sees)."""
+    f = lambda p: mlp(params, p)  # noqa: E731
+    n, d = x.shape
+    s = jax.random.rademacher(jax.random.PRNGKey(2), (4, n, d), DT)
+
+    def along(p, v):
+        g = lambda q: jax.jvp(f, (q,), (v,))[1]  # noqa: E731
+        return jax.jvp(g, (p,), (v,))[1]
+
+    per_dir = jax.vmap(lambda sk: jax.vmap(along)(x, sk))(s)
+    return jnp.mean(per_dir, axis=0)
+
+
 def lap_folx(params, x):
     f = lambda p: mlp(params, p)  # noqa: E731
     return jax.vmap(lambda p: folx.forward_laplacian(f)(p).laplacian)(x)
 
 
-METHODS = {"hessian": lap_hessian, "fwdfwd": lap_fwdfwd, "fd": lap_fd}
+METHODS = {"hessian": lap_hessian, "fwdfwd": lap_fwdfwd, "fd": lap_fd, "stde4": lap_stde4}
 try:
     import folx  # noqa: E402
 
@@ -116,7 +139,7 @@ def loss_fn(lap):
 
 
 def bench(oid, method):
-    d, hidden, n = OBJECTIVES[oid]
+    d, hidden, n = {**OBJECTIVES, **HIGH_D}[oid]
     params = init(jax.random.PRNGKey(0), [d, *hidden, 1])
     x = jax.random.uniform(jax.random.PRNGKey(1), (n, d), DT)
     step = jax.jit(jax.value_and_grad(loss_fn(METHODS[method])))
@@ -143,7 +166,7 @@ def chosen_methods():
 
 
 def main():
-    ids = [a for a in sys.argv[1:] if a in OBJECTIVES] or list(OBJECTIVES)
+    ids = [a for a in sys.argv[1:] if a in OBJECTIVES or a in HIGH_D] or list(OBJECTIVES)
     print(f"jax {jax.__version__}, devices {jax.devices()}, threads {THREADS or 'default'}")
     print("| id | method | dtype | compile (s) | median loss+grad (ms) | loss |")
     print("|---|---|---|---|---|---|")

@@ -179,6 +179,17 @@ impl<'g> Ctx<'g> {
         self.lap_sampled_over(e, &all, k)
     }
 
+    /// How many sampled operators this context has traced.
+    pub fn sampled(&self) -> usize {
+        self.sampled.get()
+    }
+
+    /// Numbers the next sampled operator `k` (its probe leaves differ from those of the
+    /// first `k`): a second trace of a residual draws independent directions.
+    pub(super) fn skip_sampled(&self, k: usize) {
+        self.sampled.set(k);
+    }
+
     /// [`Ctx::lap_sampled`] over the inputs named `vs` (every input when `None`); `None` when
     /// a name is not an input.
     pub(crate) fn lap_sampled_named(

@@ -162,10 +162,13 @@ impl Region {
         inside as f64 / samples as f64
     }
 
-    /// A point uniform in the shape (rejection from the bounding box; the caller has
-    /// checked [`Region::occupancy`]). `None` after [`TRIES`] misses (at the smallest
-    /// occupancy allowed, a chance of e⁻⁵⁰).
+    /// A point uniform in the shape: drawn directly in a lone box or ball, by rejection
+    /// from the bounding box otherwise (the caller has checked [`Region::occupancy`]).
+    /// `None` after [`TRIES`] misses (at the smallest occupancy allowed, a chance of e⁻⁵⁰).
     pub fn sample_interior(&self, rng: &mut Rng) -> Option<Vec<f64>> {
+        if let Region::Ball { center, r } = self {
+            return Some(ball_point(center, *r, rng));
+        }
         let (lo, hi) = self.bbox();
         (0..TRIES)
             .map(|_| uniform_in(&lo, &hi, rng))
@@ -212,19 +215,19 @@ impl Region {
         }
     }
 
+    /// Whether [`Region::sample_interior`] draws without rejection (a lone box or ball), so
+    /// that the shape's share of its bounding box does not matter: a ball in 100
+    /// dimensions fills 1e-70 of its box.
+    pub fn direct(&self) -> bool {
+        matches!(self, Region::Box { .. } | Region::Ball { .. })
+    }
+
     /// A point uniform on a primitive's boundary and its outward normal.
     fn piece_boundary(&self, rng: &mut Rng) -> BoundaryPoint {
         match self {
             Region::Box { lo, hi } => box_boundary(lo, hi, rng),
             Region::Ball { center, r } => {
-                let g: Vec<f64> = center.iter().map(|_| rng.normal()).collect();
-                let norm = g
-                    .iter()
-                    .map(|x| x * x)
-                    .sum::<f64>()
-                    .sqrt()
-                    .max(f64::MIN_POSITIVE);
-                let normal: Vec<f64> = g.iter().map(|x| x / norm).collect();
+                let normal = unit_direction(center.len(), rng);
                 let x = center.iter().zip(&normal).map(|(c, n)| c + r * n).collect();
                 BoundaryPoint { x, normal }
             }
@@ -411,6 +414,21 @@ fn dist(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| (x - y) * (x - y))
         .sum::<f64>()
         .sqrt()
+}
+
+/// A direction uniform on the unit sphere in `d` dimensions: a normalised Gaussian vector.
+fn unit_direction(d: usize, rng: &mut Rng) -> Vec<f64> {
+    let g: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+    g.iter().map(|x| x / norm.max(f64::MIN_POSITIVE)).collect()
+}
+
+/// A point uniform in the ball: a uniform direction at radius `r·u^(1/d)` (the volume
+/// within radius ρ grows as ρᵈ).
+fn ball_point(center: &[f64], r: f64, rng: &mut Rng) -> Vec<f64> {
+    let dir = unit_direction(center.len(), rng);
+    let rho = r * rng.uniform().powf(1.0 / center.len() as f64);
+    center.iter().zip(&dir).map(|(c, u)| c + rho * u).collect()
 }
 
 fn uniform_in(lo: &[f64], hi: &[f64], rng: &mut Rng) -> Vec<f64> {
@@ -682,6 +700,10 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
                 iv[1]
             ));
         }
+    }
+    if shape.direct() {
+        // a checked box or ball is not empty and is sampled without rejection
+        return Ok(());
     }
     let occupancy = shape.occupancy(20_000);
     if occupancy == 0.0 || shape.sample_boundary(&mut Rng::new(1)).is_none() {

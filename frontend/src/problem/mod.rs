@@ -11,6 +11,13 @@
 //! - `loss.R` = `mean(r_R²)` (unweighted) and `residual.R` (`[N_R, 1]`) per residual `R`,
 //! - `grad.P` for every trainable param `P` when asked (`∂loss/∂P`, same shape as `P`).
 //!
+//! A residual with sampled operators (`lap(E; sample = K)`) is traced twice, with
+//! independent probe directions, and `loss.R` = `mean(r_R · r'_R)`: the product of two
+//! independent unbiased residuals is an unbiased estimate of the squared residual, and its
+//! gradient of the gradient, where `mean(r_R²)` would add the estimator's variance to the
+//! loss and train the network to lower that variance instead of solving the equation.
+//! (It can be negative for one draw.) `residual.R` is the first trace.
+//!
 //! Point-set inputs are leaves named `SET.INPUT` of shape `[N_SET, 1]`; net parameters are
 //! `NET.l.W` / `NET.l.b`; trainable scalars are rank-0 params under their own name.
 
@@ -261,7 +268,15 @@ impl Problem {
             let ctx = self.ctx(&b, &r.points, n, &nets, &params);
             let res = (r.expr)(&ctx);
             let res = res.broadcast_to(&Shape::matrix(n, 1));
-            let l = res.square().mean();
+            let l = match ctx.sampled() {
+                0 => res.square().mean(),
+                k => {
+                    let twin = self.ctx(&b, &r.points, n, &nets, &params);
+                    twin.skip_sampled(k);
+                    let again = (r.expr)(&twin).broadcast_to(&Shape::matrix(n, 1));
+                    (res * again).mean()
+                }
+            };
             b.output(&format!("residual.{}", r.name), res);
             b.output(&format!("loss.{}", r.name), l);
             if with_jacobian {
