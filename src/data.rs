@@ -22,6 +22,7 @@ use nabla_frontend::lang::diag::nearest as nearest_name;
 use nabla_frontend::problem::{input_name, is_probe, normal_name, probe_values, Problem};
 use nabla_ir::{Shape, Tensor};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Why a params or points file does not fit the problem.
@@ -333,9 +334,10 @@ pub fn bind_points(
     set: &str,
     rows: &[Vec<f64>],
 ) -> Result<(), RunError> {
+    let bound: HashSet<String> = exe.bindings().iter().map(|b| b.name.clone()).collect();
     for (k, input) in problem.inputs.iter().enumerate() {
         let name = input_name(set, &input.name);
-        if exe.bindings().iter().any(|b| b.name == name) {
+        if bound.contains(&name) {
             let column: Vec<f64> = rows.iter().map(|r| r[k]).collect();
             exe.set(&name, &column)?;
         }
@@ -345,7 +347,7 @@ pub fn bind_points(
         let width = problem.inputs.len();
         for (j, &k) in d.coords.iter().enumerate() {
             let name = normal_name(set, &problem.inputs[k].name);
-            if exe.bindings().iter().any(|b| b.name == name) {
+            if bound.contains(&name) {
                 let column: Vec<f64> = (rows.iter())
                     .map(|r| r.get(width + j).copied().unwrap_or(f64::NAN))
                     .collect();

@@ -280,3 +280,37 @@ fn the_gradient_is_the_gradient_of_the_estimate() {
         );
     }
 }
+
+/// Exact operators stay exact whatever `--derivs` asks: no method turns `lap(u)` into an
+/// estimate (no probe leaves in the compiled program), and the exact operator is the
+/// f64 reference to rounding on every method.
+#[test]
+fn no_derivative_method_estimates_an_exact_operator() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/poisson10d.nabla");
+    let src = std::fs::read_to_string(path).unwrap();
+    let problem = nabla::frontend::lang::load(path, &src).unwrap().problem;
+    let sizes = nabla::train::model::sizes(&problem);
+    let obj = problem.objective(&sizes, DType::F64, false).unwrap();
+    let mut losses = Vec::new();
+    for m in ["auto", "forward", "taylor", "collapsed", "reverse"] {
+        let derivs = nabla::parse_derivs(m).unwrap();
+        let opts = Options::new(Backend::Interp, DType::F64, derivs);
+        let mut exe = compile(&obj.graph, &opts).unwrap();
+        assert!(
+            exe.bindings().iter().all(|b| !b.name.contains(".probe.")),
+            "{m}"
+        );
+        for (set, rows) in problem.sample(0) {
+            nabla::data::bind_points(exe.as_mut(), &problem, &set, &rows).unwrap();
+        }
+        let init = obj.init.iter().map(|(n, t)| (n.as_str(), &t.data[..]));
+        nabla::data::bind_params(exe.as_mut(), init).unwrap();
+        assert!(!nabla::data::bind_probes(exe.as_mut(), 0, 0).unwrap());
+        exe.run().unwrap();
+        let i = exe.output_names().iter().position(|n| n == "loss").unwrap();
+        losses.push(exe.output(i)[0]);
+    }
+    for l in &losses {
+        assert!((l - losses[0]).abs() < 1e-9 * losses[0].abs(), "{losses:?}");
+    }
+}

@@ -60,6 +60,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use nabla_ir::{DType, Graph, GraphInfo};
 use nabla_passes::schedule::{schedule, BufId, Program, ScheduleOptions, Step};
 use runtime::{KernelFn, Runtime};
+use std::collections::HashMap;
 
 /// Options of the Cranelift backend.
 #[derive(Clone, Debug)]
@@ -130,6 +131,8 @@ pub struct CraneliftExecutable {
     rt: Rt,
     program: Program,
     leaves: BoundLeaves,
+    /// The buffer of each binding, in the order of `leaves`.
+    leaf_bufs: Vec<BufId>,
     clif: String,
     dtype: DType,
     /// Owns the machine code; dropped last.
@@ -188,9 +191,21 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftE
         DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
         DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
     };
+    let leaves = BoundLeaves::new(bindings_of(g, info));
+    let bufs: HashMap<&str, BufId> = (program.leaves.iter())
+        .map(|l| (l.0.as_str(), l.1))
+        .collect();
+    let leaf_bufs = (leaves.bindings().iter())
+        .map(|b| {
+            *bufs
+                .get(b.name.as_str())
+                .expect("every binding has a leaf buffer")
+        })
+        .collect();
     Ok(CraneliftExecutable {
         rt,
-        leaves: BoundLeaves::new(bindings_of(g, info)),
+        leaves,
+        leaf_bufs,
         program,
         clif,
         dtype: opts.dtype,
@@ -263,11 +278,6 @@ impl CraneliftExecutable {
             })
             .collect()
     }
-
-    fn leaf_buf(&self, name: &str) -> BufId {
-        let l = self.program.leaves.iter().find(|l| l.0 == name);
-        l.expect("every binding has a leaf buffer").1
-    }
 }
 
 /// How [`CraneliftExecutable::profile`] names step `i`.
@@ -294,7 +304,7 @@ impl Executable for CraneliftExecutable {
 
     fn set(&mut self, name: &str, values: &[f64]) -> Result<(), RunError> {
         let i = self.leaves.check(name, values)?;
-        let b = self.leaf_buf(name);
+        let b = self.leaf_bufs[i];
         match &mut self.rt {
             Rt::F32(r) => r.set(b, values),
             Rt::F64(r) => r.set(b, values),

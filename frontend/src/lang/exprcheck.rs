@@ -64,12 +64,16 @@ pub fn sample_count(scope: &Scope, k: &Expr) -> Result<usize, Diagnostic> {
     match v {
         Some(v) if v.fract() == 0.0 && v >= 1.0 && v <= MAX_SAMPLE as f64 => Ok(v as usize),
         _ => {
-            let got = v.map_or("not a constant".to_string(), |v| format!("{v}"));
-            Err(Diagnostic::new(
-                k.span,
-                format!("`sample` must be a whole number from 1 to {MAX_SAMPLE}, found {got}"),
-            )
-            .note("the number of random directions per point, as in lap(u; sample = 8)"))
+            let msg = match v {
+                Some(v) => {
+                    format!("`sample` must be a whole number from 1 to {MAX_SAMPLE}, found {v}")
+                }
+                None => {
+                    format!("`sample` must be a constant: a whole number from 1 to {MAX_SAMPLE}")
+                }
+            };
+            let note = "the number of random directions per point, as in lap(u; sample = 8)";
+            Err(Diagnostic::new(k.span, msg).note(note))
         }
     }
 }
