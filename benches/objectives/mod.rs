@@ -112,6 +112,83 @@ pub fn burgers_objective(with_grad: bool) -> Objective {
     finish("B8", &b, &[("t", n), ("x", n)], loss, grads)
 }
 
+/// H10–H1000s: B3's network and points (`[128, 128, 128]`, 256 points) at D = 10, 100,
+/// 1000, the loss of B1–B5 with the exact Laplacian (`H100` is B3) or, with `s`, the
+/// sampled one from 4 Rademacher directions per point (one draw, as one training step
+/// sees): the rows `benches/peers/jax_bench.py H10 H100 H1000 --methods folx,stde4` times
+/// in JAX. Not in [`all`]: the exact H1000 takes a minute to compile.
+pub fn high_dim(with_grad: bool) -> Vec<Objective> {
+    let mut v = Vec::new();
+    for (d, exact, sampled) in [
+        (10, "H10", "H10s"),
+        (100, "H100", "H100s"),
+        (1000, "H1000", "H1000s"),
+    ] {
+        v.push(laplacian_objective(
+            exact,
+            d,
+            &[128, 128, 128],
+            256,
+            with_grad,
+        ));
+        v.push(sampled_objective(sampled, d, 4, with_grad));
+    }
+    v
+}
+
+/// `mean((Δ̂u − f)²)` of [`laplacian_objective`] with the Laplacian estimated from `k`
+/// directions per point.
+fn sampled_objective(id: &'static str, d: usize, k: usize, with_grad: bool) -> Objective {
+    let n = 256;
+    let b = Builder::new();
+    let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+    let xs: Vec<Var<'_>> = names.iter().map(|nm| b.input(nm, n)).collect();
+    let u = Mlp::new(&widths(d, &[128, 128, 128]), Act::Tanh).params(&b, "u", 0);
+    let probe = |i: usize, j: usize| format!("s{i}.{j}");
+    let probes: Vec<Vec<Var<'_>>> = (0..k)
+        .map(|i| (0..d).map(|j| b.input(&probe(i, j), n)).collect())
+        .collect();
+    let lap = laplacian_sampled(u.apply_to(&xs), &xs, &probes);
+    let mut prod = sin(xs[0] * PI);
+    for &x in &xs[1..] {
+        prod = prod * sin(x * PI);
+    }
+    let f = prod * (-(d as f64) * PI * PI);
+    let loss = mean(square(lap - f));
+    let grads = with_grad.then(|| grad(loss, &u));
+    let inputs: Vec<(&str, usize)> = names.iter().map(|s| (s.as_str(), n)).collect();
+    let mut o = finish(id, &b, &inputs, loss, grads);
+    for i in 0..k {
+        for j in 0..d {
+            let name = probe(i, j);
+            let signs = nabla::frontend::problem::probe_values(&name, 0, 0, n);
+            o.binds.push((name, signs));
+        }
+    }
+    o
+}
+
+/// Whether a bench's command-line argument `arg` names objective `id`: any part of a B id
+/// (`B1`), the exact id of a high-dimensional one (`H100` is not `H1000`).
+pub fn named(id: &str, arg: &str) -> bool {
+    if id.starts_with('H') {
+        id == arg
+    } else {
+        id.contains(arg)
+    }
+}
+
+/// The objectives `args` name (every one of [`all`] when `args` is empty), the
+/// high-dimensional ones included when named.
+pub fn chosen(with_grad: bool, args: &[String]) -> Vec<Objective> {
+    let wanted = |o: &Objective| args.is_empty() || args.iter().any(|a| named(o.id, a));
+    let mut v: Vec<Objective> = all(with_grad).into_iter().filter(wanted).collect();
+    if args.iter().any(|a| a.starts_with('H')) {
+        v.extend(high_dim(with_grad).into_iter().filter(wanted));
+    }
+    v
+}
+
 /// Every objective, loss only (`false`) or loss and gradient (`true`).
 pub fn all(with_grad: bool) -> Vec<Objective> {
     vec![

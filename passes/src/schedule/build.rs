@@ -15,6 +15,9 @@ use super::{
 use nabla_ir::{Graph, GraphInfo, NodeId, Op, Shape};
 use std::collections::HashMap;
 
+/// The most concat operands one copy kernel gathers (see `Builder::concat`).
+const CONCAT_BATCH: usize = 64;
+
 /// Where a step lives while building: kernels stay editable until the end.
 enum Slot {
     Kernel(usize),
@@ -410,17 +413,50 @@ impl Builder<'_> {
     }
 
     /// A concat: each part is stored into its place in one buffer.
+    /// Each operand is stored into its place in one buffer. Operands computed by an open
+    /// kernel store from it; the others (leaves, views, constants) are copied by shared
+    /// kernels of up to [`CONCAT_BATCH`] operands of one shape: the input columns of a
+    /// 1000-input problem are one concat of 1000 leaves, which would otherwise be 1000
+    /// kernel launches per use.
     fn concat(&mut self, id: NodeId, axis: usize) {
         let dst = self.temp(id);
         let strides = self.g.shape(id).strides();
         let mut at = 0;
+        let mut batch: Option<(usize, usize)> = None;
         for &p in self.g.args(id) {
             let map = Affine {
                 offset: at * strides[axis],
                 strides: strides.clone(),
             };
-            self.store_into(p, dst, map);
             at += self.g.shape(p).dims()[axis];
+            if self.loc[p.index()].is_some() {
+                self.store_into(p, dst, map);
+                continue;
+            }
+            let shape = self.g.shape(p).clone();
+            let k = match batch {
+                Some((k, n)) if n < CONCAT_BATCH && self.kernels[k].kernel.shape == shape => k,
+                _ => {
+                    if let Some((k, _)) = batch {
+                        self.close(k);
+                    }
+                    self.new_kernel(&shape)
+                }
+            };
+            let src = match self.view(p) {
+                View::Const(c) => Src::Const(c),
+                View::Buf(b, m) => Src::Load(b, m),
+            };
+            let value = self.emit_src(k, src);
+            self.kernels[k].kernel.stores.push(Store {
+                buf: dst,
+                map,
+                value,
+            });
+            batch = Some((k, batch.filter(|b| b.0 == k).map_or(1, |b| b.1 + 1)));
+        }
+        if let Some((k, _)) = batch {
+            self.close(k);
         }
         self.buf_of[id.index()] = Some(dst);
     }
