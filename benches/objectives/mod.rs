@@ -47,6 +47,12 @@ fn widths(d: usize, hidden: &[usize]) -> Vec<usize> {
     w
 }
 
+/// `f = −d·π²·∏ⱼ sin(π xⱼ)`: the right-hand side of B1–B5 and H10–H1000s.
+fn rhs<'g>(xs: &[Var<'g>]) -> Var<'g> {
+    let prod = (xs[1..].iter()).fold(sin(xs[0] * PI), |p, &x| p * sin(x * PI));
+    prod * (-(xs.len() as f64) * PI * PI)
+}
+
 /// B1–B5: `mean((Δu − f)²)`, `f = −d·π²·∏ⱼ sin(π xⱼ)`.
 pub fn laplacian_objective(
     id: &'static str,
@@ -60,11 +66,7 @@ pub fn laplacian_objective(
     let xs: Vec<Var<'_>> = names.iter().map(|nm| b.input(nm, n)).collect();
     let u = Mlp::new(&widths(d, hidden), Act::Tanh).params(&b, "u", 0);
     let lap = laplacian(|v| u.apply_to(v), &xs);
-    let mut prod = sin(xs[0] * PI);
-    for &x in &xs[1..] {
-        prod = prod * sin(x * PI);
-    }
-    let f = prod * (-(d as f64) * PI * PI);
+    let f = rhs(&xs);
     let loss = mean(square(lap - f));
     let grads = with_grad.then(|| grad(loss, &u));
     let inputs: Vec<(&str, usize)> = names.iter().map(|s| (s.as_str(), n)).collect();
@@ -149,11 +151,7 @@ fn sampled_objective(id: &'static str, d: usize, k: usize, with_grad: bool) -> O
         .map(|i| (0..d).map(|j| b.input(&probe(i, j), n)).collect())
         .collect();
     let lap = laplacian_sampled(u.apply_to(&xs), &xs, &probes);
-    let mut prod = sin(xs[0] * PI);
-    for &x in &xs[1..] {
-        prod = prod * sin(x * PI);
-    }
-    let f = prod * (-(d as f64) * PI * PI);
+    let f = rhs(&xs);
     let loss = mean(square(lap - f));
     let grads = with_grad.then(|| grad(loss, &u));
     let inputs: Vec<(&str, usize)> = names.iter().map(|s| (s.as_str(), n)).collect();
