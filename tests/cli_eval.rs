@@ -193,6 +193,53 @@ fn f32_and_finite_difference_evaluation_stay_close_to_f64() {
     close(&[out["loss"].as_f64().unwrap()], &[loss], 1e-5, "fd");
 }
 
+/// `--threads N` changes how the CPU backend splits the work, not the numbers: with 1, 2 and
+/// 3 threads on 4096 points the loss and gradient agree with the f64 interpreter's; 0
+/// threads is refused by name.
+#[test]
+fn thread_counts_give_the_interpreters_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(4, 1, 0.3);
+    let params = json!({"u": net_json(&n)});
+    let grid: Vec<[f64; 2]> = (0..4096)
+        .map(|i| [(i % 64) as f64 / 63.0, (i / 64) as f64 / 63.0])
+        .collect();
+    let points = json!({"inner": grid, "walls": WALLS});
+    let run = |extra: &[&str]| {
+        let out = run_eval(
+            dir.path(),
+            POISSON,
+            &params,
+            &points,
+            &[&["--grad"], extra].concat(),
+        );
+        let loss = out["loss"].as_f64().unwrap();
+        (loss, flatten_json(&out["grad"]["u"]))
+    };
+    let (loss, grad) = run(&["--backend", "interp"]);
+    for t in ["1", "2", "3"] {
+        let (l, g) = run(&["--threads", t]);
+        close(&[l], &[loss], 1e-12, t);
+        close(&g, &grad, 1e-10, t);
+    }
+    let (ok, _, err) = nabla(
+        dir.path(),
+        &[
+            "eval",
+            "p.nabla",
+            "--points",
+            "points.json",
+            "--threads",
+            "0",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("expected a whole number of threads from 1 to 1024, found `0`"),
+        "{err}"
+    );
+}
+
 const STOKES: &str = "problem inverse
 input x in [0, 1]
 input y in [0, 1]

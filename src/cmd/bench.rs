@@ -61,6 +61,9 @@ pub struct Args {
     /// batch, not the problem.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub points: Option<u64>,
+    /// Threads of the CPU backend (default: one per core).
+    #[arg(long, value_name = "N", value_parser = super::common::threads)]
+    pub threads: Option<usize>,
 }
 
 /// A derivative choice as the table and the JSON name it: `auto` (`None`), an exact
@@ -107,6 +110,7 @@ struct Setup {
     order: usize,
     backend: Backend,
     reps: u32,
+    threads: Option<usize>,
 }
 
 /// Residual values (all residuals, concatenated) and the gradient (all params).
@@ -134,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let table = table(&rows);
     if args.json {
         eprint!("{table}");
-        println!("{}", to_json(&setup.problem.name, &rows));
+        println!("{}", to_json(&setup.problem.name, &rows, args.threads));
     } else {
         print!("{table}");
     }
@@ -177,6 +181,7 @@ impl Setup {
             reference: Values::default(),
             backend: args.backend.backend(),
             reps: args.reps,
+            threads: args.threads,
         };
         let obj = s.problem.objective(&s.sizes(), DType::F64, true)?;
         let mut exe = compile(&obj.graph, &Options::interp()).context("the f64 reference")?;
@@ -221,7 +226,9 @@ impl Setup {
     }
 
     fn options(&self, derivs: Option<Method>, dtype: DType) -> Options {
-        Options::new(self.backend, dtype, derivs)
+        let mut o = Options::new(self.backend, dtype, derivs);
+        o.threads = self.threads;
+        o
     }
 
     fn measure(&self, derivs: Option<Method>, dtype: DType) -> anyhow::Result<Measured> {
@@ -407,8 +414,9 @@ fn table(rows: &[Row]) -> String {
     s
 }
 
-fn to_json(problem: &str, rows: &[Row]) -> Value {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn to_json(problem: &str, rows: &[Row], threads: Option<usize>) -> Value {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.unwrap_or(cores);
     let results: Vec<Value> = rows.iter().map(row_json).collect();
     json!({"problem": problem, "threads": threads, "results": results})
 }

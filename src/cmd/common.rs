@@ -47,7 +47,7 @@ impl DTypeArg {
     }
 }
 
-/// `--backend`, `--dtype` and `--derivs`: how the problem is compiled. The dtype's default
+/// `--backend`, `--dtype`, `--derivs` and `--threads`: how the problem is compiled. The dtype's default
 /// is the command's (`train`: f32, the fast type; `eval`: f64, the reference type), set
 /// with `#[command(mut_arg("dtype", ..))]` where it is not f32.
 #[derive(clap::Args, Debug)]
@@ -65,11 +65,27 @@ pub struct CompileArgs {
     // the parser's `None` is the compiler's choice.
     #[arg(long, value_name = "DERIVS", value_parser = parse_derivs, default_value = "auto")]
     pub derivs: std::option::Option<Method>,
+    /// Threads of the CPU backend (default: one per core). `--threads 1` on a busy host
+    /// keeps a descheduled core from stalling the others at every step.
+    #[arg(long, value_name = "N", value_parser = threads)]
+    pub threads: Option<usize>,
+}
+
+/// `--threads N`: a whole number from 1 to 1024.
+pub fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of threads from 1 to 1024, found `{s}`"
+        )),
+    }
 }
 
 impl CompileArgs {
     /// The compilation options the flags ask for.
     pub fn options(&self) -> Options {
-        Options::new(self.backend.backend(), self.dtype.dtype(), self.derivs)
+        let mut o = Options::new(self.backend.backend(), self.dtype.dtype(), self.derivs);
+        o.threads = self.threads;
+        o
     }
 }
