@@ -314,3 +314,28 @@ fn no_derivative_method_estimates_an_exact_operator() {
         assert!((l - losses[0]).abs() < 1e-9 * losses[0].abs(), "{losses:?}");
     }
 }
+
+/// Training redraws the directions at every step from the run's seed: with a learning rate
+/// of 1e-300 the parameters stay put (to far below the loss's rounding) and the loss still
+/// changes from step to step;
+/// a run is reproducible for its seed, and another seed draws other directions.
+#[test]
+fn training_redraws_reproducibly() {
+    use nabla::{OptimizerKind, Training};
+    let problem = nabla::frontend::lang::load("s.nabla", FILE)
+        .unwrap()
+        .problem;
+    let losses = |seed: u64, lr: f64| -> Vec<f64> {
+        let t = Training::new(OptimizerKind::Adam)
+            .steps(6)
+            .lr(lr)
+            .seed(seed);
+        let run = nabla::train(&problem, &t).unwrap();
+        run.result.history.iter().map(|r| r.loss).collect()
+    };
+    let frozen = losses(3, 1e-300);
+    assert!(frozen.windows(2).all(|w| w[0] != w[1]), "{frozen:?}");
+    let a = losses(3, 1e-3);
+    assert_eq!(a, losses(3, 1e-3));
+    assert_ne!(a, losses(4, 1e-3));
+}
