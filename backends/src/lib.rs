@@ -124,11 +124,6 @@ impl BoundLeaves {
         Ok(i)
     }
 
-    /// The position of leaf `name` in [`BoundLeaves::bindings`], if it is one.
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
-    }
-
     /// Records that leaf `i` holds values.
     pub fn mark_set(&mut self, i: usize) {
         self.set[i] = true;

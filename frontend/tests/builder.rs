@@ -203,6 +203,25 @@ fn a_net_called_with_the_wrong_arity_is_an_error() {
     assert_eq!(err.to_string(), "net `u` takes 1 arguments, 2 given");
 }
 
+/// `dn` on a point set that is not a boundary set is an error of the traced program that
+/// names the set, not a panic.
+#[test]
+fn dn_off_a_boundary_set_is_an_error() {
+    let mut p = ProblemBuilder::new("dn");
+    let (_, u, s) = base(&mut p);
+    p.residual("r", s, move |c| c.dn(c[u]));
+    let p = p.build().unwrap();
+    let err = p
+        .objective(&[("s".into(), 8)], DType::F64, false)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "normal(x) or dn(...) on point set `s`, which is not made only of boundary(D, N) terms \
+         of one domain"
+    );
+}
+
 #[test]
 fn unions_of_point_sets_are_flat_as_in_files() {
     let mut p = ProblemBuilder::new("u");

@@ -221,7 +221,7 @@ pub fn train_tracked(
             break;
         }
         let resampled = loop_.maybe_resample(model, opts, step)?;
-        if stochastic {
+        if stochastic && step > 0 {
             loop_.redraw(model, opts.seed, step)?;
         }
         loop_.adam.lr = opts.lr_at(step);
@@ -305,11 +305,9 @@ impl Loop {
     /// stochastic losses; the others take one line-searched or damped step per draw.
     fn redraw(&mut self, model: &mut Model<'_>, seed: u64, step: usize) -> Result<(), TrainError> {
         model.bind_probes(seed, step as u64)?;
-        if step > 0 {
-            self.lbfgs.reset();
-            if let Some(s) = &mut self.ssbfgs {
-                s.reset();
-            }
+        self.lbfgs.reset();
+        if let Some(s) = &mut self.ssbfgs {
+            s.reset();
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
                 Some(vs) => {
                     let mut e = vars(scope, vs.iter(), "take a Laplacian over {}");
                     if k.is_some() {
-                        e.extend(twice(vs));
+                        e.extend(repeated(vs.iter(), "listed"));
                     }
                     e
                 }
@@ -44,18 +44,10 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
         }
         ExprKind::At(_, subs) => {
             let mut errs = vars(scope, subs.iter().map(|s| &s.0), "substitute {}");
-            errs.extend(repeated(subs.iter().map(|s| &s.0)));
+            errs.extend(repeated(subs.iter().map(|s| &s.0), "substituted"));
             errs
         }
     }
-}
-
-/// A variable listed twice in a sampled Laplacian would be one direction counted twice.
-fn twice(vs: &[Ident]) -> Vec<Diagnostic> {
-    (0..vs.len())
-        .filter(|&i| vs[..i].iter().any(|w| w.name == vs[i].name))
-        .map(|i| Diagnostic::new(vs[i].span, format!("`{}` is listed twice", vs[i])))
-        .collect()
 }
 
 /// `sample = K`: K must fold to a whole number from 1 to [`MAX_SAMPLE`].
@@ -82,11 +74,14 @@ fn vars<'a>(scope: &Scope, vs: impl Iterator<Item = &'a Ident>, what: &str) -> V
     vs.filter_map(|v| input_ref(scope, v, what).err()).collect()
 }
 
-fn repeated<'a>(vs: impl Iterator<Item = &'a Ident>) -> Vec<Diagnostic> {
+/// Every repeat of a variable already named earlier in the list, as "`x` is `done` twice":
+/// a substitution made twice, or a variable listed twice in a sampled Laplacian (one
+/// direction counted twice).
+fn repeated<'a>(vs: impl Iterator<Item = &'a Ident>, done: &str) -> Vec<Diagnostic> {
     let vs: Vec<&Ident> = vs.collect();
     (0..vs.len())
         .filter(|&i| vs[..i].iter().any(|w| w.name == vs[i].name))
-        .map(|i| Diagnostic::new(vs[i].span, format!("`{}` is substituted twice", vs[i])))
+        .map(|i| Diagnostic::new(vs[i].span, format!("`{}` is {done} twice", vs[i])))
         .collect()
 }
 

@@ -90,7 +90,13 @@ impl<'g> Ctx<'g> {
     /// set's domain (on a boundary set only, as [`Ctx::normal`]).
     pub fn dn(&self, e: Var<'g>) -> Var<'g> {
         let Some(d) = self.problem.boundary_domain(&self.set.0) else {
-            return self.normal(Input(self.problem.inputs.len().saturating_sub(1)));
+            let last = self.problem.inputs.last();
+            self.b.fail(DslError::Normal {
+                set: self.set.0.clone(),
+                input: last.map_or_else(String::new, |d| d.name.clone()),
+                domain: None,
+            });
+            return self.b.constant(0.0);
         };
         let terms =
             (d.coords.iter()).map(|&k| self.normal(Input(k)) * partials(e, &[self[Input(k)]]));
