@@ -26,8 +26,37 @@ if ! have_opencl; then
   fi
 fi
 
+# MPI: the distributed-training tests (the `mpi` feature) run on OpenMPI; the `mpi`
+# crate's bindings are generated with bindgen, which loads libclang. Installed the same way.
+have_mpi() {
+  command -v mpirun >/dev/null && command -v mpicc >/dev/null \
+    && ldconfig -p 2>/dev/null | grep -q 'libclang'
+}
+if ! have_mpi; then
+  sudo=""
+  if [ "$(id -u)" != 0 ] && [ "${CI:-}" = true ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    echo "test.sh: installing OpenMPI and libclang for the distributed tests..."
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev; } >/tmp/nabla-mpi-install.log 2>&1; then
+      echo "test.sh: OpenMPI install failed (log: /tmp/nabla-mpi-install.log)"
+    fi
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The library without the CLI and its UI crates (what a Rust DSL user builds).
 cargo check -p nabla --no-default-features --lib
 cargo test --workspace
+# Distributed training over MPI (a build with the `mpi` feature; 2 and 3 ranks).
+if have_mpi; then
+  cargo clippy -p nabla --all-targets --features mpi -- -D warnings
+  cargo test -p nabla --features mpi --test distributed
+elif [ "${NABLA_REQUIRE_MPI:-}" = 1 ]; then
+  echo "test.sh: OpenMPI is required (NABLA_REQUIRE_MPI=1) and could not be installed"
+  exit 1
+else
+  echo "test.sh: no OpenMPI found: the distributed tests were SKIPPED"
+  echo "         (install it with: apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+fi

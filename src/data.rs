@@ -23,6 +23,7 @@ use nabla_frontend::problem::{input_name, is_probe, normal_name, probe_values, P
 use nabla_ir::{Shape, Tensor};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::Path;
 
 /// Why a params or points file does not fit the problem.
@@ -363,12 +364,35 @@ pub fn bind_points(
 /// ([`probe_values`]). Returns whether there were any: a program without sampled
 /// operators is deterministic and needs no redraws.
 pub fn bind_probes(exe: &mut dyn Executable, seed: u64, step: u64) -> Result<bool, RunError> {
+    bind_probes_in(exe, seed, step, &|_| None)
+}
+
+/// The rows of a point set that a process owns and the set's full size, by set name
+/// (`None`: all of them).
+pub type RowsOf<'a> = dyn Fn(&str) -> Option<(Range<usize>, usize)> + 'a;
+
+/// [`bind_probes`] for a process that owns only some rows of the point sets (a
+/// distributed run): `rows(set)` gives those rows and the set's full size, and the process
+/// gets those rows of the directions one process would draw for the whole set.
+pub fn bind_probes_in(
+    exe: &mut dyn Executable,
+    seed: u64,
+    step: u64,
+    rows: &RowsOf<'_>,
+) -> Result<bool, RunError> {
     let probes: Vec<(String, usize)> = (exe.bindings().iter())
         .filter(|b| is_probe(&b.name))
         .map(|b| (b.name.clone(), b.shape.numel()))
         .collect();
     for (name, n) in &probes {
-        exe.set(name, &probe_values(name, seed, step, *n))?;
+        let set = name.split('.').next().unwrap_or_default();
+        let values = match rows(set) {
+            Some((range, full)) if range.len() == *n => {
+                probe_values(name, seed, step, full)[range].to_vec()
+            }
+            _ => probe_values(name, seed, step, *n),
+        };
+        exe.set(name, &values)?;
     }
     Ok(!probes.is_empty())
 }

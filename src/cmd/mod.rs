@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod common;
 pub mod compare;
+pub mod distributed;
 pub mod dump_ir;
 pub mod eval;
 pub mod flags;

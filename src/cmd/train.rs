@@ -68,6 +68,19 @@ pub struct Args {
     /// are not training time).
     #[arg(long, value_name = "SECONDS", value_parser = flags::positive)]
     pub max_time: Option<f64>,
+    /// Save the run's whole state (parameters, optimizer state, history) into the output
+    /// directory every N steps and when it ends or is stopped, for `--resume`.
+    #[arg(long, value_name = "N", value_parser = flags::positive_count)]
+    pub checkpoint_every: Option<u64>,
+    /// Continue the run saved in DIR by `--checkpoint-every`, with the flags it started
+    /// with; it goes on as if never interrupted. Writes into DIR unless `--out` is given.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Train with every process of an MPI job (`mpirun -np K nabla train FILE
+    /// --distributed`): each owns a share of every point set, sums are exchanged every
+    /// step, rank 0 alone prints and writes. Needs a build with the `mpi` feature.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// `--optimizer`.
@@ -128,6 +141,12 @@ impl Args {
     /// The flag combinations that cannot work, as a usage error naming the values (each
     /// flag's own range is checked by its parser, [`flags`]).
     pub fn check(&self) -> Result<(), String> {
+        if let (Some(n), None, None) = (self.checkpoint_every, &self.out, &self.resume) {
+            return Err(format!(
+                "--checkpoint-every {n} writes checkpoints into the output directory: \
+                 give --out DIR"
+            ));
+        }
         let Some(adam) = self.adam_steps else {
             return Ok(());
         };
@@ -179,6 +198,8 @@ impl Args {
             reference: self.reference.clone(),
             progress: Progress::Bar,
             stop: Some(stop_flag()),
+            checkpoint_every: self.checkpoint_every.map(|n| n as usize),
+            resume: self.resume.clone(),
         }
     }
 }
@@ -191,8 +212,17 @@ pub fn load_problem(path: &Path) -> anyhow::Result<Problem> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
+    if args.distributed {
+        return super::distributed::run(args);
+    }
     let problem = load_problem(&args.file)?;
     let t = nabla::train(&problem, &args.training())?;
+    print_summary(&args, &t);
+    Ok(())
+}
+
+/// Prints the report (`--json`: the object on stdout, the text on stderr).
+pub fn print_summary(args: &Args, t: &nabla::Trained) {
     let summary = format!(
         "{} steps in {:.2} s ({:?}), compile {:.3} s\n{}",
         t.result.history.len(),
@@ -207,11 +237,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         print!("{summary}");
     }
-    Ok(())
 }
 
-/// A flag set by Ctrl-C. The handler is installed once per process; a second Ctrl-C
-/// while the first is being honoured is ignored (the step in flight finishes).
+/// A flag set by Ctrl-C, SIGTERM (what schedulers send before they kill a job) or
+/// SIGHUP. The handler is installed once per process; a second signal while the first is
+/// being honoured is ignored (the step in flight finishes).
 fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {

@@ -8,11 +8,15 @@
 //! ([`Progress::Every`]) and a callback per step ([`train_with`]) work either way.
 
 use super::accuracy::{Reference, Tracker};
+use super::checkpoint::{self, RunKey};
+use super::dist::{agree, local_problem, Alone, Collective};
 use super::layout::{to_json, Layout};
 use super::model::{reseeded, Model};
-use super::output::prepare_dir;
+use super::output::{prepare_dir, write_params_and_history};
 use super::report::Report;
-use super::run::{train_tracked, OptimizerKind, StepRecord, TrainOptions, TrainResult};
+use super::run::{
+    train_from, Hooks, LoopState, OptimizerKind, StepRecord, TrainOptions, TrainResult,
+};
 use super::TrainError;
 use crate::{Backend, Options};
 use nabla_frontend::problem::Problem;
@@ -66,6 +70,12 @@ pub struct Training {
     pub progress: Progress,
     /// Set to stop after the current step (what Ctrl-C does in the CLI).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Save the run's state into `out` every this many steps and when it ends
+    /// (`--checkpoint-every`; see [`checkpoint`]).
+    pub checkpoint_every: Option<usize>,
+    /// Continue the run saved in this directory (`--resume`); the output goes there too
+    /// unless `out` names another directory.
+    pub resume: Option<PathBuf>,
 }
 
 impl Training {
@@ -88,7 +98,26 @@ impl Training {
             reference: None,
             progress: Progress::Off,
             stop: None,
+            checkpoint_every: None,
+            resume: None,
         }
+    }
+
+    /// Save the run's state every `n` steps (needs an output directory).
+    pub fn checkpoint_every(mut self, n: usize) -> Training {
+        self.checkpoint_every = Some(n);
+        self
+    }
+
+    /// Continue the run saved in `dir`.
+    pub fn resume(mut self, dir: impl Into<PathBuf>) -> Training {
+        self.resume = Some(dir.into());
+        self
+    }
+
+    /// Where the output goes: `out`, else the directory resumed from.
+    pub fn out_dir(&self) -> Option<&PathBuf> {
+        self.out.as_ref().or(self.resume.as_ref())
     }
 
     /// Optimizer steps.
@@ -184,6 +213,9 @@ impl Training {
         if self.max_time.is_some_and(|t| t.is_nan() || t <= 0.0) {
             return bad("the time limit must be positive".into());
         }
+        if self.checkpoint_every.is_some() && self.out_dir().is_none() {
+            return bad("checkpoints are written into the output directory: give --out DIR".into());
+        }
         let (steps, adam) = (self.total_steps(), self.adam_steps);
         match adam {
             Some(n) if !self.optimizer.is_two_phase() => bad(format!(
@@ -220,6 +252,30 @@ impl Training {
             adam_steps: self.adam_steps.unwrap_or(steps / 3),
             error_every: self.error_every,
             max_time: self.max_time,
+            checkpoint_every: self.checkpoint_every,
+        }
+    }
+
+    /// What a checkpoint of this run records of it.
+    fn run_key(&self, problem: &Problem, layout: &Layout, theta: &[f64], ranks: usize) -> RunKey {
+        let o = self.options();
+        let c = &self.compile;
+        RunKey {
+            problem: problem.name.clone(),
+            params: (layout.split(theta))
+                .map(|(n, v)| (n.to_string(), v.len()))
+                .collect(),
+            optimizer: format!("{:?}", o.optimizer),
+            steps: o.steps,
+            adam_steps: o.adam_steps(),
+            lr: o.lr,
+            lr_decay: o.lr_decay,
+            seed: o.seed,
+            resample: o.resample,
+            dtype: c.dtype.name().to_string(),
+            backend: format!("{:?}", c.backend).to_lowercase(),
+            derivs: c.derivs.map_or("auto".into(), |m| m.name()),
+            ranks,
         }
     }
 }
@@ -261,40 +317,63 @@ pub fn train_with(
     t: &Training,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<Trained, TrainError> {
-    t.check()?;
+    train_on(problem, t, &Alone, on_step)
+}
+
+/// [`train_with`] as one of the processes of `comm` (`nabla train --distributed`): the
+/// process trains on its share of the points, every rank gets the same result, and only
+/// rank 0 shows progress and writes the output directory.
+pub fn train_on(
+    problem: &Problem,
+    t: &Training,
+    comm: &dyn Collective,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<Trained, TrainError> {
+    agree(comm, t.check())?;
     let opts = t.options();
     let problem = reseeded(problem, t.seed);
+    let local = agree(comm, local_problem(&problem, comm.rank(), comm.size()))?;
+    let lead = comm.rank() == 0;
     let reference = match &t.reference {
-        Some(path) => Some(Reference::load(path, &problem)?),
+        Some(path) => agree(comm, Reference::load(path, &problem).map(Some))?,
         None => None,
     };
-    if let Some(dir) = &t.out {
-        prepare_dir(dir)?;
-    }
-    let (mut model, theta, mut compile_s) = Model::compile(&problem, &t.compile)?;
-    if opts.optimizer.uses_jacobian() {
-        compile_s += model.add_jacobian(&t.compile)?;
-    }
-    let mut tracker = Tracker::new(&problem, model.layout(), &theta, reference.as_ref())?;
+    let out = t.out_dir().filter(|_| lead);
+    agree(comm, out.map_or(Ok(()), |dir| prepare_dir(dir)))?;
+    let (mut model, theta, compile_s) = agree(comm, compile_model(&local, t, comm))?;
+    let layout = model.layout().clone();
+    let key = t.run_key(&problem, &layout, &theta, comm.size());
+    let state = match &t.resume {
+        Some(dir) => agree(comm, checkpoint::load(dir, &key))?.state,
+        None => LoopState::start(theta.clone(), &opts),
+    };
+    let mut tracker = Tracker::new(&problem, &layout, &theta, reference.as_ref())?;
     let tracked = tracker.outputs();
-    let tracker = (!tracked.is_empty()).then_some(&mut tracker);
-    let mut show = Shower::new(t.progress, opts.steps);
+    let tracker = (lead && !tracked.is_empty()).then_some(&mut tracker);
+    let parts = model.part_names();
+    let mut show = Shower::new(if lead { t.progress } else { Progress::Off }, opts.steps);
     let never = AtomicBool::new(false);
     let stop = t.stop.as_deref().unwrap_or(&never);
     let mut step = |r: &StepRecord| {
         show.step(r);
         on_step(r);
     };
-    let result = train_tracked(&mut model, theta, &opts, stop, &mut step, tracker)?;
+    let mut save =
+        |s: &LoopState| save_checkpoint(out, &problem, &layout, &key, &parts, &tracked, s);
+    let wants_checkpoints = t.checkpoint_every.is_some() || t.resume.is_some();
+    let hooks = Hooks {
+        on_step: &mut step,
+        tracker,
+        checkpoint: (wants_checkpoints && out.is_some()).then_some(&mut save as _),
+    };
+    let result = train_from(&mut model, state, &opts, stop, hooks)?;
     show.finish();
-    let layout = model.layout().clone();
-    let parts = model.part_names();
     drop(model);
     let mut report = Report::new(&problem, &layout, parts, &result, compile_s)?
         .with_reference(reference.as_ref())?
         .with_options(&opts);
     report.tracked = tracked;
-    if let Some(dir) = &t.out {
+    if let Some(dir) = out {
         report.save(dir)?;
     }
     let (rel_l2, text, json) = (report.rel_l2(), report.text(), report.json());
@@ -308,6 +387,39 @@ pub fn train_with(
         text,
         json,
     })
+}
+
+/// The model of `local` (one rank's problem) with the Jacobian program when the optimizer
+/// needs it; the initial θ and the compile time.
+fn compile_model<'p>(
+    local: &'p Problem,
+    t: &Training,
+    comm: &'p dyn Collective,
+) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+    let (mut model, theta, mut compile_s) = Model::compile_on(local, &t.compile, comm)?;
+    if t.optimizer.uses_jacobian() {
+        compile_s += model.add_jacobian(&t.compile)?;
+    }
+    Ok((model, theta, compile_s))
+}
+
+/// Writes the checkpoint of `state` with the parameters and history of the same step
+/// (each file atomically; the checkpoint last, so that it never runs ahead of them).
+fn save_checkpoint(
+    out: Option<&PathBuf>,
+    problem: &Problem,
+    layout: &Layout,
+    key: &RunKey,
+    parts: &[String],
+    tracked: &[String],
+    state: &LoopState,
+) -> Result<(), TrainError> {
+    let Some(dir) = out else {
+        return Ok(());
+    };
+    let (theta, history) = (&state.theta, &state.history[..]);
+    write_params_and_history(dir, problem, layout, theta, (parts, tracked, history))?;
+    checkpoint::save(dir, key, state)
 }
 
 /// Shows progress as [`Progress`] asks.

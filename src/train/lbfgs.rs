@@ -45,7 +45,7 @@ impl LbfgsStep {
 }
 
 /// L-BFGS state: curvature pairs and the loss and gradient at the current point.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Lbfgs {
     /// Number of `(s, y)` pairs kept.
     pub memory: usize,
@@ -61,7 +61,7 @@ pub struct Lbfgs {
     current: Option<(f64, Vec<f64>)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Pair {
     s: Vec<f64>,
     y: Vec<f64>,

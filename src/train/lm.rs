@@ -43,10 +43,18 @@ pub struct LeastSquares {
 pub trait Residuals: Objective {
     /// The residuals and their Jacobian at `x`; `‖r‖²` is the objective's value.
     fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError>;
+
+    /// The loss `‖r‖²` at `x` and its Gauss–Newton system. By default from
+    /// [`Residuals::least_squares`]; a distributed objective sums the pieces of its ranks.
+    fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+        let ls = self.least_squares(x)?;
+        let loss = ls.r.iter().map(|r| r * r).sum();
+        Ok((loss, GaussNewton::new(&ls)))
+    }
 }
 
 /// Levenberg–Marquardt state: the damping and its growth factor.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Lm {
     /// The damping `λ` (relative to `diag(JᵀJ)`), adapted every trial.
     pub lambda: f64,
@@ -127,6 +135,43 @@ impl GaussNewton {
         let r = ls.r.clone();
         let form = Form::Points { gram, jhat_t, r };
         GaussNewton { g, d, form }
+    }
+
+    /// The parameter-space pieces of `ls` as one vector to be summed with other rows'
+    /// pieces: the lower half of `JᵀJ` column by column, then `Jᵀr`
+    /// ([`GaussNewton::from_normal_parts`] reads it back).
+    pub fn normal_parts(ls: &LeastSquares) -> Vec<f64> {
+        let gn = GaussNewton::with_form(ls, false);
+        let Form::Params(a) = &gn.form else {
+            unreachable!("with_form(.., false) is in parameter space")
+        };
+        let p = ls.cols;
+        let mut v = Vec::with_capacity(p * (p + 1) / 2 + p);
+        for c in 0..p {
+            v.extend((c..p).map(|r| a[(r, c)]));
+        }
+        v.extend_from_slice(&gn.g);
+        v
+    }
+
+    /// The parameter-space system from summed [`GaussNewton::normal_parts`] of `p`
+    /// parameters.
+    pub fn from_normal_parts(v: &[f64], p: usize) -> GaussNewton {
+        let mut a = Mat::<f64>::zeros(p, p);
+        let mut k = 0;
+        for c in 0..p {
+            for r in c..p {
+                a[(r, c)] = v[k];
+                k += 1;
+            }
+        }
+        let g = v[k..k + p].to_vec();
+        let d = floored((0..p).map(|i| a[(i, i)]).collect());
+        GaussNewton {
+            g,
+            d,
+            form: Form::Params(a),
+        }
     }
 
     /// `Jᵀr`, half the loss gradient.
@@ -210,10 +255,7 @@ impl Lm {
         f: &mut impl Residuals,
         x: &mut Vec<f64>,
     ) -> Result<LbfgsStep, TrainError> {
-        let ls = f.least_squares(x)?;
-        let loss: f64 = ls.r.iter().map(|r| r * r).sum();
-        let gn = GaussNewton::new(&ls);
-        drop(ls);
+        let (loss, gn) = f.gauss_newton(x)?;
         let (g, d) = (gn.gradient(), gn.scaling());
         check_finite(loss, g)?;
         if g.iter().all(|v| *v == 0.0) {

@@ -29,6 +29,8 @@
 //! ```
 
 pub mod accuracy;
+pub mod checkpoint;
+pub mod dist;
 #[cfg(feature = "plots")]
 mod figures;
 pub mod fit;
@@ -36,6 +38,8 @@ pub mod layout;
 pub mod lbfgs;
 pub mod lm;
 pub mod model;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod nonfinite;
 pub mod optim;
 pub mod output;
@@ -96,6 +100,20 @@ pub enum TrainError {
     /// A reference file (`--reference`) that cannot be used.
     #[error("reference `{}`: {reason}", path.display())]
     Reference {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another process of a distributed run failed (it reports why).
+    #[error("process {rank} failed")]
+    Elsewhere {
+        /// Its rank.
+        rank: usize,
+    },
+    /// A checkpoint that cannot be resumed (`--resume`).
+    #[error("checkpoint `{}`: {reason}", path.display())]
+    Checkpoint {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.

@@ -6,15 +6,17 @@
 //! one vector. Collocation points are bound separately ([`Model::bind_points`]) and stay
 //! bound until the next resample.
 
+use super::dist::{share, Alone, Collective};
 use super::layout::Layout;
-use super::lm::{LeastSquares, Residuals};
+use super::lm::{GaussNewton, LeastSquares, Residuals};
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
-use crate::data::{bind_params, bind_points, bind_probes};
+use crate::data::{bind_params, bind_points, bind_probes_in};
 use crate::{compile, Executable, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::Tensor;
+use std::ops::Range;
 use std::time::Instant;
 
 /// A problem's compiled loss-and-gradient program with its parameter layout.
@@ -35,6 +37,10 @@ pub struct Model<'p> {
     points: Vec<(String, Vec<Vec<f64>>)>,
     /// The `(seed, step)` of the bound probe directions of sampled operators.
     probes: (u64, u64),
+    /// The processes training together ([`Alone`] for one).
+    comm: &'p dyn Collective,
+    /// The rows of every point set this process owns, and the set's full size.
+    shares: Vec<(String, Range<usize>, usize)>,
 }
 
 /// Point-set sizes as the problem declares them.
@@ -43,6 +49,14 @@ pub fn sizes(problem: &Problem) -> Vec<(String, usize)> {
         .point_sets
         .iter()
         .map(|s| (s.name.clone(), s.spec.len()))
+        .collect()
+}
+
+/// The rows of every point set that rank `rank` of `size` owns ([`share`]), with the
+/// set's full size.
+fn shares_of(problem: &Problem, rank: usize, size: usize) -> Vec<(String, Range<usize>, usize)> {
+    (sizes(problem).into_iter())
+        .map(|(s, n)| (s, share(n, rank, size), n))
         .collect()
 }
 
@@ -68,12 +82,32 @@ impl<'p> Model<'p> {
         problem: &'p Problem,
         opts: &Options,
     ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+        Model::compile_on(problem, opts, &Alone)
+    }
+
+    /// [`Model::compile`] for one of the processes of `comm`: `problem` is the rank's
+    /// [`super::dist::local_problem`], the program is compiled for the rank's share of every
+    /// point set, and every evaluation sums loss, residual parts and gradient over the
+    /// ranks (see [`super::dist`]).
+    pub fn compile_on(
+        problem: &'p Problem,
+        opts: &Options,
+        comm: &'p dyn Collective,
+    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
         let t0 = Instant::now();
-        let obj = problem.objective(&sizes(problem), opts.dtype, true)?;
+        let shares = shares_of(problem, comm.rank(), comm.size());
+        let obj = problem.objective(&local_sizes(&shares), opts.dtype, true)?;
         let exe = compile(&obj.graph, opts)?;
         let secs = t0.elapsed().as_secs_f64();
-        let (m, theta) = Model::from_executable(problem, exe, &obj.init)?;
+        let (mut m, theta) = Model::from_executable(problem, exe, &obj.init)?;
+        m.comm = comm;
+        m.shares = shares;
         Ok((m, theta, secs))
+    }
+
+    /// Whether `flag` is set on any of the processes training together.
+    pub fn any(&self, flag: bool) -> Result<bool, TrainError> {
+        self.comm.any(flag)
     }
 
     /// Compiles the residual-Jacobian program (`residual.R`, `jacobian.R.P`) next to the
@@ -85,7 +119,8 @@ impl<'p> Model<'p> {
             .sum();
         super::lm::check_memory(self.layout.len(), rows)?;
         let t0 = Instant::now();
-        let obj = (self.problem).jacobian_objective(&sizes(self.problem), opts.dtype)?;
+        let sizes = local_sizes(&self.shares);
+        let obj = (self.problem).jacobian_objective(&sizes, opts.dtype)?;
         let mut exe = compile(&obj.graph, opts)?;
         let names = exe.output_names();
         let find = |n: String| {
@@ -103,7 +138,8 @@ impl<'p> Model<'p> {
         for (set, rows) in &self.points {
             bind_points(exe.as_mut(), self.problem, set, rows)?;
         }
-        bind_probes(exe.as_mut(), self.probes.0, self.probes.1)?;
+        let rows = |set: &str| self.rows_of(set);
+        bind_probes_in(exe.as_mut(), self.probes.0, self.probes.1, &rows)?;
         self.jac = Some(JacobianProgram { exe, outputs });
         Ok(t0.elapsed().as_secs_f64())
     }
@@ -147,6 +183,8 @@ impl<'p> Model<'p> {
             evals: 0,
             points: Vec::new(),
             probes: (0, 0),
+            comm: &Alone,
+            shares: shares_of(problem, 0, 1),
         };
         Ok((model, theta))
     }
@@ -179,7 +217,13 @@ impl<'p> Model<'p> {
     /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`), and
     /// the probe directions of sampled operators for step 0 of a run seeded `seed`.
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
-        self.points = self.problem.sample(seed);
+        let mut points = self.problem.sample(seed);
+        for (set, rows) in &mut points {
+            if let Some((range, _)) = self.rows_of(set) {
+                *rows = rows.drain(range).collect();
+            }
+        }
+        self.points = points;
         for (set, rows) in &self.points {
             bind_points(self.exe.as_mut(), self.problem, set, rows)?;
             if let Some(j) = &mut self.jac {
@@ -195,11 +239,23 @@ impl<'p> Model<'p> {
     /// that is whether the loss is an estimate that changes with every draw.
     pub fn bind_probes(&mut self, seed: u64, step: u64) -> Result<bool, TrainError> {
         self.probes = (seed, step);
-        let any = bind_probes(self.exe.as_mut(), seed, step)?;
+        let shares = &self.shares;
+        let rows = |set: &str| rows_in(shares, set);
+        let any = bind_probes_in(self.exe.as_mut(), seed, step, &rows)?;
         if let Some(j) = &mut self.jac {
-            bind_probes(j.exe.as_mut(), seed, step)?;
+            bind_probes_in(j.exe.as_mut(), seed, step, &rows)?;
         }
         Ok(any)
+    }
+
+    /// The rows of set `set` this process owns and the set's full size.
+    fn rows_of(&self, set: &str) -> Option<(Range<usize>, usize)> {
+        rows_in(&self.shares, set)
+    }
+
+    /// The number of processes training together.
+    pub fn ranks(&self) -> usize {
+        self.comm.size()
     }
 
     /// Whether [`Model::add_jacobian`] has compiled the residual-Jacobian program.
@@ -306,13 +362,102 @@ impl Objective for Model<'_> {
             off += vals.len();
         }
         self.last_parts = self.parts.iter().map(|p| self.exe.output(p.1)[0]).collect();
-        Ok(self.exe.output(self.loss)[0])
+        let loss = self.exe.output(self.loss)[0];
+        if self.comm.size() == 1 {
+            return Ok(loss);
+        }
+        self.sum_over_ranks(loss, grad)
     }
+}
+
+impl Model<'_> {
+    /// The loss, the residual parts and the gradient of all ranks from this rank's: the
+    /// loss and gradient add up; a part `mean(r²)` over the rank's rows counts with the
+    /// fraction of the set's points the rank owns.
+    fn sum_over_ranks(&mut self, loss: f64, grad: &mut [f64]) -> Result<f64, TrainError> {
+        let fractions: Vec<f64> = (self.problem.residuals.iter())
+            .map(|r| match self.rows_of(&r.points) {
+                Some((range, n)) => range.len() as f64 / n as f64,
+                None => 1.0,
+            })
+            .collect();
+        let mut v = Vec::with_capacity(1 + self.last_parts.len() + grad.len());
+        v.push(loss);
+        v.extend(self.last_parts.iter().zip(&fractions).map(|(p, f)| p * f));
+        v.extend_from_slice(grad);
+        self.comm.sum(&mut v)?;
+        let k = self.last_parts.len();
+        self.last_parts.copy_from_slice(&v[1..1 + k]);
+        grad.copy_from_slice(&v[1 + k..]);
+        Ok(v[0])
+    }
+
+    /// The Gauss–Newton system summed over ranks. With fewer residual values than
+    /// parameters in all (point space) every rank gathers the whole `J` in the one-process
+    /// row order and forms the system itself; otherwise each rank forms `JᵀJ` and `Jᵀr` of
+    /// its rows and the pieces are summed (the `M·P²` product is split between ranks).
+    fn distributed_gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+        let ls = self.least_squares(x)?;
+        let p = ls.cols;
+        let mut m = [ls.r.len() as f64];
+        self.comm.sum(&mut m)?;
+        if (m[0] as usize) < p {
+            let all = self.gather_rows(ls)?;
+            let loss = all.r.iter().map(|r| r * r).sum();
+            return Ok((loss, GaussNewton::new(&all)));
+        }
+        let mut v = GaussNewton::normal_parts(&ls);
+        v.push(ls.r.iter().map(|r| r * r).sum());
+        drop(ls);
+        self.comm.sum(&mut v)?;
+        let loss = v.pop().unwrap_or(f64::NAN);
+        Ok((loss, GaussNewton::from_normal_parts(&v, p)))
+    }
+
+    /// The residuals and Jacobian rows of every rank, in the order of one process: for
+    /// each residual, rank 0's rows, then rank 1's, ...
+    fn gather_rows(&self, ls: LeastSquares) -> Result<LeastSquares, TrainError> {
+        let p = ls.cols;
+        let (mut r, mut j) = (Vec::new(), Vec::new());
+        let mut row0 = 0;
+        for decl in &self.problem.residuals {
+            let rows = self
+                .rows_of(&decl.points)
+                .map_or(0, |(range, _)| range.len());
+            let rows = rows.min(ls.r.len() - row0);
+            r.extend(self.comm.gather(&ls.r[row0..row0 + rows])?);
+            j.extend(self.comm.gather(&ls.j[row0 * p..(row0 + rows) * p])?);
+            row0 += rows;
+        }
+        Ok(LeastSquares { r, j, cols: p })
+    }
+}
+
+/// The rows of set `set` in `shares` and the set's full size.
+fn rows_in(shares: &[(String, Range<usize>, usize)], set: &str) -> Option<(Range<usize>, usize)> {
+    let (_, range, n) = shares.iter().find(|(s, _, _)| s == set)?;
+    Some((range.clone(), *n))
+}
+
+/// The point-set sizes of one rank's program.
+fn local_sizes(shares: &[(String, Range<usize>, usize)]) -> Vec<(String, usize)> {
+    (shares.iter())
+        .map(|(s, range, _)| (s.clone(), range.len()))
+        .collect()
 }
 
 impl Residuals for Model<'_> {
     fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
         Model::least_squares(self, x)
+    }
+
+    fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+        if self.comm.size() == 1 {
+            let ls = Model::least_squares(self, x)?;
+            let loss = ls.r.iter().map(|r| r * r).sum();
+            return Ok((loss, GaussNewton::new(&ls)));
+        }
+        self.distributed_gauss_newton(x)
     }
 }
 

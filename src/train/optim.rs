@@ -27,7 +27,7 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Objective for F {
 /// m̂ = m / (1-β₁ᵗ)              v̂ = v / (1-β₂ᵗ)
 /// θ ← θ - lr · m̂ / (√v̂ + ε)
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
     /// Learning rate.
     pub lr: f64,

@@ -30,8 +30,10 @@
 //! `nabla bench FILE --out DIR` writes one file, `fd_error.svg` (the error of the residuals
 //! against the finite-difference step, with the exact methods' errors as dashed lines).
 
+use super::layout::{to_json, Layout};
 use super::run::StepRecord;
 use super::TrainError;
+use nabla_frontend::problem::Problem;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -55,6 +57,25 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), TrainError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Writes `params.json` (θ by name) and `history.csv` (`columns`: residual names, tracked
+/// outputs, records) into `dir`, each atomically.
+pub fn write_params_and_history(
+    dir: &Path,
+    problem: &Problem,
+    layout: &Layout,
+    theta: &[f64],
+    columns: (&[String], &[String], &[StepRecord]),
+) -> Result<(), TrainError> {
+    let params = to_json(problem, layout, theta);
+    let text = serde_json::to_string_pretty(&params).unwrap_or_default();
+    write_atomic(&dir.join("params.json"), &text)?;
+    let (parts, tracked, history) = columns;
+    write_atomic(
+        &dir.join("history.csv"),
+        &history_csv(parts, tracked, history),
+    )
 }
 
 /// `history.csv`: `step,loss.R...,loss,wall_s,rel_l2.OUT...`, one row per step; the error

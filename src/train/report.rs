@@ -2,8 +2,8 @@
 //! --json`, and the output directory (`params.json`, `history.csv`, SVG plots).
 
 use super::accuracy::{evaluate, fields, output_expr, Field, Grid, Reference};
-use super::layout::{to_json, Layout};
-use super::output::write_atomic;
+use super::layout::Layout;
+use super::output::{write_atomic, write_params_and_history};
 use super::run::{TrainOptions, TrainResult};
 use super::TrainError;
 use nabla_frontend::problem::Problem;
@@ -221,11 +221,9 @@ impl<'a> Report<'a> {
 
     /// Writes `params.json`, `history.csv` and the plots into `dir` (which exists).
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        let params = to_json(self.problem, self.layout, &self.result.theta);
-        let text = serde_json::to_string_pretty(&params).unwrap_or_default();
-        write_atomic(&dir.join("params.json"), &text)?;
-        let csv = super::output::history_csv(&self.parts, &self.tracked, &self.result.history);
-        write_atomic(&dir.join("history.csv"), &csv)?;
+        let (theta, history) = (&self.result.theta, &self.result.history[..]);
+        let columns = (&self.parts[..], &self.tracked[..], history);
+        write_params_and_history(dir, self.problem, self.layout, theta, columns)?;
         #[cfg(feature = "plots")]
         for (name, svg) in self.plots()? {
             write_atomic(&dir.join(name), &svg)?;

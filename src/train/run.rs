@@ -78,6 +78,8 @@ pub struct TrainOptions {
     pub error_every: Option<usize>,
     /// Stop once training has run this many seconds (checked before each step).
     pub max_time: Option<f64>,
+    /// Hand the loop's state to [`Hooks::checkpoint`] every this many steps.
+    pub checkpoint_every: Option<usize>,
 }
 
 impl TrainOptions {
@@ -94,6 +96,15 @@ impl TrainOptions {
             adam_steps: steps / 2,
             error_every: None,
             max_time: None,
+            checkpoint_every: None,
+        }
+    }
+
+    /// The resampling round whose points are bound before step `step`.
+    pub fn round(&self, step: usize) -> u64 {
+        match self.resample {
+            Some(every) if every > 0 => (step / every) as u64,
+            _ => 0,
         }
     }
 
@@ -103,7 +114,8 @@ impl TrainOptions {
         self.lr * self.lr_decay.powf(step as f64 / n)
     }
 
-    fn adam_steps(&self) -> usize {
+    /// The steps that are Adam steps (the first ones).
+    pub fn adam_steps(&self) -> usize {
         match self.optimizer {
             OptimizerKind::Adam => self.steps,
             OptimizerKind::Lbfgs | OptimizerKind::Lm | OptimizerKind::Ssbfgs => 0,
@@ -118,7 +130,7 @@ pub fn round_seed(seed: u64, round: u64) -> u64 {
 }
 
 /// One row of the history: the loss at the step's evaluation point.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
     /// Step index, from 0.
     pub step: usize,
@@ -164,6 +176,62 @@ pub struct TrainResult {
     pub wall_s: f64,
 }
 
+/// Everything the training loop carries from one step to the next. With the problem and
+/// the options it determines the rest of the run: a run continued from a saved state
+/// ([`super::checkpoint`]) takes the same steps, bit for bit, as one never interrupted
+/// (the points of resampling round `r` and the probe directions of step `s` are functions
+/// of the seed, `r` and `s` alone).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LoopState {
+    /// The next step to take (the number of steps taken).
+    pub step: usize,
+    /// The parameters.
+    pub theta: Vec<f64>,
+    /// Adam's moments and update count.
+    pub adam: Adam,
+    /// L-BFGS's curvature pairs and the loss and gradient at `theta`.
+    pub lbfgs: Lbfgs,
+    /// Levenberg–Marquardt's damping.
+    pub lm: Lm,
+    /// The dense self-scaled BFGS state, for `ssbfgs`.
+    pub ssbfgs: Option<Ssbfgs>,
+    /// One record per step taken.
+    pub history: Vec<StepRecord>,
+    /// Training seconds spent before this state (error measurements not counted).
+    pub wall_s: f64,
+}
+
+impl LoopState {
+    /// The state before the first step of `optimizer` from `theta`.
+    pub fn start(theta: Vec<f64>, opts: &TrainOptions) -> LoopState {
+        let ssbfgs = opts.optimizer == OptimizerKind::Ssbfgs;
+        LoopState {
+            step: 0,
+            adam: Adam::new(theta.len(), opts.lr),
+            lbfgs: Lbfgs::default(),
+            lm: Lm::default(),
+            ssbfgs: ssbfgs.then(|| Ssbfgs::new(theta.len())),
+            theta,
+            history: Vec::new(),
+            wall_s: 0.0,
+        }
+    }
+}
+
+/// Saves a loop state (a checkpoint).
+pub type SaveState<'a> = dyn FnMut(&LoopState) -> Result<(), TrainError> + 'a;
+
+/// What the loop reports to its caller while it runs.
+pub struct Hooks<'a> {
+    /// Sees every record as it is made (progress display).
+    pub on_step: &'a mut dyn FnMut(&StepRecord),
+    /// Measures the error at step 0, every `opts.error_every` steps and after the last.
+    pub tracker: Option<&'a mut Tracker>,
+    /// Called with the state every `opts.checkpoint_every` steps and when the run ends
+    /// (also when it is stopped), to save it; an error ends training.
+    pub checkpoint: Option<&'a mut SaveState<'a>>,
+}
+
 /// Trains `model` from `theta` in place. `stop` is polled before every step: once set,
 /// training ends after the current step and the result is as valid as after the last step.
 /// `on_step` sees every record as it is made (progress display).
@@ -185,39 +253,43 @@ pub fn train_tracked(
     opts: &TrainOptions,
     stop: &AtomicBool,
     on_step: &mut dyn FnMut(&StepRecord),
-    mut tracker: Option<&mut Tracker>,
+    tracker: Option<&mut Tracker>,
 ) -> Result<TrainResult, TrainError> {
-    if opts.optimizer.uses_jacobian() && !model.has_jacobian() {
-        return Err(TrainError::MissingOutput(
-            "jacobian: compile it with Model::add_jacobian for lm".into(),
-        ));
-    }
-    if opts.optimizer == OptimizerKind::Ssbfgs {
-        let p = theta.len();
-        let what = format!("ssbfgs needs a dense {p} x {p} inverse-Hessian approximation");
-        super::lm::check_bytes(&what, 8 * (p as u64).pow(2), p)?;
-    }
-    let mut loop_ = Loop {
-        adam: Adam::new(theta.len(), opts.lr),
-        lbfgs: Lbfgs::default(),
-        lm: Lm::default(),
-        ssbfgs: (opts.optimizer == OptimizerKind::Ssbfgs).then(|| Ssbfgs::new(theta.len())),
-        optimizer: opts.optimizer,
-        theta,
-        start: Instant::now(),
-        paused: Duration::ZERO,
-        history: Vec::new(),
+    let state = LoopState::start(theta, opts);
+    let hooks = Hooks {
+        on_step,
+        tracker,
+        checkpoint: None,
     };
-    model.bind_points(round_seed(opts.seed, 0))?;
-    let stochastic = model.bind_probes(opts.seed, 0)?;
+    train_from(model, state, opts, stop, hooks)
+}
+
+/// The loop itself: continues the run in `state` (a fresh [`LoopState::start`] or a saved
+/// one) up to `opts.steps`. On a distributed model every rank takes the same decisions:
+/// losses are summed before any optimizer sees them, and a stop (flag or time limit) on
+/// any rank stops all of them at the same step.
+pub fn train_from(
+    model: &mut Model<'_>,
+    state: LoopState,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    mut hooks: Hooks<'_>,
+) -> Result<TrainResult, TrainError> {
+    check_optimizer(model, opts, state.theta.len())?;
+    let first = state.step;
+    let mut loop_ = Loop::resume(state, opts.optimizer);
+    model.bind_points(round_seed(opts.seed, opts.round(first)))?;
+    let stochastic = model.bind_probes(opts.seed, first as u64)?;
     let mut reason = StopReason::Steps;
-    for step in 0..opts.steps {
-        if stop.load(Ordering::SeqCst) {
-            reason = StopReason::Interrupted;
-            break;
-        }
-        if opts.max_time.is_some_and(|t| loop_.wall_s() >= t) {
-            reason = StopReason::TimeLimit;
+    for step in first..opts.steps {
+        let interrupted = stop.load(Ordering::SeqCst);
+        let late = opts.max_time.is_some_and(|t| loop_.wall_s() >= t);
+        if model.any(interrupted || late)? {
+            reason = if model.any(interrupted)? {
+                StopReason::Interrupted
+            } else {
+                StopReason::TimeLimit
+            };
             break;
         }
         let resampled = loop_.maybe_resample(model, opts, step)?;
@@ -234,22 +306,47 @@ pub fn train_tracked(
         let due = opts
             .error_every
             .is_some_and(|n| n > 0 && (step == 0 || (step + 1).is_multiple_of(n)));
-        if let (true, Some(t)) = (due, tracker.as_deref_mut()) {
+        if let (true, Some(t)) = (due, hooks.tracker.as_deref_mut()) {
             rec.errors = loop_.measure(model, t)?;
         }
-        on_step(&rec);
+        (hooks.on_step)(&rec);
         loop_.history.push(rec);
-        if let Some(why) = r.stop_reason() {
+        let stopping = r.stop_reason();
+        let every = opts.checkpoint_every.filter(|n| *n > 0);
+        if stopping.is_none() && every.is_some_and(|n| (step + 1).is_multiple_of(n)) {
+            loop_.save(&mut hooks, step + 1)?;
+        }
+        if let Some(why) = stopping {
             reason = why;
             break;
         }
     }
-    if let (Some(t), Some(last)) = (tracker, loop_.history.len().checked_sub(1)) {
+    if let (Some(t), Some(last)) = (
+        hooks.tracker.as_deref_mut(),
+        loop_.history.len().checked_sub(1),
+    ) {
         if opts.error_every.is_some() && loop_.history[last].errors.is_empty() {
             loop_.history[last].errors = loop_.measure(model, t)?;
         }
     }
+    let taken = first.max(loop_.history.last().map_or(first, |r| r.step + 1));
+    loop_.save(&mut hooks, taken)?;
     loop_.finish(model, reason)
+}
+
+/// Refuses a run the model cannot do: `lm` without the Jacobian program, `ssbfgs` with
+/// more parameters than a dense inverse Hessian fits in memory.
+fn check_optimizer(model: &Model<'_>, opts: &TrainOptions, p: usize) -> Result<(), TrainError> {
+    if opts.optimizer.uses_jacobian() && !model.has_jacobian() {
+        return Err(TrainError::MissingOutput(
+            "jacobian: compile it with Model::add_jacobian for lm".into(),
+        ));
+    }
+    if opts.optimizer == OptimizerKind::Ssbfgs {
+        let what = format!("ssbfgs needs a dense {p} x {p} inverse-Hessian approximation");
+        super::lm::check_bytes(&what, 8 * (p as u64).pow(2), p)?;
+    }
+    Ok(())
 }
 
 struct Loop {
@@ -260,15 +357,49 @@ struct Loop {
     optimizer: OptimizerKind,
     theta: Vec<f64>,
     start: Instant,
+    /// Training seconds before this process took over (a resumed run).
+    before: f64,
     /// Time spent measuring errors, left out of the wall time.
     paused: Duration,
     history: Vec<StepRecord>,
 }
 
 impl Loop {
+    fn resume(s: LoopState, optimizer: OptimizerKind) -> Loop {
+        Loop {
+            adam: s.adam,
+            lbfgs: s.lbfgs,
+            lm: s.lm,
+            ssbfgs: s.ssbfgs,
+            optimizer,
+            theta: s.theta,
+            start: Instant::now(),
+            before: s.wall_s,
+            paused: Duration::ZERO,
+            history: s.history,
+        }
+    }
+
+    /// Hands the state before step `step` to the checkpoint hook, if there is one.
+    fn save(&self, hooks: &mut Hooks<'_>, step: usize) -> Result<(), TrainError> {
+        let Some(save) = hooks.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        save(&LoopState {
+            step,
+            theta: self.theta.clone(),
+            adam: self.adam.clone(),
+            lbfgs: self.lbfgs.clone(),
+            lm: self.lm.clone(),
+            ssbfgs: self.ssbfgs.clone(),
+            history: self.history.clone(),
+            wall_s: self.wall_s(),
+        })
+    }
+
     /// Training time so far.
     fn wall_s(&self) -> f64 {
-        (self.start.elapsed() - self.paused).as_secs_f64()
+        self.before + (self.start.elapsed() - self.paused).as_secs_f64()
     }
 
     /// The tracked errors at the current θ, with the clock stopped.

@@ -24,7 +24,7 @@ use super::TrainError;
 
 /// Self-scaled BFGS state: `H` (row-major, symmetric) and the loss and gradient at the
 /// current point.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ssbfgs {
     /// Sufficient-decrease constant `c₁`.
     pub c1: f64,

@@ -1,0 +1,164 @@
+//! Checkpoints: a training run saved so that it can continue as if never interrupted.
+//!
+//! `nabla train FILE --out DIR --checkpoint-every N` writes `DIR/checkpoint.json` every `N`
+//! steps and when the run ends or is stopped (Ctrl-C, SIGTERM), next to `params.json`
+//! and `history.csv` of the same step; each file is written to a temporary name and
+//! renamed into place, so a run killed at any moment (SIGKILL, a preempted job) leaves
+//! the last complete checkpoint. `nabla train FILE --resume DIR` (with the flags the run
+//! started with) continues it: the loop's whole state ([`LoopState`]: θ, Adam's moments,
+//! L-BFGS's curvature pairs, Levenberg–Marquardt's damping, the self-scaled BFGS matrix,
+//! the history, the step) is restored, and the points and probe directions are functions
+//! of the seed and the step, so the resumed run takes the same steps, bit for bit, as
+//! one never interrupted. Numbers are stored as JSON numbers in their shortest exact
+//! decimal form (the `float_roundtrip` reading gives back the same bits).
+//!
+//! A checkpoint records what the run was ([`RunKey`]: problem, parameter layout,
+//! optimizer, steps, learning rate, seeds, resampling, element type, backend, derivative
+//! method, number of processes); resuming with anything else is refused, naming what
+//! differs, since the continuation would not be the run that was started.
+
+use super::run::LoopState;
+use super::TrainError;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The checkpoint file's name inside the output directory.
+pub const FILE: &str = "checkpoint.json";
+
+/// The format written by this version.
+const FORMAT: u32 = 1;
+
+/// What a run is: the values a continuation must share with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunKey {
+    /// The problem's name.
+    pub problem: String,
+    /// Every param's name and number of values, in θ order.
+    pub params: Vec<(String, usize)>,
+    /// `--optimizer`.
+    pub optimizer: String,
+    /// `--steps` (effective).
+    pub steps: usize,
+    /// Adam steps (effective).
+    pub adam_steps: usize,
+    /// `--lr`.
+    pub lr: f64,
+    /// `--lr-decay`.
+    pub lr_decay: f64,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--resample`.
+    pub resample: Option<usize>,
+    /// `--dtype`.
+    pub dtype: String,
+    /// `--backend`.
+    pub backend: String,
+    /// `--derivs` (`auto` when not given).
+    pub derivs: String,
+    /// Processes training together.
+    pub ranks: usize,
+}
+
+impl RunKey {
+    /// Why a run with key `self` cannot continue a checkpoint of `saved`, if it cannot:
+    /// every field that differs, with both values.
+    pub fn differences(&self, saved: &RunKey) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |what: &str, now: String, then: String| {
+            if now != then {
+                out.push(format!("{what}: the checkpoint has {then}, this run {now}"));
+            }
+        };
+        cmp("problem", self.problem.clone(), saved.problem.clone());
+        cmp("params", layout(&self.params), layout(&saved.params));
+        cmp(
+            "--optimizer",
+            self.optimizer.clone(),
+            saved.optimizer.clone(),
+        );
+        cmp("--steps", self.steps.to_string(), saved.steps.to_string());
+        let (a, b) = (self.adam_steps, saved.adam_steps);
+        cmp("Adam steps", a.to_string(), b.to_string());
+        cmp("--lr", self.lr.to_string(), saved.lr.to_string());
+        let (a, b) = (self.lr_decay, saved.lr_decay);
+        cmp("--lr-decay", a.to_string(), b.to_string());
+        cmp("--seed", self.seed.to_string(), saved.seed.to_string());
+        let every = |r: Option<usize>| r.map_or("none".into(), |n| n.to_string());
+        cmp("--resample", every(self.resample), every(saved.resample));
+        cmp("--dtype", self.dtype.clone(), saved.dtype.clone());
+        cmp("--backend", self.backend.clone(), saved.backend.clone());
+        cmp("--derivs", self.derivs.clone(), saved.derivs.clone());
+        cmp("processes", self.ranks.to_string(), saved.ranks.to_string());
+        out
+    }
+}
+
+fn layout(params: &[(String, usize)]) -> String {
+    let parts: Vec<String> = params.iter().map(|(n, k)| format!("{n}[{k}]")).collect();
+    parts.join(" ")
+}
+
+/// A saved run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The file format (1).
+    pub format: u32,
+    /// What the run is.
+    pub run: RunKey,
+    /// The loop's state before step `state.step`.
+    pub state: LoopState,
+}
+
+/// Writes `DIR/checkpoint.json` atomically.
+pub fn save(dir: &Path, run: &RunKey, state: &LoopState) -> Result<(), TrainError> {
+    let c = Checkpoint {
+        format: FORMAT,
+        run: run.clone(),
+        state: state.clone(),
+    };
+    let path = dir.join(FILE);
+    let text = serde_json::to_string(&c).map_err(|e| TrainError::Output {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    super::output::write_atomic(&path, &text)
+}
+
+/// Reads `DIR/checkpoint.json` and checks that a run with key `run` may continue it.
+pub fn load(dir: &Path, run: &RunKey) -> Result<Checkpoint, TrainError> {
+    let path = dir.join(FILE);
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => bad(format!(
+            "no checkpoint there (write one with --out {} --checkpoint-every N)",
+            dir.display()
+        )),
+        _ => bad(e.to_string()),
+    })?;
+    let c: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(format!("{e}")))?;
+    if c.format != FORMAT {
+        return Err(bad(format!(
+            "format {} (this nabla reads {FORMAT})",
+            c.format
+        )));
+    }
+    let diffs = run.differences(&c.run);
+    if !diffs.is_empty() {
+        return Err(bad(format!(
+            "it belongs to another run, and a resumed run continues with the flags it \
+             started with:\n  {}",
+            diffs.join("\n  ")
+        )));
+    }
+    if c.state.theta.len() != run.params.iter().map(|p| p.1).sum::<usize>() {
+        return Err(bad(format!(
+            "it holds {} parameter values, the params {}",
+            c.state.theta.len(),
+            layout(&run.params)
+        )));
+    }
+    Ok(c)
+}

@@ -1,0 +1,185 @@
+//! Checkpoints and `--resume`: an interrupted run, resumed, takes the same steps bit for
+//! bit (f64) as one never interrupted — stopped by the library's flag, by SIGKILL between
+//! checkpoints, by SIGTERM — and a checkpoint of another run is refused by name.
+
+use assert_cmd::Command;
+use nabla::train::run::StepRecord;
+use nabla::{OptimizerKind, Training};
+use predicates::prelude::*;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod runs_common;
+use runs_common::{csv_losses, wait_for, TINY};
+
+fn problem() -> nabla::frontend::problem::Problem {
+    let l = nabla::frontend::lang::load("tiny.nabla", TINY);
+    l.unwrap_or_else(|d| panic!("{}", d.render())).problem
+}
+
+fn training(opt: OptimizerKind, steps: usize) -> Training {
+    Training::new(opt)
+        .steps(steps)
+        .dtype(nabla::ir::DType::F64)
+        .resample(7)
+}
+
+fn losses(h: &[StepRecord]) -> Vec<u64> {
+    h.iter().map(|r| r.loss.to_bits()).collect()
+}
+
+/// Stops the run after step `at` with the stop flag (what Ctrl-C sets), then resumes it.
+fn interrupted_and_resumed(opt: OptimizerKind, steps: usize, at: usize) -> Vec<StepRecord> {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let t = training(opt, steps)
+        .out(dir.path())
+        .checkpoint_every(5)
+        .stop(flag.clone());
+    let f = flag.clone();
+    let first = nabla::train::fit::train_with(&problem(), &t, &mut |r| {
+        if r.step == at {
+            f.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        first.result.history.len(),
+        at + 1,
+        "stopped after step {at}"
+    );
+    let t = training(opt, steps).resume(dir.path());
+    let second = nabla::train(&problem(), &t).unwrap();
+    assert!(dir.path().join("checkpoint.json").exists());
+    second.result.history
+}
+
+#[test]
+fn a_resumed_run_takes_the_same_steps_bit_for_bit() {
+    for (opt, steps, at) in [
+        (OptimizerKind::AdamLbfgs, 60, 23),
+        (OptimizerKind::Lm, 12, 4),
+        (OptimizerKind::Ssbfgs, 30, 11),
+        (OptimizerKind::AdamLm, 24, 9),
+    ] {
+        let whole = nabla::train(&problem(), &training(opt, steps)).unwrap();
+        let resumed = interrupted_and_resumed(opt, steps, at);
+        assert_eq!(resumed.len(), steps, "{opt:?}");
+        assert_eq!(losses(&resumed), losses(&whole.result.history), "{opt:?}");
+    }
+}
+
+#[test]
+fn a_checkpoint_of_another_run_is_refused_naming_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = training(OptimizerKind::Adam, 10)
+        .out(dir.path())
+        .checkpoint_every(5);
+    nabla::train(&problem(), &t).unwrap();
+    let other = training(OptimizerKind::Adam, 10).resume(dir.path());
+    let other = Training { lr: 2e-3, ..other };
+    let e = nabla::train(&problem(), &other).err().unwrap().to_string();
+    assert!(
+        e.contains("--lr") && e.contains("0.001") && e.contains("0.002"),
+        "{e}"
+    );
+    let t = training(OptimizerKind::Adam, 10).resume(dir.path().join("nothing"));
+    let e = nabla::train(&problem(), &t).err().unwrap().to_string();
+    assert!(e.contains("no checkpoint there"), "{e}");
+}
+
+fn nabla() -> Command {
+    Command::cargo_bin("nabla").unwrap()
+}
+
+fn write_problem(dir: &Path) -> String {
+    let file = dir.join("tiny.nabla");
+    std::fs::write(&file, TINY).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_run_killed_after_a_checkpoint_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path());
+    let args = |out: &Path| {
+        let out = out.to_string_lossy().into_owned();
+        let steps = [
+            "--steps",
+            "2000",
+            "--optimizer",
+            "adam+lbfgs",
+            "--dtype",
+            "f64",
+        ];
+        let mut v: Vec<String> = vec!["train".into(), file.clone()];
+        v.extend(steps.iter().map(|s| s.to_string()));
+        v.extend(["--resample".into(), "50".into(), "--out".into(), out]);
+        v
+    };
+    let whole = dir.path().join("whole");
+    nabla().args(args(&whole)).assert().success();
+    let cut = dir.path().join("cut");
+    let bin = assert_cmd::cargo::cargo_bin("nabla");
+    let mut child = std::process::Command::new(&bin)
+        .args(args(&cut))
+        .args(["--checkpoint-every", "3"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&cut.join("checkpoint.json"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let saved = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let step = saved["state"]["step"].as_u64().unwrap();
+    assert!(step < 2000, "killed after the run had ended (step {step})");
+    nabla()
+        .args(args(&cut))
+        .args(["--resume", &cut.to_string_lossy()])
+        .assert()
+        .success();
+    let (a, b) = (whole.join("history.csv"), cut.join("history.csv"));
+    assert_eq!(csv_losses(&a), csv_losses(&b));
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_writes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path());
+    let out = dir.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("nabla");
+    let child = std::process::Command::new(&bin)
+        .args(["train", &file, "--steps", "10000000", "--optimizer", "adam"])
+        .args(["--checkpoint-every", "1000000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("(Interrupted)"), "{text}");
+    for f in ["params.json", "history.csv", "checkpoint.json", "loss.svg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn checkpoints_need_an_output_directory() {
+    nabla()
+        .args(["train", "x.nabla", "--checkpoint-every", "10"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--out DIR"));
+}

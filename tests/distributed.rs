@@ -1,0 +1,249 @@
+//! `mpirun -np K nabla train FILE --distributed` (the `mpi` feature; `mpirun` from
+//! OpenMPI on the PATH): the loss history of 2 and 3 processes against one process, output
+//! written once, a failing or killed rank ending the job within seconds, bad input
+//! reported once, and a killed distributed run resumed bit for bit.
+//!
+//! Tolerances: a sum over ranks adds the same terms in another order than one process
+//! does, so the histories agree to rounding at first (~1e-15) and the optimizers amplify
+//! it: Adam's updates barely (1e-10 over hundreds of steps), L-BFGS's line search and
+//! Levenberg–Marquardt's solves with the conditioning of the problem (here 1e-10 over the
+//! first 15–20 steps; see the README for longer runs).
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod runs_common;
+use runs_common::{csv_losses, wait_for, TINY};
+
+/// The tiny problem with a wider net: more parameters (337) than residual values (141),
+/// so Levenberg–Marquardt works in point space (the ranks gather `J`).
+const WIDE: &str = "problem wide
+input x in [0, 1]
+input y in [0, 1]
+net u(x, y) = mlp(widths = [16, 16], act = tanh, seed = 0)
+points inner = interior(101)
+points walls = boundary(40)
+residual pde on inner = -lap(u) - 2 * pi^2 * sin(pi * x) * sin(pi * y)
+residual bc on walls weight 10 = u
+exact u = sin(pi * x) * sin(pi * y)
+";
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("nabla")
+}
+
+/// `mpirun` with the flags a container needs (root, more ranks than cores).
+fn mpirun(np: usize) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args([
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        &np.to_string(),
+    ]);
+    c.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+    c
+}
+
+/// Trains `file` with `np` processes (0: without MPI) into `out`.
+fn train(np: usize, file: &Path, out: &Path, flags: &[&str]) -> Output {
+    let mut c = if np == 0 {
+        Command::new(bin())
+    } else {
+        let mut c = mpirun(np);
+        c.arg(bin());
+        c
+    };
+    c.arg("train").arg(file).args(flags).arg("--out").arg(out);
+    if np > 0 {
+        c.arg("--distributed");
+    }
+    let o = c.output().expect("mpirun runs (install openmpi-bin)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "np {np}: {err}");
+    o
+}
+
+fn problem_file(dir: &Path, text: &str) -> PathBuf {
+    let f = dir.join("p.nabla");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+/// The largest relative difference of two loss histories, step by step.
+fn max_rel_diff(a: &[u64], b: &[u64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    (a.iter().zip(b))
+        .map(|(x, y)| {
+            let (x, y) = (f64::from_bits(*x), f64::from_bits(*y));
+            (x - y).abs() / x.abs()
+        })
+        .fold(0.0, f64::max)
+}
+
+fn compare(text: &str, nps: &[usize], flags: &[&str], tol: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = problem_file(dir.path(), text);
+    let one = dir.path().join("one");
+    train(0, &file, &one, flags);
+    let reference = csv_losses(&one.join("history.csv"));
+    for &np in nps {
+        let out = dir.path().join(format!("np{np}"));
+        let o = train(np, &file, &out, flags);
+        let d = max_rel_diff(&reference, &csv_losses(&out.join("history.csv")));
+        assert!(d <= tol, "{flags:?} with {np} processes: {d:e}");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            stdout.matches("rel_l2 u =").count(),
+            1,
+            "rank 0 alone reports"
+        );
+    }
+}
+
+#[test]
+fn adam_matches_one_process_at_every_step() {
+    let flags = ["--dtype", "f64", "--optimizer", "adam", "--steps", "300"];
+    compare(TINY, &[2, 3], &flags, 1e-10);
+}
+
+#[test]
+fn lbfgs_and_lm_match_one_process_over_their_first_steps() {
+    let lbfgs = ["--dtype", "f64", "--optimizer", "lbfgs", "--steps", "20"];
+    compare(TINY, &[2, 3], &lbfgs, 1e-10);
+    let lm = ["--dtype", "f64", "--optimizer", "lm", "--steps", "15"];
+    compare(TINY, &[2, 3], &lm, 1e-10);
+    compare(WIDE, &[2], &lm, 1e-10);
+}
+
+#[test]
+fn resampling_gives_every_rank_its_share_of_the_new_points() {
+    let flags = ["--dtype", "f64", "--optimizer", "adam", "--steps", "60"];
+    compare(
+        TINY,
+        &[3],
+        &[&flags[..], &["--resample", "7"]].concat(),
+        1e-10,
+    );
+}
+
+#[test]
+fn sampled_operators_draw_the_directions_of_one_process() {
+    let sampled = TINY.replace("-lap(u)", "-lap(u; sample = 2)");
+    let flags = ["--dtype", "f64", "--optimizer", "adam", "--steps", "60"];
+    compare(&sampled, &[2], &flags, 1e-10);
+}
+
+#[test]
+fn bad_input_is_reported_once_as_without_mpi() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = problem_file(dir.path(), &TINY.replace("- 2 * pi^2", "- 2 * q"));
+    let o = mpirun(2)
+        .arg(bin())
+        .arg("train")
+        .arg(&file)
+        .arg("--distributed")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("unknown name `q`").count(), 1, "{err}");
+    assert!(err.contains("p.nabla:7:"), "{err}");
+}
+
+/// The processes of a job running `nabla train FILE` for `file`.
+fn ranks_of(file: &Path) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("nabla train {}", file.display())])
+        .output()
+        .unwrap();
+    let me = std::process::id();
+    (String::from_utf8_lossy(&out.stdout).lines())
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|p| *p != me)
+        .collect()
+}
+
+/// Starts a long distributed run and SIGKILLs one rank once `ready` exists; returns the
+/// job's status and how long it took to end after the kill.
+fn kill_one_rank(file: &Path, out: &Path, ready: &Path, steps: &str) -> (bool, Duration) {
+    let np = 2;
+    let mut job = mpirun(np)
+        .arg(bin())
+        .args(["train"])
+        .arg(file)
+        .args(["--distributed", "--dtype", "f64", "--steps", steps])
+        .args(["--optimizer", "adam", "--checkpoint-every", "5", "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(ready);
+    let t0 = Instant::now();
+    let ranks = loop {
+        let r = ranks_of(file);
+        if r.len() >= np || t0.elapsed() > Duration::from_secs(30) {
+            break r;
+        }
+    };
+    let victim = *ranks.last().expect("the ranks run");
+    let killed = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status();
+    assert!(killed.unwrap().success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = job.try_wait().unwrap() {
+            return (status.success(), t0.elapsed());
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            job.kill().unwrap();
+            panic!("the job still runs 30 s after one rank was killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_rank_ends_the_job_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = problem_file(dir.path(), TINY);
+    let out = dir.path().join("out");
+    let ready = out.join("checkpoint.json");
+    let (ok, took) = kill_one_rank(&file, &out, &ready, "100000000");
+    assert!(!ok, "a job with a killed rank fails");
+    assert!(took < Duration::from_secs(10), "ended after {took:?}");
+    assert!(ranks_of(&file).is_empty(), "no rank is left running");
+}
+
+#[test]
+fn a_killed_distributed_run_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = problem_file(dir.path(), TINY);
+    let flags = ["--dtype", "f64", "--optimizer", "adam", "--steps", "2000"];
+    let whole = dir.path().join("whole");
+    train(
+        2,
+        &file,
+        &whole,
+        &[&flags[..], &["--checkpoint-every", "5"]].concat(),
+    );
+    let cut = dir.path().join("cut");
+    kill_one_rank(&file, &cut, &cut.join("checkpoint.json"), "2000");
+    let saved = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let step = saved["state"]["step"].as_u64().unwrap();
+    assert!(step < 2000, "killed after the run had ended (step {step})");
+    let resume = [
+        "--checkpoint-every",
+        "5",
+        "--resume",
+        &cut.to_string_lossy(),
+    ];
+    train(2, &file, &cut, &[&flags[..], &resume[..]].concat());
+    let (a, b) = (whole.join("history.csv"), cut.join("history.csv"));
+    assert_eq!(csv_losses(&a), csv_losses(&b));
+}
