@@ -53,6 +53,11 @@ mod with_mpi {
             Ok(trained) => {
                 if comm.rank() == 0 {
                     print_summary(&args, &trained);
+                    let (k, x) = (comm.size(), comm.exchange_seconds());
+                    let share = 100.0 * x / trained.result.wall_s.max(1e-9);
+                    eprintln!(
+                        "{k} processes; rank 0 spent {x:.3} s exchanging ({share:.1}% of training)"
+                    );
                 }
                 Ok(())
             }
