@@ -10,7 +10,10 @@
 //! - [`fit`]: a problem trained from Rust as `nabla train` does it — compile, train,
 //!   measure, report, write — with [`fit::Training`] for the command's flags.
 //! - [`run`]: the loop — Adam, L-BFGS or Adam then L-BFGS, resampling every `k` steps, a
-//!   stop flag polled between steps (Ctrl-C), one history record per step.
+//!   stop flag polled between steps (Ctrl-C), one history record per step; its whole
+//!   state is a [`run::LoopState`], saved and resumed by [`checkpoint`].
+//! - [`dist`]: training with several processes — each rank's share of the points, sums
+//!   over ranks in a fixed order; `mpi` (feature `mpi`): those sums over MPI.
 //! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
 //!   and a point where they are not finite, and whether the problem is at fault.
 //! - [`accuracy`]: relative L2 errors against `exact` solutions on a fixed grid.

@@ -15,6 +15,7 @@
 //! | `OUT.svg` | 2 inputs | heat map of OUT |
 //! | `OUT_exact.svg`, `OUT_error.svg` | 2 inputs and `exact OUT` | heat maps of the exact solution (same colour scale as `OUT.svg`) and of `\|OUT − OUT*\|` |
 //! | `points.svg` | 2 inputs and a `domain` | the first sample of every point set over the domains' outlines |
+//! | `checkpoint.json` | `--checkpoint-every N` | the training loop's whole state, every `N` steps and at the end, for `--resume` ([`super::checkpoint`]); `params.json` and `history.csv` are rewritten with it |
 //!
 //! `OUT` ranges over the nets' outputs in declaration order, then the `let`s with an
 //! `exact` (constrained outputs). On a problem solved in domains (`interior(D, N)`), the
