@@ -160,7 +160,9 @@ fn sigterm_stops_like_ctrl_c_and_writes_everything() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // the output directory exists once the signal handler is installed and the file loaded
+    wait_for(&out);
+    std::thread::sleep(Duration::from_millis(500));
     let pid = child.id().to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
