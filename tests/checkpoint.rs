@@ -26,20 +26,40 @@ fn training(opt: OptimizerKind, steps: usize) -> Training {
         .resample(7)
 }
 
-fn losses(h: &[StepRecord]) -> Vec<u64> {
-    h.iter().map(|r| r.loss.to_bits()).collect()
+/// Every number of every record but the wall time, as bits (NaN equal to NaN).
+fn records(h: &[StepRecord]) -> Vec<(usize, Vec<u64>)> {
+    let bit = |x: f64| {
+        if x.is_nan() {
+            f64::NAN.to_bits()
+        } else {
+            x.to_bits()
+        }
+    };
+    let bits = |v: &[f64]| v.iter().map(|x| bit(*x)).collect::<Vec<_>>();
+    (h.iter())
+        .map(|r| {
+            let mut v = vec![r.loss.to_bits()];
+            v.extend(bits(&r.parts));
+            v.extend(bits(&r.errors));
+            v.extend(r.damping.map(f64::to_bits));
+            (r.step, v)
+        })
+        .collect()
 }
 
 /// Stops the run after step `at` with the stop flag (what Ctrl-C sets), then resumes it.
 fn interrupted_and_resumed(opt: OptimizerKind, steps: usize, at: usize) -> Vec<StepRecord> {
+    resumed(&problem(), training(opt, steps), at)
+}
+
+/// Runs `t` with checkpoints every 5 steps, stops it after step `at`, resumes it.
+fn resumed(problem: &nabla::frontend::problem::Problem, t: Training, at: usize) -> Vec<StepRecord> {
     let dir = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let t = training(opt, steps)
-        .out(dir.path())
-        .checkpoint_every(5)
-        .stop(flag.clone());
+    let again = t.clone();
+    let t = t.out(dir.path()).checkpoint_every(5).stop(flag.clone());
     let f = flag.clone();
-    let first = nabla::train::fit::train_with(&problem(), &t, &mut |r| {
+    let first = nabla::train::fit::train_with(problem, &t, &mut |r| {
         if r.step == at {
             f.store(true, Ordering::SeqCst);
         }
@@ -50,8 +70,7 @@ fn interrupted_and_resumed(opt: OptimizerKind, steps: usize, at: usize) -> Vec<S
         at + 1,
         "stopped after step {at}"
     );
-    let t = training(opt, steps).resume(dir.path());
-    let second = nabla::train(&problem(), &t).unwrap();
+    let second = nabla::train(problem, &again.resume(dir.path())).unwrap();
     assert!(dir.path().join("checkpoint.json").exists());
     second.result.history
 }
@@ -67,8 +86,83 @@ fn a_resumed_run_takes_the_same_steps_bit_for_bit() {
         let whole = nabla::train(&problem(), &training(opt, steps)).unwrap();
         let resumed = interrupted_and_resumed(opt, steps, at);
         assert_eq!(resumed.len(), steps, "{opt:?}");
-        assert_eq!(losses(&resumed), losses(&whole.result.history), "{opt:?}");
+        assert_eq!(records(&resumed), records(&whole.result.history), "{opt:?}");
     }
+}
+
+#[test]
+fn errors_that_are_not_finite_are_saved_and_read_back() {
+    // the exact solution is -inf at x = 0: the measured error is NaN
+    let p = TINY.replace("exact u = sin(pi * x) * sin(pi * y)", "exact u = log(x)");
+    let l = nabla::frontend::lang::load("nan.nabla", &p).unwrap();
+    let t = Training {
+        error_every: Some(3),
+        ..training(OptimizerKind::Adam, 12)
+    };
+    let whole = nabla::train(&l.problem, &t).unwrap();
+    assert!(whole.result.history[2].errors[0].is_nan());
+    let resumed = resumed(&l.problem, t, 4);
+    assert_eq!(records(&resumed), records(&whole.result.history));
+}
+
+#[test]
+fn a_run_that_converged_is_not_continued() {
+    // L-BFGS solves this in a few steps and stops (Converged or Stalled)
+    let p = "problem fit\ninput x in [0, 1]\nnet u(x) = mlp(widths = [2])\nparam k = 0\n\
+             points p = interior(8)\nresidual r on p = k - 0.5 + 0 * u\n";
+    let l = nabla::frontend::lang::load("fit.nabla", p).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t = training(OptimizerKind::Lbfgs, 50)
+        .out(dir.path())
+        .checkpoint_every(1);
+    let first = nabla::train(&l.problem, &t).unwrap();
+    let taken = first.result.history.len();
+    assert!(taken < 50, "L-BFGS stopped early");
+    let again = nabla::train(
+        &l.problem,
+        &training(OptimizerKind::Lbfgs, 50).resume(dir.path()),
+    );
+    let again = again.unwrap();
+    assert_eq!(again.result.history.len(), taken);
+    assert_eq!(again.result.reason, first.result.reason);
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    let widths: Vec<usize> = csv.lines().map(|l| l.split(',').count()).collect();
+    assert!(widths.iter().all(|w| *w == widths[0]), "{csv}");
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = training(OptimizerKind::Adam, 6)
+        .out(dir.path())
+        .checkpoint_every(3);
+    nabla::train(&problem(), &t).unwrap();
+    let path = dir.path().join("checkpoint.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    c["state"]["adam"]["m"].as_array_mut().unwrap().pop();
+    std::fs::write(&path, c.to_string()).unwrap();
+    let t = training(OptimizerKind::Adam, 6).resume(dir.path());
+    let e = nabla::train(&problem(), &t).err().unwrap().to_string();
+    assert!(e.contains("damaged") && e.contains("Adam"), "{e}");
+    std::fs::write(&path, "{\"format\": 1, \"run\": ").unwrap();
+    let t = training(OptimizerKind::Adam, 6).resume(dir.path());
+    let e = nabla::train(&problem(), &t).err().unwrap().to_string();
+    assert!(e.contains("cannot read it"), "{e}");
+}
+
+#[test]
+fn an_edited_problem_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = training(OptimizerKind::Adam, 6)
+        .out(dir.path())
+        .checkpoint_every(3);
+    nabla::train(&problem(), &t).unwrap();
+    let edited = TINY.replace("weight 10", "weight 20");
+    let l = nabla::frontend::lang::load("tiny.nabla", &edited).unwrap();
+    let t = training(OptimizerKind::Adam, 6).resume(dir.path());
+    let e = nabla::train(&l.problem, &t).err().unwrap().to_string();
+    assert!(e.contains("definition"), "{e}");
 }
 
 #[test]

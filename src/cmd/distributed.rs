@@ -7,7 +7,8 @@
 //!   the same place; the lowest failing rank prints its error once and every rank exits
 //!   with status 1;
 //! - during training a loss that is not finite is the same on every rank (it is summed
-//!   before anyone checks it): rank 0 explains it and all exit with status 1; any other
+//!   before anyone checks it): the lowest rank with a residual that is not finite on its
+//!   points (else rank 0) explains it and all exit with status 1; any other
 //!   error leaves the other ranks waiting for this one, so the failing rank prints its
 //!   error and aborts the job (`MPI_Abort`), and a panic aborts the process, which
 //!   `mpirun` turns into the end of the job, as it does for a killed process.
@@ -84,8 +85,20 @@ mod with_mpi {
         let rank = comm.rank();
         match e {
             TrainError::Elsewhere { .. } => std::process::exit(1),
-            TrainError::NonFinite(_) if rank != 0 => std::process::exit(1),
-            TrainError::NonFinite(_) | TrainError::Options(_) => {
+            TrainError::NonFinite(why) => {
+                // every rank has it (the loss is summed first); the lowest rank whose
+                // points show a residual that is not finite explains it, else rank 0
+                let mut found = vec![0.0; comm.size()];
+                found[rank] = f64::from(u8::from(!why.residuals.is_empty()));
+                let chosen = (comm.sum(&mut found).ok())
+                    .and_then(|_| found.iter().position(|f| *f > 0.0))
+                    .unwrap_or(0);
+                if rank == chosen {
+                    eprintln!("error: {}", TrainError::NonFinite(why));
+                }
+                std::process::exit(1)
+            }
+            TrainError::Options(_) => {
                 eprintln!("error: {e}");
                 std::process::exit(1)
             }

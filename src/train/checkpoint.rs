@@ -12,13 +12,16 @@
 //! one never interrupted. Numbers are stored as JSON numbers in their shortest exact
 //! decimal form (the `float_roundtrip` reading gives back the same bits).
 //!
-//! A checkpoint records what the run was ([`RunKey`]: problem, parameter layout,
+//! A checkpoint records what the run was ([`RunKey`]: problem and a fingerprint of its
+//! definition, parameter layout,
 //! optimizer, steps, learning rate, seeds, resampling, element type, backend, derivative
 //! method, number of processes); resuming with anything else is refused, naming what
 //! differs, since the continuation would not be the run that was started.
 
-use super::run::LoopState;
+use super::run::{LoopState, OptimizerKind};
 use super::TrainError;
+use nabla_frontend::problem::Problem;
+use nabla_ir::DType;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -29,10 +32,13 @@ pub const FILE: &str = "checkpoint.json";
 const FORMAT: u32 = 1;
 
 /// What a run is: the values a continuation must share with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunKey {
     /// The problem's name.
     pub problem: String,
+    /// A fingerprint of the problem's definition ([`fingerprint`]): its traced loss,
+    /// inputs, point sets and domains.
+    pub definition: String,
     /// Every param's name and number of values, in θ order.
     pub params: Vec<(String, usize)>,
     /// `--optimizer`.
@@ -70,6 +76,10 @@ impl RunKey {
             }
         };
         cmp("problem", self.problem.clone(), saved.problem.clone());
+        if self.problem == saved.problem {
+            let what = "the problem's definition (expressions, weights, point sets, domains)";
+            cmp(what, self.definition.clone(), saved.definition.clone());
+        }
         cmp("params", layout(&self.params), layout(&saved.params));
         cmp(
             "--optimizer",
@@ -125,7 +135,7 @@ pub fn save(dir: &Path, run: &RunKey, state: &LoopState) -> Result<(), TrainErro
 }
 
 /// Reads `DIR/checkpoint.json` and checks that a run with key `run` may continue it.
-pub fn load(dir: &Path, run: &RunKey) -> Result<Checkpoint, TrainError> {
+pub fn load(dir: &Path, run: &RunKey, optimizer: OptimizerKind) -> Result<Checkpoint, TrainError> {
     let path = dir.join(FILE);
     let bad = |reason: String| TrainError::Checkpoint {
         path: path.clone(),
@@ -138,7 +148,8 @@ pub fn load(dir: &Path, run: &RunKey) -> Result<Checkpoint, TrainError> {
         )),
         _ => bad(e.to_string()),
     })?;
-    let c: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(format!("{e}")))?;
+    let c: Checkpoint =
+        serde_json::from_str(&text).map_err(|e| bad(format!("cannot read it: {e}")))?;
     if c.format != FORMAT {
         return Err(bad(format!(
             "format {} (this nabla reads {FORMAT})",
@@ -153,12 +164,45 @@ pub fn load(dir: &Path, run: &RunKey) -> Result<Checkpoint, TrainError> {
             diffs.join("\n  ")
         )));
     }
-    if c.state.theta.len() != run.params.iter().map(|p| p.1).sum::<usize>() {
-        return Err(bad(format!(
-            "it holds {} parameter values, the params {}",
-            c.state.theta.len(),
-            layout(&run.params)
-        )));
+    let p = run.params.iter().map(|p| p.1).sum::<usize>();
+    if let Some(why) = c.state.misfit(p, optimizer) {
+        return Err(bad(format!("it is damaged: {why}")));
     }
     Ok(c)
+}
+
+/// A fingerprint of what defines `problem` beyond its name: FNV-1a of its traced loss
+/// (expressions, weights, point counts, in the IR's text form), its inputs, point sets and
+/// domains. Two runs of one file agree; an edited file does not.
+pub fn fingerprint(problem: &Problem) -> String {
+    let graph = problem
+        .objective(&super::model::sizes(problem), DType::F64, false)
+        .map(|o| nabla_ir::text::print(&o.graph))
+        .unwrap_or_default();
+    let rest = format!(
+        "{:?}{:?}{:?}",
+        problem.inputs, problem.point_sets, problem.domains
+    );
+    let h = (graph.bytes().chain(rest.bytes())).fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+/// Serde for `f64` values that may be NaN or infinite (an error not measured, a diverged
+/// part): JSON has no such numbers, so they are written as `null` and read back as NaN.
+pub(crate) mod maybe_finite {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes non-finite entries as `null`.
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<Option<f64>> = v.iter().map(|x| x.is_finite().then_some(*x)).collect();
+        v.serialize(s)
+    }
+
+    /// Reads `null` as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v = Vec::<Option<f64>>::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
 }

@@ -22,7 +22,7 @@ use crate::{Backend, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::DType;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -262,6 +262,7 @@ impl Training {
         let c = &self.compile;
         RunKey {
             problem: problem.name.clone(),
+            definition: checkpoint::fingerprint(problem),
             params: (layout.split(theta))
                 .map(|(n, v)| (n.to_string(), v.len()))
                 .collect(),
@@ -342,9 +343,18 @@ pub fn train_on(
     agree(comm, out.map_or(Ok(()), |dir| prepare_dir(dir)))?;
     let (mut model, theta, compile_s) = agree(comm, compile_model(&local, t, comm))?;
     let layout = model.layout().clone();
-    let key = t.run_key(&problem, &layout, &theta, comm.size());
+    // what a checkpoint records of the run (it traces the problem once more: only when needed)
+    let wants_checkpoints = t.checkpoint_every.is_some() || t.resume.is_some();
+    let key = match wants_checkpoints {
+        true => t.run_key(&problem, &layout, &theta, comm.size()),
+        false => RunKey::default(),
+    };
     let state = match &t.resume {
-        Some(dir) => agree(comm, checkpoint::load(dir, &key))?.state,
+        Some(dir) => {
+            let state = agree(comm, checkpoint::load(dir, &key, opts.optimizer))?.state;
+            agree(comm, same_everywhere(comm, &state, dir))?;
+            state
+        }
         None => LoopState::start(theta.clone(), &opts),
     };
     let mut tracker = Tracker::new(&problem, &layout, &theta, reference.as_ref())?;
@@ -360,7 +370,6 @@ pub fn train_on(
     };
     let mut save =
         |s: &LoopState| save_checkpoint(out, &problem, &layout, &key, &parts, &tracked, s);
-    let wants_checkpoints = t.checkpoint_every.is_some() || t.resume.is_some();
     let hooks = Hooks {
         on_step: &mut step,
         tracker,
@@ -386,6 +395,35 @@ pub fn train_on(
         rel_l2,
         text,
         json,
+    })
+}
+
+/// Whether every rank read the same checkpoint (the same step and θ): a directory that is
+/// not on a shared file system may hold another run's state on another machine.
+fn same_everywhere(comm: &dyn Collective, state: &LoopState, dir: &Path) -> Result<(), TrainError> {
+    if comm.size() == 1 {
+        return Ok(());
+    }
+    let h = (state.theta.iter()).fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ v.to_bits()).wrapping_mul(0x0100_0000_01b3)
+    });
+    // three exact f64s: the step and the hash's two halves
+    let mine = [
+        state.step as f64,
+        (h >> 32) as f64,
+        (h & 0xffff_ffff) as f64,
+    ];
+    let all = comm.gather(&mine)?;
+    if all.chunks_exact(3).all(|c| c == mine) {
+        return Ok(());
+    }
+    Err(TrainError::Checkpoint {
+        path: checkpoint::FILE.into(),
+        reason: format!(
+            "the processes read different checkpoints from {}: put it on a file system \
+             every machine shares",
+            dir.display()
+        ),
     })
 }
 

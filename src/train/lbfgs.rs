@@ -97,6 +97,12 @@ impl Lbfgs {
         }
     }
 
+    /// Whether every stored vector has `n` entries.
+    pub fn fits(&self, n: usize) -> bool {
+        let pairs = (self.pairs.iter()).all(|p| p.s.len() == n && p.y.len() == n);
+        pairs && self.current.as_ref().is_none_or(|(_, g)| g.len() == n)
+    }
+
     /// Forgets the curvature pairs and the cached loss: call it when the objective changes
     /// (new collocation points).
     pub fn reset(&mut self) {

@@ -253,6 +253,11 @@ impl<'p> Model<'p> {
         rows_in(&self.shares, set)
     }
 
+    /// This process's rank among those training together (0 for one process).
+    pub fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+
     /// The number of processes training together.
     pub fn ranks(&self) -> usize {
         self.comm.size()

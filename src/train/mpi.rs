@@ -23,9 +23,13 @@ use mpi::Threading;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// Vectors of at least this many values per rank are summed by blocks
-/// ([`Mpi::sum_scattered`]); shorter ones in one all-gather.
-const SCATTER_FROM: usize = 1024;
+/// The most values one rank sends in one MPI call: counts and offsets are 32-bit, and a
+/// gather receives `PIECE · K` values, below 2³¹ up to 32 768 ranks (2¹⁶ values: 512 KB).
+const PIECE: usize = 1 << 16;
+
+/// A sum whose all-gather would receive at most this many values (512 KB) takes that one
+/// message round ([`Mpi::sum_gathered`]); longer ones go by blocks ([`Mpi::sum_scattered`]).
+const GATHER_UP_TO: usize = 1 << 16;
 
 /// The processes of `MPI_COMM_WORLD`.
 pub struct Mpi {
@@ -121,35 +125,56 @@ impl Collective for Mpi {
         if k == 1 || n == 0 {
             return Ok(());
         }
-        if n < SCATTER_FROM * k {
-            self.timed(|| self.sum_gathered(v));
-        } else {
-            self.timed(|| self.sum_scattered(v));
+        // MPI counts are 32-bit: long vectors go piece by piece (the sum is elementwise)
+        for piece in v.chunks_mut(PIECE) {
+            if piece.len() * k <= GATHER_UP_TO || piece.len() < 8 * k {
+                self.timed(|| self.sum_gathered(piece));
+            } else {
+                self.timed(|| self.sum_scattered(piece));
+            }
         }
         Ok(())
     }
 
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError> {
         let k = self.size();
-        let n = i32::try_from(v.len()).map_err(|_| {
-            TrainError::Options(format!(
-                "{} values are too many for one MPI message",
-                v.len()
-            ))
-        })?;
-        let mut counts = vec![0i32; k];
-        self.timed(|| self.world.all_gather_into(&n, &mut counts[..]));
-        let displs: Vec<i32> = (counts.iter())
-            .scan(0i32, |at, c| {
-                let d = *at;
-                *at += c;
-                Some(d)
+        // every rank's length (exact in f64 up to 2⁵³), then rounds of at most PIECE values
+        // per rank, since MPI counts and offsets are 32-bit
+        let mut lens = vec![0.0; k];
+        self.timed(|| self.world.all_gather_into(&(v.len() as f64), &mut lens[..]));
+        let lens: Vec<usize> = lens.iter().map(|n| *n as usize).collect();
+        let starts: Vec<usize> = (lens.iter())
+            .scan(0, |at, n| {
+                let s = *at;
+                *at += n;
+                Some(s)
             })
             .collect();
-        let total: usize = counts.iter().map(|c| *c as usize).sum();
-        let mut all = vec![0.0; total];
-        let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-        self.timed(|| self.world.all_gather_varcount_into(v, &mut part));
+        let mut all = vec![0.0; lens.iter().sum()];
+        let rounds = lens.iter().map(|n| n.div_ceil(PIECE)).max().unwrap_or(0);
+        for r in 0..rounds {
+            let piece = |n: usize| (r * PIECE).min(n)..((r + 1) * PIECE).min(n);
+            let counts: Vec<i32> = lens.iter().map(|n| piece(*n).len() as i32).collect();
+            let displs: Vec<i32> = (counts.iter())
+                .scan(0i32, |at, c| {
+                    let d = *at;
+                    *at += c;
+                    Some(d)
+                })
+                .collect();
+            let total: usize = counts.iter().map(|c| *c as usize).sum();
+            let mut got = vec![0.0; total];
+            {
+                let mut part = PartitionMut::new(&mut got[..], &counts[..], &displs[..]);
+                let mine = &v[piece(v.len())];
+                self.timed(|| self.world.all_gather_varcount_into(mine, &mut part));
+            }
+            for (rank, (&d, &c)) in displs.iter().zip(&counts).enumerate() {
+                let at = starts[rank] + r * PIECE;
+                let (d, c) = (d as usize, c as usize);
+                all[at..at + c].copy_from_slice(&got[d..d + c]);
+            }
+        }
         Ok(all)
     }
 }

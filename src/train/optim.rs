@@ -56,6 +56,11 @@ impl Adam {
         }
     }
 
+    /// Whether the moments are those of `n` parameters.
+    pub fn fits(&self, n: usize) -> bool {
+        self.m.len() == n && self.v.len() == n
+    }
+
     /// Number of updates made so far.
     pub fn steps(&self) -> i32 {
         self.t

@@ -137,17 +137,19 @@ pub struct StepRecord {
     /// Weighted total loss.
     pub loss: f64,
     /// Unweighted `mean(r²)` of every residual, in the problem's order.
+    #[serde(with = "super::checkpoint::maybe_finite")]
     pub parts: Vec<f64>,
     /// Seconds since training started (not counting error measurements).
     pub wall_s: f64,
     /// The relative L2 error of every tracked output after this step, when measured.
+    #[serde(with = "super::checkpoint::maybe_finite")]
     pub errors: Vec<f64>,
     /// Levenberg–Marquardt's damping `λ` after the step (`None` for other steps).
     pub damping: Option<f64>,
 }
 
 /// Why training ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StopReason {
     /// All steps were taken.
     Steps,
@@ -199,6 +201,10 @@ pub struct LoopState {
     pub history: Vec<StepRecord>,
     /// Training seconds spent before this state (error measurements not counted).
     pub wall_s: f64,
+    /// How the run ended, when it ended because the optimizer converged or stalled: a
+    /// resumed run that had ended so takes no further steps.
+    #[serde(default)]
+    pub ended: Option<StopReason>,
 }
 
 impl LoopState {
@@ -214,6 +220,33 @@ impl LoopState {
             theta,
             history: Vec::new(),
             wall_s: 0.0,
+            ended: None,
+        }
+    }
+
+    /// Why this state cannot continue a run of `p` parameters with `optimizer` (a
+    /// checkpoint edited or written by another run), if it cannot.
+    pub fn misfit(&self, p: usize, optimizer: OptimizerKind) -> Option<String> {
+        if self.theta.len() != p {
+            return Some(format!(
+                "{} parameter values, the params have {p}",
+                self.theta.len()
+            ));
+        }
+        if !self.adam.fits(p) {
+            return Some(format!("Adam's moments are not of length {p}"));
+        }
+        if !self.lbfgs.fits(p) {
+            return Some(format!("L-BFGS's vectors are not of length {p}"));
+        }
+        let ssbfgs = optimizer == OptimizerKind::Ssbfgs;
+        match &self.ssbfgs {
+            Some(s) if !s.fits(p) => Some(format!("the BFGS matrix is not {p} x {p}")),
+            None if ssbfgs => Some("no BFGS state, and the optimizer is ssbfgs".into()),
+            _ if self.step < self.history.len() => {
+                Some("more history rows than steps taken".into())
+            }
+            _ => None,
         }
     }
 }
@@ -277,13 +310,22 @@ pub fn train_from(
 ) -> Result<TrainResult, TrainError> {
     check_optimizer(model, opts, state.theta.len())?;
     let first = state.step;
+    let ended = state.ended;
     let mut loop_ = Loop::resume(state, opts.optimizer);
     model.bind_points(round_seed(opts.seed, opts.round(first)))?;
     let stochastic = model.bind_probes(opts.seed, first as u64)?;
-    let mut reason = StopReason::Steps;
-    for step in first..opts.steps {
+    if first > 0 {
+        // the residual parts of the first record, should the optimizer answer from its
+        // cached loss without evaluating (θ, points and directions are those of the run)
+        let mut g = vec![0.0; loop_.theta.len()];
+        model.eval(&loop_.theta, &mut g)?;
+    }
+    let mut reason = ended.unwrap_or(StopReason::Steps);
+    let steps = if ended.is_some() { first } else { opts.steps };
+    for step in first..steps {
         let interrupted = stop.load(Ordering::SeqCst);
-        let late = opts.max_time.is_some_and(|t| loop_.wall_s() >= t);
+        // one clock decides (rank 0's: only it pauses for error measurements)
+        let late = model.rank() == 0 && opts.max_time.is_some_and(|t| loop_.wall_s() >= t);
         if model.any(interrupted || late)? {
             reason = if model.any(interrupted)? {
                 StopReason::Interrupted
@@ -318,9 +360,13 @@ pub fn train_from(
         }
         if let Some(why) = stopping {
             reason = why;
+            loop_.ended = Some(why);
             break;
         }
     }
+    // saved before the final measurement, which a continuation makes at its own end
+    let taken = first.max(loop_.history.last().map_or(first, |r| r.step + 1));
+    loop_.save(&mut hooks, taken)?;
     if let (Some(t), Some(last)) = (
         hooks.tracker.as_deref_mut(),
         loop_.history.len().checked_sub(1),
@@ -329,8 +375,6 @@ pub fn train_from(
             loop_.history[last].errors = loop_.measure(model, t)?;
         }
     }
-    let taken = first.max(loop_.history.last().map_or(first, |r| r.step + 1));
-    loop_.save(&mut hooks, taken)?;
     loop_.finish(model, reason)
 }
 
@@ -362,6 +406,8 @@ struct Loop {
     /// Time spent measuring errors, left out of the wall time.
     paused: Duration,
     history: Vec<StepRecord>,
+    /// Set when the optimizer converged or stalled.
+    ended: Option<StopReason>,
 }
 
 impl Loop {
@@ -377,6 +423,7 @@ impl Loop {
             before: s.wall_s,
             paused: Duration::ZERO,
             history: s.history,
+            ended: s.ended,
         }
     }
 
@@ -394,6 +441,7 @@ impl Loop {
             ssbfgs: self.ssbfgs.clone(),
             history: self.history.clone(),
             wall_s: self.wall_s(),
+            ended: self.ended,
         })
     }
 

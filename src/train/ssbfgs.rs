@@ -55,6 +55,12 @@ impl Ssbfgs {
         s
     }
 
+    /// Whether the state is that of `n` parameters.
+    pub fn fits(&self, n: usize) -> bool {
+        let current = self.current.as_ref().is_none_or(|(_, g)| g.len() == n);
+        self.n == n && self.h.len() == n * n && current
+    }
+
     /// Back to `H = I`, forgetting the cached loss (new collocation points).
     pub fn reset(&mut self) {
         self.h = vec![0.0; self.n * self.n];
