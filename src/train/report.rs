@@ -3,7 +3,7 @@
 
 use super::accuracy::{evaluate, fields, output_expr, Field, Grid, Reference};
 use super::layout::Layout;
-use super::output::{write_atomic, write_params_and_history};
+use super::output::write_params_and_history;
 use super::run::{TrainOptions, TrainResult};
 use super::TrainError;
 use nabla_frontend::problem::Problem;
@@ -226,7 +226,7 @@ impl<'a> Report<'a> {
         write_params_and_history(dir, self.problem, self.layout, theta, columns)?;
         #[cfg(feature = "plots")]
         for (name, svg) in self.plots()? {
-            write_atomic(&dir.join(name), &svg)?;
+            super::output::write_atomic(&dir.join(name), &svg)?;
         }
         Ok(())
     }
