@@ -4,22 +4,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# apt_install WHAT LOG [APT FLAGS] PACKAGE...: installs Debian packages when this script may (root, or
+# CI=true with sudo); a failure is reported with its log, not fatal here.
+apt_install() {
+  local what=$1 log=$2 sudo=""
+  shift 2
+  if [ "$(id -u)" != 0 ] && [ "${CI:-}" = true ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    echo "test.sh: installing $what..."
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install \
+      -y -qq "$@"; } >"$log" 2>&1; then
+      echo "test.sh: installing $what failed (log: $log)"
+    fi
+  fi
+}
+
 # OpenCL: the OpenCL backend's differential tests run on PoCL (the CPU). Install it when
-# no OpenCL driver is registered and this script may (root, or CI=true with sudo);
-# otherwise say plainly that those tests will be skipped.
+# no OpenCL driver is registered; otherwise say plainly that those tests will be skipped.
 have_opencl() {
   ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so'
 }
 if ! have_opencl; then
-  sudo=""
-  if [ "$(id -u)" != 0 ] && [ "${CI:-}" = true ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
-  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
-    echo "test.sh: installing PoCL (OpenCL on the CPU) for the OpenCL tests..."
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-      pocl-opencl-icd ocl-icd-opencl-dev clinfo; } >/tmp/nabla-pocl-install.log 2>&1; then
-      echo "test.sh: PoCL install failed (log: /tmp/nabla-pocl-install.log)"
-    fi
-  fi
+  apt_install "PoCL (OpenCL on the CPU) for the OpenCL tests" /tmp/nabla-pocl-install.log \
+    pocl-opencl-icd ocl-icd-opencl-dev clinfo
   if ! have_opencl; then
     echo "test.sh: no OpenCL driver found: the OpenCL differential tests will be SKIPPED"
     echo "         (install one with: apt-get install pocl-opencl-icd ocl-icd-opencl-dev)"
@@ -33,15 +40,8 @@ have_mpi() {
     && ldconfig -p 2>/dev/null | grep -q 'libclang'
 }
 if ! have_mpi; then
-  sudo=""
-  if [ "$(id -u)" != 0 ] && [ "${CI:-}" = true ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
-  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
-    echo "test.sh: installing OpenMPI and libclang for the distributed tests..."
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-      --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev; } >/tmp/nabla-mpi-install.log 2>&1; then
-      echo "test.sh: OpenMPI install failed (log: /tmp/nabla-mpi-install.log)"
-    fi
-  fi
+  apt_install "OpenMPI and libclang for the distributed tests" /tmp/nabla-mpi-install.log \
+    --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev
 fi
 
 cargo fmt --all -- --check

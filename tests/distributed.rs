@@ -19,16 +19,9 @@ use runs_common::{csv_losses, wait_for, TINY};
 
 /// The tiny problem with a wider net: more parameters (337) than residual values (141),
 /// so Levenberg–Marquardt works in point space (the ranks gather `J`).
-const WIDE: &str = "problem wide
-input x in [0, 1]
-input y in [0, 1]
-net u(x, y) = mlp(widths = [16, 16], act = tanh, seed = 0)
-points inner = interior(101)
-points walls = boundary(40)
-residual pde on inner = -lap(u) - 2 * pi^2 * sin(pi * x) * sin(pi * y)
-residual bc on walls weight 10 = u
-exact u = sin(pi * x) * sin(pi * y)
-";
+fn wide() -> String {
+    TINY.replace("widths = [8, 8]", "widths = [16, 16]")
+}
 
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("nabla")
@@ -115,9 +108,9 @@ fn lbfgs_and_lm_match_one_process_over_their_first_steps() {
     compare(TINY, &[2, 3], &lbfgs, 1e-10);
     let lm = ["--dtype", "f64", "--optimizer", "lm", "--steps", "15"];
     compare(TINY, &[2, 3], &lm, 1e-10);
-    compare(WIDE, &[2], &lm, 1e-10);
+    compare(&wide(), &[2], &lm, 1e-10);
     // more residual values than parameters: parameter space, JᵀJ summed by blocks
-    let tall = WIDE.replace("interior(101)", "interior(301)");
+    let tall = wide().replace("interior(101)", "interior(301)");
     compare(&tall, &[2, 3], &lm, 1e-10);
 }
 
