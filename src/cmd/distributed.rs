@@ -118,19 +118,10 @@ mod with_mpi {
         }));
     }
 
-    /// The processes of this job on this machine (OpenMPI's `OMPI_COMM_WORLD_LOCAL_SIZE`,
-    /// else every process).
-    fn local_ranks(comm: &Mpi) -> usize {
-        (std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(comm.size())
-            .max(1)
-    }
-
     /// Threads per rank so that ranks × threads ≤ cores on this machine.
     fn threads_per_rank(comm: &Mpi) -> Option<usize> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Some((cores / local_ranks(comm)).max(1))
+        Some((cores / comm.local_size()).max(1))
     }
 
     /// The dense linear algebra of `lm` (faer on rayon) gets the same share of the cores,

@@ -37,6 +37,11 @@ pub trait Collective {
     /// Every rank's `v` (lengths may differ), concatenated in rank order, on every rank.
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError>;
 
+    /// The ranks on this machine (they share its memory): 1 unless the launcher says.
+    fn local_size(&self) -> usize {
+        1
+    }
+
     /// Whether `flag` is set on any rank (a stop request seen by one rank stops all).
     fn any(&self, flag: bool) -> Result<bool, TrainError> {
         let mut v = [f64::from(u8::from(flag))];

@@ -312,6 +312,30 @@ pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
     check_bytes(&what, bytes_needed(p, m), p)
 }
 
+/// [`check_memory`] for one of `local` processes of a distributed run on this machine
+/// that owns `mine` of the `m` residual values: each holds its rows of `J` twice and, in
+/// parameter space, `JᵀJ` with its damped copy and the packed pieces it sums (about
+/// `3P²`); in point space (`m < p`) the gathered `J` and the `m × m` system as one process
+/// does.
+pub fn check_memory_shared(
+    p: usize,
+    m: usize,
+    mine: usize,
+    local: usize,
+) -> Result<(), TrainError> {
+    let (p64, mine64) = (p as u64, mine as u64);
+    let one = match m < p {
+        true => bytes_needed(p, m) + 8 * mine64 * p64,
+        false => 8 * (2 * mine64 * p64 + 3 * p64 * p64),
+    };
+    let what = format!(
+        "lm needs about {:.1} GiB on each of the {local} processes of this machine for the \
+         Jacobian and the Gauss-Newton system",
+        one as f64 / (1u64 << 30) as f64
+    );
+    check_bytes(&what, one.saturating_mul(local.max(1) as u64), p)
+}
+
 /// Refuses `need` bytes (for `what`, a method's dense matrices over `p` parameters) when
 /// they exceed 80% of the available memory.
 pub fn check_bytes(what: &str, need: u64, p: usize) -> Result<(), TrainError> {
@@ -479,6 +503,37 @@ mod tests {
     }
 
     #[test]
+    fn summed_pieces_of_row_blocks_give_the_whole_system() {
+        // what the ranks of a distributed run do: each forms JᵀJ and Jᵀr of its rows
+        let mut rng = nabla_ir::testing::Rng::new(5);
+        let (m, p) = (13, 6);
+        let ls = LeastSquares {
+            r: rng.vec(m, -1.0, 1.0),
+            j: rng.vec(m * p, -1.0, 1.0),
+            cols: p,
+        };
+        let part = |rows: std::ops::Range<usize>| LeastSquares {
+            r: ls.r[rows.clone()].to_vec(),
+            j: ls.j[rows.start * p..rows.end * p].to_vec(),
+            cols: p,
+        };
+        let mut v = GaussNewton::normal_parts(&part(0..5));
+        let w = GaussNewton::normal_parts(&part(5..m));
+        v.iter_mut().zip(&w).for_each(|(a, b)| *a += b);
+        let (summed, whole) = (
+            GaussNewton::from_normal_parts(&v, p),
+            GaussNewton::with_form(&ls, false),
+        );
+        for (a, b) in summed.gradient().iter().zip(whole.gradient()) {
+            assert!((a - b).abs() <= 1e-13, "Jᵀr: {a} vs {b}");
+        }
+        let (a, b) = (summed.solve(1e-3).unwrap(), whole.solve(1e-3).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-11 * (1.0 + y.abs()), "δ: {x} vs {y}");
+        }
+    }
+
+    #[test]
     fn point_and_parameter_space_give_the_same_step() {
         let ls = wide();
         let (params, points) = (
@@ -519,5 +574,11 @@ mod tests {
         );
         assert!(err.contains("lbfgs or adam+lbfgs"), "{err}");
         check_memory(100, 1000).unwrap();
+        // the same system on each of 4 processes of one machine: 4 times the memory
+        let e = check_memory_shared(60_000, 200_000, 50_000, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("each of the 4 processes"), "{e}");
+        check_memory_shared(100, 1000, 500, 2).unwrap();
     }
 }

@@ -117,7 +117,15 @@ impl<'p> Model<'p> {
         let rows: usize = (self.problem.residuals.iter())
             .filter_map(|r| size_of_set(self.problem, &r.points))
             .sum();
-        super::lm::check_memory(self.layout.len(), rows)?;
+        if self.comm.size() == 1 {
+            super::lm::check_memory(self.layout.len(), rows)?;
+        } else {
+            let mine: usize = (self.problem.residuals.iter())
+                .filter_map(|r| Some(self.rows_of(&r.points)?.0.len()))
+                .sum();
+            let local = self.comm.local_size();
+            super::lm::check_memory_shared(self.layout.len(), rows, mine, local)?;
+        }
         let t0 = Instant::now();
         let sizes = local_sizes(&self.shares);
         let obj = (self.problem).jacobian_objective(&sizes, opts.dtype)?;

@@ -136,6 +136,14 @@ impl Collective for Mpi {
         Ok(())
     }
 
+    /// OpenMPI's `OMPI_COMM_WORLD_LOCAL_SIZE`, else every rank (the safe guess).
+    fn local_size(&self) -> usize {
+        (std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.size())
+            .max(1)
+    }
+
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError> {
         let k = self.size();
         // every rank's length (exact in f64 up to 2⁵³), then rounds of at most PIECE values
