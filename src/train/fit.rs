@@ -357,7 +357,10 @@ pub fn train_on(
         }
         None => LoopState::start(theta.clone(), &opts),
     };
-    let mut tracker = Tracker::new(&problem, &layout, &theta, reference.as_ref())?;
+    let mut tracker = agree(
+        comm,
+        Tracker::new(&problem, &layout, &theta, reference.as_ref()),
+    )?;
     let tracked = tracker.outputs();
     let tracker = (lead && !tracked.is_empty()).then_some(&mut tracker);
     let parts = model.part_names();
