@@ -9,7 +9,8 @@
 //! - [`frontend`]: the Rust DSL, MLPs, the problem builder, the problem language;
 //! - [`compile`]: the whole pipeline from a traced graph to an [`Executable`];
 //! - [`train()`]: a problem trained as `nabla train` trains it ([`train`](mod@train) holds
-//!   the optimizers, the loop and the reports);
+//!   the optimizers, the loop, the reports, checkpoints, and training with several
+//!   processes: [`train::dist`], over MPI with the `mpi` feature);
 //! - [`data`]: parameters and points: their JSON files, binding them to a program.
 //!
 //! A crate that uses nabla from Rust only can leave out the command line's crates (clap,

@@ -18,7 +18,7 @@
 //! any order; this one gathers and adds in a fixed one).
 //!
 //! [`Alone`] is the one-process case; `nabla train --distributed` uses MPI (the `mpi`
-//! feature, [`super::mpi`]).
+//! feature, `train::mpi`).
 
 use super::TrainError;
 use nabla_frontend::problem::Problem;
