@@ -22,7 +22,9 @@ apt_install() {
 # OpenCL: the OpenCL backend's differential tests run on PoCL (the CPU). Install it when
 # no OpenCL driver is registered; otherwise say plainly that those tests will be skipped.
 have_opencl() {
-  ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so'
+  # (grep reads all of ldconfig's output: `grep -q` would exit at the first match and
+  # the pipeline fail, under pipefail, with ldconfig's SIGPIPE)
+  ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libOpenCL\.so' >/dev/null
 }
 if ! have_opencl; then
   apt_install "PoCL (OpenCL on the CPU) for the OpenCL tests" /tmp/nabla-pocl-install.log \
@@ -37,7 +39,7 @@ fi
 # crate's bindings are generated with bindgen, which loads libclang. Installed the same way.
 have_mpi() {
   command -v mpirun >/dev/null && command -v mpicc >/dev/null \
-    && ldconfig -p 2>/dev/null | grep -q 'libclang'
+    && ldconfig -p 2>/dev/null | grep 'libclang' >/dev/null
 }
 if ! have_mpi; then
   apt_install "OpenMPI and libclang for the distributed tests" /tmp/nabla-mpi-install.log \
