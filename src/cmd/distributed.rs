@@ -41,7 +41,7 @@ mod with_mpi {
         abort_on_panic();
         share_cores(&comm);
         let mut args = args;
-        args.compile.threads = args.compile.threads.or_else(|| threads_per_rank(&comm));
+        args.compile.threads = args.compile.threads.or(Some(threads_per_rank(&comm)));
         let problem = match load(&comm, &args) {
             Ok(p) => p,
             Err(e) => quit(&comm, e),
@@ -119,18 +119,17 @@ mod with_mpi {
     }
 
     /// Threads per rank so that ranks × threads ≤ cores on this machine.
-    fn threads_per_rank(comm: &Mpi) -> Option<usize> {
+    fn threads_per_rank(comm: &Mpi) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Some((cores / comm.local_size()).max(1))
+        (cores / comm.local_size()).max(1)
     }
 
     /// The dense linear algebra of `lm` (faer on rayon) gets the same share of the cores,
     /// unless `RAYON_NUM_THREADS` says otherwise.
     fn share_cores(comm: &Mpi) {
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-            if let Some(n) = threads_per_rank(comm) {
-                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-            }
+            let n = threads_per_rank(comm);
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
         }
     }
 

@@ -266,11 +266,6 @@ impl<'p> Model<'p> {
         self.comm.rank()
     }
 
-    /// The number of processes training together.
-    pub fn ranks(&self) -> usize {
-        self.comm.size()
-    }
-
     /// Whether [`Model::add_jacobian`] has compiled the residual-Jacobian program.
     pub fn has_jacobian(&self) -> bool {
         self.jac.is_some()
@@ -412,9 +407,11 @@ impl Model<'_> {
     fn distributed_gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
         let ls = self.least_squares(x)?;
         let p = ls.cols;
-        let mut m = [ls.r.len() as f64];
-        self.comm.sum(&mut m)?;
-        if (m[0] as usize) < p {
+        // all ranks' residual values: the full sizes of the residuals' point sets
+        let m: usize = (self.problem.residuals.iter())
+            .filter_map(|r| Some(self.rows_of(&r.points)?.1))
+            .sum();
+        if m < p {
             let all = self.gather_rows(ls)?;
             let loss = all.r.iter().map(|r| r * r).sum();
             return Ok((loss, GaussNewton::new(&all)));
