@@ -115,6 +115,7 @@ fn history(n: usize, wall_per_step: f64) -> Vec<StepRecord> {
                 vec![]
             },
             damping: None,
+            causal: None,
         })
         .collect()
 }

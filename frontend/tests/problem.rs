@@ -60,6 +60,7 @@ fn toy_problem() -> Problem {
         exact: vec![],
         lets: vec![],
         domains: vec![],
+        point_weights: vec![],
     }
 }
 

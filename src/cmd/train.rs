@@ -8,6 +8,7 @@
 
 use super::common::CompileArgs;
 use super::flags;
+use nabla::train::causal::CausalSpec;
 use nabla::train::run::OptimizerKind;
 use nabla::{Progress, Training};
 use nabla_frontend::problem::Problem;
@@ -76,6 +77,18 @@ pub struct Args {
     /// with; it goes on as if never interrupted. Writes into DIR unless `--out` is given.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Causal training of a time-dependent problem with causality parameter EPS (e.g. 1):
+    /// the residuals over time are weighted chunk by chunk, each by exp(−EPS × the
+    /// residual losses of all earlier chunks), so later times count only once earlier
+    /// ones are solved. Best with adam or lm (a weight update restarts L-BFGS's memory).
+    #[arg(long, value_name = "EPS", value_parser = flags::positive)]
+    pub causal: Option<f64>,
+    /// With `--causal`: the number of equal time chunks.
+    #[arg(long, value_name = "M", default_value_t = 32, value_parser = flags::positive_count)]
+    pub causal_chunks: u64,
+    /// With `--causal`: the input that is time.
+    #[arg(long, value_name = "INPUT", default_value = "t")]
+    pub causal_time: String,
     /// Train with every process of an MPI job (`mpirun -np K nabla train FILE
     /// --distributed`): each owns a share of every point set, sums are exchanged every
     /// step, rank 0 alone prints and writes. Needs a build with the `mpi` feature.
@@ -200,6 +213,11 @@ impl Args {
             stop: Some(stop_flag()),
             checkpoint_every: self.checkpoint_every.map(|n| n as usize),
             resume: self.resume.clone(),
+            causal: self.causal.map(|eps| CausalSpec {
+                eps,
+                chunks: self.causal_chunks as usize,
+                time: self.causal_time.clone(),
+            }),
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct RunKey {
     pub derivs: String,
     /// Processes training together.
     pub ranks: usize,
+    /// `--causal` and its chunks and time input, when given.
+    #[serde(default)]
+    pub causal: Option<String>,
 }
 
 impl RunKey {
@@ -99,6 +102,8 @@ impl RunKey {
         cmp("--backend", self.backend.clone(), saved.backend.clone());
         cmp("--derivs", self.derivs.clone(), saved.derivs.clone());
         cmp("processes", self.ranks.to_string(), saved.ranks.to_string());
+        let causal = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
+        cmp("--causal", causal(&self.causal), causal(&saved.causal));
         out
     }
 }

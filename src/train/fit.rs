@@ -8,6 +8,7 @@
 //! ([`Progress::Every`]) and a callback per step ([`train_with`]) work either way.
 
 use super::accuracy::{Reference, Tracker};
+use super::causal::{Causal, CausalSpec};
 use super::checkpoint::{self, RunKey};
 use super::dist::{agree, local_problem, Alone, Collective};
 use super::layout::{to_json, Layout};
@@ -22,6 +23,7 @@ use crate::{Backend, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::DType;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -76,6 +78,9 @@ pub struct Training {
     /// Continue the run saved in this directory (`--resume`); the output goes there too
     /// unless `out` names another directory.
     pub resume: Option<PathBuf>,
+    /// Weight the residuals over time chunks (`--causal`, `--causal-chunks`,
+    /// `--causal-time`; see [`super::causal`]).
+    pub causal: Option<CausalSpec>,
 }
 
 impl Training {
@@ -100,7 +105,14 @@ impl Training {
             stop: None,
             checkpoint_every: None,
             resume: None,
+            causal: None,
         }
+    }
+
+    /// Causal training with `ε` = `eps`, 32 chunks, over the input `t`.
+    pub fn causal(mut self, eps: f64) -> Training {
+        self.causal = Some(CausalSpec::new(eps));
+        self
     }
 
     /// Save the run's state every `n` steps (needs an output directory).
@@ -213,6 +225,9 @@ impl Training {
         if self.max_time.is_some_and(|t| t.is_nan() || t <= 0.0) {
             return bad("the time limit must be positive".into());
         }
+        if let Some(c) = &self.causal {
+            c.check().map_err(TrainError::Options)?;
+        }
         if self.checkpoint_every.is_some() && self.out_dir().is_none() {
             return bad("checkpoints are written into the output directory: give --out DIR".into());
         }
@@ -277,6 +292,8 @@ impl Training {
             backend: format!("{:?}", c.backend).to_lowercase(),
             derivs: c.derivs.map_or("auto".into(), |m| m.name()),
             ranks,
+            causal: (self.causal.as_ref())
+                .map(|c| format!("ε {} over {} chunks of {}", c.eps, c.chunks, c.time)),
         }
     }
 }
@@ -334,6 +351,15 @@ pub fn train_on(
     let opts = t.options();
     let problem = reseeded(problem, t.seed);
     let local = agree(comm, local_problem(&problem, comm.rank(), comm.size()))?;
+    // causal training decides its residuals on the whole problem, the same on every rank
+    let causal = match &t.causal {
+        Some(spec) => Some(agree(comm, Causal::new(&problem, spec, t.seed))?),
+        None => None,
+    };
+    let local = match &causal {
+        Some(c) => c.weighted(&local),
+        None => local,
+    };
     let lead = comm.rank() == 0;
     let reference = match &t.reference {
         Some(path) => agree(comm, Reference::load(path, &problem).map(Some))?,
@@ -341,7 +367,7 @@ pub fn train_on(
     };
     let out = t.out_dir().filter(|_| lead);
     agree(comm, out.map_or(Ok(()), |dir| prepare_dir(dir)))?;
-    let (mut model, theta, compile_s) = agree(comm, compile_model(&local, t, comm))?;
+    let (mut model, theta, compile_s) = agree(comm, compile_model(&local, t, causal, comm))?;
     let layout = model.layout().clone();
     // what a checkpoint records of the run (it traces the problem once more: only when needed)
     let wants_checkpoints = t.checkpoint_every.is_some() || t.resume.is_some();
@@ -435,11 +461,15 @@ fn same_everywhere(comm: &dyn Collective, state: &LoopState, dir: &Path) -> Resu
 fn compile_model<'p>(
     local: &'p Problem,
     t: &Training,
+    causal: Option<Causal>,
     comm: &'p dyn Collective,
 ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
     let (mut model, theta, mut compile_s) = Model::compile_on(local, &t.compile, comm)?;
     if t.optimizer.uses_jacobian() {
         compile_s += model.add_jacobian(&t.compile)?;
+    }
+    if let Some(c) = causal {
+        model.set_causal(c)?;
     }
     Ok((model, theta, compile_s))
 }
@@ -486,10 +516,13 @@ impl Shower {
     }
 
     fn step(&mut self, r: &StepRecord) {
-        let loss = match r.damping {
+        let mut loss = match r.damping {
             Some(l) => format!("{:.3e} λ {l:.1e}", r.loss),
             None => format!("{:.3e}", r.loss),
         };
+        if let Some(w) = r.causal {
+            let _ = write!(loss, "  causal min {w:.1e}");
+        }
         if self.every.is_some_and(|n| r.step.is_multiple_of(n)) {
             eprintln!("step {:6}  loss {loss}  {:.1} s", r.step, r.wall_s);
         }

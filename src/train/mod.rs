@@ -12,6 +12,8 @@
 //! - [`run`]: the loop — Adam, L-BFGS or Adam then L-BFGS, resampling every `k` steps, a
 //!   stop flag polled between steps (Ctrl-C), one history record per step; its whole
 //!   state is a [`run::LoopState`], saved and resumed by [`checkpoint`].
+//! - [`causal`]: causal training of time-dependent problems (`--causal`): the residual
+//!   weighted over time chunks by how well the earlier chunks are solved.
 //! - [`dist`]: training with several processes — each rank's share of the points, sums
 //!   over ranks in a fixed order; `mpi` (feature `mpi`): those sums over MPI.
 //! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
@@ -32,6 +34,7 @@
 //! ```
 
 pub mod accuracy;
+pub mod causal;
 pub mod checkpoint;
 pub mod dist;
 #[cfg(feature = "plots")]

@@ -6,6 +6,7 @@
 //! one vector. Collocation points are bound separately ([`Model::bind_points`]) and stay
 //! bound until the next resample.
 
+use super::causal::Causal;
 use super::dist::{share, Alone, Collective};
 use super::layout::Layout;
 use super::lm::{GaussNewton, LeastSquares, Residuals};
@@ -14,7 +15,7 @@ use super::optim::Objective;
 use super::TrainError;
 use crate::data::{bind_params, bind_points, bind_probes_in};
 use crate::{compile, Executable, Options};
-use nabla_frontend::problem::Problem;
+use nabla_frontend::problem::{point_weight_name, Problem};
 use nabla_ir::Tensor;
 use std::ops::Range;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub struct Model<'p> {
     comm: &'p dyn Collective,
     /// The rows of every point set this process owns, and the set's full size.
     shares: Vec<(String, Range<usize>, usize)>,
+    /// Causal weights of the residuals over time ([`Model::set_causal`]).
+    causal: Option<Causal>,
 }
 
 /// Point-set sizes as the problem declares them.
@@ -193,6 +196,7 @@ impl<'p> Model<'p> {
             probes: (0, 0),
             comm: &Alone,
             shares: shares_of(problem, 0, 1),
+            causal: None,
         };
         Ok((model, theta))
     }
@@ -239,7 +243,94 @@ impl<'p> Model<'p> {
             }
         }
         self.bind_probes(seed, 0)?;
+        self.bind_causal()
+    }
+
+    /// Weights the residuals over time as `causal` says ([`super::causal`]); the model
+    /// must have been compiled from `causal.weighted(problem)`. Binds its weights.
+    pub fn set_causal(&mut self, causal: Causal) -> Result<(), TrainError> {
+        self.causal = Some(causal);
+        self.bind_causal()
+    }
+
+    /// The causal weighting, if the model has one.
+    pub fn causal(&self) -> Option<&Causal> {
+        self.causal.as_ref()
+    }
+
+    /// Sets the causal chunk weights (a resumed run's) and binds them; `false` when the
+    /// model has no causal weighting or another number of chunks.
+    pub fn restore_causal(&mut self, weights: &[f64]) -> Result<bool, TrainError> {
+        let set = self.causal.as_mut().and_then(|c| c.set_weights(weights));
+        self.bind_causal()?;
+        Ok(set.is_some())
+    }
+
+    /// Recomputes the causal weights from the residuals of the last evaluation and binds
+    /// them; `false` (and nothing done) without causal weighting.
+    pub fn refresh_causal(&mut self) -> Result<bool, TrainError> {
+        let Some(c) = &self.causal else {
+            return Ok(false);
+        };
+        let names = c.residuals().to_vec();
+        let mut values = Vec::new();
+        for name in &names {
+            let k = self.residual_index(name)?;
+            let out = self.residuals[k].ok_or_else(|| missing_residual(name))?;
+            values.push(self.exe.output(out));
+        }
+        self.update_causal(&names, &values)?;
+        Ok(true)
+    }
+
+    /// New causal weights from the values of the weighted residuals (`names`, in order)
+    /// at this process's rows; binds them.
+    fn update_causal(&mut self, names: &[String], values: &[Vec<f64>]) -> Result<(), TrainError> {
+        let Some(c) = &mut self.causal else {
+            return Ok(());
+        };
+        let mut pairs = Vec::new();
+        for (name, v) in names.iter().zip(values) {
+            let k = (self.problem.residuals.iter()).position(|r| &r.name == name);
+            let set = k.map(|k| self.problem.residuals[k].points.as_str());
+            pairs.push((&v[..], rows_named(&self.points, set.unwrap_or(""))));
+        }
+        c.update(&pairs, self.comm)?;
+        self.bind_causal()
+    }
+
+    /// Binds every weighted residual's per-point weights: its chunk's weight at each
+    /// bound row.
+    fn bind_causal(&mut self) -> Result<(), TrainError> {
+        let Some(c) = &self.causal else {
+            return Ok(());
+        };
+        // (before the points are bound there is nothing to weigh)
+        for r in &self.problem.residuals {
+            let rows = rows_named(&self.points, &r.points);
+            if c.residuals().contains(&r.name) && !rows.is_empty() {
+                let w = c.point_weights(rows);
+                self.exe.set(&point_weight_name(&r.name), &w)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The per-row weight of residual `k`'s values in the least-squares form (`√c` of
+    /// its causal weights), `None` when it is not weighted.
+    fn row_weights(&self, k: usize) -> Option<Vec<f64>> {
+        let c = self.causal.as_ref()?;
+        let r = &self.problem.residuals[k];
+        c.residuals().contains(&r.name).then(|| {
+            let w = c.point_weights(rows_named(&self.points, &r.points));
+            w.into_iter().map(f64::sqrt).collect()
+        })
+    }
+
+    fn residual_index(&self, name: &str) -> Result<usize, TrainError> {
+        (self.problem.residuals.iter())
+            .position(|r| r.name == name)
+            .ok_or_else(|| missing_residual(name))
     }
 
     /// Draws the probe directions of the sampled operators (`lap(E; sample = K)`) for
@@ -283,19 +374,38 @@ impl<'p> Model<'p> {
         };
         bind_params(jac.exe.as_mut(), self.layout.split(theta))?;
         jac.exe.run()?;
+        let values: Vec<Vec<f64>> = (jac.outputs.iter())
+            .map(|(ri, _)| jac.exe.output(*ri))
+            .collect();
+        // causal weights from the residuals at θ, for this step's loss and its trials
+        if let Some(c) = &self.causal {
+            let names = c.residuals().to_vec();
+            let picked = (names.iter())
+                .map(|n| Ok(values[self.residual_index(n)?].clone()))
+                .collect::<Result<Vec<_>, TrainError>>()?;
+            self.update_causal(&names, &picked)?;
+        }
+        // every value scaled by √(W_R/N_R), times √c of its causal weight
         let mut r = Vec::new();
         let mut scales = Vec::new();
-        for (decl, (ri, _)) in self.problem.residuals.iter().zip(&jac.outputs) {
-            let ri = jac.exe.output(*ri);
+        for (k, (decl, ri)) in self.problem.residuals.iter().zip(&values).enumerate() {
             let s = (decl.weight / ri.len().max(1) as f64).sqrt();
-            r.extend(ri.iter().map(|v| s * v));
-            scales.push((ri.len(), s));
+            let rows = match self.row_weights(k) {
+                Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
+                _ => vec![s; ri.len()],
+            };
+            r.extend(ri.iter().zip(&rows).map(|(v, s)| s * v));
+            scales.push(rows);
         }
+        let Some(jac) = &self.jac else {
+            return Err(TrainError::MissingOutput("jacobian".into()));
+        };
         // J, block by block: the rows of residual R, the columns of param P.
         let mut j = vec![0.0; r.len() * p];
         let widths: Vec<usize> = self.layout.split(theta).map(|(_, v)| v.len()).collect();
         let mut row0 = 0;
-        for ((_, blocks), (rows, s)) in jac.outputs.iter().zip(scales) {
+        for ((_, blocks), scale) in jac.outputs.iter().zip(scales) {
+            let rows = scale.len();
             let mut col0 = 0;
             for (&bi, &w) in blocks.iter().zip(&widths) {
                 let block = jac.exe.output(bi);
@@ -305,6 +415,7 @@ impl<'p> Model<'p> {
                 }
                 for (i, src) in block.chunks_exact(w.max(1)).enumerate() {
                     let dst = &mut j[(row0 + i) * p + col0..][..w];
+                    let s = scale[i];
                     dst.iter_mut().zip(src).for_each(|(d, v)| *d = s * v);
                 }
                 col0 += w;
@@ -441,6 +552,17 @@ impl Model<'_> {
         }
         Ok(LeastSquares { r, j, cols: p })
     }
+}
+
+/// The bound rows of point set `set` (none when it is not bound).
+fn rows_named<'a>(points: &'a [(String, Vec<Vec<f64>>)], set: &str) -> &'a [Vec<f64>] {
+    (points.iter())
+        .find(|(s, _)| s == set)
+        .map_or(&[][..], |(_, r)| &r[..])
+}
+
+fn missing_residual(name: &str) -> TrainError {
+    TrainError::MissingOutput(format!("residual.{name}"))
 }
 
 /// The rows of set `set` in `shares` and the set's full size.

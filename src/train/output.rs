@@ -80,7 +80,8 @@ pub fn write_params_and_history(
 }
 
 /// `history.csv`: `step,loss.R...,loss,wall_s,rel_l2.OUT...`, one row per step; the error
-/// columns (one per tracked output, in `tracked` order) are empty where not measured.
+/// columns (one per tracked output, in `tracked` order) are empty where not measured. A
+/// causal run (`--causal`) adds `causal_min`, the smallest time-chunk weight.
 pub fn history_csv(parts: &[String], tracked: &[String], history: &[StepRecord]) -> String {
     let mut s = String::from("step");
     for p in parts {
@@ -89,6 +90,10 @@ pub fn history_csv(parts: &[String], tracked: &[String], history: &[StepRecord])
     s.push_str(",loss,wall_s");
     for t in tracked {
         let _ = write!(s, ",rel_l2.{t}");
+    }
+    let causal = history.iter().any(|r| r.causal.is_some());
+    if causal {
+        s.push_str(",causal_min");
     }
     s.push('\n');
     for r in history {
@@ -103,6 +108,9 @@ pub fn history_csv(parts: &[String], tracked: &[String], history: &[StepRecord])
                 None => write!(s, ","),
             }
             .unwrap_or_default();
+        }
+        if causal {
+            let _ = write!(s, ",{:e}", r.causal.unwrap_or(f64::NAN));
         }
         s.push('\n');
     }
@@ -122,6 +130,7 @@ mod tests {
             wall_s: 0.5,
             errors: vec![],
             damping: None,
+            causal: None,
         }];
         let csv = history_csv(&["pde".into(), "bc".into()], &[], &h);
         let mut lines = csv.lines();

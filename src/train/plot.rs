@@ -322,6 +322,7 @@ mod tests {
             wall_s: step as f64 * 0.1,
             errors: vec![],
             damping: None,
+            causal: None,
         }
     }
 

@@ -146,6 +146,10 @@ pub struct StepRecord {
     pub errors: Vec<f64>,
     /// Levenberg–Marquardt's damping `λ` after the step (`None` for other steps).
     pub damping: Option<f64>,
+    /// The smallest causal weight after the step (`--causal`; `None` without): how far
+    /// in time training has got, 1 when every time chunk counts fully.
+    #[serde(default)]
+    pub causal: Option<f64>,
 }
 
 /// Why training ended.
@@ -205,6 +209,9 @@ pub struct LoopState {
     /// resumed run that had ended so takes no further steps.
     #[serde(default)]
     pub ended: Option<StopReason>,
+    /// The causal chunk weights the next step uses (`--causal`; empty without).
+    #[serde(default)]
+    pub causal: Vec<f64>,
 }
 
 impl LoopState {
@@ -221,6 +228,7 @@ impl LoopState {
             history: Vec::new(),
             wall_s: 0.0,
             ended: None,
+            causal: Vec::new(),
         }
     }
 
@@ -314,6 +322,7 @@ pub fn train_from(
     let mut loop_ = Loop::resume(state, opts.optimizer);
     model.bind_points(round_seed(opts.seed, opts.round(first)))?;
     let stochastic = model.bind_probes(opts.seed, first as u64)?;
+    loop_.start_causal(model)?;
     if first > 0 {
         // the residual parts of the first record, should the optimizer answer from its
         // cached loss without evaluating (θ, points and directions are those of the run)
@@ -341,8 +350,13 @@ pub fn train_from(
         loop_.adam.lr = opts.lr_at(step);
         let adam = step < opts.adam_steps();
         let r = (loop_.step(model, adam)).map_err(|e| loop_.explain(e, model, step, resampled))?;
+        let lm = !adam && opts.optimizer.uses_jacobian();
+        if !lm {
+            // (Levenberg–Marquardt weighs at the current θ itself, in its least squares)
+            loop_.refresh_causal(model)?;
+        }
         let mut rec = loop_.record(model, step, r.loss());
-        if !adam && opts.optimizer.uses_jacobian() {
+        if lm {
             rec.damping = Some(loop_.lm.lambda);
         }
         let due = opts
@@ -356,7 +370,7 @@ pub fn train_from(
         let stopping = r.stop_reason();
         let every = opts.checkpoint_every.filter(|n| *n > 0);
         if stopping.is_none() && every.is_some_and(|n| (step + 1).is_multiple_of(n)) {
-            loop_.save(&mut hooks, step + 1)?;
+            loop_.save(model, &mut hooks, step + 1)?;
         }
         if let Some(why) = stopping {
             reason = why;
@@ -366,7 +380,7 @@ pub fn train_from(
     }
     // saved before the final measurement, which a continuation makes at its own end
     let taken = first.max(loop_.history.last().map_or(first, |r| r.step + 1));
-    loop_.save(&mut hooks, taken)?;
+    loop_.save(model, &mut hooks, taken)?;
     if let (Some(t), Some(last)) = (
         hooks.tracker.as_deref_mut(),
         loop_.history.len().checked_sub(1),
@@ -408,6 +422,8 @@ struct Loop {
     history: Vec<StepRecord>,
     /// Set when the optimizer converged or stalled.
     ended: Option<StopReason>,
+    /// The causal chunk weights to resume with (empty: none, or computed afresh).
+    causal: Vec<f64>,
 }
 
 impl Loop {
@@ -424,11 +440,49 @@ impl Loop {
             paused: Duration::ZERO,
             history: s.history,
             ended: s.ended,
+            causal: s.causal,
         }
     }
 
+    /// Binds the causal weights of the state resumed, or, at the start of a run, weights
+    /// from the residuals at the initial θ.
+    fn start_causal(&mut self, model: &mut Model<'_>) -> Result<(), TrainError> {
+        if model.causal().is_none() {
+            return Ok(());
+        }
+        if !self.causal.is_empty() {
+            if !model.restore_causal(&self.causal)? {
+                let n = self.causal.len();
+                return Err(TrainError::Options(format!(
+                    "the saved state has {n} causal weights, this run another number of chunks"
+                )));
+            }
+            return Ok(());
+        }
+        let mut g = vec![0.0; self.theta.len()];
+        model.eval(&self.theta, &mut g)?;
+        self.refresh_causal(model)
+    }
+
+    /// New causal weights from the last evaluation's residuals: the objective changes, so
+    /// the quasi-Newton memories start over (as after a resample).
+    fn refresh_causal(&mut self, model: &mut Model<'_>) -> Result<(), TrainError> {
+        if model.refresh_causal()? {
+            self.lbfgs.reset();
+            if let Some(s) = &mut self.ssbfgs {
+                s.reset();
+            }
+        }
+        Ok(())
+    }
+
     /// Hands the state before step `step` to the checkpoint hook, if there is one.
-    fn save(&self, hooks: &mut Hooks<'_>, step: usize) -> Result<(), TrainError> {
+    fn save(
+        &self,
+        model: &Model<'_>,
+        hooks: &mut Hooks<'_>,
+        step: usize,
+    ) -> Result<(), TrainError> {
         let Some(save) = hooks.checkpoint.as_mut() else {
             return Ok(());
         };
@@ -442,6 +496,7 @@ impl Loop {
             history: self.history.clone(),
             wall_s: self.wall_s(),
             ended: self.ended,
+            causal: model.causal().map_or(Vec::new(), |c| c.weights().to_vec()),
         })
     }
 
@@ -536,6 +591,7 @@ impl Loop {
             wall_s: self.wall_s(),
             errors: Vec::new(),
             damping: None,
+            causal: model.causal().map(|c| c.min_weight()),
         }
     }
 

@@ -64,6 +64,7 @@ pub fn regression() -> Problem {
         }],
         lets: vec![],
         domains: vec![],
+        point_weights: vec![],
     }
 }
 

@@ -84,6 +84,7 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         exact: exact.collect(),
         lets,
         domains: checked.domains,
+        point_weights: Vec::new(),
     };
     Ok(Loaded {
         problem,

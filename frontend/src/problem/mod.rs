@@ -193,6 +193,18 @@ pub struct Problem {
     pub lets: Vec<LetDecl>,
     /// Domains beyond the inputs' box.
     pub domains: Vec<DomainDecl>,
+    /// Residuals whose squares are weighted point by point in the loss: residual `R` is
+    /// `mean(c · r²)` with `c` the input leaf [`point_weight_name`]`(R)` of shape
+    /// `[N_R, 1]`, bound by the trainer (causal training weights the residual over time).
+    /// Empty for a problem as written; `loss.R` stays the unweighted mean either way.
+    pub point_weights: Vec<String>,
+}
+
+/// The leaf that holds residual `residual`'s per-point loss weights when the residual is
+/// listed in [`Problem::point_weights`]. (`%` cannot appear in the language's names, so the
+/// leaf never collides with a point set's inputs `SET.INPUT`.)
+pub fn point_weight_name(residual: &str) -> String {
+    format!("%weight.{residual}")
 }
 
 /// Why an objective cannot be built.
@@ -268,15 +280,17 @@ impl Problem {
             let ctx = self.ctx(&b, &r.points, n, &nets, &params);
             let res = (r.expr)(&ctx);
             let res = res.broadcast_to(&Shape::matrix(n, 1));
-            let l = match ctx.sampled() {
-                0 => res.square().mean(),
+            // r², or r·r' of two independent traces for sampled operators
+            let sq = match ctx.sampled() {
+                0 => res.square(),
                 k => {
                     let twin = self.ctx(&b, &r.points, n, &nets, &params);
                     twin.skip_sampled(k);
                     let again = (r.expr)(&twin).broadcast_to(&Shape::matrix(n, 1));
-                    (res * again).mean()
+                    res * again
                 }
             };
+            let l = sq.mean();
             b.output(&format!("residual.{}", r.name), res);
             b.output(&format!("loss.{}", r.name), l);
             if with_jacobian {
@@ -285,6 +299,14 @@ impl Problem {
                     b.output(&format!("jacobian.{}.{p}", r.name), *j);
                 }
             }
+            // per-point weights in the loss (the Jacobian program has no loss: the trainer
+            // scales its rows by √c instead)
+            let l = if self.point_weights.contains(&r.name) && !with_jacobian {
+                let c = b.input(&point_weight_name(&r.name), n);
+                (c * sq).mean()
+            } else {
+                l
+            };
             let wl = l * r.weight;
             loss = Some(loss.map_or(wl, |acc| acc + wl));
         }
