@@ -1,7 +1,8 @@
 //! Where the time of one run goes: `cargo bench --bench profile -- B1` prints, for the
-//! loss+grad of each selected objective in f32, the total time per kind of step and the
-//! ten slowest steps (each step run alone on one thread, median of 5 runs). The
-//! high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
+//! loss+grad of each selected objective in f32, where its compile time goes (each pass of
+//! the pipeline, then Cranelift: scheduling and code generation), the total time per kind
+//! of step and the ten slowest steps (each step run alone on one thread, median of 5
+//! runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
 
 mod objectives;
 
@@ -10,7 +11,7 @@ use nabla::backends::StepTime;
 use nabla::ir::{verify, DType};
 use nabla::{lower, Backend, Executable};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -26,13 +27,18 @@ fn main() {
             threads: Some(1),
             device: None,
         };
+        let t0 = Instant::now();
         let lowered = lower(&o.graph, &opts).unwrap();
+        let lower_s = t0.elapsed().as_secs_f64();
         let info = verify(&lowered).unwrap();
         let copts = cranelift::Options {
             dtype: DType::F32,
             ..cranelift::Options::default()
         };
+        let t0 = Instant::now();
         let mut exe = cranelift::compile(&lowered, &info, &copts).unwrap();
+        let jit_s = t0.elapsed().as_secs_f64();
+        print_compile_time(&o.graph, &opts, lower_s, jit_s);
         for (name, v) in &o.binds {
             if exe.bindings().iter().any(|b| &b.name == name) {
                 exe.set(name, v).unwrap();
@@ -69,5 +75,33 @@ fn main() {
         for (name, t) in slow.iter().take(10) {
             println!("    {:8.3} ms  {name}", t.as_secs_f64() * 1e3);
         }
+    }
+}
+
+/// The compile time of one objective: every pass of the pipeline (run again, alone, for
+/// its report) and the Cranelift backend.
+fn print_compile_time(g: &nabla::ir::Graph, opts: &nabla::Options, lower_s: f64, jit_s: f64) {
+    let typed = g.with_dtype(opts.dtype);
+    let (_, report) = nabla::passes::pipeline::run(&typed, &opts.pipeline()).unwrap();
+    let passes: Vec<String> = (report.passes.iter())
+        .map(|p| {
+            format!(
+                "{} {:.3} s ({} nodes)",
+                p.name,
+                p.time.as_secs_f64(),
+                p.nodes
+            )
+        })
+        .collect();
+    println!(
+        "  compile {:.3} s: lower {lower_s:.3} s [{}], cranelift {jit_s:.3} s",
+        lower_s + jit_s,
+        passes.join(", ")
+    );
+    if let Some(s) = &report.simplify {
+        println!(
+            "  simplify: {} iterations, {} e-nodes, {}",
+            s.iterations, s.egraph_nodes, s.stop_reason
+        );
     }
 }

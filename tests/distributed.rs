@@ -118,7 +118,14 @@ fn lbfgs_and_lm_match_one_process_over_their_first_steps() {
 fn causal_weights_are_the_same_on_every_rank() {
     // the chunk losses add the ranks' sums: every rank weighs its rows as one process
     // would (x stands in for time; both sets span it)
-    let causal = ["--causal", "2", "--causal-time", "x", "--causal-chunks", "5"];
+    let causal = [
+        "--causal",
+        "2",
+        "--causal-time",
+        "x",
+        "--causal-chunks",
+        "5",
+    ];
     let adam = ["--dtype", "f64", "--optimizer", "adam", "--steps", "60"];
     compare(TINY, &[2, 3], &[&adam[..], &causal[..]].concat(), 1e-10);
     let lm = ["--dtype", "f64", "--optimizer", "lm", "--steps", "8"];

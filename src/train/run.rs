@@ -468,10 +468,7 @@ impl Loop {
     /// the quasi-Newton memories start over (as after a resample).
     fn refresh_causal(&mut self, model: &mut Model<'_>) -> Result<(), TrainError> {
         if model.refresh_causal()? {
-            self.lbfgs.reset();
-            if let Some(s) = &mut self.ssbfgs {
-                s.reset();
-            }
+            self.forget();
         }
         Ok(())
     }
@@ -523,10 +520,7 @@ impl Loop {
         match opts.resample {
             Some(every) if every > 0 && step > 0 && step.is_multiple_of(every) => {
                 model.bind_points(round_seed(opts.seed, (step / every) as u64))?;
-                self.lbfgs.reset();
-                if let Some(s) = &mut self.ssbfgs {
-                    s.reset();
-                }
+                self.forget();
                 Ok(true)
             }
             _ => Ok(false),
@@ -539,11 +533,17 @@ impl Loop {
     /// stochastic losses; the others take one line-searched or damped step per draw.
     fn redraw(&mut self, model: &mut Model<'_>, seed: u64, step: usize) -> Result<(), TrainError> {
         model.bind_probes(seed, step as u64)?;
+        self.forget();
+        Ok(())
+    }
+
+    /// The objective changed (new points, directions or weights): the quasi-Newton
+    /// memories, which describe the old one, start over.
+    fn forget(&mut self) {
         self.lbfgs.reset();
         if let Some(s) = &mut self.ssbfgs {
             s.reset();
         }
-        Ok(())
     }
 
     /// A non-finite loss or gradient at `step` (at the current θ: optimizers check before
