@@ -84,10 +84,10 @@ pub struct Args {
     #[arg(long, value_name = "EPS", value_parser = flags::positive)]
     pub causal: Option<f64>,
     /// With `--causal`: the number of equal time chunks.
-    #[arg(long, value_name = "M", default_value_t = 32, value_parser = flags::positive_count)]
+    #[arg(long, value_name = "M", default_value_t = 32, value_parser = flags::positive_count, requires = "causal")]
     pub causal_chunks: u64,
     /// With `--causal`: the input that is time.
-    #[arg(long, value_name = "INPUT", default_value = "t")]
+    #[arg(long, value_name = "INPUT", default_value = "t", requires = "causal")]
     pub causal_time: String,
     /// Train with every process of an MPI job (`mpirun -np K nabla train FILE
     /// --distributed`): each owns a share of every point set, sums are exchanged every

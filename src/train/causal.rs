@@ -17,11 +17,14 @@
 //! condition on `t = t₀`), each `mean(c·r²)` with `c` the weight of the point's chunk.
 //! Training is done in time when the smallest weight nears 1.
 //!
-//! The weights are refreshed once per step from the residuals of the step's last
-//! evaluation (Adam: the previous step's parameters, one step behind; L-BFGS: the accepted
-//! point), and by Levenberg–Marquardt from the residuals at the current parameters, which
-//! it computes anyway. A refresh changes the objective, so the quasi-Newton memories start
-//! over as after a resample: Adam and `lm` are the optimizers to use with it.
+//! The weights are refreshed once per step: after an Adam step from its own evaluation
+//! (the parameters before the step: one step behind, at no extra cost), after an L-BFGS
+//! or SSBFGS step from the residuals at the accepted point, and by Levenberg–Marquardt
+//! from the residuals at the current parameters, which it computes anyway. A refresh
+//! changes the objective, so the quasi-Newton memories start over as after a resample:
+//! Adam and `lm` are the optimizers to use with it. With sampled operators
+//! (`lap(E; sample = K)`) the chunk means are of `r·r′`, the unbiased estimate the loss
+//! uses (clamped at 0), except under `lm`, whose Jacobian program traces a residual once.
 
 use super::dist::Collective;
 use super::TrainError;
@@ -164,34 +167,43 @@ impl Causal {
             .collect()
     }
 
-    /// Recomputes the chunk weights from the weighted residuals' values `residuals[j]` at
-    /// the rows `rows[j]` (this process's; the sums and counts of every chunk are added
-    /// over `comm`'s processes, so every rank gets the same weights).
+    /// Recomputes the chunk weights from the weighted residuals' squares `squares[j]`
+    /// (`r²` per point, or `r·r′` of two independent traces for sampled operators) at the
+    /// rows `rows[j]` (this process's; the sums and counts of every chunk are added over
+    /// `comm`'s processes, so every rank gets the same weights). A chunk's mean counts
+    /// at least 0 (`r·r′` can be negative); a chunk whose sum is not finite is an error.
     pub fn update(
         &mut self,
-        residuals: &[(&[f64], &[Vec<f64>])],
+        squares: &[(&[f64], &[Vec<f64>])],
         comm: &dyn Collective,
     ) -> Result<(), TrainError> {
         let m = self.spec.chunks;
-        // per residual: the sum of r² and the count of every chunk
-        let mut v = vec![0.0; 2 * m * residuals.len()];
-        for (j, (values, rows)) in residuals.iter().enumerate() {
+        // per residual: the sum of squares and the count of every chunk
+        let mut v = vec![0.0; 2 * m * squares.len()];
+        for (j, (values, rows)) in squares.iter().enumerate() {
             let (sums, counts) = v[2 * m * j..2 * m * (j + 1)].split_at_mut(m);
-            for (r, row) in values.iter().zip(rows.iter()) {
+            for (sq, row) in values.iter().zip(rows.iter()) {
                 let k = self.chunk(row[self.time.0]);
-                sums[k] += r * r;
+                sums[k] += sq;
                 counts[k] += 1.0;
             }
         }
         comm.sum(&mut v)?;
+        if let Some(k) = v[..].iter().position(|x| !x.is_finite()) {
+            let (j, i) = (k / (2 * m), k % m);
+            return Err(TrainError::Options(format!(
+                "causal weights: residual `{}` is not finite in time chunk {i} of {m}",
+                self.residuals.get(j).map_or("?", |s| s.as_str())
+            )));
+        }
         let mut before = 0.0;
         for i in 0..m {
             self.weights[i] = (-self.spec.eps * before).exp();
-            before += (0..residuals.len())
+            before += (0..squares.len())
                 .map(|j| {
                     let (s, c) = (v[2 * m * j + i], v[2 * m * j + m + i]);
                     if c > 0.0 {
-                        s / c
+                        (s / c).max(0.0)
                     } else {
                         0.0
                     }
@@ -239,9 +251,9 @@ mod tests {
             .map(|&t| vec![t])
             .collect();
         // chunks 0, 0, 1, 2, 3 of five chunks of 0.2: 0.05, 0.15 → 0; 0.3 → 1; 0.5 → 2; 0.7 → 3
-        let r = [1.0, 3.0_f64.sqrt(), 1.0, 0.5, 0.0];
+        let sq = [1.0, 3.0, 1.0, 0.25, 0.0];
         // chunk 0: mean(1, 3) = 2; chunk 1: 1; chunk 2: 0.25; chunk 3: 0
-        c.update(&[(&r, &rows)], &Alone).unwrap();
+        c.update(&[(&sq, &rows)], &Alone).unwrap();
         let want = [
             1.0,
             (-0.5_f64 * 2.0).exp(),
@@ -262,11 +274,26 @@ mod tests {
         let mut c = causal(1.0, 2);
         let a_rows = vec![vec![0.1], vec![0.6]];
         let b_rows = vec![vec![0.2], vec![0.3], vec![0.9]];
-        let (a, b) = ([2.0, 5.0], [1.0, 3.0, 7.0]);
+        let (a, b) = ([4.0, 25.0], [1.0, 9.0, 49.0]);
         c.update(&[(&a, &a_rows), (&b, &b_rows)], &Alone).unwrap();
         // chunk 0: 2² + mean(1², 3²) = 4 + 5 = 9
         assert!((c.weights()[1] - (-9.0_f64).exp()).abs() < 1e-18);
         assert_eq!(c.weights()[0], 1.0);
+    }
+
+    #[test]
+    fn negative_chunk_means_count_zero_and_non_finite_ones_are_errors() {
+        // r·r′ of a sampled operator can be negative: the chunk counts 0, not a reward
+        let mut c = causal(1.0, 2);
+        let rows = vec![vec![0.1], vec![0.2], vec![0.7]];
+        c.update(&[(&[-3.0, 1.0, 5.0], &rows)], &Alone).unwrap();
+        assert_eq!(c.weights(), [1.0, 1.0]);
+        let err = c.update(&[(&[f64::NAN, 1.0, 5.0], &rows)], &Alone);
+        let msg = err.unwrap_err().to_string();
+        assert!(
+            msg.contains("`pde` is not finite in time chunk 0 of 2"),
+            "{msg}"
+        );
     }
 
     #[test]

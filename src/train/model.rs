@@ -15,7 +15,7 @@ use super::optim::Objective;
 use super::TrainError;
 use crate::data::{bind_params, bind_points, bind_probes_in};
 use crate::{compile, Executable, Options};
-use nabla_frontend::problem::{point_weight_name, Problem};
+use nabla_frontend::problem::{point_weight_name, square_name, Problem};
 use nabla_ir::Tensor;
 use std::ops::Range;
 use std::time::Instant;
@@ -44,6 +44,8 @@ pub struct Model<'p> {
     shares: Vec<(String, Range<usize>, usize)>,
     /// Causal weights of the residuals over time ([`Model::set_causal`]).
     causal: Option<Causal>,
+    /// θ of the last evaluation.
+    last_x: Vec<f64>,
 }
 
 /// Point-set sizes as the problem declares them.
@@ -197,6 +199,7 @@ impl<'p> Model<'p> {
             comm: &Alone,
             shares: shares_of(problem, 0, 1),
             causal: None,
+            last_x: Vec::new(),
         };
         Ok((model, theta))
     }
@@ -273,18 +276,30 @@ impl<'p> Model<'p> {
             return Ok(false);
         };
         let names = c.residuals().to_vec();
-        let mut values = Vec::new();
+        let outputs = self.exe.output_names();
+        let mut squares = Vec::new();
         for name in &names {
-            let k = self.residual_index(name)?;
-            let out = self.residuals[k].ok_or_else(|| missing_residual(name))?;
-            values.push(self.exe.output(out));
+            let want = square_name(name);
+            let out = outputs.iter().position(|o| *o == want);
+            let out = out.ok_or(TrainError::MissingOutput(want))?;
+            squares.push(self.exe.output(out));
         }
-        self.update_causal(&names, &values)?;
+        self.update_causal(&names, &squares)?;
         Ok(true)
     }
 
-    /// New causal weights from the values of the weighted residuals (`names`, in order)
-    /// at this process's rows; binds them.
+    /// [`Model::refresh_causal`] from the residuals at `theta`, evaluating there first
+    /// unless the last evaluation was there.
+    pub fn refresh_causal_at(&mut self, theta: &[f64]) -> Result<bool, TrainError> {
+        if self.causal.is_some() && self.last_x != theta {
+            let mut g = vec![0.0; theta.len()];
+            self.eval(theta, &mut g)?;
+        }
+        self.refresh_causal()
+    }
+
+    /// New causal weights from the per-point squares of the weighted residuals (`names`,
+    /// in order) at this process's rows; binds them.
     fn update_causal(&mut self, names: &[String], values: &[Vec<f64>]) -> Result<(), TrainError> {
         let Some(c) = &mut self.causal else {
             return Ok(());
@@ -380,8 +395,14 @@ impl<'p> Model<'p> {
         // causal weights from the residuals at θ, for this step's loss and its trials
         if let Some(c) = &self.causal {
             let names = c.residuals().to_vec();
+            // (the Jacobian program traces each residual once: r², also for sampled ones)
             let picked = (names.iter())
-                .map(|n| Ok(values[self.residual_index(n)?].clone()))
+                .map(|n| {
+                    Ok(values[self.residual_index(n)?]
+                        .iter()
+                        .map(|r| r * r)
+                        .collect())
+                })
                 .collect::<Result<Vec<_>, TrainError>>()?;
             self.update_causal(&names, &picked)?;
         }
@@ -392,7 +413,15 @@ impl<'p> Model<'p> {
             let s = (decl.weight / ri.len().max(1) as f64).sqrt();
             let rows = match self.row_weights(k) {
                 Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
-                _ => vec![s; ri.len()],
+                Some(w) => {
+                    return Err(TrainError::Options(format!(
+                        "causal weights: {} for the {} values of residual `{}`",
+                        w.len(),
+                        ri.len(),
+                        decl.name
+                    )))
+                }
+                None => vec![s; ri.len()],
             };
             r.extend(ri.iter().zip(&rows).map(|(v, s)| s * v));
             scales.push(rows);
@@ -471,6 +500,10 @@ impl Objective for Model<'_> {
         bind_params(self.exe.as_mut(), self.layout.split(x))?;
         self.exe.run()?;
         self.evals += 1;
+        if self.causal.is_some() {
+            self.last_x.clear();
+            self.last_x.extend_from_slice(x);
+        }
         let mut off = 0;
         for ((_, vals), gi) in self.layout.split(x).zip(&self.grads) {
             let dst = &mut grad[off..off + vals.len()];

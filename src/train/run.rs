@@ -353,7 +353,7 @@ pub fn train_from(
         let lm = !adam && opts.optimizer.uses_jacobian();
         if !lm {
             // (Levenberg–Marquardt weighs at the current θ itself, in its least squares)
-            loop_.refresh_causal(model)?;
+            loop_.refresh_causal(model, adam)?;
         }
         let mut rec = loop_.record(model, step, r.loss());
         if lm {
@@ -459,15 +459,20 @@ impl Loop {
             }
             return Ok(());
         }
-        let mut g = vec![0.0; self.theta.len()];
-        model.eval(&self.theta, &mut g)?;
-        self.refresh_causal(model)
+        self.refresh_causal(model, false)
     }
 
-    /// New causal weights from the last evaluation's residuals: the objective changes, so
-    /// the quasi-Newton memories start over (as after a resample).
-    fn refresh_causal(&mut self, model: &mut Model<'_>) -> Result<(), TrainError> {
-        if model.refresh_causal()? {
+    /// New causal weights: after an Adam step from its evaluation (at the parameters
+    /// before the step: one step behind, at no cost), after an L-BFGS or SSBFGS step
+    /// from the residuals at the new θ (whose line search may have evaluated elsewhere
+    /// last). The objective changes, so the quasi-Newton memories start over (as after a
+    /// resample).
+    fn refresh_causal(&mut self, model: &mut Model<'_>, adam: bool) -> Result<(), TrainError> {
+        let refreshed = match adam {
+            true => model.refresh_causal()?,
+            false => model.refresh_causal_at(&self.theta)?,
+        };
+        if refreshed {
             self.forget();
         }
         Ok(())

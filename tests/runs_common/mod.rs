@@ -20,10 +20,15 @@ exact u = sin(pi * x) * sin(pi * y)
 
 /// The `loss` column of a history.csv, as bits.
 pub fn csv_losses(path: &Path) -> Vec<u64> {
+    csv_column(path, "loss")
+}
+
+/// Column `name` of a history.csv, as bits.
+pub fn csv_column(path: &Path, name: &str) -> Vec<u64> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "loss").unwrap();
+    let col = header.iter().position(|h| *h == name).unwrap();
     lines
         .map(|l| {
             l.split(',')

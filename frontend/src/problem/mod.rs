@@ -195,8 +195,9 @@ pub struct Problem {
     pub domains: Vec<DomainDecl>,
     /// Residuals whose squares are weighted point by point in the loss: residual `R` is
     /// `mean(c · r²)` with `c` the input leaf [`point_weight_name`]`(R)` of shape
-    /// `[N_R, 1]`, bound by the trainer (causal training weights the residual over time).
-    /// Empty for a problem as written; `loss.R` stays the unweighted mean either way.
+    /// `[N_R, 1]`, bound by the trainer (causal training weights the residual over time),
+    /// and the per-point squares are the output [`square_name`]`(R)`. Empty for a problem
+    /// as written; `loss.R` stays the unweighted mean either way.
     pub point_weights: Vec<String>,
 }
 
@@ -205,6 +206,13 @@ pub struct Problem {
 /// leaf never collides with a point set's inputs `SET.INPUT`.)
 pub fn point_weight_name(residual: &str) -> String {
     format!("%weight.{residual}")
+}
+
+/// The output that holds residual `residual`'s per-point square (`r²`, or `r·r′` of its
+/// two traces with sampled operators) when the residual is in [`Problem::point_weights`]:
+/// what the trainer measures the residual's time chunks by.
+pub fn square_name(residual: &str) -> String {
+    format!("%square.{residual}")
 }
 
 /// Why an objective cannot be built.
@@ -303,6 +311,7 @@ impl Problem {
             // scales its rows by √c instead)
             let l = if self.point_weights.contains(&r.name) && !with_jacobian {
                 let c = b.input(&point_weight_name(&r.name), n);
+                b.output(&square_name(&r.name), sq);
                 (c * sq).mean()
             } else {
                 l
