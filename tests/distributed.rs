@@ -119,7 +119,7 @@ fn causal_weights_are_the_same_on_every_rank() {
     // the chunk losses add the ranks' sums: every rank weighs its rows as one process
     // would (x stands in for time; both sets span it). ε is small enough that the
     // weights start between 1 and e⁻¹ and move every step.
-    let causal = "--causal 0.005 --causal-time x --causal-chunks 5";
+    let causal = "--causal 0.001 --causal-time x --causal-chunks 5";
     let runs = [
         "--dtype f64 --optimizer adam --steps 60",
         "--dtype f64 --optimizer lm --steps 8",
