@@ -54,6 +54,70 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
     }
 }
 
+/// One executable run many times by 2–4 threads claiming chunks, with a spinning thread
+/// competing for the cores: every run gives the first run's bits.
+#[test]
+fn dynamically_claimed_chunks_reproduce_every_run() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[2053, 16], false);
+    let w = leaf(&mut g, "W", &[16, 16], true);
+    let mut h = x;
+    for _ in 0..6 {
+        let z = g.add_or_panic(
+            Op::MatMul {
+                ta: false,
+                tb: true,
+            },
+            &[h, w],
+        );
+        h = g.unary(UnOp::Tanh, z);
+    }
+    let s = g.add_or_panic(Op::Mean(0), &[h]);
+    g.set_output("s", s);
+    g.set_output("h", h);
+    let e = env(&g, -1.0, 1.0);
+    let info = verify(&g).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let single = run(&g, &Options::default(), &e);
+    for threads in [2, 3, 4] {
+        let opts = Options {
+            threads,
+            par_min: 1,
+            ..Options::default()
+        };
+        let mut exe = compile(&g, &info, &opts).unwrap();
+        for (name, t) in &e {
+            exe.set(name, &t.data).unwrap();
+        }
+        let mut first = None;
+        for k in 0..200 {
+            exe.run().unwrap();
+            let out: Vec<Vec<f64>> = (0..2).map(|i| exe.output(i)).collect();
+            match &first {
+                None => first = Some(out),
+                Some(f) => assert_eq!(f, &out, "{threads} threads, run {k}"),
+            }
+        }
+        let first = first.unwrap();
+        for (a, b) in first[1].iter().zip(&single[1]) {
+            assert!(
+                (a - b).abs() <= 1e-12,
+                "{threads} threads against one: {a} vs {b}"
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+}
+
 #[test]
 fn running_twice_after_rebinding_gives_new_values() {
     let mut g = Graph::new();

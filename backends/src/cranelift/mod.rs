@@ -14,8 +14,9 @@
 //!   (≤ 4 ulp measured), Cephes' forms with an inline `exp` in f64 (≤ 2 ulp measured).
 //!   `tanh` is the activation of every benchmark network, and a call per lane costs
 //!   several times more than the inline code.
-//! - **Runtime** (`runtime`): buffers allocated once, the memory plan's arena, threads
-//!   split each step; runs are deterministic.
+//! - **Runtime** (`runtime`, `pool`): buffers allocated once, the memory plan's arena;
+//!   each step cut into chunks that the caller and persistent worker threads claim
+//!   dynamically; runs are deterministic.
 //!
 //! ## Precision
 //!
@@ -49,6 +50,7 @@ mod emit;
 mod layout;
 mod math;
 mod ops;
+mod pool;
 mod runtime;
 mod vmath;
 
@@ -75,8 +77,8 @@ pub struct Options {
     pub simd: bool,
     /// Inline the vectorised `tanh` instead of calling the host's `tanh` per lane.
     pub inline_tanh: bool,
-    /// Steps with less work than this (elements, or multiply-adds for products) run on
-    /// one thread: splitting them costs more than it saves.
+    /// Steps with less work than this (elements, or multiply-adds for products) are not
+    /// cut into chunks: one thread runs each, as splitting costs more than it saves.
     pub par_min: usize,
 }
 

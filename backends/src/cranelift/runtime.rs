@@ -10,21 +10,26 @@
 //!
 //! ## Threads and determinism
 //!
-//! With `n` threads, a run in which some step is big enough to split (`par_min`) spawns
-//! `n − 1` scoped workers; every thread walks the whole step list and does its share of
-//! each step, then waits at a barrier (spin briefly, then sleep). A kernel is split into
-//! `n` contiguous ranges of its outermost loop, a product into `n` blocks of rows (one
-//! `gemm` call each), a reduction into `n` ranges of output elements. Small steps run on
-//! thread 0 alone. Each output element is computed by exactly one thread, so a run
-//! reproduces bit for bit. Elementwise values and reductions (each output sums its axis
-//! in index order, in f64 like the interpreter) also do not depend on the thread count;
-//! a product's rows are computed by `gemm` over the full inner extent, which in our tests
-//! gives the same bits for any split, but `gemm` does not promise it.
+//! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
+//! chunks: contiguous ranges of a kernel's outermost loop, of a product's rows (one
+//! `gemm` call each), of a reduction's outputs. The calling thread and `n − 1` workers
+//! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
+//! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
+//! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
+//! thread claims it. The cut depends only on `n`, and each output element is computed by
+//! exactly one chunk, so a run reproduces bit for bit. Elementwise values and reductions
+//! (each output sums its axis in index order, in f64 like the interpreter) also do not
+//! depend on the thread count; a product's rows are computed by `gemm` over the full
+//! inner extent, which in our tests gives the same bits for any cut, but `gemm` does not
+//! promise it.
 
 use super::emit::KernelCode;
+use super::pool::{Job, Pool};
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+
+/// Chunks per thread of a step that is split: enough for a thread that falls behind to
+/// leave most of its share to the others.
+const CHUNKS_PER_THREAD: usize = 4;
 
 /// A kernel entry point: `(pointer table, lo, hi)` of the outermost loop.
 pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
@@ -76,8 +81,12 @@ pub struct Runtime<T: Elem> {
     base: Vec<*mut T>,
     steps: Vec<RStep>,
     threads: usize,
-    /// Steps with less work run on thread 0 alone.
-    par_min: usize,
+    /// Chunks of every step (steps with less work than `par_min` are one).
+    chunks: Vec<usize>,
+    /// The claims of a run over the pool, and the pool (started at the first run that
+    /// splits a step).
+    job: Option<Box<Job>>,
+    pool: Option<Pool>,
 }
 
 // SAFETY: the raw pointers point into buffers the runtime owns; moving it to another
@@ -114,7 +123,7 @@ impl<T: Elem> Runtime<T> {
             })
             .collect();
         let mut kernels = code.iter().zip(fns);
-        let steps = p
+        let steps: Vec<RStep> = p
             .steps
             .iter()
             .map(|s| match s {
@@ -132,14 +141,27 @@ impl<T: Elem> Runtime<T> {
                 Step::Reduce(r) => RStep::Reduce(r.clone()),
             })
             .collect();
+        let threads = threads.max(1);
+        let chunks: Vec<usize> = (steps.iter())
+            .map(|s| {
+                let (items, work) = size(s);
+                if threads == 1 || work < par_min || items < 2 {
+                    1
+                } else {
+                    items.min(CHUNKS_PER_THREAD * threads)
+                }
+            })
+            .collect();
         Runtime {
             own,
             arena: vec![T::default(); p.arena_len],
             offsets,
             base: vec![std::ptr::null_mut(); p.buffers.len()],
             steps,
-            threads: threads.max(1),
-            par_min,
+            threads,
+            job: Some(Box::new(Job::new(chunks.clone()))),
+            chunks,
+            pool: None,
         }
     }
 
@@ -181,7 +203,7 @@ impl<T: Elem> Runtime<T> {
         (0..self.steps.len())
             .map(|i| {
                 let t = std::time::Instant::now();
-                sh.step(i, 0, 1);
+                sh.step(i);
                 t.elapsed()
             })
             .collect()
@@ -189,34 +211,52 @@ impl<T: Elem> Runtime<T> {
 
     /// Whether any step is large enough to split among threads.
     fn splits(&self) -> bool {
-        let (n, min) = (self.threads, self.par_min);
-        self.steps.iter().any(|s| {
-            let (items, work) = match s {
-                RStep::Kernel { outer, numel, .. } => (*outer, *numel),
-                RStep::MatMul(m) => (m.m, m.m * m.n * m.k),
-                RStep::Reduce(r) => (r.shape.numel() / r.shape.dims()[r.axis], r.shape.numel()),
-            };
-            items >= n && work >= min
-        })
+        self.chunks.iter().any(|&c| c > 1)
     }
 
-    /// Runs every step once. Threads are only started when some step will be split.
+    /// Runs every step once: on this thread alone, or with the pool's workers when some
+    /// step is split.
     pub fn run(&mut self) {
         self.refresh();
-        let n = self.threads;
-        if n == 1 || !self.splits() {
-            return Shared(self).work(0, 1, None);
+        if self.threads == 1 || !self.splits() {
+            let sh = Shared(self);
+            return (0..self.steps.len()).for_each(|i| sh.step(i));
         }
-        let shared = Shared(self);
-        let barrier = SpinBarrier::new(n);
-        std::thread::scope(|s| {
-            for t in 1..n {
-                let (sh, b) = (&shared, &barrier);
-                s.spawn(move || sh.work(t, n, Some(b)));
-            }
-            shared.work(0, n, Some(&barrier));
-        });
+        let pool = self.pool.take().unwrap_or_else(|| Pool::new(self.threads));
+        let mut job = self.job.take().expect("the job is back after every run");
+        let sh = Shared(self);
+        // SAFETY: `run_chunk::<T>` on `&sh` runs one chunk of one step: chunks of a step
+        // write disjoint elements and read buffers no chunk of that step writes; the pool
+        // runs steps in order and returns only when every chunk is done.
+        unsafe {
+            pool.run(
+                &mut job,
+                run_chunk::<T>,
+                &sh as *const Shared<'_, T> as *const (),
+            );
+        }
+        self.job = Some(job);
+        self.pool = Some(pool);
     }
+}
+
+/// The work of one step: items to split (rows, outputs) and elements or multiply-adds.
+fn size(s: &RStep) -> (usize, usize) {
+    match s {
+        RStep::Kernel { outer, numel, .. } => (*outer, *numel),
+        RStep::MatMul(m) => (m.m, m.m * m.n * m.k),
+        RStep::Reduce(r) => (r.shape.numel() / r.shape.dims()[r.axis], r.shape.numel()),
+    }
+}
+
+/// Chunk `c` of step `i` of the runtime behind `data` (a `Shared<T>`).
+///
+/// # Safety
+/// `data` points at a live `Shared<T>` of a refreshed runtime; see [`Runtime::run`].
+unsafe fn run_chunk<T: Elem>(data: *const (), i: usize, c: usize) {
+    // SAFETY: the caller's contract.
+    let sh = unsafe { &*(data as *const Shared<'_, T>) };
+    sh.chunk(i, c);
 }
 
 /// The runtime as seen by the worker threads during one run.
@@ -228,50 +268,33 @@ struct Shared<'a, T: Elem>(&'a Runtime<T>);
 unsafe impl<T: Elem> Sync for Shared<'_, T> {}
 
 impl<T: Elem> Shared<'_, T> {
-    /// Thread `t`'s share of every step.
-    fn work(&self, t: usize, n: usize, barrier: Option<&SpinBarrier>) {
-        for i in 0..self.0.steps.len() {
-            self.step(i, t, n);
-            if let Some(b) = barrier {
-                b.wait();
-            }
-        }
+    /// Every chunk of step `i`, in order, on this thread.
+    fn step(&self, i: usize) {
+        (0..self.0.chunks[i]).for_each(|c| self.chunk(i, c));
     }
 
-    /// Thread `t`'s share of step `i`.
-    fn step(&self, i: usize, t: usize, n: usize) {
-        match &self.0.steps[i] {
-            RStep::Kernel {
-                f,
-                table,
-                outer,
-                numel,
-                ..
-            } => {
-                if let Some((lo, hi)) = self.share(t, n, *outer, *numel) {
-                    // SAFETY: the table points at live buffers sized by the plan; the
-                    // kernel touches rows lo..hi only.
-                    unsafe { f(table.as_ptr(), lo as i64, hi as i64) }
-                }
-            }
-            RStep::MatMul(m) => self.matmul(m, t, n),
-            RStep::Reduce(r) => self.reduce(r, t, n),
-        }
-    }
-
-    /// Thread `t`'s range of `0..items` (of a step doing `work` units), or `None`.
-    fn share(&self, t: usize, n: usize, items: usize, work: usize) -> Option<(usize, usize)> {
-        if n == 1 || work < self.0.par_min || items < n {
-            return (t == 0).then_some((0, items));
-        }
-        let (lo, hi) = (items * t / n, items * (t + 1) / n);
-        (lo < hi).then_some((lo, hi))
-    }
-
-    fn matmul(&self, m: &MatMul, t: usize, n: usize) {
-        let Some((r0, r1)) = self.share(t, n, m.m, m.m * m.n * m.k) else {
+    /// Chunk `c` of step `i`.
+    fn chunk(&self, i: usize, c: usize) {
+        let step = &self.0.steps[i];
+        let (items, _) = size(step);
+        let k = self.0.chunks[i];
+        let (lo, hi) = (items * c / k, items * (c + 1) / k);
+        if lo >= hi {
             return;
-        };
+        }
+        match step {
+            RStep::Kernel { f, table, .. } => {
+                // SAFETY: the table points at live buffers sized by the plan; the
+                // kernel touches rows lo..hi only.
+                unsafe { f(table.as_ptr(), lo as i64, hi as i64) }
+            }
+            RStep::MatMul(m) => self.matmul(m, lo, hi),
+            RStep::Reduce(r) => self.reduce(r, lo, hi),
+        }
+    }
+
+    /// Rows `r0..r1` of a product.
+    fn matmul(&self, m: &MatMul, r0: usize, r1: usize) {
         let base = &self.0.base;
         // SAFETY: operands and result lie inside their buffers (checked by the schedule's
         // shapes); rows r0..r1 of the result are this thread's alone.
@@ -303,13 +326,10 @@ impl<T: Elem> Shared<'_, T> {
         }
     }
 
-    fn reduce(&self, r: &Reduce, t: usize, n: usize) {
+    /// Outputs `o0..o1` of a reduction.
+    fn reduce(&self, r: &Reduce, o0: usize, o1: usize) {
         let dims = r.shape.dims();
         let len = dims[r.axis];
-        let outs = r.shape.numel() / len;
-        let Some((o0, o1)) = self.share(t, n, outs, r.shape.numel()) else {
-            return;
-        };
         let src = self.0.base[r.src.index()];
         let dst = self.0.base[r.dst.index()];
         let step = r.map.strides[r.axis];
@@ -387,51 +407,4 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
         o /= dims[k];
     }
     off
-}
-
-/// A reusable barrier that spins briefly, then sleeps on a condition variable: steps
-/// are short, so the partner usually arrives within the spin; when the machine is
-/// oversubscribed, sleeping hands the core to the thread being waited for.
-struct SpinBarrier {
-    n: usize,
-    count: AtomicUsize,
-    generation: AtomicUsize,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
-
-/// Spins before sleeping (a few microseconds).
-const SPINS: u32 = 1 << 12;
-
-impl SpinBarrier {
-    fn new(n: usize) -> Self {
-        SpinBarrier {
-            n,
-            count: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
-        }
-    }
-
-    fn wait(&self) {
-        let g = self.generation.load(Ordering::Acquire);
-        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
-            self.count.store(0, Ordering::Relaxed);
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.generation.fetch_add(1, Ordering::Release);
-            self.wake.notify_all();
-            return;
-        }
-        for _ in 0..SPINS {
-            if self.generation.load(Ordering::Acquire) != g {
-                return;
-            }
-            std::hint::spin_loop();
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        while self.generation.load(Ordering::Acquire) == g {
-            guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
-        }
-    }
 }

@@ -1,0 +1,329 @@
+//! Worker threads kept across runs, and the claims of one run.
+//!
+//! A run is a list of steps, each cut into a fixed number of chunks (its share of the
+//! outermost loop, of a product's rows, of a reduction's outputs). Every thread — the
+//! caller and the pool's workers — claims the next chunk of the current step from an
+//! atomic counter, runs it, and counts it done; whoever completes a step's last chunk
+//! opens the next step. Nobody waits at a barrier for a thread that has nothing to do, so
+//! a worker the OS has descheduled (another process on its core) costs at most the chunk
+//! it holds, not a wait at every step: the other threads take the remaining chunks. The
+//! caller returns once every step is done and no worker is inside the run's claims.
+//!
+//! Which thread runs a chunk varies from run to run; what the chunk computes does not
+//! (the cut depends only on the thread count), so runs reproduce bit for bit.
+//!
+//! ## Why the hand-over is safe
+//!
+//! A worker announces itself (`holders += 1`) before it reads the published run and
+//! withdraws after its claim; the caller withdraws the run (`job = null`) and then waits
+//! for `holders == 0`. Both sides use sequentially consistent operations, so either the
+//! caller sees the worker's announcement and waits for it, or the worker sees no run and
+//! touches nothing. A worker holds its announcement only while it claims and runs one
+//! chunk; it withdraws while it waits for a step to finish, so the caller never waits
+//! for a descheduled worker that holds no chunk.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// Spins before yielding the core while waiting (a few microseconds).
+const SPINS: u32 = 1 << 10;
+
+/// The claims of one run: which step is current and, per step, chunks claimed and done.
+pub struct Job {
+    /// The step in progress (`chunks.len()` when all are done).
+    cur: AtomicUsize,
+    claimed: Vec<AtomicUsize>,
+    done: Vec<AtomicUsize>,
+    /// Chunks of every step.
+    chunks: Vec<usize>,
+    /// Runs chunk `(step, chunk)`; `data` is what it runs on.
+    run: unsafe fn(*const (), usize, usize),
+    data: *const (),
+}
+
+/// What a claim found.
+enum Claim {
+    /// Chunk `.1` of step `.0` is this thread's.
+    Chunk(usize, usize),
+    /// Every chunk of the current step is taken; wait for it to finish.
+    Busy(usize),
+    /// Every step is done.
+    Finished,
+}
+
+impl Job {
+    /// A job over steps with these chunk counts (each at least 1).
+    pub fn new(chunks: Vec<usize>) -> Job {
+        let n = chunks.len();
+        Job {
+            cur: AtomicUsize::new(0),
+            claimed: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            done: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            chunks,
+            run: noop,
+            data: std::ptr::null(),
+        }
+    }
+
+    fn claim(&self) -> Claim {
+        let i = self.cur.load(Acquire);
+        if i >= self.chunks.len() {
+            return Claim::Finished;
+        }
+        let c = self.claimed[i].fetch_add(1, AcqRel);
+        if c < self.chunks[i] {
+            Claim::Chunk(i, c)
+        } else {
+            Claim::Busy(i)
+        }
+    }
+
+    /// Counts chunk of step `i` done; the last one opens the next step. (The chain of
+    /// read-modify-writes on `done` carries every chunk's writes to whoever opens it.)
+    fn complete(&self, i: usize) {
+        if self.done[i].fetch_add(1, AcqRel) + 1 == self.chunks[i] {
+            self.cur.store(i + 1, Release);
+        }
+    }
+
+    /// Runs a claimed chunk and counts it done.
+    ///
+    /// # Safety
+    /// `run` and `data` must be valid for this job (set by [`Pool::run`]).
+    unsafe fn work(&self, i: usize, c: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.run)(self.data, i, c) };
+        self.complete(i);
+    }
+
+    fn reset(&self) {
+        self.cur.store(0, Relaxed);
+        for (a, b) in self.claimed.iter().zip(&self.done) {
+            a.store(0, Relaxed);
+            b.store(0, Relaxed);
+        }
+    }
+}
+
+unsafe fn noop(_: *const (), _: usize, _: usize) {}
+
+/// What the caller and the workers share.
+struct Shared {
+    /// The run in progress, or null.
+    job: AtomicPtr<Job>,
+    /// Workers inside a claim of the published run.
+    holders: AtomicUsize,
+    /// Bumped for every run (and at shutdown) to wake parked workers.
+    generation: Mutex<u64>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+}
+
+/// `n − 1` worker threads that help the calling thread run jobs.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// A pool for runs on `threads` threads (the caller and `threads − 1` workers).
+    pub fn new(threads: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            holders: AtomicUsize::new(0),
+            generation: Mutex::new(0),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        let workers = (1..threads)
+            .map(|k| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("nabla-cpu-{k}"))
+                    .spawn(move || worker(&s))
+                    .expect("the operating system starts a worker thread")
+            })
+            .collect();
+        Pool { shared, workers }
+    }
+
+    /// Runs every chunk of every step of `job`, chunk `(i, c)` by `run(data, i, c)`, on
+    /// this thread and the workers; returns when all are done and no worker holds a claim.
+    ///
+    /// # Safety
+    /// `run(data, i, c)` must be safe to call from any thread for every chunk `c` of every
+    /// step `i`, chunks of one step concurrently, steps in order.
+    pub unsafe fn run(
+        &self,
+        job: &mut Job,
+        run: unsafe fn(*const (), usize, usize),
+        data: *const (),
+    ) {
+        job.reset();
+        job.run = run;
+        job.data = data;
+        let s = &*self.shared;
+        s.job.store(job as *mut Job, SeqCst);
+        {
+            let mut g = s.generation.lock().unwrap_or_else(|e| e.into_inner());
+            *g += 1;
+            s.wake.notify_all();
+        }
+        loop {
+            match job.claim() {
+                // SAFETY: the caller's contract.
+                Claim::Chunk(i, c) => unsafe { job.work(i, c) },
+                Claim::Busy(i) => wait_past(&job.cur, i),
+                Claim::Finished => break,
+            }
+        }
+        s.job.store(std::ptr::null_mut(), SeqCst);
+        let mut spins = 0u32;
+        while s.holders.load(SeqCst) != 0 {
+            pause(&mut spins);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, SeqCst);
+        {
+            let mut g = (self.shared.generation.lock()).unwrap_or_else(|e| e.into_inner());
+            *g += 1;
+            self.shared.wake.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A worker: parks until a run is published, helps with it, parks again.
+fn worker(s: &Shared) {
+    let mut seen = 0u64;
+    loop {
+        {
+            let mut g = s.generation.lock().unwrap_or_else(|e| e.into_inner());
+            while *g == seen && !s.shutdown.load(SeqCst) {
+                g = s.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            seen = *g;
+        }
+        if s.shutdown.load(SeqCst) {
+            return;
+        }
+        help(s);
+    }
+}
+
+/// Claims and runs chunks of the published run until it is finished or withdrawn.
+fn help(s: &Shared) {
+    loop {
+        s.holders.fetch_add(1, SeqCst);
+        let job = s.job.load(SeqCst);
+        if job.is_null() {
+            s.holders.fetch_sub(1, SeqCst);
+            return;
+        }
+        // SAFETY: the caller of `Pool::run` keeps the job alive until `holders` is 0.
+        let job = unsafe { &*job };
+        match job.claim() {
+            Claim::Chunk(i, c) => {
+                // SAFETY: `Pool::run`'s contract.
+                unsafe { job.work(i, c) };
+                s.holders.fetch_sub(1, SeqCst);
+            }
+            Claim::Busy(i) => {
+                s.holders.fetch_sub(1, SeqCst);
+                // wait outside the claims: re-announce for every look at the job
+                let mut spins = 0u32;
+                loop {
+                    s.holders.fetch_add(1, SeqCst);
+                    let j = s.job.load(SeqCst);
+                    // SAFETY: as above, the job lives while we are announced.
+                    let moved = j.is_null() || unsafe { (*j).cur.load(Acquire) } != i;
+                    s.holders.fetch_sub(1, SeqCst);
+                    if moved {
+                        break;
+                    }
+                    pause(&mut spins);
+                }
+            }
+            Claim::Finished => {
+                s.holders.fetch_sub(1, SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+/// Waits (spinning, then yielding the core) until `cur` is past step `i`.
+fn wait_past(cur: &AtomicUsize, i: usize) {
+    let mut spins = 0u32;
+    while cur.load(Acquire) == i {
+        pause(&mut spins);
+    }
+}
+
+/// One round of waiting: a spin hint for the first rounds, then the core handed to
+/// another thread (the one being waited for, when the machine is oversubscribed).
+fn pause(spins: &mut u32) {
+    if *spins < SPINS {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chunk of every step runs exactly once, steps in order.
+    #[test]
+    fn every_chunk_runs_once_and_steps_in_order() {
+        struct Log {
+            hits: Vec<AtomicUsize>,
+            order_ok: AtomicBool,
+            steps_done: Vec<AtomicUsize>,
+            chunks: Vec<usize>,
+        }
+        unsafe fn run(data: *const (), i: usize, c: usize) {
+            // SAFETY: `data` is the `Log` below.
+            let log = unsafe { &*(data as *const Log) };
+            if i > 0 && log.steps_done[i - 1].load(SeqCst) != log.chunks[i - 1] {
+                log.order_ok.store(false, SeqCst);
+            }
+            let base: usize = log.chunks[..i].iter().sum();
+            log.hits[base + c].fetch_add(1, SeqCst);
+            log.steps_done[i].fetch_add(1, SeqCst);
+        }
+        for threads in [2, 3, 5] {
+            let pool = Pool::new(threads);
+            let chunks: Vec<usize> = (0..200).map(|i| 1 + (i * 7) % 13).collect();
+            let total: usize = chunks.iter().sum();
+            let mut job = Job::new(chunks.clone());
+            for _ in 0..50 {
+                let log = Log {
+                    hits: (0..total).map(|_| AtomicUsize::new(0)).collect(),
+                    order_ok: AtomicBool::new(true),
+                    steps_done: (0..chunks.len()).map(|_| AtomicUsize::new(0)).collect(),
+                    chunks: chunks.clone(),
+                };
+                // SAFETY: `run` only touches atomics of `log`, which outlives the run.
+                unsafe { pool.run(&mut job, run, &log as *const Log as *const ()) };
+                assert!(
+                    log.hits.iter().all(|h| h.load(SeqCst) == 1),
+                    "{threads} threads"
+                );
+                assert!(
+                    log.order_ok.load(SeqCst),
+                    "{threads} threads: steps overlapped"
+                );
+            }
+        }
+    }
+}
