@@ -301,15 +301,19 @@ impl<'p> Model<'p> {
     /// New causal weights from the per-point squares of the weighted residuals (`names`,
     /// in order) at this process's rows; binds them.
     fn update_causal(&mut self, names: &[String], values: &[Vec<f64>]) -> Result<(), TrainError> {
+        let sets = (names.iter())
+            .map(|n| {
+                Ok(self.problem.residuals[self.residual_index(n)?]
+                    .points
+                    .as_str())
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
         let Some(c) = &mut self.causal else {
             return Ok(());
         };
-        let mut pairs = Vec::new();
-        for (name, v) in names.iter().zip(values) {
-            let k = (self.problem.residuals.iter()).position(|r| &r.name == name);
-            let set = k.map(|k| self.problem.residuals[k].points.as_str());
-            pairs.push((&v[..], rows_named(&self.points, set.unwrap_or(""))));
-        }
+        let pairs: Vec<_> = (values.iter().zip(sets))
+            .map(|(v, set)| (&v[..], rows_named(&self.points, set)))
+            .collect();
         c.update(&pairs, self.comm)?;
         self.bind_causal()
     }
