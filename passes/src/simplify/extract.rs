@@ -323,13 +323,69 @@ impl<'a> Dag<'a> {
     }
 }
 
-/// A class's current best: the chosen node, the classes that choosing it pays for (sorted
-/// indices) and the sum of their chosen nodes' costs.
+/// A class's current best: the chosen node, the classes that choosing it pays for and the
+/// sum of their chosen nodes' costs.
 #[derive(Clone)]
 struct Best {
     node: usize,
-    set: Vec<u32>,
+    set: ClassSet,
     total: f64,
+}
+
+/// A set of class indices as 64-bit blocks sorted by block number. Derivative graphs share
+/// heavily, so the classes a node pays for are a large, dense part of the e-graph: as
+/// blocks, a union moves one word per 64 classes instead of one index per class.
+#[derive(Clone, Default, Debug, PartialEq)]
+struct ClassSet(Vec<(u32, u64)>);
+
+impl ClassSet {
+    /// The union of two sets.
+    fn union(&self, other: &ClassSet) -> ClassSet {
+        let (a, b) = (&self.0, &other.0);
+        let mut out = Vec::with_capacity(a.len().max(b.len()));
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let ((x, xb), (y, yb)) = (a[i], b[j]);
+            match x.cmp(&y) {
+                std::cmp::Ordering::Less => out.push(a[i]),
+                std::cmp::Ordering::Greater => out.push(b[j]),
+                std::cmp::Ordering::Equal => out.push((x, xb | yb)),
+            }
+            i += usize::from(x <= y);
+            j += usize::from(y <= x);
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        ClassSet(out)
+    }
+
+    /// Whether class `k` is in the set.
+    fn contains(&self, k: u32) -> bool {
+        let (block, bit) = (k / 64, k % 64);
+        (self.0.binary_search_by_key(&block, |b| b.0)).is_ok_and(|at| self.0[at].1 >> bit & 1 == 1)
+    }
+
+    /// Adds class `k`.
+    fn insert(&mut self, k: u32) {
+        let (block, bit) = (k / 64, 1u64 << (k % 64));
+        match self.0.binary_search_by_key(&block, |b| b.0) {
+            Ok(at) => self.0[at].1 |= bit,
+            Err(at) => self.0.insert(at, (block, bit)),
+        }
+    }
+
+    /// The sum of `own` over the set's classes, in increasing class order.
+    fn sum(&self, own: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for &(block, mut bits) in &self.0 {
+            while bits != 0 {
+                let k = block as usize * 64 + bits.trailing_zeros() as usize;
+                total += own[k];
+                bits &= bits - 1;
+            }
+        }
+        total
+    }
 }
 
 /// The greedy step's state: each class's best so far and the cost of its chosen node, by
@@ -432,21 +488,18 @@ impl Greedy<'_> {
         if lower >= bound {
             return None;
         }
-        let mut set: Vec<u32> = match kids.split_first() {
-            None => Vec::new(),
-            Some((first, rest)) => rest
-                .iter()
-                .fold(first.set.clone(), |s, b| merge(&s, &b.set)),
+        let mut set = match kids.split_first() {
+            None => ClassSet::default(),
+            Some((first, rest)) => (rest.iter()).fold(first.set.clone(), |s, b| s.union(&b.set)),
         };
         let me = usize::from(c) as u32;
-        let at = match set.binary_search(&me) {
-            Ok(_) => return None,
-            Err(at) => at,
-        };
-        let mut total: f64 = set.iter().map(|&k| self.own[k as usize]).sum();
+        if set.contains(me) {
+            return None;
+        }
+        let mut total = set.sum(&self.own);
         // Every non-leaf class enters the set, even at zero cost, so that cycles are seen.
         if !n.is_leaf() {
-            set.insert(at, me);
+            set.insert(me);
             total += own;
         }
         (total < bound).then_some(Best {
@@ -457,17 +510,49 @@ impl Greedy<'_> {
     }
 }
 
-/// The union of two sorted index sets.
-fn merge(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        out.push(x.min(y));
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
+#[cfg(test)]
+mod tests {
+    use super::ClassSet;
+    use std::collections::BTreeSet;
+
+    /// A small deterministic generator (xorshift), so the test needs no crate.
+    fn draws(seed: u64, n: usize, below: u32) -> Vec<u32> {
+        let mut x = seed.max(1);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % u64::from(below)) as u32
+            })
+            .collect()
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+
+    fn set_of(ks: &[u32]) -> ClassSet {
+        let mut s = ClassSet::default();
+        ks.iter().for_each(|&k| s.insert(k));
+        s
+    }
+
+    #[test]
+    fn class_sets_are_sets_of_indices() {
+        for (seed, n, below) in [(1, 0, 10), (2, 5, 64), (3, 200, 130), (4, 3000, 5000)] {
+            let (a, b) = (draws(seed, n, below), draws(seed + 100, n / 2 + 1, below));
+            let (sa, sb) = (set_of(&a), set_of(&b));
+            let (ra, rb): (BTreeSet<u32>, BTreeSet<u32>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
+            let union = sa.union(&sb);
+            let expected: BTreeSet<u32> = ra.union(&rb).copied().collect();
+            for k in 0..below + 70 {
+                assert_eq!(sa.contains(k), ra.contains(&k), "seed {seed}, {k}");
+                assert_eq!(union.contains(k), expected.contains(&k), "seed {seed}, {k}");
+            }
+            assert_eq!(union, sb.union(&sa));
+            assert_eq!(union, set_of(&expected.iter().copied().collect::<Vec<_>>()));
+            // the sum adds in increasing index order, as a sorted list of indices would
+            let own: Vec<f64> = (0..below + 70).map(|k| 1.0 / f64::from(k + 3)).collect();
+            let sorted: f64 = expected.iter().map(|&k| own[k as usize]).sum();
+            assert_eq!(union.sum(&own).to_bits(), sorted.to_bits());
+        }
+    }
 }

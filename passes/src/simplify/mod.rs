@@ -39,16 +39,22 @@
 //! extracted after the one before, so that commutativity, negation moves and regrouping
 //! never meet in one e-graph:
 //!
-//! 1. `algebra`: every enabled rule except the medial laws, commutativity of `add` and
-//!    associativity of `mul`;
-//! 2. `collapse`: adds the medial laws (`add-interchange`, `add-sub-interchange`), drops
-//!    the negation moves, so sums over directions regroup and factor; shared factors of
-//!    products are found by flattening (`add-common-factor`) rather than by saturating
-//!    associativity and commutativity of `mul`, which explodes on sums of products;
+//! 1. `algebra`: every enabled rule except the medial laws, commutativity of `add`,
+//!    associativity of `mul` and the negation moves (on B7 and B8 the moves pushed
+//!    negations through every layer for 30 iterations, growing the e-graph 25-fold and
+//!    taking 60–70% of the time, while the rewrites that lower the cost had all fired by
+//!    the fourth iteration);
+//! 2. `collapse`: adds the medial laws (`add-interchange`, `add-sub-interchange`), still
+//!    without the negation moves, so sums over directions regroup and factor; shared
+//!    factors of products are found by flattening (`add-common-factor`) rather than by
+//!    saturating associativity and commutativity of `mul`, which explodes on sums of
+//!    products;
 //! 3. `cleanup`: every rule except the medial laws and `mul-assoc`, commutativity of
-//!    `add` included, for a third of the iterations (on the benchmark objectives and the
-//!    collapsing tests it finds nothing after its first few; B7 spent 40% of its time in
-//!    it at the full limit).
+//!    `add` and the negation moves included, for a third of the iterations (on the
+//!    benchmark objectives and the collapsing tests it finds nothing after its first
+//!    few; B7 spent 40% of its time in it at the full limit). Fewer would do on B1–B8,
+//!    but the collapsed Laplacian needs more than 4 to move its negations into the
+//!    constant factor.
 //!
 //! `mul-assoc` is in the tables (and tested) but in no phase: with `mul-comm` it closes
 //! every product under reordering, which the node budget cannot afford on derivative
@@ -168,8 +174,9 @@ const NEG_MOVES: [&str; 7] = [
     "neg-mul-const",
 ];
 
-/// Whether a rule moves a negation; such rules are left out of `collapse`, where they
-/// would multiply the ways of writing every regrouped sum.
+/// Whether a rule moves a negation; such rules run in `cleanup` only: in `algebra` they
+/// push negations through every layer, and in `collapse` they would multiply the ways of
+/// writing every regrouped sum.
 fn moves_negation(name: &str) -> bool {
     NEG_MOVES.contains(&name)
         || (name.starts_with("matmul-") && name.contains("-neg-"))
@@ -189,7 +196,9 @@ fn phases(opts: &SimplifyOptions) -> Vec<Phase> {
     vec![
         Phase {
             name: "algebra",
-            rules: select(&|n| !REGROUP.contains(&n) && n != "add-comm" && n != "mul-assoc"),
+            rules: select(&|n| {
+                !REGROUP.contains(&n) && n != "add-comm" && n != "mul-assoc" && !moves_negation(n)
+            }),
             iters: opts.iter_limit,
         },
         Phase {
