@@ -11,8 +11,9 @@
 //! ## Threads and determinism
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
-//! chunks: contiguous ranges of a kernel's outermost loop, of a product's rows (one
-//! `gemm` call each), of a reduction's outputs. The calling thread and `n − 1` workers
+//! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
+//! a product into `n` ranges of its rows (one `gemm` call each, which has a cost of its
+//! own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
 //! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
 //! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
 //! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
@@ -30,6 +31,13 @@ use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
 /// Chunks per thread of a step that is split: enough for a thread that falls behind to
 /// leave most of its share to the others.
 const CHUNKS_PER_THREAD: usize = 4;
+
+/// Chunks per thread of a product that is split. Each chunk is one `gemm` call, which
+/// packs the shared operand again and runs edge tiles of its own: cut four ways per
+/// thread, the products made one thread 25–55% slower on B8 and B3, so a product is cut
+/// once per thread (two threads, quiet: B1 17.5 → 14.1 ms, B8 50.1 → 44.6 ms; with
+/// another process on one core: B8 111 → 80 ms, B5 2.50 → 1.87 ms).
+const PRODUCT_CHUNKS_PER_THREAD: usize = 1;
 
 /// A kernel entry point: `(pointer table, lo, hi)` of the outermost loop.
 pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
@@ -145,10 +153,14 @@ impl<T: Elem> Runtime<T> {
         let chunks: Vec<usize> = (steps.iter())
             .map(|s| {
                 let (items, work) = size(s);
+                let per = match s {
+                    RStep::MatMul(_) => PRODUCT_CHUNKS_PER_THREAD,
+                    _ => CHUNKS_PER_THREAD,
+                };
                 if threads == 1 || work < par_min || items < 2 {
                     1
                 } else {
-                    items.min(CHUNKS_PER_THREAD * threads)
+                    items.min(per * threads)
                 }
             })
             .collect();
