@@ -35,8 +35,8 @@ const CHUNKS_PER_THREAD: usize = 4;
 /// Chunks per thread of a product that is split. Each chunk is one `gemm` call, which
 /// packs the shared operand again and runs edge tiles of its own: cut four ways per
 /// thread, the products made one thread 25–55% slower on B8 and B3, so a product is cut
-/// once per thread (two threads, quiet: B1 17.5 → 14.1 ms, B8 50.1 → 44.6 ms; with
-/// another process on one core: B8 111 → 80 ms, B5 2.50 → 1.87 ms).
+/// once per thread (two threads, medians: quiet B8 49.1 → 42.2 ms, B1 16.8 → 15.6 ms;
+/// with another process on one core B8 83.8 → 67.8 ms, B1 32.1 → 28.1 ms; BENCHMARKS.md).
 const PRODUCT_CHUNKS_PER_THREAD: usize = 1;
 
 /// A kernel entry point: `(pointer table, lo, hi)` of the outermost loop.
