@@ -346,3 +346,40 @@ fn training_redraws_reproducibly() {
     assert_eq!(a, losses(3, 1e-3));
     assert_ne!(a, losses(4, 1e-3));
 }
+
+/// The trainer adds the loss up itself from per-point squares (so that several processes
+/// reproduce one): with sampled operators those are the program's `%square.R` (`r·r′` of
+/// two independent traces, not `r²`), and the sum is the program's own `loss` to rounding.
+#[test]
+fn the_trainer_adds_up_the_programs_loss() {
+    use nabla::train::model::Model;
+    use nabla::train::Objective;
+    let problem = nabla::frontend::lang::load("s.nabla", FILE)
+        .unwrap()
+        .problem;
+    let mut c = Compiled::new(false);
+    assert!(nabla::data::bind_probes(c.exe.as_mut(), 7, 0).unwrap());
+    c.exe.run().unwrap();
+    let want = c.output("loss")[0];
+    for r in ["known", "partial", "net"] {
+        let sq = c.output(&format!("%square.{r}"));
+        let res = c.output(&format!("residual.{r}"));
+        let mean = sq.iter().sum::<f64>() / sq.len() as f64;
+        let part = c.output(&format!("loss.{r}"))[0];
+        assert!(
+            (mean - part).abs() <= 1e-13 * part.abs(),
+            "{r}: {mean} vs {part}"
+        );
+        // r·r′ is not r²: the two traces draw their own directions
+        assert!(sq
+            .iter()
+            .zip(&res)
+            .any(|(s, r)| (s - r * r).abs() > 1e-6 * s.abs()));
+    }
+    let opts = Options::new(Backend::Cranelift, DType::F64, None);
+    let (mut model, theta, _) = Model::compile(&problem, &opts).unwrap();
+    model.bind_points(7).unwrap();
+    let mut g = vec![0.0; theta.len()];
+    let got = model.eval(&theta, &mut g).unwrap();
+    assert!((got - want).abs() <= 1e-13 * want.abs(), "{got} vs {want}");
+}

@@ -169,9 +169,10 @@ impl Causal {
 
     /// Recomputes the chunk weights from the weighted residuals' squares `squares[j]`
     /// (`r²` per point, or `r·r′` of two independent traces for sampled operators) at the
-    /// rows `rows[j]` (this process's; the sums and counts of every chunk are added over
-    /// `comm`'s processes, so every rank gets the same weights). A chunk's mean counts
-    /// at least 0 (`r·r′` can be negative); a chunk whose sum is not finite is an error.
+    /// rows `rows[j]` (this process's; the squares and chunks of every process are gathered
+    /// and added in the order of one process's points, so every rank gets one process's
+    /// weights, to the bit). A chunk's mean counts at least 0 (`r·r′` can be negative); a
+    /// chunk whose sum is not finite is an error.
     pub fn update(
         &mut self,
         squares: &[(&[f64], &[Vec<f64>])],
@@ -181,14 +182,18 @@ impl Causal {
         // per residual: the sum of squares and the count of every chunk
         let mut v = vec![0.0; 2 * m * squares.len()];
         for (j, (values, rows)) in squares.iter().enumerate() {
+            let chunks: Vec<f64> = (rows.iter())
+                .map(|row| self.chunk(row[self.time.0]) as f64)
+                .collect();
+            let n = values.len().min(chunks.len());
+            let (values, chunks) = (comm.gather(&values[..n])?, comm.gather(&chunks[..n])?);
             let (sums, counts) = v[2 * m * j..2 * m * (j + 1)].split_at_mut(m);
-            for (sq, row) in values.iter().zip(rows.iter()) {
-                let k = self.chunk(row[self.time.0]);
+            for (sq, k) in values.iter().zip(chunks) {
+                let k = (k as usize).min(m - 1);
                 sums[k] += sq;
                 counts[k] += 1.0;
             }
         }
-        comm.sum(&mut v)?;
         if let Some(k) = v[..].iter().position(|x| !x.is_finite()) {
             let (j, i) = (k / (2 * m), k % m);
             return Err(TrainError::Options(format!(

@@ -11,11 +11,21 @@
 //! L = Σ_R W_R/N_R Σ_i r_R,i²  =  Σ_k Σ_R (W_R N_R,k/N_R) · (1/N_R,k) Σ_{i ∈ share k} r_R,i²
 //! ```
 //!
-//! and the gradient and the Gauss–Newton products `JᵀJ`, `Jᵀr` are sums over ranks too.
-//! [`Collective::sum`] adds those pieces in rank order on every rank, so every rank holds
-//! the same bits, every optimizer takes the same decisions everywhere, and a run is
-//! reproducible bit for bit for a given `K` (an all-reduce of the MPI library may add in
-//! any order; this one gathers and adds in a fixed one).
+//! and the gradient is a sum over ranks too. [`Collective::sum`] adds the ranks' gradients
+//! in rank order on every rank, so every rank holds the same bits, every optimizer takes
+//! the same decisions everywhere, and a run is reproducible bit for bit for a given `K`
+//! (an all-reduce of the MPI library may add in any order; this one gathers and adds in a
+//! fixed one).
+//!
+//! What does not need a sum is not summed: the loss, its parts, the causal weights and
+//! Levenberg–Marquardt's system are built from per-point values (squares, residuals,
+//! Jacobian rows), which are the same bits whichever rows a program holds. Every rank
+//! gathers them ([`Collective::gather`], in rank order: the points in one process's order)
+//! and adds them up as one process does, so those values, and every decision of `lm`,
+//! are one process's to the bit. The gradient of
+//! the compiled program is not: its sums over points are grouped by the program's products
+//! and by the ranks' shares, so `K` ranks reproduce one process's gradient to rounding
+//! only, which Adam barely amplifies and L-BFGS, over tens of steps, does (README).
 //!
 //! [`Alone`] is the one-process case; `nabla train --distributed` uses MPI (the `mpi`
 //! feature, `train::mpi`).

@@ -367,7 +367,8 @@ pub fn train_on(
     };
     let out = t.out_dir().filter(|_| lead);
     agree(comm, out.map_or(Ok(()), |dir| prepare_dir(dir)))?;
-    let (mut model, theta, compile_s) = agree(comm, compile_model(&local, t, causal, comm))?;
+    let (mut model, theta, compile_s) =
+        agree(comm, compile_model(&local, &problem, t, causal, comm))?;
     let layout = model.layout().clone();
     // what a checkpoint records of the run (it traces the problem once more: only when needed)
     let wants_checkpoints = t.checkpoint_every.is_some() || t.resume.is_some();
@@ -456,15 +457,16 @@ fn same_everywhere(comm: &dyn Collective, state: &LoopState, dir: &Path) -> Resu
     })
 }
 
-/// The model of `local` (one rank's problem) with the Jacobian program when the optimizer
-/// needs it; the initial θ and the compile time.
+/// The model of `local` (one rank's problem of `whole`) with the Jacobian program when
+/// the optimizer needs it; the initial θ and the compile time.
 fn compile_model<'p>(
     local: &'p Problem,
+    whole: &Problem,
     t: &Training,
     causal: Option<Causal>,
     comm: &'p dyn Collective,
 ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
-    let (mut model, theta, mut compile_s) = Model::compile_on(local, &t.compile, comm)?;
+    let (mut model, theta, mut compile_s) = Model::compile_on(local, whole, &t.compile, comm)?;
     if t.optimizer.uses_jacobian() {
         compile_s += model.add_jacobian(&t.compile)?;
     }

@@ -24,9 +24,10 @@
 use super::lbfgs::{dot, LbfgsStep};
 use super::optim::{check_finite, Objective};
 use super::TrainError;
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::cholesky::llt;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Accum, Conj, Mat, MatRef, Par};
 
 /// A loss `‖r‖²` with the Jacobian of `r`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -108,14 +109,21 @@ impl GaussNewton {
 
     /// The system for `ls` in point space (`points`) or parameter space.
     pub fn with_form(ls: &LeastSquares, points: bool) -> GaussNewton {
+        GaussNewton::with_form_on(ls, points, par())
+    }
+
+    /// [`GaussNewton::with_form`] with the products split `par` ways. Only the `Gram`
+    /// products are split: their entries do not depend on the split, while a product with
+    /// one column (`Jᵀr`) adds partial sums per thread, so it runs on one.
+    fn with_form_on(ls: &LeastSquares, points: bool, par: Par) -> GaussNewton {
         let (m, p) = (ls.r.len(), ls.cols);
         let j = MatRef::from_row_major_slice(&ls.j, m, p);
         let r = MatRef::from_column_major_slice(&ls.r, m, 1);
         let mut g = Mat::<f64>::zeros(p, 1);
-        faer::linalg::matmul::matmul(g.as_mut(), Accum::Replace, j.transpose(), r, 1.0, par());
+        faer::linalg::matmul::matmul(g.as_mut(), Accum::Replace, j.transpose(), r, 1.0, Par::Seq);
         let g: Vec<f64> = (0..p).map(|i| g[(i, 0)]).collect();
         if !points {
-            let a = lower_gram(j.transpose());
+            let a = lower_gram(j.transpose(), par);
             let d = floored((0..p).map(|i| a[(i, i)]).collect());
             return GaussNewton {
                 g,
@@ -131,47 +139,10 @@ impl GaussNewton {
         let inv: Vec<f64> = d.iter().map(|v| 1.0 / v.sqrt()).collect();
         // Ĵᵀ column by column: row i of J, scaled, is contiguous in both.
         let jhat_t = Mat::from_fn(p, m, |c, i| ls.j[i * p + c] * inv[c]);
-        let gram = lower_gram(jhat_t.transpose());
+        let gram = lower_gram(jhat_t.transpose(), par);
         let r = ls.r.clone();
         let form = Form::Points { gram, jhat_t, r };
         GaussNewton { g, d, form }
-    }
-
-    /// The parameter-space pieces of `ls` as one vector to be summed with other rows'
-    /// pieces: the lower half of `JᵀJ` column by column, then `Jᵀr`
-    /// ([`GaussNewton::from_normal_parts`] reads it back).
-    pub fn normal_parts(ls: &LeastSquares) -> Vec<f64> {
-        let gn = GaussNewton::with_form(ls, false);
-        let Form::Params(a) = &gn.form else {
-            unreachable!("with_form(.., false) is in parameter space")
-        };
-        let p = ls.cols;
-        let mut v = Vec::with_capacity(p * (p + 1) / 2 + p);
-        for c in 0..p {
-            v.extend((c..p).map(|r| a[(r, c)]));
-        }
-        v.extend_from_slice(&gn.g);
-        v
-    }
-
-    /// The parameter-space system from summed [`GaussNewton::normal_parts`] of `p`
-    /// parameters.
-    pub fn from_normal_parts(v: &[f64], p: usize) -> GaussNewton {
-        let mut a = Mat::<f64>::zeros(p, p);
-        let mut k = 0;
-        for c in 0..p {
-            for r in c..p {
-                a[(r, c)] = v[k];
-                k += 1;
-            }
-        }
-        let g = v[k..k + p].to_vec();
-        let d = floored((0..p).map(|i| a[(i, i)]).collect());
-        GaussNewton {
-            g,
-            d,
-            form: Form::Params(a),
-        }
     }
 
     /// `Jᵀr`, half the loss gradient.
@@ -187,17 +158,24 @@ impl GaussNewton {
     /// `δ` solving `(JᵀJ + λD) δ = −Jᵀr`; `None` when the damped matrix is not numerically
     /// positive definite (λ too small for its rounding).
     pub fn solve(&self, lambda: f64) -> Option<Vec<f64>> {
+        self.solve_on(lambda, par())
+    }
+
+    /// [`GaussNewton::solve`] with the factorisation split `par` ways (its result does not
+    /// depend on the split; the one-column products and triangular solves run on one
+    /// thread, see [`GaussNewton::with_form_on`]).
+    fn solve_on(&self, lambda: f64, par: Par) -> Option<Vec<f64>> {
         let x = match &self.form {
             Form::Params(a) => {
                 let rhs = Mat::from_fn(self.g.len(), 1, |i, _| -self.g[i]);
-                solve_shifted(a, |i| lambda * self.d[i], &rhs)?
+                solve_shifted(a, |i| lambda * self.d[i], &rhs, par)?
             }
             Form::Points { gram, jhat_t, r } => {
                 let rhs = Mat::from_fn(r.len(), 1, |i, _| r[i]);
-                let y = solve_shifted(gram, |_| lambda, &rhs)?;
+                let y = solve_shifted(gram, |_| lambda, &rhs, par)?;
                 let mut x = Mat::<f64>::zeros(self.g.len(), 1);
                 let (acc, jt) = (Accum::Replace, jhat_t.as_ref());
-                faer::linalg::matmul::matmul(x.as_mut(), acc, jt, y.as_ref(), -1.0, par());
+                faer::linalg::matmul::matmul(x.as_mut(), acc, jt, y.as_ref(), -1.0, Par::Seq);
                 Mat::from_fn(self.g.len(), 1, |i, _| x[(i, 0)] / self.d[i].sqrt())
             }
         };
@@ -206,13 +184,16 @@ impl GaussNewton {
     }
 }
 
-/// Every core (rayon's pool).
+/// Every core (rayon's pool). Everything split this way gives the same bits for any
+/// number of threads (tested), so a run does not depend on the cores it gets — and `K`
+/// processes, each forming the system of the gathered rows with its share of the cores,
+/// hold one process's bits.
 fn par() -> Par {
     Par::rayon(0)
 }
 
 /// `B Bᵀ`, lower half (faer's triangular GEMM: half the flops of a full product).
-fn lower_gram(b: MatRef<'_, f64>) -> Mat<f64> {
+fn lower_gram(b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     let n = b.nrows();
     let mut a = Mat::<f64>::zeros(n, n);
     let (lower, full) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
@@ -225,18 +206,39 @@ fn lower_gram(b: MatRef<'_, f64>) -> Mat<f64> {
         b.transpose(),
         full,
         1.0,
-        par(),
+        par,
     );
     a
 }
 
-/// `(A + diag(shift))⁻¹ rhs` by Cholesky of the lower half of `A`.
-fn solve_shifted(a: &Mat<f64>, shift: impl Fn(usize) -> f64, rhs: &Mat<f64>) -> Option<Mat<f64>> {
-    let mut m = a.clone();
-    for i in 0..m.nrows() {
-        m[(i, i)] += shift(i);
+/// `(A + diag(shift))⁻¹ rhs` by Cholesky of the lower half of `A` (factored `par` ways,
+/// solved on one thread: see [`GaussNewton::solve_on`]).
+fn solve_shifted(
+    a: &Mat<f64>,
+    shift: impl Fn(usize) -> f64,
+    rhs: &Mat<f64>,
+    par: Par,
+) -> Option<Mat<f64>> {
+    let mut l = a.clone();
+    for i in 0..l.nrows() {
+        l[(i, i)] += shift(i);
     }
-    Some(m.llt(Side::Lower).ok()?.solve(rhs))
+    let scratch = llt::factor::cholesky_in_place_scratch::<f64>(l.nrows(), par, Default::default());
+    let mut buf = MemBuffer::new(scratch);
+    let stack = MemStack::new(&mut buf);
+    llt::factor::cholesky_in_place(
+        l.as_mut(),
+        Default::default(),
+        par,
+        stack,
+        Default::default(),
+    )
+    .ok()?;
+    let mut x = rhs.clone();
+    let mut none = MemBuffer::new(StackReq::EMPTY);
+    let stack = MemStack::new(&mut none);
+    llt::solve::solve_in_place_with_conj(l.as_ref(), Conj::No, x.as_mut(), Par::Seq, stack);
+    Some(x)
 }
 
 /// A scaling vector with every entry at least 1e-12 of its largest, so parameters the
@@ -313,21 +315,15 @@ pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
 }
 
 /// [`check_memory`] for one of `local` processes of a distributed run on this machine
-/// that owns `mine` of the `m` residual values: each holds its rows of `J` twice and, in
-/// parameter space, `JᵀJ` with its damped copy and the packed pieces it sums (about
-/// `3P²`); in point space (`m < p`) the gathered `J` and the `m × m` system as one process
-/// does.
+/// that owns `mine` of the `m` residual values: each holds its rows of `J` and, gathered,
+/// the whole `J` with the system, as one process does (see `Model::gauss_newton`).
 pub fn check_memory_shared(
     p: usize,
     m: usize,
     mine: usize,
     local: usize,
 ) -> Result<(), TrainError> {
-    let (p64, mine64) = (p as u64, mine as u64);
-    let one = match m < p {
-        true => bytes_needed(p, m) + 8 * mine64 * p64,
-        false => 8 * (2 * mine64 * p64 + 3 * p64 * p64),
-    };
+    let one = bytes_needed(p, m) + 8 * mine as u64 * p as u64;
     let what = format!(
         "lm needs about {:.1} GiB on each of the {local} processes of this machine for the \
          Jacobian and the Gauss-Newton system",
@@ -503,33 +499,42 @@ mod tests {
     }
 
     #[test]
-    fn summed_pieces_of_row_blocks_give_the_whole_system() {
-        // what the ranks of a distributed run do: each forms JᵀJ and Jᵀr of its rows
+    fn the_step_has_the_same_bits_on_any_number_of_threads() {
+        // what lets K processes, each with its share of the cores, hold one process's bits;
+        // sizes past faer's block and recursion thresholds so that the splits happen
         let mut rng = nabla_ir::testing::Rng::new(5);
-        let (m, p) = (13, 6);
-        let ls = LeastSquares {
-            r: rng.vec(m, -1.0, 1.0),
-            j: rng.vec(m * p, -1.0, 1.0),
-            cols: p,
-        };
-        let part = |rows: std::ops::Range<usize>| LeastSquares {
-            r: ls.r[rows.clone()].to_vec(),
-            j: ls.j[rows.start * p..rows.end * p].to_vec(),
-            cols: p,
-        };
-        let mut v = GaussNewton::normal_parts(&part(0..5));
-        let w = GaussNewton::normal_parts(&part(5..m));
-        v.iter_mut().zip(&w).for_each(|(a, b)| *a += b);
-        let (summed, whole) = (
-            GaussNewton::from_normal_parts(&v, p),
-            GaussNewton::with_form(&ls, false),
-        );
-        for (a, b) in summed.gradient().iter().zip(whole.gradient()) {
-            assert!((a - b).abs() <= 1e-13, "Jᵀr: {a} vs {b}");
-        }
-        let (a, b) = (summed.solve(1e-3).unwrap(), whole.solve(1e-3).unwrap());
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() <= 1e-11 * (1.0 + y.abs()), "δ: {x} vs {y}");
+        for (m, p) in [(300, 260), (260, 300)] {
+            let ls = LeastSquares {
+                r: rng.vec(m, -1.0, 1.0),
+                j: rng.vec(m * p, -1.0, 1.0),
+                cols: p,
+            };
+            let step = |threads: usize| {
+                let gn = GaussNewton::with_form_on(&ls, m < p, Par::rayon(threads));
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let x = gn.solve_on(1e-3, Par::rayon(threads)).unwrap();
+                (bits(gn.gradient()), bits(gn.scaling()), bits(&x))
+            };
+            let one = step(1);
+            for threads in [2, 3, 4] {
+                assert!(one == step(threads), "{m} x {p} on {threads} threads");
+            }
+            // and the step solves the damped system
+            let gn = GaussNewton::with_form(&ls, m < p);
+            let x = gn.solve(1e-3).unwrap();
+            let d = gn.scaling();
+            let j = |i: usize, c: usize| ls.j[i * p + c];
+            let jx: Vec<f64> = (0..m)
+                .map(|i| (0..p).map(|c| j(i, c) * x[c]).sum())
+                .collect();
+            for c in 0..p {
+                let lhs: f64 = (0..m).map(|i| j(i, c) * jx[i]).sum::<f64>() + 1e-3 * d[c] * x[c];
+                let rhs = -gn.gradient()[c];
+                assert!(
+                    (lhs - rhs).abs() <= 1e-8 * (1.0 + rhs.abs()),
+                    "{lhs} vs {rhs}"
+                );
+            }
         }
     }
 

@@ -1,10 +1,22 @@
 //! A compiled problem objective as an optimisation [`Objective`].
 //!
 //! [`Model`] owns the executable of `Problem::objective(.., with_grad = true)` — outputs
-//! `loss`, `loss.R`, `residual.R`, `grad.P` — and the [`Layout`] of its params. Evaluating
-//! it binds θ leaf by leaf with [`Executable::set`], runs, and gathers `grad.P` back into
-//! one vector. Collocation points are bound separately ([`Model::bind_points`]) and stay
-//! bound until the next resample.
+//! `loss`, `loss.R`, `residual.R`, `%square.R`, `grad.P` — and the [`Layout`] of its params.
+//! Evaluating it binds θ leaf by leaf with [`Executable::set`], runs, and gathers `grad.P`
+//! back into one vector. Collocation points are bound separately ([`Model::bind_points`])
+//! and stay bound until the next resample.
+//!
+//! ## The loss is added up on the host
+//!
+//! The loss an optimizer sees is not the program's `loss` output but
+//! `Σ_R W_R · (1/N_R) Σᵢ cᵢ·sqᵢ`, added up here from the per-point squares `sqᵢ` (`rᵢ²`,
+//! or the `%square.R` output for sampled operators) and causal weights `cᵢ`, each sum in
+//! the order of the points and in f64. The per-point values do not depend on which other
+//! points a program holds, so `K` processes, each with its share of the rows, gather the
+//! squares and add them in exactly that order: their loss is the one process's to the
+//! bit, and so are the line searches' and Levenberg–Marquardt's decisions that rest on
+//! it. (The program's own sums over points are grouped by its products and threads; the
+//! gradient, summed over ranks, still is — see [`super::dist`].)
 
 use super::causal::Causal;
 use super::dist::{share, Alone, Collective};
@@ -25,10 +37,16 @@ pub struct Model<'p> {
     problem: &'p Problem,
     exe: Box<dyn Executable>,
     layout: Layout,
-    loss: usize,
-    parts: Vec<(String, usize)>,
+    /// The residuals' names, in the problem's order.
+    parts: Vec<String>,
     /// The output `residual.R` of every residual, in the problem's order.
     residuals: Vec<Option<usize>>,
+    /// The output `%square.R` of every residual that has one (sampled operators, causal
+    /// weights), in the problem's order.
+    squares: Vec<Option<usize>>,
+    /// Every residual's weight `W_R` in the loss of the whole problem (a rank's program
+    /// has it scaled by the rank's share of the points: [`super::dist::local_problem`]).
+    weights: Vec<f64>,
     /// The residual-Jacobian program, once [`Model::add_jacobian`] compiled it.
     jac: Option<JacobianProgram>,
     grads: Vec<Option<usize>>,
@@ -87,15 +105,16 @@ impl<'p> Model<'p> {
         problem: &'p Problem,
         opts: &Options,
     ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
-        Model::compile_on(problem, opts, &Alone)
+        Model::compile_on(problem, problem, opts, &Alone)
     }
 
     /// [`Model::compile`] for one of the processes of `comm`: `problem` is the rank's
-    /// [`super::dist::local_problem`], the program is compiled for the rank's share of every
-    /// point set, and every evaluation sums loss, residual parts and gradient over the
-    /// ranks (see [`super::dist`]).
+    /// [`super::dist::local_problem`] of `whole`, the program is compiled for the rank's
+    /// share of every point set, and every evaluation gathers the per-point squares and
+    /// sums the gradient over the ranks (see [`super::dist`]).
     pub fn compile_on(
         problem: &'p Problem,
+        whole: &Problem,
         opts: &Options,
         comm: &'p dyn Collective,
     ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
@@ -105,6 +124,14 @@ impl<'p> Model<'p> {
         let exe = compile(&obj.graph, opts)?;
         let secs = t0.elapsed().as_secs_f64();
         let (mut m, theta) = Model::from_executable(problem, exe, &obj.init)?;
+        if whole.residuals.len() != problem.residuals.len() {
+            return Err(TrainError::Options(format!(
+                "a process's problem has {} residuals, the whole problem {}",
+                problem.residuals.len(),
+                whole.residuals.len()
+            )));
+        }
+        m.weights = whole.residuals.iter().map(|r| r.weight).collect();
         m.comm = comm;
         m.shares = shares;
         Ok((m, theta, secs))
@@ -167,29 +194,26 @@ impl<'p> Model<'p> {
         let layout = Layout::new(init);
         let names = exe.output_names();
         let find = |n: &str| names.iter().position(|o| o == n);
-        let loss = find("loss").ok_or_else(|| TrainError::MissingOutput("loss".into()))?;
-        let parts = problem
-            .residuals
-            .iter()
-            .map(|r| {
-                let n = format!("loss.{}", r.name);
-                find(&n)
-                    .map(|i| (r.name.clone(), i))
-                    .ok_or(TrainError::MissingOutput(n))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let residuals = (problem.residuals.iter())
+        let residuals: Vec<Option<usize>> = (problem.residuals.iter())
             .map(|r| find(&format!("residual.{}", r.name)))
             .collect();
+        let squares = (problem.residuals.iter())
+            .map(|r| find(&square_name(&r.name)))
+            .collect();
+        if let Some(k) = residuals.iter().position(Option::is_none) {
+            let name = &problem.residuals[k].name;
+            return Err(TrainError::MissingOutput(format!("residual.{name}")));
+        }
         let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
         let theta = layout.flatten(init);
         let model = Model {
             problem,
             exe,
             layout,
-            loss,
-            parts,
+            parts: problem.residuals.iter().map(|r| r.name.clone()).collect(),
             residuals,
+            squares,
+            weights: problem.residuals.iter().map(|r| r.weight).collect(),
             jac: None,
             grads,
             last_parts: Vec::new(),
@@ -216,7 +240,7 @@ impl<'p> Model<'p> {
 
     /// Residual names, in the order of [`Model::last_parts`].
     pub fn part_names(&self) -> Vec<String> {
-        self.parts.iter().map(|p| p.0.clone()).collect()
+        self.parts.clone()
     }
 
     /// `loss.R` (unweighted mean square) of every residual at the last evaluation.
@@ -338,12 +362,17 @@ impl<'p> Model<'p> {
     /// The per-row weight of residual `k`'s values in the least-squares form (`√c` of
     /// its causal weights), `None` when it is not weighted.
     fn row_weights(&self, k: usize) -> Option<Vec<f64>> {
+        let c = self.causal_weights(k)?;
+        Some(c.into_iter().map(f64::sqrt).collect())
+    }
+
+    /// The causal weight `c` of each of residual `k`'s rows on this process, `None` when
+    /// it is not weighted.
+    fn causal_weights(&self, k: usize) -> Option<Vec<f64>> {
         let c = self.causal.as_ref()?;
         let r = &self.problem.residuals[k];
-        c.residuals().contains(&r.name).then(|| {
-            let w = c.point_weights(rows_named(&self.points, &r.points));
-            w.into_iter().map(f64::sqrt).collect()
-        })
+        (c.residuals().contains(&r.name))
+            .then(|| c.point_weights(rows_named(&self.points, &r.points)))
     }
 
     fn residual_index(&self, name: &str) -> Result<usize, TrainError> {
@@ -414,7 +443,9 @@ impl<'p> Model<'p> {
         let mut r = Vec::new();
         let mut scales = Vec::new();
         for (k, (decl, ri)) in self.problem.residuals.iter().zip(&values).enumerate() {
-            let s = (decl.weight / ri.len().max(1) as f64).sqrt();
+            // the whole problem's W_R/N_R, the same bits on every rank
+            let n = self.rows_of(&decl.points).map_or(ri.len(), |(_, n)| n);
+            let s = (self.weights[k] / n.max(1) as f64).sqrt();
             let rows = match self.row_weights(k) {
                 Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
                 Some(w) => {
@@ -517,59 +548,103 @@ impl Objective for Model<'_> {
             }
             off += vals.len();
         }
-        self.last_parts = self.parts.iter().map(|p| self.exe.output(p.1)[0]).collect();
-        let loss = self.exe.output(self.loss)[0];
-        if self.comm.size() == 1 {
-            return Ok(loss);
+        let loss = self.loss_from_squares()?;
+        if self.comm.size() > 1 {
+            self.comm.sum(grad)?;
         }
-        self.sum_over_ranks(loss, grad)
+        Ok(loss)
     }
 }
 
 impl Model<'_> {
-    /// The loss, the residual parts and the gradient of all ranks from this rank's: the
-    /// loss and gradient add up; a part `mean(r²)` over the rank's rows counts with the
-    /// fraction of the set's points the rank owns.
-    fn sum_over_ranks(&mut self, loss: f64, grad: &mut [f64]) -> Result<f64, TrainError> {
-        let fractions: Vec<f64> = (self.problem.residuals.iter())
-            .map(|r| match self.rows_of(&r.points) {
-                Some((range, n)) => range.len() as f64 / n as f64,
-                None => 1.0,
-            })
-            .collect();
-        let mut v = Vec::with_capacity(1 + self.last_parts.len() + grad.len());
-        v.push(loss);
-        v.extend(self.last_parts.iter().zip(&fractions).map(|(p, f)| p * f));
-        v.extend_from_slice(grad);
-        self.comm.sum(&mut v)?;
-        let k = self.last_parts.len();
-        self.last_parts.copy_from_slice(&v[1..1 + k]);
-        grad.copy_from_slice(&v[1 + k..]);
-        Ok(v[0])
+    /// The loss `Σ_R W_R · (1/N_R) Σᵢ cᵢ·sqᵢ` of the last run, and every residual's
+    /// `loss.R = (1/N_R) Σᵢ sqᵢ` into [`Model::last_parts`], from the per-point squares of
+    /// every rank in the order of one process's points (see the [module](self)).
+    fn loss_from_squares(&mut self) -> Result<f64, TrainError> {
+        // this rank's rows: per residual its squares, then (causal) its weighted squares
+        let mut mine = Vec::new();
+        let mut lens = Vec::new();
+        for k in 0..self.problem.residuals.len() {
+            let sq = self.squares_of(k)?;
+            let weighted: Option<Vec<f64>> =
+                (self.causal_weights(k)).map(|c| c.iter().zip(&sq).map(|(c, s)| c * s).collect());
+            lens.push((sq.len(), weighted.is_some()));
+            mine.extend_from_slice(&sq);
+            mine.extend(weighted.unwrap_or_default());
+        }
+        let all = self.comm.gather(&mine)?;
+        let per_residual = self.by_residual(&all, &lens)?;
+        let mut loss = 0.0;
+        self.last_parts.clear();
+        for ((sq, weighted), w) in per_residual.iter().zip(&self.weights) {
+            let n = sq.len().max(1) as f64;
+            let part = sq.iter().sum::<f64>() / n;
+            let weighted = match weighted {
+                Some(cs) => cs.iter().sum::<f64>() / n,
+                None => part,
+            };
+            self.last_parts.push(part);
+            loss += w * weighted;
+        }
+        Ok(loss)
     }
 
-    /// The Gauss–Newton system summed over ranks. With fewer residual values than
-    /// parameters in all (point space) every rank gathers the whole `J` in the one-process
-    /// row order and forms the system itself; otherwise each rank forms `JᵀJ` and `Jᵀr` of
-    /// its rows and the pieces are summed (the `M·P²` product is split between ranks).
+    /// Residual `k`'s per-point squares at this process's rows in the last run.
+    fn squares_of(&self, k: usize) -> Result<Vec<f64>, TrainError> {
+        if let Some(i) = self.squares[k] {
+            return Ok(self.exe.output(i));
+        }
+        let i =
+            self.residuals[k].ok_or_else(|| missing_residual(&self.problem.residuals[k].name))?;
+        Ok(self.exe.output(i).iter().map(|r| r * r).collect())
+    }
+
+    /// The gathered rows of [`Model::loss_from_squares`] (rank 0's, rank 1's, ...: each
+    /// rank's `lens` per residual, with its weighted copy) regrouped per residual in the
+    /// order of one process's points.
+    #[allow(clippy::type_complexity)]
+    fn by_residual(
+        &self,
+        all: &[f64],
+        lens: &[(usize, bool)],
+    ) -> Result<Vec<(Vec<f64>, Option<Vec<f64>>)>, TrainError> {
+        let mut out: Vec<(Vec<f64>, Option<Vec<f64>>)> = (lens.iter())
+            .map(|(_, w)| (Vec::new(), w.then(Vec::new)))
+            .collect();
+        let mut at = 0;
+        for rank in 0..self.comm.size() {
+            for (k, decl) in self.problem.residuals.iter().enumerate() {
+                let n = match self.rows_of(&decl.points) {
+                    Some((_, total)) => share(total, rank, self.comm.size()).len(),
+                    None => lens[k].0,
+                };
+                let mut take = |dst: &mut Vec<f64>| -> Result<(), TrainError> {
+                    let src = all.get(at..at + n).ok_or(TrainError::GradLength {
+                        expected: at + n,
+                        found: all.len(),
+                    })?;
+                    dst.extend_from_slice(src);
+                    at += n;
+                    Ok(())
+                };
+                take(&mut out[k].0)?;
+                if let Some(w) = &mut out[k].1 {
+                    take(w)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The Gauss–Newton system of every rank's rows: each rank gathers the whole `J` and
+    /// `r` in the one-process row order and forms the system as one process does, so that
+    /// it holds the same bits (the `M·P²` product is not split between ranks; the program
+    /// that computes `J`, the larger part with few parameters, is).
     fn distributed_gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
         let ls = self.least_squares(x)?;
-        let p = ls.cols;
-        // all ranks' residual values: the full sizes of the residuals' point sets
-        let m: usize = (self.problem.residuals.iter())
-            .filter_map(|r| Some(self.rows_of(&r.points)?.1))
-            .sum();
-        if m < p {
-            let all = self.gather_rows(ls)?;
-            let loss = all.r.iter().map(|r| r * r).sum();
-            return Ok((loss, GaussNewton::new(&all)));
-        }
-        let mut v = GaussNewton::normal_parts(&ls);
-        v.push(ls.r.iter().map(|r| r * r).sum());
-        drop(ls);
-        self.comm.sum(&mut v)?;
-        let loss = v.pop().unwrap_or(f64::NAN);
-        Ok((loss, GaussNewton::from_normal_parts(&v, p)))
+        let all = self.gather_rows(ls)?;
+        let loss = all.r.iter().map(|r| r * r).sum();
+        Ok((loss, GaussNewton::new(&all)))
     }
 
     /// The residuals and Jacobian rows of every rank, in the order of one process: for

@@ -209,8 +209,9 @@ pub fn point_weight_name(residual: &str) -> String {
 }
 
 /// The output that holds residual `residual`'s per-point square (`r²`, or `r·r′` of its
-/// two traces with sampled operators) when the residual is in [`Problem::point_weights`]:
-/// what the trainer measures the residual's time chunks by.
+/// two traces with sampled operators) when the residual has sampled operators or is in
+/// [`Problem::point_weights`]: what the trainer adds up the loss from (otherwise from
+/// `residual.R` squared) and measures the residual's time chunks by.
 pub fn square_name(residual: &str) -> String {
     format!("%square.{residual}")
 }
@@ -241,7 +242,9 @@ pub struct Objective {
 
 impl Problem {
     /// Builds the objective for point sets of the given sizes (`(set, N)`), in `dtype`.
-    /// Residuals whose set is absent are an error. `with_grad` adds `grad.P` outputs.
+    /// Residuals whose set is absent are an error. Outputs `loss`, and per residual `R`
+    /// `loss.R`, `residual.R` and, where needed, its per-point squares ([`square_name`]);
+    /// `with_grad` adds `grad.P` outputs.
     pub fn objective(
         &self,
         sizes: &[(String, usize)],
@@ -289,7 +292,8 @@ impl Problem {
             let res = (r.expr)(&ctx);
             let res = res.broadcast_to(&Shape::matrix(n, 1));
             // r², or r·r' of two independent traces for sampled operators
-            let sq = match ctx.sampled() {
+            let sampled = ctx.sampled();
+            let sq = match sampled {
                 0 => res.square(),
                 k => {
                     let twin = self.ctx(&b, &r.points, n, &nets, &params);
@@ -307,11 +311,16 @@ impl Problem {
                     b.output(&format!("jacobian.{}.{p}", r.name), *j);
                 }
             }
+            // per-point squares where they are not `residual.R` squared (sampled operators)
+            // or where they weigh the loss (causal weights): the trainer adds them up itself
+            let weighted = self.point_weights.contains(&r.name);
+            if (sampled > 0 || weighted) && !with_jacobian {
+                b.output(&square_name(&r.name), sq);
+            }
             // per-point weights in the loss (the Jacobian program has no loss: the trainer
             // scales its rows by √c instead)
-            let l = if self.point_weights.contains(&r.name) && !with_jacobian {
+            let l = if weighted && !with_jacobian {
                 let c = b.input(&point_weight_name(&r.name), n);
-                b.output(&square_name(&r.name), sq);
                 (c * sq).mean()
             } else {
                 l
