@@ -6,8 +6,9 @@
 //! Tolerances: the loss, the causal weights and Levenberg–Marquardt's system are added up
 //! from per-point values gathered in one process's order, so `lm` reproduces one process
 //! as closely as the per-point values of the ranks' programs match one process's: to the
-//! bit on the Poisson example, to the last bit of a few boundary residuals on the tiny
-//! problem (1e-11 over 60 steps). The gradient of the compiled program is summed over
+//! bit on the Poisson example; on the tiny problem a rank's `[20, 8] × [8, 8]` boundary
+//! product gives some rows other last bits than one process's `[40, 8]` product (`gemm`
+//! has another kernel for products of at most 256 results), 1e-11 over 60 steps. The gradient of the compiled program is summed over
 //! ranks, which adds the same terms in another grouping than one process does: the
 //! histories agree to rounding at first (~1e-15) and the optimizers amplify it — Adam's
 //! updates barely (1e-10 over hundreds of steps), L-BFGS's line search with the
