@@ -88,6 +88,20 @@ fn a_resumed_run_takes_the_same_steps_bit_for_bit() {
         assert_eq!(resumed.len(), steps, "{opt:?}");
         assert_eq!(records(&resumed), records(&whole.result.history), "{opt:?}");
     }
+    // without geodesic acceleration (on above): the choice is part of the resumed state
+    let t = training(OptimizerKind::Lm, 12).geodesic(false);
+    let whole = nabla::train(&problem(), &t).unwrap();
+    let geodesic = nabla::train(&problem(), &training(OptimizerKind::Lm, 12)).unwrap();
+    assert_ne!(
+        records(&whole.result.history),
+        records(&geodesic.result.history)
+    );
+    let resumed = resumed(&problem(), t, 4);
+    assert_eq!(
+        records(&resumed),
+        records(&whole.result.history),
+        "--no-geodesic"
+    );
 }
 
 #[test]
@@ -179,6 +193,15 @@ fn a_checkpoint_of_another_run_is_refused_naming_what_differs() {
         e.contains("--lr") && e.contains("0.001") && e.contains("0.002"),
         "{e}"
     );
+    let t = training(OptimizerKind::Lm, 6)
+        .out(dir.path())
+        .checkpoint_every(5);
+    nabla::train(&problem(), &t).unwrap();
+    let other = training(OptimizerKind::Lm, 6)
+        .geodesic(false)
+        .resume(dir.path());
+    let e = nabla::train(&problem(), &other).err().unwrap().to_string();
+    assert!(e.contains("--no-geodesic") && e.contains("lm steps"), "{e}");
     let t = training(OptimizerKind::Adam, 10).resume(dir.path().join("nothing"));
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();
     assert!(e.contains("no checkpoint there"), "{e}");

@@ -130,6 +130,36 @@ fn negative_numbers_reach_each_flags_own_check() {
 }
 
 #[test]
+fn turning_geodesic_acceleration_off_is_for_levenberg_marquardt() {
+    let out = nabla()
+        .args(["train", POISSON, "--no-geodesic", "--steps", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("geodesic acceleration is a step of Levenberg-Marquardt"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    nabla()
+        .args([
+            "train",
+            POISSON,
+            "--optimizer",
+            "lm",
+            "--no-geodesic",
+            "--steps",
+            "3",
+        ])
+        .args(["--dtype", "f64", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert!(dir.path().join("history.csv").exists());
+}
+
+#[test]
 fn adam_steps_beyond_steps_is_a_usage_error_naming_both() {
     nabla()
         .args(["train", POISSON, "--steps", "100", "--adam-steps", "500"])

@@ -95,6 +95,7 @@ fn options_the_cli_refuses_are_refused() {
             Training::new(OptimizerKind::Adam).adam_steps(3),
             "one-phase",
         ),
+        (base().geodesic(false), "Levenberg-Marquardt"),
     ];
     for (t, what) in cases {
         match train(&ode(), &t) {

@@ -89,6 +89,11 @@ pub struct Args {
     /// With `--causal`: the input that is time.
     #[arg(long, value_name = "INPUT", default_value = "t", requires = "causal")]
     pub causal_time: String,
+    /// Levenberg-Marquardt (lm, adam+lm) without geodesic acceleration. By default each
+    /// trial step adds half the second-order correction along it (one more residual
+    /// evaluation per trial), which follows curved valleys of the loss
+    #[arg(long)]
+    pub no_geodesic: bool,
     /// Train with every process of an MPI job (`mpirun -np K nabla train FILE
     /// --distributed`): each owns a share of every point set, sums are exchanged every
     /// step, rank 0 alone prints and writes. Needs a build with the `mpi` feature.
@@ -218,6 +223,7 @@ impl Args {
                 chunks: self.causal_chunks as usize,
                 time: self.causal_time.clone(),
             }),
+            geodesic: !self.no_geodesic,
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct RunKey {
     /// `--causal` and its chunks and time input, when given.
     #[serde(default)]
     pub causal: Option<String>,
+    /// Geodesic acceleration of `lm` steps (off: `--no-geodesic`; always off for other
+    /// optimizers).
+    #[serde(default)]
+    pub geodesic: bool,
 }
 
 impl RunKey {
@@ -104,6 +108,15 @@ impl RunKey {
         cmp("processes", self.ranks.to_string(), saved.ranks.to_string());
         let causal = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
         cmp("--causal", causal(&self.causal), causal(&saved.causal));
+        let (a, b) = (self.geodesic, saved.geodesic);
+        let on = |g: bool| {
+            if g {
+                "geodesic acceleration"
+            } else {
+                "--no-geodesic"
+            }
+        };
+        cmp("lm steps", on(a).to_string(), on(b).to_string());
         out
     }
 }

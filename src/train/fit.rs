@@ -81,6 +81,10 @@ pub struct Training {
     /// Weight the residuals over time chunks (`--causal`, `--causal-chunks`,
     /// `--causal-time`; see [`super::causal`]).
     pub causal: Option<CausalSpec>,
+    /// Levenberg–Marquardt's steps with geodesic acceleration (see
+    /// [`super::lm::Lm::step`]): on by default, off with `--no-geodesic`; only `lm` and
+    /// `adam+lm` take such steps.
+    pub geodesic: bool,
 }
 
 impl Training {
@@ -106,7 +110,15 @@ impl Training {
             checkpoint_every: None,
             resume: None,
             causal: None,
+            geodesic: true,
         }
+    }
+
+    /// Levenberg–Marquardt (`lm`, `adam+lm`) with geodesic acceleration (the default) or
+    /// without.
+    pub fn geodesic(mut self, on: bool) -> Training {
+        self.geodesic = on;
+        self
     }
 
     /// Causal training with `ε` = `eps`, 32 chunks, over the input `t`.
@@ -228,6 +240,13 @@ impl Training {
         if let Some(c) = &self.causal {
             c.check().map_err(TrainError::Options)?;
         }
+        if !self.geodesic && !self.optimizer.uses_jacobian() {
+            return bad(format!(
+                "geodesic acceleration is a step of Levenberg-Marquardt: turning it off \
+                 (--no-geodesic) is for lm and adam+lm, not {:?}",
+                self.optimizer
+            ));
+        }
         if self.checkpoint_every.is_some() && self.out_dir().is_none() {
             return bad("checkpoints are written into the output directory: give --out DIR".into());
         }
@@ -268,6 +287,7 @@ impl Training {
             error_every: self.error_every,
             max_time: self.max_time,
             checkpoint_every: self.checkpoint_every,
+            geodesic: self.geodesic,
         }
     }
 
@@ -294,6 +314,7 @@ impl Training {
             ranks,
             causal: (self.causal.as_ref())
                 .map(|c| format!("ε {} over {} chunks of {}", c.eps, c.chunks, c.time)),
+            geodesic: self.geodesic && self.optimizer.uses_jacobian(),
         }
     }
 }

@@ -45,12 +45,20 @@ pub trait Residuals: Objective {
     /// The residuals and their Jacobian at `x`; `‖r‖²` is the objective's value.
     fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError>;
 
-    /// The loss `‖r‖²` at `x` and its Gauss–Newton system. By default from
-    /// [`Residuals::least_squares`]; a distributed objective sums the pieces of its ranks.
+    /// The loss `‖r‖²` at `x` and its Gauss–Newton system (which keeps `J`, for
+    /// [`GaussNewton::jv`]). By default from [`Residuals::least_squares`]; a distributed
+    /// objective gathers the rows of its ranks.
     fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
         let ls = self.least_squares(x)?;
         let loss = ls.r.iter().map(|r| r * r).sum();
-        Ok((loss, GaussNewton::new(&ls)))
+        Ok((loss, GaussNewton::keeping(ls)))
+    }
+
+    /// The residuals `r` at `x` (those of [`Residuals::least_squares`]) without their
+    /// Jacobian. By default from [`Residuals::least_squares`]; a compiled objective runs
+    /// its cheaper loss program.
+    fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
+        Ok(self.least_squares(x)?.r)
     }
 }
 
@@ -62,6 +70,10 @@ pub struct Lm {
     /// Most trial steps per iteration; when none lowers the loss, the iteration stalls.
     pub max_tries: usize,
     nu: f64,
+    /// Geodesic acceleration (see [`Lm::step`]; training turns it on unless told not to,
+    /// the bare state has it off).
+    #[serde(default)]
+    pub geodesic: bool,
 }
 
 impl Default for Lm {
@@ -70,9 +82,28 @@ impl Default for Lm {
             lambda: 1e-3,
             max_tries: 40,
             nu: 2.0,
+            geodesic: false,
         }
     }
 }
+
+impl Lm {
+    /// The default state, with geodesic acceleration or without.
+    pub fn with_geodesic(geodesic: bool) -> Lm {
+        Lm {
+            geodesic,
+            ..Lm::default()
+        }
+    }
+}
+
+/// The finite-difference step `h` of the second directional derivative (Transtrum &
+/// Sethna's choice).
+const GEODESIC_H: f64 = 0.1;
+
+/// The largest ratio `2‖a‖/‖v‖` (in the `D`-norm) of an accelerated trial: beyond it the
+/// second-order term is not small and the trial is rejected (Transtrum & Sethna's `α`).
+const GEODESIC_ALPHA: f64 = 0.75;
 
 /// The damped Gauss–Newton system of one iteration, `(JᵀJ + λD) δ = −Jᵀr`, held in the
 /// smaller of the two spaces it can be solved in:
@@ -91,8 +122,8 @@ pub struct GaussNewton {
 }
 
 enum Form {
-    /// `JᵀJ`, lower half.
-    Params(Mat<f64>),
+    /// `JᵀJ`, lower half, and `J` (row-major) when the system keeps it.
+    Params(Mat<f64>, Option<Vec<f64>>),
     /// `ĴĴᵀ` (lower half), `Ĵᵀ` and `r`.
     Points {
         gram: Mat<f64>,
@@ -105,6 +136,16 @@ impl GaussNewton {
     /// The system for `ls`, in the cheaper space.
     pub fn new(ls: &LeastSquares) -> GaussNewton {
         GaussNewton::with_form(ls, ls.r.len() < ls.cols)
+    }
+
+    /// [`GaussNewton::new`], keeping `J` for [`GaussNewton::jv`] (point space keeps it
+    /// anyway, scaled, as `Ĵᵀ`).
+    pub fn keeping(ls: LeastSquares) -> GaussNewton {
+        let mut gn = GaussNewton::new(&ls);
+        if let Form::Params(_, j) = &mut gn.form {
+            *j = Some(ls.j);
+        }
+        gn
     }
 
     /// The system for `ls` in point space (`points`) or parameter space.
@@ -128,7 +169,7 @@ impl GaussNewton {
             return GaussNewton {
                 g,
                 d,
-                form: Form::Params(a),
+                form: Form::Params(a, None),
             };
         }
         let mut d = vec![0.0; p];
@@ -143,6 +184,28 @@ impl GaussNewton {
         let r = ls.r.clone();
         let form = Form::Points { gram, jhat_t, r };
         GaussNewton { g, d, form }
+    }
+
+    /// `J v` for a parameter step `v`; `None` in parameter space when the system did not
+    /// keep `J` ([`GaussNewton::keeping`]).
+    pub fn jv(&self, v: &[f64]) -> Option<Vec<f64>> {
+        let p = self.g.len();
+        match &self.form {
+            Form::Params(_, j) => {
+                let j = j.as_deref()?;
+                Some(j.chunks_exact(p.max(1)).map(|row| dot(row, v)).collect())
+            }
+            // J = Ĵ D^{½}: (Jv)ᵢ = Σ_c Ĵᵀ[c, i] √d_c v_c
+            Form::Points { jhat_t, .. } => {
+                let sv: Vec<f64> = (v.iter().zip(&self.d)).map(|(v, d)| v * d.sqrt()).collect();
+                let m = jhat_t.ncols();
+                Some(
+                    (0..m)
+                        .map(|i| (0..p).map(|c| jhat_t[(c, i)] * sv[c]).sum())
+                        .collect(),
+                )
+            }
+        }
     }
 
     /// `Jᵀr`, half the loss gradient.
@@ -165,12 +228,41 @@ impl GaussNewton {
     /// depend on the split; the one-column products and triangular solves run on one
     /// thread, see [`GaussNewton::with_form_on`]).
     fn solve_on(&self, lambda: f64, par: Par) -> Option<Vec<f64>> {
-        let x = match &self.form {
-            Form::Params(a) => {
-                let rhs = Mat::from_fn(self.g.len(), 1, |i, _| -self.g[i]);
+        let r = match &self.form {
+            Form::Params(..) => None,
+            Form::Points { r, .. } => Some(&r[..]),
+        };
+        self.solve_for_on(lambda, &self.g, r, par)
+    }
+
+    /// `−(JᵀJ + λD)⁻¹ Jᵀw` for a vector `w` of residual values (the step is `w = r`);
+    /// `None` when the damped matrix is not numerically positive definite or, in
+    /// parameter space, the system did not keep `J` ([`GaussNewton::keeping`]).
+    pub fn solve_for(&self, lambda: f64, w: &[f64]) -> Option<Vec<f64>> {
+        match &self.form {
+            Form::Params(_, j) => {
+                let jtw = transpose_times(j.as_deref()?, w, self.g.len());
+                self.solve_for_on(lambda, &jtw, None, par())
+            }
+            Form::Points { .. } => self.solve_for_on(lambda, &[], Some(w), par()),
+        }
+    }
+
+    /// The damped solve with `Jᵀw` given (parameter space) or `w` (point space).
+    fn solve_for_on(
+        &self,
+        lambda: f64,
+        jtw: &[f64],
+        w: Option<&[f64]>,
+        par: Par,
+    ) -> Option<Vec<f64>> {
+        let x = match (&self.form, w) {
+            (Form::Params(a, _), _) => {
+                let rhs = Mat::from_fn(self.g.len(), 1, |i, _| -jtw[i]);
                 solve_shifted(a, |i| lambda * self.d[i], &rhs, par)?
             }
-            Form::Points { gram, jhat_t, r } => {
+            (Form::Points { .. }, None) => return None,
+            (Form::Points { gram, jhat_t, .. }, Some(r)) => {
                 let rhs = Mat::from_fn(r.len(), 1, |i, _| r[i]);
                 let y = solve_shifted(gram, |_| lambda, &rhs, par)?;
                 let mut x = Mat::<f64>::zeros(self.g.len(), 1);
@@ -182,6 +274,15 @@ impl GaussNewton {
         let x: Vec<f64> = (0..self.g.len()).map(|i| x[(i, 0)]).collect();
         x.iter().all(|v| v.is_finite()).then_some(x)
     }
+}
+
+/// `Jᵀw` for `J` row-major with `p` columns, row by row in order (one thread).
+fn transpose_times(j: &[f64], w: &[f64], p: usize) -> Vec<f64> {
+    let mut out = vec![0.0; p];
+    for (row, wi) in j.chunks_exact(p.max(1)).zip(w) {
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += v * wi);
+    }
+    out
 }
 
 /// Every core (rayon's pool). Everything split this way gives the same bits for any
@@ -252,6 +353,16 @@ impl Lm {
     /// One iteration from `x`: the Jacobian at `x`, then damped Gauss–Newton trials until
     /// one lowers the loss (then `x` moves there) or `max_tries` are spent (`Stalled`, `x`
     /// unchanged and evaluated last).
+    ///
+    /// With [`Lm::geodesic`] each trial adds half the geodesic acceleration to the step
+    /// `v` (Transtrum & Sethna, *Improvements to the Levenberg–Marquardt algorithm for
+    /// nonlinear least-squares minimization*, 2012): the residuals' second derivative
+    /// along `v`, `r_vv ≈ (2/h)((r(x + hv) − r(x))/h − Jv)` (one residual evaluation,
+    /// `h = 0.1`), gives `a = −(JᵀJ + λD)⁻¹ Jᵀ r_vv`, the correction that keeps the step on
+    /// the curved manifold of the residuals instead of its tangent; the trial is `v + a/2`,
+    /// and is rejected like a failed one when `2‖a‖ > 0.75‖v‖` (`D`-norms: the expansion
+    /// would not be valid). The gain ratio that adapts `λ` is measured on the model's
+    /// prediction for `v`.
     pub fn step(
         &mut self,
         f: &mut impl Residuals,
@@ -263,17 +374,32 @@ impl Lm {
         if g.iter().all(|v| *v == 0.0) {
             return Ok(LbfgsStep::Converged(loss));
         }
+        // the residuals at x, from the program the accelerated trials evaluate
+        let r0 = match self.geodesic {
+            true => Some(f.residuals(x)?),
+            false => None,
+        };
         let mut grad = vec![0.0; x.len()];
         for _ in 0..self.max_tries {
-            let Some(delta) = gn.solve(self.lambda) else {
+            let Some(v) = gn.solve(self.lambda) else {
                 self.reject();
                 continue;
+            };
+            let delta = match &r0 {
+                None => v.clone(),
+                Some(r0) => match self.accelerated(f, &gn, x, &v, r0)? {
+                    Some(delta) => delta,
+                    None => {
+                        self.reject();
+                        continue;
+                    }
+                },
             };
             let trial: Vec<f64> = x.iter().zip(&delta).map(|(a, b)| a + b).collect();
             let f_new = f.eval(&trial, &mut grad)?;
             if f_new.is_finite() && f_new < loss {
-                let dd: f64 = (delta.iter().zip(d)).map(|(v, w)| v * v * w).sum();
-                let predicted = -dot(g, &delta) + self.lambda * dd;
+                let dd: f64 = (v.iter().zip(d)).map(|(v, w)| v * v * w).sum();
+                let predicted = -dot(g, &v) + self.lambda * dd;
                 self.accept((loss - f_new) / predicted);
                 *x = trial;
                 return Ok(LbfgsStep::Moved(f_new));
@@ -282,6 +408,51 @@ impl Lm {
         }
         let f0 = f.eval(x, &mut grad)?;
         Ok(LbfgsStep::Stalled(f0))
+    }
+
+    /// The accelerated step `v + a/2` of [`Lm::step`], or `None` when the acceleration is
+    /// too large against `v` (or cannot be formed).
+    fn accelerated(
+        &self,
+        f: &mut impl Residuals,
+        gn: &GaussNewton,
+        x: &[f64],
+        v: &[f64],
+        r0: &[f64],
+    ) -> Result<Option<Vec<f64>>, TrainError> {
+        let h = GEODESIC_H;
+        let ahead: Vec<f64> = x.iter().zip(v).map(|(x, v)| x + h * v).collect();
+        let rh = f.residuals(&ahead)?;
+        let Some(jv) = gn.jv(v) else {
+            return Ok(None);
+        };
+        if rh.len() != r0.len() || jv.len() != r0.len() {
+            return Err(TrainError::GradLength {
+                expected: r0.len(),
+                found: rh.len().min(jv.len()),
+            });
+        }
+        // r_vv ≈ (2/h) ((r(x + hv) − r(x))/h − Jv): the second-order term of the expansion
+        // r(x + hv) = r + hJv + (h²/2) r_vv + O(h³)
+        let rvv: Vec<f64> = (rh.iter().zip(r0).zip(&jv))
+            .map(|((rh, r0), jv)| 2.0 / h * ((rh - r0) / h - jv))
+            .collect();
+        let Some(a) = gn.solve_for(self.lambda, &rvv) else {
+            return Ok(None);
+        };
+        let d = gn.scaling();
+        let norm = |u: &[f64]| {
+            (u.iter().zip(d))
+                .map(|(u, d)| u * u * d)
+                .sum::<f64>()
+                .sqrt()
+        };
+        let ratio = 2.0 * norm(&a) / norm(v);
+        // (a NaN ratio is no acceleration either)
+        if ratio.is_nan() || ratio > GEODESIC_ALPHA {
+            return Ok(None);
+        }
+        Ok(Some(v.iter().zip(&a).map(|(v, a)| v + 0.5 * a).collect()))
     }
 
     /// Nielsen's update after a step with gain ratio `rho`.
@@ -486,6 +657,84 @@ mod tests {
             (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8,
             "{x:?}"
         );
+    }
+
+    /// Iterations until Rosenbrock's minimum is reached from the classic start.
+    fn rosenbrock_iterations(mut lm: Lm) -> usize {
+        let mut x = vec![-1.2, 1.0];
+        for it in 1..=200 {
+            match lm.step(&mut Rosenbrock, &mut x).unwrap() {
+                LbfgsStep::Moved(_) => {}
+                _ => panic!("stopped at {x:?} after {it} iterations"),
+            }
+            if (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8 {
+                return it;
+            }
+        }
+        panic!("not converged: {x:?}")
+    }
+
+    #[test]
+    fn geodesic_acceleration_reaches_rosenbrocks_minimum_in_fewer_iterations() {
+        // the curved valley is what the acceleration is for (Transtrum & Sethna 2012)
+        let plain = rosenbrock_iterations(Lm::default());
+        let geodesic = rosenbrock_iterations(Lm::with_geodesic(true));
+        assert!(
+            geodesic < plain,
+            "{geodesic} iterations with, {plain} without"
+        );
+    }
+
+    #[test]
+    fn the_acceleration_is_the_exact_second_order_correction_for_quadratic_residuals() {
+        // Rosenbrock's residuals are quadratic, so the difference quotient is exact:
+        // r_vv = (−20 v₀², 0), and a = −(JᵀJ + λD)⁻¹ Jᵀ r_vv, solved here by hand (2 × 2)
+        let x = [-1.2, 1.0];
+        let ls = Rosenbrock.least_squares(&x).unwrap();
+        for points in [false, true] {
+            let gn = match points {
+                false => GaussNewton::keeping(ls.clone()),
+                true => GaussNewton::with_form(&ls, true),
+            };
+            let lambda = 10.0;
+            let v = gn.solve(lambda).unwrap();
+            let lm = Lm {
+                lambda,
+                ..Lm::with_geodesic(true)
+            };
+            let r0 = ls.r.clone();
+            let got = lm.accelerated(&mut Rosenbrock, &gn, &x, &v, &r0).unwrap();
+            let rvv = [-20.0 * v[0] * v[0], 0.0];
+            let jm = |i: usize, c: usize| ls.j[i * 2 + c];
+            let d = gn.scaling();
+            let a11 = jm(0, 0) * jm(0, 0) + jm(1, 0) * jm(1, 0) + lambda * d[0];
+            let a12 = jm(0, 0) * jm(0, 1) + jm(1, 0) * jm(1, 1);
+            let a22 = jm(0, 1) * jm(0, 1) + jm(1, 1) * jm(1, 1) + lambda * d[1];
+            let b = [
+                -(jm(0, 0) * rvv[0] + jm(1, 0) * rvv[1]),
+                -(jm(0, 1) * rvv[0] + jm(1, 1) * rvv[1]),
+            ];
+            let det = a11 * a22 - a12 * a12;
+            let a = [
+                (a22 * b[0] - a12 * b[1]) / det,
+                (a11 * b[1] - a12 * b[0]) / det,
+            ];
+            let norm = |u: &[f64]| (u[0] * u[0] * d[0] + u[1] * u[1] * d[1]).sqrt();
+            let want: Option<Vec<f64>> = (2.0 * norm(&a) / norm(&v) <= GEODESIC_ALPHA)
+                .then(|| vec![v[0] + 0.5 * a[0], v[1] + 0.5 * a[1]]);
+            let (got, want) = (got.expect("accepted"), want.expect("small enough"));
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-9 * w.abs().max(1e-3),
+                    "{points}: {g} vs {w}"
+                );
+            }
+            // and the correction is not negligible: it changes the step
+            assert!(
+                (got[0] - v[0]).abs() > 1e-6 * v[0].abs(),
+                "{got:?} vs {v:?}"
+            );
+        }
     }
 
     /// A 4 × 7 Jacobian (fewer residuals than parameters) with uneven column scales.

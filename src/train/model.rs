@@ -439,28 +439,7 @@ impl<'p> Model<'p> {
                 .collect::<Result<Vec<_>, TrainError>>()?;
             self.update_causal(&names, &picked)?;
         }
-        // every value scaled by √(W_R/N_R), times √c of its causal weight
-        let mut r = Vec::new();
-        let mut scales = Vec::new();
-        for (k, (decl, ri)) in self.problem.residuals.iter().zip(&values).enumerate() {
-            // the whole problem's W_R/N_R, the same bits on every rank
-            let n = self.rows_of(&decl.points).map_or(ri.len(), |(_, n)| n);
-            let s = (self.weights[k] / n.max(1) as f64).sqrt();
-            let rows = match self.row_weights(k) {
-                Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
-                Some(w) => {
-                    return Err(TrainError::Options(format!(
-                        "causal weights: {} for the {} values of residual `{}`",
-                        w.len(),
-                        ri.len(),
-                        decl.name
-                    )))
-                }
-                None => vec![s; ri.len()],
-            };
-            r.extend(ri.iter().zip(&rows).map(|(v, s)| s * v));
-            scales.push(rows);
-        }
+        let (r, scales) = self.scaled(&values)?;
         let Some(jac) = &self.jac else {
             return Err(TrainError::MissingOutput("jacobian".into()));
         };
@@ -487,6 +466,59 @@ impl<'p> Model<'p> {
             row0 += rows;
         }
         Ok(LeastSquares { r, j, cols: p })
+    }
+
+    /// Residual values (this process's rows of every residual, in the problem's order)
+    /// scaled as in [`Model::least_squares`]: by `√(W_R/N_R)` times `√c` of their causal
+    /// weights. Returns the values and every residual's row scales.
+    #[allow(clippy::type_complexity)]
+    fn scaled(&self, values: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>), TrainError> {
+        let mut r = Vec::new();
+        let mut scales = Vec::new();
+        for (k, (decl, ri)) in self.problem.residuals.iter().zip(values).enumerate() {
+            // the whole problem's W_R/N_R, the same bits on every rank
+            let n = self.rows_of(&decl.points).map_or(ri.len(), |(_, n)| n);
+            let s = (self.weights[k] / n.max(1) as f64).sqrt();
+            let rows = match self.row_weights(k) {
+                Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
+                Some(w) => {
+                    return Err(TrainError::Options(format!(
+                        "causal weights: {} for the {} values of residual `{}`",
+                        w.len(),
+                        ri.len(),
+                        decl.name
+                    )))
+                }
+                None => vec![s; ri.len()],
+            };
+            r.extend(ri.iter().zip(&rows).map(|(v, s)| s * v));
+            scales.push(rows);
+        }
+        Ok((r, scales))
+    }
+
+    /// The scaled residual values of [`Model::least_squares`] at `theta`, from the loss
+    /// program (no Jacobian), of every process in one process's order.
+    pub fn residual_values(&mut self, theta: &[f64]) -> Result<Vec<f64>, TrainError> {
+        let mut g = vec![0.0; theta.len()];
+        self.eval(theta, &mut g)?;
+        let values = (0..self.problem.residuals.len())
+            .map(|k| {
+                let i = self.residuals[k];
+                let i = i.ok_or_else(|| missing_residual(&self.problem.residuals[k].name))?;
+                Ok(self.exe.output(i))
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        let (r, _) = self.scaled(&values)?;
+        if self.comm.size() == 1 {
+            return Ok(r);
+        }
+        let none = LeastSquares {
+            r,
+            j: Vec::new(),
+            cols: 0,
+        };
+        Ok(self.gather_rows(none)?.r)
     }
 
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
@@ -644,7 +676,7 @@ impl Model<'_> {
         let ls = self.least_squares(x)?;
         let all = self.gather_rows(ls)?;
         let loss = all.r.iter().map(|r| r * r).sum();
-        Ok((loss, GaussNewton::new(&all)))
+        Ok((loss, GaussNewton::keeping(all)))
     }
 
     /// The residuals and Jacobian rows of every rank, in the order of one process: for
@@ -699,9 +731,13 @@ impl Residuals for Model<'_> {
         if self.comm.size() == 1 {
             let ls = Model::least_squares(self, x)?;
             let loss = ls.r.iter().map(|r| r * r).sum();
-            return Ok((loss, GaussNewton::new(&ls)));
+            return Ok((loss, GaussNewton::keeping(ls)));
         }
         self.distributed_gauss_newton(x)
+    }
+
+    fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
+        self.residual_values(x)
     }
 }
 

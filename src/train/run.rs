@@ -80,6 +80,8 @@ pub struct TrainOptions {
     pub max_time: Option<f64>,
     /// Hand the loop's state to [`Hooks::checkpoint`] every this many steps.
     pub checkpoint_every: Option<usize>,
+    /// Levenberg–Marquardt with geodesic acceleration ([`Lm::step`]).
+    pub geodesic: bool,
 }
 
 impl TrainOptions {
@@ -97,6 +99,7 @@ impl TrainOptions {
             error_every: None,
             max_time: None,
             checkpoint_every: None,
+            geodesic: true,
         }
     }
 
@@ -222,7 +225,7 @@ impl LoopState {
             step: 0,
             adam: Adam::new(theta.len(), opts.lr),
             lbfgs: Lbfgs::default(),
-            lm: Lm::default(),
+            lm: Lm::with_geodesic(opts.geodesic),
             ssbfgs: ssbfgs.then(|| Ssbfgs::new(theta.len())),
             theta,
             history: Vec::new(),
