@@ -37,8 +37,6 @@ pub struct Model<'p> {
     problem: &'p Problem,
     exe: Box<dyn Executable>,
     layout: Layout,
-    /// The residuals' names, in the problem's order.
-    parts: Vec<String>,
     /// The output `residual.R` of every residual, in the problem's order.
     residuals: Vec<Option<usize>>,
     /// The output `%square.R` of every residual that has one (sampled operators, causal
@@ -210,7 +208,6 @@ impl<'p> Model<'p> {
             problem,
             exe,
             layout,
-            parts: problem.residuals.iter().map(|r| r.name.clone()).collect(),
             residuals,
             squares,
             weights: problem.residuals.iter().map(|r| r.weight).collect(),
@@ -240,7 +237,11 @@ impl<'p> Model<'p> {
 
     /// Residual names, in the order of [`Model::last_parts`].
     pub fn part_names(&self) -> Vec<String> {
-        self.parts.clone()
+        self.problem
+            .residuals
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// `loss.R` (unweighted mean square) of every residual at the last evaluation.
@@ -500,8 +501,7 @@ impl<'p> Model<'p> {
     /// The scaled residual values of [`Model::least_squares`] at `theta`, from the loss
     /// program (no Jacobian), of every process in one process's order.
     pub fn residual_values(&mut self, theta: &[f64]) -> Result<Vec<f64>, TrainError> {
-        let mut g = vec![0.0; theta.len()];
-        self.eval(theta, &mut g)?;
+        self.run_at(theta)?;
         let values = (0..self.problem.residuals.len())
             .map(|k| {
                 let i = self.residuals[k];
@@ -513,12 +513,17 @@ impl<'p> Model<'p> {
         if self.comm.size() == 1 {
             return Ok(r);
         }
-        let none = LeastSquares {
-            r,
-            j: Vec::new(),
-            cols: 0,
-        };
-        Ok(self.gather_rows(none)?.r)
+        let blocks: Vec<Vec<(&[f64], usize)>> = self
+            .by_residual(&r, 1)
+            .into_iter()
+            .map(|b| vec![(b, 1)])
+            .collect();
+        Ok(self
+            .gather_by_residual(&blocks)?
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect())
     }
 
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
@@ -564,13 +569,7 @@ struct JacobianProgram {
 
 impl Objective for Model<'_> {
     fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
-        bind_params(self.exe.as_mut(), self.layout.split(x))?;
-        self.exe.run()?;
-        self.evals += 1;
-        if self.causal.is_some() {
-            self.last_x.clear();
-            self.last_x.extend_from_slice(x);
-        }
+        self.run_at(x)?;
         let mut off = 0;
         for ((_, vals), gi) in self.layout.split(x).zip(&self.grads) {
             let dst = &mut grad[off..off + vals.len()];
@@ -589,29 +588,41 @@ impl Objective for Model<'_> {
 }
 
 impl Model<'_> {
+    /// Runs the loss program at `x` (this process's rows; no exchange).
+    fn run_at(&mut self, x: &[f64]) -> Result<(), TrainError> {
+        bind_params(self.exe.as_mut(), self.layout.split(x))?;
+        self.exe.run()?;
+        self.evals += 1;
+        if self.causal.is_some() {
+            self.last_x.clear();
+            self.last_x.extend_from_slice(x);
+        }
+        Ok(())
+    }
+
     /// The loss `Σ_R W_R · (1/N_R) Σᵢ cᵢ·sqᵢ` of the last run, and every residual's
     /// `loss.R = (1/N_R) Σᵢ sqᵢ` into [`Model::last_parts`], from the per-point squares of
     /// every rank in the order of one process's points (see the [module](self)).
     fn loss_from_squares(&mut self) -> Result<f64, TrainError> {
-        // this rank's rows: per residual its squares, then (causal) its weighted squares
+        // this rank's rows: per residual its squares and (causal) its weighted squares
         let mut mine = Vec::new();
-        let mut lens = Vec::new();
         for k in 0..self.problem.residuals.len() {
             let sq = self.squares_of(k)?;
             let weighted: Option<Vec<f64>> =
                 (self.causal_weights(k)).map(|c| c.iter().zip(&sq).map(|(c, s)| c * s).collect());
-            lens.push((sq.len(), weighted.is_some()));
-            mine.extend_from_slice(&sq);
-            mine.extend(weighted.unwrap_or_default());
+            mine.push([Some(sq), weighted]);
         }
-        let all = self.comm.gather(&mine)?;
-        let per_residual = self.by_residual(&all, &lens)?;
+        let blocks: Vec<Vec<(&[f64], usize)>> = (mine.iter())
+            .map(|b| b.iter().flatten().map(|v| (&v[..], 1)).collect())
+            .collect();
+        let all = self.gather_by_residual(&blocks)?;
         let mut loss = 0.0;
         self.last_parts.clear();
-        for ((sq, weighted), w) in per_residual.iter().zip(&self.weights) {
+        for (blocks, w) in all.iter().zip(&self.weights) {
+            let sq = &blocks[0];
             let n = sq.len().max(1) as f64;
             let part = sq.iter().sum::<f64>() / n;
-            let weighted = match weighted {
+            let weighted = match blocks.get(1) {
                 Some(cs) => cs.iter().sum::<f64>() / n,
                 None => part,
             };
@@ -631,68 +642,83 @@ impl Model<'_> {
         Ok(self.exe.output(i).iter().map(|r| r * r).collect())
     }
 
-    /// The gathered rows of [`Model::loss_from_squares`] (rank 0's, rank 1's, ...: each
-    /// rank's `lens` per residual, with its weighted copy) regrouped per residual in the
-    /// order of one process's points.
-    #[allow(clippy::type_complexity)]
-    fn by_residual(
+    /// Every rank's per-residual blocks, gathered in one exchange and put in one
+    /// process's point order: `blocks[k]` are residual `k`'s blocks at this process's
+    /// rows, each with `width` values per row; returns every block over all ranks' rows
+    /// (rank 0's, then rank 1's, ...).
+    fn gather_by_residual(
         &self,
-        all: &[f64],
-        lens: &[(usize, bool)],
-    ) -> Result<Vec<(Vec<f64>, Option<Vec<f64>>)>, TrainError> {
-        let mut out: Vec<(Vec<f64>, Option<Vec<f64>>)> = (lens.iter())
-            .map(|(_, w)| (Vec::new(), w.then(Vec::new)))
+        blocks: &[Vec<(&[f64], usize)>],
+    ) -> Result<Vec<Vec<Vec<f64>>>, TrainError> {
+        let size = self.comm.size();
+        let rows = |k: usize, rank: usize| {
+            let set = &self.problem.residuals[k].points;
+            self.rows_of(set)
+                .map_or(0, |(_, n)| share(n, rank, size).len())
+        };
+        for (k, bs) in blocks.iter().enumerate() {
+            for (b, width) in bs {
+                let expected = rows(k, self.comm.rank()) * width;
+                if b.len() != expected {
+                    return Err(TrainError::GradLength {
+                        expected,
+                        found: b.len(),
+                    });
+                }
+            }
+        }
+        let mine: Vec<f64> = (blocks.iter().flatten())
+            .flat_map(|(b, _)| b.iter().copied())
             .collect();
+        let all = self.comm.gather(&mine)?;
+        let mut out: Vec<Vec<Vec<f64>>> =
+            blocks.iter().map(|b| vec![Vec::new(); b.len()]).collect();
         let mut at = 0;
-        for rank in 0..self.comm.size() {
-            for (k, decl) in self.problem.residuals.iter().enumerate() {
-                let n = match self.rows_of(&decl.points) {
-                    Some((_, total)) => share(total, rank, self.comm.size()).len(),
-                    None => lens[k].0,
-                };
-                let mut take = |dst: &mut Vec<f64>| -> Result<(), TrainError> {
+        for rank in 0..size {
+            for (k, bs) in blocks.iter().enumerate() {
+                for (dst, (_, width)) in out[k].iter_mut().zip(bs) {
+                    let n = rows(k, rank) * width;
                     let src = all.get(at..at + n).ok_or(TrainError::GradLength {
                         expected: at + n,
                         found: all.len(),
                     })?;
                     dst.extend_from_slice(src);
                     at += n;
-                    Ok(())
-                };
-                take(&mut out[k].0)?;
-                if let Some(w) = &mut out[k].1 {
-                    take(w)?;
                 }
             }
         }
         Ok(out)
     }
 
-    /// The Gauss–Newton system of every rank's rows: each rank gathers the whole `J` and
-    /// `r` in the one-process row order and forms the system as one process does, so that
-    /// it holds the same bits (the `M·P²` product is not split between ranks; the program
-    /// that computes `J`, the larger part with few parameters, is).
-    fn distributed_gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
-        let ls = self.least_squares(x)?;
-        let all = self.gather_rows(ls)?;
-        let loss = all.r.iter().map(|r| r * r).sum();
-        Ok((loss, GaussNewton::keeping(all)))
+    /// `v` (this process's rows of every residual in turn, `width` values per row) cut
+    /// into its residuals' pieces.
+    fn by_residual<'v>(&self, v: &'v [f64], width: usize) -> Vec<&'v [f64]> {
+        let mut at = 0;
+        (self.problem.residuals.iter())
+            .map(|decl| {
+                let rows = self.rows_of(&decl.points).map_or(0, |(r, _)| r.len());
+                let n = (rows * width).min(v.len() - at);
+                at += n;
+                &v[at - n..at]
+            })
+            .collect()
     }
 
     /// The residuals and Jacobian rows of every rank, in the order of one process: for
     /// each residual, rank 0's rows, then rank 1's, ...
     fn gather_rows(&self, ls: LeastSquares) -> Result<LeastSquares, TrainError> {
         let p = ls.cols;
+        let (r, j) = (self.by_residual(&ls.r, 1), self.by_residual(&ls.j, p));
+        let blocks: Vec<Vec<(&[f64], usize)>> = r
+            .iter()
+            .zip(&j)
+            .map(|(r, j)| vec![(*r, 1), (*j, p)])
+            .collect();
+        let all = self.gather_by_residual(&blocks)?;
         let (mut r, mut j) = (Vec::new(), Vec::new());
-        let mut row0 = 0;
-        for decl in &self.problem.residuals {
-            let rows = self
-                .rows_of(&decl.points)
-                .map_or(0, |(range, _)| range.len());
-            let rows = rows.min(ls.r.len() - row0);
-            r.extend(self.comm.gather(&ls.r[row0..row0 + rows])?);
-            j.extend(self.comm.gather(&ls.j[row0 * p..(row0 + rows) * p])?);
-            row0 += rows;
+        for b in all {
+            r.extend_from_slice(&b[0]);
+            j.extend_from_slice(&b[1]);
         }
         Ok(LeastSquares { r, j, cols: p })
     }
@@ -727,13 +753,17 @@ impl Residuals for Model<'_> {
         Model::least_squares(self, x)
     }
 
+    /// The system of every rank's rows: a rank of a distributed run gathers the whole
+    /// `J` and `r` in one process's row order and forms the system as one process does,
+    /// so that it holds the same bits (the `M·P²` product is not split between ranks; the
+    /// program that computes `J` is).
     fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
-        if self.comm.size() == 1 {
-            let ls = Model::least_squares(self, x)?;
-            let loss = ls.r.iter().map(|r| r * r).sum();
-            return Ok((loss, GaussNewton::keeping(ls)));
+        let mut ls = Model::least_squares(self, x)?;
+        if self.comm.size() > 1 {
+            ls = self.gather_rows(ls)?;
         }
-        self.distributed_gauss_newton(x)
+        let loss = ls.r.iter().map(|r| r * r).sum();
+        Ok((loss, GaussNewton::keeping(ls)))
     }
 
     fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
