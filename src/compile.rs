@@ -126,16 +126,33 @@ pub enum CompileError {
 /// program no longer needs it (an expression that does not depend on `y` still accepts
 /// points with a `y` column): such values are length-checked and otherwise ignored.
 pub fn compile(g: &Graph, opts: &Options) -> Result<Box<dyn Executable>, CompileError> {
+    let mut one = compile_n(g, opts, 1)?;
+    Ok(one.remove(0))
+}
+
+/// [`compile`] into `n` independent executables of one lowered program (the passes run
+/// once): each has buffers of its own, so `n` threads can run them at once (the tiles of
+/// a training run: `train::model`).
+pub fn compile_n(
+    g: &Graph,
+    opts: &Options,
+    n: usize,
+) -> Result<Vec<Box<dyn Executable>>, CompileError> {
     let source_info = verify(g)?;
     let lowered = lower(g, opts)?;
     let info = verify(&lowered)?;
-    let inner = backend(&lowered, &info, opts)?;
-    let unused = unused_bindings(&all_bindings_of(g, &source_info), inner.bindings());
-    Ok(if unused.is_empty() {
-        inner
-    } else {
-        Box::new(WithUnused::new(inner, unused))
-    })
+    let all = all_bindings_of(g, &source_info);
+    (0..n.max(1))
+        .map(|_| {
+            let inner = backend(&lowered, &info, opts)?;
+            let unused = unused_bindings(&all, inner.bindings());
+            Ok(if unused.is_empty() {
+                inner
+            } else {
+                Box::new(WithUnused::new(inner, unused)) as Box<dyn Executable>
+            })
+        })
+        .collect()
 }
 
 /// The leaves among `all` that the compiled program does not bind (`used`).

@@ -60,7 +60,7 @@ pub enum RunError {
 }
 
 /// A compiled program, ready to run many times.
-pub trait Executable {
+pub trait Executable: Send {
     /// The leaves to bind. Each backend lists the live inputs, then the live params, in
     /// graph order.
     fn bindings(&self) -> &[Binding];

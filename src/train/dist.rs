@@ -1,31 +1,43 @@
-//! Training with several processes: what they exchange and who owns which points.
+//! Training with several processes: who owns which points, and what they exchange.
 //!
-//! A distributed run trains one model with `K` processes (ranks). Every rank traces and
-//! compiles the same problem, samples every point set with the same seed, and keeps its
-//! [`share`] of the rows: a contiguous block, rank `k` of `K` owning rows
-//! `⌊kN/K⌋ .. ⌊(k+1)N/K⌋` of a set of `N` points (after every resample too; the shares of
-//! `K = 3` differ by at most one row). Its program is compiled for those rows with every
-//! residual weight `W_R` scaled by `N_R,k / N_R`, so that its loss is exactly its part of
+//! ## Tiles
+//!
+//! Every run — one process or `K` — cuts its points into `T` tiles ([`Tiling`]): tile `t`
+//! holds rows `⌊tN/T⌋ .. ⌊(t+1)N/T⌋` of every point set of `N` rows, and `T` depends only
+//! on the set sizes (about [`TILE_ROWS`] rows of the largest set per tile), never on `K`
+//! or the number of threads. The loss program is compiled per tile shape with every
+//! residual weight `W_R` scaled by the tile's fraction `n_R,t / N_R` of its set, so that a
+//! tile's loss is exactly its part of
 //!
 //! ```text
-//! L = Σ_R W_R/N_R Σ_i r_R,i²  =  Σ_k Σ_R (W_R N_R,k/N_R) · (1/N_R,k) Σ_{i ∈ share k} r_R,i²
+//! L = Σ_R W_R/N_R Σ_i r_R,i²  =  Σ_t Σ_R (W_R n_R,t/N_R) · (1/n_R,t) Σ_{i ∈ tile t} r_R,i²
 //! ```
 //!
-//! and the gradient is a sum over ranks too. [`Collective::sum`] adds the ranks' gradients
-//! in rank order on every rank, so every rank holds the same bits, every optimizer takes
-//! the same decisions everywhere, and a run is reproducible bit for bit for a given `K`
-//! (an all-reduce of the MPI library may add in any order; this one gathers and adds in a
-//! fixed one).
+//! and the gradient is the sum of the tiles' gradients, added from the left in tile order
+//! in f64. A tile's program and rows are the same whichever process runs it, so its
+//! gradient has the same bits everywhere, and so has their sum: `K` processes compute one
+//! process's gradient to the bit, and every optimizer — Adam, L-BFGS's line searches,
+//! Levenberg–Marquardt — takes one process's decisions. Tiles also bound what a program
+//! holds (its buffers are a tile's, not the whole set's) and let the threads of one
+//! process run whole tiles side by side instead of splitting every step of one.
 //!
-//! What does not need a sum is not summed: the loss, its parts, the causal weights and
-//! Levenberg–Marquardt's system are built from per-point values (squares, residuals,
-//! Jacobian rows), which are the same bits whichever rows a program holds. Every rank
-//! gathers them ([`Collective::gather`], in rank order: the points in one process's order)
-//! and adds them up as one process does, so those values, and every decision of `lm`,
-//! are one process's to the bit. The gradient of
-//! the compiled program is not: its sums over points are grouped by the program's products
-//! and by the ranks' shares, so `K` ranks reproduce one process's gradient to rounding
-//! only, which Adam barely amplifies and L-BFGS, over tens of steps, does (README).
+//! ## Shares
+//!
+//! Rank `k` of `K` owns tiles `⌊kT/K⌋ .. ⌊(k+1)T/K⌋`: a contiguous block of every set's
+//! rows (after every resample too). Every rank traces and compiles the same problem and
+//! samples every point set with the same seed, then keeps its rows. `T` is at least `K`
+//! (a problem with fewer tiles than ranks gets `K` tiles: reproducible for that `K`, but
+//! not one process's bits).
+//!
+//! ## Exchanges
+//!
+//! The gradient: [`Collective::sum_in_order`] adds every tile's gradient in tile order on
+//! every rank. The loss, its parts, the causal weights and Levenberg–Marquardt's system
+//! are built from per-point values (squares, residuals, Jacobian rows — the Jacobian
+//! program runs per tile too): every rank gathers them ([`Collective::gather`], in rank
+//! order: the points in one process's order) and adds them up as one process does. No
+//! MPI all-reduce is used anywhere: its order of addition depends on the library's
+//! algorithm.
 //!
 //! [`Alone`] is the one-process case; `nabla train --distributed` uses MPI (the `mpi`
 //! feature, `train::mpi`).
@@ -46,6 +58,16 @@ pub trait Collective {
     fn sum(&self, v: &mut [f64]) -> Result<(), TrainError>;
     /// Every rank's `v` (lengths may differ), concatenated in rank order, on every rank.
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError>;
+
+    /// The sum of every rank's `parts` (each of length `n`), added one part at a time
+    /// from the left in rank order and, within a rank, in the order given — the order of
+    /// one process adding all the parts itself — on every rank. Every rank passes at least
+    /// one part. (This default gathers every part on every rank.)
+    fn sum_in_order(&self, parts: &[Vec<f64>], n: usize) -> Result<Vec<f64>, TrainError> {
+        let mine: Vec<f64> = parts.concat();
+        let all = self.gather(&mine)?;
+        Ok(fold_parts(&all, n))
+    }
 
     /// The ranks on this machine (they share its memory): 1 unless the launcher says.
     fn local_size(&self) -> usize {
@@ -79,6 +101,16 @@ impl Collective for Alone {
     }
 }
 
+/// `parts` (consecutive vectors of `n` values) added from the left: `((p₀ + p₁) + p₂) + …`.
+pub fn fold_parts(parts: &[f64], n: usize) -> Vec<f64> {
+    let mut chunks = parts.chunks_exact(n.max(1));
+    let mut sum = chunks.next().map_or_else(|| vec![0.0; n], <[f64]>::to_vec);
+    for p in chunks {
+        sum.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    sum
+}
+
 /// `r` as every rank sees it: when a rank failed, every rank returns an error — the
 /// lowest failing rank its own, the others [`TrainError::Elsewhere`] naming it — so that
 /// all ranks leave together and a message that every rank would print (a bad problem
@@ -97,18 +129,117 @@ pub fn agree<T>(comm: &dyn Collective, r: Result<T, TrainError>) -> Result<T, Tr
     }
 }
 
-/// The rows of a set of `n` points that rank `rank` of `size` owns:
-/// `⌊rank·n/size⌋ .. ⌊(rank+1)·n/size⌋`.
-pub fn share(n: usize, rank: usize, size: usize) -> Range<usize> {
-    let at = |k: usize| (k as u128 * n as u128 / size.max(1) as u128) as usize;
-    at(rank)..at(rank + 1)
+/// The rows of a set of `n` points that part `part` of `parts` holds:
+/// `⌊part·n/parts⌋ .. ⌊(part+1)·n/parts⌋` (contiguous, in order, sizes within one row).
+pub fn share(n: usize, part: usize, parts: usize) -> Range<usize> {
+    let at = |k: usize| (k as u128 * n as u128 / parts.max(1) as u128) as usize;
+    at(part)..at(part + 1)
 }
 
-/// `problem` as rank `rank` of `size` trains it: every residual's weight scaled by the
-/// fraction of its point set that the rank owns (see the [module](self)). Refuses a
-/// point set with fewer points than ranks (a rank would own none of it).
-pub fn local_problem(problem: &Problem, rank: usize, size: usize) -> Result<Problem, TrainError> {
-    let mut local = problem.clone();
+/// Rows of the largest point set that a tile aims at: a product over 256 rows still
+/// keeps `gemm`'s large-product kernels busy, and a [2, 32, 32, 1] Poisson net's tile
+/// of 256 + 64 points runs in about a tenth of a millisecond, which a run's fixed cost
+/// (binding, claiming chunks) does not dominate.
+pub const TILE_ROWS: usize = 256;
+
+/// Tiles a problem gets at least (when every set has that many rows), so that up to this
+/// many processes reproduce one process on any problem.
+pub const MIN_TILES: usize = 4;
+
+/// How a problem's points are cut into tiles and the tiles dealt to ranks.
+///
+/// Every point set of `N` rows is cut into the same number `T` of tiles, tile `t` holding
+/// rows [`share`]`(N, t, T)` of every set; the loss program runs once per tile, and the
+/// gradient is the sum of the tiles' gradients added in tile order. `T` depends only on
+/// the problem's set sizes (and is at least the number of ranks), so one process and `K`
+/// processes run the same programs on the same rows and add the same partial gradients
+/// in the same order: the same bits (see the [module](self)). Rank `k` of `K` owns tiles
+/// `share(T, k, K)`, a contiguous block of every set's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// The number of tiles `T`.
+    pub tiles: usize,
+    /// The number of ranks `K` (at most `T`).
+    pub ranks: usize,
+}
+
+impl Tiling {
+    /// The tiling of point sets of `sizes` rows for `ranks` processes: about
+    /// [`TILE_ROWS`] rows of the largest set per tile (half to twice that), at least
+    /// [`MIN_TILES`], preferring a number of tiles that cuts every set evenly (one program
+    /// shape to compile); never more tiles than the smallest set has rows and never fewer
+    /// than `ranks`.
+    pub fn new(sizes: &[usize], ranks: usize) -> Tiling {
+        let ranks = ranks.max(1);
+        let (largest, smallest) = match (sizes.iter().max(), sizes.iter().min()) {
+            (Some(&hi), Some(&lo)) => (hi.max(1), lo.max(1)),
+            _ => (1, 1),
+        };
+        let aim = largest.div_ceil(TILE_ROWS).max(MIN_TILES);
+        let least = largest.div_ceil(2 * TILE_ROWS).max(MIN_TILES).min(smallest);
+        let most = largest.div_ceil(TILE_ROWS / 2).max(least).min(smallest);
+        // fewest distinct tile shapes, then closest to `aim`
+        let tiles = (least..=most)
+            .min_by_key(|&t| (shapes(sizes, t), t.abs_diff(aim)))
+            .unwrap_or(1);
+        Tiling {
+            tiles: tiles.max(ranks),
+            ranks,
+        }
+    }
+
+    /// One tile per rank: a program over each rank's share of the points (the OpenCL
+    /// backend, where a device wants whole batches; a run is then reproducible for its
+    /// `K` only).
+    pub fn per_rank(ranks: usize) -> Tiling {
+        let ranks = ranks.max(1);
+        Tiling {
+            tiles: ranks,
+            ranks,
+        }
+    }
+
+    /// One tile and one rank: a program over all the points.
+    pub fn whole() -> Tiling {
+        Tiling { tiles: 1, ranks: 1 }
+    }
+
+    /// The tiles rank `rank` owns.
+    pub fn tiles_of(&self, rank: usize) -> Range<usize> {
+        share(self.tiles, rank, self.ranks)
+    }
+
+    /// The rows of a set of `n` points in tile `tile`.
+    pub fn tile_rows(&self, n: usize, tile: usize) -> Range<usize> {
+        share(n, tile, self.tiles)
+    }
+
+    /// The rows of a set of `n` points that rank `rank` owns: those of its tiles.
+    pub fn rank_rows(&self, n: usize, rank: usize) -> Range<usize> {
+        let t = self.tiles_of(rank);
+        share(n, t.start, self.tiles).start..share(n, t.end, self.tiles).start
+    }
+}
+
+/// The number of distinct row counts `(share(N, t, T).len())` over the sets and tiles:
+/// how many programs `T` tiles need compiled.
+fn shapes(sizes: &[usize], tiles: usize) -> usize {
+    let mut seen: Vec<Vec<usize>> = Vec::new();
+    for t in 0..tiles {
+        let shape: Vec<usize> = sizes.iter().map(|&n| share(n, t, tiles).len()).collect();
+        if !seen.contains(&shape) {
+            seen.push(shape);
+        }
+        if seen.len() > 2 {
+            break;
+        }
+    }
+    seen.len()
+}
+
+/// Refuses a distributed run with a point set of fewer points than ranks (a rank would
+/// own none of it).
+pub fn check_ranks(problem: &Problem, size: usize) -> Result<(), TrainError> {
     for set in &problem.point_sets {
         let n = set.spec.len();
         if n < size {
@@ -119,14 +250,7 @@ pub fn local_problem(problem: &Problem, rank: usize, size: usize) -> Result<Prob
             )));
         }
     }
-    for r in &mut local.residuals {
-        let Some(set) = problem.point_sets.iter().find(|s| s.name == r.points) else {
-            continue;
-        };
-        let n = set.spec.len();
-        r.weight *= share(n, rank, size).len() as f64 / n as f64;
-    }
-    Ok(local)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -151,5 +275,57 @@ mod tests {
         assert_eq!(share(10, 0, 3), 0..3);
         assert_eq!(share(10, 1, 3), 3..6);
         assert_eq!(share(10, 2, 3), 6..10);
+    }
+
+    #[test]
+    fn the_number_of_tiles_depends_on_the_sizes_alone() {
+        // the Poisson example: 1024 + 256 points, four tiles of 256 + 64
+        assert_eq!(Tiling::new(&[1024, 256], 1).tiles, 4);
+        for k in 1..=4 {
+            assert_eq!(Tiling::new(&[1024, 256], k).tiles, 4, "{k} ranks");
+        }
+        // more ranks than tiles: one tile each
+        assert_eq!(Tiling::new(&[1024, 256], 6).tiles, 6);
+        // a small problem still gets MIN_TILES, a set smaller than that caps them
+        assert_eq!(Tiling::new(&[101, 40], 1).tiles, MIN_TILES);
+        assert_eq!(Tiling::new(&[101, 3], 1).tiles, 3);
+        // about TILE_ROWS rows per tile on large sets, an even cut preferred
+        let t = Tiling::new(&[1_000_000, 4000], 1).tiles;
+        assert!((1_000_000 / (2 * TILE_ROWS)..=1_000_000 / (TILE_ROWS / 2)).contains(&t));
+        assert_eq!(shapes(&[1_000_000, 4000], t), 1, "{t} tiles");
+        assert_eq!(Tiling::new(&[], 1).tiles, 1, "no point sets: one tile");
+    }
+
+    #[test]
+    fn ranks_own_contiguous_blocks_of_whole_tiles() {
+        for sizes in [[1024, 256], [1000, 37], [101, 40]] {
+            for k in 1..=4 {
+                let tiling = Tiling::new(&sizes, k);
+                for n in sizes {
+                    let mut at = 0;
+                    for rank in 0..k {
+                        let rows = tiling.rank_rows(n, rank);
+                        assert_eq!(rows.start, at, "{sizes:?}, {k} ranks");
+                        let tiles = tiling.tiles_of(rank);
+                        assert!(!tiles.is_empty());
+                        let first = tiling.tile_rows(n, tiles.start);
+                        let last = tiling.tile_rows(n, tiles.end - 1);
+                        assert_eq!((first.start, last.end), (rows.start, rows.end));
+                        at = rows.end;
+                    }
+                    assert_eq!(at, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parts_are_added_from_the_left() {
+        // (1e16 + 1) + 1 = 1e16 in f64, 1e16 + (1 + 1) is not: the order is observable
+        let parts = [1e16, 1.0, 1.0];
+        assert_eq!(fold_parts(&parts, 1), vec![1e16]);
+        let sum = Alone.sum_in_order(&[vec![1e16, 2.0], vec![1.0, 3.0], vec![1.0, 4.0]], 2);
+        assert_eq!(sum.unwrap(), vec![1e16, 9.0]);
+        assert_eq!(fold_parts(&[], 3), vec![0.0; 3]);
     }
 }

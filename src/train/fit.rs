@@ -10,7 +10,7 @@
 use super::accuracy::{Reference, Tracker};
 use super::causal::{Causal, CausalSpec};
 use super::checkpoint::{self, RunKey};
-use super::dist::{agree, local_problem, Alone, Collective};
+use super::dist::{agree, check_ranks, Alone, Collective};
 use super::layout::{to_json, Layout};
 use super::model::{reseeded, Model};
 use super::output::{prepare_dir, write_params_and_history};
@@ -371,7 +371,8 @@ pub fn train_on(
     agree(comm, t.check())?;
     let opts = t.options();
     let problem = reseeded(problem, t.seed);
-    let local = agree(comm, local_problem(&problem, comm.rank(), comm.size()))?;
+    agree(comm, check_ranks(&problem, comm.size()))?;
+    let local = problem.clone();
     // causal training decides its residuals on the whole problem, the same on every rank
     let causal = match &t.causal {
         Some(spec) => Some(agree(comm, Causal::new(&problem, spec, t.seed))?),

@@ -60,6 +60,11 @@ impl Layout {
         self.entries.iter().map(|e| e.name.as_str())
     }
 
+    /// `(name, number of scalars)` for every entry, in order.
+    pub fn sizes(&self) -> impl Iterator<Item = (&str, usize)> {
+        (self.entries.iter()).map(|e| (e.name.as_str(), e.shape.numel()))
+    }
+
     /// The values of `named` concatenated in layout order.
     pub fn flatten(&self, named: &[(String, Tensor)]) -> Vec<f64> {
         named

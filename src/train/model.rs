@@ -1,53 +1,71 @@
 //! A compiled problem objective as an optimisation [`Objective`].
 //!
-//! [`Model`] owns the executable of `Problem::objective(.., with_grad = true)` — outputs
-//! `loss`, `loss.R`, `residual.R`, `%square.R`, `grad.P` — and the [`Layout`] of its params.
-//! Evaluating it binds θ leaf by leaf with [`Executable::set`], runs, and gathers `grad.P`
-//! back into one vector. Collocation points are bound separately ([`Model::bind_points`])
-//! and stay bound until the next resample.
+//! [`Model`] owns the executables of `Problem::objective(.., with_grad = true)` — outputs
+//! `loss`, `loss.R`, `residual.R`, `%square.R`, `grad.P` — one per tile shape, and the
+//! [`Layout`] of the params. The points are cut into tiles ([`Tiling`], see
+//! [`super::dist`]); evaluating runs every tile's program (binding θ leaf by leaf with
+//! [`Executable::set`], and the tile's points, probe directions and causal weights),
+//! appends the per-point values in tile order and adds the tiles' gradients from the
+//! left. With two or more threads and tiles, every thread holds a one-thread copy of each
+//! program and claims whole tiles; the order of addition stays the tiles'. Collocation
+//! points are bound separately ([`Model::bind_points`]) and stay bound until the next
+//! resample.
 //!
 //! ## The loss is added up on the host
 //!
 //! The loss an optimizer sees is not the program's `loss` output but
 //! `Σ_R W_R · (1/N_R) Σᵢ cᵢ·sqᵢ`, added up here from the per-point squares `sqᵢ` (`rᵢ²`,
 //! or the `%square.R` output for sampled operators) and causal weights `cᵢ`, each sum in
-//! the order of the points and in f64. The per-point values do not depend on which other
-//! points a program holds, so `K` processes, each with its share of the rows, gather the
+//! the order of the points and in f64. A point's values come from its tile's program,
+//! which is the same in every process, so `K` processes, each with its tiles, gather the
 //! squares and add them in exactly that order: their loss is the one process's to the
-//! bit, and so are the line searches' and Levenberg–Marquardt's decisions that rest on
-//! it. (The program's own sums over points are grouped by its products and threads; the
-//! gradient, summed over ranks, still is — see [`super::dist`].)
+//! bit, and so is their gradient (the tiles' gradients are added in tile order over all
+//! processes: [`Collective::sum_in_order`]).
 
 use super::causal::Causal;
-use super::dist::{share, Alone, Collective};
+use super::dist::{Alone, Collective, Tiling};
 use super::layout::Layout;
 use super::lm::{GaussNewton, LeastSquares, Residuals};
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
 use crate::data::{bind_params, bind_points, bind_probes_in};
-use crate::{compile, Executable, Options};
+use crate::{compile, compile_n, Executable, Options};
 use nabla_frontend::problem::{point_weight_name, square_name, Problem};
 use nabla_ir::Tensor;
+use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// A problem's compiled loss-and-gradient program with its parameter layout.
 pub struct Model<'p> {
     problem: &'p Problem,
-    exe: Box<dyn Executable>,
+    /// The outputs of the loss program of every distinct tile shape (rows of every set).
+    programs: Vec<Outputs>,
+    /// The threads that run tiles, each with its copy of every tile shape's program.
+    workers: Vec<Worker>,
+    /// This process's tiles, in the order of the points.
+    tiles: Vec<Tile>,
+    /// How the points are cut into tiles and dealt to processes.
+    tiling: Tiling,
+    /// The rows of every set in each distinct tile shape (what each program is for).
+    shapes: Vec<Vec<(String, usize)>>,
     layout: Layout,
-    /// The output `residual.R` of every residual, in the problem's order.
-    residuals: Vec<Option<usize>>,
-    /// The output `%square.R` of every residual that has one (sampled operators, causal
-    /// weights), in the problem's order.
-    squares: Vec<Option<usize>>,
-    /// Every residual's weight `W_R` in the loss of the whole problem (a rank's program
-    /// has it scaled by the rank's share of the points: [`super::dist::local_problem`]).
+    /// Every residual's weight `W_R` in the loss of the whole problem (a tile's program
+    /// has it scaled by the tile's share of the points: [`tile_problem`]).
     weights: Vec<f64>,
     /// The residual-Jacobian program, once [`Model::add_jacobian`] compiled it.
     jac: Option<JacobianProgram>,
-    grads: Vec<Option<usize>>,
+    /// Every residual's values at this process's rows in the last run.
+    values: Vec<Vec<f64>>,
+    /// Every residual's `%square.R` at this process's rows in the last run, where the
+    /// program has that output (sampled operators, causal weights).
+    squares: Vec<Option<Vec<f64>>>,
+    /// The gradient of the last run: the sum over this process's tiles (one process), or
+    /// every tile's own (several, to be added in tile order over all of them).
+    grads: Vec<Vec<f64>>,
     last_parts: Vec<f64>,
     evals: usize,
     /// The bound points of every set (rows of inputs), to name a point in messages.
@@ -73,12 +91,40 @@ pub fn sizes(problem: &Problem) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The rows of every point set that rank `rank` of `size` owns ([`share`]), with the
-/// set's full size.
-fn shares_of(problem: &Problem, rank: usize, size: usize) -> Vec<(String, Range<usize>, usize)> {
+/// The rows of every point set that rank `rank` owns under `tiling`, with the set's
+/// full size.
+fn shares_of(
+    problem: &Problem,
+    tiling: &Tiling,
+    rank: usize,
+) -> Vec<(String, Range<usize>, usize)> {
     (sizes(problem).into_iter())
-        .map(|(s, n)| (s, share(n, rank, size), n))
+        .map(|(s, n)| (s, tiling.rank_rows(n, rank), n))
         .collect()
+}
+
+/// `problem` as the program of a tile with `rows` rows of every set (of `whole`'s sizes)
+/// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
+/// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
+/// `Σ_R W_R/N_R Σᵢ rᵢ²` and the tiles' gradients add up to the gradient.
+fn tile_problem(
+    problem: &Problem,
+    weights: &[f64],
+    rows: &[(String, usize)],
+    whole: &[(String, usize)],
+) -> Problem {
+    let mut p = problem.clone();
+    for (r, w) in p.residuals.iter_mut().zip(weights) {
+        let n = |sizes: &[(String, usize)]| {
+            (sizes.iter())
+                .find(|(s, _)| *s == r.points)
+                .map(|(_, n)| *n)
+        };
+        if let (Some(part), Some(all)) = (n(rows), n(whole)) {
+            r.weight = w * (part as f64 / all.max(1) as f64);
+        }
+    }
+    p
 }
 
 /// The number of points set `name` declares.
@@ -106,10 +152,11 @@ impl<'p> Model<'p> {
         Model::compile_on(problem, problem, opts, &Alone)
     }
 
-    /// [`Model::compile`] for one of the processes of `comm`: `problem` is the rank's
-    /// [`super::dist::local_problem`] of `whole`, the program is compiled for the rank's
-    /// share of every point set, and every evaluation gathers the per-point squares and
-    /// sums the gradient over the ranks (see [`super::dist`]).
+    /// [`Model::compile`] for one of the processes of `comm`: `problem` is `whole` as the
+    /// rank trains it (with causal weights, if any); the points are cut into tiles
+    /// ([`Tiling`]), one program is compiled per distinct tile shape, and every evaluation
+    /// runs the rank's tiles, gathers the per-point squares and adds the tiles' gradients
+    /// over all ranks in tile order (see [`super::dist`]).
     pub fn compile_on(
         problem: &'p Problem,
         whole: &Problem,
@@ -117,11 +164,6 @@ impl<'p> Model<'p> {
         comm: &'p dyn Collective,
     ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
         let t0 = Instant::now();
-        let shares = shares_of(problem, comm.rank(), comm.size());
-        let obj = problem.objective(&local_sizes(&shares), opts.dtype, true)?;
-        let exe = compile(&obj.graph, opts)?;
-        let secs = t0.elapsed().as_secs_f64();
-        let (mut m, theta) = Model::from_executable(problem, exe, &obj.init)?;
         if whole.residuals.len() != problem.residuals.len() {
             return Err(TrainError::Options(format!(
                 "a process's problem has {} residuals, the whole problem {}",
@@ -129,9 +171,50 @@ impl<'p> Model<'p> {
                 whole.residuals.len()
             )));
         }
-        m.weights = whole.residuals.iter().map(|r| r.weight).collect();
+        let all = sizes(whole);
+        let counts: Vec<usize> = all.iter().map(|(_, n)| *n).collect();
+        let tiling = match opts.backend {
+            // a GPU wants whole batches: one tile per process
+            crate::Backend::OpenCl => Tiling::per_rank(comm.size()),
+            _ => Tiling::new(&counts, comm.size()),
+        };
+        let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
+        let mine = tiling.tiles_of(comm.rank());
+        let (threads, copy_opts) = tile_threads(opts, mine.len());
+        let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::default()).collect();
+        let (mut programs, mut shapes, mut tiles) = (Vec::new(), Vec::new(), Vec::new());
+        let mut init = Vec::new();
+        for t in mine {
+            let rows: Vec<(String, Range<usize>)> = (all.iter())
+                .map(|(s, n)| (s.clone(), tiling.tile_rows(*n, t)))
+                .collect();
+            let shape: Vec<(String, usize)> =
+                rows.iter().map(|(s, r)| (s.clone(), r.len())).collect();
+            let program = match shapes.iter().position(|s| *s == shape) {
+                Some(p) => p,
+                None => {
+                    let tp = tile_problem(problem, &weights, &shape, &all);
+                    let obj = tp.objective(&shape, opts.dtype, true)?;
+                    let exes = compile_n(&obj.graph, &copy_opts, threads)?;
+                    programs.push(Outputs::new(problem, exes[0].as_ref())?);
+                    for (w, exe) in workers.iter_mut().zip(exes) {
+                        w.exes.push(exe);
+                        w.bound.push(None);
+                    }
+                    shapes.push(shape);
+                    init = obj.init;
+                    programs.len() - 1
+                }
+            };
+            tiles.push(Tile::new(program, rows));
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let shares = shares_of(problem, &tiling, comm.rank());
+        let mut m = Model::with_programs(problem, programs, workers, &init);
+        (m.tiles, m.tiling, m.shares, m.shapes) = (tiles, tiling, shares, shapes);
+        m.weights = weights;
         m.comm = comm;
-        m.shares = shares;
+        let theta = m.layout.flatten(&init);
         Ok((m, theta, secs))
     }
 
@@ -157,72 +240,109 @@ impl<'p> Model<'p> {
             super::lm::check_memory_shared(self.layout.len(), rows, mine, local)?;
         }
         let t0 = Instant::now();
-        let sizes = local_sizes(&self.shares);
-        let obj = (self.problem).jacobian_objective(&sizes, opts.dtype)?;
-        let mut exe = compile(&obj.graph, opts)?;
-        let names = exe.output_names();
-        let find = |n: String| {
-            let i = names.iter().position(|o| *o == n);
-            i.ok_or(TrainError::MissingOutput(n))
-        };
-        let mut outputs = Vec::new();
-        for r in &self.problem.residuals {
-            let ri = find(format!("residual.{}", r.name))?;
-            let blocks = (self.layout.names())
-                .map(|p| find(format!("jacobian.{}.{p}", r.name)))
-                .collect::<Result<Vec<_>, _>>()?;
-            outputs.push((ri, blocks));
+        let mut jac = JacobianProgram::default();
+        for shape in &self.shapes {
+            let obj = (self.problem).jacobian_objective(shape, opts.dtype)?;
+            let exe = compile(&obj.graph, opts)?;
+            jac.outputs.push(self.jacobian_outputs(exe.as_ref())?);
+            jac.exes.push(exe);
+            jac.bound.push(None);
         }
-        for (set, rows) in &self.points {
-            bind_points(exe.as_mut(), self.problem, set, rows)?;
-        }
-        let rows = |set: &str| self.rows_of(set);
-        bind_probes_in(exe.as_mut(), self.probes.0, self.probes.1, &rows)?;
-        self.jac = Some(JacobianProgram { exe, outputs });
+        self.jac = Some(jac);
         Ok(t0.elapsed().as_secs_f64())
     }
 
+    /// The outputs `residual.R` and `jacobian.R.P` (every param `P` in layout order) of
+    /// every residual in a Jacobian program.
+    fn jacobian_outputs(
+        &self,
+        exe: &dyn Executable,
+    ) -> Result<Vec<(usize, Vec<usize>)>, TrainError> {
+        let get = |n: String| find(exe, &n).ok_or(TrainError::MissingOutput(n));
+        let mut outputs = Vec::new();
+        for r in &self.problem.residuals {
+            let ri = get(format!("residual.{}", r.name))?;
+            let blocks = (self.layout.names())
+                .map(|p| get(format!("jacobian.{}.{p}", r.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            outputs.push((ri, blocks));
+        }
+        Ok(outputs)
+    }
+
     /// Wraps an executable whose outputs are those of `Problem::objective` with gradient;
-    /// `init` names the params in θ order with their initial values.
+    /// `init` names the params in θ order with their initial values. The program holds
+    /// every point: one tile.
     pub fn from_executable(
         problem: &'p Problem,
         exe: Box<dyn Executable>,
         init: &[(String, Tensor)],
     ) -> Result<(Model<'p>, Vec<f64>), TrainError> {
+        let program = Outputs::new(problem, exe.as_ref())?;
+        let worker = Worker {
+            exes: vec![exe],
+            bound: vec![None],
+        };
+        let mut model = Model::with_programs(problem, vec![program], vec![worker], init);
+        let rows = (sizes(problem).into_iter())
+            .map(|(s, n)| (s, 0..n))
+            .collect();
+        model.tiles = vec![Tile::new(0, rows)];
+        model.shapes = vec![sizes(problem)];
+        let theta = model.layout.flatten(init);
+        Ok((model, theta))
+    }
+
+    /// A model of `programs` run by `workers`, with no tiles yet, alone, on one tile's
+    /// shares.
+    fn with_programs(
+        problem: &'p Problem,
+        programs: Vec<Outputs>,
+        workers: Vec<Worker>,
+        init: &[(String, Tensor)],
+    ) -> Model<'p> {
         let layout = Layout::new(init);
-        let names = exe.output_names();
-        let find = |n: &str| names.iter().position(|o| o == n);
-        let residuals: Vec<Option<usize>> = (problem.residuals.iter())
-            .map(|r| find(&format!("residual.{}", r.name)))
-            .collect();
-        let squares = (problem.residuals.iter())
-            .map(|r| find(&square_name(&r.name)))
-            .collect();
-        if let Some(k) = residuals.iter().position(Option::is_none) {
-            let name = &problem.residuals[k].name;
-            return Err(TrainError::MissingOutput(format!("residual.{name}")));
-        }
-        let grads = layout.names().map(|p| find(&format!("grad.{p}"))).collect();
-        let theta = layout.flatten(init);
-        let model = Model {
+        let mut model = Model {
             problem,
-            exe,
+            programs,
+            workers,
+            tiles: Vec::new(),
+            tiling: Tiling::whole(),
+            shapes: Vec::new(),
             layout,
-            residuals,
-            squares,
             weights: problem.residuals.iter().map(|r| r.weight).collect(),
             jac: None,
-            grads,
+            values: Vec::new(),
+            squares: Vec::new(),
+            grads: Vec::new(),
             last_parts: Vec::new(),
             evals: 0,
             points: Vec::new(),
             probes: (0, 0),
             comm: &Alone,
-            shares: shares_of(problem, 0, 1),
+            shares: Vec::new(),
             causal: None,
             last_x: Vec::new(),
         };
-        Ok((model, theta))
+        model.shares = shares_of(problem, &Tiling::whole(), 0);
+        for (p, exe) in model.programs.iter_mut().zip(&model.workers[0].exes) {
+            let grads = model
+                .layout
+                .names()
+                .map(|n| find(exe.as_ref(), &format!("grad.{n}")));
+            p.grads = grads.collect();
+        }
+        model
+    }
+
+    /// How the points are cut into tiles and dealt to processes.
+    pub fn tiling(&self) -> Tiling {
+        self.tiling
+    }
+
+    /// The number of loss programs: one per distinct tile shape.
+    pub fn programs(&self) -> usize {
+        self.programs.len()
     }
 
     /// The parameter layout.
@@ -264,14 +384,68 @@ impl<'p> Model<'p> {
             }
         }
         self.points = points;
-        for (set, rows) in &self.points {
-            bind_points(self.exe.as_mut(), self.problem, set, rows)?;
-            if let Some(j) = &mut self.jac {
-                bind_points(j.exe.as_mut(), self.problem, set, rows)?;
-            }
+        for t in 0..self.tiles.len() {
+            let (problem, rows) = (self.problem, self.tile_points(t));
+            self.record(t, |exe| {
+                (rows.iter()).try_for_each(|(set, rows)| bind_points(exe, problem, set, rows))
+            })?;
         }
         self.bind_probes(seed, 0)?;
         self.bind_causal()
+    }
+
+    /// Tile `t`'s rows of every bound point set.
+    fn tile_points(&self, t: usize) -> Vec<(String, Vec<Vec<f64>>)> {
+        (self.points.iter())
+            .map(|(set, rows)| {
+                let mine = self.rows_of(set).map_or(0..0, |(r, _)| r);
+                let tile = (self.tiles[t].rows.iter()).find(|(s, _)| s == set);
+                let range = tile.map_or(0..0, |(_, r)| r.start - mine.start..r.end - mine.start);
+                (set.clone(), rows.get(range).unwrap_or_default().to_vec())
+            })
+            .collect()
+    }
+
+    /// Runs `bind` on tile `t`'s program and keeps what it binds as the tile's own
+    /// leaves, set again whenever the program runs another tile first.
+    fn record<R>(
+        &mut self,
+        t: usize,
+        bind: impl FnOnce(&mut dyn Executable) -> Result<R, crate::RunError>,
+    ) -> Result<R, TrainError> {
+        let tile = &mut self.tiles[t];
+        let p = tile.program;
+        let (first, others) = self
+            .workers
+            .split_first_mut()
+            .expect("a model has a worker");
+        let mut rec = Recorder {
+            exe: first.exes[p].as_mut(),
+            set: Vec::new(),
+        };
+        let out = bind(&mut rec);
+        let set = rec.set;
+        // the first worker holds tile t's new leaves only if it held the tile's others
+        if first.bound[p] != Some(t) {
+            first.bound[p] = None;
+        }
+        for w in others {
+            if w.bound[p] == Some(t) {
+                w.bound[p] = None;
+            }
+        }
+        if let Some(j) = &mut self.jac {
+            if j.bound[p] == Some(t) {
+                j.bound[p] = None;
+            }
+        }
+        for (name, values) in set {
+            match tile.leaves.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => *v = values,
+                None => tile.leaves.push((name, values)),
+            }
+        }
+        Ok(out?)
     }
 
     /// Weights the residuals over time as `causal` says ([`super::causal`]); the model
@@ -301,13 +475,11 @@ impl<'p> Model<'p> {
             return Ok(false);
         };
         let names = c.residuals().to_vec();
-        let outputs = self.exe.output_names();
         let mut squares = Vec::new();
         for name in &names {
-            let want = square_name(name);
-            let out = outputs.iter().position(|o| *o == want);
-            let out = out.ok_or(TrainError::MissingOutput(want))?;
-            squares.push(self.exe.output(out));
+            let k = self.residual_index(name)?;
+            let sq = self.squares.get(k).cloned().flatten();
+            squares.push(sq.ok_or_else(|| TrainError::MissingOutput(square_name(name)))?);
         }
         self.update_causal(&names, &squares)?;
         Ok(true)
@@ -350,12 +522,22 @@ impl<'p> Model<'p> {
             return Ok(());
         };
         // (before the points are bound there is nothing to weigh)
-        for r in &self.problem.residuals {
-            let rows = rows_named(&self.points, &r.points);
-            if c.residuals().contains(&r.name) && !rows.is_empty() {
-                let w = c.point_weights(rows);
-                self.exe.set(&point_weight_name(&r.name), &w)?;
+        let mut leaves = Vec::new();
+        for t in 0..self.tiles.len() {
+            let points = self.tile_points(t);
+            let mut mine = Vec::new();
+            for r in &self.problem.residuals {
+                let rows = rows_named(&points, &r.points);
+                if c.residuals().contains(&r.name) && !rows.is_empty() {
+                    mine.push((point_weight_name(&r.name), c.point_weights(rows)));
+                }
             }
+            leaves.push(mine);
+        }
+        for (t, mine) in leaves.into_iter().enumerate() {
+            self.record(t, |exe| {
+                (mine.iter()).try_for_each(|(name, w)| exe.set(name, w))
+            })?;
         }
         Ok(())
     }
@@ -387,11 +569,19 @@ impl<'p> Model<'p> {
     /// that is whether the loss is an estimate that changes with every draw.
     pub fn bind_probes(&mut self, seed: u64, step: u64) -> Result<bool, TrainError> {
         self.probes = (seed, step);
-        let shares = &self.shares;
-        let rows = |set: &str| rows_in(shares, set);
-        let any = bind_probes_in(self.exe.as_mut(), seed, step, &rows)?;
-        if let Some(j) = &mut self.jac {
-            bind_probes_in(j.exe.as_mut(), seed, step, &rows)?;
+        let mut any = false;
+        for t in 0..self.tiles.len() {
+            let tile: Vec<(String, Range<usize>, usize)> = (self.tiles[t].rows.iter())
+                .map(|(s, r)| {
+                    (
+                        s.clone(),
+                        r.clone(),
+                        rows_in(&self.shares, s).map_or(0, |x| x.1),
+                    )
+                })
+                .collect();
+            let rows = |set: &str| rows_in(&tile, set);
+            any |= self.record(t, |exe| bind_probes_in(exe, seed, step, &rows))?;
         }
         Ok(any)
     }
@@ -421,11 +611,7 @@ impl<'p> Model<'p> {
                 "jacobian (see Model::add_jacobian)".into(),
             ));
         };
-        bind_params(jac.exe.as_mut(), self.layout.split(theta))?;
-        jac.exe.run()?;
-        let values: Vec<Vec<f64>> = (jac.outputs.iter())
-            .map(|(ri, _)| jac.exe.output(*ri))
-            .collect();
+        let (values, blocks) = jac.run(&self.tiles, &self.layout, theta)?;
         // causal weights from the residuals at θ, for this step's loss and its trials
         if let Some(c) = &self.causal {
             let names = c.residuals().to_vec();
@@ -441,18 +627,14 @@ impl<'p> Model<'p> {
             self.update_causal(&names, &picked)?;
         }
         let (r, scales) = self.scaled(&values)?;
-        let Some(jac) = &self.jac else {
-            return Err(TrainError::MissingOutput("jacobian".into()));
-        };
         // J, block by block: the rows of residual R, the columns of param P.
         let mut j = vec![0.0; r.len() * p];
         let widths: Vec<usize> = self.layout.split(theta).map(|(_, v)| v.len()).collect();
         let mut row0 = 0;
-        for ((_, blocks), scale) in jac.outputs.iter().zip(scales) {
+        for (blocks, scale) in blocks.iter().zip(scales) {
             let rows = scale.len();
             let mut col0 = 0;
-            for (&bi, &w) in blocks.iter().zip(&widths) {
-                let block = jac.exe.output(bi);
+            for (block, &w) in blocks.iter().zip(&widths) {
                 if block.len() != rows * w {
                     let (expected, found) = (rows * w, block.len());
                     return Err(TrainError::GradLength { expected, found });
@@ -502,14 +684,7 @@ impl<'p> Model<'p> {
     /// program (no Jacobian), of every process in one process's order.
     pub fn residual_values(&mut self, theta: &[f64]) -> Result<Vec<f64>, TrainError> {
         self.run_at(theta)?;
-        let values = (0..self.problem.residuals.len())
-            .map(|k| {
-                let i = self.residuals[k];
-                let i = i.ok_or_else(|| missing_residual(&self.problem.residuals[k].name))?;
-                Ok(self.exe.output(i))
-            })
-            .collect::<Result<Vec<_>, TrainError>>()?;
-        let (r, _) = self.scaled(&values)?;
+        let (r, _) = self.scaled(&self.values)?;
         if self.comm.size() == 1 {
             return Ok(r);
         }
@@ -532,7 +707,7 @@ impl<'p> Model<'p> {
     pub fn diagnose(&mut self, theta: &[f64]) -> Result<NonFinite, TrainError> {
         let mut g = vec![0.0; theta.len()];
         let loss = self.eval(theta, &mut g)?;
-        let residuals = (0..self.residuals.len())
+        let residuals = (0..self.problem.residuals.len())
             .filter_map(|k| self.bad_residual(k))
             .collect();
         let grads = (self.layout.split(&g))
@@ -550,48 +725,334 @@ impl<'p> Model<'p> {
     /// Residual `k` at the last evaluation, if its values are not all finite.
     fn bad_residual(&self, k: usize) -> Option<BadResidual> {
         let decl = &self.problem.residuals[k];
-        let values = self.exe.output(self.residuals[k]?);
+        let values = self.values.get(k)?;
         let mean_square = self.last_parts.get(k).copied().unwrap_or(f64::NAN);
         let rows = (self.points.iter())
             .find(|(s, _)| *s == decl.points)
             .map_or(&[][..], |(_, r)| &r[..]);
         let names = (decl.name.as_str(), decl.points.as_str());
-        BadResidual::find(names, &values, mean_square, rows, &self.problem.inputs)
+        BadResidual::find(names, values, mean_square, rows, &self.problem.inputs)
     }
 }
 
-/// The compiled residual Jacobians and, per residual, the output indices of `residual.R`
-/// and of `jacobian.R.P` for every param `P` in layout order.
+/// The output indices of one tile shape's loss program: `residual.R` and `%square.R`
+/// of every residual, `grad.P` of every param (layout order).
+struct Outputs {
+    residuals: Vec<usize>,
+    squares: Vec<Option<usize>>,
+    grads: Vec<Option<usize>>,
+}
+
+impl Outputs {
+    /// Finds the outputs of `problem`'s residuals in `exe` (the params' gradients are
+    /// found once the layout is known: [`Model::with_programs`]).
+    fn new(problem: &Problem, exe: &dyn Executable) -> Result<Outputs, TrainError> {
+        let mut p = Outputs {
+            residuals: Vec::new(),
+            squares: Vec::new(),
+            grads: Vec::new(),
+        };
+        for r in &problem.residuals {
+            let i = find(exe, &format!("residual.{}", r.name));
+            p.residuals
+                .push(i.ok_or_else(|| missing_residual(&r.name))?);
+            p.squares.push(find(exe, &square_name(&r.name)));
+        }
+        Ok(p)
+    }
+
+    /// What the last run of `exe` gives: residual values, squares and the gradient
+    /// (`n` values in layout order, 0 for a param the loss does not depend on).
+    fn read(&self, exe: &dyn Executable, layout: &Layout, n: usize) -> Result<TileOut, TrainError> {
+        let values = self.residuals.iter().map(|&i| exe.output(i)).collect();
+        let squares = self
+            .squares
+            .iter()
+            .map(|i| i.map(|i| exe.output(i)))
+            .collect();
+        let mut grad = vec![0.0; n];
+        let mut at = 0;
+        for ((_, len), gi) in layout.sizes().zip(&self.grads) {
+            let dst = grad.get_mut(at..at + len).ok_or(TrainError::GradLength {
+                expected: at + len,
+                found: n,
+            })?;
+            if let Some(i) = gi {
+                copy_grad(dst, &exe.output(*i))?;
+            }
+            at += len;
+        }
+        Ok(TileOut {
+            values,
+            squares,
+            grad,
+        })
+    }
+}
+
+/// The position of output `name` of `exe`.
+fn find(exe: &dyn Executable, name: &str) -> Option<usize> {
+    exe.output_names().iter().position(|o| o == name)
+}
+
+/// One thread's executables: a copy of every tile shape's program, and the tile whose
+/// leaves each has bound (`None`: none, or a mix).
+#[derive(Default)]
+struct Worker {
+    exes: Vec<Box<dyn Executable>>,
+    bound: Vec<Option<usize>>,
+}
+
+impl Worker {
+    /// Runs tile `t` (of `tiles`) and reads what it gives, binding the tile's leaves
+    /// first unless they are bound.
+    fn run(
+        &mut self,
+        t: usize,
+        tiles: &[Tile],
+        programs: &[Outputs],
+        layout: &Layout,
+        n: usize,
+    ) -> Result<TileOut, TrainError> {
+        let tile = &tiles[t];
+        let (p, exe) = (tile.program, &mut self.exes[tile.program]);
+        if self.bound[p] != Some(t) {
+            for (name, values) in &tile.leaves {
+                exe.set(name, values)?;
+            }
+            self.bound[p] = Some(t);
+        }
+        exe.run()?;
+        programs[p].read(exe.as_ref(), layout, n)
+    }
+}
+
+/// What one run of one tile gives.
+struct TileOut {
+    values: Vec<Vec<f64>>,
+    squares: Vec<Option<Vec<f64>>>,
+    grad: Vec<f64>,
+}
+
+/// The threads that run a process's tiles and the copies of the programs each runs:
+/// tiles run on one thread each, several at once, when there are at least two tiles and
+/// two threads (a tile of a few hundred points keeps one core busy; splitting each of its
+/// steps between cores costs more than it saves). The OpenCL backend runs one tile at a
+/// time on its device, and one tile runs on every thread.
+fn tile_threads(opts: &Options, tiles: usize) -> (usize, Options) {
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if opts.backend == crate::Backend::OpenCl || tiles < 2 || threads < 2 {
+        return (1, opts.clone());
+    }
+    let mut one = opts.clone();
+    one.threads = Some(1);
+    (threads.min(tiles), one)
+}
+
+/// The tiles' outputs, taken in tile order: residual values and squares appended, the
+/// gradients added up (one process) or kept one per tile.
+struct Taken {
+    values: Vec<Vec<f64>>,
+    squares: Vec<Option<Vec<f64>>>,
+    grads: Vec<Vec<f64>>,
+    alone: bool,
+}
+
+impl Taken {
+    fn take(&mut self, out: TileOut) {
+        for (k, v) in out.values.into_iter().enumerate() {
+            self.values[k].extend(v);
+        }
+        for (k, sq) in out.squares.into_iter().enumerate() {
+            if let Some(sq) = sq {
+                self.squares[k].get_or_insert_with(Vec::new).extend(sq);
+            }
+        }
+        match self.grads.first_mut() {
+            Some(sum) if self.alone => sum.iter_mut().zip(&out.grad).for_each(|(a, b)| *a += b),
+            _ => self.grads.push(out.grad),
+        }
+    }
+}
+
+/// One tile of this process's points: its program, its rows of every set (of the whole
+/// set's numbering) and the leaves bound for it (points, probe directions, causal
+/// weights), which are set again whenever its program ran another tile.
+struct Tile {
+    program: usize,
+    rows: Vec<(String, Range<usize>)>,
+    leaves: Vec<(String, Vec<f64>)>,
+}
+
+impl Tile {
+    fn new(program: usize, rows: Vec<(String, Range<usize>)>) -> Tile {
+        Tile {
+            program,
+            rows,
+            leaves: Vec::new(),
+        }
+    }
+}
+
+/// An executable that keeps a copy of every leaf set through it.
+struct Recorder<'e> {
+    exe: &'e mut dyn Executable,
+    set: Vec<(String, Vec<f64>)>,
+}
+
+impl Executable for Recorder<'_> {
+    fn bindings(&self) -> &[nabla_backends::Binding] {
+        self.exe.bindings()
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.exe.output_names()
+    }
+    fn dtype(&self) -> nabla_ir::DType {
+        self.exe.dtype()
+    }
+    fn set(&mut self, name: &str, values: &[f64]) -> Result<(), crate::RunError> {
+        self.exe.set(name, values)?;
+        self.set.push((name.to_string(), values.to_vec()));
+        Ok(())
+    }
+    fn run(&mut self) -> Result<(), crate::RunError> {
+        self.exe.run()
+    }
+    fn output(&self, index: usize) -> Vec<f64> {
+        self.exe.output(index)
+    }
+}
+
+/// The residual-Jacobian programs, one per tile shape (like the loss programs), run one
+/// tile after the other with the tiles' leaves; per shape and residual the output indices
+/// of `residual.R` and of `jacobian.R.P` for every param `P` in layout order, and the
+/// tile each has bound.
+#[derive(Default)]
 struct JacobianProgram {
-    exe: Box<dyn Executable>,
-    outputs: Vec<(usize, Vec<usize>)>,
+    exes: Vec<Box<dyn Executable>>,
+    outputs: Vec<Vec<(usize, Vec<usize>)>>,
+    bound: Vec<Option<usize>>,
+}
+
+/// Every residual's values, and its Jacobian blocks (one per param, row-major).
+type ValuesAndBlocks = (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>);
+
+impl JacobianProgram {
+    /// Runs every tile at `theta`: every residual's values and Jacobian blocks at this
+    /// process's rows, the tiles' rows one after the other.
+    fn run(
+        &mut self,
+        tiles: &[Tile],
+        layout: &Layout,
+        theta: &[f64],
+    ) -> Result<ValuesAndBlocks, TrainError> {
+        for exe in &mut self.exes {
+            bind_params(exe.as_mut(), layout.split(theta))?;
+        }
+        let k = self.outputs.first().map_or(0, Vec::len);
+        let mut values = vec![Vec::new(); k];
+        let mut blocks = vec![vec![Vec::new(); layout.names().count()]; k];
+        for (t, tile) in tiles.iter().enumerate() {
+            let (p, exe) = (tile.program, &mut self.exes[tile.program]);
+            if self.bound[p] != Some(t) {
+                for (name, v) in &tile.leaves {
+                    if exe.bindings().iter().any(|b| b.name == *name) {
+                        exe.set(name, v)?;
+                    }
+                }
+                self.bound[p] = Some(t);
+            }
+            exe.run()?;
+            for (k, (ri, bs)) in self.outputs[p].iter().enumerate() {
+                values[k].extend(exe.output(*ri));
+                for (dst, bi) in blocks[k].iter_mut().zip(bs) {
+                    dst.extend(exe.output(*bi));
+                }
+            }
+        }
+        Ok((values, blocks))
+    }
 }
 
 impl Objective for Model<'_> {
     fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
         self.run_at(x)?;
-        let mut off = 0;
-        for ((_, vals), gi) in self.layout.split(x).zip(&self.grads) {
-            let dst = &mut grad[off..off + vals.len()];
-            match gi {
-                Some(i) => copy_grad(dst, &self.exe.output(*i))?,
-                None => dst.fill(0.0),
-            }
-            off += vals.len();
-        }
         let loss = self.loss_from_squares()?;
         if self.comm.size() > 1 {
-            self.comm.sum(grad)?;
+            let sum = self.comm.sum_in_order(&self.grads, grad.len())?;
+            copy_grad(grad, &sum)?;
+        } else {
+            copy_grad(grad, self.grads.first().map_or(&[][..], |g| &g[..]))?;
         }
         Ok(loss)
     }
 }
 
 impl Model<'_> {
-    /// Runs the loss program at `x` (this process's rows; no exchange).
+    /// Runs the loss program of every tile of this process at `x` and keeps the residual
+    /// values, squares and gradients (no exchange): one process adds the tiles' gradients
+    /// up in tile order as they come; a rank of several keeps each tile's. With several
+    /// workers the tiles run at once, each claimed by the next free thread, and are taken
+    /// in tile order all the same.
     fn run_at(&mut self, x: &[f64]) -> Result<(), TrainError> {
-        bind_params(self.exe.as_mut(), self.layout.split(x))?;
-        self.exe.run()?;
+        for w in &mut self.workers {
+            for exe in &mut w.exes {
+                bind_params(exe.as_mut(), self.layout.split(x))?;
+            }
+        }
+        let k = self.problem.residuals.len();
+        let mut taken = Taken {
+            values: vec![Vec::new(); k],
+            squares: vec![None; k],
+            grads: Vec::new(),
+            alone: self.comm.size() == 1,
+        };
+        let (tiles, programs, layout) = (&self.tiles[..], &self.programs[..], &self.layout);
+        if let [one] = &mut self.workers[..] {
+            for t in 0..tiles.len() {
+                taken.take(one.run(t, tiles, programs, layout, x.len())?);
+            }
+        } else {
+            let next = AtomicUsize::new(0);
+            let state = Mutex::new((0, BTreeMap::new(), taken, None));
+            std::thread::scope(|s| {
+                let work = |w: &mut Worker| loop {
+                    let t = next.fetch_add(1, Ordering::Relaxed);
+                    if t >= tiles.len() {
+                        break;
+                    }
+                    let out = w.run(t, tiles, programs, layout, x.len());
+                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    let (ready, waiting, taken, failed) = &mut *st;
+                    match out {
+                        Ok(o) => {
+                            waiting.insert(t, o);
+                            while let Some(o) = waiting.remove(ready) {
+                                taken.take(o);
+                                *ready += 1;
+                            }
+                        }
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                            next.store(tiles.len(), Ordering::Relaxed);
+                        }
+                    }
+                };
+                let (first, rest) = self.workers.split_first_mut().expect("workers");
+                for w in rest {
+                    s.spawn(move || work(w));
+                }
+                work(first);
+            });
+            let (_, _, done, failed) = state.into_inner().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            taken = done;
+        }
+        (self.values, self.squares, self.grads) = (taken.values, taken.squares, taken.grads);
         self.evals += 1;
         if self.causal.is_some() {
             self.last_x.clear();
@@ -634,12 +1095,12 @@ impl Model<'_> {
 
     /// Residual `k`'s per-point squares at this process's rows in the last run.
     fn squares_of(&self, k: usize) -> Result<Vec<f64>, TrainError> {
-        if let Some(i) = self.squares[k] {
-            return Ok(self.exe.output(i));
+        if let Some(Some(sq)) = self.squares.get(k) {
+            return Ok(sq.clone());
         }
-        let i =
-            self.residuals[k].ok_or_else(|| missing_residual(&self.problem.residuals[k].name))?;
-        Ok(self.exe.output(i).iter().map(|r| r * r).collect())
+        let values = self.values.get(k);
+        let values = values.ok_or_else(|| missing_residual(&self.problem.residuals[k].name))?;
+        Ok(values.iter().map(|r| r * r).collect())
     }
 
     /// Every rank's per-residual blocks, gathered in one exchange and put in one
@@ -654,7 +1115,7 @@ impl Model<'_> {
         let rows = |k: usize, rank: usize| {
             let set = &self.problem.residuals[k].points;
             self.rows_of(set)
-                .map_or(0, |(_, n)| share(n, rank, size).len())
+                .map_or(0, |(_, n)| self.tiling.rank_rows(n, rank).len())
         };
         for (k, bs) in blocks.iter().enumerate() {
             for (b, width) in bs {
@@ -739,13 +1200,6 @@ fn missing_residual(name: &str) -> TrainError {
 fn rows_in(shares: &[(String, Range<usize>, usize)], set: &str) -> Option<(Range<usize>, usize)> {
     let (_, range, n) = shares.iter().find(|(s, _, _)| s == set)?;
     Some((range.clone(), *n))
-}
-
-/// The point-set sizes of one rank's program.
-fn local_sizes(shares: &[(String, Range<usize>, usize)]) -> Vec<(String, usize)> {
-    (shares.iter())
-        .map(|(s, range, _)| (s.clone(), range.len()))
-        .collect()
 }
 
 impl Residuals for Model<'_> {

@@ -97,6 +97,52 @@ impl Mpi {
         self.world.all_gather_varcount_into(&sum[..], &mut into);
     }
 
+    /// Every rank's number of parts, in rank order.
+    fn part_counts(&self, mine: usize) -> Vec<usize> {
+        let mut counts = vec![0.0; self.size()];
+        self.timed(|| self.world.all_gather_into(&(mine as f64), &mut counts[..]));
+        counts.iter().map(|c| *c as usize).collect()
+    }
+
+    /// [`Collective::sum_in_order`] for entries `range` of the parts, by blocks: rank `c`
+    /// receives block `c` of every part of every rank (an all-to-all), adds them in rank
+    /// and part order, and every rank gathers the block sums into `sum[range]`.
+    fn sum_in_order_scattered(
+        &self,
+        parts: &[Vec<f64>],
+        counts: &[usize],
+        range: std::ops::Range<usize>,
+        sum: &mut [f64],
+    ) {
+        let (len, k, me) = (range.len(), self.size(), self.rank());
+        let blocks: Vec<_> = (0..k).map(|c| share(len, c, k)).collect();
+        let mut send = Vec::with_capacity(parts.len() * len);
+        for b in &blocks {
+            for p in parts {
+                send.extend_from_slice(&p[range.clone()][b.clone()]);
+            }
+        }
+        let send_counts: Vec<i32> = (blocks.iter())
+            .map(|b| (b.len() * parts.len()) as i32)
+            .collect();
+        let send_displs = displacements(&send_counts);
+        let mine = blocks[me].len();
+        let recv_counts: Vec<i32> = counts.iter().map(|c| (c * mine) as i32).collect();
+        let recv_displs = displacements(&recv_counts);
+        let mut recv = vec![0.0; counts.iter().sum::<usize>() * mine];
+        {
+            let from = Partition::new(&send[..], &send_counts[..], &send_displs[..]);
+            let mut into = PartitionMut::new(&mut recv[..], &recv_counts[..], &recv_displs[..]);
+            self.world.all_to_all_varcount_into(&from, &mut into);
+        }
+        let block_sum = super::dist::fold_parts(&recv, mine);
+        let counts: Vec<i32> = blocks.iter().map(|b| b.len() as i32).collect();
+        let displs: Vec<i32> = blocks.iter().map(|b| b.start as i32).collect();
+        let mut into = PartitionMut::new(&mut sum[range], &counts[..], &displs[..]);
+        self.world
+            .all_gather_varcount_into(&block_sum[..], &mut into);
+    }
+
     fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
         let t0 = Instant::now();
         let out = f();
@@ -136,6 +182,27 @@ impl Collective for Mpi {
         Ok(())
     }
 
+    /// Few values in all: one all-gather of every part and the fold. More: by blocks of
+    /// entries ([`Mpi::sum_in_order_scattered`]), so that a rank receives about `1/K` of
+    /// every part rather than all of them (the tiles' gradients of a large problem).
+    fn sum_in_order(&self, parts: &[Vec<f64>], n: usize) -> Result<Vec<f64>, TrainError> {
+        let k = self.size();
+        let counts = self.part_counts(parts.len());
+        let total: usize = counts.iter().sum();
+        if total * n <= GATHER_UP_TO || n < 8 * k {
+            let all = self.gather(&parts.concat())?;
+            return Ok(super::dist::fold_parts(&all, n));
+        }
+        // MPI counts are 32-bit: a rank receives at most 2³⁰ values per round
+        let len = ((1usize << 30) * k / total.max(1)).clamp(k, PIECE * k);
+        let mut sum = vec![0.0; n];
+        for start in (0..n).step_by(len) {
+            let range = start..(start + len).min(n);
+            self.timed(|| self.sum_in_order_scattered(parts, &counts, range, &mut sum));
+        }
+        Ok(sum)
+    }
+
     /// OpenMPI's `OMPI_COMM_WORLD_LOCAL_SIZE`, else every rank (the safe guess).
     fn local_size(&self) -> usize {
         (std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok())
@@ -163,13 +230,7 @@ impl Collective for Mpi {
         for r in 0..rounds {
             let piece = |n: usize| (r * PIECE).min(n)..((r + 1) * PIECE).min(n);
             let counts: Vec<i32> = lens.iter().map(|n| piece(*n).len() as i32).collect();
-            let displs: Vec<i32> = (counts.iter())
-                .scan(0i32, |at, c| {
-                    let d = *at;
-                    *at += c;
-                    Some(d)
-                })
-                .collect();
+            let displs = displacements(&counts);
             let total: usize = counts.iter().map(|c| *c as usize).sum();
             let mut got = vec![0.0; total];
             {
@@ -185,4 +246,15 @@ impl Collective for Mpi {
         }
         Ok(all)
     }
+}
+
+/// The offsets of consecutive blocks of `counts` values.
+fn displacements(counts: &[i32]) -> Vec<i32> {
+    (counts.iter())
+        .scan(0i32, |at, c| {
+            let d = *at;
+            *at += c;
+            Some(d)
+        })
+        .collect()
 }

@@ -1,0 +1,129 @@
+//! Tiled evaluation (`nabla::train::dist::Tiling`): a model cuts its points into tiles,
+//! runs one program per tile shape and adds the tiles' gradients in tile order. Checked
+//! here: the tiles add up to the loss, gradient and Jacobian of one program over all the
+//! points (to rounding: the same terms, grouped by tile), and the threads that run the
+//! tiles change no bit (each tile runs on one thread in its own copy of the program,
+//! whichever thread claims it).
+
+use nabla::frontend::lang;
+use nabla::frontend::problem::Problem;
+use nabla::ir::DType;
+use nabla::train::model::{sizes, Model};
+use nabla::train::Objective;
+use nabla::{compile, Options};
+
+/// Uneven sets (1000 and 37 rows: tiles of two shapes), a trainable scalar and a
+/// weighted boundary residual.
+const SRC: &str = "\
+input x in [0, 1]
+input y in [0, 1]
+param k = 0.7
+net u(x, y) = mlp(widths = [12, 12], act = tanh, seed = 3)
+points inner = interior(1000)
+points walls = boundary(37)
+residual pde on inner = -lap(u) + k * u - sin(pi * x) * y
+residual bc on walls weight 10 = u - x * y
+";
+
+fn problem() -> Problem {
+    lang::load("tiles.nabla", SRC)
+        .unwrap_or_else(|d| panic!("{}", d.render()))
+        .problem
+}
+
+fn opts(threads: usize) -> Options {
+    let mut o = Options::new(nabla::Backend::Cranelift, DType::F64, None);
+    o.threads = Some(threads);
+    o
+}
+
+/// Loss, gradient, scaled residuals and Jacobian of `model` at a θ moved off the
+/// initial one.
+fn evaluate(model: &mut Model<'_>, theta: &[f64]) -> (f64, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let theta: Vec<f64> = (theta.iter().enumerate())
+        .map(|(i, t)| t + 0.05 * ((i * 7 % 11) as f64 - 5.0) / 5.0)
+        .collect();
+    model.add_jacobian(&opts(2)).unwrap();
+    model.bind_points(11).unwrap();
+    let mut grad = vec![0.0; theta.len()];
+    let loss = model.eval(&theta, &mut grad).unwrap();
+    let ls = model.least_squares(&theta).unwrap();
+    (loss, grad, ls.r, ls.j)
+}
+
+fn max_rel(got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    (got.iter().zip(want)).fold(0.0, |m, (g, w)| m.max((g - w).abs() / scale))
+}
+
+#[test]
+fn tiles_add_up_to_one_program_over_all_the_points() {
+    let p = problem();
+    let (mut tiled, theta, _) = Model::compile(&p, &opts(2)).unwrap();
+    assert!(tiled.tiling().tiles >= 4, "{:?}", tiled.tiling());
+    assert_eq!(tiled.programs(), 2, "37 rows in 4 tiles: 9 and 10");
+    let obj = p.objective(&sizes(&p), DType::F64, true).unwrap();
+    let exe = compile(&obj.graph, &opts(2)).unwrap();
+    let (mut whole, _) = Model::from_executable(&p, exe, &obj.init).unwrap();
+    assert_eq!(whole.tiling().tiles, 1);
+    let (l1, g1, r1, j1) = evaluate(&mut tiled, &theta);
+    let (l2, g2, r2, j2) = evaluate(&mut whole, &theta);
+    // f64; the loss is added up on the host in the same order either way, the gradient
+    // adds the same terms grouped by tile
+    assert!((l1 - l2).abs() <= 1e-14 * l2, "loss {l1} vs {l2}");
+    assert!(
+        max_rel(&g1, &g2) <= 1e-12,
+        "gradient: {:e}",
+        max_rel(&g1, &g2)
+    );
+    assert!(
+        max_rel(&r1, &r2) <= 1e-13,
+        "residuals: {:e}",
+        max_rel(&r1, &r2)
+    );
+    assert!(
+        max_rel(&j1, &j2) <= 1e-13,
+        "Jacobian: {:e}",
+        max_rel(&j1, &j2)
+    );
+    // and it is a real gradient: a central difference of the loss along it
+    let n: f64 = g1.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let d: Vec<f64> = g1.iter().map(|g| g / n).collect();
+    let h = 1e-5;
+    let moved = |s: f64| -> Vec<f64> {
+        let t: Vec<f64> = (theta.iter().enumerate())
+            .map(|(i, t)| t + 0.05 * ((i * 7 % 11) as f64 - 5.0) / 5.0)
+            .collect();
+        t.iter().zip(&d).map(|(t, d)| t + s * d).collect()
+    };
+    let mut g = vec![0.0; theta.len()];
+    let (lp, lm) = (
+        tiled.eval(&moved(h), &mut g).unwrap(),
+        tiled.eval(&moved(-h), &mut g).unwrap(),
+    );
+    let slope = (lp - lm) / (2.0 * h);
+    assert!((slope - n).abs() <= 1e-6 * n, "slope {slope} vs |g| {n}");
+}
+
+#[test]
+fn the_threads_that_run_the_tiles_change_no_bit() {
+    let p = problem();
+    let runs: Vec<_> = [1, 2, 3]
+        .into_iter()
+        .map(|threads| {
+            let (mut m, theta, _) = Model::compile(&p, &opts(threads)).unwrap();
+            let (l, g, r, _) = evaluate(&mut m, &theta);
+            (
+                l.to_bits(),
+                g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                r,
+            )
+        })
+        .collect();
+    for (threads, run) in [2, 3].iter().zip(&runs[1..]) {
+        assert_eq!(run.0, runs[0].0, "loss, {threads} threads");
+        assert!(run.1 == runs[0].1, "gradient, {threads} threads");
+        assert!(run.2 == runs[0].2, "residuals, {threads} threads");
+    }
+}
