@@ -5,7 +5,7 @@
 //!
 //! Tolerances: none. Every run cuts its points into the same tiles (at least four, as
 //! many as the set sizes call for, whatever the number of processes), every tile's
-//! program is the same in every process, the tiles' gradients are added in tile order
+//! program is the same in every process, the tiles' gradients are added over one tree
 //! and the loss, the causal weights and Levenberg–Marquardt's system are added up from
 //! per-point values gathered in one process's order: 2 and 3 processes reproduce one
 //! process's loss history bit for bit, with every optimizer. (The issue asked for 1e-10;
@@ -114,10 +114,10 @@ fn lbfgs_matches_one_process_at_every_step() {
 
 #[test]
 fn long_gradients_are_added_blockwise_in_the_same_order() {
-    // [128, 128] layers: 4 tiles × 17 025 gradient values are past the one-gather limit
-    // (2¹⁶ values), so every rank adds one block of every tile's gradient (`Mpi`'s
-    // all-to-all path) — and still gets one process's bits
-    let wide = TINY.replace("widths = [8, 8]", "widths = [128, 128]");
+    // [256, 256] layers: 66 817 gradient values, past the one-gather limit (2¹⁶ values)
+    // with a single block per rank, so every rank combines one range of entries of every
+    // rank's blocks (`Mpi`'s all-to-all path) — and still gets one process's bits
+    let wide = TINY.replace("widths = [8, 8]", "widths = [256, 256]");
     let flags = ["--dtype", "f64", "--optimizer", "adam", "--steps", "20"];
     compare(&wide, &[2, 3], &flags, 0.0);
 }

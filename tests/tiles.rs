@@ -1,5 +1,5 @@
 //! Tiled evaluation (`nabla::train::dist::Tiling`): a model cuts its points into tiles,
-//! runs one program per tile shape and adds the tiles' gradients in tile order. Checked
+//! runs one program per tile shape and adds the tiles' gradients over a fixed tree. Checked
 //! here: the tiles add up to the loss, gradient and Jacobian of one program over all the
 //! points (to rounding: the same terms, grouped by tile), and the threads that run the
 //! tiles change no bit (each tile runs on one thread in its own copy of the program,

@@ -13,9 +13,9 @@
 //! L = Σ_R W_R/N_R Σ_i r_R,i²  =  Σ_t Σ_R (W_R n_R,t/N_R) · (1/n_R,t) Σ_{i ∈ tile t} r_R,i²
 //! ```
 //!
-//! and the gradient is the sum of the tiles' gradients, added from the left in tile order
-//! in f64. A tile's program and rows are the same whichever process runs it, so its
-//! gradient has the same bits everywhere, and so has their sum: `K` processes compute one
+//! and the gradient is the sum of the tiles' gradients, added in f64 over a fixed binary
+//! tree of the tiles ([`TreeSum`]). A tile's program and rows are the same whichever
+//! process runs it, so its gradient has the same bits everywhere, and so has their sum: `K` processes compute one
 //! process's gradient to the bit, and every optimizer — Adam, L-BFGS's line searches,
 //! Levenberg–Marquardt — takes one process's decisions. Tiles also bound what a program
 //! holds (its buffers are a tile's, not the whole set's) and let the threads of one
@@ -31,8 +31,10 @@
 //!
 //! ## Exchanges
 //!
-//! The gradient: [`Collective::sum_in_order`] adds every tile's gradient in tile order on
-//! every rank. The loss, its parts, the causal weights and Levenberg–Marquardt's system
+//! The gradient: every rank adds its tiles' gradients up the tree as far as its tiles
+//! reach — the maximal aligned blocks of its range ([`tile_blocks`], at most `2·log₂T`
+//! vectors, one for two ranks of a power-of-two `T`) — and [`Collective::combine_parts`]
+//! adds every rank's blocks up the rest of the tree ([`combine_blocks`]) on every rank. The loss, its parts, the causal weights and Levenberg–Marquardt's system
 //! are built from per-point values (squares, residuals, Jacobian rows — the Jacobian
 //! program runs per tile too): every rank gathers them ([`Collective::gather`], in rank
 //! order: the points in one process's order) and adds them up as one process does. No
@@ -59,14 +61,19 @@ pub trait Collective {
     /// Every rank's `v` (lengths may differ), concatenated in rank order, on every rank.
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError>;
 
-    /// The sum of every rank's `parts` (each of length `n`), added one part at a time
-    /// from the left in rank order and, within a rank, in the order given — the order of
-    /// one process adding all the parts itself — on every rank. Every rank passes at least
-    /// one part. (This default gathers every part on every rank.)
-    fn sum_in_order(&self, parts: &[Vec<f64>], n: usize) -> Result<Vec<f64>, TrainError> {
-        let mine: Vec<f64> = parts.concat();
-        let all = self.gather(&mine)?;
-        Ok(fold_parts(&all, n))
+    /// Every rank's `parts` (each of length `n`), in rank order and within a rank in the
+    /// order given, combined by `combine` — which works entry by entry: it gets the parts
+    /// cut to a range of entries and returns the combined entries — on every rank, with
+    /// the same bits. (This default gathers every part on every rank.)
+    fn combine_parts(
+        &self,
+        parts: &[Vec<f64>],
+        n: usize,
+        combine: &Combine<'_>,
+    ) -> Result<Vec<f64>, TrainError> {
+        let all = self.gather(&parts.concat())?;
+        let cut: Vec<&[f64]> = all.chunks_exact(n.max(1)).collect();
+        Ok(combine(&cut))
     }
 
     /// The ranks on this machine (they share its memory): 1 unless the launcher says.
@@ -101,14 +108,105 @@ impl Collective for Alone {
     }
 }
 
-/// `parts` (consecutive vectors of `n` values) added from the left: `((p₀ + p₁) + p₂) + …`.
-pub fn fold_parts(parts: &[f64], n: usize) -> Vec<f64> {
-    let mut chunks = parts.chunks_exact(n.max(1));
-    let mut sum = chunks.next().map_or_else(|| vec![0.0; n], <[f64]>::to_vec);
-    for p in chunks {
-        sum.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+/// How [`Collective::combine_parts`] combines the parts of every rank (cut to a range of
+/// entries) into those entries.
+pub type Combine<'a> = dyn Fn(&[&[f64]]) -> Vec<f64> + 'a;
+
+/// A block of tiles `start .. start + size`: `size` a power of two and `start` a multiple
+/// of it — a node of the binary tree over the tiles that fixes the order in which their
+/// gradients are added.
+pub type Block = (usize, usize);
+
+/// The sum of the tiles' vectors over a fixed binary tree: the tree over `0 .. 2^⌈log₂T⌉`
+/// whose node `[i·2ʲ, (i+1)·2ʲ)` is the sum of its two halves (its left half alone when the
+/// right one holds no tile). Tiles are pushed in order; sibling blocks are added as soon
+/// as both are complete, so a process holds one vector per level, and a range of tiles
+/// leaves the maximal blocks it covers ([`tile_blocks`]): what a rank sends, and what
+/// [`combine_blocks`] adds up with every other rank's in the tree's order. The result
+/// does not depend on who computed which block: one process and `K` get the same bits.
+/// (Pairwise summation also rounds less than a sum from the left: `O(log T)` against
+/// `O(T)`.)
+#[derive(Default)]
+pub struct TreeSum {
+    stack: Vec<(Block, Vec<f64>)>,
+}
+
+impl TreeSum {
+    /// Adds tile `t`'s vector; tiles come in order, each range of them without gaps.
+    pub fn push(&mut self, t: usize, v: Vec<f64>) {
+        self.stack.push(((t, 1), v));
+        loop {
+            let n = self.stack.len();
+            let [(left, _), (right, _)] = &self.stack[n.saturating_sub(2)..] else {
+                break;
+            };
+            let ((s1, z1), (s2, z2)) = (*left, *right);
+            if z1 != z2 || s1 % (2 * z1) != 0 || s1 + z1 != s2 {
+                break;
+            }
+            let Some((_, right)) = self.stack.pop() else {
+                break;
+            };
+            if let Some((block, left)) = self.stack.last_mut() {
+                left.iter_mut().zip(&right).for_each(|(a, b)| *a += b);
+                *block = (s1, 2 * z1);
+            }
+        }
     }
-    sum
+
+    /// The blocks left, left to right, with their sums.
+    pub fn blocks(self) -> Vec<(Block, Vec<f64>)> {
+        self.stack
+    }
+}
+
+/// The maximal blocks that tiles `range` cover, left to right: what [`TreeSum`] leaves
+/// after the tiles of `range` were pushed.
+pub fn tile_blocks(range: Range<usize>) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let mut size = 1;
+        while at % (2 * size) == 0 && at + 2 * size <= range.end {
+            size *= 2;
+        }
+        blocks.push((at, size));
+        at += size;
+    }
+    blocks
+}
+
+/// The sum of `T` tiles from the blocks that cover them (`blocks[i]` with the sums
+/// `parts[i]`), added in the order of [`TreeSum`]'s tree.
+pub fn combine_blocks(blocks: &[Block], parts: &[&[f64]], tiles: usize, n: usize) -> Vec<f64> {
+    let at: std::collections::HashMap<Block, &[f64]> =
+        blocks.iter().copied().zip(parts.iter().copied()).collect();
+    let node = (0, tiles.max(1).next_power_of_two());
+    tree_node(&at, node, tiles).unwrap_or_else(|| vec![0.0; n])
+}
+
+/// The sum of the tiles of tree node `(start, size)`, from the known blocks (`None`: the
+/// node holds no tile).
+fn tree_node(
+    at: &std::collections::HashMap<Block, &[f64]>,
+    (start, size): Block,
+    tiles: usize,
+) -> Option<Vec<f64>> {
+    if start >= tiles {
+        return None;
+    }
+    if let Some(v) = at.get(&(start, size)) {
+        return Some(v.to_vec());
+    }
+    if size == 1 {
+        return None;
+    }
+    let half = size / 2;
+    let mut left = tree_node(at, (start, half), tiles)?;
+    if let Some(right) = tree_node(at, (start + half, half), tiles) {
+        left.iter_mut().zip(&right).for_each(|(a, b)| *a += b);
+    }
+    Some(left)
 }
 
 /// `r` as every rank sees it: when a rank failed, every rank returns an error — the
@@ -150,7 +248,7 @@ pub const MIN_TILES: usize = 4;
 ///
 /// Every point set of `N` rows is cut into the same number `T` of tiles, tile `t` holding
 /// rows [`share`]`(N, t, T)` of every set; the loss program runs once per tile, and the
-/// gradient is the sum of the tiles' gradients added in tile order. `T` depends only on
+/// gradient is the sum of the tiles' gradients over a fixed tree ([`TreeSum`]). `T` depends only on
 /// the problem's set sizes (and is at least the number of ranks), so one process and `K`
 /// processes run the same programs on the same rows and add the same partial gradients
 /// in the same order: the same bits (see the [module](self)). Rank `k` of `K` owns tiles
@@ -320,12 +418,55 @@ mod tests {
     }
 
     #[test]
-    fn parts_are_added_from_the_left() {
-        // (1e16 + 1) + 1 = 1e16 in f64, 1e16 + (1 + 1) is not: the order is observable
-        let parts = [1e16, 1.0, 1.0];
-        assert_eq!(fold_parts(&parts, 1), vec![1e16]);
-        let sum = Alone.sum_in_order(&[vec![1e16, 2.0], vec![1.0, 3.0], vec![1.0, 4.0]], 2);
-        assert_eq!(sum.unwrap(), vec![1e16, 9.0]);
-        assert_eq!(fold_parts(&[], 3), vec![0.0; 3]);
+    fn ranks_leave_the_blocks_of_their_tiles_and_the_tree_adds_them_alike() {
+        // tile t's vector: [t + 1, 1e16 if t = 0] — the 1e16 makes the order of addition
+        // visible in the last bits of the second entry
+        let tile = |t: usize| vec![(t + 1) as f64, if t == 0 { 1e16 } else { 1.0 }];
+        for tiles in [1, 2, 3, 4, 6, 7, 13, 32] {
+            let mut one = TreeSum::default();
+            (0..tiles).for_each(|t| one.push(t, tile(t)));
+            let blocks = one.blocks();
+            let (b, v): (Vec<Block>, Vec<Vec<f64>>) = blocks.into_iter().unzip();
+            assert_eq!(b, tile_blocks(0..tiles), "{tiles} tiles");
+            let parts: Vec<&[f64]> = v.iter().map(|v| &v[..]).collect();
+            let want = combine_blocks(&b, &parts, tiles, 2);
+            assert_eq!(want[0], (tiles * (tiles + 1) / 2) as f64);
+            for k in 1..=tiles.min(5) {
+                let tiling = Tiling { tiles, ranks: k };
+                let (mut blocks, mut sums) = (Vec::new(), Vec::new());
+                for rank in 0..k {
+                    let mut mine = TreeSum::default();
+                    tiling.tiles_of(rank).for_each(|t| mine.push(t, tile(t)));
+                    let (b, v): (Vec<Block>, Vec<Vec<f64>>) = mine.blocks().into_iter().unzip();
+                    assert_eq!(b, tile_blocks(tiling.tiles_of(rank)));
+                    blocks.extend(b);
+                    sums.extend(v);
+                }
+                let parts: Vec<&[f64]> = sums.iter().map(|v| &v[..]).collect();
+                let got = combine_blocks(&blocks, &parts, tiles, 2);
+                assert_eq!(got, want, "{tiles} tiles, {k} ranks");
+            }
+        }
+        // the tree's order, not the left fold's: ((1e16 + 1) + (1 + 1)) = 1e16 + 2
+        let mut t = TreeSum::default();
+        [1e16, 1.0, 1.0, 1.0]
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| t.push(i, vec![*v]));
+        assert_eq!(t.blocks(), vec![((0, 4), vec![1e16 + 2.0])]);
+    }
+
+    #[test]
+    fn blocks_are_aligned_powers_of_two() {
+        assert_eq!(tile_blocks(0..6), vec![(0, 4), (4, 2)]);
+        assert_eq!(
+            tile_blocks(10..21),
+            vec![(10, 2), (12, 4), (16, 4), (20, 1)]
+        );
+        assert_eq!(tile_blocks(3..3), vec![]);
+        let combined = Alone.combine_parts(&[vec![1.0, 2.0], vec![3.0, 4.0]], 2, &|p| {
+            (0..2).map(|i| p[0][i] * p[1][i]).collect()
+        });
+        assert_eq!(combined.unwrap(), vec![3.0, 8.0]);
     }
 }

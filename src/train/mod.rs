@@ -14,8 +14,8 @@
 //!   state is a [`run::LoopState`], saved and resumed by [`checkpoint`].
 //! - [`causal`]: causal training of time-dependent problems (`--causal`): the residual
 //!   weighted over time chunks by how well the earlier chunks are solved.
-//! - [`dist`]: training with several processes — each rank's share of the points, sums
-//!   over ranks in a fixed order; `mpi` (feature `mpi`): those sums over MPI.
+//! - [`dist`]: the tiles every run cuts its points into, each rank's tiles, and the sums
+//!   over tiles in one fixed order; `mpi` (feature `mpi`): those exchanges over MPI.
 //! - [`nonfinite`]: a NaN or infinite loss or gradient explained: the step, the residuals
 //!   and a point where they are not finite, and whether the problem is at fault.
 //! - [`accuracy`]: relative L2 errors against `exact` solutions on a fixed grid.

@@ -5,8 +5,8 @@
 //! [`Layout`] of the params. The points are cut into tiles ([`Tiling`], see
 //! [`super::dist`]); evaluating runs every tile's program (binding θ leaf by leaf with
 //! [`Executable::set`], and the tile's points, probe directions and causal weights),
-//! appends the per-point values in tile order and adds the tiles' gradients from the
-//! left. With two or more threads and tiles, every thread holds a one-thread copy of each
+//! appends the per-point values in tile order and adds the tiles' gradients over a fixed
+//! binary tree ([`TreeSum`]). With two or more threads and tiles, every thread holds a one-thread copy of each
 //! program and claims whole tiles; the order of addition stays the tiles'. Collocation
 //! points are bound separately ([`Model::bind_points`]) and stay bound until the next
 //! resample.
@@ -19,11 +19,11 @@
 //! the order of the points and in f64. A point's values come from its tile's program,
 //! which is the same in every process, so `K` processes, each with its tiles, gather the
 //! squares and add them in exactly that order: their loss is the one process's to the
-//! bit, and so is their gradient (the tiles' gradients are added in tile order over all
-//! processes: [`Collective::sum_in_order`]).
+//! bit, and so is their gradient (the tiles' gradients are added over the same tree in
+//! every process: [`Collective::combine_parts`]).
 
 use super::causal::Causal;
-use super::dist::{Alone, Collective, Tiling};
+use super::dist::{combine_blocks, tile_blocks, Alone, Block, Collective, Tiling, TreeSum};
 use super::layout::Layout;
 use super::lm::{GaussNewton, LeastSquares, Residuals};
 use super::nonfinite::{BadResidual, NonFinite};
@@ -63,8 +63,8 @@ pub struct Model<'p> {
     /// Every residual's `%square.R` at this process's rows in the last run, where the
     /// program has that output (sampled operators, causal weights).
     squares: Vec<Option<Vec<f64>>>,
-    /// The gradient of the last run: the sum over this process's tiles (one process), or
-    /// every tile's own (several, to be added in tile order over all of them).
+    /// The gradient of the last run, as the sums of the maximal blocks of this process's
+    /// tiles ([`TreeSum`]), left to right: to be added with every other process's.
     grads: Vec<Vec<f64>>,
     last_parts: Vec<f64>,
     evals: usize,
@@ -156,7 +156,7 @@ impl<'p> Model<'p> {
     /// rank trains it (with causal weights, if any); the points are cut into tiles
     /// ([`Tiling`]), one program is compiled per distinct tile shape, and every evaluation
     /// runs the rank's tiles, gathers the per-point squares and adds the tiles' gradients
-    /// over all ranks in tile order (see [`super::dist`]).
+    /// over all ranks over one tree (see [`super::dist`]).
     pub fn compile_on(
         problem: &'p Problem,
         whole: &Problem,
@@ -180,7 +180,8 @@ impl<'p> Model<'p> {
         };
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
         let mine = tiling.tiles_of(comm.rank());
-        let (threads, copy_opts) = tile_threads(opts, mine.len());
+        let largest = counts.iter().max().map_or(0, |n| n.div_ceil(tiling.tiles));
+        let (threads, copy_opts) = tile_threads(opts, mine.len(), largest);
         let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::default()).collect();
         let (mut programs, mut shapes, mut tiles) = (Vec::new(), Vec::new(), Vec::new());
         let mut init = Vec::new();
@@ -606,12 +607,15 @@ impl<'p> Model<'p> {
     /// `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
     pub fn least_squares(&mut self, theta: &[f64]) -> Result<LeastSquares, TrainError> {
         let p = self.layout.len();
+        let rows: Vec<usize> = (self.problem.residuals.iter())
+            .map(|r| self.rows_of(&r.points).map_or(0, |(rows, _)| rows.len()))
+            .collect();
         let Some(jac) = &mut self.jac else {
             return Err(TrainError::MissingOutput(
                 "jacobian (see Model::add_jacobian)".into(),
             ));
         };
-        let (values, blocks) = jac.run(&self.tiles, &self.layout, theta)?;
+        let (values, blocks) = jac.run(&self.tiles, &self.layout, theta, &rows)?;
         // causal weights from the residuals at θ, for this step's loss and its trials
         if let Some(c) = &self.causal {
             let names = c.residuals().to_vec();
@@ -834,16 +838,23 @@ struct TileOut {
     grad: Vec<f64>,
 }
 
-/// The threads that run a process's tiles and the copies of the programs each runs:
-/// tiles run on one thread each, several at once, when there are at least two tiles and
-/// two threads (a tile of a few hundred points keeps one core busy; splitting each of its
-/// steps between cores costs more than it saves). The OpenCL backend runs one tile at a
-/// time on its device, and one tile runs on every thread.
-fn tile_threads(opts: &Options, tiles: usize) -> (usize, Options) {
+/// Rows of the largest set in a tile below which tiles run one after the other: starting
+/// the threads of a run costs tens of microseconds, more than such a tile's work (the
+/// ODE example's tiles of 50 points ran 5× slower side by side).
+const PARALLEL_TILE_ROWS: usize = 128;
+
+/// The threads that run a process's tiles (of `rows` rows of the largest set) and the
+/// options of the programs' copies: tiles run on one thread each, several at once, when
+/// there are at least two tiles of [`PARALLEL_TILE_ROWS`] and two threads (a tile of a few
+/// hundred points keeps one core busy; splitting each of its steps between cores costs
+/// more than it saves). Otherwise one copy runs the tiles in turn with all the threads,
+/// and the OpenCL backend runs them on its device.
+fn tile_threads(opts: &Options, tiles: usize, rows: usize) -> (usize, Options) {
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if opts.backend == crate::Backend::OpenCl || tiles < 2 || threads < 2 {
+    let small = rows < PARALLEL_TILE_ROWS;
+    if opts.backend == crate::Backend::OpenCl || tiles < 2 || threads < 2 || small {
         return (1, opts.clone());
     }
     let mut one = opts.clone();
@@ -852,12 +863,13 @@ fn tile_threads(opts: &Options, tiles: usize) -> (usize, Options) {
 }
 
 /// The tiles' outputs, taken in tile order: residual values and squares appended, the
-/// gradients added up (one process) or kept one per tile.
+/// gradients added up over the tiles' tree as far as this process's tiles go.
 struct Taken {
     values: Vec<Vec<f64>>,
     squares: Vec<Option<Vec<f64>>>,
-    grads: Vec<Vec<f64>>,
-    alone: bool,
+    grads: TreeSum,
+    /// The index of the next tile among all of them.
+    next: usize,
 }
 
 impl Taken {
@@ -870,10 +882,8 @@ impl Taken {
                 self.squares[k].get_or_insert_with(Vec::new).extend(sq);
             }
         }
-        match self.grads.first_mut() {
-            Some(sum) if self.alone => sum.iter_mut().zip(&out.grad).for_each(|(a, b)| *a += b),
-            _ => self.grads.push(out.grad),
-        }
+        self.grads.push(self.next, out.grad);
+        self.next += 1;
     }
 }
 
@@ -941,19 +951,28 @@ type ValuesAndBlocks = (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>);
 
 impl JacobianProgram {
     /// Runs every tile at `theta`: every residual's values and Jacobian blocks at this
-    /// process's rows, the tiles' rows one after the other.
+    /// process's rows (`rows[k]` of residual `k`), the tiles' rows one after the other.
     fn run(
         &mut self,
         tiles: &[Tile],
         layout: &Layout,
         theta: &[f64],
+        rows: &[usize],
     ) -> Result<ValuesAndBlocks, TrainError> {
         for exe in &mut self.exes {
             bind_params(exe.as_mut(), layout.split(theta))?;
         }
-        let k = self.outputs.first().map_or(0, Vec::len);
-        let mut values = vec![Vec::new(); k];
-        let mut blocks = vec![vec![Vec::new(); layout.names().count()]; k];
+        // sized once: growing megabytes tile by tile costs page faults on every step
+        let values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
+        let mut values = values;
+        let mut blocks: Vec<Vec<Vec<f64>>> = (rows.iter())
+            .map(|&n| {
+                layout
+                    .sizes()
+                    .map(|(_, w)| Vec::with_capacity(n * w))
+                    .collect()
+            })
+            .collect();
         for (t, tile) in tiles.iter().enumerate() {
             let (p, exe) = (tile.program, &mut self.exes[tile.program]);
             if self.bound[p] != Some(t) {
@@ -980,22 +999,32 @@ impl Objective for Model<'_> {
     fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
         self.run_at(x)?;
         let loss = self.loss_from_squares()?;
-        if self.comm.size() > 1 {
-            let sum = self.comm.sum_in_order(&self.grads, grad.len())?;
-            copy_grad(grad, &sum)?;
+        let n = grad.len();
+        let (tiling, size) = (self.tiling, self.comm.size());
+        // every rank's blocks of tiles, in rank order: the labels of the parts it sends
+        let blocks: Vec<Block> = (0..size)
+            .flat_map(|rank| tile_blocks(tiling.tiles_of(rank)))
+            .collect();
+        let combine = |parts: &[&[f64]]| {
+            let n = parts.first().map_or(0, |p| p.len());
+            combine_blocks(&blocks, parts, tiling.tiles, n)
+        };
+        let sum = if size == 1 {
+            let parts: Vec<&[f64]> = self.grads.iter().map(|g| &g[..]).collect();
+            combine(&parts)
         } else {
-            copy_grad(grad, self.grads.first().map_or(&[][..], |g| &g[..]))?;
-        }
+            self.comm.combine_parts(&self.grads, n, &combine)?
+        };
+        copy_grad(grad, &sum)?;
         Ok(loss)
     }
 }
 
 impl Model<'_> {
     /// Runs the loss program of every tile of this process at `x` and keeps the residual
-    /// values, squares and gradients (no exchange): one process adds the tiles' gradients
-    /// up in tile order as they come; a rank of several keeps each tile's. With several
-    /// workers the tiles run at once, each claimed by the next free thread, and are taken
-    /// in tile order all the same.
+    /// values, squares and gradients (no exchange): the tiles' gradients are added up the
+    /// tiles' tree as they come ([`TreeSum`]). With several workers the tiles run at once,
+    /// each claimed by the next free thread, and are taken in tile order all the same.
     fn run_at(&mut self, x: &[f64]) -> Result<(), TrainError> {
         for w in &mut self.workers {
             for exe in &mut w.exes {
@@ -1003,11 +1032,12 @@ impl Model<'_> {
             }
         }
         let k = self.problem.residuals.len();
+        let first = self.tiling.tiles_of(self.comm.rank()).start;
         let mut taken = Taken {
             values: vec![Vec::new(); k],
             squares: vec![None; k],
-            grads: Vec::new(),
-            alone: self.comm.size() == 1,
+            grads: TreeSum::default(),
+            next: first,
         };
         let (tiles, programs, layout) = (&self.tiles[..], &self.programs[..], &self.layout);
         if let [one] = &mut self.workers[..] {
@@ -1052,7 +1082,8 @@ impl Model<'_> {
             }
             taken = done;
         }
-        (self.values, self.squares, self.grads) = (taken.values, taken.squares, taken.grads);
+        self.grads = taken.grads.blocks().into_iter().map(|(_, g)| g).collect();
+        (self.values, self.squares) = (taken.values, taken.squares);
         self.evals += 1;
         if self.causal.is_some() {
             self.last_x.clear();

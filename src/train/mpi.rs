@@ -14,7 +14,7 @@
 //! threads never do. MPI errors are fatal (the library's default handler aborts the job),
 //! so these calls do not return errors of their own.
 
-use super::dist::{share, Collective};
+use super::dist::{share, Collective, Combine};
 use super::TrainError;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
@@ -104,14 +104,15 @@ impl Mpi {
         counts.iter().map(|c| *c as usize).collect()
     }
 
-    /// [`Collective::sum_in_order`] for entries `range` of the parts, by blocks: rank `c`
-    /// receives block `c` of every part of every rank (an all-to-all), adds them in rank
-    /// and part order, and every rank gathers the block sums into `sum[range]`.
-    fn sum_in_order_scattered(
+    /// [`Collective::combine_parts`] for entries `range` of the parts, by blocks: rank
+    /// `c` receives block `c` of every part of every rank (an all-to-all), combines them,
+    /// and every rank gathers the combined blocks into `sum[range]`.
+    fn combine_scattered(
         &self,
         parts: &[Vec<f64>],
         counts: &[usize],
         range: std::ops::Range<usize>,
+        combine: &Combine<'_>,
         sum: &mut [f64],
     ) {
         let (len, k, me) = (range.len(), self.size(), self.rank());
@@ -135,7 +136,9 @@ impl Mpi {
             let mut into = PartitionMut::new(&mut recv[..], &recv_counts[..], &recv_displs[..]);
             self.world.all_to_all_varcount_into(&from, &mut into);
         }
-        let block_sum = super::dist::fold_parts(&recv, mine);
+        let cut: Vec<&[f64]> = recv.chunks_exact(mine.max(1)).collect();
+        let mut block_sum = combine(&cut);
+        block_sum.resize(mine, 0.0);
         let counts: Vec<i32> = blocks.iter().map(|b| b.len() as i32).collect();
         let displs: Vec<i32> = blocks.iter().map(|b| b.start as i32).collect();
         let mut into = PartitionMut::new(&mut sum[range], &counts[..], &displs[..]);
@@ -182,23 +185,29 @@ impl Collective for Mpi {
         Ok(())
     }
 
-    /// Few values in all: one all-gather of every part and the fold. More: by blocks of
-    /// entries ([`Mpi::sum_in_order_scattered`]), so that a rank receives about `1/K` of
-    /// every part rather than all of them (the tiles' gradients of a large problem).
-    fn sum_in_order(&self, parts: &[Vec<f64>], n: usize) -> Result<Vec<f64>, TrainError> {
+    /// Few values in all: one all-gather of every part, combined. More: by blocks of
+    /// entries ([`Mpi::combine_scattered`]), so that a rank receives about `1/K` of every
+    /// part rather than all of them (the gradients of a large problem).
+    fn combine_parts(
+        &self,
+        parts: &[Vec<f64>],
+        n: usize,
+        combine: &Combine<'_>,
+    ) -> Result<Vec<f64>, TrainError> {
         let k = self.size();
         let counts = self.part_counts(parts.len());
         let total: usize = counts.iter().sum();
         if total * n <= GATHER_UP_TO || n < 8 * k {
             let all = self.gather(&parts.concat())?;
-            return Ok(super::dist::fold_parts(&all, n));
+            let cut: Vec<&[f64]> = all.chunks_exact(n.max(1)).collect();
+            return Ok(combine(&cut));
         }
         // MPI counts are 32-bit: a rank receives at most 2³⁰ values per round
         let len = ((1usize << 30) * k / total.max(1)).clamp(k, PIECE * k);
         let mut sum = vec![0.0; n];
         for start in (0..n).step_by(len) {
             let range = start..(start + len).min(n);
-            self.timed(|| self.sum_in_order_scattered(parts, &counts, range, &mut sum));
+            self.timed(|| self.combine_scattered(parts, &counts, range, combine, &mut sum));
         }
         Ok(sum)
     }
