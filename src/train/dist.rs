@@ -141,7 +141,7 @@ impl TreeSum {
                 break;
             };
             let ((s1, z1), (s2, z2)) = (*left, *right);
-            if z1 != z2 || s1 % (2 * z1) != 0 || s1 + z1 != s2 {
+            if z1 != z2 || !s1.is_multiple_of(2 * z1) || s1 + z1 != s2 {
                 break;
             }
             let Some((_, right)) = self.stack.pop() else {
@@ -167,7 +167,7 @@ pub fn tile_blocks(range: Range<usize>) -> Vec<Block> {
     let mut at = range.start;
     while at < range.end {
         let mut size = 1;
-        while at % (2 * size) == 0 && at + 2 * size <= range.end {
+        while at.is_multiple_of(2 * size) && at + 2 * size <= range.end {
             size *= 2;
         }
         blocks.push((at, size));
