@@ -116,6 +116,9 @@ pub enum CompileError {
     /// The Cranelift backend failed.
     #[error(transparent)]
     Cranelift(#[from] nabla_backends::cranelift::Error),
+    /// Generating one of several copies of a program panicked (a compiler bug).
+    #[error("code generation panicked while compiling a copy of the program")]
+    Panicked,
     /// A pass failed.
     #[error(transparent)]
     Pipeline(#[from] nabla_passes::pipeline::PipelineError),
@@ -142,17 +145,24 @@ pub fn compile_n(
     let lowered = lower(g, opts)?;
     let info = verify(&lowered)?;
     let all = all_bindings_of(g, &source_info);
-    (0..n.max(1))
-        .map(|_| {
-            let inner = backend(&lowered, &info, opts)?;
-            let unused = unused_bindings(&all, inner.bindings());
-            Ok(if unused.is_empty() {
-                inner
-            } else {
-                Box::new(WithUnused::new(inner, unused)) as Box<dyn Executable>
-            })
+    let one = || -> Result<Box<dyn Executable>, CompileError> {
+        let inner = backend(&lowered, &info, opts)?;
+        let unused = unused_bindings(&all, inner.bindings());
+        Ok(if unused.is_empty() {
+            inner
+        } else {
+            Box::new(WithUnused::new(inner, unused))
         })
-        .collect()
+    };
+    // the copies' code generation side by side, one thread each
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..n.max(1)).map(|_| s.spawn(one)).collect();
+        let mut exes = vec![one()?];
+        for h in others {
+            exes.push(h.join().map_err(|_| CompileError::Panicked)??);
+        }
+        Ok(exes)
+    })
 }
 
 /// The leaves among `all` that the compiled program does not bind (`used`).

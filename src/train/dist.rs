@@ -263,7 +263,7 @@ pub struct Tiling {
 
 impl Tiling {
     /// The tiling of point sets of `sizes` rows for `ranks` processes: about
-    /// [`TILE_ROWS`] rows of the largest set per tile (half to twice that), at least
+    /// [`TILE_ROWS`] rows of the largest set per tile (half to four times that), at least
     /// [`MIN_TILES`], preferring a number of tiles that cuts every set evenly (one program
     /// shape to compile); never more tiles than the smallest set has rows and never fewer
     /// than `ranks`.
@@ -274,7 +274,7 @@ impl Tiling {
             _ => (1, 1),
         };
         let aim = largest.div_ceil(TILE_ROWS).max(MIN_TILES);
-        let least = largest.div_ceil(2 * TILE_ROWS).max(MIN_TILES).min(smallest);
+        let least = largest.div_ceil(4 * TILE_ROWS).max(MIN_TILES).min(smallest);
         let most = largest.div_ceil(TILE_ROWS / 2).max(least).min(smallest);
         // fewest distinct tile shapes, then closest to `aim`
         let tiles = (least..=most)
@@ -389,7 +389,10 @@ mod tests {
         assert_eq!(Tiling::new(&[101, 3], 1).tiles, 3);
         // about TILE_ROWS rows per tile on large sets, an even cut preferred
         let t = Tiling::new(&[1_000_000, 4000], 1).tiles;
-        assert!((1_000_000 / (2 * TILE_ROWS)..=1_000_000 / (TILE_ROWS / 2)).contains(&t));
+        assert!((1_000_000 / (4 * TILE_ROWS)..=1_000_000 / (TILE_ROWS / 2)).contains(&t));
+        // the Burgers example: 10 000 + 256 + 256 points cut evenly in 16 tiles (625 + 16
+        // + 16), not unevenly in the 40 nearest to 256 rows
+        assert_eq!(Tiling::new(&[10_000, 256, 256], 1).tiles, 16);
         assert_eq!(shapes(&[1_000_000, 4000], t), 1, "{t} tiles");
         assert_eq!(Tiling::new(&[], 1).tiles, 1, "no point sets: one tile");
     }
