@@ -103,6 +103,62 @@ fn shares_of(
         .collect()
 }
 
+/// The programs of a rank's tiles: one per distinct tile shape (`shapes`), copied for
+/// every worker thread, and the tiles with the index of their program.
+struct TilePrograms {
+    programs: Vec<Outputs>,
+    workers: Vec<Worker>,
+    shapes: Vec<Vec<(String, usize)>>,
+    tiles: Vec<Tile>,
+    init: Vec<(String, Tensor)>,
+}
+
+/// Compiles the loss programs of rank `rank`'s tiles under `tiling` (`all`: every set's
+/// size; `weights`: the whole problem's residual weights).
+fn compile_tiles(
+    problem: &Problem,
+    weights: &[f64],
+    all: &[(String, usize)],
+    tiling: Tiling,
+    rank: usize,
+    opts: &Options,
+) -> Result<TilePrograms, TrainError> {
+    let mine = tiling.tiles_of(rank);
+    let largest = all.iter().map(|(_, n)| n.div_ceil(tiling.tiles)).max();
+    let (threads, copy_opts) = tile_threads(opts, mine.len(), largest.unwrap_or(0));
+    let mut c = TilePrograms {
+        programs: Vec::new(),
+        workers: (0..threads).map(|_| Worker::default()).collect(),
+        shapes: Vec::new(),
+        tiles: Vec::new(),
+        init: Vec::new(),
+    };
+    for t in mine {
+        let rows: Vec<(String, Range<usize>)> = (all.iter())
+            .map(|(s, n)| (s.clone(), tiling.tile_rows(*n, t)))
+            .collect();
+        let shape: Vec<(String, usize)> = rows.iter().map(|(s, r)| (s.clone(), r.len())).collect();
+        let program = match c.shapes.iter().position(|s| *s == shape) {
+            Some(p) => p,
+            None => {
+                let tp = tile_problem(problem, weights, &shape, all);
+                let obj = tp.objective(&shape, opts.dtype, true)?;
+                let exes = compile_n(&obj.graph, &copy_opts, threads)?;
+                c.programs.push(Outputs::new(problem, exes[0].as_ref())?);
+                for (w, exe) in c.workers.iter_mut().zip(exes) {
+                    w.exes.push(exe);
+                    w.bound.push(None);
+                }
+                c.shapes.push(shape);
+                c.init = obj.init;
+                c.programs.len() - 1
+            }
+        };
+        c.tiles.push(Tile::new(program, rows));
+    }
+    Ok(c)
+}
+
 /// `problem` as the program of a tile with `rows` rows of every set (of `whole`'s sizes)
 /// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
 /// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
@@ -179,38 +235,11 @@ impl<'p> Model<'p> {
             _ => Tiling::new(&counts, comm.size()),
         };
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
-        let mine = tiling.tiles_of(comm.rank());
-        let largest = counts.iter().max().map_or(0, |n| n.div_ceil(tiling.tiles));
-        let (threads, copy_opts) = tile_threads(opts, mine.len(), largest);
-        let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::default()).collect();
-        let (mut programs, mut shapes, mut tiles) = (Vec::new(), Vec::new(), Vec::new());
-        let mut init = Vec::new();
-        for t in mine {
-            let rows: Vec<(String, Range<usize>)> = (all.iter())
-                .map(|(s, n)| (s.clone(), tiling.tile_rows(*n, t)))
-                .collect();
-            let shape: Vec<(String, usize)> =
-                rows.iter().map(|(s, r)| (s.clone(), r.len())).collect();
-            let program = match shapes.iter().position(|s| *s == shape) {
-                Some(p) => p,
-                None => {
-                    let tp = tile_problem(problem, &weights, &shape, &all);
-                    let obj = tp.objective(&shape, opts.dtype, true)?;
-                    let exes = compile_n(&obj.graph, &copy_opts, threads)?;
-                    programs.push(Outputs::new(problem, exes[0].as_ref())?);
-                    for (w, exe) in workers.iter_mut().zip(exes) {
-                        w.exes.push(exe);
-                        w.bound.push(None);
-                    }
-                    shapes.push(shape);
-                    init = obj.init;
-                    programs.len() - 1
-                }
-            };
-            tiles.push(Tile::new(program, rows));
-        }
+        let c = compile_tiles(problem, &weights, &all, tiling, comm.rank(), opts)?;
         let secs = t0.elapsed().as_secs_f64();
         let shares = shares_of(problem, &tiling, comm.rank());
+        let (programs, workers, init) = (c.programs, c.workers, c.init);
+        let (tiles, shapes) = (c.tiles, c.shapes);
         let mut m = Model::with_programs(problem, programs, workers, &init);
         (m.tiles, m.tiling, m.shares, m.shapes) = (tiles, tiling, shares, shapes);
         m.weights = weights;
@@ -862,6 +891,54 @@ fn tile_threads(opts: &Options, tiles: usize, rows: usize) -> (usize, Options) {
     (threads.min(tiles), one)
 }
 
+/// Runs `tiles` (with their `programs`' outputs, gradients of `n` values in `layout`)
+/// on all `workers` at once, each worker claiming the next tile, and takes the outputs
+/// into `taken` in tile order (a tile that finishes early waits for those before it).
+fn side_by_side(
+    workers: &mut [Worker],
+    (tiles, programs, layout): (&[Tile], &[Outputs], &Layout),
+    n: usize,
+    taken: Taken,
+) -> Result<Taken, TrainError> {
+    let next = AtomicUsize::new(0);
+    let state = Mutex::new((0, BTreeMap::new(), taken, None));
+    let work = |w: &mut Worker| loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        if t >= tiles.len() {
+            break;
+        }
+        let out = w.run(t, tiles, programs, layout, n);
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let (ready, waiting, taken, failed) = &mut *st;
+        match out {
+            Ok(o) => {
+                waiting.insert(t, o);
+                while let Some(o) = waiting.remove(ready) {
+                    taken.take(o);
+                    *ready += 1;
+                }
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+                next.store(tiles.len(), Ordering::Relaxed);
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        if let [first, rest @ ..] = workers {
+            for w in rest {
+                s.spawn(move || work(w));
+            }
+            work(first);
+        }
+    });
+    let (_, _, taken, failed) = state.into_inner().unwrap_or_else(|e| e.into_inner());
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(taken),
+    }
+}
+
 /// The tiles' outputs, taken in tile order: residual values and squares appended, the
 /// gradients added up over the tiles' tree as far as this process's tiles go.
 struct Taken {
@@ -1045,42 +1122,8 @@ impl Model<'_> {
                 taken.take(one.run(t, tiles, programs, layout, x.len())?);
             }
         } else {
-            let next = AtomicUsize::new(0);
-            let state = Mutex::new((0, BTreeMap::new(), taken, None));
-            std::thread::scope(|s| {
-                let work = |w: &mut Worker| loop {
-                    let t = next.fetch_add(1, Ordering::Relaxed);
-                    if t >= tiles.len() {
-                        break;
-                    }
-                    let out = w.run(t, tiles, programs, layout, x.len());
-                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                    let (ready, waiting, taken, failed) = &mut *st;
-                    match out {
-                        Ok(o) => {
-                            waiting.insert(t, o);
-                            while let Some(o) = waiting.remove(ready) {
-                                taken.take(o);
-                                *ready += 1;
-                            }
-                        }
-                        Err(e) => {
-                            failed.get_or_insert(e);
-                            next.store(tiles.len(), Ordering::Relaxed);
-                        }
-                    }
-                };
-                let (first, rest) = self.workers.split_first_mut().expect("workers");
-                for w in rest {
-                    s.spawn(move || work(w));
-                }
-                work(first);
-            });
-            let (_, _, done, failed) = state.into_inner().unwrap_or_else(|e| e.into_inner());
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            taken = done;
+            let n = x.len();
+            taken = side_by_side(&mut self.workers, (tiles, programs, layout), n, taken)?;
         }
         self.grads = taken.grads.blocks().into_iter().map(|(_, g)| g).collect();
         (self.values, self.squares) = (taken.values, taken.squares);
