@@ -72,8 +72,7 @@ pub trait Collective {
         combine: &Combine<'_>,
     ) -> Result<Vec<f64>, TrainError> {
         let all = self.gather(&parts.concat())?;
-        let cut: Vec<&[f64]> = all.chunks_exact(n.max(1)).collect();
-        Ok(combine(&cut))
+        Ok(combine_gathered(&all, n, combine))
     }
 
     /// The ranks on this machine (they share its memory): 1 unless the launcher says.
@@ -106,6 +105,12 @@ impl Collective for Alone {
     fn gather(&self, v: &[f64]) -> Result<Vec<f64>, TrainError> {
         Ok(v.to_vec())
     }
+}
+
+/// Gathered parts of `n` values each, combined.
+pub fn combine_gathered(all: &[f64], n: usize, combine: &Combine<'_>) -> Vec<f64> {
+    let cut: Vec<&[f64]> = all.chunks_exact(n.max(1)).collect();
+    combine(&cut)
 }
 
 /// How [`Collective::combine_parts`] combines the parts of every rank (cut to a range of

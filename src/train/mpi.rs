@@ -14,7 +14,7 @@
 //! threads never do. MPI errors are fatal (the library's default handler aborts the job),
 //! so these calls do not return errors of their own.
 
-use super::dist::{share, Collective, Combine};
+use super::dist::{combine_gathered, share, Collective, Combine};
 use super::TrainError;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
@@ -136,8 +136,7 @@ impl Mpi {
             let mut into = PartitionMut::new(&mut recv[..], &recv_counts[..], &recv_displs[..]);
             self.world.all_to_all_varcount_into(&from, &mut into);
         }
-        let cut: Vec<&[f64]> = recv.chunks_exact(mine.max(1)).collect();
-        let mut block_sum = combine(&cut);
+        let mut block_sum = combine_gathered(&recv, mine, combine);
         block_sum.resize(mine, 0.0);
         let counts: Vec<i32> = blocks.iter().map(|b| b.len() as i32).collect();
         let displs: Vec<i32> = blocks.iter().map(|b| b.start as i32).collect();
@@ -199,8 +198,7 @@ impl Collective for Mpi {
         let total: usize = counts.iter().sum();
         if total * n <= GATHER_UP_TO || n < 8 * k {
             let all = self.gather(&parts.concat())?;
-            let cut: Vec<&[f64]> = all.chunks_exact(n.max(1)).collect();
-            return Ok(combine(&cut));
+            return Ok(combine_gathered(&all, n, combine));
         }
         // MPI counts are 32-bit: a rank receives at most 2³⁰ values per round
         let len = ((1usize << 30) * k / total.max(1)).clamp(k, PIECE * k);
