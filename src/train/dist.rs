@@ -302,11 +302,6 @@ impl Tiling {
         }
     }
 
-    /// One tile and one rank: a program over all the points.
-    pub fn whole() -> Tiling {
-        Tiling { tiles: 1, ranks: 1 }
-    }
-
     /// The tiles rank `rank` owns.
     pub fn tiles_of(&self, rank: usize) -> Range<usize> {
         share(self.tiles, rank, self.ranks)

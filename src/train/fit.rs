@@ -372,15 +372,15 @@ pub fn train_on(
     let opts = t.options();
     let problem = reseeded(problem, t.seed);
     agree(comm, check_ranks(&problem, comm.size()))?;
-    let local = problem.clone();
     // causal training decides its residuals on the whole problem, the same on every rank
     let causal = match &t.causal {
         Some(spec) => Some(agree(comm, Causal::new(&problem, spec, t.seed))?),
         None => None,
     };
+    // what every process compiles: the problem, with its causal weights if any
     let local = match &causal {
-        Some(c) => c.weighted(&local),
-        None => local,
+        Some(c) => c.weighted(&problem),
+        None => problem.clone(),
     };
     let lead = comm.rank() == 0;
     let reference = match &t.reference {

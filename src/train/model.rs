@@ -33,7 +33,7 @@ use crate::data::{bind_params, bind_points, bind_probes_in};
 use crate::{compile, compile_n, Executable, Options};
 use nabla_frontend::problem::{point_weight_name, square_name, Problem};
 use nabla_ir::Tensor;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -144,7 +144,9 @@ fn compile_tiles(
                 let tp = tile_problem(problem, weights, &shape, all);
                 let obj = tp.objective(&shape, opts.dtype, true)?;
                 let exes = compile_n(&obj.graph, &copy_opts, threads)?;
-                c.programs.push(Outputs::new(problem, exes[0].as_ref())?);
+                let layout = Layout::new(&obj.init);
+                c.programs
+                    .push(Outputs::new(problem, &layout, exes[0].as_ref())?);
                 for (w, exe) in c.workers.iter_mut().zip(exes) {
                     w.exes.push(exe);
                     w.bound.push(None);
@@ -275,6 +277,8 @@ impl<'p> Model<'p> {
             let obj = (self.problem).jacobian_objective(shape, opts.dtype)?;
             let exe = compile(&obj.graph, opts)?;
             jac.outputs.push(self.jacobian_outputs(exe.as_ref())?);
+            jac.binds
+                .push(exe.bindings().iter().map(|b| b.name.clone()).collect());
             jac.exes.push(exe);
             jac.bound.push(None);
         }
@@ -308,7 +312,7 @@ impl<'p> Model<'p> {
         exe: Box<dyn Executable>,
         init: &[(String, Tensor)],
     ) -> Result<(Model<'p>, Vec<f64>), TrainError> {
-        let program = Outputs::new(problem, exe.as_ref())?;
+        let program = Outputs::new(problem, &Layout::new(init), exe.as_ref())?;
         let worker = Worker {
             exes: vec![exe],
             bound: vec![None],
@@ -337,7 +341,7 @@ impl<'p> Model<'p> {
             programs,
             workers,
             tiles: Vec::new(),
-            tiling: Tiling::whole(),
+            tiling: Tiling::per_rank(1),
             shapes: Vec::new(),
             layout,
             weights: problem.residuals.iter().map(|r| r.weight).collect(),
@@ -354,14 +358,7 @@ impl<'p> Model<'p> {
             causal: None,
             last_x: Vec::new(),
         };
-        model.shares = shares_of(problem, &Tiling::whole(), 0);
-        for (p, exe) in model.programs.iter_mut().zip(&model.workers[0].exes) {
-            let grads = model
-                .layout
-                .names()
-                .map(|n| find(exe.as_ref(), &format!("grad.{n}")));
-            p.grads = grads.collect();
-        }
+        model.shares = shares_of(problem, &Tiling::per_rank(1), 0);
         model
     }
 
@@ -445,10 +442,9 @@ impl<'p> Model<'p> {
     ) -> Result<R, TrainError> {
         let tile = &mut self.tiles[t];
         let p = tile.program;
-        let (first, others) = self
-            .workers
-            .split_first_mut()
-            .expect("a model has a worker");
+        let Some((first, others)) = self.workers.split_first_mut() else {
+            return Err(TrainError::MissingOutput("a program to bind to".into()));
+        };
         let mut rec = Recorder {
             exe: first.exes[p].as_mut(),
             set: Vec::new(),
@@ -777,13 +773,19 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// Finds the outputs of `problem`'s residuals in `exe` (the params' gradients are
-    /// found once the layout is known: [`Model::with_programs`]).
-    fn new(problem: &Problem, exe: &dyn Executable) -> Result<Outputs, TrainError> {
+    /// Finds the outputs of `problem`'s residuals and of the gradients of `layout`'s
+    /// params in `exe`.
+    fn new(
+        problem: &Problem,
+        layout: &Layout,
+        exe: &dyn Executable,
+    ) -> Result<Outputs, TrainError> {
         let mut p = Outputs {
             residuals: Vec::new(),
             squares: Vec::new(),
-            grads: Vec::new(),
+            grads: (layout.names())
+                .map(|n| find(exe, &format!("grad.{n}")))
+                .collect(),
         };
         for r in &problem.residuals {
             let i = find(exe, &format!("residual.{}", r.name));
@@ -1021,6 +1023,9 @@ struct JacobianProgram {
     exes: Vec<Box<dyn Executable>>,
     outputs: Vec<Vec<(usize, Vec<usize>)>>,
     bound: Vec<Option<usize>>,
+    /// The leaves each program binds: the tiles' leaves it does not (causal weights) are
+    /// skipped (a sampled 1000-D problem has ~10⁴ leaves).
+    binds: Vec<HashSet<String>>,
 }
 
 /// Every residual's values, and its Jacobian blocks (one per param, row-major).
@@ -1054,7 +1059,7 @@ impl JacobianProgram {
             let (p, exe) = (tile.program, &mut self.exes[tile.program]);
             if self.bound[p] != Some(t) {
                 for (name, v) in &tile.leaves {
-                    if exe.bindings().iter().any(|b| b.name == *name) {
+                    if self.binds[p].contains(name) {
                         exe.set(name, v)?;
                     }
                 }
