@@ -141,28 +141,60 @@ pub fn compile_n(
     opts: &Options,
     n: usize,
 ) -> Result<Vec<Box<dyn Executable>>, CompileError> {
-    let source_info = verify(g)?;
-    let lowered = lower(g, opts)?;
-    let info = verify(&lowered)?;
-    let all = all_bindings_of(g, &source_info);
-    let one = || -> Result<Box<dyn Executable>, CompileError> {
-        let inner = backend(&lowered, &info, opts)?;
-        let unused = unused_bindings(&all, inner.bindings());
-        Ok(if unused.is_empty() {
-            inner
-        } else {
-            Box::new(WithUnused::new(inner, unused))
+    Lowered::new(g, opts)?.generate(opts, n)
+}
+
+/// A traced graph run through the passes and verified: what a backend generates code
+/// from, kept so that the number of copies can be chosen from the program itself
+/// ([`Lowered::flops`]).
+pub struct Lowered {
+    graph: Graph,
+    info: nabla_ir::GraphInfo,
+    /// Every leaf of the traced graph (the executables accept them all).
+    all: Vec<Binding>,
+}
+
+impl Lowered {
+    /// Verifies `g` and lowers it for `opts` (dtype, derivative method, simplifier).
+    pub fn new(g: &Graph, opts: &Options) -> Result<Lowered, CompileError> {
+        let source_info = verify(g)?;
+        let graph = lower(g, opts)?;
+        let info = verify(&graph)?;
+        let all = all_bindings_of(g, &source_info);
+        Ok(Lowered { graph, info, all })
+    }
+
+    /// The static FLOP count of one run of the program
+    /// ([`nabla_passes::ad::flops_per_point`] over a batch of 1).
+    pub fn flops(&self) -> f64 {
+        nabla_passes::ad::flops_per_point(&self.graph, 1)
+    }
+
+    /// `n` independent executables for `opts.backend` (and its threads), their code
+    /// generated side by side, one thread each.
+    pub fn generate(
+        &self,
+        opts: &Options,
+        n: usize,
+    ) -> Result<Vec<Box<dyn Executable>>, CompileError> {
+        let one = || -> Result<Box<dyn Executable>, CompileError> {
+            let inner = backend(&self.graph, &self.info, opts)?;
+            let unused = unused_bindings(&self.all, inner.bindings());
+            Ok(if unused.is_empty() {
+                inner
+            } else {
+                Box::new(WithUnused::new(inner, unused))
+            })
+        };
+        std::thread::scope(|s| {
+            let others: Vec<_> = (1..n.max(1)).map(|_| s.spawn(one)).collect();
+            let mut exes = vec![one()?];
+            for h in others {
+                exes.push(h.join().map_err(|_| CompileError::Panicked)??);
+            }
+            Ok(exes)
         })
-    };
-    // the copies' code generation side by side, one thread each
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..n.max(1)).map(|_| s.spawn(one)).collect();
-        let mut exes = vec![one()?];
-        for h in others {
-            exes.push(h.join().map_err(|_| CompileError::Panicked)??);
-        }
-        Ok(exes)
-    })
+    }
 }
 
 /// The leaves among `all` that the compiled program does not bind (`used`).

@@ -166,7 +166,9 @@ pub use nabla_backends::{Executable, RunError};
 mod compile;
 pub mod data;
 pub mod train;
-pub use compile::{compile, compile_n, lower, parse_derivs, Backend, CompileError, Options};
+pub use compile::{
+    compile, compile_n, lower, parse_derivs, Backend, CompileError, Lowered, Options,
+};
 pub use train::fit::{train, Progress, Trained, Training};
 pub use train::run::OptimizerKind;
 

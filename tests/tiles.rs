@@ -6,9 +6,9 @@
 //! whichever thread claims it).
 
 use nabla::frontend::lang;
-use nabla::frontend::problem::Problem;
+use nabla::frontend::problem::{PointSpec, Problem};
 use nabla::ir::DType;
-use nabla::train::model::{sizes, Model};
+use nabla::train::model::{sizes, Batch, Model};
 use nabla::train::Objective;
 use nabla::{compile, Options};
 
@@ -126,4 +126,62 @@ fn the_threads_that_run_the_tiles_change_no_bit() {
         assert!(run.1 == runs[0].1, "gradient, {threads} threads");
         assert!(run.2 == runs[0].2, "residuals, {threads} threads");
     }
+}
+
+/// What `nabla bench --points N` times: a model for the first rows of every set, with and
+/// without the gradient. Its loss is that of one program over those rows (bound from the
+/// same seed's sample), and the loss-only model gives the same loss.
+#[test]
+fn a_batch_of_the_first_rows_is_one_program_over_those_rows() {
+    let p = problem();
+    let first = |n: usize| -> Vec<(String, usize)> {
+        (sizes(&p).into_iter())
+            .map(|(s, all)| (s, all.min(n)))
+            .collect()
+    };
+    let batch = |grad| Batch {
+        sizes: first(600),
+        grad,
+    };
+    let (mut tiled, theta, _) = Model::compile_for(&p, &batch(true), &opts(2)).unwrap();
+    assert!(tiled.tiling().tiles >= 4, "{:?}", tiled.tiling());
+    let (mut loss_only, _, _) = Model::compile_for(&p, &batch(false), &opts(2)).unwrap();
+    // one program over the first 600 inner and all 37 wall points of seed 0 (bound by
+    // hand: a problem declaring 600 inner points would sample others)
+    let mut p600 = p.clone();
+    p600.point_sets[0].spec = PointSpec::Interior(600);
+    let obj = p600.objective(&first(600), DType::F64, true).unwrap();
+    let mut exe = compile(&obj.graph, &opts(2)).unwrap();
+    for (set, mut rows) in p.sample(0) {
+        rows.truncate(600);
+        nabla::data::bind_points(exe.as_mut(), &p, &set, &rows).unwrap();
+    }
+    let (mut whole, _) = Model::from_executable(&p600, exe, &obj.init).unwrap();
+    tiled.bind_points(0).unwrap();
+    loss_only.bind_points(0).unwrap();
+    let (mut g1, mut g2) = (vec![0.0; theta.len()], vec![0.0; theta.len()]);
+    let l1 = tiled.eval(&theta, &mut g1).unwrap();
+    let l2 = whole.eval(&theta, &mut g2).unwrap();
+    let l3 = loss_only.loss(&theta).unwrap();
+    assert!((l1 - l2).abs() <= 1e-14 * l2, "loss {l1} vs {l2}");
+    assert!(
+        max_rel(&g1, &g2) <= 1e-12,
+        "gradient: {:e}",
+        max_rel(&g1, &g2)
+    );
+    assert!((l3 - l1).abs() <= 1e-14 * l1, "loss only {l3} vs {l1}");
+    assert_eq!(tiled.last_residuals().len(), 637);
+    assert!(max_rel(&loss_only.last_residuals(), &tiled.last_residuals()) <= 1e-14);
+}
+
+#[test]
+fn a_batch_larger_than_the_sets_is_an_error_not_a_panic() {
+    let p = problem();
+    let batch = Batch {
+        sizes: (sizes(&p).into_iter()).map(|(s, n)| (s, n + 1)).collect(),
+        grad: true,
+    };
+    let (mut m, _, _) = Model::compile_for(&p, &batch, &opts(1)).unwrap();
+    let e = m.bind_points(0).unwrap_err().to_string();
+    assert!(e.contains("has 1000 points, the programs take 1001"), "{e}");
 }

@@ -38,7 +38,7 @@ fn f64_exact_methods_agree_with_the_interpreter_and_fd_does_not() {
     let want: Vec<&str> = exact.iter().map(String::as_str).chain(["fd"; 3]).collect();
     assert_eq!(methods, want);
     for r in results {
-        for key in ["compile_s", "loss_ms", "loss_grad_ms", "gflops"] {
+        for key in ["tiles", "compile_s", "loss_ms", "loss_grad_ms", "gflops"] {
             assert!(num(r, key) > 0.0, "{key} in {r}");
         }
         let (res, grad) = (num(r, "residual_rel_err"), num(r, "grad_rel_err"));
@@ -97,7 +97,7 @@ fn bench_file(path: &str, methods: &str) {
     for r in results {
         assert!(r.get("error").is_none(), "{path}: {r}");
         assert_eq!(r["dtype"], "f64");
-        for key in ["compile_s", "loss_ms", "loss_grad_ms", "gflops"] {
+        for key in ["tiles", "compile_s", "loss_ms", "loss_grad_ms", "gflops"] {
             assert!(num(r, key) > 0.0, "{path}: {key} in {r}");
         }
         let (res, grad) = (num(r, "residual_rel_err"), num(r, "grad_rel_err"));

@@ -1,5 +1,6 @@
-"""JAX on the Laplacian objectives B1, B2, B4, B5 of spec/benchmarks.md, for comparison
-with `cargo bench --bench pinn` on the same machine in the same session.
+"""JAX on the Laplacian objectives B1–B5 and the Burgers objective B8 of
+spec/benchmarks.md, for comparison with `nabla bench` on the same machine in the same
+session.
 
 Optional: needs `pip install "jax[cpu]"`. Prints one Markdown row per objective, method
 and dtype: jit compile time, median run time of loss+grad (jax.value_and_grad of the
@@ -15,7 +16,12 @@ Methods for Δu (all under jit, then value_and_grad over the parameters):
   stde4    the sampled Laplacian with 4 Rademacher directions per point (nested jvp along
            each), as `lap(u; sample = 4)`.
 
-Usage: python3 benches/peers/jax_bench.py [B1 B5 ...] [--f64] [--threads N] [--methods a,b]
+B8 (Burgers, u_t + u·u_x − (0.01/π)·u_xx at 10 000 points of [0,1]², eight layers of 20)
+has its own methods: hessian (u_t, u_x by jax.grad, u_xx from jax.hessian), fwdfwd (jvp
+along t, nested jvp along x), jet (Taylor mode along x by jax.experimental.jet, jvp
+along t) and fd (central differences, h = eps^(1/4)).
+
+Usage: python3 benches/peers/jax_bench.py [B1 B5 B8 ...] [--f64] [--threads N] [--methods a,b]
 H10, H100, H1000 (high-dimensional rows: 128³, 256 points) run only when named.
 The MLP, its initialisation and the points follow the same recipe as nabla (tanh MLP,
 uniform points in [0,1]^d) but not the same random numbers: compare times, not losses.
@@ -48,6 +54,9 @@ OBJECTIVES = {
     "B4": (2, [128, 128, 128, 128], 8192),
     "B5": (2, [32, 32, 32], 1024),
 }
+# Burgers (B8): (inputs t, x; widths; points)
+BURGERS = {"B8": (2, [20] * 8, 10000)}
+NU = 0.01 / math.pi
 # The high-dimensional rows of the README (examples/poisson_highdim.rs: 128³, 256 points);
 # only when named on the command line.
 HIGH_D = {f"H{d}": (d, [128, 128, 128], 256) for d in (10, 100, 1000)}
@@ -129,6 +138,69 @@ except ImportError:
     print("folx not installed: skipping the Forward Laplacian (pip install folx)", file=sys.stderr)
 
 
+def burgers_hessian(params, x):
+    f = lambda p: mlp(params, p)  # noqa: E731
+
+    def at(p):
+        g = jax.grad(f)(p)
+        return f(p), g[0], g[1], jax.hessian(f)(p)[1, 1]
+
+    return jax.vmap(at)(x)
+
+
+def burgers_fwdfwd(params, x):
+    f = lambda p: mlp(params, p)  # noqa: E731
+    et, ex = jnp.eye(2, dtype=DT)
+
+    def at(p):
+        u, ut = jax.jvp(f, (p,), (et,))
+        ux_of = lambda q: jax.jvp(f, (q,), (ex,))[1]  # noqa: E731
+        ux, uxx = jax.jvp(ux_of, (p,), (ex,))
+        return u, ut, ux, uxx
+
+    return jax.vmap(at)(x)
+
+
+def burgers_jet(params, x):
+    from jax.experimental import jet
+
+    f = lambda p: mlp(params, p)  # noqa: E731
+    et, ex = jnp.eye(2, dtype=DT)
+
+    def at(p):
+        u, (ux, uxx) = jet.jet(f, (p,), ((ex, jnp.zeros_like(ex)),))
+        ut = jax.jvp(f, (p,), (et,))[1]
+        return u, ut, ux, uxx
+
+    return jax.vmap(at)(x)
+
+
+def burgers_fd(params, x):
+    h = jnp.finfo(DT).eps ** 0.25
+    ht = jnp.array([h, 0.0], DT)
+    hx = jnp.array([0.0, h], DT)
+    u = mlp(params, x)
+    up, um = mlp(params, x + hx), mlp(params, x - hx)
+    ut = (mlp(params, x + ht) - mlp(params, x - ht)) / (2 * h)
+    return u, ut, (up - um) / (2 * h), (up + um - 2 * u) / (h * h)
+
+
+BURGERS_METHODS = {
+    "hessian": burgers_hessian,
+    "fwdfwd": burgers_fwdfwd,
+    "jet": burgers_jet,
+    "fd": burgers_fd,
+}
+
+
+def burgers_loss_fn(parts):
+    def loss(params, x):
+        u, ut, ux, uxx = parts(params, x)
+        return jnp.mean((ut + u * ux - NU * uxx) ** 2)
+
+    return loss
+
+
 def loss_fn(lap):
     def loss(params, x):
         d = x.shape[1]
@@ -139,10 +211,14 @@ def loss_fn(lap):
 
 
 def bench(oid, method):
-    d, hidden, n = {**OBJECTIVES, **HIGH_D}[oid]
+    d, hidden, n = {**OBJECTIVES, **HIGH_D, **BURGERS}[oid]
     params = init(jax.random.PRNGKey(0), [d, *hidden, 1])
     x = jax.random.uniform(jax.random.PRNGKey(1), (n, d), DT)
-    step = jax.jit(jax.value_and_grad(loss_fn(METHODS[method])))
+    if oid in BURGERS:
+        objective = burgers_loss_fn(BURGERS_METHODS[method])
+    else:
+        objective = loss_fn(METHODS[method])
+    step = jax.jit(jax.value_and_grad(objective))
     t = time.perf_counter()
     val, _ = step(params, x)
     jax.block_until_ready(val)
@@ -159,19 +235,21 @@ def bench(oid, method):
     print(f"| {oid} | JAX {method} | {dname} | {compile_s:.3f} | {med:.3f} | {float(val):.6e} |", flush=True)
 
 
-def chosen_methods():
+def chosen_methods(oid):
     """`--methods a,b` restricts the methods (the Hessian one is slow at D = 100)."""
+    known = BURGERS_METHODS if oid in BURGERS else METHODS
     arg = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--methods"), None)
-    return [m for m in (arg.split(",") if arg else METHODS) if m in METHODS]
+    return [m for m in (arg.split(",") if arg else known) if m in known]
 
 
 def main():
-    ids = [a for a in sys.argv[1:] if a in OBJECTIVES or a in HIGH_D] or list(OBJECTIVES)
+    named = {**OBJECTIVES, **HIGH_D, **BURGERS}
+    ids = [a for a in sys.argv[1:] if a in named] or [*OBJECTIVES, *BURGERS]
     print(f"jax {jax.__version__}, devices {jax.devices()}, threads {THREADS or 'default'}")
     print("| id | method | dtype | compile (s) | median loss+grad (ms) | loss |")
     print("|---|---|---|---|---|---|")
     for oid in ids:
-        for method in chosen_methods():
+        for method in chosen_methods(oid):
             bench(oid, method)
 
 

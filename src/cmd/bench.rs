@@ -3,11 +3,14 @@
 //!
 //! For every dtype and method: the objective with its gradient is traced, compiled (timed),
 //! bound to the problem's initial params and its seed-0 points, and run `--reps` times
-//! after one warm-up (median time); the loss-only program likewise. Accuracy is the
-//! relative L2 error of all residual values and of the whole parameter gradient against
-//! the f64 interpreter with the compiler's exact method. GFLOP/s is the static FLOP count
-//! of the lowered loss+gradient graph (`passes::ad::flops_per_point`) over the median
-//! loss+gradient time.
+//! after one warm-up (median time); the loss-only program likewise. Both run as training
+//! runs them ([`Model`]): the points cut into tiles of a few hundred rows, one program per
+//! tile shape, the tiles run side by side on the threads and their gradients added up,
+//! so memory scales with the tile, not with the points. Accuracy is the relative L2 error
+//! of all residual values and of the whole parameter gradient against the f64
+//! interpreter with the compiler's exact method (on the same tiles). GFLOP/s is the
+//! static FLOP count of the lowered loss+gradient graph over all points
+//! (`passes::ad::flops_per_point`) over the median loss+gradient time.
 //!
 //! Finite differences run at the usual step `eps^(1/(2+k))` (`k` the highest derivative
 //! order in the problem) and at ten times and a tenth of it; with `--out DIR`, a sweep of
@@ -17,9 +20,11 @@
 use super::common::BackendArg;
 use crate::cmd::train::load_problem;
 use anyhow::Context;
-use nabla::data::{bind_params, bind_points, bind_probes, named_values};
 use nabla::train::accuracy::rel_l2;
-use nabla::{compile, parse_derivs, Backend, Executable, Options};
+use nabla::train::model::{Batch, Model};
+use nabla::train::optim::Objective;
+use nabla::train::TrainError;
+use nabla::{parse_derivs, Backend, Options};
 use nabla_frontend::problem::Problem;
 use nabla_ir::{DType, Graph, Method, Num, Op};
 use nabla_passes::ad::flops_per_point;
@@ -94,6 +99,8 @@ struct Row {
 #[derive(Clone, Debug)]
 struct Measured {
     chosen: Option<String>,
+    /// The tiles the points were cut into.
+    tiles: usize,
     compile_s: f64,
     loss_ms: f64,
     loss_grad_ms: f64,
@@ -102,10 +109,10 @@ struct Measured {
     grad_rel_err: f64,
 }
 
-/// The problem with its points and initial params, and the f64 reference values.
+/// The problem with the rows of its point sets, and the f64 reference values.
 struct Setup {
     problem: Problem,
-    points: Vec<(String, Vec<Vec<f64>>)>,
+    sizes: Vec<(String, usize)>,
     reference: Values,
     order: usize,
     backend: Backend,
@@ -166,37 +173,57 @@ fn parse_dtypes(names: &[String]) -> anyhow::Result<Vec<DType>> {
         .collect()
 }
 
+impl Values {
+    /// Every residual's values, then the gradient (layout order), at `theta`.
+    fn of(model: &mut Model<'_>, theta: &[f64]) -> Result<Values, TrainError> {
+        let mut grad = vec![0.0; theta.len()];
+        model.eval(theta, &mut grad)?;
+        Ok(Values {
+            residuals: model.last_residuals(),
+            grad,
+        })
+    }
+}
+
 impl Setup {
     fn new(problem: Problem, args: &Args) -> anyhow::Result<Setup> {
-        let mut points = problem.sample(0);
-        if let Some(cap) = args.points {
-            for (_, rows) in &mut points {
-                rows.truncate(cap as usize);
-            }
-        }
+        let cap = args.points.map_or(usize::MAX, |n| n as usize);
+        let sizes = (nabla::train::model::sizes(&problem).into_iter())
+            .map(|(set, n)| (set, n.min(cap)))
+            .collect();
         let mut s = Setup {
             order: max_order(&problem)?,
             problem,
-            points,
+            sizes,
             reference: Values::default(),
             backend: args.backend.backend(),
             reps: args.reps,
             threads: args.threads,
         };
-        let obj = s.problem.objective(&s.sizes(), DType::F64, true)?;
-        let mut exe = compile(&obj.graph, &Options::interp()).context("the f64 reference")?;
-        s.bind(exe.as_mut(), &obj.init)?;
-        exe.run()?;
-        s.reference = s.values(exe.as_ref());
+        let (mut model, theta) = s
+            .model(true, &Options::interp())
+            .context("the f64 reference")?;
+        s.reference = Values::of(&mut model, &theta)?;
         Ok(s)
     }
 
-    /// Points per set, as sampled (and capped by `--points`).
-    fn sizes(&self) -> Vec<(String, usize)> {
-        self.points
-            .iter()
-            .map(|(name, rows)| (name.clone(), rows.len()))
-            .collect()
+    /// The problem compiled for the benchmark's points (the first rows of the seed-0
+    /// sample, capped by `--points`), with or without the gradient, bound and ready to
+    /// run; with the initial θ.
+    fn model(&self, grad: bool, opts: &Options) -> anyhow::Result<(Model<'_>, Vec<f64>)> {
+        let (model, theta, _) = self.compiled(grad, opts)?;
+        Ok((model, theta))
+    }
+
+    /// [`Setup::model`] with the time it took to compile, in seconds.
+    fn compiled(&self, grad: bool, opts: &Options) -> anyhow::Result<(Model<'_>, Vec<f64>, f64)> {
+        let batch = Batch {
+            sizes: self.sizes.clone(),
+            grad,
+        };
+        let (mut model, theta, secs) = Model::compile_for(&self.problem, &batch, opts)?;
+        model.bind_points(0)?;
+        Ok((model, theta, secs))
     }
 
     /// The measured rows for one requested method: one, or three for `fd` at the default
@@ -233,20 +260,19 @@ impl Setup {
 
     fn measure(&self, derivs: Option<Method>, dtype: DType) -> anyhow::Result<Measured> {
         let opts = self.options(derivs, dtype);
-        let obj = self.problem.objective(&self.sizes(), dtype, true)?;
-        let t0 = Instant::now();
-        let mut exe = compile(&obj.graph, &opts)?;
-        let compile_s = t0.elapsed().as_secs_f64();
-        self.bind(exe.as_mut(), &obj.init)?;
-        let loss_grad_ms = self.time(exe.as_mut())?;
-        let got = self.values(exe.as_ref());
+        let (mut model, theta, compile_s) = self.compiled(true, &opts)?;
+        let tiles = model.tiling().tiles;
+        let mut grad = vec![0.0; theta.len()];
+        let loss_grad_ms = self.time(|| model.eval(&theta, &mut grad).map(drop))?;
+        let got = Values::of(&mut model, &theta)?;
+        drop(model);
+        let obj = self.problem.objective(&self.sizes, dtype, true)?;
         let (flops, chosen) = self.static_info(&obj.graph, &opts)?;
-        let loss_obj = self.problem.objective(&self.sizes(), dtype, false)?;
-        let mut loss_exe = compile(&loss_obj.graph, &opts)?;
-        self.bind(loss_exe.as_mut(), &loss_obj.init)?;
-        let loss_ms = self.time(loss_exe.as_mut())?;
+        let (mut loss_model, theta) = self.model(false, &opts)?;
+        let loss_ms = self.time(|| loss_model.loss(&theta).map(drop))?;
         Ok(Measured {
             chosen,
+            tiles,
             compile_s,
             loss_ms,
             loss_grad_ms,
@@ -273,56 +299,23 @@ impl Setup {
         Ok((flops_per_point(&lowered, 1), chosen))
     }
 
-    /// Binds the initial params, the seed-0 points and the seed-0 probe directions.
-    fn bind(
-        &self,
-        exe: &mut dyn Executable,
-        init: &[(String, nabla_ir::Tensor)],
-    ) -> anyhow::Result<()> {
-        bind_params(exe, named_values(init))?;
-        for (set, rows) in &self.points {
-            bind_points(exe, &self.problem, set, rows)?;
-        }
-        bind_probes(exe, 0, 0)?;
-        Ok(())
-    }
-
-    /// Median wall time of `reps` runs after one warm-up, in milliseconds.
-    fn time(&self, exe: &mut dyn Executable) -> anyhow::Result<f64> {
-        exe.run()?;
+    /// Median wall time of `reps` runs of `run` after one warm-up, in milliseconds.
+    fn time(&self, mut run: impl FnMut() -> Result<(), TrainError>) -> anyhow::Result<f64> {
+        run()?;
         let mut times = Vec::with_capacity(self.reps as usize);
         for _ in 0..self.reps {
             let t = Instant::now();
-            exe.run()?;
+            run()?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
         Ok(times[times.len() / 2])
     }
 
-    /// All `residual.R` outputs, then all `grad.P` outputs, in output order.
-    fn values(&self, exe: &dyn Executable) -> Values {
-        let names = exe.output_names();
-        let pick = |prefix: &str| -> Vec<f64> {
-            (0..names.len())
-                .filter(|&i| names[i].starts_with(prefix))
-                .flat_map(|i| exe.output(i))
-                .collect()
-        };
-        Values {
-            residuals: pick("residual."),
-            grad: pick("grad."),
-        }
-    }
-
     /// Residual and gradient errors of fd at `h`, without timing.
     fn fd_errors(&self, dtype: DType, h: f64) -> anyhow::Result<(f64, f64)> {
-        let opts = self.options(fd(h), dtype);
-        let obj = self.problem.objective(&self.sizes(), dtype, true)?;
-        let mut exe = compile(&obj.graph, &opts)?;
-        self.bind(exe.as_mut(), &obj.init)?;
-        exe.run()?;
-        let v = self.values(exe.as_ref());
+        let (mut model, theta) = self.model(true, &self.options(fd(h), dtype))?;
+        let v = Values::of(&mut model, &theta)?;
         Ok((
             rel_l2(&v.residuals, &self.reference.residuals),
             rel_l2(&v.grad, &self.reference.grad),
@@ -377,9 +370,10 @@ fn default_step(dtype: DType, order: usize) -> f64 {
 
 fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<22} {:>5} {:>10} {:>10} {:>12} {:>9} {:>11} {:>11}\n",
+        "{:<22} {:>5} {:>5} {:>10} {:>10} {:>12} {:>9} {:>11} {:>11}\n",
         "method",
         "dtype",
+        "tiles",
         "compile s",
         "loss ms",
         "loss+grad ms",
@@ -398,8 +392,9 @@ fn table(rows: &[Row]) -> String {
                     name = format!("auto ({c})");
                 }
                 s.push_str(&format!(
-                    "{name:<22} {:>5} {:>10.3} {:>10.3} {:>12.3} {:>9.2} {:>11.2e} {:>11.2e}\n",
+                    "{name:<22} {:>5} {:>5} {:>10.3} {:>10.3} {:>12.3} {:>9.2} {:>11.2e} {:>11.2e}\n",
                     r.dtype.name(),
+                    m.tiles,
                     m.compile_s,
                     m.loss_ms,
                     m.loss_grad_ms,
@@ -431,6 +426,7 @@ fn row_json(r: &Row) -> Value {
             if let Some(c) = &m.chosen {
                 v["chosen"] = json!(c);
             }
+            v["tiles"] = json!(m.tiles);
             v["compile_s"] = json!(m.compile_s);
             v["loss_ms"] = json!(m.loss_ms);
             v["loss_grad_ms"] = json!(m.loss_grad_ms);

@@ -30,13 +30,14 @@ use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
 use crate::data::{bind_params, bind_points, bind_probes_in};
-use crate::{compile, compile_n, Executable, Options};
+use crate::{compile, Executable, Lowered, Options};
+use nabla_backends::cranelift::Pool;
 use nabla_frontend::problem::{point_weight_name, square_name, Problem};
 use nabla_ir::Tensor;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 /// A problem's compiled loss-and-gradient program with its parameter layout.
@@ -46,6 +47,9 @@ pub struct Model<'p> {
     programs: Vec<Outputs>,
     /// The threads that run tiles, each with its copy of every tile shape's program.
     workers: Vec<Worker>,
+    /// The threads that run the tiles with this one, kept across runs (made by the first
+    /// run with two or more workers).
+    pool: Option<Pool>,
     /// This process's tiles, in the order of the points.
     tiles: Vec<Tile>,
     /// How the points are cut into tiles and dealt to processes.
@@ -94,12 +98,12 @@ pub fn sizes(problem: &Problem) -> Vec<(String, usize)> {
 /// The rows of every point set that rank `rank` owns under `tiling`, with the set's
 /// full size.
 fn shares_of(
-    problem: &Problem,
+    all: &[(String, usize)],
     tiling: &Tiling,
     rank: usize,
 ) -> Vec<(String, Range<usize>, usize)> {
-    (sizes(problem).into_iter())
-        .map(|(s, n)| (s, tiling.rank_rows(n, rank), n))
+    (all.iter())
+        .map(|(s, n)| (s.clone(), tiling.rank_rows(*n, rank), *n))
         .collect()
 }
 
@@ -113,22 +117,44 @@ struct TilePrograms {
     init: Vec<(String, Tensor)>,
 }
 
-/// Compiles the loss programs of rank `rank`'s tiles under `tiling` (`all`: every set's
-/// size; `weights`: the whole problem's residual weights).
+/// What the programs of a model are compiled for: the rows of every point set, and
+/// whether they compute the gradient (a loss-only model's gradient is zero).
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Every point set's rows, in declaration order.
+    pub sizes: Vec<(String, usize)>,
+    /// Whether the programs compute `grad.P`.
+    pub grad: bool,
+}
+
+impl Batch {
+    /// Every point set as the problem declares it, with the gradient: what training runs.
+    pub fn of(problem: &Problem) -> Batch {
+        Batch {
+            sizes: sizes(problem),
+            grad: true,
+        }
+    }
+}
+
+/// Compiles the loss programs of rank `rank`'s tiles under `tiling` (`batch`: every set's
+/// size and whether to compute the gradient; `weights`: the whole problem's residual
+/// weights).
 fn compile_tiles(
     problem: &Problem,
     weights: &[f64],
-    all: &[(String, usize)],
+    batch: &Batch,
     tiling: Tiling,
     rank: usize,
     opts: &Options,
 ) -> Result<TilePrograms, TrainError> {
+    let all = &batch.sizes[..];
     let mine = tiling.tiles_of(rank);
-    let largest = all.iter().map(|(_, n)| n.div_ceil(tiling.tiles)).max();
-    let (threads, copy_opts) = tile_threads(opts, mine.len(), largest.unwrap_or(0));
+    let tiles = mine.len();
+    let mut copies: Option<(usize, Options)> = None;
     let mut c = TilePrograms {
         programs: Vec::new(),
-        workers: (0..threads).map(|_| Worker::default()).collect(),
+        workers: Vec::new(),
         shapes: Vec::new(),
         tiles: Vec::new(),
         init: Vec::new(),
@@ -142,11 +168,22 @@ fn compile_tiles(
             Some(p) => p,
             None => {
                 let tp = tile_problem(problem, weights, &shape, all);
-                let obj = tp.objective(&shape, opts.dtype, true)?;
-                let exes = compile_n(&obj.graph, &copy_opts, threads)?;
+                let obj = tp.objective(&shape, opts.dtype, batch.grad)?;
+                let lowered = Lowered::new(&obj.graph, opts)?;
+                // the first tile's program decides how the tiles run (they differ by a row)
+                let (threads, copy_opts) =
+                    copies.get_or_insert_with(|| tile_threads(opts, tiles, lowered.flops()));
+                if c.workers.is_empty() {
+                    c.workers = (0..*threads).map(|_| Worker::default()).collect();
+                }
+                let exes = lowered.generate(copy_opts, *threads)?;
                 let layout = Layout::new(&obj.init);
-                c.programs
-                    .push(Outputs::new(problem, &layout, exes[0].as_ref())?);
+                c.programs.push(Outputs::new(
+                    problem,
+                    &layout,
+                    exes[0].as_ref(),
+                    batch.grad,
+                )?);
                 for (w, exe) in c.workers.iter_mut().zip(exes) {
                     w.exes.push(exe);
                     w.bound.push(None);
@@ -185,12 +222,6 @@ fn tile_problem(
     p
 }
 
-/// The number of points set `name` declares.
-fn size_of_set(problem: &Problem, name: &str) -> Option<usize> {
-    let set = problem.point_sets.iter().find(|s| s.name == name)?;
-    Some(set.spec.len())
-}
-
 /// The problem with every net's initialisation seed offset by `seed` (`--seed`).
 pub fn reseeded(problem: &Problem, seed: u64) -> Problem {
     let mut p = problem.clone();
@@ -221,6 +252,28 @@ impl<'p> Model<'p> {
         opts: &Options,
         comm: &'p dyn Collective,
     ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+        Model::compile_batch(problem, whole, &Batch::of(whole), opts, comm)
+    }
+
+    /// [`Model::compile`] for `batch`'s rows of every point set (binding a seed's sample
+    /// binds its first rows) and, where `batch.grad` is false, programs without the
+    /// gradient: what `nabla bench` times.
+    pub fn compile_for(
+        problem: &'p Problem,
+        batch: &Batch,
+        opts: &Options,
+    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
+        Model::compile_batch(problem, problem, batch, opts, &Alone)
+    }
+
+    /// [`Model::compile_on`] for `batch`.
+    fn compile_batch(
+        problem: &'p Problem,
+        whole: &Problem,
+        batch: &Batch,
+        opts: &Options,
+        comm: &'p dyn Collective,
+    ) -> Result<(Model<'p>, Vec<f64>, f64), TrainError> {
         let t0 = Instant::now();
         if whole.residuals.len() != problem.residuals.len() {
             return Err(TrainError::Options(format!(
@@ -229,17 +282,16 @@ impl<'p> Model<'p> {
                 whole.residuals.len()
             )));
         }
-        let all = sizes(whole);
-        let counts: Vec<usize> = all.iter().map(|(_, n)| *n).collect();
+        let counts: Vec<usize> = batch.sizes.iter().map(|(_, n)| *n).collect();
         let tiling = match opts.backend {
             // a GPU wants whole batches: one tile per process
             crate::Backend::OpenCl => Tiling::per_rank(comm.size()),
             _ => Tiling::new(&counts, comm.size()),
         };
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
-        let c = compile_tiles(problem, &weights, &all, tiling, comm.rank(), opts)?;
+        let c = compile_tiles(problem, &weights, batch, tiling, comm.rank(), opts)?;
         let secs = t0.elapsed().as_secs_f64();
-        let shares = shares_of(problem, &tiling, comm.rank());
+        let shares = shares_of(&batch.sizes, &tiling, comm.rank());
         let (programs, workers, init) = (c.programs, c.workers, c.init);
         let (tiles, shapes) = (c.tiles, c.shapes);
         let mut m = Model::with_programs(problem, programs, workers, &init);
@@ -260,7 +312,7 @@ impl<'p> Model<'p> {
     /// points to it. Returns the compile time in seconds.
     pub fn add_jacobian(&mut self, opts: &Options) -> Result<f64, TrainError> {
         let rows: usize = (self.problem.residuals.iter())
-            .filter_map(|r| size_of_set(self.problem, &r.points))
+            .filter_map(|r| Some(self.rows_of(&r.points)?.1))
             .sum();
         if self.comm.size() == 1 {
             super::lm::check_memory(self.layout.len(), rows)?;
@@ -312,7 +364,7 @@ impl<'p> Model<'p> {
         exe: Box<dyn Executable>,
         init: &[(String, Tensor)],
     ) -> Result<(Model<'p>, Vec<f64>), TrainError> {
-        let program = Outputs::new(problem, &Layout::new(init), exe.as_ref())?;
+        let program = Outputs::new(problem, &Layout::new(init), exe.as_ref(), true)?;
         let worker = Worker {
             exes: vec![exe],
             bound: vec![None],
@@ -340,6 +392,7 @@ impl<'p> Model<'p> {
             problem,
             programs,
             workers,
+            pool: None,
             tiles: Vec::new(),
             tiling: Tiling::per_rank(1),
             shapes: Vec::new(),
@@ -358,7 +411,7 @@ impl<'p> Model<'p> {
             causal: None,
             last_x: Vec::new(),
         };
-        model.shares = shares_of(problem, &Tiling::per_rank(1), 0);
+        model.shares = shares_of(&sizes(problem), &Tiling::per_rank(1), 0);
         model
     }
 
@@ -407,6 +460,13 @@ impl<'p> Model<'p> {
         let mut points = self.problem.sample(seed);
         for (set, rows) in &mut points {
             if let Some((range, _)) = self.rows_of(set) {
+                if range.end > rows.len() {
+                    return Err(TrainError::Options(format!(
+                        "point set `{set}` has {} points, the programs take {}",
+                        rows.len(),
+                        range.end
+                    )));
+                }
                 *rows = rows.drain(range).collect();
             }
         }
@@ -730,6 +790,19 @@ impl<'p> Model<'p> {
             .collect())
     }
 
+    /// The loss at `theta` without the gradient (of a model compiled for the loss only,
+    /// [`Model::compile_for`], or of one with the gradient, which is then not added up).
+    pub fn loss(&mut self, theta: &[f64]) -> Result<f64, TrainError> {
+        self.run_at(theta)?;
+        self.loss_from_squares()
+    }
+
+    /// Every residual's values at this process's rows in the last evaluation, residual
+    /// after residual (unscaled, unlike [`Model::residual_values`]).
+    pub fn last_residuals(&self) -> Vec<f64> {
+        self.values.concat()
+    }
+
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
     /// every residual with a value that is not finite (with a point where it is not) and
     /// every param whose gradient is not.
@@ -770,15 +843,19 @@ struct Outputs {
     residuals: Vec<usize>,
     squares: Vec<Option<usize>>,
     grads: Vec<Option<usize>>,
+    /// Whether the program computes the gradient (a loss-only program's tiles give an
+    /// empty one).
+    with_grad: bool,
 }
 
 impl Outputs {
-    /// Finds the outputs of `problem`'s residuals and of the gradients of `layout`'s
-    /// params in `exe`.
+    /// Finds the outputs of `problem`'s residuals and, `with_grad`, of the gradients of
+    /// `layout`'s params in `exe`.
     fn new(
         problem: &Problem,
         layout: &Layout,
         exe: &dyn Executable,
+        with_grad: bool,
     ) -> Result<Outputs, TrainError> {
         let mut p = Outputs {
             residuals: Vec::new(),
@@ -786,6 +863,7 @@ impl Outputs {
             grads: (layout.names())
                 .map(|n| find(exe, &format!("grad.{n}")))
                 .collect(),
+            with_grad,
         };
         for r in &problem.residuals {
             let i = find(exe, &format!("residual.{}", r.name));
@@ -805,9 +883,9 @@ impl Outputs {
             .iter()
             .map(|i| i.map(|i| exe.output(i)))
             .collect();
-        let mut grad = vec![0.0; n];
+        let mut grad = vec![0.0; if self.with_grad { n } else { 0 }];
         let mut at = 0;
-        for ((_, len), gi) in layout.sizes().zip(&self.grads) {
+        for ((_, len), gi) in layout.sizes().zip(&self.grads).filter(|_| self.with_grad) {
             let dst = grad.get_mut(at..at + len).ok_or(TrainError::GradLength {
                 expected: at + len,
                 found: n,
@@ -869,22 +947,24 @@ struct TileOut {
     grad: Vec<f64>,
 }
 
-/// Rows of the largest set in a tile below which tiles run one after the other: starting
-/// the threads of a run costs tens of microseconds, more than such a tile's work (the
-/// ODE example's tiles of 50 points ran 5× slower side by side).
-const PARALLEL_TILE_ROWS: usize = 128;
+/// The static FLOPs of one tile's program below which tiles run one after the other:
+/// starting the threads of a run costs tens of microseconds, more than such a tile's
+/// work (the ODE example's tiles of 50 points, 0.11 MFLOP each, ran 5× slower side by
+/// side). What counts is the work, not the rows: a 100-dimensional Laplacian's tile of
+/// 64 points is over a GFLOP.
+const PARALLEL_TILE_FLOPS: f64 = 2e6;
 
-/// The threads that run a process's tiles (of `rows` rows of the largest set) and the
-/// options of the programs' copies: tiles run on one thread each, several at once, when
-/// there are at least two tiles of [`PARALLEL_TILE_ROWS`] and two threads (a tile of a few
-/// hundred points keeps one core busy; splitting each of its steps between cores costs
-/// more than it saves). Otherwise one copy runs the tiles in turn with all the threads,
-/// and the OpenCL backend runs them on its device.
-fn tile_threads(opts: &Options, tiles: usize, rows: usize) -> (usize, Options) {
+/// The threads that run a process's `tiles` (each a program of `flops` static FLOPs)
+/// and the options of the programs' copies: tiles run on one thread each, several at
+/// once, when there are at least two tiles of [`PARALLEL_TILE_FLOPS`] and two threads (a
+/// tile keeps one core busy; splitting each of its steps between cores costs more than
+/// it saves). Otherwise one copy runs the tiles in turn with all the threads, and the
+/// OpenCL backend runs them on its device.
+fn tile_threads(opts: &Options, tiles: usize, flops: f64) -> (usize, Options) {
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let small = rows < PARALLEL_TILE_ROWS;
+    let small = flops < PARALLEL_TILE_FLOPS;
     if opts.backend == crate::Backend::OpenCl || tiles < 2 || threads < 2 || small {
         return (1, opts.clone());
     }
@@ -894,24 +974,28 @@ fn tile_threads(opts: &Options, tiles: usize, rows: usize) -> (usize, Options) {
 }
 
 /// Runs `tiles` (with their `programs`' outputs, gradients of `n` values in `layout`)
-/// on all `workers` at once, each worker claiming the next tile, and takes the outputs
-/// into `taken` in tile order (a tile that finishes early waits for those before it).
+/// on this thread and the `pool`'s workers at once, each thread claiming the next tile
+/// and a free copy of the programs among `workers` (a thread holds one copy at a time and
+/// there are as many copies as threads), and takes the outputs into `taken` in tile
+/// order (a tile that finishes early waits for those before it). A worker that the OS
+/// has not scheduled by the time the last tile is claimed is not waited for.
 fn side_by_side(
+    pool: &Pool,
     workers: &mut [Worker],
     (tiles, programs, layout): (&[Tile], &[Outputs], &Layout),
     n: usize,
     taken: Taken,
 ) -> Result<Taken, TrainError> {
-    let next = AtomicUsize::new(0);
+    let copies: Vec<Mutex<&mut Worker>> = workers.iter_mut().map(Mutex::new).collect();
     let state = Mutex::new((0, BTreeMap::new(), taken, None));
-    let work = |w: &mut Worker| loop {
-        let t = next.fetch_add(1, Ordering::Relaxed);
-        if t >= tiles.len() {
-            break;
+    let failed = AtomicBool::new(false);
+    pool.for_each(tiles.len(), &|t| {
+        if failed.load(Ordering::Relaxed) {
+            return;
         }
-        let out = w.run(t, tiles, programs, layout, n);
+        let out = free_copy(&copies).run(t, tiles, programs, layout, n);
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        let (ready, waiting, taken, failed) = &mut *st;
+        let (ready, waiting, taken, first_error) = &mut *st;
         match out {
             Ok(o) => {
                 waiting.insert(t, o);
@@ -921,23 +1005,30 @@ fn side_by_side(
                 }
             }
             Err(e) => {
-                failed.get_or_insert(e);
-                next.store(tiles.len(), Ordering::Relaxed);
+                first_error.get_or_insert(e);
+                failed.store(true, Ordering::Relaxed);
             }
-        }
-    };
-    std::thread::scope(|s| {
-        if let [first, rest @ ..] = workers {
-            for w in rest {
-                s.spawn(move || work(w));
-            }
-            work(first);
         }
     });
     let (_, _, taken, failed) = state.into_inner().unwrap_or_else(|e| e.into_inner());
     match failed {
         Some(e) => Err(e),
         None => Ok(taken),
+    }
+}
+
+/// A copy of the programs no other thread holds (one is always free: each thread holds
+/// at most one, and there are as many as threads).
+fn free_copy<'a, 'w>(copies: &'a [Mutex<&'w mut Worker>]) -> MutexGuard<'a, &'w mut Worker> {
+    loop {
+        for c in copies {
+            match c.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        std::hint::spin_loop();
     }
 }
 
@@ -1128,7 +1219,10 @@ impl Model<'_> {
             }
         } else {
             let n = x.len();
-            taken = side_by_side(&mut self.workers, (tiles, programs, layout), n, taken)?;
+            let pool = self
+                .pool
+                .get_or_insert_with(|| Pool::new(self.workers.len()));
+            taken = side_by_side(pool, &mut self.workers, (tiles, programs, layout), n, taken)?;
         }
         self.grads = taken.grads.blocks().into_iter().map(|(_, g)| g).collect();
         (self.values, self.squares) = (taken.values, taken.squares);

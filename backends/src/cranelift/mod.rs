@@ -61,6 +61,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use nabla_ir::{DType, Graph, GraphInfo};
 use nabla_passes::schedule::{schedule, BufId, Program, ScheduleOptions, Step};
+pub use pool::Pool;
 use runtime::{KernelFn, Runtime};
 use std::collections::HashMap;
 

@@ -186,6 +186,29 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Runs `f(0)`, …, `f(n − 1)` once each on this thread and the workers, indices
+    /// claimed in increasing order, and returns when every call has returned. A worker
+    /// that has not claimed an index by the time the last one is taken is not waited for
+    /// (the training model runs its tiles so: a descheduled worker delays nothing).
+    pub fn for_each(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        /// `data` is the `&dyn Fn` of the call below.
+        unsafe fn call(data: *const (), _step: usize, c: usize) {
+            // SAFETY: `data` points at `f`, borrowed for the whole run.
+            let f = unsafe { &*(data as *const &(dyn Fn(usize) + Sync)) };
+            f(c)
+        }
+        if n == 0 {
+            return;
+        }
+        let mut job = Job::new(vec![n]);
+        let data = &f as *const &(dyn Fn(usize) + Sync) as *const ();
+        // SAFETY: `f` is `Sync`, so it may be called from any thread for any index; it
+        // outlives the run, which returns only when no thread is inside it.
+        unsafe { self.run(&mut job, call, data) };
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, SeqCst);
@@ -281,6 +304,21 @@ fn pause(spins: &mut u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `for_each` calls every index once, on several threads.
+    #[test]
+    fn for_each_calls_every_index_once() {
+        for threads in [1, 2, 4] {
+            let pool = Pool::new(threads);
+            for n in [0, 1, 7, 100] {
+                let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                pool.for_each(n, &|i| {
+                    hits[i].fetch_add(1, SeqCst);
+                });
+                assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "{threads}, {n}");
+            }
+        }
+    }
 
     /// Every chunk of every step runs exactly once, steps in order.
     #[test]
