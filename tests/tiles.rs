@@ -13,12 +13,13 @@ use nabla::train::Objective;
 use nabla::{compile, Options};
 
 /// Uneven sets (1000 and 37 rows: tiles of two shapes), a trainable scalar and a
-/// weighted boundary residual.
+/// weighted boundary residual; a net wide enough that its tiles (about 8 MFLOP each) run
+/// side by side on two or more threads.
 const SRC: &str = "\
 input x in [0, 1]
 input y in [0, 1]
 param k = 0.7
-net u(x, y) = mlp(widths = [12, 12], act = tanh, seed = 3)
+net u(x, y) = mlp(widths = [32, 32], act = tanh, seed = 3)
 points inner = interior(1000)
 points walls = boundary(37)
 residual pde on inner = -lap(u) + k * u - sin(pi * x) * y
@@ -113,6 +114,8 @@ fn the_threads_that_run_the_tiles_change_no_bit() {
         .into_iter()
         .map(|threads| {
             let (mut m, theta, _) = Model::compile(&p, &opts(threads)).unwrap();
+            // one copy per thread: the tiles run side by side
+            assert_eq!(m.copies(), threads);
             let (l, g, r, _) = evaluate(&mut m, &theta);
             (
                 l.to_bits(),
@@ -163,6 +166,8 @@ fn a_batch_of_the_first_rows_is_one_program_over_those_rows() {
     let l1 = tiled.eval(&theta, &mut g1).unwrap();
     let l2 = whole.eval(&theta, &mut g2).unwrap();
     let l3 = loss_only.loss(&theta).unwrap();
+    let e = loss_only.eval(&theta, &mut g2).unwrap_err().to_string();
+    assert!(e.contains("compiled without the gradient"), "{e}");
     assert!((l1 - l2).abs() <= 1e-14 * l2, "loss {l1} vs {l2}");
     assert!(
         max_rel(&g1, &g2) <= 1e-12,

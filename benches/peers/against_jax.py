@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXACT = {"hessian", "fwdfwd", "folx", "jet"}
@@ -41,25 +42,37 @@ def arg(name, default):
 
 
 def nabla_bench(nabla, oid, *extra):
-    """`nabla bench` on B<oid> with --json: (rows by dtype, peak RSS in MB)."""
+    """`nabla bench` on <oid>.nabla with --json: (rows by dtype, peak RSS in MB)."""
     cmd = [nabla, "bench", f"{ROOT}/benches/problems/{oid}.nabla", "--methods", "auto", "--json"]
-    p = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        sys.exit(f"{' '.join(cmd)} failed")
+    cmd += list(extra)
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        out = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        if status != 0:
+            err.seek(0)
+            sys.exit(f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')}")
     rows = {r["dtype"]: r for r in json.loads(out)["results"]}
+    for r in rows.values():
+        if "error" in r:
+            sys.exit(f"{' '.join(cmd)}: {r['dtype']}: {r['error']}")
     return rows, usage.ru_maxrss / 1024
 
 
 def jax_rows(oid):
-    """jax_bench.py's rows for `oid`: {method: median ms}."""
+    """jax_bench.py's rows for `oid`: {method: median ms} (empty where JAX failed or has
+    no such objective)."""
+    if oid not in JAX_METHODS:
+        return {}
     cmd = [sys.executable, f"{ROOT}/benches/peers/jax_bench.py", oid, "--methods", JAX_METHODS[oid]]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"{' '.join(cmd)} failed:\n{run.stderr}", file=sys.stderr)
+    out = run.stdout
     times = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 6 and cells[1].startswith("JAX "):
+        if len(cells) == 6 and cells[0] == oid and cells[1].startswith("JAX "):
             times[cells[1][4:]] = float(cells[4])
     return times
 
@@ -73,11 +86,14 @@ def against_jax(nabla, ids):
         rows, rss = nabla_bench(nabla, oid, "--dtypes", "f32,f64")
         f32, f64 = rows["f32"]["loss_grad_ms"], rows["f64"]["loss_grad_ms"]
         exact = {m: t for m, t in jax[oid].items() if m in EXACT}
-        best = min(exact, key=exact.get)
-        fd = jax[oid]["fd"]
+        best = min(exact, key=exact.get) if exact else None
+        fd = jax[oid].get("fd")
+        jax_exact = f"{exact[best]:.2f} ({best})" if best else "–"
+        jax_fd = f"{fd:.2f}" if fd else "–"
+        vs_exact = f"{f32 / exact[best]:.2f}" if best else "–"
+        vs_fd = f"{f32 / fd:.2f}" if fd else "–"
         print(f"| {oid} | {f32:.2f} | {f64:.2f} | {f64 / f32:.2f} | {rows['f32']['gflops']:.1f} "
-              f"| {rss:.0f} | {exact[best]:.2f} ({best}) | {fd:.2f} | {f32 / exact[best]:.2f} "
-              f"| {f32 / fd:.2f} |", flush=True)
+              f"| {rss:.0f} | {jax_exact} | {jax_fd} | {vs_exact} | {vs_fd} |", flush=True)
 
 
 def busy(nabla, ids, repeats):
@@ -95,6 +111,7 @@ def busy(nabla, ids, repeats):
             print(f"| {oid} | {one:.3f} | {two:.3f} | {two / one:.2f} |", flush=True)
     finally:
         yes.kill()
+        yes.wait()
 
 
 def main():

@@ -6,9 +6,10 @@
 //! after one warm-up (median time); the loss-only program likewise. Both run as training
 //! runs them ([`Model`]): the points cut into tiles of a few hundred rows, one program per
 //! tile shape, the tiles run side by side on the threads and their gradients added up,
-//! so memory scales with the tile, not with the points. Accuracy is the relative L2 error
-//! of all residual values and of the whole parameter gradient against the f64
-//! interpreter with the compiler's exact method (on the same tiles). GFLOP/s is the
+//! so memory scales with the tile, not with the points (OpenCL: one tile, the whole
+//! batch). Accuracy is the relative L2 error of all residual values and of the whole
+//! parameter gradient against the f64 interpreter with the compiler's exact method, which
+//! runs in tiles too. GFLOP/s is the
 //! static FLOP count of the lowered loss+gradient graph over all points
 //! (`passes::ad::flops_per_point`) over the median loss+gradient time.
 //!

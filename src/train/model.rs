@@ -6,10 +6,13 @@
 //! [`super::dist`]); evaluating runs every tile's program (binding θ leaf by leaf with
 //! [`Executable::set`], and the tile's points, probe directions and causal weights),
 //! appends the per-point values in tile order and adds the tiles' gradients over a fixed
-//! binary tree ([`TreeSum`]). With two or more threads and tiles, every thread holds a one-thread copy of each
-//! program and claims whole tiles; the order of addition stays the tiles'. Collocation
-//! points are bound separately ([`Model::bind_points`]) and stay bound until the next
-//! resample.
+//! binary tree ([`TreeSum`]). With two or more threads and tiles of enough work, there
+//! are as many one-thread copies of each program as threads, and the threads (this one
+//! and a [`Pool`] kept across runs) claim whole tiles and a free copy each; the order of
+//! addition stays the tiles'. Collocation points are bound separately
+//! ([`Model::bind_points`]) and stay bound until the next resample. `nabla bench` runs
+//! the same model ([`Model::compile_for`]: a [`Batch`] of the first rows, with or
+//! without the gradient).
 //!
 //! ## The loss is added up on the host
 //!
@@ -420,6 +423,12 @@ impl<'p> Model<'p> {
         self.tiling
     }
 
+    /// The copies of every program that run tiles side by side (1: the tiles run one
+    /// after the other, each on all the threads).
+    pub fn copies(&self) -> usize {
+        self.workers.len()
+    }
+
     /// The number of loss programs: one per distinct tile shape.
     pub fn programs(&self) -> usize {
         self.programs.len()
@@ -790,8 +799,8 @@ impl<'p> Model<'p> {
             .collect())
     }
 
-    /// The loss at `theta` without the gradient (of a model compiled for the loss only,
-    /// [`Model::compile_for`], or of one with the gradient, which is then not added up).
+    /// The loss at `theta` (the gradient, where the programs compute one, is not
+    /// combined): what a model compiled for the loss only ([`Model::compile_for`]) gives.
     pub fn loss(&mut self, theta: &[f64]) -> Result<f64, TrainError> {
         self.run_at(theta)?;
         self.loss_from_squares()
@@ -1170,6 +1179,13 @@ impl JacobianProgram {
 
 impl Objective for Model<'_> {
     fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+        if self.programs.iter().any(|p| !p.with_grad) {
+            return Err(TrainError::Options(
+                "the model was compiled without the gradient (Batch::grad is false): \
+                 evaluate it with Model::loss"
+                    .into(),
+            ));
+        }
         self.run_at(x)?;
         let loss = self.loss_from_squares()?;
         let n = grad.len();

@@ -22,6 +22,8 @@
 //! chunk; it withdraws while it waits for a step to finish, so the caller never waits
 //! for a descheduled worker that holds no chunk.
 
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -190,23 +192,47 @@ impl Pool {
     /// Runs `f(0)`, …, `f(n − 1)` once each on this thread and the workers, indices
     /// claimed in increasing order, and returns when every call has returned. A worker
     /// that has not claimed an index by the time the last one is taken is not waited for
-    /// (the training model runs its tiles so: a descheduled worker delays nothing).
+    /// (the training model runs its tiles so: a descheduled worker delays nothing). A
+    /// panic in `f` is caught where it happens, the other indices still run, and the
+    /// first panic is resumed here once no thread is inside the run. Not re-entrant: `f`
+    /// must not call `for_each` on the same pool.
     pub fn for_each(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
-        /// `data` is the `&dyn Fn` of the call below.
+        /// `data` is the `Guarded` of the call below.
         unsafe fn call(data: *const (), _step: usize, c: usize) {
-            // SAFETY: `data` points at `f`, borrowed for the whole run.
-            let f = unsafe { &*(data as *const &(dyn Fn(usize) + Sync)) };
-            f(c)
+            // SAFETY: `data` points at `guarded`, borrowed for the whole run.
+            let g = unsafe { &*(data as *const Guarded<'_>) };
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| (g.f)(c))) {
+                let mut first = g.panic.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert(p);
+            }
         }
         if n == 0 {
             return;
         }
+        let guarded = Guarded {
+            f,
+            panic: Mutex::new(None),
+        };
         let mut job = Job::new(vec![n]);
-        let data = &f as *const &(dyn Fn(usize) + Sync) as *const ();
-        // SAFETY: `f` is `Sync`, so it may be called from any thread for any index; it
-        // outlives the run, which returns only when no thread is inside it.
+        let data = &guarded as *const Guarded<'_> as *const ();
+        // SAFETY: `f` is `Sync`, so it may be called from any thread for any index; no
+        // call unwinds out of `call`, so every chunk completes and `run` returns normally,
+        // once no thread is inside the run; `guarded` outlives it.
         unsafe { self.run(&mut job, call, data) };
+        let panic = guarded
+            .panic
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
     }
+}
+
+/// The function of a [`Pool::for_each`] and the first panic it raised.
+struct Guarded<'f> {
+    f: &'f (dyn Fn(usize) + Sync),
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Drop for Pool {
@@ -304,6 +330,31 @@ fn pause(spins: &mut u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic in `for_each`'s function, on whichever thread, comes back to the caller
+    /// after every other index has run, and the pool still works afterwards.
+    #[test]
+    fn a_panic_in_for_each_comes_back_to_the_caller() {
+        for threads in [1, 2, 3] {
+            let pool = Pool::new(threads);
+            for bad in [0, 5, 19] {
+                let hits: Vec<AtomicUsize> = (0..20).map(|_| AtomicUsize::new(0)).collect();
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    pool.for_each(20, &|i| {
+                        hits[i].fetch_add(1, SeqCst);
+                        assert!(i != bad, "index {i}");
+                    })
+                }));
+                assert!(r.is_err(), "{threads} threads, panic at {bad}");
+                assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "{threads}, {bad}");
+            }
+            let count = AtomicUsize::new(0);
+            pool.for_each(7, &|_| {
+                count.fetch_add(1, SeqCst);
+            });
+            assert_eq!(count.load(SeqCst), 7);
+        }
+    }
 
     /// `for_each` calls every index once, on several threads.
     #[test]
