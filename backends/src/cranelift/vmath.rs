@@ -7,11 +7,12 @@
 //! against f64 `tanh` over the whole f32 range by `tests/jit_math.rs`: at most 4 ulp.
 //! NaN propagates (compares with NaN are false, so it reaches the division).
 //!
-//! For f64 ([`tanh64`]) the forms are Cephes': `x + x³·P(x²)/Q(x²)` for `|x| < 0.625`
-//! and `±(1 − 2/(e^{2|x|} + 1))` beyond, with `e^y = 2ⁿ·e^r` (`n = round(y/ln 2)`, `r`
-//! reduced with a two-part `ln 2`, `e^r` by Cephes' rational form, `2ⁿ` built in the
-//! exponent bits), and `±1` for `|x| > 22`. Measured error: at most 2 ulp against libm's
-//! `tanh` (`tests/jit_math.rs`).
+//! For f64 ([`tanh64`]): `tanh x = ±e/(e + 2)` with `e = expm1(2|x|)`, `eʸ − 1 =
+//! 2ⁿ·expm1(r) + (2ⁿ − 1)` (`n = round(y/ln 2)`, `r` reduced with a two-part `ln 2`,
+//! `expm1(r)` by its Taylor polynomial to `r¹³`, `2ⁿ` built in the exponent bits), and
+//! `±1` for `|x| > 22`: one division per value, where a rational form for small `|x|`
+//! and `1 − 2/(eʸ + 1)` beyond took three (both computed for every lane). Measured error
+//! against libm's `tanh`: `backends/tests/jit_math.rs`.
 
 use super::ops::Ops;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -70,90 +71,62 @@ fn horner(o: &mut Ops<'_, '_>, t: Value, c: &[f64], vector: bool) -> Value {
     acc
 }
 
-/// Cephes `tanh` numerator for `|x| < 0.625`, highest degree first.
-const TP: [f64; 3] = [
-    -9.643_991_794_250_523e-1,
-    -9.928_772_310_019_186e1,
-    -1.614_687_684_417_084_5e3,
-];
-/// Cephes `tanh` denominator (monic), highest degree first after the leading 1.
-const TQ: [f64; 3] = [
-    1.128_116_784_916_329_3e2,
-    2.235_488_390_601_004_5e3,
-    4.844_063_053_251_255e3,
-];
-/// Cephes `exp` numerator and denominator in `r²`, highest degree first.
-const EP: [f64; 3] = [
-    1.261_771_930_748_105_9e-4,
-    3.029_944_077_074_419_6e-2,
-    9.999_999_999_999_999e-1,
-];
-const EQ: [f64; 4] = [
-    3.001_985_051_386_644_5e-6,
-    2.524_483_403_496_841e-3,
-    2.272_655_482_081_550_3e-1,
-    2.0,
+/// `expm1(r) = r + r²·Σ_{k≥2} r^{k−2}/k!` on `|r| ≤ ln2/2`: the Taylor coefficients
+/// `1/k!`, `k = 13` down to `2` (the first omitted term, `r¹⁴/14!`, is 1e-17 of `r`).
+const EXPM1: [f64; 12] = [
+    1.0 / 6_227_020_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
 ];
 
-/// `tanh x` (f64, scalar or `f64x2`).
+/// `tanh x` (f64, scalar or `f64x2`): `e/(e + 2)` with `e = expm1(2|x|)` and the sign of
+/// `x`, `|x|` clamped to 22 (where `tanh` rounds to 1). One division for every `x`; near
+/// 0 `expm1` keeps full relative precision, so no separate small-argument form is needed.
 pub fn tanh64(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
-    let ax = o.b.ins().fabs(x);
-    let small = small_tanh64(o, x, vector);
-    let big = big_tanh64(o, ax, vector);
-    let zero = o.konst(0.0, vector);
-    let neg = o.b.ins().fcmp(FloatCC::LessThan, x, zero);
-    let nbig = o.b.ins().fneg(big);
-    let big = o.select(neg, nbig, big, vector);
-    let lim = o.konst(0.625, vector);
-    let is_small = o.b.ins().fcmp(FloatCC::LessThan, ax, lim);
-    o.select(is_small, small, big, vector)
-}
-
-/// `x + x·z·P(z)/Q(z)`, `z = x²`.
-fn small_tanh64(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
-    let z = o.b.ins().fmul(x, x);
-    let p = poly(o, z, &TP, None, vector);
-    let q = poly(o, z, &TQ, Some(1.0), vector);
-    let r = o.b.ins().fdiv(p, q);
-    let xz = o.b.ins().fmul(x, z);
-    o.b.ins().fma(xz, r, x)
-}
-
-/// `1 − 2/(e^{2a} + 1)` for `a = |x| ≥ 0.625`, with `a` clamped to 22 (where it is 1).
-fn big_tanh64(o: &mut Ops<'_, '_>, a: Value, vector: bool) -> Value {
+    let a = o.b.ins().fabs(x);
     let hi = o.konst(22.0, vector);
     let above = o.b.ins().fcmp(FloatCC::GreaterThan, a, hi);
     let a = o.select(above, hi, a, vector);
     let y = o.b.ins().fadd(a, a);
-    let e = exp64(o, y, vector);
-    let one = o.konst(1.0, vector);
+    let e = expm1_64(o, y, vector);
     let two = o.konst(2.0, vector);
-    let d = o.b.ins().fadd(e, one);
-    let q = o.b.ins().fdiv(two, d);
-    o.b.ins().fsub(one, q)
+    let d = o.b.ins().fadd(e, two);
+    let t = o.b.ins().fdiv(e, d);
+    if vector {
+        // the sign bit from x, the rest from t (t ≥ 0)
+        let sign = o.konst(-0.0, vector);
+        o.b.ins().bitselect(sign, x, t)
+    } else {
+        o.b.ins().fcopysign(t, x)
+    }
 }
 
-/// `e^y` for `0 ≤ y ≤ 44` (no overflow or underflow handling needed there).
-fn exp64(o: &mut Ops<'_, '_>, y: Value, vector: bool) -> Value {
+/// `eʸ − 1` for `0 ≤ y ≤ 44`: `y = n·ln2 + r` (`ln2` in two parts, so `n·C1` is exact),
+/// `eʸ − 1 = 2ⁿ·expm1(r) + (2ⁿ − 1)`.
+fn expm1_64(o: &mut Ops<'_, '_>, y: Value, vector: bool) -> Value {
     let log2e = o.konst(std::f64::consts::LOG2_E, vector);
     let t = o.b.ins().fmul(y, log2e);
     let n = o.b.ins().nearest(t);
-    // r = y − n·ln2, with ln2 in two parts so that n·C1 is exact.
     let c1 = o.konst(-6.931_457_519_531_25e-1, vector);
     let c2 = o.konst(-1.428_606_820_309_417_2e-6, vector);
     let r = o.b.ins().fma(n, c1, y);
     let r = o.b.ins().fma(n, c2, r);
+    let q = poly(o, r, &EXPM1, None, vector);
     let rr = o.b.ins().fmul(r, r);
-    let p = poly(o, rr, &EP, None, vector);
-    let px = o.b.ins().fmul(p, r);
-    let q = poly(o, rr, &EQ, None, vector);
-    let den = o.b.ins().fsub(q, px);
-    let f = o.b.ins().fdiv(px, den);
-    let one = o.konst(1.0, vector);
-    let two = o.konst(2.0, vector);
-    let er = o.b.ins().fma(f, two, one);
+    let p = o.b.ins().fma(rr, q, r);
     let scale = pow2(o, n, vector);
-    o.b.ins().fmul(er, scale)
+    let one = o.konst(1.0, vector);
+    let sm1 = o.b.ins().fsub(scale, one);
+    o.b.ins().fma(scale, p, sm1)
 }
 
 /// `2ⁿ` for an integral f64 `n` in `0..=64`: `n + 1023 + 2⁵²` has `n + 1023` in its low
