@@ -9,9 +9,8 @@
 //! so memory scales with the tile, not with the points (OpenCL: one tile, the whole
 //! batch). Accuracy is the relative L2 error of all residual values and of the whole
 //! parameter gradient against the f64 interpreter with the compiler's exact method, which
-//! runs in tiles too. GFLOP/s is the
-//! static FLOP count of the lowered loss+gradient graph over all points
-//! (`passes::ad::flops_per_point`) over the median loss+gradient time.
+//! runs in tiles too. GFLOP/s is the static FLOP count of the lowered loss+gradient graph
+//! over all points (`passes::ad::flops_per_point`) over the median loss+gradient time.
 //!
 //! Finite differences run at the usual step `eps^(1/(2+k))` (`k` the highest derivative
 //! order in the problem) and at ten times and a tenth of it; with `--out DIR`, a sweep of
