@@ -15,11 +15,12 @@
 //!
 //! and the gradient is the sum of the tiles' gradients, added in f64 over a fixed binary
 //! tree of the tiles ([`TreeSum`]). A tile's program and rows are the same whichever
-//! process runs it, so its gradient has the same bits everywhere, and so has their sum: `K` processes compute one
-//! process's gradient to the bit, and every optimizer — Adam, L-BFGS's line searches,
-//! Levenberg–Marquardt — takes one process's decisions. Tiles also bound what a program
-//! holds (its buffers are a tile's, not the whole set's) and let the threads of one
-//! process run whole tiles side by side instead of splitting every step of one.
+//! process runs it, so its gradient has the same bits everywhere, and so has their sum:
+//! `K` processes compute one process's gradient to the bit, and every optimizer — Adam,
+//! L-BFGS's line searches, Levenberg–Marquardt — takes one process's decisions. Tiles
+//! also bound what a program holds (its buffers are a tile's, not the whole set's) and let
+//! the threads of one process run whole tiles side by side instead of splitting every
+//! step of one.
 //!
 //! ## Shares
 //!
@@ -34,11 +35,12 @@
 //! The gradient: every rank adds its tiles' gradients up the tree as far as its tiles
 //! reach — the maximal aligned blocks of its range ([`tile_blocks`], at most `2·log₂T`
 //! vectors, one for two ranks of a power-of-two `T`) — and [`Collective::combine_parts`]
-//! adds every rank's blocks up the rest of the tree ([`combine_blocks`]) on every rank. The loss, its parts, the causal weights and Levenberg–Marquardt's system
-//! are built from per-point values (squares, residuals, Jacobian rows — the Jacobian
-//! program runs per tile too): every rank gathers them ([`Collective::gather`], in rank
-//! order: the points in one process's order) and adds them up as one process does. No
-//! MPI all-reduce is used anywhere: its order of addition depends on the library's
+//! adds every rank's blocks up the rest of the tree ([`combine_blocks`]) on every rank.
+//! The loss, its parts, the causal weights and Levenberg–Marquardt's system are built
+//! from per-point values (squares, residuals, Jacobian rows — the Jacobian program runs
+//! per tile too): every rank gathers them ([`Collective::gather`], in rank order: the
+//! points in one process's order) and adds them up as one process does. No MPI
+//! all-reduce is used anywhere: its order of addition depends on the library's
 //! algorithm.
 //!
 //! [`Alone`] is the one-process case; `nabla train --distributed` uses MPI (the `mpi`
@@ -253,11 +255,11 @@ pub const MIN_TILES: usize = 4;
 ///
 /// Every point set of `N` rows is cut into the same number `T` of tiles, tile `t` holding
 /// rows [`share`]`(N, t, T)` of every set; the loss program runs once per tile, and the
-/// gradient is the sum of the tiles' gradients over a fixed tree ([`TreeSum`]). `T` depends only on
-/// the problem's set sizes (and is at least the number of ranks), so one process and `K`
-/// processes run the same programs on the same rows and add the same partial gradients
-/// in the same order: the same bits (see the [module](self)). Rank `k` of `K` owns tiles
-/// `share(T, k, K)`, a contiguous block of every set's rows.
+/// gradient is the sum of the tiles' gradients over a fixed tree ([`TreeSum`]). `T`
+/// depends only on the problem's set sizes (and is at least the number of ranks), so one
+/// process and `K` processes run the same programs on the same rows and add the same
+/// partial gradients in the same order: the same bits (see the [module](self)). Rank `k`
+/// of `K` owns tiles `share(T, k, K)`, a contiguous block of every set's rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
     /// The number of tiles `T`.

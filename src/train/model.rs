@@ -884,7 +884,7 @@ impl Outputs {
     }
 
     /// What the last run of `exe` gives: residual values, squares and the gradient
-    /// (`n` values in layout order, 0 for a param the loss does not depend on).
+    /// ([`Outputs::gradient`]; empty for a loss-only program).
     fn read(&self, exe: &dyn Executable, layout: &Layout, n: usize) -> Result<TileOut, TrainError> {
         let values = self.residuals.iter().map(|&i| exe.output(i)).collect();
         let squares = self
@@ -892,9 +892,28 @@ impl Outputs {
             .iter()
             .map(|i| i.map(|i| exe.output(i)))
             .collect();
-        let mut grad = vec![0.0; if self.with_grad { n } else { 0 }];
+        let grad = match self.with_grad {
+            true => self.gradient(exe, layout, n)?,
+            false => Vec::new(),
+        };
+        Ok(TileOut {
+            values,
+            squares,
+            grad,
+        })
+    }
+
+    /// The gradient of the last run of `exe`: `n` values in layout order, 0 for a param
+    /// the loss does not depend on.
+    fn gradient(
+        &self,
+        exe: &dyn Executable,
+        layout: &Layout,
+        n: usize,
+    ) -> Result<Vec<f64>, TrainError> {
+        let mut grad = vec![0.0; n];
         let mut at = 0;
-        for ((_, len), gi) in layout.sizes().zip(&self.grads).filter(|_| self.with_grad) {
+        for ((_, len), gi) in layout.sizes().zip(&self.grads) {
             let dst = grad.get_mut(at..at + len).ok_or(TrainError::GradLength {
                 expected: at + len,
                 found: n,
@@ -904,11 +923,7 @@ impl Outputs {
             }
             at += len;
         }
-        Ok(TileOut {
-            values,
-            squares,
-            grad,
-        })
+        Ok(grad)
     }
 }
 
@@ -1145,8 +1160,7 @@ impl JacobianProgram {
             bind_params(exe.as_mut(), layout.split(theta))?;
         }
         // sized once: growing megabytes tile by tile costs page faults on every step
-        let values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
-        let mut values = values;
+        let mut values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
         let mut blocks: Vec<Vec<Vec<f64>>> = (rows.iter())
             .map(|&n| {
                 layout
