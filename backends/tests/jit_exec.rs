@@ -215,11 +215,12 @@ fn f32_program_from_f64_graph_and_clif_text() {
     let info = verify(&g).unwrap();
     let o = Options {
         dtype: DType::F32,
+        keep_clif: true,
         ..Options::default()
     };
     let exe = compile(&g, &info, &o).unwrap();
     assert_eq!(exe.dtype(), DType::F32);
-    let clif = exe.clif();
+    let clif = exe.clif().expect("kept");
     assert!(clif.contains("f32x4"), "{clif}");
     assert!(clif.contains("fma"), "inline tanh uses fma: {clif}");
     check(&g, &o, -3.0, 3.0);

@@ -22,8 +22,9 @@ pub struct Pass {
     pub stage: &'static str,
     /// What the pass does.
     pub about: &'static str,
-    /// Runs the pass on the previous pass's output; `None` when the options skip it.
-    pub run: fn(&Graph, &PipelineOptions) -> PassResult,
+    /// Runs the pass on the previous pass's output, knowing what the passes before it
+    /// reported; `None` when the options skip it.
+    pub run: fn(&Graph, &PipelineOptions, &Report) -> PassResult,
 }
 
 /// The graph-to-graph passes, in pipeline order. AD comes first, so that every later pass
@@ -73,7 +74,7 @@ impl PassReport {
     }
 
     /// Files the report under its pass in the pipeline's report.
-    fn record(self, report: &mut Report) {
+    pub fn record(self, report: &mut Report) {
         match self {
             PassReport::Ad(r) => report.ad = r,
             PassReport::Simplify(r) => report.simplify = Some(r),
@@ -122,7 +123,7 @@ pub fn run(g: &Graph, opts: &PipelineOptions) -> Result<(Graph, Report), Pipelin
     let mut last: Option<Graph> = None;
     for pass in PASSES {
         let t = Instant::now();
-        if let Some((out, r)) = (pass.run)(last.as_ref().unwrap_or(g), opts)? {
+        if let Some((out, r)) = (pass.run)(last.as_ref().unwrap_or(g), opts, &report)? {
             r.record(&mut report);
             record(&mut report, pass.name, t, &out);
             last = Some(out);
@@ -132,15 +133,20 @@ pub fn run(g: &Graph, opts: &PipelineOptions) -> Result<(Graph, Report), Pipelin
 }
 
 /// Derivative expansion with `opts.ad`.
-fn run_ad(g: &Graph, opts: &PipelineOptions) -> PassResult {
+fn run_ad(g: &Graph, opts: &PipelineOptions, _: &Report) -> PassResult {
     let (g, r) = ad::expand(g, &opts.ad)?;
     Ok(Some((g, PassReport::Ad(r))))
 }
 
-/// Equality saturation with `opts.simplify`, when given.
-fn run_simplify(g: &Graph, opts: &PipelineOptions) -> PassResult {
+/// Equality saturation with `opts.simplify`, when given; its `collapse` phase only when
+/// the AD added up derivatives along separate directions.
+fn run_simplify(g: &Graph, opts: &PipelineOptions, before: &Report) -> PassResult {
     Ok(opts.simplify.as_ref().map(|s| {
-        let (g, r) = simplify::simplify(g, s);
+        let s = SimplifyOptions {
+            collapse: s.collapse && before.ad.sums_over_directions(),
+            ..s.clone()
+        };
+        let (g, r) = simplify::simplify(g, &s);
         (g, PassReport::Simplify(r))
     }))
 }

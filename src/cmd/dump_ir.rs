@@ -20,7 +20,7 @@ use nabla::train::output::prepare_dir;
 use nabla_backends::{cranelift, opencl};
 use nabla_ir::{dot, text, DType, Graph, Method};
 use nabla_passes::ad::{flops_per_point, AdOptions};
-use nabla_passes::pipeline::{Pass, PipelineOptions, PASSES};
+use nabla_passes::pipeline::{Pass, PipelineOptions, Report, PASSES};
 use nabla_passes::schedule::{self, ScheduleOptions};
 use nabla_passes::simplify::SimplifyOptions;
 use std::path::{Path, PathBuf};
@@ -359,8 +359,9 @@ fn write_files(dir: &Path, pieces: &[Piece], format: Format) -> Result<()> {
 fn stages(args: &Args, traced: Graph, batch: usize) -> Result<Vec<Piece>> {
     let mut out = Vec::new();
     let mut graph = traced;
+    let mut report = Report::default();
     for (s, print) in args.plan() {
-        let dump = match stage(s, &graph, args.derivs) {
+        let dump = match stage(s, &graph, args.derivs, &mut report) {
             Ok(d) => d,
             Err(e) if args.every() => {
                 eprintln!("note: stopping before stage `{}`: {e}", s.name());
@@ -394,12 +395,13 @@ fn piece(s: Stage, dump: &Dump, format: Format, batch: usize) -> Piece {
     }
 }
 
-/// One stage from the previous graph stage's output.
-pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
+/// One stage from the previous graph stage's output; `report` holds what the passes
+/// before it reported, and gets this stage's report.
+pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>, report: &mut Report) -> Result<Dump> {
     let dtype = prev.output_dtype().unwrap_or(DType::F64);
     match s {
         Stage::Traced => Ok(Dump::Graph(prev.clone())),
-        Stage::Pass(i) => run_pass(&PASSES[i], prev, derivs),
+        Stage::Pass(i) => run_pass(&PASSES[i], prev, derivs, report),
         Stage::Scheduled => {
             let info = nabla_ir::verify(prev)?;
             let opts = ScheduleOptions { dtype, fuse: true };
@@ -411,9 +413,11 @@ pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
             let info = nabla_ir::verify(prev)?;
             let opts = cranelift::Options {
                 dtype,
+                keep_clif: true,
                 ..Default::default()
             };
-            Ok(Dump::Text(cranelift::compile(prev, &info, &opts)?.clif()))
+            let exe = cranelift::compile(prev, &info, &opts)?;
+            Ok(Dump::Text(exe.clif().unwrap_or_default().to_string()))
         }
         Stage::Opencl => {
             let info = nabla_ir::verify(prev)?;
@@ -429,17 +433,26 @@ pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
 /// One pass of the pipeline, every pass on (the simplifier with its default options),
 /// derivatives expanded with the `--derivs` choice. The pass's summary, if it has one, is
 /// printed above its graph.
-fn run_pass(pass: &Pass, prev: &Graph, derivs: Option<Method>) -> Result<Dump> {
+fn run_pass(
+    pass: &Pass,
+    prev: &Graph,
+    derivs: Option<Method>,
+    report: &mut Report,
+) -> Result<Dump> {
     let opts = PipelineOptions {
         ad: AdOptions { method: derivs },
         simplify: Some(SimplifyOptions::default()),
     };
-    Ok(match (pass.run)(prev, &opts)? {
+    Ok(match (pass.run)(prev, &opts, report)? {
         None => Dump::Graph(prev.clone()),
-        Some((g, report)) => match report.summary() {
-            Some(summary) => Dump::Reported(g, summary),
-            None => Dump::Graph(g),
-        },
+        Some((g, r)) => {
+            let summary = r.summary();
+            r.record(report);
+            match summary {
+                Some(summary) => Dump::Reported(g, summary),
+                None => Dump::Graph(g),
+            }
+        }
     })
 }
 

@@ -35,17 +35,18 @@ pub struct KernelCode {
     pub table: Vec<BufId>,
     /// The loop layout (the runtime splits `layout.outer()` among threads).
     pub layout: Layout,
-    /// The CLIF text, before optimisation.
-    pub clif: String,
+    /// The CLIF text, before optimisation, when asked for.
+    pub clif: Option<String>,
 }
 
-/// Emits and defines kernel number `index` in `module`.
+/// Emits and defines kernel number `index` in `module`, keeping its CLIF text if `clif`.
 pub fn kernel(
     module: &mut JITModule,
     fctx: &mut FunctionBuilderContext,
     k: &Kernel,
     index: usize,
     cg: Codegen,
+    clif: bool,
 ) -> Result<KernelCode, Error> {
     let mut layout = Layout::of(k);
     layout.vector &= cg.simd;
@@ -69,7 +70,7 @@ pub fn kernel(
         b.seal_all_blocks();
         b.finalize(target);
     }
-    let clif = format!("; kernel {index}\n{}", ctx.func.display());
+    let clif = clif.then(|| format!("; kernel {index}\n{}", ctx.func.display()));
     module
         .define_function(id, &mut ctx)
         .map_err(|e| Error::Codegen(format!("{e:?}")))?;

@@ -5,8 +5,8 @@
 //! leaves drawn uniformly from `[-2, 2)` with a fixed seed when it has none. Neither check
 //! can be blessed away.
 //!
-//! Options: `set real_only = true|false`, `set node_limit = N`, `set iter_limit = N`
-//! (`SimplifyOptions`), `set tolerance = T`.
+//! Options: `set real_only = true|false`, `set node_limit = N`, `set iter_limit = N`,
+//! `set collapse = true|false` (`SimplifyOptions`), `set tolerance = T`.
 
 use super::{printed, Ctx};
 use crate::file::TestFile;
@@ -17,7 +17,13 @@ use nabla_ir::testing::{random_env, Rng};
 use nabla_ir::{text, verify, DType, Graph};
 use nabla_passes::simplify::{simplify, SimplifyOptions};
 
-const OPTIONS: [&str; 4] = ["real_only", "node_limit", "iter_limit", "tolerance"];
+const OPTIONS: [&str; 5] = [
+    "real_only",
+    "node_limit",
+    "iter_limit",
+    "collapse",
+    "tolerance",
+];
 
 /// Seed of the leaf values when the file binds none.
 const SEED: u64 = 1;
@@ -51,6 +57,7 @@ fn options(f: &TestFile) -> Result<SimplifyOptions, String> {
         real_only: f.option("real_only", d.real_only)?,
         node_limit: f.option("node_limit", d.node_limit)?,
         iter_limit: f.option("iter_limit", d.iter_limit)?,
+        collapse: f.option("collapse", d.collapse)?,
     })
 }
 

@@ -94,6 +94,12 @@ pub struct Expansion {
     pub op: &'static str,
     /// The method used (`None` for `grad` and `jacobian`, always reverse, and `at`).
     pub method: Option<Method>,
+    /// The derivative's order: `diff`'s own, 2 for `laplacian`, 1 for `grad` and
+    /// `jacobian`, 0 for `at`.
+    pub order: usize,
+    /// Directions whose derivatives the expansion adds up: a `laplacian`'s variables
+    /// (1 when `collapsed` already sums them while propagating), 1 for the others.
+    pub summed: usize,
     /// Nodes in the cone of the operand being differentiated (after its own expansion).
     pub nodes_before: usize,
     /// Nodes in the cone of the expanded result.
@@ -109,6 +115,20 @@ pub struct AdReport {
     pub nodes_before: usize,
     /// Nodes in the output graph (only what the outputs reach).
     pub nodes_after: usize,
+}
+
+impl AdReport {
+    /// Whether the expanded graph adds up derivatives propagated along separate
+    /// directions, which the simplifier's `collapse` phase can regroup into one collapsed
+    /// propagation: a Laplacian over several variables not expanded `collapsed`, or two
+    /// or more `diff`s of order two or more (a Laplacian written out as
+    /// `d(u, x, x) + d(u, y, y)`, a sampled Laplacian's jets, a biharmonic by hand).
+    pub fn sums_over_directions(&self) -> bool {
+        let diffs = (self.expansions.iter())
+            .filter(|e| e.op == "diff" && e.order >= 2)
+            .count();
+        diffs >= 2 || self.expansions.iter().any(|e| e.summed > 1)
+    }
 }
 
 /// Why a graph cannot be expanded.
@@ -229,24 +249,37 @@ impl<'g> Expander<'g> {
             return Ok(self.out.add_or_panic(n.op.clone(), &args));
         }
         let before = self.cone(args[0]);
+        let (mut order, mut summed) = (1, 1);
         let (r, method) = match n.op {
-            Op::Diff { order, method, .. } => {
-                let m = self.resolve_diff(method, order);
-                (self.diff(id, args[0], args[1], order as usize, m)?, Some(m))
+            Op::Diff {
+                order: k, method, ..
+            } => {
+                let m = self.resolve_diff(method, k);
+                order = k as usize;
+                (self.diff(id, args[0], args[1], order, m)?, Some(m))
             }
             Op::Laplacian { method, .. } => {
                 let m = self.resolve_laplacian(method);
+                order = 2;
+                if m != Method::Collapsed {
+                    summed = args.len() - 1;
+                }
                 (self.laplacian(id, args[0], &args[1..], m)?, Some(m))
             }
             Op::Grad { level } => (self.grad(level, id, args[0], args[1]), None),
             Op::Jacobian { level } => (self.jacobian(level, id, args[0], args[1])?, None),
-            _ => (self.at(&args), None),
+            _ => {
+                order = 0;
+                (self.at(&args), None)
+            }
         };
         let after = self.cone(r);
         self.report.expansions.push(Expansion {
             node: id,
             op: n.op.mnemonic(),
             method,
+            order,
+            summed,
             nodes_before: before,
             nodes_after: after,
         });

@@ -152,16 +152,19 @@ pub const SIMPLIFY_SETTINGS: [SimplifyOptions; 3] = [
         node_limit: 50_000,
         iter_limit: 30,
         real_only: true,
+        collapse: true,
     },
     SimplifyOptions {
         node_limit: 500,
         iter_limit: 2,
         real_only: true,
+        collapse: true,
     },
     SimplifyOptions {
         node_limit: 50_000,
         iter_limit: 30,
         real_only: false,
+        collapse: true,
     },
 ];
 
