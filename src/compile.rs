@@ -170,21 +170,30 @@ impl Lowered {
         nabla_passes::ad::flops_per_point(&self.graph, 1)
     }
 
-    /// `n` independent executables for `opts.backend` (and its threads), their code
-    /// generated side by side, one thread each.
+    /// `n` independent executables for `opts.backend` (and its threads): on the CPU one
+    /// compiled program whose copies share the machine code, its kernels compiled on
+    /// `n` threads (or `opts.threads`, if more); on other backends `n` programs generated
+    /// side by side, one thread each.
     pub fn generate(
         &self,
         opts: &Options,
         n: usize,
     ) -> Result<Vec<Box<dyn Executable>>, CompileError> {
-        let one = || -> Result<Box<dyn Executable>, CompileError> {
-            let inner = backend(&self.graph, &self.info, opts)?;
+        let wrap = |inner: Box<dyn Executable>| -> Box<dyn Executable> {
             let unused = unused_bindings(&self.all, inner.bindings());
-            Ok(if unused.is_empty() {
+            if unused.is_empty() {
                 inner
             } else {
                 Box::new(WithUnused::new(inner, unused))
-            })
+            }
+        };
+        if opts.backend == Backend::Cranelift {
+            let o = cranelift_options(opts);
+            let copies = nabla_backends::cranelift::compile_copies(&self.graph, &self.info, &o, n)?;
+            return Ok(copies.into_iter().map(|e| wrap(Box::new(e))).collect());
+        }
+        let one = || -> Result<Box<dyn Executable>, CompileError> {
+            Ok(wrap(backend(&self.graph, &self.info, opts)?))
         };
         std::thread::scope(|s| {
             let others: Vec<_> = (1..n.max(1)).map(|_| s.spawn(one)).collect();
@@ -217,11 +226,7 @@ fn backend(
             Ok(Box::new(nabla_backends::interp::compile(g, info, &o)))
         }
         Backend::Cranelift => {
-            let o = nabla_backends::cranelift::Options {
-                dtype: opts.dtype,
-                threads: opts.threads.unwrap_or_else(default_threads),
-                ..Default::default()
-            };
+            let o = cranelift_options(opts);
             Ok(Box::new(nabla_backends::cranelift::compile(g, info, &o)?))
         }
         Backend::OpenCl => {
@@ -232,6 +237,15 @@ fn backend(
             };
             Ok(Box::new(nabla_backends::opencl::compile(g, info, &o)?))
         }
+    }
+}
+
+/// The CPU backend's options for `opts`.
+fn cranelift_options(opts: &Options) -> nabla_backends::cranelift::Options {
+    nabla_backends::cranelift::Options {
+        dtype: opts.dtype,
+        threads: opts.threads.unwrap_or_else(default_threads),
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The Cranelift backend's executable beyond values: runs reproducible bit for bit across
-//! runs and thread counts, rebinding, binding errors, rejected graphs and options, and the
-//! CLIF of an f32 program.
+//! runs and thread counts, copies that share code but not buffers, rebinding, binding
+//! errors, rejected graphs and options, and the CLIF of an f32 program.
 //!
 //! Values op by op are file tests: `tests/filetests/run/*.ir` run every graph there on the
 //! interpreter and on the JIT in every option set (`test run interp cpu opencl`), and
@@ -9,7 +9,7 @@
 mod jit_support;
 
 use jit_support::{check, env, leaf, run, values};
-use nabla_backends::cranelift::{compile, Error, Options};
+use nabla_backends::cranelift::{compile, compile_copies, Error, Options};
 use nabla_backends::{Executable, RunError};
 use nabla_ir::{verify, BinOp, DType, Graph, Op, UnOp};
 
@@ -51,6 +51,67 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
         // either (each row block is one gemm call over the full inner extent).
         assert_eq!(a[0], c[0], "mean differs between 1 and 2 threads");
         assert_eq!(a[2], c[2], "row sums differ between 1 and 2 threads");
+    }
+}
+
+/// Three copies of one compiled program (kernels compiled on three threads, host
+/// functions called from several of them), each bound to other inputs and run at once on
+/// its own thread, give the bits of a program compiled alone for those inputs.
+#[test]
+fn copies_share_code_and_keep_their_own_buffers() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[257, 6], false);
+    let w = leaf(&mut g, "W", &[6, 6], true);
+    let z = g.add_or_panic(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w],
+    );
+    let (t, e, sn) = (
+        g.unary(UnOp::Tanh, z),
+        g.unary(UnOp::Exp, x),
+        g.unary(UnOp::Sin, z),
+    );
+    let p = g.binary(BinOp::Mul, t, sn);
+    let q = g.binary(BinOp::Add, p, e);
+    let s = g.add_or_panic(Op::Mean(0), &[q]);
+    g.set_output("q", q);
+    g.set_output("s", s);
+    let info = verify(&g).unwrap();
+    for dtype in [DType::F32, DType::F64] {
+        let o = Options {
+            dtype,
+            ..Options::default()
+        };
+        let envs: Vec<_> = (0..3)
+            .map(|i| env(&g, -1.0 - i as f64, 1.0 + i as f64))
+            .collect();
+        let alone: Vec<_> = envs.iter().map(|e| run(&g, &o, e)).collect();
+        let copies = compile_copies(&g, &info, &o, 3).unwrap();
+        assert_eq!(copies.len(), 3);
+        let got: Vec<Vec<Vec<f64>>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (copies.into_iter().zip(&envs))
+                .map(|(mut exe, e)| {
+                    sc.spawn(move || {
+                        for (name, t) in e {
+                            exe.set(name, &t.data).unwrap();
+                        }
+                        exe.run().unwrap();
+                        (0..2).map(|i| exe.output(i)).collect()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, (a, b)) in got.iter().zip(&alone).enumerate() {
+            assert_eq!(
+                a, b,
+                "copy {i} ({dtype:?}) differs from a program of its own"
+            );
+        }
+        assert_ne!(got[0], got[1], "the copies were bound to different inputs");
     }
 }
 

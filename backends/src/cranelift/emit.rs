@@ -19,13 +19,17 @@
 use super::layout::{Access, Layout};
 use super::ops::Ops;
 use super::{Codegen, Error};
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::Signature;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc};
 use nabla_passes::schedule::{BufId, Expr, Kernel};
+use std::sync::{Mutex, MutexGuard};
 
 /// A compiled (not yet finalised) kernel.
 pub struct KernelCode {
@@ -39,40 +43,48 @@ pub struct KernelCode {
     pub clif: Option<String>,
 }
 
-/// Emits and defines kernel number `index` in `module`, keeping its CLIF text if `clif`.
+/// Emits kernel number `index`, compiles it to machine code and defines it in `module`,
+/// keeping its CLIF text if `clif`. The module is locked only to declare names and to
+/// copy the finished code in, so kernels compile side by side on several threads.
 pub fn kernel(
-    module: &mut JITModule,
+    module: &Mutex<JITModule>,
+    isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
-    k: &Kernel,
-    index: usize,
+    (k, index): (&Kernel, usize),
     cg: Codegen,
     clif: bool,
 ) -> Result<KernelCode, Error> {
     let mut layout = Layout::of(k);
     layout.vector &= cg.simd;
-    let ptr = module.target_config().pointer_type();
-    let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(ptr); 3]);
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.extend([AbiParam::new(isa.pointer_type()); 3]);
     let name = format!("nabla_kernel_{index}");
-    let id = module
+    let id = lock(module)
         .declare_function(&name, Linkage::Local, &sig)
         .map_err(|e| Error::Codegen(e.to_string()))?;
     let mut ctx = Context::new();
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
     let table = buffer_table(k);
-    let target = module.target_config();
     {
         let b = FunctionBuilder::new(&mut ctx.func, fctx);
-        let mut em = Emitter::new(b, module, k, &layout, &table, cg);
+        let mut em = Emitter::new(b, (module, isa), k, &layout, &table, cg);
         em.function();
         let mut b = em.ops.b;
         b.seal_all_blocks();
-        b.finalize(target);
+        b.finalize(isa.frontend_config());
     }
     let clif = clif.then(|| format!("; kernel {index}\n{}", ctx.func.display()));
-    module
-        .define_function(id, &mut ctx)
+    ctx.compile(isa, &mut ControlPlane::default())
+        .map_err(|e| Error::Codegen(format!("{:?}", e.inner)))?;
+    // as `JITModule::define_function` does, with the compile outside the lock
+    let code = ctx.compiled_code().expect("compiled just now");
+    let relocs: Vec<ModuleReloc> = (code.buffer.relocs().iter())
+        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+        .collect();
+    let alignment = u64::from(code.buffer.alignment);
+    lock(module)
+        .define_function_bytes(id, alignment, code.code_buffer(), &relocs)
         .map_err(|e| Error::Codegen(format!("{e:?}")))?;
     Ok(KernelCode {
         id,
@@ -80,6 +92,12 @@ pub fn kernel(
         layout,
         clif,
     })
+}
+
+/// The module, locked; a thread that panicked while holding it left it whole (every
+/// change to it is one call), so a poisoned lock is taken as it is.
+pub fn lock(module: &Mutex<JITModule>) -> MutexGuard<'_, JITModule> {
+    module.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The distinct buffers of `k`, loads first then stores, in order of first use.
@@ -114,7 +132,7 @@ struct Emitter<'a, 'k> {
 impl<'a, 'k> Emitter<'a, 'k> {
     fn new(
         b: FunctionBuilder<'a>,
-        module: &'k mut JITModule,
+        module: (&'k Mutex<JITModule>, &'k dyn TargetIsa),
         k: &'k Kernel,
         layout: &'k Layout,
         table: &'k [BufId],

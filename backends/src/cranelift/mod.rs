@@ -56,14 +56,18 @@ mod vmath;
 
 use crate::{bindings_of, check_expanded, Binding, BoundLeaves, Executable, RunError};
 use crate::{StepTime, Unexpanded};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
+use emit::KernelCode;
 use nabla_ir::{DType, Graph, GraphInfo};
-use nabla_passes::schedule::{schedule, BufId, Program, ScheduleOptions, Step};
+use nabla_passes::schedule::{schedule, BufId, Kernel, Program, ScheduleOptions, Step};
 pub use pool::Pool;
 use runtime::{KernelFn, Runtime};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Options of the Cranelift backend.
 #[derive(Clone, Debug)]
@@ -143,8 +147,8 @@ pub struct CraneliftExecutable {
     leaf_bufs: Vec<BufId>,
     clif: Option<String>,
     dtype: DType,
-    /// Owns the machine code; dropped last.
-    _module: JITModule,
+    /// Owns the machine code (shared with the program's other copies); dropped last.
+    _code: Arc<Code>,
 }
 
 enum Rt {
@@ -154,6 +158,20 @@ enum Rt {
 
 /// Compiles a verified, derivative-free graph for the host CPU.
 pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftExecutable, Error> {
+    let mut one = compile_copies(g, info, opts, 1)?;
+    Ok(one.pop().expect("one copy"))
+}
+
+/// Compiles a verified, derivative-free graph once and returns `copies` executables
+/// (at least one) that share its machine code, each with buffers of its own, so that
+/// they run side by side (one per thread on tiles of points). Kernels compile on
+/// `max(opts.threads, copies)` threads.
+pub fn compile_copies(
+    g: &Graph,
+    info: &GraphInfo,
+    opts: &Options,
+    copies: usize,
+) -> Result<Vec<CraneliftExecutable>, Error> {
     check_expanded(info)?;
     if opts.threads == 0 {
         return Err(Error::Options("threads must be at least 1".into()));
@@ -163,27 +181,11 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftE
         fuse: true,
     };
     let program = schedule(g, info, &sopts);
-    let mut module = new_module()?;
-    let cg = Codegen {
-        f64: opts.dtype == DType::F64,
-        fma: opts.fma && host_has_fma(),
-        simd: opts.simd,
-        inline_tanh: opts.inline_tanh,
-    };
-    let mut fctx = FunctionBuilderContext::new();
-    let mut code = Vec::new();
-    for (i, s) in program.steps.iter().enumerate() {
-        if let Step::Kernel(k) = s {
-            code.push(emit::kernel(
-                &mut module,
-                &mut fctx,
-                k,
-                i,
-                cg,
-                opts.keep_clif,
-            )?);
-        }
-    }
+    let (module, isa) = new_module()?;
+    let module = Mutex::new(module);
+    let workers = opts.threads.max(copies);
+    let code = compile_kernels(&module, &*isa, &program, opts, workers)?;
+    let mut module = module.into_inner().unwrap_or_else(|e| e.into_inner());
     module
         .finalize_definitions()
         .map_err(|e| Error::Codegen(e.to_string()))?;
@@ -200,35 +202,93 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftE
         let text: Vec<&str> = code.iter().filter_map(|c| c.clif.as_deref()).collect();
         text.join("\n")
     });
-    let threads = (opts.threads, opts.par_min);
-    let rt = match opts.dtype {
-        DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
-        DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
-    };
+    let shared = Arc::new(Code(Mutex::new(module)));
     let leaves = BoundLeaves::new(bindings_of(g, info));
     let bufs: HashMap<&str, BufId> = (program.leaves.iter())
         .map(|l| (l.0.as_str(), l.1))
         .collect();
-    let leaf_bufs = (leaves.bindings().iter())
+    let leaf_bufs: Vec<BufId> = (leaves.bindings().iter())
         .map(|b| {
             *bufs
                 .get(b.name.as_str())
                 .expect("every binding has a leaf buffer")
         })
         .collect();
-    Ok(CraneliftExecutable {
-        rt,
-        leaves,
-        leaf_bufs,
-        program,
-        clif,
+    let threads = (opts.threads, opts.par_min);
+    let copy = || CraneliftExecutable {
+        rt: match opts.dtype {
+            DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
+            DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
+        },
+        leaves: leaves.clone(),
+        leaf_bufs: leaf_bufs.clone(),
+        program: program.clone(),
+        clif: clif.clone(),
         dtype: opts.dtype,
-        _module: module,
-    })
+        _code: shared.clone(),
+    };
+    Ok((0..copies.max(1)).map(|_| copy()).collect())
 }
 
-/// A JIT module for the host with the math host functions registered.
-fn new_module() -> Result<JITModule, Error> {
+/// The machine code of a program, shared by its copies; freed with the last of them.
+struct Code(#[allow(dead_code)] Mutex<JITModule>);
+
+/// Emits, compiles and defines every kernel of `program` in `module`, on `workers`
+/// threads that each claim the next kernel (kernel sizes vary by orders of magnitude, so a
+/// static split would leave a thread idle). Returns the kernels in step order.
+fn compile_kernels(
+    module: &Mutex<JITModule>,
+    isa: &dyn TargetIsa,
+    program: &Program,
+    opts: &Options,
+    workers: usize,
+) -> Result<Vec<KernelCode>, Error> {
+    let cg = Codegen {
+        f64: opts.dtype == DType::F64,
+        fma: opts.fma && host_has_fma(),
+        simd: opts.simd,
+        inline_tanh: opts.inline_tanh,
+    };
+    let kernels: Vec<(&Kernel, usize)> = (program.steps.iter().enumerate())
+        .filter_map(|(i, s)| match s {
+            Step::Kernel(k) => Some((k, i)),
+            _ => None,
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<KernelCode>>> =
+        Mutex::new((0..kernels.len()).map(|_| None).collect());
+    let work = || -> Result<(), Error> {
+        let mut fctx = FunctionBuilderContext::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&k) = kernels.get(i) else {
+                return Ok(());
+            };
+            let c = emit::kernel(module, isa, &mut fctx, k, cg, opts.keep_clif)?;
+            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(c);
+        }
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..workers.min(kernels.len()))
+            .map(|_| s.spawn(work))
+            .collect();
+        let mine = work();
+        for h in others {
+            h.join()
+                .map_err(|_| Error::Codegen("a code generation thread panicked".into()))??;
+        }
+        mine
+    })?;
+    let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(done
+        .into_iter()
+        .map(|c| c.expect("every kernel compiled"))
+        .collect())
+}
+
+/// A JIT module for the host with the math host functions registered, and its ISA.
+fn new_module() -> Result<(JITModule, OwnedTargetIsa), Error> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v).map_err(|e| Error::Isa(e.to_string()))
@@ -248,11 +308,11 @@ fn new_module() -> Result<JITModule, Error> {
         .map_err(|e| Error::Isa(e.to_string()))?
         .finish(settings::Flags::new(flags))
         .map_err(|e| Error::Isa(e.to_string()))?;
-    let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    let mut jb = JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
     for f in math::all() {
         jb.symbol(f.name, f.ptr);
     }
-    Ok(JITModule::new(jb))
+    Ok((JITModule::new(jb), isa))
 }
 
 /// Whether the host has fused multiply-add instructions.

@@ -10,19 +10,23 @@
 
 use super::{math, vmath, Codegen};
 use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::Signature;
 use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 use nabla_ir::{BinOp, UnOp};
 use nabla_passes::schedule::{Expr, Kernel};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Instruction selection state for one kernel.
 pub struct Ops<'a, 'k> {
     /// The function being built.
     pub b: FunctionBuilder<'a>,
-    module: &'k mut JITModule,
+    module: &'k Mutex<JITModule>,
+    isa: &'k dyn TargetIsa,
     k: &'k Kernel,
     cg: Codegen,
     /// Scalar element type.
@@ -44,7 +48,7 @@ impl<'a, 'k> Ops<'a, 'k> {
     /// State for kernel `k`.
     pub fn new(
         b: FunctionBuilder<'a>,
-        module: &'k mut JITModule,
+        (module, isa): (&'k Mutex<JITModule>, &'k dyn TargetIsa),
         k: &'k Kernel,
         cg: Codegen,
     ) -> Self {
@@ -56,6 +60,7 @@ impl<'a, 'k> Ops<'a, 'k> {
         Ops {
             b,
             module,
+            isa,
             k,
             cg,
             ty,
@@ -249,15 +254,15 @@ impl<'a, 'k> Ops<'a, 'k> {
         if let Some(r) = self.refs.get(f.name) {
             return *r;
         }
-        let mut sig = self.module.make_signature();
+        let mut sig = Signature::new(self.isa.default_call_conv());
         sig.params
             .extend(std::iter::repeat_n(AbiParam::new(self.ty), arity));
         sig.returns.push(AbiParam::new(self.ty));
-        let id = self
-            .module
+        let mut module = super::emit::lock(self.module);
+        let id = module
             .declare_function(f.name, Linkage::Import, &sig)
             .expect("host function declared once with one signature");
-        let r = self.module.declare_func_in_func(id, self.b.func);
+        let r = module.declare_func_in_func(id, self.b.func);
         self.refs.insert(f.name, r);
         r
     }
