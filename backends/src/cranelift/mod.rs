@@ -202,7 +202,7 @@ pub fn compile_copies(
         let text: Vec<&str> = code.iter().filter_map(|c| c.clif.as_deref()).collect();
         text.join("\n")
     });
-    let shared = Arc::new(Code(Mutex::new(module)));
+    let shared = Arc::new(Code(Mutex::new(Some(module))));
     let leaves = BoundLeaves::new(bindings_of(g, info));
     let bufs: HashMap<&str, BufId> = (program.leaves.iter())
         .map(|l| (l.0.as_str(), l.1))
@@ -231,7 +231,20 @@ pub fn compile_copies(
 }
 
 /// The machine code of a program, shared by its copies; freed with the last of them.
-struct Code(#[allow(dead_code)] Mutex<JITModule>);
+/// (The mutex only makes the module shareable: nothing locks it after compilation.)
+struct Code(Mutex<Option<JITModule>>);
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        let module = self.0.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(module) = module {
+            // SAFETY: the last copy of the program is being dropped: the kernel pointers
+            // live only in the copies' runtimes (dropped before their `_code` field), so
+            // no code of this module can run again.
+            unsafe { module.free_memory() };
+        }
+    }
+}
 
 /// Emits, compiles and defines every kernel of `program` in `module`, on `workers`
 /// threads that each claim the next kernel (kernel sizes vary by orders of magnitude, so a
