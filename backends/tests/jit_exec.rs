@@ -54,9 +54,10 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
     }
 }
 
-/// Three copies of one compiled program (kernels compiled on three threads, host
-/// functions called from several of them), each bound to other inputs and run at once on
-/// its own thread, give the bits of a program compiled alone for those inputs.
+/// Three copies of one compiled program (calling host functions), each bound to other
+/// inputs and run at once on its own thread, give the bits of a program compiled alone
+/// for those inputs. (Kernels compiled on several threads are covered by every test
+/// that runs with `threads: 2`.)
 #[test]
 fn copies_share_code_and_keep_their_own_buffers() {
     let mut g = Graph::new();

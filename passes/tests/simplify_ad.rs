@@ -157,3 +157,53 @@ fn two_second_derivatives_written_out_are_a_sum_over_directions() {
     let (_, ad) = expand(&g, &AdOptions::default()).expect("expands");
     assert!(!ad.sums_over_directions(), "{ad:?}");
 }
+
+#[test]
+fn mixed_partials_and_nested_operators_keep_the_full_schedule() {
+    let m = Mlp {
+        dims: 3,
+        width: 8,
+        layers: 1,
+        batch: 3,
+    };
+    let base = mlp_value(m);
+    let u = base.output("u").expect("u");
+    let xs: Vec<NodeId> = (base.ids())
+        .filter(|&i| matches!(base.op(i), Op::Input { .. }))
+        .collect();
+    let diff = |g: &mut Graph, f: NodeId, x: NodeId| {
+        let (level, method) = (g.fresh_level(), Method::Auto);
+        g.add_or_panic(
+            Op::Diff {
+                level,
+                order: 1,
+                method,
+            },
+            &[f, x],
+        )
+    };
+    // d(u, x0, x1) + d(u, x2, x1): two mixed partials, each two nested first-order diffs
+    let mut g = base.clone();
+    let (a, b) = (diff(&mut g, u, xs[0]), diff(&mut g, u, xs[2]));
+    let (ab, bc) = (diff(&mut g, a, xs[1]), diff(&mut g, b, xs[1]));
+    let r = g.binary(BinOp::Add, ab, bc);
+    g.set_output("r", r);
+    let (_, ad) = expand(&g, &AdOptions::default()).expect("expands");
+    assert!(ad.sums_over_directions(), "{ad:?}");
+    assert!(piped(&g).stop_reason.contains("collapse:"));
+    // lap(lap(u)), both collapsed: no sum, but nested, so the full schedule
+    let mut g = base.clone();
+    let lap = |g: &mut Graph, f: NodeId| {
+        let level = g.fresh_level();
+        let mut args = vec![f];
+        args.extend(&xs);
+        let method = Method::Auto;
+        g.add_or_panic(Op::Laplacian { level, method }, &args)
+    };
+    let l1 = lap(&mut g, u);
+    let l2 = lap(&mut g, l1);
+    g.set_output("r", l2);
+    let (_, ad) = expand(&g, &AdOptions::default()).expect("expands");
+    assert!(!ad.sums_over_directions() && ad.full_simplify(), "{ad:?}");
+    assert!(piped(&g).stop_reason.contains("collapse:"));
+}

@@ -164,8 +164,8 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<CraneliftE
 
 /// Compiles a verified, derivative-free graph once and returns `copies` executables
 /// (at least one) that share its machine code, each with buffers of its own, so that
-/// they run side by side (one per thread on tiles of points). Kernels compile on
-/// `max(opts.threads, copies)` threads.
+/// they run side by side (one per thread on tiles of points). Kernels compile on up to
+/// `max(opts.threads, copies)` threads (no more than there are kernels).
 pub fn compile_copies(
     g: &Graph,
     info: &GraphInfo,

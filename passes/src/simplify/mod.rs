@@ -53,15 +53,17 @@
 //!    `add` and the negation moves included, for a third of the iterations (on the
 //!    benchmark objectives and the collapsing tests it finds nothing after its first
 //!    few; B7 spent 40% of its time in it at the full limit). Fewer would do on B1–B8,
-//!    but the collapsed Laplacian needs more than 4 to move its negations into the
+//!    but a Taylor-mode Laplacian, once collapsed, needs more than 4 to move its negations into the
 //!    constant factor.
 //!
-//! Phases 2 and 3's length are for sums over directions. When there are none
-//! ([`SimplifyOptions::collapse`] off: the pipeline's choice when the AD expanded every
-//! Laplacian `collapsed` and at most one higher derivative), `collapse` is skipped and
-//! `cleanup` runs an eighth of the iterations (4). Measured on the exact default of
-//! B3, B7 and B8 (`dump-ir --stage simplified`): the same cost to the FLOP on B3 and B8,
-//! 0.02% more on B7, in 0.55–0.75 of the time.
+//! Phases 2 and 3's length are for sums over directions and nested derivatives. When
+//! there are neither ([`SimplifyOptions::collapse`] off: the pipeline's choice when the AD
+//! expanded every Laplacian `collapsed`, at most one higher or mixed `diff`, and no input
+//! derivative of another), `collapse` is skipped and `cleanup` runs an eighth of the
+//! iterations (4). Measured on the exact default of B3 and B8 (`dump-ir --stage
+//! simplified`): the same cost to the FLOP in 0.55–0.75 of the time. Sums of mixed
+//! partials without `collapse` cost 23–41% more, and `lap(lap(u))` with the short
+//! `cleanup` 2–10% more on small networks: both keep the full schedule.
 //!
 //! `mul-assoc` is in the tables (and tested) but in no phase: with `mul-comm` it closes
 //! every product under reordering, which the node budget cannot afford on derivative
@@ -109,9 +111,10 @@ pub struct SimplifyOptions {
     pub real_only: bool,
     /// Run the `collapse` phase and the long `cleanup` (see the module docs). The
     /// pipeline turns this off when the AD added up no derivatives along separate
-    /// directions ([`AdReport::sums_over_directions`](crate::ad::AdReport)): there is no
-    /// sum for the medial laws to regroup, and on the benchmark objectives the phase found
-    /// nothing while taking a quarter of the time.
+    /// directions and nested no input derivative
+    /// ([`AdReport::full_simplify`](crate::ad::AdReport::full_simplify)); on the benchmark
+    /// objectives other than B7 the phase then found nothing while taking a quarter of
+    /// the time.
     pub collapse: bool,
 }
 
