@@ -116,6 +116,28 @@ fn copies_share_code_and_keep_their_own_buffers() {
     }
 }
 
+/// The machine code lives as long as any copy: with two of three copies dropped (the
+/// code is freed with the last), the third still runs and gives a lone program's bits.
+#[test]
+fn a_copy_runs_after_the_others_are_dropped() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[33, 3], false);
+    let t = g.unary(UnOp::Tanh, x);
+    let s = g.unary(UnOp::Sin, t);
+    g.set_output("s", s);
+    let info = verify(&g).unwrap();
+    let o = Options::default();
+    let e = env(&g, -2.0, 2.0);
+    let mut copies = compile_copies(&g, &info, &o, 3).unwrap();
+    let mut last = copies.pop().unwrap();
+    drop(copies);
+    for (name, t) in &e {
+        last.set(name, &t.data).unwrap();
+    }
+    last.run().unwrap();
+    assert_eq!(vec![last.output(0)], run(&g, &o, &e));
+}
+
 /// One executable run many times by 2–4 threads claiming chunks, with a spinning thread
 /// competing for the cores: every run gives the first run's bits.
 #[test]

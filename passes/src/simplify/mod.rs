@@ -53,8 +53,8 @@
 //!    `add` and the negation moves included, for a third of the iterations (on the
 //!    benchmark objectives and the collapsing tests it finds nothing after its first
 //!    few; B7 spent 40% of its time in it at the full limit). Fewer would do on B1–B8,
-//!    but a Taylor-mode Laplacian, once collapsed, needs more than 4 to move its negations into the
-//!    constant factor.
+//!    but a Taylor-mode Laplacian, once collapsed, needs more than 4 to move its
+//!    negations into the constant factor.
 //!
 //! Phases 2 and 3's length are for sums over directions and nested derivatives. When
 //! there are neither ([`SimplifyOptions::collapse`] off: the pipeline's choice when the AD
