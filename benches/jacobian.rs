@@ -1,4 +1,4 @@
-//! The Gauss–Newton products on B1 and B5 (`benches/problems/`) in f64 on the Cranelift
+//! The Gauss–Newton products on B1, B5 and B8 (`benches/problems/`) in f64 on the Cranelift
 //! backend: the residual Jacobian `J` (the compiled per-point reverse sweep), `JᵀJ` and
 //! `Jᵀr` (`faer`'s triangular GEMM), and one damped Cholesky solve — the work of one
 //! Levenberg–Marquardt trial.
@@ -8,8 +8,8 @@
 //! for `J`, the dense products' for the rest), GFLOP/s, and the share of the 2-core
 //! development machine's f64 peak
 //! (100 GFLOP/s: half the f32 peak of `benches/pinn.rs`). The loss-and-gradient program
-//! on the same points is timed too, as the unit `J` is measured against. Pass `B1` or
-//! `B5` to run one; `profile` also prints the ten slowest steps of the compiled Jacobian
+//! on the same points is timed too, as the unit `J` is measured against. Pass `B1`, `B5`
+//! or `B8` to run one; `profile` also prints the ten slowest steps of the compiled Jacobian
 //! program (one thread, median of 5 runs).
 
 use nabla::frontend::lang;
@@ -169,7 +169,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    for id in ["B5", "B1"] {
+    for id in ["B5", "B1", "B8"] {
         if args.iter().all(|a| a.contains('=')) || args.iter().any(|a| a == id) {
             let problem = load(id);
             bench(id, &problem);

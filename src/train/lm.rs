@@ -221,57 +221,77 @@ impl GaussNewton {
     /// `δ` solving `(JᵀJ + λD) δ = −Jᵀr`; `None` when the damped matrix is not numerically
     /// positive definite (λ too small for its rounding).
     pub fn solve(&self, lambda: f64) -> Option<Vec<f64>> {
-        self.solve_on(lambda, par())
+        self.damped(lambda)?.step()
     }
 
-    /// [`GaussNewton::solve`] with the factorisation split `par` ways (its result does not
+    /// `−(JᵀJ + λD)⁻¹ Jᵀw` for a vector `w` of residual values (see [`Damped::solve_for`]).
+    pub fn solve_for(&self, lambda: f64, w: &[f64]) -> Option<Vec<f64>> {
+        self.damped(lambda)?.solve_for(w)
+    }
+
+    /// The system damped by `λ`, factored (Cholesky) once for every solve of a trial;
+    /// `None` when it is not numerically positive definite (λ too small for its rounding).
+    pub fn damped(&self, lambda: f64) -> Option<Damped<'_>> {
+        self.damped_on(lambda, par())
+    }
+
+    /// [`GaussNewton::damped`] with the factorisation split `par` ways (its result does not
     /// depend on the split; the one-column products and triangular solves run on one
     /// thread, see [`GaussNewton::with_form_on`]).
-    fn solve_on(&self, lambda: f64, par: Par) -> Option<Vec<f64>> {
-        let r = match &self.form {
-            Form::Params(..) => None,
-            Form::Points { r, .. } => Some(&r[..]),
+    fn damped_on(&self, lambda: f64, par: Par) -> Option<Damped<'_>> {
+        let l = match &self.form {
+            Form::Params(a, _) => factor_shifted(a, |i| lambda * self.d[i], par)?,
+            Form::Points { gram, .. } => factor_shifted(gram, |_| lambda, par)?,
         };
-        self.solve_for_on(lambda, &self.g, r, par)
+        Some(Damped { gn: self, l })
+    }
+}
+
+/// One trial's damped system, `JᵀJ + λD` (parameter space) or `ĴĴᵀ + λI` (point space),
+/// with its Cholesky factor: the step and the geodesic correction of a trial share it.
+pub struct Damped<'a> {
+    gn: &'a GaussNewton,
+    /// The lower Cholesky factor.
+    l: Mat<f64>,
+}
+
+impl Damped<'_> {
+    /// The step `δ = −(JᵀJ + λD)⁻¹ Jᵀr`.
+    pub fn step(&self) -> Option<Vec<f64>> {
+        match &self.gn.form {
+            Form::Params(..) => self.solve_with(&self.gn.g, None),
+            Form::Points { r, .. } => self.solve_with(&[], Some(r)),
+        }
     }
 
     /// `−(JᵀJ + λD)⁻¹ Jᵀw` for a vector `w` of residual values (the step is `w = r`);
-    /// `None` when the damped matrix is not numerically positive definite or, in
-    /// parameter space, the system did not keep `J` ([`GaussNewton::keeping`]).
-    pub fn solve_for(&self, lambda: f64, w: &[f64]) -> Option<Vec<f64>> {
-        match &self.form {
+    /// `None` when, in parameter space, the system did not keep `J`
+    /// ([`GaussNewton::keeping`]).
+    pub fn solve_for(&self, w: &[f64]) -> Option<Vec<f64>> {
+        match &self.gn.form {
             Form::Params(_, j) => {
-                let jtw = transpose_times(j.as_deref()?, w, self.g.len());
-                self.solve_for_on(lambda, &jtw, None, par())
+                let jtw = transpose_times(j.as_deref()?, w, self.gn.g.len());
+                self.solve_with(&jtw, None)
             }
-            Form::Points { .. } => self.solve_for_on(lambda, &[], Some(w), par()),
+            Form::Points { .. } => self.solve_with(&[], Some(w)),
         }
     }
 
     /// The damped solve with `Jᵀw` given (parameter space) or `w` (point space).
-    fn solve_for_on(
-        &self,
-        lambda: f64,
-        jtw: &[f64],
-        w: Option<&[f64]>,
-        par: Par,
-    ) -> Option<Vec<f64>> {
-        let x = match (&self.form, w) {
-            (Form::Params(a, _), _) => {
-                let rhs = Mat::from_fn(self.g.len(), 1, |i, _| -jtw[i]);
-                solve_shifted(a, |i| lambda * self.d[i], &rhs, par)?
-            }
+    fn solve_with(&self, jtw: &[f64], w: Option<&[f64]>) -> Option<Vec<f64>> {
+        let (p, d) = (self.gn.g.len(), &self.gn.d);
+        let x = match (&self.gn.form, w) {
+            (Form::Params(..), _) => solve_factored(&self.l, Mat::from_fn(p, 1, |i, _| -jtw[i])),
             (Form::Points { .. }, None) => return None,
-            (Form::Points { gram, jhat_t, .. }, Some(r)) => {
-                let rhs = Mat::from_fn(r.len(), 1, |i, _| r[i]);
-                let y = solve_shifted(gram, |_| lambda, &rhs, par)?;
-                let mut x = Mat::<f64>::zeros(self.g.len(), 1);
+            (Form::Points { jhat_t, .. }, Some(r)) => {
+                let y = solve_factored(&self.l, Mat::from_fn(r.len(), 1, |i, _| r[i]));
+                let mut x = Mat::<f64>::zeros(p, 1);
                 let (acc, jt) = (Accum::Replace, jhat_t.as_ref());
                 faer::linalg::matmul::matmul(x.as_mut(), acc, jt, y.as_ref(), -1.0, Par::Seq);
-                Mat::from_fn(self.g.len(), 1, |i, _| x[(i, 0)] / self.d[i].sqrt())
+                Mat::from_fn(p, 1, |i, _| x[(i, 0)] / d[i].sqrt())
             }
         };
-        let x: Vec<f64> = (0..self.g.len()).map(|i| x[(i, 0)]).collect();
+        let x: Vec<f64> = (0..p).map(|i| x[(i, 0)]).collect();
         x.iter().all(|v| v.is_finite()).then_some(x)
     }
 }
@@ -312,14 +332,9 @@ fn lower_gram(b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     a
 }
 
-/// `(A + diag(shift))⁻¹ rhs` by Cholesky of the lower half of `A` (factored `par` ways,
-/// solved on one thread: see [`GaussNewton::solve_on`]).
-fn solve_shifted(
-    a: &Mat<f64>,
-    shift: impl Fn(usize) -> f64,
-    rhs: &Mat<f64>,
-    par: Par,
-) -> Option<Mat<f64>> {
+/// The lower Cholesky factor of `A + diag(shift)` (`A` by its lower half), factored
+/// `par` ways; `None` when it is not numerically positive definite.
+fn factor_shifted(a: &Mat<f64>, shift: impl Fn(usize) -> f64, par: Par) -> Option<Mat<f64>> {
     let mut l = a.clone();
     for i in 0..l.nrows() {
         l[(i, i)] += shift(i);
@@ -335,11 +350,16 @@ fn solve_shifted(
         Default::default(),
     )
     .ok()?;
-    let mut x = rhs.clone();
+    Some(l)
+}
+
+/// `(L Lᵀ)⁻¹ rhs` for a lower Cholesky factor `L`, on one thread (see
+/// [`GaussNewton::with_form_on`]).
+fn solve_factored(l: &Mat<f64>, mut rhs: Mat<f64>) -> Mat<f64> {
     let mut none = MemBuffer::new(StackReq::EMPTY);
     let stack = MemStack::new(&mut none);
-    llt::solve::solve_in_place_with_conj(l.as_ref(), Conj::No, x.as_mut(), Par::Seq, stack);
-    Some(x)
+    llt::solve::solve_in_place_with_conj(l.as_ref(), Conj::No, rhs.as_mut(), Par::Seq, stack);
+    rhs
 }
 
 /// A scaling vector with every entry at least 1e-12 of its largest, so parameters the
@@ -381,13 +401,18 @@ impl Lm {
         };
         let mut grad = vec![0.0; x.len()];
         for _ in 0..self.max_tries {
-            let Some(v) = gn.solve(self.lambda) else {
+            // one factorisation per trial, for the step and its acceleration
+            let Some(damped) = gn.damped(self.lambda) else {
+                self.reject();
+                continue;
+            };
+            let Some(v) = damped.step() else {
                 self.reject();
                 continue;
             };
             let delta = match &r0 {
                 None => v.clone(),
-                Some(r0) => match self.accelerated(f, &gn, x, &v, r0)? {
+                Some(r0) => match self.accelerated(f, &damped, x, &v, r0)? {
                     Some(delta) => delta,
                     None => {
                         self.reject();
@@ -415,12 +440,12 @@ impl Lm {
     fn accelerated(
         &self,
         f: &mut impl Residuals,
-        gn: &GaussNewton,
+        damped: &Damped,
         x: &[f64],
         v: &[f64],
         r0: &[f64],
     ) -> Result<Option<Vec<f64>>, TrainError> {
-        let h = GEODESIC_H;
+        let (h, gn) = (GEODESIC_H, damped.gn);
         let ahead: Vec<f64> = x.iter().zip(v).map(|(x, v)| x + h * v).collect();
         let rh = f.residuals(&ahead)?;
         let Some(jv) = gn.jv(v) else {
@@ -437,7 +462,7 @@ impl Lm {
         let rvv: Vec<f64> = (rh.iter().zip(r0).zip(&jv))
             .map(|((rh, r0), jv)| 2.0 / h * ((rh - r0) / h - jv))
             .collect();
-        let Some(a) = gn.solve_for(self.lambda, &rvv) else {
+        let Some(a) = damped.solve_for(&rvv) else {
             return Ok(None);
         };
         let d = gn.scaling();
@@ -703,7 +728,10 @@ mod tests {
                 ..Lm::with_geodesic(true)
             };
             let r0 = ls.r.clone();
-            let got = lm.accelerated(&mut Rosenbrock, &gn, &x, &v, &r0).unwrap();
+            let damped = gn.damped(lambda).unwrap();
+            let got = lm
+                .accelerated(&mut Rosenbrock, &damped, &x, &v, &r0)
+                .unwrap();
             let rvv = [-20.0 * v[0] * v[0], 0.0];
             let jm = |i: usize, c: usize| ls.j[i * 2 + c];
             let d = gn.scaling();
@@ -761,7 +789,11 @@ mod tests {
             let step = |threads: usize| {
                 let gn = GaussNewton::with_form_on(&ls, m < p, Par::rayon(threads));
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                let x = gn.solve_on(1e-3, Par::rayon(threads)).unwrap();
+                let x = gn
+                    .damped_on(1e-3, Par::rayon(threads))
+                    .unwrap()
+                    .step()
+                    .unwrap();
                 (bits(gn.gradient()), bits(gn.scaling()), bits(&x))
             };
             let one = step(1);

@@ -709,7 +709,8 @@ impl<'p> Model<'p> {
                 "jacobian (see Model::add_jacobian)".into(),
             ));
         };
-        let (values, blocks) = jac.run(&self.tiles, &self.layout, theta, &rows)?;
+        let mut j = Vec::new();
+        let values = jac.run(&self.tiles, &self.layout, theta, &rows, &mut j)?;
         // causal weights from the residuals at θ, for this step's loss and its trials
         if let Some(c) = &self.causal {
             let names = c.residuals().to_vec();
@@ -725,26 +726,9 @@ impl<'p> Model<'p> {
             self.update_causal(&names, &picked)?;
         }
         let (r, scales) = self.scaled(&values)?;
-        // J, block by block: the rows of residual R, the columns of param P.
-        let mut j = vec![0.0; r.len() * p];
-        let widths: Vec<usize> = self.layout.split(theta).map(|(_, v)| v.len()).collect();
-        let mut row0 = 0;
-        for (blocks, scale) in blocks.iter().zip(scales) {
-            let rows = scale.len();
-            let mut col0 = 0;
-            for (block, &w) in blocks.iter().zip(&widths) {
-                if block.len() != rows * w {
-                    let (expected, found) = (rows * w, block.len());
-                    return Err(TrainError::GradLength { expected, found });
-                }
-                for (i, src) in block.chunks_exact(w.max(1)).enumerate() {
-                    let dst = &mut j[(row0 + i) * p + col0..][..w];
-                    let s = scale[i];
-                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = s * v);
-                }
-                col0 += w;
-            }
-            row0 += rows;
+        // every row of J scaled as its residual value
+        for (row, s) in j.chunks_exact_mut(p.max(1)).zip(scales.iter().flatten()) {
+            row.iter_mut().for_each(|v| *v *= s);
         }
         Ok(LeastSquares { r, j, cols: p })
     }
@@ -1143,52 +1127,85 @@ struct JacobianProgram {
     binds: Vec<HashSet<String>>,
 }
 
-/// Every residual's values, and its Jacobian blocks (one per param, row-major).
-type ValuesAndBlocks = (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>);
-
 impl JacobianProgram {
-    /// Runs every tile at `theta`: every residual's values and Jacobian blocks at this
-    /// process's rows (`rows[k]` of residual `k`), the tiles' rows one after the other.
+    /// Runs every tile at `theta`: every residual's values at this process's rows (`rows[k]`
+    /// of residual `k`, the tiles' rows one after the other), and into `j` their Jacobian,
+    /// `[Σ rows, P]` row-major (the rows of residual 0, then 1, ...; the columns of every
+    /// param in layout order), copied from the programs' blocks as each tile ends.
     fn run(
         &mut self,
         tiles: &[Tile],
         layout: &Layout,
         theta: &[f64],
         rows: &[usize],
-    ) -> Result<ValuesAndBlocks, TrainError> {
+        j: &mut Vec<f64>,
+    ) -> Result<Vec<Vec<f64>>, TrainError> {
         for exe in &mut self.exes {
             bind_params(exe.as_mut(), layout.split(theta))?;
         }
-        // sized once: growing megabytes tile by tile costs page faults on every step
-        let mut values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
-        let mut blocks: Vec<Vec<Vec<f64>>> = (rows.iter())
-            .map(|&n| {
-                layout
-                    .sizes()
-                    .map(|(_, w)| Vec::with_capacity(n * w))
-                    .collect()
-            })
+        let p = layout.len();
+        let widths: Vec<usize> = layout.sizes().map(|(_, w)| w).collect();
+        // the first row of every residual's rows in J
+        let starts: Vec<usize> = (rows.iter())
+            .scan(0, |next, n| Some(std::mem::replace(next, *next + n)))
             .collect();
+        j.clear();
+        j.resize(rows.iter().sum::<usize>() * p, 0.0);
+        let mut values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
         for (t, tile) in tiles.iter().enumerate() {
-            let (p, exe) = (tile.program, &mut self.exes[tile.program]);
-            if self.bound[p] != Some(t) {
+            let (prog, exe) = (tile.program, &mut self.exes[tile.program]);
+            if self.bound[prog] != Some(t) {
                 for (name, v) in &tile.leaves {
-                    if self.binds[p].contains(name) {
+                    if self.binds[prog].contains(name) {
                         exe.set(name, v)?;
                     }
                 }
-                self.bound[p] = Some(t);
+                self.bound[prog] = Some(t);
             }
             exe.run()?;
-            for (k, (ri, bs)) in self.outputs[p].iter().enumerate() {
+            for (k, (ri, bs)) in self.outputs[prog].iter().enumerate() {
+                let first = values[k].len();
                 values[k].extend(exe.output(*ri));
-                for (dst, bi) in blocks[k].iter_mut().zip(bs) {
-                    dst.extend(exe.output(*bi));
+                let n = values[k].len() - first;
+                if first + n > rows[k] {
+                    let (expected, found) = (rows[k], first + n);
+                    return Err(TrainError::GradLength { expected, found });
                 }
+                let dst = &mut j[(starts[k] + first) * p..][..n * p];
+                copy_columns(exe.as_ref(), bs, &widths, dst, p)?;
             }
         }
-        Ok((values, blocks))
+        if let Some((v, &n)) = values.iter().zip(rows).find(|(v, n)| v.len() != **n) {
+            let (expected, found) = (n, v.len());
+            return Err(TrainError::GradLength { expected, found });
+        }
+        Ok(values)
     }
+}
+
+/// Copies the Jacobian blocks `blocks` (one output per param, `[n, width]` row-major) of
+/// `exe` side by side into `dst`, `n` rows of `p` columns.
+fn copy_columns(
+    exe: &dyn Executable,
+    blocks: &[usize],
+    widths: &[usize],
+    dst: &mut [f64],
+    p: usize,
+) -> Result<(), TrainError> {
+    let n = dst.len() / p.max(1);
+    let mut col0 = 0;
+    for (&b, &w) in blocks.iter().zip(widths) {
+        let block = exe.output(b);
+        if block.len() != n * w {
+            let (expected, found) = (n * w, block.len());
+            return Err(TrainError::GradLength { expected, found });
+        }
+        for (src, row) in block.chunks_exact(w.max(1)).zip(dst.chunks_exact_mut(p)) {
+            row[col0..col0 + w].copy_from_slice(src);
+        }
+        col0 += w;
+    }
+    Ok(())
 }
 
 impl Objective for Model<'_> {
