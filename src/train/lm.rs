@@ -60,6 +60,13 @@ pub trait Residuals: Objective {
     fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
         Ok(self.least_squares(x)?.r)
     }
+
+    /// Takes back the system of a finished iteration, so that the next can reuse its
+    /// buffers (a compiled objective writes the next `J` into the last one's memory
+    /// instead of touching hundreds of fresh megabytes). By default it is dropped.
+    fn recycle(&mut self, gn: GaussNewton) {
+        drop(gn);
+    }
 }
 
 /// Levenberg–Marquardt state: the damping and its growth factor.
@@ -184,6 +191,14 @@ impl GaussNewton {
         let r = ls.r.clone();
         let form = Form::Points { gram, jhat_t, r };
         GaussNewton { g, d, form }
+    }
+
+    /// The `J` the system kept in parameter space ([`GaussNewton::keeping`]), for reuse.
+    pub fn into_jacobian(self) -> Option<Vec<f64>> {
+        match self.form {
+            Form::Params(_, j) => j,
+            Form::Points { .. } => None,
+        }
     }
 
     /// `J v` for a parameter step `v`; `None` in parameter space when the system did not
@@ -389,6 +404,19 @@ impl Lm {
         x: &mut Vec<f64>,
     ) -> Result<LbfgsStep, TrainError> {
         let (loss, gn) = f.gauss_newton(x)?;
+        let step = self.trials(f, x, loss, &gn);
+        f.recycle(gn);
+        step
+    }
+
+    /// The trials of [`Lm::step`] on the system `gn` at `x`, where the loss is `loss`.
+    fn trials(
+        &mut self,
+        f: &mut impl Residuals,
+        x: &mut Vec<f64>,
+        loss: f64,
+        gn: &GaussNewton,
+    ) -> Result<LbfgsStep, TrainError> {
         let (g, d) = (gn.gradient(), gn.scaling());
         check_finite(loss, g)?;
         if g.iter().all(|v| *v == 0.0) {
@@ -640,6 +668,38 @@ mod tests {
             .map(|c| (0..5).map(|i| r[i] * A[i][c]).sum())
             .collect();
         assert!(g.iter().all(|v| v.abs() < 1e-9), "{g:?}");
+    }
+
+    /// [`Linear`], keeping what [`Residuals::recycle`] gives back.
+    #[derive(Default)]
+    struct Recycling {
+        returned: Vec<Option<Vec<f64>>>,
+    }
+
+    impl Objective for Recycling {
+        fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+            Linear.eval(x, grad)
+        }
+    }
+
+    impl Residuals for Recycling {
+        fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
+            Linear.least_squares(x)
+        }
+        fn recycle(&mut self, gn: GaussNewton) {
+            self.returned.push(gn.into_jacobian());
+        }
+    }
+
+    #[test]
+    fn every_iteration_gives_its_jacobian_back_for_reuse() {
+        let (mut f, mut lm) = (Recycling::default(), Lm::default());
+        let mut x = vec![0.3, -0.2, 0.1];
+        for _ in 0..3 {
+            lm.step(&mut f, &mut x).unwrap();
+        }
+        let j: Vec<f64> = A.iter().flatten().copied().collect();
+        assert_eq!(f.returned, vec![Some(j); 3]);
     }
 
     /// Rosenbrock as least squares: `r = (10(y − x²), 1 − x)`, minimum 0 at (1, 1).

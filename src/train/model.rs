@@ -709,7 +709,7 @@ impl<'p> Model<'p> {
                 "jacobian (see Model::add_jacobian)".into(),
             ));
         };
-        let mut j = Vec::new();
+        let mut j = std::mem::take(&mut jac.spare);
         let values = jac.run(&self.tiles, &self.layout, theta, &rows, &mut j)?;
         // causal weights from the residuals at θ, for this step's loss and its trials
         if let Some(c) = &self.causal {
@@ -1125,6 +1125,8 @@ struct JacobianProgram {
     /// The leaves each program binds: the tiles' leaves it does not (causal weights) are
     /// skipped (a sampled 1000-D problem has ~10⁴ leaves).
     binds: Vec<HashSet<String>>,
+    /// The memory of the last `J`, given back by the optimizer ([`Residuals::recycle`]).
+    spare: Vec<f64>,
 }
 
 impl JacobianProgram {
@@ -1442,6 +1444,12 @@ impl Residuals for Model<'_> {
 
     fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
         self.residual_values(x)
+    }
+
+    fn recycle(&mut self, gn: GaussNewton) {
+        if let (Some(jac), Some(j)) = (&mut self.jac, gn.into_jacobian()) {
+            jac.spare = j;
+        }
     }
 }
 
