@@ -1202,7 +1202,10 @@ fn copy_columns(
             let (expected, found) = (n * w, block.len());
             return Err(TrainError::GradLength { expected, found });
         }
-        for (src, row) in block.chunks_exact(w.max(1)).zip(dst.chunks_exact_mut(p)) {
+        for (src, row) in block
+            .chunks_exact(w.max(1))
+            .zip(dst.chunks_exact_mut(p.max(1)))
+        {
             row[col0..col0 + w].copy_from_slice(src);
         }
         col0 += w;
