@@ -1,7 +1,8 @@
 //! The Gauss–Newton products on B1, B5 and B8 (`benches/problems/`) in f64 on the Cranelift
 //! backend: the residual Jacobian `J` (the compiled per-point reverse sweep), `JᵀJ` and
 //! `Jᵀr` (`faer`'s triangular GEMM), and one damped Cholesky solve — the work of one
-//! Levenberg–Marquardt trial.
+//! Levenberg–Marquardt trial — and the same system added up tile by tile without keeping
+//! `J` (what `lm` does when `J` is too large to keep).
 //!
 //! `cargo bench --bench jacobian` prints one Markdown row per problem and product: the
 //! median of `reps=N` runs (default 5) after a warm-up, the FLOPs (the schedule's count
@@ -106,6 +107,16 @@ fn bench(id: &str, problem: &nabla::frontend::problem::Problem) {
         let t = median(reps, || drop(gn.solve(1e-3)));
         row(&format!("{space}: damped solve (Cholesky)"), t, Some(solve));
     }
+    // Parameter space without keeping J: each tile's rows added to JᵀJ and Jᵀr, and the
+    // Jᵀw an accelerated trial then needs, one more pass over the tiles.
+    let build = (m * p * (p + 1) + 2 * m * p) as f64;
+    for (keep_j, what) in [(false, "J dropped"), (true, "J kept")] {
+        let t = median(reps, || drop(model.tiled_gauss_newton(&theta, keep_j)));
+        let what = format!("by tiles, {what}: residuals + J + Gram + Jᵀr");
+        row(&what, t, Some(build));
+    }
+    let t = median(reps, || drop(model.jacobian_transpose_times(&theta, &ls.r)));
+    row("by tiles, J dropped: Jᵀw (one more pass)", t, None);
 }
 
 /// FLOPs of the compiled Jacobian program as its schedule counts them (`dump-ir

@@ -6,6 +6,7 @@
 use assert_cmd::Command;
 use nabla::frontend::problem::Problem;
 use nabla::train::causal::{Causal, CausalSpec};
+use nabla::train::lm::GaussNewton;
 use nabla::train::model::Model;
 use nabla::train::Objective;
 use nabla::{OptimizerKind, Options, Training};
@@ -144,6 +145,53 @@ fn the_weighted_loss_its_least_squares_form_and_the_chunk_weights_agree() {
             (g[k] - fd).abs() <= 1e-6 * fd.abs().max(1e-3),
             "fd {k}: {} vs {fd}",
             g[k]
+        );
+    }
+}
+
+#[test]
+fn a_streamed_system_weighs_as_the_kept_one() {
+    // the streamed system takes its weights from the loss program's residuals at θ, the
+    // kept one from the Jacobian program's: the same numbers to rounding
+    let p = load(HEAT);
+    let causal = Causal::new(&p, &spec(2.0, 4), 0).unwrap();
+    let weighted = causal.weighted(&p);
+    let model = || {
+        let (mut m, theta, _) = Model::compile(&weighted, &interp()).unwrap();
+        m.add_jacobian(&interp()).unwrap();
+        m.bind_points(0).unwrap();
+        m.set_causal(causal.clone()).unwrap();
+        (m, theta)
+    };
+    let (mut kept, theta) = model();
+    let (mut streamed, _) = model();
+    let ls = kept.least_squares(&theta).unwrap();
+    let whole = GaussNewton::keeping(ls.clone());
+    let (loss, added) = streamed.tiled_gauss_newton(&theta, false).unwrap();
+    let (a, b) = (kept.causal().unwrap(), streamed.causal().unwrap());
+    assert!(
+        a.min_weight() < 0.9,
+        "weights that weigh: {:?}",
+        a.weights()
+    );
+    for (a, b) in a.weights().iter().zip(b.weights()) {
+        assert!(rel(*a, *b) < 1e-13, "weight {a} vs {b}");
+    }
+    let sq: f64 = ls.r.iter().map(|v| v * v).sum();
+    assert!(rel(loss, sq) < 1e-13, "{loss} vs {sq}");
+    for (a, b) in added.gradient().iter().zip(whole.gradient()) {
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1e-6),
+            "Jᵀr: {a} vs {b}"
+        );
+    }
+    // (the solve amplifies rounding by the system's condition: compared on the step's scale)
+    let (a, b) = (added.solve(1e-3).unwrap(), whole.solve(1e-3).unwrap());
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (a, b) in a.iter().zip(&b) {
+        assert!(
+            (a - b).abs() <= 1e-9 * scale,
+            "step: {a} vs {b} (of {scale})"
         );
     }
 }

@@ -8,9 +8,11 @@ mod opencl_check;
 use nabla::frontend::lang;
 use nabla::frontend::problem::Problem;
 use nabla::ir::{DType, Method};
-use nabla::train::lm::LeastSquares;
+use nabla::train::lbfgs::LbfgsStep;
+use nabla::train::lm::{GaussNewton, LeastSquares, Lm, Residuals, SystemPlan};
 use nabla::train::model::Model;
 use nabla::train::Objective;
+use nabla::train::TrainError;
 use nabla::{Backend, Options};
 
 /// Second derivatives, a mixed partial, a trainable scalar inside the PDE (through `exp`)
@@ -149,5 +151,111 @@ fn the_jit_computes_the_interpreters_jacobian() {
 fn opencl_computes_the_interpreters_jacobian() {
     if opencl_check::opencl_available() {
         backend_matches_interp(Backend::OpenCl);
+    }
+}
+
+/// `Jᵀw` from a kept `J`, row by row.
+fn transpose_times(ls: &LeastSquares, w: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; ls.cols];
+    for (row, wi) in ls.j.chunks_exact(ls.cols).zip(w) {
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += v * wi);
+    }
+    out
+}
+
+/// [`SRC`] with more residual values (90) than parameters (60): parameter space.
+fn tall() -> Problem {
+    let src = SRC
+        .replace("interior(9)", "interior(60)")
+        .replace("boundary(6)", "boundary(30)");
+    lang::load("tall.nabla", &src)
+        .unwrap_or_else(|d| panic!("{}", d.render()))
+        .problem
+}
+
+#[test]
+fn the_system_added_up_over_tiles_is_the_one_from_the_whole_jacobian() {
+    let p = tall();
+    let opts = Options::new(Backend::Cranelift, DType::F64, None);
+    let (mut m, theta) = compiled(&p, &opts);
+    assert!(m.tiling().tiles > 1, "several tiles to add up");
+    // parameter space is added up by tiles, keeping a small J; point space (fewer values)
+    // takes the whole J
+    assert_eq!(m.system_plan(), Some(SystemPlan::Tiles { keep_j: true }));
+    let short = problem();
+    let plan = compiled(&short, &opts).0.system_plan();
+    assert_eq!(plan, Some(SystemPlan::Whole));
+    let ls = m.least_squares(&theta).unwrap();
+    assert!(ls.r.len() >= ls.cols);
+    let whole = GaussNewton::keeping(ls.clone());
+    let sq: f64 = ls.r.iter().map(|r| r * r).sum();
+    for keep_j in [false, true] {
+        let (loss, added) = m.tiled_gauss_newton(&theta, keep_j).unwrap();
+        assert!((loss - sq).abs() <= 1e-13 * sq, "loss {loss} vs ‖r‖² {sq}");
+        assert_close(added.gradient(), whole.gradient(), 1e-13, "Jᵀr");
+        assert_close(added.scaling(), whole.scaling(), 1e-13, "D");
+        for lambda in [1e-3, 1.0] {
+            let (a, b) = (added.solve(lambda).unwrap(), whole.solve(lambda).unwrap());
+            assert_close(&a, &b, 1e-9, &format!("step at λ = {lambda}"));
+        }
+        assert_eq!(added.keeps_jacobian(), keep_j);
+        // the rows kept are J's, to the bit
+        assert_eq!(added.into_jacobian(), keep_j.then(|| ls.j.clone()));
+    }
+    // Jᵀw tile by tile
+    let w: Vec<f64> = (0..ls.r.len())
+        .map(|i| ((i * 5 % 7) as f64 - 3.0) / 3.0)
+        .collect();
+    let got = m.jacobian_transpose_times(&theta, &w).unwrap();
+    assert_close(&got, &transpose_times(&ls, &w), 1e-13, "Jᵀw");
+    let short = m.jacobian_transpose_times(&theta, &w[1..]);
+    assert!(
+        matches!(short, Err(TrainError::GradLength { .. })),
+        "{short:?}"
+    );
+}
+
+#[test]
+fn lm_trains_the_same_by_every_plan() {
+    let p = tall();
+    let opts = Options::new(Backend::Cranelift, DType::F64, None);
+    let plans = [
+        SystemPlan::Whole,
+        SystemPlan::Tiles { keep_j: true },
+        SystemPlan::Tiles { keep_j: false },
+    ];
+    let mut models: Vec<(Model<'_>, Vec<f64>)> = (plans.iter())
+        .map(|plan| {
+            let (mut m, theta) = compiled(&p, &opts);
+            m.set_system_plan(*plan).unwrap();
+            let (_, gn) = Residuals::gauss_newton(&mut m, &theta).unwrap();
+            let keeps = *plan != SystemPlan::Tiles { keep_j: false };
+            assert_eq!(gn.keeps_jacobian(), keeps, "{plan:?}");
+            (m, theta)
+        })
+        .collect();
+    let theta = models[0].1.clone();
+    let start = models[0].0.loss(&theta).unwrap();
+    for geodesic in [false, true] {
+        // the same steps to rounding, with and without the acceleration (Jᵀ r_vv from
+        // a kept J or from one more pass over the tiles)
+        let mut lms: [Lm; 3] = std::array::from_fn(|_| Lm::with_geodesic(geodesic));
+        let mut xs: Vec<Vec<f64>> = models.iter().map(|(_, t)| t.clone()).collect();
+        let mut last = start;
+        for it in 0..10 {
+            let mut moved = Vec::new();
+            for ((lm, (m, _)), x) in lms.iter_mut().zip(&mut models).zip(&mut xs) {
+                moved.push(lm.step(m, x).unwrap());
+            }
+            for (x, plan) in xs.iter().zip(&plans) {
+                let what = format!("{plan:?}, geodesic {geodesic}, step {it}");
+                assert_close(x, &xs[0], 1e-7, &what);
+            }
+            if let LbfgsStep::Moved(f) = moved[2] {
+                assert!(f < last, "{f} after {last}");
+                last = f;
+            }
+        }
+        assert!(last < 0.1 * start, "geodesic {geodesic}: {start} → {last}");
     }
 }

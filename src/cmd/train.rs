@@ -90,8 +90,8 @@ pub struct Args {
     #[arg(long, value_name = "INPUT", default_value = "t", requires = "causal")]
     pub causal_time: String,
     /// Levenberg-Marquardt (lm, adam+lm) without geodesic acceleration. By default each
-    /// trial step adds half the second-order correction along it (one more residual
-    /// evaluation per trial), which follows curved valleys of the loss
+    /// trial step adds half the second-order correction along it (two more residual
+    /// evaluations per trial), which follows curved valleys of the loss
     #[arg(long)]
     pub no_geodesic: bool,
     /// Train with every process of an MPI job (`mpirun -np K nabla train FILE

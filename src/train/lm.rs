@@ -18,8 +18,10 @@
 //! for non-linear least squares problems*, 2004, §3.2).
 //!
 //! The dense `P × P` system is what limits it: memory `8P²` bytes (twice, for the damped
-//! copy) and `P³/3` flops per trial. [`check_memory`] refuses sizes the machine cannot
-//! hold, before any work.
+//! copy) and `P³/3` flops per trial. `J` itself need not be kept: a compiled objective adds
+//! `JᵀJ` and `Jᵀr` up tile by tile ([`NormalEquations`]), so the number of residual values
+//! costs time, not memory. [`plan_memory`] refuses sizes the machine cannot hold, before
+//! any work.
 
 use super::lbfgs::{dot, LbfgsStep};
 use super::optim::{check_finite, Objective};
@@ -45,9 +47,10 @@ pub trait Residuals: Objective {
     /// The residuals and their Jacobian at `x`; `‖r‖²` is the objective's value.
     fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError>;
 
-    /// The loss `‖r‖²` at `x` and its Gauss–Newton system (which keeps `J`, for
-    /// [`GaussNewton::jv`]). By default from [`Residuals::least_squares`]; a distributed
-    /// objective gathers the rows of its ranks.
+    /// The loss `‖r‖²` at `x` and its Gauss–Newton system. By default from
+    /// [`Residuals::least_squares`], keeping `J` (for `Jᵀw`); a compiled objective adds
+    /// the system up tile by tile ([`NormalEquations`]), and a distributed one gathers
+    /// the rows of its ranks.
     fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
         let ls = self.least_squares(x)?;
         let loss = ls.r.iter().map(|r| r * r).sum();
@@ -59,6 +62,19 @@ pub trait Residuals: Objective {
     /// its cheaper loss program.
     fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
         Ok(self.least_squares(x)?.r)
+    }
+
+    /// `Jᵀw` at `x` for one value `w` per residual value: what the geodesic correction
+    /// needs from a system that did not keep `J` ([`NormalEquations`]). By default from
+    /// [`Residuals::least_squares`]; a compiled objective runs its Jacobian program again,
+    /// tile by tile, without keeping `J`.
+    fn jacobian_transpose_times(&mut self, x: &[f64], w: &[f64]) -> Result<Vec<f64>, TrainError> {
+        let ls = self.least_squares(x)?;
+        if w.len() != ls.r.len() {
+            let (expected, found) = (ls.r.len(), w.len());
+            return Err(TrainError::GradLength { expected, found });
+        }
+        Ok(transpose_times(&ls.j, w, ls.cols))
     }
 
     /// Takes back the system of a finished iteration, so that the next can reuse its
@@ -145,8 +161,8 @@ impl GaussNewton {
         GaussNewton::with_form(ls, ls.r.len() < ls.cols)
     }
 
-    /// [`GaussNewton::new`], keeping `J` for [`GaussNewton::jv`] (point space keeps it
-    /// anyway, scaled, as `Ĵᵀ`).
+    /// [`GaussNewton::new`], keeping `J` for `Jᵀw` ([`Damped::solve_for`]; point space
+    /// keeps it anyway, scaled, as `Ĵᵀ`).
     pub fn keeping(ls: LeastSquares) -> GaussNewton {
         let mut gn = GaussNewton::new(&ls);
         if let Form::Params(_, j) = &mut gn.form {
@@ -201,26 +217,10 @@ impl GaussNewton {
         }
     }
 
-    /// `J v` for a parameter step `v`; `None` in parameter space when the system did not
-    /// keep `J` ([`GaussNewton::keeping`]).
-    pub fn jv(&self, v: &[f64]) -> Option<Vec<f64>> {
-        let p = self.g.len();
-        match &self.form {
-            Form::Params(_, j) => {
-                let j = j.as_deref()?;
-                Some(j.chunks_exact(p.max(1)).map(|row| dot(row, v)).collect())
-            }
-            // J = Ĵ D^{½}: (Jv)ᵢ = Σ_c Ĵᵀ[c, i] √d_c v_c
-            Form::Points { jhat_t, .. } => {
-                let sv: Vec<f64> = (v.iter().zip(&self.d)).map(|(v, d)| v * d.sqrt()).collect();
-                let m = jhat_t.ncols();
-                Some(
-                    (0..m)
-                        .map(|i| (0..p).map(|c| jhat_t[(c, i)] * sv[c]).sum())
-                        .collect(),
-                )
-            }
-        }
+    /// Whether the system can form `Jᵀw` itself ([`Damped::solve_for`]): it kept `J`
+    /// (parameter space) or `Ĵᵀ` (point space).
+    pub fn keeps_jacobian(&self) -> bool {
+        !matches!(self.form, Form::Params(_, None))
     }
 
     /// `Jᵀr`, half the loss gradient.
@@ -262,6 +262,71 @@ impl GaussNewton {
     }
 }
 
+/// The parameter-space system `JᵀJ`, `Jᵀr` added up block of rows after block of rows,
+/// for a `J` too large to keep: memory `8P²` for any number of rows, where keeping `J` takes
+/// `8MP`. Each block is a rank-`n` update of the lower half (`faer`'s triangular GEMM,
+/// as [`GaussNewton::new`]); the finished system ([`NormalEquations::finish`]) keeps no `J`,
+/// so the geodesic correction asks the objective for `Jᵀw`
+/// ([`Residuals::jacobian_transpose_times`]).
+pub struct NormalEquations {
+    a: Mat<f64>,
+    g: Vec<f64>,
+}
+
+impl NormalEquations {
+    /// No rows yet, `p` parameters.
+    pub fn new(p: usize) -> NormalEquations {
+        NormalEquations {
+            a: Mat::zeros(p, p),
+            g: vec![0.0; p],
+        }
+    }
+
+    /// Adds the rows `j` (`[r.len(), p]` row-major) of residual values `r`:
+    /// `JᵀJ += jᵀj`, `Jᵀr += jᵀr`.
+    pub fn add(&mut self, j: &[f64], r: &[f64]) -> Result<(), TrainError> {
+        let p = self.g.len();
+        if j.len() != r.len() * p {
+            let (expected, found) = (r.len() * p, j.len());
+            return Err(TrainError::GradLength { expected, found });
+        }
+        let b = MatRef::from_row_major_slice(j, r.len(), p);
+        let (lower, full) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
+        let a = self.a.as_mut();
+        triangular::matmul(
+            a,
+            lower,
+            Accum::Add,
+            b.transpose(),
+            full,
+            b,
+            full,
+            1.0,
+            par(),
+        );
+        let jtr = transpose_times(j, r, p);
+        self.g.iter_mut().zip(jtr).for_each(|(g, v)| *g += v);
+        Ok(())
+    }
+
+    /// The Gauss–Newton system of the rows added.
+    pub fn finish(self) -> GaussNewton {
+        self.finish_keeping(None)
+    }
+
+    /// The system of the rows added, keeping `j`, the same rows as one `J` (row-major,
+    /// `P` columns), for `Jᵀw` ([`Damped::solve_for`]).
+    pub fn finish_keeping(self, j: Option<Vec<f64>>) -> GaussNewton {
+        let p = self.g.len();
+        let d = floored((0..p).map(|i| self.a[(i, i)]).collect());
+        GaussNewton {
+            g: self.g,
+            d,
+            form: Form::Params(self.a, j),
+        }
+    }
+}
+
 /// One trial's damped system, `JᵀJ + λD` (parameter space) or `ĴĴᵀ + λI` (point space),
 /// with its Cholesky factor: the step and the geodesic correction of a trial share it.
 pub struct Damped<'a> {
@@ -289,6 +354,15 @@ impl Damped<'_> {
                 self.solve_with(&jtw, None)
             }
             Form::Points { .. } => self.solve_with(&[], Some(w)),
+        }
+    }
+
+    /// `−(JᵀJ + λD)⁻¹ u` for `u = Jᵀw` formed elsewhere (by the objective, for a system
+    /// that did not keep `J`); parameter space only (`None` in point space).
+    pub fn solve_given(&self, jtw: &[f64]) -> Option<Vec<f64>> {
+        match &self.gn.form {
+            Form::Params(..) if jtw.len() == self.gn.g.len() => self.solve_with(jtw, None),
+            _ => None,
         }
     }
 
@@ -392,9 +466,10 @@ impl Lm {
     /// With [`Lm::geodesic`] each trial adds half the geodesic acceleration to the step
     /// `v` (Transtrum & Sethna, *Improvements to the Levenberg–Marquardt algorithm for
     /// nonlinear least-squares minimization*, 2012): the residuals' second derivative
-    /// along `v`, `r_vv ≈ (2/h)((r(x + hv) − r(x))/h − Jv)` (one residual evaluation,
-    /// `h = 0.1`), gives `a = −(JᵀJ + λD)⁻¹ Jᵀ r_vv`, the correction that keeps the step on
-    /// the curved manifold of the residuals instead of its tangent; the trial is `v + a/2`,
+    /// along `v`, `r_vv ≈ (r(x + hv) − 2r(x) + r(x − hv))/h²` (two residual evaluations,
+    /// `h = 0.1`), gives `a = −(JᵀJ + λD)⁻¹ Jᵀ r_vv` (`Jᵀ r_vv` from the kept `J` or, for
+    /// a system added up by tiles, from the objective), the correction that keeps the step
+    /// on the curved manifold of the residuals instead of its tangent; the trial is `v + a/2`,
     /// and is rejected like a failed one when `2‖a‖ > 0.75‖v‖` (`D`-norms: the expansion
     /// would not be valid). The gain ratio that adapts `λ` is measured on the model's
     /// prediction for `v`.
@@ -473,24 +548,16 @@ impl Lm {
         v: &[f64],
         r0: &[f64],
     ) -> Result<Option<Vec<f64>>, TrainError> {
-        let (h, gn) = (GEODESIC_H, damped.gn);
-        let ahead: Vec<f64> = x.iter().zip(v).map(|(x, v)| x + h * v).collect();
-        let rh = f.residuals(&ahead)?;
-        let Some(jv) = gn.jv(v) else {
-            return Ok(None);
+        let gn = damped.gn;
+        let rvv = second_derivative_along(f, x, v, r0)?;
+        let a = match gn.keeps_jacobian() {
+            true => damped.solve_for(&rvv),
+            false => {
+                let jtw = f.jacobian_transpose_times(x, &rvv)?;
+                damped.solve_given(&jtw)
+            }
         };
-        if rh.len() != r0.len() || jv.len() != r0.len() {
-            return Err(TrainError::GradLength {
-                expected: r0.len(),
-                found: rh.len().min(jv.len()),
-            });
-        }
-        // r_vv ≈ (2/h) ((r(x + hv) − r(x))/h − Jv): the second-order term of the expansion
-        // r(x + hv) = r + hJv + (h²/2) r_vv + O(h³)
-        let rvv: Vec<f64> = (rh.iter().zip(r0).zip(&jv))
-            .map(|((rh, r0), jv)| 2.0 / h * ((rh - r0) / h - jv))
-            .collect();
-        let Some(a) = damped.solve_for(&rvv) else {
+        let Some(a) = a else {
             return Ok(None);
         };
         let d = gn.scaling();
@@ -521,6 +588,31 @@ impl Lm {
     }
 }
 
+/// The residuals' second directional derivative `r_vv` at `x` along `v` (`r0 = r(x)`), by
+/// the central quotient `r_vv ≈ (r(x + hv) − 2r + r(x − hv))/h²` with `h = 0.1`: from
+/// `r(x ± hv) = r ± hJv + (h²/2) r_vv ± (h³/6) r_vvv + O(h⁴)`, exact to `O(h²)` with two
+/// residual evaluations and no `J` (Transtrum & Sethna's one-sided form,
+/// `(2/h)((r(x + hv) − r)/h − Jv)`, is `O(h)` and needs `Jv`).
+fn second_derivative_along(
+    f: &mut impl Residuals,
+    x: &[f64],
+    v: &[f64],
+    r0: &[f64],
+) -> Result<Vec<f64>, TrainError> {
+    let h = GEODESIC_H;
+    let at = |s: f64| -> Vec<f64> { x.iter().zip(v).map(|(x, v)| x + s * v).collect() };
+    let (ahead, behind) = (f.residuals(&at(h))?, f.residuals(&at(-h))?);
+    if ahead.len() != r0.len() || behind.len() != r0.len() {
+        return Err(TrainError::GradLength {
+            expected: r0.len(),
+            found: ahead.len().min(behind.len()),
+        });
+    }
+    Ok((ahead.iter().zip(r0).zip(&behind))
+        .map(|((a, r), b)| (a - 2.0 * r + b) / (h * h))
+        .collect())
+}
+
 /// Bytes the dense method needs for `p` parameters and `m` residual values: `J` and its
 /// scaled copy, and the `k × k` system (`k = min(p, m)`, see [`GaussNewton`]) with its
 /// damped copy.
@@ -536,6 +628,53 @@ pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
     let k = p.min(m);
     let what = format!("lm needs the {m} x {p} Jacobian and a dense {k} x {k} Gauss-Newton system");
     check_bytes(&what, bytes_needed(p, m), p)
+}
+
+/// How `lm` forms its Gauss–Newton system ([`plan_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SystemPlan {
+    /// From the whole `J` ([`GaussNewton::keeping`]): point space (`M < P`), where `J` is
+    /// smaller than the `P × P` matrix would be, and a distributed run, whose ranks gather
+    /// `J`'s rows to hold one process's bits.
+    #[default]
+    Whole,
+    /// Added up tile by tile in parameter space ([`NormalEquations`]), each tile's rows
+    /// still in cache; with `keep_j` the scaled rows are kept as `J` too, so that `Jᵀw`
+    /// costs one product instead of another pass of the Jacobian program.
+    Tiles { keep_j: bool },
+}
+
+/// The size of `J` (bytes) up to which [`SystemPlan::Tiles`] keeps it: a kept `J` saves
+/// each accelerated trial a pass of the Jacobian program (0.11 s of a 2–3 s step on
+/// Burgers, M = 10 000, P = 3021), and past a gigabyte its memory matters more.
+pub const KEEP_J_BYTES: u64 = 1 << 30;
+
+/// How `lm` holds a problem of `p` parameters and `m` residual values whose tiles have at
+/// most `tile_rows` rows: point space from the whole `J` when `m < p`; otherwise the
+/// parameter-space system added up by tiles, keeping `J` when it is at most
+/// [`KEEP_J_BYTES`] and fits. An error when the machine cannot hold even the `P × P`
+/// system ([`check_memory`], [`bytes_streamed`]). Adding up by tiles takes no longer than
+/// the product of a whole `J` (`cargo bench --bench jacobian`), and without `J` the
+/// number of residual values costs time, not memory.
+pub fn plan_memory(p: usize, m: usize, tile_rows: usize) -> Result<SystemPlan, TrainError> {
+    if m < p {
+        return check_memory(p, m).map(|_| SystemPlan::Whole);
+    }
+    let (j_bytes, streamed) = (8 * m as u64 * p as u64, bytes_streamed(p, tile_rows));
+    let what = |kept: &str| {
+        format!("lm adds a dense {p} x {p} Gauss-Newton system up over tiles of the {m} x {p} Jacobian{kept}")
+    };
+    if j_bytes <= KEEP_J_BYTES && check_bytes(&what(", kept"), streamed + j_bytes, p).is_ok() {
+        return Ok(SystemPlan::Tiles { keep_j: true });
+    }
+    check_bytes(&what(""), streamed, p)?;
+    Ok(SystemPlan::Tiles { keep_j: false })
+}
+
+/// Bytes of the system added up tile by tile: `JᵀJ` and its damped copy, and one tile's
+/// rows of `J`.
+pub fn bytes_streamed(p: usize, tile_rows: usize) -> u64 {
+    8 * (2 * p as u64 * p as u64 + tile_rows as u64 * p as u64)
 }
 
 /// [`check_memory`] for one of `local` processes of a distributed run on this machine
@@ -825,6 +964,125 @@ mod tests {
         }
     }
 
+    /// [`Rosenbrock`] whose system is added up row by row ([`NormalEquations`]), keeping
+    /// no `J`: the accelerated trials ask it for `Jᵀw`.
+    struct Streamed;
+
+    impl Objective for Streamed {
+        fn eval(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+            Rosenbrock.eval(x, grad)
+        }
+    }
+
+    impl Residuals for Streamed {
+        fn least_squares(&mut self, x: &[f64]) -> Result<LeastSquares, TrainError> {
+            Rosenbrock.least_squares(x)
+        }
+        fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+            let ls = Rosenbrock.least_squares(x)?;
+            let mut sum = NormalEquations::new(2);
+            for (row, r) in ls.j.chunks_exact(2).zip(&ls.r) {
+                sum.add(row, &[*r])?;
+            }
+            Ok((dot(&ls.r, &ls.r), sum.finish()))
+        }
+    }
+
+    #[test]
+    fn a_system_added_up_by_rows_solves_as_the_whole_one() {
+        let mut rng = nabla_ir::testing::Rng::new(8);
+        let (m, p) = (300, 70);
+        let ls = LeastSquares {
+            r: rng.vec(m, -1.0, 1.0),
+            j: (0..m * p)
+                .map(|k| rng.uniform(-1.0, 1.0) * (1.0 + (k % p) as f64))
+                .collect(),
+            cols: p,
+        };
+        let whole = GaussNewton::keeping(ls.clone());
+        // blocks of uneven sizes, one of them empty
+        let mut sum = NormalEquations::new(p);
+        let mut at = 0;
+        for n in [1, 0, 64, 100, 135] {
+            sum.add(&ls.j[at * p..(at + n) * p], &ls.r[at..at + n])
+                .unwrap();
+            at += n;
+        }
+        assert_eq!(at, m);
+        let added = sum.finish();
+        assert!(whole.keeps_jacobian() && !added.keeps_jacobian());
+        let close = |a: &[f64], b: &[f64], what: &str| {
+            for (a, b) in a.iter().zip(b) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "{what}: {a} vs {b}"
+                );
+            }
+        };
+        close(added.gradient(), whole.gradient(), "Jᵀr");
+        close(added.scaling(), whole.scaling(), "D");
+        for lambda in [1e-6, 1e-2, 10.0] {
+            close(
+                &added.solve(lambda).unwrap(),
+                &whole.solve(lambda).unwrap(),
+                "step",
+            );
+        }
+        // a block whose J and r disagree in length is an error, not a short sum
+        let err = NormalEquations::new(p).add(&ls.j[..p + 1], &ls.r[..1]);
+        assert!(matches!(err, Err(TrainError::GradLength { .. })), "{err:?}");
+        // without J the system cannot form Jᵀw itself
+        let damped = added.damped(1e-3).unwrap();
+        assert!(damped.solve_for(&ls.r).is_none());
+        close(
+            &damped.solve_given(added.gradient()).unwrap(),
+            &damped.step().unwrap(),
+            "solve_given(Jᵀr) is the step",
+        );
+    }
+
+    #[test]
+    fn without_j_the_acceleration_comes_from_the_objective_and_is_the_same() {
+        // Rosenbrock's residuals are quadratic: the central quotient is exact too, so the
+        // accelerated step equals the one from the kept J to rounding
+        let x = [-1.2, 1.0];
+        let lambda = 10.0;
+        let lm = Lm {
+            lambda,
+            ..Lm::with_geodesic(true)
+        };
+        let ls = Rosenbrock.least_squares(&x).unwrap();
+        let kept = GaussNewton::keeping(ls.clone());
+        let (_, added) = Streamed.gauss_newton(&x).unwrap();
+        let v = kept.solve(lambda).unwrap();
+        let want = (lm.accelerated(
+            &mut Rosenbrock,
+            &kept.damped(lambda).unwrap(),
+            &x,
+            &v,
+            &ls.r,
+        ))
+        .unwrap()
+        .expect("accepted");
+        let got = (lm.accelerated(&mut Streamed, &added.damped(lambda).unwrap(), &x, &v, &ls.r))
+            .unwrap()
+            .expect("accepted");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-10 * w.abs().max(1e-3), "{g} vs {w}");
+        }
+        // and training through the added-up system reaches the minimum
+        let (mut lm, mut x) = (Lm::with_geodesic(true), vec![-1.2, 1.0]);
+        for _ in 0..100 {
+            if !matches!(lm.step(&mut Streamed, &mut x).unwrap(), LbfgsStep::Moved(_)) {
+                break;
+            }
+        }
+        assert!(
+            (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8,
+            "{x:?}"
+        );
+    }
+
     /// A 4 × 7 Jacobian (fewer residuals than parameters) with uneven column scales.
     fn wide() -> LeastSquares {
         let mut rng = nabla_ir::testing::Rng::new(11);
@@ -926,5 +1184,27 @@ mod tests {
             .to_string();
         assert!(e.contains("each of the 4 processes"), "{e}");
         check_memory_shared(100, 1000, 500, 2).unwrap();
+    }
+
+    #[test]
+    fn a_parameter_space_system_is_added_up_by_tiles() {
+        // more values than parameters: by tiles, keeping a J up to a gigabyte
+        let tiles = |keep_j| SystemPlan::Tiles { keep_j };
+        assert_eq!(plan_memory(100, 1000, 256).unwrap(), tiles(true));
+        assert_eq!(plan_memory(3000, 40_000, 256).unwrap(), tiles(true));
+        // a 24 GB J is not kept: the system takes 2 × 72 MB and a tile
+        assert_eq!(plan_memory(3000, 1_000_000, 256).unwrap(), tiles(false));
+        assert_eq!(
+            bytes_streamed(3000, 256),
+            8 * (2 * 3000 * 3000 + 256 * 3000)
+        );
+        // fewer: point space from the whole J
+        assert_eq!(plan_memory(1000, 100, 256).unwrap(), SystemPlan::Whole);
+        // a P × P system no machine holds is refused, saying what it tried
+        let e = plan_memory(10_000_000, 100_000_000, 256)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("adds a dense 10000000 x 10000000"), "{e}");
+        assert!(e.contains("lbfgs or adam+lbfgs"), "{e}");
     }
 }

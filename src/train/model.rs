@@ -28,7 +28,7 @@
 use super::causal::Causal;
 use super::dist::{combine_blocks, tile_blocks, Alone, Block, Collective, Tiling, TreeSum};
 use super::layout::Layout;
-use super::lm::{GaussNewton, LeastSquares, Residuals};
+use super::lm::{GaussNewton, LeastSquares, NormalEquations, Residuals, SystemPlan};
 use super::nonfinite::{BadResidual, NonFinite};
 use super::optim::Objective;
 use super::TrainError;
@@ -312,13 +312,20 @@ impl<'p> Model<'p> {
 
     /// Compiles the residual-Jacobian program (`residual.R`, `jacobian.R.P`) next to the
     /// loss, for the Gauss–Newton methods ([`Model::least_squares`]); binds the current
-    /// points to it. Returns the compile time in seconds.
+    /// points to it, and chooses how `lm` forms its system (`lm::plan_memory`: added up
+    /// tile by tile in parameter space, [`Model::tiled_gauss_newton`]). Returns the
+    /// compile time in seconds.
     pub fn add_jacobian(&mut self, opts: &Options) -> Result<f64, TrainError> {
         let rows: usize = (self.problem.residuals.iter())
             .filter_map(|r| Some(self.rows_of(&r.points)?.1))
             .sum();
+        let mut plan = SystemPlan::Whole;
         if self.comm.size() == 1 {
-            super::lm::check_memory(self.layout.len(), rows)?;
+            let tile_rows = (self.tiles.iter())
+                .map(|t| t.rows.iter().map(|(_, r)| r.len()).sum::<usize>())
+                .max()
+                .unwrap_or(0);
+            plan = super::lm::plan_memory(self.layout.len(), rows, tile_rows)?;
         } else {
             let mine: usize = (self.problem.residuals.iter())
                 .filter_map(|r| Some(self.rows_of(&r.points)?.0.len()))
@@ -337,6 +344,7 @@ impl<'p> Model<'p> {
             jac.exes.push(exe);
             jac.bound.push(None);
         }
+        jac.plan = plan;
         self.jac = Some(jac);
         Ok(t0.elapsed().as_secs_f64())
     }
@@ -701,14 +709,8 @@ impl<'p> Model<'p> {
     /// `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
     pub fn least_squares(&mut self, theta: &[f64]) -> Result<LeastSquares, TrainError> {
         let p = self.layout.len();
-        let rows: Vec<usize> = (self.problem.residuals.iter())
-            .map(|r| self.rows_of(&r.points).map_or(0, |(rows, _)| rows.len()))
-            .collect();
-        let Some(jac) = &mut self.jac else {
-            return Err(TrainError::MissingOutput(
-                "jacobian (see Model::add_jacobian)".into(),
-            ));
-        };
+        let rows = self.residual_rows();
+        let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
         let mut j = std::mem::take(&mut jac.spare);
         let values = jac.run(&self.tiles, &self.layout, theta, &rows, &mut j)?;
         // causal weights from the residuals at θ, for this step's loss and its trials
@@ -733,6 +735,121 @@ impl<'p> Model<'p> {
         Ok(LeastSquares { r, j, cols: p })
     }
 
+    /// How `lm` forms its system: chosen by [`Model::add_jacobian`] from the sizes
+    /// (`lm::plan_memory`); `None` before the Jacobian program is compiled.
+    pub fn system_plan(&self) -> Option<SystemPlan> {
+        self.jac.as_ref().map(|j| j.plan)
+    }
+
+    /// Forms `lm`'s system by `plan` from now on, whatever [`Model::add_jacobian`] chose.
+    /// Adding up by tiles is for one process (a distributed run gathers `J`'s rows, see
+    /// [`Residuals::gauss_newton`]).
+    pub fn set_system_plan(&mut self, plan: SystemPlan) -> Result<(), TrainError> {
+        if plan != SystemPlan::Whole && self.comm.size() > 1 {
+            return Err(TrainError::Options(
+                "a distributed run gathers J; its Gauss-Newton system is not added up by tiles"
+                    .into(),
+            ));
+        }
+        let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
+        jac.plan = plan;
+        Ok(())
+    }
+
+    /// The loss `‖r‖²` at `theta` and its Gauss–Newton system in parameter space, added up
+    /// tile by tile ([`NormalEquations`]): each tile's rows of `J`, scaled as in
+    /// [`Model::least_squares`], are added to `JᵀJ` and `Jᵀr` while they are in cache, and
+    /// kept as `J` only with `keep_j` (otherwise memory is `8P²` and one tile's rows
+    /// instead of `8MP`). The scales must be known before the first tile, so causal
+    /// weights come from the loss program's residuals at `theta`
+    /// ([`Model::refresh_causal_at`]) rather than the Jacobian program's.
+    pub fn tiled_gauss_newton(
+        &mut self,
+        theta: &[f64],
+        keep_j: bool,
+    ) -> Result<(f64, GaussNewton), TrainError> {
+        self.refresh_causal_at(theta)?;
+        let (rows, p) = (self.residual_rows(), self.layout.len());
+        let (scales, starts) = (self.all_row_scales(&rows)?, firsts(&rows));
+        let widths: Vec<usize> = self.layout.sizes().map(|(_, w)| w).collect();
+        let (tiles, layout) = (&self.tiles, &self.layout);
+        let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
+        let mut kept = std::mem::take(&mut jac.spare);
+        kept.clear();
+        if keep_j {
+            kept.resize(rows.iter().sum::<usize>() * p, 0.0);
+        }
+        let mut sum = NormalEquations::new(p);
+        let (mut loss, mut tile, mut r) = (0.0, Vec::new(), Vec::new());
+        jac.each_block(tiles, layout, theta, &rows, |b| {
+            let n = b.values.len();
+            let s = &scales[b.residual][b.first..][..n];
+            let j = match keep_j {
+                true => &mut kept[(starts[b.residual] + b.first) * p..][..n * p],
+                false => {
+                    tile.clear();
+                    tile.resize(n * p, 0.0);
+                    &mut tile[..]
+                }
+            };
+            copy_columns(b.exe, b.blocks, &widths, j, p)?;
+            for (row, s) in j.chunks_exact_mut(p.max(1)).zip(s) {
+                row.iter_mut().for_each(|v| *v *= s);
+            }
+            r.clear();
+            r.extend(b.values.iter().zip(s).map(|(v, s)| v * s));
+            loss += r.iter().map(|v| v * v).sum::<f64>();
+            sum.add(j, &r)
+        })?;
+        Ok((loss, sum.finish_keeping(keep_j.then_some(kept))))
+    }
+
+    /// `Jᵀw` at `theta` for one `w` per scaled residual value, in the order of
+    /// [`Model::least_squares`] (rows scaled as there, with the current causal weights),
+    /// tile by tile without keeping `J`. One process only.
+    pub fn jacobian_transpose_times(
+        &mut self,
+        theta: &[f64],
+        w: &[f64],
+    ) -> Result<Vec<f64>, TrainError> {
+        if self.comm.size() > 1 {
+            return Err(TrainError::Options(
+                "Jᵀw tile by tile is for one process (a distributed run gathers J)".into(),
+            ));
+        }
+        let (rows, p) = (self.residual_rows(), self.layout.len());
+        if w.len() != rows.iter().sum::<usize>() {
+            let (expected, found) = (rows.iter().sum(), w.len());
+            return Err(TrainError::GradLength { expected, found });
+        }
+        let (scales, starts) = (self.all_row_scales(&rows)?, firsts(&rows));
+        let widths: Vec<usize> = self.layout.sizes().map(|(_, w)| w).collect();
+        let (tiles, layout) = (&self.tiles, &self.layout);
+        let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
+        let (mut out, mut j) = (vec![0.0; p], Vec::new());
+        jac.each_block(tiles, layout, theta, &rows, |b| {
+            let n = b.values.len();
+            let s = &scales[b.residual][b.first..][..n];
+            let wk = &w[starts[b.residual] + b.first..][..n];
+            j.clear();
+            j.resize(n * p, 0.0);
+            copy_columns(b.exe, b.blocks, &widths, &mut j, p)?;
+            for ((row, s), w) in j.chunks_exact(p.max(1)).zip(s).zip(wk) {
+                let c = s * w;
+                out.iter_mut().zip(row).for_each(|(o, v)| *o += c * v);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Model::row_scales`] of every residual, `rows[k]` values each.
+    fn all_row_scales(&self, rows: &[usize]) -> Result<Vec<Vec<f64>>, TrainError> {
+        (rows.iter().enumerate())
+            .map(|(k, &n)| self.row_scales(k, n))
+            .collect()
+    }
+
     /// Residual values (this process's rows of every residual, in the problem's order)
     /// scaled as in [`Model::least_squares`]: by `√(W_R/N_R)` times `√c` of their causal
     /// weights. Returns the values and every residual's row scales.
@@ -740,26 +857,38 @@ impl<'p> Model<'p> {
     fn scaled(&self, values: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>), TrainError> {
         let mut r = Vec::new();
         let mut scales = Vec::new();
-        for (k, (decl, ri)) in self.problem.residuals.iter().zip(values).enumerate() {
-            // the whole problem's W_R/N_R, the same bits on every rank
-            let n = self.rows_of(&decl.points).map_or(ri.len(), |(_, n)| n);
-            let s = (self.weights[k] / n.max(1) as f64).sqrt();
-            let rows = match self.row_weights(k) {
-                Some(w) if w.len() == ri.len() => w.into_iter().map(|c| s * c).collect(),
-                Some(w) => {
-                    return Err(TrainError::Options(format!(
-                        "causal weights: {} for the {} values of residual `{}`",
-                        w.len(),
-                        ri.len(),
-                        decl.name
-                    )))
-                }
-                None => vec![s; ri.len()],
-            };
+        for (k, ri) in values.iter().enumerate() {
+            let rows = self.row_scales(k, ri.len())?;
             r.extend(ri.iter().zip(&rows).map(|(v, s)| s * v));
             scales.push(rows);
         }
         Ok((r, scales))
+    }
+
+    /// The scales of [`Model::scaled`] for the `len` values of residual `k` on this
+    /// process: `√(W_R/N_R)` times `√c` of their causal weights.
+    fn row_scales(&self, k: usize, len: usize) -> Result<Vec<f64>, TrainError> {
+        let decl = &self.problem.residuals[k];
+        // the whole problem's W_R/N_R, the same bits on every rank
+        let n = self.rows_of(&decl.points).map_or(len, |(_, n)| n);
+        let s = (self.weights[k] / n.max(1) as f64).sqrt();
+        match self.row_weights(k) {
+            Some(w) if w.len() == len => Ok(w.into_iter().map(|c| s * c).collect()),
+            Some(w) => Err(TrainError::Options(format!(
+                "causal weights: {} for the {} values of residual `{}`",
+                w.len(),
+                len,
+                decl.name
+            ))),
+            None => Ok(vec![s; len]),
+        }
+    }
+
+    /// The number of rows of every residual on this process.
+    fn residual_rows(&self) -> Vec<usize> {
+        (self.problem.residuals.iter())
+            .map(|r| self.rows_of(&r.points).map_or(0, |(rows, _)| rows.len()))
+            .collect()
     }
 
     /// The scaled residual values of [`Model::least_squares`] at `theta`, from the loss
@@ -1127,6 +1256,8 @@ struct JacobianProgram {
     binds: Vec<HashSet<String>>,
     /// The memory of the last `J`, given back by the optimizer ([`Residuals::recycle`]).
     spare: Vec<f64>,
+    /// How the Gauss–Newton system is formed ([`Model::add_jacobian`]).
+    plan: SystemPlan,
 }
 
 impl JacobianProgram {
@@ -1142,17 +1273,31 @@ impl JacobianProgram {
         rows: &[usize],
         j: &mut Vec<f64>,
     ) -> Result<Vec<Vec<f64>>, TrainError> {
+        let p = layout.len();
+        let widths: Vec<usize> = layout.sizes().map(|(_, w)| w).collect();
+        let starts = firsts(rows);
+        j.clear();
+        j.resize(rows.iter().sum::<usize>() * p, 0.0);
+        self.each_block(tiles, layout, theta, rows, |b| {
+            let dst = &mut j[(starts[b.residual] + b.first) * p..][..b.values.len() * p];
+            copy_columns(b.exe, b.blocks, &widths, dst, p)
+        })
+    }
+
+    /// Runs every tile at `theta` and hands `block` each residual's piece of each tile,
+    /// in tile order (the rows of residual `k` arrive in order, `rows[k]` in all); returns
+    /// every residual's values. Nothing of `J` is kept beyond the tile.
+    fn each_block(
+        &mut self,
+        tiles: &[Tile],
+        layout: &Layout,
+        theta: &[f64],
+        rows: &[usize],
+        mut block: impl FnMut(TileBlock<'_>) -> Result<(), TrainError>,
+    ) -> Result<Vec<Vec<f64>>, TrainError> {
         for exe in &mut self.exes {
             bind_params(exe.as_mut(), layout.split(theta))?;
         }
-        let p = layout.len();
-        let widths: Vec<usize> = layout.sizes().map(|(_, w)| w).collect();
-        // the first row of every residual's rows in J
-        let starts: Vec<usize> = (rows.iter())
-            .scan(0, |next, n| Some(std::mem::replace(next, *next + n)))
-            .collect();
-        j.clear();
-        j.resize(rows.iter().sum::<usize>() * p, 0.0);
         let mut values: Vec<Vec<f64>> = rows.iter().map(|&n| Vec::with_capacity(n)).collect();
         for (t, tile) in tiles.iter().enumerate() {
             let (prog, exe) = (tile.program, &mut self.exes[tile.program]);
@@ -1168,13 +1313,19 @@ impl JacobianProgram {
             for (k, (ri, bs)) in self.outputs[prog].iter().enumerate() {
                 let first = values[k].len();
                 values[k].extend(exe.output(*ri));
-                let n = values[k].len() - first;
-                if first + n > rows[k] {
-                    let (expected, found) = (rows[k], first + n);
+                if values[k].len() > rows[k] {
+                    let (expected, found) = (rows[k], values[k].len());
                     return Err(TrainError::GradLength { expected, found });
                 }
-                let dst = &mut j[(starts[k] + first) * p..][..n * p];
-                copy_columns(exe.as_ref(), bs, &widths, dst, p)?;
+                let (exe, blocks) = (exe.as_ref(), &bs[..]);
+                let values = &values[k][first..];
+                block(TileBlock {
+                    residual: k,
+                    first,
+                    values,
+                    exe,
+                    blocks,
+                })?;
             }
         }
         if let Some((v, &n)) = values.iter().zip(rows).find(|(v, n)| v.len() != **n) {
@@ -1183,6 +1334,24 @@ impl JacobianProgram {
         }
         Ok(values)
     }
+}
+
+/// One residual's piece of one tile of a Jacobian program's run: its values (unscaled) at
+/// the residual's rows `first..first + values.len()`, and the program with the output
+/// indices of its Jacobian blocks (one per param, layout order).
+struct TileBlock<'a> {
+    residual: usize,
+    first: usize,
+    values: &'a [f64],
+    exe: &'a dyn Executable,
+    blocks: &'a [usize],
+}
+
+/// The first row of every residual's rows when they follow each other (`rows[k]` each).
+fn firsts(rows: &[usize]) -> Vec<usize> {
+    (rows.iter())
+        .scan(0, |next, n| Some(std::mem::replace(next, *next + n)))
+        .collect()
 }
 
 /// Copies the Jacobian blocks `blocks` (one output per param, `[n, width]` row-major) of
@@ -1417,6 +1586,10 @@ fn rows_named<'a>(points: &'a [(String, Vec<Vec<f64>>)], set: &str) -> &'a [Vec<
         .map_or(&[][..], |(_, r)| &r[..])
 }
 
+fn no_jacobian() -> TrainError {
+    TrainError::MissingOutput("jacobian (see Model::add_jacobian)".into())
+}
+
 fn missing_residual(name: &str) -> TrainError {
     TrainError::MissingOutput(format!("residual.{name}"))
 }
@@ -1437,6 +1610,9 @@ impl Residuals for Model<'_> {
     /// so that it holds the same bits (the `M·P²` product is not split between ranks; the
     /// program that computes `J` is).
     fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+        if let Some(SystemPlan::Tiles { keep_j }) = self.system_plan() {
+            return self.tiled_gauss_newton(x, keep_j);
+        }
         let mut ls = Model::least_squares(self, x)?;
         if self.comm.size() > 1 {
             ls = self.gather_rows(ls)?;
@@ -1447,6 +1623,10 @@ impl Residuals for Model<'_> {
 
     fn residuals(&mut self, x: &[f64]) -> Result<Vec<f64>, TrainError> {
         self.residual_values(x)
+    }
+
+    fn jacobian_transpose_times(&mut self, x: &[f64], w: &[f64]) -> Result<Vec<f64>, TrainError> {
+        Model::jacobian_transpose_times(self, x, w)
     }
 
     fn recycle(&mut self, gn: GaussNewton) {
