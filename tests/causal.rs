@@ -197,6 +197,48 @@ fn a_streamed_system_weighs_as_the_kept_one() {
 }
 
 #[test]
+fn new_points_are_weighed_by_their_own_residuals() {
+    // evaluated at θ, then new points (a resample) and the system at the same θ: the
+    // weights must come from the new points' residuals, as the whole-J plan's do
+    let p = load(HEAT);
+    let causal = Causal::new(&p, &spec(2.0, 4), 0).unwrap();
+    let weighted = causal.weighted(&p);
+    let model = || {
+        let (mut m, theta, _) = Model::compile(&weighted, &interp()).unwrap();
+        m.add_jacobian(&interp()).unwrap();
+        m.bind_points(0).unwrap();
+        m.set_causal(causal.clone()).unwrap();
+        (m, theta)
+    };
+    let (mut tiled, theta) = model();
+    let (mut whole, _) = model();
+    let mut g = vec![0.0; theta.len()];
+    tiled.eval(&theta, &mut g).unwrap();
+    let before = tiled.causal().unwrap().weights().to_vec();
+    for m in [&mut tiled, &mut whole] {
+        m.bind_points(7).unwrap();
+    }
+    let ls = whole.least_squares(&theta).unwrap();
+    let (_, added) = tiled.tiled_gauss_newton(&theta, false).unwrap();
+    let (a, b) = (tiled.causal().unwrap(), whole.causal().unwrap());
+    assert!(
+        (a.weights().iter().zip(&before)).any(|(a, b)| rel(*a, *b) > 1e-6),
+        "new points weigh differently: {:?} vs {before:?}",
+        a.weights()
+    );
+    for (a, b) in a.weights().iter().zip(b.weights()) {
+        assert!(rel(*a, *b) < 1e-13, "weight {a} vs {b}");
+    }
+    let whole = GaussNewton::keeping(ls);
+    for (a, b) in added.gradient().iter().zip(whole.gradient()) {
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1e-6),
+            "Jᵀr: {a} vs {b}"
+        );
+    }
+}
+
+#[test]
 fn a_causal_run_resumes_bit_for_bit() {
     let p = load(HEAT);
     for (opt, steps, at, resample) in [

@@ -20,11 +20,12 @@
 //! The weights are refreshed once per step: after an Adam step from its own evaluation
 //! (the parameters before the step: one step behind, at no extra cost), after an L-BFGS
 //! or SSBFGS step from the residuals at the accepted point, and by Levenberg–Marquardt
-//! from the residuals at the current parameters, which it computes anyway. A refresh
+//! from the residuals at the current parameters before it forms its system. A refresh
 //! changes the objective, so the quasi-Newton memories start over as after a resample:
 //! Adam and `lm` are the optimizers to use with it. With sampled operators
 //! (`lap(E; sample = K)`) the chunk means are of `r·r′`, the unbiased estimate the loss
-//! uses (clamped at 0), except under `lm`, whose Jacobian program traces a residual once.
+//! uses (clamped at 0), except under `lm` with its whole-`J` plan (point space, several
+//! processes), which weighs from its Jacobian program's `r²` (it traces a residual once).
 
 use super::dist::Collective;
 use super::TrainError;

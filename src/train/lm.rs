@@ -209,7 +209,8 @@ impl GaussNewton {
         GaussNewton { g, d, form }
     }
 
-    /// The `J` the system kept in parameter space ([`GaussNewton::keeping`]), for reuse.
+    /// The `J` the system kept in parameter space ([`GaussNewton::keeping`],
+    /// [`NormalEquations::finish_keeping`]), for reuse.
     pub fn into_jacobian(self) -> Option<Vec<f64>> {
         match self.form {
             Form::Params(_, j) => j,
@@ -550,6 +551,9 @@ impl Lm {
     ) -> Result<Option<Vec<f64>>, TrainError> {
         let gn = damped.gn;
         let rvv = second_derivative_along(f, x, v, r0)?;
+        if !rvv.iter().all(|v| v.is_finite()) {
+            return Ok(None);
+        }
         let a = match gn.keeps_jacobian() {
             true => damped.solve_for(&rvv),
             false => {
@@ -657,24 +661,37 @@ pub const KEEP_J_BYTES: u64 = 1 << 30;
 /// the product of a whole `J` (`cargo bench --bench jacobian`), and without `J` the
 /// number of residual values costs time, not memory.
 pub fn plan_memory(p: usize, m: usize, tile_rows: usize) -> Result<SystemPlan, TrainError> {
+    plan_memory_with(p, m, tile_rows, available_memory())
+}
+
+/// [`plan_memory`] on a machine with `avail` bytes of memory available (`None`: unknown,
+/// nothing refused).
+fn plan_memory_with(
+    p: usize,
+    m: usize,
+    tile_rows: usize,
+    avail: Option<u64>,
+) -> Result<SystemPlan, TrainError> {
     if m < p {
-        return check_memory(p, m).map(|_| SystemPlan::Whole);
+        let what = format!("lm needs the {m} x {m} point-space system and the {m} x {p} Jacobian");
+        return check_bytes_with(&what, bytes_needed(p, m), p, avail).map(|_| SystemPlan::Whole);
     }
     let (j_bytes, streamed) = (8 * m as u64 * p as u64, bytes_streamed(p, tile_rows));
     let what = |kept: &str| {
         format!("lm adds a dense {p} x {p} Gauss-Newton system up over tiles of the {m} x {p} Jacobian{kept}")
     };
-    if j_bytes <= KEEP_J_BYTES && check_bytes(&what(", kept"), streamed + j_bytes, p).is_ok() {
+    let keep = check_bytes_with(&what(", kept"), streamed + j_bytes, p, avail);
+    if j_bytes <= KEEP_J_BYTES && keep.is_ok() {
         return Ok(SystemPlan::Tiles { keep_j: true });
     }
-    check_bytes(&what(""), streamed, p)?;
+    check_bytes_with(&what(""), streamed, p, avail)?;
     Ok(SystemPlan::Tiles { keep_j: false })
 }
 
 /// Bytes of the system added up tile by tile: `JᵀJ` and its damped copy, and one tile's
-/// rows of `J`.
+/// rows of `J` twice (the program's outputs and their scaled copy).
 pub fn bytes_streamed(p: usize, tile_rows: usize) -> u64 {
-    8 * (2 * p as u64 * p as u64 + tile_rows as u64 * p as u64)
+    8 * (2 * p as u64 * p as u64 + 2 * tile_rows as u64 * p as u64)
 }
 
 /// [`check_memory`] for one of `local` processes of a distributed run on this machine
@@ -698,7 +715,12 @@ pub fn check_memory_shared(
 /// Refuses `need` bytes (for `what`, a method's dense matrices over `p` parameters) when
 /// they exceed 80% of the available memory.
 pub fn check_bytes(what: &str, need: u64, p: usize) -> Result<(), TrainError> {
-    let Some(avail) = available_memory() else {
+    check_bytes_with(what, need, p, available_memory())
+}
+
+/// [`check_bytes`] with `avail` bytes available (`None`: unknown, nothing refused).
+fn check_bytes_with(what: &str, need: u64, p: usize, avail: Option<u64>) -> Result<(), TrainError> {
+    let Some(avail) = avail else {
         return Ok(());
     };
     if need as f64 <= 0.8 * avail as f64 {
@@ -1188,23 +1210,31 @@ mod tests {
 
     #[test]
     fn a_parameter_space_system_is_added_up_by_tiles() {
-        // more values than parameters: by tiles, keeping a J up to a gigabyte
+        // on a machine with 16 GiB available: more values than parameters are added up by
+        // tiles, keeping a J up to a gigabyte
+        let plan = |p, m| plan_memory_with(p, m, 256, Some(16 << 30));
         let tiles = |keep_j| SystemPlan::Tiles { keep_j };
-        assert_eq!(plan_memory(100, 1000, 256).unwrap(), tiles(true));
-        assert_eq!(plan_memory(3000, 40_000, 256).unwrap(), tiles(true));
+        assert_eq!(plan(100, 1000).unwrap(), tiles(true));
+        assert_eq!(plan(3000, 40_000).unwrap(), tiles(true));
         // a 24 GB J is not kept: the system takes 2 × 72 MB and a tile
-        assert_eq!(plan_memory(3000, 1_000_000, 256).unwrap(), tiles(false));
+        assert_eq!(plan(3000, 1_000_000).unwrap(), tiles(false));
         assert_eq!(
             bytes_streamed(3000, 256),
-            8 * (2 * 3000 * 3000 + 256 * 3000)
+            8 * (2 * 3000 * 3000 + 2 * 256 * 3000)
         );
+        // a J that would fit alone but not with the system is dropped too
+        let tight = plan_memory_with(3000, 40_000, 256, Some(1 << 30)).unwrap();
+        assert_eq!(tight, tiles(false));
         // fewer: point space from the whole J
-        assert_eq!(plan_memory(1000, 100, 256).unwrap(), SystemPlan::Whole);
-        // a P × P system no machine holds is refused, saying what it tried
-        let e = plan_memory(10_000_000, 100_000_000, 256)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("adds a dense 10000000 x 10000000"), "{e}");
+        assert_eq!(plan(1000, 100).unwrap(), SystemPlan::Whole);
+        // a P × P system the machine cannot hold is refused, saying what it tried
+        let e = plan(100_000, 10_000_000).unwrap_err().to_string();
+        assert!(e.contains("adds a dense 100000 x 100000"), "{e}");
         assert!(e.contains("lbfgs or adam+lbfgs"), "{e}");
+        let e = plan(1_000_000, 100_000).unwrap_err().to_string();
+        assert!(e.contains("100000 x 100000 point-space system"), "{e}");
+        // and on a machine that does not say, nothing is refused
+        let any = plan_memory_with(100_000, 10_000_000, 256, None).unwrap();
+        assert_eq!(any, tiles(false));
     }
 }

@@ -321,8 +321,14 @@ impl<'p> Model<'p> {
             .sum();
         let mut plan = SystemPlan::Whole;
         if self.comm.size() == 1 {
+            // every residual's rows of a tile (two on one set count twice)
             let tile_rows = (self.tiles.iter())
-                .map(|t| t.rows.iter().map(|(_, r)| r.len()).sum::<usize>())
+                .map(|t| {
+                    (self.problem.residuals.iter())
+                        .filter_map(|r| t.rows.iter().find(|(s, _)| *s == r.points))
+                        .map(|(_, rows)| rows.len())
+                        .sum::<usize>()
+                })
                 .max()
                 .unwrap_or(0);
             plan = super::lm::plan_memory(self.layout.len(), rows, tile_rows)?;
@@ -488,6 +494,8 @@ impl<'p> Model<'p> {
             }
         }
         self.points = points;
+        // the last evaluation was of other points: nothing may be refreshed from it
+        self.last_x.clear();
         for t in 0..self.tiles.len() {
             let (problem, rows) = (self.problem, self.tile_points(t));
             self.record(t, |exe| {
@@ -686,6 +694,10 @@ impl<'p> Model<'p> {
             let rows = |set: &str| rows_in(&tile, set);
             any |= self.record(t, |exe| bind_probes_in(exe, seed, step, &rows))?;
         }
+        if any {
+            // the last evaluation was of other probes
+            self.last_x.clear();
+        }
         Ok(any)
     }
 
@@ -762,12 +774,20 @@ impl<'p> Model<'p> {
     /// kept as `J` only with `keep_j` (otherwise memory is `8P²` and one tile's rows
     /// instead of `8MP`). The scales must be known before the first tile, so causal
     /// weights come from the loss program's residuals at `theta`
-    /// ([`Model::refresh_causal_at`]) rather than the Jacobian program's.
+    /// ([`Model::refresh_causal_at`], as for the other optimizers) rather than the
+    /// Jacobian program's: for a sampled operator the chunk means are then of `r·r′`, the
+    /// estimate the loss uses, where the whole-`J` plan takes `r²`. One process only.
     pub fn tiled_gauss_newton(
         &mut self,
         theta: &[f64],
         keep_j: bool,
     ) -> Result<(f64, GaussNewton), TrainError> {
+        if self.comm.size() > 1 {
+            return Err(TrainError::Options(
+                "a distributed run gathers J; its Gauss-Newton system is not added up by tiles"
+                    .into(),
+            ));
+        }
         self.refresh_causal_at(theta)?;
         let (rows, p) = (self.residual_rows(), self.layout.len());
         let (scales, starts) = (self.all_row_scales(&rows)?, firsts(&rows));

@@ -355,7 +355,7 @@ pub fn train_from(
         let r = (loop_.step(model, adam)).map_err(|e| loop_.explain(e, model, step, resampled))?;
         let lm = !adam && opts.optimizer.uses_jacobian();
         if !lm {
-            // (Levenberg–Marquardt weighs at the current θ itself, in its least squares)
+            // (Levenberg–Marquardt weighs at the current θ itself, forming its system)
             loop_.refresh_causal(model, adam)?;
         }
         let mut rec = loop_.record(model, step, r.loss());
@@ -537,7 +537,7 @@ impl Loop {
 
     /// Fresh probe directions for the sampled operators at `step`: the loss is a new
     /// estimate, so the quasi-Newton memories start over as after a resample (Levenberg–
-    /// Marquardt evaluates afresh every step anyway). Adam is the optimizer made for such
+    /// Marquardt forms a new system every step anyway). Adam is the optimizer made for such
     /// stochastic losses; the others take one line-searched or damped step per draw.
     fn redraw(&mut self, model: &mut Model<'_>, seed: u64, step: usize) -> Result<(), TrainError> {
         model.bind_probes(seed, step as u64)?;
