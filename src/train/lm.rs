@@ -638,13 +638,14 @@ pub fn check_memory(p: usize, m: usize) -> Result<(), TrainError> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SystemPlan {
     /// From the whole `J` ([`GaussNewton::keeping`]): point space (`M < P`), where `J` is
-    /// smaller than the `P × P` matrix would be, and a distributed run, whose ranks gather
-    /// `J`'s rows to hold one process's bits.
+    /// smaller than the `P × P` matrix would be.
     #[default]
     Whole,
     /// Added up tile by tile in parameter space ([`NormalEquations`]), each tile's rows
     /// still in cache; with `keep_j` the scaled rows are kept as `J` too, so that `Jᵀw`
-    /// costs one product instead of another pass of the Jacobian program.
+    /// costs one product instead of another pass of the Jacobian program. The ranks of a
+    /// distributed run gather `J`'s rows and add them up over one process's tiles, to hold
+    /// one process's bits.
     Tiles { keep_j: bool },
 }
 

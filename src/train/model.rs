@@ -338,6 +338,10 @@ impl<'p> Model<'p> {
                 .sum();
             let local = self.comm.local_size();
             super::lm::check_memory_shared(self.layout.len(), rows, mine, local)?;
+            // as one process decides (it holds the whole J here anyway)
+            if rows >= self.layout.len() {
+                plan = SystemPlan::Tiles { keep_j: true };
+            }
         }
         let t0 = Instant::now();
         let mut jac = JacobianProgram::default();
@@ -754,15 +758,9 @@ impl<'p> Model<'p> {
     }
 
     /// Forms `lm`'s system by `plan` from now on, whatever [`Model::add_jacobian`] chose.
-    /// Adding up by tiles is for one process (a distributed run gathers `J`'s rows, see
-    /// [`Residuals::gauss_newton`]).
+    /// A distributed run gathers `J`'s rows and keeps them under either plan
+    /// ([`Model::tiled_gauss_newton`]).
     pub fn set_system_plan(&mut self, plan: SystemPlan) -> Result<(), TrainError> {
-        if plan != SystemPlan::Whole && self.comm.size() > 1 {
-            return Err(TrainError::Options(
-                "a distributed run gathers J; its Gauss-Newton system is not added up by tiles"
-                    .into(),
-            ));
-        }
         let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
         jac.plan = plan;
         Ok(())
@@ -776,17 +774,15 @@ impl<'p> Model<'p> {
     /// weights come from the loss program's residuals at `theta`
     /// ([`Model::refresh_causal_at`], as for the other optimizers) rather than the
     /// Jacobian program's: for a sampled operator the chunk means are then of `r·r′`, the
-    /// estimate the loss uses, where the whole-`J` plan takes `r²`. One process only.
+    /// estimate the loss uses, where the whole-`J` plan takes `r²`. A distributed run
+    /// gathers `J` and keeps it whatever `keep_j` says ([`Model::gathered_gauss_newton`]).
     pub fn tiled_gauss_newton(
         &mut self,
         theta: &[f64],
         keep_j: bool,
     ) -> Result<(f64, GaussNewton), TrainError> {
         if self.comm.size() > 1 {
-            return Err(TrainError::Options(
-                "a distributed run gathers J; its Gauss-Newton system is not added up by tiles"
-                    .into(),
-            ));
+            return self.gathered_gauss_newton(theta);
         }
         self.refresh_causal_at(theta)?;
         let (rows, p) = (self.residual_rows(), self.layout.len());
@@ -822,6 +818,51 @@ impl<'p> Model<'p> {
             sum.add(j, &r)
         })?;
         Ok((loss, sum.finish_keeping(keep_j.then_some(kept))))
+    }
+
+    /// [`Model::tiled_gauss_newton`] on a rank of a distributed run: this process's rows
+    /// of `J` and `r`, scaled as there, are gathered in one process's row order and added
+    /// up over one process's tiles, block by block in the order of its tile loop, so that
+    /// every rank holds the bits one process computes (with `J` kept, which every rank
+    /// holds here anyway).
+    fn gathered_gauss_newton(&mut self, theta: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
+        self.refresh_causal_at(theta)?;
+        let (rows, p) = (self.residual_rows(), self.layout.len());
+        let scales = self.all_row_scales(&rows)?;
+        let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
+        let mut j = std::mem::take(&mut jac.spare);
+        let values = jac.run(&self.tiles, &self.layout, theta, &rows, &mut j)?;
+        let (scales, values) = (scales.iter().flatten(), values.iter().flatten());
+        for (row, s) in j.chunks_exact_mut(p.max(1)).zip(scales.clone()) {
+            row.iter_mut().for_each(|v| *v *= s);
+        }
+        let r = values.zip(scales).map(|(v, s)| v * s).collect();
+        let ls = self.gather_rows(LeastSquares { r, j, cols: p })?;
+        // every residual's rows in one process: N_R each, one residual after the other
+        let sizes: Vec<usize> = (self.problem.residuals.iter())
+            .map(|r| self.rows_of(&r.points).map_or(0, |(_, n)| n))
+            .collect();
+        let starts = firsts(&sizes);
+        let (mut sum, mut loss) = (NormalEquations::new(p), 0.0);
+        for t in 0..self.tiling.tiles {
+            for (&n, &start) in sizes.iter().zip(&starts) {
+                let rows = self.tiling.tile_rows(n, t);
+                let at = start + rows.start..start + rows.end;
+                let r = ls.r.get(at.clone()).ok_or(TrainError::GradLength {
+                    expected: at.end,
+                    found: ls.r.len(),
+                })?;
+                let j =
+                    ls.j.get(at.start * p..at.end * p)
+                        .ok_or(TrainError::GradLength {
+                            expected: at.end * p,
+                            found: ls.j.len(),
+                        })?;
+                loss += r.iter().map(|v| v * v).sum::<f64>();
+                sum.add(j, r)?;
+            }
+        }
+        Ok((loss, sum.finish_keeping(Some(ls.j))))
     }
 
     /// `Jᵀw` at `theta` for one `w` per scaled residual value, in the order of
@@ -1626,9 +1667,10 @@ impl Residuals for Model<'_> {
     }
 
     /// The system of every rank's rows: a rank of a distributed run gathers the whole
-    /// `J` and `r` in one process's row order and forms the system as one process does,
-    /// so that it holds the same bits (the `M·P²` product is not split between ranks; the
-    /// program that computes `J` is).
+    /// `J` and `r` in one process's row order and forms the system as one process does
+    /// (by tiles in parameter space, [`Model::tiled_gauss_newton`]), so that it holds the
+    /// same bits (the `M·P²` product is not split between ranks; the program that
+    /// computes `J` is).
     fn gauss_newton(&mut self, x: &[f64]) -> Result<(f64, GaussNewton), TrainError> {
         if let Some(SystemPlan::Tiles { keep_j }) = self.system_plan() {
             return self.tiled_gauss_newton(x, keep_j);
