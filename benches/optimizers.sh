@@ -28,6 +28,7 @@ runs=(
   "burgers 300 10 --reference examples/burgers_reference.json"
   "stokes 300 5"
   "allen_cahn 300 10 --reference examples/allen_cahn_reference.json"
+  "allen_cahn_periodic 300 5 --causal 10 --reference examples/allen_cahn_reference.json"
 )
 optimizers=${OPTIMIZERS:-"adam+lbfgs lm"}
 for r in "${runs[@]}"; do

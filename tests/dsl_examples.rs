@@ -319,9 +319,9 @@ fn allen_cahn_periodic() -> Result<Problem, BuildError> {
     let t = p.input("t", [0.0, 1.0]);
     let x = p.input("x", [-1.0, 1.0]);
     let eps = 0.0001;
-    let u = p.net("u", &[t, x], mlp(&[64, 64, 64]).periodic(&[x]));
-    let inner = p.points("inner", interior(4096));
-    let start = p.points("start", face(t, 0.0, 256));
+    let u = p.net("u", &[t, x], mlp(&[32, 32, 32]).periodic(&[x]));
+    let inner = p.points("inner", interior(8192));
+    let start = p.points("start", face(t, 0.0, 512));
     p.residual("pde", inner, move |c| {
         c.d(c[u], &[t]) - eps * c.d(c[u], &[x, x]) + 5.0 * c[u].powi(3) - 5.0 * c[u]
     });
