@@ -149,6 +149,16 @@ fn the_weighted_loss_its_least_squares_form_and_the_chunk_weights_agree() {
     }
 }
 
+/// `weighted` compiled for the interpreter with its Jacobian program, the seed-0 points
+/// bound and `causal`'s weights set: the model and its starting parameters.
+fn jacobian_model<'p>(weighted: &'p Problem, causal: &Causal) -> (Model<'p>, Vec<f64>) {
+    let (mut m, theta, _) = Model::compile(weighted, &interp()).unwrap();
+    m.add_jacobian(&interp()).unwrap();
+    m.bind_points(0).unwrap();
+    m.set_causal(causal.clone()).unwrap();
+    (m, theta)
+}
+
 #[test]
 fn a_streamed_system_weighs_as_the_kept_one() {
     // the streamed system takes its weights from the loss program's residuals at θ, the
@@ -156,13 +166,7 @@ fn a_streamed_system_weighs_as_the_kept_one() {
     let p = load(HEAT);
     let causal = Causal::new(&p, &spec(2.0, 4), 0).unwrap();
     let weighted = causal.weighted(&p);
-    let model = || {
-        let (mut m, theta, _) = Model::compile(&weighted, &interp()).unwrap();
-        m.add_jacobian(&interp()).unwrap();
-        m.bind_points(0).unwrap();
-        m.set_causal(causal.clone()).unwrap();
-        (m, theta)
-    };
+    let model = || jacobian_model(&weighted, &causal);
     let (mut kept, theta) = model();
     let (mut streamed, _) = model();
     let ls = kept.least_squares(&theta).unwrap();
@@ -203,13 +207,7 @@ fn new_points_are_weighed_by_their_own_residuals() {
     let p = load(HEAT);
     let causal = Causal::new(&p, &spec(2.0, 4), 0).unwrap();
     let weighted = causal.weighted(&p);
-    let model = || {
-        let (mut m, theta, _) = Model::compile(&weighted, &interp()).unwrap();
-        m.add_jacobian(&interp()).unwrap();
-        m.bind_points(0).unwrap();
-        m.set_causal(causal.clone()).unwrap();
-        (m, theta)
-    };
+    let model = || jacobian_model(&weighted, &causal);
     let (mut tiled, theta) = model();
     let (mut whole, _) = model();
     let mut g = vec![0.0; theta.len()];
