@@ -23,6 +23,7 @@ runs=(
   "heat1d 60 10"
   "inverse 20 10"
   "helmholtz2d 120 10"
+  "helmholtz2d_dense 540 10"
   "helmholtz_k2 60 10"
   "poisson10d 120 10"
   "burgers 300 10 --reference examples/burgers_reference.json"

@@ -140,6 +140,12 @@ fn builder_version(name: &str) -> Option<Problem> {
             mlp(&[50, 50]).act(Act::Sin),
             [2048, 512],
         ),
+        "helmholtz2d_dense" => helmholtz(
+            "helmholtz2d_dense",
+            [4.0, 1.0 - 17.0 * PI.powi(2)],
+            mlp(&[32, 32]),
+            [16384, 2048],
+        ),
         "helmholtz_k2" => helmholtz(
             "helmholtz_k2",
             [3.0, 2.0_f64.powi(2) - 10.0 * PI.powi(2)],
@@ -219,7 +225,11 @@ fn helmholtz(
     net: nabla::frontend::problem::NetSpec,
     [n_in, n_bc]: [usize; 2],
 ) -> Result<Problem, BuildError> {
-    let k2 = if name == "helmholtz2d" { 1.0 } else { 4.0 };
+    let k2 = if name.starts_with("helmholtz2d") {
+        1.0
+    } else {
+        4.0
+    };
     let mut p = ProblemBuilder::new(name);
     let x = p.input("x", [-1.0, 1.0]);
     let y = p.input("y", [-1.0, 1.0]);
