@@ -136,19 +136,19 @@ fn builder_version(name: &str) -> Option<Problem> {
         "heat1d" => heat1d(),
         "helmholtz2d" => helmholtz(
             "helmholtz2d",
-            [4.0, 1.0 - 17.0 * PI.powi(2)],
+            [4.0, 1.0],
             mlp(&[50, 50]).act(Act::Sin),
             [2048, 512],
         ),
         "helmholtz2d_dense" => helmholtz(
             "helmholtz2d_dense",
-            [4.0, 1.0 - 17.0 * PI.powi(2)],
+            [4.0, 1.0],
             mlp(&[32, 32]),
             [16384, 2048],
         ),
         "helmholtz_k2" => helmholtz(
             "helmholtz_k2",
-            [3.0, 2.0_f64.powi(2) - 10.0 * PI.powi(2)],
+            [3.0, 2.0_f64.powi(2)],
             mlp(&[32, 32]),
             [1024, 256],
         ),
@@ -218,18 +218,15 @@ fn heat1d() -> Result<Problem, BuildError> {
     p.build()
 }
 
-/// `Δu + k²u = q` on [−1, 1]² with `u = sin(πx) sin(a πy)`; `[a, k² − (1 + a²)π²]`.
+/// `Δu + k²u = q` on [−1, 1]² with `u = sin(πx) sin(a πy)`, so `q = (k² − (1 + a²)π²) u`;
+/// `[a, k²]`.
 fn helmholtz(
     name: &str,
-    [a, q0]: [f64; 2],
+    [a, k2]: [f64; 2],
     net: nabla::frontend::problem::NetSpec,
     [n_in, n_bc]: [usize; 2],
 ) -> Result<Problem, BuildError> {
-    let k2 = if name.starts_with("helmholtz2d") {
-        1.0
-    } else {
-        4.0
-    };
+    let q0 = k2 - (1.0 + a * a) * PI.powi(2);
     let mut p = ProblemBuilder::new(name);
     let x = p.input("x", [-1.0, 1.0]);
     let y = p.input("y", [-1.0, 1.0]);
