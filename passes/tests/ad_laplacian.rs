@@ -103,7 +103,7 @@ fn laplacian_of_an_mlp_by_every_method() {
 /// `(2 + D) / (1 + 2D)`. Printed with `--nocapture`.
 #[test]
 fn collapsed_costs_two_plus_d_over_one_plus_two_d() {
-    let (n, hidden) = (8, 64);
+    let (n, hidden) = (64, 64);
     println!("   D  collapsed FLOP/pt    taylor FLOP/pt   forward FLOP/pt   ratio  (2+D)/(1+2D)");
     for d in [2usize, 10, 50] {
         let flops = |m: Method| {

@@ -67,6 +67,7 @@ mod flops;
 mod forward;
 mod jacobian;
 mod reverse;
+mod stacked;
 mod subst;
 mod taylor;
 
@@ -227,6 +228,10 @@ struct Expander<'g> {
     jac_groups: HashMap<(Level, NodeId), Vec<NodeId>>,
     /// For each source node: whether its cone holds a `diff` or `laplacian`.
     holds_diff: Vec<bool>,
+    /// Whether collapsed Laplacians may stack their tangents on a leading axis
+    /// ([`stacked`]): not when a per-point Jacobian or a pointwise reverse-mode derivative
+    /// will need the batch axis first in everything it differentiates.
+    stack_ok: bool,
     report: AdReport,
 }
 
@@ -235,7 +240,15 @@ impl<'g> Expander<'g> {
         let mut groups: HashMap<(Level, NodeId), Vec<NodeId>> = HashMap::new();
         let mut jac_groups: HashMap<(Level, NodeId), Vec<NodeId>> = HashMap::new();
         let mut holds_diff = vec![false; src.len()];
+        let mut stack_ok = opts.method != Some(Method::Reverse);
         for id in src.ids() {
+            stack_ok &= match src.op(id) {
+                Op::Jacobian { .. } => false,
+                Op::Diff { method, .. } | Op::Laplacian { method, .. } => {
+                    *method != Method::Reverse
+                }
+                _ => true,
+            };
             let a = src.args(id);
             let own = matches!(src.op(id), Op::Diff { .. } | Op::Laplacian { .. });
             holds_diff[id.index()] = own || a.iter().any(|x| holds_diff[x.index()]);
@@ -255,6 +268,7 @@ impl<'g> Expander<'g> {
             jac_sweeps: HashMap::new(),
             jac_groups,
             holds_diff,
+            stack_ok,
             report: AdReport::default(),
         }
     }
@@ -363,6 +377,9 @@ impl<'g> Expander<'g> {
         vs: &[NodeId],
         m: Method,
     ) -> Result<NodeId, AdError> {
+        if m == Method::Collapsed && self.stack_ok && vs.len() >= stacked::STACK_MIN {
+            return Ok(stacked::laplacian(&mut self.out, f, vs));
+        }
         if m == Method::Collapsed {
             return Ok(collapsed::laplacian(&mut self.out, f, vs));
         }
