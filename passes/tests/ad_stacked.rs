@@ -113,95 +113,125 @@ fn a_stacked_laplacian_of_an_mlp_is_the_per_direction_one() {
     }
 }
 
-/// One expression through every rule: unary and `powi` (elementwise), `div`, `pow`,
-/// `atan2`, broadcast to more axes, reshape, sum, mean, slice, a concat that is not the
-/// inputs in order (a constant part and a repeated input), products whose left operand
-/// is contracted over its rows, whose right operand carries tangents, and whose two
-/// operands both do; the Laplacian over 17 variables, one input listed twice.
+/// One expression through every rule, from three columns `cols` (`[n, 1]` each) and a
+/// value `w` broadcast to four columns: unary and `powi` (elementwise), `sub`, `div`, `pow`,
+/// `atan2`, broadcast to more axes, reshape, sum, mean, slice, a concat with a constant
+/// part, products whose left operand is contracted over its rows, whose right operand
+/// carries tangents, and whose two operands both do.
+fn every_rule(g: &mut Graph, n: usize, cols: &[NodeId], w: NodeId) -> NodeId {
+    let c = tensor(g, &Rng(3).tensor(&[n, 1], 0.5, 1.5));
+    let mixed = op(g, Op::Concat(1), &[c, cols[0], cols[1], cols[2]]);
+    let s = un(g, UnOp::Sin, mixed);
+    let p3 = op(g, Op::Powi(3), &[s]);
+    let wide = g.broadcast(w, &Shape::matrix(n, 4));
+    let q = bin(g, BinOp::Div, p3, wide);
+    let q = bin(g, BinOp::Add, q, wide);
+    let q = bin(g, BinOp::Sub, q, s);
+    let two = cst(g, 2.0);
+    let two = g.broadcast(two, &Shape::matrix(n, 4));
+    let base = bin(g, BinOp::Add, q, two);
+    let base = un(g, UnOp::Square, base);
+    let pw = bin(g, BinOp::Pow, base, mixed);
+    let at = bin(g, BinOp::Atan2, pw, wide);
+    // [n, 4] → [2n, 2] → back, a slice, and a sum and mean over columns
+    let r = op(g, Op::Reshape(Shape::matrix(2 * n, 2)), &[at]);
+    let r = op(g, Op::Reshape(Shape::matrix(n, 4)), &[r]);
+    let slice = Op::Slice {
+        axis: 1,
+        start: 1,
+        len: 3,
+    };
+    let sl = op(g, slice, &[r]);
+    // contracted over rows: slᵀ·sl is [3, 3], both operands carry tangents
+    let tn = Op::MatMul {
+        ta: true,
+        tb: false,
+    };
+    let tn = op(g, tn, &[sl, sl]);
+    // a right operand with tangents: [n, 3] · [3, 3]
+    let k = tensor(g, &Rng(4).tensor(&[n, 3], -1.0, 1.0));
+    let nn = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let right = op(g, nn, &[k, tn]);
+    let total = bin(g, BinOp::Mul, right, sl);
+    let m = op(g, Op::Mean(1), &[total]);
+    let s1 = op(g, Op::Sum(1), &[sl]);
+    let f = bin(g, BinOp::Add, m, s1);
+    op(g, Op::Reshape(Shape::matrix(n, 1)), &[f])
+}
+
+/// Stacked against per-direction Taylor jets (1e-11) and finite differences (1e-5).
+fn check_every_rule(g: &mut Graph, f: NodeId, vs: &[NodeId], d: usize, stacked_values: bool) {
+    g.set_output("f", f);
+    let lap = laplacian(g, f, vs, Method::Auto);
+    g.set_output("lap", lap);
+    let e = point_env(d, 5, 11);
+    let vars: Vec<String> = (vs.iter())
+        .map(|&v| match g.op(v) {
+            Op::Input { name, .. } => name.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let reference = fd_laplacian(g, "f", &e, &vars);
+    assert_eq!(
+        stacks(g, &forced(Method::Collapsed), vs.len()),
+        stacked_values
+    );
+    let stacked = eval_expanded(g, &forced(Method::Collapsed), &e);
+    let jets = eval_expanded(g, &forced(Method::Taylor), &e);
+    let fd = "stacked vs finite differences";
+    assert_close(fd, &stacked[1].data, &reference, 1e-5);
+    let t = "stacked vs Taylor jets";
+    assert_close(t, &stacked[1].data, &jets[1].data, 1e-11);
+}
+
+/// Functions of single coordinates keep one tangent per nonzero direction: the columns
+/// are inputs (`x3`, `x0`, `x5`), the broadcast value `Σ xᵢ`, and `x5` is listed twice
+/// (17 directions). No stacked value is formed.
 #[test]
-fn every_rule_of_the_stacked_expansion_against_taylor_jets() {
+fn every_rule_on_coordinates_against_taylor_jets() {
     let (d, n) = (16, 5);
     let mut g = Graph::new();
     let xs = inputs(&mut g, d, n);
-    let c = tensor(&mut g, &Rng(3).tensor(&[n, 1], 0.5, 1.5));
-    // [n, 4]: a constant column, x3, x0 and x5 again
-    let mixed = op(&mut g, Op::Concat(1), &[c, xs[3], xs[0], xs[5]]);
-    let s = un(&mut g, UnOp::Sin, mixed);
-    let p3 = op(&mut g, Op::Powi(3), &[s]);
-    let sum_x = xs
-        .iter()
-        .skip(1)
-        .fold(xs[0], |a, &b| bin(&mut g, BinOp::Add, a, b));
-    let wide = g.broadcast(sum_x, &Shape::matrix(n, 4));
-    let q = bin(&mut g, BinOp::Div, p3, wide);
-    let q = bin(&mut g, BinOp::Add, q, wide); // keep the quotient away from 0 in `pow`
-    let two = cst(&mut g, 2.0);
-    let two = g.broadcast(two, &Shape::matrix(n, 4));
-    let base = bin(&mut g, BinOp::Add, q, two);
-    let base = un(&mut g, UnOp::Square, base);
-    let pw = bin(&mut g, BinOp::Pow, base, mixed);
-    let at = bin(&mut g, BinOp::Atan2, pw, wide);
-    // [n, 4] → [2n, 2] → back, a slice, and a sum and mean over columns
-    let r = op(&mut g, Op::Reshape(Shape::matrix(2 * n, 2)), &[at]);
-    let r = op(&mut g, Op::Reshape(Shape::matrix(n, 4)), &[r]);
-    let sl = op(
-        &mut g,
-        Op::Slice {
-            axis: 1,
-            start: 1,
-            len: 3,
-        },
-        &[r],
-    );
-    // tangents contracted over rows: sᵀ·sl is [3, 3], both operands carry tangents
-    let tn = op(
-        &mut g,
-        Op::MatMul {
-            ta: true,
-            tb: false,
-        },
-        &[sl, sl],
-    );
-    // right operand with tangents: [n, 3] · [3, 3]
-    let k = tensor(&mut g, &Rng(4).tensor(&[n, 3], -1.0, 1.0));
-    let right = op(
-        &mut g,
-        Op::MatMul {
-            ta: false,
-            tb: false,
-        },
-        &[k, tn],
-    );
-    let total = bin(&mut g, BinOp::Mul, right, sl);
-    let m = op(&mut g, Op::Mean(1), &[total]);
-    let s1 = op(&mut g, Op::Sum(1), &[sl]);
-    let f = bin(&mut g, BinOp::Add, m, s1);
-    let f = op(&mut g, Op::Reshape(Shape::matrix(n, 1)), &[f]);
-    g.set_output("f", f);
+    let sum_x = (xs.iter().skip(1)).fold(xs[0], |a, &b| bin(&mut g, BinOp::Add, a, b));
+    let f = every_rule(&mut g, n, &[xs[3], xs[0], xs[5]], sum_x);
     let mut vs = xs.clone();
     vs.push(xs[5]);
-    let lap = laplacian(&mut g, f, &vs, Method::Auto);
-    g.set_output("lap", lap);
-    let e = point_env(d, n, 11);
-    let mut vars: Vec<String> = (0..d).map(|i| format!("x{i}")).collect();
-    vars.push("x5".into());
-    let reference = fd_laplacian(&g, "f", &e, &vars);
+    check_every_rule(&mut g, f, &vs, d, false);
+}
 
-    assert!(stacks(&g, &forced(Method::Collapsed), d + 1));
-    let stacked = eval_expanded(&g, &forced(Method::Collapsed), &e);
-    let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
-    assert_close(
-        "stacked vs finite differences",
-        &stacked[1].data,
-        &reference,
-        1e-5,
-    );
-    assert_close(
-        "stacked vs Taylor jets",
-        &stacked[1].data,
-        &jets[1].data,
-        1e-11,
-    );
+/// The same through stacked tangents: the columns are those of `tanh(x·Wᵀ)` over all 16
+/// inputs in order (the identity seed, `Wᵀ`'s rows), and the broadcast value mixes a
+/// column with the coordinate sum `Σ xᵢ` (per-direction parts meeting stacked tangents).
+#[test]
+fn every_rule_on_stacked_tangents_against_taylor_jets() {
+    let (d, n) = (16, 5);
+    let mut g = Graph::new();
+    let xs = inputs(&mut g, d, n);
+    let x = op(&mut g, Op::Concat(1), &xs);
+    let w = tensor(&mut g, &Rng(12).tensor(&[3, d], -0.5, 0.5));
+    let nt = Op::MatMul {
+        ta: false,
+        tb: true,
+    };
+    let z = op(&mut g, nt, &[x, w]);
+    let z = un(&mut g, UnOp::Tanh, z);
+    let cols: Vec<NodeId> = (0..3)
+        .map(|j| {
+            let slice = Op::Slice {
+                axis: 1,
+                start: j,
+                len: 1,
+            };
+            op(&mut g, slice, &[z])
+        })
+        .collect();
+    let sum_x = (xs.iter().skip(1)).fold(xs[0], |a, &b| bin(&mut g, BinOp::Add, a, b));
+    let wv = bin(&mut g, BinOp::Mul, sum_x, cols[1]);
+    let f = every_rule(&mut g, n, &cols, wv);
+    check_every_rule(&mut g, f, &xs, d, true);
 }
 
 /// A per-point Jacobian needs the batch axis first everywhere: with one in the graph the

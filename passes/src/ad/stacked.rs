@@ -17,7 +17,10 @@
 //! one large matrix product. Where the `D` directions are the `D` seeded input columns of a
 //! concat in order — an MLP's input — their tangent is the identity along the last axis
 //! ([`St::Eye`]), and the first layer's tangent is the rows of `Wᵀ` broadcast over the
-//! points, with no product over points at all.
+//! points, with no product over points at all. Values built from a few coordinates each
+//! (`1 − Σ xᵢ²`, `sin(x₃)`) keep one tangent per nonzero direction ([`St::Parts`]) until
+//! they meet a stacked one, so a sum of `D` functions of one coordinate costs `O(D)`, not
+//! `O(D²)`.
 //!
 //! The batch axis is no longer first in the stacked values, so the expansion is only used
 //! where nothing needs the graph point-separable (see `Expander::stack_ok`).
@@ -25,39 +28,35 @@
 use super::build::*;
 use super::forward::{atan2_partials, deriv1, deriv2, powi_deriv1, powi_deriv2, radius2};
 use nabla_ir::{BinOp, Graph, NodeId, Op, Shape, UnOp};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Laplacians over fewer variables keep one tangent per direction ([`super::collapsed`]):
 /// the graphs are small either way, and their products are already large.
 pub const STACK_MIN: usize = 16;
 
-/// The stacked tangents of one node.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The tangents of one node along the `D` directions.
+#[derive(Clone, Debug, PartialEq)]
 enum St {
-    /// Zero along every direction.
-    Zero,
-    /// A seeded leaf: its tangent along direction `i` is 1 where the leaf is `vs[i]`.
-    Seed(NodeId),
+    /// The nonzero directions only, each with its tangent (of the node's shape); none:
+    /// zero along every direction. A seeded leaf is `1` along its own directions.
+    Parts(BTreeMap<usize, NodeId>),
     /// The concat of all `D` seeded leaves in order along the last axis: direction `i` is
     /// the unit vector `eᵢ` of that axis at every point.
     Eye,
-    /// `[D] ++ shape` tangents.
+    /// All directions stacked: `[D] ++ shape`.
     Dense(NodeId),
 }
 
-/// A node's stacked tangents and summed second-order term.
-#[derive(Clone, Copy)]
+const ZERO: St = St::Parts(BTreeMap::new());
+
+/// A node's tangents and summed second-order term.
+#[derive(Clone)]
 struct Stk {
     t: St,
     lap: Tan,
 }
 
-const ZERO: Stk = Stk {
-    t: St::Zero,
-    lap: None,
-};
-
-/// The expansion's state: the graph, the seeds and the number of directions.
+/// The expansion's state: the graph and the seeded variables, one per direction.
 struct Ctx<'a> {
     g: &'a mut Graph,
     vs: &'a [NodeId],
@@ -67,14 +66,12 @@ struct Ctx<'a> {
 pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId]) -> NodeId {
     let live = g.live(&[f]);
     let mut st: HashMap<NodeId, Stk> = HashMap::new();
-    for &v in vs {
-        st.insert(
-            v,
-            Stk {
-                t: St::Seed(v),
-                lap: None,
-            },
-        );
+    for (i, &v) in vs.iter().enumerate() {
+        let one = fill_like(g, v, 1.0);
+        let e = st.entry(v).or_insert(Stk { t: ZERO, lap: None });
+        if let St::Parts(p) = &mut e.t {
+            p.insert(i, one);
+        }
     }
     let Some(lo) = vs.iter().min().copied().filter(|lo| *lo <= f) else {
         return fill_like(g, f, 0.0);
@@ -87,7 +84,7 @@ pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId]) -> NodeId {
             continue;
         }
         let ins: Vec<Stk> = (cx.g.args(id).iter())
-            .map(|a| st.get(a).copied().unwrap_or(ZERO))
+            .map(|a| st.get(a).cloned().unwrap_or(Stk { t: ZERO, lap: None }))
             .collect();
         let out = cx.rule(id, &ins);
         st.insert(id, out);
@@ -101,39 +98,126 @@ impl Ctx<'_> {
         self.vs.len()
     }
 
-    /// `[D] ++ s`.
-    fn stacked(&self, s: &Shape) -> Shape {
-        let mut dims = vec![self.d()];
+    /// `[k] ++ s`.
+    fn lead(&self, k: usize, s: &Shape) -> Shape {
+        let mut dims = vec![k];
         dims.extend_from_slice(s.dims());
         Shape::new(&dims)
     }
 
-    /// The tangents of `x` (whose value node is `like`) as a `[D] ++ shape` node.
-    fn dense(&mut self, t: St, like: NodeId) -> Tan {
+    fn reshape(&mut self, x: NodeId, to: &Shape) -> NodeId {
+        if self.g.shape(x) == to {
+            return x;
+        }
+        self.g.add_or_panic(Op::Reshape(to.clone()), &[x])
+    }
+
+    /// The tangents of a node whose value is `like` as one `[D] ++ shape` node (`None`:
+    /// zero).
+    fn dense(&mut self, t: &St, like: NodeId) -> Tan {
         let s = self.g.shape(like).clone();
-        let dt = self.g.dtype(like);
-        let d = self.d();
-        Some(match t {
-            St::Zero => return None,
-            St::Dense(n) => n,
-            St::Seed(v) => {
-                // 1 at every direction whose variable is this leaf (a repeated variable
-                // counts once per repetition), broadcast over the leaf's elements
-                let hot: Vec<f64> = self.vs.iter().map(|&w| f64::from(w == v)).collect();
-                let mut dims = vec![1; s.rank() + 1];
-                dims[0] = d;
-                let h = self.g.tensor(&hot, dt, &Shape::new(&dims));
-                self.g.broadcast(h, &self.stacked(&s))
+        let (dt, d) = (self.g.dtype(like), self.d());
+        match t {
+            St::Dense(n) => Some(*n),
+            St::Parts(p) if p.is_empty() => None,
+            St::Parts(p) => {
+                let zero = self.g.fill(0.0, dt, &self.lead(1, &s));
+                let rows: Vec<NodeId> = (0..d)
+                    .map(|i| match p.get(&i) {
+                        Some(&x) => self.reshape(x, &self.lead(1, &s)),
+                        None => zero,
+                    })
+                    .collect();
+                Some(self.g.add_or_panic(Op::Concat(0), &rows))
             }
             St::Eye => {
                 let mut dims = vec![1; s.rank() + 1];
                 dims[0] = d;
                 dims[s.rank()] = d;
-                let eye: Vec<f64> = (0..d * d).map(|k| f64::from(k % (d + 1) == 0)).collect();
+                let eye = identity(d);
                 let e = self.g.tensor(&eye, dt, &Shape::new(&dims));
-                self.g.broadcast(e, &self.stacked(&s))
+                Some(self.g.broadcast(e, &self.lead(d, &s)))
             }
+        }
+    }
+
+    /// `f` applied to every direction's tangent: per part, or once to the stacked ones
+    /// (`on_dense`).
+    fn map(
+        &mut self,
+        t: &St,
+        like: NodeId,
+        each: &mut dyn FnMut(&mut Graph, NodeId) -> Tan,
+        on_dense: &mut dyn FnMut(&mut Self, NodeId) -> Tan,
+    ) -> St {
+        match t {
+            St::Parts(p) => St::Parts(
+                p.iter()
+                    .filter_map(|(&i, &x)| Some((i, each(self.g, x)?)))
+                    .collect(),
+            ),
+            _ => {
+                let x = self.dense(t, like).expect("nonzero");
+                wrap(on_dense(self, x))
+            }
+        }
+    }
+
+    /// Every direction's tangent times `k` (of the value's shape, broadcast along the
+    /// directions when stacked).
+    fn times(&mut self, t: &St, like: NodeId, k: Tan) -> St {
+        let Some(k) = k else { return ZERO };
+        self.map(t, like, &mut |g, x| Some(mul(g, k, x)), &mut |cx, x| {
+            Some(mul(cx.g, k, x))
         })
+    }
+
+    /// `a + s·b` of tangents.
+    fn add(&mut self, a: &St, la: NodeId, b: &St, lb: NodeId, s: f64) -> St {
+        match (a, b) {
+            (St::Parts(p), St::Parts(q)) => {
+                let mut r = p.clone();
+                for (&i, &y) in q {
+                    let y = scale(self.g, y, s);
+                    let v = match r.get(&i) {
+                        Some(&x) => add(self.g, x, y),
+                        None => y,
+                    };
+                    r.insert(i, v);
+                }
+                St::Parts(r)
+            }
+            _ => {
+                let x = self.dense(a, la);
+                let y = self.dense(b, lb);
+                let y = scale_t(self.g, y, s);
+                wrap(add_t(self.g, x, y))
+            }
+        }
+    }
+
+    /// `Σᵢ xᵢ·yᵢ` over the directions for an elementwise product `P`, or `Σᵢ P(xᵢ, yᵢ)`.
+    fn dot(&mut self, x: &St, lx: NodeId, y: &St, ly: NodeId, p: &Pair) -> Tan {
+        if let (St::Parts(a), St::Parts(b)) = (x, y) {
+            let terms: Vec<Tan> = (a.iter())
+                .filter_map(|(i, &u)| {
+                    let v = *b.get(i)?;
+                    Some(Some(match p {
+                        Pair::Mul if u == v => square(self.g, u),
+                        _ => p.apply(self.g, u, v),
+                    }))
+                })
+                .collect();
+            return sum_t(self.g, terms);
+        }
+        let u = self.dense(x, lx)?;
+        let v = self.dense(y, ly)?;
+        let each = match p {
+            Pair::Mul if u == v => square(self.g, u),
+            Pair::Mul => mul(self.g, u, v),
+            Pair::MatMul(op) => self.per_direction(op, Side::Stacked(u), Side::Stacked(v)),
+        };
+        Some(self.g.add_or_panic(Op::Sum(0), &[each]))
     }
 
     fn rule(&mut self, id: NodeId, ins: &[Stk]) -> Stk {
@@ -161,7 +245,7 @@ impl Ctx<'_> {
             | Op::Param { .. }
             | Op::Bound { .. }
             | Op::Const { .. }
-            | Op::Tensor { .. } => ZERO,
+            | Op::Tensor { .. } => Stk { t: ZERO, lap: None },
             Op::Diff { .. }
             | Op::Laplacian { .. }
             | Op::Grad { .. }
@@ -172,77 +256,64 @@ impl Ctx<'_> {
         }
     }
 
-    /// `T(L(a)) = L'(T(a))` with `L'` the op on the trailing axes; `ΔL(a) = L(Δa)`.
+    /// `T(L(a)) = L(T(a))` per part, or `L'(T(a))` stacked, `L'` being `L` on the
+    /// trailing axes; `ΔL(a) = L(Δa)`.
     fn linear(&mut self, op: &Op, a: NodeId, x: &Stk) -> Stk {
         let lap = linear_t(self.g, op, x.lap);
-        let Some(t) = self.dense(x.t, a) else {
-            return Stk { t: St::Zero, lap };
-        };
-        let t = match op {
+        let t = self.map(
+            &x.t,
+            a,
+            &mut |g, t| Some(same_op(g, op, &[t])),
+            &mut |cx, t| Some(cx.linear_stacked(op, a, t)),
+        );
+        Stk { t, lap }
+    }
+
+    fn linear_stacked(&mut self, op: &Op, a: NodeId, t: NodeId) -> NodeId {
+        let d = self.d();
+        match op {
             Op::Unary(UnOp::Neg) => neg(self.g, t),
             Op::Broadcast(to) => {
-                // right-aligned: put the operand's missing leading axes after the directions
+                // right-aligned: the operand's missing leading axes go after the directions
                 let s = self.g.shape(a).clone();
-                let mut dims = vec![self.d()];
+                let mut dims = vec![d];
                 dims.extend(std::iter::repeat_n(1, to.rank() - s.rank()));
                 dims.extend_from_slice(s.dims());
                 let r = self.reshape(t, &Shape::new(&dims));
-                self.g.broadcast(r, &self.stacked(to))
+                self.g.broadcast(r, &self.lead(d, to))
             }
-            Op::Reshape(to) => self.reshape(t, &self.stacked(to)),
+            Op::Reshape(to) => self.reshape(t, &self.lead(d, to)),
             Op::Sum(k) => self.g.add_or_panic(Op::Sum(k + 1), &[t]),
             Op::Mean(k) => self.g.add_or_panic(Op::Mean(k + 1), &[t]),
             Op::Slice { axis, start, len } => {
                 self.g.slice(t, axis + 1, *start as usize, *len as usize)
             }
             _ => unreachable!("not a linear one-operand op: {op:?}"),
-        };
-        Stk {
-            t: St::Dense(t),
-            lap,
         }
     }
 
-    fn reshape(&mut self, x: NodeId, to: &Shape) -> NodeId {
-        if self.g.shape(x) == to {
-            return x;
-        }
-        self.g.add_or_panic(Op::Reshape(to.clone()), &[x])
-    }
-
-    /// `Σ₀ x`: the sum over the directions.
-    fn sum_dirs(&mut self, x: NodeId) -> NodeId {
-        self.g.add_or_panic(Op::Sum(0), &[x])
-    }
-
-    /// `T(φ(a)) = φ'(a) ⊙ T(a)`, `Δφ(a) = φ'(a) Δa + φ''(a) Σ₀ T(a)²`.
+    /// `T(φ(a)) = φ'(a) T(a)`, `Δφ(a) = φ'(a) Δa + φ''(a) Σᵢ (∂ᵢa)²`.
     fn elementwise(&mut self, d1: Tan, d2: Tan, a: NodeId, x: &Stk) -> Stk {
-        let t = self.dense(x.t, a);
         let first = mul_t(self.g, d1, x.lap);
-        let sq = t.map(|t| {
-            let s = square(self.g, t);
-            self.sum_dirs(s)
-        });
+        let sq = self.dot(&x.t, a, &x.t, a, &Pair::Mul);
         let second = mul_t(self.g, d2, sq);
         Stk {
-            t: wrap(mul_t(self.g, d1, t)),
+            t: self.times(&x.t, a, d1),
             lap: add_t(self.g, first, second),
         }
     }
 
-    /// `T(P) = P(T(a), b) + P(a, T(b))`, `ΔP = P(Δa, b) + P(a, Δb) + 2 Σ₀ P(T(a), T(b))` for
-    /// the elementwise product `P(x, y) = x·y`.
+    /// `T(ab) = T(a) b + a T(b)`, `Δ(ab) = Δa b + a Δb + 2 Σᵢ ∂ᵢa ∂ᵢb`.
     fn product(&mut self, a: NodeId, b: NodeId, xa: &Stk, xb: &Stk) -> Stk {
-        let (ta, tb) = (self.dense(xa.t, a), self.dense(xb.t, b));
-        let l = mul_t(self.g, ta, Some(b));
-        let r = mul_t(self.g, Some(a), tb);
-        let t = add_t(self.g, l, r);
+        let l = self.times(&xa.t, a, Some(b));
+        let r = self.times(&xb.t, b, Some(a));
+        let t = self.add(&l, a, &r, b, 1.0);
         let l = mul_t(self.g, xa.lap, Some(b));
         let r = mul_t(self.g, Some(a), xb.lap);
-        let cross = mul_t(self.g, ta, tb).map(|c| self.sum_dirs(c));
+        let cross = self.dot(&xa.t, a, &xb.t, b, &Pair::Mul);
         let cross = scale_t(self.g, cross, 2.0);
         Stk {
-            t: wrap(t),
+            t,
             lap: sum_t(self.g, [l, r, cross]),
         }
     }
@@ -250,13 +321,10 @@ impl Ctx<'_> {
     fn binary(&mut self, b: BinOp, y: NodeId, a0: NodeId, a1: NodeId, ins: &[Stk]) -> Stk {
         let (xa, xb) = (&ins[0], &ins[1]);
         let combine = |cx: &mut Self, s: f64| {
-            let ta = cx.dense(xa.t, a0);
-            let tb = cx.dense(xb.t, a1);
-            let tb = scale_t(cx.g, tb, s);
-            let t = add_t(cx.g, ta, tb);
+            let t = cx.add(&xa.t, a0, &xb.t, a1, s);
             let l = scale_t(cx.g, xb.lap, s);
             Stk {
-                t: wrap(t),
+                t,
                 lap: add_t(cx.g, xa.lap, l),
             }
         };
@@ -286,7 +354,7 @@ impl Ctx<'_> {
     }
 
     /// `z = atan2(a, b)`, `q = a² + b²`: `T(z) = z_a T(a) + z_b T(b)`,
-    /// `Δz = z_a Δa + z_b Δb + (2ab/q²) Σ₀(T(b)² − T(a)²) + 2 z_ab Σ₀ T(a) T(b)`,
+    /// `Δz = z_a Δa + z_b Δb + (2ab/q²) Σᵢ((∂ᵢb)² − (∂ᵢa)²) + 2 z_ab Σᵢ ∂ᵢa ∂ᵢb`,
     /// `z_ab = (a² − b²)/q²` (as in the collapsed expansion).
     fn atan2(&mut self, a: NodeId, b: NodeId, xa: &Stk, xb: &Stk) -> Stk {
         let g = &mut *self.g;
@@ -299,18 +367,12 @@ impl Ctx<'_> {
         let (a2, b2) = (square(g, a), square(g, b));
         let diff = sub(g, a2, b2);
         let zab = div(g, diff, q2);
-        let (ta, tb) = (self.dense(xa.t, a), self.dense(xb.t, b));
-        let l = mul_t(self.g, ta, Some(za));
-        let r = mul_t(self.g, tb, Some(zb));
-        let t = add_t(self.g, l, r);
-        let sq = |cx: &mut Self, t: Tan| {
-            t.map(|t| {
-                let s = square(cx.g, t);
-                cx.sum_dirs(s)
-            })
-        };
-        let (sa, sb) = (sq(self, ta), sq(self, tb));
-        let cross = mul_t(self.g, ta, tb).map(|c| self.sum_dirs(c));
+        let l = self.times(&xa.t, a, Some(za));
+        let r = self.times(&xb.t, b, Some(zb));
+        let t = self.add(&l, a, &r, b, 1.0);
+        let sa = self.dot(&xa.t, a, &xa.t, a, &Pair::Mul);
+        let sb = self.dot(&xb.t, b, &xb.t, b, &Pair::Mul);
+        let cross = self.dot(&xa.t, a, &xb.t, b, &Pair::Mul);
         let g = &mut *self.g;
         let first_a = mul_t(g, xa.lap, Some(za));
         let first_b = mul_t(g, xb.lap, Some(zb));
@@ -319,57 +381,59 @@ impl Ctx<'_> {
         let mixed = mul_t(g, cross, Some(zab));
         let mixed = scale_t(g, mixed, 2.0);
         Stk {
-            t: wrap(t),
+            t,
             lap: sum_t(g, [first_a, first_b, spread, mixed]),
         }
     }
 
     /// `op(a)·op(b)`: `T = op(T(a))·op(b) + op(a)·op(T(b))`,
-    /// `Δ = op(Δa)·op(b) + op(a)·op(Δb) + 2 Σ₀ op(T(a))·op(T(b))`.
+    /// `Δ = op(Δa)·op(b) + op(a)·op(Δb) + 2 Σᵢ op(∂ᵢa)·op(∂ᵢb)`.
     fn matmul(&mut self, ta: bool, tb: bool, a: NodeId, b: NodeId, ins: &[Stk]) -> Stk {
         let op = Op::MatMul { ta, tb };
         let (xa, xb) = (&ins[0], &ins[1]);
-        let l = self.left(ta, tb, a, b, xa.t);
-        let db = self.dense(xb.t, b);
-        let r = db.map(|db| self.per_direction(&op, Side::Fixed(a), Side::Stacked(db)));
-        let t = add_t(self.g, l, r);
+        let l = self.left(&op, a, b, &xa.t);
+        let r = self.map(
+            &xb.t,
+            b,
+            &mut |g, t| Some(matmul(g, &op, a, t)),
+            &mut |cx, t| Some(cx.per_direction(&op, Side::Fixed(a), Side::Stacked(t))),
+        );
+        let y = matmul(self.g, &op, a, b);
+        let t = self.add(&l, y, &r, y, 1.0);
         let l = xa.lap.map(|x| matmul(self.g, &op, x, b));
         let r = xb.lap.map(|x| matmul(self.g, &op, a, x));
-        let cross = match (self.dense(xa.t, a), db) {
-            (Some(da), Some(db)) => {
-                let each = self.per_direction(&op, Side::Stacked(da), Side::Stacked(db));
-                Some(self.sum_dirs(each))
-            }
-            _ => None,
-        };
+        let cross = self.dot(&xa.t, a, &xb.t, b, &Pair::MatMul(op.clone()));
         let cross = scale_t(self.g, cross, 2.0);
         Stk {
-            t: wrap(t),
+            t,
             lap: sum_t(self.g, [l, r, cross]),
         }
     }
 
-    /// `op(T(a))·op(b)`, all directions in one product when `a`'s rows are not contracted.
-    fn left(&mut self, ta: bool, tb: bool, a: NodeId, b: NodeId, t: St) -> Tan {
-        let op = Op::MatMul { ta, tb };
-        if ta {
-            let t = self.dense(t, a)?;
-            return Some(self.per_direction(&op, Side::Stacked(t), Side::Fixed(b)));
-        }
+    /// `op(T(a))·op(b)`: per part, or all directions in one product when `a`'s rows are
+    /// not contracted.
+    fn left(&mut self, op: &Op, a: NodeId, b: NodeId, t: &St) -> St {
+        let Op::MatMul { ta, tb } = *op else {
+            unreachable!()
+        };
         let d = self.d();
         let (rows, cols) = (self.g.shape(a).dims()[0], self.g.shape(a).dims()[1]);
-        if t == St::Eye && cols == d {
+        if *t == St::Eye && cols == d && !ta {
             // direction i is eᵢ in every row: its product is row i of op(b) in every row
             let r = self.rows_of(b, tb);
             let m = self.g.shape(r).dims()[1];
             let r = self.reshape(r, &Shape::new(&[d, 1, m]));
-            return Some(self.g.broadcast(r, &Shape::new(&[d, rows, m])));
+            return St::Dense(self.g.broadcast(r, &Shape::new(&[d, rows, m])));
         }
-        let t = self.dense(t, a)?;
-        let flat = self.reshape(t, &Shape::matrix(d * rows, cols));
-        let p = matmul(self.g, &op, flat, b);
-        let m = self.g.shape(p).dims()[1];
-        Some(self.reshape(p, &Shape::new(&[d, rows, m])))
+        self.map(t, a, &mut |g, x| Some(matmul(g, op, x, b)), &mut |cx, x| {
+            if ta {
+                return Some(cx.per_direction(op, Side::Stacked(x), Side::Fixed(b)));
+            }
+            let flat = cx.reshape(x, &Shape::matrix(d * rows, cols));
+            let p = matmul(cx.g, op, flat, b);
+            let m = cx.g.shape(p).dims()[1];
+            Some(cx.reshape(p, &Shape::new(&[d, rows, m])))
+        })
     }
 
     /// `op(b)`: `b`, or `bᵀ` computed as `bᵀ·I` (the IR has no transpose; the product
@@ -380,8 +444,7 @@ impl Ctx<'_> {
         }
         let m = self.g.shape(b).dims()[0];
         let dt = self.g.dtype(b);
-        let eye: Vec<f64> = (0..m * m).map(|k| f64::from(k % (m + 1) == 0)).collect();
-        let i = self.g.tensor(&eye, dt, &Shape::matrix(m, m));
+        let i = self.g.tensor(&identity(m), dt, &Shape::matrix(m, m));
         let bt = Op::MatMul {
             ta: true,
             tb: false,
@@ -390,7 +453,7 @@ impl Ctx<'_> {
     }
 
     /// `op(x)·op(y)` for each direction, stacked: for the rare products whose contracted
-    /// rows or right operand carry tangents, one product per direction.
+    /// rows or right operand carry stacked tangents, one product per direction.
     fn per_direction(&mut self, op: &Op, x: Side, y: Side) -> NodeId {
         let parts: Vec<NodeId> = (0..self.d())
             .map(|i| {
@@ -398,7 +461,7 @@ impl Ctx<'_> {
                 let y = self.side(y, i);
                 let p = matmul(self.g, op, x, y);
                 let s = self.g.shape(p).clone();
-                self.reshape(p, &stacked_one(&s))
+                self.reshape(p, &self.lead(1, &s))
             })
             .collect();
         self.g.add_or_panic(Op::Concat(0), &parts)
@@ -416,37 +479,87 @@ impl Ctx<'_> {
         }
     }
 
-    /// Concat along `axis`: the seeded leaves in order along the last axis are the
-    /// identity ([`St::Eye`]); otherwise the parts' stacked tangents joined along `axis + 1`.
+    /// Concat along `axis`: the `D` seeded leaves in order along the last axis are the
+    /// identity ([`St::Eye`]); parts join per direction (zeros where an operand has none);
+    /// stacked tangents join along `axis + 1`.
     fn concat(&mut self, axis: u8, values: &[NodeId], ins: &[Stk]) -> Stk {
         let laps: Vec<Tan> = ins.iter().map(|c| c.lap).collect();
         let lap = concat_t(self.g, &Op::Concat(axis), &laps, values);
-        let last = self.g.shape(values[0]).rank() - 1;
-        let in_order = values.len() == self.d()
-            && usize::from(axis) == last
-            && (ins.iter().zip(self.vs)).all(|(c, &v)| c.t == St::Seed(v) && c.lap.is_none())
-            && values.iter().all(|&v| self.g.shape(v).dims()[last] == 1)
-            && distinct(self.vs);
-        if in_order {
+        if self.is_eye(axis, values, ins) {
             return Stk { t: St::Eye, lap };
         }
-        if ins.iter().all(|c| c.t == St::Zero) {
-            return Stk { t: St::Zero, lap };
+        let op = Op::Concat(axis);
+        let parts: Option<Vec<&BTreeMap<usize, NodeId>>> = (ins.iter())
+            .map(|c| match &c.t {
+                St::Parts(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if let Some(parts) = parts {
+            let dirs: std::collections::BTreeSet<usize> =
+                parts.iter().flat_map(|p| p.keys().copied()).collect();
+            let t = (dirs.into_iter())
+                .map(|i| {
+                    let each: Vec<Tan> = parts.iter().map(|p| p.get(&i).copied()).collect();
+                    (i, concat_t(self.g, &op, &each, values).expect("a part"))
+                })
+                .collect();
+            return Stk {
+                t: St::Parts(t),
+                lap,
+            };
         }
-        let parts: Vec<NodeId> = (ins.iter().zip(values))
+        let stacked: Vec<NodeId> = (ins.iter().zip(values))
             .map(|(c, &v)| {
-                let t = self.dense(c.t, v);
-                t.unwrap_or_else(|| {
-                    let s = self.stacked(&self.g.shape(v).clone());
+                self.dense(&c.t, v).unwrap_or_else(|| {
+                    let s = self.lead(self.d(), &self.g.shape(v).clone());
                     let dt = self.g.dtype(v);
                     self.g.fill(0.0, dt, &s)
                 })
             })
             .collect();
-        let t = self.g.add_or_panic(Op::Concat(axis + 1), &parts);
+        let t = self.g.add_or_panic(Op::Concat(axis + 1), &stacked);
         Stk {
             t: St::Dense(t),
             lap,
+        }
+    }
+
+    /// Whether `concat(values)` along `axis` is the `D` distinct seeded leaves in order,
+    /// each one column wide along the last axis.
+    fn is_eye(&self, axis: u8, values: &[NodeId], ins: &[Stk]) -> bool {
+        let last = self.g.shape(values[0]).rank() - 1;
+        let seed = |i: usize, c: &Stk| match &c.t {
+            St::Parts(p) => {
+                p.len() == 1
+                    && p.get(&i)
+                        .is_some_and(|&x| const_value(self.g, x) == Some(1.0))
+            }
+            _ => false,
+        };
+        values.len() == self.d()
+            && usize::from(axis) == last
+            && distinct(self.vs)
+            && (values.iter().zip(self.vs)).all(|(x, v)| x == v)
+            && ins
+                .iter()
+                .enumerate()
+                .all(|(i, c)| seed(i, c) && c.lap.is_none())
+            && values.iter().all(|&v| self.g.shape(v).dims()[last] == 1)
+    }
+}
+
+/// The product whose sum over directions [`Ctx::dot`] forms.
+enum Pair {
+    Mul,
+    MatMul(Op),
+}
+
+impl Pair {
+    fn apply(&self, g: &mut Graph, x: NodeId, y: NodeId) -> NodeId {
+        match self {
+            Pair::Mul => mul(g, x, y),
+            Pair::MatMul(op) => matmul(g, op, x, y),
         }
     }
 }
@@ -460,14 +573,12 @@ enum Side {
 
 /// Stacked tangents from a possibly zero node.
 fn wrap(t: Tan) -> St {
-    t.map_or(St::Zero, St::Dense)
+    t.map_or(ZERO, St::Dense)
 }
 
-/// `[1] ++ s`.
-fn stacked_one(s: &Shape) -> Shape {
-    let mut dims = vec![1];
-    dims.extend_from_slice(s.dims());
-    Shape::new(&dims)
+/// The `n × n` identity, row-major.
+fn identity(n: usize) -> Vec<f64> {
+    (0..n * n).map(|k| f64::from(k % (n + 1) == 0)).collect()
 }
 
 /// Whether no leaf is listed twice.
