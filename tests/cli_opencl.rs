@@ -65,3 +65,52 @@ fn eval_on_opencl_matches_the_cpu_backend() {
         assert!((x - y).abs() <= 1e-10 * scale, "cpu {x} vs opencl {y}");
     }
 }
+
+/// A Laplacian over 16 inputs expands with stacked tangents (`[16, N, width]` values,
+/// broadcasts along the leading axis): OpenCL and the f64 interpreter agree with the CPU
+/// backend on its residuals, loss and gradient.
+#[test]
+fn a_stacked_laplacian_agrees_on_every_backend() {
+    if !opencl_available() {
+        return;
+    }
+    let d = 16;
+    let names: Vec<String> = (1..=d).map(|i| format!("x{i}")).collect();
+    let mut problem = String::from("problem stacked\n");
+    for n in &names {
+        problem += &format!("input {n} in [-1, 1]\n");
+    }
+    let args = names.join(", ");
+    let r2 = (names.iter().map(|n| format!("{n}^2")))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    problem += &format!("net n({args}) = mlp(widths = [8, 8], act = tanh, seed = 3)\n");
+    problem += &format!("let u = (1 - ({r2}) / {d}) * n\n");
+    problem += "points inner = interior(5)\nresidual pde on inner = lap(u) - sin(x1) * x2\n";
+    let rows: Vec<String> = (0..5)
+        .map(|p| {
+            let xs: Vec<String> = (0..d)
+                .map(|i| format!("{:.3}", ((p * d + i) as f64 * 0.37).sin() * 0.9))
+                .collect();
+            format!("[{}]", xs.join(", "))
+        })
+        .collect();
+    let points = format!("{{\"inner\": [{}]}}", rows.join(", "));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), problem).unwrap();
+    std::fs::write(dir.path().join("x.json"), points).unwrap();
+    let mut all: Vec<Vec<f64>> = Vec::new();
+    for backend in ["cpu", "opencl", "interp"] {
+        let mut v = Vec::new();
+        numbers(&eval(dir.path(), backend), &mut v);
+        all.push(v);
+    }
+    // 5 residual values, the loss and the gradient of 217 parameters
+    assert_eq!(all[0].len(), 5 + 1 + 217);
+    let scale = all[0].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for other in &all[1..] {
+        for (x, y) in all[0].iter().zip(other) {
+            assert!((x - y).abs() <= 1e-10 * scale, "cpu {x} vs {y}");
+        }
+    }
+}

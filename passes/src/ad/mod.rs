@@ -31,7 +31,11 @@
 //! otherwise each operator's [`Method`] applies. `Method::Auto` is the cost model's choice:
 //! first order → forward, order ≥ 2 → Taylor (`O(K²)` nodes per op, where nested forward
 //! grows with the number of distinct derivative terms), Laplacian → collapsed Taylor
-//! (`2 + D` vectors per node instead of `1 + 2D`).
+//! (`2 + D` vectors per node instead of `1 + 2D`). With 16 (`stacked::STACK_MIN`) or
+//! more variables the collapsed expansion stacks the `D` tangents of a node on a leading axis
+//! (`stacked.rs`: one product per layer instead of `D`, a graph whose size does not grow
+//! with `D`), unless the graph holds a per-point `jacobian` or a pointwise reverse-mode
+//! derivative, which need the batch axis first in everything they differentiate.
 //!
 //! Mixed partials (`∂²/∂x∂y`, `∂⁵/∂x²∂y³`) are expanded by nesting: the inner operator is
 //! expanded first and the outer one differentiates its result. For the small mixed orders
