@@ -345,8 +345,8 @@ impl<T: Elem> Shared<'_, T> {
         let src = self.0.base[r.src.index()];
         let dst = self.0.base[r.dst.index()];
         let step = r.map.strides[r.axis];
-        if r.axis == 0 && rows_contiguous(dims, &r.map.strides) {
-            return reduce_rows(src, dst, r, step, (o0, o1));
+        if let Some(inner) = contiguous_after(dims, &r.map.strides, r.axis) {
+            return reduce_blocks(src, dst, r, step, inner, (o0, o1));
         }
         for o in o0..o1 {
             let start = r.map.offset + reduced_offset(dims, &r.map.strides, r.axis, o);
@@ -362,39 +362,46 @@ impl<T: Elem> Shared<'_, T> {
     }
 }
 
-/// Whether the axes after the first are contiguous row-major (size-1 axes ignored).
-fn rows_contiguous(dims: &[usize], strides: &[usize]) -> bool {
+/// The number of elements after `axis` when those axes are contiguous row-major (size-1
+/// axes ignored), so that consecutive outputs read consecutive elements.
+fn contiguous_after(dims: &[usize], strides: &[usize], axis: usize) -> Option<usize> {
     let mut expect = 1;
-    for k in (1..dims.len()).rev() {
+    for k in (axis + 1..dims.len()).rev() {
         if dims[k] != 1 && strides[k] != expect {
-            return false;
+            return None;
         }
         expect *= dims[k];
     }
-    true
+    Some(expect)
 }
 
-/// Sum over axis 0 of an operand whose rows are contiguous, for outputs `o0..o1`: blocks
-/// of outputs are accumulated row by row (cache-friendly, vectorisable). Each output
-/// still sums its column in row order, so results equal the column-by-column loop.
-fn reduce_rows<T: Elem>(
+/// A reduction over `axis` whose trailing axes (`inner` elements) are contiguous, for
+/// outputs `o0..o1`: runs of consecutive outputs within one inner block are accumulated
+/// row by row (cache-friendly, vectorisable) — a sum over the directions of `[D, N, K]`
+/// (axis 0) or over the points of one (axis 1). Each output still sums its elements in
+/// order along `axis`, so results equal the element-by-element loop bit for bit.
+fn reduce_blocks<T: Elem>(
     src: *mut T,
     dst: *mut T,
     r: &Reduce,
     step: usize,
+    inner: usize,
     (o0, o1): (usize, usize),
 ) {
     const BLOCK: usize = 256;
-    let len = r.shape.dims()[0];
+    let dims = r.shape.dims();
+    let len = dims[r.axis];
     let mut acc = [0.0f64; BLOCK];
     let mut o = o0;
     while o < o1 {
-        let w = BLOCK.min(o1 - o);
+        let w = BLOCK.min(o1 - o).min(inner - o % inner);
+        let base = r.map.offset + reduced_offset(dims, &r.map.strides, r.axis, o);
         acc[..w].fill(0.0);
         for j in 0..len {
-            // SAFETY: row j, columns o..o+w lie inside the operand's view of `src`.
-            let row =
-                unsafe { std::slice::from_raw_parts(src.add(r.map.offset + j * step + o), w) };
+            // SAFETY: the w outputs from o share their outer index, so their elements at
+            // index j of `axis` are the w consecutive ones from base + j·step, inside the
+            // operand's view of `src`.
+            let row = unsafe { std::slice::from_raw_parts(src.add(base + j * step), w) };
             for (a, v) in acc[..w].iter_mut().zip(row) {
                 *a += v.to_f64();
             }
