@@ -239,7 +239,7 @@ impl Ctx<'_> {
             Op::Broadcast(_) | Op::Reshape(_) | Op::Sum(_) | Op::Mean(_) | Op::Slice { .. } => {
                 self.linear(&n.op, a(0), &ins[0])
             }
-            Op::MatMul { ta, tb } => self.matmul(*ta, *tb, a(0), a(1), ins),
+            Op::MatMul { .. } => self.matmul(id, ins),
             Op::Concat(axis) => self.concat(*axis, &n.args, ins),
             Op::Input { .. }
             | Op::Param { .. }
@@ -388,8 +388,9 @@ impl Ctx<'_> {
 
     /// `op(a)·op(b)`: `T = op(T(a))·op(b) + op(a)·op(T(b))`,
     /// `Δ = op(Δa)·op(b) + op(a)·op(Δb) + 2 Σᵢ op(∂ᵢa)·op(∂ᵢb)`.
-    fn matmul(&mut self, ta: bool, tb: bool, a: NodeId, b: NodeId, ins: &[Stk]) -> Stk {
-        let op = Op::MatMul { ta, tb };
+    fn matmul(&mut self, y: NodeId, ins: &[Stk]) -> Stk {
+        let op = self.g.op(y).clone();
+        let (a, b) = (self.g.args(y)[0], self.g.args(y)[1]);
         let (xa, xb) = (&ins[0], &ins[1]);
         let l = self.left(&op, a, b, &xa.t);
         let r = self.map(
@@ -398,7 +399,6 @@ impl Ctx<'_> {
             &mut |g, t| Some(matmul(g, &op, a, t)),
             &mut |cx, t| Some(cx.per_direction(&op, Side::Fixed(a), Side::Stacked(t))),
         );
-        let y = matmul(self.g, &op, a, b);
         let t = self.add(&l, y, &r, y, 1.0);
         let l = xa.lap.map(|x| matmul(self.g, &op, x, b));
         let r = xb.lap.map(|x| matmul(self.g, &op, a, x));
