@@ -187,15 +187,8 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: NodeId, a1: NodeId, ins: &[Col
 /// `z_ab = (a² - b²)/q²`, so
 /// `Δz = z_a Δa + z_b Δb + (2ab/q²) Σᵢ((∂ᵢb)² - (∂ᵢa)²) + 2 z_ab Σᵢ ∂ᵢa ∂ᵢb`.
 fn atan2(g: &mut Graph, a: NodeId, b: NodeId, ca: &Col, cb: &Col) -> Col {
-    let (za, zb) = atan2_partials(g, a, b);
-    let q = radius2(g, a, b);
-    let q2 = square(g, q);
-    let ab = mul(g, a, b);
-    let ab2 = scale(g, ab, 2.0);
-    let h = div(g, ab2, q2);
-    let (a2, b2) = (square(g, a), square(g, b));
-    let diff = sub(g, a2, b2);
-    let zab = div(g, diff, q2);
+    let z = Atan2::new(g, a, b);
+    let (za, zb) = (z.za, z.zb);
     let t: Vec<Tan> =
         ca.t.iter()
             .zip(&cb.t)
@@ -216,15 +209,48 @@ fn atan2(g: &mut Graph, a: NodeId, b: NodeId, ca: &Col, cb: &Col) -> Col {
             .map(|(x, y)| mul_t(g, *x, *y))
             .collect();
     let cross = sum_t(g, cross);
-    let first_a = mul_t(g, ca.lap, Some(za));
-    let first_b = mul_t(g, cb.lap, Some(zb));
-    let spread = sub_t(g, sb, sa);
-    let spread = mul_t(g, spread, Some(h));
-    let mixed = mul_t(g, cross, Some(zab));
-    let mixed = scale_t(g, mixed, 2.0);
     Col {
         t,
-        lap: sum_t(g, [first_a, first_b, spread, mixed]),
+        lap: z.lap(g, [ca.lap, cb.lap], [sa, sb, cross]),
+    }
+}
+
+/// The partial derivatives of `z = atan2(a, b)` that its collapsed second-order term
+/// needs (shared with the stacked expansion).
+pub(super) struct Atan2 {
+    /// `z_a = b/q`, `z_b = -a/q`, `q = a² + b²`.
+    pub za: NodeId,
+    pub zb: NodeId,
+    /// `2ab/q² = z_bb = -z_aa`.
+    h: NodeId,
+    /// `z_ab = (a² - b²)/q²`.
+    zab: NodeId,
+}
+
+impl Atan2 {
+    pub(super) fn new(g: &mut Graph, a: NodeId, b: NodeId) -> Atan2 {
+        let (za, zb) = atan2_partials(g, a, b);
+        let q = radius2(g, a, b);
+        let q2 = square(g, q);
+        let ab = mul(g, a, b);
+        let ab2 = scale(g, ab, 2.0);
+        let h = div(g, ab2, q2);
+        let (a2, b2) = (square(g, a), square(g, b));
+        let diff = sub(g, a2, b2);
+        let zab = div(g, diff, q2);
+        Atan2 { za, zb, h, zab }
+    }
+
+    /// `Δz = z_a Δa + z_b Δb + (2ab/q²)(Σᵢ(∂ᵢb)² - Σᵢ(∂ᵢa)²) + 2 z_ab Σᵢ ∂ᵢa ∂ᵢb` from
+    /// `[Δa, Δb]` and `[Σᵢ(∂ᵢa)², Σᵢ(∂ᵢb)², Σᵢ ∂ᵢa ∂ᵢb]`.
+    pub(super) fn lap(&self, g: &mut Graph, [la, lb]: [Tan; 2], [sa, sb, cross]: [Tan; 3]) -> Tan {
+        let first_a = mul_t(g, la, Some(self.za));
+        let first_b = mul_t(g, lb, Some(self.zb));
+        let spread = sub_t(g, sb, sa);
+        let spread = mul_t(g, spread, Some(self.h));
+        let mixed = mul_t(g, cross, Some(self.zab));
+        let mixed = scale_t(g, mixed, 2.0);
+        sum_t(g, [first_a, first_b, spread, mixed])
     }
 }
 

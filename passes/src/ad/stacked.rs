@@ -26,7 +26,8 @@
 //! where nothing needs the graph point-separable (see `Expander::stack_ok`).
 
 use super::build::*;
-use super::forward::{atan2_partials, deriv1, deriv2, powi_deriv1, powi_deriv2, radius2};
+use super::collapsed::Atan2;
+use super::forward::{deriv1, deriv2, powi_deriv1, powi_deriv2};
 use nabla_ir::{BinOp, Graph, NodeId, Op, Shape, UnOp};
 use std::collections::{BTreeMap, HashMap};
 
@@ -357,32 +358,16 @@ impl Ctx<'_> {
     /// `Δz = z_a Δa + z_b Δb + (2ab/q²) Σᵢ((∂ᵢb)² − (∂ᵢa)²) + 2 z_ab Σᵢ ∂ᵢa ∂ᵢb`,
     /// `z_ab = (a² − b²)/q²` (as in the collapsed expansion).
     fn atan2(&mut self, a: NodeId, b: NodeId, xa: &Stk, xb: &Stk) -> Stk {
-        let g = &mut *self.g;
-        let (za, zb) = atan2_partials(g, a, b);
-        let q = radius2(g, a, b);
-        let q2 = square(g, q);
-        let ab = mul(g, a, b);
-        let ab2 = scale(g, ab, 2.0);
-        let h = div(g, ab2, q2);
-        let (a2, b2) = (square(g, a), square(g, b));
-        let diff = sub(g, a2, b2);
-        let zab = div(g, diff, q2);
-        let l = self.times(&xa.t, a, Some(za));
-        let r = self.times(&xb.t, b, Some(zb));
+        let z = Atan2::new(self.g, a, b);
+        let l = self.times(&xa.t, a, Some(z.za));
+        let r = self.times(&xb.t, b, Some(z.zb));
         let t = self.add(&l, a, &r, b, 1.0);
         let sa = self.dot(&xa.t, a, &xa.t, a, &Pair::Mul);
         let sb = self.dot(&xb.t, b, &xb.t, b, &Pair::Mul);
         let cross = self.dot(&xa.t, a, &xb.t, b, &Pair::Mul);
-        let g = &mut *self.g;
-        let first_a = mul_t(g, xa.lap, Some(za));
-        let first_b = mul_t(g, xb.lap, Some(zb));
-        let spread = sub_t(g, sb, sa);
-        let spread = mul_t(g, spread, Some(h));
-        let mixed = mul_t(g, cross, Some(zab));
-        let mixed = scale_t(g, mixed, 2.0);
         Stk {
             t,
-            lap: sum_t(g, [first_a, first_b, spread, mixed]),
+            lap: z.lap(self.g, [xa.lap, xb.lap], [sa, sb, cross]),
         }
     }
 
