@@ -256,3 +256,27 @@ fn a_graph_with_a_per_point_jacobian_keeps_directions_apart() {
     let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
     assert_close("jacobian", &by_default[0].data, &jets[0].data, 1e-11);
 }
+
+/// The stacked expansion's graph does not grow with the number of variables: the
+/// Laplacian of an MLP over 100 inputs has the nodes of the one over 50 plus the 50 extra
+/// input leaves (and a handful for the wider concat and first layer), where one tangent
+/// per direction adds a chain of nodes per layer for every direction.
+#[test]
+fn the_stacked_graph_does_not_grow_with_the_variables() {
+    let nodes = |d: usize, m: Method| {
+        let mut g = Graph::new();
+        let xs = inputs(&mut g, d, 8);
+        let x = op(&mut g, Op::Concat(1), &xs);
+        let net = mlp(&mut g, x, &[d, 16, 16, 1], "u");
+        let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
+        g.set_output("lap", lap);
+        expand(&g, &forced(m)).unwrap().1.nodes_after
+    };
+    let (s50, s100) = (nodes(50, Method::Collapsed), nodes(100, Method::Collapsed));
+    assert!(
+        s100 - s50 <= 60,
+        "stacked: {s50} nodes at D = 50, {s100} at D = 100"
+    );
+    let (t50, t100) = (nodes(50, Method::Taylor), nodes(100, Method::Taylor));
+    assert!(t100 - t50 > 10 * 50, "per direction: {t50} and {t100}");
+}
