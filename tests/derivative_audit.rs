@@ -168,6 +168,39 @@ fn laplacian_forms_agree_with_central_differences() {
     }
     check(&PTS2, &exact);
     check(&PTS3, &exact);
+    // 20 inputs: the collapsed Laplacian stacks its tangents (16 or more variables)
+    let pts20: Vec<[f64; 20]> = (0..3)
+        .map(|p| std::array::from_fn(|i| ((p * 20 + i) as f64 * 0.37).sin() * 0.8))
+        .collect();
+    check(&pts20, &exact);
+}
+
+/// Over 20 inputs the closure's arguments in reverse order: the concatenated inputs are
+/// not the seeded variables in order, so the stacked expansion keeps one tangent per
+/// direction through the network instead of taking the rows of `Wᵀ` (the same Laplacian
+/// either way).
+#[test]
+fn stacked_closure_laplacian_with_permuted_arguments() {
+    let pts: Vec<[f64; 20]> = (0..3)
+        .map(|p| std::array::from_fn(|i| ((p * 20 + i) as f64 * 0.53).cos() * 0.7))
+        .collect();
+    let c = Case::new(&pts, 5);
+    let u = c.u();
+    let want = c.want(|p| fd_lap(&u, p));
+    for m in [Method::Collapsed, Method::Taylor] {
+        let out = c.run(|net, xs| {
+            let rev: Vec<_> = xs.iter().rev().copied().collect();
+            vec![(
+                "rev",
+                laplacian_with(
+                    m,
+                    |v| net.apply_to(&v.iter().rev().copied().collect::<Vec<_>>()),
+                    &rev,
+                ),
+            )]
+        });
+        assert_close(&format!("reversed 20-D {m:?}"), &out["rev"], &want);
+    }
 }
 
 /// The closure Laplacian over a subset of the inputs (`Δ_{x,z}` in 3-D) and with the
