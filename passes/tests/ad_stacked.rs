@@ -280,3 +280,47 @@ fn the_stacked_graph_does_not_grow_with_the_variables() {
     let (t50, t100) = (nodes(50, Method::Taylor), nodes(100, Method::Taylor));
     assert!(t100 - t50 > 10 * 50, "per direction: {t50} and {t100}");
 }
+
+/// The network's input holds other columns than the Laplacian's variables, or holds them
+/// out of order: `u(t, x₁ … x₁₆)` with `Δ` over the x's (the first layer's tangents a slice
+/// of `Wᵀ`'s rows), and `u(x₁₆ … x₁, t)` (a selection of them): stacked, against Taylor
+/// jets (1e-12) and finite differences (1e-6), values and the parameter gradient.
+#[test]
+fn inputs_beside_and_out_of_order_stack_too() {
+    let (d, n) = (16, 5);
+    for reversed in [false, true] {
+        let mut g = Graph::new();
+        let xs = inputs(&mut g, d, n);
+        let t = input(&mut g, "t", &[n, 1]);
+        let cols: Vec<NodeId> = match reversed {
+            false => std::iter::once(t).chain(xs.iter().copied()).collect(),
+            true => xs.iter().rev().copied().chain(std::iter::once(t)).collect(),
+        };
+        let x = op(&mut g, Op::Concat(1), &cols);
+        let net = mlp(&mut g, x, &[d + 1, 10, 10, 1], "u");
+        g.set_output("u", net.out);
+        let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
+        g.set_output("lap", lap);
+        let mut e = point_env(d, n, 21);
+        e.insert("t".into(), Tensor::column(Rng(22).vec(n, 0.0, 1.0)));
+        param_env(&g, &net.params(), &mut Rng(23), &mut e);
+        let vars: Vec<String> = (0..d).map(|i| format!("x{i}")).collect();
+        let reference = fd_laplacian(&g, "u", &e, &vars);
+        assert!(stacks(&g, &forced(Method::Collapsed), d));
+        let stacked = eval_expanded(&g, &forced(Method::Collapsed), &e);
+        let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
+        let what = format!("reversed = {reversed}");
+        assert_close(&what, &stacked[1].data, &reference, 1e-6);
+        assert_close(&what, &stacked[1].data, &jets[1].data, 1e-12);
+        let sq = un(&mut g, UnOp::Square, lap);
+        let loss = sum_all(&mut g, sq);
+        g.clear_outputs();
+        let p = net.params()[0];
+        let level = g.fresh_level();
+        let gr = op(&mut g, Op::Grad { level }, &[loss, p]);
+        g.set_output("g", gr);
+        let stacked = eval_expanded(&g, &forced(Method::Collapsed), &e);
+        let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
+        assert_close(&what, &stacked[0].data, &jets[0].data, 1e-10);
+    }
+}

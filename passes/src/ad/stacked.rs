@@ -14,10 +14,10 @@
 //! The FLOPs are those of the collapsed expansion; the graph has a few nodes per op where
 //! the collapsed one has `D` (B3, `D = 100`: one product per layer instead of 100), so
 //! simplification and code generation take time independent of `D` and each product is
-//! one large matrix product. Where the `D` directions are the `D` seeded input columns of a
-//! concat in order — an MLP's input — their tangent is the identity along the last axis
-//! ([`St::Eye`]), and the first layer's tangent is the rows of `Wᵀ` broadcast over the
-//! points, with no product over points at all. Values built from a few coordinates each
+//! one large matrix product. Where the directions are seeded input columns of a concat
+//! along its last axis — an MLP's input, `[x₁ … x_D]` or `[t, x₁ … x_D]` — each direction's
+//! tangent is one unit column ([`St::Onehot`]), and the first layer's tangents are rows
+//! of `Wᵀ` broadcast over the points, with no product over points at all. Values built from a few coordinates each
 //! (`1 − Σ xᵢ²`, `sin(x₃)`) keep one tangent per nonzero direction ([`St::Parts`]) until
 //! they meet a stacked one, so a sum of `D` functions of one coordinate costs `O(D)`, not
 //! `O(D²)`.
@@ -41,9 +41,10 @@ enum St {
     /// The nonzero directions only, each with its tangent (of the node's shape); none:
     /// zero along every direction. A seeded leaf is `1` along its own directions.
     Parts(BTreeMap<usize, NodeId>),
-    /// The concat of all `D` seeded leaves in order along the last axis: direction `i` is
-    /// the unit vector `eᵢ` of that axis at every point.
-    Eye,
+    /// A concat along the last axis of seeded leaves (one column each, each direction at
+    /// most once) and of parts without tangents: direction `i` is the unit vector of
+    /// column `cols[i]` at every point (zero when `None`).
+    Onehot(Vec<Option<usize>>),
     /// All directions stacked: `[D] ++ shape`.
     Dense(NodeId),
 }
@@ -131,12 +132,14 @@ impl Ctx<'_> {
                     .collect();
                 Some(self.g.add_or_panic(Op::Concat(0), &rows))
             }
-            St::Eye => {
+            St::Onehot(cols) => {
+                let width = s.dims()[s.rank() - 1];
                 let mut dims = vec![1; s.rank() + 1];
                 dims[0] = d;
-                dims[s.rank()] = d;
-                let eye = identity(d);
-                let e = self.g.tensor(&eye, dt, &Shape::new(&dims));
+                dims[s.rank()] = width;
+                let e = self
+                    .g
+                    .tensor(&selection(cols, width), dt, &Shape::new(&dims));
                 Some(self.g.broadcast(e, &self.lead(d, &s)))
             }
         }
@@ -403,9 +406,11 @@ impl Ctx<'_> {
         };
         let d = self.d();
         let (rows, cols) = (self.g.shape(a).dims()[0], self.g.shape(a).dims()[1]);
-        if *t == St::Eye && cols == d && !ta {
-            // direction i is eᵢ in every row: its product is row i of op(b) in every row
+        if let (St::Onehot(picks), false) = (t, ta) {
+            // direction i is the unit vector of column cᵢ in every row: its product is row
+            // cᵢ of op(b) in every row
             let r = self.rows_of(b, tb);
+            let r = self.pick_rows(r, picks);
             let m = self.g.shape(r).dims()[1];
             let r = self.reshape(r, &Shape::new(&[d, 1, m]));
             return St::Dense(self.g.broadcast(r, &Shape::new(&[d, rows, m])));
@@ -419,6 +424,27 @@ impl Ctx<'_> {
             let m = cx.g.shape(p).dims()[1];
             Some(cx.reshape(p, &Shape::new(&[d, rows, m])))
         })
+    }
+
+    /// Row `cᵢ` of `r` for each direction `i` (zeros for `None`): a slice when the rows
+    /// are consecutive in order (`[t, x₁ … x_D]`), else the selection matrix times `r`
+    /// (`2·D·C·M` FLOPs once per run).
+    fn pick_rows(&mut self, r: NodeId, picks: &[Option<usize>]) -> NodeId {
+        let c = self.g.shape(r).dims()[0];
+        let first = picks[0];
+        let run = (picks.iter().enumerate()).all(|(i, p)| first.is_some_and(|f| *p == Some(f + i)));
+        if let (true, Some(f)) = (run, first) {
+            return self.g.slice(r, 0, f, picks.len());
+        }
+        let dt = self.g.dtype(r);
+        let sel = self
+            .g
+            .tensor(&selection(picks, c), dt, &Shape::matrix(picks.len(), c));
+        let nn = Op::MatMul {
+            ta: false,
+            tb: false,
+        };
+        self.g.add_or_panic(nn, &[sel, r])
     }
 
     /// `op(b)`: `b`, or `bᵀ` computed as `bᵀ·I` (the IR has no transpose; the product
@@ -464,14 +490,17 @@ impl Ctx<'_> {
         }
     }
 
-    /// Concat along `axis`: the `D` seeded leaves in order along the last axis are the
-    /// identity ([`St::Eye`]); parts join per direction (zeros where an operand has none);
+    /// Concat along `axis`: seeded leaves along the last axis are unit columns
+    /// ([`St::Onehot`]); parts join per direction (zeros where an operand has none);
     /// stacked tangents join along `axis + 1`.
     fn concat(&mut self, axis: u8, values: &[NodeId], ins: &[Stk]) -> Stk {
         let laps: Vec<Tan> = ins.iter().map(|c| c.lap).collect();
         let lap = concat_t(self.g, &Op::Concat(axis), &laps, values);
-        if self.is_eye(axis, values, ins) {
-            return Stk { t: St::Eye, lap };
+        if let Some(cols) = self.onehot(axis, values, ins) {
+            return Stk {
+                t: St::Onehot(cols),
+                lap,
+            };
         }
         let op = Op::Concat(axis);
         let parts: Option<Vec<&BTreeMap<usize, NodeId>>> = (ins.iter())
@@ -510,27 +539,33 @@ impl Ctx<'_> {
         }
     }
 
-    /// Whether `concat(values)` along `axis` is the `D` distinct seeded leaves in order,
-    /// each one column wide along the last axis.
-    fn is_eye(&self, axis: u8, values: &[NodeId], ins: &[Stk]) -> bool {
+    /// The column of each direction when `concat(values)` along the last axis joins
+    /// seeded leaves one column wide, each direction at most once, and values without
+    /// tangents (of any width); `None` otherwise or when no direction is there.
+    fn onehot(&self, axis: u8, values: &[NodeId], ins: &[Stk]) -> Option<Vec<Option<usize>>> {
         let last = self.g.shape(values[0]).rank() - 1;
-        let seed = |i: usize, c: &Stk| match &c.t {
-            St::Parts(p) => {
-                p.len() == 1
-                    && p.get(&i)
-                        .is_some_and(|&x| const_value(self.g, x) == Some(1.0))
+        if usize::from(axis) != last {
+            return None;
+        }
+        let mut cols = vec![None; self.d()];
+        let mut at = 0;
+        for (&v, c) in values.iter().zip(ins) {
+            let width = self.g.shape(v).dims()[last];
+            match &c.t {
+                St::Parts(p) if p.is_empty() && c.lap.is_none() => {}
+                St::Parts(p) if p.len() == 1 && width == 1 && c.lap.is_none() => {
+                    let (&i, &x) = p.iter().next()?;
+                    let seeded = self.vs[i] == v && const_value(self.g, x) == Some(1.0);
+                    if !seeded || cols[i].is_some() {
+                        return None;
+                    }
+                    cols[i] = Some(at);
+                }
+                _ => return None,
             }
-            _ => false,
-        };
-        values.len() == self.d()
-            && usize::from(axis) == last
-            && distinct(self.vs)
-            && (values.iter().zip(self.vs)).all(|(x, v)| x == v)
-            && ins
-                .iter()
-                .enumerate()
-                .all(|(i, c)| seed(i, c) && c.lap.is_none())
-            && values.iter().all(|&v| self.g.shape(v).dims()[last] == 1)
+            at += width;
+        }
+        cols.iter().any(Option::is_some).then_some(cols)
     }
 }
 
@@ -566,10 +601,14 @@ fn identity(n: usize) -> Vec<f64> {
     (0..n * n).map(|k| f64::from(k % (n + 1) == 0)).collect()
 }
 
-/// Whether no leaf is listed twice.
-fn distinct(vs: &[NodeId]) -> bool {
-    let mut s = vs.to_vec();
-    s.sort();
-    s.dedup();
-    s.len() == vs.len()
+/// The `picks.len() × width` matrix whose row `i` is the unit row of column `picks[i]`
+/// (zero for `None`), row-major.
+fn selection(picks: &[Option<usize>], width: usize) -> Vec<f64> {
+    let mut m = vec![0.0; picks.len() * width];
+    for (i, p) in picks.iter().enumerate() {
+        if let Some(c) = p {
+            m[i * width + c] = 1.0;
+        }
+    }
+    m
 }
