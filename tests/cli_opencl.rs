@@ -22,11 +22,15 @@ const POINTS: &str = r#"{"inner": [[0.1, 0.2], [0.3, 0.9], [0.5, 0.5], [0.7, 0.1
  "walls": [[0.0, 0.3], [1.0, 0.7], [0.4, 0.0], [0.8, 1.0]]}"#;
 
 fn eval(dir: &std::path::Path, backend: &str) -> Value {
+    eval_with(dir, backend, "auto")
+}
+
+fn eval_with(dir: &std::path::Path, backend: &str, derivs: &str) -> Value {
     let out = Command::cargo_bin("nabla")
         .unwrap()
         .current_dir(dir)
         .args(["eval", "p.nabla", "--points", "x.json", "--grad"])
-        .args(["--dtype", "f64", "--backend", backend])
+        .args(["--dtype", "f64", "--backend", backend, "--derivs", derivs])
         .assert()
         .success()
         .get_output()
@@ -68,7 +72,8 @@ fn eval_on_opencl_matches_the_cpu_backend() {
 
 /// A Laplacian over 16 inputs expands with stacked tangents (`[16, N, width]` values,
 /// broadcasts along the leading axis): OpenCL and the f64 interpreter agree with the CPU
-/// backend on its residuals, loss and gradient.
+/// backend on its residuals, loss and gradient, and the residuals are those of f64
+/// central differences of the network (`--derivs fd`, no AD at all).
 #[test]
 fn a_stacked_laplacian_agrees_on_every_backend() {
     if !opencl_available() {
@@ -112,5 +117,16 @@ fn a_stacked_laplacian_agrees_on_every_backend() {
         for (x, y) in all[0].iter().zip(other) {
             assert!((x - y).abs() <= 1e-10 * scale, "cpu {x} vs {y}");
         }
+    }
+    // step ε^(1/4) ≈ 1.2e-4: truncation ~1e-8 and rounding ~1e-8 per direction
+    let (mut fd, mut exact) = (Vec::new(), Vec::new());
+    numbers(&eval_with(dir.path(), "cpu", "fd")["residuals"], &mut fd);
+    numbers(&eval(dir.path(), "cpu")["residuals"], &mut exact);
+    assert_eq!(fd.len(), 5);
+    for (x, y) in exact.iter().zip(&fd) {
+        assert!(
+            (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+            "stacked {x} vs fd {y}"
+        );
     }
 }

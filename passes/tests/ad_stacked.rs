@@ -29,6 +29,24 @@ fn point_env(d: usize, n: usize, seed: u64) -> Env {
     e
 }
 
+/// `Σ xᵢ`, added left to right.
+fn sum_of(g: &mut Graph, xs: &[NodeId]) -> NodeId {
+    (xs.iter().skip(1)).fold(xs[0], |a, &b| bin(g, BinOp::Add, a, b))
+}
+
+fn product(ta: bool, tb: bool) -> Op {
+    Op::MatMul { ta, tb }
+}
+
+/// Columns `start..start + len` of a matrix.
+fn columns(start: u32, len: u32) -> Op {
+    Op::Slice {
+        axis: 1,
+        start,
+        len,
+    }
+}
+
 /// `Σᵢ (f(x + h·1ᵢ) − 2f(x) + f(x − h·1ᵢ)) / h²` over the listed variables (an input
 /// listed twice counts twice), `h = 1e-4`: error ~1e-8 per term.
 fn fd_laplacian(g: &Graph, out: &str, e: &Env, vars: &[String]) -> Vec<f64> {
@@ -136,25 +154,12 @@ fn every_rule(g: &mut Graph, n: usize, cols: &[NodeId], w: NodeId) -> NodeId {
     // [n, 4] → [2n, 2] → back, a slice, and a sum and mean over columns
     let r = op(g, Op::Reshape(Shape::matrix(2 * n, 2)), &[at]);
     let r = op(g, Op::Reshape(Shape::matrix(n, 4)), &[r]);
-    let slice = Op::Slice {
-        axis: 1,
-        start: 1,
-        len: 3,
-    };
-    let sl = op(g, slice, &[r]);
+    let sl = op(g, columns(1, 3), &[r]);
     // contracted over rows: slᵀ·sl is [3, 3], both operands carry tangents
-    let tn = Op::MatMul {
-        ta: true,
-        tb: false,
-    };
-    let tn = op(g, tn, &[sl, sl]);
+    let tn = op(g, product(true, false), &[sl, sl]);
     // a right operand with tangents: [n, 3] · [3, 3]
     let k = tensor(g, &Rng(4).tensor(&[n, 3], -1.0, 1.0));
-    let nn = Op::MatMul {
-        ta: false,
-        tb: false,
-    };
-    let right = op(g, nn, &[k, tn]);
+    let right = op(g, product(false, false), &[k, tn]);
     let total = bin(g, BinOp::Mul, right, sl);
     let m = op(g, Op::Mean(1), &[total]);
     let s1 = op(g, Op::Sum(1), &[sl]);
@@ -195,7 +200,7 @@ fn every_rule_on_coordinates_against_taylor_jets() {
     let (d, n) = (16, 5);
     let mut g = Graph::new();
     let xs = inputs(&mut g, d, n);
-    let sum_x = (xs.iter().skip(1)).fold(xs[0], |a, &b| bin(&mut g, BinOp::Add, a, b));
+    let sum_x = sum_of(&mut g, &xs);
     let f = every_rule(&mut g, n, &[xs[3], xs[0], xs[5]], sum_x);
     let mut vs = xs.clone();
     vs.push(xs[5]);
@@ -212,23 +217,10 @@ fn every_rule_on_stacked_tangents_against_taylor_jets() {
     let xs = inputs(&mut g, d, n);
     let x = op(&mut g, Op::Concat(1), &xs);
     let w = tensor(&mut g, &Rng(12).tensor(&[3, d], -0.5, 0.5));
-    let nt = Op::MatMul {
-        ta: false,
-        tb: true,
-    };
-    let z = op(&mut g, nt, &[x, w]);
+    let z = op(&mut g, product(false, true), &[x, w]);
     let z = un(&mut g, UnOp::Tanh, z);
-    let cols: Vec<NodeId> = (0..3)
-        .map(|j| {
-            let slice = Op::Slice {
-                axis: 1,
-                start: j,
-                len: 1,
-            };
-            op(&mut g, slice, &[z])
-        })
-        .collect();
-    let sum_x = (xs.iter().skip(1)).fold(xs[0], |a, &b| bin(&mut g, BinOp::Add, a, b));
+    let cols: Vec<NodeId> = (0..3).map(|j| op(&mut g, columns(j, 1), &[z])).collect();
+    let sum_x = sum_of(&mut g, &xs);
     let wv = bin(&mut g, BinOp::Mul, sum_x, cols[1]);
     let f = every_rule(&mut g, n, &cols, wv);
     check_every_rule(&mut g, f, &xs, d, true);

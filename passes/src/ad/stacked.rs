@@ -204,21 +204,14 @@ impl Ctx<'_> {
     fn dot(&mut self, x: &St, lx: NodeId, y: &St, ly: NodeId, p: &Pair) -> Tan {
         if let (St::Parts(a), St::Parts(b)) = (x, y) {
             let terms: Vec<Tan> = (a.iter())
-                .filter_map(|(i, &u)| {
-                    let v = *b.get(i)?;
-                    Some(Some(match p {
-                        Pair::Mul if u == v => square(self.g, u),
-                        _ => p.apply(self.g, u, v),
-                    }))
-                })
+                .filter_map(|(i, &u)| Some(Some(p.apply(self.g, u, *b.get(i)?))))
                 .collect();
             return sum_t(self.g, terms);
         }
         let u = self.dense(x, lx)?;
         let v = self.dense(y, ly)?;
         let each = match p {
-            Pair::Mul if u == v => square(self.g, u),
-            Pair::Mul => mul(self.g, u, v),
+            Pair::Mul => p.apply(self.g, u, v),
             Pair::MatMul(op) => self.per_direction(op, Side::Stacked(u), Side::Stacked(v)),
         };
         Some(self.g.add_or_panic(Op::Sum(0), &[each]))
@@ -576,8 +569,10 @@ enum Pair {
 }
 
 impl Pair {
+    /// `P(x, y)`; `x·x` as a square.
     fn apply(&self, g: &mut Graph, x: NodeId, y: NodeId) -> NodeId {
         match self {
+            Pair::Mul if x == y => square(g, x),
             Pair::Mul => mul(g, x, y),
             Pair::MatMul(op) => matmul(g, op, x, y),
         }
