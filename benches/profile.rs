@@ -3,6 +3,7 @@
 //! the pipeline, then Cranelift: scheduling and code generation), the total time per kind
 //! of step and the ten slowest steps (each step run alone on one thread, median of 5
 //! runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
+//! With `f64` among the arguments (`-- B4 f64`) everything runs in f64 instead.
 
 mod objectives;
 
@@ -14,14 +15,21 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
+    let mut args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    let dtype = match args.iter().position(|a| a == "f64") {
+        Some(i) => {
+            args.remove(i);
+            DType::F64
+        }
+        None => DType::F32,
+    };
     for o in objectives::chosen(true, &args) {
         let opts = nabla::Options {
             backend: Backend::Cranelift,
-            dtype: DType::F32,
+            dtype,
             derivs: None,
             simplify: true,
             threads: Some(1),
@@ -32,7 +40,7 @@ fn main() {
         let lower_s = t0.elapsed().as_secs_f64();
         let info = verify(&lowered).unwrap();
         let copts = cranelift::Options {
-            dtype: DType::F32,
+            dtype,
             ..cranelift::Options::default()
         };
         let t0 = Instant::now();
@@ -55,7 +63,7 @@ fn main() {
         runs.clear();
         let total: Duration = steps.iter().map(|s| s.1).sum();
         println!(
-            "{} loss+grad f32: {} steps, {:.3} ms",
+            "{} loss+grad {dtype}: {} steps, {:.3} ms",
             o.id,
             steps.len(),
             total.as_secs_f64() * 1e3

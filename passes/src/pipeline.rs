@@ -138,13 +138,13 @@ fn run_ad(g: &Graph, opts: &PipelineOptions, _: &Report) -> PassResult {
     Ok(Some((g, PassReport::Ad(r))))
 }
 
-/// Equality saturation with `opts.simplify`, when given; its full schedule only when the
-/// AD added up derivatives along separate directions or nested input derivatives
-/// ([`AdReport::full_simplify`](crate::ad::AdReport::full_simplify)).
+/// Equality saturation with `opts.simplify`, when given; its `collapse` phase only when
+/// the AD added up derivatives along separate directions
+/// ([`AdReport::sums_over_directions`](crate::ad::AdReport::sums_over_directions)).
 fn run_simplify(g: &Graph, opts: &PipelineOptions, before: &Report) -> PassResult {
     Ok(opts.simplify.as_ref().map(|s| {
         let s = SimplifyOptions {
-            collapse: s.collapse && before.ad.full_simplify(),
+            collapse: s.collapse && before.ad.sums_over_directions(),
             ..s.clone()
         };
         let (g, r) = simplify::simplify(g, &s);

@@ -159,7 +159,7 @@ fn two_second_derivatives_written_out_are_a_sum_over_directions() {
 }
 
 #[test]
-fn mixed_partials_and_nested_operators_keep_the_full_schedule() {
+fn mixed_partials_collapse_and_nested_laplacians_clean_up_until_it_stops_paying() {
     let m = Mlp {
         dims: 3,
         width: 8,
@@ -191,7 +191,7 @@ fn mixed_partials_and_nested_operators_keep_the_full_schedule() {
     let (_, ad) = expand(&g, &AdOptions::default()).expect("expands");
     assert!(ad.sums_over_directions(), "{ad:?}");
     assert!(piped(&g).stop_reason.contains("collapse:"));
-    // lap(lap(u)), both collapsed: no sum, but nested, so the full schedule
+    // lap(lap(u)), both collapsed: nested, but no sum, so no `collapse`
     let mut g = base.clone();
     let lap = |g: &mut Graph, f: NodeId| {
         let level = g.fresh_level();
@@ -203,7 +203,18 @@ fn mixed_partials_and_nested_operators_keep_the_full_schedule() {
     let l1 = lap(&mut g, u);
     let l2 = lap(&mut g, l1);
     g.set_output("r", l2);
-    let (_, ad) = expand(&g, &AdOptions::default()).expect("expands");
-    assert!(!ad.sums_over_directions() && ad.full_simplify(), "{ad:?}");
-    assert!(piped(&g).stop_reason.contains("collapse:"));
+    let (expanded, ad) = expand(&g, &AdOptions::default()).expect("expands");
+    assert!(!ad.sums_over_directions(), "{ad:?}");
+    let p = piped(&g);
+    assert!(!p.stop_reason.contains("collapse:"), "{p}");
+    // `collapse` would find nothing more (within 0.5%) ...
+    let (_, full) = simplify(&expanded, &SimplifyOptions::default());
+    println!(
+        "pipeline: {p}
+with collapse: {full}"
+    );
+    assert!(p.flops_after <= 1.005 * full.flops_after, "{p}\n{full}");
+    // ... and `cleanup` runs for as long as it pays: moving the negations of tanh's
+    // derivatives into constant factors takes it past its first round here
+    assert!(p.flops_after <= 0.9 * p.flops_before, "{p}");
 }

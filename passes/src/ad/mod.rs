@@ -137,15 +137,6 @@ impl AdReport {
             .count();
         diffs >= 2 || self.expansions.iter().any(|e| e.summed > 1)
     }
-
-    /// Whether the simplifier should run its full schedule (`collapse` and the long
-    /// `cleanup`): when there are sums over directions, or when an input derivative is
-    /// taken of another (`lap(lap(u))`: the short `cleanup` left 2–10% more FLOPs on small
-    /// networks). A mixed partial `d(u, x, y)` is two nested first-order `diff`s, so a
-    /// sum of two of them counts as a sum over directions.
-    pub fn full_simplify(&self) -> bool {
-        self.sums_over_directions() || self.expansions.iter().any(|e| e.nested)
-    }
 }
 
 /// Why a graph cannot be expanded.
