@@ -404,7 +404,10 @@ pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>, report: &mut Report
         Stage::Pass(i) => run_pass(&PASSES[i], prev, derivs, report),
         Stage::Scheduled => {
             let info = nabla_ir::verify(prev)?;
-            let opts = ScheduleOptions { dtype, fuse: true };
+            let opts = ScheduleOptions {
+                dtype,
+                ..ScheduleOptions::default()
+            };
             Ok(Dump::Text(
                 schedule::schedule(prev, &info, &opts).to_string(),
             ))

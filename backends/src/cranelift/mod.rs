@@ -178,7 +178,7 @@ pub fn compile_copies(
     }
     let sopts = ScheduleOptions {
         dtype: opts.dtype,
-        fuse: true,
+        ..ScheduleOptions::default()
     };
     let program = schedule(g, info, &sopts);
     let (module, isa) = new_module()?;
@@ -317,6 +317,11 @@ fn new_module() -> Result<(JITModule, OwnedTargetIsa), Error> {
         "false"
     };
     set(&mut flags, "enable_verifier", verify)?;
+    // A frame larger than a page is touched page by page on entry, so a kernel that
+    // outgrew its thread's stack stops at the guard page (Rust reports the overflow)
+    // instead of writing past it into other memory.
+    set(&mut flags, "enable_probestack", "true")?;
+    set(&mut flags, "probestack_strategy", "inline")?;
     let isa = cranelift_native::builder()
         .map_err(|e| Error::Isa(e.to_string()))?
         .finish(settings::Flags::new(flags))

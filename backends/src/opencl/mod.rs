@@ -122,6 +122,7 @@ fn program(g: &Graph, info: &GraphInfo, opts: &Options) -> Program {
     let sopts = ScheduleOptions {
         dtype: opts.dtype,
         fuse: opts.fuse,
+        ..ScheduleOptions::default()
     };
     schedule(g, info, &sopts)
 }

@@ -35,5 +35,14 @@ fn output(cx: &Ctx, dtype: Option<DType>, fuse: bool) -> Result<String, String> 
         return Err("the graph has derivative operators: schedule after `test ad`".into());
     }
     let dtype = dtype.or(g.output_dtype()).unwrap_or(DType::F64);
-    Ok(schedule(&g, &info, &ScheduleOptions { dtype, fuse }).to_string())
+    Ok(schedule(
+        &g,
+        &info,
+        &ScheduleOptions {
+            dtype,
+            fuse,
+            ..ScheduleOptions::default()
+        },
+    )
+    .to_string())
 }

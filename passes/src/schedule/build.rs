@@ -6,7 +6,8 @@
 //! buffer ([`Builder::materialize`]), a store is added to that kernel and, if it is still
 //! open, it is closed: appended to the step list, so that it runs before the consumer.
 //! Stores may be added to kernels that are already closed; they still run before every
-//! later step. Every elementwise node is thus computed exactly once.
+//! later step. Every elementwise node is thus computed exactly once. A kernel whose body
+//! reaches [`ScheduleOptions::max_kernel_ops`] operations is closed like any other.
 
 use super::{
     Affine, BufId, BufKind, Buffer, Expr, Kernel, MatMul, Matrix, Program, Reduce, ScheduleOptions,
@@ -50,6 +51,7 @@ enum Src {
 struct Builder<'g> {
     g: &'g Graph,
     fuse: bool,
+    max_ops: usize,
     buffers: Vec<Buffer>,
     slots: Vec<Slot>,
     kernels: Vec<KState>,
@@ -66,6 +68,7 @@ pub(super) fn build(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Prog
     let mut b = Builder {
         g,
         fuse: opts.fuse,
+        max_ops: opts.max_kernel_ops.max(1),
         buffers: Vec::new(),
         slots: Vec::new(),
         kernels: Vec::new(),
@@ -153,6 +156,13 @@ impl Builder<'_> {
     fn elementwise(&mut self, id: NodeId) {
         let shape = self.g.shape(id).clone();
         let args: Vec<NodeId> = self.g.args(id).to_vec();
+        // A full kernel is closed before the node joins: with its loads (at most one per
+        // operand) and itself, the body stays within the limit.
+        if let Some(&k) = self.open.get(&shape) {
+            if self.kernels[k].kernel.body.len() + args.len() + 1 > self.max_ops {
+                self.close(k);
+            }
+        }
         // Resolve views first: they may close the open kernel of this shape, after which
         // values of that kernel must be loaded from memory.
         let early: Vec<Option<Src>> = args

@@ -83,6 +83,11 @@ use std::sync::Arc;
 
 pub use memory::ALIGN;
 
+/// The default [`ScheduleOptions::max_kernel_ops`]: far above every kernel of the
+/// benchmark objectives (B3's largest has 405 operations, B8's 168), low enough that a
+/// kernel's spill slots stay in kilobytes.
+pub const MAX_KERNEL_OPS: usize = 2048;
+
 /// Options of the scheduler.
 #[derive(Clone, Debug)]
 pub struct ScheduleOptions {
@@ -91,6 +96,13 @@ pub struct ScheduleOptions {
     /// Fuse elementwise nodes into shared kernels. With `false` every elementwise node is
     /// its own kernel and every value goes through memory (for debugging and tests).
     pub fuse: bool,
+    /// The most operations one kernel's body holds before it is closed and the next
+    /// elementwise node starts another: a kernel keeps every value it computed available
+    /// to the rest of its body, so a body of tens of thousands of operations (the
+    /// right-hand side of a 10⁴-dimensional problem, a sum over every coordinate) needed
+    /// megabytes of spill slots — more stack than a thread has — and compiled in seconds.
+    /// Values used past the cut are stored by their kernel and loaded by the next.
+    pub max_kernel_ops: usize,
 }
 
 impl Default for ScheduleOptions {
@@ -98,6 +110,7 @@ impl Default for ScheduleOptions {
         ScheduleOptions {
             dtype: DType::F64,
             fuse: true,
+            max_kernel_ops: MAX_KERNEL_OPS,
         }
     }
 }

@@ -120,6 +120,57 @@ fn elementwise_chain_is_one_kernel() {
     assert_eq!(bufs, [p.leaves[0].1, k.stores[0].buf, k.stores[1].buf]);
 }
 
+/// A sum over many inputs whose terms are used again after it (as the right-hand side of
+/// a high-dimensional problem is: every coordinate in three sums).
+fn sums_reusing_terms(n: usize) -> Graph {
+    let mut g = Graph::new();
+    let xs: Vec<_> = (0..n)
+        .map(|i| leaf(&mut g, &format!("x{i}"), &[3, 1], false))
+        .collect();
+    let sines: Vec<_> = xs.iter().map(|&x| g.unary(UnOp::Sin, x)).collect();
+    let mut total = sines[0];
+    for &s in &sines[1..] {
+        total = g.binary(BinOp::Add, total, s);
+    }
+    for (&s, &x) in sines.iter().zip(&xs) {
+        let t = g.binary(BinOp::Mul, s, x);
+        total = g.binary(BinOp::Add, total, t);
+    }
+    g.set_output("total", total);
+    g
+}
+
+#[test]
+fn kernels_are_cut_at_the_operation_limit() {
+    let g = sums_reusing_terms(60);
+    let info = verify(&g).unwrap();
+    let whole = schedule(&g, &info, &ScheduleOptions::default());
+    assert_eq!(kernels(&whole), 1, "{whole}");
+    let limit = 50;
+    let opts = ScheduleOptions {
+        max_kernel_ops: limit,
+        ..ScheduleOptions::default()
+    };
+    let cut = schedule(&g, &info, &opts);
+    check_plan(&cut);
+    let bodies: Vec<usize> = (cut.steps.iter())
+        .filter_map(|s| match s {
+            Step::Kernel(k) => Some(k.body.len()),
+            _ => None,
+        })
+        .collect();
+    // 60 loads, 60 sines and 179 sums and products: at least six kernels, none longer
+    // than the limit, the sines the later kernels use stored by the earlier ones
+    assert!(bodies.len() >= 6, "{bodies:?}");
+    assert!(bodies.iter().all(|&b| b <= limit), "{bodies:?}");
+    let env = env(&g);
+    let (a, b) = (reference::run(&whole, &env), reference::run(&cut, &env));
+    for (x, y) in a[0].iter().zip(&b[0]) {
+        assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs()), "{x} vs {y}");
+    }
+    check(&g);
+}
+
 #[test]
 fn every_unary_and_binary_op() {
     let mut g = Graph::new();
