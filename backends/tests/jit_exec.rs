@@ -309,3 +309,35 @@ fn f32_program_from_f64_graph_and_clif_text() {
     assert!(clif.contains("fma"), "inline tanh uses fma: {clif}");
     check(&g, &o, -3.0, 3.0);
 }
+
+/// A sum over 3000 inputs whose terms are used again after it (as a 10⁴-dimensional
+/// right-hand side uses every coordinate in several sums): the scheduler cuts the kernel
+/// at its operation limit, so no kernel keeps thousands of values in spill slots (at
+/// D = 10⁴ one kernel's 2 MB frame overflowed a worker thread's stack), and the cut
+/// program agrees with the interpreter on two threads.
+#[test]
+fn a_sum_over_thousands_of_inputs_is_cut_into_kernels_and_agrees() {
+    let mut g = Graph::new();
+    let xs: Vec<_> = (0..3000)
+        .map(|i| leaf(&mut g, &format!("x{i}"), &[64, 1], false))
+        .collect();
+    let sines: Vec<_> = xs.iter().map(|&x| g.unary(UnOp::Sin, x)).collect();
+    let mut total = sines[0];
+    for &s in &sines[1..] {
+        total = g.binary(BinOp::Add, total, s);
+    }
+    for (&s, &x) in sines.iter().zip(&xs) {
+        let t = g.binary(BinOp::Mul, s, x);
+        total = g.binary(BinOp::Add, total, t);
+    }
+    g.set_output("total", total);
+    for dtype in [DType::F64, DType::F32] {
+        let opts = Options {
+            dtype,
+            threads: 2,
+            par_min: 1,
+            ..Options::default()
+        };
+        check(&g, &opts, -1.0, 1.0);
+    }
+}
