@@ -65,9 +65,10 @@
 //! pipeline turns it off unless the AD added up derivatives along separate directions,
 //! [`AdReport::sums_over_directions`](crate::ad::AdReport::sums_over_directions)). Sums
 //! of mixed partials without it cost 23–41% more; nested operators without a sum
-//! (`lap(lap(u))`, `d(lap(u), x)`, `d(d(u, x), x)`) cost the same within 0.07% of FLOPs
-//! on networks of one to three hidden layers of width 4–64 in two and three dimensions,
-//! in half the time (B7: simplification 145 → 69 ms, compile 0.16 → 0.085 s).
+//! (`lap(lap(u))`, `d(lap(u), x)`, `d(d(u, x), x)`) found nothing more with it (within
+//! 0.07% of FLOPs on networks of one to three hidden layers of width 4–64 in one to three
+//! dimensions), and B7's simplification takes 69 ms instead of 145 without it (compile
+//! 0.16 → 0.085 s; BENCHMARKS.md, "Simplifier rounds").
 //!
 //! `mul-assoc` is in the tables (and tested) but in no phase: with `mul-comm` it closes
 //! every product under reordering, which the node budget cannot afford on derivative
