@@ -11,6 +11,7 @@ mod jit_support;
 use jit_support::{check, env, leaf, run, values};
 use nabla_backends::cranelift::{compile, compile_copies, Error, Options};
 use nabla_backends::{Executable, RunError};
+use nabla_ir::testing::sums_reusing_terms;
 use nabla_ir::{verify, BinOp, DType, Graph, Op, UnOp};
 
 #[test]
@@ -317,20 +318,7 @@ fn f32_program_from_f64_graph_and_clif_text() {
 /// program agrees with the interpreter on two threads.
 #[test]
 fn a_sum_over_thousands_of_inputs_is_cut_into_kernels_and_agrees() {
-    let mut g = Graph::new();
-    let xs: Vec<_> = (0..3000)
-        .map(|i| leaf(&mut g, &format!("x{i}"), &[64, 1], false))
-        .collect();
-    let sines: Vec<_> = xs.iter().map(|&x| g.unary(UnOp::Sin, x)).collect();
-    let mut total = sines[0];
-    for &s in &sines[1..] {
-        total = g.binary(BinOp::Add, total, s);
-    }
-    for (&s, &x) in sines.iter().zip(&xs) {
-        let t = g.binary(BinOp::Mul, s, x);
-        total = g.binary(BinOp::Add, total, t);
-    }
-    g.set_output("total", total);
+    let g = sums_reusing_terms(3000, 64);
     for dtype in [DType::F64, DType::F32] {
         let opts = Options {
             dtype,

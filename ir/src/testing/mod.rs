@@ -32,7 +32,7 @@ pub use random::{random_env, random_graph, GenOptions};
 
 use crate::graph::{Graph, NodeId};
 use crate::interp::Env;
-use crate::op::Op;
+use crate::op::{BinOp, Op, UnOp};
 use crate::tensor::Tensor;
 use crate::types::{DType, Shape};
 
@@ -118,6 +118,28 @@ pub fn leaf(g: &mut Graph, name: &str, dims: &[usize], param: bool) -> NodeId {
         false => Op::Input { name, dtype, shape },
     };
     g.add_or_panic(op, &[])
+}
+
+/// `Σᵢ sin(xᵢ) + Σᵢ sin(xᵢ)·xᵢ` over `n` inputs `x0 … x{n-1}` of shape `[rows, 1]`, output
+/// `total`: a long sum whose terms are used again after it, as a high-dimensional
+/// right-hand side uses every coordinate in several sums (one fused kernel would keep
+/// all `n` sines alive to its end).
+pub fn sums_reusing_terms(n: usize, rows: usize) -> Graph {
+    let mut g = Graph::new();
+    let xs: Vec<_> = (0..n)
+        .map(|i| input(&mut g, &format!("x{i}"), &[rows, 1]))
+        .collect();
+    let sines: Vec<_> = xs.iter().map(|&x| g.unary(UnOp::Sin, x)).collect();
+    let mut total = sines[0];
+    for &s in &sines[1..] {
+        total = g.binary(BinOp::Add, total, s);
+    }
+    for (&s, &x) in sines.iter().zip(&xs) {
+        let t = g.binary(BinOp::Mul, s, x);
+        total = g.binary(BinOp::Add, total, t);
+    }
+    g.set_output("total", total);
+    g
 }
 
 /// Values for every `input` and `param` leaf of `g`, in node order: `data(numel)` gives

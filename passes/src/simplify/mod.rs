@@ -308,6 +308,7 @@ fn run_rounds(g: &Graph, phase: &Phase, node_limit: usize) -> (EG, Graph, usize,
     let rewrites: Vec<_> = phase.rules.iter().map(rule::Rule::rewrite).collect();
     let (mut eg, roots, map) = convert::to_egraph_mapped(g);
     let (mut best, mut best_cost) = (None, f64::INFINITY);
+    let input_cost = cost::graph_cost(g);
     let mut done = 0;
     loop {
         let iters = phase.round.min(phase.iters - done);
@@ -317,7 +318,7 @@ fn run_rounds(g: &Graph, phase: &Phase, node_limit: usize) -> (EG, Graph, usize,
         let x = extract::extract(&eg, g, &roots, &map);
         let cost = cost::graph_cost(&x);
         // The first round is measured against the input's cost.
-        let was = best_cost.min(cost::graph_cost(g));
+        let was = best_cost.min(input_cost);
         if cost < best_cost {
             (best, best_cost) = (Some(x), cost);
         }
@@ -329,7 +330,7 @@ fn run_rounds(g: &Graph, phase: &Phase, node_limit: usize) -> (EG, Graph, usize,
                 format!("no gain in iterations {}-{done}", done - n + 1)
             }
             Some(StopReason::IterationLimit(_)) => continue,
-            other => other.text(),
+            other => stop_text(&other),
         };
         let best = best.expect("every round extracts a graph");
         return (eg, best, done, why);
@@ -356,19 +357,13 @@ fn run_phase(
 }
 
 /// How a phase's stop reads in the report.
-trait StopText {
-    fn text(&self) -> String;
-}
-
-impl StopText for Option<StopReason> {
-    fn text(&self) -> String {
-        match self {
-            Some(StopReason::Saturated) => "saturated".to_string(),
-            Some(StopReason::IterationLimit(n)) => format!("iteration limit {n}"),
-            Some(StopReason::NodeLimit(n)) => format!("node limit {n}"),
-            Some(StopReason::TimeLimit(t)) => format!("time limit {t} s"),
-            Some(StopReason::Other(s)) => s.clone(),
-            None => "not run".into(),
-        }
+fn stop_text(stop: &Option<StopReason>) -> String {
+    match stop {
+        Some(StopReason::Saturated) => "saturated".to_string(),
+        Some(StopReason::IterationLimit(n)) => format!("iteration limit {n}"),
+        Some(StopReason::NodeLimit(n)) => format!("node limit {n}"),
+        Some(StopReason::TimeLimit(t)) => format!("time limit {t} s"),
+        Some(StopReason::Other(s)) => s.clone(),
+        None => "not run".into(),
     }
 }
