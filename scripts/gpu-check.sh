@@ -3,11 +3,25 @@
 #
 #   scripts/gpu-check.sh                 build (release, offline), run the OpenCL differential
 #                                        tests on the GPU, time MLP objectives and the PINN
-#                                        objectives B1-B4, print tables
+#                                        objectives (f32 and f64, exact default and finite
+#                                        differences), print tables
 #   scripts/gpu-check.sh --prepare DIR   build the two release binaries here and copy them
 #                                        (plus this machine's ICD loader) into DIR, for a GPU
 #                                        machine without a Rust toolchain
 #   NABLA_GPU_BIN=DIR scripts/gpu-check.sh   use binaries prepared in DIR instead of building
+#   NABLA_GPU_BEFORE=DIR ...             also run an earlier build's binaries (prepared the same
+#                                        way) on the MLP and PINN objectives, alternating with
+#                                        the current ones per objective, and print before/after
+#   NABLA_GPU_OUT=DIR ...                keep every `nabla bench --json` result and log in DIR
+#   NABLA_GPU_OBJECTIVES="B1 B5" ...     the PINN objectives to time (default B1-B5 and B8)
+#   NABLA_GPU_FD="B1" ...                those also timed with finite differences (default all
+#                                        but B3, whose 100-D stencils take minutes to build)
+#
+# On an H200 the differential tests and the MLP objectives take about a minute, each
+# PINN objective 20-90 s per build (B3 more: the before build's program took 74 s to build).
+# NVIDIA's driver caches built programs (~/.nv/ComputeCache), so a program whose source
+# an earlier run already built compiles in a fraction of a second: compare compile times
+# from a cold cache only.
 #
 # Installs nothing and fetches nothing. When no ICD loader or no vendor file is registered
 # it points the loader at what it finds (NVIDIA's libnvidia-opencl.so.1) through
@@ -92,18 +106,69 @@ section "differential tests (OpenCL vs the f64 interpreter; NABLA_REQUIRE_OPENCL
 NABLA_REQUIRE_OPENCL=1 "$diff" --test-threads=1
 tests=$?
 
+before="${NABLA_GPU_BEFORE:-}"
+out="${NABLA_GPU_OUT:-$(mktemp -d)}"
+mkdir -p "$out"
 section "MLP objectives"
-"$bench"
-bench_rc=$?
+bench_rc=0
+if [ -n "$before" ]; then
+  echo "-- before ($before)"
+  "$before/opencl_bench" || bench_rc=1
+  echo "-- after"
+fi
+"$bench" || bench_rc=1
 
-section "PINN objectives B1-B4 (nabla bench --backend opencl, f32: exact vs finite differences)"
-nabla_bin="${NABLA_GPU_BIN:-$CARGO_TARGET_DIR/release}/nabla"
+# One `nabla bench` of objective $2 with binaries $1 into $out/$3.json (table to the log).
+pinn() {
+  local bin=$1 b=$2 tag=$3
+  shift 3
+  "$bin/nabla" bench "benches/problems/$b.nabla" --backend opencl --json "$@" \
+    >"$out/$tag.json" 2>"$out/$tag.log"
+  local rc=$?
+  tail -n 8 "$out/$tag.log"
+  return $rc
+}
+
+section "PINN objectives (nabla bench --backend opencl: exact default f32/f64, fd f32)"
+nabla_dir="${NABLA_GPU_BIN:-$CARGO_TARGET_DIR/release}"
 pinn_rc=0
-for b in B1 B2 B3 B4; do
+for b in ${NABLA_GPU_OBJECTIVES:-B1 B2 B3 B4 B5 B8}; do
   echo "-- $b"
-  "$nabla_bin" bench "benches/problems/$b.nabla" --backend opencl --methods auto,fd \
-    --dtypes f32 --reps 5 2>&1 | tail -5 || pinn_rc=1
+  if [ -n "$before" ]; then
+    pinn "$before" "$b" "$b-before" --methods auto --dtypes f32,f64 --reps 10 || pinn_rc=1
+  fi
+  pinn "$nabla_dir" "$b" "$b-after" --methods auto --dtypes f32,f64 --reps 10 || pinn_rc=1
+  case " ${NABLA_GPU_FD:-B1 B2 B4 B5 B8} " in
+  *" $b "*) pinn "$nabla_dir" "$b" "$b-fd" --methods fd --dtypes f32 --reps 5 || pinn_rc=1 ;;
+  esac
 done
 
-section "done in $(($(date +%s) - start)) s: tests rc=$tests, bench rc=$bench_rc"
+section "summary (loss+grad medians, ms; $out)"
+python3 - "$out" <<'PY' || true
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+def rows(tag):
+    try:
+        return json.loads((out / f"{tag}.json").read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+print("| id | dtype | method | before ms | after ms | after/before | compile s (before, after) | grad error |")
+print("|---|---|---|---|---|---|---|---|")
+for f in sorted(out.glob("*-after.json")):
+    b = f.name[: -len("-after.json")]
+    old = {(r["dtype"], r["method"]): r for r in rows(f"{b}-before")}
+    for r in rows(f"{b}-after") + rows(f"{b}-fd"):
+        if "loss_grad_ms" not in r:
+            print(f"| {b} | {r.get('dtype')} | {r.get('method')} | failed: {r} |")
+            continue
+        o = old.get((r["dtype"], r["method"]))
+        ob = f"{o['loss_grad_ms']:.3f}" if o else ""
+        ratio = f"{r['loss_grad_ms'] / o['loss_grad_ms']:.2f}" if o else ""
+        oc = f"{o['compile_s']:.2f}, " if o else ""
+        m = r["method"] + (f" h={r['h']:.2e}" if "h" in r else "")
+        print(f"| {b} | {r['dtype']} | {m} | {ob} | {r['loss_grad_ms']:.3f} | {ratio} | "
+              f"{oc}{r['compile_s']:.2f} | {r['grad_rel_err']:.2e} |")
+PY
+
+section "done in $(($(date +%s) - start)) s: tests rc=$tests, bench rc=$bench_rc, pinn rc=$pinn_rc"
 [ "$tests" = 0 ] && [ "$bench_rc" = 0 ] && [ "$pinn_rc" = 0 ]
