@@ -3,7 +3,9 @@
 //! the pipeline, then Cranelift: scheduling and code generation), the total time per kind
 //! of step and the ten slowest steps (each step run alone on one thread, median of 5
 //! runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
-//! With `f64` among the arguments (`-- B4 f64`) everything runs in f64 instead.
+//! With `f64` among the arguments (`-- B4 f64`) everything runs in f64 instead; with
+//! `rows=N` (`-- B8 rows=250`) the B objectives have N points, the size of one of the
+//! tiles `nabla bench` and training run (their caches see one tile at a time).
 
 mod objectives;
 
@@ -78,11 +80,35 @@ fn main() {
         for (k, (n, t)) in kinds {
             println!("  {k:>8}: {n:4} steps {:8.3} ms", t.as_secs_f64() * 1e3);
         }
+        print_products_by_shape(&steps);
         let mut slow = steps.clone();
         slow.sort_by_key(|s| std::cmp::Reverse(s.1));
         for (name, t) in slow.iter().take(10) {
             println!("    {:8.3} ms  {name}", t.as_secs_f64() * 1e3);
         }
+    }
+}
+
+/// The products grouped by shape (`matmul MxKxN`, with the transposes the step names):
+/// how many of each and their total time, slowest first.
+fn print_products_by_shape(steps: &[(String, Duration)]) {
+    let mut shapes: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
+    for (name, t) in steps {
+        let mut words = name.split_whitespace().skip(1);
+        if words.next() == Some("matmul") {
+            let shape = words.next().unwrap_or("?").to_string();
+            let e = shapes.entry(shape).or_default();
+            e.0 += 1;
+            e.1 += *t;
+        }
+    }
+    let mut by_time: Vec<_> = shapes.into_iter().collect();
+    by_time.sort_by_key(|s| std::cmp::Reverse(s.1 .1));
+    for (shape, (n, t)) in by_time {
+        println!(
+            "    products {shape:>14}: {n:4} {:8.3} ms",
+            t.as_secs_f64() * 1e3
+        );
     }
 }
 

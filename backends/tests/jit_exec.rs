@@ -8,7 +8,7 @@
 
 mod jit_support;
 
-use jit_support::{check, env, leaf, run, values};
+use jit_support::{all_options, check, env, leaf, run, values};
 use nabla_backends::cranelift::{compile, compile_copies, Error, Options};
 use nabla_backends::{Executable, RunError};
 use nabla_ir::testing::sums_reusing_terms;
@@ -327,5 +327,30 @@ fn a_sum_over_thousands_of_inputs_is_cut_into_kernels_and_agrees() {
             ..Options::default()
         };
         check(&g, &opts, -1.0, 1.0);
+    }
+}
+
+/// Products on both sides of the line between `nano-gemm` and `gemm` (width under 32 in
+/// f32, under 16 in f64, in `cranelift::runtime`), each in the three forms a network's
+/// layers take: forward `[rows, w]·[w, w]`, back through the weight `[rows, w]·[w, w]ᵀ`,
+/// and the weight's gradient `[rows, w]ᵀ·[rows, w]` (inner extent `rows`), agree with the
+/// interpreter in every option set (f32, f64, two threads cutting the rows).
+#[test]
+fn narrow_and_wide_products_agree_with_the_interpreter() {
+    for w in [1, 3, 12, 15, 16, 20, 31, 32, 40] {
+        for (ta, tb) in [(false, false), (false, true), (true, false)] {
+            let mut g = Graph::new();
+            let x = leaf(&mut g, "x", &[67, w], false);
+            let y = if ta {
+                leaf(&mut g, "y", &[67, w], false)
+            } else {
+                leaf(&mut g, "W", &[w, w], true)
+            };
+            let z = g.add_or_panic(Op::MatMul { ta, tb }, &[x, y]);
+            g.set_output("z", z);
+            for o in all_options() {
+                check(&g, &o, -1.0, 1.0);
+            }
+        }
     }
 }

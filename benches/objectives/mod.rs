@@ -74,8 +74,7 @@ pub fn laplacian_objective(
 }
 
 /// B6: `mean((d/dt[t·u(t)] − cos t)²)`, widths 12,12,12, N = 100.
-pub fn closure_objective(with_grad: bool) -> Objective {
-    let n = 100;
+pub fn closure_objective(n: usize, with_grad: bool) -> Objective {
     let b = Builder::new();
     let t = b.input("t", n);
     let u = Mlp::new(&widths(1, &[12, 12, 12]), Act::Tanh).params(&b, "u", 0);
@@ -86,8 +85,7 @@ pub fn closure_objective(with_grad: bool) -> Objective {
 }
 
 /// B7: `mean((Δ²u − 4π⁴ sin(πx) sin(πy))²)`, widths 32,32,32, N = 2048.
-pub fn biharmonic_objective(with_grad: bool) -> Objective {
-    let n = 2048;
+pub fn biharmonic_objective(n: usize, with_grad: bool) -> Objective {
     let b = Builder::new();
     let (x, y) = (b.input("x", n), b.input("y", n));
     let u = Mlp::new(&widths(2, &[32, 32, 32]), Act::Tanh).params(&b, "u", 0);
@@ -99,8 +97,7 @@ pub fn biharmonic_objective(with_grad: bool) -> Objective {
 }
 
 /// B8: Burgers, `mean((u_t + u·u_x − (0.01/π)·u_xx)²)`, widths 20×8, N = 10000.
-pub fn burgers_objective(with_grad: bool) -> Objective {
-    let n = 10_000;
+pub fn burgers_objective(n: usize, with_grad: bool) -> Objective {
     let b = Builder::new();
     let (t, x) = (b.input("t", n), b.input("x", n));
     let u = Mlp::new(&widths(2, &[20; 8]), Act::Tanh).params(&b, "u", 0);
@@ -177,10 +174,18 @@ pub fn named(id: &str, arg: &str) -> bool {
 }
 
 /// The objectives `args` name (every one of [`all`] when `args` is empty), the
-/// high-dimensional ones included when named.
+/// high-dimensional ones included when named. An argument `rows=N` builds the B
+/// objectives with N points instead of their own (`rows=256`: one tile, as `nabla bench`
+/// and training run them).
 pub fn chosen(with_grad: bool, args: &[String]) -> Vec<Objective> {
+    let rows = args.iter().find_map(|a| a.strip_prefix("rows="));
+    let rows = rows.map(|r| r.parse().expect("rows=N takes a number of points"));
+    let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("rows=")).collect();
     let wanted = |o: &Objective| args.is_empty() || args.iter().any(|a| named(o.id, a));
-    let mut v: Vec<Objective> = all(with_grad).into_iter().filter(wanted).collect();
+    let mut v: Vec<Objective> = at_rows(with_grad, rows)
+        .into_iter()
+        .filter(wanted)
+        .collect();
     if args.iter().any(|a| a.starts_with('H')) {
         v.extend(high_dim(with_grad).into_iter().filter(wanted));
     }
@@ -189,14 +194,20 @@ pub fn chosen(with_grad: bool, args: &[String]) -> Vec<Objective> {
 
 /// Every objective, loss only (`false`) or loss and gradient (`true`).
 pub fn all(with_grad: bool) -> Vec<Objective> {
+    at_rows(with_grad, None)
+}
+
+/// Every objective with `rows` points each, or its own number.
+fn at_rows(with_grad: bool, rows: Option<usize>) -> Vec<Objective> {
+    let n = |own: usize| rows.unwrap_or(own);
     vec![
-        laplacian_objective("B1", 2, &[64, 64, 64], 4096, with_grad),
-        laplacian_objective("B2", 10, &[128, 128, 128], 1024, with_grad),
-        laplacian_objective("B3", 100, &[128, 128, 128], 256, with_grad),
-        laplacian_objective("B4", 2, &[128, 128, 128, 128], 8192, with_grad),
-        laplacian_objective("B5", 2, &[32, 32, 32], 1024, with_grad),
-        closure_objective(with_grad),
-        biharmonic_objective(with_grad),
-        burgers_objective(with_grad),
+        laplacian_objective("B1", 2, &[64, 64, 64], n(4096), with_grad),
+        laplacian_objective("B2", 10, &[128, 128, 128], n(1024), with_grad),
+        laplacian_objective("B3", 100, &[128, 128, 128], n(256), with_grad),
+        laplacian_objective("B4", 2, &[128, 128, 128, 128], n(8192), with_grad),
+        laplacian_objective("B5", 2, &[32, 32, 32], n(1024), with_grad),
+        closure_objective(n(100), with_grad),
+        biharmonic_objective(n(2048), with_grad),
+        burgers_objective(n(10_000), with_grad),
     ]
 }

@@ -12,8 +12,9 @@
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
-//! a product into `n` ranges of its rows (one `gemm` call each, which has a cost of its
-//! own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
+//! a product into `n` ranges of its rows (one `gemm` call each, or `nano-gemm` for a
+//! narrow product ([`narrow`]); each call has a cost of its own:
+//! [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
 //! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
 //! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
 //! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
@@ -44,28 +45,96 @@ pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
 
 /// The element types the runtime computes in.
 pub trait Elem: Copy + Default + Send + Sync + 'static {
+    /// A product whose result width `n` and whose smaller other extent (`min(m, k)`) are
+    /// both under this runs through `nano-gemm` instead of `gemm` ([`narrow`]).
+    const NARROW: usize;
     /// Rounds an f64.
     fn from_f64(v: f64) -> Self;
     /// Widens to f64.
     fn to_f64(self) -> f64;
+    /// `dst = lhs·rhs` (`m × n`, inner extent `k`) by `nano-gemm`, strides in elements
+    /// (row stride first).
+    ///
+    /// # Safety
+    /// Every element the strides address lies inside a live buffer; `dst` does not
+    /// overlap the operands.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn nano(
+        mnk: (usize, usize, usize),
+        dst: (*mut Self, isize, isize),
+        lhs: (*const Self, isize, isize),
+        rhs: (*const Self, isize, isize),
+    );
 }
 
 impl Elem for f32 {
+    /// Measured with both crates' AVX-512 kernels on `[256, w]·[w, w]`, `[w, 256]·[256,
+    /// w]` and `[256, w]·[w, w]ᵀ` (one thread): `nano-gemm` takes 0.60–0.80 of `gemm`'s
+    /// time for `w` from 20 to 28, 0.16–0.46 below 16, and 0.9–1.3 at 32 (1.25–1.7 at 48
+    /// and 64), where `gemm`'s packed kernels pay.
+    const NARROW: usize = 32;
     fn from_f64(v: f64) -> f32 {
         v as f32
     }
     fn to_f64(self) -> f64 {
         self as f64
     }
+    unsafe fn nano(
+        (m, n, k): (usize, usize, usize),
+        (d, drs, dcs): (*mut f32, isize, isize),
+        (a, ars, acs): (*const f32, isize, isize),
+        (b, brs, bcs): (*const f32, isize, isize),
+    ) {
+        // SAFETY: the caller's contract; alpha = 0 means `dst` is written, never read.
+        unsafe {
+            nano_gemm::planless::execute_f32(
+                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, 0.0, 1.0, false, false,
+            )
+        }
+    }
 }
 
 impl Elem for f64 {
+    /// As for f32: in f64 `nano-gemm` takes 0.26–0.82 of `gemm`'s time for `w` up to 12,
+    /// and about the same or more from 16 on (0.94–1.45 at 16–28).
+    const NARROW: usize = 16;
     fn from_f64(v: f64) -> f64 {
         v
     }
     fn to_f64(self) -> f64 {
         self
     }
+    unsafe fn nano(
+        (m, n, k): (usize, usize, usize),
+        (d, drs, dcs): (*mut f64, isize, isize),
+        (a, ars, acs): (*const f64, isize, isize),
+        (b, brs, bcs): (*const f64, isize, isize),
+    ) {
+        // SAFETY: the caller's contract; alpha = 0 means `dst` is written, never read.
+        unsafe {
+            nano_gemm::planless::execute_f64(
+                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, 0.0, 1.0, false, false,
+            )
+        }
+    }
+}
+
+/// Whether a product `[m, k]·[k, n]` goes to `nano-gemm`'s register-tiled kernels, which
+/// need no packing, rather than `gemm`: a result width and a smaller other extent both
+/// under [`Elem::NARROW`] (a layer of a narrow network: `[rows, w]·[w, w]` forward and
+/// back, `[w, rows]·[rows, w]` for the weight's gradient), a result of one or two
+/// columns (the first layer's weight gradient `[w, rows]·[rows, 2]`, 0.5–0.7 of `gemm`'s
+/// time), or of one row. A matrix–vector product (`n = 1`) only with a column-major
+/// left operand (`lhs_rs = 1`, 0.4–0.9): with a row-major one `gemm`'s own path takes
+/// a fifth of `nano-gemm`'s time. Measured one thread, both crates' AVX-512 kernels.
+pub fn narrow<T: Elem>(m: usize, n: usize, k: usize, lhs_rs: usize) -> bool {
+    if k == 0 {
+        return false;
+    }
+    if n == 1 {
+        return lhs_rs == 1;
+    }
+    m == 1 || n == 2 || (n < T::NARROW && m.min(k) < T::NARROW)
 }
 
 /// One executable step.
@@ -314,6 +383,11 @@ impl<T: Elem> Shared<'_, T> {
             let a = base[m.a.buf.index()].add(m.a.offset + r0 * m.a.rs);
             let b = base[m.b.buf.index()].add(m.b.offset);
             let d = base[m.dst.index()].add(r0 * m.n);
+            if narrow::<T>(r1 - r0, m.n, m.k, m.a.rs) {
+                let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
+                let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
+                return T::nano((r1 - r0, m.n, m.k), (d, m.n as isize, 1), a, b);
+            }
             gemm::gemm(
                 r1 - r0,
                 m.n,
@@ -426,4 +500,23 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
         o /= dims[k];
     }
     off
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrow;
+
+    /// The layers of B8 (`[20; 8]`) take `nano-gemm` in f32 and `gemm` in f64; B5's
+    /// (`[32; 3]`) and wider ones take `gemm`, except for their first layer's weight
+    /// gradient (two columns); a matrix–vector product only with a column-major left
+    /// operand; a product with no inner extent never reaches `nano-gemm`.
+    #[test]
+    fn narrow_products_are_those_measured_faster_with_nano_gemm() {
+        assert!(narrow::<f32>(250, 20, 20, 20) && narrow::<f32>(20, 20, 250, 1));
+        assert!(!narrow::<f32>(256, 32, 32, 32) && !narrow::<f32>(32, 32, 256, 1));
+        assert!(!narrow::<f32>(256, 128, 2, 2) && !narrow::<f32>(20, 20, 0, 1));
+        assert!(narrow::<f64>(250, 12, 12, 12) && !narrow::<f64>(250, 20, 20, 20));
+        assert!(narrow::<f64>(32, 2, 256, 1) && narrow::<f32>(1, 128, 256, 1));
+        assert!(narrow::<f32>(64, 1, 256, 1) && !narrow::<f32>(256, 1, 128, 128));
+    }
 }

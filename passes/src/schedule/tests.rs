@@ -298,3 +298,56 @@ fn memory_plan_reuses_dead_temporaries() {
         p.arena_len
     );
 }
+
+/// Temporaries of 256 × 32 elements (32 KiB in f32, a multiple of 4 KiB) that are live
+/// together start at different offsets modulo 4 KiB (1024 f32 elements), so the kernels
+/// streaming them do not compete for one set of the L1 cache; small ones are packed
+/// without the extra line.
+#[test]
+fn large_temporaries_are_staggered_modulo_four_kib() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[256, 32], false);
+    let mut hs = Vec::new();
+    for i in 0..6 {
+        let w = leaf(&mut g, &format!("W{i}"), &[32, 32], true);
+        let z = g.add_or_panic(
+            Op::MatMul {
+                ta: false,
+                tb: true,
+            },
+            &[x, w],
+        );
+        hs.push(g.unary(UnOp::Tanh, z));
+        let x2 = *hs.last().unwrap();
+        let z2 = g.add_or_panic(
+            Op::MatMul {
+                ta: false,
+                tb: true,
+            },
+            &[x2, w],
+        );
+        hs.push(z2);
+    }
+    let sum = (hs.iter().skip(1)).fold(hs[0], |a, &b| g.binary(BinOp::Add, a, b));
+    g.set_output("s", sum);
+    let p = check(&g);
+    let mut starts: Vec<usize> = (p.buffers.iter())
+        .filter_map(|b| match b.kind {
+            BufKind::Temp { offset } if b.len() == 256 * 32 => Some(offset % 1024),
+            _ => None,
+        })
+        .collect();
+    assert!(starts.len() >= 6, "{p}");
+    starts.sort_unstable();
+    starts.dedup();
+    assert!(starts.len() >= 6, "offsets modulo 1024: {starts:?}\n{p}");
+
+    let mut small = Graph::new();
+    mlp(&mut small, 7);
+    let p = check(&small);
+    assert!(
+        p.arena_len <= 64,
+        "small temporaries padded: arena {}\n{p}",
+        p.arena_len
+    );
+}
