@@ -156,7 +156,7 @@ fn row(o: &Objective, with_grad: bool, dtype: DType) {
 }
 
 fn bench(c: &mut Criterion) {
-    for o in objectives::all(true) {
+    for o in objectives::all(true, None) {
         if !["B1", "B4", "B5"].contains(&o.id) || !selected(o.id) {
             continue;
         }

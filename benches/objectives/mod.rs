@@ -182,23 +182,16 @@ pub fn chosen(with_grad: bool, args: &[String]) -> Vec<Objective> {
     let rows = rows.map(|r| r.parse().expect("rows=N takes a number of points"));
     let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("rows=")).collect();
     let wanted = |o: &Objective| args.is_empty() || args.iter().any(|a| named(o.id, a));
-    let mut v: Vec<Objective> = at_rows(with_grad, rows)
-        .into_iter()
-        .filter(wanted)
-        .collect();
+    let mut v: Vec<Objective> = all(with_grad, rows).into_iter().filter(wanted).collect();
     if args.iter().any(|a| a.starts_with('H')) {
         v.extend(high_dim(with_grad).into_iter().filter(wanted));
     }
     v
 }
 
-/// Every objective, loss only (`false`) or loss and gradient (`true`).
-pub fn all(with_grad: bool) -> Vec<Objective> {
-    at_rows(with_grad, None)
-}
-
-/// Every objective with `rows` points each, or its own number.
-fn at_rows(with_grad: bool, rows: Option<usize>) -> Vec<Objective> {
+/// Every objective, loss only (`false`) or loss and gradient (`true`), with `rows`
+/// points each or (`None`) its own number.
+pub fn all(with_grad: bool, rows: Option<usize>) -> Vec<Objective> {
     let n = |own: usize| rows.unwrap_or(own);
     vec![
         laplacian_objective("B1", 2, &[64, 64, 64], n(4096), with_grad),
