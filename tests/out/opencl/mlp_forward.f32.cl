@@ -1,4 +1,4 @@
-// nabla OpenCL C: 7 steps, f32, arena 4800 elements
+// nabla OpenCL C: 7 steps, f32, arena 4832 elements
 #pragma OPENCL FP_CONTRACT OFF
 typedef float real;
 typedef uint idx_t;
@@ -79,7 +79,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
   const real v1 = b3[i1];
   const real v2 = v0 + v1; // %6
   const real v3 = tanh(v2); // %7
-  arena[2400 + gid] = v3;
+  arena[2416 + gid] = v3;
 }
 
 // 300x8x8, tile 128x8x8, 4x4 per work-item
@@ -104,7 +104,7 @@ void s2_matmul(__global real* restrict arena, __global const real* restrict b4) 
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0f;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2416 + gr*8 + gp] : 0.0f;
     }
     for (idx_t e = lid; e < 64; e += 64) {
       const idx_t r = e % 8;
@@ -139,7 +139,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
   const real v1 = b5[i1];
   const real v2 = v0 + v1; // %12
   const real v3 = tanh(v2); // %13
-  arena[2400 + gid] = v3;
+  arena[2416 + gid] = v3;
 }
 
 // 300x1x8, tile 128x1x8, 4x1 per work-item
@@ -164,7 +164,7 @@ void s4_matmul(__global real* restrict arena, __global const real* restrict b6) 
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0f;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2416 + gr*8 + gp] : 0.0f;
     }
     for (idx_t e = lid; e < 8; e += 32) {
       const idx_t r = e % 8;

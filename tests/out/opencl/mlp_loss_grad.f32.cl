@@ -1,4 +1,4 @@
-// nabla OpenCL C: 18 steps, f32, arena 9600 elements
+// nabla OpenCL C: 18 steps, f32, arena 9664 elements
 #pragma OPENCL FP_CONTRACT OFF
 typedef float real;
 typedef uint idx_t;
@@ -79,7 +79,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
   const real v1 = b3[i1];
   const real v2 = v0 + v1; // %6
   const real v3 = tanh(v2); // %7
-  arena[2400 + gid] = v3;
+  arena[2416 + gid] = v3;
 }
 
 // 300x8x8, tile 128x8x8, 4x4 per work-item
@@ -104,7 +104,7 @@ void s2_matmul(__global real* restrict arena, __global const real* restrict b4) 
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < k1) ? arena[2400 + gr*8 + gp] : 0.0f;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[2416 + gr*8 + gp] : 0.0f;
     }
     for (idx_t e = lid; e < 64; e += 64) {
       const idx_t r = e % 8;
@@ -139,7 +139,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
   const real v1 = b5[i1];
   const real v2 = v0 + v1; // %12
   const real v3 = tanh(v2); // %13
-  arena[4800 + gid] = v3;
+  arena[4832 + gid] = v3;
 }
 
 // 300x1x8, tile 128x1x8, 4x1 per work-item
@@ -164,7 +164,7 @@ void s4_matmul(__global real* restrict arena, __global const real* restrict b6) 
       const idx_t c = e % 8;
       const idx_t gr = row0 + r;
       const idx_t gp = t + c;
-      As[c][r] = (gr < 300 && gp < k1) ? arena[4800 + gr*8 + gp] : 0.0f;
+      As[c][r] = (gr < 300 && gp < k1) ? arena[4832 + gr*8 + gp] : 0.0f;
     }
     for (idx_t e = lid; e < 8; e += 32) {
       const idx_t r = e % 8;
@@ -259,7 +259,7 @@ void s8_matmul(__global const real* restrict arena, __global real* restrict b17)
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < k1 && gc < 8) ? arena[4800 + gp*8 + gc] : 0.0f;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[4832 + gp*8 + gc] : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 16; ++p) {
@@ -341,18 +341,18 @@ void s10_matmul(__global real* restrict arena, __global const real* restrict b6)
     for (int j = 0; j < 4; ++j) {
       const idx_t r = row0 + ty + i * 32;
       const idx_t c = col0 + tx + j * 2;
-      if (r < 300 && c < 8) arena[7200 + r*8 + c] = acc[i][j];
+      if (r < 300 && c < 8) arena[7248 + r*8 + c] = acc[i][j];
     }
 }
 
 __kernel void s11_map(__global real* restrict arena) {
   const idx_t gid = (idx_t)get_global_id(0);
   if (gid >= 2400) return;
-  const real v0 = arena[4800 + gid];
+  const real v0 = arena[4832 + gid];
   const real v1 = v0 * v0; // %28
   const real v2 = 1.0f;
   const real v3 = v2 - v1; // %31
-  const real v4 = arena[7200 + gid];
+  const real v4 = arena[7248 + gid];
   const real v5 = v4 * v3; // %32
   arena[gid] = v5;
 }
@@ -386,7 +386,7 @@ void s12_matmul(__global const real* restrict arena, __global real* restrict b21
       const idx_t c = e % 8;
       const idx_t gp = t + r;
       const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < k1 && gc < 8) ? arena[2400 + gp*8 + gc] : 0.0f;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[2416 + gp*8 + gc] : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int p = 0; p < 16; ++p) {
@@ -471,18 +471,18 @@ void s14_matmul(__global real* restrict arena, __global const real* restrict b4)
     for (int j = 0; j < 4; ++j) {
       const idx_t r = row0 + ty + i * 32;
       const idx_t c = col0 + tx + j * 2;
-      if (r < 300 && c < 8) arena[4800 + r*8 + c] = acc[i][j];
+      if (r < 300 && c < 8) arena[4832 + r*8 + c] = acc[i][j];
     }
 }
 
 __kernel void s15_map(__global real* restrict arena) {
   const idx_t gid = (idx_t)get_global_id(0);
   if (gid >= 2400) return;
-  const real v0 = arena[2400 + gid];
+  const real v0 = arena[2416 + gid];
   const real v1 = v0 * v0; // %36
   const real v2 = 1.0f;
   const real v3 = v2 - v1; // %37
-  const real v4 = arena[4800 + gid];
+  const real v4 = arena[4832 + gid];
   const real v5 = v4 * v3; // %38
   arena[gid] = v5;
 }

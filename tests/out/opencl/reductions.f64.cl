@@ -1,4 +1,4 @@
-// nabla OpenCL C: 7 steps, f64, arena 1200 elements
+// nabla OpenCL C: 7 steps, f64, arena 1216 elements
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL FP_CONTRACT OFF
 typedef double real;
