@@ -289,7 +289,7 @@ impl<'p> Model<'p> {
         let tiling = match opts.backend {
             // a GPU wants whole batches: one tile per process
             crate::Backend::OpenCl => Tiling::per_rank(comm.size()),
-            _ => Tiling::new(&counts, comm.size()),
+            _ => Tiling::aiming(&counts, comm.size(), super::dist::tile_aim(opts.dtype)),
         };
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
         let c = compile_tiles(problem, &weights, batch, tiling, comm.rank(), opts)?;

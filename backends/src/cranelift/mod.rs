@@ -49,6 +49,8 @@
 mod emit;
 mod layout;
 mod math;
+#[cfg(target_arch = "x86_64")]
+mod narrow;
 mod ops;
 mod pool;
 mod runtime;
