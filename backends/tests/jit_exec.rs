@@ -51,6 +51,11 @@ fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
         // Kernels and reductions do not depend on the split; the product rows do not
         // either (each row block is one gemm call over the full inner extent).
         assert_eq!(a[0], c[0], "mean differs between 1 and 2 threads");
+        // the product's kernel is chosen by the whole product, not by a thread's rows
+        assert_eq!(
+            a[1], c[1],
+            "tanh of the product differs between 1 and 2 threads"
+        );
         assert_eq!(a[2], c[2], "row sums differ between 1 and 2 threads");
     }
 }
@@ -352,5 +357,37 @@ fn narrow_and_wide_products_agree_with_the_interpreter() {
                 check(&g, &o, -1.0, 1.0);
             }
         }
+    }
+}
+
+/// A product whose rows two threads cut below the narrow kernels' line (`[40, 30]·[30,
+/// 20]`: 20 rows each, but 30 inner) takes the whole product's kernel on every thread, so
+/// one and two threads give the same bits, in f32 and f64.
+#[test]
+fn a_product_takes_one_kernel_whatever_the_cut() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[40, 30], false);
+    let w = leaf(&mut g, "W", &[30, 20], true);
+    let z = g.add_or_panic(
+        Op::MatMul {
+            ta: false,
+            tb: false,
+        },
+        &[x, w],
+    );
+    g.set_output("z", z);
+    let e = env(&g, -1.0, 1.0);
+    for dtype in [DType::F32, DType::F64] {
+        let one = Options {
+            dtype,
+            ..Options::default()
+        };
+        let two = Options {
+            dtype,
+            threads: 2,
+            par_min: 1,
+            ..Options::default()
+        };
+        assert_eq!(run(&g, &one, &e), run(&g, &two, &e), "{dtype:?}");
     }
 }

@@ -265,6 +265,11 @@ mod tests {
             (5, 16, 64),
             (9, 24, 3),
             (6, 17, 70),
+            (4, 40, 5),
+            (3, 48, 2),
+            (2, 8, 9),
+            (5, 32, 4),
+            (1, 49, 2),
         ] {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 let a64 = values(m * k, 1, -1.0, 1.0);

@@ -65,14 +65,18 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
         lhs: (*const Self, isize, isize),
         rhs: (*const Self, isize, isize),
     );
-    /// `dst = lhs·rhs` (`dst` row-major, row stride `n`) by the AVX-512 kernels of
-    /// [`super::narrow`] where they beat both libraries; `false`, touching nothing,
-    /// where they do not apply (the default: f32, where `nano-gemm` is as fast).
+    /// `dst = lhs·rhs` (`rows × n`, `dst` row-major, row stride `n`) by the AVX-512
+    /// kernels of [`super::narrow`] where they beat both libraries for the whole product
+    /// `whole = (m, n, k)` (chosen by the whole product, not by the rows of a thread's
+    /// chunk, so every thread count takes the same kernel and gets the same bits);
+    /// `false`, touching nothing, where they do not apply (the default: f32, where
+    /// `nano-gemm` is as fast).
     ///
     /// # Safety
     /// As for [`Elem::nano`], strides in elements (row, column).
     unsafe fn in_registers(
-        _mnk: (usize, usize, usize),
+        _whole: (usize, usize, usize),
+        _rows: usize,
         _dst: *mut Self,
         _lhs: (*const Self, usize, usize),
         _rhs: (*const Self, usize, usize),
@@ -138,6 +142,7 @@ impl Elem for f64 {
     #[cfg(target_arch = "x86_64")]
     unsafe fn in_registers(
         (m, n, k): (usize, usize, usize),
+        rows: usize,
         dst: *mut f64,
         (a, ars, acs): (*const f64, usize, usize),
         (b, brs, bcs): (*const f64, usize, usize),
@@ -157,7 +162,7 @@ impl Elem for f64 {
             cs: bcs,
         };
         // SAFETY: the caller's contract.
-        unsafe { product((m, n, k), dst, a, b) }
+        unsafe { product((rows, n, k), dst, a, b) }
     }
 }
 
@@ -429,10 +434,11 @@ impl<T: Elem> Shared<'_, T> {
                 (a as *const T, m.a.rs, m.a.cs),
                 (b as *const T, m.b.rs, m.b.cs),
             );
-            if T::in_registers((r1 - r0, m.n, m.k), d, ra, rb) {
+            // the kernel is chosen by the whole product, so every cut takes the same one
+            if T::in_registers((m.m, m.n, m.k), r1 - r0, d, ra, rb) {
                 return;
             }
-            if narrow::<T>(r1 - r0, m.n, m.k, m.a.rs) {
+            if narrow::<T>(m.m, m.n, m.k, m.a.rs) {
                 let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
                 let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
                 return T::nano((r1 - r0, m.n, m.k), (d, m.n as isize, 1), a, b);
