@@ -89,7 +89,7 @@ fn main() {
     }
 }
 
-/// The products grouped by shape (`matmul MxKxN`, with the transposes the step names):
+/// The products grouped by shape (`matmul MxNxK`: result rows, columns, inner extent):
 /// how many of each and their total time, slowest first.
 fn print_products_by_shape(steps: &[(String, Duration)]) {
     let mut shapes: BTreeMap<String, (usize, Duration)> = BTreeMap::new();

@@ -5,9 +5,9 @@
 //! Every run — one process or `K` — cuts its points into `T` tiles ([`Tiling`]): tile `t`
 //! holds rows `⌊tN/T⌋ .. ⌊(t+1)N/T⌋` of every point set of `N` rows, and `T` depends only
 //! on the set sizes and the element type (about [`tile_aim`] rows of the largest set per
-//! tile), never on `K` or the number of threads. The loss program is compiled per tile shape with every
-//! residual weight `W_R` scaled by the tile's fraction `n_R,t / N_R` of its set, so that a
-//! tile's loss is exactly its part of
+//! tile), never on `K` or the number of threads. The loss program is compiled per tile
+//! shape with every residual weight `W_R` scaled by the tile's fraction `n_R,t / N_R` of
+//! its set, so that a tile's loss is exactly its part of
 //!
 //! ```text
 //! L = Σ_R W_R/N_R Σ_i r_R,i²  =  Σ_t Σ_R (W_R n_R,t/N_R) · (1/n_R,t) Σ_{i ∈ tile t} r_R,i²

@@ -12,9 +12,10 @@
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
-//! a product into `n` ranges of its rows (one `gemm` call each, or `nano-gemm` for a
-//! narrow product ([`narrow`]); each call has a cost of its own:
-//! [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
+//! a product into `n` ranges of its rows (one `gemm` call each, or for a narrow product
+//! one call of `nano-gemm` ([`narrow`]) or of the f64 register kernels
+//! ([`Elem::in_registers`]), chosen by the whole product; each call has a cost of its
+//! own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
 //! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
 //! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
 //! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
@@ -58,7 +59,6 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     /// # Safety
     /// Every element the strides address lies inside a live buffer; `dst` does not
     /// overlap the operands.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn nano(
         mnk: (usize, usize, usize),
         dst: (*mut Self, isize, isize),
