@@ -316,3 +316,164 @@ fn inputs_beside_and_out_of_order_stack_too() {
         assert_close(&what, &stacked[0].data, &jets[0].data, 1e-10);
     }
 }
+
+// ---- finite-difference stencils: the shifted points stacked on a leading axis ----
+
+/// A graph whose expansion keeps the batch axis first everywhere: `g` with a per-point
+/// Jacobian of `u` added as an output (finite-difference stencils then substitute one
+/// copy of `f` per point).
+fn with_jacobian(g: &Graph, u: NodeId, p: NodeId) -> Graph {
+    let mut g = g.clone();
+    let level = g.fresh_level();
+    let j = op(&mut g, Op::Jacobian { level }, &[u, p]);
+    g.set_output("jacobian", j);
+    g
+}
+
+/// The outputs of `g` by finite differences of step `h`, stacked and as substituted
+/// copies (`g` with a Jacobian of `u` w.r.t. `p`), which must agree to `tol`.
+fn fd_both_ways(g: &Graph, u: NodeId, p: NodeId, e: &Env, h: f64, tol: f64) -> Vec<Tensor> {
+    let fd = forced(Method::FiniteDiff(Some(nabla_ir::Num::new(h))));
+    let stacked = eval_expanded(g, &fd, e);
+    let copies = eval_expanded(&with_jacobian(g, u, p), &fd, e);
+    for (k, s) in stacked.iter().enumerate() {
+        let what = format!("output {k}: stacked vs copies, h = {h}");
+        assert_close(&what, &s.data, &copies[k].data, tol);
+    }
+    stacked
+}
+
+/// How many products the expansion of `g` by finite differences holds.
+fn fd_products(g: &Graph) -> usize {
+    let (e, _) = expand(g, &forced(Method::FiniteDiff(None))).unwrap();
+    let live = e.live(&e.outputs().iter().map(|o| o.1).collect::<Vec<_>>());
+    (e.ids())
+        .filter(|&i| live[i.index()] && matches!(e.op(i), Op::MatMul { .. }))
+        .count()
+}
+
+/// The finite-difference Laplacian of a 20-input MLP evaluates the network once at its
+/// 40 shifted points, stacked: the same values as 40 substituted copies (h = 0.1, where
+/// the stencil's cancellation costs little, 1e-10), Taylor jets to the stencil's error
+/// at the default step (1e-5), and the parameter gradient of a loss on it as the copies'
+/// (1e-9). Its products are those of two networks (the centre and the stacked points).
+#[test]
+fn a_finite_difference_laplacian_stacks_its_points() {
+    let (d, n) = (20, 6);
+    let mut g = Graph::new();
+    let xs = inputs(&mut g, d, n);
+    let x = op(&mut g, Op::Concat(1), &xs);
+    let net = mlp(&mut g, x, &[d, 12, 12, 1], "u");
+    let (u, params) = (net.out, net.params());
+    let lap = laplacian(&mut g, u, &xs, Method::Auto);
+    g.set_output("lap", lap);
+    let mut e = point_env(d, n, 31);
+    param_env(&g, &params, &mut Rng(32), &mut e);
+    assert!(stacks(&g, &forced(Method::FiniteDiff(None)), 2 * d));
+    assert_eq!(fd_products(&g), 2 * 3);
+    assert!(fd_products(&with_jacobian(&g, u, params[0])) >= 2 * d * 3);
+    fd_both_ways(&g, u, params[0], &e, 1e-1, 1e-10);
+    let fd = eval_expanded(&g, &forced(Method::FiniteDiff(None)), &e);
+    let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
+    assert_close("fd vs Taylor jets", &fd[0].data, &jets[0].data, 1e-5);
+
+    let sq = un(&mut g, UnOp::Square, lap);
+    let loss = sum_all(&mut g, sq);
+    g.clear_outputs();
+    for (k, &p) in params.iter().enumerate() {
+        let level = g.fresh_level();
+        let gr = op(&mut g, Op::Grad { level }, &[loss, p]);
+        g.set_output(&format!("g{k}"), gr);
+    }
+    fd_both_ways(&g, u, params[0], &e, 1e-1, 1e-9);
+}
+
+/// Every lifting rule (elementwise, broadcast, reshape, slice, sum, mean, products with
+/// stacked contracted rows and stacked right operands, a concat with a constant part)
+/// under a stencil of all 16 inputs: stacked against copies at h = 0.1 (1e-10).
+#[test]
+fn every_rule_lifts_for_a_finite_difference_stencil() {
+    let (d, n) = (16, 5);
+    let mut g = Graph::new();
+    let xs = inputs(&mut g, d, n);
+    let x = op(&mut g, Op::Concat(1), &xs);
+    let w = tensor(&mut g, &Rng(13).tensor(&[3, d], -0.5, 0.5));
+    let z = op(&mut g, product(false, true), &[x, w]);
+    let z = un(&mut g, UnOp::Tanh, z);
+    let cols: Vec<NodeId> = (0..3).map(|j| op(&mut g, columns(j, 1), &[z])).collect();
+    let sum_x = sum_of(&mut g, &xs);
+    let wv = bin(&mut g, BinOp::Mul, sum_x, cols[1]);
+    let f = every_rule(&mut g, n, &cols, wv);
+    let lap = laplacian(&mut g, f, &xs, Method::Auto);
+    g.set_output("lap", lap);
+    let e = point_env(d, n, 14);
+    // the Jacobian that forces copies needs a param: one scales `f`
+    let s = param(&mut g, "s", &[1]);
+    let fs = bin(&mut g, BinOp::Mul, f, s);
+    let mut e2 = e.clone();
+    e2.insert("s".into(), Tensor::new(Shape::new(&[1]), vec![1.0]));
+    fd_both_ways(&g, fs, s, &e2, 1e-1, 1e-10);
+}
+
+/// `∂ⁿu/∂xⁿ` for n = 1..4 and the nested mixed `∂²u/∂x∂t` by stencils: stacked as the
+/// copies (1e-10 at h = 0.1), and within the stencils' error of Taylor jets at the
+/// default steps; a derivative along a variable `u` does not depend on is zero.
+#[test]
+fn derivatives_of_every_order_stack_their_points() {
+    let n = 5;
+    let mut g = Graph::new();
+    let x = input(&mut g, "x0", &[n, 1]);
+    let t = input(&mut g, "x1", &[n, 1]);
+    let y = input(&mut g, "x2", &[n, 1]);
+    let xt = op(&mut g, Op::Concat(1), &[x, t]);
+    let net = mlp(&mut g, xt, &[2, 10, 10, 1], "u");
+    let u = net.out;
+    for k in 1..=4u8 {
+        let dk = diff(&mut g, u, x, k, Method::Auto);
+        g.set_output(&format!("d{k}"), dk);
+    }
+    let dx = diff(&mut g, u, x, 1, Method::Auto);
+    let dxt = diff(&mut g, dx, t, 1, Method::Auto);
+    g.set_output("dxt", dxt);
+    let dy = diff(&mut g, u, y, 2, Method::Auto);
+    g.set_output("dy", dy);
+    let mut e = point_env(3, n, 41);
+    param_env(&g, &net.params(), &mut Rng(42), &mut e);
+    let stacked = fd_both_ways(&g, u, net.params()[0], &e, 1e-1, 1e-10);
+    assert!(stacked[5].data.iter().all(|v| *v == 0.0));
+    let fd = eval_expanded(&g, &forced(Method::FiniteDiff(None)), &e);
+    let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
+    // the stencils' errors at the default steps ε^(1/(2+n)) grow with the order
+    for (k, tol) in [1e-9, 1e-7, 1e-5, 1e-4, 1e-5].iter().enumerate() {
+        let what = format!("output {k}: fd vs Taylor");
+        assert_close(&what, &fd[k].data, &jets[k].data, *tol);
+    }
+}
+
+/// The stacked stencil's graph grows with the number of variables by a few nodes per
+/// input leaf (its shift and the add), not by a copy of the network per shifted point:
+/// its products stay those of two networks.
+#[test]
+fn a_finite_difference_graph_does_not_grow_with_the_variables() {
+    let nodes = |d: usize| {
+        let mut g = Graph::new();
+        let xs = inputs(&mut g, d, 8);
+        let x = op(&mut g, Op::Concat(1), &xs);
+        let net = mlp(&mut g, x, &[d, 16, 16, 1], "u");
+        let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
+        g.set_output("lap", lap);
+        (
+            g.clone(),
+            expand(&g, &forced(Method::FiniteDiff(None)))
+                .unwrap()
+                .1
+                .nodes_after,
+        )
+    };
+    let ((g50, s50), (_, s100)) = (nodes(50), nodes(100));
+    assert!(
+        s100 - s50 <= 6 * 50,
+        "{s50} nodes at D = 50, {s100} at D = 100"
+    );
+    assert_eq!(fd_products(&g50), 2 * 3);
+}

@@ -2,13 +2,19 @@
 //!
 //! `∂ⁿf/∂vⁿ ≈ h⁻ⁿ Σⱼ wⱼ f(v + j·h)` over the points `j = -p..=p`, `p = ⌈n/2⌉`, the smallest
 //! symmetric stencil of second-order accuracy for order `n`. The weights come from
-//! Fornberg's algorithm; each shifted evaluation `f(v + j·h)` is `f` with the leaf
-//! substituted (the machinery of `at`). The default step `h = ε^(1/(2+n))` of the dtype
+//! Fornberg's algorithm. The shifted evaluations `f(v + j·h)` are one evaluation of `f`
+//! with its leaf stacked on a new leading axis, one row per point ([`super::lift`]), and the
+//! weighted sum a reduction along it: a network is compiled once whatever the stencil, its
+//! products taking all the points' rows at once. (Where the batch axis must stay first — a
+//! per-point Jacobian, a pointwise reverse-mode derivative — each point is `f` with the
+//! leaf substituted instead, the machinery of `at`.) A Laplacian over `D` leaves is one
+//! stencil of `2D` shifted points and the centre. The default step `h = ε^(1/(2+n))` of the dtype
 //! balances the `O(h²)` truncation error against the `O(ε/hⁿ)` rounding error.
 
 use super::build::*;
+use super::lift;
 use super::subst::substitute;
-use nabla_ir::{Graph, NodeId};
+use nabla_ir::{BinOp, Graph, NodeId, Op, Shape};
 
 /// The weights of the derivative of order `m` at 0 for samples at `points` (Fornberg 1988,
 /// "Generation of finite difference formulas on arbitrarily spaced grids").
@@ -46,33 +52,125 @@ pub fn default_step(eps: f64, n: usize) -> f64 {
     eps.powf(1.0 / (2.0 + n as f64))
 }
 
-/// `∂ⁿf/∂vⁿ` by the central stencil with step `h`.
-pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64) -> NodeId {
+/// `∂ⁿf/∂vⁿ` by the central stencil with step `h`; `stack`: evaluate the shifted points
+/// stacked (see [`Stencil::build`]).
+pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, stack: bool) -> NodeId {
     let p = n.div_ceil(2) as i64;
     let points: Vec<f64> = (-p..=p).map(|j| j as f64).collect();
     let w = weights(n, &points);
     let big = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let terms: Vec<Tan> = points
-        .iter()
-        .zip(&w)
-        .filter(|(_, w)| w.abs() > 1e-12 * big)
-        .map(|(&j, &w)| {
-            let fj = shifted(g, f, v, j * h);
-            Some(scale(g, fj, w / h.powi(n as i32)))
-        })
-        .collect();
-    let s = sum_t(g, terms);
-    or_zeros(g, s, f)
+    let mut st = Stencil::new(vec![v]);
+    for (&j, &w) in points.iter().zip(&w) {
+        if w.abs() > 1e-12 * big {
+            st.point(&[j * h], w / h.powi(n as i32));
+        }
+    }
+    st.build(g, f, stack)
 }
 
-/// `f` with `v` replaced by `v + δ`.
-fn shifted(g: &mut Graph, f: NodeId, v: NodeId, delta: f64) -> NodeId {
-    if delta == 0.0 {
-        return f;
+/// `Σᵢ ∂²f/∂vᵢ²` by the central stencil `h⁻² Σᵢ (f(v + h·eᵢ) − 2f(v) + f(v − h·eᵢ))` over
+/// the leaves `f` depends on: `2D` shifted points and the centre.
+pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -> NodeId {
+    let live = g.live(&[f]);
+    let vs: Vec<NodeId> = vs.iter().copied().filter(|v| live[v.index()]).collect();
+    let mut st = Stencil::new(vs.clone());
+    let w = 1.0 / (h * h);
+    for i in 0..vs.len() {
+        for s in [-h, h] {
+            let mut shift = vec![0.0; vs.len()];
+            shift[i] = s;
+            st.point(&shift, w);
+        }
     }
-    let d = fill_like(g, v, delta);
-    let vd = add(g, v, d);
-    substitute(g, f, &[(v, vd)])
+    st.point(&vec![0.0; vs.len()], -2.0 * vs.len() as f64 * w);
+    st.build(g, f, stack)
+}
+
+/// `Σₛ wₛ f(v + δₛ)`: a weighted sum of `f` at points shifted from the leaves `v` by
+/// constants (the centre, `δ = 0`, is `f` itself).
+struct Stencil {
+    leaves: Vec<NodeId>,
+    /// Per shifted point, one offset per leaf.
+    shifts: Vec<Vec<f64>>,
+    weights: Vec<f64>,
+    centre: f64,
+}
+
+impl Stencil {
+    fn new(leaves: Vec<NodeId>) -> Stencil {
+        Stencil {
+            leaves,
+            shifts: Vec::new(),
+            weights: Vec::new(),
+            centre: 0.0,
+        }
+    }
+
+    fn point(&mut self, shift: &[f64], w: f64) {
+        if shift.iter().all(|d| *d == 0.0) {
+            self.centre += w;
+        } else {
+            self.shifts.push(shift.to_vec());
+            self.weights.push(w);
+        }
+    }
+
+    /// The stencil's sum, zeros when `f` depends on none of the leaves. `stack`: the
+    /// shifted points are one evaluation of `f` stacked on a leading axis ([`lift`]: one
+    /// product of `S·N` rows per layer, a graph the size of `f`'s), summed along it;
+    /// otherwise each is a substituted copy of `f` (the batch axis stays first, as a
+    /// per-point Jacobian or a pointwise reverse-mode derivative needs).
+    fn build(&self, g: &mut Graph, f: NodeId, stack: bool) -> NodeId {
+        let live = g.live(&[f]);
+        if !self.leaves.iter().any(|v| live[v.index()]) {
+            return fill_like(g, f, 0.0);
+        }
+        let shifted = if stack {
+            self.stacked(g, f)
+        } else {
+            self.copies(g, f)
+        };
+        let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
+        let s = add_t(g, shifted, centre);
+        or_zeros(g, s, f)
+    }
+
+    fn stacked(&self, g: &mut Graph, f: NodeId) -> Tan {
+        let d = self.shifts.len();
+        let dt = g.dtype(f);
+        let subs: Vec<(NodeId, NodeId)> = (self.leaves.iter().enumerate())
+            .map(|(i, &v)| {
+                let mut dims = vec![1; g.shape(v).rank() + 1];
+                dims[0] = d;
+                let offs: Vec<f64> = self.shifts.iter().map(|s| s[i]).collect();
+                let delta = g.tensor(&offs, dt, &Shape::new(&dims));
+                (v, g.binary(BinOp::Add, delta, v))
+            })
+            .collect();
+        let all = lift::lift(g, f, &subs, d)?;
+        let mut dims = vec![1; g.shape(f).rank() + 1];
+        dims[0] = d;
+        let w = g.tensor(&self.weights, dt, &Shape::new(&dims));
+        let terms = g.binary(BinOp::Mul, w, all);
+        Some(g.add_or_panic(Op::Sum(0), &[terms]))
+    }
+
+    fn copies(&self, g: &mut Graph, f: NodeId) -> Tan {
+        let terms: Vec<Tan> = (self.shifts.iter().zip(&self.weights))
+            .map(|(shift, &w)| {
+                let pairs: Vec<(NodeId, NodeId)> = (self.leaves.iter().zip(shift))
+                    .filter(|(_, d)| **d != 0.0)
+                    .map(|(&v, &d)| {
+                        let c = fill_like(g, v, d);
+                        (v, add(g, v, c))
+                    })
+                    .collect();
+                let fs = substitute(g, f, &pairs);
+                Some(scale(g, fs, w))
+            })
+            .collect();
+        sum_t(g, terms)
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ mod fd;
 mod flops;
 mod forward;
 mod jacobian;
+mod lift;
 mod reverse;
 mod stacked;
 mod subst;
@@ -360,7 +361,7 @@ impl<'g> Expander<'g> {
             }
             Method::FiniteDiff(h) => {
                 let h = self.step(h, f, n);
-                fd::derivative(&mut self.out, f, v, n, h)
+                fd::derivative(&mut self.out, f, v, n, h, self.stack_ok)
             }
         })
     }
@@ -377,6 +378,10 @@ impl<'g> Expander<'g> {
         }
         if m == Method::Collapsed {
             return Ok(collapsed::laplacian(&mut self.out, f, vs));
+        }
+        if let Method::FiniteDiff(h) = m {
+            let h = self.step(h, f, 2);
+            return Ok(fd::laplacian(&mut self.out, f, vs, h, self.stack_ok));
         }
         let mut terms = Vec::with_capacity(vs.len());
         for &v in vs {

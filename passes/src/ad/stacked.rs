@@ -28,6 +28,7 @@
 use super::build::*;
 use super::collapsed::Atan2;
 use super::forward::{deriv1, deriv2, powi_deriv1, powi_deriv2};
+use super::lift::{self, lead, per_row, reshape, rows_product, Side};
 use nabla_ir::{BinOp, Graph, NodeId, Op, Shape, UnOp};
 use std::collections::{BTreeMap, HashMap};
 
@@ -100,20 +101,6 @@ impl Ctx<'_> {
         self.vs.len()
     }
 
-    /// `[k] ++ s`.
-    fn lead(&self, k: usize, s: &Shape) -> Shape {
-        let mut dims = vec![k];
-        dims.extend_from_slice(s.dims());
-        Shape::new(&dims)
-    }
-
-    fn reshape(&mut self, x: NodeId, to: &Shape) -> NodeId {
-        if self.g.shape(x) == to {
-            return x;
-        }
-        self.g.add_or_panic(Op::Reshape(to.clone()), &[x])
-    }
-
     /// The tangents of a node whose value is `like` as one `[D] ++ shape` node (`None`:
     /// zero).
     fn dense(&mut self, t: &St, like: NodeId) -> Tan {
@@ -123,10 +110,10 @@ impl Ctx<'_> {
             St::Dense(n) => Some(*n),
             St::Parts(p) if p.is_empty() => None,
             St::Parts(p) => {
-                let zero = self.g.fill(0.0, dt, &self.lead(1, &s));
+                let zero = self.g.fill(0.0, dt, &lead(1, &s));
                 let rows: Vec<NodeId> = (0..d)
                     .map(|i| match p.get(&i) {
-                        Some(&x) => self.reshape(x, &self.lead(1, &s)),
+                        Some(&x) => reshape(self.g, x, &lead(1, &s)),
                         None => zero,
                     })
                     .collect();
@@ -140,7 +127,7 @@ impl Ctx<'_> {
                 let e = self
                     .g
                     .tensor(&selection(cols, width), dt, &Shape::new(&dims));
-                Some(self.g.broadcast(e, &self.lead(d, &s)))
+                Some(self.g.broadcast(e, &lead(d, &s)))
             }
         }
     }
@@ -212,7 +199,7 @@ impl Ctx<'_> {
         let v = self.dense(y, ly)?;
         let each = match p {
             Pair::Mul => p.apply(self.g, u, v),
-            Pair::MatMul(op) => self.per_direction(op, Side::Stacked(u), Side::Stacked(v)),
+            Pair::MatMul(op) => per_row(self.g, op, Side::Stacked(u), Side::Stacked(v), self.d()),
         };
         Some(self.g.add_or_panic(Op::Sum(0), &[each]))
     }
@@ -261,32 +248,9 @@ impl Ctx<'_> {
             &x.t,
             a,
             &mut |g, t| Some(same_op(g, op, &[t])),
-            &mut |cx, t| Some(cx.linear_stacked(op, a, t)),
+            &mut |cx, t| Some(lift::linear(cx.g, op, a, t, cx.d())),
         );
         Stk { t, lap }
-    }
-
-    fn linear_stacked(&mut self, op: &Op, a: NodeId, t: NodeId) -> NodeId {
-        let d = self.d();
-        match op {
-            Op::Unary(UnOp::Neg) => neg(self.g, t),
-            Op::Broadcast(to) => {
-                // right-aligned: the operand's missing leading axes go after the directions
-                let s = self.g.shape(a).clone();
-                let mut dims = vec![d];
-                dims.extend(std::iter::repeat_n(1, to.rank() - s.rank()));
-                dims.extend_from_slice(s.dims());
-                let r = self.reshape(t, &Shape::new(&dims));
-                self.g.broadcast(r, &self.lead(d, to))
-            }
-            Op::Reshape(to) => self.reshape(t, &self.lead(d, to)),
-            Op::Sum(k) => self.g.add_or_panic(Op::Sum(k + 1), &[t]),
-            Op::Mean(k) => self.g.add_or_panic(Op::Mean(k + 1), &[t]),
-            Op::Slice { axis, start, len } => {
-                self.g.slice(t, axis + 1, *start as usize, *len as usize)
-            }
-            _ => unreachable!("not a linear one-operand op: {op:?}"),
-        }
     }
 
     /// `T(φ(a)) = φ'(a) T(a)`, `Δφ(a) = φ'(a) Δa + φ''(a) Σᵢ (∂ᵢa)²`.
@@ -378,7 +342,7 @@ impl Ctx<'_> {
             &xb.t,
             b,
             &mut |g, t| Some(matmul(g, &op, a, t)),
-            &mut |cx, t| Some(cx.per_direction(&op, Side::Fixed(a), Side::Stacked(t))),
+            &mut |cx, t| Some(per_row(cx.g, &op, Side::Fixed(a), Side::Stacked(t), cx.d())),
         );
         let t = self.add(&l, y, &r, y, 1.0);
         let l = xa.lap.map(|x| matmul(self.g, &op, x, b));
@@ -398,24 +362,21 @@ impl Ctx<'_> {
             unreachable!()
         };
         let d = self.d();
-        let (rows, cols) = (self.g.shape(a).dims()[0], self.g.shape(a).dims()[1]);
+        let rows = self.g.shape(a).dims()[0];
         if let (St::Onehot(picks), false) = (t, ta) {
             // direction i is the unit vector of column cᵢ in every row: its product is row
             // cᵢ of op(b) in every row
             let r = self.rows_of(b, tb);
             let r = self.pick_rows(r, picks);
             let m = self.g.shape(r).dims()[1];
-            let r = self.reshape(r, &Shape::new(&[d, 1, m]));
+            let r = reshape(self.g, r, &Shape::new(&[d, 1, m]));
             return St::Dense(self.g.broadcast(r, &Shape::new(&[d, rows, m])));
         }
         self.map(t, a, &mut |g, x| Some(matmul(g, op, x, b)), &mut |cx, x| {
             if ta {
-                return Some(cx.per_direction(op, Side::Stacked(x), Side::Fixed(b)));
+                return Some(per_row(cx.g, op, Side::Stacked(x), Side::Fixed(b), d));
             }
-            let flat = cx.reshape(x, &Shape::matrix(d * rows, cols));
-            let p = matmul(cx.g, op, flat, b);
-            let m = cx.g.shape(p).dims()[1];
-            Some(cx.reshape(p, &Shape::new(&[d, rows, m])))
+            Some(rows_product(cx.g, op, x, b, d))
         })
     }
 
@@ -456,33 +417,6 @@ impl Ctx<'_> {
         self.g.add_or_panic(bt, &[b, i])
     }
 
-    /// `op(x)·op(y)` for each direction, stacked: for the rare products whose contracted
-    /// rows or right operand carry stacked tangents, one product per direction.
-    fn per_direction(&mut self, op: &Op, x: Side, y: Side) -> NodeId {
-        let parts: Vec<NodeId> = (0..self.d())
-            .map(|i| {
-                let x = self.side(x, i);
-                let y = self.side(y, i);
-                let p = matmul(self.g, op, x, y);
-                let s = self.g.shape(p).clone();
-                self.reshape(p, &self.lead(1, &s))
-            })
-            .collect();
-        self.g.add_or_panic(Op::Concat(0), &parts)
-    }
-
-    /// The operand of direction `i`.
-    fn side(&mut self, s: Side, i: usize) -> NodeId {
-        match s {
-            Side::Fixed(x) => x,
-            Side::Stacked(t) => {
-                let s = Shape::new(&self.g.shape(t).dims()[1..]);
-                let one = self.g.slice(t, 0, i, 1);
-                self.reshape(one, &s)
-            }
-        }
-    }
-
     /// Concat along `axis`: seeded leaves along the last axis are unit columns
     /// ([`St::Onehot`]); parts join per direction (zeros where an operand has none);
     /// stacked tangents join along `axis + 1`.
@@ -519,7 +453,7 @@ impl Ctx<'_> {
         let stacked: Vec<NodeId> = (ins.iter().zip(values))
             .map(|(c, &v)| {
                 self.dense(&c.t, v).unwrap_or_else(|| {
-                    let s = self.lead(self.d(), &self.g.shape(v).clone());
+                    let s = lead(self.d(), &self.g.shape(v).clone());
                     let dt = self.g.dtype(v);
                     self.g.fill(0.0, dt, &s)
                 })
@@ -577,13 +511,6 @@ impl Pair {
             Pair::MatMul(op) => matmul(g, op, x, y),
         }
     }
-}
-
-/// An operand of a product: the same for every direction, or stacked tangents.
-#[derive(Clone, Copy)]
-enum Side {
-    Fixed(NodeId),
-    Stacked(NodeId),
 }
 
 /// Stacked tangents from a possibly zero node.
