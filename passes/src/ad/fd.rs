@@ -59,117 +59,137 @@ pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, stack: 
     let points: Vec<f64> = (-p..=p).map(|j| j as f64).collect();
     let w = weights(n, &points);
     let big = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let mut st = Stencil::new(vec![v]);
+    let mut st = Stencil::new(vec![v], 1);
     for (&j, &w) in points.iter().zip(&w) {
         if w.abs() > 1e-12 * big {
-            st.point(&[j * h], w / h.powi(n as i32));
+            st.block(vec![vec![j * h]], w / h.powi(n as i32));
         }
     }
     st.build(g, f, stack)
 }
 
-/// `Σᵢ ∂²f/∂vᵢ²` by the central stencil `h⁻² Σᵢ (f(v + h·eᵢ) − 2f(v) + f(v − h·eᵢ))` over
-/// the leaves `f` depends on: `2D` shifted points and the centre.
+/// `Σᵢ ∂²f/∂vᵢ²` by the central stencils `h⁻² (f(v − h·eᵢ) − 2f(v) + f(v + h·eᵢ))`, one per
+/// leaf `f` depends on (`2D` shifted points and the centre), added up after each is formed
+/// (their terms are `h⁻²` times larger than the result; adding all `2D + 1` at once would
+/// round at `2D` times that).
 pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -> NodeId {
     let live = g.live(&[f]);
     let vs: Vec<NodeId> = vs.iter().copied().filter(|v| live[v.index()]).collect();
-    let mut st = Stencil::new(vs.clone());
+    let d = vs.len();
+    let mut st = Stencil::new(vs, d);
     let w = 1.0 / (h * h);
-    for i in 0..vs.len() {
-        for s in [-h, h] {
-            let mut shift = vec![0.0; vs.len()];
-            shift[i] = s;
-            st.point(&shift, w);
-        }
+    for s in [-h, 0.0, h] {
+        // group i shifts leaf i by s
+        let shifts = (0..d)
+            .map(|i| (0..d).map(|k| if k == i { s } else { 0.0 }).collect())
+            .collect();
+        st.block(shifts, if s == 0.0 { -2.0 * w } else { w });
     }
-    st.point(&vec![0.0; vs.len()], -2.0 * vs.len() as f64 * w);
     st.build(g, f, stack)
 }
 
-/// `Σₛ wₛ f(v + δₛ)`: a weighted sum of `f` at points shifted from the leaves `v` by
-/// constants (the centre, `δ = 0`, is `f` itself).
+/// `Σ_g Σ_b w_b f(v + δ_bg)`: `groups` stencils of one pattern, each a weighted sum of `f`
+/// at points shifted from the leaves `v` by constants. A block holds one point of every
+/// group and its weight; a block that shifts nothing is the centre, `f` itself. Each
+/// group's sum is formed before the groups are added.
 struct Stencil {
     leaves: Vec<NodeId>,
-    /// Per shifted point, one offset per leaf.
-    shifts: Vec<Vec<f64>>,
-    weights: Vec<f64>,
+    groups: usize,
+    /// The shifted blocks: per group, one offset per leaf.
+    blocks: Vec<(Vec<Vec<f64>>, f64)>,
     centre: f64,
 }
 
 impl Stencil {
-    fn new(leaves: Vec<NodeId>) -> Stencil {
+    fn new(leaves: Vec<NodeId>, groups: usize) -> Stencil {
         Stencil {
             leaves,
-            shifts: Vec::new(),
-            weights: Vec::new(),
+            groups,
+            blocks: Vec::new(),
             centre: 0.0,
         }
     }
 
-    fn point(&mut self, shift: &[f64], w: f64) {
-        if shift.iter().all(|d| *d == 0.0) {
+    fn block(&mut self, shifts: Vec<Vec<f64>>, w: f64) {
+        if shifts.iter().flatten().all(|d| *d == 0.0) {
             self.centre += w;
         } else {
-            self.shifts.push(shift.to_vec());
-            self.weights.push(w);
+            self.blocks.push((shifts, w));
         }
     }
 
-    /// The stencil's sum, zeros when `f` depends on none of the leaves. `stack`: the
+    /// The stencils' sum, zeros when `f` depends on none of the leaves. `stack`: the
     /// shifted points are one evaluation of `f` stacked on a leading axis ([`lift`]: one
-    /// product of `S·N` rows per layer, a graph the size of `f`'s), summed along it;
+    /// product of `S·N` rows per layer, a graph the size of `f`'s), block after block;
     /// otherwise each is a substituted copy of `f` (the batch axis stays first, as a
     /// per-point Jacobian or a pointwise reverse-mode derivative needs).
     fn build(&self, g: &mut Graph, f: NodeId, stack: bool) -> NodeId {
         let live = g.live(&[f]);
-        if !self.leaves.iter().any(|v| live[v.index()]) {
+        if self.groups == 0 || !self.leaves.iter().any(|v| live[v.index()]) {
             return fill_like(g, f, 0.0);
         }
-        let shifted = if stack {
+        if stack {
             self.stacked(g, f)
         } else {
             self.copies(g, f)
-        };
-        let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
-        let s = add_t(g, shifted, centre);
-        or_zeros(g, s, f)
+        }
     }
 
-    fn stacked(&self, g: &mut Graph, f: NodeId) -> Tan {
-        let d = self.shifts.len();
+    /// `Σ_b w_b F_b + c·f` per group, `F_b` the block's rows of the stacked `F`, and the
+    /// groups added by a reduction of the leading axis.
+    fn stacked(&self, g: &mut Graph, f: NodeId) -> NodeId {
+        let (gs, s) = (self.groups, self.blocks.len() * self.groups);
         let dt = g.dtype(f);
         let subs: Vec<(NodeId, NodeId)> = (self.leaves.iter().enumerate())
             .map(|(i, &v)| {
                 let mut dims = vec![1; g.shape(v).rank() + 1];
-                dims[0] = d;
-                let offs: Vec<f64> = self.shifts.iter().map(|s| s[i]).collect();
+                dims[0] = s;
+                let offs: Vec<f64> = (self.blocks.iter())
+                    .flat_map(|(b, _)| b.iter().map(move |group| group[i]))
+                    .collect();
                 let delta = g.tensor(&offs, dt, &Shape::new(&dims));
                 (v, g.binary(BinOp::Add, delta, v))
             })
             .collect();
-        let all = lift::lift(g, f, &subs, d)?;
-        let mut dims = vec![1; g.shape(f).rank() + 1];
-        dims[0] = d;
-        let w = g.tensor(&self.weights, dt, &Shape::new(&dims));
-        let terms = g.binary(BinOp::Mul, w, all);
-        Some(g.add_or_panic(Op::Sum(0), &[terms]))
-    }
-
-    fn copies(&self, g: &mut Graph, f: NodeId) -> Tan {
-        let terms: Vec<Tan> = (self.shifts.iter().zip(&self.weights))
-            .map(|(shift, &w)| {
-                let pairs: Vec<(NodeId, NodeId)> = (self.leaves.iter().zip(shift))
-                    .filter(|(_, d)| **d != 0.0)
-                    .map(|(&v, &d)| {
-                        let c = fill_like(g, v, d);
-                        (v, add(g, v, c))
-                    })
-                    .collect();
-                let fs = substitute(g, f, &pairs);
-                Some(scale(g, fs, w))
+        let all = lift::lift(g, f, &subs, s).expect("f depends on a leaf");
+        let terms: Vec<Tan> = (self.blocks.iter().enumerate())
+            .map(|(b, (_, w))| {
+                let rows = g.slice(all, 0, b * gs, gs);
+                Some(scale(g, rows, *w))
             })
             .collect();
-        sum_t(g, terms)
+        let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
+        let each = sum_t(g, terms.into_iter().chain([centre])).expect("a shifted block");
+        g.add_or_panic(Op::Sum(0), &[each])
+    }
+
+    fn copies(&self, g: &mut Graph, f: NodeId) -> NodeId {
+        let groups: Vec<Tan> = (0..self.groups)
+            .map(|k| {
+                let terms: Vec<Tan> = (self.blocks.iter())
+                    .map(|(b, w)| {
+                        let fs = self.shifted(g, f, &b[k]);
+                        Some(scale(g, fs, *w))
+                    })
+                    .collect();
+                let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
+                sum_t(g, terms.into_iter().chain([centre]))
+            })
+            .collect();
+        let s = sum_t(g, groups);
+        or_zeros(g, s, f)
+    }
+
+    /// `f` at the leaves shifted by `shift`, a substituted copy.
+    fn shifted(&self, g: &mut Graph, f: NodeId, shift: &[f64]) -> NodeId {
+        let pairs: Vec<(NodeId, NodeId)> = (self.leaves.iter().zip(shift))
+            .filter(|(_, d)| **d != 0.0)
+            .map(|(&v, &d)| {
+                let c = fill_like(g, v, d);
+                (v, add(g, v, c))
+            })
+            .collect();
+        substitute(g, f, &pairs)
     }
 }
 

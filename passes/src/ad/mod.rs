@@ -36,6 +36,9 @@
 //! (`stacked.rs`: one product per layer instead of `D`, a graph whose size does not grow
 //! with `D`), unless the graph holds a per-point `jacobian` or a pointwise reverse-mode
 //! derivative, which need the batch axis first in everything they differentiate.
+//! Finite-difference stencils stack their shifted points the same way (`fd.rs`,
+//! `lift.rs`: one evaluation of the network at every point of the stencil), under the
+//! same condition; otherwise each point is a substituted copy.
 //!
 //! Mixed partials (`∂²/∂x∂y`, `∂⁵/∂x²∂y³`) are expanded by nesting: the inner operator is
 //! expanded first and the outer one differentiates its result. For the small mixed orders
@@ -224,8 +227,8 @@ struct Expander<'g> {
     jac_groups: HashMap<(Level, NodeId), Vec<NodeId>>,
     /// For each source node: whether its cone holds a `diff` or `laplacian`.
     holds_diff: Vec<bool>,
-    /// Whether collapsed Laplacians may stack their tangents on a leading axis
-    /// ([`stacked`]): not when a per-point Jacobian or a pointwise reverse-mode derivative
+    /// Whether collapsed Laplacians may stack their tangents, and finite-difference
+    /// stencils their shifted points, on a leading axis ([`stacked`], [`lift`]): not when a per-point Jacobian or a pointwise reverse-mode derivative
     /// will need the batch axis first in everything it differentiates.
     stack_ok: bool,
     report: AdReport,
