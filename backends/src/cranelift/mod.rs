@@ -11,7 +11,8 @@
 //!   where lanes are independent, then a scalar tail; `a·b ± c` become FMAs.
 //! - **Transcendentals** (`math`, `vmath`): host calls (once per lane in vector code),
 //!   except `tanh`, which is inline and vectorised — a rational approximation in f32
-//!   (≤ 4 ulp measured), Cephes' forms with an inline `exp` in f64 (≤ 2 ulp measured).
+//!   (≤ 4 ulp measured), in f64 an inline `exp` by range reduction and a Padé form, one
+//!   division (≤ 3 ulp measured, see `vmath`).
 //!   `tanh` is the activation of every benchmark network, and a call per lane costs
 //!   several times more than the inline code.
 //! - **Runtime** (`runtime`, `pool`): buffers allocated once, the memory plan's arena;
