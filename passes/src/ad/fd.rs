@@ -8,8 +8,8 @@
 //! products taking all the points' rows at once. (Where the batch axis must stay first — a
 //! per-point Jacobian, a pointwise reverse-mode derivative — each point is `f` with the
 //! leaf substituted instead, the machinery of `at`.) A Laplacian over `D` leaves is one
-//! stencil of `2D` shifted points and the centre. The default step `h = ε^(1/(2+n))` of the dtype
-//! balances the `O(h²)` truncation error against the `O(ε/hⁿ)` rounding error.
+//! stencil of `2D` shifted points and the centre. The default step `h = ε^(1/(2+n))` of
+//! the dtype balances the `O(h²)` truncation error against the `O(ε/hⁿ)` rounding error.
 
 use super::build::*;
 use super::lift;
@@ -93,24 +93,50 @@ pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -
 /// group and its weight; a block that shifts nothing is the centre, `f` itself. Each
 /// group's sum is formed before the groups are added.
 struct Stencil {
+    /// The distinct leaves.
     leaves: Vec<NodeId>,
+    /// For each leaf as given (a leaf may be listed twice: `Δ` over `x, x` counts `x`
+    /// twice), its index in `leaves`.
+    slot: Vec<usize>,
     groups: usize,
-    /// The shifted blocks: per group, one offset per leaf.
+    /// The shifted blocks: per group, one offset per distinct leaf.
     blocks: Vec<(Vec<Vec<f64>>, f64)>,
     centre: f64,
 }
 
 impl Stencil {
-    fn new(leaves: Vec<NodeId>, groups: usize) -> Stencil {
+    fn new(given: Vec<NodeId>, groups: usize) -> Stencil {
+        let mut leaves: Vec<NodeId> = Vec::new();
+        let slot = (given.iter())
+            .map(|v| match leaves.iter().position(|l| l == v) {
+                Some(i) => i,
+                None => {
+                    leaves.push(*v);
+                    leaves.len() - 1
+                }
+            })
+            .collect();
         Stencil {
             leaves,
+            slot,
             groups,
             blocks: Vec::new(),
             centre: 0.0,
         }
     }
 
+    /// A block of weight `w` whose group `g` shifts the leaves as given by `shifts[g]`
+    /// (the shifts of a leaf listed twice add up).
     fn block(&mut self, shifts: Vec<Vec<f64>>, w: f64) {
+        let shifts: Vec<Vec<f64>> = (shifts.iter())
+            .map(|given| {
+                let mut s = vec![0.0; self.leaves.len()];
+                for (d, &i) in given.iter().zip(&self.slot) {
+                    s[i] += d;
+                }
+                s
+            })
+            .collect();
         if shifts.iter().flatten().all(|d| *d == 0.0) {
             self.centre += w;
         } else {

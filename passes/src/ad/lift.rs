@@ -14,7 +14,7 @@
 //! substituted copy of the network per point; the Forward Laplacian with stacked tangents
 //! (`stacked.rs`) uses the same rules for its `[D] ++ s` tangents.
 
-use super::build::matmul;
+use super::build::{matmul, neg};
 use nabla_ir::{Graph, NodeId, Op, Shape, UnOp};
 use std::collections::HashMap;
 
@@ -37,7 +37,7 @@ pub fn reshape(g: &mut Graph, x: NodeId, to: &Shape) -> NodeId {
 /// the trailing axes.
 pub fn linear(g: &mut Graph, op: &Op, a: NodeId, t: NodeId, d: usize) -> NodeId {
     match op {
-        Op::Unary(UnOp::Neg) => g.unary(UnOp::Neg, t),
+        Op::Unary(UnOp::Neg) => neg(g, t),
         Op::Broadcast(to) => {
             // right-aligned: the operand's missing leading axes go after the new one
             let s = g.shape(a).clone();

@@ -37,8 +37,9 @@
 //! with `D`), unless the graph holds a per-point `jacobian` or a pointwise reverse-mode
 //! derivative, which need the batch axis first in everything they differentiate.
 //! Finite-difference stencils stack their shifted points the same way (`fd.rs`,
-//! `lift.rs`: one evaluation of the network at every point of the stencil), under the
-//! same condition; otherwise each point is a substituted copy.
+//! `lift.rs`: one evaluation of the network at every point of the stencil), whatever the
+//! number of variables, unless the graph holds such a `jacobian` or reverse-mode
+//! derivative; then each point is a substituted copy.
 //!
 //! Mixed partials (`∂²/∂x∂y`, `∂⁵/∂x²∂y³`) are expanded by nesting: the inner operator is
 //! expanded first and the outer one differentiates its result. For the small mixed orders
@@ -228,8 +229,9 @@ struct Expander<'g> {
     /// For each source node: whether its cone holds a `diff` or `laplacian`.
     holds_diff: Vec<bool>,
     /// Whether collapsed Laplacians may stack their tangents, and finite-difference
-    /// stencils their shifted points, on a leading axis ([`stacked`], [`lift`]): not when a per-point Jacobian or a pointwise reverse-mode derivative
-    /// will need the batch axis first in everything it differentiates.
+    /// stencils their shifted points, on a leading axis ([`stacked`], [`lift`]): not when
+    /// a per-point Jacobian or a pointwise reverse-mode derivative will need the batch
+    /// axis first in everything it differentiates.
     stack_ok: bool,
     report: AdReport,
 }
