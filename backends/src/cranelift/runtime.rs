@@ -13,7 +13,7 @@
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
 //! a product into `n` ranges of its rows (one `gemm` call each, or for a narrow product
-//! one call of `nano-gemm` ([`narrow`]) or of the f64 register kernels
+//! one call of `nano-gemm` ([`narrow`]) or of the register kernels
 //! ([`Elem::in_registers`]), chosen by the whole product; each call has a cost of its
 //! own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
 //! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
@@ -69,8 +69,7 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
     /// `whole = (m, n, k)` (chosen by the whole product, not by the rows of a thread's
     /// chunk, so every thread count takes the same kernel and gets the same bits);
-    /// `false`, touching nothing, where they do not apply (the default: f32, where
-    /// `nano-gemm` is as fast).
+    /// `false`, touching nothing, where they do not apply (the default, off x86-64).
     ///
     /// # Safety
     /// As for [`Elem::nano`], strides in elements (row, column).
@@ -110,6 +109,54 @@ impl Elem for f32 {
             )
         }
     }
+
+    /// Rows of 17 to 24 with a smaller other extent of at most 24, as in f64 (below): B8's
+    /// `[250, 20]·[20, 20]` 0.148 ms for its 63 products per tile against 0.176 through
+    /// `nano-gemm`, its `[20, 250]·[250, 20]` 0.08 against 0.094. At 32 wide (B5's `[256,
+    /// 32]·[32, 32]`) `gemm` stays ahead in a run (0.064–0.071 ms against 0.073–0.076).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn in_registers(
+        whole: (usize, usize, usize),
+        rows: usize,
+        dst: *mut f32,
+        lhs: (*const f32, usize, usize),
+        rhs: (*const f32, usize, usize),
+    ) -> bool {
+        // SAFETY: the caller's contract.
+        unsafe { registers(whole, 16, rows, dst, lhs, rhs) }
+    }
+}
+
+/// [`Elem::in_registers`] for rows wider than `above` and at most 24, whose smaller other
+/// extent is at most 24.
+///
+/// # Safety
+/// As for [`Elem::in_registers`].
+#[cfg(target_arch = "x86_64")]
+unsafe fn registers<T: super::narrow::Lanes>(
+    (m, n, k): (usize, usize, usize),
+    above: usize,
+    rows: usize,
+    dst: *mut T,
+    (a, ars, acs): (*const T, usize, usize),
+    (b, brs, bcs): (*const T, usize, usize),
+) -> bool {
+    use super::narrow::{product, Operand};
+    if n <= above || n > 24 || m.min(k) > 24 {
+        return false;
+    }
+    let a = Operand {
+        ptr: a,
+        rs: ars,
+        cs: acs,
+    };
+    let b = Operand {
+        ptr: b,
+        rs: brs,
+        cs: bcs,
+    };
+    // SAFETY: the caller's contract.
+    unsafe { product((rows, n, k), dst, a, b) }
 }
 
 impl Elem for f64 {
@@ -136,33 +183,19 @@ impl Elem for f64 {
             )
         }
     }
-    /// Rows of 3 to 24 f64 with a smaller other extent of at most 24: 0.61–0.81 of
+    /// Rows of 3 to 24 with a smaller other extent of at most 24: 0.61–0.81 of
     /// `gemm`'s time and of `nano-gemm`'s at widths 8–20 (B8's `[250, 20]·[20, 20]`
     /// 3.3–3.7 µs against 4.5–4.7 and 4.5), 0.97 of `gemm`'s at 24 (one thread, AVX-512).
     #[cfg(target_arch = "x86_64")]
     unsafe fn in_registers(
-        (m, n, k): (usize, usize, usize),
+        whole: (usize, usize, usize),
         rows: usize,
         dst: *mut f64,
-        (a, ars, acs): (*const f64, usize, usize),
-        (b, brs, bcs): (*const f64, usize, usize),
+        lhs: (*const f64, usize, usize),
+        rhs: (*const f64, usize, usize),
     ) -> bool {
-        use super::narrow::{product, Operand};
-        if n <= 2 || n > 24 || m.min(k) > 24 {
-            return false;
-        }
-        let a = Operand {
-            ptr: a,
-            rs: ars,
-            cs: acs,
-        };
-        let b = Operand {
-            ptr: b,
-            rs: brs,
-            cs: bcs,
-        };
         // SAFETY: the caller's contract.
-        unsafe { product((rows, n, k), dst, a, b) }
+        unsafe { registers(whole, 2, rows, dst, lhs, rhs) }
     }
 }
 
