@@ -7,6 +7,7 @@ mod ad_util;
 
 use ad_util::*;
 use nabla_ir::interp::Env;
+use nabla_ir::testing::Mlp;
 use nabla_ir::{BinOp, Graph, Method, NodeId, Op, Shape, Tensor, UnOp};
 use nabla_passes::ad::{expand, AdOptions};
 
@@ -27,6 +28,17 @@ fn point_env(d: usize, n: usize, seed: u64) -> Env {
         e.insert(format!("x{i}"), Tensor::column(rng.vec(n, -0.8, 0.8)));
     }
     e
+}
+
+/// `Δu` (output "lap") of a tanh MLP `u` with two hidden layers of `hidden` over `d`
+/// concatenated inputs of `n` points: the inputs, the network and the Laplacian.
+fn mlp_laplacian(g: &mut Graph, d: usize, n: usize, hidden: usize) -> (Vec<NodeId>, Mlp, NodeId) {
+    let xs = inputs(g, d, n);
+    let x = op(g, Op::Concat(1), &xs);
+    let net = mlp(g, x, &[d, hidden, hidden, 1], "u");
+    let lap = laplacian(g, net.out, &xs, Method::Auto);
+    g.set_output("lap", lap);
+    (xs, net, lap)
 }
 
 /// `Σ xᵢ`, added left to right.
@@ -214,16 +226,23 @@ fn every_rule_on_coordinates_against_taylor_jets() {
 fn every_rule_on_stacked_tangents_against_taylor_jets() {
     let (d, n) = (16, 5);
     let mut g = Graph::new();
-    let xs = inputs(&mut g, d, n);
-    let x = op(&mut g, Op::Concat(1), &xs);
-    let w = tensor(&mut g, &Rng(12).tensor(&[3, d], -0.5, 0.5));
-    let z = op(&mut g, product(false, true), &[x, w]);
-    let z = un(&mut g, UnOp::Tanh, z);
-    let cols: Vec<NodeId> = (0..3).map(|j| op(&mut g, columns(j, 1), &[z])).collect();
-    let sum_x = sum_of(&mut g, &xs);
-    let wv = bin(&mut g, BinOp::Mul, sum_x, cols[1]);
-    let f = every_rule(&mut g, n, &cols, wv);
+    let (xs, f) = every_rule_on_columns(&mut g, d, n, 12);
     check_every_rule(&mut g, f, &xs, d, true);
+}
+
+/// [`every_rule`] on the columns of `tanh(x·Wᵀ)` over `d` inputs, with `W` drawn from
+/// `seed`, and the broadcast value `(Σ xᵢ)·column 1`: the inputs and the result.
+fn every_rule_on_columns(g: &mut Graph, d: usize, n: usize, seed: u64) -> (Vec<NodeId>, NodeId) {
+    let xs = inputs(g, d, n);
+    let x = op(g, Op::Concat(1), &xs);
+    let w = tensor(g, &Rng(seed).tensor(&[3, d], -0.5, 0.5));
+    let z = op(g, product(false, true), &[x, w]);
+    let z = un(g, UnOp::Tanh, z);
+    let cols: Vec<NodeId> = (0..3).map(|j| op(g, columns(j, 1), &[z])).collect();
+    let sum_x = sum_of(g, &xs);
+    let wv = bin(g, BinOp::Mul, sum_x, cols[1]);
+    let f = every_rule(g, n, &cols, wv);
+    (xs, f)
 }
 
 /// A per-point Jacobian needs the batch axis first everywhere: with one in the graph the
@@ -257,11 +276,7 @@ fn a_graph_with_a_per_point_jacobian_keeps_directions_apart() {
 fn the_stacked_graph_does_not_grow_with_the_variables() {
     let nodes = |d: usize, m: Method| {
         let mut g = Graph::new();
-        let xs = inputs(&mut g, d, 8);
-        let x = op(&mut g, Op::Concat(1), &xs);
-        let net = mlp(&mut g, x, &[d, 16, 16, 1], "u");
-        let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
-        g.set_output("lap", lap);
+        mlp_laplacian(&mut g, d, 8, 16);
         expand(&g, &forced(m)).unwrap().1.nodes_after
     };
     let (s50, s100) = (nodes(50, Method::Collapsed), nodes(100, Method::Collapsed));
@@ -375,12 +390,8 @@ fn fd_products(g: &Graph) -> usize {
 fn a_finite_difference_laplacian_stacks_its_points() {
     let (d, n) = (20, 6);
     let mut g = Graph::new();
-    let xs = inputs(&mut g, d, n);
-    let x = op(&mut g, Op::Concat(1), &xs);
-    let net = mlp(&mut g, x, &[d, 12, 12, 1], "u");
+    let (_, net, lap) = mlp_laplacian(&mut g, d, n, 12);
     let (u, params) = (net.out, net.params());
-    let lap = laplacian(&mut g, u, &xs, Method::Auto);
-    g.set_output("lap", lap);
     let mut e = point_env(d, n, 31);
     param_env(&g, &params, &mut Rng(32), &mut e);
     assert!(stacks(&g, &forced(Method::FiniteDiff(None)), 2 * d));
@@ -409,15 +420,7 @@ fn a_finite_difference_laplacian_stacks_its_points() {
 fn every_rule_lifts_for_a_finite_difference_stencil() {
     let (d, n) = (16, 5);
     let mut g = Graph::new();
-    let xs = inputs(&mut g, d, n);
-    let x = op(&mut g, Op::Concat(1), &xs);
-    let w = tensor(&mut g, &Rng(13).tensor(&[3, d], -0.5, 0.5));
-    let z = op(&mut g, product(false, true), &[x, w]);
-    let z = un(&mut g, UnOp::Tanh, z);
-    let cols: Vec<NodeId> = (0..3).map(|j| op(&mut g, columns(j, 1), &[z])).collect();
-    let sum_x = sum_of(&mut g, &xs);
-    let wv = bin(&mut g, BinOp::Mul, sum_x, cols[1]);
-    let f = every_rule(&mut g, n, &cols, wv);
+    let (xs, f) = every_rule_on_columns(&mut g, d, n, 13);
     let lap = laplacian(&mut g, f, &xs, Method::Auto);
     g.set_output("lap", lap);
     let e = point_env(d, n, 14);
@@ -471,11 +474,7 @@ fn derivatives_of_every_order_stack_their_points() {
 fn a_finite_difference_graph_does_not_grow_with_the_variables() {
     let nodes = |d: usize| {
         let mut g = Graph::new();
-        let xs = inputs(&mut g, d, 8);
-        let x = op(&mut g, Op::Concat(1), &xs);
-        let net = mlp(&mut g, x, &[d, 16, 16, 1], "u");
-        let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
-        g.set_output("lap", lap);
+        mlp_laplacian(&mut g, d, 8, 16);
         (
             g.clone(),
             expand(&g, &forced(Method::FiniteDiff(None)))
@@ -499,11 +498,7 @@ fn a_finite_difference_graph_does_not_grow_with_the_variables() {
 fn a_stacked_stencil_rounds_like_the_copies_in_f32() {
     let (d, n) = (32, 16);
     let mut g = Graph::new();
-    let xs = inputs(&mut g, d, n);
-    let x = op(&mut g, Op::Concat(1), &xs);
-    let net = mlp(&mut g, x, &[d, 16, 16, 1], "u");
-    let lap = laplacian(&mut g, net.out, &xs, Method::Auto);
-    g.set_output("lap", lap);
+    let (_, net, _) = mlp_laplacian(&mut g, d, n, 16);
     let mut e = point_env(d, n, 51);
     param_env(&g, &net.params(), &mut Rng(52), &mut e);
     let exact = eval_expanded(&g, &forced(Method::Taylor), &e)
