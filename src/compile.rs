@@ -249,6 +249,20 @@ fn cranelift_options(opts: &Options) -> nabla_backends::cranelift::Options {
     }
 }
 
+/// The elements of the largest value the derivative expansion of `g` holds for `opts`
+/// (its AD pass alone, which fixes every shape: the simplifier only removes values), or
+/// `None` where the expansion fails (compiling reports why).
+pub fn widest_value(g: &Graph, opts: &Options) -> Option<usize> {
+    let typed = g.with_dtype(opts.dtype);
+    let (e, _) = nabla_passes::ad::expand(&typed, &opts.pipeline().ad).ok()?;
+    let roots: Vec<_> = e.outputs().iter().map(|o| o.1).collect();
+    let live = e.live(&roots);
+    (e.ids())
+        .filter(|i| live[i.index()])
+        .map(|i| e.shape(i).dims().iter().product::<usize>())
+        .max()
+}
+
 /// Runs the pass pipeline: the derivative-free graph a backend compiles, in `opts.dtype`.
 pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
     // Retype before AD: finite-difference steps depend on the dtype.

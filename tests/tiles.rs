@@ -190,3 +190,40 @@ fn a_batch_larger_than_the_sets_is_an_error_not_a_panic() {
     let e = m.bind_points(0).unwrap_err().to_string();
     assert!(e.contains("has 1000 points, the programs take 1001"), "{e}");
 }
+
+/// A Laplacian over 100 variables carries stacked tangents of `100·64` values per point:
+/// its tiles aim at `409,600 / 6400 = 64` rows instead of f64's 128, so 1024 points take
+/// 16 tiles where a 2-variable one takes 8 (`dist::aim_for_width`). The tiles still add up
+/// to one program over all the points.
+#[test]
+fn wide_stacked_values_choose_the_tiles() {
+    let load = |d: usize| {
+        let xs: Vec<String> = (1..=d).map(|i| format!("x{i}")).collect();
+        let inputs: String = xs
+            .iter()
+            .map(|x| format!("input {x} in [0, 1]\n"))
+            .collect();
+        let src = format!(
+            "{inputs}net u({}) = mlp(widths = [64, 64], act = tanh, seed = 1)\n\
+             points inner = interior(1024)\n\
+             residual pde on inner = lap(u) - 1\n",
+            xs.join(", ")
+        );
+        lang::load("wide.nabla", &src)
+            .unwrap_or_else(|e| panic!("{}", e.render()))
+            .problem
+    };
+    let p = load(100);
+    let (mut tiled, theta, _) = Model::compile(&p, &opts(2)).unwrap();
+    assert_eq!(tiled.tiling().tiles, 1024 / 64);
+    let obj = p.objective(&sizes(&p), DType::F64, true).unwrap();
+    let exe = compile(&obj.graph, &opts(2)).unwrap();
+    let (mut whole, _) = Model::from_executable(&p, exe, &obj.init).unwrap();
+    let (l1, g1, _, _) = evaluate(&mut tiled, &theta);
+    let (l2, g2, _, _) = evaluate(&mut whole, &theta);
+    assert!((l1 - l2).abs() <= 1e-13 * l2, "loss {l1} vs {l2}");
+    assert!(max_rel(&g1, &g2) <= 1e-12, "{:e}", max_rel(&g1, &g2));
+    let p2 = load(2);
+    let (narrow, _, _) = Model::compile(&p2, &opts(2)).unwrap();
+    assert_eq!(narrow.tiling().tiles, 1024 / 128);
+}

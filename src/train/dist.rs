@@ -4,8 +4,9 @@
 //!
 //! Every run — one process or `K` — cuts its points into `T` tiles ([`Tiling`]): tile `t`
 //! holds rows `⌊tN/T⌋ .. ⌊(t+1)N/T⌋` of every point set of `N` rows, and `T` depends only
-//! on the set sizes and the element type (about [`tile_aim`] rows of the largest set per
-//! tile), never on `K` or the number of threads. The loss program is compiled per tile
+//! on the set sizes, the element type and the program (about [`tile_aim`] rows of the
+//! largest set per tile, fewer where stacked values are wide: [`aim_for_width`]), never on
+//! `K` or the number of threads. The loss program is compiled per tile
 //! shape with every residual weight `W_R` scaled by the tile's fraction `n_R,t / N_R` of
 //! its set, so that a tile's loss is exactly its part of
 //!
@@ -261,6 +262,26 @@ pub fn tile_aim(dtype: DType) -> usize {
     }
 }
 
+/// Elements of a tile's widest value that [`aim_for_width`] aims at: B3's Laplacian over
+/// 100 variables carries `[100·rows, 128]` stacked tangents, and its loss+grad per point
+/// was fastest in tiles of 32 rows (409,600 elements), in f32 and in f64 (`cargo bench
+/// --bench profile -- B3 rows=N`, one thread, per 64 points: 15.5 / 13.7 / 14.8 / 16.9 ms
+/// f32 and 37.6 / 29.0 / 33.1 / 36.2 ms f64 at 16 / 32 / 64 / 128 rows).
+pub const WIDE_ELEMENTS: usize = 409_600;
+
+/// The fewest rows [`aim_for_width`] aims at: below that, a tile's narrow products and its
+/// fixed costs outweigh what the cache gives (B3 at 16 rows, above).
+pub const WIDE_MIN_ROWS: usize = 32;
+
+/// Rows of the largest point set a tile aims at in `dtype` when the program's widest
+/// value holds `per_row` elements per row of that set: [`tile_aim`], or fewer — down to
+/// [`WIDE_MIN_ROWS`] — where stacked values (a Laplacian over many variables, a stencil's
+/// shifted points) would make a tile's widest value exceed [`WIDE_ELEMENTS`].
+pub fn aim_for_width(dtype: DType, per_row: usize) -> usize {
+    let aim = tile_aim(dtype);
+    (WIDE_ELEMENTS / per_row.max(1)).clamp(WIDE_MIN_ROWS.min(aim), aim)
+}
+
 /// Tiles a problem gets at least (when every set has that many rows), so that up to this
 /// many processes reproduce one process on any problem.
 pub const MIN_TILES: usize = 4;
@@ -413,6 +434,13 @@ mod tests {
             Tiling::new(&[1024, 256], 1)
         );
         assert_eq!(Tiling::aiming(&[1024, 256], 1, f64_aim).tiles, 8);
+        // B3's stacked tangents, 12,800 elements per point: 32-row tiles in both types;
+        // an MLP 128 wide keeps the usual aims
+        assert_eq!(aim_for_width(DType::F32, 12_800), 32);
+        assert_eq!(aim_for_width(DType::F64, 12_800), 32);
+        assert_eq!(aim_for_width(DType::F32, 128), f32_aim);
+        assert_eq!(aim_for_width(DType::F64, 1_000_000), WIDE_MIN_ROWS);
+        assert_eq!(Tiling::aiming(&[256], 1, 32).tiles, 8);
     }
 
     #[test]

@@ -26,7 +26,9 @@
 //! every process: [`Collective::combine_parts`]).
 
 use super::causal::Causal;
-use super::dist::{combine_blocks, tile_blocks, Alone, Block, Collective, Tiling, TreeSum};
+use super::dist::{
+    aim_for_width, combine_blocks, tile_aim, tile_blocks, Alone, Block, Collective, Tiling, TreeSum,
+};
 use super::layout::Layout;
 use super::lm::{GaussNewton, LeastSquares, NormalEquations, Residuals, SystemPlan};
 use super::nonfinite::{BadResidual, NonFinite};
@@ -201,6 +203,36 @@ fn compile_tiles(
     Ok(c)
 }
 
+/// The CPU's tiling of `batch` for `ranks` processes: tiles of [`tile_aim`] rows of the
+/// largest set, or of fewer where the first such tile's program holds stacked values
+/// wider than the cache wants ([`aim_for_width`], measured on the expansion of its
+/// derivatives). Every rank traces the same problem, so every rank gets the same tiling.
+fn cpu_tiling(
+    problem: &Problem,
+    weights: &[f64],
+    batch: &Batch,
+    ranks: usize,
+    opts: &Options,
+) -> Result<Tiling, TrainError> {
+    let counts: Vec<usize> = batch.sizes.iter().map(|(_, n)| *n).collect();
+    let aim = tile_aim(opts.dtype);
+    let tiling = Tiling::aiming(&counts, ranks, aim);
+    let shape: Vec<(String, usize)> = (batch.sizes.iter())
+        .map(|(s, n)| (s.clone(), tiling.tile_rows(*n, 0).len()))
+        .collect();
+    let rows = shape.iter().map(|s| s.1).max().unwrap_or(0).max(1);
+    let tp = tile_problem(problem, weights, &shape, &batch.sizes);
+    let obj = tp.objective(&shape, opts.dtype, batch.grad)?;
+    let Some(widest) = compile::widest_value(&obj.graph, opts) else {
+        return Ok(tiling);
+    };
+    let narrower = aim_for_width(opts.dtype, widest.div_ceil(rows));
+    Ok(match narrower < aim {
+        true => Tiling::aiming(&counts, ranks, narrower),
+        false => tiling,
+    })
+}
+
 /// `problem` as the program of a tile with `rows` rows of every set (of `whole`'s sizes)
 /// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
 /// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
@@ -285,13 +317,12 @@ impl<'p> Model<'p> {
                 whole.residuals.len()
             )));
         }
-        let counts: Vec<usize> = batch.sizes.iter().map(|(_, n)| *n).collect();
+        let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
         let tiling = match opts.backend {
             // a GPU wants whole batches: one tile per process
             crate::Backend::OpenCl => Tiling::per_rank(comm.size()),
-            _ => Tiling::aiming(&counts, comm.size(), super::dist::tile_aim(opts.dtype)),
+            _ => cpu_tiling(problem, &weights, batch, comm.size(), opts)?,
         };
-        let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
         let c = compile_tiles(problem, &weights, batch, tiling, comm.rank(), opts)?;
         let secs = t0.elapsed().as_secs_f64();
         let shares = shares_of(&batch.sizes, &tiling, comm.rank());
