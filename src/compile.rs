@@ -253,8 +253,14 @@ fn cranelift_options(opts: &Options) -> nabla_backends::cranelift::Options {
 /// (its AD pass alone, which fixes every shape: the simplifier only removes values), or
 /// `None` where the expansion fails (compiling reports why).
 pub fn widest_value(g: &Graph, opts: &Options) -> Option<usize> {
-    let typed = g.with_dtype(opts.dtype);
-    let (e, _) = nabla_passes::ad::expand(&typed, &opts.pipeline().ad).ok()?;
+    let typed;
+    let g = if g.output_dtype().is_some_and(|d| d != opts.dtype) {
+        typed = g.with_dtype(opts.dtype);
+        &typed
+    } else {
+        g
+    };
+    let (e, _) = nabla_passes::ad::expand(g, &opts.pipeline().ad).ok()?;
     let roots: Vec<_> = e.outputs().iter().map(|o| o.1).collect();
     let live = e.live(&roots);
     (e.ids())

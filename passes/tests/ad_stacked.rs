@@ -62,10 +62,14 @@ fn columns(start: u32, len: u32) -> Op {
 /// `Σᵢ (f(x + h·1ᵢ) − 2f(x) + f(x − h·1ᵢ)) / h²` over the listed variables (an input
 /// listed twice counts twice), `h = 1e-4`: error ~1e-8 per term.
 fn fd_laplacian(g: &Graph, out: &str, e: &Env, vars: &[String]) -> Vec<f64> {
+    fd_laplacian_at(g, out, e, vars, 1e-4)
+}
+
+/// [`fd_laplacian`] with step `h`.
+fn fd_laplacian_at(g: &Graph, out: &str, e: &Env, vars: &[String], h: f64) -> Vec<f64> {
     let mut plain = g.clone();
     plain.clear_outputs();
     plain.set_output(out, g.output(out).unwrap());
-    let h = 1e-4;
     let f = |e: &Env| eval_plain(&plain, e, nabla_ir::DType::F64).remove(0).data;
     let c = f(e);
     let mut lap = vec![0.0; c.len()];
@@ -401,6 +405,19 @@ fn a_finite_difference_laplacian_stacks_its_points() {
     let fd = eval_expanded(&g, &forced(Method::FiniteDiff(None)), &e);
     let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
     assert_close("fd vs Taylor jets", &fd[0].data, &jets[0].data, 1e-5);
+    // the same stencil through the interpreter, shifting the inputs by hand (h = 10⁻²)
+    let mut gu = g.clone();
+    gu.set_output("u", u);
+    let vars: Vec<String> = (0..d).map(|i| format!("x{i}")).collect();
+    let by_hand = fd_laplacian_at(&gu, "u", &e, &vars, 1e-2);
+    let h = forced(Method::FiniteDiff(Some(nabla_ir::Num::new(1e-2))));
+    let fd = eval_expanded(&g, &h, &e);
+    assert_close(
+        "fd vs the interpreter's stencil",
+        &fd[0].data,
+        &by_hand,
+        1e-9,
+    );
 
     let sq = un(&mut g, UnOp::Square, lap);
     let loss = sum_all(&mut g, sq);

@@ -59,10 +59,10 @@ pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, stack: 
     let points: Vec<f64> = (-p..=p).map(|j| j as f64).collect();
     let w = weights(n, &points);
     let big = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let mut st = Stencil::new(vec![v], 1);
+    let mut st = Stencil::new(&[v]);
     for (&j, &w) in points.iter().zip(&w) {
         if w.abs() > 1e-12 * big {
-            st.block(vec![vec![j * h]], w / h.powi(n as i32));
+            st.point(j * h, w / h.powi(n as i32));
         }
     }
     st.build(g, f, stack)
@@ -75,39 +75,33 @@ pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, stack: 
 pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -> NodeId {
     let live = g.live(&[f]);
     let vs: Vec<NodeId> = vs.iter().copied().filter(|v| live[v.index()]).collect();
-    let d = vs.len();
-    let mut st = Stencil::new(vs, d);
+    let mut st = Stencil::new(&vs);
     let w = 1.0 / (h * h);
-    for s in [-h, 0.0, h] {
-        // group i shifts leaf i by s
-        let shifts = (0..d)
-            .map(|i| (0..d).map(|k| if k == i { s } else { 0.0 }).collect())
-            .collect();
-        st.block(shifts, if s == 0.0 { -2.0 * w } else { w });
-    }
+    st.point(-h, w);
+    st.point(0.0, -2.0 * w);
+    st.point(h, w);
     st.build(g, f, stack)
 }
 
-/// `Σ_g Σ_b w_b f(v + δ_bg)`: `groups` stencils of one pattern, each a weighted sum of `f`
-/// at points shifted from the leaves `v` by constants. A block holds one point of every
-/// group and its weight; a block that shifts nothing is the centre, `f` itself. Each
-/// group's sum is formed before the groups are added.
+/// `Σ_g Σ_b w_b f(v_g + δ_b)`: one stencil per group `g`, each a weighted sum of `f` at
+/// points where the group's leaf `v_g` is shifted by the constant `δ_b` (`δ = 0`: the
+/// centre, `f` itself). Each group's sum is formed before the groups are added.
 struct Stencil {
     /// The distinct leaves.
     leaves: Vec<NodeId>,
-    /// For each leaf as given (a leaf may be listed twice: `Δ` over `x, x` counts `x`
-    /// twice), its index in `leaves`.
-    slot: Vec<usize>,
-    groups: usize,
-    /// The shifted blocks: per group, one offset per distinct leaf.
-    blocks: Vec<(Vec<Vec<f64>>, f64)>,
+    /// Each group's leaf, an index in `leaves` (a leaf may be listed twice: `Δ` over
+    /// `x, x` counts `x` twice).
+    groups: Vec<usize>,
+    /// The shifted points of every group: offset and weight.
+    points: Vec<(f64, f64)>,
     centre: f64,
 }
 
 impl Stencil {
-    fn new(given: Vec<NodeId>, groups: usize) -> Stencil {
+    /// One group per leaf of `given`.
+    fn new(given: &[NodeId]) -> Stencil {
         let mut leaves: Vec<NodeId> = Vec::new();
-        let slot = (given.iter())
+        let groups = (given.iter())
             .map(|v| match leaves.iter().position(|l| l == v) {
                 Some(i) => i,
                 None => {
@@ -118,40 +112,29 @@ impl Stencil {
             .collect();
         Stencil {
             leaves,
-            slot,
             groups,
-            blocks: Vec::new(),
+            points: Vec::new(),
             centre: 0.0,
         }
     }
 
-    /// A block of weight `w` whose group `g` shifts the leaves as given by `shifts[g]`
-    /// (the shifts of a leaf listed twice add up).
-    fn block(&mut self, shifts: Vec<Vec<f64>>, w: f64) {
-        let shifts: Vec<Vec<f64>> = (shifts.iter())
-            .map(|given| {
-                let mut s = vec![0.0; self.leaves.len()];
-                for (d, &i) in given.iter().zip(&self.slot) {
-                    s[i] += d;
-                }
-                s
-            })
-            .collect();
-        if shifts.iter().flatten().all(|d| *d == 0.0) {
+    /// The point of every group whose leaf is shifted by `delta`, with weight `w`.
+    fn point(&mut self, delta: f64, w: f64) {
+        if delta == 0.0 {
             self.centre += w;
         } else {
-            self.blocks.push((shifts, w));
+            self.points.push((delta, w));
         }
     }
 
     /// The stencils' sum, zeros when `f` depends on none of the leaves. `stack`: the
     /// shifted points are one evaluation of `f` stacked on a leading axis ([`lift`]: one
-    /// product of `S·N` rows per layer, a graph the size of `f`'s), block after block;
+    /// product of `S·N` rows per layer, a graph the size of `f`'s), point after point;
     /// otherwise each is a substituted copy of `f` (the batch axis stays first, as a
     /// per-point Jacobian or a pointwise reverse-mode derivative needs).
     fn build(&self, g: &mut Graph, f: NodeId, stack: bool) -> NodeId {
         let live = g.live(&[f]);
-        if self.groups == 0 || !self.leaves.iter().any(|v| live[v.index()]) {
+        if self.points.is_empty() || !self.leaves.iter().any(|v| live[v.index()]) {
             return fill_like(g, f, 0.0);
         }
         if stack {
@@ -161,41 +144,46 @@ impl Stencil {
         }
     }
 
-    /// `Σ_b w_b F_b + c·f` per group, `F_b` the block's rows of the stacked `F`, and the
-    /// groups added by a reduction of the leading axis.
+    /// `Σ_b w_b F_b + c·f` per group, `F_b` point `b`'s rows of the stacked `F` (row
+    /// `b·G + g` shifts group `g`'s leaf), and the groups added by a reduction of the
+    /// leading axis.
     fn stacked(&self, g: &mut Graph, f: NodeId) -> NodeId {
-        let (gs, s) = (self.groups, self.blocks.len() * self.groups);
+        let gs = self.groups.len();
+        let s = self.points.len() * gs;
         let dt = g.dtype(f);
         let subs: Vec<(NodeId, NodeId)> = (self.leaves.iter().enumerate())
             .map(|(i, &v)| {
                 let mut dims = vec![1; g.shape(v).rank() + 1];
                 dims[0] = s;
-                let offs: Vec<f64> = (self.blocks.iter())
-                    .flat_map(|(b, _)| b.iter().map(move |group| group[i]))
+                let offs: Vec<f64> = (self.points.iter())
+                    .flat_map(|&(d, _)| self.groups.iter().map(move |&l| (l == i) as u8 as f64 * d))
                     .collect();
                 let delta = g.tensor(&offs, dt, &Shape::new(&dims));
                 (v, g.binary(BinOp::Add, delta, v))
             })
             .collect();
         let all = lift::lift(g, f, &subs, s).expect("f depends on a leaf");
-        let terms: Vec<Tan> = (self.blocks.iter().enumerate())
-            .map(|(b, (_, w))| {
+        let terms: Vec<Tan> = (self.points.iter().enumerate())
+            .map(|(b, &(_, w))| {
                 let rows = g.slice(all, 0, b * gs, gs);
-                Some(scale(g, rows, *w))
+                Some(scale(g, rows, w))
             })
             .collect();
         let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
-        let each = sum_t(g, terms.into_iter().chain([centre])).expect("a shifted block");
+        let each = sum_t(g, terms.into_iter().chain([centre])).expect("a shifted point");
         g.add_or_panic(Op::Sum(0), &[each])
     }
 
     fn copies(&self, g: &mut Graph, f: NodeId) -> NodeId {
-        let groups: Vec<Tan> = (0..self.groups)
-            .map(|k| {
-                let terms: Vec<Tan> = (self.blocks.iter())
-                    .map(|(b, w)| {
-                        let fs = self.shifted(g, f, &b[k]);
-                        Some(scale(g, fs, *w))
+        let groups: Vec<Tan> = (self.groups.iter())
+            .map(|&l| {
+                let v = self.leaves[l];
+                let terms: Vec<Tan> = (self.points.iter())
+                    .map(|&(d, w)| {
+                        let c = fill_like(g, v, d);
+                        let vd = add(g, v, c);
+                        let fs = substitute(g, f, &[(v, vd)]);
+                        Some(scale(g, fs, w))
                     })
                     .collect();
                 let centre = (self.centre != 0.0).then(|| scale(g, f, self.centre));
@@ -204,18 +192,6 @@ impl Stencil {
             .collect();
         let s = sum_t(g, groups);
         or_zeros(g, s, f)
-    }
-
-    /// `f` at the leaves shifted by `shift`, a substituted copy.
-    fn shifted(&self, g: &mut Graph, f: NodeId, shift: &[f64]) -> NodeId {
-        let pairs: Vec<(NodeId, NodeId)> = (self.leaves.iter().zip(shift))
-            .filter(|(_, d)| **d != 0.0)
-            .map(|(&v, &d)| {
-                let c = fill_like(g, v, d);
-                (v, add(g, v, c))
-            })
-            .collect();
-        substitute(g, f, &pairs)
     }
 }
 
