@@ -24,12 +24,23 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Spins before yielding the core while waiting (a few microseconds).
 const SPINS: u32 = 1 << 10;
+
+/// How long a worker that finished a run keeps watching for the next one before it
+/// parks on the condition variable. Training and `nabla bench` run one evaluation after
+/// another, a few host-side microseconds apart; a parked worker takes tens of
+/// microseconds to wake, which on B5 (four tiles, 0.5 ms on two threads) was a tenth of
+/// the run: its loss+grad took 0.473–0.514 ms parked and 0.434–0.455 ms with 200 µs of
+/// lingering (`nabla bench benches/problems/B5.nabla --dtypes f32 --reps 50`, six
+/// alternating runs each, 2-core Xeon). The cost is at most this much of one core's time
+/// after the last run of a batch.
+const LINGER: Duration = Duration::from_micros(200);
 
 /// The claims of one run: which step is current and, per step, chunks claimed and done.
 pub struct Job {
@@ -118,6 +129,8 @@ struct Shared {
     holders: AtomicUsize,
     /// Bumped for every run (and at shutdown) to wake parked workers.
     generation: Mutex<u64>,
+    /// The last generation published (read without the lock by workers that linger).
+    published: AtomicU64,
     wake: Condvar,
     shutdown: AtomicBool,
 }
@@ -135,6 +148,7 @@ impl Pool {
             job: AtomicPtr::new(std::ptr::null_mut()),
             holders: AtomicUsize::new(0),
             generation: Mutex::new(0),
+            published: AtomicU64::new(0),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
         });
@@ -170,6 +184,7 @@ impl Pool {
         {
             let mut g = s.generation.lock().unwrap_or_else(|e| e.into_inner());
             *g += 1;
+            s.published.store(*g, SeqCst);
             s.wake.notify_all();
         }
         loop {
@@ -241,6 +256,7 @@ impl Drop for Pool {
         {
             let mut g = (self.shared.generation.lock()).unwrap_or_else(|e| e.into_inner());
             *g += 1;
+            self.shared.published.store(*g, SeqCst);
             self.shared.wake.notify_all();
         }
         for w in self.workers.drain(..) {
@@ -249,10 +265,12 @@ impl Drop for Pool {
     }
 }
 
-/// A worker: parks until a run is published, helps with it, parks again.
+/// A worker: waits for a run to be published ([`linger`]ing, then parked), helps with it,
+/// waits again.
 fn worker(s: &Shared) {
     let mut seen = 0u64;
     loop {
+        linger(s, seen);
         {
             let mut g = s.generation.lock().unwrap_or_else(|e| e.into_inner());
             while *g == seen && !s.shutdown.load(SeqCst) {
@@ -264,6 +282,17 @@ fn worker(s: &Shared) {
             return;
         }
         help(s);
+    }
+}
+
+/// Watches for the next run for up to [`LINGER`] (spinning, then yielding the core)
+/// before the worker parks: a run that follows within that time starts on every thread
+/// at once instead of after a wake-up.
+fn linger(s: &Shared, seen: u64) {
+    let t0 = Instant::now();
+    let mut spins = 0u32;
+    while s.published.load(SeqCst) == seen && !s.shutdown.load(SeqCst) && t0.elapsed() < LINGER {
+        pause(&mut spins);
     }
 }
 
@@ -353,6 +382,25 @@ mod tests {
                 count.fetch_add(1, SeqCst);
             });
             assert_eq!(count.load(SeqCst), 7);
+        }
+    }
+
+    /// Runs that follow each other at once (workers lingering) and after more than
+    /// [`LINGER`] (workers parked) both get every index run once, and a pool dropped while
+    /// its workers linger shuts down.
+    #[test]
+    fn runs_reach_lingering_and_parked_workers() {
+        for threads in [2, 3] {
+            let pool = Pool::new(threads);
+            for gap in [Duration::ZERO, LINGER * 3, Duration::ZERO, LINGER * 3] {
+                std::thread::sleep(gap);
+                let hits: Vec<AtomicUsize> = (0..64).map(|_| AtomicUsize::new(0)).collect();
+                pool.for_each(64, &|i| {
+                    hits[i].fetch_add(1, SeqCst);
+                });
+                assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "{threads}, {gap:?}");
+            }
+            drop(pool);
         }
     }
 
