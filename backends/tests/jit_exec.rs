@@ -338,8 +338,9 @@ fn a_sum_over_thousands_of_inputs_is_cut_into_kernels_and_agrees() {
 /// Products on both sides of the line between `nano-gemm` and `gemm` (width under 32 in
 /// f32, under 16 in f64, in `cranelift::runtime`), each in the three forms a network's
 /// layers take: forward `[rows, w]·[w, w]`, back through the weight `[rows, w]·[w, w]ᵀ`,
-/// and the weight's gradient `[rows, w]ᵀ·[rows, w]` (inner extent `rows`), agree with the
-/// interpreter in every option set (f32, f64, two threads cutting the rows).
+/// and the weight's gradient `[rows, w]ᵀ·[rows, w]` (inner extent `rows`), alone and as
+/// sums of three, agree with the interpreter in every option set (f32, f64, two threads
+/// cutting the rows).
 #[test]
 fn narrow_and_wide_products_agree_with_the_interpreter() {
     for w in [1, 3, 12, 15, 16, 20, 31, 32, 40] {
@@ -356,8 +357,34 @@ fn narrow_and_wide_products_agree_with_the_interpreter() {
             for o in all_options() {
                 check(&g, &o, -1.0, 1.0);
             }
+            let sum = sum_of_products(w, (ta, tb));
+            for o in all_options() {
+                check(&sum, &o, -1.0, 1.0);
+            }
         }
     }
+}
+
+/// `Σᵢ xᵢ·yᵢ` over three products of one form, which the schedule forms in place (the
+/// later products add to the first's result, through the same kernel choice).
+fn sum_of_products(w: usize, (ta, tb): (bool, bool)) -> Graph {
+    let mut g = Graph::new();
+    let mut sum = None;
+    for i in 0..3 {
+        let x = leaf(&mut g, &format!("x{i}"), &[67, w], false);
+        let y = if ta {
+            leaf(&mut g, &format!("y{i}"), &[67, w], false)
+        } else {
+            leaf(&mut g, &format!("W{i}"), &[w, w], true)
+        };
+        let z = g.add_or_panic(Op::MatMul { ta, tb }, &[x, y]);
+        sum = Some(match sum {
+            None => z,
+            Some(s) => g.binary(BinOp::Add, s, z),
+        });
+    }
+    g.set_output("sum", sum.expect("three terms"));
+    g
 }
 
 /// A product whose rows two threads cut below the narrow kernels' line (`[40, 30]·[30,

@@ -106,7 +106,8 @@ fn mlp_loss_and_gradient_match_in_f32() {
 }
 
 /// Products of every transpose combination and of shapes that are not multiples of any
-/// tile, including a long inner extent.
+/// tile, including a long inner extent; and a sum of such products, formed in place (the
+/// later terms add to the first's result, through the split sum too).
 #[test]
 fn products_of_awkward_shapes_match() {
     if !have_device("products_of_awkward_shapes_match") {
@@ -135,6 +136,22 @@ fn products_of_awkward_shapes_match() {
         let m = g.add(nabla_ir::Op::MatMul { ta, tb }, &[x, y]).unwrap();
         g.set_output(name, m);
     }
+    // an inner extent long enough to be split
+    let a2 = leaf(&mut g, "a2", 37, 2100);
+    let b2 = leaf(&mut g, "b2", 2100, 5);
+    let b3 = leaf(&mut g, "b3", 2100, 5);
+    let at2 = leaf(&mut g, "at2", 2100, 37);
+    let mut sum = None;
+    for (x, y, ta) in [(a2, b2, false), (at2, b2, true), (a2, b3, false)] {
+        let m = g
+            .add(nabla_ir::Op::MatMul { ta, tb: false }, &[x, y])
+            .unwrap();
+        sum = Some(match sum {
+            None => m,
+            Some(s) => g.binary(nabla_ir::BinOp::Add, s, m),
+        });
+    }
+    g.set_output("sum", sum.unwrap());
     check("products", &g, DType::F64, 1e-12);
 }
 

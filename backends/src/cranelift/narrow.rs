@@ -116,7 +116,8 @@ pub struct Operand<T> {
     pub cs: usize,
 }
 
-/// `dst = a·b` (`m × n`, inner extent `k`, `dst` row-major with row stride `n`) if the
+/// `dst = a·b`, or `dst += a·b` when `acc` (`m × n`, inner extent `k`, `dst` row-major
+/// with row stride `n`), if the
 /// CPU has AVX-512F and a row of `dst` is at most three vectors (`n ≤ 3·LANES`; a
 /// strided `b` also needs `k ≤ 64`); `false`, touching nothing, otherwise.
 ///
@@ -125,7 +126,7 @@ pub struct Operand<T> {
 /// buffer; `dst` holds `m·n` elements and overlaps neither operand.
 pub unsafe fn product<T: Lanes>(
     (m, n, k): (usize, usize, usize),
-    dst: *mut T,
+    (dst, acc): (*mut T, bool),
     a: Operand<T>,
     b: Operand<T>,
 ) -> bool {
@@ -140,9 +141,9 @@ pub unsafe fn product<T: Lanes>(
         // SAFETY: AVX-512F is present; the shapes are the caller's contract.
         unsafe {
             match vectors {
-                1 => rows::<T, 1>((m, n, k), dst, a, b),
-                2 => rows::<T, 2>((m, n, k), dst, a, b),
-                _ => rows::<T, 3>((m, n, k), dst, a, b),
+                1 => rows::<T, 1>((m, n, k), (dst, acc), a, b),
+                2 => rows::<T, 2>((m, n, k), (dst, acc), a, b),
+                _ => rows::<T, 3>((m, n, k), (dst, acc), a, b),
             }
         }
     };
@@ -172,7 +173,7 @@ pub unsafe fn product<T: Lanes>(
 #[target_feature(enable = "avx512f")]
 unsafe fn rows<T: Lanes, const V: usize>(
     (m, n, k): (usize, usize, usize),
-    dst: *mut T,
+    dst: (*mut T, bool),
     a: Operand<T>,
     b: Operand<T>,
 ) {
@@ -194,12 +195,13 @@ unsafe fn rows<T: Lanes, const V: usize>(
     }
 }
 
-/// Rows `i..i + R` of `dst`: `R × V` accumulators, one pass over `l < k`.
+/// Rows `i..i + R` of `dst`: `R × V` accumulators (zero, or `dst`'s rows when adding to
+/// it), one pass over `l < k`.
 #[inline(always)]
 unsafe fn block<T: Lanes, const V: usize, const R: usize>(
     i: usize,
     (n, k): (usize, usize),
-    dst: *mut T,
+    (dst, add): (*mut T, bool),
     a: Operand<T>,
     b: Operand<T>,
 ) {
@@ -209,6 +211,14 @@ unsafe fn block<T: Lanes, const V: usize, const R: usize>(
     // `b`, each `n` wide; loads and stores stop at `n` (masked last vector).
     unsafe {
         let mut acc = [[T::zero(); V]; R];
+        if add {
+            for (r, row) in acc.iter_mut().enumerate() {
+                let out = dst.add((i + r) * n);
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = T::load(out.add(j * T::LANES), width(j));
+                }
+            }
+        }
         for l in 0..k {
             let brow = b.ptr.add(l * b.rs);
             let mut bv = [T::zero(); V];
@@ -258,7 +268,7 @@ mod tests {
     }
 
     /// Every shape the kernels take (rows not a multiple of the block, widths that end
-    /// mid-vector, each operand plain or transposed) against the f64 reference; the
+    /// mid-vector, each operand plain or transposed, `C` written or added to) against the f64 reference; the
     /// element after `C` is never written; shapes they do not take return `false` and
     /// leave `C` alone.
     fn agrees<T: Lanes + Into<f64> + From<f32>>(tol: f64) {
@@ -279,14 +289,23 @@ mod tests {
             (1, 49, 2),
             (13, 30, 33),
         ] {
-            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let modes = [(false, false), (false, true), (true, false), (true, true)];
+            for ((ta, tb), acc) in modes.into_iter().flat_map(|t| [(t, false), (t, true)]) {
                 let a64 = values(m * k, 1, -1.0, 1.0);
                 let b64 = values(k * n, 2, -1.0, 1.0);
                 let a: Vec<T> = a64.iter().map(|&x| T::from(x as f32)).collect();
                 let b: Vec<T> = b64.iter().map(|&x| T::from(x as f32)).collect();
                 let a64: Vec<f64> = a.iter().map(|&x| x.into()).collect();
                 let b64: Vec<f64> = b64.iter().map(|&x| T::from(x as f32).into()).collect();
-                let mut c = vec![T::from(f32::NAN); m * n + 1];
+                // when adding, `C` starts from values of its own
+                let c0 = values(m * n, 3, -1.0, 1.0);
+                let c0: Vec<T> = c0.iter().map(|&x| T::from(x as f32)).collect();
+                let mut c = if acc {
+                    c0.clone()
+                } else {
+                    vec![T::from(f32::NAN); m * n]
+                };
+                c.push(T::from(f32::NAN));
                 let op = |p: &[T], t: bool, rows: usize, cols: usize| Operand {
                     ptr: p.as_ptr(),
                     rs: if t { 1 } else { cols },
@@ -296,7 +315,7 @@ mod tests {
                 let done = unsafe {
                     product(
                         (m, n, k),
-                        c.as_mut_ptr(),
+                        (c.as_mut_ptr(), acc),
                         op(&a, ta, m, k),
                         op(&b, tb, k, n),
                     )
@@ -311,9 +330,10 @@ mod tests {
                 let want = reference(m, n, k, &a64, ta, &b64, tb);
                 for (i, (w, g)) in want.iter().zip(&c).enumerate() {
                     let g: f64 = (*g).into();
+                    let w = if acc { w + c0[i].into() } else { *w };
                     assert!(
                         (w - g).abs() <= tol * (1.0 + w.abs()),
-                        "{m}x{n}x{k} ta {ta} tb {tb} [{i}]: {g} against {w}"
+                        "{m}x{n}x{k} ta {ta} tb {tb} acc {acc} [{i}]: {g} against {w}"
                     );
                 }
             }

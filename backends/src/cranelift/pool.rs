@@ -398,7 +398,10 @@ mod tests {
                 pool.for_each(64, &|i| {
                     hits[i].fetch_add(1, SeqCst);
                 });
-                assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "{threads}, {gap:?}");
+                assert!(
+                    hits.iter().all(|h| h.load(SeqCst) == 1),
+                    "{threads}, {gap:?}"
+                );
             }
             drop(pool);
         }

@@ -53,8 +53,8 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     fn from_f64(v: f64) -> Self;
     /// Widens to f64.
     fn to_f64(self) -> f64;
-    /// `dst = lhs·rhs` (`m × n`, inner extent `k`) by `nano-gemm`, strides in elements
-    /// (row stride first).
+    /// `dst = lhs·rhs` (`dst += lhs·rhs` when `acc`; `m × n`, inner extent `k`) by
+    /// `nano-gemm`, strides in elements (row stride first).
     ///
     /// # Safety
     /// Every element the strides address lies inside a live buffer; `dst` does not
@@ -62,10 +62,12 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     unsafe fn nano(
         mnk: (usize, usize, usize),
         dst: (*mut Self, isize, isize),
+        acc: bool,
         lhs: (*const Self, isize, isize),
         rhs: (*const Self, isize, isize),
     );
-    /// `dst = lhs·rhs` (`rows × n`, `dst` row-major, row stride `n`) by the AVX-512
+    /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
+    /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
     /// `whole = (m, n, k)` (chosen by the whole product, not by the rows of a thread's
     /// chunk, so every thread count takes the same kernel and gets the same bits);
@@ -76,7 +78,7 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     unsafe fn in_registers(
         _whole: (usize, usize, usize),
         _rows: usize,
-        _dst: *mut Self,
+        _dst: (*mut Self, bool),
         _lhs: (*const Self, usize, usize),
         _rhs: (*const Self, usize, usize),
     ) -> bool {
@@ -99,13 +101,16 @@ impl Elem for f32 {
     unsafe fn nano(
         (m, n, k): (usize, usize, usize),
         (d, drs, dcs): (*mut f32, isize, isize),
+        acc: bool,
         (a, ars, acs): (*const f32, isize, isize),
         (b, brs, bcs): (*const f32, isize, isize),
     ) {
-        // SAFETY: the caller's contract; alpha = 0 means `dst` is written, never read.
+        // dst = alpha·dst + beta·a·b; alpha = 0 means `dst` is written, never read
+        let alpha = if acc { 1.0 } else { 0.0 };
+        // SAFETY: the caller's contract.
         unsafe {
             nano_gemm::planless::execute_f32(
-                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, 0.0, 1.0, false, false,
+                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, alpha, 1.0, false, false,
             )
         }
     }
@@ -118,7 +123,7 @@ impl Elem for f32 {
     unsafe fn in_registers(
         whole: (usize, usize, usize),
         rows: usize,
-        dst: *mut f32,
+        dst: (*mut f32, bool),
         lhs: (*const f32, usize, usize),
         rhs: (*const f32, usize, usize),
     ) -> bool {
@@ -137,7 +142,7 @@ unsafe fn registers<T: super::narrow::Lanes>(
     (m, n, k): (usize, usize, usize),
     above: usize,
     rows: usize,
-    dst: *mut T,
+    (dst, acc): (*mut T, bool),
     (a, ars, acs): (*const T, usize, usize),
     (b, brs, bcs): (*const T, usize, usize),
 ) -> bool {
@@ -156,7 +161,7 @@ unsafe fn registers<T: super::narrow::Lanes>(
         cs: bcs,
     };
     // SAFETY: the caller's contract.
-    unsafe { product((rows, n, k), dst, a, b) }
+    unsafe { product((rows, n, k), (dst, acc), a, b) }
 }
 
 impl Elem for f64 {
@@ -173,13 +178,16 @@ impl Elem for f64 {
     unsafe fn nano(
         (m, n, k): (usize, usize, usize),
         (d, drs, dcs): (*mut f64, isize, isize),
+        acc: bool,
         (a, ars, acs): (*const f64, isize, isize),
         (b, brs, bcs): (*const f64, isize, isize),
     ) {
-        // SAFETY: the caller's contract; alpha = 0 means `dst` is written, never read.
+        // dst = alpha·dst + beta·a·b; alpha = 0 means `dst` is written, never read
+        let alpha = if acc { 1.0 } else { 0.0 };
+        // SAFETY: the caller's contract.
         unsafe {
             nano_gemm::planless::execute_f64(
-                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, 0.0, 1.0, false, false,
+                m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, alpha, 1.0, false, false,
             )
         }
     }
@@ -190,7 +198,7 @@ impl Elem for f64 {
     unsafe fn in_registers(
         whole: (usize, usize, usize),
         rows: usize,
-        dst: *mut f64,
+        dst: (*mut f64, bool),
         lhs: (*const f64, usize, usize),
         rhs: (*const f64, usize, usize),
     ) -> bool {
@@ -468,14 +476,16 @@ impl<T: Elem> Shared<'_, T> {
                 (b as *const T, m.b.rs, m.b.cs),
             );
             // the kernel is chosen by the whole product, so every cut takes the same one
-            if T::in_registers((m.m, m.n, m.k), r1 - r0, d, ra, rb) {
+            if T::in_registers((m.m, m.n, m.k), r1 - r0, (d, m.accumulate), ra, rb) {
                 return;
             }
             if narrow::<T>(m.m, m.n, m.k, m.a.rs) {
                 let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
                 let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
-                return T::nano((r1 - r0, m.n, m.k), (d, m.n as isize, 1), a, b);
+                let d = (d, m.n as isize, 1);
+                return T::nano((r1 - r0, m.n, m.k), d, m.accumulate, a, b);
             }
+            // dst = alpha·dst + beta·a·b, dst read only when accumulating
             gemm::gemm(
                 r1 - r0,
                 m.n,
@@ -483,14 +493,14 @@ impl<T: Elem> Shared<'_, T> {
                 d,
                 1,
                 m.n as isize,
-                false,
+                m.accumulate,
                 a,
                 m.a.cs as isize,
                 m.a.rs as isize,
                 b,
                 m.b.cs as isize,
                 m.b.rs as isize,
-                T::from_f64(0.0),
+                T::from_f64(if m.accumulate { 1.0 } else { 0.0 }),
                 T::from_f64(1.0),
                 false,
                 false,

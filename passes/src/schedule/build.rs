@@ -13,7 +13,7 @@ use super::{
     Affine, BufId, BufKind, Buffer, Expr, Kernel, MatMul, Matrix, Program, Reduce, ScheduleOptions,
     Step, Store, Val,
 };
-use nabla_ir::{Graph, GraphInfo, NodeId, Op, Shape};
+use nabla_ir::{BinOp, Graph, GraphInfo, NodeId, Op, Shape};
 use std::collections::HashMap;
 
 /// The most concat operands one copy kernel gathers (see `Builder::concat`).
@@ -61,6 +61,11 @@ struct Builder<'g> {
     loc: Vec<Option<(usize, Val)>>,
     /// The open kernel of each iteration shape.
     open: HashMap<Shape, usize>,
+    /// Use counts (operand positions and outputs) of every node.
+    uses: Vec<u32>,
+    /// For each product, and each sum of products formed in place, the slots of its
+    /// product steps in order (see [`Builder::accumulate`]).
+    terms: HashMap<NodeId, Vec<usize>>,
 }
 
 /// Builds the program without a memory plan (temporaries all at offset 0).
@@ -75,6 +80,8 @@ pub(super) fn build(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Prog
         buf_of: vec![None; g.len()],
         loc: vec![None; g.len()],
         open: HashMap::new(),
+        uses: g.ids().map(|i| info.use_count(i)).collect(),
+        terms: HashMap::new(),
     };
     let leaves = b.leaves(info);
     for id in g.ids().filter(|&i| info.is_live(i)) {
@@ -133,6 +140,7 @@ impl Builder<'_> {
                 let buf = self.new_buf(BufKind::Const(vals.into()), id);
                 self.buf_of[id.index()] = Some(buf);
             }
+            Op::Binary(BinOp::Add) if self.fuse && self.accumulate(id) => {}
             Op::Unary(_) | Op::Powi(_) | Op::Binary(_) => self.elementwise(id),
             Op::Sum(axis) => self.reduce(id, args[0], *axis as usize, false),
             Op::Mean(axis) => self.reduce(id, args[0], *axis as usize, true),
@@ -399,6 +407,7 @@ impl Builder<'_> {
         let k = if ta { ad[0] } else { ad[1] };
         let dst = self.temp(id);
         self.buf_of[id.index()] = Some(dst);
+        self.terms.insert(id, vec![self.slots.len()]);
         self.slots.push(Slot::Other(Step::MatMul(MatMul {
             a: ma,
             b: mb,
@@ -406,7 +415,47 @@ impl Builder<'_> {
             n: dims[1],
             k,
             dst,
+            accumulate: false,
         })));
+    }
+
+    /// Forms `x + y` in place when both are products (or sums of products formed so) of
+    /// the sum's own shape that nothing else uses: the earliest product step writes the
+    /// sum's buffer and every later one adds to it ([`MatMul::accumulate`]). Returns
+    /// whether it did; otherwise the add is an ordinary elementwise node.
+    ///
+    /// No step moves: each term is used only by this sum, which is visited after all of
+    /// them, so no step between the first product and the last reads the partial sum.
+    fn accumulate(&mut self, id: NodeId) -> bool {
+        let args = self.g.args(id);
+        let (x, y) = (args[0], args[1]);
+        let shape = self.g.shape(id);
+        let term = |n: NodeId| {
+            n != id
+                && self.uses[n.index()] == 1
+                && self.g.shape(n) == shape
+                && self.terms.contains_key(&n)
+        };
+        if x == y || !term(x) || !term(y) {
+            return false;
+        }
+        let mut slots = self.terms.remove(&x).unwrap_or_default();
+        slots.extend(self.terms.remove(&y).unwrap_or_default());
+        slots.sort_unstable();
+        let Slot::Other(Step::MatMul(first)) = &self.slots[slots[0]] else {
+            unreachable!("a term's slot holds its product")
+        };
+        let dst = first.dst;
+        for &s in &slots[1..] {
+            if let Slot::Other(Step::MatMul(m)) = &mut self.slots[s] {
+                m.dst = dst;
+                m.accumulate = true;
+            }
+        }
+        self.buf_of[id.index()] = Some(dst);
+        self.buffers[dst.index()].node = id;
+        self.terms.insert(id, slots);
+        true
     }
 
     /// Operand `a` of a product as a strided matrix, transposed when `t`.
@@ -540,15 +589,63 @@ impl Builder<'_> {
                 Slot::Other(s) => Some(s),
             })
             .collect();
-        Program {
+        let mut p = Program {
             dtype: opts.dtype,
             buffers: self.buffers,
             steps,
             leaves,
             outputs,
             arena_len: 0,
+        };
+        drop_untouched(&mut p);
+        p
+    }
+}
+
+/// Removes the temporaries no step touches (the results of products that became terms
+/// of an in-place sum) and renumbers the rest in order.
+fn drop_untouched(p: &mut Program) {
+    let mut keep = vec![false; p.buffers.len()];
+    for b in p.steps.iter().flat_map(super::memory::touched) {
+        keep[b.index()] = true;
+    }
+    for (b, buf) in p.buffers.iter().enumerate() {
+        keep[b] |= !matches!(buf.kind, BufKind::Temp { .. });
+    }
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    let mut new = vec![BufId(u32::MAX); keep.len()];
+    let kept = (0..keep.len()).filter(|&b| keep[b]);
+    for (next, b) in kept.enumerate() {
+        new[b] = BufId(next as u32);
+    }
+    let at = |b: &mut BufId| *b = new[b.index()];
+    for s in &mut p.steps {
+        match s {
+            Step::Kernel(k) => {
+                for e in &mut k.body {
+                    if let Expr::Load { buf, .. } = e {
+                        at(buf);
+                    }
+                }
+                k.stores.iter_mut().for_each(|s| at(&mut s.buf));
+            }
+            Step::Reduce(r) => {
+                at(&mut r.src);
+                at(&mut r.dst);
+            }
+            Step::MatMul(m) => {
+                at(&mut m.a.buf);
+                at(&mut m.b.buf);
+                at(&mut m.dst);
+            }
         }
     }
+    p.leaves.iter_mut().for_each(|(_, b)| at(b));
+    p.outputs.iter_mut().for_each(|(_, b)| at(b));
+    let mut k = keep.iter();
+    p.buffers.retain(|_| *k.next().unwrap_or(&true));
 }
 
 /// The map of a broadcast of `from` (read through `m`) to `to`: axes are aligned at the

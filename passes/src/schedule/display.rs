@@ -28,8 +28,9 @@
 //! ```
 //!
 //! An index map prints as `buf[offset; stride0,stride1,...]`; a matrix operand as
-//! `buf[offset; row stride,column stride]` (so `b1[0; 1,2]` is `W1` transposed). The
-//! `; %N` comments name the graph node each value computes.
+//! `buf[offset; row stride,column stride]` (so `b1[0; 1,2]` is `W1` transposed). A
+//! product that adds to its result (a later term of a sum of products) prints `b9 += …`.
+//! The `; %N` comments name the graph node each value computes.
 
 use super::{Affine, BufKind, Buffer, Expr, Kernel, Matrix, Program, Step};
 use std::fmt;
@@ -110,11 +111,12 @@ impl fmt::Display for Step {
             }
             Step::MatMul(m) => writeln!(
                 f,
-                "matmul {}x{}x{}: {} = {} · {}",
+                "matmul {}x{}x{}: {} {} {} · {}",
                 m.m,
                 m.n,
                 m.k,
                 m.dst,
+                if m.accumulate { "+=" } else { "=" },
                 matrix(&m.a),
                 matrix(&m.b)
             ),

@@ -293,7 +293,8 @@ pub struct Matrix {
     pub cs: usize,
 }
 
-/// `dst[m×n] = a[m×k] · b[k×n]`, transposes already folded into the strides.
+/// `dst[m×n] = a[m×k] · b[k×n]` (or `dst += a·b`, see [`MatMul::accumulate`]),
+/// transposes already folded into the strides.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatMul {
     /// Left operand, `m × k`.
@@ -308,6 +309,12 @@ pub struct MatMul {
     pub k: usize,
     /// The contiguous `m × n` result.
     pub dst: BufId,
+    /// Add the product to `dst` instead of overwriting it: a later term of a sum of
+    /// products that is formed in place. A weight's gradient is one product per jet
+    /// component it multiplies (the value, the tangents, the Laplacian term), added up;
+    /// the first product writes the sum's buffer and the others accumulate into it, with
+    /// no kernel adding `[n, n]` matrices and no buffer per term.
+    pub accumulate: bool,
 }
 
 /// One step of a program. Steps run in order; each reads buffers written by earlier ones.
@@ -414,9 +421,11 @@ impl Reduce {
 }
 
 impl MatMul {
-    /// Floating-point operations: a multiply and an add per term, `2mnk`.
+    /// Floating-point operations: a multiply and an add per term, `2mnk`, and one add per
+    /// element of `dst` when accumulating (the add a kernel would otherwise count).
     pub fn flops(&self) -> u64 {
-        2 * (self.m * self.n * self.k) as u64
+        let acc = if self.accumulate { self.m * self.n } else { 0 };
+        (2 * self.m * self.n * self.k + acc) as u64
     }
 }
 

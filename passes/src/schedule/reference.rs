@@ -133,7 +133,12 @@ fn matmul(mem: &mut Memory<'_>, m: &MatMul) {
                 let b = mem.get(m.b.buf, m.b.offset + p * m.b.rs + j * m.b.cs);
                 acc += a * b;
             }
-            mem.set(m.dst, i * m.n + j, acc);
+            let sum = if m.accumulate {
+                mem.get(m.dst, i * m.n + j) + acc
+            } else {
+                acc
+            };
+            mem.set(m.dst, i * m.n + j, sum);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{memory::touched, reference, schedule, BufKind, ScheduleOptions, Step};
 use nabla_ir::testing::{leaf, mlp_named, sums_reusing_terms};
-use nabla_ir::{interp, verify, BinOp, DType, Graph, Op, Shape, Tensor, UnOp};
+use nabla_ir::{interp, verify, BinOp, DType, Graph, NodeId, Op, Shape, Tensor, UnOp};
 use std::collections::HashMap;
 
 /// Deterministic values in (0.1, 1.1) for every leaf of `g`.
@@ -350,4 +350,66 @@ fn large_temporaries_are_staggered_modulo_four_kib() {
         "small temporaries padded: arena {}\n{p}",
         p.arena_len
     );
+}
+
+/// A sum of products that nothing else uses is formed in place, whatever order the sum
+/// names its terms in: the earliest product writes the sum's buffer, the later ones add to
+/// it, no kernel adds them and no buffer is left for the later terms. A product that is
+/// also used elsewhere, or added to itself, keeps its buffer and the add stays a kernel.
+#[test]
+fn sums_of_products_accumulate_in_place() {
+    let mut g = Graph::new();
+    let a: Vec<NodeId> = (0..4)
+        .map(|i| leaf(&mut g, &format!("a{i}"), &[5, 3], false))
+        .collect();
+    let b: Vec<NodeId> = (0..4)
+        .map(|i| leaf(&mut g, &format!("b{i}"), &[5, 4], false))
+        .collect();
+    let tr = Op::MatMul {
+        ta: true,
+        tb: false,
+    };
+    // aᵢᵀ·bᵢ, [3, 4], as the terms of a weight's gradient
+    let p: Vec<NodeId> = (0..4)
+        .map(|i| g.add_or_panic(tr.clone(), &[a[i], b[i]]))
+        .collect();
+    let s1 = g.binary(BinOp::Add, p[3], p[1]);
+    let s2 = g.binary(BinOp::Add, p[0], p[2]);
+    let sum = g.binary(BinOp::Add, s1, s2);
+    g.set_output("sum", sum);
+    let q = g.add_or_panic(tr.clone(), &[a[0], b[1]]);
+    let r = g.add_or_panic(tr.clone(), &[a[1], b[2]]);
+    let t = g.binary(BinOp::Add, q, r);
+    g.set_output("t", t);
+    g.set_output("q", q);
+    let twice = g.add_or_panic(tr, &[a[2], b[3]]);
+    let doubled = g.binary(BinOp::Add, twice, twice);
+    g.set_output("doubled", doubled);
+    let prog = check(&g);
+    let out = |name: &str| prog.outputs.iter().find(|o| o.0 == name).unwrap().1;
+    let products: Vec<_> = (prog.steps.iter())
+        .filter_map(|s| match s {
+            Step::MatMul(m) => Some((m.dst, m.accumulate)),
+            _ => None,
+        })
+        .collect();
+    let into_sum: Vec<bool> = (products.iter())
+        .filter(|p| p.0 == out("sum"))
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(into_sum, [false, true, true, true], "{prog}");
+    assert_eq!(products.len(), 7, "{prog}");
+    assert_eq!(products.iter().filter(|p| p.1).count(), 3, "{prog}");
+    // `t` and `doubled` are added by a kernel (one, of their shared shape)
+    assert_eq!(kernels(&prog), 1, "{prog}");
+    let touched: Vec<_> = prog.steps.iter().flat_map(touched).collect();
+    for (i, buf) in prog.buffers.iter().enumerate() {
+        let temp = matches!(buf.kind, BufKind::Temp { .. });
+        assert!(
+            !temp || touched.iter().any(|b| b.index() == i),
+            "b{i}\n{prog}"
+        );
+    }
+    // 7 products of 2·3·4·5 and 3 adds of 12 elements in place, 2 in the kernel
+    assert_eq!(prog.flops(), 7 * 120 + 3 * 12 + 2 * 12);
 }

@@ -184,7 +184,8 @@ pub(super) fn emit(cx: &Cx<'_>, i: usize, mm: &MatMul) -> (String, Vec<Launch>) 
     (s, launches)
 }
 
-/// `dst[o] = Σ_s scratch[s·m·n + o]` in chunk order, one work-item per output.
+/// `dst[o] = Σ_s scratch[s·m·n + o]` (`+=` when the product accumulates) in chunk order,
+/// one work-item per output.
 fn sum_parts(cx: &Cx<'_>, i: usize, mm: &MatMul, parts: usize) -> (String, Launch) {
     let name = format!("s{i}_matmul_sum");
     let (plist, mut args) = params(cx, &[], &[mm.dst]);
@@ -197,10 +198,11 @@ fn sum_parts(cx: &Cx<'_>, i: usize, mm: &MatMul, parts: usize) -> (String, Launc
   if (o >= {mn}) return;
   real acc = scratch[o];
   for (idx_t s = 1; s < {parts}; ++s) acc += scratch[s * {mn} + o];
-  {dst}[{at}] = acc;
+  {dst}[{at}] {set} acc;
 }}
 ",
-        dst = cx.mem_name(mm.dst)
+        dst = cx.mem_name(mm.dst),
+        set = assign(mm)
     );
     let wg = cx.limits.group_1d();
     let launch = Launch {
@@ -313,23 +315,35 @@ fn inner(t: &Tile) -> String {
     )
 }
 
-/// Stores the work-item's outputs into `dst`, or into its chunk's slice of `scratch`.
+/// The assignment that puts a product into `dst`: `+=` for a later term of a sum of
+/// products ([`MatMul::accumulate`]), `=` otherwise.
+fn assign(mm: &MatMul) -> &'static str {
+    if mm.accumulate {
+        "+="
+    } else {
+        "="
+    }
+}
+
+/// Stores (or adds) the work-item's outputs into `dst`, or stores them into its chunk's
+/// slice of `scratch`.
 fn epilogue(cx: &Cx<'_>, mm: &MatMul, t: &Tile, split: bool) -> String {
     let (tx, ty) = t.threads();
     let rc = [(Some("r".into()), mm.n), (Some("c".into()), 1)];
-    let (dst, at) = if split {
+    let (dst, at, set) = if split {
         let at = affine_expr(0, &rc);
         let base = format!("(idx_t)get_group_id(2) * {} + ", mm.m * mm.n);
-        ("scratch".to_string(), base + &at)
+        ("scratch".to_string(), base + &at, "=")
     } else {
-        (cx.mem_name(mm.dst), affine_expr(cx.place(mm.dst).1, &rc))
+        let at = affine_expr(cx.place(mm.dst).1, &rc);
+        (cx.mem_name(mm.dst), at, assign(mm))
     };
     format!(
         "  for (int i = 0; i < {rm}; ++i)
     for (int j = 0; j < {rn}; ++j) {{
       const idx_t r = row0 + ty + i * {ty};
       const idx_t c = col0 + tx + j * {tx};
-      if (r < {m} && c < {n}) {dst}[{at}] = acc[i][j];
+      if (r < {m} && c < {n}) {dst}[{at}] {set} acc[i][j];
     }}
 ",
         rm = t.rm,
