@@ -8,6 +8,11 @@
 //! Stores may be added to kernels that are already closed; they still run before every
 //! later step. Every elementwise node is thus computed exactly once. A kernel whose body
 //! reaches [`ScheduleOptions::max_kernel_ops`] operations is closed like any other.
+//!
+//! A sum of products that nothing else uses (a weight's gradient: one product per jet
+//! component the weight multiplies) is formed in place: the earliest product writes the
+//! sum's buffer, the later ones add to it ([`MatMul::accumulate`]), and no kernel adds
+//! `[n, n]` matrices ([`Builder::accumulate`]).
 
 use super::{
     Affine, BufId, BufKind, Buffer, Expr, Kernel, MatMul, Matrix, Program, Reduce, ScheduleOptions,
