@@ -5,7 +5,9 @@
 //! runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
 //! With `f64` among the arguments (`-- B4 f64`) everything runs in f64 instead; with
 //! `rows=N` (`-- B8 rows=250`) the B objectives have N points, the size of one of the
-//! tiles `nabla bench` and training run (their caches see one tile at a time).
+//! tiles `nabla bench` and training run (their caches see one tile at a time); with
+//! `top=N` (`-- B4 rows=128 top=100`) the N slowest steps are listed instead of ten (every
+//! step: the lists of an f32 and an f64 run compare kernel by kernel).
 
 mod objectives;
 
@@ -21,6 +23,15 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    let top = match args.iter().position(|a| a.starts_with("top=")) {
+        Some(i) => {
+            let n = args.remove(i);
+            n["top=".len()..]
+                .parse()
+                .expect("top=N takes a number of steps")
+        }
+        None => 10,
+    };
     let dtype = match args.iter().position(|a| a == "f64") {
         Some(i) => {
             args.remove(i);
@@ -83,7 +94,7 @@ fn main() {
         print_products_by_shape(&steps);
         let mut slow = steps.clone();
         slow.sort_by_key(|s| std::cmp::Reverse(s.1));
-        for (name, t) in slow.iter().take(10) {
+        for (name, t) in slow.iter().take(top) {
             println!("    {:8.3} ms  {name}", t.as_secs_f64() * 1e3);
         }
     }

@@ -388,7 +388,10 @@ impl CraneliftExecutable {
 fn step_name(i: usize, s: &Step) -> String {
     match s {
         Step::Kernel(k) => format!("s{i} kernel {} ({} ops)", k.shape, k.body.len()),
-        Step::MatMul(m) => format!("s{i} matmul {}x{}x{}", m.m, m.n, m.k),
+        Step::MatMul(m) => {
+            let acc = if m.accumulate { " +=" } else { "" };
+            format!("s{i} matmul {}x{}x{}{acc}", m.m, m.n, m.k)
+        }
         Step::Reduce(r) => format!("s{i} reduce axis {} of {}", r.axis, r.shape),
     }
 }

@@ -22,9 +22,14 @@
 //! thread claims it. The cut depends only on `n`, and each output element is computed by
 //! exactly one chunk, so a run reproduces bit for bit. Elementwise values and reductions
 //! (each output sums its axis in index order, in f64 like the interpreter) also do not
-//! depend on the thread count; a product's rows are computed by `gemm` over the full
-//! inner extent, which in our tests gives the same bits for any cut, but `gemm` does not
-//! promise it.
+//! depend on the thread count, and neither do products through `nano-gemm` or the
+//! register kernels. A product through `gemm` is not cut-independent: `gemm` chooses its
+//! blocking from the rows of each call (gemm-common 0.19), and `[40, 12]·[12, 100]` and
+//! `[100, 30]·[30, 1000]` round differently on one and two threads. Training and `nabla
+//! bench` with two or more threads run their tiles side by side, each on a one-thread
+//! copy of its program, so their products are not cut; a single program run on several
+//! threads (the tiles of a small program run in turn, each on every thread) can differ
+//! from one thread in the last bits.
 
 use super::emit::KernelCode;
 use super::pool::{Job, Pool};

@@ -173,7 +173,12 @@ pub(super) fn emit(cx: &Cx<'_>, i: usize, mm: &MatMul) -> (String, Vec<Launch>) 
         args,
         global: vec![mm.n.div_ceil(t.tn) * tx, mm.m.div_ceil(t.tm) * ty, parts],
         local: vec![tx, ty, 1],
-        flops: mm.flops(),
+        // split: the adds into `dst` are the sum's (below)
+        flops: if parts > 1 {
+            2 * (mm.m * mm.n * mm.k) as u64
+        } else {
+            mm.flops()
+        },
     }];
     if parts > 1 {
         let (text, launch) = sum_parts(cx, i, mm, parts);
@@ -210,7 +215,7 @@ fn sum_parts(cx: &Cx<'_>, i: usize, mm: &MatMul, parts: usize) -> (String, Launc
         args,
         global: vec![super::round_up(mn, wg)],
         local: vec![wg],
-        flops: (mn * (parts - 1)) as u64,
+        flops: (mn * (parts - 1) + if mm.accumulate { mn } else { 0 }) as u64,
     };
     (text, launch)
 }
