@@ -206,3 +206,24 @@ fn dot_of_source_text_or_of_several_graphs_on_stdout_is_a_usage_error() {
              one file per graph with --out DIR",
         ));
 }
+
+/// A hidden weight's gradient is a sum of products — one per jet component the weight
+/// multiplies and per residual — formed in place: the heat example's `[32, 32]` weight
+/// is written by one product and added to by the others (`+=`), and no kernel stores it.
+#[test]
+fn a_weights_gradient_is_one_product_written_and_the_others_added() {
+    let text = dump("scheduled");
+    let decl = (text.lines())
+        .find(|l| l.contains("= output grad.u.1.W [32,32]"))
+        .expect("the hidden weight's gradient is an output");
+    let buf = decl.split_whitespace().next().unwrap();
+    let products = |how: &str| {
+        let pattern = format!(": {buf} {how} ");
+        (text.lines())
+            .filter(|l| l.contains(" matmul ") && l.contains(&pattern))
+            .count()
+    };
+    assert_eq!(products("="), 1, "{text}");
+    assert!(products("+=") >= 3, "{text}");
+    assert!(!text.contains(&format!("store {buf}[")), "{text}");
+}
