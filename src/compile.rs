@@ -253,14 +253,8 @@ fn cranelift_options(opts: &Options) -> nabla_backends::cranelift::Options {
 /// (its AD pass alone, which fixes every shape: the simplifier only removes values), or
 /// `None` where the expansion fails (compiling reports why).
 pub fn widest_value(g: &Graph, opts: &Options) -> Option<usize> {
-    let typed;
-    let g = if g.output_dtype().is_some_and(|d| d != opts.dtype) {
-        typed = g.with_dtype(opts.dtype);
-        &typed
-    } else {
-        g
-    };
-    let (e, _) = nabla_passes::ad::expand(g, &opts.pipeline().ad).ok()?;
+    let g = retyped(g, opts.dtype);
+    let (e, _) = nabla_passes::ad::expand(&g, &opts.pipeline().ad).ok()?;
     let roots: Vec<_> = e.outputs().iter().map(|o| o.1).collect();
     let live = e.live(&roots);
     (e.ids())
@@ -271,15 +265,17 @@ pub fn widest_value(g: &Graph, opts: &Options) -> Option<usize> {
 
 /// Runs the pass pipeline: the derivative-free graph a backend compiles, in `opts.dtype`.
 pub fn lower(g: &Graph, opts: &Options) -> Result<Graph, CompileError> {
-    // Retype before AD: finite-difference steps depend on the dtype.
-    let typed;
-    let g = if g.output_dtype().is_some_and(|d| d != opts.dtype) {
-        typed = g.with_dtype(opts.dtype);
-        &typed
-    } else {
-        g
-    };
-    Ok(pipeline::run(g, &opts.pipeline())?.0)
+    let g = retyped(g, opts.dtype);
+    Ok(pipeline::run(&g, &opts.pipeline())?.0)
+}
+
+/// `g` in `dtype`, copied only when its outputs are in another type. AD runs on the
+/// retyped graph: finite-difference steps depend on the dtype.
+fn retyped(g: &Graph, dtype: DType) -> std::borrow::Cow<'_, Graph> {
+    match g.output_dtype() {
+        Some(d) if d != dtype => std::borrow::Cow::Owned(g.with_dtype(dtype)),
+        _ => std::borrow::Cow::Borrowed(g),
+    }
 }
 
 /// An executable plus leaves it accepts but does not need.
