@@ -58,6 +58,29 @@ fn code_stages_print_the_schedule_clif_and_opencl_source() {
     assert!(dump("opencl").contains("__kernel"));
 }
 
+/// `--stage asm` lists the machine instructions of the kernels `--stage clif` prints,
+/// under the same headers, each function returning (`retq` on x86-64, `ret` on AArch64).
+#[test]
+fn the_asm_stage_lists_every_kernel_of_the_clif_stage() {
+    let headers = |text: &str| -> Vec<String> {
+        (text.lines())
+            .filter(|l| l.starts_with("; kernel "))
+            .map(str::to_string)
+            .collect()
+    };
+    let (clif, asm) = (dump("clif"), dump("asm"));
+    assert!(!headers(&clif).is_empty());
+    assert_eq!(headers(&asm), headers(&clif));
+    let functions: Vec<&str> = asm.split("; kernel ").skip(1).collect();
+    for f in &functions {
+        let rets = f.lines().filter(|l| {
+            let op = l.split_whitespace().next().unwrap_or("");
+            op == "retq" || op == "ret"
+        });
+        assert!(rets.count() >= 1, "a kernel without a return:\n{f}");
+    }
+}
+
 fn run(args: &[&str]) -> std::process::Output {
     Command::cargo_bin("nabla")
         .unwrap()
@@ -178,6 +201,7 @@ fn text_with_out_writes_every_stage_in_its_own_file() {
     nabla::ir::text::parse(&read("simplified.ir")).unwrap();
     assert!(read("scheduled.txt").contains("arena"));
     assert!(read("clif.clif").contains("function"));
+    assert!(read("asm.s").contains("; kernel 0"));
     assert!(read("opencl.cl").contains("__kernel"));
 }
 

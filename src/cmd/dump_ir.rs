@@ -4,8 +4,8 @@
 //! objective as the front end builds it, derivative operators included), then the output
 //! of every pass of the pipeline's registry, `nabla_passes::pipeline::PASSES` (today `ad`,
 //! derivative operators expanded, and `simplified`, after equality saturation), then
-//! `scheduled` (kernels and buffers), `clif` (Cranelift IR of every kernel), `opencl`
-//! (OpenCL C). One function per stage ([`stage`]); a stage whose pass this build lacks is
+//! `scheduled` (kernels and buffers), `clif` (Cranelift IR of every kernel), `asm` (the
+//! machine instructions Cranelift made of them), `opencl` (OpenCL C). One function per stage ([`stage`]); a stage whose pass this build lacks is
 //! an error naming it.
 //!
 //! Output: in text format, the stages on standard output with their headers. In DOT
@@ -37,7 +37,7 @@ With --format dot, standard output is one DOT graph and nothing else (headers an
 go to standard error): the --stage given, or `simplified`, the graph that is compiled.
 Several graphs (every stage, or several --expr) need --out DIR, which writes one file per
 graph and stage: [EXPR.]STAGE.dot, or with --format text [EXPR.]STAGE.ir (graphs),
-scheduled.txt, clif.clif, opencl.cl.";
+scheduled.txt, clif.clif, asm.s, opencl.cl.";
 
 /// A stage of the pipeline: the traced graph, the output of each pass of
 /// [`PASSES`] (so a new pass is a new stage), then the schedule and each
@@ -52,6 +52,8 @@ pub enum Stage {
     Scheduled,
     /// Cranelift IR of every kernel.
     Clif,
+    /// The machine instructions of every kernel.
+    Asm,
     /// OpenCL C source.
     Opencl,
 }
@@ -62,7 +64,7 @@ impl Stage {
         static ALL: OnceLock<Vec<Stage>> = OnceLock::new();
         ALL.get_or_init(|| {
             let passes = (0..PASSES.len()).map(Stage::Pass);
-            let code = [Stage::Scheduled, Stage::Clif, Stage::Opencl];
+            let code = [Stage::Scheduled, Stage::Clif, Stage::Asm, Stage::Opencl];
             std::iter::once(Stage::Traced)
                 .chain(passes)
                 .chain(code)
@@ -85,6 +87,7 @@ impl Stage {
             Stage::Pass(i) => PASSES[i].stage,
             Stage::Scheduled => "scheduled",
             Stage::Clif => "clif",
+            Stage::Asm => "asm",
             Stage::Opencl => "opencl",
         }
     }
@@ -101,6 +104,7 @@ impl Stage {
             (Stage::Traced | Stage::Pass(_), Format::Text) => "ir",
             (Stage::Scheduled, Format::Text) => "txt",
             (Stage::Clif, Format::Text) => "clif",
+            (Stage::Asm, Format::Text) => "s",
             (Stage::Opencl, Format::Text) => "cl",
         }
     }
@@ -112,6 +116,10 @@ impl Stage {
             Stage::Pass(i) => format!("After `{}`: {}", PASSES[i].name, PASSES[i].about),
             Stage::Scheduled => "Kernels and buffers".into(),
             Stage::Clif => "Cranelift IR of every kernel".into(),
+            Stage::Asm => {
+                "Machine instructions of every kernel, after register allocation (Cranelift's listing)"
+                    .into()
+            }
             Stage::Opencl => "OpenCL C source".into(),
         }
     }
@@ -412,15 +420,21 @@ pub fn stage(s: Stage, prev: &Graph, derivs: Option<Method>, report: &mut Report
                 schedule::schedule(prev, &info, &opts).to_string(),
             ))
         }
-        Stage::Clif => {
+        Stage::Clif | Stage::Asm => {
             let info = nabla_ir::verify(prev)?;
             let opts = cranelift::Options {
                 dtype,
-                keep_clif: true,
+                keep_clif: s == Stage::Clif,
+                keep_asm: s == Stage::Asm,
                 ..Default::default()
             };
             let exe = cranelift::compile(prev, &info, &opts)?;
-            Ok(Dump::Text(exe.clif().unwrap_or_default().to_string()))
+            let text = if s == Stage::Clif {
+                exe.clif()
+            } else {
+                exe.asm()
+            };
+            Ok(Dump::Text(text.unwrap_or_default().to_string()))
         }
         Stage::Opencl => {
             let info = nabla_ir::verify(prev)?;

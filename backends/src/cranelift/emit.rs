@@ -41,10 +41,20 @@ pub struct KernelCode {
     pub layout: Layout,
     /// The CLIF text, before optimisation, when asked for.
     pub clif: Option<String>,
+    /// Cranelift's listing of the machine instructions, after register allocation, when
+    /// asked for.
+    pub asm: Option<String>,
+}
+
+/// Which listings of a kernel to keep: its CLIF, its machine instructions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Listings {
+    pub clif: bool,
+    pub asm: bool,
 }
 
 /// Emits kernel number `index`, compiles it to machine code and defines it in `module`,
-/// keeping its CLIF text if `clif`. The module is locked only to declare names and to
+/// keeping the listings `keep` asks for. The module is locked only to declare names and to
 /// copy the finished code in, so kernels compile side by side on several threads.
 pub fn kernel(
     module: &Mutex<JITModule>,
@@ -52,7 +62,7 @@ pub fn kernel(
     fctx: &mut FunctionBuilderContext,
     (k, index): (&Kernel, usize),
     cg: Codegen,
-    clif: bool,
+    keep: Listings,
 ) -> Result<KernelCode, Error> {
     let mut layout = Layout::of(k);
     layout.vector &= cg.simd;
@@ -74,11 +84,13 @@ pub fn kernel(
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
-    let clif = clif.then(|| format!("; kernel {index}\n{}", ctx.func.display()));
+    let clif = (keep.clif).then(|| format!("; kernel {index}\n{}", ctx.func.display()));
+    ctx.set_disasm(keep.asm);
     ctx.compile(isa, &mut ControlPlane::default())
         .map_err(|e| Error::Codegen(format!("{:?}", e.inner)))?;
     // as `JITModule::define_function` does, with the compile outside the lock
     let code = ctx.compiled_code().expect("compiled just now");
+    let asm = (code.vcode.as_ref()).map(|v| format!("; kernel {index}\n{v}"));
     let relocs: Vec<ModuleReloc> = (code.buffer.relocs().iter())
         .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
         .collect();
@@ -91,6 +103,7 @@ pub fn kernel(
         table,
         layout,
         clif,
+        asm,
     })
 }
 

@@ -92,11 +92,14 @@ pub struct Options {
     /// --stage clif`). Off by default: printing every function cost a tenth of B3's code
     /// generation.
     pub keep_clif: bool,
+    /// Keep Cranelift's listing of every kernel's machine instructions for
+    /// [`CraneliftExecutable::asm`] (`dump-ir --stage asm`). Off by default, as CLIF.
+    pub keep_asm: bool,
 }
 
 impl Default for Options {
     /// f64, one thread, FMA, SIMD and inline `tanh` on, steps under 16384 elements on
-    /// one thread, no CLIF text kept.
+    /// one thread, no listing kept.
     fn default() -> Self {
         Options {
             dtype: DType::F64,
@@ -106,6 +109,7 @@ impl Default for Options {
             inline_tanh: true,
             par_min: 1 << 14,
             keep_clif: false,
+            keep_asm: false,
         }
     }
 }
@@ -148,7 +152,10 @@ pub struct CraneliftExecutable {
     leaves: BoundLeaves,
     /// The buffer of each binding, in the order of `leaves`.
     leaf_bufs: Vec<BufId>,
+    /// Every kernel's CLIF, when kept.
     clif: Option<String>,
+    /// Every kernel's machine instructions, when kept.
+    asm: Option<String>,
     dtype: DType,
     /// Owns the machine code (shared with the program's other copies); dropped last.
     _code: Arc<Code>,
@@ -201,10 +208,8 @@ pub fn compile_copies(
             unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
         })
         .collect();
-    let clif = (opts.keep_clif).then(|| {
-        let text: Vec<&str> = code.iter().filter_map(|c| c.clif.as_deref()).collect();
-        text.join("\n")
-    });
+    let clif = (opts.keep_clif).then(|| join(code.iter().map(|c| &c.clif)));
+    let asm = (opts.keep_asm).then(|| join(code.iter().map(|c| &c.asm)));
     let shared = Arc::new(Code(Mutex::new(Some(module))));
     let leaves = BoundLeaves::new(bindings_of(g, info));
     let bufs: HashMap<&str, BufId> = (program.leaves.iter())
@@ -227,6 +232,7 @@ pub fn compile_copies(
         leaf_bufs: leaf_bufs.clone(),
         program: program.clone(),
         clif: clif.clone(),
+        asm: asm.clone(),
         dtype: opts.dtype,
         _code: shared.clone(),
     };
@@ -281,7 +287,11 @@ fn compile_kernels(
             let Some(&k) = kernels.get(i) else {
                 return Ok(());
             };
-            let c = emit::kernel(module, isa, &mut fctx, k, cg, opts.keep_clif)?;
+            let keep = emit::Listings {
+                clif: opts.keep_clif,
+                asm: opts.keep_asm,
+            };
+            let c = emit::kernel(module, isa, &mut fctx, k, cg, keep)?;
             done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(c);
         }
     };
@@ -301,6 +311,12 @@ fn compile_kernels(
         .into_iter()
         .map(|c| c.expect("every kernel compiled"))
         .collect())
+}
+
+/// The kernels' listings, one after the other.
+fn join<'a>(listings: impl Iterator<Item = &'a Option<String>>) -> String {
+    let text: Vec<&str> = listings.filter_map(|l| l.as_deref()).collect();
+    text.join("\n")
 }
 
 /// A JIT module for the host with the math host functions registered, and its ISA.
@@ -357,6 +373,13 @@ impl CraneliftExecutable {
     /// with [`Options::keep_clif`].
     pub fn clif(&self) -> Option<&str> {
         self.clif.as_deref()
+    }
+
+    /// Cranelift's listing of every kernel's machine instructions after register
+    /// allocation, in step order (`dump-ir --stage asm`), when compiled with
+    /// [`Options::keep_asm`].
+    pub fn asm(&self) -> Option<&str> {
+        self.asm.as_deref()
     }
 
     /// The schedule the executable runs (`dump-ir --stage scheduled`).
