@@ -5,8 +5,8 @@
 //! of every pass of the pipeline's registry, `nabla_passes::pipeline::PASSES` (today `ad`,
 //! derivative operators expanded, and `simplified`, after equality saturation), then
 //! `scheduled` (kernels and buffers), `clif` (Cranelift IR of every kernel), `asm` (the
-//! machine instructions Cranelift made of them), `opencl` (OpenCL C). One function per stage ([`stage`]); a stage whose pass this build lacks is
-//! an error naming it.
+//! machine instructions Cranelift made of them), `opencl` (OpenCL C). One function per
+//! stage ([`stage`]); a stage whose pass this build lacks is an error naming it.
 //!
 //! Output: in text format, the stages on standard output with their headers. In DOT
 //! format standard output holds exactly one graph, so that it can be piped into `dot`:

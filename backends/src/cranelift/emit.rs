@@ -49,7 +49,9 @@ pub struct KernelCode {
 /// Which listings of a kernel to keep: its CLIF, its machine instructions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Listings {
+    /// The function's CLIF as emitted, before Cranelift optimises it.
     pub clif: bool,
+    /// Cranelift's listing of the machine instructions, after register allocation.
     pub asm: bool,
 }
 
