@@ -16,6 +16,10 @@
 //! order in the problem) and at ten times and a tenth of it; with `--out DIR`, a sweep of
 //! steps also writes `fd_error.svg`: the error against the step (the V-shaped curve of
 //! truncation against rounding) next to the exact methods' errors.
+//!
+//! A run is silent on standard output until its table; on a terminal, standard error
+//! shows a bar with what is being measured (the reference, each row, each step of the
+//! sweep), as all of it can take minutes on a large objective.
 
 use super::common::BackendArg;
 use crate::cmd::train::load_problem;
@@ -118,6 +122,66 @@ struct Setup {
     backend: Backend,
     reps: u32,
     threads: Option<usize>,
+    meter: Meter,
+}
+
+/// A progress bar on standard error, drawn only on a terminal: one step per piece of
+/// work (the reference, a measured row, a step of the `fd_error.svg` sweep), named while
+/// it runs, and the time since the start.
+struct Meter(indicatif::ProgressBar);
+
+impl Meter {
+    fn new(len: u64) -> Meter {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len}  {msg}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        // no ticker thread: the bar is redrawn when a step starts or ends, so nothing
+        // wakes up on a core while a run is timed
+        Meter(bar)
+    }
+
+    /// Runs `work`, named `what` on the bar, and counts it done.
+    fn step<T>(&self, what: String, work: impl FnOnce() -> T) -> T {
+        self.0.set_message(what);
+        let out = work();
+        self.0.inc(1);
+        out
+    }
+}
+
+impl Meter {
+    /// Removes the bar once every piece of work counted has run, before the table.
+    fn finish(&self) {
+        let (done, all) = (self.0.position(), self.0.length());
+        debug_assert_eq!(Some(done), all, "work_count counts every step");
+        self.clear();
+    }
+
+    fn clear(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// On an error too, the bar does not stay above the message.
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The pieces of work of a run, for [`Meter`]: the reference, every row (three for a
+/// plain `fd`) and, with `--out`, the sweep's steps in every dtype.
+fn work_count(methods: &[Option<Method>], dtypes: usize, out: bool) -> u64 {
+    let rows: usize = (methods.iter())
+        .map(|m| match m {
+            Some(Method::FiniteDiff(None)) => 3,
+            _ => 1,
+        })
+        .sum();
+    let sweep = if out { SWEEP_STEPS * dtypes } else { 0 };
+    (1 + rows * dtypes + sweep) as u64
 }
 
 /// Residual values (all residuals, concatenated) and the gradient (all params).
@@ -135,13 +199,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         nabla::train::output::prepare_dir(dir)?;
     }
     let problem = load_problem(&args.file)?;
-    let setup = Setup::new(problem, &args)?;
+    let meter = Meter::new(work_count(&methods, dtypes.len(), args.out.is_some()));
+    let setup = Setup::new(problem, &args, meter)?;
     let mut rows = Vec::new();
     for &dtype in &dtypes {
         for &derivs in &methods {
             rows.extend(setup.rows_for(derivs, dtype));
         }
     }
+    let svg = match &args.out {
+        Some(_) => Some(setup.fd_plot(&dtypes, &rows)?),
+        None => None,
+    };
+    setup.meter.finish();
     let table = table(&rows);
     if args.json {
         eprint!("{table}");
@@ -149,8 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         print!("{table}");
     }
-    if let Some(dir) = &args.out {
-        let svg = setup.fd_plot(&dtypes, &rows)?;
+    if let (Some(dir), Some(svg)) = (&args.out, svg) {
         nabla::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;
     }
     Ok(())
@@ -186,7 +255,7 @@ impl Values {
 }
 
 impl Setup {
-    fn new(problem: Problem, args: &Args) -> anyhow::Result<Setup> {
+    fn new(problem: Problem, args: &Args, meter: Meter) -> anyhow::Result<Setup> {
         let cap = args.points.map_or(usize::MAX, |n| n as usize);
         let sizes = (nabla::train::model::sizes(&problem).into_iter())
             .map(|(set, n)| (set, n.min(cap)))
@@ -199,11 +268,14 @@ impl Setup {
             backend: args.backend.backend(),
             reps: args.reps,
             threads: args.threads,
+            meter,
         };
-        let (mut model, theta) = s
-            .model(true, &Options::interp())
-            .context("the f64 reference")?;
-        s.reference = Values::of(&mut model, &theta)?;
+        s.reference = s.meter.step("the f64 reference (interpreter)".into(), || {
+            let (mut model, theta) = s
+                .model(true, &Options::interp())
+                .context("the f64 reference")?;
+            anyhow::Ok(Values::of(&mut model, &theta)?)
+        })?;
         Ok(s)
     }
 
@@ -243,11 +315,18 @@ impl Setup {
         };
         steps
             .into_iter()
-            .map(|(derivs, h)| Row {
-                derivs,
-                dtype,
-                h,
-                outcome: self.measure(derivs, dtype).map_err(|e| format!("{e:#}")),
+            .map(|(derivs, h)| {
+                let what = match h {
+                    Some(h) => format!("fd h={h:.2e} {}", dtype.name()),
+                    None => format!("{} {}", method_name(derivs), dtype.name()),
+                };
+                let outcome = self.meter.step(what, || self.measure(derivs, dtype));
+                Row {
+                    derivs,
+                    dtype,
+                    h,
+                    outcome: outcome.map_err(|e| format!("{e:#}")),
+                }
             })
             .collect()
     }
@@ -324,12 +403,17 @@ impl Setup {
 
     /// The error-versus-step plot.
     fn fd_plot(&self, dtypes: &[DType], rows: &[Row]) -> anyhow::Result<String> {
-        let steps: Vec<f64> = (1..=16).map(|k| 10f64.powf(-0.5 * k as f64)).collect();
+        let steps: Vec<f64> = (1..=SWEEP_STEPS)
+            .map(|k| 10f64.powf(-0.5 * k as f64))
+            .collect();
         let mut curves = Vec::new();
         for &dtype in dtypes {
-            let errs: Vec<(f64, f64)> = steps
-                .iter()
-                .filter_map(|&h| self.fd_errors(dtype, h).ok().map(|e| (h, e.0)))
+            let errs: Vec<(f64, f64)> = (steps.iter())
+                .filter_map(|&h| {
+                    let what = format!("fd_error.svg: h={h:.1e} {}", dtype.name());
+                    let e = self.meter.step(what, || self.fd_errors(dtype, h));
+                    e.ok().map(|e| (h, e.0))
+                })
                 .collect();
             curves.push((format!("fd {}", dtype.name()), errs));
         }
@@ -346,6 +430,24 @@ impl Setup {
             .collect();
         nabla::train::plot::fd_error(&curves, &exact)
             .map_err(|e| anyhow::anyhow!("fd_error.svg: {e}"))
+    }
+}
+
+/// Steps of the `fd_error.svg` sweep: `10^(-k/2)`, `k = 1..=16`.
+const SWEEP_STEPS: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference, one row per method and dtype (three for a plain `fd`, one for
+    /// `fd=H`) and, with `--out`, the sweep in every dtype.
+    #[test]
+    fn the_bar_counts_every_piece_of_work() {
+        let methods = parse_methods(&["auto".into(), "fd".into(), "fd=0.1".into()]).unwrap();
+        assert_eq!(work_count(&methods, 2, false), 1 + (1 + 3 + 1) * 2);
+        assert_eq!(work_count(&methods, 2, true), 1 + (1 + 3 + 1) * 2 + 16 * 2);
+        assert_eq!(work_count(&[None], 1, false), 2);
     }
 }
 
