@@ -436,21 +436,6 @@ impl Setup {
 /// Steps of the `fd_error.svg` sweep: `10^(-k/2)`, `k = 1..=16`.
 const SWEEP_STEPS: usize = 16;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The reference, one row per method and dtype (three for a plain `fd`, one for
-    /// `fd=H`) and, with `--out`, the sweep in every dtype.
-    #[test]
-    fn the_bar_counts_every_piece_of_work() {
-        let methods = parse_methods(&["auto".into(), "fd".into(), "fd=0.1".into()]).unwrap();
-        assert_eq!(work_count(&methods, 2, false), 1 + (1 + 3 + 1) * 2);
-        assert_eq!(work_count(&methods, 2, true), 1 + (1 + 3 + 1) * 2 + 16 * 2);
-        assert_eq!(work_count(&[None], 1, false), 2);
-    }
-}
-
 /// The highest derivative order any operator of the objective takes (a Laplacian is 2).
 fn max_order(problem: &Problem) -> anyhow::Result<usize> {
     let sizes = nabla::train::model::sizes(problem);
@@ -539,4 +524,19 @@ fn row_json(r: &Row) -> Value {
         Err(e) => v["error"] = json!(e),
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference, one row per method and dtype (three for a plain `fd`, one for
+    /// `fd=H`) and, with `--out`, the sweep in every dtype.
+    #[test]
+    fn the_bar_counts_every_piece_of_work() {
+        let methods = parse_methods(&["auto".into(), "fd".into(), "fd=0.1".into()]).unwrap();
+        assert_eq!(work_count(&methods, 2, false), 1 + (1 + 3 + 1) * 2);
+        assert_eq!(work_count(&methods, 2, true), 1 + (1 + 3 + 1) * 2 + 16 * 2);
+        assert_eq!(work_count(&[None], 1, false), 2);
+    }
 }
