@@ -385,11 +385,22 @@ fn fd_products(g: &Graph) -> usize {
         .count()
 }
 
-/// The finite-difference Laplacian of a 20-input MLP evaluates the network once at its
-/// 40 shifted points, stacked: the same values as 40 substituted copies (h = 0.1, where
-/// the stencil's cancellation costs little, 1e-10), Taylor jets to the stencil's error
-/// at the default step (1e-5), and the parameter gradient of a loss on it as the copies'
-/// (1e-9). Its products are those of two networks (the centre and the stacked points).
+/// Whether the expansion of `g` holds a point-major stack `[n, s, …]`: the stencil's
+/// points with the centre among them.
+fn point_major(g: &Graph, opts: &AdOptions, n: usize, s: usize) -> bool {
+    let (e, _) = expand(g, opts).unwrap();
+    e.ids().any(|i| {
+        let d = e.shape(i).dims();
+        d.len() == 3 && d[0] == n && d[1] == s
+    })
+}
+
+/// The finite-difference Laplacian of a 20-input MLP that nothing else uses evaluates the
+/// network once at its 40 shifted points and the centre, point-major: the same values as
+/// 40 substituted copies and the centre (h = 0.1, where the stencil's cancellation costs
+/// little, 1e-10), Taylor jets to the stencil's error at the default step (1e-5), and the
+/// parameter gradient of a loss on it as the copies' (1e-9). Its products are those of one
+/// network.
 #[test]
 fn a_finite_difference_laplacian_stacks_its_points() {
     let (d, n) = (20, 6);
@@ -398,8 +409,9 @@ fn a_finite_difference_laplacian_stacks_its_points() {
     let (u, params) = (net.out, net.params());
     let mut e = point_env(d, n, 31);
     param_env(&g, &params, &mut Rng(32), &mut e);
-    assert!(stacks(&g, &forced(Method::FiniteDiff(None)), 2 * d));
-    assert_eq!(fd_products(&g), 2 * 3);
+    let fd = forced(Method::FiniteDiff(None));
+    assert!(point_major(&g, &fd, n, 2 * d + 1) && !stacks(&g, &fd, 2 * d));
+    assert_eq!(fd_products(&g), 3);
     assert!(fd_products(&with_jacobian(&g, u, params[0])) >= 2 * d * 3);
     fd_both_ways(&g, u, params[0], &e, 1e-1, 1e-10);
     let fd = eval_expanded(&g, &forced(Method::FiniteDiff(None)), &e);
@@ -486,7 +498,7 @@ fn derivatives_of_every_order_stack_their_points() {
 
 /// The stacked stencil's graph grows with the number of variables by a few nodes per
 /// input leaf (its shift and the add), not by a copy of the network per shifted point:
-/// its products stay those of two networks.
+/// its products stay those of one network.
 #[test]
 fn a_finite_difference_graph_does_not_grow_with_the_variables() {
     let nodes = |d: usize| {
@@ -505,7 +517,100 @@ fn a_finite_difference_graph_does_not_grow_with_the_variables() {
         s100 - s50 <= 6 * 50,
         "{s50} nodes at D = 50, {s100} at D = 100"
     );
-    assert_eq!(fd_products(&g50), 2 * 3);
+    assert_eq!(fd_products(&g50), 3);
+}
+
+/// Where the network is used at the centre besides the stencil (`u` is an output too),
+/// the stencil takes that evaluation as its centre and stacks only the shifted points, on
+/// a leading axis: products of two networks, the values of the copies (1e-10 at h = 0.1).
+#[test]
+fn a_stencil_whose_function_has_another_use_keeps_its_centre_apart() {
+    let (d, n) = (6, 5);
+    let mut g = Graph::new();
+    let (_, net, _) = mlp_laplacian(&mut g, d, n, 8);
+    g.set_output("u", net.out);
+    let mut e = point_env(d, n, 81);
+    param_env(&g, &net.params(), &mut Rng(82), &mut e);
+    let fd = forced(Method::FiniteDiff(None));
+    assert!(stacks(&g, &fd, 2 * d) && !point_major(&g, &fd, n, 2 * d + 1));
+    assert_eq!(fd_products(&g), 2 * 3);
+    fd_both_ways(&g, net.out, net.params()[0], &e, 1e-1, 1e-10);
+}
+
+/// The outputs of `g` by finite differences of step `h`: with the centre among the
+/// stacked points (nothing else uses `f`), and with it apart (`f` an output too), which
+/// must agree to `tol`.
+/// `s`: the stencil's points, its centre included.
+fn centre_both_ways(g: &Graph, f: NodeId, s: usize, e: &Env, h: f64, tol: f64) -> Vec<Tensor> {
+    let fd = forced(Method::FiniteDiff(Some(nabla_ir::Num::new(h))));
+    let mut apart = g.clone();
+    apart.set_output("f, also", f);
+    let n = g.shape(f).dims()[0];
+    assert!(point_major(g, &fd, n, s) && !point_major(&apart, &fd, n, s));
+    let rows = eval_expanded(g, &fd, e);
+    let kept = eval_expanded(&apart, &fd, e);
+    for (k, r) in rows.iter().enumerate() {
+        let what = format!("output {k}: centre among the points vs apart, h = {h}");
+        assert_close(&what, &r.data, &kept[k].data, tol);
+    }
+    rows
+}
+
+/// The rules of the point-major stack under a Laplacian of three inputs: an input left
+/// unshifted (`t`, per point), a per-point constant, a bias broadcast over the points, a
+/// broadcast and reshapes that keep the points first, a slice, sum and mean over columns,
+/// a concat with a constant part, and products of the points' rows: the values (1e-10 at
+/// h = 0.1) and the parameter gradient of a loss on them (1e-9) as with the centre apart,
+/// and Taylor jets to the stencil's error at the default step.
+#[test]
+fn every_row_rule_stacks_point_major() {
+    let n = 5;
+    let mut g = Graph::new();
+    let xs = inputs(&mut g, 3, n);
+    let t = input(&mut g, "t", &[n, 1]);
+    let c = tensor(&mut g, &Rng(91).tensor(&[n, 2], 0.5, 1.5));
+    let x = op(&mut g, Op::Concat(1), &[xs[0], xs[1], xs[2], t, c]);
+    let w = param(&mut g, "W", &[6, 6]);
+    let b = param(&mut g, "b", &[6]);
+    let z = op(&mut g, product(false, true), &[x, w]);
+    let bn = g.broadcast(b, &Shape::matrix(n, 6));
+    let h = bin(&mut g, BinOp::Add, z, bn);
+    let h = un(&mut g, UnOp::Tanh, h);
+    let tt = g.broadcast(t, &Shape::matrix(n, 6));
+    let h = bin(&mut g, BinOp::Mul, h, tt);
+    let r = op(&mut g, Op::Reshape(Shape::new(&[n, 2, 3])), &[h]);
+    let m = op(&mut g, Op::Mean(1), &[r]);
+    let sl = op(&mut g, columns(1, 2), &[m]);
+    let k = tensor(&mut g, &Rng(92).tensor(&[2, 1], -1.0, 1.0));
+    let p = op(&mut g, product(false, false), &[sl, k]);
+    let s = op(&mut g, Op::Sum(1), &[h]);
+    let s = op(&mut g, Op::Reshape(Shape::matrix(n, 1)), &[s]);
+    let s = op(&mut g, Op::Powi(2), &[s]);
+    let f = bin(&mut g, BinOp::Add, p, s);
+    let lap = laplacian(&mut g, f, &xs, Method::Auto);
+    g.set_output("lap", lap);
+    let mut e = point_env(3, n, 93);
+    e.insert("t".into(), Tensor::column(Rng(94).vec(n, 0.5, 1.0)));
+    e.insert(
+        "W".into(),
+        Tensor::new(Shape::matrix(6, 6), Rng(95).vec(36, -1.0, 1.0)),
+    );
+    e.insert(
+        "b".into(),
+        Tensor::new(Shape::new(&[6]), Rng(96).vec(6, -0.5, 0.5)),
+    );
+    let fd = forced(Method::FiniteDiff(None));
+    centre_both_ways(&g, f, 7, &e, 1e-1, 1e-10);
+    let jets = eval_expanded(&g, &forced(Method::Taylor), &e);
+    let at_default = eval_expanded(&g, &fd, &e);
+    assert_close("fd vs Taylor", &at_default[0].data, &jets[0].data, 1e-5);
+    let sq = un(&mut g, UnOp::Square, lap);
+    let loss = sum_all(&mut g, sq);
+    g.clear_outputs();
+    let level = g.fresh_level();
+    let gw = op(&mut g, Op::Grad { level }, &[loss, w]);
+    g.set_output("gW", gw);
+    centre_both_ways(&g, f, 7, &e, 1e-1, 1e-9);
 }
 
 /// In f32 (every op rounded) a stacked finite-difference Laplacian is as accurate as the

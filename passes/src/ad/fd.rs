@@ -52,27 +52,42 @@ pub fn default_step(eps: f64, n: usize) -> f64 {
     eps.powf(1.0 / (2.0 + n as f64))
 }
 
-/// `∂ⁿf/∂vⁿ` by the central stencil with step `h`; `stack`: evaluate the shifted points
-/// stacked (see [`Stencil::build`]).
-pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, stack: bool) -> NodeId {
+/// How a stencil evaluates `f` at its points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Points {
+    /// One substituted copy of `f` per shifted point; the centre is `f` (the batch axis
+    /// stays first in everything, as a per-point Jacobian or a pointwise reverse-mode
+    /// derivative needs).
+    Copies,
+    /// One evaluation of `f` with the shifted points stacked on a leading axis; the
+    /// centre is `f`.
+    Stacked,
+    /// The centre among the points and the stack point-major, where the cone of `f`
+    /// works row by row and the centre's weight is not zero; `Stacked` otherwise. For an
+    /// `f` that nothing else uses.
+    Rows,
+}
+
+/// `∂ⁿf/∂vⁿ` by the central stencil with step `h`, its points evaluated as `points` says.
+pub fn derivative(g: &mut Graph, f: NodeId, v: NodeId, n: usize, h: f64, points: Points) -> NodeId {
     let p = n.div_ceil(2) as i64;
-    let points: Vec<f64> = (-p..=p).map(|j| j as f64).collect();
-    let w = weights(n, &points);
+    let at: Vec<f64> = (-p..=p).map(|j| j as f64).collect();
+    let w = weights(n, &at);
     let big = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let mut st = Stencil::new(&[v]);
-    for (&j, &w) in points.iter().zip(&w) {
+    for (&j, &w) in at.iter().zip(&w) {
         if w.abs() > 1e-12 * big {
             st.point(j * h, w / h.powi(n as i32));
         }
     }
-    st.build(g, f, stack)
+    st.build(g, f, points)
 }
 
 /// `Σᵢ ∂²f/∂vᵢ²` by the central stencils `h⁻² (f(v − h·eᵢ) − 2f(v) + f(v + h·eᵢ))`, one per
 /// leaf `f` depends on (`2D` shifted points and the centre), added up after each is formed
 /// (their terms are `h⁻²` times larger than the result; adding all `2D + 1` at once would
 /// round at `2D` times that).
-pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -> NodeId {
+pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, points: Points) -> NodeId {
     let live = g.live(&[f]);
     let vs: Vec<NodeId> = vs.iter().copied().filter(|v| live[v.index()]).collect();
     let mut st = Stencil::new(&vs);
@@ -80,7 +95,7 @@ pub fn laplacian(g: &mut Graph, f: NodeId, vs: &[NodeId], h: f64, stack: bool) -
     st.point(-h, w);
     st.point(0.0, -2.0 * w);
     st.point(h, w);
-    st.build(g, f, stack)
+    st.build(g, f, points)
 }
 
 /// `Σ_g Σ_b w_b f(v_g + δ_b)`: one stencil per group `g`, each a weighted sum of `f` at
@@ -127,21 +142,63 @@ impl Stencil {
         }
     }
 
-    /// The stencils' sum, zeros when `f` depends on none of the leaves. `stack`: the
-    /// shifted points are one evaluation of `f` stacked on a leading axis ([`lift`]: one
-    /// product of `S·N` rows per layer, a graph the size of `f`'s), point after point;
-    /// otherwise each is a substituted copy of `f` (the batch axis stays first, as a
-    /// per-point Jacobian or a pointwise reverse-mode derivative needs).
-    fn build(&self, g: &mut Graph, f: NodeId, stack: bool) -> NodeId {
+    /// The stencils' sum, zeros when `f` depends on none of the leaves, its points
+    /// evaluated as `points` says: stacked, one evaluation of `f` whose products take
+    /// the `S·N` rows at once (a graph the size of `f`'s), or substituted copies.
+    fn build(&self, g: &mut Graph, f: NodeId, points: Points) -> NodeId {
         let live = g.live(&[f]);
         if self.points.is_empty() || !self.leaves.iter().any(|v| live[v.index()]) {
             return fill_like(g, f, 0.0);
         }
-        if stack {
-            self.stacked(g, f)
-        } else {
-            self.copies(g, f)
+        let rows = (points == Points::Rows && self.centre != 0.0)
+            .then(|| self.rows(g, f))
+            .flatten();
+        match points {
+            _ if rows.is_some() => rows.expect("checked"),
+            Points::Copies => self.copies(g, f),
+            Points::Stacked | Points::Rows => self.stacked(g, f),
         }
+    }
+
+    /// As [`Stencil::stacked`], with the centre the last of each point's `S` values and
+    /// the values point-major ([`lift::lift_rows`]): `F: [N, S] ++ r`, `F[n, b·G + g]`
+    /// shifting group `g`'s leaf by point `b`'s offset, `F[n, S − 1]` the centre. Each
+    /// group's sum is formed before the groups are added, as in `stacked`. `None` where
+    /// the cone of `f` does not work row by row.
+    fn rows(&self, g: &mut Graph, f: NodeId) -> Option<NodeId> {
+        let gs = self.groups.len();
+        let s = self.points.len() * gs + 1;
+        let dt = g.dtype(f);
+        let mut subs = Vec::with_capacity(self.leaves.len());
+        for (i, &v) in self.leaves.iter().enumerate() {
+            let dims = g.shape(v).dims().to_vec();
+            if dims.is_empty() {
+                return None;
+            }
+            // [N, 1] ++ r plus the offsets [1, S] ++ 1s
+            let mut col = vec![dims[0], 1];
+            col.extend_from_slice(&dims[1..]);
+            let v1 = lift::reshape(g, v, &Shape::new(&col));
+            let mut odims = vec![1; col.len()];
+            odims[1] = s;
+            let offs: Vec<f64> = (self.points.iter())
+                .flat_map(|&(d, _)| self.groups.iter().map(move |&l| (l == i) as u8 as f64 * d))
+                .chain([0.0])
+                .collect();
+            let delta = g.tensor(&offs, dt, &Shape::new(&odims));
+            subs.push((v, g.binary(BinOp::Add, v1, delta)));
+        }
+        let all = lift::lift_rows(g, f, &subs, s)?;
+        let terms: Vec<Tan> = (self.points.iter().enumerate())
+            .map(|(b, &(_, w))| {
+                let rows = g.slice(all, 1, b * gs, gs);
+                Some(scale(g, rows, w))
+            })
+            .collect();
+        let centre = g.slice(all, 1, s - 1, 1);
+        let centre = Some(scale(g, centre, self.centre));
+        let each = sum_t(g, terms.into_iter().chain([centre])).expect("a shifted point");
+        Some(g.add_or_panic(Op::Sum(1), &[each]))
     }
 
     /// `Σ_b w_b F_b + c·f` per group, `F_b` point `b`'s rows of the stacked `F` (row

@@ -39,7 +39,10 @@
 //! Finite-difference stencils stack their shifted points the same way (`fd.rs`,
 //! `lift.rs`: one evaluation of the network at every point of the stencil), whatever the
 //! number of variables, unless the graph holds such a `jacobian` or reverse-mode
-//! derivative; then each point is a substituted copy.
+//! derivative; then each point is a substituted copy. A stencil with a centre whose
+//! function nothing else uses (`centred_alone`) stacks the centre too, point-major
+//! (`fd::Points::Rows`), so that a weight's gradient cancels the stencil's large terms
+//! point by point.
 //!
 //! Mixed partials (`∂²/∂x∂y`, `∂⁵/∂x²∂y³`) are expanded by nesting: the inner operator is
 //! expanded first and the outer one differentiates its result. For the small mixed orders
@@ -233,7 +236,38 @@ struct Expander<'g> {
     /// a per-point Jacobian or a pointwise reverse-mode derivative will need the batch
     /// axis first in everything it differentiates.
     stack_ok: bool,
+    /// For each source node: whether its only use is as the function of one
+    /// finite-difference stencil with a centre (a Laplacian, a derivative of even order),
+    /// so that the stencil may evaluate it at the centre itself ([`fd::Points::Rows`]).
+    alone: Vec<bool>,
     report: AdReport,
+}
+
+/// For each node of `src`: whether it is the function of exactly one derivative operator
+/// whose finite-difference stencil has a centre (a Laplacian, a derivative of even order)
+/// and has no other use, not even as an output. Its value at the centre is then needed by
+/// that stencil alone.
+fn centred_alone(src: &Graph) -> Vec<bool> {
+    let (mut centred, mut other) = (vec![0u32; src.len()], vec![0u32; src.len()]);
+    for id in src.ids() {
+        let with_centre = match src.op(id) {
+            Op::Laplacian { .. } => true,
+            Op::Diff { order, .. } => order % 2 == 0,
+            _ => false,
+        };
+        for (k, a) in src.args(id).iter().enumerate() {
+            match k == 0 && with_centre {
+                true => centred[a.index()] += 1,
+                false => other[a.index()] += 1,
+            }
+        }
+    }
+    for (_, o) in src.outputs() {
+        other[o.index()] += 1;
+    }
+    (centred.iter().zip(&other))
+        .map(|(&c, &o)| c == 1 && o == 0)
+        .collect()
 }
 
 impl<'g> Expander<'g> {
@@ -270,6 +304,7 @@ impl<'g> Expander<'g> {
             jac_groups,
             holds_diff,
             stack_ok,
+            alone: centred_alone(src),
             report: AdReport::default(),
         }
     }
@@ -342,6 +377,15 @@ impl<'g> Expander<'g> {
         }
     }
 
+    /// How the stencil of derivative operator `id` evaluates its points.
+    fn points(&self, id: NodeId) -> fd::Points {
+        match (self.stack_ok, self.alone[self.src.args(id)[0].index()]) {
+            (false, _) => fd::Points::Copies,
+            (true, true) => fd::Points::Rows,
+            (true, false) => fd::Points::Stacked,
+        }
+    }
+
     fn step(&self, h: Option<nabla_ir::Num>, f: NodeId, order: usize) -> f64 {
         h.map(|h| h.get())
             .unwrap_or_else(|| fd::default_step(self.out.dtype(f).epsilon(), order))
@@ -366,7 +410,8 @@ impl<'g> Expander<'g> {
             }
             Method::FiniteDiff(h) => {
                 let h = self.step(h, f, n);
-                fd::derivative(&mut self.out, f, v, n, h, self.stack_ok)
+                let points = self.points(id);
+                fd::derivative(&mut self.out, f, v, n, h, points)
             }
         })
     }
@@ -386,7 +431,8 @@ impl<'g> Expander<'g> {
         }
         if let Method::FiniteDiff(h) = m {
             let h = self.step(h, f, 2);
-            return Ok(fd::laplacian(&mut self.out, f, vs, h, self.stack_ok));
+            let points = self.points(id);
+            return Ok(fd::laplacian(&mut self.out, f, vs, h, points));
         }
         let mut terms = Vec::with_capacity(vs.len());
         for &v in vs {
