@@ -166,16 +166,16 @@ impl Stencil {
     /// group's sum is formed before the groups are added, as in `stacked`. `None` where
     /// the cone of `f` does not work row by row.
     fn rows(&self, g: &mut Graph, f: NodeId) -> Option<NodeId> {
+        if !lift::works_row_by_row(g, f, &self.leaves) {
+            return None;
+        }
         let gs = self.groups.len();
         let s = self.points.len() * gs + 1;
         let dt = g.dtype(f);
         let mut subs = Vec::with_capacity(self.leaves.len());
         for (i, &v) in self.leaves.iter().enumerate() {
             let dims = g.shape(v).dims().to_vec();
-            if dims.is_empty() {
-                return None;
-            }
-            // [N, 1] ++ r plus the offsets [1, S] ++ 1s
+            // [N, 1] ++ r plus the offsets [1, S] ++ 1s (every leaf is [N] ++ r)
             let mut col = vec![dims[0], 1];
             col.extend_from_slice(&dims[1..]);
             let v1 = lift::reshape(g, v, &Shape::new(&col));

@@ -142,13 +142,8 @@ fn mid(dims: &[usize], s: usize) -> Shape {
 /// `n·s + j` point `n`'s `j`-th value). `None` when `f` depends on none of the leaves, or
 /// when its cone does not work row by row ([`row_by_row`]).
 pub fn lift_rows(g: &mut Graph, f: NodeId, subs: &[(NodeId, NodeId)], s: usize) -> Option<NodeId> {
-    let lo = subs.iter().map(|p| p.0).min()?;
-    if lo > f {
-        return None;
-    }
-    let n = g.shape(lo).dims().first().copied()?;
     let leaves: Vec<NodeId> = subs.iter().map(|p| p.0).collect();
-    let cone = row_by_row(g, f, &leaves, n)?;
+    let cone = rows_cone(g, f, &leaves)?;
     let mut map: HashMap<NodeId, NodeId> = subs.iter().copied().collect();
     for id in cone {
         let args = g.args(id).to_vec();
@@ -157,6 +152,23 @@ pub fn lift_rows(g: &mut Graph, f: NodeId, subs: &[(NodeId, NodeId)], s: usize) 
         map.insert(id, r);
     }
     map.get(&f).copied()
+}
+
+/// Whether [`lift_rows`] applies to the cone of `f` over `leaves`: `f` depends on one of
+/// them and the cone works row by row ([`row_by_row`]).
+pub fn works_row_by_row(g: &Graph, f: NodeId, leaves: &[NodeId]) -> bool {
+    rows_cone(g, f, leaves).is_some()
+}
+
+/// [`row_by_row`] with `N` the leading extent of the first leaf; `None` when `f` comes
+/// before every leaf (it depends on none).
+fn rows_cone(g: &Graph, f: NodeId, leaves: &[NodeId]) -> Option<Vec<NodeId>> {
+    let lo = *leaves.iter().min()?;
+    if lo > f {
+        return None;
+    }
+    let n = g.shape(lo).dims().first().copied()?;
+    row_by_row(g, f, leaves, n)
 }
 
 /// The nodes between the leaves and `f` that depend on a leaf, in order, when each of
