@@ -558,9 +558,9 @@ fn centre_both_ways(g: &Graph, f: NodeId, s: usize, e: &Env, h: f64, tol: f64) -
 
 /// A derivative of order 4 stacks its four shifted points and the centre point-major
 /// (weights 1, −4, 6, −4, 1 over `x − 2h … x + 2h`, so a point given the offset of one
-/// with another weight shows): the values of the centre apart (1e-8 at h = 0.1, where the stencil
-/// divides by `h⁴`), the same stencil from the interpreter with the input shifted by hand,
-/// and Taylor jets to the stencil's error at h = 0.05.
+/// with another weight shows): the values of the centre apart (1e-8 at h = 0.1, where the
+/// stencil divides by `h⁴`), the same stencil from the interpreter with the input shifted
+/// by hand, and Taylor jets to the stencil's error at h = 0.05.
 #[test]
 fn a_fourth_derivative_stacks_point_major() {
     let n = 6;

@@ -150,11 +150,12 @@ impl Stencil {
         if self.points.is_empty() || !self.leaves.iter().any(|v| live[v.index()]) {
             return fill_like(g, f, 0.0);
         }
-        let rows = (points == Points::Rows && self.centre != 0.0)
-            .then(|| self.rows(g, f))
-            .flatten();
+        if points == Points::Rows && self.centre != 0.0 {
+            if let Some(rows) = self.rows(g, f) {
+                return rows;
+            }
+        }
         match points {
-            _ if rows.is_some() => rows.expect("checked"),
             Points::Copies => self.copies(g, f),
             Points::Stacked | Points::Rows => self.stacked(g, f),
         }
@@ -174,12 +175,10 @@ impl Stencil {
         let dt = g.dtype(f);
         let mut subs = Vec::with_capacity(self.leaves.len());
         for (i, &v) in self.leaves.iter().enumerate() {
-            let dims = g.shape(v).dims().to_vec();
             // [N, 1] ++ r plus the offsets [1, S] ++ 1s (every leaf is [N] ++ r)
-            let mut col = vec![dims[0], 1];
-            col.extend_from_slice(&dims[1..]);
-            let v1 = lift::reshape(g, v, &Shape::new(&col));
-            let mut odims = vec![1; col.len()];
+            let col = lift::mid(g.shape(v).dims(), 1);
+            let v1 = lift::reshape(g, v, &col);
+            let mut odims = vec![1; col.rank()];
             odims[1] = s;
             let offs: Vec<f64> = (self.points.iter())
                 .flat_map(|&(d, _)| self.groups.iter().map(move |&l| (l == i) as u8 as f64 * d))

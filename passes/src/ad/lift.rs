@@ -17,9 +17,10 @@
 //! [`lift_rows`] evaluates a cone at `S` values per point **point-major** instead: a node
 //! of shape `[N] ++ r` becomes `[N, S] ++ r`, and a product takes it as `N·S` rows, row
 //! `n·S + j` holding point `n`'s `j`-th value, so that a sum over the rows meets each
-//! point's `S` values one after the other. It applies only where every op of the cone works row by row (the points stay the
-//! leading axis throughout, as in a network); a stencil with its centre among the points
-//! then has the weight gradient's running sums cancel point by point (see `fd.rs`).
+//! point's `S` values one after the other. It applies only where every op of the cone
+//! works row by row (the points stay the leading axis throughout, as in a network); a
+//! stencil with its centre among the points then has the weight gradient's running sums
+//! cancel point by point (see `fd.rs`).
 
 use super::build::{matmul, neg};
 use nabla_ir::{Graph, NodeId, Op, Shape, UnOp};
@@ -130,7 +131,7 @@ pub fn lift(g: &mut Graph, f: NodeId, subs: &[(NodeId, NodeId)], d: usize) -> Op
 }
 
 /// `[N, s] ++ r` for `dims = [N] ++ r`: the shape of a value stacked point-major.
-fn mid(dims: &[usize], s: usize) -> Shape {
+pub fn mid(dims: &[usize], s: usize) -> Shape {
     let mut out = vec![dims[0], s];
     out.extend_from_slice(&dims[1..]);
     Shape::new(&out)
