@@ -523,3 +523,39 @@ fn compare_tabulates_and_charts_runs_from_their_history() {
         .failure()
         .stderr(predicate::str::contains("history.csv"));
 }
+
+/// A constant beyond f32's range (`1e39`, or `NA²` with Avogadro's number) is infinite in
+/// f32: the loss is infinite and training says so at step 0. The simplifier's real-only
+/// identities once made it `∞·0 = 0`: a loss of 0, a zero gradient and "Converged".
+#[test]
+fn a_constant_beyond_f32s_range_is_an_infinite_loss_not_a_converged_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for (residual, dtype) in [
+        ("u * 1e39", "f32"),
+        ("u * 6.02e23^2", "f32"),
+        ("u / 0", "f64"),
+    ] {
+        let src = format!(
+            "problem big
+input x in [0, 1]
+input y in [0, 1]
+net u(x, y) = mlp(widths = [4])
+points inner = interior(8)
+residual r on inner = {residual}
+"
+        );
+        let file = write_problem(dir.path(), &src);
+        let out = nabla()
+            .arg("train")
+            .arg(&file)
+            .args(["--steps", "2", "--dtype", dtype])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{residual}: {stderr}");
+        assert!(
+            stderr.starts_with("error: the loss is inf at step 0"),
+            "{residual}: {stderr}"
+        );
+    }
+}

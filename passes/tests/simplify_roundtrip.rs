@@ -4,6 +4,8 @@
 
 mod simplify_util;
 
+use nabla_ir::interp::eval_outputs;
+use nabla_ir::testing::leaf_env;
 use nabla_ir::{text, verify, BinOp, DType, Graph, Level, Op, Shape, UnOp};
 use nabla_passes::simplify::convert::to_egraph_mapped;
 use nabla_passes::simplify::cost::graph_cost;
@@ -265,4 +267,69 @@ fn report_displays_its_numbers() {
         s.contains("flops") && s.contains("iterations") && s.contains("algebra"),
         "{s}"
     );
+}
+
+/// `k·(l·x)` in `dtype`, with the simplifier's result and the input evaluated at `x`.
+fn folded_pair(k: f64, l: f64, x: f64, dtype: DType) -> (f64, f64) {
+    let mut g = Graph::new();
+    let s = Shape::matrix(1, 1);
+    let xi = input(&mut g, "x", s.dims());
+    let (kc, lc) = (g.fill(k, DType::F64, &s), g.fill(l, DType::F64, &s));
+    let lx = g.binary(BinOp::Mul, lc, xi);
+    let y = g.binary(BinOp::Mul, kc, lx);
+    g.set_output("y", y);
+    let g = g.with_dtype(dtype);
+    let (out, report) = simplify(&g, &SimplifyOptions::default());
+    let env = leaf_env(&g, |n| vec![x; n]);
+    let at = |g: &Graph| eval_outputs(g, &env, dtype).expect("evaluates")[0].1.data[0];
+    println!("{}{report}", text::print(&out));
+    (at(&g), at(&out))
+}
+
+#[test]
+fn constants_are_not_folded_beyond_their_types_range() {
+    // k·(l·x) = (k·l)·x over the reals, but k·l may overflow or underflow where l·x
+    // does not: 1e30·(1e30·1e-30) is 1e30 in f32, (1e30·1e30)·1e-30 is ∞.
+    for (k, x, dtype) in [
+        (1e30, 1e-30, DType::F32),
+        (1e-30, 1e30, DType::F32),
+        (1e200, 1e-200, DType::F64),
+        (1e-200, 1e200, DType::F64),
+    ] {
+        let (want, got) = folded_pair(k, k, x, dtype);
+        assert!(want.is_finite() && want != 0.0, "{k:e}² at {x:e}: {want}");
+        let agree = (got - want).abs() <= 1e-6 * want.abs();
+        assert!(agree, "{k:e}² at {x:e} in {dtype:?}: {got}, not {want}");
+    }
+    // where k·l is a normal number the constants are still folded into one
+    let (want, got) = folded_pair(3.0, 5.0, 2.0, DType::F32);
+    assert_eq!((want, got), (30.0, 30.0));
+}
+
+#[test]
+fn a_constant_that_is_not_finite_turns_the_real_only_rules_off() {
+    // (x·c)·0 is 0 over the reals, NaN for c = ∞ (1e39 rounds to ∞ in f32): the
+    // simplified graph must compute the NaN the program computes
+    for (c, dtype) in [(1e39, DType::F32), (f64::INFINITY, DType::F64)] {
+        let mut g = Graph::new();
+        let s = Shape::matrix(2, 1);
+        let x = input(&mut g, "x", s.dims());
+        let cc = g.fill(c, DType::F64, &s);
+        let xc = g.binary(BinOp::Mul, x, cc);
+        let z = g.fill(0.0, DType::F64, &s);
+        let y = g.binary(BinOp::Mul, xc, z);
+        g.set_output("xc", xc);
+        g.set_output("y", y);
+        let g = g.with_dtype(dtype);
+        let (out, report) = simplify(&g, &SimplifyOptions::default());
+        assert!(report.stop_reason.contains("real_only off"), "{report}");
+        let env = leaf_env(&g, |n| vec![0.5; n]);
+        let v = eval_outputs(&out, &env, dtype).expect("evaluates");
+        assert!(
+            v[0].1.data.iter().all(|&a| a == f64::INFINITY),
+            "{:?}",
+            v[0]
+        );
+        assert!(v[1].1.data.iter().all(|a| a.is_nan()), "{:?}", v[1]);
+    }
 }

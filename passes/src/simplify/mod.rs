@@ -27,7 +27,11 @@
 //!   set [`rules::real_only`], switched by [`SimplifyOptions::real_only`]. It is **on by
 //!   default**: derivative graphs are full of `0·x` and `x − x` terms that only it removes,
 //!   and the collapsing rules are distributive laws. Turn it off when NaN/Inf must
-//!   propagate exactly as written.
+//!   propagate exactly as written. The simplifier turns it off itself for a graph with a
+//!   constant that is not finite in its element type (`1e39` in f32, `1/0`), where an
+//!   infinity is certain; and the constant-folding reassociations apply only where the
+//!   folded constant is a normal number (no overflow or underflow that the written order
+//!   would not have).
 //! - **Every rule has a soundness test** that evaluates both sides with the interpreter on
 //!   random inputs (`passes/tests/simplify_rules.rs`, generated from the tables).
 //!
@@ -262,7 +266,12 @@ pub fn simplify(g: &Graph, opts: &SimplifyOptions) -> (Graph, Report) {
     let mut cur = g.clone();
     let (mut iterations, mut nodes, mut classes) = (0, 0, 0);
     let mut reasons = Vec::new();
-    for phase in phases(opts) {
+    let mut opts = opts.clone();
+    if opts.real_only && folds_non_finite(g) {
+        opts.real_only = false;
+        reasons.push("real_only off: a constant is not finite".to_string());
+    }
+    for phase in phases(&opts) {
         let (eg, next, n, why) = run_rounds(&cur, &phase, opts.node_limit);
         iterations += n;
         nodes = nodes.max(eg.total_number_of_nodes());
@@ -286,6 +295,18 @@ pub fn simplify(g: &Graph, opts: &SimplifyOptions) -> (Graph, Report) {
         time: start.elapsed(),
     };
     (cur, report)
+}
+
+/// Whether a constant subexpression of `g` is not finite in its element type: a literal
+/// beyond the type's range (`1e39` in f32), `1/0`, `log(−1)`. The program then computes an
+/// infinity or a NaN wherever that constant reaches, and the `real_only` identities, true
+/// over the reals only, would turn it into a wrong finite number: `∞·0 = 0` by `mul-zero`
+/// gave a residual `u·1e39` in f32 a loss of 0 and a zero gradient. Such graphs are
+/// simplified with the exact rules alone, so the infinity reaches the loss as written.
+fn folds_non_finite(g: &Graph) -> bool {
+    let (eg, _) = convert::to_egraph(g);
+    let any = (eg.classes()).any(|c| c.data.splat.is_some_and(|v| !v.get().is_finite()));
+    any
 }
 
 fn skipped(g: &Graph, before: f64, start: Instant) -> Report {

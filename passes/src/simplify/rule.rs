@@ -8,7 +8,7 @@
 //! binary op). A right-hand side that does not type-check, or whose type differs from the
 //! matched class, is not applied: rules cannot change types.
 
-use super::analysis::{type_of, EG};
+use super::analysis::{type_of, Data, EG};
 use super::lang::ENode;
 use egg::{Applier, ENodeOrVar, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
 use nabla_ir::{DType, Num, Op, Type};
@@ -33,6 +33,11 @@ pub enum Cond {
     Splat(&'static str, f64),
     /// The variable is a constant splat whose value is not zero.
     NonzeroSplat(&'static str),
+    /// The two variables are constant splats whose product, rounded to their type, is a
+    /// normal number: folding them together neither overflows nor underflows.
+    NormalProduct(&'static str, &'static str),
+    /// The two variables are constant splats whose sum, rounded to their type, is finite.
+    FiniteSum(&'static str, &'static str),
     /// The two variables have the same type.
     SameType(&'static str, &'static str),
     /// The variable is a scalar (rank 0).
@@ -46,10 +51,27 @@ impl Cond {
         match *self {
             Cond::Splat(v, x) => data(v).splat.is_some_and(|s| s.get() == x),
             Cond::NonzeroSplat(v) => data(v).splat.is_some_and(|s| s.get() != 0.0),
+            Cond::NormalProduct(a, b) => {
+                fold2(data(a), data(b), |x, y| x * y).is_some_and(|(v, dtype)| match dtype {
+                    DType::F32 => (v as f32).is_normal(),
+                    DType::F64 => v.is_normal(),
+                })
+            }
+            Cond::FiniteSum(a, b) => {
+                fold2(data(a), data(b), |x, y| x + y).is_some_and(|(v, dtype)| match dtype {
+                    DType::F32 => (v as f32).is_finite(),
+                    DType::F64 => v.is_finite(),
+                })
+            }
             Cond::SameType(a, b) => data(a).ty == data(b).ty,
             Cond::Scalar(v) => data(v).ty.shape.rank() == 0,
         }
     }
+}
+
+/// `f` of two splats and the element type it is rounded to, when both are splats.
+fn fold2(a: &Data, b: &Data, f: impl Fn(f64, f64) -> f64) -> Option<(f64, DType)> {
+    Some((f(a.splat?.get(), b.splat?.get()), a.ty.dtype))
 }
 
 /// Parses a pattern variable name (`?a`); names are fixed in the rule tables.

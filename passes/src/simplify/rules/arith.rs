@@ -101,14 +101,16 @@ pub fn real_only() -> Vec<Rule> {
             "(add (div ?a ?c) (div ?b ?c))",
             "(div (add ?a ?b) ?c)",
         ),
-        // k · (l · a) = (k · l) · a for constants k, l (reassociation that folds them)
+        // k · (l · a) = (k · l) · a for constants k, l (reassociation that folds them;
+        // not where k · l overflows or underflows, which k · (l · a) need not)
         Rule::pat(
             "mul-const-assoc",
             "(mul ?k (mul ?l ?a))",
             "(mul (mul ?k ?l) ?a)",
         )
         .when(Cond::NonzeroSplat("?k"))
-        .when(Cond::NonzeroSplat("?l")),
+        .when(Cond::NonzeroSplat("?l"))
+        .when(Cond::NormalProduct("?k", "?l")),
         // (a · b) · c = a · (b · c) (reassociation; with `mul-comm` it reorders products so
         // that factors shared across terms, like φ''(z) in every direction, come together)
         Rule::pat("mul-assoc", "(mul (mul ?a ?b) ?c)", "(mul ?a (mul ?b ?c))"),
@@ -119,6 +121,7 @@ pub fn real_only() -> Vec<Rule> {
             "(add ?a (add ?k ?l))",
         )
         .when(Cond::NonzeroSplat("?k"))
-        .when(Cond::NonzeroSplat("?l")),
+        .when(Cond::NonzeroSplat("?l"))
+        .when(Cond::FiniteSum("?k", "?l")),
     ]
 }
