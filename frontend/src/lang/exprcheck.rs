@@ -28,9 +28,9 @@ fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {
             let mut errs = match vs {
                 Some(vs) => {
                     let mut e = vars(scope, vs.iter(), "take a Laplacian over {}");
-                    if k.is_some() {
-                        e.extend(repeated(vs.iter(), "listed"));
-                    }
+                    // exact or sampled, a variable listed twice counts its direction
+                    // twice: lap(u; x, x) would be 2·u_xx
+                    e.extend(repeated(vs.iter(), "listed"));
                     e
                 }
                 None if scope.inputs.is_empty() => vec![Diagnostic::new(
@@ -75,8 +75,8 @@ fn vars<'a>(scope: &Scope, vs: impl Iterator<Item = &'a Ident>, what: &str) -> V
 }
 
 /// Every repeat of a variable already named earlier in the list, as "`x` is `done` twice":
-/// a substitution made twice, or a variable listed twice in a sampled Laplacian (one
-/// direction counted twice).
+/// a substitution made twice, or a variable listed twice in a Laplacian (one direction
+/// counted twice).
 fn repeated<'a>(vs: impl Iterator<Item = &'a Ident>, done: &str) -> Vec<Diagnostic> {
     let vs: Vec<&Ident> = vs.collect();
     (0..vs.len())
