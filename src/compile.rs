@@ -29,14 +29,26 @@ impl Backend {
     }
 }
 
+/// The steps `fd=H` accepts.
+pub const FD_STEPS: std::ops::RangeInclusive<f64> = 1e-150..=1e150;
+
 /// Parses a derivative choice as the command line spells it (`--derivs`, `bench
 /// --methods`): `auto` or `ad` is the compiler's choice (`None`: each operator keeps its
 /// own method, which the cost model picks); any other name [`Method::parse`] knows forces
 /// that method on every operator (`forward`, `taylor`, `collapsed`, `reverse`, `fd`, and
 /// `fd=H` for finite differences with step `H`).
+/// A step `H` of `fd=H` must be positive and finite with `H²` and `1/H²` finite too (the
+/// stencils divide by `H²`): 0, a negative step, NaN, ∞ or 1e300 gave a stencil of
+/// zeros or NaNs without a word.
 pub fn parse_derivs(s: &str) -> Result<Option<Method>, String> {
     match (s, Method::parse(s)) {
         ("ad", _) | (_, Some(Method::Auto)) => Ok(None),
+        (_, Some(Method::FiniteDiff(Some(h)))) if !(FD_STEPS.contains(&h.get())) => Err(format!(
+            "the finite-difference step must be a number from {:e} to {:e}, found {:?}",
+            FD_STEPS.start(),
+            FD_STEPS.end(),
+            h.get()
+        )),
         (_, Some(m)) => Ok(Some(m)),
         (_, None) => Err(format!(
             "unknown method `{s}` (expected auto, ad, forward, taylor, collapsed, reverse, \

@@ -73,6 +73,43 @@ fn non_positive_learning_rate_is_rejected() {
         ));
 }
 
+/// A finite-difference step that is not a usable number, an unknown method or dtype: the
+/// command line is malformed (status 2), for every command that takes them. `fd=0` once
+/// trained to a loss of 0 ("Converged") and `eval` printed a Laplacian of 0.
+#[test]
+fn bad_derivative_methods_and_dtypes_are_command_line_errors() {
+    let step = "the finite-difference step must be a number from 1e-150 to 1e150, found";
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["train", POISSON, "--derivs", "fd=0"],
+            "'--derivs <DERIVS>': ",
+        ),
+        (&["train", POISSON, "--derivs", "fd=-0.1"], step),
+        (&["train", POISSON, "--derivs", "fd=nan"], step),
+        (&["eval", POISSON, "--derivs", "fd=inf"], step),
+        (&["dump-ir", POISSON, "--derivs", "fd=1e300"], "found 1e300"),
+        (
+            &["bench", POISSON, "--methods", "auto,fd=0"],
+            "'--methods <METHODS>': ",
+        ),
+        (
+            &["bench", POISSON, "--methods", "bogus"],
+            "unknown method `bogus`",
+        ),
+        (
+            &["bench", POISSON, "--dtypes", "f16"],
+            "unknown dtype `f16`",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = nabla().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 /// `--lr -1` (a separate word that starts with `-`) reaches the flag's own check instead of
 /// being taken for an unknown flag `-1`; so does a negative count.
 #[test]

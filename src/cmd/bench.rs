@@ -43,15 +43,16 @@ pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
     /// Methods to run, comma-separated: auto, forward, taylor, collapsed, reverse, fd (at
-    /// the usual step, ten times it and a tenth of it) or fd=H (at step H).
+    /// the usual step, ten times it and a tenth of it) or fd=H (at step H, from 1e-150 to 1e150).
     #[arg(
         long,
         value_delimiter = ',',
+        value_parser = method_arg,
         default_value = "auto,forward,taylor,collapsed,reverse,fd"
     )]
     pub methods: Vec<String>,
     /// Element types, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "f32,f64")]
+    #[arg(long, value_delimiter = ',', value_parser = dtype_arg, default_value = "f32,f64")]
     pub dtypes: Vec<String>,
     /// Timed repetitions per measurement (after one warm-up run).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -226,6 +227,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// `--methods`, each through [`parse_derivs`].
+/// A method name `--methods` accepts, checked as the command line is parsed (a malformed
+/// command line exits with status 2 and the usage).
+fn method_arg(s: &str) -> Result<String, String> {
+    parse_derivs(s).map(|_| s.to_string())
+}
+
+/// An element type `--dtypes` accepts, checked as [`method_arg`].
+fn dtype_arg(s: &str) -> Result<String, String> {
+    match DType::parse(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("unknown dtype `{s}` (expected f32 or f64)")),
+    }
+}
+
 fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Option<Method>>> {
     names
         .iter()

@@ -60,7 +60,7 @@ pub struct CompileArgs {
     pub dtype: DTypeArg,
     /// How derivatives are computed: `auto` (or `ad`), the compiler's choice of exact
     /// method; `forward`, `taylor`, `collapsed` or `reverse`, that method forced on every
-    /// operator; `fd`, central finite differences (`fd=H`: with step H).
+    /// operator; `fd`, central finite differences (`fd=H`: with step H, from 1e-150 to 1e150).
     // The full path keeps clap from reading `Option` as "the flag may be absent":
     // the parser's `None` is the compiler's choice.
     #[arg(long, value_name = "DERIVS", value_parser = parse_derivs, default_value = "auto")]

@@ -183,7 +183,7 @@ pub struct Args {
     /// How derivatives are expanded (stage `ad` and later): `auto` (or `ad`), the
     /// compiler's choice of exact method; `forward`, `taylor`, `collapsed` or `reverse`,
     /// that method forced on every operator; `fd`, central finite differences (`fd=H`:
-    /// with step H).
+    /// with step H, from 1e-150 to 1e150).
     // The full path keeps clap from reading `Option` as "the flag may be absent".
     #[arg(long, value_name = "DERIVS", value_parser = nabla::parse_derivs, default_value = "auto")]
     pub derivs: std::option::Option<Method>,
