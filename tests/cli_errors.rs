@@ -186,3 +186,42 @@ fn a_file_without_residuals_is_an_error_except_for_dump_ir_expressions() {
         "{stdout}"
     );
 }
+
+/// Standard output on a full disk (`/dev/full`): every command fails with a message and
+/// status 1 instead of panicking in `println!`.
+#[test]
+fn a_full_standard_output_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\n\
+               residual pde on inner = d(u, x) - 1\n";
+    std::fs::write(d.join("p.nabla"), src).unwrap();
+    std::fs::write(d.join("points.json"), r#"{"inner": [[0.25], [0.5]]}"#).unwrap();
+    let commands: [&[&str]; 6] = [
+        &["eval", "p.nabla", "--points", "points.json"],
+        &["train", "p.nabla", "--steps", "2"],
+        &["train", "p.nabla", "--steps", "2", "--json"],
+        &["bench", "p.nabla", "--methods", "auto", "--reps", "1"],
+        &["bench", "p.nabla", "--methods", "auto", "--reps", "1", "--json"],
+        &["dump-ir", "p.nabla", "--stage", "traced"],
+    ];
+    for args in commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full (Linux)");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
+            .current_dir(d)
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write to standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -216,9 +216,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let table = table(&rows);
     if args.json {
         eprint!("{table}");
-        println!("{}", to_json(&setup.problem.name, &rows, args.threads));
+        super::common::emit(&format!(
+            "{}\n",
+            to_json(&setup.problem.name, &rows, args.threads)
+        ))?;
     } else {
-        print!("{table}");
+        super::common::emit(&table)?;
     }
     if let (Some(dir), Some(svg)) = (&args.out, svg) {
         nabla::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;

@@ -89,3 +89,18 @@ impl CompileArgs {
         o
     }
 }
+
+/// Writes `text` to standard output and flushes it. A full disk behind a redirection is an
+/// error with a message (`println!` panicked there); a reader that stops early
+/// (`nabla eval … | head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}

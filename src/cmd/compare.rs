@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|d| read_run(d))
         .collect::<Result<Vec<_>>>()?;
-    print!("{}", table(&runs));
+    super::common::emit(&table(&runs))?;
     if let Some(path) = &args.out {
         let series: Vec<(String, Vec<(f64, f64)>)> = (runs.iter())
             .flat_map(|r| {

@@ -53,7 +53,7 @@ mod with_mpi {
         match nabla::train::fit::train_on(&problem, &t, &comm, &mut |_| {}) {
             Ok(trained) => {
                 if comm.rank() == 0 {
-                    print_summary(&args, &trained);
+                    print_summary(&args, &trained)?;
                     let (k, x) = (comm.size(), comm.exchange_seconds());
                     let share = 100.0 * x / trained.result.wall_s.max(1e-9);
                     eprintln!(

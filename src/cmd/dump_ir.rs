@@ -14,7 +14,7 @@
 //! `--expr`) need `--out DIR`, one file per graph and stage.
 
 use super::eval::{load_objective, load_problem};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use nabla::data::write_atomic;
 use nabla::train::output::prepare_dir;
 use nabla_backends::{cranelift, opencl};
@@ -319,19 +319,9 @@ pub fn run(args: Args) -> Result<()> {
                 .first()
                 .ok_or_else(|| anyhow::anyhow!("no graph to print"))?;
             eprint!("{}", p.note());
-            emit(&p.body)
+            super::common::emit(&p.body)
         }
-        (None, Format::Text) => emit(&text_listing(&pieces)),
-    }
-}
-
-/// Writes `text` to standard output. A reader that stops early (`| head`) is not an error.
-fn emit(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
+        (None, Format::Text) => super::common::emit(&text_listing(&pieces)),
     }
 }
 
@@ -354,7 +344,8 @@ fn text_listing(pieces: &[Piece]) -> String {
 fn write_files(dir: &Path, pieces: &[Piece], format: Format) -> Result<()> {
     for p in pieces {
         let path = dir.join(p.file_name(format));
-        write_atomic(&path, &p.body)?;
+        write_atomic(&path, &p.body)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
         eprint!("{}", p.note());
         eprintln!("wrote {}", path.display());
     }

@@ -81,10 +81,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(path) => {
             write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
         }
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => super::common::emit(&text),
     }
 }
 

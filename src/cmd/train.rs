@@ -241,12 +241,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let problem = load_problem(&args.file)?;
     let t = nabla::train(&problem, &args.training())?;
-    print_summary(&args, &t);
-    Ok(())
+    print_summary(&args, &t)
 }
 
 /// Prints the report (`--json`: the object on stdout, the text on stderr).
-pub fn print_summary(args: &Args, t: &nabla::Trained) {
+pub fn print_summary(args: &Args, t: &nabla::Trained) -> anyhow::Result<()> {
     let summary = format!(
         "{} steps in {:.2} s ({:?}), compile {:.3} s\n{}",
         t.result.history.len(),
@@ -257,9 +256,9 @@ pub fn print_summary(args: &Args, t: &nabla::Trained) {
     );
     if args.json {
         eprint!("{summary}");
-        println!("{}", t.json);
+        super::common::emit(&format!("{}\n", t.json))
     } else {
-        print!("{summary}");
+        super::common::emit(&summary)
     }
 }
 

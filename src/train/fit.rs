@@ -435,7 +435,10 @@ pub fn train_on(
         .with_options(&opts);
     report.tracked = tracked;
     if let Some(dir) = out {
-        report.save(dir)?;
+        report.save(dir).map_err(|e| TrainError::Unsaved {
+            why: Box::new(e),
+            report: report.text(),
+        })?;
     }
     let (rel_l2, text, json) = (report.rel_l2(), report.text(), report.json());
     drop(report);

@@ -103,6 +103,15 @@ pub enum TrainError {
         /// The system's reason.
         reason: String,
     },
+    /// The run finished but its results could not all be written (a full disk): the
+    /// report travels with the error so that the run's outcome is not lost with them.
+    #[error("{why}\nthe run itself finished:\n{report}")]
+    Unsaved {
+        /// Why writing failed.
+        why: Box<TrainError>,
+        /// The run's report (losses, errors against `exact`).
+        report: String,
+    },
     /// A reference file (`--reference`) that cannot be used.
     #[error("reference `{}`: {reason}", path.display())]
     Reference {
