@@ -202,7 +202,15 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
         &["train", "p.nabla", "--steps", "2"],
         &["train", "p.nabla", "--steps", "2", "--json"],
         &["bench", "p.nabla", "--methods", "auto", "--reps", "1"],
-        &["bench", "p.nabla", "--methods", "auto", "--reps", "1", "--json"],
+        &[
+            "bench",
+            "p.nabla",
+            "--methods",
+            "auto",
+            "--reps",
+            "1",
+            "--json",
+        ],
         &["dump-ir", "p.nabla", "--stage", "traced"],
     ];
     for args in commands {
@@ -223,5 +231,63 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
             "{args:?}: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// A residual of `calls` nested `tanh(…)` calls around a sum of `terms` terms.
+fn tall_problem(calls: usize, terms: usize) -> String {
+    let sum = vec!["u"; terms].join(" + ");
+    let expr = format!("{}{sum}{}", "tanh(".repeat(calls), ")".repeat(calls));
+    format!(
+        "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\n\
+         residual r on inner = {expr}\n"
+    )
+}
+
+/// The tallest expression the parser accepts goes through every stage — checks, tracing,
+/// derivatives, the simplifier, Cranelift — on a 2 MB thread stack (the test harness's);
+/// one level more or a sum of 100,000 terms is a located error, and so is nesting deeper
+/// than `MAX_NESTING` (16,000 parentheses): these overflowed the stack.
+#[test]
+fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
+    use nabla::frontend::lang;
+    use nabla::frontend::lang::ast::{MAX_HEIGHT, MAX_NESTING};
+    use nabla::ir::DType;
+    let max = MAX_HEIGHT as usize;
+    // the sum of n terms is n high and each call adds one: exactly MAX_HEIGHT
+    let nest = MAX_NESTING as usize;
+    let src = tall_problem(nest - 1, max - nest + 1);
+    let p = lang::load("tall.nabla", &src)
+        .unwrap_or_else(|d| panic!("{}", d.render()))
+        .problem;
+    let sizes = vec![("inner".to_string(), 8)];
+    let obj = p.objective(&sizes, DType::F64, true).unwrap();
+    let opts = nabla::Options::new(nabla::Backend::Cranelift, DType::F64, None);
+    let mut exe = nabla::compile(&obj.graph, &opts).unwrap();
+    for (name, t) in &obj.init {
+        exe.set(name, &t.data).unwrap();
+    }
+    let x: Vec<f64> = (0..8).map(|i| i as f64 / 8.0).collect();
+    exe.set("inner.x", &x).unwrap();
+    exe.run().unwrap();
+    let tall = format!("error: this expression is more than {max} levels deep\n --> tall.nabla:4:");
+    let deep = format!(
+        "error: this expression nests parentheses, calls or signs more than {nest} deep\n \
+         --> tall.nabla:4:"
+    );
+    let parens = |n: usize| format!("{}u{}", "(".repeat(n), ")".repeat(n));
+    for (src, error) in [
+        (tall_problem(nest - 1, max - nest + 2), &tall),
+        (tall_problem(0, 100_000), &tall),
+        (tall_problem(nest, 1), &deep),
+        (
+            tall_problem(1, 1).replace("tanh(u)", &parens(16_000)),
+            &deep,
+        ),
+    ] {
+        let d = lang::load("tall.nabla", &src).err().expect("refused");
+        let text = d.render();
+        let head = &text[..text.len().min(300)];
+        assert!(text.starts_with(error.as_str()), "{head}");
     }
 }

@@ -72,11 +72,18 @@ type PResult<T> = Result<T, Diagnostic>;
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// How many `unary` calls are active: every recursion of expression parsing passes
+    /// through `unary`, so this bounds the parser's own stack by [`MAX_NESTING`].
+    depth: u32,
 }
 
 impl Parser {
     fn new(toks: Vec<Token>) -> Parser {
-        Parser { toks, pos: 0 }
+        Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> &Token {
@@ -437,7 +444,8 @@ impl Parser {
             };
             self.bump();
             let b = self.term()?;
-            a = binary(op, a, b);
+            let at = b.span;
+            a = bounded(binary(op, a, b), at)?;
         }
     }
 
@@ -451,11 +459,29 @@ impl Parser {
             };
             self.bump();
             let b = self.unary()?;
-            a = binary(op, a, b);
+            let at = b.span;
+            a = bounded(binary(op, a, b), at)?;
         }
     }
 
     fn unary(&mut self) -> PResult<Expr> {
+        if self.depth >= MAX_NESTING {
+            let msg = format!(
+                "this expression nests parentheses, calls or signs more than {MAX_NESTING} deep"
+            );
+            let d = Diagnostic::new(self.peek().span, msg);
+            return Err(d.note("define inner parts of it with `let`"));
+        }
+        self.depth += 1;
+        let e = self.unary_below();
+        self.depth -= 1;
+        e.and_then(|e| {
+            let at = e.span;
+            bounded(e, at)
+        })
+    }
+
+    fn unary_below(&mut self) -> PResult<Expr> {
         if self.at(&Tok::Minus) {
             let start = self.bump().span;
             let a = self.unary()?;
@@ -579,6 +605,22 @@ impl Parser {
             }
         }
     }
+}
+
+/// `e` unless it is higher than [`MAX_HEIGHT`] (then an error at `at`: the term that
+/// crossed the limit).
+fn bounded(e: Expr, at: Span) -> PResult<Expr> {
+    match e.height > MAX_HEIGHT {
+        true => Err(too_deep(at)),
+        false => Ok(e),
+    }
+}
+
+fn too_deep(span: Span) -> Diagnostic {
+    let msg = format!("this expression is more than {MAX_HEIGHT} levels deep");
+    Diagnostic::new(span, msg).note(
+        "each term of a sum or product and each call is a level: define parts of it with `let`",
+    )
 }
 
 fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
