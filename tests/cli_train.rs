@@ -418,6 +418,46 @@ fn sigint_stops_training_cleanly_and_still_writes_the_outputs() {
     assert_eq!(csv.lines().count() as u64, 1 + steps);
 }
 
+/// The stop flag is read between steps: a second Ctrl-C quits at once, here in the middle
+/// of compiling a twelfth-order derivative (about 12 s on one core).
+#[test]
+fn a_second_sigint_quits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "input x in [0, 1]\ninput y in [0, 1]\nnet u(x, y) = mlp(widths = [8])\n\
+               points inner = interior(8)\n\
+               residual r on inner = d(u, x, y, x, y, x, y, x, y, x, y, x, y)\n";
+    let file = write_problem(dir.path(), src);
+    let bin = assert_cmd::cargo::cargo_bin("nabla");
+    let child = std::process::Command::new(bin)
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "10", "--out"])
+        .arg(dir.path().join("run"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let interrupt = || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    };
+    interrupt();
+    interrupt();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: stopping after this step (interrupt again to quit now)")
+            && stderr.contains("interrupted twice: quitting without writing the outputs"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run").join("params.json").exists());
+}
+
 /// L-BFGS meets the NaN at its first evaluation too, and is explained the same way: here
 /// the residual is undefined everywhere.
 #[test]

@@ -263,15 +263,22 @@ pub fn print_summary(args: &Args, t: &nabla::Trained) -> anyhow::Result<()> {
 }
 
 /// A flag set by Ctrl-C, SIGTERM (what schedulers send before they kill a job) or
-/// SIGHUP. The handler is installed once per process; a second signal while the first is
-/// being honoured is ignored (the step in flight finishes).
+/// SIGHUP: training stops after the step in flight and writes its outputs. The flag is
+/// read between steps only, so a second signal quits at once (status 130, no outputs):
+/// the way out of a long compilation or of a step that takes too long.
 fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
         // Failing to install the handler only loses the clean stop; training still runs.
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted twice: quitting without writing the outputs");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: stopping after this step (interrupt again to quit now)");
+        });
         flag
     })
     .clone()
