@@ -98,6 +98,10 @@ struct ArchSpec {
 /// Allowed layer widths: beyond this a network is not a PINN's, and its initialisation
 /// alone would exhaust memory.
 const WIDTHS: (usize, usize) = (1, 1 << 20);
+/// The most parameters a network may have: 2²⁸ (2 GB in f64, before the gradient and the
+/// optimizer's state), far beyond a PINN's; wider layers together (`widths = [10⁶, 10⁶]`)
+/// made the initialisation abort on an allocation of terabytes.
+const MAX_PARAMS: usize = 1 << 28;
 /// Allowed point-set sizes.
 const POINTS: (usize, usize) = (1, 1 << 30);
 /// Allowed seeds: whole numbers that f64 (the language's numbers) represents exactly.
@@ -369,11 +373,21 @@ impl Checker<'_> {
         let mut widths = vec![embed.width(args.len()).max(1)];
         widths.extend(spec.hidden);
         widths.push(outs.len());
+        let mlp = Mlp::new(&widths, spec.act);
+        if mlp.num_params() > MAX_PARAMS {
+            let msg = format!(
+                "`{name}` has {} parameters, more than the {MAX_PARAMS} a network may have",
+                mlp.num_params()
+            );
+            let d = Diagnostic::new(arch.kind.span, msg);
+            self.err(d.note("a layer of width n after one of width m holds n·m + n"));
+            return;
+        }
         self.out.nets.push(NetDecl {
             name: name.name.clone(),
             args: args.iter().map(|a| a.name.clone()).collect(),
             outputs: outs,
-            mlp: Mlp::new(&widths, spec.act),
+            mlp,
             seed: spec.seed,
             embed,
         });
