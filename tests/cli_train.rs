@@ -636,3 +636,45 @@ residual r on inner = {residual}
         );
     }
 }
+
+/// Point sets that do not fit in memory are refused before sampling, with their sizes
+/// named: `interior(2³⁰)` made `train` abort on an allocation of 24 GiB.
+#[test]
+fn point_sets_beyond_memory_are_refused_before_sampling() {
+    use nabla::train::model::check_sample_memory;
+    let src = "input x in [0, 1]\ninput y in [0, 1]\nnet u(x, y) = mlp(widths = [4])\n\
+               points inner = interior(1073741824)\npoints edge = boundary(1000)\n\
+               residual r on inner = u\nresidual b on edge = u\n";
+    let p = nabla::frontend::lang::load("big.nabla", src)
+        .unwrap()
+        .problem;
+    // 2³⁰ rows of 2 coordinates: a 24-byte header, 16 bytes of values, 16 in the tiles
+    let gib = 1u64 << 30;
+    let err = check_sample_memory(&p, Some(64 * gib))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "the point sets (`inner` 1073741824, `edge` 1000) need about 56.0 GiB to sample, \
+             and 64.0 GiB of memory is available"
+        ),
+        "{err}"
+    );
+    check_sample_memory(&p, Some(71 * gib)).unwrap();
+    check_sample_memory(&p, None).unwrap();
+    // and through the command line, on this machine
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path(), src);
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let avail = nabla::train::lm::available_memory().expect("/proc/meminfo");
+    if 56 * gib > avail * 4 / 5 {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("need about 56.0 GiB to sample"), "{stderr}");
+    }
+}

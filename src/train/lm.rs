@@ -736,7 +736,9 @@ fn check_bytes_with(what: &str, need: u64, p: usize, avail: Option<u64>) -> Resu
     )))
 }
 
-fn available_memory() -> Option<u64> {
+/// The memory this machine has available now (`MemAvailable` of `/proc/meminfo`), where
+/// the system says.
+pub fn available_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

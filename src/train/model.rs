@@ -515,6 +515,7 @@ impl<'p> Model<'p> {
     /// Samples every point set with `seed` and binds the coordinates (`SET.INPUT`), and
     /// the probe directions of sampled operators for step 0 of a run seeded `seed`.
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
+        check_sample_memory(self.problem, super::lm::available_memory())?;
         let mut points = self.problem.sample(seed);
         for (set, rows) in &mut points {
             if let Some((range, _)) = self.rows_of(set) {
@@ -1761,4 +1762,44 @@ fn copy_grad(dst: &mut [f64], g: &[f64]) -> Result<(), TrainError> {
     }
     dst.copy_from_slice(g);
     Ok(())
+}
+
+/// Bytes that sampling a point set of `n` rows of `width` coordinates takes: each row is
+/// its own vector (a 24-byte header and its values, in an allocation rounded up to 16
+/// bytes), then the coordinates again in the tiles' buffers.
+fn sample_bytes(n: usize, width: usize) -> u64 {
+    let row = 24 + (8 * width as u64).div_ceil(16) * 16;
+    n as u64 * (row + 8 * width as u64)
+}
+
+/// Refuses to sample point sets that do not fit in `avail` bytes (80% of it), with the
+/// sizes named, where the allocation used to abort the process (`interior(2³⁰)`: 24 GiB
+/// for the rows' headers alone). `None`: the memory available is unknown, nothing refused.
+pub fn check_sample_memory(problem: &Problem, avail: Option<u64>) -> Result<(), TrainError> {
+    let Some(avail) = avail else {
+        return Ok(());
+    };
+    let d = problem.inputs.len();
+    let width = |set: &str| match problem.boundary_domain(set) {
+        Some(dom) => d + dom.coords.len(),
+        None => d,
+    };
+    let sets = problem.point_sets.iter();
+    let need: u64 = sets
+        .map(|s| sample_bytes(s.spec.len(), width(&s.name)))
+        .sum();
+    if need as f64 <= 0.8 * avail as f64 {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let sizes: Vec<String> = (problem.point_sets.iter())
+        .map(|s| format!("`{}` {}", s.name, s.spec.len()))
+        .collect();
+    Err(TrainError::Memory(format!(
+        "the point sets ({}) need about {:.1} GiB to sample, and {:.1} GiB of memory is \
+         available: use fewer points",
+        sizes.join(", "),
+        gib(need),
+        gib(avail)
+    )))
 }
