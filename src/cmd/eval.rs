@@ -90,9 +90,8 @@ pub fn run(args: Args) -> Result<()> {
 /// errors, a warning may be an echo of one (a residual that failed to parse leaves its
 /// point set unused).
 pub fn load_problem(path: &Path) -> Result<Loaded> {
-    let src =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let loaded = lang::load(&path.display().to_string(), &src).map_err(report)?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let loaded = lang::load_bytes(&path.display().to_string(), &bytes).map_err(report)?;
     eprint!("{}", loaded.warnings.render_errors());
     Ok(loaded)
 }

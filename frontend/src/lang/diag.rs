@@ -179,8 +179,19 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
     let _ = writeln!(out, "{}: {}", d.severity.label(), d.message);
     let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{line} | {text}");
-    let carets = format!("{}{}", " ".repeat(caret_at), "^".repeat(width));
+    // control characters shown as U+FFFD, tabs kept, so that the caret line (a tab under
+    // each tab) stays aligned with the text in any terminal
+    let shown: String = (text.chars())
+        .map(|c| match c.is_control() && c != '\t' {
+            true => '\u{fffd}',
+            false => c,
+        })
+        .collect();
+    let _ = writeln!(out, "{line} | {shown}");
+    let lead: String = (text.chars().take(caret_at))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let carets = format!("{lead}{}", "^".repeat(width));
     match &d.note {
         Some(n) => writeln!(out, "{pad} | {carets} {n}"),
         None => writeln!(out, "{pad} | {carets}"),

@@ -200,7 +200,12 @@ impl Lexer<'_> {
             ',' => Tok::Comma,
             ';' => Tok::Semi,
             '=' => Tok::Eq,
-            _ => return self.error(start, format!("unexpected character `{c}`")),
+            _ => {
+                return self.error(
+                    start,
+                    format!("unexpected character `{}`", c.escape_debug()),
+                )
+            }
         };
         self.push(tok, start);
     }

@@ -44,8 +44,27 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
+/// [`load`] of a file's bytes: text that is not UTF-8 is an error located at its first
+/// bad byte, like any other (the file shown with that byte replaced).
+pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Loaded, Diagnostics> {
+    match std::str::from_utf8(bytes) {
+        Ok(src) => load(file, src),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let src = String::from_utf8_lossy(bytes);
+            let msg = format!("the file is not UTF-8 text: byte 0x{:02X}", bytes[at]);
+            // the lossy text has U+FFFD (three bytes) where the bad byte was
+            let d = Diagnostic::new(Span::new(at, at + '\u{fffd}'.len_utf8()), msg)
+                .note("save it as UTF-8 (ASCII is UTF-8)");
+            Err(Diagnostics::new(file, &src, vec![d]))
+        }
+    }
+}
+
 /// Parses, checks and lowers the problem file `src` (named `file` in messages).
 pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
+    // a byte-order mark (some editors write one) is not part of the text
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let (ast, mut errors) = parse_file(src);
     let (checked, check_errors) = check::check(&ast, src);
     errors.extend(check_errors);
