@@ -599,6 +599,17 @@ fn compare_tabulates_and_charts_runs_from_their_history() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("history.csv"));
+    // The chart is SVG: another extension is a command-line error, and nothing is written.
+    let png = dir.path().join("chart.png");
+    nabla()
+        .arg("compare")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&png)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the chart is drawn as SVG"));
+    assert!(!png.exists());
 }
 
 /// A constant beyond f32's range (`1e39`, or `NA²` with Avogadro's number) is infinite in

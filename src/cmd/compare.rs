@@ -24,8 +24,18 @@ pub struct Args {
     pub runs: Vec<PathBuf>,
     /// Also draw the error (or loss) of every run against training wall time into this
     /// SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", value_parser = svg_path)]
     pub out: Option<PathBuf>,
+}
+
+/// `--out`: a path ending in `.svg`, the only format the chart is drawn in (`x.png` got
+/// SVG text under a PNG name).
+fn svg_path(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match p.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(p),
+        _ => Err("the chart is drawn as SVG: name the file FILE.svg".into()),
+    }
 }
 
 /// One run's history: its label, and per measured quantity `(name, [(wall_s, value)])`.
