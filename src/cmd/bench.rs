@@ -393,6 +393,8 @@ impl Setup {
             names.dedup();
             names.join("+")
         });
+        // nothing chosen where the problem has no derivatives (not `auto ()`)
+        let chosen = chosen.filter(|c| !c.is_empty());
         Ok((flops_per_point(&lowered, 1), chosen))
     }
 
