@@ -524,3 +524,36 @@ fn every_problem_file_of_the_repository_loads_and_traces() {
     }
     assert!(n > 0, "no problem files found");
 }
+
+/// An `--expr` may not take a name the problem already gives a meaning (it would stand
+/// beside it: `inner` beside the point set's points, `pde` beside the residual).
+#[test]
+fn expression_names_are_new_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), POISSON).unwrap();
+    let points = r#"{"inner": [[0.1, 0.2]], "walls": [[0.0, 0.3]], "g": [[0.5, 0.5]]}"#;
+    std::fs::write(dir.path().join("x.json"), points).unwrap();
+    for (name, what) in [
+        ("x", "an input of the problem"),
+        ("u", "a network output of the problem"),
+        ("f", "a let of the problem"),
+        ("inner", "a point set of the problem"),
+        ("pde", "a residual of the problem"),
+    ] {
+        let expr = format!("{name}=lap(u)");
+        let (ok, out, err) = nabla(
+            dir.path(),
+            &["eval", "p.nabla", "--points", "x.json", "--expr", &expr],
+        );
+        assert!(!ok && out.is_empty(), "{name}: {out}");
+        let want = format!("error: --expr `{expr}`: `{name}` is {what}; choose a new name\n");
+        assert_eq!(err, want);
+    }
+    let (ok, _, err) = nabla(
+        dir.path(),
+        &[
+            "eval", "p.nabla", "--points", "x.json", "--expr", "g=lap(u)",
+        ],
+    );
+    assert!(ok, "{err}");
+}

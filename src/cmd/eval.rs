@@ -53,7 +53,8 @@ pub struct Args {
     /// directions of step 0 of a training run with this seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// An extra expression to evaluate on the points under its name (repeatable).
+    /// An extra expression to evaluate on the points under its name, one the problem does
+    /// not use (repeatable).
     #[arg(long = "expr", value_name = "NAME=EXPR")]
     pub exprs: Vec<String>,
     /// `--backend`, `--dtype` (default f64), `--derivs`.
@@ -110,6 +111,17 @@ fn report(d: lang::Diagnostics) -> anyhow::Error {
     anyhow!(d.summary())
 }
 
+/// What `name` already is in the problem, if anything: an `--expr` of that name would
+/// stand beside it (`inner` beside the point set's points, `pde` beside the residual).
+fn taken(loaded: &Loaded, name: &str) -> Option<&'static str> {
+    if let Some(k) = loaded.scope.kind(name) {
+        return Some(k.describe());
+    }
+    (loaded.problem.residuals.iter())
+        .any(|r| r.name == name)
+        .then_some("a residual")
+}
+
 /// `NAME=EXPR` arguments, checked in the problem's scope.
 pub fn parse_exprs(loaded: &Loaded, items: &[String]) -> Result<Vec<(String, ExprFn)>> {
     let mut out: Vec<(String, ExprFn)> = Vec::new();
@@ -122,6 +134,9 @@ pub fn parse_exprs(loaded: &Loaded, items: &[String]) -> Result<Vec<(String, Exp
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok || out.iter().any(|(n, _)| n == name) {
             bail!("--expr `{item}`: `{name}` must be a new name [A-Za-z_][A-Za-z0-9_]*");
+        }
+        if let Some(what) = taken(loaded, name) {
+            bail!("--expr `{item}`: `{name}` is {what} of the problem; choose a new name");
         }
         let f = loaded
             .expression(&format!("--expr {name}"), src)

@@ -239,7 +239,16 @@ impl Parser {
         let name = self.ident("the network's name")?;
         let args = self.names_in_parens("an input name")?;
         let outputs = if self.eat(&Tok::Arrow) {
-            Some(self.names_in_parens("an output name")?)
+            let open = self.peek().span;
+            let names = self.names_in_parens("an output name")?;
+            if names.is_empty() {
+                let d = Diagnostic::new(open, "a network needs at least one output");
+                return Err(d.note(
+                    "name them, as in `-> (u, v)`, or leave out `-> (...)` for one output \
+                     named after the network",
+                ));
+            }
+            Some(names)
         } else {
             None
         };
