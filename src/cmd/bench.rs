@@ -30,7 +30,7 @@ use nabla::train::optim::Objective;
 use nabla::train::TrainError;
 use nabla::{parse_derivs, Backend, Options};
 use nabla_frontend::problem::Problem;
-use nabla_ir::{DType, Graph, Method, Num, Op};
+use nabla_ir::{DType, Graph, Method, Num};
 use nabla_passes::ad::flops_per_point;
 use nabla_passes::pipeline;
 use serde_json::{json, Value};
@@ -456,18 +456,14 @@ impl Setup {
 /// Steps of the `fd_error.svg` sweep: `10^(-k/2)`, `k = 1..=16`.
 const SWEEP_STEPS: usize = 16;
 
-/// The highest derivative order any operator of the objective takes (a Laplacian is 2).
+/// The highest total derivative order of any nest of operators of the objective (a
+/// Laplacian is 2, `lap(lap(u))` 4): the order the usual finite-difference step is for.
 fn max_order(problem: &Problem) -> anyhow::Result<usize> {
     let sizes = nabla::train::model::sizes(problem);
     let g = problem.objective(&sizes, DType::F64, false)?.graph;
-    Ok(g.ids()
-        .filter_map(|i| match g.op(i) {
-            Op::Diff { order, .. } => Some(*order as usize),
-            Op::Laplacian { .. } => Some(2),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(1))
+    // the order of the deepest nest, which the compiler's default steps are chosen for
+    let nests = nabla::passes::ad::nest_orders(&g);
+    Ok(nests.into_iter().max().unwrap_or(0).max(1))
 }
 
 /// `eps^(1/(2+k))`, the step that balances truncation and rounding for order `k`.
