@@ -82,6 +82,36 @@ fn inline_tanh_is_within_4_ulp() {
     assert!(max_ulp(UnOp::Tanh, &scalar) <= 4);
 }
 
+/// Where f32 `tanh` rounds to ±1 (`|x| ≥ 13·ln 2`) the inline one is exactly ±1, in the
+/// vector body and the scalar tail, so `1 − tanh²` (every tanh derivative) is 0 there: it
+/// stopped at `1 − 2⁻²²`, 4 ulp short, which left `1 − tanh²` at 4.8e-7 however large `x`
+/// and made GELU's second derivative at `x = 1000` −5.5e6.
+#[test]
+fn inline_tanh_is_exactly_one_where_it_rounds_to_one() {
+    let mut xs: Vec<f64> = (0..2000).map(|i| 9.0110 + i as f64 * 0.05).collect();
+    xs.extend([1e4, 1e30, f64::from(f32::MAX), f64::INFINITY]);
+    xs.extend(xs.clone().iter().map(|x| -x));
+    let xs: Vec<f64> = xs.into_iter().map(|x| x as f32 as f64).collect();
+    for simd in [true, false] {
+        let opts = Options {
+            simd,
+            ..f32_opts(true)
+        };
+        let mut g = Graph::new();
+        let x = leaf(&mut g, "x", &[xs.len(), 1], false);
+        let y = g.unary(UnOp::Tanh, x);
+        g.set_output("y", y);
+        let info = verify(&g).unwrap();
+        let mut exe = compile(&g, &info, &opts).unwrap();
+        exe.set("x", &xs).unwrap();
+        exe.run().unwrap();
+        for (x, t) in xs.iter().zip(exe.output(0)) {
+            assert_eq!(t, x.signum(), "tanh({x}) (simd {simd})");
+            assert_eq!((x.tanh() as f32) as f64, t, "libm at {x}");
+        }
+    }
+}
+
 #[test]
 fn host_transcendentals_are_within_4_ulp() {
     for u in [

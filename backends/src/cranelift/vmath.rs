@@ -2,7 +2,8 @@
 //!
 //! The approximation is the rational minimax form used by Eigen (`generic_fast_tanh_float`):
 //! `tanh x ≈ x·P(x²)/Q(x²)` with `P` of degree 6 and `Q` of degree 3 in `x²`, on `x`
-//! clamped to `±7.905311` (where f32 `tanh` is already `±1`), and `tanh x = x` for
+//! clamped to `±7.905311` (beyond which it is accurate no more), exactly `±1` from
+//! `|x| = 13·ln 2` on (where f32 `tanh` rounds to `±1`), and `tanh x = x` for
 //! `|x| < 0.0004` (where the cubic term is below half an ulp). Its error is measured
 //! against f64 `tanh` over the whole f32 range by `tests/jit_math.rs`: at most 4 ulp.
 //! NaN propagates (compares with NaN are false, so it reaches the division).
@@ -46,6 +47,11 @@ const BETA: [f64; 4] = [
 const CLAMP: f64 = 7.905_311_107_635_498;
 /// Below this `|x|`, `tanh x` rounds to `x` in f32.
 const TINY: f64 = 4e-4;
+/// From this `|x|` on, `tanh x` rounds to ±1 in f32: `1 − tanh x ≈ 2e^(−2x)` is then at
+/// most `2^−25`, half an ulp below 1, at `x = 13·ln 2`. The rational form, clamped at
+/// [`CLAMP`], stops at `1 − 2^−22`, so without this `1 − tanh²` — the derivative — never
+/// fell below 4.8e-7: GELU's second derivative at `x = 1000` came out −5.5e6 instead of 0.
+const SATURATED: f64 = 13.0 * std::f64::consts::LN_2;
 
 /// `tanh x` (f32, scalar or `f32x4`).
 pub fn tanh(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
@@ -61,6 +67,18 @@ pub fn tanh(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
     let q = horner(o, x2, &BETA, vector);
     let r = o.b.ins().fdiv(p, q);
     let ax = o.b.ins().fabs(x);
+    let sat = o.konst(SATURATED, vector);
+    let saturated = o.b.ins().fcmp(FloatCC::GreaterThanOrEqual, ax, sat);
+    let one = o.konst(1.0, vector);
+    let unit = match vector {
+        // the sign bit from x, the rest from 1
+        true => {
+            let sign = o.konst(-0.0, vector);
+            o.b.ins().bitselect(sign, x, one)
+        }
+        false => o.b.ins().fcopysign(one, x),
+    };
+    let r = o.select(saturated, unit, r, vector);
     let tiny = o.konst(TINY, vector);
     let small = o.b.ins().fcmp(FloatCC::LessThan, ax, tiny);
     o.select(small, x, r, vector)

@@ -8,7 +8,8 @@ real nb_sigmoid(real x) {
   return e / (1.0f + e);
 }
 real nb_softplus(real x) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
-real nb_gelu(real x) { return 0.5f * x * (1.0f + tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
+real nb_tanh(real x) { return fabs(x) >= 9.010913f ? copysign(1.0f, x) : tanh(x); }
+real nb_gelu(real x) { return 0.5f * x * (1.0f + nb_tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
 real nb_sign(real x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x * 0.0f); }
 real nb_powi(real a, int n) {
   const int recip = n < 0;
@@ -46,7 +47,7 @@ __kernel void s0_map(__global const real* restrict b0, __global const real* rest
   const real v17 = v2 * v16; // %20
   const real v18 = tan(v17); // %21
   const real v19 = v15 + v18; // %22
-  const real v20 = tanh(v2); // %23
+  const real v20 = nb_tanh(v2); // %23
   const real v21 = v19 + v20; // %24
   const real v22 = nb_sigmoid(v2); // %25
   const real v23 = v21 + v22; // %26

@@ -8,7 +8,8 @@ real nb_sigmoid(real x) {
   return e / (1.0f + e);
 }
 real nb_softplus(real x) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
-real nb_gelu(real x) { return 0.5f * x * (1.0f + tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
+real nb_tanh(real x) { return fabs(x) >= 9.010913f ? copysign(1.0f, x) : tanh(x); }
+real nb_gelu(real x) { return 0.5f * x * (1.0f + nb_tanh(0.7978846f * (x + 0.044715f * x * x * x))); }
 real nb_sign(real x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x * 0.0f); }
 real nb_powi(real a, int n) {
   const int recip = n < 0;
@@ -78,7 +79,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
   const real v0 = arena[gid];
   const real v1 = b3[i1];
   const real v2 = v0 + v1; // %6
-  const real v3 = tanh(v2); // %7
+  const real v3 = nb_tanh(v2); // %7
   arena[2416 + gid] = v3;
 }
 
@@ -138,7 +139,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
   const real v0 = arena[gid];
   const real v1 = b5[i1];
   const real v2 = v0 + v1; // %12
-  const real v3 = tanh(v2); // %13
+  const real v3 = nb_tanh(v2); // %13
   arena[2416 + gid] = v3;
 }
 

@@ -9,7 +9,8 @@ real nb_sigmoid(real x) {
   return e / (1.0 + e);
 }
 real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+real nb_tanh(real x) { return fabs(x) >= 19.061547465398494 ? copysign(1.0, x) : tanh(x); }
+real nb_gelu(real x) { return 0.5 * x * (1.0 + nb_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
 real nb_powi(real a, int n) {
   const int recip = n < 0;
@@ -79,7 +80,7 @@ __kernel void s1_map(__global real* restrict arena, __global const real* restric
   const real v0 = arena[gid];
   const real v1 = b3[i1];
   const real v2 = v0 + v1; // %6
-  const real v3 = tanh(v2); // %7
+  const real v3 = nb_tanh(v2); // %7
   arena[2416 + gid] = v3;
 }
 
@@ -139,7 +140,7 @@ __kernel void s3_map(__global real* restrict arena, __global const real* restric
   const real v0 = arena[gid];
   const real v1 = b5[i1];
   const real v2 = v0 + v1; // %12
-  const real v3 = tanh(v2); // %13
+  const real v3 = nb_tanh(v2); // %13
   arena[4832 + gid] = v3;
 }
 

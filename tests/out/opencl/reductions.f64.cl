@@ -9,7 +9,8 @@ real nb_sigmoid(real x) {
   return e / (1.0 + e);
 }
 real nb_softplus(real x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-real nb_gelu(real x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+real nb_tanh(real x) { return fabs(x) >= 19.061547465398494 ? copysign(1.0, x) : tanh(x); }
+real nb_gelu(real x) { return 0.5 * x * (1.0 + nb_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 real nb_sign(real x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x * 0.0); }
 real nb_powi(real a, int n) {
   const int recip = n < 0;

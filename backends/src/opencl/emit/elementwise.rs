@@ -93,7 +93,7 @@ fn unary(cx: &Cx<'_>, u: UnOp, a: &str) -> String {
         UnOp::Sin => format!("sin({a})"),
         UnOp::Cos => format!("cos({a})"),
         UnOp::Tan => format!("tan({a})"),
-        UnOp::Tanh => format!("tanh({a})"),
+        UnOp::Tanh => format!("nb_tanh({a})"),
         UnOp::Sigmoid => format!("nb_sigmoid({a})"),
         UnOp::Softplus => format!("nb_softplus({a})"),
         UnOp::Silu => format!("{a} * nb_sigmoid({a})"),

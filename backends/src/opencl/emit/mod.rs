@@ -244,12 +244,19 @@ fn index_type(p: &Program) -> &'static str {
     }
 }
 
-/// Helper functions: `sigmoid` and `softplus` in their overflow-free forms, GELU in its
-/// tanh form, `sign`, and `powi` by binary powering (the algorithm of `f64::powi`).
+/// Helper functions: `tanh` exactly ±1 where it rounds there, `sigmoid` and `softplus`
+/// in their overflow-free forms, GELU in its tanh form, `sign`, and `powi` by binary powering (the algorithm of `f64::powi`).
 fn functions(d: DType) -> String {
     let l = |c: f64| literal(c, d);
     let (zero, one, half) = (l(0.0), l(1.0), l(0.5));
     let (gc, ga) = (l(nabla_ir::GELU_C), l(nabla_ir::GELU_A));
+    // from here on `tanh` rounds to ±1 (`2e^(−2x)` at most half an ulp below 1); the
+    // platform's may stop an ulp short (PoCL's f32 at `1 − 2^−24`), which left a floor
+    // under `1 − tanh²`
+    let sat = l(match d {
+        DType::F32 => 13.0 * std::f64::consts::LN_2,
+        DType::F64 => 27.5 * std::f64::consts::LN_2,
+    });
     format!(
         "real nb_sigmoid(real x) {{
   if (x >= {zero}) return {one} / ({one} + exp(-x));
@@ -257,7 +264,8 @@ fn functions(d: DType) -> String {
   return e / ({one} + e);
 }}
 real nb_softplus(real x) {{ return fmax(x, {zero}) + log1p(exp(-fabs(x))); }}
-real nb_gelu(real x) {{ return {half} * x * ({one} + tanh({gc} * (x + {ga} * x * x * x))); }}
+real nb_tanh(real x) {{ return fabs(x) >= {sat} ? copysign({one}, x) : tanh(x); }}
+real nb_gelu(real x) {{ return {half} * x * ({one} + nb_tanh({gc} * (x + {ga} * x * x * x))); }}
 real nb_sign(real x) {{ return x > {zero} ? {one} : (x < {zero} ? -{one} : x * {zero}); }}
 real nb_powi(real a, int n) {{
   const int recip = n < 0;
