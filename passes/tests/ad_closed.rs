@@ -303,6 +303,40 @@ fn reverse_mode_checks_point_separability() {
     assert_close("forward through mean", &out[0].1.data, &expect, 1e-15);
 }
 
+/// The derivative of what does not depend on the variable (a constant, a param) is zero
+/// in every method, reverse mode included, whatever the shapes: reverse mode refused
+/// `d(3, x)` (shape `[]` against `[N, 1]`).
+#[test]
+fn every_method_differentiates_a_constant_to_zero() {
+    for m in [
+        Method::Forward,
+        Method::Taylor,
+        Method::Reverse,
+        Method::Collapsed,
+    ] {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[3, 1]);
+        let k = g.add_or_panic(
+            Op::Param {
+                name: "k".into(),
+                shape: Shape::scalar(),
+                dtype: DType::F64,
+            },
+            &[],
+        );
+        let three = g.constant(3.0, DType::F64);
+        let dk = diff(&mut g, k, x, 1, m);
+        let d3 = diff(&mut g, three, x, 2, m);
+        g.set_output("dk", dk);
+        g.set_output("d3", d3);
+        let (e, _) = expand(&g, &AdOptions::default()).unwrap_or_else(|err| panic!("{m:?}: {err}"));
+        let vals = env(&[("x", xs()), ("k", Tensor::scalar(0.5))]);
+        for (name, t) in interp::eval_outputs(&e, &vals, DType::F64).unwrap() {
+            assert!(t.data.iter().all(|&v| v == 0.0), "{m:?} {name}: {t:?}");
+        }
+    }
+}
+
 /// A closure variable used outside its `at` is an error, not a crash.
 #[test]
 fn live_bound_variable_is_an_error() {

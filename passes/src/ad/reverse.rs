@@ -225,6 +225,11 @@ fn unconcat(g: &mut Graph, x: NodeId, parts: &[NodeId], axis: u8, pos: usize) ->
 
 /// `∂f/∂v` pointwise by one reverse sweep of `Σ f` (checked by [`check_pointwise`]).
 pub fn pointwise(g: &mut Graph, f: NodeId, v: NodeId) -> Result<NodeId, String> {
+    // ∂f/∂v = 0 where f does not depend on v (a constant, a param): zeros of f's shape,
+    // as forward mode gives, whatever the shapes (`d(3, x)` was refused for them)
+    if v > f || !g.live(&[f])[v.index()] {
+        return Ok(fill_like(g, f, 0.0));
+    }
     check_pointwise(g, f, v)?;
     let seed = fill_like(g, f, 1.0);
     let adj = vjp(g, f, seed, &[v])[0];
