@@ -333,3 +333,27 @@ fn a_constant_that_is_not_finite_turns_the_real_only_rules_off() {
         assert!(v[1].1.data.iter().all(|a| a.is_nan()), "{:?}", v[1]);
     }
 }
+
+#[test]
+fn identities_that_hold_only_on_a_domain_keep_its_nans() {
+    // e^(log x), (√x)² and log x + log y are NaN for x, y < 0: the simplifier must not
+    // turn them into x, x and log(x·y), which are numbers there
+    let mut g = Graph::new();
+    let s = Shape::matrix(2, 1);
+    let x = input(&mut g, "x", s.dims());
+    let y = input(&mut g, "y", s.dims());
+    let lx = g.unary(UnOp::Log, x);
+    let a = g.unary(UnOp::Exp, lx);
+    let r = g.unary(UnOp::Sqrt, x);
+    let b = g.unary(UnOp::Square, r);
+    let ly = g.unary(UnOp::Log, y);
+    let c = g.binary(BinOp::Add, lx, ly);
+    for (name, v) in [("a", a), ("b", b), ("c", c)] {
+        g.set_output(name, v);
+    }
+    let (out, _) = simplify(&g, &SimplifyOptions::default());
+    let env = leaf_env(&g, |n| vec![-0.5; n]);
+    for (name, t) in eval_outputs(&out, &env, DType::F64).expect("evaluates") {
+        assert!(t.data.iter().all(|v| v.is_nan()), "{name}: {:?}", t.data);
+    }
+}

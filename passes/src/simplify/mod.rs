@@ -31,7 +31,9 @@
 //!   constant that is not finite in its element type (`1e39` in f32, `1/0`), where an
 //!   infinity is certain; and the constant-folding reassociations apply only where the
 //!   folded constant is a normal number (no overflow or underflow that the written order
-//!   would not have).
+//!   would not have). Identities that hold only on a domain of their left-hand side
+//!   (`e^(log a) = a`, `(√a)² = a`, `log a + log b = log(a·b)`) are in no set: they made a
+//!   residual undefined at some points a number there.
 //! - **Every rule has a soundness test** that evaluates both sides with the interpreter on
 //!   random inputs (`passes/tests/simplify_rules.rs`, generated from the tables).
 //!
