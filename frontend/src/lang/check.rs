@@ -950,6 +950,11 @@ impl Checker<'_> {
             let d = Diagnostic::new(call.span, format!("`{call}` in an exact solution"));
             self.err(d.note("normals exist on boundary sets, in residuals; not on the grid"));
         }
+        for net in super::exprcheck::network_uses(&self.out.scope, e) {
+            let msg = format!("the network output `{net}` in the exact solution of `{out}`");
+            let d = Diagnostic::new(net.span, msg);
+            self.err(d.note("an exact solution is a closed form of the inputs, consts and params"));
+        }
         self.out.exact.push((out.name.clone(), e.clone()));
     }
 

@@ -305,3 +305,32 @@ fn dfs(
     }
     false
 }
+
+/// Every use of a network output (by name or called at other arguments) in `e` and in the
+/// `let`s it reaches: what an exact solution, a closed form, may not contain (`exact u =
+/// u` made every error against it 0).
+pub fn network_uses(scope: &Scope, e: &Expr) -> Vec<Ident> {
+    let is_net = |n: &str| matches!(scope.kind(n), Some(Kind::Output(_) | Kind::Net(_)));
+    let mut out = Vec::new();
+    let mut seen = vec![false; scope.lets.len()];
+    let mut todo = vec![e];
+    while let Some(x) = todo.pop() {
+        x.walk(&mut |y| match &y.kind {
+            ExprKind::Call(f, _) if is_net(&f.name) => out.push(f.clone()),
+            ExprKind::Name(n) if is_net(n) => out.push(Ident {
+                name: n.clone(),
+                span: y.span,
+            }),
+            ExprKind::Name(n) => {
+                if let Some(Kind::Let(i)) = scope.kind(n) {
+                    if !seen[*i] {
+                        seen[*i] = true;
+                        todo.push(&scope.lets[*i].1);
+                    }
+                }
+            }
+            _ => {}
+        });
+    }
+    out
+}
