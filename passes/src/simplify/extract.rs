@@ -19,8 +19,8 @@
 //!    nodes whenever that lowers the cost of the whole extracted graph. The change in cost
 //!    is exact and local: reference counts say which classes a switch brings to life and
 //!    which it frees. A switch that would close a cycle is refused; the check walks down
-//!    from the new node's operands and prunes at classes too low (by height in the current
-//!    graph) to reach the switched class.
+//!    from the new node's operands and prunes at classes too low (by rank, which falls
+//!    along every edge of the current graph) to reach the switched class.
 //!
 //! So extraction never returns a graph costlier than its input, and whatever the greedy
 //! step or the rewrites found is kept when it pays.
@@ -140,13 +140,22 @@ fn dag_cost(
 }
 
 /// The extracted graph under local search: the choice, reference counts of the live
-/// classes (uses by live chosen nodes, plus one per root) and their heights.
+/// classes (uses by live chosen nodes, plus one per root) and their ranks.
+///
+/// A rank is any number above every operand's rank (the height after [`Dag::heights`]):
+/// all the cycle check needs is that ranks fall along every edge. After a switch only
+/// the classes it brought to life are ranked afresh; the whole graph is re-ranked only
+/// when the switched class is no longer above its new operands. Re-ranking after every
+/// switch took 95% of extraction on a 25,000-class e-graph (a twelfth-order derivative:
+/// 2.3 s in 378 calls in one phase).
 struct Dag<'a> {
     eg: &'a EG,
     costs: &'a HashMap<Id, Vec<f64>>,
     choice: HashMap<Id, usize>,
     rc: HashMap<Id, u32>,
     height: HashMap<Id, u32>,
+    /// Classes brought to life since the last switch began.
+    revived: Vec<Id>,
     total: f64,
 }
 
@@ -163,6 +172,7 @@ impl<'a> Dag<'a> {
             choice,
             rc: HashMap::new(),
             height: HashMap::new(),
+            revived: Vec::new(),
             total: 0.0,
         };
         dag.inc(roots);
@@ -189,6 +199,7 @@ impl<'a> Dag<'a> {
             if *n == 1 {
                 let i = self.choice[&c];
                 self.total += self.costs[&c][i];
+                self.revived.push(c);
                 stack.extend(self.kids(c, i));
             }
         }
@@ -228,6 +239,37 @@ impl<'a> Dag<'a> {
                     stack.extend(kids.into_iter().map(|k| (k, false)));
                 }
             }
+        }
+    }
+
+    /// Ranks after class `c` switched to a node with operands `kids`: the classes the
+    /// switch brought to life are ranked from their operands (which are alive: ranked, or
+    /// brought to life too; nothing alive before uses them); `c` keeps its rank if it is
+    /// still above `kids`, and otherwise everything is re-ranked.
+    fn rerank(&mut self, c: Id, kids: &[Id]) {
+        let revived = std::mem::take(&mut self.revived);
+        for r in &revived {
+            self.height.remove(r);
+        }
+        for &r in &revived {
+            let mut stack = vec![(r, false)];
+            while let Some((x, expanded)) = stack.pop() {
+                if self.height.contains_key(&x) {
+                    continue;
+                }
+                let ks = self.kids(x, self.choice[&x]);
+                if expanded {
+                    let h = ks.iter().map(|k| self.height[k] + 1).max().unwrap_or(0);
+                    self.height.insert(x, h);
+                } else {
+                    stack.push((x, true));
+                    stack.extend(ks.into_iter().map(|k| (k, false)));
+                }
+            }
+        }
+        let need = kids.iter().map(|k| self.height[k] + 1).max().unwrap_or(0);
+        if need > self.height[&c] {
+            self.heights();
         }
     }
 
@@ -311,11 +353,12 @@ impl<'a> Dag<'a> {
         if kids.iter().any(|k| !self.choice.contains_key(k)) || self.closes_cycle(&kids, c) {
             return false;
         }
+        self.revived.clear();
         let delta = self.switch(c, to);
         // Costs are sums of floats: only a clear gain counts, so a switch and its reverse
         // can never both be taken.
         if delta < -1e-9 * self.total.abs().max(1.0) {
-            self.heights();
+            self.rerank(c, &kids);
             return true;
         }
         self.switch(c, from);
