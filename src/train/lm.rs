@@ -708,7 +708,7 @@ pub fn check_memory_shared(
     let what = format!(
         "lm needs about {:.1} GiB on each of the {local} processes of this machine for the \
          Jacobian and the Gauss-Newton system",
-        one as f64 / (1u64 << 30) as f64
+        gib(one)
     );
     check_bytes(&what, one.saturating_mul(local.max(1) as u64), p)
 }
@@ -721,19 +721,26 @@ pub fn check_bytes(what: &str, need: u64, p: usize) -> Result<(), TrainError> {
 
 /// [`check_bytes`] with `avail` bytes available (`None`: unknown, nothing refused).
 fn check_bytes_with(what: &str, need: u64, p: usize, avail: Option<u64>) -> Result<(), TrainError> {
-    let Some(avail) = avail else {
+    let Some(avail) = beyond_memory(need, avail) else {
         return Ok(());
     };
-    if need as f64 <= 0.8 * avail as f64 {
-        return Ok(());
-    }
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     Err(TrainError::Memory(format!(
         "{what}: {:.1} GiB, and {:.1} GiB of memory is available; train with lbfgs or \
          adam+lbfgs, which need memory linear in the {p} parameters",
         gib(need),
         gib(avail)
     )))
+}
+
+/// The bytes available when `need` exceeds 80% of `avail` (the rest is left to the
+/// system and the run's other buffers); `None` when it fits or `avail` is unknown.
+pub fn beyond_memory(need: u64, avail: Option<u64>) -> Option<u64> {
+    avail.filter(|&a| need as f64 > 0.8 * a as f64)
+}
+
+/// GiB in `bytes`, as memory errors state them.
+pub fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 /// The memory this machine has available now (`MemAvailable` of `/proc/meminfo`), where

@@ -1776,9 +1776,6 @@ fn sample_bytes(n: usize, width: usize) -> u64 {
 /// sizes named, where the allocation used to abort the process (`interior(2³⁰)`: 24 GiB
 /// for the rows' headers alone). `None`: the memory available is unknown, nothing refused.
 pub fn check_sample_memory(problem: &Problem, avail: Option<u64>) -> Result<(), TrainError> {
-    let Some(avail) = avail else {
-        return Ok(());
-    };
     let d = problem.inputs.len();
     let width = |set: &str| match problem.boundary_domain(set) {
         Some(dom) => d + dom.coords.len(),
@@ -1788,10 +1785,9 @@ pub fn check_sample_memory(problem: &Problem, avail: Option<u64>) -> Result<(), 
     let need: u64 = sets
         .map(|s| sample_bytes(s.spec.len(), width(&s.name)))
         .sum();
-    if need as f64 <= 0.8 * avail as f64 {
+    let Some(avail) = super::lm::beyond_memory(need, avail) else {
         return Ok(());
-    }
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    };
     let sizes: Vec<String> = (problem.point_sets.iter())
         .map(|s| format!("`{}` {}", s.name, s.spec.len()))
         .collect();
@@ -1799,7 +1795,7 @@ pub fn check_sample_memory(problem: &Problem, avail: Option<u64>) -> Result<(), 
         "the point sets ({}) need about {:.1} GiB to sample, and {:.1} GiB of memory is \
          available: use fewer points",
         sizes.join(", "),
-        gib(need),
-        gib(avail)
+        super::lm::gib(need),
+        super::lm::gib(avail)
     )))
 }

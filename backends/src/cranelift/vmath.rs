@@ -70,14 +70,7 @@ pub fn tanh(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
     let sat = o.konst(SATURATED, vector);
     let saturated = o.b.ins().fcmp(FloatCC::GreaterThanOrEqual, ax, sat);
     let one = o.konst(1.0, vector);
-    let unit = match vector {
-        // the sign bit from x, the rest from 1
-        true => {
-            let sign = o.konst(-0.0, vector);
-            o.b.ins().bitselect(sign, x, one)
-        }
-        false => o.b.ins().fcopysign(one, x),
-    };
+    let unit = copysign(o, one, x, vector);
     let r = o.select(saturated, unit, r, vector);
     let tiny = o.konst(TINY, vector);
     let small = o.b.ins().fcmp(FloatCC::LessThan, ax, tiny);
@@ -135,12 +128,18 @@ pub fn tanh64(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
     let den = o.b.ins().fmul(sm1, odd);
     let den = o.b.ins().fma(sp1, e, den);
     let t = o.b.ins().fdiv(num, den);
-    if vector {
-        // the sign bit from x, the rest from t (t ≥ 0)
-        let sign = o.konst(-0.0, vector);
-        o.b.ins().bitselect(sign, x, t)
-    } else {
-        o.b.ins().fcopysign(t, x)
+    copysign(o, t, x, vector)
+}
+
+/// `mag` (≥ 0) with the sign of `x`: the sign bit from `x`, the rest from `mag` (by a bit
+/// select on vectors).
+fn copysign(o: &mut Ops<'_, '_>, mag: Value, x: Value, vector: bool) -> Value {
+    match vector {
+        true => {
+            let sign = o.konst(-0.0, vector);
+            o.b.ins().bitselect(sign, x, mag)
+        }
+        false => o.b.ins().fcopysign(mag, x),
     }
 }
 

@@ -174,35 +174,42 @@ fn normal_arg(scope: &Scope, f: &Ident, args: &[Expr]) -> Vec<Diagnostic> {
 /// A `normal(v)` or `dn(E)`: the call's name (where it is written) and `v` for a `normal`.
 pub type NormalUse = (Ident, Option<Ident>);
 
-/// Every `normal(v)` and `dn(E)` in `e` and in the `let`s it uses (transitively).
-pub fn normal_uses(scope: &Scope, e: &Expr) -> Vec<NormalUse> {
-    let mut out = Vec::new();
+/// Calls `f` on every sub-expression of `e` and of the `let`s it uses (transitively, each
+/// `let` once).
+fn walk_through_lets<'a>(scope: &'a Scope, e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
     let mut seen = vec![false; scope.lets.len()];
     let mut todo = vec![e];
     while let Some(x) = todo.pop() {
-        x.walk(&mut |y| match &y.kind {
-            ExprKind::Call(f, args) if f.name == "dn" => out.push((f.clone(), None)),
-            ExprKind::Call(f, args) if f.name == "normal" => {
-                let v = args.first().and_then(|a| match &a.kind {
-                    ExprKind::Name(n) => Some(Ident {
-                        name: n.clone(),
-                        span: a.span,
-                    }),
-                    _ => None,
-                });
-                out.push((f.clone(), v));
-            }
-            ExprKind::Name(n) => {
+        x.walk(&mut |y| {
+            if let ExprKind::Name(n) = &y.kind {
                 if let Some(Kind::Let(i)) = scope.kind(n) {
-                    if !seen[*i] {
-                        seen[*i] = true;
+                    if !std::mem::replace(&mut seen[*i], true) {
                         todo.push(&scope.lets[*i].1);
                     }
                 }
             }
-            _ => {}
+            f(y);
         });
     }
+}
+
+/// Every `normal(v)` and `dn(E)` in `e` and in the `let`s it uses (transitively).
+pub fn normal_uses(scope: &Scope, e: &Expr) -> Vec<NormalUse> {
+    let mut out = Vec::new();
+    walk_through_lets(scope, e, &mut |y| match &y.kind {
+        ExprKind::Call(f, _) if f.name == "dn" => out.push((f.clone(), None)),
+        ExprKind::Call(f, args) if f.name == "normal" => {
+            let v = args.first().and_then(|a| match &a.kind {
+                ExprKind::Name(n) => Some(Ident {
+                    name: n.clone(),
+                    span: a.span,
+                }),
+                _ => None,
+            });
+            out.push((f.clone(), v));
+        }
+        _ => {}
+    });
     out
 }
 
@@ -312,25 +319,13 @@ fn dfs(
 pub fn network_uses(scope: &Scope, e: &Expr) -> Vec<Ident> {
     let is_net = |n: &str| matches!(scope.kind(n), Some(Kind::Output(_) | Kind::Net(_)));
     let mut out = Vec::new();
-    let mut seen = vec![false; scope.lets.len()];
-    let mut todo = vec![e];
-    while let Some(x) = todo.pop() {
-        x.walk(&mut |y| match &y.kind {
-            ExprKind::Call(f, _) if is_net(&f.name) => out.push(f.clone()),
-            ExprKind::Name(n) if is_net(n) => out.push(Ident {
-                name: n.clone(),
-                span: y.span,
-            }),
-            ExprKind::Name(n) => {
-                if let Some(Kind::Let(i)) = scope.kind(n) {
-                    if !seen[*i] {
-                        seen[*i] = true;
-                        todo.push(&scope.lets[*i].1);
-                    }
-                }
-            }
-            _ => {}
-        });
-    }
+    walk_through_lets(scope, e, &mut |y| match &y.kind {
+        ExprKind::Call(f, _) if is_net(&f.name) => out.push(f.clone()),
+        ExprKind::Name(n) if is_net(n) => out.push(Ident {
+            name: n.clone(),
+            span: y.span,
+        }),
+        _ => {}
+    });
     out
 }

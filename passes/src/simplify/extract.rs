@@ -224,7 +224,13 @@ impl<'a> Dag<'a> {
     fn heights(&mut self) {
         self.height.clear();
         let live: Vec<Id> = self.rc.keys().copied().collect();
-        for c in live {
+        self.rank(&live);
+    }
+
+    /// Ranks every class below `from` that has none, one above its highest operand
+    /// (operands first).
+    fn rank(&mut self, from: &[Id]) {
+        for &c in from {
             let mut stack = vec![(c, false)];
             while let Some((x, expanded)) = stack.pop() {
                 if self.height.contains_key(&x) {
@@ -251,22 +257,7 @@ impl<'a> Dag<'a> {
         for r in &revived {
             self.height.remove(r);
         }
-        for &r in &revived {
-            let mut stack = vec![(r, false)];
-            while let Some((x, expanded)) = stack.pop() {
-                if self.height.contains_key(&x) {
-                    continue;
-                }
-                let ks = self.kids(x, self.choice[&x]);
-                if expanded {
-                    let h = ks.iter().map(|k| self.height[k] + 1).max().unwrap_or(0);
-                    self.height.insert(x, h);
-                } else {
-                    stack.push((x, true));
-                    stack.extend(ks.into_iter().map(|k| (k, false)));
-                }
-            }
-        }
+        self.rank(&revived);
         let need = kids.iter().map(|k| self.height[k] + 1).max().unwrap_or(0);
         if need > self.height[&c] {
             self.heights();
