@@ -689,3 +689,74 @@ fn point_sets_beyond_memory_are_refused_before_sampling() {
         assert!(stderr.contains("need about 56.0 GiB to sample"), "{stderr}");
     }
 }
+
+/// An exact solution with a removable singularity on the grid (`x·log x` at `x = 0`, the
+/// first of the 101 grid points of a 1-D problem): the error is measured on the other 100
+/// points and the report says so, instead of printing NaN. The value is checked against
+/// the relative error recomputed here from the trained network's values (`nabla eval
+/// --expr` with the saved parameters) at those 100 points.
+#[test]
+fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "problem xlogx\ninput x in [0, 1]\nnet u(x) = mlp(widths = [8], act = tanh, seed = 0)\n\
+               points inner = interior(64)\nresidual r on inner = d(u, x) - 1\nexact u = x * log(x)\n";
+    let file = write_problem(dir.path(), src);
+    let run = dir.path().join("run");
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "3", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("rel_l2 u = "))
+        .expect(&stdout);
+    let suffix = " on 100 of 101 grid points (exact u is not finite at the others)";
+    let printed: f64 = line["rel_l2 u = ".len()..]
+        .strip_suffix(suffix)
+        .expect(line)
+        .parse()
+        .unwrap();
+    // u at the grid points 0.01, ..., 1 from the saved parameters
+    let xs: Vec<f64> = (1..=100).map(|i| i as f64 / 100.0).collect();
+    let points =
+        serde_json::json!({ "inner": [[0.5]], "v": xs.iter().map(|x| [x]).collect::<Vec<_>>() });
+    let points_file = dir.path().join("points.json");
+    std::fs::write(&points_file, points.to_string()).unwrap();
+    let eval = nabla()
+        .arg("eval")
+        .arg(&file)
+        .arg("--params")
+        .arg(run.join("params.json"))
+        .arg("--points")
+        .arg(&points_file)
+        .args(["--expr", "v=u"])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let u: Vec<f64> = (json["exprs"]["v"].as_array().unwrap().iter())
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let exact: Vec<f64> = xs.iter().map(|x| x * x.ln()).collect();
+    let num: f64 = u.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum();
+    let den: f64 = exact.iter().map(|b| b * b).sum();
+    let rel = (num / den).sqrt();
+    // printed with two significant digits
+    assert!(
+        (printed - rel).abs() <= 0.051 * rel,
+        "printed {printed}, recomputed {rel}"
+    );
+}

@@ -133,9 +133,30 @@ pub struct Field {
 }
 
 impl Field {
-    /// `‖pred − exact‖ / ‖exact‖`, when there is an exact solution.
+    /// `‖pred − exact‖ / ‖exact‖`, when there is an exact solution, over the grid points
+    /// where the exact solution is finite: a closed form with a removable singularity on
+    /// the grid (`x·log x` or `sin x / x` at 0) would otherwise make the error NaN.
+    /// [`Field::unmeasured`] says how many points were left out.
     pub fn rel_l2(&self) -> Option<f64> {
-        Some(rel_l2(&self.pred, self.exact.as_ref()?))
+        let exact = self.exact.as_ref()?;
+        if self.pred.len() != exact.len() {
+            return Some(f64::NAN);
+        }
+        let (pred, exact): (Vec<f64>, Vec<f64>) = (self.pred.iter())
+            .zip(exact)
+            .filter(|(_, e)| e.is_finite())
+            .unzip();
+        match exact.is_empty() {
+            true => Some(f64::NAN),
+            false => Some(rel_l2(&pred, &exact)),
+        }
+    }
+
+    /// How many grid points [`Field::rel_l2`] leaves out, the exact solution being NaN or
+    /// infinite there; 0 without an exact solution.
+    pub fn unmeasured(&self) -> usize {
+        let exact = self.exact.as_deref().unwrap_or(&[]);
+        exact.iter().filter(|e| !e.is_finite()).count()
     }
 }
 

@@ -116,6 +116,23 @@ impl<'a> Report<'a> {
             .collect()
     }
 
+    /// What the `rel_l2` line of `output` adds when its exact solution is not finite at
+    /// some grid points (and so they are left out of the error), else nothing.
+    fn unmeasured_note(&self, output: &str) -> String {
+        let field = (self.reference.iter().chain(&self.fields)).find(|f| f.output == output);
+        let Some(f) = field.filter(|f| f.unmeasured() > 0) else {
+            return String::new();
+        };
+        let n = f.pred.len();
+        match f.unmeasured() {
+            k if k == n => format!(" (exact {output} is not finite at any of the {n} grid points)"),
+            k => format!(
+                " on {} of {n} grid points (exact {output} is not finite at the others)",
+                n - k
+            ),
+        }
+    }
+
     /// For every tracked output, the first time its error fell below each of 1e-1, 1e-2,
     /// ... 1e-6, thresholds never reached left out.
     pub fn milestones(&self) -> Vec<(String, Vec<Milestone>)> {
@@ -155,7 +172,10 @@ impl<'a> Report<'a> {
             }
         }
         for (o, e) in self.rel_l2() {
-            s.push_str(&format!("rel_l2 {o} = {e:.1e}\n"));
+            s.push_str(&format!(
+                "rel_l2 {o} = {e:.1e}{}\n",
+                self.unmeasured_note(&o)
+            ));
         }
         for (o, reached) in self.milestones() {
             if reached.is_empty() {
