@@ -197,6 +197,19 @@ fn shapes_that_cannot_be_domains_are_refused_with_their_reason() {
     // Two specks in opposite corners: 2e-4 of their bounding box.
     let thin = rect([0.0, 0.01], [0.0, 0.01]) + rect([0.99, 1.0], [0.99, 1.0]);
     assert!(reason(thin, &unit).contains("too little to sample"));
+    // A ring 1e-5 wide fills 3e-5 of its box: too thin, not empty (none of the draws
+    // landed inside it).
+    let ring = disk([0.5, 0.5], 0.5) - disk([0.5, 0.5], 0.49999);
+    let why = reason(ring, &unit);
+    assert!(
+        why.contains("fills less than 5e-5") && !why.contains("empty"),
+        "{why}"
+    );
+    // A disk too small for f64 at its position: its boundary points would all be refused
+    // (and came out NaN); a small one that f64 resolves is fine.
+    let why = reason(disk([0.5, 0.5], 1e-12), &unit);
+    assert!(why.contains("too small to resolve in f64"), "{why}");
+    assert!(check_domain(&disk([0.5, 0.5], 1e-6), &unit).is_ok());
     assert!(reason(ball(&[0.5, 0.5, 0.5], 0.2), &unit).contains("3 coordinates"));
     // The unit disk in [-1, 1]² touches its intervals' ends: fine.
     assert!(check_domain(&disk([0.0, 0.0], 1.0), &[[-1.0, 1.0], [-1.0, 1.0]]).is_ok());
@@ -277,4 +290,59 @@ fn nearest_normals_use_faces_that_bound_the_result() {
     assert!(d > 0.07, "{d}");
     let (n, d) = holed.nearest_normal(&[0.2, 0.1]);
     assert!(d < 1e-15 && n == vec![-1.0, 0.0], "{n:?} {d}");
+}
+
+/// A stretch of boundary shared by several pieces is drawn from the first piece that bounds
+/// the result there, not from the first piece through it: the notch's right side x = 1
+/// lies on the left tile's side (facing into the domain there), the right tile's and the
+/// notch's. It got no points at all. Perimeter 8, each notch side 0.5. 4 checks at 5σ,
+/// and the same with the tiles swapped and with an intersection.
+#[test]
+fn a_shared_stretch_is_drawn_from_a_piece_that_bounds_the_result() {
+    let notch = || rect([0.5, 1.0], [0.25, 0.75]);
+    let tiles = rect([0.0, 1.0], [0.0, 1.0]) + rect([1.0, 2.0], [0.0, 1.0]);
+    let swapped = rect([1.0, 2.0], [0.0, 1.0]) + rect([0.0, 1.0], [0.0, 1.0]);
+    let n = 40_000;
+    for (k, shape) in [tiles - notch(), swapped - notch()].into_iter().enumerate() {
+        let mut rng = Rng::new(11 + k as u64);
+        let pts: Vec<_> = (0..n)
+            .map(|_| shape.sample_boundary(&mut rng).unwrap())
+            .collect();
+        let right = pts.iter().filter(|b| b.x[0] == 1.0).count();
+        let left = pts.iter().filter(|b| b.x[0] == 0.5).count();
+        assert_share(&format!("notch x = 1 ({k})"), right, n, 0.5 / 8.0);
+        assert_share(&format!("notch x = 0.5 ({k})"), left, n, 0.5 / 8.0);
+        for b in pts.iter().filter(|b| b.x[0] == 1.0) {
+            assert_eq!(b.normal, vec![-1.0, 0.0], "{:?}", b.x);
+        }
+    }
+    // x = 1 bounds the intersection; the first piece through it faces into the domain.
+    let both =
+        rect([1.0, 2.0], [0.0, 1.0]) + rect([0.0, 1.0], [0.0, 1.0]) & rect([0.0, 1.0], [0.0, 1.0]);
+    let mut rng = Rng::new(13);
+    let pts: Vec<_> = (0..n)
+        .map(|_| both.sample_boundary(&mut rng).unwrap())
+        .collect();
+    let right = pts.iter().filter(|b| b.x[0] == 1.0).count();
+    assert_share("x = 1 of the intersection", right, n, 0.25);
+}
+
+/// A given point where no piece bounds the result is not a boundary point, however near a
+/// piece's own side: the seam of two tiles, a side a disk bit away. They got the piece's
+/// normal and passed as boundary points.
+#[test]
+fn points_on_a_side_that_does_not_bound_the_result_are_far_from_the_boundary() {
+    let tiles = rect([0.0, 1.0], [0.0, 1.0]) + rect([1.0, 2.0], [0.0, 1.0]);
+    assert_eq!(tiles.nearest_normal(&[1.0, 0.5]).1, f64::INFINITY);
+    let bitten = rect([0.0, 1.0], [0.0, 1.0]) - disk([1.0, 0.5], 0.3);
+    for y in [0.5, 0.3, 0.6] {
+        let (_, d) = bitten.nearest_normal(&[1.0, y]);
+        assert!(d > 0.09, "(1, {y}): {d}");
+    }
+    // on the bite's arc: the disk's normal, reversed
+    let (n, d) = bitten.nearest_normal(&[0.7, 0.5]);
+    assert!(d < 1e-15 && n == vec![1.0, 0.0], "{n:?} {d}");
+    // on the square's side below the bite
+    let (n, d) = bitten.nearest_normal(&[1.0, 0.1]);
+    assert!(d == 0.0 && n == vec![1.0, 0.0], "{n:?} {d}");
 }

@@ -59,6 +59,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
         errors: Vec::new(),
         first: HashMap::new(),
         faces: Vec::new(),
+        box_boundaries: Vec::new(),
         exact_first: HashMap::new(),
         domain_count: 0,
         domain_slots: Vec::new(),
@@ -75,6 +76,7 @@ pub fn check(file: &File, src: &str) -> (Checked, Vec<Diagnostic>) {
     }
     c.let_cycles();
     c.face_positions();
+    c.box_boundaries();
     c.periodic_intervals();
     c.check_domains();
     c.check_normals();
@@ -115,6 +117,9 @@ struct Checker<'s> {
     /// span. Checked against the intervals once every input is known (an `input` may be
     /// declared after the `points` that use it).
     faces: Vec<(usize, f64, Span)>,
+    /// The count of every `boundary(N)`: the faces of the inputs' box, which a problem
+    /// without inputs does not have (checked once every input is known).
+    box_boundaries: Vec<Span>,
     /// Where each output's `exact` was first given.
     exact_first: HashMap<String, Span>,
     /// Domains declared so far (first pass).
@@ -626,7 +631,10 @@ impl Checker<'_> {
         let what = "the number of points";
         match set {
             SetExpr::Interior(n) => Some(PointSpec::Interior(self.count(n, what, POINTS)?)),
-            SetExpr::Boundary(n) => Some(PointSpec::Boundary(self.count(n, what, POINTS)?)),
+            SetExpr::Boundary(n) => {
+                self.box_boundaries.push(n.span);
+                Some(PointSpec::Boundary(self.count(n, what, POINTS)?))
+            }
             SetExpr::Face(v, x, n) => {
                 let input = self.input_ref(v, "hold {} fixed on a face");
                 let value = self.const_value(x, "a face's position");
@@ -986,6 +994,19 @@ impl Checker<'_> {
                 }
                 self.err(Diagnostic::new(span, msg).note(note));
             }
+        }
+    }
+
+    /// `boundary(N)` samples the faces of the inputs' box: with no inputs there are none
+    /// (`interior(N)` is the one point of a problem without inputs, repeated).
+    fn box_boundaries(&mut self) {
+        if !self.out.scope.inputs.is_empty() {
+            return;
+        }
+        for span in std::mem::take(&mut self.box_boundaries) {
+            let msg = "`boundary(N)` samples the faces of the inputs' box, and this problem has no inputs";
+            let d = Diagnostic::new(span, msg);
+            self.err(d.note("declare an `input`, or use `interior(N)`"));
         }
     }
 

@@ -237,67 +237,75 @@ impl Region {
     }
 
     /// The outward normal of the nearest piece of the result's boundary to `p`, and the
-    /// distance to it (for given points: `nabla eval --points`).
+    /// distance to it (for given points: `nabla eval --points`). Only the stretches of the
+    /// pieces that bound the result count: a piece's nearest point must itself bound the
+    /// result (not a side shared by two tiles of a union, nor the part of a piece that
+    /// another one removed). The distance is infinite when no piece's nearest point does:
+    /// `p` is then not near the boundary.
     pub fn nearest_normal(&self, p: &[f64]) -> (Vec<f64>, f64) {
         let eps = 1e-7 * self.diameter();
-        let mut best = (vec![0.0; p.len()], f64::INFINITY, false);
+        let mut best = (vec![0.0; p.len()], f64::INFINITY);
         for (piece, flip) in self.pieces() {
-            let (mut n, d) = piece.piece_nearest(p);
-            if flip {
-                n.iter_mut().for_each(|x| *x = -*x);
-            }
-            // A piece whose boundary there bounds the result beats a nearer one that does
-            // not (a hole's side inside another piece).
-            let step = |s: f64| -> Vec<f64> { p.iter().zip(&n).map(|(x, v)| x + s * v).collect() };
-            let bounds = self.contains(&step(-eps)) && !self.contains(&step(eps));
-            if (bounds && !best.2) || (bounds == best.2 && d < best.1) {
-                best = (n, d, bounds);
+            let (n, q, d) = piece.oriented_nearest(flip, p);
+            if d < best.1 && bounds(self, &q, &n, eps) {
+                best = (n, d);
             }
         }
-        (best.0, best.1)
+        best
     }
 
-    fn piece_nearest(&self, p: &[f64]) -> (Vec<f64>, f64) {
+    /// A primitive's outward normal at its boundary point nearest `p` (reversed for a
+    /// piece subtracted an odd number of times), that point, and its distance from `p`.
+    fn oriented_nearest(&self, flip: bool, p: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+        let (mut n, q) = self.piece_nearest(p);
+        let d = dist(p, &q);
+        if flip {
+            n.iter_mut().for_each(|x| *x = -*x);
+        }
+        (n, q, d)
+    }
+
+    /// A primitive's outward normal at its boundary point nearest `p`, and that point.
+    fn piece_nearest(&self, p: &[f64]) -> (Vec<f64>, Vec<f64>) {
         match self {
             Region::Box { lo, hi } => {
                 // The nearest face: the distance to the face itself, not to its plane.
-                let mut best = (vec![0.0; p.len()], f64::INFINITY);
-                let out = |j: usize| (lo[j] - p[j]).max(p[j] - hi[j]).max(0.0);
+                let inside: Vec<f64> = (0..p.len()).map(|j| p[j].clamp(lo[j], hi[j])).collect();
+                let mut best = (vec![0.0; p.len()], inside.clone(), f64::INFINITY);
                 for i in 0..p.len() {
-                    let across: f64 = (0..p.len())
-                        .filter(|&j| j != i)
-                        .map(|j| out(j).powi(2))
-                        .sum();
                     for (end, sign) in [(lo[i], -1.0), (hi[i], 1.0)] {
-                        let d = ((p[i] - end).powi(2) + across).sqrt();
-                        if d < best.1 {
+                        let mut q = inside.clone();
+                        q[i] = end;
+                        let d = dist(p, &q);
+                        if d < best.2 {
                             let mut n = vec![0.0; p.len()];
                             n[i] = sign;
-                            best = (n, d);
+                            best = (n, q, d);
                         }
                     }
                 }
-                best
+                (best.0, best.1)
             }
             Region::Ball { center, r } => {
                 let d = dist(p, center);
-                let n = p
-                    .iter()
-                    .zip(center)
-                    .map(|(a, c)| (a - c) / d.max(f64::MIN_POSITIVE))
-                    .collect();
-                (n, (d - r).abs())
+                let n: Vec<f64> = match d > 0.0 {
+                    true => p.iter().zip(center).map(|(a, c)| (a - c) / d).collect(),
+                    false => (0..p.len()).map(|i| f64::from(i == 0)).collect(),
+                };
+                let q = center.iter().zip(&n).map(|(c, v)| c + r * v).collect();
+                (n, q)
             }
             Region::Polygon(v) => {
                 let ccw = signed_area(v) > 0.0;
-                let mut best = (vec![0.0; 2], f64::INFINITY);
+                let mut best = (vec![0.0; 2], vec![0.0; 2], f64::INFINITY);
                 for (a, b) in edges(v) {
-                    let d = segment_dist(&a, &b, p);
-                    if d < best.1 {
-                        best = (edge_normal(&a, &b, ccw), d);
+                    let q = segment_nearest(&a, &b, p);
+                    let d = dist(p, &q);
+                    if d < best.2 {
+                        best = (edge_normal(&a, &b, ccw), q, d);
                     }
                 }
-                best
+                (best.0, best.1)
             }
             _ => unreachable!("pieces are primitives"),
         }
@@ -370,9 +378,11 @@ impl<'a> Pieces<'a> {
     }
 
     /// One candidate of [`Region::sample_boundary`]: a point uniform on the pieces'
-    /// boundaries, kept when it bounds `region`. A stretch shared by several pieces (two
-    /// rectangles with a common side) is kept only from the first of them, so it is not
-    /// drawn twice as often.
+    /// boundaries, kept when it bounds `region`. A stretch shared by several pieces that
+    /// bound the result there (two rectangles with a common side, a notch's side on a
+    /// tile's) is kept only from the first of them, so it is not drawn twice as often; an
+    /// earlier piece through the point whose own side there does not bound the result (it
+    /// faces into the domain) does not count, or the stretch would be drawn from no piece.
     fn candidate(&self, region: &Region, rng: &mut Rng) -> Option<BoundaryPoint> {
         let mut u = rng.uniform() * self.total;
         let k = (self.measures.iter())
@@ -386,17 +396,23 @@ impl<'a> Pieces<'a> {
         if flip {
             bp.normal.iter_mut().for_each(|n| *n = -*n);
         }
-        let step = |s: f64| -> Vec<f64> {
-            bp.x.iter()
-                .zip(&bp.normal)
-                .map(|(x, n)| x + s * n)
-                .collect()
-        };
         let eps = self.eps;
-        let shared = (self.pieces[..k].iter()).any(|(q, _)| q.sdf(&bp.x).abs() <= eps);
-        let bounds = region.contains(&step(-eps)) && !region.contains(&step(eps));
-        (!shared && bounds).then_some(bp)
+        if !bounds(region, &bp.x, &bp.normal, eps) {
+            return None;
+        }
+        let shared = (self.pieces[..k].iter()).any(|&(q, flip)| {
+            let (n, _, d) = q.oriented_nearest(flip, &bp.x);
+            d <= eps && bounds(region, &bp.x, &n, eps)
+        });
+        (!shared).then_some(bp)
     }
+}
+
+/// Whether the surface through `x` with outward normal `n` bounds `region` there: a step
+/// of `eps` against `n` is inside and one along it is not.
+fn bounds(region: &Region, x: &[f64], n: &[f64], eps: f64) -> bool {
+    let step = |s: f64| -> Vec<f64> { x.iter().zip(n).map(|(x, n)| x + s * n).collect() };
+    region.contains(&step(-eps)) && !region.contains(&step(eps))
 }
 
 /// `a < b`, false when either is NaN.
@@ -511,9 +527,14 @@ fn edge_normal(a: &[f64; 2], b: &[f64; 2], ccw: bool) -> Vec<f64> {
 }
 
 fn segment_dist(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> f64 {
+    dist(p, &segment_nearest(a, b, p))
+}
+
+/// The point of segment `ab` nearest `p`.
+fn segment_nearest(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> Vec<f64> {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let t = (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
-    (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy)
+    vec![a[0] + t * dx, a[1] + t * dy]
 }
 
 /// Distance to the nearest edge, negative inside (even–odd crossing rule).
@@ -675,6 +696,23 @@ impl std::ops::BitAnd for Region {
     }
 }
 
+/// A shape so small against its coordinates that f64 cannot tell its inside from its
+/// outside (a disk of radius 1e-12 at 0.5): the boundary test's step of 1e-7 of its
+/// diameter must move a coordinate by more than its rounding, or every boundary point is
+/// refused and the points come out NaN.
+fn resolvable(shape: &Region) -> Result<(), String> {
+    let (lo, hi) = shape.bbox();
+    let size = (lo.iter().chain(&hi)).fold(0.0f64, |m, x| m.max(x.abs()));
+    let d = shape.diameter();
+    match d >= 1e-8 * size {
+        true => Ok(()),
+        false => Err(format!(
+            "the shape is {d:.3e} across at coordinates up to {size:.3e}: too small to \
+             resolve in f64 (it must be at least 1e-8 of its coordinates' size)"
+        )),
+    }
+}
+
 /// Why a shape cannot be a domain over coordinates with these intervals: a degenerate or
 /// self-intersecting piece, the wrong number of coordinates, a shape reaching outside the
 /// intervals, an empty result, or one too thin in its bounding box to sample by rejection.
@@ -701,18 +739,27 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
             ));
         }
     }
+    resolvable(shape)?;
     if shape.direct() {
         // a checked box or ball is not empty and is sampled without rejection
         return Ok(());
     }
-    let occupancy = shape.occupancy(20_000);
-    if occupancy == 0.0 || shape.sample_boundary(&mut Rng::new(1)).is_none() {
+    const DRAWS: usize = 20_000;
+    let occupancy = shape.occupancy(DRAWS);
+    let boundary = shape.sample_boundary(&mut Rng::new(1)).is_some();
+    if occupancy == 0.0 && !boundary {
         return Err("the shape is empty".into());
     }
     if occupancy < MIN_OCCUPANCY {
+        let fills = match occupancy {
+            0.0 => format!(
+                "less than {:.0e} (none of {DRAWS} draws)",
+                1.0 / DRAWS as f64
+            ),
+            f => format!("{f:.1e}"),
+        };
         return Err(format!(
-            "the shape fills {:.1e} of its bounding box, too little to sample by rejection",
-            occupancy
+            "the shape fills {fills} of its bounding box, too little to sample by rejection"
         ));
     }
     let kept = shape.boundary_occupancy(20_000);

@@ -416,6 +416,13 @@ impl Problem {
         for (i, r) in rows.iter_mut().enumerate() {
             let x: Vec<f64> = d.coords.iter().map(|&k| r[k]).collect();
             let (n, dist) = d.shape.nearest_normal(&x);
+            if dist.is_infinite() {
+                return Err(format!(
+                    "point set `{set}` row {i}: the point is not near the boundary of \
+                     domain `{}` (a side there is shared by pieces of the shape or removed)",
+                    d.name
+                ));
+            }
             if dist.is_nan() || dist > tol {
                 return Err(format!(
                     "point set `{set}` row {i}: the point is {dist:.3e} from the boundary of \
