@@ -317,8 +317,8 @@ fn a_shared_stretch_is_drawn_from_a_piece_that_bounds_the_result() {
         }
     }
     // x = 1 bounds the intersection; the first piece through it faces into the domain.
-    let both =
-        rect([1.0, 2.0], [0.0, 1.0]) + rect([0.0, 1.0], [0.0, 1.0]) & rect([0.0, 1.0], [0.0, 1.0]);
+    let both = (rect([1.0, 2.0], [0.0, 1.0]) + rect([0.0, 1.0], [0.0, 1.0]))
+        & rect([0.0, 1.0], [0.0, 1.0]);
     let mut rng = Rng::new(13);
     let pts: Vec<_> = (0..n)
         .map(|_| both.sample_boundary(&mut rng).unwrap())
