@@ -27,6 +27,15 @@ impl Backend {
             _ => None,
         }
     }
+
+    /// The command line's name of the backend (what [`Backend::parse`] reads).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Interp => "interp",
+            Backend::Cranelift => "cpu",
+            Backend::OpenCl => "opencl",
+        }
+    }
 }
 
 /// The steps `fd=H` accepts.

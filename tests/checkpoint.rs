@@ -202,6 +202,16 @@ fn a_checkpoint_of_another_run_is_refused_naming_what_differs() {
         .resume(dir.path());
     let e = nabla::train(&problem(), &other).err().unwrap().to_string();
     assert!(e.contains("--no-geodesic") && e.contains("lm steps"), "{e}");
+    // optimizers and backends by their command-line names
+    let other = training(OptimizerKind::AdamLm, 6)
+        .backend(nabla::Backend::Interp)
+        .resume(dir.path());
+    let e = nabla::train(&problem(), &other).err().unwrap().to_string();
+    assert!(
+        e.contains("--optimizer: the checkpoint has lm, this run adam+lm")
+            && e.contains("--backend: the checkpoint has cpu, this run interp"),
+        "{e}"
+    );
     let t = training(OptimizerKind::Adam, 10).resume(dir.path().join("nothing"));
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();
     assert!(e.contains("no checkpoint there"), "{e}");

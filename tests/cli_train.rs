@@ -175,7 +175,8 @@ fn turning_geodesic_acceleration_off_is_for_levenberg_marquardt() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("geodesic acceleration is a step of Levenberg-Marquardt"),
+        stderr.contains("geodesic acceleration is a step of Levenberg-Marquardt")
+            && stderr.contains("not adam+lbfgs"),
         "{stderr}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -758,5 +759,18 @@ fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
     assert!(
         (printed - rel).abs() <= 0.051 * rel,
         "printed {printed}, recomputed {rel}"
+    );
+    // a closed form that is 0 everywhere: the error printed is absolute, and says so
+    let zero = write_problem(dir.path(), &src.replace("x * log(x)", "0 * x"));
+    let out = nabla()
+        .arg("train")
+        .arg(&zero)
+        .args(["--steps", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(" (absolute: exact u is 0 at every point)\n"),
+        "{stdout}"
     );
 }

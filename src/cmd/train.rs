@@ -37,8 +37,9 @@ pub struct Args {
     /// Adam's learning rate (positive).
     #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
     pub lr: f64,
-    /// Exponential decay of Adam's learning rate: it reaches `lr × F` at the last Adam
-    /// step, F in (0, 1] (1: constant).
+    /// Exponential decay of Adam's learning rate: step s of n (from 0) takes
+    /// `lr × F^(s/n)`, so the rate reaches `lr × F` as the last step ends; F in (0, 1] (1:
+    /// constant).
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = flags::fraction)]
     pub lr_decay: f64,
     /// Seed of the point sampling; also added to every net's initialisation seed.
@@ -73,8 +74,9 @@ pub struct Args {
     /// directory every N steps and when it ends or is stopped, for `--resume`.
     #[arg(long, value_name = "N", value_parser = flags::positive_count)]
     pub checkpoint_every: Option<u64>,
-    /// Continue the run saved in DIR by `--checkpoint-every`, with the flags it started
-    /// with; it goes on as if never interrupted. Writes into DIR unless `--out` is given.
+    /// Continue the run saved in DIR by `--checkpoint-every`; give the flags it started
+    /// with again (they are checked, not restored: a difference is refused, each named).
+    /// It goes on as if never interrupted. Writes into DIR unless `--out` is given.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Causal training of a time-dependent problem with causality parameter EPS (e.g. 1):

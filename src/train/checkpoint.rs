@@ -88,11 +88,8 @@ impl RunKey {
             cmp(what, self.definition.clone(), saved.definition.clone());
         }
         cmp("params", layout(&self.params), layout(&saved.params));
-        cmp(
-            "--optimizer",
-            self.optimizer.clone(),
-            saved.optimizer.clone(),
-        );
+        let (a, b) = (&self.optimizer, &saved.optimizer);
+        cmp("--optimizer", cli_name(a), cli_name(b));
         cmp("--steps", self.steps.to_string(), saved.steps.to_string());
         let (a, b) = (self.adam_steps, saved.adam_steps);
         cmp("Adam steps", a.to_string(), b.to_string());
@@ -103,7 +100,11 @@ impl RunKey {
         let every = |r: Option<usize>| r.map_or("none".into(), |n| n.to_string());
         cmp("--resample", every(self.resample), every(saved.resample));
         cmp("--dtype", self.dtype.clone(), saved.dtype.clone());
-        cmp("--backend", self.backend.clone(), saved.backend.clone());
+        cmp(
+            "--backend",
+            cli_name(&self.backend),
+            cli_name(&saved.backend),
+        );
         cmp("--derivs", self.derivs.clone(), saved.derivs.clone());
         cmp("processes", self.ranks.to_string(), saved.ranks.to_string());
         let causal = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
@@ -119,6 +120,23 @@ impl RunKey {
         cmp("lm steps", on(a).to_string(), on(b).to_string());
         out
     }
+}
+
+/// An optimizer's or backend's name as the command line spells it: checkpoints written
+/// before the keys held those names recorded the program's own (`AdamLbfgs`, `cranelift`).
+fn cli_name(s: &str) -> String {
+    let name = match s {
+        "Adam" => "adam",
+        "Lbfgs" => "lbfgs",
+        "AdamLbfgs" => "adam+lbfgs",
+        "Lm" => "lm",
+        "AdamLm" => "adam+lm",
+        "Ssbfgs" => "ssbfgs",
+        "cranelift" => "cpu",
+        "opencl" => "opencl",
+        other => other,
+    };
+    name.to_string()
 }
 
 fn layout(params: &[(String, usize)]) -> String {

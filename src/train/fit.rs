@@ -243,8 +243,8 @@ impl Training {
         if !self.geodesic && !self.optimizer.uses_jacobian() {
             return bad(format!(
                 "geodesic acceleration is a step of Levenberg-Marquardt: turning it off \
-                 (--no-geodesic) is for lm and adam+lm, not {:?}",
-                self.optimizer
+                 (--no-geodesic) is for lm and adam+lm, not {}",
+                self.optimizer.name()
             ));
         }
         if self.checkpoint_every.is_some() && self.out_dir().is_none() {
@@ -301,7 +301,7 @@ impl Training {
             params: (layout.split(theta))
                 .map(|(n, v)| (n.to_string(), v.len()))
                 .collect(),
-            optimizer: format!("{:?}", o.optimizer),
+            optimizer: o.optimizer.name().to_string(),
             steps: o.steps,
             adam_steps: o.adam_steps(),
             lr: o.lr,
@@ -309,7 +309,7 @@ impl Training {
             seed: o.seed,
             resample: o.resample,
             dtype: c.dtype.name().to_string(),
-            backend: format!("{:?}", c.backend).to_lowercase(),
+            backend: c.backend.name().to_string(),
             derivs: c.derivs.map_or("auto".into(), |m| m.name()),
             ranks,
             causal: (self.causal.as_ref())

@@ -117,15 +117,26 @@ impl<'a> Report<'a> {
     }
 
     /// What the `rel_l2` line of `output` adds when its exact solution is not finite at
-    /// some grid points (and so they are left out of the error), else nothing.
+    /// some grid points (they are left out of the error), or is zero at all the others
+    /// (the error is then absolute, as [`super::accuracy::rel_l2`] says); else nothing.
     fn unmeasured_note(&self, output: &str) -> String {
-        let field = (self.reference.iter().chain(&self.fields)).find(|f| f.output == output);
-        let Some(f) = field.filter(|f| f.unmeasured() > 0) else {
+        let field = (self.reference.iter()).find(|f| f.output == output);
+        let (f, what) = match field {
+            Some(f) => (f, "the reference"),
+            None => match self.fields.iter().find(|f| f.output == output) {
+                Some(f) => (f, "exact"),
+                None => return String::new(),
+            },
+        };
+        let Some(exact) = f.exact.as_deref() else {
             return String::new();
         };
         let n = f.pred.len();
+        let zero = exact.iter().all(|e| *e == 0.0 || !e.is_finite());
         match f.unmeasured() {
             k if k == n => format!(" (exact {output} is not finite at any of the {n} grid points)"),
+            _ if zero => format!(" (absolute: {what} {output} is 0 at every point)"),
+            0 => String::new(),
             k => format!(
                 " on {} of {n} grid points (exact {output} is not finite at the others)",
                 n - k

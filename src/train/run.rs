@@ -44,6 +44,18 @@ impl OptimizerKind {
         }
     }
 
+    /// The command line's name (what [`OptimizerKind::parse`] reads).
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Lbfgs => "lbfgs",
+            OptimizerKind::AdamLbfgs => "adam+lbfgs",
+            OptimizerKind::Lm => "lm",
+            OptimizerKind::AdamLm => "adam+lm",
+            OptimizerKind::Ssbfgs => "ssbfgs",
+        }
+    }
+
     /// Whether the optimizer needs the residual Jacobian ([`Model::add_jacobian`]).
     pub fn uses_jacobian(self) -> bool {
         matches!(self, OptimizerKind::Lm | OptimizerKind::AdamLm)
