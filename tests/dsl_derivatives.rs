@@ -207,3 +207,172 @@ fn cpu_backend_agrees_with_the_interpreter_on_loss_and_gradient() {
         }
     }
 }
+
+/// `x.pow(2.0)` and `x.pow(3.0)` at 0 and at a negative base, by every exact method: the
+/// real power differentiates through `log x` (NaN at 0 and below), so a whole exponent is
+/// the integer power. Closed forms: `d/dx x² = 2x`, `d²/dx² x² = 2`, `d³/dx³ x³ = 6`, and
+/// `Δ (x² + y²)²` = `16 (x² + y²)` (0 at the origin).
+#[test]
+fn whole_real_powers_differentiate_at_zero_and_below() {
+    let xs = [0.0, 0.5, -0.5];
+    let methods = [
+        Method::Auto,
+        Method::Forward,
+        Method::Taylor,
+        Method::Collapsed,
+        Method::Reverse,
+    ];
+    for m in methods {
+        let d1 = eval1(&xs, |_, x| diff_with(m, 1, |x| x.pow(2.0), x));
+        let d2 = eval1(&xs, |_, x| diff_with(m, 2, |x| x.pow(2.0), x));
+        let d3 = eval1(&xs, |_, x| diff_with(m, 3, |x| x.pow(3.0), x));
+        assert_eq!(d1, vec![0.0, 1.0, -1.0], "{m:?}");
+        assert_eq!(d2, vec![2.0; 3], "{m:?}");
+        assert_eq!(d3, vec![6.0; 3], "{m:?}");
+    }
+    let b = Builder::new();
+    let x = b.input("x", 2);
+    let y = b.input("y", 2);
+    b.output("lap", laplacian_of((x * x + y * y).pow(2.0), &[x, y]));
+    b.output("v", x.pow(2.0));
+    let g = b.finish().unwrap();
+    let out = run(
+        &g,
+        &[("x".into(), vec![0.0, 0.5]), ("y".into(), vec![0.0, -1.0])],
+    );
+    assert_eq!(out["lap"], vec![0.0, 16.0 * 1.25]);
+    assert_eq!(out["v"], vec![0.0, 0.25]);
+    // a power that is not whole keeps the real power (NaN below 0, as `powf`)
+    let half = eval1(&[-0.5, 4.0], |_, x| x.pow(0.5));
+    assert!(half[0].is_nan() && half[1] == 2.0, "{half:?}");
+}
+
+/// A per-point Jacobian is with respect to parameters: asked for an input (which it gave
+/// as zeros), compiling says so.
+#[test]
+fn a_jacobian_with_respect_to_an_input_is_refused() {
+    let b = Builder::new();
+    let x = b.input("x", 3);
+    b.output("j", jacobian(x * x, &[x])[0]);
+    let g = b.finish().unwrap();
+    let e = compile(&g, &Options::interp())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("`x` is an input") && e.contains("parameters"),
+        "{e}"
+    );
+}
+
+/// The first error `finish` reports for a program traced by `f`.
+fn traced_error(f: impl for<'g> Fn(&'g Builder, Var<'g>, Var<'g>)) -> String {
+    let b = Builder::new();
+    let x = b.input("x", 2);
+    let y = b.input("y", 2);
+    f(&b, x, y);
+    b.finish().expect_err("an error").to_string()
+}
+
+/// Values of another builder, lists that do not match, a variable or an output name given
+/// twice: errors at `finish`, where they computed something else (`x + w` took the node of
+/// `w`'s id in this graph, `jvp` and the sampled Laplacian dropped terms, `at` kept the
+/// last value, a second output replaced the first).
+#[test]
+fn misused_operators_are_errors_not_other_numbers() {
+    let other = Builder::new();
+    let _z = other.input("z", 2);
+    let w = other.input("w", 2);
+    let foreign = |what: &str, e: String| {
+        assert!(e.contains(what) && e.contains("another Builder"), "{e}");
+    };
+    foreign("add", traced_error(|b, x, _| b.output("o", x + w)));
+    foreign("output `o`", traced_error(|b, _, _| b.output("o", w)));
+    foreign(
+        "partial",
+        traced_error(|b, x, _| b.output("o", partial(x * x, w))),
+    );
+    foreign(
+        "grad",
+        traced_error(|b, x, _| b.output("o", grad((x * x).sum(), &[w])[0])),
+    );
+    foreign(
+        "diff",
+        traced_error(|b, x, _| b.output("o", diff(|_| w, x))),
+    );
+    foreign(
+        "matmul",
+        traced_error(|b, x, _| b.output("o", x.matmul(w, true, false))),
+    );
+    foreign(
+        "concat",
+        traced_error(|b, x, _| b.output("o", concat(&[x, w], 1))),
+    );
+    let usage = |want: &str, e: String| assert!(e.contains(want), "{e}");
+    usage(
+        "jvp: 2 variables and 1 tangents",
+        traced_error(|b, x, y| b.output("o", jvp(x * y, &[x, y], &[x]))),
+    );
+    usage(
+        "a probe has 1 entries for 2 variables",
+        traced_error(|b, x, y| {
+            let s = b.constant(1.0);
+            b.output("o", laplacian_sampled(x * x + y * y, &[x, y], &[vec![s]]))
+        }),
+    );
+    usage(
+        "no probe directions",
+        traced_error(|b, x, y| b.output("o", laplacian_sampled(x * y, &[x, y], &[]))),
+    );
+    usage(
+        "is listed twice",
+        traced_error(|b, x, _| b.output("o", laplacian_of(x.powi(3), &[x, x]))),
+    );
+    usage(
+        "at: variable",
+        traced_error(|b, x, _| b.output("o", at(x * x, &[(x, x + 1.0), (x, x + 2.0)]))),
+    );
+    usage(
+        "output `o`: named twice",
+        traced_error(|b, x, y| {
+            b.output("o", x);
+            b.output("o", y)
+        }),
+    );
+    usage(
+        "jvp: 0 variables",
+        traced_error(|b, x, _| b.output("o", jvp(x, &[], &[]))),
+    );
+}
+
+/// `output` before any run, or past the last output: the same panic on every backend,
+/// saying which (the interpreter panicked on an index, the JIT returned zeros).
+#[test]
+fn reading_an_output_before_a_run_or_past_the_last_panics_alike_everywhere() {
+    let b = Builder::new();
+    let x = b.input("x", 2);
+    b.output("o", x * x + 1.0);
+    let g = b.finish().unwrap();
+    for opts in [
+        Options::interp(),
+        Options::new(Backend::Cranelift, DType::F64, None),
+    ] {
+        let mut exe = compile(&g, &opts).unwrap();
+        exe.set("x", &[0.3, 0.7]).unwrap();
+        let message = |r: std::thread::Result<Vec<f64>>| -> String {
+            let e = r.expect_err("a panic");
+            (e.downcast_ref::<String>().cloned())
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        };
+        let before = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exe.output(0)));
+        assert_eq!(message(before), "output 0 read before the program has run");
+        exe.run().unwrap();
+        assert_eq!(exe.output(0), vec![1.09, 1.49]);
+        let past = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exe.output(1)));
+        assert_eq!(
+            message(past),
+            "output 1 asked for: the program has 1 outputs"
+        );
+    }
+}

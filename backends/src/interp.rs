@@ -57,10 +57,12 @@ impl Executable for InterpExecutable {
         let vals = interp::eval(&self.graph, &roots, &self.env, self.dtype)
             .map_err(|e| RunError::Backend(e.to_string()))?;
         self.outputs = vals.into_iter().map(|t| t.data).collect();
+        self.leaves.mark_ran();
         Ok(())
     }
 
     fn output(&self, index: usize) -> Vec<f64> {
+        self.leaves.check_output(index, self.graph.outputs().len());
         self.outputs[index].clone()
     }
 }

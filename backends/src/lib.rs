@@ -74,6 +74,12 @@ pub trait Executable: Send {
     /// Evaluates all outputs.
     fn run(&mut self) -> Result<(), RunError>;
     /// Output `index` of the last run, as f64, row-major.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not below the number of outputs, or before the first successful
+    /// [`Executable::run`] (there is no value yet): the same on every backend, with a
+    /// message saying which ([`BoundLeaves::check_output`]).
     fn output(&self, index: usize) -> Vec<f64>;
 }
 
@@ -84,6 +90,8 @@ pub trait Executable: Send {
 pub struct BoundLeaves {
     bindings: Vec<Binding>,
     set: Vec<bool>,
+    /// Whether a run has succeeded, so that outputs hold values.
+    ran: bool,
     /// Position of each binding by name: a program of a 1000-input problem with sampled
     /// operators has ~10⁴ leaves, rebound every step.
     index: HashMap<String, usize>,
@@ -99,8 +107,24 @@ impl BoundLeaves {
         BoundLeaves {
             bindings,
             set,
+            ran: false,
             index,
         }
+    }
+
+    /// Records a successful run: outputs hold values from now on.
+    pub fn mark_ran(&mut self) {
+        self.ran = true;
+    }
+
+    /// The contract of [`Executable::output`]: panics when `index` is not below `count`
+    /// (the number of outputs) or no run has succeeded yet.
+    pub fn check_output(&self, index: usize, count: usize) {
+        assert!(
+            index < count,
+            "output {index} asked for: the program has {count} outputs"
+        );
+        assert!(self.ran, "output {index} read before the program has run");
     }
 
     /// The leaves, in order.

@@ -117,8 +117,20 @@ pub struct Layer {
 
 impl Mlp {
     /// An MLP with these widths (`[in, hidden..., out]`) and activation.
+    ///
+    /// # Panics
+    ///
+    /// With fewer than two widths or a width of 0 (a layer of no units makes the net
+    /// constant): the widths are the program's own, not input data.
     pub fn new(widths: &[usize], act: Act) -> Mlp {
-        assert!(widths.len() >= 2, "an MLP needs input and output widths");
+        assert!(
+            widths.len() >= 2,
+            "an MLP needs input and output widths, got {widths:?}"
+        );
+        assert!(
+            widths.iter().all(|&w| w > 0),
+            "an MLP's widths must be positive, got {widths:?}"
+        );
         Mlp {
             widths: widths.to_vec(),
             act,

@@ -449,10 +449,12 @@ impl Executable for CraneliftExecutable {
             Rt::F32(r) => r.run(),
             Rt::F64(r) => r.run(),
         }
+        self.leaves.mark_ran();
         Ok(())
     }
 
     fn output(&self, index: usize) -> Vec<f64> {
+        self.leaves.check_output(index, self.program.outputs.len());
         let b = self.program.outputs[index].1;
         match &self.rt {
             Rt::F32(r) => r.get(b),

@@ -322,10 +322,13 @@ impl Executable for OpenClExecutable {
         let backend = |e: Error| RunError::Backend(e.to_string());
         let events = self.rt.launch_all().map_err(backend)?;
         self.record_times(&events).map_err(backend)?;
-        self.read_outputs().map_err(backend)
+        self.read_outputs().map_err(backend)?;
+        self.leaves.mark_ran();
+        Ok(())
     }
 
     fn output(&self, index: usize) -> Vec<f64> {
+        self.leaves.check_output(index, self.outputs.len());
         self.outputs[index].clone()
     }
 }

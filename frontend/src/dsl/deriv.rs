@@ -114,13 +114,16 @@ pub fn diff_with<'g>(
     let level = b.fresh_level();
     let z = b.bound(level, 0, x);
     let body = f(z);
+    let Some(body) = b.own(body, "diff") else {
+        return x;
+    };
     let d = b.add(
         Op::Diff {
             level,
             order,
             method,
         },
-        &[body.id, z.id],
+        &[body, z.id],
         "diff",
     );
     at(d, &[(z, x)])
@@ -149,6 +152,9 @@ pub fn partials<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
 /// `∂ⁿ expr / ∂vⁿ`, expanded by `method`.
 pub fn partial_with<'g>(method: Method, order: u8, expr: Var<'g>, v: Var<'g>) -> Var<'g> {
     let b = expr.b;
+    let Some(v) = b.own(v, "partial derivative") else {
+        return expr;
+    };
     let level = b.fresh_level();
     b.add(
         Op::Diff {
@@ -156,7 +162,7 @@ pub fn partial_with<'g>(method: Method, order: u8, expr: Var<'g>, v: Var<'g>) ->
             order,
             method,
         },
-        &[expr.id, v.id],
+        &[expr.id, v],
         "partial derivative",
     )
 }
@@ -166,13 +172,21 @@ pub fn laplacian<'g>(f: impl FnOnce(&[Var<'g>]) -> Var<'g>, xs: &[Var<'g>]) -> V
     laplacian_with(Method::Auto, f, xs)
 }
 
-/// The Laplacian of a closure, expanded by `method`.
+/// The Laplacian of a closure, expanded by `method`. Each argument is a variable of its
+/// own, even where `xs` lists one value twice.
+///
+/// # Panics
+///
+/// When `xs` is empty: there is no variable, and no builder to record the error.
 pub fn laplacian_with<'g>(
     method: Method,
     f: impl FnOnce(&[Var<'g>]) -> Var<'g>,
     xs: &[Var<'g>],
 ) -> Var<'g> {
-    let b = xs[0].b;
+    let b = xs.first().expect("a Laplacian over no variables").b;
+    if b.own_all(xs, "laplacian").is_none() {
+        return xs[0];
+    }
     let level = b.fresh_level();
     let zs: Vec<Var<'g>> = (xs.iter().enumerate())
         .map(|(i, &x)| b.bound(level, i, x))
@@ -188,17 +202,31 @@ pub fn laplacian_of<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
     laplacian_of_with(Method::Auto, expr, vs)
 }
 
-/// The Laplacian of an expression, expanded by `method`.
+/// The Laplacian of an expression, expanded by `method`. A variable listed twice is an
+/// error (it would count `∂²/∂v²` twice), as `lap(u; x, x)` is in a problem file.
 pub fn laplacian_of_with<'g>(method: Method, expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
+    if twice(expr.b, vs, "laplacian").is_some() {
+        return expr;
+    }
     let level = expr.b.fresh_level();
     lap_node(method, level, expr, vs)
 }
 
 fn lap_node<'g>(method: Method, level: Level, body: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
-    let mut args = vec![body.id];
-    args.extend(vs.iter().map(|v| v.id));
-    body.b
-        .add(Op::Laplacian { level, method }, &args, "laplacian")
+    let b = body.b;
+    let (Some(body_id), Some(ids)) = (b.own(body, "laplacian"), b.own_all(vs, "laplacian")) else {
+        return body;
+    };
+    let mut args = vec![body_id];
+    args.extend(ids);
+    b.add(Op::Laplacian { level, method }, &args, "laplacian")
+}
+
+/// Records that a variable of `vs` is listed twice, if one is (`Some(())`).
+fn twice(b: &Builder, vs: &[Var<'_>], what: &str) -> Option<()> {
+    let k = (1..vs.len()).find(|&k| vs[..k].iter().any(|v| v.id == vs[k].id))?;
+    b.usage::<()>(what, format!("variable {} is listed twice", vs[k].id));
+    Some(())
 }
 
 /// An unbiased estimate of the Laplacian `Σᵢ ∂²expr/∂vᵢ²` from random probe directions
@@ -209,11 +237,28 @@ fn lap_node<'g>(method: Method, level: Level, body: Var<'g>, vs: &[Var<'g>]) -> 
 /// `d²/dt² expr(v + t·sₖ)` at `t = 0`, a derivative instance with a level of its own, so
 /// its cost is that of three forward passes whatever the number of variables, where the
 /// exact Laplacian carries one tangent per variable.
+///
+/// No variables, no probes, or a probe with another number of entries than `vs` are
+/// errors at [`Builder::finish`].
 pub fn laplacian_sampled<'g>(expr: Var<'g>, vs: &[Var<'g>], probes: &[Vec<Var<'g>>]) -> Var<'g> {
+    let b = expr.b;
+    let what = "sampled Laplacian";
+    if vs.is_empty() {
+        return b.usage(what, "no variables").unwrap_or(expr);
+    }
+    if probes.is_empty() {
+        return b.usage(what, "no probe directions").unwrap_or(expr);
+    }
+    if let Some(s) = probes.iter().find(|s| s.len() != vs.len()) {
+        let reason = format!("a probe has {} entries for {} variables", s.len(), vs.len());
+        return b.usage(what, reason).unwrap_or(expr);
+    }
+    if twice(b, vs, what).is_some() {
+        return expr;
+    }
     let terms = probes.iter().map(|s| along_twice(expr, vs, s));
-    let sum = terms.reduce(|a, t| a + t);
-    let sum = sum.unwrap_or_else(|| expr.b.constant(f64::NAN));
-    sum * (1.0 / probes.len().max(1) as f64)
+    let sum = terms.reduce(|a, t| a + t).unwrap_or(expr);
+    sum * (1.0 / probes.len() as f64)
 }
 
 /// `sᵀ H s = d²/dt² expr(v + t·s)` at `t = 0`: the line through the point along `s`,
@@ -229,7 +274,10 @@ fn along_twice<'g>(expr: Var<'g>, vs: &[Var<'g>], s: &[Var<'g>]) -> Var<'g> {
         order: 2,
         method: Method::Taylor,
     };
-    let d2 = b.add(op, &[on_line.id, t.id], "sampled Laplacian term");
+    let Some(on_line) = b.own(on_line, "sampled Laplacian") else {
+        return expr;
+    };
+    let d2 = b.add(op, &[on_line, t.id], "sampled Laplacian term");
     at(d2, &[(t, b.constant(0.0))])
 }
 
@@ -244,9 +292,14 @@ pub fn hessian<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Vec<Vec<Var<'g>>> {
 }
 
 /// The Jacobian-vector product `Σᵢ ∂expr/∂vᵢ · tᵢ` (tangents `ts` broadcast pointwise).
+/// As many tangents as variables, at least one.
 pub fn jvp<'g>(expr: Var<'g>, vs: &[Var<'g>], ts: &[Var<'g>]) -> Var<'g> {
+    if vs.is_empty() || vs.len() != ts.len() {
+        let reason = format!("{} variables and {} tangents", vs.len(), ts.len());
+        return expr.b.usage("jvp", reason).unwrap_or(expr);
+    }
     let mut terms = vs.iter().zip(ts).map(|(&v, &t)| partial(expr, v) * t);
-    let first = terms.next().expect("jvp needs at least one variable");
+    let first = terms.next().unwrap_or(expr);
     terms.fold(first, |acc, t| acc + t)
 }
 
@@ -262,7 +315,10 @@ pub fn grad<'g>(loss: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized)) -> Vec<Var<'g>>
     let level = b.fresh_level();
     wrt.as_vars()
         .into_iter()
-        .map(|p| b.add(Op::Grad { level }, &[loss.id, p.id], "grad"))
+        .map(|p| match b.own(p, "grad") {
+            Some(p) => b.add(Op::Grad { level }, &[loss.id, p], "grad"),
+            None => loss,
+        })
         .collect()
 }
 
@@ -276,7 +332,10 @@ pub fn jacobian<'g>(f: Var<'g>, wrt: &(impl AsVars<'g> + ?Sized)) -> Vec<Var<'g>
     let level = b.fresh_level();
     wrt.as_vars()
         .into_iter()
-        .map(|p| b.add(Op::Jacobian { level }, &[f.id, p.id], "jacobian"))
+        .map(|p| match b.own(p, "jacobian") {
+            Some(p) => b.add(Op::Jacobian { level }, &[f.id, p], "jacobian"),
+            None => f,
+        })
         .collect()
 }
 
@@ -292,12 +351,21 @@ pub fn taylor<'g>(f: impl Fn(Var<'g>) -> Var<'g>, x: Var<'g>, order: u8) -> Vec<
 }
 
 /// `expr` with variables replaced by other values, simultaneously, after `expr`'s own
-/// derivatives are taken: `at(partial(u, y), &[(y, x*x)])` is `u_y(x, x²)`.
+/// derivatives are taken: `at(partial(u, y), &[(y, x*x)])` is `u_y(x, x²)`. A variable
+/// given twice is an error (which value would it take?).
 pub fn at<'g>(expr: Var<'g>, subs: &[(Var<'g>, Var<'g>)]) -> Var<'g> {
+    let b = expr.b;
+    let vs: Vec<Var<'g>> = subs.iter().map(|(v, _)| *v).collect();
+    if twice(b, &vs, "at").is_some() {
+        return expr;
+    }
     let mut args = vec![expr.id];
     for (v, a) in subs {
-        args.push(v.id);
+        let (Some(v_id), Some(_)) = (b.own(*v, "at"), b.own(*a, "at")) else {
+            return expr;
+        };
+        args.push(v_id);
         args.push(a.broadcast_to(&v.shape()).id);
     }
-    expr.b.add(Op::At, &args, "at")
+    b.add(Op::At, &args, "at")
 }

@@ -6,7 +6,12 @@
 //! `unsafe`. Arithmetic works with `Var op Var`, `Var op f64` and `f64 op Var`; shapes
 //! broadcast NumPy-style. A construction that cannot be typed (a shape mismatch, a
 //! derivative with respect to something that is not a variable) does not panic: the
-//! builder records the first error and [`Builder::finish`] returns it.
+//! builder records the first error and [`Builder::finish`] returns it. So do arguments
+//! that do not fit together ([`DslError::Usage`]: a `jvp` with more variables than
+//! tangents, a probe of the wrong length, a variable listed twice in `laplacian_of` or
+//! `at`, an output named twice) and a [`Var`] of another builder ([`DslError::Foreign`]),
+//! whose node id would name some other node of this graph. Only an empty list where no
+//! other value names a builder (`concat(&[])`, `laplacian(f, &[])`) panics, saying so.
 //!
 //! Derivative operators take closures or expressions (see [`deriv`]): a closure is traced
 //! at a fresh bound variable of a fresh level, so nesting never confuses perturbations.
@@ -63,6 +68,21 @@ pub enum DslError {
         expected: usize,
         /// The number given.
         found: usize,
+    },
+    /// A value traced by another [`Builder`]: its node id means another node here.
+    #[error("{what}: a value of another Builder (each Builder traces its own graph)")]
+    Foreign {
+        /// What it was used in.
+        what: String,
+    },
+    /// Arguments that do not fit together: lists of different lengths, an empty list, a
+    /// variable listed twice, an output named twice.
+    #[error("{what}: {reason}")]
+    Usage {
+        /// The operation.
+        what: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A sampled operator asked for no directions or for too many.
     #[error("a sampled Laplacian needs between 1 and {max} directions, {k} asked for")]
@@ -221,9 +241,42 @@ impl Builder {
         f(&self.g.borrow())
     }
 
-    /// Names `v` as an output of the traced program.
+    /// Names `v` as an output of the traced program. A name given twice is an error at
+    /// [`Builder::finish`] (the second would replace the first).
     pub fn output(&self, name: &str, v: Var<'_>) {
-        self.g.borrow_mut().set_output(name, v.id);
+        let what = format!("output `{name}`");
+        let Some(id) = self.own(v, &what) else {
+            return;
+        };
+        if self.g.borrow().outputs().iter().any(|(n, _)| n == name) {
+            let reason = "named twice".to_string();
+            return self.fail(DslError::Usage { what, reason });
+        }
+        self.g.borrow_mut().set_output(name, id);
+    }
+
+    /// `v`'s node, when `v` was traced by this builder; otherwise records
+    /// [`DslError::Foreign`] (a node id of another graph names some other node here).
+    pub(crate) fn own(&self, v: Var<'_>, what: &str) -> Option<NodeId> {
+        if std::ptr::eq(v.b, self) {
+            return Some(v.id);
+        }
+        self.fail(DslError::Foreign { what: what.into() });
+        None
+    }
+
+    /// The nodes of `vs`, or `None` (an error recorded) when one is another builder's.
+    pub(crate) fn own_all(&self, vs: &[Var<'_>], what: &str) -> Option<Vec<NodeId>> {
+        vs.iter().map(|v| self.own(*v, what)).collect()
+    }
+
+    /// Records a [`DslError::Usage`] and returns `None`, for `let ... else` checks.
+    pub(crate) fn usage<T>(&self, what: &str, reason: impl Into<String>) -> Option<T> {
+        self.fail(DslError::Usage {
+            what: what.into(),
+            reason: reason.into(),
+        });
+        None
     }
 
     /// Initial values of every param declared so far, in declaration order.

@@ -20,6 +20,9 @@ impl<'g> Var<'g> {
 
     /// An elementwise binary op with NumPy broadcasting of both operands.
     pub fn binary(self, op: BinOp, rhs: Var<'g>) -> Var<'g> {
+        if self.b.own(rhs, op.name()).is_none() {
+            return self;
+        }
         let (sa, sb) = (self.shape(), rhs.shape());
         let Some(s) = Shape::broadcast(&sa, &sb) else {
             self.b.fail(DslError::Build {
@@ -44,10 +47,20 @@ impl<'g> Var<'g> {
         self.b.add(Op::Powi(n), &[self.id], "powi")
     }
 
-    /// `self^e` (real power).
+    /// `self^e` (real power). A whole exponent (at most 1024 in size, given as a number or
+    /// a constant) is [`Var::powi`]: the real power's derivatives go through `log self`,
+    /// which is NaN at `self = 0` where `x^2` has derivatives 0 and 2, and for a negative
+    /// base, where `x^2` has them too.
     pub fn pow(self, e: impl Into<Operand<'g>>) -> Var<'g> {
         let e = e.into().var(self);
-        self.binary(BinOp::Pow, e)
+        let k = self.b.with_graph(|g| match g.op(e.id) {
+            Op::Const { value, .. } if std::ptr::eq(e.b, self.b) => Some(value.get()),
+            _ => None,
+        });
+        match k.and_then(crate::lang::scope::int_exponent) {
+            Some(k) => self.powi(k),
+            None => self.binary(BinOp::Pow, e),
+        }
     }
 
     /// `atan2(self, x)`: the angle of the point `(x, self)` in `(-π, π]`, `self` playing y
@@ -85,8 +98,10 @@ impl<'g> Var<'g> {
 
     /// `op(self) · op(rhs)` where `op` transposes when the flag is set.
     pub fn matmul(self, rhs: Var<'g>, ta: bool, tb: bool) -> Var<'g> {
-        self.b
-            .add(Op::MatMul { ta, tb }, &[self.id, rhs.id], "matmul")
+        let Some(r) = self.b.own(rhs, "matmul") else {
+            return self;
+        };
+        self.b.add(Op::MatMul { ta, tb }, &[self.id, r], "matmul")
     }
 
     /// Entries `start..start+len` of `axis`.
@@ -102,12 +117,19 @@ impl<'g> Var<'g> {
 }
 
 /// Joins values along `axis` (e.g. coordinates `[N,1]` into points `[N,d]` on axis 1).
+///
+/// # Panics
+///
+/// When `parts` is empty: there is nothing to join, and no builder to record the error.
 pub fn concat<'g>(parts: &[Var<'g>], axis: u8) -> Var<'g> {
-    let ids: Vec<_> = parts.iter().map(|p| p.id).collect();
+    let first = *parts.first().expect("concat of no values");
+    let Some(ids) = first.b.own_all(parts, "concat") else {
+        return first;
+    };
     if ids.len() == 1 {
-        return parts[0];
+        return first;
     }
-    parts[0].b.add(Op::Concat(axis), &ids, "concat")
+    first.b.add(Op::Concat(axis), &ids, "concat")
 }
 
 /// A right-hand side that is a value or a number.

@@ -377,7 +377,7 @@ impl Checker<'_> {
         let embed = self.embedding(name, args, &spec);
         let mut widths = vec![embed.width(args.len()).max(1)];
         widths.extend(spec.hidden);
-        widths.push(outs.len());
+        widths.push(outs.len().max(1)); // (no outputs is an error of its own)
         let mlp = Mlp::new(&widths, spec.act);
         if mlp.num_params() > MAX_PARAMS {
             let msg = format!(

@@ -322,9 +322,11 @@ impl ProblemBuilder {
         }
         self.check_net(name, args, K, &spec);
         let embed = self.embedding(name, args, &spec);
+        // (a width of 0 is an error already recorded by `check_net`; 1 keeps tracing)
         let widths: Vec<usize> = (std::iter::once(embed.width(args.len())))
             .chain(spec.hidden.iter().copied())
             .chain(std::iter::once(K))
+            .map(|w| w.max(1))
             .collect();
         let net = self.p.nets.len();
         self.p.nets.push(NetDecl {

@@ -30,6 +30,17 @@ use std::collections::HashMap;
 /// `Err` says why `f` is not point-separable or where a batch-free value is used in a way
 /// the sweep does not lift.
 pub fn per_point(g: &mut Graph, f: NodeId, wrt: &[NodeId]) -> Result<Vec<Tan>, String> {
+    // An input is per point: `∂f[n]/∂x[m]` is diagonal in the points, which the layout
+    // `[N, numel]` of a parameter's rows does not hold (it came out as zeros).
+    for w in wrt {
+        if let Op::Input { name, .. } = g.op(*w) {
+            return Err(format!(
+                "`{name}` is an input (one value per point): a per-point Jacobian is with \
+                 respect to parameters; differentiate with respect to inputs with `diff`, \
+                 `partial` or `grad`"
+            ));
+        }
+    }
     let Some(lo) = wrt.iter().copied().filter(|w| *w <= f).min() else {
         return Ok(vec![None; wrt.len()]);
     };
