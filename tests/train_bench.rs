@@ -45,16 +45,24 @@ fn f64_exact_methods_agree_with_the_interpreter_and_fd_does_not() {
         if r["method"] == "fd" {
             // truncation and rounding: never exact, still close at these steps
             assert!(res > 1e-13 && res < 1e-4, "{r}");
-            assert!(r["h"].as_f64().unwrap() > 0.0);
         } else {
             // exact methods agree with the f64 interpreter to rounding
             assert!(res < 1e-12 && grad < 1e-12, "{r}");
         }
     }
     assert!(!results[0]["chosen"].as_str().unwrap().is_empty());
-    // heat1d's highest order is 2: the usual step is eps^(1/4)
-    let h0 = results[5]["h"].as_f64().unwrap();
-    assert!((h0 - f64::EPSILON.powf(0.25)).abs() < 1e-15, "h = {h0}");
+    // heat1d has u_t (order 1) and u_xx (order 2): the usual steps are one per operator,
+    // eps^(1/3) and eps^(1/4), so the row names no one step; the others are one step on
+    // every operator, ten times and a tenth of eps^(1/4)
+    assert_eq!(results[5]["h"], "per operator");
+    let h = f64::EPSILON.powf(0.25);
+    for (r, want) in [(&results[6], 10.0 * h), (&results[7], h / 10.0)] {
+        let got = r["h"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-15 * want.max(1.0),
+            "h = {got}, want {want}"
+        );
+    }
     let svg = std::fs::read_to_string(out.path().join("fd_error.svg")).unwrap();
     assert!(svg.starts_with("<svg"));
 }
@@ -102,10 +110,11 @@ fn bench_file(path: &str, methods: &str) {
         }
         let (res, grad) = (num(r, "residual_rel_err"), num(r, "grad_rel_err"));
         if r["method"] == "fd" {
-            assert!(
-                num(r, "h") > 0.0 && res.is_finite() && grad.is_finite(),
-                "{r}"
-            );
+            // a step, or "per operator" where the nests' orders differ
+            let step = r["h"]
+                .as_f64()
+                .map_or(r["h"] == "per operator", |h| h > 0.0);
+            assert!(step && res.is_finite() && grad.is_finite(), "{r}");
         } else {
             // exact methods agree with the f64 interpreter to rounding
             assert!(res < 1e-12 && grad < 1e-12, "{path}: {r}");
@@ -144,4 +153,20 @@ bench_files! {
     bench_b6: "benches/problems/B6.nabla", "auto,forward,taylor,collapsed,reverse,fd";
     bench_b7: "benches/problems/B7.nabla", "auto,fd";
     bench_b8: "benches/problems/B8.nabla", "auto,fd";
+}
+
+/// Where every derivative nest has one order (poisson2d: Laplacians, order 2), the usual
+/// step is one step, `eps^(1/4)`, and the row names it.
+#[test]
+fn one_order_names_its_one_step() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/poisson2d.nabla");
+    let a = Command::cargo_bin("nabla")
+        .unwrap()
+        .args(["bench", file, "--points", "16", "--reps", "1", "--json"])
+        .args(["--dtypes", "f64", "--methods", "fd"])
+        .assert()
+        .success();
+    let j: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let h = j["results"][0]["h"].as_f64().expect("a number");
+    assert!((h - f64::EPSILON.powf(0.25)).abs() < 1e-15, "h = {h}");
 }

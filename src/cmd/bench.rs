@@ -12,10 +12,12 @@
 //! runs in tiles too. GFLOP/s is the static FLOP count of the lowered loss+gradient graph
 //! over all points (`passes::ad::flops_per_point`) over the median loss+gradient time.
 //!
-//! Finite differences run at the usual step `eps^(1/(2+k))` (`k` the highest derivative
-//! order in the problem) and at ten times and a tenth of it; with `--out DIR`, a sweep of
-//! steps also writes `fd_error.svg`: the error against the step (the V-shaped curve of
-//! truncation against rounding) next to the exact methods' errors.
+//! Finite differences run at the usual steps, `eps^(1/(2+k))` for each operator with `k`
+//! the total order of its nest (what `--derivs fd` trains with; one step `h` when every
+//! nest has the same order, the row `fd h=per op` when they differ), and at one step ten
+//! times and a tenth of the step of the highest order, on every operator; with `--out
+//! DIR`, a sweep of steps also writes `fd_error.svg`: the error against the step (the
+//! V-shaped curve of truncation against rounding) next to the exact methods' errors.
 //!
 //! A run is silent on standard output until its table; on a terminal, standard error
 //! shows a bar with what is being measured (the reference, each row, each step of the
@@ -30,7 +32,7 @@ use nabla::train::optim::Objective;
 use nabla::train::TrainError;
 use nabla::{parse_derivs, Backend, Options};
 use nabla_frontend::problem::Problem;
-use nabla_ir::{DType, Graph, Method, Num};
+use nabla_ir::{DType, Graph, Method, Num, Op};
 use nabla_passes::ad::flops_per_point;
 use nabla_passes::pipeline;
 use serde_json::{json, Value};
@@ -119,7 +121,8 @@ struct Setup {
     problem: Problem,
     sizes: Vec<(String, usize)>,
     reference: Values,
-    order: usize,
+    /// The lowest and highest total order of the objective's derivative nests.
+    orders: (usize, usize),
     backend: Backend,
     reps: u32,
     threads: Option<usize>,
@@ -279,7 +282,7 @@ impl Setup {
             .map(|(set, n)| (set, n.min(cap)))
             .collect();
         let mut s = Setup {
-            order: max_order(&problem)?,
+            orders: nest_orders(&problem)?,
             problem,
             sizes,
             reference: Values::default(),
@@ -321,9 +324,11 @@ impl Setup {
     fn rows_for(&self, derivs: Option<Method>, dtype: DType) -> Vec<Row> {
         let steps = match derivs {
             Some(Method::FiniteDiff(None)) => {
-                let h = default_step(dtype, self.order);
+                let (lo, hi) = self.orders;
+                let h = default_step(dtype, hi);
                 vec![
-                    (derivs, Some(h)),
+                    // one step for all operators only when their nests have one order
+                    (derivs, (lo == hi).then_some(h)),
                     (fd(h * 10.0), Some(h * 10.0)),
                     (fd(h / 10.0), Some(h / 10.0)),
                 ]
@@ -334,10 +339,7 @@ impl Setup {
         steps
             .into_iter()
             .map(|(derivs, h)| {
-                let what = match h {
-                    Some(h) => format!("fd h={h:.2e} {}", dtype.name()),
-                    None => format!("{} {}", method_name(derivs), dtype.name()),
-                };
+                let what = format!("{} {}", row_name(derivs, h), dtype.name());
                 let outcome = self.meter.step(what, || self.measure(derivs, dtype));
                 Row {
                     derivs,
@@ -408,7 +410,11 @@ impl Setup {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
-        Ok(times[times.len() / 2])
+        let n = times.len();
+        Ok(match n % 2 {
+            1 => times[n / 2],
+            _ => (times[n / 2 - 1] + times[n / 2]) / 2.0,
+        })
     }
 
     /// Residual and gradient errors of fd at `h`, without timing.
@@ -456,14 +462,28 @@ impl Setup {
 /// Steps of the `fd_error.svg` sweep: `10^(-k/2)`, `k = 1..=16`.
 const SWEEP_STEPS: usize = 16;
 
-/// The highest total derivative order of any nest of operators of the objective (a
-/// Laplacian is 2, `lap(lap(u))` 4): the order the usual finite-difference step is for.
-fn max_order(problem: &Problem) -> anyhow::Result<usize> {
+/// The lowest and highest total derivative order of the objective's operators' nests (a
+/// Laplacian is 2, `lap(lap(u))` 4), which the compiler's default steps are chosen for:
+/// `(1, 1)` without derivatives.
+fn nest_orders(problem: &Problem) -> anyhow::Result<(usize, usize)> {
     let sizes = nabla::train::model::sizes(problem);
     let g = problem.objective(&sizes, DType::F64, false)?.graph;
-    // the order of the deepest nest, which the compiler's default steps are chosen for
     let nests = nabla::passes::ad::nest_orders(&g);
-    Ok(nests.into_iter().max().unwrap_or(0).max(1))
+    let ops = (g.ids()).filter(|id| matches!(g.op(*id), Op::Diff { .. } | Op::Laplacian { .. }));
+    let orders: Vec<usize> = ops.map(|id| nests[id.index()]).collect();
+    let lo = orders.iter().copied().min().unwrap_or(1);
+    let hi = orders.iter().copied().max().unwrap_or(1);
+    Ok((lo.max(1), hi.max(1)))
+}
+
+/// A row's name in the table: the method's, with the step of finite differences (`per
+/// op` where each operator takes the default step of its own nest's order).
+fn row_name(derivs: Option<Method>, h: Option<f64>) -> String {
+    match (derivs, h) {
+        (_, Some(h)) => format!("fd h={h:.2e}"),
+        (Some(Method::FiniteDiff(None)), None) => "fd h=per op".into(),
+        _ => method_name(derivs),
+    }
 }
 
 /// `eps^(1/(2+k))`, the step that balances truncation and rounding for order `k`.
@@ -485,10 +505,7 @@ fn table(rows: &[Row]) -> String {
         "grad err"
     );
     for r in rows {
-        let mut name = method_name(r.derivs);
-        if let Some(h) = r.h {
-            name = format!("fd h={h:.2e}");
-        }
+        let mut name = row_name(r.derivs, r.h);
         match &r.outcome {
             Ok(m) => {
                 if let Some(c) = &m.chosen {
@@ -521,8 +538,10 @@ fn to_json(problem: &str, rows: &[Row], threads: Option<usize>) -> Value {
 
 fn row_json(r: &Row) -> Value {
     let mut v = json!({"method": method_name(r.derivs), "dtype": r.dtype.name()});
-    if let Some(h) = r.h {
-        v["h"] = json!(h);
+    match (r.derivs, r.h) {
+        (_, Some(h)) => v["h"] = json!(h),
+        (Some(Method::FiniteDiff(None)), None) => v["h"] = json!("per operator"),
+        _ => {}
     }
     match &r.outcome {
         Ok(m) => {

@@ -1,15 +1,15 @@
-//! A static FLOP count: the cost model that picks derivative methods and the figure the
-//! benchmarks report.
+//! A static FLOP count: the figure `nabla bench` (GFLOP/s) and `nabla dump-ir` (FLOPs per
+//! point) report, counted as the benchmarks' documentation says.
 //!
 //! Counted over the nodes reachable from the outputs: a matrix product `m×k · k×n` costs
-//! `2mnk`; an elementwise op one FLOP per element, a transcendental function
-//! [`TRANSCENDENTAL`] FLOPs; a reduction one per input element; leaves and data movement
-//! (broadcast, reshape, slice, concat) nothing.
+//! `2mnk`; an elementwise op one FLOP per element, transcendental functions (`exp`, `tanh`,
+//! a real power, …) included, as the scheduled program's count does
+//! (`nabla_passes::schedule::Program::flops`); an integer power one per squaring or
+//! multiply; a reduction one per input element; leaves and data movement (broadcast,
+//! reshape, slice, concat) nothing. (Transcendentals weighed 10 until 2026-12-05, which
+//! put `nabla bench`'s count 0.4–0.9% above the documented one on B1–B8.)
 
-use nabla_ir::{BinOp, Graph, NodeId, Op, UnOp};
-
-/// The weight of one evaluation of a transcendental function (exp, log, sin, tanh, …).
-pub const TRANSCENDENTAL: f64 = 10.0;
+use nabla_ir::{Graph, NodeId, Op};
 
 /// The FLOPs of the live graph divided by `batch` (the number of collocation points).
 pub fn flops_per_point(g: &Graph, batch: usize) -> f64 {
@@ -27,11 +27,9 @@ pub fn flops_per_point(g: &Graph, batch: usize) -> f64 {
 pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
     let n = g.shape(id).numel() as f64;
     match g.op(id) {
-        Op::Unary(u) => n * unary_weight(*u),
+        Op::Unary(_) | Op::Binary(_) => n,
         // by repeated squaring
         Op::Powi(k) => n * (32 - k.unsigned_abs().leading_zeros()).max(1) as f64,
-        Op::Binary(BinOp::Pow | BinOp::Atan2) => n * TRANSCENDENTAL,
-        Op::Binary(_) => n,
         Op::Sum(_) | Op::Mean(_) => g.shape(g.args(id)[0]).numel() as f64,
         Op::MatMul { ta, .. } => {
             let a = g.shape(g.args(id)[0]).dims();
@@ -52,21 +50,5 @@ pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
         | Op::Grad { .. }
         | Op::Jacobian { .. }
         | Op::At => 0.0,
-    }
-}
-
-fn unary_weight(u: UnOp) -> f64 {
-    match u {
-        UnOp::Neg | UnOp::Abs | UnOp::Square | UnOp::Recip | UnOp::Sign | UnOp::Sqrt => 1.0,
-        UnOp::Exp
-        | UnOp::Log
-        | UnOp::Sin
-        | UnOp::Cos
-        | UnOp::Tan
-        | UnOp::Tanh
-        | UnOp::Sigmoid
-        | UnOp::Softplus
-        | UnOp::Silu
-        | UnOp::Gelu => TRANSCENDENTAL,
     }
 }

@@ -84,7 +84,7 @@ mod subst;
 mod taylor;
 
 pub use fd::weights as fd_weights;
-pub use flops::{flops_per_point, node_flops, TRANSCENDENTAL};
+pub use flops::{flops_per_point, node_flops};
 
 use build::{fill_like, or_zeros, sum_t};
 use nabla_ir::{Graph, Level, Method, NodeId, Op};
