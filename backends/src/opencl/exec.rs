@@ -95,6 +95,11 @@ impl Runtime {
             rt.bind_args(&k, &l)?;
             rt.kernels.push((k, l));
         }
+        // Drivers may generate a kernel's device code at its first launch (PoCL does, for
+        // the launch's work-group size: 10 s and more on a cold cache): one launch here,
+        // on whatever the buffers hold (no index depends on the data), makes that part of
+        // compiling, where `train` and `bench` count it, not of the first step.
+        rt.launch_all()?;
         Ok(rt)
     }
 
