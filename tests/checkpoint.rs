@@ -216,6 +216,29 @@ fn a_checkpoint_of_another_run_is_refused_naming_what_differs() {
             && e.contains("--backend: the checkpoint has cpu, this run interp"),
         "{e}"
     );
+    // a checkpoint written when keys held the program's names (`AdamLm`, `cranelift`)
+    // continues a run that names them as the command line does
+    let t = training(OptimizerKind::AdamLm, 6)
+        .out(dir.path())
+        .checkpoint_every(5);
+    let whole = nabla::train(&problem(), &t).unwrap();
+    let file = dir.path().join("checkpoint.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["run"]["optimizer"], "adam+lm");
+    assert_eq!(saved["run"]["backend"], "cpu");
+    saved["run"]["optimizer"] = "AdamLm".into();
+    saved["run"]["backend"] = "cranelift".into();
+    std::fs::write(&file, saved.to_string()).unwrap();
+    let again = nabla::train(
+        &problem(),
+        &training(OptimizerKind::AdamLm, 6).resume(dir.path()),
+    );
+    let again = again.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        records(&again.result.history),
+        records(&whole.result.history)
+    );
     let t = training(OptimizerKind::Adam, 10).resume(dir.path().join("nothing"));
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();
     assert!(e.contains("no checkpoint there"), "{e}");

@@ -773,4 +773,9 @@ fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
         stdout.contains(" (absolute: exact u is 0 at every point)\n"),
         "{stdout}"
     );
+    let args = ["--steps", "3", "--json"];
+    let out = nabla().arg("train").arg(&zero).args(args).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let note = &json["rel_l2_notes"]["u"];
+    assert_eq!(note, "(absolute: exact u is 0 at every point)");
 }

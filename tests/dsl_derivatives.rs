@@ -2,6 +2,8 @@
 //! (`examples/dsl_mlp.rs`) and the classic perturbation-confusion cases, checked against
 //! closed forms and f64 finite differences.
 
+mod opencl_check;
+
 use nabla::prelude::*;
 use std::collections::HashMap;
 
@@ -308,6 +310,10 @@ fn misused_operators_are_errors_not_other_numbers() {
         "concat",
         traced_error(|b, x, _| b.output("o", concat(&[x, w], 1))),
     );
+    // a node id beyond this graph's (it indexed the graph out of bounds: a panic)
+    let big = Builder::new();
+    let far = (0..5).fold(big.input("v", 2), |v, _| v * 2.0);
+    foreign("pow", traced_error(|b, x, _| b.output("o", x.pow(far))));
     let usage = |want: &str, e: String| assert!(e.contains(want), "{e}");
     usage(
         "jvp: 2 variables and 1 tangents",
@@ -353,10 +359,12 @@ fn reading_an_output_before_a_run_or_past_the_last_panics_alike_everywhere() {
     let x = b.input("x", 2);
     b.output("o", x * x + 1.0);
     let g = b.finish().unwrap();
-    for opts in [
-        Options::interp(),
-        Options::new(Backend::Cranelift, DType::F64, None),
-    ] {
+    let cpu = Options::new(Backend::Cranelift, DType::F64, None);
+    let mut backends = vec![Options::interp(), cpu];
+    if opencl_check::opencl_available() {
+        backends.push(Options::new(Backend::OpenCl, DType::F64, None));
+    }
+    for opts in backends {
         let mut exe = compile(&g, &opts).unwrap();
         exe.set("x", &[0.3, 0.7]).unwrap();
         let message = |r: std::thread::Result<Vec<f64>>| -> String {

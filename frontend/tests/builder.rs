@@ -122,6 +122,14 @@ fn declarations_that_cannot_work_are_refused() {
         p.residual("r", s, move |c| c[u]);
     });
     assert!(width.to_string().contains("net `w`: a hidden width is 0"));
+    // the faces of the box of no inputs: there are none (it sampled 0 rows for 4)
+    let faces = build_error(|p| {
+        let k = p.param("k", 1.0);
+        let s = p.points("b", PointSpec::Boundary(4));
+        p.residual("r", s, move |c| c[k] - 1.0);
+    });
+    let want = "point set `b`: `boundary(N)` samples the faces of the inputs' box";
+    assert!(faces.to_string().contains(want), "{faces}");
     let weight = build_error(|p| {
         let (_, u, s) = base(p);
         p.residual("r", s, move |c| c[u]).weight(-1.0);

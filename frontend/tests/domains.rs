@@ -328,12 +328,13 @@ fn a_shared_stretch_is_drawn_from_a_piece_that_bounds_the_result() {
 }
 
 /// A given point where no piece bounds the result is not a boundary point, however near a
-/// piece's own side: the seam of two tiles, a side a disk bit away. They got the piece's
-/// normal and passed as boundary points.
+/// piece's own side: the seam of two tiles (0.5 from the top and bottom sides), a side a
+/// disk bit away. They got the piece's normal and passed as boundary points.
 #[test]
 fn points_on_a_side_that_does_not_bound_the_result_are_far_from_the_boundary() {
+    // the seam is inside: the boundary nearest it is the top or bottom side, 0.5 away
     let tiles = rect([0.0, 1.0], [0.0, 1.0]) + rect([1.0, 2.0], [0.0, 1.0]);
-    assert_eq!(tiles.nearest_normal(&[1.0, 0.5]).1, f64::INFINITY);
+    assert_eq!(tiles.nearest_normal(&[1.0, 0.5]).1, 0.5);
     let bitten = rect([0.0, 1.0], [0.0, 1.0]) - disk([1.0, 0.5], 0.3);
     for y in [0.5, 0.3, 0.6] {
         let (_, d) = bitten.nearest_normal(&[1.0, y]);
@@ -345,4 +346,47 @@ fn points_on_a_side_that_does_not_bound_the_result_are_far_from_the_boundary() {
     // on the square's side below the bite
     let (n, d) = bitten.nearest_normal(&[1.0, 0.1]);
     assert!(d == 0.0 && n == vec![1.0, 0.0], "{n:?} {d}");
+}
+
+/// Corners, vertices and edges are on the boundary: the test of whether a face bounds the
+/// result is made inside the face, where a step against the normal at a corner would run
+/// along the other side (they were refused as "not near the boundary").
+#[test]
+fn corners_and_edges_are_boundary_points() {
+    let on = |shape: &Region, p: &[f64], normals: &[&[f64]]| {
+        let (n, d) = shape.nearest_normal(p);
+        assert!(d == 0.0 && normals.contains(&&n[..]), "{p:?}: {n:?} at {d}");
+    };
+    let square = rect([0.0, 1.0], [0.0, 1.0]);
+    on(&square, &[1.0, 1.0], &[&[1.0, 0.0], &[0.0, 1.0]]);
+    on(&square, &[0.0, 0.0], &[&[-1.0, 0.0], &[0.0, -1.0]]);
+    let cube = cuboid(&[[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]);
+    on(
+        &cube,
+        &[1.0, 1.0, 0.5],
+        &[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0]],
+    );
+    on(&cube, &[1.0, 0.5, 0.5], &[&[1.0, 0.0, 0.0]]);
+    let triangle = polygon(&[[0.0, 0.0], [1.0, 0.0], [0.0, 0.2]]);
+    on(
+        &triangle,
+        &[1.0, 0.0],
+        &[&[0.0, -1.0], &[0.2 / 1.04f64.sqrt(), 1.0 / 1.04f64.sqrt()]],
+    );
+    let ell = polygon(&[
+        [0.0, 0.0],
+        [2.0, 0.0],
+        [2.0, 1.0],
+        [1.0, 1.0],
+        [1.0, 2.0],
+        [0.0, 2.0],
+    ]);
+    on(&ell, &[1.0, 1.0], &[&[1.0, 0.0], &[0.0, 1.0]]);
+    on(&ell, &[2.0, 1.0], &[&[1.0, 0.0], &[0.0, 1.0]]);
+    // the top side of two tiles at their seam, and 1e-9 below it
+    let tiles = rect([0.0, 1.0], [0.0, 1.0]) + rect([1.0, 2.0], [0.0, 1.0]);
+    on(&tiles, &[1.0, 1.0], &[&[0.0, 1.0]]);
+    let (n, d) = tiles.nearest_normal(&[0.9999999999, 0.999999999]);
+    assert!(d < 2e-9 && n == vec![0.0, 1.0], "{n:?} {d}");
+    assert_eq!(tiles.nearest_normal(&[1.0, 0.5]).1, 0.5);
 }

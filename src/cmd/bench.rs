@@ -45,7 +45,8 @@ pub struct Args {
     /// The problem file (`.nabla`).
     pub file: PathBuf,
     /// Methods to run, comma-separated: auto, forward, taylor, collapsed, reverse, fd (at
-    /// the usual step, ten times it and a tenth of it) or fd=H (at step H, from 1e-150 to 1e150).
+    /// the usual steps, and at ten times and a tenth of the highest order's step) or fd=H
+    /// (at step H, from 1e-150 to 1e150).
     #[arg(
         long,
         value_delimiter = ',',
@@ -320,7 +321,8 @@ impl Setup {
     }
 
     /// The measured rows for one requested method: one, or three for `fd` at the default
-    /// step (the step itself, ten times it and a tenth of it).
+    /// steps (each operator's own, then one step on every operator: ten times and a tenth
+    /// of the highest order's).
     fn rows_for(&self, derivs: Option<Method>, dtype: DType) -> Vec<Row> {
         let steps = match derivs {
             Some(Method::FiniteDiff(None)) => {
@@ -540,7 +542,7 @@ fn row_json(r: &Row) -> Value {
     let mut v = json!({"method": method_name(r.derivs), "dtype": r.dtype.name()});
     match (r.derivs, r.h) {
         (_, Some(h)) => v["h"] = json!(h),
-        (Some(Method::FiniteDiff(None)), None) => v["h"] = json!("per operator"),
+        (Some(Method::FiniteDiff(None)), None) => v["steps"] = json!("per operator"),
         _ => {}
     }
     match &r.outcome {

@@ -37,9 +37,9 @@ pub struct Args {
     /// Adam's learning rate (positive).
     #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
     pub lr: f64,
-    /// Exponential decay of Adam's learning rate: step s of n (from 0) takes
-    /// `lr × F^(s/n)`, so the rate reaches `lr × F` as the last step ends; F in (0, 1] (1:
-    /// constant).
+    /// Exponential decay of Adam's learning rate: Adam step s (from 0) of n (the Adam
+    /// steps: --steps, or --adam-steps of a two-phase optimizer) takes `lr × F^(s/n)`, so the
+    /// rate reaches `lr × F` as the last one ends; F in (0, 1] (1: constant).
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = flags::fraction)]
     pub lr_decay: f64,
     /// Seed of the point sampling; also added to every net's initialisation seed.

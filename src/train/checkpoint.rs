@@ -125,18 +125,13 @@ impl RunKey {
 /// An optimizer's or backend's name as the command line spells it: checkpoints written
 /// before the keys held those names recorded the program's own (`AdamLbfgs`, `cranelift`).
 fn cli_name(s: &str) -> String {
-    let name = match s {
-        "Adam" => "adam",
-        "Lbfgs" => "lbfgs",
-        "AdamLbfgs" => "adam+lbfgs",
-        "Lm" => "lm",
-        "AdamLm" => "adam+lm",
-        "Ssbfgs" => "ssbfgs",
-        "cranelift" => "cpu",
-        "opencl" => "opencl",
-        other => other,
-    };
-    name.to_string()
+    let optimizer = OptimizerKind::ALL
+        .into_iter()
+        .find(|k| format!("{k:?}") == s);
+    let backend = (s == "cranelift").then_some("cpu");
+    (optimizer.map(OptimizerKind::name).or(backend))
+        .unwrap_or(s)
+        .to_string()
 }
 
 fn layout(params: &[(String, usize)]) -> String {

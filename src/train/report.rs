@@ -116,32 +116,36 @@ impl<'a> Report<'a> {
             .collect()
     }
 
-    /// What the `rel_l2` line of `output` adds when its exact solution is not finite at
-    /// some grid points (they are left out of the error), or is zero at all the others
-    /// (the error is then absolute, as [`super::accuracy::rel_l2`] says); else nothing.
+    /// What the `rel_l2` line of `output` adds: how many points were measured when the
+    /// exact solution is not finite at some (they are left out of the error), and that
+    /// the error is absolute when the exact values measured are all 0 (as
+    /// [`super::accuracy::rel_l2`] makes it); else nothing.
     fn unmeasured_note(&self, output: &str) -> String {
-        let field = (self.reference.iter()).find(|f| f.output == output);
-        let (f, what) = match field {
-            Some(f) => (f, "the reference"),
+        let reference = self.reference.iter().find(|f| f.output == output);
+        let (f, what, points) = match reference {
+            Some(f) => (f, "the reference", "reference points"),
             None => match self.fields.iter().find(|f| f.output == output) {
-                Some(f) => (f, "exact"),
+                Some(f) => (f, "exact", "grid points"),
                 None => return String::new(),
             },
         };
         let Some(exact) = f.exact.as_deref() else {
             return String::new();
         };
-        let n = f.pred.len();
-        let zero = exact.iter().all(|e| *e == 0.0 || !e.is_finite());
-        match f.unmeasured() {
-            k if k == n => format!(" (exact {output} is not finite at any of the {n} grid points)"),
-            _ if zero => format!(" (absolute: {what} {output} is 0 at every point)"),
-            0 => String::new(),
-            k => format!(
-                " on {} of {n} grid points (exact {output} is not finite at the others)",
-                n - k
-            ),
+        let (n, k) = (f.pred.len(), f.unmeasured());
+        if k == n {
+            return format!(" (exact {output} is not finite at any of the {n} {points})");
         }
+        let mut note = String::new();
+        if k > 0 {
+            let m = n - k;
+            note +=
+                &format!(" on {m} of {n} {points} (exact {output} is not finite at the others)");
+        }
+        if exact.iter().filter(|e| e.is_finite()).all(|e| *e == 0.0) {
+            note += &format!(" (absolute: {what} {output} is 0 at every point)");
+        }
+        note
     }
 
     /// For every tracked output, the first time its error fell below each of 1e-1, 1e-2,
@@ -237,6 +241,11 @@ impl<'a> Report<'a> {
                 (o, Value::Array(items))
             })
             .collect();
+        let notes: Map<String, Value> = (self.rel_l2().into_iter())
+            .map(|(o, _)| (self.unmeasured_note(&o), o))
+            .filter(|(note, _)| !note.is_empty())
+            .map(|(note, o)| (o, json!(note.trim())))
+            .collect();
         json!({
             "problem": self.problem.name,
             "reached": reached,
@@ -246,6 +255,7 @@ impl<'a> Report<'a> {
             "loss": last.loss,
             "losses": losses,
             "rel_l2": rel,
+            "rel_l2_notes": notes,
             "params": params,
         })
     }

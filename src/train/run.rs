@@ -31,6 +31,16 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
+    /// Every optimizer.
+    pub const ALL: [OptimizerKind; 6] = [
+        OptimizerKind::Adam,
+        OptimizerKind::Lbfgs,
+        OptimizerKind::AdamLbfgs,
+        OptimizerKind::Lm,
+        OptimizerKind::AdamLm,
+        OptimizerKind::Ssbfgs,
+    ];
+
     /// Parses `adam`, `lbfgs`, `adam+lbfgs`, `lm`, `adam+lm`, `ssbfgs`.
     pub fn parse(s: &str) -> Option<OptimizerKind> {
         match s {

@@ -333,7 +333,7 @@ impl Executable for OpenClExecutable {
     }
 
     fn output(&self, index: usize) -> Vec<f64> {
-        self.leaves.check_output(index, self.outputs.len());
+        self.leaves.check_output(index, self.program.outputs.len());
         self.outputs[index].clone()
     }
 }

@@ -205,7 +205,7 @@ pub fn laplacian_of<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
 /// The Laplacian of an expression, expanded by `method`. A variable listed twice is an
 /// error (it would count `∂²/∂v²` twice), as `lap(u; x, x)` is in a problem file.
 pub fn laplacian_of_with<'g>(method: Method, expr: Var<'g>, vs: &[Var<'g>]) -> Var<'g> {
-    if twice(expr.b, vs, "laplacian").is_some() {
+    if twice(expr.b, vs, "laplacian") {
         return expr;
     }
     let level = expr.b.fresh_level();
@@ -222,11 +222,13 @@ fn lap_node<'g>(method: Method, level: Level, body: Var<'g>, vs: &[Var<'g>]) -> 
     b.add(Op::Laplacian { level, method }, &args, "laplacian")
 }
 
-/// Records that a variable of `vs` is listed twice, if one is (`Some(())`).
-fn twice(b: &Builder, vs: &[Var<'_>], what: &str) -> Option<()> {
-    let k = (1..vs.len()).find(|&k| vs[..k].iter().any(|v| v.id == vs[k].id))?;
-    b.usage::<()>(what, format!("variable {} is listed twice", vs[k].id));
-    Some(())
+/// Whether a variable of `vs` is listed twice; if so, records it as an error of `what`.
+fn twice(b: &Builder, vs: &[Var<'_>], what: &str) -> bool {
+    let k = (1..vs.len()).find(|&k| vs[..k].iter().any(|v| v.id == vs[k].id));
+    if let Some(k) = k {
+        b.usage(what, format!("variable {} is listed twice", vs[k].id));
+    }
+    k.is_some()
 }
 
 /// An unbiased estimate of the Laplacian `Σᵢ ∂²expr/∂vᵢ²` from random probe directions
@@ -244,20 +246,23 @@ pub fn laplacian_sampled<'g>(expr: Var<'g>, vs: &[Var<'g>], probes: &[Vec<Var<'g
     let b = expr.b;
     let what = "sampled Laplacian";
     if vs.is_empty() {
-        return b.usage(what, "no variables").unwrap_or(expr);
+        b.usage(what, "no variables");
+        return expr;
     }
     if probes.is_empty() {
-        return b.usage(what, "no probe directions").unwrap_or(expr);
+        b.usage(what, "no probe directions");
+        return expr;
     }
     if let Some(s) = probes.iter().find(|s| s.len() != vs.len()) {
         let reason = format!("a probe has {} entries for {} variables", s.len(), vs.len());
-        return b.usage(what, reason).unwrap_or(expr);
+        b.usage(what, reason);
+        return expr;
     }
-    if twice(b, vs, what).is_some() {
+    if twice(b, vs, what) {
         return expr;
     }
     let terms = probes.iter().map(|s| along_twice(expr, vs, s));
-    let sum = terms.reduce(|a, t| a + t).unwrap_or(expr);
+    let sum = terms.reduce(|a, t| a + t).expect("at least one probe");
     sum * (1.0 / probes.len() as f64)
 }
 
@@ -296,10 +301,11 @@ pub fn hessian<'g>(expr: Var<'g>, vs: &[Var<'g>]) -> Vec<Vec<Var<'g>>> {
 pub fn jvp<'g>(expr: Var<'g>, vs: &[Var<'g>], ts: &[Var<'g>]) -> Var<'g> {
     if vs.is_empty() || vs.len() != ts.len() {
         let reason = format!("{} variables and {} tangents", vs.len(), ts.len());
-        return expr.b.usage("jvp", reason).unwrap_or(expr);
+        expr.b.usage("jvp", reason);
+        return expr;
     }
     let mut terms = vs.iter().zip(ts).map(|(&v, &t)| partial(expr, v) * t);
-    let first = terms.next().unwrap_or(expr);
+    let first = terms.next().expect("at least one variable");
     terms.fold(first, |acc, t| acc + t)
 }
 
@@ -356,7 +362,7 @@ pub fn taylor<'g>(f: impl Fn(Var<'g>) -> Var<'g>, x: Var<'g>, order: u8) -> Vec<
 pub fn at<'g>(expr: Var<'g>, subs: &[(Var<'g>, Var<'g>)]) -> Var<'g> {
     let b = expr.b;
     let vs: Vec<Var<'g>> = subs.iter().map(|(v, _)| *v).collect();
-    if twice(b, &vs, "at").is_some() {
+    if twice(b, &vs, "at") {
         return expr;
     }
     let mut args = vec![expr.id];

@@ -270,13 +270,12 @@ impl Builder {
         vs.iter().map(|v| self.own(*v, what)).collect()
     }
 
-    /// Records a [`DslError::Usage`] and returns `None`, for `let ... else` checks.
-    pub(crate) fn usage<T>(&self, what: &str, reason: impl Into<String>) -> Option<T> {
+    /// Records a [`DslError::Usage`]: arguments of `what` that do not fit together.
+    pub(crate) fn usage(&self, what: &str, reason: impl Into<String>) {
         self.fail(DslError::Usage {
             what: what.into(),
             reason: reason.into(),
         });
-        None
     }
 
     /// Initial values of every param declared so far, in declaration order.

@@ -53,8 +53,11 @@ impl<'g> Var<'g> {
     /// base, where `x^2` has them too.
     pub fn pow(self, e: impl Into<Operand<'g>>) -> Var<'g> {
         let e = e.into().var(self);
-        let k = self.b.with_graph(|g| match g.op(e.id) {
-            Op::Const { value, .. } if std::ptr::eq(e.b, self.b) => Some(value.get()),
+        let Some(id) = self.b.own(e, "pow") else {
+            return self;
+        };
+        let k = self.b.with_graph(|g| match g.op(id) {
+            Op::Const { value, .. } => Some(value.get()),
             _ => None,
         });
         match k.and_then(crate::lang::scope::int_exponent) {

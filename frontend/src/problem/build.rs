@@ -530,6 +530,18 @@ impl ProblemBuilder {
         if self.p.residuals.is_empty() {
             self.errors.push(BuildError::NoResiduals);
         }
+        if self.p.inputs.is_empty() {
+            // (checked here: inputs may be declared after the point sets)
+            let sets = self.p.point_sets.iter().filter(|s| box_boundary(&s.spec));
+            self.errors.extend(sets.map(|s| {
+                BuildError::Points {
+                    name: s.name.clone(),
+                    reason: "`boundary(N)` samples the faces of the inputs' box, and the \
+                         problem has no inputs"
+                        .into(),
+                }
+            }));
+        }
         match self.errors.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(self.p),
@@ -566,5 +578,14 @@ impl Problem {
             || self.lets.iter().any(|l| l.name == name)
             || self.point_sets.iter().any(|s| s.name == name)
             || self.domains.iter().any(|d| d.name == name)
+    }
+}
+
+/// Whether `spec` has a part on the faces of the inputs' box (`boundary(N)`).
+fn box_boundary(spec: &PointSpec) -> bool {
+    match spec {
+        PointSpec::Boundary(_) => true,
+        PointSpec::Union(parts) => parts.iter().any(box_boundary),
+        _ => false,
     }
 }

@@ -238,77 +238,61 @@ impl Region {
 
     /// The outward normal of the nearest piece of the result's boundary to `p`, and the
     /// distance to it (for given points: `nabla eval --points`). Only the stretches of the
-    /// pieces that bound the result count: a piece's nearest point must itself bound the
-    /// result (not a side shared by two tiles of a union, nor the part of a piece that
-    /// another one removed). The distance is infinite when no piece's nearest point does:
-    /// `p` is then not near the boundary.
+    /// pieces that bound the result count: of every face of every piece (a box's sides, a
+    /// polygon's edges, a ball's sphere), the point nearest `p` must itself bound the
+    /// result — not a side shared by two tiles of a union, nor the part of a piece that
+    /// another one removed. The test is made a step inside the face from that point, so a
+    /// corner or an edge of a face bounds as its face does. The distance is infinite when
+    /// no face's nearest point bounds the result: `p` is then not near the boundary.
     pub fn nearest_normal(&self, p: &[f64]) -> (Vec<f64>, f64) {
         let eps = 1e-7 * self.diameter();
         let mut best = (vec![0.0; p.len()], f64::INFINITY);
         for (piece, flip) in self.pieces() {
-            let (n, q, d) = piece.oriented_nearest(flip, p);
-            if d < best.1 && bounds(self, &q, &n, eps) {
-                best = (n, d);
+            for f in piece.faces_near(flip, p) {
+                let d = dist(p, &f.q);
+                if d < best.1 && f.bounds(self, eps, SLIDE * eps) {
+                    best = (f.n, d);
+                }
             }
         }
         best
     }
 
-    /// A primitive's outward normal at its boundary point nearest `p` (reversed for a
-    /// piece subtracted an odd number of times), that point, and its distance from `p`.
-    fn oriented_nearest(&self, flip: bool, p: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
-        let (mut n, q) = self.piece_nearest(p);
-        let d = dist(p, &q);
-        if flip {
-            n.iter_mut().for_each(|x| *x = -*x);
-        }
-        (n, q, d)
-    }
-
-    /// A primitive's outward normal at its boundary point nearest `p`, and that point.
-    fn piece_nearest(&self, p: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        match self {
-            Region::Box { lo, hi } => {
-                // The nearest face: the distance to the face itself, not to its plane.
-                let inside: Vec<f64> = (0..p.len()).map(|j| p[j].clamp(lo[j], hi[j])).collect();
-                let mut best = (vec![0.0; p.len()], inside.clone(), f64::INFINITY);
-                for i in 0..p.len() {
-                    for (end, sign) in [(lo[i], -1.0), (hi[i], 1.0)] {
-                        let mut q = inside.clone();
-                        q[i] = end;
-                        let d = dist(p, &q);
-                        if d < best.2 {
-                            let mut n = vec![0.0; p.len()];
-                            n[i] = sign;
-                            best = (n, q, d);
-                        }
-                    }
-                }
-                (best.0, best.1)
-            }
+    /// Every face of a primitive with its outward normal (reversed for a piece subtracted
+    /// an odd number of times) and its point nearest `p`.
+    fn faces_near(&self, flip: bool, p: &[f64]) -> Vec<Face> {
+        let mut faces = match self {
+            Region::Box { lo, hi } => box_faces(lo, hi, p),
             Region::Ball { center, r } => {
                 let d = dist(p, center);
                 let n: Vec<f64> = match d > 0.0 {
                     true => p.iter().zip(center).map(|(a, c)| (a - c) / d).collect(),
                     false => (0..p.len()).map(|i| f64::from(i == 0)).collect(),
                 };
-                let q = center.iter().zip(&n).map(|(c, v)| c + r * v).collect();
-                (n, q)
+                let q: Vec<f64> = center.iter().zip(&n).map(|(c, v)| c + r * v).collect();
+                vec![Face {
+                    n,
+                    center: q.clone(),
+                    q,
+                }]
             }
             Region::Polygon(v) => {
                 let ccw = signed_area(v) > 0.0;
-                let mut best = (vec![0.0; 2], vec![0.0; 2], f64::INFINITY);
-                for (a, b) in edges(v) {
-                    let q = segment_nearest(&a, &b, p);
-                    let d = dist(p, &q);
-                    if d < best.2 {
-                        best = (edge_normal(&a, &b, ccw), q, d);
-                    }
-                }
-                (best.0, best.1)
+                let face = |(a, b): ([f64; 2], [f64; 2])| Face {
+                    n: edge_normal(&a, &b, ccw),
+                    q: segment_nearest(&a, &b, p),
+                    center: vec![(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0],
+                };
+                edges(v).map(face).collect()
             }
             _ => unreachable!("pieces are primitives"),
+        };
+        if flip {
+            for f in &mut faces {
+                f.n.iter_mut().for_each(|x| *x = -*x);
+            }
         }
+        faces
     }
 
     /// What is wrong with the shape as declared: a degenerate primitive, a polygon that
@@ -401,11 +385,55 @@ impl<'a> Pieces<'a> {
             return None;
         }
         let shared = (self.pieces[..k].iter()).any(|&(q, flip)| {
-            let (n, _, d) = q.oriented_nearest(flip, &bp.x);
-            d <= eps && bounds(region, &bp.x, &n, eps)
+            let faces = q.faces_near(flip, &bp.x);
+            (faces.iter()).any(|f| dist(&bp.x, &f.q) <= eps && f.bounds(region, eps, 0.0))
         });
         (!shared).then_some(bp)
     }
+}
+
+/// A face of a primitive near a point: its outward normal, its point nearest the point,
+/// and a point inside it (the centre of a box's side or a polygon's edge; the nearest
+/// point itself on a sphere, which has no edges).
+struct Face {
+    n: Vec<f64>,
+    q: Vec<f64>,
+    center: Vec<f64>,
+}
+
+/// How far inside a face, in steps of the bounds test, [`Region::nearest_normal`] tests
+/// whether it bounds: at a vertex of angle θ the step against the normal stays inside for
+/// `tan θ > 1/SLIDE`, every angle above 0.6°.
+const SLIDE: f64 = 100.0;
+
+impl Face {
+    /// Whether the face bounds `region` at its nearest point, tested `slide` toward the
+    /// face's centre from it (at most half way): at a corner, a step against the normal
+    /// would run along the other side. Sampled points are never at a corner and take 0.
+    fn bounds(&self, region: &Region, eps: f64, slide: f64) -> bool {
+        let to = dist(&self.q, &self.center);
+        let t = if to > 0.0 { (slide / to).min(0.5) } else { 0.0 };
+        let x: Vec<f64> = (self.q.iter().zip(&self.center))
+            .map(|(q, c)| q + t * (c - q))
+            .collect();
+        bounds(region, &x, &self.n, eps)
+    }
+}
+
+/// The sides of the box `[lo, hi]`, each with its point nearest `p` (the distance to the
+/// side itself, not to its plane).
+fn box_faces(lo: &[f64], hi: &[f64], p: &[f64]) -> Vec<Face> {
+    let inside: Vec<f64> = (0..p.len()).map(|j| p[j].clamp(lo[j], hi[j])).collect();
+    let mid: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| (l + h) / 2.0).collect();
+    let mut faces = Vec::with_capacity(2 * p.len());
+    for i in 0..p.len() {
+        for (end, sign) in [(lo[i], -1.0), (hi[i], 1.0)] {
+            let (mut n, mut q, mut center) = (vec![0.0; p.len()], inside.clone(), mid.clone());
+            (n[i], q[i], center[i]) = (sign, end, end);
+            faces.push(Face { n, q, center });
+        }
+    }
+    faces
 }
 
 /// Whether the surface through `x` with outward normal `n` bounds `region` there: a step

@@ -3,11 +3,11 @@
 //!
 //! Counted over the nodes reachable from the outputs: a matrix product `m×k · k×n` costs
 //! `2mnk`; an elementwise op one FLOP per element, transcendental functions (`exp`, `tanh`,
-//! a real power, …) included, as the scheduled program's count does
-//! (`nabla_passes::schedule::Program::flops`); an integer power one per squaring or
-//! multiply; a reduction one per input element; leaves and data movement (broadcast,
-//! reshape, slice, concat) nothing. (Transcendentals weighed 10 until 2026-12-05, which
-//! put `nabla bench`'s count 0.4–0.9% above the documented one on B1–B8.)
+//! a real power, …) included, as the scheduled program's count
+//! (`nabla_passes::schedule::Program::flops`) has them; an integer power the multiplies of
+//! repeated squaring (`x²` 1, `x³` 2, `x⁴` 2, and one more for a negative exponent's
+//! reciprocal), where the scheduled count has one instruction; a reduction one per input
+//! element; leaves and data movement (broadcast, reshape, slice, concat) nothing.
 
 use nabla_ir::{Graph, NodeId, Op};
 
@@ -28,8 +28,7 @@ pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
     let n = g.shape(id).numel() as f64;
     match g.op(id) {
         Op::Unary(_) | Op::Binary(_) => n,
-        // by repeated squaring
-        Op::Powi(k) => n * (32 - k.unsigned_abs().leading_zeros()).max(1) as f64,
+        Op::Powi(k) => n * powi_multiplies(*k) as f64,
         Op::Sum(_) | Op::Mean(_) => g.shape(g.args(id)[0]).numel() as f64,
         Op::MatMul { ta, .. } => {
             let a = g.shape(g.args(id)[0]).dims();
@@ -50,5 +49,29 @@ pub fn node_flops(g: &Graph, id: NodeId) -> f64 {
         | Op::Grad { .. }
         | Op::Jacobian { .. }
         | Op::At => 0.0,
+    }
+}
+
+/// The multiplies of `x^k` by repeated squaring: a squaring per bit after the first, a
+/// multiply per further set bit, a reciprocal for `k < 0`; at least 1.
+fn powi_multiplies(k: i32) -> u32 {
+    let m = k.unsigned_abs();
+    let squarings = (32 - m.leading_zeros()).saturating_sub(1);
+    let products = m.count_ones().saturating_sub(1);
+    (squarings + products + u32::from(k < 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::powi_multiplies;
+
+    #[test]
+    fn integer_powers_cost_their_multiplies() {
+        let got: Vec<u32> = [0, 1, 2, 3, 4, 5, 8, 15, -1, -2]
+            .map(powi_multiplies)
+            .to_vec();
+        // x⁰, x: no multiply, counted 1; x² = x·x; x³ = x²·x; x⁴ = (x²)²; x⁵ = x⁴·x;
+        // x⁸: three squarings; x¹⁵: three squarings and three products; 1/x; 1/x²
+        assert_eq!(got, vec![1, 1, 1, 2, 2, 3, 3, 6, 1, 2]);
     }
 }
