@@ -385,6 +385,9 @@ impl<'a> Pieces<'a> {
             return None;
         }
         let shared = (self.pieces[..k].iter()).any(|&(q, flip)| {
+            if q.sdf(&bp.x).abs() > eps {
+                return false; // (the cheap test first: most points are on no other piece)
+            }
             let faces = q.faces_near(flip, &bp.x);
             (faces.iter()).any(|f| dist(&bp.x, &f.q) <= eps && f.bounds(region, eps, 0.0))
         });
