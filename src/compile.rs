@@ -156,7 +156,7 @@ pub fn compile(g: &Graph, opts: &Options) -> Result<Box<dyn Executable>, Compile
 
 /// [`compile`] into `n` independent executables of one lowered program (the passes run
 /// once): each has buffers of its own, so `n` threads can run them at once (the tiles of
-/// a training run: `train::model`).
+/// a training run: `train::model`). At least one: `n = 0` gives one, as `n = 1` does.
 pub fn compile_n(
     g: &Graph,
     opts: &Options,

@@ -156,13 +156,36 @@ fn a_damaged_checkpoint_is_refused_not_a_panic() {
         .checkpoint_every(3);
     nabla::train(&problem(), &t).unwrap();
     let path = dir.path().join("checkpoint.json");
-    let mut c: serde_json::Value =
+    let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut c = saved.clone();
     c["state"]["adam"]["m"].as_array_mut().unwrap().pop();
     std::fs::write(&path, c.to_string()).unwrap();
     let t = training(OptimizerKind::Adam, 6).resume(dir.path());
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();
     assert!(e.contains("damaged") && e.contains("Adam"), "{e}");
+    // a step count edited beyond the run, or apart from the history's rows: the run
+    // ended at once and reported a state it never reached
+    for (step, rows) in [(1_000_000, None), (100, Some(2)), (6, Some(4))] {
+        let mut edited = saved.clone();
+        edited["state"]["step"] = step.into();
+        if let Some(rows) = rows {
+            edited["state"]["history"]
+                .as_array_mut()
+                .unwrap()
+                .truncate(rows);
+        }
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let t = training(OptimizerKind::Adam, 6).resume(dir.path());
+        let e = nabla::train(&problem(), &t)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("damaged") && e.contains(&format!("step {step}")),
+            "{e}"
+        );
+    }
     std::fs::write(&path, "{\"format\": 1, \"run\": ").unwrap();
     let t = training(OptimizerKind::Adam, 6).resume(dir.path());
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();

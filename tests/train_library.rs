@@ -96,6 +96,18 @@ fn options_the_cli_refuses_are_refused() {
             "one-phase",
         ),
         (base().geodesic(false), "Levenberg-Marquardt"),
+        (base().resample(0), "resampling (--resample) every 0 steps"),
+        (
+            Training {
+                error_every: Some(0),
+                ..base()
+            },
+            "error measurements",
+        ),
+        (
+            base().out("/nonexistent-never-written").checkpoint_every(0),
+            "checkpoints",
+        ),
     ];
     for (t, what) in cases {
         match train(&ode(), &t) {
@@ -118,4 +130,33 @@ fn more_adam_steps_than_steps_is_an_error_before_any_work() {
         Ok(_) => panic!("trained"),
     }
     assert!(!tmp.path().join("never").exists());
+}
+
+/// θ of another length than the parameters is an error, not a slice out of range (a
+/// shorter one panicked, a longer one had values no parameter took).
+#[test]
+fn a_theta_of_the_wrong_length_is_refused() {
+    use nabla::train::model::Model;
+    use nabla::train::optim::Objective;
+    use nabla::train::run::{train as run_train, TrainOptions};
+    let problem = ode();
+    let (mut m, theta, _) = Model::compile(&problem, &nabla::Options::interp()).unwrap();
+    m.bind_points(0).unwrap();
+    let mut g = vec![0.0; theta.len()];
+    for wrong in [&theta[..5], &[theta.clone(), vec![0.5]].concat()[..]] {
+        let e = m.eval(wrong, &mut g).expect_err("refused").to_string();
+        let want = format!(
+            "θ has {} values, the model's parameters {}",
+            wrong.len(),
+            theta.len()
+        );
+        assert!(e.contains(&want), "{e}");
+    }
+    let opts = TrainOptions::new(3, OptimizerKind::Adam);
+    let stop = AtomicBool::new(false);
+    let e = run_train(&mut m, theta[..4].to_vec(), &opts, &stop, &mut |_| {});
+    assert!(e
+        .expect_err("refused")
+        .to_string()
+        .contains("θ has 4 values"));
 }

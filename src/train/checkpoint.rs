@@ -196,7 +196,7 @@ pub fn load(dir: &Path, run: &RunKey, optimizer: OptimizerKind) -> Result<Checkp
         )));
     }
     let p = run.params.iter().map(|p| p.1).sum::<usize>();
-    if let Some(why) = c.state.misfit(p, optimizer) {
+    if let Some(why) = c.state.misfit(p, optimizer, run.steps) {
         return Err(bad(format!("it is damaged: {why}")));
     }
     Ok(c)

@@ -218,8 +218,9 @@ impl Training {
     }
 
     /// The values that cannot work, as the CLI's flag parser rejects them: a learning rate
-    /// that is not positive, a decay outside (0, 1], a time limit that is not positive,
-    /// Adam steps for a one-phase optimizer or more of them than steps.
+    /// that is not positive, a decay outside (0, 1], a time limit that is not positive, an
+    /// interval of 0 steps (resampling, error measurements, checkpoints: "every 0 steps"
+    /// meant never), Adam steps for a one-phase optimizer or more of them than steps.
     pub fn check(&self) -> Result<(), TrainError> {
         let bad = |msg: String| Err(TrainError::Options(msg));
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -240,6 +241,14 @@ impl Training {
         if let Some(c) = &self.causal {
             c.check().map_err(TrainError::Options)?;
         }
+        let every = [
+            ("resampling (--resample)", self.resample),
+            ("error measurements (--error-every)", self.error_every),
+            ("checkpoints (--checkpoint-every)", self.checkpoint_every),
+        ];
+        if let Some((what, _)) = every.iter().find(|(_, n)| *n == Some(0)) {
+            return bad(format!("{what} every 0 steps: give at least 1, or none"));
+        }
         if !self.geodesic && !self.optimizer.uses_jacobian() {
             return bad(format!(
                 "geodesic acceleration is a step of Levenberg-Marquardt: turning it off \
@@ -253,8 +262,8 @@ impl Training {
         let (steps, adam) = (self.total_steps(), self.adam_steps);
         match adam {
             Some(n) if !self.optimizer.is_two_phase() => bad(format!(
-                "{n} Adam steps given to a one-phase optimizer ({:?})",
-                self.optimizer
+                "{n} Adam steps given to a one-phase optimizer ({})",
+                self.optimizer.name()
             )),
             Some(n) if n > steps => bad(format!(
                 "{n} Adam steps is more than the {steps} steps of the run"
@@ -332,7 +341,9 @@ pub struct Trained {
     pub compile_s: f64,
     /// `(output, relative L2 error)` for every output with an exact solution or reference.
     pub rel_l2: Vec<(String, f64)>,
-    /// The report as `nabla train` prints it.
+    /// The report as `nabla train` prints it after its first line (`N steps in … s
+    /// (reason), compile … s`, which the command writes from the other fields): the
+    /// losses, trained params and `rel_l2` lines.
     pub text: String,
     /// The report as `nabla train --json` prints it.
     pub json: Value,

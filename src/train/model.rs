@@ -754,6 +754,7 @@ impl<'p> Model<'p> {
     /// `J: [M, P]` row-major (`M` = all residual values, `P` = `θ.len()`).
     pub fn least_squares(&mut self, theta: &[f64]) -> Result<LeastSquares, TrainError> {
         let p = self.layout.len();
+        check_theta(theta.len(), p)?;
         let rows = self.residual_rows();
         let jac = self.jac.as_mut().ok_or_else(no_jacobian)?;
         let mut j = std::mem::take(&mut jac.spare);
@@ -1536,6 +1537,7 @@ impl Model<'_> {
     /// tiles' tree as they come ([`TreeSum`]). With several workers the tiles run at once,
     /// each claimed by the next free thread, and are taken in tile order all the same.
     fn run_at(&mut self, x: &[f64]) -> Result<(), TrainError> {
+        check_theta(x.len(), self.layout.len())?;
         for w in &mut self.workers {
             for exe in &mut w.exes {
                 bind_params(exe.as_mut(), self.layout.split(x))?;
@@ -1798,4 +1800,15 @@ pub fn check_sample_memory(problem: &Problem, avail: Option<u64>) -> Result<(), 
         super::lm::gib(need),
         super::lm::gib(avail)
     )))
+}
+
+/// θ must hold one value per parameter entry: a shorter one would be sliced past its end,
+/// a longer one would have values no parameter takes.
+pub(crate) fn check_theta(given: usize, params: usize) -> Result<(), TrainError> {
+    match given == params {
+        true => Ok(()),
+        false => Err(TrainError::Options(format!(
+            "θ has {given} values, the model's parameters {params}"
+        ))),
+    }
 }

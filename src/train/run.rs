@@ -257,9 +257,18 @@ impl LoopState {
         }
     }
 
-    /// Why this state cannot continue a run of `p` parameters with `optimizer` (a
-    /// checkpoint edited or written by another run), if it cannot.
-    pub fn misfit(&self, p: usize, optimizer: OptimizerKind) -> Option<String> {
+    /// Why this state cannot continue a run of `p` parameters with `optimizer` and
+    /// `steps` steps (a checkpoint edited or written by another run), if it cannot: a
+    /// step count that is not its history's number of rows, or beyond the run's steps,
+    /// would end the run at once and report a state it never reached.
+    pub fn misfit(&self, p: usize, optimizer: OptimizerKind, steps: usize) -> Option<String> {
+        if self.step != self.history.len() || self.step > steps {
+            return Some(format!(
+                "it is at step {} with {} history rows, of a run of {steps} steps",
+                self.step,
+                self.history.len()
+            ));
+        }
         if self.theta.len() != p {
             return Some(format!(
                 "{} parameter values, the params have {p}",
@@ -276,9 +285,6 @@ impl LoopState {
         match &self.ssbfgs {
             Some(s) if !s.fits(p) => Some(format!("the BFGS matrix is not {p} x {p}")),
             None if ssbfgs => Some("no BFGS state, and the optimizer is ssbfgs".into()),
-            _ if self.step < self.history.len() => {
-                Some("more history rows than steps taken".into())
-            }
             _ => None,
         }
     }
@@ -417,9 +423,11 @@ pub fn train_from(
     loop_.finish(model, reason)
 }
 
-/// Refuses a run the model cannot do: `lm` without the Jacobian program, `ssbfgs` with
-/// more parameters than a dense inverse Hessian fits in memory.
+/// Refuses a run the model cannot do: θ of another length than the parameters, `lm`
+/// without the Jacobian program, `ssbfgs` with more parameters than a dense inverse
+/// Hessian fits in memory.
 fn check_optimizer(model: &Model<'_>, opts: &TrainOptions, p: usize) -> Result<(), TrainError> {
+    super::model::check_theta(p, model.layout().len())?;
     if opts.optimizer.uses_jacobian() && !model.has_jacobian() {
         return Err(TrainError::MissingOutput(
             "jacobian: compile it with Model::add_jacobian for lm".into(),
