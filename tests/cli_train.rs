@@ -691,66 +691,75 @@ fn point_sets_beyond_memory_are_refused_before_sampling() {
     }
 }
 
-/// An exact solution with a removable singularity on the grid (`x·log x` at `x = 0`, the
-/// first of the 101 grid points of a 1-D problem): the error is measured on the other 100
-/// points and the report says so, instead of printing NaN. The value is checked against
-/// the relative error recomputed here from the trained network's values (`nabla eval
-/// --expr` with the saved parameters) at those 100 points.
-#[test]
-fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = "problem xlogx\ninput x in [0, 1]\nnet u(x) = mlp(widths = [8], act = tanh, seed = 0)\n\
-               points inner = interior(64)\nresidual r on inner = d(u, x) - 1\nexact u = x * log(x)\n";
-    let file = write_problem(dir.path(), src);
-    let run = dir.path().join("run");
-    let out = nabla()
-        .arg("train")
-        .arg(&file)
-        .args(["--steps", "3", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// Standard output of a `nabla` command that must succeed (its stderr shown otherwise).
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A 1-D problem `u' = 1` whose closed form is `exact`, trained 3 steps into `DIR/run`:
+/// the file, and the number on the `rel_l2 u = …` line with what follows it.
+fn train_with_exact(dir: &std::path::Path, exact: &str) -> (std::path::PathBuf, f64, String) {
+    let src = format!(
+        "problem fit\ninput x in [0, 1]\nnet u(x) = mlp(widths = [8], act = tanh, seed = 0)\n\
+         points inner = interior(64)\nresidual r on inner = d(u, x) - 1\nexact u = {exact}\n"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = write_problem(dir, &src);
+    let run = dir.join("run");
+    let stdout = stdout_of(
+        nabla()
+            .arg("train")
+            .arg(&file)
+            .args(["--steps", "3", "--out"])
+            .arg(&run),
+    );
     let line = stdout
         .lines()
         .find(|l| l.starts_with("rel_l2 u = "))
         .expect(&stdout);
-    let suffix = " on 100 of 101 grid points (exact u is not finite at the others)";
-    let printed: f64 = line["rel_l2 u = ".len()..]
-        .strip_suffix(suffix)
-        .expect(line)
-        .parse()
-        .unwrap();
-    // u at the grid points 0.01, ..., 1 from the saved parameters
-    let xs: Vec<f64> = (1..=100).map(|i| i as f64 / 100.0).collect();
+    let rest = &line["rel_l2 u = ".len()..];
+    let (number, note) = rest.split_at(rest.find(' ').unwrap_or(rest.len()));
+    (file, number.parse().unwrap(), note.to_string())
+}
+
+/// `u` of the network trained by [`train_with_exact`] at `xs` (`nabla eval --expr` with
+/// the saved parameters).
+fn trained_u(dir: &std::path::Path, file: &std::path::Path, xs: &[f64]) -> Vec<f64> {
     let points =
         serde_json::json!({ "inner": [[0.5]], "v": xs.iter().map(|x| [x]).collect::<Vec<_>>() });
-    let points_file = dir.path().join("points.json");
+    let points_file = dir.join("points.json");
     std::fs::write(&points_file, points.to_string()).unwrap();
-    let eval = nabla()
-        .arg("eval")
-        .arg(&file)
+    let params = dir.join("run").join("params.json");
+    let mut eval = nabla();
+    eval.arg("eval")
+        .arg(file)
         .arg("--params")
-        .arg(run.join("params.json"))
+        .arg(params)
         .arg("--points")
-        .arg(&points_file)
-        .args(["--expr", "v=u"])
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    let u: Vec<f64> = (json["exprs"]["v"].as_array().unwrap().iter())
+        .arg(&points_file);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(eval.args(["--expr", "v=u"]))).unwrap();
+    (json["exprs"]["v"].as_array().unwrap().iter())
         .map(|v| v.as_f64().unwrap())
-        .collect();
+        .collect()
+}
+
+/// An exact solution with a removable singularity on the grid (`x·log x` at `x = 0`, the
+/// first of the 101 grid points of a 1-D problem): the error is measured on the other 100
+/// points and the report says so, instead of printing NaN. The value is checked against
+/// the relative error recomputed here from the trained network's values at those points.
+#[test]
+fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, printed, note) = train_with_exact(dir.path(), "x * log(x)");
+    assert_eq!(
+        note,
+        " on 100 of 101 grid points (exact u is not finite at the others)"
+    );
+    let xs: Vec<f64> = (1..=100).map(|i| i as f64 / 100.0).collect();
+    let u = trained_u(dir.path(), &file, &xs);
     let exact: Vec<f64> = xs.iter().map(|x| x * x.ln()).collect();
     let num: f64 = u.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum();
     let den: f64 = exact.iter().map(|b| b * b).sum();
@@ -760,22 +769,35 @@ fn an_exact_solution_not_finite_at_a_grid_point_is_measured_on_the_others() {
         (printed - rel).abs() <= 0.051 * rel,
         "printed {printed}, recomputed {rel}"
     );
-    // a closed form that is 0 everywhere: the error printed is absolute, and says so
-    let zero = write_problem(dir.path(), &src.replace("x * log(x)", "0 * x"));
-    let out = nabla()
-        .arg("train")
-        .arg(&zero)
-        .args(["--steps", "3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+}
+
+/// A closed form that is 0 everywhere: the error printed is the absolute `‖u‖₂` over the
+/// 101 grid points (recomputed here from the trained network), and the line and `--json`
+/// say it is absolute.
+#[test]
+fn an_exact_solution_of_zero_gets_an_absolute_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, printed, note) = train_with_exact(dir.path(), "0 * x");
+    assert_eq!(note, " (absolute: exact u is 0 at every point)");
+    let xs: Vec<f64> = (0..=100).map(|i| i as f64 / 100.0).collect();
+    let norm = trained_u(dir.path(), &file, &xs)
+        .iter()
+        .map(|u| u * u)
+        .sum::<f64>()
+        .sqrt();
     assert!(
-        stdout.contains(" (absolute: exact u is 0 at every point)\n"),
-        "{stdout}"
+        (printed - norm).abs() <= 0.051 * norm,
+        "printed {printed}, recomputed {norm}"
     );
-    let args = ["--steps", "3", "--json"];
-    let out = nabla().arg("train").arg(&zero).args(args).output().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let note = &json["rel_l2_notes"]["u"];
-    assert_eq!(note, "(absolute: exact u is 0 at every point)");
+    let json = stdout_of(
+        nabla()
+            .arg("train")
+            .arg(&file)
+            .args(["--steps", "3", "--json"]),
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["rel_l2_notes"]["u"],
+        "(absolute: exact u is 0 at every point)"
+    );
 }

@@ -283,7 +283,7 @@ impl Setup {
             .map(|(set, n)| (set, n.min(cap)))
             .collect();
         let mut s = Setup {
-            orders: nest_orders(&problem)?,
+            orders: order_range(&problem)?,
             problem,
             sizes,
             reference: Values::default(),
@@ -467,7 +467,7 @@ const SWEEP_STEPS: usize = 16;
 /// The lowest and highest total derivative order of the objective's operators' nests (a
 /// Laplacian is 2, `lap(lap(u))` 4), which the compiler's default steps are chosen for:
 /// `(1, 1)` without derivatives.
-fn nest_orders(problem: &Problem) -> anyhow::Result<(usize, usize)> {
+fn order_range(problem: &Problem) -> anyhow::Result<(usize, usize)> {
     let sizes = nabla::train::model::sizes(problem);
     let g = problem.objective(&sizes, DType::F64, false)?.graph;
     let nests = nabla::passes::ad::nest_orders(&g);

@@ -280,7 +280,7 @@ impl Region {
                 let ccw = signed_area(v) > 0.0;
                 let face = |(a, b): ([f64; 2], [f64; 2])| Face {
                     n: edge_normal(&a, &b, ccw),
-                    q: segment_nearest(&a, &b, p),
+                    q: segment_nearest(&a, &b, p).to_vec(),
                     center: vec![(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0],
                 };
                 edges(v).map(face).collect()
@@ -561,11 +561,12 @@ fn segment_dist(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> f64 {
     dist(p, &segment_nearest(a, b, p))
 }
 
-/// The point of segment `ab` nearest `p`.
-fn segment_nearest(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> Vec<f64> {
+/// The point of segment `ab` nearest `p` (no allocation: [`polygon_sdf`] calls it per
+/// edge for every candidate of rejection sampling).
+fn segment_nearest(a: &[f64; 2], b: &[f64; 2], p: &[f64]) -> [f64; 2] {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let t = (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
-    vec![a[0] + t * dx, a[1] + t * dy]
+    [a[0] + t * dx, a[1] + t * dy]
 }
 
 /// Distance to the nearest edge, negative inside (even–odd crossing rule).
