@@ -1,10 +1,11 @@
 //! `ProblemBuilder`: every construct of the problem language stated in Rust gives the same
 //! objective graph as the file; declarations that cannot work are refused with their
-//! reason; `let`s are traced once per residual; the standalone sampler draws inside its box.
+//! reason; `let`s are traced once per residual; a handle of another builder is refused
+//! wherever it is used; the standalone sampler draws inside its box.
 
 use nabla_frontend::lang;
 use nabla_frontend::prelude::*;
-use nabla_frontend::problem::{BuildError, PointSpec};
+use nabla_frontend::problem::{BuildError, PointSpec, ProblemError};
 use nabla_ir::{text, DType, Op};
 use std::f64::consts::PI;
 
@@ -57,6 +58,7 @@ fn objective_text(p: &Problem) -> String {
 fn every_construct_gives_the_files_graph() {
     let file = lang::load("rich.nabla", RICH).unwrap().problem;
     let built = rich();
+    assert!(built.owner.is_some() && file.owner.is_none());
     assert_eq!(built.nets, file.nets);
     assert_eq!(built.point_sets, file.point_sets);
     assert_eq!(objective_text(&built), objective_text(&file));
@@ -194,6 +196,39 @@ fn declarations_that_cannot_work_are_refused() {
         p.residual("r,1", s, move |c| c[u]);
     });
     assert_eq!(csv, BuildError::BadName("r,1".into()));
+    // a spec written out with an index past the declarations is refused, not sampled
+    let (value, n, owner) = (0.0, 4, None);
+    let no_input = build_error(|p| {
+        let (_, u, _) = base(p);
+        let f = p.points(
+            "f",
+            PointSpec::Face {
+                input: 3,
+                value,
+                n,
+                owner,
+            },
+        );
+        p.residual("r", f, move |c| c[u]);
+    });
+    let want = "point set `f`: the face of input #3, which is not declared";
+    assert_eq!(reason(no_input), want);
+    let no_domain = build_error(|p| {
+        let (_, u, _) = base(p);
+        let z = p.points(
+            "z",
+            PointSpec::BoundaryOf {
+                domain: 0,
+                n,
+                owner,
+            },
+        );
+        p.residual("r", z, move |c| c[u]);
+    });
+    assert_eq!(
+        reason(no_domain),
+        "point set `z`: domain #0 is not declared"
+    );
 }
 
 /// A net called with the wrong number of arguments is an error of the objective, naming
@@ -228,6 +263,212 @@ fn dn_off_a_boundary_set_is_an_error() {
         "normal(x) or dn(...) on point set `s`, which is not made only of boundary(D, N) terms \
          of one domain"
     );
+}
+
+/// The handles of [`declare`].
+#[derive(Clone, Copy)]
+struct Decls {
+    x: Input,
+    u: Output,
+    k: Param,
+    g: Let,
+    s: Points,
+}
+
+/// An input, a net, a param, a `let` and a point set, in that order.
+fn declare(p: &mut ProblemBuilder) -> Decls {
+    let (x, u, s) = base(p);
+    let k = p.param("k", 2.0);
+    let g = p.define("g", move |c| c[u] * c[k]);
+    Decls { x, u, k, g, s }
+}
+
+/// Problem `mine`, its handles, and those of another builder that declared the same kinds
+/// in the same order: each of the other's is in range in `mine`, where read as an index
+/// it names `mine`'s own declaration.
+fn twins() -> (ProblemBuilder, Decls, Decls) {
+    let mut other = ProblemBuilder::new("other");
+    let theirs = declare(&mut other);
+    let mut mine = ProblemBuilder::new("mine");
+    let ours = declare(&mut mine);
+    (mine, ours, theirs)
+}
+
+/// Why problem `p`, which builds, has no objective on `s` of 8 points.
+fn objective_error(p: ProblemBuilder) -> ProblemError {
+    let p = p.build().expect("the problem builds");
+    let sizes = [("s".to_string(), 8)];
+    let obj = p.objective(&sizes, DType::F64, false);
+    obj.err().expect("the objective is refused")
+}
+
+/// The error of a `what` handle of another builder used in problem `mine`.
+fn foreign(what: &str) -> ProblemError {
+    ProblemError::Dsl(DslError::ForeignHandle {
+        what: what.into(),
+        problem: "mine".into(),
+    })
+}
+
+/// `c[x]` with another builder's input whose index is that of `mine`'s `x` traced `mine`'s
+/// `x`: it is an error that names the problem.
+#[test]
+fn an_input_of_another_builder_is_an_error_naming_the_problem() {
+    let (mut p, ours, theirs) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[theirs.x]);
+    let err = objective_error(p);
+    assert_eq!(err, foreign("input"));
+    assert_eq!(
+        err.to_string(),
+        "problem `mine` does not declare this input handle: a handle indexes only the problem \
+         whose ProblemBuilder declared it"
+    );
+}
+
+/// As for inputs, another builder's output, `let` and param named `mine`'s own.
+#[test]
+fn outputs_lets_and_params_of_another_builder_are_errors() {
+    let (mut p, ours, theirs) = twins();
+    p.residual("r", ours.s, move |c| c[theirs.u]);
+    assert_eq!(objective_error(p), foreign("output"));
+    let (mut p, ours, theirs) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[theirs.g]);
+    assert_eq!(objective_error(p), foreign("let"));
+    let (mut p, ours, theirs) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] * c[theirs.k]);
+    assert_eq!(objective_error(p), foreign("param"));
+}
+
+/// The `Ctx` methods that take handles refuse another builder's too, in residuals and in
+/// exact solutions.
+#[test]
+fn ctx_methods_refuse_handles_of_another_builder() {
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c.d(c[o.u], &[t.x]));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c.lap_over(c[o.u], &[t.x]));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c.lap_sampled_over(c[o.u], &[t.x], 2));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c.at(c[o.u], &[(t.x, c.num(0.0))]));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c[o.u] * c.normal(t.x));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c.call(t.u, &[c[o.x]]));
+    assert_eq!(objective_error(p), foreign("output"));
+    let (mut p, o, t) = twins();
+    p.residual("r", o.s, move |c| c[o.u]);
+    p.exact(o.u, move |c| c[t.x]);
+    let p = p.build().unwrap();
+    let exact = p.expression("u*", &p.exact[0].expr, "grid", 5, DType::F64);
+    assert_eq!(exact.err(), Some(foreign("input")));
+}
+
+/// Handles of another builder with an index past `mine`'s declarations of their kind are
+/// the same errors, not a panic.
+#[test]
+fn a_foreign_handle_out_of_range_is_an_error_not_a_panic() {
+    let mut other = ProblemBuilder::new("other");
+    declare(&mut other);
+    let y = other.input("y", [0.0, 1.0]);
+    let [_, v] = other.net_outputs("flow", &[y], ["v0", "v1"], mlp(&[4]));
+    let k2 = other.param("k2", 1.0);
+    let h = other.define("h", move |c| c[y]);
+    let (mut p, ours, _) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[y]);
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, ours, _) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[v]);
+    assert_eq!(objective_error(p), foreign("output"));
+    let (mut p, ours, _) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[k2]);
+    assert_eq!(objective_error(p), foreign("param"));
+    let (mut p, ours, _) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] - c[h]);
+    assert_eq!(objective_error(p), foreign("let"));
+    let (mut p, ours, _) = twins();
+    p.residual("r", ours.s, move |c| c[ours.u] * c.normal(y));
+    assert_eq!(objective_error(p), foreign("input"));
+    let (mut p, ours, _) = twins();
+    p.net("w", &[y], mlp(&[4]));
+    p.residual("r", ours.s, move |c| c[ours.u]);
+    let refused = BuildError::Foreign {
+        what: "input",
+        used_in: "net `w`".into(),
+    };
+    assert_eq!(p.build().err(), Some(refused));
+}
+
+/// Builder methods given another builder's handles (in range here, where they named this
+/// builder's own declarations) refuse the problem, naming the declaration.
+#[test]
+fn builder_methods_refuse_handles_of_another_builder() {
+    let mut other = ProblemBuilder::new("other");
+    let t = declare(&mut other);
+    let y = other.input("y", [0.0, 1.0]);
+    let hole = other.domain("hole", &[t.x, y], disk([0.5, 0.5], 0.25));
+    let refused = |what, used_in: &str| BuildError::Foreign {
+        what,
+        used_in: used_in.into(),
+    };
+    let net = build_error(|p| {
+        let (_, u, s) = base(p);
+        p.net("w", &[t.x], mlp(&[4]));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert_eq!(net, refused("input", "net `w`"));
+    let periodic = build_error(|p| {
+        let (x, u, s) = base(p);
+        p.net("w", &[x], mlp(&[4]).periodic(&[t.x]));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert_eq!(periodic, refused("input", "net `w`"));
+    let domain = build_error(|p| {
+        let (_, u, s) = base(p);
+        let y = p.input("y", [0.0, 1.0]);
+        p.domain("d", &[t.x, y], disk([0.5, 0.5], 0.25));
+        p.residual("r", s, move |c| c[u]);
+    });
+    assert_eq!(domain, refused("input", "domain `d`"));
+    let face = build_error(|p| {
+        let (_, u, _) = base(p);
+        let f = p.points("f", interior(4) + face(t.x, 0.0, 4));
+        p.residual("r", f, move |c| c[u]);
+    });
+    assert_eq!(face, refused("input", "point set `f`"));
+    for spec in [interior_of(hole, 4), boundary_of(hole, 4)] {
+        let inside = build_error(|p| {
+            let (x, u, _) = base(p);
+            let y = p.input("y", [0.0, 1.0]);
+            p.domain("ring", &[x, y], disk([0.5, 0.5], 0.25));
+            let z = p.points("z", spec);
+            p.residual("r", z, move |c| c[u]);
+        });
+        assert_eq!(inside, refused("domain", "point set `z`"));
+    }
+    let residual = build_error(|p| {
+        let (_, u, _) = base(p);
+        p.residual("r", t.s, move |c| c[u]);
+    });
+    assert_eq!(residual, refused("point set", "residual `r`"));
+    let exact = build_error(|p| {
+        let (x, u, s) = base(p);
+        p.residual("r", s, move |c| c[u]);
+        p.exact(t.u, move |c| c[x]);
+    });
+    assert_eq!(exact, refused("output", "an exact solution"));
+    let exact_let = build_error(|p| {
+        let (x, u, s) = base(p);
+        p.define("g", move |c| c[u]);
+        p.residual("r", s, move |c| c[u]);
+        p.exact(t.g, move |c| c[x]);
+    });
+    assert_eq!(exact_let, refused("let", "an exact solution"));
 }
 
 #[test]

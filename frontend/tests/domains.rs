@@ -161,6 +161,14 @@ fn a_domain_set_is_the_domain_times_the_other_intervals() {
     p.residual("r", inner, move |c| c[u]);
     p.residual("b", walls, move |c| c[u]);
     let problem = p.build().unwrap();
+    // stored as a problem file states them: no builder on the parts
+    let (domain, n, owner) = (0, 500, None);
+    let specs = [&problem.point_sets[0].spec, &problem.point_sets[1].spec];
+    let inside = PointSpec::InteriorOf { domain, n, owner };
+    assert_eq!(
+        specs,
+        [&inside, &PointSpec::BoundaryOf { domain, n, owner }]
+    );
     let sets = problem.sample(4);
     for (set, rows) in &sets {
         assert_eq!(rows.len(), 500);

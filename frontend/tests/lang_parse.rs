@@ -52,7 +52,8 @@ fn burgers_example_has_faces_unions_and_folded_consts() {
         PointSpec::Face {
             input: 0,
             value: 0.0,
-            n: 256
+            n: 256,
+            owner: None
         }
     );
     assert_eq!(
@@ -61,12 +62,14 @@ fn burgers_example_has_faces_unions_and_folded_consts() {
             PointSpec::Face {
                 input: 1,
                 value: -1.0,
-                n: 128
+                n: 128,
+                owner: None
             },
             PointSpec::Face {
                 input: 1,
                 value: 1.0,
-                n: 128
+                n: 128,
+                owner: None
             },
         ])
     );

@@ -61,6 +61,7 @@ fn toy_problem() -> Problem {
         lets: vec![],
         domains: vec![],
         point_weights: vec![],
+        owner: None,
     }
 }
 
@@ -170,11 +171,13 @@ fn faces_and_unions() {
             input: 1,
             value: 0.0,
             n: 3,
+            owner: None,
         },
         PointSpec::Face {
             input: 0,
             value: 1.0,
             n: 2,
+            owner: None,
         },
     ]);
     let pts = spec.sample(&inputs, &mut Rng::new(1));

@@ -61,7 +61,11 @@ impl Grid {
         let per = RANDOM_POINTS / domains.len();
         let rows = (domains.iter())
             .flat_map(|&d| {
-                let spec = PointSpec::InteriorOf { domain: d, n: per };
+                let spec = PointSpec::InteriorOf {
+                    domain: d,
+                    n: per,
+                    owner: None,
+                };
                 spec.sample_in(&problem.inputs, &problem.domains, &mut rng)
             })
             .collect();

@@ -65,6 +65,7 @@ pub fn regression() -> Problem {
         lets: vec![],
         domains: vec![],
         point_weights: vec![],
+        owner: None,
     }
 }
 

@@ -75,6 +75,19 @@ pub enum DslError {
         /// What it was used in.
         what: String,
     },
+    /// A problem's handle (`c[x]` of [`crate::problem::Input`], ...) that the problem traced
+    /// does not declare: one of another `ProblemBuilder`, whose index would name some other
+    /// declaration here, or none.
+    #[error(
+        "problem `{problem}` does not declare this {what} handle: a handle indexes only the \
+         problem whose ProblemBuilder declared it"
+    )]
+    ForeignHandle {
+        /// The kind of handle (`input`, `output`, `param`, `let`).
+        what: String,
+        /// The problem traced.
+        problem: String,
+    },
     /// Arguments that do not fit together: lists of different lengths, an empty list, a
     /// variable listed twice, an output named twice.
     #[error("{what}: {reason}")]

@@ -646,6 +646,7 @@ impl Checker<'_> {
                     input: input?,
                     value: value?,
                     n: n?,
+                    owner: None,
                 })
             }
             SetExpr::InteriorOf(d, n) => {
@@ -653,6 +654,7 @@ impl Checker<'_> {
                 Some(PointSpec::InteriorOf {
                     domain: domain?,
                     n: n?,
+                    owner: None,
                 })
             }
             SetExpr::BoundaryOf(d, n) => {
@@ -660,6 +662,7 @@ impl Checker<'_> {
                 Some(PointSpec::BoundaryOf {
                     domain: domain?,
                     n: n?,
+                    owner: None,
                 })
             }
             SetExpr::Union(parts) => {

@@ -104,6 +104,7 @@ pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
         lets,
         domains: checked.domains,
         point_weights: Vec::new(),
+        owner: None,
     };
     Ok(Loaded {
         problem,

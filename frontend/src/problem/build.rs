@@ -25,9 +25,15 @@
 //! assert_eq!(problem.nets[0].mlp.widths, vec![2, 32, 32, 1]);
 //! ```
 //!
-//! Handles index the problem they were declared in; using one with another problem's
-//! context is a programming error (it panics on an index out of range or traces the wrong
-//! value), like an index into the wrong `Vec`.
+//! Handles index the problem they were declared in. Each builder has an [`Owner`] id,
+//! unique in the process, that its handles carry and its problem keeps, so a handle of
+//! another builder is refused wherever it is used rather than read as an index of this
+//! problem (where it would name some other declaration, or none): given to a builder
+//! method, it is a [`BuildError::Foreign`] that [`ProblemBuilder::build`] returns; used in
+//! an expression (`c[x]`), it is a [`DslError::ForeignHandle`] that building the objective
+//! returns.
+//!
+//! [`DslError::ForeignHandle`]: crate::dsl::DslError::ForeignHandle
 
 use super::{
     Ctx, Embedding, ExactDecl, ExprFn, Fourier, InputDecl, LetDecl, NetDecl, Periodic,
@@ -35,15 +41,37 @@ use super::{
 };
 use crate::dsl::Var;
 use crate::nn::{Act, Mlp};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Which [`ProblemBuilder`] declared a handle: an id unique in the process, carried by
+/// every handle and kept by the built [`Problem`] ([`Problem::owner`]), so that a handle
+/// is checked against the problem it is used with instead of trusted as an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner(u64);
+
+impl Owner {
+    /// An id no builder of this process has had (64 bits: it never wraps).
+    fn next() -> Owner {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Owner(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// An input (independent variable): `c[x]` is its column on the point set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Input(pub(super) usize);
+pub struct Input {
+    /// The builder that declared it.
+    pub(super) owner: Owner,
+    /// Index into [`Problem::inputs`].
+    pub(super) i: usize,
+}
 
 /// A net output: `c[u]` is the net at its declared arguments, `c.call(u, &[..])` elsewhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Output {
+    /// The builder that declared it.
+    pub(super) owner: Owner,
     pub(super) net: usize,
     pub(super) col: usize,
     /// Index over every net's outputs, in declaration order.
@@ -52,11 +80,21 @@ pub struct Output {
 
 /// A trainable scalar (inverse problems): `c[k]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Param(pub(super) usize);
+pub struct Param {
+    /// The builder that declared it.
+    pub(super) owner: Owner,
+    /// Index into [`Problem::params`].
+    pub(super) i: usize,
+}
 
 /// A named expression, traced once per residual and shared by its uses: `c[f]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Let(pub(super) usize);
+pub struct Let {
+    /// The builder that declared it.
+    pub(super) owner: Owner,
+    /// Index into [`Problem::lets`].
+    pub(super) i: usize,
+}
 
 /// What an exact solution describes: a net output, or a `let` (a constrained output, such
 /// as a hard-constraint ansatz `x (1 − x) n(x)`), which reports then measure and plot
@@ -83,21 +121,33 @@ impl From<Let> for Solved {
 
 /// A domain beyond the box (see [`super::domain`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Domain(usize);
+pub struct Domain {
+    /// The builder that declared it.
+    owner: Owner,
+    /// Index into [`Problem::domains`].
+    i: usize,
+}
 
 /// `n` points uniform in domain `d` (the other inputs uniform in their intervals).
 pub fn interior_of(d: Domain, n: usize) -> PointSpec {
-    PointSpec::InteriorOf { domain: d.0, n }
+    let (domain, owner) = (d.i, Some(d.owner));
+    PointSpec::InteriorOf { domain, n, owner }
 }
 
 /// `n` points uniform by measure on domain `d`'s boundary.
 pub fn boundary_of(d: Domain, n: usize) -> PointSpec {
-    PointSpec::BoundaryOf { domain: d.0, n }
+    let (domain, owner) = (d.i, Some(d.owner));
+    PointSpec::BoundaryOf { domain, n, owner }
 }
 
 /// A point set, named by the residuals evaluated on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Points(usize);
+pub struct Points {
+    /// The builder that declared it.
+    owner: Owner,
+    /// Index into [`Problem::point_sets`].
+    i: usize,
+}
 
 /// An MLP's hidden widths, activation and seed (the inputs and outputs come from the net's
 /// declaration), as `mlp(widths = [..], act = .., seed = ..)` in a problem file.
@@ -163,9 +213,10 @@ pub fn boundary(n: usize) -> PointSpec {
 /// `n` points uniform on the face where input `x` equals `value`.
 pub fn face(x: Input, value: f64, n: usize) -> PointSpec {
     PointSpec::Face {
-        input: x.0,
+        input: x.i,
         value,
         n,
+        owner: Some(x.owner),
     }
 }
 
@@ -239,6 +290,18 @@ pub enum BuildError {
         /// Its weight.
         weight: f64,
     },
+    /// A handle declared by another [`ProblemBuilder`]: as an index of this problem it
+    /// would name some other declaration, or none.
+    #[error(
+        "{used_in}: the {what} handle was declared by another ProblemBuilder (a handle \
+         indexes only the problem it was declared in)"
+    )]
+    Foreign {
+        /// The kind of handle (`input`, `output`, `let`, `point set`, `domain`).
+        what: &'static str,
+        /// The declaration it was given to (net `u`, point set `s`, ...).
+        used_in: String,
+    },
     /// A problem without residuals has nothing to train.
     #[error("the problem has no residuals: its loss is 0, with nothing to train")]
     NoResiduals,
@@ -246,6 +309,8 @@ pub enum BuildError {
 
 /// Builds a [`Problem`] declaration by declaration (see the [module docs](self)).
 pub struct ProblemBuilder {
+    /// This builder's id, carried by its handles (and kept in `p.owner`).
+    owner: Owner,
     p: Problem,
     errors: Vec<BuildError>,
     outputs: usize,
@@ -266,9 +331,12 @@ impl ResidualWeight<'_> {
 impl ProblemBuilder {
     /// An empty problem named `name` (used in reports).
     pub fn new(name: &str) -> ProblemBuilder {
+        let owner = Owner::next();
         ProblemBuilder {
+            owner,
             p: Problem {
                 name: name.into(),
+                owner: Some(owner),
                 ..Problem::default()
             },
             errors: Vec::new(),
@@ -286,7 +354,8 @@ impl ProblemBuilder {
         }
         let name = name.into();
         self.p.inputs.push(InputDecl { name, lo, hi });
-        Input(self.p.inputs.len() - 1)
+        let (owner, i) = (self.owner, self.p.inputs.len() - 1);
+        Input { owner, i }
     }
 
     /// A trainable scalar with its initial value.
@@ -294,7 +363,8 @@ impl ProblemBuilder {
         self.name(name);
         let name = name.into();
         self.p.params.push(ScalarParam { name, init });
-        Param(self.p.params.len() - 1)
+        let (owner, i) = (self.owner, self.p.params.len() - 1);
+        Param { owner, i }
     }
 
     /// A network of `args` with one output, named like the net.
@@ -320,8 +390,9 @@ impl ProblemBuilder {
             }
             self.name(n);
         }
-        self.check_net(name, args, K, &spec);
-        let embed = self.embedding(name, args, &spec);
+        let args = self.own_inputs(args, &format!("net `{name}`"));
+        self.check_net(name, &args, K, &spec);
+        let embed = self.embedding(name, &args, &spec);
         // (a width of 0 is an error already recorded by `check_net`; 1 keeps tracing)
         let widths: Vec<usize> = (std::iter::once(embed.width(args.len())))
             .chain(spec.hidden.iter().copied())
@@ -333,7 +404,7 @@ impl ProblemBuilder {
             name: name.into(),
             args: args
                 .iter()
-                .map(|a| self.p.inputs[a.0].name.clone())
+                .map(|&a| self.p.inputs[a].name.clone())
                 .collect(),
             outputs: outputs.iter().map(|o| o.to_string()).collect(),
             mlp: Mlp::new(&widths, spec.act),
@@ -343,13 +414,34 @@ impl ProblemBuilder {
         let first = self.outputs;
         self.outputs += K;
         std::array::from_fn(|col| Output {
+            owner: self.owner,
             net,
             col,
             flat: first + col,
         })
     }
 
-    fn check_net(&mut self, name: &str, args: &[Input], outputs: usize, spec: &NetSpec) {
+    /// The indices of the inputs `xs` this builder declared; each other one is recorded as
+    /// a [`BuildError::Foreign`] of `used_in` and left out.
+    fn own_inputs(&mut self, xs: &[Input], used_in: &str) -> Vec<usize> {
+        (xs.iter())
+            .filter(|x| self.owns(x.owner, "input", used_in))
+            .map(|x| x.i)
+            .collect()
+    }
+
+    /// Whether `owner` is this builder; if not, records a [`BuildError::Foreign`]: a `what`
+    /// handle of another builder given to `used_in`.
+    fn owns(&mut self, owner: Owner, what: &'static str, used_in: &str) -> bool {
+        if owner == self.owner {
+            return true;
+        }
+        let used_in = used_in.into();
+        self.errors.push(BuildError::Foreign { what, used_in });
+        false
+    }
+
+    fn check_net(&mut self, name: &str, args: &[usize], outputs: usize, spec: &NetSpec) {
         let reason = if args.is_empty() {
             "it has no arguments"
         } else if outputs == 0 {
@@ -370,12 +462,13 @@ impl ProblemBuilder {
         self.errors.push(BuildError::Net { name, reason });
     }
 
-    /// The net's embedding; a periodic input that is not an argument is an error.
-    fn embedding(&mut self, name: &str, args: &[Input], spec: &NetSpec) -> Embedding {
+    /// The net's embedding (`args` are indices of inputs); a periodic input that is not an
+    /// argument is an error.
+    fn embedding(&mut self, name: &str, args: &[usize], spec: &NetSpec) -> Embedding {
         let mut periodic = Vec::new();
-        for v in &spec.periodic {
-            let Some(arg) = args.iter().position(|a| a == v) else {
-                let input = &self.p.inputs[v.0].name;
+        for v in self.own_inputs(&spec.periodic, &format!("net `{name}`")) {
+            let Some(arg) = args.iter().position(|&a| a == v) else {
+                let input = &self.p.inputs[v].name;
                 let reason = format!("periodic input `{input}` is not one of its arguments");
                 self.errors.push(BuildError::Net {
                     name: name.into(),
@@ -383,7 +476,7 @@ impl ProblemBuilder {
                 });
                 continue;
             };
-            let d = &self.p.inputs[v.0];
+            let d = &self.p.inputs[v];
             if periodic.iter().any(|p: &Periodic| p.arg == arg) {
                 let reason = format!("periodic input `{}` is listed twice", d.name);
                 self.errors.push(BuildError::Net {
@@ -414,7 +507,8 @@ impl ProblemBuilder {
             name: name.into(),
             expr,
         });
-        Let(self.p.lets.len() - 1)
+        let (owner, i) = (self.owner, self.p.lets.len() - 1);
+        Let { owner, i }
     }
 
     /// A domain: `shape` over the coordinates `coords` (in the shape's order); the other
@@ -423,11 +517,14 @@ impl ProblemBuilder {
     /// sample.
     pub fn domain(&mut self, name: &str, coords: &[Input], shape: super::domain::Region) -> Domain {
         self.name(name);
-        let intervals: Vec<[f64; 2]> = (coords.iter())
-            .map(|c| [self.p.inputs[c.0].lo, self.p.inputs[c.0].hi])
+        let owned = self.own_inputs(coords, &format!("domain `{name}`"));
+        let intervals: Vec<[f64; 2]> = (owned.iter())
+            .map(|&c| [self.p.inputs[c].lo, self.p.inputs[c].hi])
             .collect();
-        let twice = (1..coords.len()).any(|i| coords[..i].contains(&coords[i]));
-        let check = if twice {
+        let twice = (1..owned.len()).any(|i| owned[..i].contains(&owned[i]));
+        let check = if owned.len() < coords.len() {
+            Ok(()) // another builder's coordinate: refused by `own_inputs`
+        } else if twice {
             Err("a coordinate is listed twice".to_string())
         } else {
             super::domain::check_domain(&shape, &intervals)
@@ -438,32 +535,71 @@ impl ProblemBuilder {
         }
         self.p.domains.push(super::DomainDecl {
             name: name.into(),
-            coords: coords.iter().map(|c| c.0).collect(),
+            coords: owned,
             shape,
         });
-        Domain(self.p.domains.len() - 1)
+        let (owner, i) = (self.owner, self.p.domains.len() - 1);
+        Domain { owner, i }
     }
 
-    /// A point set.
+    /// A point set. Its parts made from handles ([`face`], [`interior_of`], [`boundary_of`])
+    /// must be of this builder's handles; it is stored as a problem file states it, with
+    /// no owner.
     pub fn points(&mut self, name: &str, spec: PointSpec) -> Points {
         self.name(name);
-        if let Err(reason) = self.check_points(&spec) {
+        let owned = self.owns_parts(&spec, &format!("point set `{name}`"));
+        // (another builder's index is not checked against this problem: refused above)
+        let check = if owned {
+            self.check_points(&spec)
+        } else {
+            Ok(())
+        };
+        if let Err(reason) = check {
             let name = name.into();
             self.errors.push(BuildError::Points { name, reason });
         }
-        let name = name.into();
+        let (name, spec) = (name.into(), spec.without_owner());
         self.p.point_sets.push(PointSetDecl { name, spec });
-        Points(self.p.point_sets.len() - 1)
+        let (owner, i) = (self.owner, self.p.point_sets.len() - 1);
+        Points { owner, i }
     }
 
-    /// Every part has points, and every face lies in its input's interval (outside it the
-    /// points would leave the box, where nothing else is sampled).
+    /// Whether every part of `spec` made from a handle is of this builder's handles; each
+    /// other one is recorded as a [`BuildError::Foreign`] of `used_in`.
+    fn owns_parts(&mut self, spec: &PointSpec, used_in: &str) -> bool {
+        let (owner, what) = match spec {
+            PointSpec::Union(parts) => {
+                let mut all = true;
+                for p in parts {
+                    all &= self.owns_parts(p, used_in);
+                }
+                return all;
+            }
+            PointSpec::Face { owner, .. } => (owner, "input"),
+            PointSpec::InteriorOf { owner, .. } | PointSpec::BoundaryOf { owner, .. } => {
+                (owner, "domain")
+            }
+            PointSpec::Interior(_) | PointSpec::Boundary(_) => return true,
+        };
+        owner.is_none_or(|o| self.owns(o, what, used_in))
+    }
+
+    /// Every part has points, names a declared input or domain, and every face lies in its
+    /// input's interval (outside it the points would leave the box, where nothing else is
+    /// sampled).
     fn check_points(&self, spec: &PointSpec) -> Result<(), String> {
         match spec {
             PointSpec::Union(parts) => parts.iter().try_for_each(|p| self.check_points(p)),
             _ if spec.is_empty() => Err("a part has no points".into()),
+            PointSpec::InteriorOf { domain, .. } | PointSpec::BoundaryOf { domain, .. }
+                if *domain >= self.p.domains.len() =>
+            {
+                Err(format!("domain #{domain} is not declared"))
+            }
             PointSpec::Face { input, value, .. } => {
-                let d = &self.p.inputs[*input];
+                let Some(d) = self.p.inputs.get(*input) else {
+                    return Err(format!("the face of input #{input}, which is not declared"));
+                };
                 if (d.lo..=d.hi).contains(value) {
                     return Ok(());
                 }
@@ -486,9 +622,14 @@ impl ProblemBuilder {
         if self.p.residuals.iter().any(|r| r.name == name) {
             self.errors.push(BuildError::Duplicate(name.into()));
         }
+        let used_in = format!("residual `{name}`");
+        let points = match self.owns(on.owner, "point set", &used_in) {
+            true => self.p.point_sets[on.i].name.clone(),
+            false => String::new(),
+        };
         self.p.residuals.push(ResidualDecl {
             name: name.into(),
-            points: self.p.point_sets[on.0].name.clone(),
+            points,
             weight: 1.0,
             expr: Arc::new(expr),
         });
@@ -500,9 +641,8 @@ impl ProblemBuilder {
     where
         F: for<'g> Fn(&Ctx<'g>) -> Var<'g> + Send + Sync + 'static,
     {
-        let output = match of.into() {
-            Solved::Output(o) => self.p.nets[o.net].outputs[o.col].clone(),
-            Solved::Let(l) => self.p.lets[l.0].name.clone(),
+        let Some(output) = self.solved_name(of.into()) else {
+            return;
         };
         if self.p.exact.iter().any(|e| e.output == output) {
             self.errors.push(BuildError::ExactTwice(output.clone()));
@@ -511,6 +651,19 @@ impl ProblemBuilder {
             output,
             expr: Arc::new(expr),
         });
+    }
+
+    /// The name of the output or `let` `of`, when this builder declared it (otherwise a
+    /// [`BuildError::Foreign`] is recorded).
+    fn solved_name(&mut self, of: Solved) -> Option<String> {
+        let used_in = "an exact solution";
+        match of {
+            Solved::Output(o) => (self.owns(o.owner, "output", used_in))
+                .then(|| self.p.nets[o.net].outputs[o.col].clone()),
+            Solved::Let(l) => {
+                (self.owns(l.owner, "let", used_in)).then(|| self.p.lets[l.i].name.clone())
+            }
+        }
     }
 
     /// Everything found wrong so far, in the order it was declared ([`ProblemBuilder::build`]
@@ -578,6 +731,37 @@ impl Problem {
             || self.lets.iter().any(|l| l.name == name)
             || self.point_sets.iter().any(|s| s.name == name)
             || self.domains.iter().any(|d| d.name == name)
+    }
+}
+
+impl PointSpec {
+    /// `self` with no owner on its parts: a builder's point set, once its handles are
+    /// checked, reads as the same set stated in a problem file.
+    fn without_owner(self) -> PointSpec {
+        match self {
+            PointSpec::Face {
+                input, value, n, ..
+            } => PointSpec::Face {
+                input,
+                value,
+                n,
+                owner: None,
+            },
+            PointSpec::InteriorOf { domain, n, .. } => PointSpec::InteriorOf {
+                domain,
+                n,
+                owner: None,
+            },
+            PointSpec::BoundaryOf { domain, n, .. } => PointSpec::BoundaryOf {
+                domain,
+                n,
+                owner: None,
+            },
+            PointSpec::Union(parts) => {
+                PointSpec::Union(parts.into_iter().map(PointSpec::without_owner).collect())
+            }
+            box_part => box_part,
+        }
     }
 }
 

@@ -5,8 +5,13 @@
 //! arguments and a `let` are traced once per context, on first use, and shared by every
 //! later use (cached in a [`OnceCell`], which is what lets `c[u]` hand out a reference to
 //! a value traced on demand).
+//!
+//! A handle indexes only the problem whose builder declared it ([`Problem::owner`]). Any
+//! other, whose index would name some other value here or none, is an error of the traced
+//! program ([`DslError::ForeignHandle`], returned when the objective is built); tracing
+//! goes on with a placeholder in its place.
 
-use super::build::{Input, Let, Output, Param};
+use super::build::{Input, Let, Output, Owner, Param};
 use super::{NetDecl, Problem};
 use crate::dsl::{at, laplacian_of, laplacian_sampled, partials, Builder, DslError, Var};
 use crate::nn::MlpParams;
@@ -31,6 +36,8 @@ pub struct Ctx<'g> {
     pub(super) set: (String, usize),
     /// Sampled operators traced so far (numbers their probe leaves).
     sampled: Cell<usize>,
+    /// What a refused handle traces as (a constant 0, made on first use).
+    placeholder: OnceCell<Var<'g>>,
 }
 
 /// The most probe directions one sampled operator may draw.
@@ -55,7 +62,41 @@ impl<'g> Ctx<'g> {
             lets: problem.lets.iter().map(|_| OnceCell::new()).collect(),
             set: (String::new(), 1),
             sampled: Cell::new(0),
+            placeholder: OnceCell::new(),
         }
+    }
+
+    /// Whether a handle declared by `owner`, whose index is `in_range` here, is one of this
+    /// problem's; if not, records [`DslError::ForeignHandle`] (`what`: the handle's kind),
+    /// which building the objective returns.
+    fn owns(&self, owner: Owner, in_range: bool, what: &str) -> bool {
+        if self.problem.owner == Some(owner) && in_range {
+            return true;
+        }
+        self.b.fail(DslError::ForeignHandle {
+            what: what.into(),
+            problem: self.problem.name.clone(),
+        });
+        false
+    }
+
+    /// The index of input `x`, when this problem declares it (otherwise an error is
+    /// recorded).
+    fn input_index(&self, x: Input) -> Option<usize> {
+        (self.owns(x.owner, x.i < self.inputs.len(), "input")).then_some(x.i)
+    }
+
+    /// Whether this problem declares net output `o` (otherwise an error is recorded).
+    fn owns_output(&self, o: Output) -> bool {
+        let net = self.problem.nets.get(o.net);
+        let in_range = o.flat < self.outputs.len() && net.is_some_and(|n| o.col < n.outputs.len());
+        self.owns(o.owner, in_range, "output")
+    }
+
+    /// Traced in place of a refused handle's value, so that tracing goes on to the end;
+    /// the error recorded for the handle is what the objective returns.
+    fn placeholder(&self) -> &Var<'g> {
+        self.placeholder.get_or_init(|| self.b.constant(0.0))
     }
 
     /// The `v`-component of the domain's outward unit normal at each point: per-point data
@@ -63,9 +104,17 @@ impl<'g> Ctx<'g> {
     /// Elsewhere, or for a `v` that is not a coordinate of D, an error of the traced
     /// program ([`DslError::Normal`]).
     pub fn normal(&self, v: Input) -> Var<'g> {
-        let input = &self.problem.inputs[v.0].name;
+        match self.input_index(v) {
+            Some(k) => self.normal_at(k),
+            None => *self.placeholder(),
+        }
+    }
+
+    /// [`Ctx::normal`] of input `k` of [`Problem::inputs`].
+    fn normal_at(&self, k: usize) -> Var<'g> {
+        let input = &self.problem.inputs[k].name;
         match self.problem.boundary_domain(&self.set.0) {
-            Some(d) if d.coords.contains(&v.0) => {
+            Some(d) if d.coords.contains(&k) => {
                 let name = super::normal_name(&self.set.0, input);
                 self.b.input(&name, self.set.1)
             }
@@ -83,7 +132,7 @@ impl<'g> Ctx<'g> {
     /// [`Ctx::normal`] of the input named `name` (`None` when there is no such input).
     pub fn normal_named(&self, name: &str) -> Option<Var<'g>> {
         let i = self.problem.inputs.iter().position(|d| d.name == name)?;
-        Some(self.normal(Input(i)))
+        Some(self.normal_at(i))
     }
 
     /// The outward normal derivative `Σ normal(v) · ∂e/∂v` over the coordinates of the
@@ -98,8 +147,7 @@ impl<'g> Ctx<'g> {
             });
             return self.b.constant(0.0);
         };
-        let terms =
-            (d.coords.iter()).map(|&k| self.normal(Input(k)) * partials(e, &[self[Input(k)]]));
+        let terms = (d.coords.iter()).map(|&k| self.normal_at(k) * partials(e, &[self.inputs[k]]));
         terms
             .reduce(|a, b| a + b)
             .unwrap_or_else(|| self.b.constant(0.0))
@@ -123,7 +171,7 @@ impl<'g> Ctx<'g> {
     pub fn output(&self, output: &str, args: Option<&[Var<'g>]>) -> Option<Var<'g>> {
         let Some((k, net)) = self.net_of(output) else {
             let i = self.problem.lets.iter().position(|l| l.name == output);
-            return i.filter(|_| args.is_none()).map(|i| self[Let(i)]);
+            return i.filter(|_| args.is_none()).map(|i| *self.let_at(i));
         };
         let j = net.outputs.iter().position(|o| o == output)?;
         let a: Vec<Var<'g>> = match args {
@@ -181,8 +229,8 @@ impl<'g> Ctx<'g> {
     /// one second-order Taylor jet (see [`laplacian_sampled`]). The directions are leaves
     /// of this point set ([`super::probe_name`]) that training redraws at every step.
     pub fn lap_sampled(&self, e: Var<'g>, k: usize) -> Var<'g> {
-        let all: Vec<Input> = (0..self.inputs.len()).map(Input).collect();
-        self.lap_sampled_over(e, &all, k)
+        let all: Vec<usize> = (0..self.inputs.len()).collect();
+        self.lap_sampled_at(e, &all, k)
     }
 
     /// How many sampled operators this context has traced.
@@ -205,17 +253,26 @@ impl<'g> Ctx<'g> {
         k: usize,
     ) -> Option<Var<'g>> {
         let inputs = &self.problem.inputs;
-        let handles: Option<Vec<Input>> = match vs {
+        let indices: Option<Vec<usize>> = match vs {
             Some(vs) => (vs.iter())
-                .map(|n| inputs.iter().position(|d| d.name == *n).map(Input))
+                .map(|n| inputs.iter().position(|d| d.name == *n))
                 .collect(),
-            None => Some((0..inputs.len()).map(Input).collect()),
+            None => Some((0..inputs.len()).collect()),
         };
-        Some(self.lap_sampled_over(e, &handles?, k))
+        Some(self.lap_sampled_at(e, &indices?, k))
     }
 
     /// [`Ctx::lap_sampled`] over the inputs `vs`, as `lap(E; v1, ...; sample = K)`.
     pub fn lap_sampled_over(&self, e: Var<'g>, vs: &[Input], k: usize) -> Var<'g> {
+        let indices: Option<Vec<usize>> = vs.iter().map(|&v| self.input_index(v)).collect();
+        match indices {
+            Some(vs) => self.lap_sampled_at(e, &vs, k),
+            None => *self.placeholder(),
+        }
+    }
+
+    /// [`Ctx::lap_sampled`] over the inputs of [`Problem::inputs`] at indices `vs`.
+    fn lap_sampled_at(&self, e: Var<'g>, vs: &[usize], k: usize) -> Var<'g> {
         if k == 0 || k > MAX_SAMPLE {
             self.b.fail(DslError::Sample { k, max: MAX_SAMPLE });
             return self.b.constant(f64::NAN);
@@ -226,14 +283,14 @@ impl<'g> Ctx<'g> {
         let probes: Vec<Vec<Var<'g>>> = (0..k)
             .map(|j| {
                 (vs.iter())
-                    .map(|v| {
-                        let input = &self.problem.inputs[v.0].name;
+                    .map(|&v| {
+                        let input = &self.problem.inputs[v].name;
                         self.b.input(&super::probe_name(set, op, j, input), n)
                     })
                     .collect()
             })
             .collect();
-        let vars: Vec<Var<'g>> = vs.iter().map(|&v| self[v]).collect();
+        let vars: Vec<Var<'g>> = vs.iter().map(|&v| self.inputs[v]).collect();
         laplacian_sampled(e, &vars, &probes)
     }
 
@@ -249,6 +306,9 @@ impl<'g> Ctx<'g> {
     /// number of arguments is an error of the traced program ([`DslError::Arity`], reported
     /// when the objective is built).
     pub fn call(&self, out: Output, args: &[Var<'g>]) -> Var<'g> {
+        if !self.owns_output(out) {
+            return *self.placeholder();
+        }
         let net = &self.problem.nets[out.net];
         if args.len() != net.args.len() {
             self.b.fail(DslError::Arity {
@@ -265,6 +325,11 @@ impl<'g> Ctx<'g> {
         };
         self.apply(out.net, out.col, &cols)
     }
+
+    /// `let` `i` of [`Problem::lets`] (traced on first use, then shared).
+    fn let_at(&self, i: usize) -> &Var<'g> {
+        self.lets[i].get_or_init(|| (self.problem.lets[i].expr)(self))
+    }
 }
 
 impl<'g> Index<Input> for Ctx<'g> {
@@ -272,7 +337,10 @@ impl<'g> Index<Input> for Ctx<'g> {
 
     /// The point set's coordinate `x`.
     fn index(&self, x: Input) -> &Var<'g> {
-        &self.inputs[x.0]
+        match self.input_index(x) {
+            Some(i) => &self.inputs[i],
+            None => self.placeholder(),
+        }
     }
 }
 
@@ -281,7 +349,10 @@ impl<'g> Index<Param> for Ctx<'g> {
 
     /// The trainable scalar's value (rank 0).
     fn index(&self, p: Param) -> &Var<'g> {
-        &self.params[p.0]
+        match self.owns(p.owner, p.i < self.params.len(), "param") {
+            true => &self.params[p.i],
+            false => self.placeholder(),
+        }
     }
 }
 
@@ -290,6 +361,9 @@ impl<'g> Index<Output> for Ctx<'g> {
 
     /// The net output at the net's declared arguments (traced on first use).
     fn index(&self, o: Output) -> &Var<'g> {
+        if !self.owns_output(o) {
+            return self.placeholder();
+        }
         self.outputs[o.flat].get_or_init(|| {
             let net = &self.problem.nets[o.net];
             let args: Vec<Var<'g>> = (net.args.iter())
@@ -305,6 +379,9 @@ impl<'g> Index<Let> for Ctx<'g> {
 
     /// The `let`'s value (traced on first use, then shared).
     fn index(&self, l: Let) -> &Var<'g> {
-        self.lets[l.0].get_or_init(|| (self.problem.lets[l.0].expr)(self))
+        match self.owns(l.owner, l.i < self.lets.len(), "let") {
+            true => self.let_at(l.i),
+            false => self.placeholder(),
+        }
     }
 }

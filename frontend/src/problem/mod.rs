@@ -29,7 +29,7 @@ mod sample;
 
 pub use build::{
     boundary, boundary_of, face, interior, interior_of, mlp, BuildError, Domain, Input, Let,
-    NetSpec, Output, Param, Points, ProblemBuilder, ResidualWeight, Solved,
+    NetSpec, Output, Owner, Param, Points, ProblemBuilder, ResidualWeight, Solved,
 };
 pub use ctx::{Ctx, MAX_SAMPLE};
 pub use embed::{Embedding, Fourier, Periodic};
@@ -110,6 +110,10 @@ pub enum PointSpec {
         value: f64,
         /// Number of points.
         n: usize,
+        /// The builder whose input handle gave `input` ([`face`]); `None` when written out
+        /// or read from a file. [`ProblemBuilder::points`] refuses another builder's and
+        /// stores `None`.
+        owner: Option<Owner>,
     },
     /// `n` points uniform in a domain (index into [`Problem::domains`]), the other inputs
     /// uniform in their intervals.
@@ -118,6 +122,9 @@ pub enum PointSpec {
         domain: usize,
         /// Number of points.
         n: usize,
+        /// The builder whose domain handle gave `domain` ([`interior_of`]), as for
+        /// [`PointSpec::Face`].
+        owner: Option<Owner>,
     },
     /// `n` points uniform by measure on a domain's boundary, the other inputs uniform in
     /// their intervals.
@@ -126,6 +133,9 @@ pub enum PointSpec {
         domain: usize,
         /// Number of points.
         n: usize,
+        /// The builder whose domain handle gave `domain` ([`boundary_of`]), as for
+        /// [`PointSpec::Face`].
+        owner: Option<Owner>,
     },
     /// The union of sets, in order.
     Union(Vec<PointSpec>),
@@ -199,6 +209,11 @@ pub struct Problem {
     /// and the per-point squares are the output [`square_name`]`(R)`. Empty for a problem
     /// as written; `loss.R` stays the unweighted mean either way.
     pub point_weights: Vec<String>,
+    /// The [`ProblemBuilder`] that built this problem, whose handles ([`Input`], [`Output`],
+    /// ...) index it: [`Ctx`] refuses any other handle, which would name some other
+    /// declaration here. `None` for a problem read from a file or written out, which no
+    /// handle indexes.
+    pub owner: Option<Owner>,
 }
 
 /// The leaf that holds residual `residual`'s per-point loss weights when the residual is

@@ -56,19 +56,19 @@ impl PointSpec {
         rng: &mut Rng,
     ) -> Vec<Vec<f64>> {
         match self {
-            PointSpec::InteriorOf { domain, n } | PointSpec::BoundaryOf { domain, n }
+            PointSpec::InteriorOf { domain, n, .. } | PointSpec::BoundaryOf { domain, n, .. }
                 if domains.get(*domain).is_none() =>
             {
                 // A domain this sampler does not know (a `Sampler` has none): no points.
                 vec![vec![f64::NAN; inputs.len()]; *n]
             }
-            PointSpec::InteriorOf { domain, n } => {
+            PointSpec::InteriorOf { domain, n, .. } => {
                 let d = &domains[*domain];
                 (0..*n)
                     .map(|_| in_domain(inputs, d, rng, |r| d.shape.sample_interior(r)))
                     .collect()
             }
-            PointSpec::BoundaryOf { domain, n } => {
+            PointSpec::BoundaryOf { domain, n, .. } => {
                 // Rows carry the outward normal after the inputs.
                 let d = &domains[*domain];
                 (0..*n)
@@ -84,7 +84,9 @@ impl PointSpec {
             }
             PointSpec::Interior(n) => (0..*n).map(|_| uniform_point(inputs, rng)).collect(),
             PointSpec::Boundary(n) => boundary_points(inputs, *n, rng),
-            PointSpec::Face { input, value, n } => (0..*n)
+            PointSpec::Face {
+                input, value, n, ..
+            } => (0..*n)
                 .map(|_| {
                     let mut p = uniform_point(inputs, rng);
                     p[*input] = *value;
@@ -177,9 +179,10 @@ fn shuffle<T>(xs: &mut [T], rng: &mut Rng) {
 
 /// Collocation points for a training loop of one's own: a box (one interval per
 /// coordinate, in order) and a seeded stream, drawing any [`PointSpec`] (`interior`,
-/// `boundary`, unions, and faces as `PointSpec::Face { input, value, n }` with the
-/// coordinate's index) from the same distributions as a problem's point sets. The stream
-/// is the sampler's own: the same seed gives other points than `Problem::sample`.
+/// `boundary`, unions, and faces as `PointSpec::Face { input, value, n, owner: None }`
+/// with the coordinate's index) from the same distributions as a problem's point sets.
+/// The stream is the sampler's own: the same seed gives other points than
+/// `Problem::sample`.
 ///
 /// ```
 /// use nabla_frontend::problem::{boundary, interior, Sampler};
