@@ -249,6 +249,60 @@ fn whole_real_powers_differentiate_at_zero_and_below() {
     assert!(half[0].is_nan() && half[1] == 2.0, "{half:?}");
 }
 
+/// A real power differentiated with its exponent held: `d/dx x^1.5`, `d²/dx² x^2.5`,
+/// `d³/dx³ x^3.5` at 0 are 0 and `Δ(x² + y²)^2.5` at the origin is 0 with every method,
+/// interpreted and compiled. Taylor and collapsed mode took `aᵇ` as `exp(b·log a)`, whose
+/// `log` jet is infinite at 0 and its product with `aᵇ = 0` NaN (also at `x = 1e-300`,
+/// where `aᵇ` underflows). Closed forms: `c·x^0.5` and `25·ρ³`.
+#[test]
+fn real_powers_with_a_held_exponent_differentiate_at_zero() {
+    let xs: [f64; 3] = [0.0, 0.25, 1e-300];
+    let root = |c: f64| xs.map(|x| c * x.sqrt());
+    let wants = [root(1.5), root(3.75), root(13.125)];
+    let lap_want = [0.0, 25.0 * 1.0625f64.powf(1.5)];
+    for m in [
+        Method::Auto,
+        Method::Forward,
+        Method::Taylor,
+        Method::Collapsed,
+        Method::Reverse,
+    ] {
+        let b = Builder::new();
+        let x = b.input("x", xs.len());
+        let y = b.input("y", xs.len());
+        b.output("d1", diff_with(m, 1, |x| x.pow(1.5), x));
+        b.output("d2", diff_with(m, 2, |x| x.pow(2.5), x));
+        b.output("d3", diff_with(m, 3, |x| x.pow(3.5), x));
+        b.output(
+            "lap",
+            laplacian_of_with(m, (x * x + y * y).pow(2.5), &[x, y]),
+        );
+        let g = b.finish().unwrap();
+        let binds = [
+            ("x".to_string(), xs.to_vec()),
+            ("y".to_string(), vec![0.0, -1.0, 0.0]),
+        ];
+        for backend in [Backend::Interp, Backend::Cranelift] {
+            let opts = Options::new(backend, DType::F64, None);
+            let mut exe = compile(&g, &opts).unwrap();
+            for (name, v) in &binds {
+                exe.set(name, v).unwrap();
+            }
+            exe.run().unwrap();
+            for (i, want) in wants.iter().enumerate() {
+                let got = exe.output(i);
+                for (g, w) in got.iter().zip(want) {
+                    let ok = (g - w).abs() <= 1e-13 * w.abs().max(1e-300);
+                    assert!(ok, "{m:?} d{}: {got:?} against {want:?}", i + 1);
+                }
+            }
+            let lap = exe.output(3);
+            assert_eq!(lap[0], lap_want[0], "{m:?} lap at the origin: {lap:?}");
+            assert!((lap[1] - lap_want[1]).abs() < 1e-12, "{m:?}: {lap:?}");
+        }
+    }
+}
+
 /// A per-point Jacobian is with respect to parameters: asked for an input (which it gave
 /// as zeros), compiling says so.
 #[test]

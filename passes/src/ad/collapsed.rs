@@ -9,10 +9,13 @@
 //! - elementwise `φ`: `∂ᵢφ(a) = φ'(a) ∂ᵢa`, `Δφ(a) = φ'(a) Δa + φ''(a) Σᵢ (∂ᵢa)²`;
 //! - bilinear `P` (mul, matmul): `∂ᵢP(a,b) = P(∂ᵢa, b) + P(a, ∂ᵢb)`,
 //!   `ΔP(a,b) = P(Δa, b) + P(a, Δb) + 2 Σᵢ P(∂ᵢa, ∂ᵢb)`;
-//! - `a/b = a·(1/b)`, `aᵇ = exp(b·log a)`; `atan2` from its gradient and Hessian.
+//! - `a/b = a·(1/b)`; `aᵇ` elementwise in `a` where `b` is constant along every direction,
+//!   else `exp(b·log a)`; `atan2` from its gradient and Hessian.
 
 use super::build::*;
-use super::forward::{atan2_partials, deriv1, deriv2, powi_deriv1, powi_deriv2, radius2};
+use super::forward::{
+    atan2_partials, deriv1, deriv2, pow_deriv, powi_deriv1, powi_deriv2, radius2,
+};
 use nabla_ir::{BinOp, Graph, NodeId, Op, UnOp};
 use std::collections::HashMap;
 
@@ -169,6 +172,12 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: NodeId, a1: NodeId, ins: &[Col
             let d2 = deriv2(g, UnOp::Recip, a1, r);
             let cr = elementwise(g, d1, d2, cb);
             bilinear(g, a0, r, ca, &cr, &|g, x, y| mul(g, x, y))
+        }
+        // b constant along every direction: φ(a) = aᵇ, φ′ = b·aᵇ⁻¹, φ″ = b(b−1)·aᵇ⁻²
+        BinOp::Pow if cb.t.iter().all(Option::is_none) && cb.lap.is_none() => {
+            let d1 = pow_deriv(g, a0, a1, 1);
+            let d2 = pow_deriv(g, a0, a1, 2);
+            elementwise(g, Some(d1), Some(d2), ca)
         }
         // aᵇ = exp(b · log a)
         BinOp::Pow => {

@@ -135,6 +135,22 @@ pub fn pow_partials(g: &mut Graph, y: NodeId, a: NodeId, b: NodeId) -> (NodeId, 
     (pa, pb)
 }
 
+/// `dᵐ/daᵐ aᵇ = b(b−1)⋯(b−m+1)·aᵇ⁻ᵐ` (`m ≥ 1`) for an exponent `b` that the derivative
+/// does not vary. Formed with `aᵇ⁻ᵐ` itself, not through `log a`: at `a = 0` the orders
+/// below `b` are `0` (`d²/dx² x^2.5 = 3.75·x^0.5`), where `aᵇ·(b·log a)′` made `0·∞`.
+pub fn pow_deriv(g: &mut Graph, a: NodeId, b: NodeId, m: usize) -> NodeId {
+    let mut coef = b;
+    for i in 1..m {
+        let c = fill_like(g, b, i as f64);
+        let bi = sub(g, b, c);
+        coef = mul(g, coef, bi);
+    }
+    let c = fill_like(g, b, m as f64);
+    let bm = sub(g, b, c);
+    let p = g.binary(BinOp::Pow, a, bm);
+    mul(g, coef, p)
+}
+
 /// `d/da aᵏ = k aᵏ⁻¹`.
 pub fn powi_deriv1(g: &mut Graph, a: NodeId, k: i32) -> NodeId {
     let p = powi(g, a, k - 1);

@@ -27,7 +27,7 @@
 
 use super::build::*;
 use super::collapsed::Atan2;
-use super::forward::{deriv1, deriv2, powi_deriv1, powi_deriv2};
+use super::forward::{deriv1, deriv2, pow_deriv, powi_deriv1, powi_deriv2};
 use super::lift::{self, lead, per_row, reshape, rows_product, Side};
 use nabla_ir::{BinOp, Graph, NodeId, Op, Shape, UnOp};
 use std::collections::{BTreeMap, HashMap};
@@ -300,6 +300,12 @@ impl Ctx<'_> {
                 let d2 = deriv2(self.g, UnOp::Recip, a1, r);
                 let xr = self.elementwise(d1, d2, a1, xb);
                 self.product(a0, r, xa, &xr)
+            }
+            // b constant along every direction: φ(a) = aᵇ, φ′ = b·aᵇ⁻¹, φ″ = b(b−1)·aᵇ⁻²
+            BinOp::Pow if xb.t == ZERO && xb.lap.is_none() => {
+                let d1 = pow_deriv(self.g, a0, a1, 1);
+                let d2 = pow_deriv(self.g, a0, a1, 2);
+                self.elementwise(Some(d1), Some(d2), a0, xa)
             }
             // aᵇ = exp(b · log a)
             BinOp::Pow => {

@@ -12,7 +12,8 @@
 //!   where `w`'s coefficients depend only on lower coefficients of `y` (or of a companion);
 //! - `y = log a`: `yₖ = (aₖ - (1/k) Σ_{j=1}^{k-1} j yⱼ a_{k-j}) / a₀`;
 //! - `y = √a`: `yₖ = (aₖ - Σ_{j=1}^{k-1} yⱼ y_{k-j}) / (2 y₀)`;
-//! - `aⁿ` by repeated squaring of Cauchy products (exact at `a₀ = 0`), `aᵇ = exp(b log a)`;
+//! - `aⁿ` by repeated squaring of Cauchy products (exact at `a₀ = 0`); `aᵇ` with `b`
+//!   constant along the seed by Faà di Bruno's series in `a − a₀`, else `exp(b log a)`;
 //! - `y = atan2(a, b)`: `y' = (b a' - a b') / (a² + b²)`, by the division recurrence.
 
 use super::build::*;
@@ -161,6 +162,7 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: &Jet, a1: &Jet, k: usize) -> J
         BinOp::Sub => add_jet(g, a0, a1, -1.0),
         BinOp::Mul => cauchy(g, a0, a1, k, &elementwise),
         BinOp::Div => div_jet(g, a0, a1, y, k),
+        BinOp::Pow if a1[1..].iter().all(Option::is_none) => pow_const_jet(g, a0, val(a1), k),
         // aᵇ = exp(b · log a)
         BinOp::Pow => {
             let la0 = g.unary(UnOp::Log, val(a0));
@@ -366,6 +368,32 @@ fn gelu_jet(g: &mut Graph, a: &Jet, k: usize) -> Jet {
     t[0] = Some(add(g, one, t0));
     let half_a: Jet = a.iter().map(|c| scale_t(g, *c, 0.5)).collect();
     cauchy(g, &half_a, &t, k, &elementwise)
+}
+
+/// `y = aʳ` for an exponent constant along the seed: with `h = a − a₀`, the series of
+/// `(a₀ + h)ʳ`, `yₖ = Σ_{m=1}^{k} (1/m!)·(dᵐ/da₀ᵐ a₀ʳ)·[tᵏ] hᵐ` (Faà di Bruno, `hᵐ` by
+/// Cauchy products). The derivatives `r(r−1)⋯(r−m+1)·a₀ʳ⁻ᵐ` are formed directly, so at
+/// `a₀ = 0` the orders below `r` are `0` where `exp(r·log a)` made `0·∞`.
+fn pow_const_jet(g: &mut Graph, a: &Jet, r: NodeId, k: usize) -> Jet {
+    let a0 = val(a);
+    let mut h = a.clone();
+    h[0] = None;
+    let mut y = constant_jet(a0, k);
+    let mut hm = h.clone();
+    let mut fact = 1.0;
+    for m in 1..=k {
+        if m > 1 {
+            hm = cauchy(g, &hm, &h, k, &elementwise);
+            fact *= m as f64;
+        }
+        let d = super::forward::pow_deriv(g, a0, r, m);
+        let c = scale(g, d, 1.0 / fact);
+        for (j, slot) in y.iter_mut().enumerate().skip(m) {
+            let term = mul_t(g, Some(c), hm[j]);
+            *slot = add_t(g, *slot, term);
+        }
+    }
+    y
 }
 
 /// `aⁿ` for an integer `n`: repeated squaring of Cauchy products; `1/a⁻ⁿ` for `n < 0`.

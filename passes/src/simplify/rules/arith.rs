@@ -59,6 +59,10 @@ pub fn real_only() -> Vec<Rule> {
     vec![
         // a · 0 = 0 (not for a = ±∞ or NaN)
         Rule::pat("mul-zero", "(mul ?a ?z)", "?z").when(Cond::Splat("?z", 0.0)),
+        // 0 / a = 0 (not for a = 0 or NaN): a structurally zero tangent over a
+        // derivative infinite at the point (Taylor mode's √a at a = 0), as `mul-zero` folds
+        // it where the derivative multiplies
+        Rule::pat("zero-div", "(div ?z ?a)", "?z").when(Cond::Splat("?z", 0.0)),
         // a − a = 0 (not for ±∞, NaN)
         Rule::pat("sub-self", "(sub ?a ?a)", "0"),
         // a / a = 1 (where a ≠ 0 and finite)
