@@ -272,7 +272,7 @@ fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
     exe.run().unwrap();
     let tall = format!("error: this expression is more than {max} levels deep\n --> tall.nabla:4:");
     let deep = format!(
-        "error: this expression nests parentheses, calls or signs more than {nest} deep\n \
+        "error: this expression nests parentheses, calls or signs {nest} or more deep\n \
          --> tall.nabla:4:"
     );
     let parens = |n: usize| format!("{}u{}", "(".repeat(n), ")".repeat(n));

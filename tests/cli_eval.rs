@@ -556,4 +556,14 @@ fn expression_names_are_new_names() {
         ],
     );
     assert!(ok, "{err}");
+    // two of one name: said so, not that the name is malformed
+    let (ok, _, err) = nabla(
+        dir.path(),
+        &[
+            "eval", "p.nabla", "--points", "x.json", "--expr", "g=lap(u)", "--expr", "g=u",
+        ],
+    );
+    assert!(!ok);
+    let want = "error: --expr `g=u`: another --expr is named `g`; give each its own name\n";
+    assert_eq!(err, want);
 }

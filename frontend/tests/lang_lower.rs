@@ -216,3 +216,32 @@ fn objectives_of_the_examples_trace_and_verify() {
         assert_eq!(derivs, want, "{name}");
     }
 }
+
+/// `--expr` is evaluated on plain points, which have no normals: `normal` and `dn` in it,
+/// directly or through a `let`, are errors with a place (at tracing they were an error
+/// without one, naming a `normal(y)` never written).
+#[test]
+fn extra_expressions_take_no_normals() {
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/annulus_neumann.nabla"
+    ))
+    .unwrap();
+    let l = load(&src);
+    let direct = l
+        .expression_on_points("a", "u + dn(u)")
+        .err()
+        .unwrap()
+        .render();
+    assert!(direct.contains("`dn` outside a residual"), "{direct}");
+    assert!(direct.contains("a:1:5"), "{direct}");
+    let through = l
+        .expression_on_points("b", "2 * flux")
+        .err()
+        .unwrap()
+        .render();
+    assert!(through.contains("through a `let`"), "{through}");
+    assert!(l.expression_on_points("c", "2 * ue + d(u, x)").is_ok());
+    // for a boundary set of the library's choosing, normals are the set's to give
+    assert!(l.expression("n", "u + dn(u)").is_ok());
+}

@@ -132,14 +132,17 @@ pub fn parse_exprs(loaded: &Loaded, items: &[String]) -> Result<Vec<(String, Exp
         let name = name.trim();
         let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok || out.iter().any(|(n, _)| n == name) {
-            bail!("--expr `{item}`: `{name}` must be a new name [A-Za-z_][A-Za-z0-9_]*");
+        if !ok {
+            bail!("--expr `{item}`: `{name}` must be a name [A-Za-z_][A-Za-z0-9_]*");
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            bail!("--expr `{item}`: another --expr is named `{name}`; give each its own name");
         }
         if let Some(what) = taken(loaded, name) {
             bail!("--expr `{item}`: `{name}` is {what} of the problem; choose a new name");
         }
         let f = loaded
-            .expression(&format!("--expr {name}"), src)
+            .expression_on_points(&format!("--expr {name}"), src)
             .map_err(report)?;
         out.push((name.to_string(), f));
     }

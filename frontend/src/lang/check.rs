@@ -205,16 +205,20 @@ impl Checker<'_> {
 
     /// Folds every const, in dependency order, reporting cycles and non-constant uses.
     fn fold_consts(&mut self, file: &File) {
-        let defs: HashMap<&str, &Expr> = file
-            .stmts
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Const(n, e) => Some((n.name.as_str(), e)),
-                _ => None,
-            })
-            .collect();
-        let mut order: Vec<&str> = defs.keys().copied().collect();
-        order.sort_by_key(|n| self.first[*n].start);
+        let consts = file.stmts.iter().filter_map(|s| match &s.kind {
+            StmtKind::Const(n, e) => Some((n, e)),
+            _ => None,
+        });
+        let defs: HashMap<&str, &Expr> =
+            consts.clone().map(|(n, e)| (n.name.as_str(), e)).collect();
+        // in the order written, each name once (one refused as a built-in name has no
+        // entry in `first`: the order is the statements' own)
+        let mut order: Vec<&str> = Vec::new();
+        for (n, _) in consts {
+            if !order.contains(&n.name.as_str()) {
+                order.push(n.name.as_str());
+            }
+        }
         let mut state: HashMap<&str, bool> = HashMap::new();
         for n in order {
             self.fold_const(n, &defs, &mut state, &mut Vec::new());

@@ -144,11 +144,52 @@ impl Loaded {
     /// An extra expression in the problem's scope (as given to `--expr NAME=EXPR`);
     /// `label` names it in messages.
     pub fn expression(&self, label: &str, src: &str) -> Result<ExprFn, Diagnostics> {
+        self.checked_expression(label, src, false)
+    }
+
+    /// [`Loaded::expression`] for plain points, as `--expr` evaluates it: points that are no
+    /// boundary set's have no normals, so `normal(v)` and `dn(E)` in it are located errors
+    /// here (when traced they were an error without a place).
+    pub fn expression_on_points(&self, label: &str, src: &str) -> Result<ExprFn, Diagnostics> {
+        self.checked_expression(label, src, true)
+    }
+
+    fn checked_expression(
+        &self,
+        label: &str,
+        src: &str,
+        plain: bool,
+    ) -> Result<ExprFn, Diagnostics> {
         let e = parse_expr(src).map_err(|errs| Diagnostics::new(label, src, errs))?;
-        let errs = exprcheck::check_expr(&self.scope, &e);
+        let mut errs = exprcheck::check_expr(&self.scope, &e);
+        if plain {
+            errs.extend(no_normals(&self.scope, &e));
+        }
         if !errs.is_empty() {
             return Err(Diagnostics::new(label, src, errs));
         }
         Ok(lower::expr_fn(&self.scope, &e))
     }
+}
+
+/// `normal(v)` and `dn(E)` in an expression for plain points: an error at the call, or at
+/// the whole expression where it reaches them through a `let`.
+fn no_normals(scope: &scope::Scope, e: &ast::Expr) -> Option<Diagnostic> {
+    if exprcheck::normal_uses(scope, e).is_empty() {
+        return None;
+    }
+    let mut direct = None;
+    e.walk(&mut |x| match &x.kind {
+        ast::ExprKind::Call(f, _) if direct.is_none() && (f.name == "normal" || f.name == "dn") => {
+            direct = Some(f.clone())
+        }
+        _ => {}
+    });
+    let note = "normals exist in residuals on sets made only of boundary(D, N) terms of one \
+                domain; an expression given here is evaluated on plain points";
+    let d = match direct {
+        Some(f) => Diagnostic::new(f.span, format!("`{}` outside a residual", f.name)),
+        None => Diagnostic::new(e.span, "this takes normal(...) or dn(...) through a `let`"),
+    };
+    Some(d.note(note))
 }

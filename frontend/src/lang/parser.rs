@@ -147,17 +147,24 @@ impl Parser {
         }
     }
 
-    /// A closing bracket; when missing, the error points at the opening one.
+    /// A closing bracket. Where the line ends first, the error points at the opening one
+    /// (it is unclosed); where something else stands in its place (`sin(x y)`, `u(x; y)`),
+    /// at that token, which is the mistake.
     fn close(&mut self, t: Tok, open: Span, sym: &str) -> PResult<Span> {
         if self.at(&t) {
             return Ok(self.bump().span);
         }
-        let found = self.peek().tok.describe();
-        Err(
-            Diagnostic::new(open, format!("unclosed `{sym}`")).note(format!(
-                "expected a matching closing bracket, found {found}"
-            )),
-        )
+        let found = self.peek();
+        let what = found.tok.describe();
+        if matches!(found.tok, Tok::Newline | Tok::Eof) {
+            let note = format!("expected a matching closing bracket, found {what}");
+            return Err(Diagnostic::new(open, format!("unclosed `{sym}`")).note(note));
+        }
+        let closing = t.describe();
+        Err(Diagnostic::new(
+            found.span,
+            format!("expected {closing} closing the `{sym}` before it, found {what}"),
+        ))
     }
 
     fn ident(&mut self, what: &str) -> PResult<Ident> {
@@ -476,7 +483,7 @@ impl Parser {
     fn unary(&mut self) -> PResult<Expr> {
         if self.depth >= MAX_NESTING {
             let msg = format!(
-                "this expression nests parentheses, calls or signs more than {MAX_NESTING} deep"
+                "this expression nests parentheses, calls or signs {MAX_NESTING} or more deep"
             );
             let d = Diagnostic::new(self.peek().span, msg);
             return Err(d.note("define inner parts of it with `let`"));
@@ -570,6 +577,10 @@ impl Parser {
     /// `lap(E)`, `lap(E; v, ...)`, `lap(E; sample = K)`, `lap(E; v, ...; sample = K)`.
     fn lap_args(&mut self) -> PResult<ExprKind> {
         let e = Box::new(self.expr()?);
+        if self.at(&Tok::Comma) {
+            // `d` lists its inputs after a comma, `lap` after a semicolon
+            return Err(self.unexpected("`;` before the inputs, as in lap(u; x, y), or `)`"));
+        }
         if !self.eat(&Tok::Semi) {
             return Ok(ExprKind::Lap(e, None, None));
         }
