@@ -64,9 +64,73 @@ fn layout(msg: impl Into<String>) -> DataError {
     DataError::Layout(msg.into())
 }
 
-/// Parses JSON text, with the parser's line and column on failure.
+/// Parses JSON text, with the parser's line and column on failure. A key given twice in
+/// one object is an error: JSON parsers commonly keep the last value, which would drop a
+/// point set's first points or a layer's first weights without a word.
 pub fn parse_json(text: &str) -> Result<Value, DataError> {
-    serde_json::from_str(text).map_err(|e| layout(format!("invalid JSON: {e}")))
+    strict_json(text).map_err(|e| layout(format!("invalid JSON: {e}")))
+}
+
+/// JSON text as a [`Value`], refusing an object with a key twice (`duplicate key `k` at
+/// line L column C`).
+pub fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = serde::de::Deserializer::deserialize_any(&mut de, StrictValue)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Builds a [`Value`] as `serde_json` does, but an object's keys must differ.
+struct StrictValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictValue)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::from(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.into()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut obj = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if obj.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let v = map.next_value_seed(StrictValue)?;
+            obj.insert(key, v);
+        }
+        Ok(Value::Object(obj))
+    }
 }
 
 /// The params of `problem` from a `params.json` value: `(param name, tensor)` in the
@@ -566,6 +630,22 @@ mod tests {
         let e = points_from_json(&json!({"s": []}), 2).unwrap_err();
         assert_eq!(e.to_string(), "point set `s` is empty");
         assert!(parse_json("{\"s\": [[NaN]]}").is_err());
+    }
+
+    /// A key twice in one object is refused at its place, at any depth; the same key in
+    /// different objects is fine; values parse as `serde_json` parses them.
+    #[test]
+    fn a_key_given_twice_is_an_error() {
+        let e = parse_json("{\"inner\": [[0.1]],\n \"inner\": [[0.7]]}").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("duplicate key `inner` at line 2"), "{msg}");
+        let nested = "{\"u\": [{\"W\": [[1]], \"b\": [0], \"b\": [1]}]}";
+        assert!(parse_json(nested).unwrap_err().to_string().contains("`b`"));
+        let text =
+            "{\"u\": [{\"W\": [[1.5, -2]], \"b\": [0]}, {\"W\": null, \"b\": true}], \"k\": \"s\"}";
+        let v = parse_json(text).unwrap();
+        assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
+        assert!(parse_json("{} {}").is_err());
     }
 
     #[test]

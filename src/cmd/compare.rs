@@ -47,11 +47,12 @@ struct Run {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let runs = args
+    let mut runs = args
         .runs
         .iter()
         .map(|d| read_run(d))
         .collect::<Result<Vec<_>>>()?;
+    distinct_labels(&mut runs, &args.runs);
     super::common::emit(&table(&runs))?;
     if let Some(path) = &args.out {
         let series: Vec<(String, Vec<(f64, f64)>)> = (runs.iter())
@@ -109,12 +110,12 @@ fn read_run(dir: &Path) -> Result<Run> {
     let mut steps = 0;
     for (k, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| cells.get(i).and_then(|c| c.parse::<f64>().ok());
-        let Some(t) = num(wall) else {
+        let num = |i: usize| cell(&cells, i, &header, &path, k + 2);
+        let Some(t) = num(wall)? else {
             bail!("{}:{}: no wall time", path.display(), k + 2);
         };
         for ((_, i), (_, pts)) in wanted.iter().zip(&mut curves) {
-            if let Some(v) = num(*i).filter(|v| v.is_finite() && *v > 0.0) {
+            if let Some(v) = num(*i)?.filter(|v| v.is_finite() && *v > 0.0) {
                 pts.push((t, v));
             }
         }
@@ -129,6 +130,38 @@ fn read_run(dir: &Path) -> Result<Run> {
         steps,
         curves,
     })
+}
+
+/// Cell `i` of a row of `history.csv` (line `line`): `None` where it is empty (a value
+/// not measured at that step), an error where it is not a number.
+fn cell(
+    cells: &[&str],
+    i: usize,
+    header: &[&str],
+    path: &Path,
+    line: usize,
+) -> Result<Option<f64>> {
+    match cells.get(i).map(|c| c.trim()) {
+        None | Some("") => Ok(None),
+        Some(c) => match c.parse::<f64>() {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => bail!(
+                "{}:{line}: `{c}` in column `{}` is not a number",
+                path.display(),
+                header[i]
+            ),
+        },
+    }
+}
+
+/// Runs whose directories have the same name are labelled by the paths given.
+fn distinct_labels(runs: &mut [Run], dirs: &[PathBuf]) {
+    let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+    for (r, dir) in runs.iter_mut().zip(dirs) {
+        if labels.iter().filter(|l| **l == r.label).count() > 1 {
+            r.label = dir.display().to_string();
+        }
+    }
 }
 
 /// The Markdown table: per run and quantity, the steps, the training time, the last value
@@ -160,4 +193,47 @@ fn table(runs: &[Run]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(history: &str) -> (tempfile::TempDir, Result<Run>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("history.csv"), history).unwrap();
+        let run = read_run(dir.path());
+        (dir, run)
+    }
+
+    /// A cell that is not a number is an error naming the line and the column; an empty
+    /// cell (a value not measured at that step) is skipped.
+    #[test]
+    fn a_cell_that_is_not_a_number_is_an_error() {
+        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,0.1\n1,abc,0.2\n");
+        let e = run.err().unwrap().to_string();
+        assert!(
+            e.ends_with("history.csv:3: `abc` in column `loss` is not a number"),
+            "{e}"
+        );
+        let (_d, run) = run_with("step,loss,wall_s,rel_l2.u\n0,0.5,0.1,0.3\n1,0.4,0.2,\n");
+        let run = run.unwrap();
+        assert_eq!(run.steps, 2);
+        assert_eq!(run.curves, vec![("u".to_string(), vec![(0.1, 0.3)])]);
+    }
+
+    /// Runs in directories of one name (`a/run`, `b/run`) are told apart by their paths.
+    #[test]
+    fn runs_of_one_directory_name_are_labelled_by_path() {
+        let run = |label: &str| Run {
+            label: label.into(),
+            steps: 1,
+            curves: Vec::new(),
+        };
+        let mut runs = vec![run("run"), run("run"), run("lm")];
+        let dirs: Vec<PathBuf> = ["a/run", "b/run", "c/lm"].map(PathBuf::from).into();
+        distinct_labels(&mut runs, &dirs);
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["a/run", "b/run", "lm"]);
+    }
 }

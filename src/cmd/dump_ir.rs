@@ -301,9 +301,7 @@ impl Piece {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
-    if let Some(dir) = &args.out {
-        prepare_dir(dir)?;
-    }
+    let _created = args.out.as_deref().map(prepare_dir).transpose()?;
     let (batch, graphs) = traced(&args)?;
     let mut pieces = Vec::new();
     for (label, graph) in graphs {

@@ -15,6 +15,7 @@ use nabla_frontend::problem::Problem;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Arguments of `nabla train`.
 #[derive(clap::Args, Debug)]
@@ -267,21 +268,34 @@ pub fn print_summary(args: &Args, t: &nabla::Trained) -> anyhow::Result<()> {
 /// A flag set by Ctrl-C, SIGTERM (what schedulers send before they kill a job) or
 /// SIGHUP: training stops after the step in flight and writes its outputs. The flag is
 /// read between steps only, so a second signal quits at once (status 130, no outputs):
-/// the way out of a long compilation or of a step that takes too long.
+/// the way out of a long compilation or of a step that takes too long. Signals within
+/// [`SAME_INTERRUPT`] of the first are that one interrupt delivered twice, not a second.
 fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
+        let mut first: Option<Instant> = None;
         // Failing to install the handler only loses the clean stop; training still runs.
-        let _ = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
+        // The handler runs on one thread, one signal after the other.
+        let _ = ctrlc::set_handler(move || match first {
+            None => {
+                first = Some(Instant::now());
+                f.store(true, Ordering::SeqCst);
+                eprintln!("\ninterrupted: stopping after this step (interrupt again to quit now)");
+            }
+            Some(t) if t.elapsed() < SAME_INTERRUPT => {}
+            Some(_) => {
                 eprintln!("\ninterrupted twice: quitting without writing the outputs");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: stopping after this step (interrupt again to quit now)");
         });
         flag
     })
     .clone()
 }
+
+/// How close after the first a signal is the same interrupt: `timeout -s INT` (and other
+/// supervisors) signal the process and then its whole process group, which delivers one
+/// interrupt twice within microseconds; a person pressing Ctrl-C again takes far longer.
+const SAME_INTERRUPT: Duration = Duration::from_millis(250);

@@ -286,8 +286,7 @@ impl Reference {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let json = crate::data::strict_json(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         Reference::from_json(&json, problem).map_err(bad)
     }
 

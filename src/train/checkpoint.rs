@@ -165,6 +165,47 @@ pub fn save(dir: &Path, run: &RunKey, state: &LoopState) -> Result<(), TrainErro
     super::output::write_atomic(&path, &text)
 }
 
+/// The text of `DIR/checkpoint.json`; an error that says how to write one where there is
+/// none (checked before a resumed run creates or writes anything).
+pub fn read(dir: &Path) -> Result<String, TrainError> {
+    let path = dir.join(FILE);
+    std::fs::read_to_string(&path).map_err(|e| TrainError::Checkpoint {
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "no checkpoint there (write one with --out {} --checkpoint-every N)",
+                dir.display()
+            ),
+            _ => e.to_string(),
+        },
+        path,
+    })
+}
+
+/// Refuses to start a new run into `dir` while it holds the checkpoint of a run that
+/// stopped before its last step (interrupted, or at its time limit): the new run's
+/// checkpoints and outputs would replace it, and the steps taken would be lost to
+/// `--resume`. A finished run's checkpoint, or a file that is no checkpoint, is replaced.
+pub fn check_fresh(dir: &Path) -> Result<(), TrainError> {
+    let path = dir.join(FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let Ok(c) = serde_json::from_str::<Checkpoint>(&text) else {
+        return Ok(());
+    };
+    let (step, steps) = (c.state.step, c.run.steps);
+    if step >= steps || c.state.ended.is_some() {
+        return Ok(());
+    }
+    let d = dir.display();
+    Err(TrainError::Checkpoint {
+        path,
+        reason: format!(
+            "it holds a run stopped at step {step} of {steps}, which a new run into {d}              would overwrite: continue it with --resume {d}, or remove the file to start              afresh"
+        ),
+    })
+}
+
 /// Reads `DIR/checkpoint.json` and checks that a run with key `run` may continue it.
 pub fn load(dir: &Path, run: &RunKey, optimizer: OptimizerKind) -> Result<Checkpoint, TrainError> {
     let path = dir.join(FILE);
@@ -172,13 +213,7 @@ pub fn load(dir: &Path, run: &RunKey, optimizer: OptimizerKind) -> Result<Checkp
         path: path.clone(),
         reason,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => bad(format!(
-            "no checkpoint there (write one with --out {} --checkpoint-every N)",
-            dir.display()
-        )),
-        _ => bad(e.to_string()),
-    })?;
+    let text = read(dir)?;
     let c: Checkpoint =
         serde_json::from_str(&text).map_err(|e| bad(format!("cannot read it: {e}")))?;
     if c.format != FORMAT {

@@ -13,7 +13,7 @@ use super::checkpoint::{self, RunKey};
 use super::dist::{agree, check_ranks, Alone, Collective};
 use super::layout::{to_json, Layout};
 use super::model::{reseeded, Model};
-use super::output::{prepare_dir, write_params_and_history};
+use super::output::{prepare_dir, write_params_and_history, Created};
 use super::report::Report;
 use super::run::{
     train_from, Hooks, LoopState, OptimizerKind, StepRecord, TrainOptions, TrainResult,
@@ -370,6 +370,24 @@ pub fn train_with(
     train_on(problem, t, &Alone, on_step)
 }
 
+/// Checks that the run may write into `dir`, then creates it: a resumed run's checkpoint
+/// must be there (no directory is created for a mistyped `--resume`), and a run must not
+/// overwrite the checkpoint of another run stopped before its end
+/// ([`checkpoint::check_fresh`]).
+fn before_writing(t: &Training, dir: &Path) -> Result<Created, TrainError> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if let Some(from) = &t.resume {
+        checkpoint::read(from)?;
+    }
+    if !t.resume.as_deref().is_some_and(|from| same(from, dir)) {
+        checkpoint::check_fresh(dir)?;
+    }
+    prepare_dir(dir)
+}
+
 /// [`train_with`] as one of the processes of `comm` (`nabla train --distributed`): the
 /// process trains on its share of the points, every rank gets the same result, and only
 /// rank 0 shows progress and writes the output directory.
@@ -399,7 +417,7 @@ pub fn train_on(
         None => None,
     };
     let out = t.out_dir().filter(|_| lead);
-    agree(comm, out.map_or(Ok(()), |dir| prepare_dir(dir)))?;
+    let _created = agree(comm, out.map(|dir| before_writing(t, dir)).transpose())?;
     let (mut model, theta, compile_s) =
         agree(comm, compile_model(&local, &problem, t, causal, comm))?;
     let layout = model.layout().clone();

@@ -39,16 +39,40 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Creates `dir` if needed and checks that files can be created in it, before any
-/// training starts.
-pub fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
+/// training starts. Hold the [`Created`] it returns until the outputs are written: if the
+/// work fails first, the directories made here are removed again.
+pub fn prepare_dir(dir: &Path) -> Result<Created, TrainError> {
     let io = |e: std::io::Error| TrainError::Output {
         path: dir.to_path_buf(),
         reason: e.to_string(),
     };
+    let missing = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists());
+    let created = Created(missing.map(Path::to_path_buf).collect());
     std::fs::create_dir_all(dir).map_err(io)?;
     let probe = dir.join(format!(".nabla-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(io)?;
-    std::fs::remove_file(&probe).map_err(io)
+    std::fs::remove_file(&probe).map_err(io)?;
+    Ok(created)
+}
+
+/// The directories [`prepare_dir`] created, innermost first. Dropped, it removes those
+/// that are still empty: a run that fails before writing anything (a loss that is NaN at
+/// step 0, a compile error) leaves no empty output directory behind; one that wrote its
+/// files keeps them.
+#[must_use = "dropping it at once removes the directory again"]
+pub struct Created(Vec<std::path::PathBuf>);
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            // fails, and stops, at the first directory that holds anything
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same directory, then
@@ -165,7 +189,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("file");
         std::fs::write(&f, b"x").unwrap();
-        let e = prepare_dir(&f.join("out")).unwrap_err();
+        let e = prepare_dir(&f.join("out")).err().unwrap();
         assert!(e.to_string().contains("out"), "{e}");
+    }
+
+    /// The directories made for a run are removed again when it writes nothing into them,
+    /// innermost first, and only those it made; a directory that holds a file stays.
+    #[test]
+    fn directories_made_for_nothing_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        drop(prepare_dir(&deep).unwrap());
+        assert!(!dir.path().join("a").exists());
+        let kept = prepare_dir(&deep).unwrap();
+        std::fs::write(dir.path().join("a/b/file"), "x").unwrap();
+        drop(kept);
+        assert!(!deep.exists() && dir.path().join("a/b/file").exists());
+        let written = prepare_dir(&deep).unwrap();
+        std::fs::write(deep.join("params.json"), "{}").unwrap();
+        drop(written);
+        assert!(deep.join("params.json").exists());
+        // an existing, empty directory is not removed
+        drop(prepare_dir(dir.path()).unwrap());
+        assert!(dir.path().exists());
     }
 }

@@ -100,7 +100,9 @@ pub struct TrainOptions {
     pub error_every: Option<usize>,
     /// Stop once training has run this many seconds (checked before each step).
     pub max_time: Option<f64>,
-    /// Hand the loop's state to [`Hooks::checkpoint`] every this many steps.
+    /// Hand the loop's state to [`Hooks::checkpoint`] every this many steps (the time the
+    /// hook takes, writing the file, is not counted in the wall time either: runs with
+    /// and without checkpoints compare on their training time).
     pub checkpoint_every: Option<usize>,
     /// Levenberg–Marquardt with geodesic acceleration ([`Lm::step`]).
     pub geodesic: bool,
@@ -164,7 +166,7 @@ pub struct StepRecord {
     /// Unweighted `mean(r²)` of every residual, in the problem's order.
     #[serde(with = "super::checkpoint::maybe_finite")]
     pub parts: Vec<f64>,
-    /// Seconds since training started (not counting error measurements).
+    /// Seconds since training started (not counting error measurements and checkpoints).
     pub wall_s: f64,
     /// The relative L2 error of every tracked output after this step, when measured.
     #[serde(with = "super::checkpoint::maybe_finite")]
@@ -228,7 +230,8 @@ pub struct LoopState {
     pub ssbfgs: Option<Ssbfgs>,
     /// One record per step taken.
     pub history: Vec<StepRecord>,
-    /// Training seconds spent before this state (error measurements not counted).
+    /// Training seconds spent before this state (error measurements and checkpoints not
+    /// counted).
     pub wall_s: f64,
     /// How the run ended, when it ended because the optimizer converged or stalled: a
     /// resumed run that had ended so takes no further steps.
@@ -511,9 +514,10 @@ impl Loop {
         Ok(())
     }
 
-    /// Hands the state before step `step` to the checkpoint hook, if there is one.
+    /// Hands the state before step `step` to the checkpoint hook, if there is one, with
+    /// the clock stopped.
     fn save(
-        &self,
+        &mut self,
         model: &Model<'_>,
         hooks: &mut Hooks<'_>,
         step: usize,
@@ -521,7 +525,8 @@ impl Loop {
         let Some(save) = hooks.checkpoint.as_mut() else {
             return Ok(());
         };
-        save(&LoopState {
+        let t0 = Instant::now();
+        let saved = save(&LoopState {
             step,
             theta: self.theta.clone(),
             adam: self.adam.clone(),
@@ -532,7 +537,9 @@ impl Loop {
             wall_s: self.wall_s(),
             ended: self.ended,
             causal: model.causal().map_or(Vec::new(), |c| c.weights().to_vec()),
-        })
+        });
+        self.paused += t0.elapsed();
+        saved
     }
 
     /// Training time so far.
