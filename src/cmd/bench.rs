@@ -2,8 +2,12 @@
 //! (see `docs/cli.md` and `BENCHMARKS.md`).
 //!
 //! For every dtype and method: the objective with its gradient is traced, compiled (timed),
-//! bound to the problem's initial params and its seed-0 points, and run `--reps` times
-//! after one warm-up (median time); the loss-only program likewise. Both run as training
+//! bound to the problem's initial params and its seed-0 points and run once (its accuracy,
+//! and the warm-up of its timing); the loss-only program likewise. Then every row is timed
+//! `--reps` times in rounds, one run of each row per round (median time): a host whose
+//! speed drifts during the run slows every row alike, so the ratios between rows (f64
+//! against f32, an exact method against finite differences) are those of a steady host,
+//! at the price of holding every row's programs at once. Both run as training
 //! runs them ([`Model`]): the points cut into tiles of a few hundred rows, one program per
 //! tile shape, the tiles run side by side on the threads and their gradients added up,
 //! so memory scales with the tile, not with the points (OpenCL: one tile, the whole
@@ -57,7 +61,7 @@ pub struct Args {
     /// Element types, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = dtype_arg, default_value = "f32,f64")]
     pub dtypes: Vec<String>,
-    /// Timed repetitions per measurement (after one warm-up run).
+    /// Timed runs of every row, taken in rounds of one run per row (after one warm-up run).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: u32,
     /// The backend measured (the reference is always the f64 interpreter).
@@ -115,6 +119,95 @@ struct Measured {
     gflops: f64,
     residual_rel_err: f64,
     grad_rel_err: f64,
+}
+
+/// A row compiled and checked, its times gathered round by round ([`Setup::time_rounds`]);
+/// an error where it could not be compiled, checked or run.
+struct Pending<'s> {
+    derivs: Option<Method>,
+    dtype: DType,
+    h: Option<f64>,
+    outcome: Result<Prepared<'s>, String>,
+}
+
+/// What a row needs to be timed, and what it has measured so far.
+struct Prepared<'s> {
+    /// Everything but the times (`NaN` until [`Pending::finish`]).
+    fixed: Measured,
+    /// FLOPs of the loss+gradient program over all the points.
+    flops: f64,
+    theta: Vec<f64>,
+    grad_buf: Vec<f64>,
+    grad_model: Model<'s>,
+    loss_model: Model<'s>,
+    /// Milliseconds of each timed run.
+    loss_grad_times: Vec<f64>,
+    loss_times: Vec<f64>,
+}
+
+impl Pending<'_> {
+    /// One timed run of the loss and gradient, or of the loss alone.
+    fn time_once(&mut self, loss_only: bool) {
+        let Ok(p) = &mut self.outcome else { return };
+        let t = Instant::now();
+        let ran = match loss_only {
+            true => p.loss_model.loss(&p.theta).map(drop),
+            false => p.grad_model.eval(&p.theta, &mut p.grad_buf).map(drop),
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        match ran {
+            Ok(()) if loss_only => p.loss_times.push(ms),
+            Ok(()) => p.loss_grad_times.push(ms),
+            Err(e) => self.outcome = Err(format!("{:#}", anyhow::Error::from(e))),
+        }
+    }
+
+    /// The row with its medians, its programs dropped.
+    fn finish(self) -> Row {
+        let outcome = self.outcome.map(|p| {
+            let loss_grad_ms = median(p.loss_grad_times);
+            Measured {
+                loss_ms: median(p.loss_times),
+                loss_grad_ms,
+                gflops: p.flops / (loss_grad_ms * 1e-3) / 1e9,
+                ..p.fixed
+            }
+        });
+        Row {
+            derivs: self.derivs,
+            dtype: self.dtype,
+            h: self.h,
+            outcome,
+        }
+    }
+}
+
+/// Runs `once(row, loss_only)` for every row, round by round: `reps` rounds of
+/// loss+gradient, then `reps` rounds of the loss alone, each round one step of `step`
+/// (named for the progress bar).
+fn in_rounds<T>(
+    reps: u32,
+    rows: &mut [T],
+    mut once: impl FnMut(&mut T, bool),
+    mut step: impl FnMut(String, &mut dyn FnMut()),
+) {
+    for loss_only in [false, true] {
+        let what = if loss_only { "loss" } else { "loss+grad" };
+        for round in 1..=reps {
+            let mut run = || rows.iter_mut().for_each(|r| once(r, loss_only));
+            step(format!("timing {what}: round {round} of {reps}"), &mut run);
+        }
+    }
+}
+
+/// The median: the middle value of an odd count, the mean of the middle two of an even one.
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    match n % 2 {
+        1 => times[n / 2],
+        _ => (times[n / 2 - 1] + times[n / 2]) / 2.0,
+    }
 }
 
 /// The problem with the rows of its point sets, and the f64 reference values.
@@ -177,8 +270,9 @@ impl Drop for Meter {
 }
 
 /// The pieces of work of a run, for [`Meter`]: the reference, every row (three for a
-/// plain `fd`) and, with `--out`, the sweep's steps in every dtype.
-fn work_count(methods: &[Option<Method>], dtypes: usize, out: bool) -> u64 {
+/// plain `fd`), the timing rounds (`reps` of loss+gradient, `reps` of the loss) and, with
+/// `--out`, the sweep's steps in every dtype.
+fn work_count(methods: &[Option<Method>], dtypes: usize, reps: u32, out: bool) -> u64 {
     let rows: usize = (methods.iter())
         .map(|m| match m {
             Some(Method::FiniteDiff(None)) => 3,
@@ -186,7 +280,7 @@ fn work_count(methods: &[Option<Method>], dtypes: usize, out: bool) -> u64 {
         })
         .sum();
     let sweep = if out { SWEEP_STEPS * dtypes } else { 0 };
-    (1 + rows * dtypes + sweep) as u64
+    (1 + rows * dtypes + 2 * reps as usize + sweep) as u64
 }
 
 /// Residual values (all residuals, concatenated) and the gradient (all params).
@@ -200,18 +294,25 @@ struct Values {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let methods = parse_methods(&args.methods)?;
     let dtypes = parse_dtypes(&args.dtypes)?;
-    if let Some(dir) = &args.out {
-        nabla::train::output::prepare_dir(dir)?;
-    }
+    let _created = (args.out.as_deref())
+        .map(nabla::train::output::prepare_dir)
+        .transpose()?;
     let problem = load_problem(&args.file)?;
-    let meter = Meter::new(work_count(&methods, dtypes.len(), args.out.is_some()));
+    let meter = Meter::new(work_count(
+        &methods,
+        dtypes.len(),
+        args.reps,
+        args.out.is_some(),
+    ));
     let setup = Setup::new(problem, &args, meter)?;
-    let mut rows = Vec::new();
+    let mut pending = Vec::new();
     for &dtype in &dtypes {
         for &derivs in &methods {
-            rows.extend(setup.rows_for(derivs, dtype));
+            pending.extend(setup.rows_for(derivs, dtype));
         }
     }
+    setup.time_rounds(&mut pending);
+    let rows: Vec<Row> = pending.into_iter().map(Pending::finish).collect();
     let svg = match &args.out {
         Some(_) => Some(setup.fd_plot(&dtypes, &rows)?),
         None => None,
@@ -320,10 +421,10 @@ impl Setup {
         Ok((model, theta, secs))
     }
 
-    /// The measured rows for one requested method: one, or three for `fd` at the default
-    /// steps (each operator's own, then one step on every operator: ten times and a tenth
-    /// of the highest order's).
-    fn rows_for(&self, derivs: Option<Method>, dtype: DType) -> Vec<Row> {
+    /// The rows for one requested method, compiled and checked but not yet timed: one,
+    /// or three for `fd` at the default steps (each operator's own, then one step on every
+    /// operator: ten times and a tenth of the highest order's).
+    fn rows_for(&self, derivs: Option<Method>, dtype: DType) -> Vec<Pending<'_>> {
         let steps = match derivs {
             Some(Method::FiniteDiff(None)) => {
                 let (lo, hi) = self.orders;
@@ -342,8 +443,8 @@ impl Setup {
             .into_iter()
             .map(|(derivs, h)| {
                 let what = format!("{} {}", row_name(derivs, h), dtype.name());
-                let outcome = self.meter.step(what, || self.measure(derivs, dtype));
-                Row {
+                let outcome = self.meter.step(what, || self.prepare(derivs, dtype));
+                Pending {
                     derivs,
                     dtype,
                     h,
@@ -359,28 +460,46 @@ impl Setup {
         o
     }
 
-    fn measure(&self, derivs: Option<Method>, dtype: DType) -> anyhow::Result<Measured> {
+    /// One row compiled (loss+gradient and loss alone), run once for its accuracy, which
+    /// is also the warm-up of its timing.
+    fn prepare(&self, derivs: Option<Method>, dtype: DType) -> anyhow::Result<Prepared<'_>> {
         let opts = self.options(derivs, dtype);
-        let (mut model, theta, compile_s) = self.compiled(true, &opts)?;
-        let tiles = model.tiling().tiles;
-        let mut grad = vec![0.0; theta.len()];
-        let loss_grad_ms = self.time(|| model.eval(&theta, &mut grad).map(drop))?;
-        let got = Values::of(&mut model, &theta)?;
-        drop(model);
+        let (mut grad_model, theta, compile_s) = self.compiled(true, &opts)?;
+        let got = Values::of(&mut grad_model, &theta)?;
         let obj = self.problem.objective(&self.sizes, dtype, true)?;
         let (flops, chosen) = self.static_info(&obj.graph, &opts)?;
-        let (mut loss_model, theta) = self.model(false, &opts)?;
-        let loss_ms = self.time(|| loss_model.loss(&theta).map(drop))?;
-        Ok(Measured {
-            chosen,
-            tiles,
-            compile_s,
-            loss_ms,
-            loss_grad_ms,
-            gflops: flops / (loss_grad_ms * 1e-3) / 1e9,
-            residual_rel_err: rel_l2(&got.residuals, &self.reference.residuals),
-            grad_rel_err: rel_l2(&got.grad, &self.reference.grad),
+        let (mut loss_model, _) = self.model(false, &opts)?;
+        loss_model.loss(&theta)?;
+        let tiles = grad_model.tiling().tiles;
+        Ok(Prepared {
+            fixed: Measured {
+                chosen,
+                tiles,
+                compile_s,
+                loss_ms: f64::NAN,
+                loss_grad_ms: f64::NAN,
+                gflops: f64::NAN,
+                residual_rel_err: rel_l2(&got.residuals, &self.reference.residuals),
+                grad_rel_err: rel_l2(&got.grad, &self.reference.grad),
+            },
+            flops,
+            grad_buf: vec![0.0; theta.len()],
+            theta,
+            grad_model,
+            loss_model,
+            loss_grad_times: Vec::new(),
+            loss_times: Vec::new(),
         })
+    }
+
+    /// Times every prepared row `reps` times in rounds, each round one run of every row
+    /// (loss+gradient rounds first, then loss rounds), so that a host whose speed drifts
+    /// (a neighbour's load, a changing clock) slows every row alike and the ratios between
+    /// rows stay what they are on a steady host; a row that fails becomes an error row.
+    fn time_rounds(&self, rows: &mut [Pending<'_>]) {
+        in_rounds(self.reps, rows, Pending::time_once, |what, run| {
+            self.meter.step(what, run)
+        });
     }
 
     /// FLOPs of the lowered graph, and for `auto` the methods the compiler picked.
@@ -400,23 +519,6 @@ impl Setup {
         // nothing chosen where the problem has no derivatives (not `auto ()`)
         let chosen = chosen.filter(|c| !c.is_empty());
         Ok((flops_per_point(&lowered, 1), chosen))
-    }
-
-    /// Median wall time of `reps` runs of `run` after one warm-up, in milliseconds.
-    fn time(&self, mut run: impl FnMut() -> Result<(), TrainError>) -> anyhow::Result<f64> {
-        run()?;
-        let mut times = Vec::with_capacity(self.reps as usize);
-        for _ in 0..self.reps {
-            let t = Instant::now();
-            run()?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        let n = times.len();
-        Ok(match n % 2 {
-            1 => times[n / 2],
-            _ => (times[n / 2 - 1] + times[n / 2]) / 2.0,
-        })
     }
 
     /// Residual and gradient errors of fd at `h`, without timing.
@@ -572,8 +674,45 @@ mod tests {
     #[test]
     fn the_bar_counts_every_piece_of_work() {
         let methods = parse_methods(&["auto".into(), "fd".into(), "fd=0.1".into()]).unwrap();
-        assert_eq!(work_count(&methods, 2, false), 1 + (1 + 3 + 1) * 2);
-        assert_eq!(work_count(&methods, 2, true), 1 + (1 + 3 + 1) * 2 + 16 * 2);
-        assert_eq!(work_count(&[None], 1, false), 2);
+        assert_eq!(work_count(&methods, 2, 5, false), 1 + (1 + 3 + 1) * 2 + 10);
+        assert_eq!(
+            work_count(&methods, 2, 5, true),
+            1 + (1 + 3 + 1) * 2 + 10 + 16 * 2
+        );
+        assert_eq!(work_count(&[None], 1, 1, false), 4);
+    }
+
+    /// Every row runs once per round, rows in order within a round, all loss+gradient
+    /// rounds before the loss rounds; each round is one step of the bar.
+    #[test]
+    fn rows_are_timed_in_interleaved_rounds() {
+        let mut rows = ['a', 'b', 'c'];
+        let mut runs = String::new();
+        let mut steps = Vec::new();
+        in_rounds(
+            2,
+            &mut rows,
+            |r, loss_only| {
+                runs.push(if loss_only {
+                    r.to_ascii_uppercase()
+                } else {
+                    *r
+                })
+            },
+            |what, run| {
+                steps.push(what);
+                run();
+            },
+        );
+        assert_eq!(runs, "abcabcABCABC");
+        assert_eq!(steps.len(), 4);
+        assert_eq!(steps[1], "timing loss+grad: round 2 of 2");
+        assert_eq!(steps[2], "timing loss: round 1 of 2");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 }
