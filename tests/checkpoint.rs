@@ -6,7 +6,7 @@ use assert_cmd::Command;
 use nabla::train::run::StepRecord;
 use nabla::{OptimizerKind, Training};
 use predicates::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -390,18 +390,25 @@ fn interrupt_twice(child: &std::process::Child, gap: &str) {
     assert!(sent.is_ok());
 }
 
+/// A long run into `DIR/out`, interrupted twice `gap` seconds apart: the directory, the
+/// problem file, the output directory and what the run printed.
+fn interrupted_run(gap: &str) -> (tempfile::TempDir, String, PathBuf, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path());
+    let out = dir.path().join("out");
+    let child = long_run(&file, &out);
+    interrupt_twice(&child, gap);
+    let output = child.wait_with_output().unwrap();
+    (dir, file, out, output)
+}
+
 /// `timeout -s INT` signals the process and then its group: one interrupt delivered twice
 /// still stops cleanly with every output written. Two signals 50 ms apart (which the
 /// kernel does not merge, as it may merge two sent at once) quit with status 130 and
 /// wrote nothing before they counted as one.
 #[test]
 fn one_interrupt_delivered_twice_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_problem(dir.path());
-    let out = dir.path().join("out");
-    let child = long_run(&file, &out);
-    interrupt_twice(&child, "0.05");
-    let output = child.wait_with_output().unwrap();
+    let (_dir, _file, out, output) = interrupted_run("0.05");
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{err}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("(Interrupted)"));
@@ -447,12 +454,8 @@ fn checkpoint_time_is_not_training_time() {
 /// the steps taken with it); a mistyped `--resume` creates no directory.
 #[test]
 fn a_new_run_does_not_overwrite_an_unfinished_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_problem(dir.path());
-    let out = dir.path().join("out");
-    let child = long_run(&file, &out);
-    interrupt_twice(&child, "0");
-    assert!(child.wait_with_output().unwrap().status.success());
+    let (dir, file, out, output) = interrupted_run("0");
+    assert!(output.status.success());
     let saved = std::fs::read(out.join("checkpoint.json")).unwrap();
     let params = std::fs::read(out.join("params.json")).unwrap();
     let again = nabla()

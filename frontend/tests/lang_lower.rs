@@ -228,18 +228,14 @@ fn extra_expressions_take_no_normals() {
     ))
     .unwrap();
     let l = load(&src);
-    let direct = l
-        .expression_on_points("a", "u + dn(u)")
-        .err()
-        .unwrap()
-        .render();
+    let refused = |label: &str, src: &str| {
+        let e = l.expression_on_points(label, src).err();
+        e.expect("refused").render()
+    };
+    let direct = refused("a", "u + dn(u)");
     assert!(direct.contains("`dn` outside a residual"), "{direct}");
     assert!(direct.contains("a:1:5"), "{direct}");
-    let through = l
-        .expression_on_points("b", "2 * flux")
-        .err()
-        .unwrap()
-        .render();
+    let through = refused("b", "2 * flux");
     assert!(through.contains("through a `let`"), "{through}");
     assert!(l.expression_on_points("c", "2 * ue + d(u, x)").is_ok());
     // for a boundary set of the library's choosing, normals are the set's to give
