@@ -10,7 +10,73 @@ use crate::problem::MAX_SAMPLE;
 pub fn check_expr(scope: &Scope, e: &Expr) -> Vec<Diagnostic> {
     let mut errs = Vec::new();
     e.walk(&mut |x| errs.extend(check_node(scope, x)));
+    if errs.is_empty() {
+        let whole = constant_part(scope, e, &mut errs);
+        not_finite(e, whole, &mut errs);
+    }
     errs
+}
+
+/// The value of `e` if it is a constant (folded in f64 as `const` is), reporting into
+/// `errs` every outermost constant part of it that is not finite (`sqrt(-1)`, `1/0`,
+/// `log(0)`): one value at every point, so what holds it is NaN or infinite everywhere,
+/// which training found only at step 0, with no place in the file. Bottom-up, each node
+/// once.
+fn constant_part(scope: &Scope, e: &Expr, errs: &mut Vec<Diagnostic>) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Num(v) => Some(*v),
+        ExprKind::Name(_) => scope.fold(e),
+        ExprKind::Neg(a) => parts(scope, &[a], errs).map(|v| -v[0]),
+        ExprKind::Binary(op, a, b) => {
+            parts(scope, &[a, b], errs).map(|v| super::scope::apply(*op, v[0], v[1]))
+        }
+        ExprKind::Call(f, args) => {
+            let v = parts(scope, &args.iter().collect::<Vec<_>>(), errs)?;
+            let folded = super::scope::call(&f.name, &v);
+            if folded.is_none() {
+                // a network applied to constants: its arguments are the outermost parts
+                for (x, v) in args.iter().zip(v) {
+                    not_finite(x, Some(v), errs);
+                }
+            }
+            folded
+        }
+        // derivatives are not folded: their operands' parts are reported
+        ExprKind::D(a, _) | ExprKind::Lap(a, _, _) => {
+            let v = constant_part(scope, a, errs);
+            not_finite(a, v, errs);
+            None
+        }
+        ExprKind::At(a, subs) => {
+            for x in std::iter::once(&**a).chain(subs.iter().map(|s| &s.1)) {
+                let v = constant_part(scope, x, errs);
+                not_finite(x, v, errs);
+            }
+            None
+        }
+    }
+}
+
+/// The values of `xs` when all are constant; otherwise `None`, each constant one that is
+/// not finite reported (it is an outermost constant part).
+fn parts(scope: &Scope, xs: &[&Expr], errs: &mut Vec<Diagnostic>) -> Option<Vec<f64>> {
+    let vs: Vec<Option<f64>> = xs.iter().map(|x| constant_part(scope, x, errs)).collect();
+    if vs.iter().all(Option::is_some) {
+        return vs.into_iter().collect();
+    }
+    for (x, v) in xs.iter().zip(vs) {
+        not_finite(x, v, errs);
+    }
+    None
+}
+
+/// An error at `x` when its constant value `v` is not finite.
+fn not_finite(x: &Expr, v: Option<f64>, errs: &mut Vec<Diagnostic>) {
+    if let Some(v) = v.filter(|v| !v.is_finite()) {
+        let msg = format!("this is {v} wherever it is evaluated");
+        let note = "a constant part, computed in f64 as `const`s are";
+        errs.push(Diagnostic::new(x.span, msg).note(note));
+    }
 }
 
 fn check_node(scope: &Scope, x: &Expr) -> Vec<Diagnostic> {

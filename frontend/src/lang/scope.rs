@@ -159,7 +159,7 @@ pub fn int_exponent(b: f64) -> Option<i32> {
 }
 
 /// A built-in function at its arguments, in f64 (the interpreter's semantics).
-fn call(f: &str, xs: &[f64]) -> Option<f64> {
+pub(super) fn call(f: &str, xs: &[f64]) -> Option<f64> {
     match (f, xs) {
         ("atan2", [y, x]) => Some(BinOp::Atan2.eval(*y, *x)),
         (_, [x]) => Some(function(f)?.eval(*x)),
