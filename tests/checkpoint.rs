@@ -220,6 +220,11 @@ fn a_checkpoint_of_another_run_is_refused_naming_what_differs() {
         e.contains("--lr") && e.contains("0.001") && e.contains("0.002"),
         "{e}"
     );
+    // another optimizer is named, not lm's setting an adam run records as off
+    let other = training(OptimizerKind::Lm, 10).resume(dir.path());
+    let e = nabla::train(&problem(), &other).err().unwrap().to_string();
+    let named = e.contains("--optimizer: the checkpoint has adam, this run lm");
+    assert!(named && !e.contains("lm steps"), "{e}");
     let t = training(OptimizerKind::Lm, 6)
         .out(dir.path())
         .checkpoint_every(5);
