@@ -469,11 +469,12 @@ fn a_new_run_does_not_overwrite_an_unfinished_one() {
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
-    assert!(err.contains("of 10000000"), "{err}");
-    assert!(
-        err.contains(&format!("--resume {}", out.display())),
-        "{err}"
+    let d = out.display();
+    let tail = format!(
+        " of 10000000, which a new run into {d} would overwrite: continue it with --resume \
+         {d}, or remove the file to start afresh\n"
     );
+    assert!(err.ends_with(&tail), "{err}");
     assert_eq!(std::fs::read(out.join("checkpoint.json")).unwrap(), saved);
     assert_eq!(std::fs::read(out.join("params.json")).unwrap(), params);
     // once the checkpoint is removed, the directory takes a new run

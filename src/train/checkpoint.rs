@@ -205,7 +205,9 @@ pub fn check_fresh(dir: &Path) -> Result<(), TrainError> {
     Err(TrainError::Checkpoint {
         path,
         reason: format!(
-            "it holds a run stopped at step {step} of {steps}, which a new run into {d}              would overwrite: continue it with --resume {d}, or remove the file to start              afresh"
+            "it holds a run stopped at step {step} of {steps}, which a new run into {d} \
+             would overwrite: continue it with --resume {d}, or remove the file to start \
+             afresh"
         ),
     })
 }

@@ -138,6 +138,8 @@ pub fn pow_partials(g: &mut Graph, y: NodeId, a: NodeId, b: NodeId) -> (NodeId, 
 /// `dᵐ/daᵐ aᵇ = b(b−1)⋯(b−m+1)·aᵇ⁻ᵐ` (`m ≥ 1`) for an exponent `b` that the derivative
 /// does not vary. Formed with `aᵇ⁻ᵐ` itself, not through `log a`: at `a = 0` the orders
 /// below `b` are `0` (`d²/dx² x^2.5 = 3.75·x^0.5`), where `aᵇ·(b·log a)′` made `0·∞`.
+/// Orders above an exponent whose value is whole only at run time (a param `k = 2`) are
+/// still `0·∞` at `a = 0` (a constant whole exponent is an integer power, `powi`).
 pub fn pow_deriv(g: &mut Graph, a: NodeId, b: NodeId, m: usize) -> NodeId {
     let mut coef = b;
     for i in 1..m {
