@@ -169,20 +169,32 @@ pub fn save(dir: &Path, run: &RunKey, state: &LoopState) -> Result<(), TrainErro
     super::output::write_atomic(&path, &text)
 }
 
-/// The text of `DIR/checkpoint.json`; an error that says how to write one where there is
-/// none (checked before a resumed run creates or writes anything).
-pub fn read(dir: &Path) -> Result<String, TrainError> {
+/// Whether `DIR/checkpoint.json` is there, without reading it (it holds the whole
+/// history): checked before a resumed run creates or writes anything.
+pub fn present(dir: &Path) -> Result<(), TrainError> {
     let path = dir.join(FILE);
-    std::fs::read_to_string(&path).map_err(|e| TrainError::Checkpoint {
-        reason: match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "no checkpoint there (write one with --out {} --checkpoint-every N)",
-                dir.display()
-            ),
-            _ => e.to_string(),
-        },
-        path,
-    })
+    std::fs::metadata(&path)
+        .map(drop)
+        .map_err(|e| unreadable(dir, path, e))
+}
+
+/// The text of `DIR/checkpoint.json`.
+fn read(dir: &Path) -> Result<String, TrainError> {
+    let path = dir.join(FILE);
+    std::fs::read_to_string(&path).map_err(|e| unreadable(dir, path, e))
+}
+
+/// Why the checkpoint `path` in `dir` cannot be read: where there is none, how to write
+/// one.
+fn unreadable(dir: &Path, path: std::path::PathBuf, e: std::io::Error) -> TrainError {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "no checkpoint there (write one with --out {} --checkpoint-every N)",
+            dir.display()
+        ),
+        _ => e.to_string(),
+    };
+    TrainError::Checkpoint { path, reason }
 }
 
 /// Refuses to start a new run into `dir` while it holds the checkpoint of a run that

@@ -380,7 +380,7 @@ fn before_writing(t: &Training, dir: &Path) -> Result<Created, TrainError> {
         _ => a == b,
     };
     if let Some(from) = &t.resume {
-        checkpoint::read(from)?;
+        checkpoint::present(from)?;
     }
     if !t.resume.as_deref().is_some_and(|from| same(from, dir)) {
         checkpoint::check_fresh(dir)?;

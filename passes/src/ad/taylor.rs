@@ -162,7 +162,7 @@ fn binary(g: &mut Graph, b: BinOp, y: NodeId, a0: &Jet, a1: &Jet, k: usize) -> J
         BinOp::Sub => add_jet(g, a0, a1, -1.0),
         BinOp::Mul => cauchy(g, a0, a1, k, &elementwise),
         BinOp::Div => div_jet(g, a0, a1, y, k),
-        BinOp::Pow if a1[1..].iter().all(Option::is_none) => pow_const_jet(g, a0, val(a1), k),
+        BinOp::Pow if a1[1..].iter().all(Option::is_none) => pow_const_jet(g, a0, val(a1), y, k),
         // aᵇ = exp(b · log a)
         BinOp::Pow => {
             let la0 = g.unary(UnOp::Log, val(a0));
@@ -374,11 +374,11 @@ fn gelu_jet(g: &mut Graph, a: &Jet, k: usize) -> Jet {
 /// `(a₀ + h)ʳ`, `yₖ = Σ_{m=1}^{k} (1/m!)·(dᵐ/da₀ᵐ a₀ʳ)·[tᵏ] hᵐ` (Faà di Bruno, `hᵐ` by
 /// Cauchy products). The derivatives `r(r−1)⋯(r−m+1)·a₀ʳ⁻ᵐ` are formed directly, so at
 /// `a₀ = 0` the orders below `r` are `0` where `exp(r·log a)` made `0·∞`.
-fn pow_const_jet(g: &mut Graph, a: &Jet, r: NodeId, k: usize) -> Jet {
+fn pow_const_jet(g: &mut Graph, a: &Jet, r: NodeId, y0: NodeId, k: usize) -> Jet {
     let a0 = val(a);
     let mut h = a.clone();
     h[0] = None;
-    let mut y = constant_jet(a0, k);
+    let mut y = constant_jet(y0, k);
     let mut hm = h.clone();
     let mut fact = 1.0;
     for m in 1..=k {
