@@ -12,10 +12,10 @@
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
-//! a product into `n` ranges of its rows (one `gemm` call each, or for a narrow product
-//! one call of `nano-gemm` ([`narrow`]) or of the register kernels
-//! ([`Elem::in_registers`]), chosen by the whole product; each call has a cost of its
-//! own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
+//! a product into `n` ranges of its rows (one `gemm` call each — `faer` for wide f64
+//! products ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
+//! ([`narrow`]) or of the register kernels ([`Elem::in_registers`]), chosen by the whole
+//! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
 //! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
 //! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
 //! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
@@ -71,6 +71,24 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
         lhs: (*const Self, isize, isize),
         rhs: (*const Self, isize, isize),
     );
+    /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `part = (rows, n, k)`: this call's
+    /// rows of the result, its columns and the inner extent; `dst` row-major with row
+    /// stride `n`) for a product the register kernels and `nano-gemm` leave, the library
+    /// chosen by the whole product `whole = (m, n, k)` so that every cut takes the same:
+    /// `gemm`'s packed kernels ([`by_gemm`]) unless an element type measured better.
+    ///
+    /// # Safety
+    /// As for [`Elem::nano`], strides in elements (row stride first).
+    unsafe fn blocked(
+        _whole: (usize, usize, usize),
+        part: (usize, usize, usize),
+        dst: (*mut Self, bool),
+        lhs: (*const Self, isize, isize),
+        rhs: (*const Self, isize, isize),
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { by_gemm(part, dst, lhs, rhs) }
+    }
     /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
     /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
@@ -137,6 +155,95 @@ impl Elem for f32 {
     }
 }
 
+/// The fewest rows and columns of an f64 product that [`Elem::blocked`] takes through
+/// `faer` (weight gradients measured at 32, 48, 64, 96 and 128 wide: a gain from 96 on;
+/// B1's 64-wide and B7's 32-wide layers stay with `gemm`).
+const BY_FAER_MIN: usize = 96;
+
+/// The most rows of an f64 product that [`Elem::blocked`] takes through `faer`: taller
+/// ones, such as B3's stacked tangents (`[3200, 128]·[128, 128]`), are faster through
+/// `gemm`, which packs the weight once for all of them (f64 GFLOP/s `gemm` → `faer` for
+/// the layer forward at 512 / 1024 / 3200 rows: 115 → 113, 110 → 103, 110 → 98).
+const BY_FAER_MAX_ROWS: usize = 256;
+
+/// `dst = lhs·rhs` (`+=` when `dst.1`) by `gemm`, one thread, `(m, n, k)` the rows,
+/// columns and inner extent of this call ([`Elem::blocked`]'s `part`).
+///
+/// # Safety
+/// As for [`Elem::blocked`].
+unsafe fn by_gemm<T: Elem>(
+    (m, n, k): (usize, usize, usize),
+    (dst, acc): (*mut T, bool),
+    (a, ars, acs): (*const T, isize, isize),
+    (b, brs, bcs): (*const T, isize, isize),
+) {
+    // dst = alpha·dst + beta·a·b, dst read only when accumulating
+    let alpha = T::from_f64(if acc { 1.0 } else { 0.0 });
+    let (one, ni) = (T::from_f64(1.0), n as isize);
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            ni,
+            acc,
+            a,
+            acs,
+            ars,
+            b,
+            bcs,
+            brs,
+            alpha,
+            one,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// [`by_gemm`] through `faer`'s product, one thread.
+///
+/// # Safety
+/// As for [`Elem::blocked`].
+unsafe fn by_faer(
+    (m, n, k): (usize, usize, usize),
+    (dst, acc): (*mut f64, bool),
+    (a, ars, acs): (*const f64, isize, isize),
+    (b, brs, bcs): (*const f64, isize, isize),
+) {
+    use faer::{Accum, MatMut, MatRef, Par};
+    let beta = if acc { Accum::Add } else { Accum::Replace };
+    // SAFETY: the caller's contract: every element the strides address lies inside a
+    // live buffer, and `dst` does not overlap the operands.
+    unsafe {
+        let dst = MatMut::from_raw_parts_mut(dst, m, n, n as isize, 1);
+        let lhs = MatRef::from_raw_parts(a, m, k, ars, acs);
+        let rhs = MatRef::from_raw_parts(b, k, n, brs, bcs);
+        faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, Par::Seq);
+    }
+    clear_upper_halves();
+}
+
+/// Clears the upper halves of the vector registers after `faer`'s product, whose AVX-512
+/// kernels return with them dirty: the compiled kernels' 128-bit instructions are not
+/// VEX-encoded, and on Intel cores every such instruction then waits on the dirty upper
+/// state — B4's f64 elementwise kernels ran 10× slower after each product.
+#[inline(never)]
+fn clear_upper_halves() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; `vzeroupper` changes only the upper halves of the
+        // vector registers, which no live value of this function's caller holds (the
+        // Rust ABI keeps no vector value in a register across a call).
+        unsafe { std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags)) }
+    }
+}
+
 /// [`Elem::in_registers`] for rows wider than `above` and at most 24, whose smaller other
 /// extent is at most 24.
 ///
@@ -194,6 +301,37 @@ impl Elem for f64 {
             nano_gemm::planless::execute_f64(
                 m, n, k, d, drs, dcs, a, ars, acs, b, brs, bcs, alpha, 1.0, false, false,
             )
+        }
+    }
+    /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall go
+    /// through `faer`'s product (on x86-64 with AVX-512 the kernels of
+    /// `private-gemm-x86`), others through `gemm`.
+    /// Measured on a weight's gradient `hᵀ·δ` (the left operand read down its columns,
+    /// the points the inner extent), `[w, rows]·[rows, w]`, one thread, both in one run,
+    /// f64 GFLOP/s `gemm` → `faer` at 128 / 256 rows: `w = 96` 76 → 88 / 83 → 97, `w =
+    /// 128` 81 → 87 / 83 → 88, but `w = 64` 87 → 81 / 87 → 86 and `w = 32` 97 → 80 / 93
+    /// → 77; the layer forward `h·Wᵀ` and back `δ·W` were within ±5% either way. In f32
+    /// `gemm` is ahead on all three. So every f64 product at least [`BY_FAER_MIN`] wide
+    /// (rows and columns of the result, at most [`BY_FAER_MAX_ROWS`] rows) takes `faer`:
+    /// in `nabla bench` on B4 that took
+    /// 2–3% off the f64 loss+grad where the gradients alone took 1%. `faer` takes the depth
+    /// in blocks of 512 in order and its kernel by the result's columns, so the rows of a
+    /// call do not change the bits — unless a cut leaves at most 4096 multiply-adds,
+    /// which `faer` gives to `nano-gemm`: an inner extent of a few (a first layer's
+    /// `[rows, 2]·[2, w]`) cut among many threads, as `gemm`'s blocking differs by cut.
+    unsafe fn blocked(
+        (m, n, _): (usize, usize, usize),
+        part: (usize, usize, usize),
+        dst: (*mut f64, bool),
+        lhs: (*const f64, isize, isize),
+        rhs: (*const f64, isize, isize),
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match n >= BY_FAER_MIN && (BY_FAER_MIN..=BY_FAER_MAX_ROWS).contains(&m) {
+                true => by_faer(part, dst, lhs, rhs),
+                false => by_gemm(part, dst, lhs, rhs),
+            }
         }
     }
     /// Rows of 3 to 24 with a smaller other extent of at most 24: 0.61–0.81 of
@@ -490,27 +628,14 @@ impl<T: Elem> Shared<'_, T> {
                 let d = (d, m.n as isize, 1);
                 return T::nano((r1 - r0, m.n, m.k), d, m.accumulate, a, b);
             }
-            // dst = alpha·dst + beta·a·b, dst read only when accumulating
-            gemm::gemm(
-                r1 - r0,
-                m.n,
-                m.k,
-                d,
-                1,
-                m.n as isize,
-                m.accumulate,
+            let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
+            let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
+            T::blocked(
+                (m.m, m.n, m.k),
+                (r1 - r0, m.n, m.k),
+                (d, m.accumulate),
                 a,
-                m.a.cs as isize,
-                m.a.rs as isize,
                 b,
-                m.b.cs as isize,
-                m.b.rs as isize,
-                T::from_f64(if m.accumulate { 1.0 } else { 0.0 }),
-                T::from_f64(1.0),
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
             );
         }
     }
@@ -607,7 +732,79 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
 
 #[cfg(test)]
 mod tests {
-    use super::narrow;
+    use super::{narrow, Elem, BY_FAER_MIN};
+
+    /// `x·y` of `[m, k]·[k, n]` (`x` read down its columns when `ta`: stored `[k, m]`)
+    /// in f64 by [`Elem::blocked`], in cuts of `rows` rows, into `dst` (`+=` when `acc`).
+    fn blocked(
+        (m, n, k): (usize, usize, usize),
+        (x, y): (&[f64], &[f64]),
+        ta: bool,
+        (dst, acc): (&mut [f64], bool),
+        rows: usize,
+    ) {
+        let (ars, acs) = if ta { (1, m) } else { (k, 1) };
+        for r0 in (0..m).step_by(rows) {
+            let part = (rows.min(m - r0), n, k);
+            let a = x[r0 * ars..].as_ptr();
+            let d = dst[r0 * n..].as_mut_ptr();
+            // SAFETY: the strides address `x`, `y` and `dst` inside their lengths, and
+            // `dst` is its own buffer.
+            unsafe {
+                f64::blocked(
+                    (m, n, k),
+                    part,
+                    (d, acc),
+                    (a, ars as isize, acs as isize),
+                    (y.as_ptr(), n as isize, 1),
+                )
+            };
+        }
+    }
+
+    /// The sum of products `Σⱼ x[i, j]·y[j, l]` in f64, term by term.
+    fn reference((m, n, k): (usize, usize, usize), (x, y): (&[f64], &[f64]), ta: bool) -> Vec<f64> {
+        let at = |i: usize, j: usize| if ta { x[j * m + i] } else { x[i * k + j] };
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for l in 0..n {
+                out[i * n + l] = (0..k).map(|j| at(i, j) * y[j * n + l]).sum();
+            }
+        }
+        out
+    }
+
+    /// The f64 products `faer` takes (from [`BY_FAER_MIN`] wide: a layer's forward and
+    /// its weight's gradient, `[w, rows]ᵀ`-shaped) agree with the sum term by term to
+    /// 1e-12 relative, never read a result they overwrite (it starts as NaN), add to one
+    /// they accumulate into, and give the same bits whatever the cut of their rows.
+    #[test]
+    fn wide_f64_products_agree_overwrite_accumulate_and_ignore_the_cut() {
+        let w = BY_FAER_MIN + 5;
+        let value = |i: usize| ((i * 37 % 101) as f64 - 50.0) / 50.0;
+        for (mnk, ta) in [((130, w, w), false), ((w, w, 130), true)] {
+            let (m, n, k) = mnk;
+            let x: Vec<f64> = (0..m * k).map(value).collect();
+            let y: Vec<f64> = (0..k * n).map(|i| value(i + 7)).collect();
+            let want = reference(mnk, (&x, &y), ta);
+            let mut whole = vec![f64::NAN; m * n];
+            blocked(mnk, (&x, &y), ta, (&mut whole, false), m);
+            for (got, want) in whole.iter().zip(&want) {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{got} {want}"
+                );
+            }
+            let mut cut = vec![f64::NAN; m * n];
+            blocked(mnk, (&x, &y), ta, (&mut cut, false), m / 2 + 1);
+            assert_eq!(cut, whole, "the cut changed the bits");
+            let mut twice = whole.clone();
+            blocked(mnk, (&x, &y), ta, (&mut twice, true), m);
+            for (t, w) in twice.iter().zip(&whole) {
+                assert!((t - 2.0 * w).abs() <= 1e-12 * w.abs().max(1.0), "{t} {w}");
+            }
+        }
+    }
 
     /// The layers of B8 (`[20; 8]`) take `nano-gemm` in f32 and `gemm` in f64; B5's
     /// (`[32; 3]`) and wider ones take `gemm`, except for their first layer's weight
