@@ -36,7 +36,7 @@ use super::run::StepRecord;
 use super::TrainError;
 use nabla_frontend::problem::Problem;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` if needed and checks that files can be created in it, before any
 /// training starts. Hold the [`Created`] it returns until the outputs are written: if the
@@ -46,12 +46,16 @@ pub fn prepare_dir(dir: &Path) -> Result<Created, TrainError> {
         path: dir.to_path_buf(),
         reason: e.to_string(),
     };
-    let missing = dir
+    // `out/.` and `out/./b` name `out` and `out/b`: made and removed without the `.`
+    // parts, which `create_dir_all` (a missing `out/.`: "No such file or directory") and
+    // `remove_dir` refuse
+    let named: PathBuf = dir.components().collect();
+    let missing = named
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists());
     let created = Created(missing.map(Path::to_path_buf).collect());
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let probe = dir.join(format!(".nabla-write-test-{}", std::process::id()));
+    std::fs::create_dir_all(&named).map_err(io)?;
+    let probe = named.join(format!(".nabla-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(io)?;
     std::fs::remove_file(&probe).map_err(io)?;
     Ok(created)
@@ -62,7 +66,7 @@ pub fn prepare_dir(dir: &Path) -> Result<Created, TrainError> {
 /// step 0, a compile error) leaves no empty output directory behind; one that wrote its
 /// files keeps them.
 #[must_use = "dropping it at once removes the directory again"]
-pub struct Created(Vec<std::path::PathBuf>);
+pub struct Created(Vec<PathBuf>);
 
 impl Drop for Created {
     fn drop(&mut self) {
@@ -194,7 +198,8 @@ mod tests {
     }
 
     /// The directories made for a run are removed again when it writes nothing into them,
-    /// innermost first, and only those it made; a directory that holds a file stays.
+    /// innermost first, and only those it made, also when named with `.` parts (made
+    /// too); a directory that holds a file stays.
     #[test]
     fn directories_made_for_nothing_are_removed() {
         let dir = tempfile::tempdir().unwrap();
@@ -212,5 +217,10 @@ mod tests {
         // an existing, empty directory is not removed
         drop(prepare_dir(dir.path()).unwrap());
         assert!(dir.path().exists());
+        // one named with `.` parts is made (`x/./y/.` is `x/y`) and removed again
+        let dotted = prepare_dir(&dir.path().join("x/./y/.")).unwrap();
+        assert!(dir.path().join("x/y").is_dir());
+        drop(dotted);
+        assert!(!dir.path().join("x").exists());
     }
 }

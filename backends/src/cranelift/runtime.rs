@@ -230,9 +230,10 @@ unsafe fn by_faer(
 }
 
 /// Clears the upper halves of the vector registers after `faer`'s product, whose AVX-512
-/// kernels return with them dirty: the compiled kernels' 128-bit instructions are not
-/// VEX-encoded, and on Intel cores every such instruction then waits on the dirty upper
-/// state — B4's f64 elementwise kernels ran 10× slower after each product.
+/// kernels return with them dirty: Cranelift encodes some of the compiled kernels'
+/// 128-bit instructions without VEX (register moves such as `movdqa`, `movsd`), and on
+/// Intel cores every such instruction then pays for the dirty upper state — B4's f64
+/// `tanh` kernels ran 10× slower after each product.
 #[inline(never)]
 fn clear_upper_halves() {
     #[cfg(target_arch = "x86_64")]
