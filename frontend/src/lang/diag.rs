@@ -172,10 +172,9 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
     let caret_at = col - 1;
-    let width = src[d.span.start.min(le)..d.span.end.clamp(d.span.start.min(le), le)]
-        .chars()
-        .count()
-        .max(1);
+    // as many carets as the span takes columns on a terminal: two under a wide character
+    let spanned = &src[d.span.start.min(le)..d.span.end.clamp(d.span.start.min(le), le)];
+    let width = spanned.chars().map(columns).sum::<usize>().max(1);
     let _ = writeln!(out, "{}: {}", d.severity.label(), d.message);
     let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
     let _ = writeln!(out, "{pad} |");
@@ -189,7 +188,10 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
         .collect();
     let _ = writeln!(out, "{line} | {shown}");
     let lead: String = (text.chars().take(caret_at))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .map(|c| match c {
+            '\t' => "\t".to_string(),
+            c => " ".repeat(columns(c)),
+        })
         .collect();
     let carets = format!("{lead}{}", "^".repeat(width));
     match &d.note {
@@ -198,6 +200,16 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
     }
     .ok();
     out.push('\n');
+}
+
+/// The columns character `c` takes on a terminal as the source line shows it: two for a
+/// wide one (CJK, most emoji), none for a combining mark, one otherwise (a control
+/// character is shown as U+FFFD, one column).
+fn columns(c: char) -> usize {
+    match c.is_control() {
+        true => 1,
+        false => unicode_width::UnicodeWidthChar::width(c).unwrap_or(1),
+    }
 }
 
 /// Levenshtein distance between two names.
@@ -273,5 +285,23 @@ mod tests {
             r.contains("2 | let f = sinn(x)\n  |         ^^^^ did you mean `sin`?"),
             "{r}"
         );
+    }
+
+    /// A wide character (two terminal columns) before the span moves the caret two
+    /// columns, and one inside it takes two carets: the carets stay under the text.
+    #[test]
+    fn carets_stay_under_wide_characters() {
+        let src = "let 温 = sinn(x)\n";
+        let sinn = src.find("sinn").unwrap();
+        let d = Diagnostic::new(Span::new(sinn, sinn + 4), "unknown name `sinn`");
+        let r = Diagnostics::new("p.nabla", src, vec![d]).render();
+        assert!(r.contains("--> p.nabla:1:9"), "{r}");
+        assert!(
+            r.contains("1 | let 温 = sinn(x)\n  |          ^^^^\n"),
+            "{r}"
+        );
+        let d = Diagnostic::new(Span::new(4, 7), "unexpected character `温`");
+        let r = Diagnostics::new("p.nabla", src, vec![d]).render();
+        assert!(r.contains("1 | let 温 = sinn(x)\n  |     ^^\n"), "{r}");
     }
 }

@@ -61,10 +61,33 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Loaded, Diagnostics> {
     }
 }
 
+/// `src` with every carriage return that no line feed follows read as a line feed: a
+/// file saved with classic Mac line endings (CR alone) has lines like any other, where it
+/// used to be one line whose first comment hid the rest ("the problem file is empty").
+/// One byte for one, so every span still points at the file's own bytes; LF and CRLF
+/// files come back as they are.
+fn lone_cr_as_lf(src: &str) -> std::borrow::Cow<'_, str> {
+    let b = src.as_bytes();
+    let lone = |i: usize| b[i] == b'\r' && b.get(i + 1) != Some(&b'\n');
+    if !(0..b.len()).any(lone) {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let mut out = b.to_vec();
+    for (i, c) in out.iter_mut().enumerate() {
+        if lone(i) {
+            *c = b'\n';
+        }
+    }
+    // only ASCII `\r` became ASCII `\n`: still UTF-8
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("one ASCII byte for another"))
+}
+
 /// Parses, checks and lowers the problem file `src` (named `file` in messages).
 pub fn load(file: &str, src: &str) -> Result<Loaded, Diagnostics> {
     // a byte-order mark (some editors write one) is not part of the text
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let lines = lone_cr_as_lf(src);
+    let src: &str = &lines;
     let (ast, mut errors) = parse_file(src);
     let (checked, check_errors) = check::check(&ast, src);
     errors.extend(check_errors);
