@@ -238,10 +238,15 @@ unsafe fn by_faer(
 fn clear_upper_halves() {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX; `vzeroupper` changes only the upper halves of the
-        // vector registers, which no live value of this function's caller holds (the
-        // Rust ABI keeps no vector value in a register across a call).
-        unsafe { std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags)) }
+        // SAFETY: the CPU has AVX; `vzeroupper` changes only the vector registers (their
+        // upper halves), declared clobbered as every caller-saved register of the C ABI.
+        unsafe {
+            std::arch::asm!(
+                "vzeroupper",
+                clobber_abi("C"),
+                options(nomem, nostack, preserves_flags)
+            )
+        }
     }
 }
 
@@ -305,10 +310,12 @@ impl Elem for f64 {
         }
     }
     /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall go
-    /// through `faer`'s product (on x86-64 with AVX-512 the kernels of
-    /// `private-gemm-x86`), others through `gemm`.
-    /// Measured on a weight's gradient `hᵀ·δ` (the left operand read down its columns,
-    /// the points the inner extent), `[w, rows]·[rows, w]`, one thread, both in one run,
+    /// through `faer`'s product (on x86-64 with AVX-512 or AVX2 the kernels of
+    /// `private-gemm-x86`, which reserve twice the L3's size of address space per
+    /// thread, touching only what a product packs), others through `gemm`. Measured
+    /// with AVX-512:
+    /// on a weight's gradient `hᵀ·δ` (the left operand read down its columns, the
+    /// points the inner extent), `[w, rows]·[rows, w]`, one thread, both in one run,
     /// f64 GFLOP/s `gemm` → `faer` at 128 / 256 rows: `w = 96` 76 → 88 / 83 → 97, `w =
     /// 128` 81 → 87 / 83 → 88, but `w = 64` 87 → 81 / 87 → 86 and `w = 32` 97 → 80 / 93
     /// → 77; the layer forward `h·Wᵀ` and back `δ·W` were within ±5% either way. In f32
@@ -318,8 +325,10 @@ impl Elem for f64 {
     /// 2–3% off the f64 loss+grad where the gradients alone took 1%. `faer` takes the depth
     /// in blocks of 512 in order and its kernel by the result's columns, so the rows of a
     /// call do not change the bits — unless a cut leaves at most 4096 multiply-adds,
-    /// which `faer` gives to `nano-gemm`: an inner extent of a few (a first layer's
-    /// `[rows, 2]·[2, w]`) cut among many threads, as `gemm`'s blocking differs by cut.
+    /// which `faer` gives to `nano-gemm` (an inner extent of a few, a first layer's
+    /// `[rows, 2]·[2, w]`, cut among many threads), or a single row, which it gives to
+    /// its matrix–vector path (a cut of one row: 49 or more threads on a product of 96
+    /// rows) — as `gemm`'s blocking differs by cut.
     unsafe fn blocked(
         (m, n, _): (usize, usize, usize),
         part: (usize, usize, usize),
@@ -735,16 +744,18 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
 mod tests {
     use super::{narrow, Elem, BY_FAER_MIN};
 
-    /// `x·y` of `[m, k]·[k, n]` (`x` read down its columns when `ta`: stored `[k, m]`)
-    /// in f64 by [`Elem::blocked`], in cuts of `rows` rows, into `dst` (`+=` when `acc`).
+    /// `x·y` of `[m, k]·[k, n]` (`x` read down its columns when `ta`: stored `[k, m]`;
+    /// `y` when `tb`: stored `[n, k]`) in f64 by [`Elem::blocked`], in cuts of `rows`
+    /// rows, into `dst` (`+=` when `acc`).
     fn blocked(
         (m, n, k): (usize, usize, usize),
         (x, y): (&[f64], &[f64]),
-        ta: bool,
+        (ta, tb): (bool, bool),
         (dst, acc): (&mut [f64], bool),
         rows: usize,
     ) {
         let (ars, acs) = if ta { (1, m) } else { (k, 1) };
+        let (brs, bcs) = if tb { (1, k) } else { (n, 1) };
         for r0 in (0..m).step_by(rows) {
             let part = (rows.min(m - r0), n, k);
             let a = x[r0 * ars..].as_ptr();
@@ -757,52 +768,62 @@ mod tests {
                     part,
                     (d, acc),
                     (a, ars as isize, acs as isize),
-                    (y.as_ptr(), n as isize, 1),
+                    (y.as_ptr(), brs as isize, bcs as isize),
                 )
             };
         }
     }
 
     /// The sum of products `Σⱼ x[i, j]·y[j, l]` in f64, term by term.
-    fn reference((m, n, k): (usize, usize, usize), (x, y): (&[f64], &[f64]), ta: bool) -> Vec<f64> {
-        let at = |i: usize, j: usize| if ta { x[j * m + i] } else { x[i * k + j] };
+    fn reference(
+        (m, n, k): (usize, usize, usize),
+        (x, y): (&[f64], &[f64]),
+        (ta, tb): (bool, bool),
+    ) -> Vec<f64> {
+        let xa = |i: usize, j: usize| if ta { x[j * m + i] } else { x[i * k + j] };
+        let yb = |j: usize, l: usize| if tb { y[l * k + j] } else { y[j * n + l] };
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for l in 0..n {
-                out[i * n + l] = (0..k).map(|j| at(i, j) * y[j * n + l]).sum();
+                out[i * n + l] = (0..k).map(|j| xa(i, j) * yb(j, l)).sum();
             }
         }
         out
     }
 
-    /// The f64 products `faer` takes (from [`BY_FAER_MIN`] wide: a layer's forward and
-    /// its weight's gradient, `[w, rows]ᵀ`-shaped) agree with the sum term by term to
-    /// 1e-12 relative, never read a result they overwrite (it starts as NaN), add to one
-    /// they accumulate into, and give the same bits whatever the cut of their rows.
+    /// The f64 products `faer` takes (from [`BY_FAER_MIN`] wide: a layer forward `h·Wᵀ`,
+    /// back through the weight `δ·W` and the weight's gradient `hᵀ·δ`) agree with the
+    /// sum term by term to 1e-12 relative, never read a result they overwrite (it starts
+    /// as NaN), add to one they accumulate into, and give the same bits whatever the
+    /// cut of their rows.
     #[test]
     fn wide_f64_products_agree_overwrite_accumulate_and_ignore_the_cut() {
         let w = BY_FAER_MIN + 5;
         let value = |i: usize| ((i * 37 % 101) as f64 - 50.0) / 50.0;
-        for (mnk, ta) in [((130, w, w), false), ((w, w, 130), true)] {
+        let forms = [
+            ((130, w, w), (false, true)),
+            ((130, w, w), (false, false)),
+            ((w, w, 130), (true, false)),
+        ];
+        for (mnk, t) in forms {
             let (m, n, k) = mnk;
             let x: Vec<f64> = (0..m * k).map(value).collect();
             let y: Vec<f64> = (0..k * n).map(|i| value(i + 7)).collect();
-            let want = reference(mnk, (&x, &y), ta);
+            let want = reference(mnk, (&x, &y), t);
             let mut whole = vec![f64::NAN; m * n];
-            blocked(mnk, (&x, &y), ta, (&mut whole, false), m);
+            blocked(mnk, (&x, &y), t, (&mut whole, false), m);
             for (got, want) in whole.iter().zip(&want) {
-                assert!(
-                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                    "{got} {want}"
-                );
+                let close = (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+                assert!(close, "{t:?}: {got} {want}");
             }
             let mut cut = vec![f64::NAN; m * n];
-            blocked(mnk, (&x, &y), ta, (&mut cut, false), m / 2 + 1);
-            assert_eq!(cut, whole, "the cut changed the bits");
+            blocked(mnk, (&x, &y), t, (&mut cut, false), m / 2 + 1);
+            assert_eq!(cut, whole, "{t:?}: the cut changed the bits");
             let mut twice = whole.clone();
-            blocked(mnk, (&x, &y), ta, (&mut twice, true), m);
-            for (t, w) in twice.iter().zip(&whole) {
-                assert!((t - 2.0 * w).abs() <= 1e-12 * w.abs().max(1.0), "{t} {w}");
+            blocked(mnk, (&x, &y), t, (&mut twice, true), m);
+            for (d, w) in twice.iter().zip(&whole) {
+                let close = (d - 2.0 * w).abs() <= 1e-12 * w.abs().max(1.0);
+                assert!(close, "{t:?}: {d} {w}");
             }
         }
     }

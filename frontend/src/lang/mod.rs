@@ -51,7 +51,8 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Loaded, Diagnostics> {
         Ok(src) => load(file, src),
         Err(e) => {
             let at = e.valid_up_to();
-            let src = String::from_utf8_lossy(bytes);
+            let lossy = String::from_utf8_lossy(bytes);
+            let src = lone_cr_as_lf(&lossy);
             let msg = format!("the file is not UTF-8 text: byte 0x{:02X}", bytes[at]);
             // the lossy text has U+FFFD (three bytes) where the bad byte was
             let d = Diagnostic::new(Span::new(at, at + '\u{fffd}'.len_utf8()), msg)
