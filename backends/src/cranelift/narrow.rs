@@ -242,12 +242,13 @@ unsafe fn block<T: Lanes, const V: usize, const R: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::{product, Lanes, Operand};
     use nabla_ir::testing::values;
 
-    /// `C = op(A)·op(B)` from the stored matrices, summed in f64.
-    fn reference(
+    /// `C = op(A)·op(B)` from the stored matrices, summed in f64 (also the reference of
+    /// the runtime's library products).
+    pub(in crate::cranelift) fn reference(
         m: usize,
         n: usize,
         k: usize,

@@ -743,6 +743,7 @@ fn reduced_offset(dims: &[usize], strides: &[usize], axis: usize, mut o: usize) 
 #[cfg(test)]
 mod tests {
     use super::{narrow, Elem, BY_FAER_MIN};
+    use crate::cranelift::narrow::tests::reference;
 
     /// `x·y` of `[m, k]·[k, n]` (`x` read down its columns when `ta`: stored `[k, m]`;
     /// `y` when `tb`: stored `[n, k]`) in f64 by [`Elem::blocked`], in cuts of `rows`
@@ -774,23 +775,6 @@ mod tests {
         }
     }
 
-    /// The sum of products `Σⱼ x[i, j]·y[j, l]` in f64, term by term.
-    fn reference(
-        (m, n, k): (usize, usize, usize),
-        (x, y): (&[f64], &[f64]),
-        (ta, tb): (bool, bool),
-    ) -> Vec<f64> {
-        let xa = |i: usize, j: usize| if ta { x[j * m + i] } else { x[i * k + j] };
-        let yb = |j: usize, l: usize| if tb { y[l * k + j] } else { y[j * n + l] };
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for l in 0..n {
-                out[i * n + l] = (0..k).map(|j| xa(i, j) * yb(j, l)).sum();
-            }
-        }
-        out
-    }
-
     /// The f64 products `faer` takes (from [`BY_FAER_MIN`] wide: a layer forward `h·Wᵀ`,
     /// back through the weight `δ·W` and the weight's gradient `hᵀ·δ`) agree with the
     /// sum term by term to 1e-12 relative, never read a result they overwrite (it starts
@@ -809,7 +793,7 @@ mod tests {
             let (m, n, k) = mnk;
             let x: Vec<f64> = (0..m * k).map(value).collect();
             let y: Vec<f64> = (0..k * n).map(|i| value(i + 7)).collect();
-            let want = reference(mnk, (&x, &y), t);
+            let want = reference(m, n, k, &x, t.0, &y, t.1);
             let mut whole = vec![f64::NAN; m * n];
             blocked(mnk, (&x, &y), t, (&mut whole, false), m);
             for (got, want) in whole.iter().zip(&want) {
