@@ -90,6 +90,15 @@ fn build_error(f: impl FnOnce(&mut ProblemBuilder)) -> BuildError {
     p.build().err().expect("the problem is refused")
 }
 
+/// The refusal of [`base`] with a residual of `u` on a point set `name` of `spec`.
+fn spec_refused(name: &str, spec: PointSpec) -> BuildError {
+    build_error(|p| {
+        let (_, u, _) = base(p);
+        let f = p.points(name, spec);
+        p.residual("r", f, move |c| c[u]);
+    })
+}
+
 /// A problem with one input, net and point set, ready for one more declaration.
 fn base(p: &mut ProblemBuilder) -> (Input, Output, Points) {
     let x = p.input("x", [0.0, 1.0]);
@@ -198,33 +207,25 @@ fn declarations_that_cannot_work_are_refused() {
     assert_eq!(csv, BuildError::BadName("r,1".into()));
     // a spec written out with an index past the declarations is refused, not sampled
     let (value, n, owner) = (0.0, 4, None);
-    let no_input = build_error(|p| {
-        let (_, u, _) = base(p);
-        let f = p.points(
-            "f",
-            PointSpec::Face {
-                input: 3,
-                value,
-                n,
-                owner,
-            },
-        );
-        p.residual("r", f, move |c| c[u]);
-    });
+    let no_input = spec_refused(
+        "f",
+        PointSpec::Face {
+            input: 3,
+            value,
+            n,
+            owner,
+        },
+    );
     let want = "point set `f`: the face of input #3, which is not declared";
     assert_eq!(reason(no_input), want);
-    let no_domain = build_error(|p| {
-        let (_, u, _) = base(p);
-        let z = p.points(
-            "z",
-            PointSpec::BoundaryOf {
-                domain: 0,
-                n,
-                owner,
-            },
-        );
-        p.residual("r", z, move |c| c[u]);
-    });
+    let no_domain = spec_refused(
+        "z",
+        PointSpec::BoundaryOf {
+            domain: 0,
+            n,
+            owner,
+        },
+    );
     assert_eq!(
         reason(no_domain),
         "point set `z`: domain #0 is not declared"

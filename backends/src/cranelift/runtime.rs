@@ -15,10 +15,10 @@
 //! a product into `n` ranges of its rows (one `gemm` call each — `faer` for wide f64
 //! products ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
 //! ([`narrow`]) or of the register kernels ([`Elem::in_registers`]), chosen by the whole
-//! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling thread and `n − 1` workers
-//! kept for the runtime's lifetime claim chunks dynamically ([`super::pool`]), so a thread
-//! the OS deschedules delays a step by at most the chunk it holds, and nobody waits at a
-//! barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
+//! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling
+//! thread and `n − 1` workers kept for the runtime's lifetime claim chunks dynamically
+//! ([`super::pool`]), so a thread the OS deschedules delays a step by at most the chunk it
+//! holds, and nobody waits at a barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
 //! thread claims it. The cut depends only on `n`, and each output element is computed by
 //! exactly one chunk, so a run reproduces bit for bit. Elementwise values and reductions
 //! (each output sums its axis in index order, in f64 like the interpreter) also do not
@@ -312,23 +312,22 @@ impl Elem for f64 {
     /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall go
     /// through `faer`'s product (on x86-64 with AVX-512 or AVX2 the kernels of
     /// `private-gemm-x86`, which reserve twice the L3's size of address space per
-    /// thread, touching only what a product packs), others through `gemm`. Measured
-    /// with AVX-512:
-    /// on a weight's gradient `hᵀ·δ` (the left operand read down its columns, the
-    /// points the inner extent), `[w, rows]·[rows, w]`, one thread, both in one run,
-    /// f64 GFLOP/s `gemm` → `faer` at 128 / 256 rows: `w = 96` 76 → 88 / 83 → 97, `w =
-    /// 128` 81 → 87 / 83 → 88, but `w = 64` 87 → 81 / 87 → 86 and `w = 32` 97 → 80 / 93
-    /// → 77; the layer forward `h·Wᵀ` and back `δ·W` were within ±5% either way. In f32
-    /// `gemm` is ahead on all three. So every f64 product at least [`BY_FAER_MIN`] wide
-    /// (rows and columns of the result, at most [`BY_FAER_MAX_ROWS`] rows) takes `faer`:
-    /// in `nabla bench` on B4 that took
-    /// 2–3% off the f64 loss+grad where the gradients alone took 1%. `faer` takes the depth
-    /// in blocks of 512 in order and its kernel by the result's columns, so the rows of a
-    /// call do not change the bits — unless a cut leaves at most 4096 multiply-adds,
-    /// which `faer` gives to `nano-gemm` (an inner extent of a few, a first layer's
-    /// `[rows, 2]·[2, w]`, cut among many threads), or a single row, which it gives to
-    /// its matrix–vector path (a cut of one row: 49 or more threads on a product of 96
-    /// rows) — as `gemm`'s blocking differs by cut.
+    /// thread, touching only what a product packs), others through `gemm`.
+    ///
+    /// Measured with AVX-512 on a weight's gradient `hᵀ·δ` (the left operand read down
+    /// its columns, the points the inner extent), `[w, rows]·[rows, w]`, one thread, both
+    /// in one run, f64 GFLOP/s `gemm` → `faer` at 128 / 256 rows: `w = 96` 76 → 88 / 83 →
+    /// 97, `w = 128` 81 → 87 / 83 → 88, but `w = 64` 87 → 81 / 87 → 86 and `w = 32` 97 →
+    /// 80 / 93 → 77; the layer forward `h·Wᵀ` and back `δ·W` were within ±5% either way.
+    /// In f32 `gemm` is ahead on all three. In `nabla bench` on B4, every wide product
+    /// through `faer` took 2–3% off the f64 loss+grad, the gradients alone 1%.
+    ///
+    /// `faer` takes the depth in blocks of 512 in order and its kernel by the result's
+    /// columns, so the rows of a call do not change the bits — unless a cut leaves at
+    /// most 4096 multiply-adds, which `faer` gives to `nano-gemm` (an inner extent of a
+    /// few, a first layer's `[rows, 2]·[2, w]`, cut among many threads), or a single
+    /// row, which it gives to its matrix–vector path (a cut of one row: 49 or more
+    /// threads on a product of 96 rows) — as `gemm`'s blocking differs by cut.
     unsafe fn blocked(
         (m, n, _): (usize, usize, usize),
         part: (usize, usize, usize),
