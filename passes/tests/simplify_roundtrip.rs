@@ -260,6 +260,46 @@ fn matmul_is_preferred_to_its_expansion_and_shared_tanh_to_recomputation() {
 }
 
 #[test]
+fn products_of_a_sum_that_share_an_operand_become_one() {
+    // dᵀ·h + r + (e·0.5)ᵀ·h + (d·(−3))ᵀ·g, every factor [64, 8]: the three products share
+    // `h` on the right or `d` on the left, across a term that is no product and through
+    // the scalar factors: two products (or one) are left, and the values are the same
+    let mut g = Graph::new();
+    let n = [64, 8];
+    let (d, e, h, k) = (
+        input(&mut g, "d", &n),
+        input(&mut g, "e", &n),
+        input(&mut g, "h", &n),
+        input(&mut g, "k", &n),
+    );
+    let r = input(&mut g, "r", &[8, 8]);
+    let tn = Op::MatMul {
+        ta: true,
+        tb: false,
+    };
+    let scaled = |g: &mut Graph, x, c| {
+        let c = g.fill(c, DType::F64, &Shape::new(&n));
+        g.binary(BinOp::Mul, x, c)
+    };
+    let dh = g.add_or_panic(tn.clone(), &[d, h]);
+    let e_half = scaled(&mut g, e, 0.5);
+    let eh = g.add_or_panic(tn.clone(), &[e_half, h]);
+    let d_3 = scaled(&mut g, d, -3.0);
+    let dk = g.add_or_panic(tn.clone(), &[d_3, k]);
+    let s = g.binary(BinOp::Add, dh, r);
+    let s = g.binary(BinOp::Add, s, eh);
+    let s = g.binary(BinOp::Add, s, dk);
+    g.set_output("s", s);
+    let (simp, report) = simplify(&g, &SimplifyOptions::default());
+    let products = (simp.ids()).filter(|&i| matches!(simp.op(i), Op::MatMul { .. }));
+    assert!(products.count() <= 2, "{}{report}", text::print(&simp));
+    assert!(report.flops_after < report.flops_before, "{report}");
+    let mut rng = Rng(3);
+    let env = random_env(&g, &mut rng, Draw::Mixed);
+    assert_same_outputs(&g, &simp, &env, 1e-12);
+}
+
+#[test]
 fn report_displays_its_numbers() {
     let (_, r) = simplify(&mixed_graph(), &SimplifyOptions::default());
     let s = r.to_string();

@@ -21,7 +21,8 @@ use nabla_passes::simplify::rules;
 use simplify_util::*;
 use std::collections::HashMap;
 
-/// Shapes tried for variables and broadcast targets.
+/// Shapes tried for variables and broadcast targets (`[3, 3]` last: the product of a
+/// `[4, 3]` transposed with one, as a weight's gradient, for `add-matmul-common`).
 fn candidates() -> Vec<Shape> {
     vec![
         Shape::scalar(),
@@ -30,6 +31,7 @@ fn candidates() -> Vec<Shape> {
         Shape::matrix(4, 1),
         Shape::matrix(3, 4),
         Shape::new(&[2, 4, 3]),
+        Shape::matrix(3, 3),
     ]
 }
 

@@ -234,7 +234,15 @@ fn ode(
         ws.push(w(g, &y, m - 1));
         let terms: Vec<Tan> = (1..=m)
             .map(|j| {
-                let p = mul_t(g, a[j], ws[m - j]);
+                // the term in `aₘ` as `w₀·aₘ`, in the forward rule's order (`φ'(a)·a'`):
+                // a first-order coefficient is then the very node forward mode builds for
+                // the same tangent, so a residual with `d(u, x)` and `d(u, x, x)` has one
+                // `x` tangent, and reverse mode one adjoint chain for it
+                let p = if j == m {
+                    mul_t(g, ws[0], a[m])
+                } else {
+                    mul_t(g, a[j], ws[m - j])
+                };
                 scale_t(g, p, j as f64 / m as f64)
             })
             .collect();

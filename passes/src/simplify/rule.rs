@@ -33,6 +33,10 @@ pub enum Cond {
     Splat(&'static str, f64),
     /// The variable is a constant splat whose value is not zero.
     NonzeroSplat(&'static str),
+    /// The variable is not a constant splat.
+    NotSplat(&'static str),
+    /// The variable is not the constant splat 1.
+    NotOne(&'static str),
     /// The two variables are constant splats whose product, rounded to their type, is a
     /// normal number: folding them together neither overflows nor underflows.
     NormalProduct(&'static str, &'static str),
@@ -51,6 +55,8 @@ impl Cond {
         match *self {
             Cond::Splat(v, x) => data(v).splat.is_some_and(|s| s.get() == x),
             Cond::NonzeroSplat(v) => data(v).splat.is_some_and(|s| s.get() != 0.0),
+            Cond::NotSplat(v) => data(v).splat.is_none(),
+            Cond::NotOne(v) => data(v).splat.is_none_or(|s| s.get() != 1.0),
             Cond::NormalProduct(a, b) => {
                 fold2(data(a), data(b), |x, y| x * y).is_some_and(|(v, dtype)| match dtype {
                     DType::F32 => (v as f32).is_normal(),

@@ -118,6 +118,26 @@ pub fn real_only() -> Vec<Rule> {
         // (a · b) · c = a · (b · c) (reassociation; with `mul-comm` it reorders products so
         // that factors shared across terms, like φ''(z) in every direction, come together)
         Rule::pat("mul-assoc", "(mul (mul ?a ?b) ?c)", "(mul ?a (mul ?b ?c))"),
+        // (a · k) · b = (a · b) · k for a scalar k: scalar factors move out of products
+        // toward the root, so that two chains that differ only by a scalar factor (the
+        // adjoints of `u_t` and of `c·u_xx` back through the same layers) become one
+        Rule::pat(
+            "mul-scale-out",
+            "(mul (mul ?a (broadcast ?k)) ?b)",
+            "(mul (mul ?a ?b) (broadcast ?k))",
+        )
+        .when(Cond::Scalar("?k"))
+        .when(Cond::NotOne("?k"))
+        .when(Cond::NotSplat("?b")),
+        // b · (a · k) = (b · a) · k for a scalar k (the same, scaled factor on the right)
+        Rule::pat(
+            "mul-scale-out-right",
+            "(mul ?b (mul ?a (broadcast ?k)))",
+            "(mul (mul ?b ?a) (broadcast ?k))",
+        )
+        .when(Cond::Scalar("?k"))
+        .when(Cond::NotOne("?k"))
+        .when(Cond::NotSplat("?b")),
         // (a + k) + l = a + (k + l) for constants k, l (reassociation that folds them)
         Rule::pat(
             "add-const-assoc",
