@@ -4,7 +4,7 @@
 
 mod jit_support;
 
-use jit_support::leaf;
+use jit_support::{leaf, values};
 use nabla_backends::cranelift::{compile, Options};
 use nabla_backends::Executable;
 use nabla_ir::{verify, DType, Graph, UnOp};
@@ -171,4 +171,118 @@ fn ulp_distance_is_measured_correctly() {
     assert_eq!(ulps(1.0, f32::from_bits(1.0f32.to_bits() + 3)), 3);
     assert_eq!(ulps(-0.0, 0.0), 0);
     assert_eq!(ulps(f32::from_bits(1), -f32::from_bits(1)), 2);
+}
+
+/// `tanh(z + b)` over `[rows, cols]`, `b` broadcast down the rows: the activation kernel of
+/// a tanh layer.
+fn bias_tanh_graph(rows: usize, cols: usize) -> Graph {
+    let mut g = Graph::new();
+    let z = leaf(&mut g, "z", &[rows, cols], false);
+    let b = leaf(&mut g, "b", &[cols], false);
+    let bb = g
+        .add(
+            nabla_ir::Op::Broadcast(nabla_ir::Shape::matrix(rows, cols)),
+            &[b],
+        )
+        .unwrap();
+    let s = g.binary(nabla_ir::BinOp::Add, z, bb);
+    let y = g.unary(UnOp::Tanh, s);
+    g.set_output("y", y);
+    g
+}
+
+/// Values where `tanh`'s branches change (its clamps, the saturation and the small-input
+/// cut, in both element types), special values and a sweep, repeated to fill `n`.
+fn tanh_inputs(n: usize) -> Vec<f64> {
+    let mut v = vec![
+        0.0,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e-300,
+        -1e-40,
+        1e-45,
+        4e-4,
+        3.99e-4,
+        7.905_311_107_635_498,
+        -7.905_311_107_635_5,
+        9.010_913_347_279_288,
+        9.0109,
+        22.0,
+        -22.000_001,
+        21.999_999,
+        1e300,
+    ];
+    v.extend((0..2000).map(|i| -25.0 + i as f64 * 0.025));
+    v.extend(values(2000, 9, -3.0, 3.0));
+    v.into_iter().cycle().take(n).collect()
+}
+
+/// Whether two outputs are the same bits in `dtype` (any NaN matching any NaN).
+fn same_bits(a: f64, b: f64, dtype: DType) -> bool {
+    match dtype {
+        DType::F32 => (a as f32).to_bits() == (b as f32).to_bits() || (a.is_nan() && b.is_nan()),
+        DType::F64 => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+    }
+}
+
+#[test]
+fn avx512_tanh_gives_the_compiled_kernels_bits() {
+    // widths that end mid-vector in both element types, and whole vectors
+    for (rows, cols) in [(37, 20), (9, 33), (64, 16), (5, 8), (3, 2)] {
+        let g = bias_tanh_graph(rows, cols);
+        let info = verify(&g).unwrap();
+        let z = tanh_inputs(rows * cols);
+        // the bias: zeros where z holds the special values, small elsewhere
+        let b: Vec<f64> = (0..cols)
+            .map(|j| if j % 3 == 0 { 0.0 } else { 0.01 * j as f64 })
+            .collect();
+        for dtype in [DType::F32, DType::F64] {
+            let out = |native_tanh: bool| {
+                let opts = Options {
+                    dtype,
+                    native_tanh,
+                    ..Options::default()
+                };
+                let mut exe = compile(&g, &info, &opts).unwrap();
+                let native = exe.native_kernels();
+                exe.set("z", &z).unwrap();
+                exe.set("b", &b).unwrap();
+                exe.run().unwrap();
+                (exe.output(0), native)
+            };
+            let ((avx, native), (jit, none)) = (out(true), out(false));
+            assert_eq!(none, 0);
+            if !std::is_x86_feature_detected!("avx512f") {
+                assert_eq!(native, 0);
+                continue;
+            }
+            assert_eq!(native, 1, "{rows}x{cols} {dtype}: the kernel is recognised");
+            for (i, (a, j)) in avx.iter().zip(&jit).enumerate() {
+                let zb = z[i] + b[i % cols];
+                assert!(
+                    same_bits(*a, *j, dtype),
+                    "{rows}x{cols} {dtype} [{i}] tanh({zb}): AVX-512 {a:e}, compiled {j:e}"
+                );
+            }
+            // and it is tanh: within 4 ulp of f64's where finite (f32: the bias added in f32)
+            let want = |i: usize| match dtype {
+                DType::F32 => (z[i] as f32 + b[i % cols] as f32) as f64,
+                DType::F64 => z[i] + b[i % cols],
+            };
+            for (i, a) in avx.iter().enumerate() {
+                let t = want(i).tanh();
+                let close = match dtype {
+                    DType::F32 => ulps(*a as f32, t as f32) <= 4,
+                    DType::F64 => ulps64(*a, t) <= 4,
+                };
+                assert!(
+                    t.is_nan() && a.is_nan() || close,
+                    "{dtype} tanh({}) = {a:e}, not {t:e}",
+                    want(i)
+                );
+            }
+        }
+    }
 }

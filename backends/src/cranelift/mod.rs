@@ -52,6 +52,8 @@ mod layout;
 mod math;
 #[cfg(target_arch = "x86_64")]
 mod narrow;
+#[cfg(target_arch = "x86_64")]
+mod native;
 mod ops;
 mod pool;
 mod runtime;
@@ -85,6 +87,10 @@ pub struct Options {
     pub simd: bool,
     /// Inline the vectorised `tanh` instead of calling the host's `tanh` per lane.
     pub inline_tanh: bool,
+    /// Run a layer's activation kernel, `tanh(z + b)` and nothing else, as the runtime's
+    /// AVX-512 code where the host has AVX-512F ([`native`]: the same operations as the
+    /// inline `tanh`, 16 or 8 lanes at a time instead of 4 or 2). Needs `inline_tanh`.
+    pub native_tanh: bool,
     /// Steps with less work than this (elements, or multiply-adds for products) are not
     /// cut into chunks: one thread runs each, as splitting costs more than it saves.
     pub par_min: usize,
@@ -98,8 +104,8 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// f64, one thread, FMA, SIMD and inline `tanh` on, steps under 16384 elements on
-    /// one thread, no listing kept.
+    /// f64, one thread, FMA, SIMD, inline and AVX-512 `tanh` on, steps under 16384
+    /// elements on one thread, no listing kept.
     fn default() -> Self {
         Options {
             dtype: DType::F64,
@@ -107,6 +113,7 @@ impl Default for Options {
             fma: true,
             simd: true,
             inline_tanh: true,
+            native_tanh: true,
             par_min: 1 << 14,
             keep_clif: false,
             keep_asm: false,
@@ -223,10 +230,13 @@ pub fn compile_copies(
         })
         .collect();
     let threads = (opts.threads, opts.par_min);
+    // the AVX-512 `tanh` is the inline one; with `inline_tanh` off the kernels call the
+    // host's `tanh`, and so do these steps (compiled)
+    let native = opts.native_tanh && opts.inline_tanh;
     let copy = || CraneliftExecutable {
         rt: match opts.dtype {
-            DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads)),
-            DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads)),
+            DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads, native)),
+            DType::F64 => Rt::F64(Runtime::new(&program, &code, &fns, threads, native)),
         },
         leaves: leaves.clone(),
         leaf_bufs: leaf_bufs.clone(),
@@ -380,6 +390,15 @@ impl CraneliftExecutable {
     /// [`Options::keep_asm`].
     pub fn asm(&self) -> Option<&str> {
         self.asm.as_deref()
+    }
+
+    /// How many of the schedule's kernels run as the runtime's AVX-512 code instead of
+    /// their compiled form ([`Options::native_tanh`]: a layer's `tanh(z + b)`).
+    pub fn native_kernels(&self) -> usize {
+        match &self.rt {
+            Rt::F32(r) => r.native_steps(),
+            Rt::F64(r) => r.native_steps(),
+        }
     }
 
     /// The schedule the executable runs (`dump-ir --stage scheduled`).

@@ -32,6 +32,8 @@
 //! from one thread in the last bits.
 
 use super::emit::KernelCode;
+#[cfg(target_arch = "x86_64")]
+use super::native::BiasTanh;
 use super::pool::{Job, Pool};
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
 
@@ -89,6 +91,13 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
         // SAFETY: the caller's contract.
         unsafe { by_gemm(part, dst, lhs, rhs) }
     }
+    /// Rows `r0..r1` of a layer's `tanh(z + b)` kernel ([`super::native`]) in AVX-512,
+    /// `base` the starts of its `z`, `b` and output buffers.
+    ///
+    /// # Safety
+    /// The host has AVX-512F; the buffers hold the kernel's views.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn bias_tanh(t: &BiasTanh, base: [*mut Self; 3], rows: (usize, usize));
     /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
     /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
@@ -115,6 +124,11 @@ impl Elem for f32 {
     /// time for `w` from 20 to 28, 0.16–0.46 below 16, and 0.9–1.3 at 32 (1.25–1.7 at 48
     /// and 64), where `gemm`'s packed kernels pay.
     const NARROW: usize = 32;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn bias_tanh(t: &BiasTanh, base: [*mut f32; 3], rows: (usize, usize)) {
+        // SAFETY: the caller's contract.
+        unsafe { super::native::bias_tanh::<f32>(t, base, rows) }
+    }
     fn from_f64(v: f64) -> f32 {
         v as f32
     }
@@ -287,6 +301,11 @@ impl Elem for f64 {
     /// and about the same or more from 16 on (0.94–1.45 at 16–28). Rows of 3 to 24 go to
     /// [`Elem::in_registers`] first, so `nano-gemm` keeps the one- and two-column ones.
     const NARROW: usize = 16;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn bias_tanh(t: &BiasTanh, base: [*mut f64; 3], rows: (usize, usize)) {
+        // SAFETY: the caller's contract.
+        unsafe { super::native::bias_tanh::<f64>(t, base, rows) }
+    }
     fn from_f64(v: f64) -> f64 {
         v
     }
@@ -388,6 +407,9 @@ enum RStep {
     },
     MatMul(MatMul),
     Reduce(Reduce),
+    /// A kernel run as the runtime's own AVX-512 code instead of its compiled form.
+    #[cfg(target_arch = "x86_64")]
+    BiasTanh(BiasTanh),
 }
 
 /// The buffers and steps of one program in element type `T`.
@@ -413,12 +435,14 @@ unsafe impl<T: Elem> Send for Runtime<T> {}
 impl<T: Elem> Runtime<T> {
     /// Allocates every buffer of `p` and wires the compiled kernels (`code[i]` with entry
     /// point `fns[i]`, in kernel order) to them; `threads` is (threads, minimum work to
-    /// split a step).
+    /// split a step). With `native`, a layer's `tanh(z + b)` kernel runs as the runtime's
+    /// AVX-512 code ([`super::native`]) where the host has AVX-512F.
     pub fn new(
         p: &Program,
         code: &[KernelCode],
         fns: &[KernelFn],
         (threads, par_min): (usize, usize),
+        native: bool,
     ) -> Self {
         let own = p
             .buffers
@@ -446,6 +470,10 @@ impl<T: Elem> Runtime<T> {
             .map(|s| match s {
                 Step::Kernel(k) => {
                     let (c, &f) = kernels.next().expect("one compiled kernel per kernel step");
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(t) = native.then(|| native_kernel(k)).flatten() {
+                        return RStep::BiasTanh(t);
+                    }
                     RStep::Kernel {
                         f,
                         bufs: c.table.clone(),
@@ -484,6 +512,16 @@ impl<T: Elem> Runtime<T> {
             chunks,
             pool: None,
         }
+    }
+
+    /// Steps that run as the runtime's own AVX-512 code.
+    pub fn native_steps(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return (self.steps.iter())
+            .filter(|s| matches!(s, RStep::BiasTanh(_)))
+            .count();
+        #[cfg(not(target_arch = "x86_64"))]
+        0
     }
 
     /// Writes `values` (already length-checked) into buffer `b`.
@@ -567,7 +605,18 @@ fn size(s: &RStep) -> (usize, usize) {
         RStep::Kernel { outer, numel, .. } => (*outer, *numel),
         RStep::MatMul(m) => (m.m, m.m * m.n * m.k),
         RStep::Reduce(r) => (r.shape.numel() / r.shape.dims()[r.axis], r.shape.numel()),
+        #[cfg(target_arch = "x86_64")]
+        RStep::BiasTanh(t) => (t.rows, t.rows * t.cols),
     }
+}
+
+/// The AVX-512 form of kernel `k`, where the host has AVX-512F and `k` is a layer's
+/// `tanh(z + b)`.
+#[cfg(target_arch = "x86_64")]
+fn native_kernel(k: &nabla_passes::schedule::Kernel) -> Option<BiasTanh> {
+    std::arch::is_x86_feature_detected!("avx512f")
+        .then(|| super::native::recognise(k))
+        .flatten()
 }
 
 /// Chunk `c` of step `i` of the runtime behind `data` (a `Shared<T>`).
@@ -611,6 +660,13 @@ impl<T: Elem> Shared<'_, T> {
             }
             RStep::MatMul(m) => self.matmul(m, lo, hi),
             RStep::Reduce(r) => self.reduce(r, lo, hi),
+            #[cfg(target_arch = "x86_64")]
+            RStep::BiasTanh(t) => {
+                let base = t.bufs.map(|b| self.0.base[b.index()]);
+                // SAFETY: the step was made only on a host with AVX-512F; the buffers
+                // hold the kernel's views; rows lo..hi are this chunk's alone.
+                unsafe { T::bias_tanh(t, base, (lo, hi)) }
+            }
         }
     }
 

@@ -25,7 +25,7 @@ use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 
 /// Numerator coefficients, `x¹` to `x¹³`.
-const ALPHA: [f64; 7] = [
+pub(super) const ALPHA: [f64; 7] = [
     4.893_524_558_917_86e-3,
     6.372_619_288_754_36e-4,
     1.485_722_357_179_79e-5,
@@ -36,7 +36,7 @@ const ALPHA: [f64; 7] = [
 ];
 
 /// Denominator coefficients, `x⁰` to `x⁶`.
-const BETA: [f64; 4] = [
+pub(super) const BETA: [f64; 4] = [
     4.893_525_185_543_85e-3,
     2.268_434_632_439e-3,
     1.185_347_056_866_54e-4,
@@ -44,14 +44,14 @@ const BETA: [f64; 4] = [
 ];
 
 /// Beyond this `|x|`, f32 `tanh` rounds to ±1.
-const CLAMP: f64 = 7.905_311_107_635_498;
+pub(super) const CLAMP: f64 = 7.905_311_107_635_498;
 /// Below this `|x|`, `tanh x` rounds to `x` in f32.
-const TINY: f64 = 4e-4;
+pub(super) const TINY: f64 = 4e-4;
 /// From this `|x|` on, `tanh x` rounds to ±1 in f32: `1 − tanh x ≈ 2e^(−2x)` is then at
 /// most `2^−25`, half an ulp below 1, at `x = 13·ln 2`. The rational form, clamped at
 /// [`CLAMP`], stops at `1 − 2^−22`, so without this `1 − tanh²` — the derivative — never
 /// fell below 4.8e-7: GELU's second derivative at `x = 1000` came out −5.5e6 instead of 0.
-const SATURATED: f64 = 13.0 * std::f64::consts::LN_2;
+pub(super) const SATURATED: f64 = 13.0 * std::f64::consts::LN_2;
 
 /// `tanh x` (f32, scalar or `f32x4`).
 pub fn tanh(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
@@ -91,8 +91,16 @@ fn horner(o: &mut Ops<'_, '_>, t: Value, c: &[f64], vector: bool) -> Value {
 /// (12! j! (6 − j)!) rʲ`, split as `P(r) = E(r²) + r·O(r²)`: the even coefficients
 /// (`r⁰, r², r⁴, r⁶`) and the odd ones (`r¹, r³, r⁵`). On `|r| ≤ ln2/2` its relative error
 /// is about 2e-19.
-const PADE_EVEN: [f64; 4] = [1.0, 5.0 / 44.0, 1.0 / 792.0, 1.0 / 665_280.0];
-const PADE_ODD: [f64; 3] = [0.5, 1.0 / 66.0, 1.0 / 15_840.0];
+pub(super) const PADE_EVEN: [f64; 4] = [1.0, 5.0 / 44.0, 1.0 / 792.0, 1.0 / 665_280.0];
+pub(super) const PADE_ODD: [f64; 3] = [0.5, 1.0 / 66.0, 1.0 / 15_840.0];
+
+/// Beyond this `|x|`, f64 `tanh` rounds to ±1.
+pub(super) const TANH64_CLAMP: f64 = 22.0;
+/// `−ln 2` in two parts: the high one has trailing zero bits, so `n·NEG_LN2_HI` is exact
+/// for the `n` of [`tanh64`].
+pub(super) const NEG_LN2_HI: f64 = -6.931_457_519_531_25e-1;
+/// The rest of `−ln 2`.
+pub(super) const NEG_LN2_LO: f64 = -1.428_606_820_309_417_2e-6;
 
 /// `tanh x` (f64, scalar or `f64x2`). With `y = 2|x| = n·ln2 + r` (`n` integral, `ln2` in
 /// two parts so `n·C1` is exact, `|r| ≤ ln2/2`), `s = 2ⁿ` and `eʳ ≈ (E + O)/(E − O)`
@@ -104,15 +112,15 @@ const PADE_ODD: [f64; 3] = [0.5, 1.0 / 66.0, 1.0 / 15_840.0];
 /// precision), `|x|` clamped to 22 (where `tanh` rounds to 1), the sign of `x` put back.
 pub fn tanh64(o: &mut Ops<'_, '_>, x: Value, vector: bool) -> Value {
     let a = o.b.ins().fabs(x);
-    let hi = o.konst(22.0, vector);
+    let hi = o.konst(TANH64_CLAMP, vector);
     let above = o.b.ins().fcmp(FloatCC::GreaterThan, a, hi);
     let a = o.select(above, hi, a, vector);
     let y = o.b.ins().fadd(a, a);
     let log2e = o.konst(std::f64::consts::LOG2_E, vector);
     let t = o.b.ins().fmul(y, log2e);
     let n = o.b.ins().nearest(t);
-    let c1 = o.konst(-6.931_457_519_531_25e-1, vector);
-    let c2 = o.konst(-1.428_606_820_309_417_2e-6, vector);
+    let c1 = o.konst(NEG_LN2_HI, vector);
+    let c2 = o.konst(NEG_LN2_LO, vector);
     let r = o.b.ins().fma(n, c1, y);
     let r = o.b.ins().fma(n, c2, r);
     let r2 = o.b.ins().fmul(r, r);
