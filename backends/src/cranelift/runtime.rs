@@ -152,10 +152,13 @@ impl Elem for f32 {
         }
     }
 
-    /// Rows of 17 to 24 with a smaller other extent of at most 24, as in f64 (below): B8's
-    /// `[250, 20]·[20, 20]` 0.148 ms for its 63 products per tile against 0.176 through
-    /// `nano-gemm`, its `[20, 250]·[250, 20]` 0.08 against 0.094. At 32 wide (B5's `[256,
-    /// 32]·[32, 32]`) `gemm` stays ahead in a run (0.064–0.071 ms against 0.073–0.076).
+    /// Rows of 17 to 32 with a smaller other extent of at most 32: B8's `[250, 20]·[20,
+    /// 20]` 0.148 ms for its 63 products per tile against 0.176 through `nano-gemm`, its
+    /// `[20, 250]·[250, 20]` 0.08 against 0.094. At 32 wide the products of a B5 tile
+    /// take 0.082–0.088 ms against 0.096–0.103 through `gemm`, whose packing and driver
+    /// were a seventh of B5's run (`perf`), and B7's loss+grad 9.0–10.2 ms against
+    /// 10.6–11.2 (`cargo bench --bench profile`, one thread, alternating; an earlier
+    /// session's count, where `gemm` led by 10% at 32 wide, was of the products alone).
     #[cfg(target_arch = "x86_64")]
     unsafe fn in_registers(
         whole: (usize, usize, usize),
@@ -165,7 +168,7 @@ impl Elem for f32 {
         rhs: (*const f32, usize, usize),
     ) -> bool {
         // SAFETY: the caller's contract.
-        unsafe { registers(whole, 16, rows, dst, lhs, rhs) }
+        unsafe { registers(whole, (16, 32), rows, dst, lhs, rhs) }
     }
 }
 
@@ -264,22 +267,22 @@ fn clear_upper_halves() {
     }
 }
 
-/// [`Elem::in_registers`] for rows wider than `above` and at most 24, whose smaller other
-/// extent is at most 24.
+/// [`Elem::in_registers`] for rows wider than `above` and at most `most`, whose smaller
+/// other extent is at most `most`.
 ///
 /// # Safety
 /// As for [`Elem::in_registers`].
 #[cfg(target_arch = "x86_64")]
 unsafe fn registers<T: super::narrow::Lanes>(
     (m, n, k): (usize, usize, usize),
-    above: usize,
+    (above, most): (usize, usize),
     rows: usize,
     (dst, acc): (*mut T, bool),
     (a, ars, acs): (*const T, usize, usize),
     (b, brs, bcs): (*const T, usize, usize),
 ) -> bool {
     use super::narrow::{product, Operand};
-    if n <= above || n > 24 || m.min(k) > 24 {
+    if n <= above || n > most || m.min(k) > most {
         return false;
     }
     let a = Operand {
@@ -374,7 +377,7 @@ impl Elem for f64 {
         rhs: (*const f64, usize, usize),
     ) -> bool {
         // SAFETY: the caller's contract.
-        unsafe { registers(whole, 2, rows, dst, lhs, rhs) }
+        unsafe { registers(whole, (2, 24), rows, dst, lhs, rhs) }
     }
 }
 
