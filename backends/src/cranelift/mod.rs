@@ -15,6 +15,10 @@
 //!   division (≤ 3 ulp measured, see `vmath`).
 //!   `tanh` is the activation of every benchmark network, and a call per lane costs
 //!   several times more than the inline code.
+//! - **A layer's activation** (`native`): a kernel that is exactly `tanh(z + b)` runs as
+//!   the runtime's own AVX-512 code where the host has AVX-512F — the inline `tanh`'s
+//!   operations on 16 f32 or 8 f64 lanes, the same bits as the compiled kernel, in a
+//!   quarter to a third of its time.
 //! - **Runtime** (`runtime`, `pool`): buffers allocated once, the memory plan's arena;
 //!   each step cut into chunks that the caller and persistent worker threads claim
 //!   dynamically; runs are deterministic.
