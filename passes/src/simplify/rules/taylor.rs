@@ -102,15 +102,22 @@ pub fn rules() -> Vec<Rule> {
 const MAX_FACTORS: usize = 8;
 
 /// The factors of class `c`: its first `mul` node's operands' factors, recursively, to
-/// `depth` levels (e-graphs are cyclic: the class of `a` may hold `a · 1`).
+/// `depth` levels.
 fn factors(eg: &EG, c: Id, out: &mut Vec<Id>, depth: usize) {
+    flatten(eg, c, (BinOp::Mul, MAX_FACTORS), out, depth)
+}
+
+/// The operands of class `c` under `op`: its first `op` node's operands', recursively,
+/// to `depth` levels, at most `most` in all (e-graphs are cyclic: the class of `a` may
+/// hold `a · 1` or `a + 0`).
+fn flatten(eg: &EG, c: Id, (op, most): (BinOp, usize), out: &mut Vec<Id>, depth: usize) {
     let c = eg.find(c);
-    let product = eg[c].nodes.iter().find(|n| n.op == Op::Binary(BinOp::Mul));
-    match product {
-        Some(n) if depth > 0 && out.len() + 2 <= MAX_FACTORS => {
+    let node = eg[c].nodes.iter().find(|n| n.op == Op::Binary(op));
+    match node {
+        Some(n) if depth > 0 && out.len() + 2 <= most => {
             let (a, b) = (n.args[0], n.args[1]);
-            factors(eg, a, out, depth - 1);
-            factors(eg, b, out, depth - 1);
+            flatten(eg, a, (op, most), out, depth - 1);
+            flatten(eg, b, (op, most), out, depth - 1);
         }
         _ => out.push(c),
     }
@@ -165,18 +172,9 @@ fn common_factor(eg: &mut EG, class: Id, s: &Subst, op: BinOp) -> Option<Id> {
 const MAX_TERMS: usize = 8;
 
 /// The terms of class `c`: its first `add` node's operands' terms, recursively, to
-/// `depth` levels (the class of `a` may hold `a + 0`).
+/// `depth` levels.
 fn terms(eg: &EG, c: Id, out: &mut Vec<Id>, depth: usize) {
-    let c = eg.find(c);
-    let sum = eg[c].nodes.iter().find(|n| n.op == Op::Binary(BinOp::Add));
-    match sum {
-        Some(n) if depth > 0 && out.len() + 2 <= MAX_TERMS => {
-            let (a, b) = (n.args[0], n.args[1]);
-            terms(eg, a, out, depth - 1);
-            terms(eg, b, out, depth - 1);
-        }
-        _ => out.push(c),
-    }
+    flatten(eg, c, (BinOp::Add, MAX_TERMS), out, depth)
 }
 
 /// A term `op(x)·op(y)·k₁·k₂…` of a sum: the product's op, its operands and its scalar
