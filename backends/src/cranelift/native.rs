@@ -67,6 +67,11 @@ pub fn recognise(k: &Kernel) -> Option<BiasTanh> {
         (_, true, true, _) => (b, a),
         _ => return None,
     };
+    // [`bias_tanh`]'s contract: the output is not the bias, and is `z` only in place
+    let in_place = store.buf == z.0 && store.map.offset == z.1.offset;
+    if store.buf == bias.0 || (store.buf == z.0 && !in_place) {
+        return None;
+    }
     Some(BiasTanh {
         rows,
         cols,

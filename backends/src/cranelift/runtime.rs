@@ -447,6 +447,8 @@ impl<T: Elem> Runtime<T> {
         (threads, par_min): (usize, usize),
         native: bool,
     ) -> Self {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = native; // the AVX-512 steps exist on x86-64 only
         let own = p
             .buffers
             .iter()

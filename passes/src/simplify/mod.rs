@@ -57,8 +57,9 @@
 //!    products;
 //! 3. `scale`: `mul-scale-out` and `mul-scale-out-right` (`(a·k)·b = (a·b)·k` for a
 //!    scalar `k`) with the rules that move a scalar out of a matrix product or a
-//!    reduction and fold constants, and `add-matmul-common` (`Σ op(x)·op(yᵢ)·kᵢ =
-//!    op(x)·op(Σ kᵢ·yᵢ)` over a flattened sum), in rounds of 4 iterations like `cleanup`.
+//!    reduction, and `add-matmul-common` (`Σ op(x)·op(yᵢ)·kᵢ = op(x)·op(Σ kᵢ·yᵢ)` over a
+//!    flattened sum), in rounds of 4 iterations like `cleanup` (constants that end up
+//!    side by side are folded there, where `mul-comm` brings them together).
 //!    Scalars travel toward the outputs, so two chains that differ by a constant factor
 //!    become one: the adjoints of `u_t` and of `c·u_xx` in a residual such as Burgers' or
 //!    the heat equation's go back through the same layers from seeds `δ` and `c·δ`, and

@@ -15,7 +15,7 @@
 //!
 //! The same law across the terms of one sum, `add-matmul-common`, merges a weight's
 //! gradient terms whose adjoints differ by a constant factor (`δᵀ·a + (k·δ)ᵀ·b =
-//! δᵀ·(a + k·b)`): it flattens the sum (up to 8 terms), looks through up to 3 scalar
+//! δᵀ·(a + k·b)`): it flattens the sum (to 8 or 9 terms), looks through up to 3 scalar
 //! factors of each term, and factors the first operand two or more products share.
 
 use super::tensor::FLAGS;
