@@ -18,12 +18,12 @@
 //! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling
 //! thread and `n − 1` workers kept for the runtime's lifetime claim chunks dynamically
 //! ([`super::pool`]), so a thread the OS deschedules delays a step by at most the chunk it
-//! holds, and nobody waits at a barrier for a thread with nothing to do. Small steps are one chunk, run by whichever
-//! thread claims it. The cut depends only on `n`, and each output element is computed by
-//! exactly one chunk, so a run reproduces bit for bit. Elementwise values and reductions
-//! (each output sums its axis in index order, in f64 like the interpreter) also do not
-//! depend on the thread count, and neither do products through `nano-gemm` or the
-//! register kernels. A product through `gemm` is not cut-independent: `gemm` chooses its
+//! holds, and nobody waits at a barrier for a thread with nothing to do. Small steps are
+//! one chunk, run by whichever thread claims it. The cut depends only on `n`, and each
+//! output element is computed by exactly one chunk, so a run reproduces bit for bit.
+//! Elementwise values and reductions (each output sums its axis in index order, in f64
+//! like the interpreter) also do not depend on the thread count, and neither do products
+//! through `nano-gemm`, the register kernels or the AVX-512 activations. A product through `gemm` is not cut-independent: `gemm` chooses its
 //! blocking from the rows of each call (gemm-common 0.19), and `[40, 12]·[12, 100]` and
 //! `[100, 30]·[30, 1000]` round differently on one and two threads. Training and `nabla
 //! bench` with two or more threads run their tiles side by side, each on a one-thread

@@ -57,24 +57,25 @@
 //!    products;
 //! 3. `scale`: `mul-scale-out` and `mul-scale-out-right` (`(a·k)·b = (a·b)·k` for a
 //!    scalar `k`) with the rules that move a scalar out of a matrix product or a
-//!    reduction, and `add-matmul-common` (`Σ op(x)·op(yᵢ)·kᵢ = op(x)·op(Σ kᵢ·yᵢ)` over a
-//!    flattened sum), in rounds of 4 iterations like `cleanup` (constants that end up
-//!    side by side are folded there, where `mul-comm` brings them together).
+//!    reduction, and `add-matmul-common` (`Σ op(x)·op(yᵢ)·kᵢ = op(x)·op(Σ kᵢ·yᵢ)`
+//!    over a flattened sum), in rounds of 4 iterations like `cleanup` (constants that
+//!    end up side by side are folded there, where `mul-comm` brings them together).
 //!    Scalars travel toward the outputs, so two chains that differ by a constant factor
 //!    become one: the adjoints of `u_t` and of `c·u_xx` in a residual such as Burgers' or
 //!    the heat equation's go back through the same layers from seeds `δ` and `c·δ`, and
 //!    after this phase the second is `c` times the first at every layer; each weight's
-//!    gradient terms `δᵀ·h_t + (c·δ)ᵀ·h_xx` are then one product `δᵀ·(h_t + c·h_xx)`. B8
-//!    goes from 73,332 to 62,532 FLOPs per point (31 back products to 24, 35 gradient
-//!    products to 28), `examples/heat1d.nabla` from 29,145 to 24,920. With `mul-comm` in
-//!    the same e-graph (in `algebra`) `mul-scale-out` grew B8's e-graph sevenfold; alone it
-//!    needs two iterations per layer, and a round that gains nothing ends the phase where
-//!    nothing differs by a constant (every other B objective, in its first round). It runs
-//!    only with the `real_only` set (reassociation changes rounding).
+//!    gradient terms `δᵀ·h_t + (c·δ)ᵀ·h_xx` are then one product
+//!    `δᵀ·(h_t + c·h_xx)`. B8 goes from 73,332 to 62,532 FLOPs per point (31 back
+//!    products to 24, 35 gradient products to 28), `examples/heat1d.nabla` from 29,145
+//!    to 24,920. With `mul-comm` in the same e-graph (in `algebra`) `mul-scale-out` grew
+//!    B8's e-graph sevenfold; alone it needs two iterations per layer, and a round that
+//!    gains nothing ends the phase where nothing differs by a constant (every other B
+//!    objective, in its first round). It runs only with the `real_only` set
+//!    (reassociation changes rounding).
 //! 4. `cleanup`: every rule except the medial laws, `mul-assoc` and those of `scale`
 //!    only, commutativity of `add` and the negation moves included, in rounds of 4
-//!    iterations on one e-graph, extracting after each round and stopping after the first round that lowers the cost
-//!    by less than 0.1% (or at the iteration limit). How long moving negations pays
+//!    iterations on one e-graph, extracting after each round and stopping after the
+//!    first round that lowers the cost by less than 0.1% (or at the iteration limit). How long moving negations pays
 //!    depends on the graph, not on a fixed count: on B7 (`lap(lap(u))`, three hidden
 //!    layers) and the benchmark objectives the first round finds everything (a fixed 10
 //!    iterations grew B7's e-graph sevenfold for another 0.05% of FLOPs, 40% of its

@@ -274,7 +274,7 @@ fn shared_group<'v, 'a>(
     views: &'v [Vec<Scaled<'a>>],
 ) -> Option<(Vec<(usize, &'v Scaled<'a>)>, bool)> {
     for left in [true, false] {
-        let key = |v: &Scaled<'_>| (v.op.clone(), if left { v.x } else { v.y });
+        let key = |v: &Scaled<'a>| (v.op, if left { v.x } else { v.y });
         for (i, vs) in views.iter().enumerate() {
             for vi in vs {
                 let picked: Vec<(usize, &Scaled<'a>)> = (i..views.len())
