@@ -1,8 +1,8 @@
 //! Where the time of one run goes: `cargo bench --bench profile -- B1` prints, for the
 //! loss+grad of each selected objective in f32, where its compile time goes (each pass of
-//! the pipeline, then Cranelift: scheduling and code generation), the total time per kind
-//! of step and the ten slowest steps (each step run alone on one thread, median of 5
-//! runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
+//! the pipeline, then Cranelift: scheduling and code generation), the median of 11 whole
+//! runs beside the sum of the steps' medians, the total time per kind of step and the ten
+//! slowest steps (each step run alone on one thread, median of 5 runs). The high-dimensional objectives run when named exactly: `-- H100 H100s H1000s`.
 //! With `f64` among the arguments (`-- B4 f64`) everything runs in f64 instead; with
 //! `rows=N` (`-- B8 rows=250`) the B objectives have N points, the size of one of the
 //! tiles `nabla bench` and training run (their caches see one tile at a time); with
@@ -65,6 +65,14 @@ fn main() {
                 exe.set(name, v).unwrap();
             }
         }
+        let mut whole: Vec<Duration> = (0..11)
+            .map(|_| {
+                let t0 = Instant::now();
+                exe.run().unwrap();
+                t0.elapsed()
+            })
+            .collect();
+        whole.sort();
         let mut runs: Vec<Vec<StepTime>> = (0..5).map(|_| exe.profile()).collect();
         let steps: Vec<(String, Duration)> = (0..runs[0].len())
             .map(|i| {
@@ -76,10 +84,11 @@ fn main() {
         runs.clear();
         let total: Duration = steps.iter().map(|s| s.1).sum();
         println!(
-            "{} loss+grad {dtype}: {} steps, {:.3} ms",
+            "{} loss+grad {dtype}: {} steps, {:.3} ms (whole runs: median {:.3} ms)",
             o.id,
             steps.len(),
-            total.as_secs_f64() * 1e3
+            total.as_secs_f64() * 1e3,
+            whole[5].as_secs_f64() * 1e3
         );
         let mut kinds: BTreeMap<&str, (usize, Duration)> = BTreeMap::new();
         for (name, t) in &steps {

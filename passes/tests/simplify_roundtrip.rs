@@ -300,6 +300,50 @@ fn products_of_a_sum_that_share_an_operand_become_one() {
 }
 
 #[test]
+fn outer_products_with_ones_become_broadcasts() {
+    // a first layer's input tangent: ones[64, 1]·w[:, 0]ᵀ, squared and added to the other
+    // one's: no product over the points is left, the squares are taken of [8] vectors,
+    // and the values are the same
+    let mut g = Graph::new();
+    let w = input(&mut g, "w", &[8, 2]);
+    let z = input(&mut g, "z", &[64, 8]);
+    let ones = g.fill(1.0, DType::F64, &Shape::matrix(64, 1));
+    let nt = Op::MatMul {
+        ta: false,
+        tb: true,
+    };
+    let mut sum = None;
+    for i in 0..2 {
+        let col = g.add_or_panic(
+            Op::Slice {
+                axis: 1,
+                start: i,
+                len: 1,
+            },
+            &[w],
+        );
+        let t = g.add_or_panic(nt.clone(), &[ones, col]);
+        let sq = g.unary(UnOp::Square, t);
+        sum = Some(sum.map_or(sq, |s| g.binary(BinOp::Add, s, sq)));
+    }
+    let y = g.binary(BinOp::Mul, sum.unwrap(), z);
+    g.set_output("y", y);
+    let (simp, report) = simplify(&g, &SimplifyOptions::default());
+    let shown = text::print(&simp);
+    assert!(!shown.contains("matmul"), "{shown}{report}");
+    let squares = (simp.ids()).filter(|&i| simp.op(i) == &Op::Unary(UnOp::Square));
+    assert!(
+        squares
+            .into_iter()
+            .all(|i| simp.shape(i) == &Shape::new(&[8])),
+        "{shown}"
+    );
+    let mut rng = Rng(5);
+    let env = random_env(&g, &mut rng, Draw::Mixed);
+    assert_same_outputs(&g, &simp, &env, 1e-12);
+}
+
+#[test]
 fn report_displays_its_numbers() {
     let (_, r) = simplify(&mixed_graph(), &SimplifyOptions::default());
     let s = r.to_string();

@@ -21,8 +21,9 @@ use nabla_passes::simplify::rules;
 use simplify_util::*;
 use std::collections::HashMap;
 
-/// Shapes tried for variables and broadcast targets (`[3, 3]` last: the product of a
-/// `[4, 3]` transposed with one, as a weight's gradient, for `add-matmul-common`).
+/// Shapes tried for variables and broadcast targets (`[3, 3]`: the product of a `[4, 3]`
+/// transposed with one, as a weight's gradient, for `add-matmul-common`; `[1, 4]` last:
+/// the one row of an outer product `[4, 1]·[1, 4]`, for `matmul-nn-outer-left`).
 fn candidates() -> Vec<Shape> {
     vec![
         Shape::scalar(),
@@ -32,6 +33,7 @@ fn candidates() -> Vec<Shape> {
         Shape::matrix(3, 4),
         Shape::new(&[2, 4, 3]),
         Shape::matrix(3, 3),
+        Shape::matrix(1, 4),
     ]
 }
 

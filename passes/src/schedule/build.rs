@@ -18,11 +18,16 @@ use super::{
     Affine, BufId, BufKind, Buffer, Expr, Kernel, MatMul, Matrix, Program, Reduce, ScheduleOptions,
     Step, Store, Val,
 };
-use nabla_ir::{BinOp, Graph, GraphInfo, NodeId, Op, Shape};
+use nabla_ir::{BinOp, Graph, GraphInfo, NodeId, Op, Shape, UnOp};
 use std::collections::HashMap;
 
 /// The most concat operands one copy kernel gathers (see `Builder::concat`).
 const CONCAT_BATCH: usize = 64;
+
+/// The most body instructions (operations, loads and constants) one recomputation adds
+/// to a kernel (see [`Builder::remat_plan`]): enough for `1 − a²`, `−2·a·(1 − a²)` or
+/// `t₁² + t₂²`, few enough that a memory-bound kernel stays memory-bound.
+const REMAT_BUDGET: usize = 8;
 
 /// Where a step lives while building: kernels stay editable until the end.
 enum Slot {
@@ -35,6 +40,8 @@ struct KState {
     kernel: Kernel,
     loads: HashMap<(BufId, Affine), Val>,
     consts: HashMap<u64, Val>,
+    /// Values of other kernels this one recomputes (see [`Builder::remat_plan`]).
+    remat: HashMap<NodeId, Val>,
     open: bool,
 }
 
@@ -51,6 +58,26 @@ enum Src {
     Val(Val),
     Const(f64),
     Load(BufId, Affine),
+    /// An elementwise value of a kernel that is closed: recomputed or loaded (see
+    /// [`Builder::recompute_or_load`]).
+    Closed(NodeId),
+}
+
+/// What recomputing a value in a kernel adds to it (see [`Builder::remat_plan`]).
+#[derive(Clone, Default)]
+struct Plan {
+    /// Operations and constants.
+    ops: usize,
+    /// Loads the kernel does not make yet.
+    loads: Vec<(BufId, Affine)>,
+    /// The nodes to compute, operands first.
+    recompute: Vec<NodeId>,
+}
+
+impl Plan {
+    fn size(&self) -> usize {
+        self.ops + self.loads.len()
+    }
 }
 
 struct Builder<'g> {
@@ -213,6 +240,9 @@ impl Builder<'_> {
             if self.open.get(shape) == Some(&k) {
                 return Src::Val(v);
             }
+            if self.fuse {
+                return Src::Closed(a);
+            }
         }
         match self.view(a) {
             View::Const(c) => Src::Const(c),
@@ -225,6 +255,162 @@ impl Builder<'_> {
             Src::Val(v) => v,
             Src::Const(c) => self.constant(k, c),
             Src::Load(buf, map) => self.load(k, buf, map),
+            Src::Closed(a) => self.recompute_or_load(k, a),
+        }
+    }
+
+    /// Operand `a`, an elementwise value of a kernel that is closed, in kernel `k`:
+    /// computed again there when [`Builder::remat_plan`] finds that worth it, else loaded
+    /// (stored by its kernel first if need be).
+    ///
+    /// The kernels between products are memory-bound, so a few arithmetic instructions
+    /// are cheaper than a buffer's round trip: `a` is recomputed when that needs no load
+    /// the kernel does not already make, or, when `a` has no buffer yet, one (a load
+    /// instead of a store and a load: `1 − a²` from `a`). Backward passes read the same
+    /// activation derivatives and jet sums in many kernels; most of them then never
+    /// need memory of their own.
+    fn recompute_or_load(&mut self, k: usize, a: NodeId) -> Val {
+        let mut plan = Plan::default();
+        let allowed = usize::from(self.buf_of[a.index()].is_none());
+        let body = self.kernels[k].kernel.body.len();
+        if self.remat_plan(a, Some(k), &mut plan, true)
+            && plan.loads.len() <= allowed
+            && body + plan.ops + plan.loads.len() < self.max_ops
+        {
+            for n in plan.recompute {
+                self.recompute(k, n);
+            }
+            return self.kernels[k].remat[&a];
+        }
+        match self.view(a) {
+            View::Const(c) => self.constant(k, c),
+            View::Buf(b, m) => self.load(k, b, m),
+        }
+    }
+
+    /// Adds to `plan` what having `a` in kernel `k` takes if it is recomputed (`root`,
+    /// or when that needs no new load) rather than loaded. Returns false when that is
+    /// more than [`REMAT_BUDGET`] instructions or anything but cheap arithmetic (add,
+    /// subtract, multiply, negate, square, |·|) over buffers, constants and values of
+    /// `k`: transcendentals and divisions are never computed twice.
+    fn remat_plan(&self, a: NodeId, k: Option<usize>, plan: &mut Plan, root: bool) -> bool {
+        if self.held(k, a) || plan.recompute.contains(&a) {
+            return true;
+        }
+        let view = self.peek_view(a);
+        match &view {
+            Some(View::Const(_)) => {
+                plan.ops += 1;
+                return plan.size() <= REMAT_BUDGET;
+            }
+            Some(View::Buf(b, m)) if !root && self.loaded(k, plan, *b, m) => return true,
+            _ => {}
+        }
+        let cheap = match self.g.op(a) {
+            Op::Unary(u) => matches!(u, UnOp::Neg | UnOp::Square | UnOp::Abs),
+            Op::Binary(b) => matches!(b, BinOp::Add | BinOp::Sub | BinOp::Mul),
+            _ => false,
+        };
+        if cheap && self.loc[a.index()].is_some() {
+            let mut trial = plan.clone();
+            trial.ops += 1;
+            let ok = self
+                .g
+                .args(a)
+                .iter()
+                .all(|&x| self.remat_plan(x, k, &mut trial, false));
+            if ok
+                && trial.size() <= REMAT_BUDGET
+                && (view.is_none() || trial.loads.len() == plan.loads.len() || root)
+            {
+                trial.recompute.push(a);
+                *plan = trial;
+                return true;
+            }
+        }
+        match view {
+            Some(View::Buf(b, m)) if !root => {
+                plan.loads.push((b, m));
+                plan.size() <= REMAT_BUDGET
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `a`'s value is in kernel `k`'s registers (computed or recomputed there).
+    fn held(&self, k: Option<usize>, a: NodeId) -> bool {
+        k.is_some_and(|k| {
+            matches!(self.loc[a.index()], Some((j, _)) if j == k)
+                || self.kernels[k].remat.contains_key(&a)
+        })
+    }
+
+    /// Whether kernel `k` loads (or `plan` will load) buffer `b` through `m`.
+    fn loaded(&self, k: Option<usize>, plan: &Plan, b: BufId, m: &Affine) -> bool {
+        let key = (b, m.clone());
+        plan.loads.contains(&key) || k.is_some_and(|k| self.kernels[k].loads.contains_key(&key))
+    }
+
+    /// Recomputes elementwise node `a` in kernel `k` from its operands' values there, their
+    /// buffers or constants.
+    fn recompute(&mut self, k: usize, a: NodeId) {
+        let args: Vec<NodeId> = self.g.args(a).to_vec();
+        let vals: Vec<Val> = args.iter().map(|&x| self.operand_in(k, x)).collect();
+        let expr = match self.g.op(a) {
+            Op::Unary(u) => Expr::Unary(*u, vals[0]),
+            Op::Binary(b) => Expr::Binary(*b, vals[0], vals[1]),
+            other => unreachable!("recomputing {}", other.mnemonic()),
+        };
+        let v = self.push(k, expr, Some(a));
+        self.kernels[k].remat.insert(a, v);
+    }
+
+    /// Node `x`'s value in kernel `k`: a value there, a constant or a load.
+    fn operand_in(&mut self, k: usize, x: NodeId) -> Val {
+        match self.loc[x.index()] {
+            Some((j, v)) if j == k => return v,
+            _ => {}
+        }
+        if let Some(&v) = self.kernels[k].remat.get(&x) {
+            return v;
+        }
+        match self.view(x) {
+            View::Const(c) => self.constant(k, c),
+            View::Buf(b, m) => self.load(k, b, m),
+        }
+    }
+
+    /// [`Builder::view`] when it needs no new buffer: a constant, or a buffer already
+    /// written (or a broadcast, slice or contiguous reshape of one).
+    fn peek_view(&self, a: NodeId) -> Option<View> {
+        if let Some(b) = self.buf_of[a.index()] {
+            return Some(View::Buf(b, Affine::row_major(self.g.shape(a))));
+        }
+        let g = self.g;
+        let src = g.args(a).first().copied();
+        match g.op(a) {
+            Op::Const { value, .. } => Some(View::Const(value.get())),
+            Op::Broadcast(to) => match self.peek_view(src?)? {
+                View::Const(c) => Some(View::Const(c)),
+                View::Buf(b, m) => Some(View::Buf(b, broadcast_map(&m, g.shape(src?), to))),
+            },
+            Op::Slice { axis, start, .. } => match self.peek_view(src?)? {
+                View::Const(c) => Some(View::Const(c)),
+                View::Buf(b, mut m) => {
+                    m.offset += *start as usize * m.strides[*axis as usize];
+                    Some(View::Buf(b, m))
+                }
+            },
+            Op::Reshape(to) => match self.peek_view(src?)? {
+                View::Const(c) => Some(View::Const(c)),
+                View::Buf(b, m) if m.is_contiguous(g.shape(src?)) => {
+                    let mut r = Affine::row_major(to);
+                    r.offset = m.offset;
+                    Some(View::Buf(b, r))
+                }
+                View::Buf(..) => None,
+            },
+            _ => None,
         }
     }
 
@@ -280,6 +466,7 @@ impl Builder<'_> {
             },
             loads: HashMap::new(),
             consts: HashMap::new(),
+            remat: HashMap::new(),
             open: true,
         });
         self.kernels.len() - 1

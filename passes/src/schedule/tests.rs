@@ -413,3 +413,53 @@ fn sums_of_products_accumulate_in_place() {
     // 7 products of 2·3·4·5 and 3 adds of 12 elements in place, 2 in the kernel
     assert_eq!(prog.flops(), 7 * 120 + 3 * 12 + 2 * 12);
 }
+
+/// Between products, a cheap value of a closed kernel (`1 − a²` of a stored `a`) is
+/// computed again by each kernel that needs it instead of stored and loaded: nothing
+/// stores it, and a kernel that already loads its operands loads nothing more. A
+/// transcendental (`tanh`) is never computed twice: it is stored once and loaded.
+#[test]
+fn cheap_values_are_recomputed_where_they_are_used() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[6, 4], false);
+    let w = leaf(&mut g, "w", &[4, 4], true);
+    let mm = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let z = g.add_or_panic(mm.clone(), &[x, w]);
+    let a = g.unary(UnOp::Tanh, z);
+    let sq = g.unary(UnOp::Square, a);
+    let one = g.constant(1.0, DType::F64);
+    let one = g.add_or_panic(Op::Broadcast(Shape::matrix(6, 4)), &[one]);
+    let d = g.binary(BinOp::Sub, one, sq);
+    // two more layers' worth of kernels, each after a product, each using d
+    let y1 = g.add_or_panic(mm.clone(), &[a, w]);
+    let e1 = g.binary(BinOp::Mul, d, y1);
+    let y2 = g.add_or_panic(mm, &[e1, w]);
+    let e2 = g.binary(BinOp::Mul, d, y2);
+    let e2 = g.binary(BinOp::Mul, e2, a);
+    g.set_output("e2", e2);
+    let p = check(&g);
+    assert!(p.buffers.iter().all(|b| b.node != d), "1 − a² stored\n{p}");
+    let kernels: Vec<&super::Kernel> = (p.steps.iter())
+        .filter_map(|s| match s {
+            Step::Kernel(k) => Some(k),
+            _ => None,
+        })
+        .collect();
+    let count = |f: &dyn Fn(&super::Expr) -> bool| {
+        (kernels.iter())
+            .map(|k| k.body.iter().filter(|e| f(e)).count())
+            .sum::<usize>()
+    };
+    let tanh = count(&|e| matches!(e, super::Expr::Unary(UnOp::Tanh, _)));
+    let squares = count(&|e| matches!(e, super::Expr::Unary(UnOp::Square, _)));
+    assert_eq!(tanh, 1, "{p}");
+    // d in the two kernels after the products (the first kernel needs only tanh)
+    assert_eq!(squares, 2, "{p}");
+    // the last kernel loads a once, for d and for the product with a
+    let last = kernels.last().unwrap();
+    let loads = last.accesses().filter(|x| !x.store).count();
+    assert_eq!(loads, 2, "a and y2\n{p}");
+}

@@ -121,6 +121,31 @@ pub fn real_only() -> Vec<Rule> {
             .when(Cond::Scalar("?k")),
         );
     }
+    for f in FLAGS {
+        // a · b with inner extent 1 and a broadcast scalar operand c: the outer product
+        // is c times b's one row on every row (c times a's one column on every column).
+        // The input tangents of a net are such products (ones times a column of the first
+        // weight): as broadcasts they need neither a product nor memory per point, and
+        // what is computed from them alone (t₁² + t₂²) is computed once.
+        r.push(
+            Rule::build(
+                &format!("matmul-{f}-outer-left"),
+                &format!("(matmul:{f} (broadcast ?c) ?b)"),
+                "broadcast(c) · broadcast(row of b)",
+                outer::<true>,
+            )
+            .when(Cond::Scalar("?c")),
+        );
+        r.push(
+            Rule::build(
+                &format!("matmul-{f}-outer-right"),
+                &format!("(matmul:{f} ?b (broadcast ?c))"),
+                "broadcast(column of b) · broadcast(c)",
+                outer::<false>,
+            )
+            .when(Cond::Scalar("?c")),
+        );
+    }
     for ax in AXES {
         // Σ (a · k) = (Σ a) · k for a scalar k
         r.push(
@@ -289,6 +314,48 @@ fn reshape_reshape(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
         return Some(a);
     }
     add(eg, Op::Reshape(want), &[a])
+}
+
+/// A product with inner extent 1 whose left (`LEFT`) or right operand is a broadcast
+/// scalar `c`: `c` times the other operand `b`'s one row (column), broadcast. `0 + c·bⱼ`
+/// is `c·bⱼ` up to the sign of a zero, hence a real-only rule.
+fn outer<const LEFT: bool>(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
+    let (b, c) = (eg.find(s[var("?b")]), eg.find(s[var("?c")]));
+    let is_bcast_of_c = |x: Id| {
+        eg[x]
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Broadcast(_)) && eg.find(n.args[0]) == c)
+    };
+    // the product node over (broadcast c, b) (or (b, broadcast c)) and its constant side
+    let (ta, tb, k) = eg[class].nodes.iter().find_map(|n| {
+        let (x, y) = (eg.find(n.args.first().copied()?), eg.find(*n.args.get(1)?));
+        match n.op {
+            Op::MatMul { ta, tb } if LEFT && y == b && is_bcast_of_c(x) => Some((ta, tb, x)),
+            Op::MatMul { ta, tb } if !LEFT && x == b && is_bcast_of_c(y) => Some((ta, tb, y)),
+            _ => None,
+        }
+    })?;
+    let kd = eg[k].data.ty.shape.dims();
+    let inner = match (LEFT, ta, tb) {
+        (true, false, _) | (false, _, true) => kd[1],
+        _ => kd[0],
+    };
+    if inner != 1 {
+        return None;
+    }
+    let want = eg[class].data.ty.clone();
+    let (n, m) = (want.shape.dims()[0], want.shape.dims()[1]);
+    let line = match LEFT {
+        true => add(eg, Op::Reshape(Shape::new(&[m])), &[b])?,
+        false => add(eg, Op::Reshape(Shape::matrix(n, 1)), &[b])?,
+    };
+    let t = broadcast_to(eg, line, &want.shape)?;
+    let k = add(eg, Op::Broadcast(want.shape.clone()), &[c])?;
+    match LEFT {
+        true => add(eg, Op::Binary(BinOp::Mul), &[k, t]),
+        false => add(eg, Op::Binary(BinOp::Mul), &[t, k]),
+    }
 }
 
 /// One builder per reduced axis.
