@@ -6,8 +6,11 @@
 //! buffer ([`Builder::materialize`]), a store is added to that kernel and, if it is still
 //! open, it is closed: appended to the step list, so that it runs before the consumer.
 //! Stores may be added to kernels that are already closed; they still run before every
-//! later step. Every elementwise node is thus computed exactly once. A kernel whose body
-//! reaches [`ScheduleOptions::max_kernel_ops`] operations is closed like any other.
+//! later step. An operand computed by a kernel that is already closed is either loaded
+//! (stored by that kernel first) or, when cheap, computed again
+//! ([`Builder::recompute_or_load`]); everything else is computed exactly once. A kernel
+//! whose body reaches [`ScheduleOptions::max_kernel_ops`] operations is closed like any
+//! other.
 //!
 //! A sum of products that nothing else uses (a weight's gradient: one product per jet
 //! component the weight multiplies) is formed in place: the earliest product writes the
