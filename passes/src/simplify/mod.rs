@@ -73,9 +73,11 @@
 //!    objective, in its first round). It runs only with the `real_only` set
 //!    (reassociation changes rounding).
 //! 4. `cleanup`: every rule except the medial laws, `mul-assoc` and those of `scale`
-//!    only, commutativity of `add` and the negation moves included, in rounds of 4
-//!    iterations on one e-graph, extracting after each round and stopping after the
-//!    first round that lowers the cost by less than 0.1% (or at the iteration limit). How long moving negations pays
+//!    only, commutativity of `add`, the negation moves and the outer products with a
+//!    broadcast scalar (`matmul-*-outer-*`, a net's input tangents; only here) included,
+//!    in rounds of 4 iterations on one e-graph, extracting after each round and
+//!    stopping after the first round that lowers the cost by less than 0.1% (or at the
+//!    iteration limit). How long moving negations pays
 //!    depends on the graph, not on a fixed count: on B7 (`lap(lap(u))`, three hidden
 //!    layers) and the benchmark objectives the first round finds everything (a fixed 10
 //!    iterations grew B7's e-graph sevenfold for another 0.05% of FLOPs, 40% of its
@@ -234,6 +236,14 @@ const NEG_MOVES: [&str; 7] = [
 /// which flattens every sum it meets.
 const SCALE_ONLY: [&str; 3] = ["mul-scale-out", "mul-scale-out-right", "add-matmul-common"];
 
+/// Whether rule `name` is an outer product with a broadcast scalar (`matmul-*-outer-*`):
+/// those run in `cleanup` only. In `algebra` they added 7 iterations to B7's saturation
+/// (26 → 33, 66 → 84 ms), and in `scale` 7 ms to B8's, for rewrites that the first round
+/// of `cleanup` finds (with the moves of elementwise ops into the new broadcasts).
+fn is_outer(name: &str) -> bool {
+    name.starts_with("matmul-") && name.contains("-outer-")
+}
+
 /// Whether rule `name` runs in `scale`: [`SCALE_ONLY`] and the rules that move a scalar
 /// factor out of a matrix product or a reduction, fold two constant factors or drop a
 /// factor 1.
@@ -273,6 +283,7 @@ fn phases(opts: &SimplifyOptions) -> Vec<Phase> {
                     && n != "mul-assoc"
                     && !moves_negation(n)
                     && !SCALE_ONLY.contains(&n)
+                    && !is_outer(n)
             }),
             iters: opts.iter_limit,
             round: opts.iter_limit,
@@ -284,6 +295,7 @@ fn phases(opts: &SimplifyOptions) -> Vec<Phase> {
                     && n != "add-comm"
                     && n != "mul-assoc"
                     && !SCALE_ONLY.contains(&n)
+                    && !is_outer(n)
             }),
             iters: opts.iter_limit,
             round: opts.iter_limit,
