@@ -32,6 +32,13 @@ const CONCAT_BATCH: usize = 64;
 /// `t₁² + t₂²`, few enough that a memory-bound kernel stays memory-bound.
 const REMAT_BUDGET: usize = 8;
 
+/// The most loads a kernel may add to recompute a value that has no buffer yet: two
+/// loads move fewer bytes than a store (a write and the read of the line it allocates)
+/// and a load. Measured per tile, one thread, against one (`cargo bench --bench profile`,
+/// five alternating runs): B4's kernels 0.461–0.540 → 0.389–0.477 ms in f32 and 0.449–0.567
+/// → 0.406–0.456 in f64, B8's 0.157–0.182 → 0.143–0.170.
+const REMAT_NEW_LOADS: usize = 2;
+
 /// Where a step lives while building: kernels stay editable until the end.
 enum Slot {
     Kernel(usize),
@@ -268,13 +275,14 @@ impl Builder<'_> {
     ///
     /// The kernels between products are memory-bound, so a few arithmetic instructions
     /// are cheaper than a buffer's round trip: `a` is recomputed when that needs no load
-    /// the kernel does not already make, or, when `a` has no buffer yet, one (a load
-    /// instead of a store and a load: `1 − a²` from `a`). Backward passes read the same
-    /// activation derivatives and jet sums in many kernels; most of them then never
-    /// need memory of their own.
+    /// the kernel does not already make, or, when `a` has no buffer yet,
+    /// [`REMAT_NEW_LOADS`] (loads instead of the earlier kernel's store, which also
+    /// reads the line it writes, and this one's load: `1 − a²` from `a`). Backward passes
+    /// read the same activation derivatives and jet sums in many kernels; most of them
+    /// then never need memory of their own.
     fn recompute_or_load(&mut self, k: usize, a: NodeId) -> Val {
         let mut plan = Plan::default();
-        let allowed = usize::from(self.buf_of[a.index()].is_none());
+        let allowed = REMAT_NEW_LOADS * usize::from(self.buf_of[a.index()].is_none());
         let body = self.kernels[k].kernel.body.len();
         if self.remat_plan(a, Some(k), &mut plan, true)
             && plan.loads.len() <= allowed
