@@ -284,9 +284,11 @@ impl Builder<'_> {
         let mut plan = Plan::default();
         let allowed = REMAT_NEW_LOADS * usize::from(self.buf_of[a.index()].is_none());
         let body = self.kernels[k].kernel.body.len();
+        // room left for the node itself and a load of its other operand (`elementwise`
+        // closed the kernel if it had no room for those alone)
         if self.remat_plan(a, Some(k), &mut plan, true)
             && plan.loads.len() <= allowed
-            && body + plan.ops + plan.loads.len() < self.max_ops
+            && body + plan.size() + 2 <= self.max_ops
         {
             for n in plan.recompute {
                 self.recompute(k, n);
