@@ -399,30 +399,12 @@ impl Builder<'_> {
         if let Some(b) = self.buf_of[a.index()] {
             return Some(View::Buf(b, Affine::row_major(self.g.shape(a))));
         }
-        let g = self.g;
-        let src = g.args(a).first().copied();
-        match g.op(a) {
+        match self.g.op(a) {
             Op::Const { value, .. } => Some(View::Const(value.get())),
-            Op::Broadcast(to) => match self.peek_view(src?)? {
-                View::Const(c) => Some(View::Const(c)),
-                View::Buf(b, m) => Some(View::Buf(b, broadcast_map(&m, g.shape(src?), to))),
-            },
-            Op::Slice { axis, start, .. } => match self.peek_view(src?)? {
-                View::Const(c) => Some(View::Const(c)),
-                View::Buf(b, mut m) => {
-                    m.offset += *start as usize * m.strides[*axis as usize];
-                    Some(View::Buf(b, m))
-                }
-            },
-            Op::Reshape(to) => match self.peek_view(src?)? {
-                View::Const(c) => Some(View::Const(c)),
-                View::Buf(b, m) if m.is_contiguous(g.shape(src?)) => {
-                    let mut r = Affine::row_major(to);
-                    r.offset = m.offset;
-                    Some(View::Buf(b, r))
-                }
-                View::Buf(..) => None,
-            },
+            Op::Broadcast(_) | Op::Slice { .. } | Op::Reshape(_) => {
+                let inner = self.peek_view(self.g.args(a)[0])?;
+                self.derived(a, inner)
+            }
             _ => None,
         }
     }
@@ -503,43 +485,43 @@ impl Builder<'_> {
         if let Some(b) = self.buf_of[a.index()] {
             return View::Buf(b, Affine::row_major(self.g.shape(a)));
         }
-        let g = self.g;
-        let src = g.args(a).first().copied();
-        match g.op(a) {
+        match self.g.op(a) {
             Op::Const { value, .. } => View::Const(value.get()),
-            Op::Broadcast(to) => match self.view(src.unwrap()) {
-                View::Const(c) => View::Const(c),
-                View::Buf(b, m) => View::Buf(b, broadcast_map(&m, g.shape(src.unwrap()), to)),
-            },
-            Op::Slice { axis, start, .. } => match self.view(src.unwrap()) {
-                View::Const(c) => View::Const(c),
-                View::Buf(b, mut m) => {
-                    m.offset += *start as usize * m.strides[*axis as usize];
-                    View::Buf(b, m)
-                }
-            },
-            Op::Reshape(to) => self.reshape_view(src.unwrap(), to),
+            Op::Broadcast(_) | Op::Slice { .. } | Op::Reshape(_) => {
+                let src = self.g.args(a)[0];
+                let inner = self.view(src);
+                self.derived(a, inner).unwrap_or_else(|| {
+                    // a reshape of a view that is not contiguous: copy the operand first
+                    let b = self.materialize(src);
+                    View::Buf(b, Affine::row_major(self.g.shape(a)))
+                })
+            }
             _ => {
                 let b = self.materialize(a);
-                View::Buf(b, Affine::row_major(g.shape(a)))
+                View::Buf(b, Affine::row_major(self.g.shape(a)))
             }
         }
     }
 
-    /// A reshape is a re-strided view when its operand's view is contiguous.
-    fn reshape_view(&mut self, src: NodeId, to: &Shape) -> View {
-        let from = self.g.shape(src).clone();
-        match self.view(src) {
-            View::Const(c) => View::Const(c),
-            View::Buf(b, m) if m.is_contiguous(&from) => {
+    /// The view of `a`, a broadcast, slice or reshape, over its operand's view `src`:
+    /// index maps, no data moved. `None` for a reshape of a view that is not contiguous.
+    fn derived(&self, a: NodeId, src: View) -> Option<View> {
+        let View::Buf(b, mut m) = src else {
+            return Some(src);
+        };
+        let from = self.g.shape(self.g.args(a)[0]);
+        match self.g.op(a) {
+            Op::Broadcast(to) => Some(View::Buf(b, broadcast_map(&m, from, to))),
+            Op::Slice { axis, start, .. } => {
+                m.offset += *start as usize * m.strides[*axis as usize];
+                Some(View::Buf(b, m))
+            }
+            Op::Reshape(to) if m.is_contiguous(from) => {
                 let mut r = Affine::row_major(to);
                 r.offset = m.offset;
-                View::Buf(b, r)
+                Some(View::Buf(b, r))
             }
-            View::Buf(..) => {
-                let b = self.materialize(src);
-                View::Buf(b, Affine::row_major(to))
-            }
+            _ => None,
         }
     }
 

@@ -77,19 +77,18 @@
 //!    gains nothing ends the phase where nothing differs by a constant (every other B
 //!    objective, in its first round). It runs only with the `real_only` set
 //!    (reassociation changes rounding).
-//! 4. `cleanup`: every rule except the medial laws, `mul-assoc` and those of `scale`
-//!    only, commutativity of `add`, the negation moves and the outer products with a
-//!    broadcast scalar (`matmul-*-outer-*`, a net's input tangents; only here) included,
-//!    in rounds of 4 iterations on one e-graph, extracting after each round and
-//!    stopping after the first round that lowers the cost by less than 0.1% (or at the
-//!    iteration limit). How long moving negations pays
-//!    depends on the graph, not on a fixed count: on B7 (`lap(lap(u))`, three hidden
-//!    layers) and the benchmark objectives the first round finds everything (a fixed 10
-//!    iterations grew B7's e-graph sevenfold for another 0.05% of FLOPs, 40% of its
-//!    simplification time), while `lap(lap(u))` of a one-hidden-layer network keeps
-//!    paying for several rounds (−5 to −17% of FLOPs, against −1.3 to −2.7% after 4), and a
-//!    Taylor-mode Laplacian, once collapsed, needs more than 4 to move its negations into
-//!    the constant factor.
+//! 4. `cleanup`: every rule except the medial laws, `mul-assoc` and those of `scale` only,
+//!    commutativity of `add`, the negation moves and the outer products with a broadcast
+//!    scalar (`matmul-*-outer-*`, a net's input tangents; only here) included, in rounds of
+//!    4 iterations on one e-graph, extracting after each round and stopping after the first
+//!    round that lowers the cost by less than 0.1% (or at the iteration limit). How long
+//!    moving negations pays depends on the graph, not on a fixed count: on B7
+//!    (`lap(lap(u))`, three hidden layers) and the benchmark objectives the first round
+//!    finds everything (a fixed 10 iterations grew B7's e-graph sevenfold for another 0.05%
+//!    of FLOPs, 40% of its simplification time), while `lap(lap(u))` of a one-hidden-layer
+//!    network keeps paying for several rounds (−5 to −17% of FLOPs, against −1.3 to −2.7%
+//!    after 4), and a Taylor-mode Laplacian, once collapsed, needs more than 4 to move its
+//!    negations into the constant factor.
 //!
 //! `collapse` runs only for sums over directions ([`SimplifyOptions::collapse`]: the
 //! pipeline turns it off unless the AD added up derivatives along separate directions,
