@@ -328,7 +328,7 @@ fn outer<const LEFT: bool>(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
             .any(|n| matches!(n.op, Op::Broadcast(_)) && eg.find(n.args[0]) == c)
     };
     // the product node over (broadcast c, b) (or (b, broadcast c)) and its constant side
-    let (ta, tb, k) = eg[class].nodes.iter().find_map(|n| {
+    let (ta, tb, side) = eg[class].nodes.iter().find_map(|n| {
         let (x, y) = (eg.find(n.args.first().copied()?), eg.find(*n.args.get(1)?));
         match n.op {
             Op::MatMul { ta, tb } if LEFT && y == b && is_bcast_of_c(x) => Some((ta, tb, x)),
@@ -336,10 +336,10 @@ fn outer<const LEFT: bool>(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
             _ => None,
         }
     })?;
-    let kd = eg[k].data.ty.shape.dims();
+    let sd = eg[side].data.ty.shape.dims();
     let inner = match (LEFT, ta, tb) {
-        (true, false, _) | (false, _, true) => kd[1],
-        _ => kd[0],
+        (true, false, _) | (false, _, true) => sd[1],
+        _ => sd[0],
     };
     if inner != 1 {
         return None;
@@ -351,10 +351,10 @@ fn outer<const LEFT: bool>(eg: &mut EG, class: Id, s: &Subst) -> Option<Id> {
         false => add(eg, Op::Reshape(Shape::matrix(n, 1)), &[b])?,
     };
     let t = broadcast_to(eg, line, &want.shape)?;
-    let k = add(eg, Op::Broadcast(want.shape.clone()), &[c])?;
+    let scale = add(eg, Op::Broadcast(want.shape.clone()), &[c])?;
     match LEFT {
-        true => add(eg, Op::Binary(BinOp::Mul), &[k, t]),
-        false => add(eg, Op::Binary(BinOp::Mul), &[t, k]),
+        true => add(eg, Op::Binary(BinOp::Mul), &[scale, t]),
+        false => add(eg, Op::Binary(BinOp::Mul), &[t, scale]),
     }
 }
 
