@@ -59,6 +59,7 @@ fn build(o: &Objective, dtype: DType) -> (CraneliftExecutable, Duration) {
         simplify: true,
         threads: Some(threads()),
         device: None,
+        device_memory: None,
     };
     let lowered = lower(&o.graph, &opts).expect("objective lowers");
     let info = verify(&lowered).expect("lowered graph verifies");

@@ -47,6 +47,7 @@ fn main() {
             simplify: true,
             threads: Some(1),
             device: None,
+            device_memory: None,
         };
         let t0 = Instant::now();
         let lowered = lower(&o.graph, &opts).unwrap();

@@ -82,6 +82,10 @@ pub struct Options {
     pub threads: Option<usize>,
     /// OpenCL device: index or name substring (`None`: the first GPU, else the first device).
     pub device: Option<String>,
+    /// The most device memory, in bytes, that the programs of a training or benchmark run
+    /// may take on the OpenCL device (`None`: three quarters of the device's global
+    /// memory). A batch whose programs need more is cut into tiles that fit, run in turn.
+    pub device_memory: Option<u64>,
 }
 
 /// One thread per available core.
@@ -101,6 +105,7 @@ impl Options {
             simplify: backend != Backend::Interp,
             threads: None,
             device: None,
+            device_memory: None,
         }
     }
 
@@ -189,6 +194,25 @@ impl Lowered {
     /// ([`nabla_passes::ad::flops_per_point`] over a batch of 1).
     pub fn flops(&self) -> f64 {
         nabla_passes::ad::flops_per_point(&self.graph, 1)
+    }
+
+    /// The device memory the OpenCL program of this graph takes on a device with `limits`
+    /// (no device is touched): see [`nabla_backends::opencl::device_bytes`].
+    pub fn device_bytes(
+        &self,
+        opts: &Options,
+        limits: &nabla_backends::opencl::DeviceLimits,
+    ) -> Result<nabla_backends::opencl::DeviceBytes, CompileError> {
+        let o = nabla_backends::opencl::Options {
+            dtype: opts.dtype,
+            ..Default::default()
+        };
+        Ok(nabla_backends::opencl::device_bytes(
+            &self.graph,
+            &self.info,
+            &o,
+            limits,
+        )?)
     }
 
     /// `n` independent executables for `opts.backend` (and its threads): on the CPU one

@@ -130,3 +130,132 @@ fn a_stacked_laplacian_agrees_on_every_backend() {
         );
     }
 }
+
+/// [`PROBLEM`] with 96 + 32 points of its own sampling: enough for the batch to be cut
+/// into several tiles.
+const TILED: &str = "problem tiles_on_device
+input x in [0, 1]
+input y in [0, 1]
+net u(x, y) = mlp(widths = [6, 6], act = tanh, seed = 2)
+points inner = interior(96)
+points walls = boundary(32)
+residual pde on inner = -lap(u) - sin(pi * x) * y
+residual bc on walls weight 10 = u - d(u, x, y)
+";
+
+/// `nabla bench --backend opencl` (f64, the compiler's methods) with `--device-memory
+/// budget`: the JSON row.
+fn bench_row(dir: &std::path::Path, budget: &str) -> Value {
+    let out = Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir)
+        .args([
+            "bench",
+            "p.nabla",
+            "--backend",
+            "opencl",
+            "--methods",
+            "auto",
+        ])
+        .args([
+            "--dtypes",
+            "f64",
+            "--reps",
+            "1",
+            "--json",
+            "--device-memory",
+            budget,
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    v["results"][0].clone()
+}
+
+/// A batch whose programs need more device memory than the run may take
+/// (`--device-memory`) is cut into tiles that fit, run in turn on the device, with the
+/// f64 interpreter's values; a budget below one point per tile is an error that names
+/// the sizes, and `train` then writes nothing.
+#[test]
+fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
+    if !opencl_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), TILED).unwrap();
+    // about 60 kB in one tile, 4–5 kB in tiles of one wall point each (PoCL)
+    let whole = bench_row(dir.path(), "1M");
+    let cut = bench_row(dir.path(), "20K");
+    assert_eq!(whole["tiles"], 1, "{whole}");
+    let tiles = cut["tiles"].as_u64().unwrap();
+    assert!((2..=32).contains(&tiles), "{cut}");
+    assert!(32 % tiles == 0, "an even cut of 96 and 32 points: {cut}");
+    for row in [&whole, &cut] {
+        for err in ["residual_rel_err", "grad_rel_err"] {
+            let e = row[err].as_f64().unwrap();
+            assert!(e <= 1e-12, "{err} {e} against the f64 interpreter: {row}");
+        }
+    }
+    let out = Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "p.nabla",
+            "--backend",
+            "opencl",
+            "--device-memory",
+            "2K",
+        ])
+        .args(["--steps", "2", "--out", "run"])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("do not fit on"), "{err}");
+    assert!(err.contains("where the run may take 2.0 kB"), "{err}");
+    assert!(!dir.path().join("run").exists(), "nothing written");
+}
+
+/// `--device-memory` takes sizes (`512M`, `2G`, bytes) and says what it expected
+/// otherwise; `eval`, which runs its points as one batch, has no such flag.
+#[test]
+fn device_memory_sizes_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), PROBLEM).unwrap();
+    std::fs::write(dir.path().join("x.json"), POINTS).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("nabla")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(args)
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let bad = run(&["bench", "p.nabla", "--device-memory", "12X"]);
+    assert!(
+        bad.contains("expected a memory size such as 512M, 2G"),
+        "{bad}"
+    );
+    let tiny = run(&["train", "p.nabla", "--device-memory", "100"]);
+    assert!(tiny.contains("(at least 1K), found `100`"), "{tiny}");
+    let eval = run(&[
+        "eval",
+        "p.nabla",
+        "--points",
+        "x.json",
+        "--device-memory",
+        "1G",
+    ]);
+    assert!(
+        eval.contains("unexpected argument '--device-memory' found"),
+        "{eval}"
+    );
+}

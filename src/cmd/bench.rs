@@ -81,6 +81,10 @@ pub struct Args {
     /// Threads of the CPU backend (default: one per core).
     #[arg(long, value_name = "N", value_parser = super::common::threads)]
     pub threads: Option<usize>,
+    /// The most device memory the OpenCL programs may take (`512M`, `2G`, bytes; default:
+    /// 3/4 of the device's): a batch that needs more is cut into tiles that fit.
+    #[arg(long, value_name = "SIZE", value_parser = super::common::memory_size)]
+    pub device_memory: Option<u64>,
 }
 
 /// A derivative choice as the table and the JSON name it: `auto` (`None`), an exact
@@ -220,6 +224,7 @@ struct Setup {
     backend: Backend,
     reps: u32,
     threads: Option<usize>,
+    device_memory: Option<u64>,
     meter: Meter,
 }
 
@@ -391,6 +396,7 @@ impl Setup {
             backend: args.backend.backend(),
             reps: args.reps,
             threads: args.threads,
+            device_memory: args.device_memory,
             meter,
         };
         s.reference = s.meter.step("the f64 reference (interpreter)".into(), || {
@@ -457,6 +463,7 @@ impl Setup {
     fn options(&self, derivs: Option<Method>, dtype: DType) -> Options {
         let mut o = Options::new(self.backend, dtype, derivs);
         o.threads = self.threads;
+        o.device_memory = self.device_memory;
         o
     }
 

@@ -71,6 +71,30 @@ pub struct CompileArgs {
     pub threads: Option<usize>,
 }
 
+/// `--device-memory SIZE`: bytes, or a number with `K`, `M`, `G` or `T` (powers of 1024,
+/// `KiB`… also accepted), at least 1 KiB.
+pub fn memory_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => 0,
+    };
+    let value = num.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    match value.map(|v| v * scale as f64) {
+        Some(b) if scale > 0 && (1024.0..1.8e19).contains(&b) => Ok(b as u64),
+        _ => Err(format!(
+            "expected a memory size such as 512M, 2G or a number of bytes (at least 1K), \
+             found `{s}`"
+        )),
+    }
+}
+
 /// `--threads N`: a whole number from 1 to 1024.
 pub fn threads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

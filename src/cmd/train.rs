@@ -52,6 +52,11 @@ pub struct Args {
     /// `--backend`, `--dtype` (default f32), `--derivs`.
     #[command(flatten)]
     pub compile: CompileArgs,
+    /// The most device memory the OpenCL programs may take (`512M`, `2G`, bytes; default:
+    /// 3/4 of the device's): a batch that needs more is cut into tiles that fit, run in
+    /// turn.
+    #[arg(long, value_name = "SIZE", value_parser = super::common::memory_size)]
+    pub device_memory: Option<u64>,
     /// Writes params.json, history.csv and SVG plots into DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -214,7 +219,10 @@ impl Args {
             resample: self.resample.map(|r| r as usize),
             error_every: Some(self.error_every as usize),
             max_time: self.max_time,
-            compile: self.compile.options(),
+            compile: nabla::Options {
+                device_memory: self.device_memory,
+                ..self.compile.options()
+            },
             out: self.out.clone(),
             reference: self.reference.clone(),
             progress: Progress::Bar,

@@ -237,7 +237,7 @@ fn cpu_tiling(
 /// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
 /// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
 /// `Σ_R W_R/N_R Σᵢ rᵢ²` and the tiles' gradients add up to the gradient.
-fn tile_problem(
+pub(super) fn tile_problem(
     problem: &Problem,
     weights: &[f64],
     rows: &[(String, usize)],
@@ -319,8 +319,10 @@ impl<'p> Model<'p> {
         }
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
         let tiling = match opts.backend {
-            // a GPU wants whole batches: one tile per process
-            crate::Backend::OpenCl => Tiling::per_rank(comm.size()),
+            // a GPU wants whole batches: one tile per process, unless that does not fit
+            crate::Backend::OpenCl => {
+                super::device_tiles::opencl_tiling(problem, &weights, batch, comm, opts)?
+            }
             _ => cpu_tiling(problem, &weights, batch, comm.size(), opts)?,
         };
         let c = compile_tiles(problem, &weights, batch, tiling, comm.rank(), opts)?;

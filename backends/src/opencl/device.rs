@@ -30,6 +30,10 @@ pub struct DeviceInfo {
     pub fp64: bool,
     /// Work-group and local-memory limits.
     pub limits: DeviceLimits,
+    /// `CL_DEVICE_GLOBAL_MEM_SIZE`: bytes of device memory.
+    pub global_mem: u64,
+    /// `CL_DEVICE_MAX_MEM_ALLOC_SIZE`: the largest single buffer, in bytes.
+    pub max_alloc: u64,
     pub(super) device: Device,
 }
 
@@ -81,6 +85,8 @@ fn describe(device: Device, index: usize, platform: &str) -> Result<DeviceInfo, 
             max_work_group: device.max_work_group_size().map_err(&q)?,
             local_mem: device.local_mem_size().map_err(&q)? as usize,
         },
+        global_mem: device.global_mem_size().map_err(&q)?,
+        max_alloc: device.max_mem_alloc_size().map_err(&q)?,
         device,
     })
 }

@@ -137,6 +137,44 @@ pub fn emit(g: &Graph, info: &GraphInfo, opts: &Options) -> String {
     emit::emit_program(&program(g, info, opts), &DeviceLimits::REFERENCE).source
 }
 
+/// The device memory a compiled program of `g` takes: every buffer it allocates (leaves,
+/// constants, outputs, the arena of temporaries and the partial sums of split products).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceBytes {
+    /// All of them together, in bytes.
+    pub total: u64,
+    /// The largest single buffer, in bytes (at most `CL_DEVICE_MAX_MEM_ALLOC_SIZE`).
+    pub largest: u64,
+}
+
+/// What [`compile`] would allocate for `g` on a device with `limits` (scheduling and
+/// emitting only: no device is touched). Training asks this before it compiles, to cut
+/// a batch that does not fit into tiles that do.
+pub fn device_bytes(
+    g: &Graph,
+    info: &GraphInfo,
+    opts: &Options,
+    limits: &DeviceLimits,
+) -> Result<DeviceBytes, Error> {
+    check_expanded(info)?;
+    let p = program(g, info, opts);
+    let scratch = emit::emit_program(&p, limits).scratch_len;
+    let size = p.dtype.size() as u64;
+    let own = (p.buffers.iter())
+        .filter(|b| !matches!(b.kind, nabla_passes::schedule::BufKind::Temp { .. }))
+        .map(|b| b.len().max(1) as u64 * size);
+    let sizes: Vec<u64> = own
+        .chain([
+            p.arena_len.max(1) as u64 * size,
+            scratch.max(1) as u64 * size,
+        ])
+        .collect();
+    Ok(DeviceBytes {
+        total: sizes.iter().sum(),
+        largest: sizes.iter().copied().max().unwrap_or(0),
+    })
+}
+
 /// Compiles a verified, derivative-free graph for the device `opts` selects.
 pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExecutable, Error> {
     check_expanded(info)?;

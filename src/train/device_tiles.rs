@@ -1,0 +1,297 @@
+//! How a batch is cut into tiles on the OpenCL device: whole, unless it does not fit.
+//!
+//! A GPU wants whole batches: one launch per step over every point keeps its thousands of
+//! lanes busy, so each process runs its share of the points as one tile. But the program of
+//! a tile holds every intermediate of every point on the device — B4's loss+grad program
+//! takes 25 kB per point in f32 and 49 kB in f64 — so 10⁶ points need 25–50 GB, more than
+//! most GPUs have. Before compiling, [`opencl_tiling`] asks what the program of a tile
+//! would allocate ([`crate::Lowered::device_bytes`]: scheduling and emitting, no device)
+//! and cuts the batch into the fewest tiles whose programs fit in the memory the run may
+//! take (`Options::device_memory`, by default three quarters of the device's global memory)
+//! and whose largest buffer the device can allocate. The tiles then run in turn on the
+//! device, their gradients added over the same tree as on the CPU.
+
+use super::dist::{agree, share, Collective, Tiling};
+use super::model::{tile_problem, Batch};
+use super::TrainError;
+use crate::{Lowered, Options};
+use nabla_backends::opencl::{DeviceBytes, DeviceInfo, DeviceLimits};
+use nabla_frontend::problem::Problem;
+
+/// The share of the device's global memory a run takes when `Options::device_memory`
+/// does not say: the rest is left to the driver (its own buffers, the program's code)
+/// and to other work on the device.
+const DEFAULT_SHARE: f64 = 0.75;
+
+/// The tiling of `batch` for OpenCL: one tile per process where the programs fit in the
+/// device memory the run may take, else the fewest tiles that fit (the same on every
+/// process: the most any process needs). Without an OpenCL device, one tile per process
+/// (compiling then says what is missing).
+pub fn opencl_tiling(
+    problem: &Problem,
+    weights: &[f64],
+    batch: &Batch,
+    comm: &dyn Collective,
+    opts: &Options,
+) -> Result<Tiling, TrainError> {
+    let ranks = comm.size();
+    let Ok(device) = nabla_backends::opencl::select(opts.device.as_deref()) else {
+        return Ok(Tiling::per_rank(ranks));
+    };
+    let room = Room::of(&device, opts);
+    let fits = agree(
+        comm,
+        fewest_tiles(problem, weights, batch, comm, opts, &room),
+    )?;
+    let all = comm.gather(&[fits as f64])?;
+    let tiles = all.iter().fold(fits, |t, &v| t.max(v as usize));
+    Ok(Tiling { tiles, ranks })
+}
+
+/// What a run may take of a device.
+#[derive(Clone, Debug)]
+pub struct Room {
+    /// The device's name, for messages.
+    pub name: String,
+    /// Its global memory, in bytes.
+    pub global: u64,
+    /// Bytes the run's programs may take together: `Options::device_memory`, or
+    /// [`DEFAULT_SHARE`] of `global`.
+    pub budget: u64,
+    /// The largest buffer it allocates, in bytes.
+    pub max_alloc: u64,
+    /// Its work-group limits (which decide how products are split, and so the scratch).
+    pub limits: DeviceLimits,
+}
+
+impl Room {
+    /// Whether programs taking `need` fit.
+    pub fn holds(&self, need: DeviceBytes) -> bool {
+        need.total <= self.budget && need.largest <= self.max_alloc
+    }
+
+    /// The room on `device` under `opts`.
+    pub fn of(device: &DeviceInfo, opts: &Options) -> Room {
+        Room {
+            name: device.name.clone(),
+            global: device.global_mem,
+            budget: (opts.device_memory)
+                .unwrap_or((device.global_mem as f64 * DEFAULT_SHARE) as u64),
+            max_alloc: device.max_alloc,
+            limits: device.limits,
+        }
+    }
+}
+
+/// The fewest tiles (at least one per process) whose programs on this process fit in
+/// `room.budget` and whose buffers the device can allocate, preferring, up to twice that,
+/// a count that cuts every set evenly ([`even_cut`]). Memory is about linear in the rows
+/// of a tile, so each try scales the count by what one program of the last try needed;
+/// a count that still does not fit grows by at least one.
+fn fewest_tiles(
+    problem: &Problem,
+    weights: &[f64],
+    batch: &Batch,
+    comm: &dyn Collective,
+    opts: &Options,
+    room: &Room,
+) -> Result<usize, TrainError> {
+    let ranks = comm.size();
+    let most = (batch.sizes.iter().map(|(_, n)| *n).min())
+        .unwrap_or(1)
+        .max(ranks);
+    let mut tiles = ranks;
+    loop {
+        let tiling = Tiling { tiles, ranks };
+        let (one, programs) = tiles_need(problem, weights, batch, tiling, comm.rank(), opts, room)?;
+        let all = DeviceBytes {
+            total: one.total * programs,
+            largest: one.largest,
+        };
+        if room.holds(all) {
+            return Ok(tiles);
+        }
+        if tiles >= most {
+            return Err(too_large(all, room, tiles));
+        }
+        let over = (one.total as f64 / room.budget.max(1) as f64)
+            .max(one.largest as f64 / room.max_alloc.max(1) as f64);
+        let scaled = ((tiles as f64 * over * 1.05).ceil() as usize).clamp(tiles + 1, most);
+        tiles = even_cut(&batch.sizes, scaled, most);
+    }
+}
+
+/// The first count from `tiles` to twice that (at most `most`) that cuts every set
+/// evenly — one tile shape: one program to build and hold instead of two — or `tiles`.
+/// More tiles than a count that fits fit too: each holds fewer rows.
+fn even_cut(sizes: &[(String, usize)], tiles: usize, most: usize) -> usize {
+    let even = |t: usize| sizes.iter().all(|(_, n)| n % t == 0);
+    (tiles..=(2 * tiles).min(most))
+        .find(|&t| even(t))
+        .unwrap_or(tiles)
+}
+
+/// What the program of rank `rank`'s largest tile under `tiling` takes on the device, and
+/// how many programs there are (one per distinct tile shape, each about that size).
+fn tiles_need(
+    problem: &Problem,
+    weights: &[f64],
+    batch: &Batch,
+    tiling: Tiling,
+    rank: usize,
+    opts: &Options,
+    room: &Room,
+) -> Result<(DeviceBytes, u64), TrainError> {
+    let mut shapes: Vec<Vec<usize>> = (tiling.tiles_of(rank))
+        .map(|t| {
+            let rows = batch.sizes.iter();
+            rows.map(|(_, n)| share(*n, t, tiling.tiles).len())
+                .collect()
+        })
+        .collect();
+    shapes.sort_unstable();
+    shapes.dedup();
+    let largest: Vec<(String, usize)> = (batch.sizes.iter().enumerate())
+        .map(|(i, (s, _))| (s.clone(), shapes.iter().map(|r| r[i]).max().unwrap_or(0)))
+        .collect();
+    let tp = tile_problem(problem, weights, &largest, &batch.sizes);
+    let obj = tp.objective(&largest, opts.dtype, batch.grad)?;
+    let one = Lowered::new(&obj.graph, opts)?.device_bytes(opts, &room.limits)?;
+    Ok((one, shapes.len() as u64))
+}
+
+/// The error of a batch that does not fit even in tiles of one point.
+fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
+    TrainError::Memory(format!(
+        "the OpenCL programs do not fit on `{}` even in {tiles} tiles (one point of the \
+         smallest set each): they need {} (largest buffer {}) where the run may take {} \
+         (--device-memory, or 3/4 of the device's {}) and one buffer {}",
+        room.name,
+        bytes_text(need.total),
+        bytes_text(need.largest),
+        bytes_text(room.budget),
+        bytes_text(room.global),
+        bytes_text(room.max_alloc),
+    ))
+}
+
+/// `b` bytes in kB, MB or GB (three significant digits or more).
+fn bytes_text(b: u64) -> String {
+    let b = b as f64;
+    match b {
+        _ if b < 1e6 => format!("{:.1} kB", b / 1e3),
+        _ if b < 1e9 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.2} GB", b / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::dist::Alone;
+    use crate::train::model::{sizes, Batch};
+    use nabla_frontend::lang;
+
+    /// A 2-D Poisson problem with 256 interior and 64 boundary points.
+    fn problem() -> Problem {
+        let src = "problem room\n\
+                   input x in [0, 1]\n\
+                   input y in [0, 1]\n\
+                   net u(x, y) = mlp(widths = [16, 16], act = tanh, seed = 1)\n\
+                   points inner = interior(256)\n\
+                   points walls = boundary(64)\n\
+                   residual pde on inner = -lap(u) - 1\n\
+                   residual bc on walls = u\n";
+        lang::load("room.nabla", src).unwrap().problem
+    }
+
+    fn opts() -> Options {
+        Options::new(crate::Backend::OpenCl, nabla_ir::DType::F64, None)
+    }
+
+    /// A device of `budget` bytes for the run (no device is needed to size programs).
+    fn room(budget: u64) -> Room {
+        Room {
+            name: "test".into(),
+            global: 1 << 40,
+            budget,
+            max_alloc: 1 << 40,
+            limits: DeviceLimits::REFERENCE,
+        }
+    }
+
+    /// All the programs of `tiles` tiles.
+    fn need(p: &Problem, tiles: usize) -> DeviceBytes {
+        let batch = Batch::of(p);
+        let tiling = Tiling { tiles, ranks: 1 };
+        let (one, n) = tiles_need(p, &[1.0, 1.0], &batch, tiling, 0, &opts(), &room(0)).unwrap();
+        DeviceBytes {
+            total: one.total * n,
+            largest: one.largest,
+        }
+    }
+
+    #[test]
+    fn a_tile_takes_memory_about_linear_in_its_rows() {
+        let p = problem();
+        // tiles of 256, 128, 64 and 32 interior rows (one shape each)
+        let bytes: Vec<f64> = [1, 2, 4, 8].map(|t| need(&p, t).total as f64).to_vec();
+        assert!(bytes.windows(2).all(|w| w[1] < w[0]), "{bytes:?}");
+        // halving the rows saves about half the per-row part each time
+        let (a, b, c) = (
+            bytes[0] - bytes[1],
+            bytes[1] - bytes[2],
+            bytes[2] - bytes[3],
+        );
+        for (big, small) in [(a, b), (b, c)] {
+            assert!((big / small - 2.0).abs() < 0.2, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn the_fewest_tiles_that_fit_are_chosen() {
+        let p = problem();
+        let batch = Batch::of(&p);
+        let whole = need(&p, 1).total;
+        // everything fits: one tile
+        let one = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(whole));
+        assert_eq!(one.unwrap(), 1);
+        // a third of the whole batch's bytes: more than three tiles (the parameters and
+        // constants are in every tile), each fitting, and fewer would not
+        let budget = whole / 3;
+        let t = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(budget)).unwrap();
+        assert!(need(&p, t).total <= budget, "{t} tiles");
+        assert!(need(&p, 3).total > budget);
+        assert!(
+            sizes(&p).iter().all(|(_, n)| n % t == 0),
+            "an even cut, not {t}"
+        );
+        assert_eq!(t, 4, "the first even cut from the fewest that fit");
+    }
+
+    #[test]
+    fn a_budget_below_one_point_per_tile_is_an_error_with_the_sizes() {
+        let p = problem();
+        let batch = Batch::of(&p);
+        let e = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(4096));
+        let msg = e.unwrap_err().to_string();
+        assert!(
+            msg.contains("do not fit on `test` even in 64 tiles"),
+            "{msg}"
+        );
+        assert!(msg.contains("where the run may take 4.1 kB"), "{msg}");
+    }
+
+    #[test]
+    fn even_cuts_are_preferred_up_to_twice_the_count() {
+        let s = |v: &[usize]| -> Vec<(String, usize)> {
+            v.iter().map(|&n| ("p".to_string(), n)).collect()
+        };
+        assert_eq!(even_cut(&s(&[1000, 200]), 7, 200), 8);
+        assert_eq!(even_cut(&s(&[1000, 200]), 9, 200), 10);
+        // no even cut up to twice: the fewest that fit
+        assert_eq!(even_cut(&s(&[997]), 5, 997), 5);
+        assert_eq!(bytes_text(41_600), "41.6 kB");
+        assert_eq!(bytes_text(23_177_500_000), "23.18 GB");
+    }
+}
