@@ -144,6 +144,12 @@ for b in ${NABLA_GPU_OBJECTIVES:-B1 B2 B3 B4 B5 B8}; do
   esac
 done
 
+# A GPU runs a batch whole when it fits; B4's f32 program of 8192 points takes 202 MB, so
+# 64 MB makes four tiles run in turn: what tiling costs on the device where it must.
+section "B4 in tiles that fit --device-memory 64M (nabla bench --backend opencl)"
+pinn "$nabla_dir" B4 B4-tiled --methods auto --dtypes f32,f64 --reps 10 --device-memory 64M \
+  || pinn_rc=1
+
 section "summary (loss+grad medians, ms; $out)"
 python3 - "$out" <<'PY' || true
 import json, pathlib, sys
