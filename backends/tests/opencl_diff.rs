@@ -221,6 +221,44 @@ fn unknown_devices_list_the_available_ones() {
     }
 }
 
+/// A program whose buffers exceed what the device can hold is refused before anything is
+/// allocated, with both sizes: an input of a few more f64 values than the device's
+/// largest buffer takes.
+#[test]
+fn programs_larger_than_the_device_are_refused_with_the_sizes() {
+    if !have_device("programs_larger_than_the_device_are_refused_with_the_sizes") {
+        return;
+    }
+    let dev = select(None).unwrap();
+    let n = (dev.max_alloc / 8 + 1024) as usize;
+    let mut g = Graph::new();
+    let x = g
+        .add(
+            nabla_ir::Op::Input {
+                name: "x".into(),
+                dtype: DType::F64,
+                shape: nabla_ir::Shape::matrix(n, 1),
+            },
+            &[],
+        )
+        .unwrap();
+    let s = g.unary(nabla_ir::UnOp::Sin, x);
+    let y = g.binary(nabla_ir::BinOp::Mul, s, x);
+    g.set_output("y", y);
+    let info = verify(&g).unwrap();
+    match compile(&g, &info, &Options::default()) {
+        Err(e @ Error::TooLarge { .. }) => {
+            let msg = e.to_string();
+            let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+            assert!(msg.contains(&format!("`{}`", dev.name)), "{msg}");
+            assert!(msg.contains(&mb(dev.max_alloc)), "{msg}");
+            assert!(msg.contains(&mb(8 * n as u64)), "the input's bytes: {msg}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("compiled a program larger than the device"),
+    }
+}
+
 /// With the ICD loader pointed at an empty vendor directory there is no platform: the
 /// backend must say what to install, not crash. Runs itself in a child process. The
 /// loader of Debian's `ocl-icd` (what CI has) honours `OCL_ICD_VENDORS`; some loaders

@@ -107,6 +107,25 @@ pub enum Error {
         /// The build log, each message followed by the source line it names.
         log: String,
     },
+    /// The program's buffers do not fit on the device.
+    #[error(
+        "the program needs {} of device memory (largest buffer {}), more than `{device}` \
+         gives it ({} in all, {} in one buffer): evaluate fewer points at a time (`train` \
+         and `bench` cut their batches into tiles that fit: --device-memory)",
+        mb(*need), mb(*largest), mb(*global), mb(*max_alloc)
+    )]
+    TooLarge {
+        /// Device name.
+        device: String,
+        /// Bytes of all the program's buffers.
+        need: u64,
+        /// Bytes of its largest buffer.
+        largest: u64,
+        /// `CL_DEVICE_GLOBAL_MEM_SIZE`.
+        global: u64,
+        /// `CL_DEVICE_MAX_MEM_ALLOC_SIZE`.
+        max_alloc: u64,
+    },
     /// Any other OpenCL call failed.
     #[error("OpenCL call {what} failed: {code}")]
     Cl {
@@ -158,7 +177,12 @@ pub fn device_bytes(
 ) -> Result<DeviceBytes, Error> {
     check_expanded(info)?;
     let p = program(g, info, opts);
-    let scratch = emit::emit_program(&p, limits).scratch_len;
+    Ok(bytes_of(&p, emit::emit_program(&p, limits).scratch_len))
+}
+
+/// The bytes [`exec::Runtime::new`] allocates for `p` with `scratch` elements of partial
+/// sums: one buffer per leaf, constant and output, the arena and the scratch.
+fn bytes_of(p: &Program, scratch: usize) -> DeviceBytes {
     let size = p.dtype.size() as u64;
     let own = (p.buffers.iter())
         .filter(|b| !matches!(b.kind, nabla_passes::schedule::BufKind::Temp { .. }))
@@ -169,10 +193,31 @@ pub fn device_bytes(
             scratch.max(1) as u64 * size,
         ])
         .collect();
-    Ok(DeviceBytes {
+    DeviceBytes {
         total: sizes.iter().sum(),
         largest: sizes.iter().copied().max().unwrap_or(0),
-    })
+    }
+}
+
+/// `b` bytes in MB, for messages.
+fn mb(b: u64) -> String {
+    format!("{:.1} MB", b as f64 / 1e6)
+}
+
+/// Refuses `p` where its buffers cannot fit on `dev`, before any is allocated: a driver
+/// may otherwise fail late (at the first launch) or with a bare allocation error.
+fn check_fits(p: &Program, scratch: usize, dev: &DeviceInfo) -> Result<(), Error> {
+    let b = bytes_of(p, scratch);
+    match b.total <= dev.global_mem && b.largest <= dev.max_alloc {
+        true => Ok(()),
+        false => Err(Error::TooLarge {
+            device: dev.name.clone(),
+            need: b.total,
+            largest: b.largest,
+            global: dev.global_mem,
+            max_alloc: dev.max_alloc,
+        }),
+    }
 }
 
 /// Compiles a verified, derivative-free graph for the device `opts` selects.
@@ -186,6 +231,7 @@ pub fn compile(g: &Graph, info: &GraphInfo, opts: &Options) -> Result<OpenClExec
     }
     let p = program(g, info, opts);
     let emitted = emit::emit_program(&p, &device.limits);
+    check_fits(&p, emitted.scratch_len, &device)?;
     let source = emitted.source.clone();
     let rt = exec::Runtime::new(&device, &p, &source, emitted, opts.profile)?;
     let leaves = BoundLeaves::new(bindings_of(g, info));
