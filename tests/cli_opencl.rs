@@ -133,15 +133,11 @@ fn a_stacked_laplacian_agrees_on_every_backend() {
 
 /// [`PROBLEM`] with 96 + 32 points of its own sampling: enough for the batch to be cut
 /// into several tiles.
-const TILED: &str = "problem tiles_on_device
-input x in [0, 1]
-input y in [0, 1]
-net u(x, y) = mlp(widths = [6, 6], act = tanh, seed = 2)
-points inner = interior(96)
-points walls = boundary(32)
-residual pde on inner = -lap(u) - sin(pi * x) * y
-residual bc on walls weight 10 = u - d(u, x, y)
-";
+fn tiled_problem() -> String {
+    let p = (PROBLEM.replace("interior(8)", "interior(96)")).replace("boundary(4)", "boundary(32)");
+    assert!(p.contains("interior(96)") && p.contains("boundary(32)"));
+    p
+}
 
 /// `nabla bench --backend opencl` (f64, the compiler's methods) with `--device-memory
 /// budget`: the JSON row.
@@ -185,7 +181,7 @@ fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.nabla"), TILED).unwrap();
+    std::fs::write(dir.path().join("p.nabla"), tiled_problem()).unwrap();
     // about 60 kB in one tile, 4–5 kB in tiles of one wall point each (PoCL)
     let whole = bench_row(dir.path(), "1M");
     let cut = bench_row(dir.path(), "20K");
@@ -217,7 +213,7 @@ fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
         .clone();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("do not fit on"), "{err}");
-    assert!(err.contains("where the run may take 2.0 kB"), "{err}");
+    assert!(err.contains("where a model may take 2.0 KiB"), "{err}");
     assert!(!dir.path().join("run").exists(), "nothing written");
 }
 

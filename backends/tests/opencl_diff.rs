@@ -249,7 +249,7 @@ fn programs_larger_than_the_device_are_refused_with_the_sizes() {
     match compile(&g, &info, &Options::default()) {
         Err(e @ Error::TooLarge { .. }) => {
             let msg = e.to_string();
-            let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+            let mb = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
             assert!(msg.contains(&format!("`{}`", dev.name)), "{msg}");
             assert!(msg.contains(&mb(dev.max_alloc)), "{msg}");
             assert!(msg.contains(&mb(8 * n as u64)), "the input's bytes: {msg}");

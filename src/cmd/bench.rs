@@ -81,8 +81,9 @@ pub struct Args {
     /// Threads of the CPU backend (default: one per core).
     #[arg(long, value_name = "N", value_parser = super::common::threads)]
     pub threads: Option<usize>,
-    /// The most device memory the OpenCL programs may take (`512M`, `2G`, bytes; default:
-    /// 3/4 of the device's): a batch that needs more is cut into tiles that fit.
+    /// The most device memory the OpenCL programs of all rows may take together (`512M`,
+    /// `2G`, bytes; default: 3/4 of the device's), in equal shares (each row holds a
+    /// loss+gradient and a loss program): a batch that needs more is cut into tiles that fit.
     #[arg(long, value_name = "SIZE", value_parser = super::common::memory_size)]
     pub device_memory: Option<u64>,
 }
@@ -278,14 +279,19 @@ impl Drop for Meter {
 /// plain `fd`), the timing rounds (`reps` of loss+gradient, `reps` of the loss) and, with
 /// `--out`, the sweep's steps in every dtype.
 fn work_count(methods: &[Option<Method>], dtypes: usize, reps: u32, out: bool) -> u64 {
-    let rows: usize = (methods.iter())
+    let rows = row_count(methods);
+    let sweep = if out { SWEEP_STEPS * dtypes } else { 0 };
+    (1 + rows * dtypes + 2 * reps as usize + sweep) as u64
+}
+
+/// The rows of one dtype: one per method, three for `fd` at the default steps.
+fn row_count(methods: &[Option<Method>]) -> usize {
+    (methods.iter())
         .map(|m| match m {
             Some(Method::FiniteDiff(None)) => 3,
             _ => 1,
         })
-        .sum();
-    let sweep = if out { SWEEP_STEPS * dtypes } else { 0 };
-    (1 + rows * dtypes + 2 * reps as usize + sweep) as u64
+        .sum()
 }
 
 /// Residual values (all residuals, concatenated) and the gradient (all params).
@@ -309,7 +315,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.reps,
         args.out.is_some(),
     ));
-    let setup = Setup::new(problem, &args, meter)?;
+    let models = 2 * row_count(&methods) * dtypes.len();
+    let setup = Setup::new(problem, &args, meter, models)?;
     let mut pending = Vec::new();
     for &dtype in &dtypes {
         for &derivs in &methods {
@@ -382,8 +389,26 @@ impl Values {
     }
 }
 
+/// The device memory each of `models` OpenCL models may take: an equal share of
+/// `--device-memory`, or of the share of the device a run takes by default (`None` off
+/// OpenCL or without a device: compiling says why).
+fn model_share(args: &Args, models: usize) -> Option<u64> {
+    if args.backend.backend() != Backend::OpenCl {
+        return None;
+    }
+    let total = match args.device_memory {
+        Some(b) => b,
+        None => {
+            let dev = nabla::backends::opencl::select(None).ok()?;
+            (dev.global_mem as f64 * nabla::train::device_tiles::DEFAULT_SHARE) as u64
+        }
+    };
+    Some((total / models.max(1) as u64).max(1))
+}
+
 impl Setup {
-    fn new(problem: Problem, args: &Args, meter: Meter) -> anyhow::Result<Setup> {
+    /// The setup of a run whose rows hold `models` models at once.
+    fn new(problem: Problem, args: &Args, meter: Meter, models: usize) -> anyhow::Result<Setup> {
         let cap = args.points.map_or(usize::MAX, |n| n as usize);
         let sizes = (nabla::train::model::sizes(&problem).into_iter())
             .map(|(set, n)| (set, n.min(cap)))
@@ -396,7 +421,7 @@ impl Setup {
             backend: args.backend.backend(),
             reps: args.reps,
             threads: args.threads,
-            device_memory: args.device_memory,
+            device_memory: model_share(args, models),
             meter,
         };
         s.reference = s.meter.step("the f64 reference (interpreter)".into(), || {

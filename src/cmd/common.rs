@@ -71,23 +71,32 @@ pub struct CompileArgs {
     pub threads: Option<usize>,
 }
 
-/// `--device-memory SIZE`: bytes, or a number with `K`, `M`, `G` or `T` (powers of 1024,
-/// `KiB`… also accepted), at least 1 KiB.
+/// `--device-memory SIZE`: bytes (`1500000000`, `1.5e9`), or a number with `K`, `M`, `G` or
+/// `T` (powers of 1024; `KiB`, `MB`… read the same), at least 1 KiB.
 pub fn memory_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => 0,
+    let bytes = match t.parse::<f64>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+            let (num, unit) = t.split_at(split);
+            let scale: Option<f64> = match unit.to_ascii_uppercase().as_str() {
+                "B" => Some(1.0),
+                "K" | "KB" | "KIB" => Some(1024.0),
+                "M" | "MB" | "MIB" => Some(1024.0 * 1024.0),
+                "G" | "GB" | "GIB" => Some(1024.0 * 1024.0 * 1024.0),
+                "T" | "TB" | "TIB" => Some(1024.0 * 1024.0 * 1024.0 * 1024.0),
+                _ => None,
+            };
+            num.trim()
+                .parse::<f64>()
+                .ok()
+                .zip(scale)
+                .map(|(v, k)| v * k)
+        }
     };
-    let value = num.trim().parse::<f64>().ok().filter(|v| v.is_finite());
-    match value.map(|v| v * scale as f64) {
-        Some(b) if scale > 0 && (1024.0..1.8e19).contains(&b) => Ok(b as u64),
+    match bytes {
+        Some(b) if (1024.0..1.8e19).contains(&b) => Ok(b as u64),
         _ => Err(format!(
             "expected a memory size such as 512M, 2G or a number of bytes (at least 1K), \
              found `{s}`"
@@ -126,5 +135,23 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
             Err(e).context("cannot write to standard output")
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_size;
+
+    #[test]
+    fn memory_sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(memory_size("512M"), Ok(512 << 20));
+        assert_eq!(memory_size("2G"), Ok(2 << 30));
+        assert_eq!(memory_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(memory_size("64kb"), Ok(64 << 10));
+        assert_eq!(memory_size("1500000000"), Ok(1_500_000_000));
+        assert_eq!(memory_size("1.5e9"), Ok(1_500_000_000));
+        for bad in ["", "12X", "-1G", "100", "nanG", "1e30", "G"] {
+            assert!(memory_size(bad).is_err(), "`{bad}` accepted");
+        }
     }
 }

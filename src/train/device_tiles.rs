@@ -6,27 +6,35 @@
 //! takes 25 kB per point in f32 and 49 kB in f64 — so 10⁶ points need 25–50 GB, more than
 //! most GPUs have. Before compiling, [`opencl_tiling`] asks what the program of a tile
 //! would allocate ([`crate::Lowered::device_bytes`]: scheduling and emitting, no device)
-//! and cuts the batch into the fewest tiles whose programs fit in the memory the run may
-//! take (`Options::device_memory`, by default three quarters of the device's global memory)
-//! and whose largest buffer the device can allocate. The tiles then run in turn on the
-//! device, their gradients added over the same tree as on the CPU.
+//! and cuts the batch into tiles whose programs fit in the memory a model may take
+//! (`Options::device_memory`, by default three quarters of the device's global memory,
+//! shared among the processes of a machine that share its devices) and whose largest
+//! buffer the device can allocate. The tiles then run in turn on the device, their
+//! gradients added over the same tree as on the CPU.
+//!
+//! A tile's bytes are close to `F + V/T` for `T` tiles (`F`: params, constants and what
+//! does not grow with the rows; `V`: what does), so two sizes give the count that fits;
+//! it is rounded up to one that cuts every point set evenly (one program to build and
+//! hold instead of two) where such a count is at most twice as large. What the budget
+//! covers is the loss programs: the residual-Jacobian programs of the Gauss–Newton
+//! methods (`lm`) come on top.
 
 use super::dist::{agree, share, Collective, Tiling};
 use super::model::{tile_problem, Batch};
 use super::TrainError;
-use crate::{Lowered, Options};
+use crate::{CompileError, Lowered, Options};
 use nabla_backends::opencl::{DeviceBytes, DeviceInfo, DeviceLimits};
 use nabla_frontend::problem::Problem;
 
 /// The share of the device's global memory a run takes when `Options::device_memory`
 /// does not say: the rest is left to the driver (its own buffers, the program's code)
 /// and to other work on the device.
-const DEFAULT_SHARE: f64 = 0.75;
+pub const DEFAULT_SHARE: f64 = 0.75;
 
-/// The tiling of `batch` for OpenCL: one tile per process where the programs fit in the
-/// device memory the run may take, else the fewest tiles that fit (the same on every
-/// process: the most any process needs). Without an OpenCL device, one tile per process
-/// (compiling then says what is missing).
+/// The tiling of `batch` for OpenCL: one tile per process where its programs fit in the
+/// device memory a model may take, else the fewest tiles found to fit — the same count on
+/// every process, checked on each (a count that cuts one process's sets evenly may not
+/// cut another's). Every process fails together where one has no device or no count fits.
 pub fn opencl_tiling(
     problem: &Problem,
     weights: &[f64],
@@ -34,29 +42,44 @@ pub fn opencl_tiling(
     comm: &dyn Collective,
     opts: &Options,
 ) -> Result<Tiling, TrainError> {
-    let ranks = comm.size();
-    let Ok(device) = nabla_backends::opencl::select(opts.device.as_deref()) else {
-        return Ok(Tiling::per_rank(ranks));
-    };
-    let room = Room::of(&device, opts);
-    let fits = agree(
-        comm,
-        fewest_tiles(problem, weights, batch, comm, opts, &room),
-    )?;
-    let all = comm.gather(&[fits as f64])?;
-    let tiles = all.iter().fold(fits, |t, &v| t.max(v as usize));
-    Ok(Tiling { tiles, ranks })
+    let found = nabla_backends::opencl::select(opts.device.as_deref())
+        .map_err(|e| TrainError::from(CompileError::from(e)));
+    let device = agree(comm, found)?;
+    let sharing = sharing(comm);
+    let room = Room::of(&device, opts, sharing);
+    let (ranks, mut from) = (comm.size(), comm.size());
+    loop {
+        let mine = fewest_tiles(problem, weights, batch, comm, opts, &room, from);
+        let mine = agree(comm, mine)?;
+        let tiles = (comm.gather(&[mine as f64])?.iter()).fold(mine, |t, &v| t.max(v as usize));
+        let fits = match tiles == mine {
+            true => Ok(true),
+            false => fits_at(problem, weights, batch, comm, opts, &room, tiles),
+        };
+        let fits = agree(comm, fits)?;
+        if !comm.any(!fits)? {
+            return Ok(Tiling { tiles, ranks });
+        }
+        from = tiles + 1;
+    }
 }
 
-/// What a run may take of a device.
+/// The processes of this machine that share one device: its ranks over its devices.
+fn sharing(comm: &dyn Collective) -> usize {
+    let devices = nabla_backends::opencl::devices().map_or(1, |d| d.len().max(1));
+    comm.local_size().div_ceil(devices).max(1)
+}
+
+/// What a model may take of a device.
 #[derive(Clone, Debug)]
 pub struct Room {
     /// The device's name, for messages.
     pub name: String,
     /// Its global memory, in bytes.
     pub global: u64,
-    /// Bytes the run's programs may take together: `Options::device_memory`, or
-    /// [`DEFAULT_SHARE`] of `global`.
+    /// Bytes a model's programs may take together: `Options::device_memory`, or
+    /// [`DEFAULT_SHARE`] of `global` over the processes sharing the device; at most
+    /// `global`.
     pub budget: u64,
     /// The largest buffer it allocates, in bytes.
     pub max_alloc: u64,
@@ -65,29 +88,58 @@ pub struct Room {
 }
 
 impl Room {
-    /// Whether programs taking `need` fit.
-    pub fn holds(&self, need: DeviceBytes) -> bool {
-        need.total <= self.budget && need.largest <= self.max_alloc
-    }
-
-    /// The room on `device` under `opts`.
-    pub fn of(device: &DeviceInfo, opts: &Options) -> Room {
+    /// The room on `device` under `opts` for one of `sharing` processes on it.
+    pub fn of(device: &DeviceInfo, opts: &Options, sharing: usize) -> Room {
+        let share = device.global_mem as f64 * DEFAULT_SHARE / sharing.max(1) as f64;
         Room {
             name: device.name.clone(),
             global: device.global_mem,
-            budget: (opts.device_memory)
-                .unwrap_or((device.global_mem as f64 * DEFAULT_SHARE) as u64),
+            budget: opts
+                .device_memory
+                .unwrap_or(share as u64)
+                .min(device.global_mem),
             max_alloc: device.max_alloc,
             limits: device.limits,
         }
     }
+
+    /// Whether programs taking `need` fit.
+    pub fn holds(&self, need: DeviceBytes) -> bool {
+        need.total <= self.budget && need.largest <= self.max_alloc
+    }
 }
 
-/// The fewest tiles (at least one per process) whose programs on this process fit in
-/// `room.budget` and whose buffers the device can allocate, preferring, up to twice that,
-/// a count that cuts every set evenly ([`even_cut`]). Memory is about linear in the rows
-/// of a tile, so each try scales the count by what one program of the last try needed;
-/// a count that still does not fit grows by at least one.
+/// Whether this process's programs fit under `tiles` tiles.
+fn fits_at(
+    problem: &Problem,
+    weights: &[f64],
+    batch: &Batch,
+    comm: &dyn Collective,
+    opts: &Options,
+    room: &Room,
+    tiles: usize,
+) -> Result<bool, TrainError> {
+    let tiling = Tiling {
+        tiles,
+        ranks: comm.size(),
+    };
+    let (one, programs) = tiles_need(problem, weights, batch, tiling, comm.rank(), opts, room)?;
+    Ok(room.holds(all_of(one, programs)))
+}
+
+/// `programs` programs of `one`'s size.
+fn all_of(one: DeviceBytes, programs: u64) -> DeviceBytes {
+    DeviceBytes {
+        total: one.total * programs,
+        largest: one.largest,
+    }
+}
+
+/// The fewest tiles from `from` (at least one per process) found to fit this process's
+/// programs in `room`: a count that fits is returned, one that does not gives the next
+/// from the estimate of `F + V/T` (see the [module](self)), rounded up to an even cut
+/// ([`even_cut`]); every try grows the count by at least one, and the most tiles (one
+/// point of the smallest set each) are tried before giving up.
 fn fewest_tiles(
     problem: &Problem,
     weights: &[f64],
@@ -95,29 +147,49 @@ fn fewest_tiles(
     comm: &dyn Collective,
     opts: &Options,
     room: &Room,
+    from: usize,
 ) -> Result<usize, TrainError> {
     let ranks = comm.size();
     let most = (batch.sizes.iter().map(|(_, n)| *n).min())
         .unwrap_or(1)
         .max(ranks);
-    let mut tiles = ranks;
+    let mut tiles = from.clamp(ranks, most);
+    let mut seen: Vec<(usize, u64)> = Vec::new();
     loop {
         let tiling = Tiling { tiles, ranks };
         let (one, programs) = tiles_need(problem, weights, batch, tiling, comm.rank(), opts, room)?;
-        let all = DeviceBytes {
-            total: one.total * programs,
-            largest: one.largest,
-        };
+        let all = all_of(one, programs);
         if room.holds(all) {
             return Ok(tiles);
         }
         if tiles >= most {
             return Err(too_large(all, room, tiles));
         }
-        let over = (one.total as f64 / room.budget.max(1) as f64)
-            .max(one.largest as f64 / room.max_alloc.max(1) as f64);
-        let scaled = ((tiles as f64 * over * 1.05).ceil() as usize).clamp(tiles + 1, most);
-        tiles = even_cut(&batch.sizes, scaled, most);
+        seen.push((tiles, one.total));
+        let by_total = estimate(&seen, room.budget);
+        let by_largest = tiles as f64 * one.largest as f64 / room.max_alloc.max(1) as f64;
+        let next = by_total.max(by_largest.ceil() as usize);
+        tiles = even_cut(&batch.sizes, next.clamp(tiles + 1, most), most);
+    }
+}
+
+/// The tiles at which one program takes at most `budget` bytes, from the bytes `seen` at
+/// earlier counts: with two, the line `F + V/T` through the last two (no count, `usize::MAX`,
+/// where `F` alone is over); with one, that count scaled by how far over it was, and 5%.
+fn estimate(seen: &[(usize, u64)], budget: u64) -> usize {
+    let budget = budget.max(1) as f64;
+    match seen {
+        [.., (t0, b0), (t1, b1)] if b0 > b1 => {
+            let (x0, x1) = (1.0 / *t0 as f64, 1.0 / *t1 as f64);
+            let v = (*b0 as f64 - *b1 as f64) / (x0 - x1);
+            let f = *b0 as f64 - v * x0;
+            match f < budget {
+                true => (v / (budget - f)).ceil() as usize,
+                false => usize::MAX,
+            }
+        }
+        [.., (t, b)] => (*t as f64 * *b as f64 / budget * 1.05).ceil() as usize,
+        [] => 1,
     }
 }
 
@@ -164,8 +236,8 @@ fn tiles_need(
 fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
     TrainError::Memory(format!(
         "the OpenCL programs do not fit on `{}` even in {tiles} tiles (one point of the \
-         smallest set each): they need {} (largest buffer {}) where the run may take {} \
-         (--device-memory, or 3/4 of the device's {}) and one buffer {}",
+         smallest set each): they need {} (largest buffer {}) where a model may take {} \
+         (--device-memory, or a share of 3/4 of the device's {}) and one buffer {}",
         room.name,
         bytes_text(need.total),
         bytes_text(need.largest),
@@ -175,15 +247,18 @@ fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
     ))
 }
 
-/// `b` bytes in kB, MB or GB (three significant digits or more).
+/// `b` bytes in KiB, MiB or GiB, the units `--device-memory` reads.
 fn bytes_text(b: u64) -> String {
     let b = b as f64;
     match b {
-        _ if b < 1e6 => format!("{:.1} kB", b / 1e3),
-        _ if b < 1e9 => format!("{:.1} MB", b / 1e6),
-        _ => format!("{:.2} GB", b / 1e9),
+        _ if b < MIB => format!("{:.1} KiB", b / 1024.0),
+        _ if b < 1024.0 * MIB => format!("{:.1} MiB", b / MIB),
+        _ => format!("{:.2} GiB", b / (1024.0 * MIB)),
     }
 }
+
+/// Bytes in a MiB.
+const MIB: f64 = 1048576.0;
 
 #[cfg(test)]
 mod tests {
@@ -254,14 +329,17 @@ mod tests {
         let batch = Batch::of(&p);
         let whole = need(&p, 1).total;
         // everything fits: one tile
-        let one = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(whole));
+        let one = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(whole), 1);
         assert_eq!(one.unwrap(), 1);
         // a third of the whole batch's bytes: more than three tiles (the parameters and
         // constants are in every tile), each fitting, and fewer would not
         let budget = whole / 3;
-        let t = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(budget)).unwrap();
+        let t = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(budget), 1).unwrap();
         assert!(need(&p, t).total <= budget, "{t} tiles");
-        assert!(need(&p, 3).total > budget);
+        assert!(
+            need(&p, 2).total > budget,
+            "two tiles (an even cut) would not fit"
+        );
         assert!(
             sizes(&p).iter().all(|(_, n)| n % t == 0),
             "an even cut, not {t}"
@@ -273,13 +351,26 @@ mod tests {
     fn a_budget_below_one_point_per_tile_is_an_error_with_the_sizes() {
         let p = problem();
         let batch = Batch::of(&p);
-        let e = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(4096));
+        let e = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(4096), 1);
         let msg = e.unwrap_err().to_string();
         assert!(
             msg.contains("do not fit on `test` even in 64 tiles"),
             "{msg}"
         );
-        assert!(msg.contains("where the run may take 4.1 kB"), "{msg}");
+        assert!(msg.contains("where a model may take 4.0 KiB"), "{msg}");
+    }
+
+    #[test]
+    fn the_count_is_estimated_from_two_sizes_on_a_line_in_one_over_tiles() {
+        // F = 1000 bytes, V = 64000: 1 tile 65000, 4 tiles 17000; 9000 fit from 8 on
+        let seen = [(1, 65_000), (4, 17_000)];
+        assert_eq!(estimate(&seen, 9_000), 8);
+        assert_eq!(estimate(&seen, 9_001), 8);
+        assert_eq!(estimate(&seen, 8_999), 9);
+        // F over the budget: no count fits
+        assert_eq!(estimate(&seen, 900), usize::MAX);
+        // one size: scaled by how far over it is, and 5%
+        assert_eq!(estimate(&seen[..1], 32_500), 3);
     }
 
     #[test]
@@ -291,7 +382,8 @@ mod tests {
         assert_eq!(even_cut(&s(&[1000, 200]), 9, 200), 10);
         // no even cut up to twice: the fewest that fit
         assert_eq!(even_cut(&s(&[997]), 5, 997), 5);
-        assert_eq!(bytes_text(41_600), "41.6 kB");
-        assert_eq!(bytes_text(23_177_500_000), "23.18 GB");
+        assert_eq!(bytes_text(41_600), "40.6 KiB");
+        assert_eq!(bytes_text(64 << 20), "64.0 MiB");
+        assert_eq!(bytes_text(23_177_500_000), "21.59 GiB");
     }
 }

@@ -36,7 +36,7 @@
 pub mod accuracy;
 pub mod causal;
 pub mod checkpoint;
-mod device_tiles;
+pub mod device_tiles;
 pub mod dist;
 #[cfg(feature = "plots")]
 mod figures;

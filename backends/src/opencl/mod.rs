@@ -162,7 +162,8 @@ pub fn emit(g: &Graph, info: &GraphInfo, opts: &Options) -> String {
 pub struct DeviceBytes {
     /// All of them together, in bytes.
     pub total: u64,
-    /// The largest single buffer, in bytes (at most `CL_DEVICE_MAX_MEM_ALLOC_SIZE`).
+    /// The largest single buffer, in bytes (a device allocates at most
+    /// `CL_DEVICE_MAX_MEM_ALLOC_SIZE`).
     pub largest: u64,
 }
 
@@ -199,9 +200,9 @@ fn bytes_of(p: &Program, scratch: usize) -> DeviceBytes {
     }
 }
 
-/// `b` bytes in MB, for messages.
+/// `b` bytes in MiB, for messages.
 fn mb(b: u64) -> String {
-    format!("{:.1} MB", b as f64 / 1e6)
+    format!("{:.1} MiB", b as f64 / 1048576.0)
 }
 
 /// Refuses `p` where its buffers cannot fit on `dev`, before any is allocated: a driver
