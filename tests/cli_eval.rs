@@ -145,12 +145,17 @@ const WALLS: [[f64; 2]; 2] = [[0.0, 0.3], [0.7, 1.0]];
 
 /// Residuals and loss of [`POISSON`] in closed form.
 fn poisson(n: &Net) -> (Vec<f64>, Vec<f64>, f64) {
+    poisson_at(n, &INNER, &WALLS)
+}
+
+/// [`poisson`] at any points.
+fn poisson_at(n: &Net, inner: &[[f64; 2]], walls: &[[f64; 2]]) -> (Vec<f64>, Vec<f64>, f64) {
     use std::f64::consts::PI;
-    let pde: Vec<f64> = INNER
+    let pde: Vec<f64> = inner
         .iter()
         .map(|&[x, y]| -eval(n, 0, x, y)[3] - 2.0 * PI * PI * (PI * x).sin() * (PI * y).sin())
         .collect();
-    let bc: Vec<f64> = WALLS.iter().map(|&[x, y]| eval(n, 0, x, y)[0]).collect();
+    let bc: Vec<f64> = walls.iter().map(|&[x, y]| eval(n, 0, x, y)[0]).collect();
     let ms = |r: &[f64]| r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64;
     let loss = ms(&pde) + 10.0 * ms(&bc);
     (pde, bc, loss)
@@ -178,6 +183,45 @@ fn poisson_residuals_loss_and_gradient() {
         close(&flatten_json(&out["grad"]["u"]), &fd, 1e-6, backend);
         assert_eq!(out["exprs"], json!({}));
     }
+}
+
+/// `n` points of `[0, 1]²` spread by an irrational rotation (no randomness to seed).
+fn spread(n: usize, salt: f64) -> Vec<[f64; 2]> {
+    let frac = |v: f64| v - v.floor();
+    (0..n)
+        .map(|i| {
+            [
+                frac(salt + 0.754_877_666 * i as f64),
+                frac(0.569_840_290 * i as f64),
+            ]
+        })
+        .collect()
+}
+
+/// Many points: the residuals, loss and gradient run in tiles of a few hundred points
+/// (as training runs them) and an expression in chunks of 16,384; every value is still
+/// the closed form's.
+#[test]
+fn many_points_run_in_tiles_and_chunks_with_the_closed_forms_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(4, 1, 0.7);
+    let (inner, walls, grid) = (spread(3000, 0.1), spread(700, 0.3), spread(40_000, 0.5));
+    let params = json!({"u": net_json(&n)});
+    let points = json!({"inner": inner, "walls": walls, "v": grid});
+    let (pde, bc, loss) = poisson_at(&n, &inner, &walls);
+    let fd = fd_grad(
+        |v| poisson_at(&unflatten(&n, v), &inner, &walls).2,
+        &flatten(&n),
+        1e-6,
+    );
+    let extra = ["--grad", "--backend", "cpu", "--expr", "v=u"];
+    let out = run_eval(dir.path(), POISSON, &params, &points, &extra);
+    close(&floats(&out["residuals"]["pde"]), &pde, 1e-12, "pde");
+    close(&floats(&out["residuals"]["bc"]), &bc, 1e-12, "bc");
+    close(&[out["loss"].as_f64().unwrap()], &[loss], 1e-12, "loss");
+    close(&flatten_json(&out["grad"]["u"]), &fd, 1e-6, "grad");
+    let u: Vec<f64> = grid.iter().map(|&[x, y]| eval(&n, 0, x, y)[0]).collect();
+    close(&floats(&out["exprs"]["v"]), &u, 1e-12, "expr");
 }
 
 #[test]

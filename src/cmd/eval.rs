@@ -12,6 +12,9 @@ use nabla::data::{
     self, bind_params, bind_points, bind_probes, named_values, num, params_file_json,
     params_to_json, write_atomic,
 };
+use nabla::train::layout::Layout;
+use nabla::train::model::{Batch, Model};
+use nabla::train::Objective;
 use nabla::{compile, Options};
 use nabla_frontend::lang::{self, Loaded};
 use nabla_frontend::problem::{ExprFn, Problem};
@@ -177,7 +180,7 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
         None => obj.init.clone(),
     };
     let opts = args.compile.options();
-    let outs = run_graph(problem, &obj.graph, &opts, &points, &params, args.seed)?;
+    let outs = objective_at(problem, &points, &params, &opts, (args.grad, args.seed))?;
     let mut result = objective_json(problem, &outs, args.grad);
     if args.jacobian {
         let g = problem.jacobian_objective(&sizes, dtype)?.graph;
@@ -186,10 +189,9 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
     }
     let mut ex = Map::new();
     for (name, f) in exprs {
-        let rows = lookup(&points, name).len();
-        let g = problem.expression(name, f, name, rows, dtype)?.graph;
-        let out = run_graph(problem, &g, &opts, &points, &params, args.seed)?;
-        ex.insert(name.clone(), column_json(&out[name]));
+        let rows = lookup(&points, name);
+        let values = expr_at(problem, (name, f), rows, &opts, &params, args.seed)?;
+        ex.insert(name.clone(), column_json(&values));
     }
     result["exprs"] = Value::Object(ex);
     let problem = problem.clone();
@@ -271,6 +273,107 @@ fn read_json<T>(path: &Path, convert: impl Fn(&Value) -> Result<T, data::DataErr
 
 /// Compiles `g`, binds points, params and the probe directions drawn with `seed`, runs
 /// it: every output by name.
+/// Rows of an expression's points evaluated by one program: its values are computed
+/// point by point, so a long list runs chunk after chunk through one compiled program
+/// (and one for the last, shorter chunk) with memory for a chunk, not for every point.
+const EXPR_CHUNK: usize = 16384;
+
+/// The residuals, the loss and (`grad`) the gradient at `points` as [`run_graph`]'s
+/// outputs, computed as training computes them ([`Model`]): the points cut into tiles of
+/// a few hundred, one program per tile shape, the loss and the gradient added up over the
+/// tiles — so memory grows with a tile, not with the number of points (B4's loss and
+/// gradient at 65,536 points took 3.1 GB as one program). Probe directions of sampled
+/// operators as for step 0 of a run seeded `seed`.
+fn objective_at(
+    problem: &Problem,
+    points: &Points,
+    params: &[(String, Tensor)],
+    opts: &Options,
+    (grad, seed): (bool, u64),
+) -> Result<HashMap<String, Vec<f64>>> {
+    let used = |s: &str| problem.residuals.iter().any(|r| r.points == s);
+    let sets: Points = (points.iter()).filter(|(s, _)| used(s)).cloned().collect();
+    let sizes = sets.iter().map(|(s, r)| (s.clone(), r.len())).collect();
+    let batch = Batch { sizes, grad };
+    let (mut model, _, _) = Model::compile_for(problem, &batch, opts)?;
+    let theta = theta_of(model.layout(), params)?;
+    model.bind_given_points(sets, seed)?;
+    let mut g = vec![0.0; theta.len()];
+    let loss = match grad {
+        true => model.eval(&theta, &mut g)?,
+        false => model.loss(&theta)?,
+    };
+    let mut outs = HashMap::from([("loss".to_string(), vec![loss])]);
+    let values = model.last_residuals();
+    let mut at = 0;
+    for r in &problem.residuals {
+        let n = lookup(points, &r.points).len();
+        let v = values
+            .get(at..at + n)
+            .context("residual values of every point")?;
+        outs.insert(format!("residual.{}", r.name), v.to_vec());
+        at += n;
+    }
+    if grad {
+        for (name, v) in model.layout().split(&g) {
+            outs.insert(format!("grad.{name}"), v.to_vec());
+        }
+    }
+    Ok(outs)
+}
+
+/// `params` in the order of `layout`, each checked for its length.
+fn theta_of(layout: &Layout, params: &[(String, Tensor)]) -> Result<Vec<f64>> {
+    let mut theta = Vec::with_capacity(layout.len());
+    for (name, len) in layout.sizes() {
+        let (_, t) = (params.iter())
+            .find(|(n, _)| n == name)
+            .with_context(|| format!("no value for param `{name}`"))?;
+        if t.data.len() != len {
+            bail!(
+                "param `{name}` has {} values, the program takes {len}",
+                t.data.len()
+            );
+        }
+        theta.extend_from_slice(&t.data);
+    }
+    Ok(theta)
+}
+
+/// Expression `name` (`f`) at `rows`, [`EXPR_CHUNK`] rows at a time.
+fn expr_at(
+    problem: &Problem,
+    (name, f): (&String, &ExprFn),
+    rows: &[Vec<f64>],
+    opts: &Options,
+    params: &[(String, Tensor)],
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let mut exes: HashMap<usize, Box<dyn nabla::Executable>> = HashMap::new();
+    let mut values = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(EXPR_CHUNK) {
+        let exe = match exes.entry(chunk.len()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let g = problem
+                    .expression(name, f, name, chunk.len(), opts.dtype)?
+                    .graph;
+                let mut exe = compile(&g, opts).context("compiling the expression")?;
+                bind_params(exe.as_mut(), named_values(params))?;
+                bind_probes(exe.as_mut(), seed, 0)?;
+                e.insert(exe)
+            }
+        };
+        bind_points(exe.as_mut(), problem, name, chunk)?;
+        exe.run()?;
+        let i = (exe.output_names().iter())
+            .position(|o| o == name)
+            .with_context(|| format!("the expression program has no output `{name}`"))?;
+        values.extend(exe.output(i));
+    }
+    Ok(values)
+}
+
 fn run_graph(
     problem: &Problem,
     g: &nabla_ir::Graph,

@@ -518,7 +518,19 @@ impl<'p> Model<'p> {
     /// the probe directions of sampled operators for step 0 of a run seeded `seed`.
     pub fn bind_points(&mut self, seed: u64) -> Result<(), TrainError> {
         check_sample_memory(self.problem, super::lm::available_memory())?;
-        let mut points = self.problem.sample(seed);
+        let points = self.problem.sample(seed);
+        self.bind_given_points(points, seed)
+    }
+
+    /// Binds `points` instead of a sample — every point set's rows (inputs in declaration
+    /// order, then a boundary set's normals), at least as many as the programs take — and
+    /// the probe directions of sampled operators for step 0 of a run seeded `seed`: what
+    /// `nabla eval` evaluates at.
+    pub fn bind_given_points(
+        &mut self,
+        mut points: Vec<(String, Vec<Vec<f64>>)>,
+        seed: u64,
+    ) -> Result<(), TrainError> {
         for (set, rows) in &mut points {
             if let Some((range, _)) = self.rows_of(set) {
                 if range.end > rows.len() {
