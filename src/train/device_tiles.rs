@@ -45,20 +45,29 @@ pub fn opencl_tiling(
     let found = nabla_backends::opencl::select(opts.device.as_deref())
         .map_err(|e| TrainError::from(CompileError::from(e)));
     let device = agree(comm, found)?;
-    let sharing = sharing(comm);
-    let room = Room::of(&device, opts, sharing);
-    let (ranks, mut from) = (comm.size(), comm.size());
+    let sizing = Sizing {
+        problem,
+        weights,
+        batch,
+        opts,
+        room: Room::of(&device, opts, sharing(comm)),
+        ranks: comm.size(),
+        rank: comm.rank(),
+    };
+    let mut from = comm.size();
     loop {
-        let mine = fewest_tiles(problem, weights, batch, comm, opts, &room, from);
-        let mine = agree(comm, mine)?;
+        let mine = agree(comm, sizing.fewest(from))?;
         let tiles = (comm.gather(&[mine as f64])?.iter()).fold(mine, |t, &v| t.max(v as usize));
         let fits = match tiles == mine {
             true => Ok(true),
-            false => fits_at(problem, weights, batch, comm, opts, &room, tiles),
+            false => sizing.fits(tiles),
         };
         let fits = agree(comm, fits)?;
         if !comm.any(!fits)? {
-            return Ok(Tiling { tiles, ranks });
+            return Ok(Tiling {
+                tiles,
+                ranks: sizing.ranks,
+            });
         }
         from = tiles + 1;
     }
@@ -109,24 +118,6 @@ impl Room {
     }
 }
 
-/// Whether this process's programs fit under `tiles` tiles.
-fn fits_at(
-    problem: &Problem,
-    weights: &[f64],
-    batch: &Batch,
-    comm: &dyn Collective,
-    opts: &Options,
-    room: &Room,
-    tiles: usize,
-) -> Result<bool, TrainError> {
-    let tiling = Tiling {
-        tiles,
-        ranks: comm.size(),
-    };
-    let (one, programs) = tiles_need(problem, weights, batch, tiling, comm.rank(), opts, room)?;
-    Ok(room.holds(all_of(one, programs)))
-}
-
 /// `programs` programs of `one`'s size.
 fn all_of(one: DeviceBytes, programs: u64) -> DeviceBytes {
     DeviceBytes {
@@ -135,41 +126,81 @@ fn all_of(one: DeviceBytes, programs: u64) -> DeviceBytes {
     }
 }
 
-/// The fewest tiles from `from` (at least one per process) found to fit this process's
-/// programs in `room`: a count that fits is returned, one that does not gives the next
-/// from the estimate of `F + V/T` (see the [module](self)), rounded up to an even cut
-/// ([`even_cut`]); every try grows the count by at least one, and the most tiles (one
-/// point of the smallest set each) are tried before giving up.
-fn fewest_tiles(
-    problem: &Problem,
-    weights: &[f64],
-    batch: &Batch,
-    comm: &dyn Collective,
-    opts: &Options,
-    room: &Room,
-    from: usize,
-) -> Result<usize, TrainError> {
-    let ranks = comm.size();
-    let most = (batch.sizes.iter().map(|(_, n)| *n).min())
-        .unwrap_or(1)
-        .max(ranks);
-    let mut tiles = from.clamp(ranks, most);
-    let mut seen: Vec<(usize, u64)> = Vec::new();
-    loop {
-        let tiling = Tiling { tiles, ranks };
-        let (one, programs) = tiles_need(problem, weights, batch, tiling, comm.rank(), opts, room)?;
-        let all = all_of(one, programs);
-        if room.holds(all) {
-            return Ok(tiles);
+/// What the tile count of one process is sized from: its problem and batch, its rank
+/// among `ranks`, and the room it has on its device.
+struct Sizing<'a> {
+    problem: &'a Problem,
+    weights: &'a [f64],
+    batch: &'a Batch,
+    opts: &'a Options,
+    room: Room,
+    ranks: usize,
+    rank: usize,
+}
+
+impl Sizing<'_> {
+    /// The fewest tiles from `from` (at least one per process) found to fit this
+    /// process's programs in the room: a count that fits is returned, one that does not
+    /// gives the next from the estimate of `F + V/T` (see the [module](self)), rounded up
+    /// to an even cut ([`even_cut`]); every try grows the count by at least one, and the
+    /// most tiles (one point of the smallest set each) are tried before giving up.
+    fn fewest(&self, from: usize) -> Result<usize, TrainError> {
+        let sizes = &self.batch.sizes;
+        let most = (sizes.iter().map(|(_, n)| *n).min())
+            .unwrap_or(1)
+            .max(self.ranks);
+        let mut tiles = from.clamp(self.ranks, most);
+        let mut seen: Vec<(usize, u64)> = Vec::new();
+        loop {
+            let (one, programs) = self.need(tiles)?;
+            let all = all_of(one, programs);
+            if self.room.holds(all) {
+                return Ok(tiles);
+            }
+            if tiles >= most {
+                return Err(too_large(all, &self.room, tiles));
+            }
+            seen.push((tiles, one.total));
+            let by_total = estimate(&seen, self.room.budget);
+            let by_largest = tiles as f64 * one.largest as f64 / self.room.max_alloc.max(1) as f64;
+            let next = by_total.max(by_largest.ceil() as usize);
+            tiles = even_cut(sizes, next.clamp(tiles + 1, most), most);
         }
-        if tiles >= most {
-            return Err(too_large(all, room, tiles));
-        }
-        seen.push((tiles, one.total));
-        let by_total = estimate(&seen, room.budget);
-        let by_largest = tiles as f64 * one.largest as f64 / room.max_alloc.max(1) as f64;
-        let next = by_total.max(by_largest.ceil() as usize);
-        tiles = even_cut(&batch.sizes, next.clamp(tiles + 1, most), most);
+    }
+
+    /// Whether this process's programs fit under `tiles` tiles.
+    fn fits(&self, tiles: usize) -> Result<bool, TrainError> {
+        let (one, programs) = self.need(tiles)?;
+        Ok(self.room.holds(all_of(one, programs)))
+    }
+
+    /// What the program of this process's largest tile under `tiles` tiles takes on the
+    /// device, and how many programs there are (one per distinct tile shape, each about
+    /// that size).
+    fn need(&self, tiles: usize) -> Result<(DeviceBytes, u64), TrainError> {
+        let tiling = Tiling {
+            tiles,
+            ranks: self.ranks,
+        };
+        let sizes = &self.batch.sizes;
+        let mut shapes: Vec<Vec<usize>> = (tiling.tiles_of(self.rank))
+            .map(|t| {
+                sizes
+                    .iter()
+                    .map(|(_, n)| share(*n, t, tiles).len())
+                    .collect()
+            })
+            .collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        let largest: Vec<(String, usize)> = (sizes.iter().enumerate())
+            .map(|(i, (s, _))| (s.clone(), shapes.iter().map(|r| r[i]).max().unwrap_or(0)))
+            .collect();
+        let tp = tile_problem(self.problem, self.weights, &largest, sizes);
+        let obj = tp.objective(&largest, self.opts.dtype, self.batch.grad)?;
+        let lowered = Lowered::new(&obj.graph, self.opts)?;
+        let one = lowered.device_bytes(self.opts, &self.room.limits)?;
+        Ok((one, shapes.len() as u64))
     }
 }
 
@@ -203,35 +234,6 @@ fn even_cut(sizes: &[(String, usize)], tiles: usize, most: usize) -> usize {
         .unwrap_or(tiles)
 }
 
-/// What the program of rank `rank`'s largest tile under `tiling` takes on the device, and
-/// how many programs there are (one per distinct tile shape, each about that size).
-fn tiles_need(
-    problem: &Problem,
-    weights: &[f64],
-    batch: &Batch,
-    tiling: Tiling,
-    rank: usize,
-    opts: &Options,
-    room: &Room,
-) -> Result<(DeviceBytes, u64), TrainError> {
-    let mut shapes: Vec<Vec<usize>> = (tiling.tiles_of(rank))
-        .map(|t| {
-            let rows = batch.sizes.iter();
-            rows.map(|(_, n)| share(*n, t, tiling.tiles).len())
-                .collect()
-        })
-        .collect();
-    shapes.sort_unstable();
-    shapes.dedup();
-    let largest: Vec<(String, usize)> = (batch.sizes.iter().enumerate())
-        .map(|(i, (s, _))| (s.clone(), shapes.iter().map(|r| r[i]).max().unwrap_or(0)))
-        .collect();
-    let tp = tile_problem(problem, weights, &largest, &batch.sizes);
-    let obj = tp.objective(&largest, opts.dtype, batch.grad)?;
-    let one = Lowered::new(&obj.graph, opts)?.device_bytes(opts, &room.limits)?;
-    Ok((one, shapes.len() as u64))
-}
-
 /// The error of a batch that does not fit even in tiles of one point.
 fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
     TrainError::Memory(format!(
@@ -263,7 +265,6 @@ const MIB: f64 = 1048576.0;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::dist::Alone;
     use crate::train::model::{sizes, Batch};
     use nabla_frontend::lang;
 
@@ -295,15 +296,29 @@ mod tests {
         }
     }
 
+    /// `f` of the sizing of `p` for one process in `room(budget)`.
+    fn sized<R>(p: &Problem, budget: u64, f: impl FnOnce(&Sizing) -> R) -> R {
+        let (batch, o) = (Batch::of(p), opts());
+        f(&Sizing {
+            problem: p,
+            weights: &[1.0, 1.0],
+            batch: &batch,
+            opts: &o,
+            room: room(budget),
+            ranks: 1,
+            rank: 0,
+        })
+    }
+
     /// All the programs of `tiles` tiles.
     fn need(p: &Problem, tiles: usize) -> DeviceBytes {
-        let batch = Batch::of(p);
-        let tiling = Tiling { tiles, ranks: 1 };
-        let (one, n) = tiles_need(p, &[1.0, 1.0], &batch, tiling, 0, &opts(), &room(0)).unwrap();
-        DeviceBytes {
-            total: one.total * n,
-            largest: one.largest,
-        }
+        let (one, n) = sized(p, 0, |s| s.need(tiles)).unwrap();
+        all_of(one, n)
+    }
+
+    /// The fewest tiles in `room(budget)`.
+    fn fewest(p: &Problem, budget: u64) -> Result<usize, TrainError> {
+        sized(p, budget, |s| s.fewest(1))
     }
 
     #[test]
@@ -326,15 +341,13 @@ mod tests {
     #[test]
     fn the_fewest_tiles_that_fit_are_chosen() {
         let p = problem();
-        let batch = Batch::of(&p);
         let whole = need(&p, 1).total;
         // everything fits: one tile
-        let one = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(whole), 1);
-        assert_eq!(one.unwrap(), 1);
+        assert_eq!(fewest(&p, whole).unwrap(), 1);
         // a third of the whole batch's bytes: more than three tiles (the parameters and
         // constants are in every tile), each fitting, and fewer would not
         let budget = whole / 3;
-        let t = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(budget), 1).unwrap();
+        let t = fewest(&p, budget).unwrap();
         assert!(need(&p, t).total <= budget, "{t} tiles");
         assert!(
             need(&p, 2).total > budget,
@@ -349,10 +362,7 @@ mod tests {
 
     #[test]
     fn a_budget_below_one_point_per_tile_is_an_error_with_the_sizes() {
-        let p = problem();
-        let batch = Batch::of(&p);
-        let e = fewest_tiles(&p, &[1.0, 1.0], &batch, &Alone, &opts(), &room(4096), 1);
-        let msg = e.unwrap_err().to_string();
+        let msg = fewest(&problem(), 4096).unwrap_err().to_string();
         assert!(
             msg.contains("do not fit on `test` even in 64 tiles"),
             "{msg}"
