@@ -167,7 +167,7 @@ mod compile;
 pub mod data;
 pub mod train;
 pub use compile::{
-    compile, compile_n, lower, parse_derivs, Backend, CompileError, Lowered, Options,
+    compile, compile_n, lower, parse_derivs, widest_value, Backend, CompileError, Lowered, Options,
 };
 pub use train::fit::{train, Progress, Trained, Training};
 pub use train::run::OptimizerKind;

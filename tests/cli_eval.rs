@@ -224,6 +224,41 @@ fn many_points_run_in_tiles_and_chunks_with_the_closed_forms_values() {
     close(&floats(&out["exprs"]["v"]), &u, 1e-12, "expr");
 }
 
+/// A sampled Laplacian with one ±1 direction per point is `lap u ± 2 u_xy`: at 20,000
+/// copies of one point (two chunks of an expression) every value is one of those two,
+/// and the second chunk's directions are its own, not the first chunk's again.
+#[test]
+fn sampled_expressions_draw_every_rows_own_direction_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = net(4, 1, 0.2);
+    let params = json!({"u": net_json(&n)});
+    let copies = vec![[0.3, 0.6]; 20_000];
+    let points = json!({"inner": INNER, "walls": WALLS, "s": copies, "l": [[0.3, 0.6]]});
+    let extra = ["--expr", "s=lap(u; sample = 1)", "--expr", "l=lap(u)"];
+    let out = run_eval(dir.path(), POISSON, &params, &points, &extra);
+    let (s, lap) = (floats(&out["exprs"]["s"]), floats(&out["exprs"]["l"])[0]);
+    assert_eq!(s.len(), 20_000);
+    let spread = (s[0] - lap).abs();
+    assert!(spread > 1e-6, "u_xy is not zero here: {spread}");
+    for v in &s {
+        assert!(
+            ((v - lap).abs() - spread).abs() <= 1e-9 * spread,
+            "{v} vs {lap} ± {spread}"
+        );
+    }
+    let same = (0..20_000 - 16_384)
+        .filter(|&j| s[j] == s[16_384 + j])
+        .count();
+    assert!(
+        same < 2200,
+        "{same} of 3616 rows repeat the first chunk's directions"
+    );
+    assert!(
+        same > 1400,
+        "{same} of 3616: the signs are not drawn independently"
+    );
+}
+
 #[test]
 fn f32_and_finite_difference_evaluation_stay_close_to_f64() {
     let dir = tempfile::tempdir().unwrap();

@@ -218,7 +218,7 @@ fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
 }
 
 /// `--device-memory` takes sizes (`512M`, `2G`, bytes) and says what it expected
-/// otherwise; `eval`, which runs its points as one batch, has no such flag.
+/// otherwise; `eval` has no such flag (its tiles take the default share of the device).
 #[test]
 fn device_memory_sizes_are_checked() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,8 +9,8 @@
 use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::data::{
-    self, bind_params, bind_points, bind_probes, named_values, num, params_file_json,
-    params_to_json, write_atomic,
+    self, bind_params, bind_points, bind_probes, bind_probes_in, named_values, num,
+    params_file_json, params_to_json, write_atomic,
 };
 use nabla::train::layout::Layout;
 use nabla::train::model::{Batch, Model};
@@ -164,6 +164,9 @@ pub struct Evaluation {
 
 type Points = data::PointSets;
 
+/// A program's outputs by name.
+type Outputs = HashMap<String, Vec<f64>>;
+
 /// Evaluates residuals, loss, expressions and (with `--grad`) the gradient.
 pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> Result<Evaluation> {
     let points = read_points(&args.points, problem, exprs)?;
@@ -174,13 +177,9 @@ pub fn evaluate(problem: &Problem, exprs: &[(String, ExprFn)], args: &Args) -> R
         None => None,
     };
     let problem = trained.as_ref().map_or(problem, |t| &t.0);
-    let obj = problem.objective(&sizes, dtype, args.grad)?;
-    let params = match &trained {
-        Some((_, params)) => params.clone(),
-        None => obj.init.clone(),
-    };
+    let given = trained.as_ref().map(|(_, p)| p.clone());
     let opts = args.compile.options();
-    let outs = objective_at(problem, &points, &params, &opts, (args.grad, args.seed))?;
+    let (outs, params) = objective_at(problem, &points, given, &opts, (args.grad, args.seed))?;
     let mut result = objective_json(problem, &outs, args.grad);
     if args.jacobian {
         let g = problem.jacobian_objective(&sizes, dtype)?.graph;
@@ -271,32 +270,51 @@ fn read_json<T>(path: &Path, convert: impl Fn(&Value) -> Result<T, data::DataErr
     convert(&v).with_context(ctx)
 }
 
-/// Compiles `g`, binds points, params and the probe directions drawn with `seed`, runs
-/// it: every output by name.
-/// Rows of an expression's points evaluated by one program: its values are computed
-/// point by point, so a long list runs chunk after chunk through one compiled program
-/// (and one for the last, shorter chunk) with memory for a chunk, not for every point.
+/// Rows of an expression's points evaluated by one program at most: its values are
+/// computed point by point, so a long list runs chunk after chunk through one compiled
+/// program (and one for the last, shorter chunk) with memory for a chunk, not for every
+/// point.
 const EXPR_CHUNK: usize = 16384;
 
+/// Elements of an expression's widest value that a chunk holds at most (32 MB in f64):
+/// an expression that stacks wide values per point runs in chunks of fewer rows (a
+/// Laplacian over 100 inputs holds 12,800 values per row of a 128-wide net: 327 rows).
+const EXPR_ELEMENTS: usize = 1 << 22;
+
+/// The most points of a set whose residuals, loss and gradient run as one program (as
+/// before tiles): compiling one program is quicker than compiling the tiles' programs for
+/// the few points a check evaluates at, and its memory is small at this size.
+const ONE_PROGRAM_ROWS: usize = 4096;
+
 /// The residuals, the loss and (`grad`) the gradient at `points` as [`run_graph`]'s
-/// outputs, computed as training computes them ([`Model`]): the points cut into tiles of
-/// a few hundred, one program per tile shape, the loss and the gradient added up over the
-/// tiles — so memory grows with a tile, not with the number of points (B4's loss and
-/// gradient at 65,536 points took 3.1 GB as one program). Probe directions of sampled
+/// outputs, and the params they were computed with (`given`, else the initialisation).
+/// Up to [`ONE_PROGRAM_ROWS`] points of a set they run as one program; more run as
+/// training runs them ([`Model`]): the points cut into tiles of a few hundred, one program
+/// per tile shape, the loss and the gradient added up over the tiles — so memory grows
+/// with a tile, not with the number of points (B4's loss and gradient at 65,536 points
+/// took 3.1 GB as one program), as long as the smallest set has as many points as there
+/// are tiles (every tile holds a row of every set). Probe directions of sampled
 /// operators as for step 0 of a run seeded `seed`.
 fn objective_at(
     problem: &Problem,
     points: &Points,
-    params: &[(String, Tensor)],
+    given: Option<Vec<(String, Tensor)>>,
     opts: &Options,
     (grad, seed): (bool, u64),
-) -> Result<HashMap<String, Vec<f64>>> {
+) -> Result<(Outputs, Vec<(String, Tensor)>)> {
     let used = |s: &str| problem.residuals.iter().any(|r| r.points == s);
     let sets: Points = (points.iter()).filter(|(s, _)| used(s)).cloned().collect();
+    if sets.iter().all(|(_, r)| r.len() <= ONE_PROGRAM_ROWS) {
+        let sizes: Vec<_> = points.iter().map(|(s, r)| (s.clone(), r.len())).collect();
+        let obj = problem.objective(&sizes, opts.dtype, grad)?;
+        let params = given.unwrap_or(obj.init);
+        let outs = run_graph(problem, &obj.graph, opts, points, &params, seed)?;
+        return Ok((outs, params));
+    }
     let sizes = sets.iter().map(|(s, r)| (s.clone(), r.len())).collect();
-    let batch = Batch { sizes, grad };
-    let (mut model, _, _) = Model::compile_for(problem, &batch, opts)?;
-    let theta = theta_of(model.layout(), params)?;
+    let (mut model, init, _) = Model::compile_for(problem, &Batch { sizes, grad }, opts)?;
+    let params = given.unwrap_or_else(|| model.layout().tensors(&init));
+    let theta = theta_of(model.layout(), &params)?;
     model.bind_given_points(sets, seed)?;
     let mut g = vec![0.0; theta.len()];
     let loss = match grad {
@@ -304,22 +322,15 @@ fn objective_at(
         false => model.loss(&theta)?,
     };
     let mut outs = HashMap::from([("loss".to_string(), vec![loss])]);
-    let values = model.last_residuals();
-    let mut at = 0;
-    for r in &problem.residuals {
-        let n = lookup(points, &r.points).len();
-        let v = values
-            .get(at..at + n)
-            .context("residual values of every point")?;
-        outs.insert(format!("residual.{}", r.name), v.to_vec());
-        at += n;
+    for (r, v) in problem.residuals.iter().zip(model.last_residuals_each()) {
+        outs.insert(format!("residual.{}", r.name), v.clone());
     }
     if grad {
         for (name, v) in model.layout().split(&g) {
             outs.insert(format!("grad.{name}"), v.to_vec());
         }
     }
-    Ok(outs)
+    Ok((outs, params))
 }
 
 /// `params` in the order of `layout`, each checked for its length.
@@ -340,7 +351,9 @@ fn theta_of(layout: &Layout, params: &[(String, Tensor)]) -> Result<Vec<f64>> {
     Ok(theta)
 }
 
-/// Expression `name` (`f`) at `rows`, [`EXPR_CHUNK`] rows at a time.
+/// Expression `name` (`f`) at `rows`, a chunk of rows at a time: [`EXPR_CHUNK`], or fewer
+/// where its widest value would hold more than [`EXPR_ELEMENTS`]. Each chunk gets its rows
+/// of the probe directions one program over all the rows would draw.
 fn expr_at(
     problem: &Problem,
     (name, f): (&String, &ExprFn),
@@ -349,22 +362,28 @@ fn expr_at(
     params: &[(String, Tensor)],
     seed: u64,
 ) -> Result<Vec<f64>> {
+    let graph = |n: usize| -> Result<nabla_ir::Graph> {
+        Ok(problem.expression(name, f, name, n, opts.dtype)?.graph)
+    };
+    let first = rows.len().clamp(1, EXPR_CHUNK);
+    let per_row = nabla::widest_value(&graph(first)?, opts).map_or(1, |w| w / first);
+    let chunk = (EXPR_ELEMENTS / per_row.max(1)).clamp(1, EXPR_CHUNK);
     let mut exes: HashMap<usize, Box<dyn nabla::Executable>> = HashMap::new();
     let mut values = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(EXPR_CHUNK) {
-        let exe = match exes.entry(chunk.len()) {
+    for (k, part) in rows.chunks(chunk).enumerate() {
+        let exe = match exes.entry(part.len()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let g = problem
-                    .expression(name, f, name, chunk.len(), opts.dtype)?
-                    .graph;
-                let mut exe = compile(&g, opts).context("compiling the expression")?;
+                let mut exe =
+                    compile(&graph(part.len())?, opts).context("compiling the expression")?;
                 bind_params(exe.as_mut(), named_values(params))?;
-                bind_probes(exe.as_mut(), seed, 0)?;
                 e.insert(exe)
             }
         };
-        bind_points(exe.as_mut(), problem, name, chunk)?;
+        let start = k * chunk;
+        let mine = |_: &str| Some((start..start + part.len(), rows.len()));
+        bind_probes_in(exe.as_mut(), seed, 0, &mine)?;
+        bind_points(exe.as_mut(), problem, name, part)?;
         exe.run()?;
         let i = (exe.output_names().iter())
             .position(|o| o == name)
@@ -374,6 +393,8 @@ fn expr_at(
     Ok(values)
 }
 
+/// Compiles `g`, binds points, params and the probe directions drawn with `seed`, runs
+/// it: every output by name.
 fn run_graph(
     problem: &Problem,
     g: &nabla_ir::Graph,
@@ -381,7 +402,7 @@ fn run_graph(
     points: &Points,
     params: &[(String, Tensor)],
     seed: u64,
-) -> Result<HashMap<String, Vec<f64>>> {
+) -> Result<Outputs> {
     let mut exe = compile(g, opts).context("compiling the problem")?;
     bind_params(exe.as_mut(), named_values(params))?;
     for (set, rows) in points {

@@ -239,7 +239,8 @@ fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
     TrainError::Memory(format!(
         "the OpenCL programs do not fit on `{}` even in {tiles} tiles (one point of the \
          smallest set each): they need {} (largest buffer {}) where a model may take {} \
-         (--device-memory, or a share of 3/4 of the device's {}) and one buffer {}",
+         (`--device-memory` of train and bench, or a share of 3/4 of the device's {}) and one \
+         buffer {}",
         room.name,
         bytes_text(need.total),
         bytes_text(need.largest),

@@ -1030,6 +1030,11 @@ impl<'p> Model<'p> {
         self.values.concat()
     }
 
+    /// [`Model::last_residuals`], one list per residual.
+    pub fn last_residuals_each(&self) -> &[Vec<f64>] {
+        &self.values
+    }
+
     /// Why the loss or gradient at `theta` is not finite: evaluates there again and names
     /// every residual with a value that is not finite (with a point where it is not) and
     /// every param whose gradient is not.
