@@ -400,7 +400,7 @@ fn model_share(args: &Args, models: usize) -> Option<u64> {
         Some(b) => b,
         None => {
             let dev = nabla::backends::opencl::select(None).ok()?;
-            (dev.global_mem as f64 * nabla::train::device_tiles::DEFAULT_SHARE) as u64
+            nabla::train::device_tiles::default_budget(&dev, 1)
         }
     };
     Some((total / models.max(1) as u64).max(1))

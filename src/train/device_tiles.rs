@@ -29,7 +29,13 @@ use nabla_frontend::problem::Problem;
 /// The share of the device's global memory a run takes when `Options::device_memory`
 /// does not say: the rest is left to the driver (its own buffers, the program's code)
 /// and to other work on the device.
-pub const DEFAULT_SHARE: f64 = 0.75;
+const DEFAULT_SHARE: f64 = 0.75;
+
+/// The bytes of `device` a run takes by default, for one of `sharing` processes on it:
+/// [`DEFAULT_SHARE`] of its global memory, shared equally.
+pub fn default_budget(device: &DeviceInfo, sharing: usize) -> u64 {
+    (device.global_mem as f64 * DEFAULT_SHARE / sharing.max(1) as f64) as u64
+}
 
 /// The tiling of `batch` for OpenCL: one tile per process where its programs fit in the
 /// device memory a model may take, else the fewest tiles found to fit — the same count on
@@ -87,7 +93,7 @@ pub struct Room {
     /// Its global memory, in bytes.
     pub global: u64,
     /// Bytes a model's programs may take together: `Options::device_memory`, or
-    /// [`DEFAULT_SHARE`] of `global` over the processes sharing the device; at most
+    /// [`default_budget`] (a share of `global` for each process sharing the device); at most
     /// `global`.
     pub budget: u64,
     /// The largest buffer it allocates, in bytes.
@@ -99,14 +105,13 @@ pub struct Room {
 impl Room {
     /// The room on `device` under `opts` for one of `sharing` processes on it.
     pub fn of(device: &DeviceInfo, opts: &Options, sharing: usize) -> Room {
-        let share = device.global_mem as f64 * DEFAULT_SHARE / sharing.max(1) as f64;
+        let budget = opts
+            .device_memory
+            .unwrap_or(default_budget(device, sharing));
         Room {
             name: device.name.clone(),
             global: device.global_mem,
-            budget: opts
-                .device_memory
-                .unwrap_or(share as u64)
-                .min(device.global_mem),
+            budget: budget.min(device.global_mem),
             max_alloc: device.max_alloc,
             limits: device.limits,
         }

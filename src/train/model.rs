@@ -528,7 +528,7 @@ impl<'p> Model<'p> {
     /// `nabla eval` evaluates at.
     pub fn bind_given_points(
         &mut self,
-        mut points: Vec<(String, Vec<Vec<f64>>)>,
+        mut points: crate::data::PointSets,
         seed: u64,
     ) -> Result<(), TrainError> {
         for (set, rows) in &mut points {
