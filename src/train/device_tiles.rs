@@ -32,7 +32,7 @@ use nabla_frontend::problem::Problem;
 const DEFAULT_SHARE: f64 = 0.75;
 
 /// The bytes of `device` a run takes by default, for one of `sharing` processes on it:
-/// [`DEFAULT_SHARE`] of its global memory, shared equally.
+/// three quarters (`DEFAULT_SHARE`) of its global memory, shared equally.
 pub fn default_budget(device: &DeviceInfo, sharing: usize) -> u64 {
     (device.global_mem as f64 * DEFAULT_SHARE / sharing.max(1) as f64) as u64
 }
