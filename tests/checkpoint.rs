@@ -444,7 +444,7 @@ fn checkpoint_time_is_not_training_time() {
         checkpoint: Some(&mut save),
     };
     let t0 = std::time::Instant::now();
-    let state = LoopState::start(theta, &opts);
+    let state = LoopState::start(theta, &opts).unwrap();
     let r = train_from(&mut model, state, &opts, &AtomicBool::new(false), hooks).unwrap();
     let elapsed = t0.elapsed().as_secs_f64();
     assert_eq!(saves, 11);

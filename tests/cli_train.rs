@@ -688,6 +688,32 @@ fn point_sets_beyond_memory_are_refused_before_sampling() {
     }
 }
 
+/// `ssbfgs` on a net whose dense `P × P` matrix cannot fit (P = 1,052,673: 8.9 TB) is
+/// refused with the sizes before that matrix is allocated (it used to abort the process
+/// in the allocator), and writes nothing.
+#[test]
+fn ssbfgs_beyond_memory_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [1024, 1024])\n\
+               points p = interior(4)\nresidual r on p = u\n";
+    let file = write_problem(dir.path(), src);
+    let run = dir.path().join("run");
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "1", "--optimizer", "ssbfgs", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ssbfgs needs a dense 1052673 x 1052673 inverse-Hessian approximation: 8256.1 GiB"),
+        "{stderr}"
+    );
+    assert!(!run.exists(), "nothing written");
+}
+
 /// Standard output of a `nabla` command that must succeed (its stderr shown otherwise).
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();

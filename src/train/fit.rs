@@ -433,7 +433,7 @@ pub fn train_on(
             agree(comm, same_everywhere(comm, &state, dir))?;
             state
         }
-        None => LoopState::start(theta.clone(), &opts),
+        None => agree(comm, LoopState::start(theta.clone(), &opts))?,
     };
     let mut tracker = agree(
         comm,

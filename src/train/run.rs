@@ -243,10 +243,14 @@ pub struct LoopState {
 }
 
 impl LoopState {
-    /// The state before the first step of `optimizer` from `theta`.
-    pub fn start(theta: Vec<f64>, opts: &TrainOptions) -> LoopState {
+    /// The state before the first step of `optimizer` from `theta`; an error, before
+    /// anything is allocated, where `ssbfgs`'s dense matrix does not fit in memory.
+    pub fn start(theta: Vec<f64>, opts: &TrainOptions) -> Result<LoopState, TrainError> {
         let ssbfgs = opts.optimizer == OptimizerKind::Ssbfgs;
-        LoopState {
+        if ssbfgs {
+            check_ssbfgs(theta.len())?;
+        }
+        Ok(LoopState {
             step: 0,
             adam: Adam::new(theta.len(), opts.lr),
             lbfgs: Lbfgs::default(),
@@ -257,7 +261,7 @@ impl LoopState {
             wall_s: 0.0,
             ended: None,
             causal: Vec::new(),
-        }
+        })
     }
 
     /// Why this state cannot continue a run of `p` parameters with `optimizer` and
@@ -330,7 +334,7 @@ pub fn train_tracked(
     on_step: &mut dyn FnMut(&StepRecord),
     tracker: Option<&mut Tracker>,
 ) -> Result<TrainResult, TrainError> {
-    let state = LoopState::start(theta, opts);
+    let state = LoopState::start(theta, opts)?;
     let hooks = Hooks {
         on_step,
         tracker,
@@ -437,10 +441,16 @@ fn check_optimizer(model: &Model<'_>, opts: &TrainOptions, p: usize) -> Result<(
         ));
     }
     if opts.optimizer == OptimizerKind::Ssbfgs {
-        let what = format!("ssbfgs needs a dense {p} x {p} inverse-Hessian approximation");
-        super::lm::check_bytes(&what, 8 * (p as u64).pow(2), p)?;
+        check_ssbfgs(p)?;
     }
     Ok(())
+}
+
+/// Refuses `ssbfgs` on `p` parameters where its dense `p × p` matrix does not fit in
+/// memory (a [256, 256] net's 66,000 parameters: 35 GB).
+fn check_ssbfgs(p: usize) -> Result<(), TrainError> {
+    let what = format!("ssbfgs needs a dense {p} x {p} inverse-Hessian approximation");
+    super::lm::check_bytes(&what, 8 * (p as u64).pow(2), p)
 }
 
 struct Loop {
