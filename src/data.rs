@@ -531,8 +531,17 @@ fn point(r: &Value, width: usize) -> Result<Vec<f64>, String> {
 }
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename,
-/// so that `path` is either untouched or complete.
+/// so that `path` is either untouched or complete. A symbolic link is followed: the file
+/// it names is replaced and the link stays. A path that is neither a file nor a folder
+/// (`/dev/null`, a named pipe, a terminal) is written to directly, as a shell's `>` would:
+/// a rename would put a plain file in its place.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::write(path, contents);
+    }
+    // an existing file behind links (a dangling link is replaced itself)
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -658,5 +667,32 @@ mod tests {
         assert_eq!(entries, 1);
         let missing = dir.path().join("no/such/dir/out.json");
         assert!(write_atomic(&missing, "{}").is_err());
+    }
+
+    /// A link is followed (its file replaced, the link kept), and a named pipe is written
+    /// through, not replaced by a plain file.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_writes_go_through_links_and_pipes() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (file, link) = (dir.path().join("target.json"), dir.path().join("link.json"));
+        std::fs::write(&file, "old").unwrap();
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        write_atomic(&link, "new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        let pipe = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+        assert!(made.unwrap().success(), "mkfifo");
+        let reader = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+        };
+        write_atomic(&pipe, "through").unwrap();
+        let kind = std::fs::symlink_metadata(&pipe).unwrap().file_type();
+        assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+        assert_eq!(reader.join().unwrap(), "through");
     }
 }
