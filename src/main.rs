@@ -33,7 +33,7 @@ impl Command {
         match self {
             Command::Train(a) => ("train", a.check()),
             Command::DumpIr(a) => ("dump-ir", a.check()),
-            Command::Eval(_) => ("eval", Ok(())),
+            Command::Eval(a) => ("eval", a.check()),
             Command::Bench(_) => ("bench", Ok(())),
             Command::Compare(_) => ("compare", Ok(())),
         }

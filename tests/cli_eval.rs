@@ -461,6 +461,52 @@ fn written_initialisation_is_the_default_and_round_trips() {
     assert_eq!(init["flow"][1]["b"], json!([0.0, 0.0]));
 }
 
+/// `--output` and `--write-params` are written both or neither: a result that cannot be
+/// written (a folder in its place) leaves no parameters file behind, and one file named
+/// for both is a usage error (status 2) rather than the parameters silently replaced.
+#[test]
+fn eval_writes_both_files_or_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("p.nabla"), STOKES).unwrap();
+    let points = json!({"inner": INNER, "edge": WALLS});
+    std::fs::write(d.join("points.json"), points.to_string()).unwrap();
+    std::fs::create_dir(d.join("taken")).unwrap();
+    let base = [
+        "eval",
+        "p.nabla",
+        "--points",
+        "points.json",
+        "--backend",
+        "interp",
+    ];
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("nabla")
+            .unwrap()
+            .current_dir(d)
+            .args(base)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--write-params", "init.json", "--output", "taken"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("writing taken"), "{err}");
+    assert!(
+        !d.join("init.json").exists(),
+        "no parameters without the result"
+    );
+    let out = run(&["--write-params", "same.json", "--output", "same.json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--output and --write-params both name same.json"),
+        "{err}"
+    );
+    assert!(!d.join("same.json").exists());
+}
+
 fn nabla(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::cargo_bin("nabla")
         .unwrap()

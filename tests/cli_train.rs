@@ -173,7 +173,7 @@ fn turning_geodesic_acceleration_off_is_for_levenberg_marquardt() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
     assert!(
         stderr.contains("geodesic acceleration is a step of Levenberg-Marquardt")
             && stderr.contains("not adam+lbfgs"),
@@ -708,7 +708,9 @@ fn ssbfgs_beyond_memory_is_refused_before_allocating() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("ssbfgs needs a dense 1052673 x 1052673 inverse-Hessian approximation: 8256.1 GiB"),
+        stderr.contains(
+            "ssbfgs needs a dense 1052673 x 1052673 inverse-Hessian approximation: 8256.1 GiB"
+        ),
         "{stderr}"
     );
     assert!(!run.exists(), "nothing written");

@@ -71,22 +71,74 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+impl Args {
+    /// Flag combinations that cannot work: the result and the parameters written to one
+    /// file (the second would silently replace the first).
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.output, &self.write_params) {
+            (Some(o), Some(w)) if same_file(o, w) => Err(format!(
+                "--output and --write-params both name {}: give each its own file",
+                o.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether two paths name one file (the same path, or links to one file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    a == b || real(a).is_some_and(|r| Some(r) == real(b))
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let loaded = load_objective(&args.file)?;
     let exprs = parse_exprs(&loaded, &args.exprs)?;
     let ev = evaluate(&loaded.problem, &exprs, &args)?;
     let text = serde_json::to_string(&ev.result)? + "\n";
-    if let Some(path) = &args.write_params {
-        let p = serde_json::to_string(&params_file_json(&ev.problem, &ev.params))?;
-        write_atomic(path, &(p + "\n")).with_context(|| format!("writing {}", path.display()))?;
+    let params = match &args.write_params {
+        Some(path) => {
+            let p = serde_json::to_string(&params_file_json(&ev.problem, &ev.params))?;
+            Some((path, p + "\n"))
+        }
+        None => None,
+    };
+    // both files or neither: a destination that cannot be written fails before the other
+    // is written
+    let files: Vec<(&PathBuf, &str)> = (params.iter().map(|(p, t)| (*p, t.as_str())))
+        .chain(args.output.iter().map(|p| (p, text.as_str())))
+        .collect();
+    for (path, _) in &files {
+        check_writable(path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    for (path, text) in &files {
+        write_atomic(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     match &args.output {
-        Some(path) => {
-            write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
-        }
+        Some(_) => Ok(()),
         None => super::common::emit(&text),
     }
+}
+
+/// Why `path` cannot be written, found before anything is: a folder, or a file in a
+/// folder that does not exist or takes no new files.
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsADirectory, "it is a folder"));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // a device or pipe, written through as it is
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".nabla-probe{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 /// Reads and loads a problem file; on errors prints every diagnostic to stderr and fails
@@ -292,9 +344,9 @@ const ONE_PROGRAM_ROWS: usize = 4096;
 /// training runs them ([`Model`]): the points cut into tiles of a few hundred, one program
 /// per tile shape, the loss and the gradient added up over the tiles — so memory grows
 /// with a tile, not with the number of points (B4's loss and gradient at 65,536 points
-/// took 3.1 GB as one program), as long as the smallest set has as many points as there
-/// are tiles (every tile holds a row of every set). Probe directions of sampled
-/// operators as for step 0 of a run seeded `seed`.
+/// took 3.1 GB as one program), whatever the size of the smallest set (a tile without
+/// rows of a set leaves its residuals out). Probe directions of sampled operators as for
+/// step 0 of a run seeded `seed`.
 fn objective_at(
     problem: &Problem,
     points: &Points,

@@ -173,6 +173,13 @@ impl Args {
                  give --out DIR"
             ));
         }
+        if self.no_geodesic && !self.optimizer.kind().uses_jacobian() {
+            return Err(format!(
+                "geodesic acceleration is a step of Levenberg-Marquardt: turning it off \
+                 (--no-geodesic) is for lm and adam+lm, not {}",
+                self.optimizer.name()
+            ));
+        }
         let Some(adam) = self.adam_steps else {
             return Ok(());
         };
