@@ -26,8 +26,24 @@ residual pde on inner = -lap(u) + k * u - sin(pi * x) * y
 residual bc on walls weight 10 = u - x * y
 ";
 
+/// An interval's two ends beside 1000 interior points: more tiles than end points, so
+/// most tiles hold no row of `ends` and their programs leave `bc` out.
+const ENDS: &str = "\
+input x in [0, 1]
+param k = 0.7
+net u(x) = mlp(widths = [32, 32], act = tanh, seed = 3)
+points inner = interior(1000)
+points ends = boundary(2)
+residual ode on inner = d(u, x, x) + k * u - sin(pi * x)
+residual bc on ends weight 10 = u - x
+";
+
 fn problem() -> Problem {
-    lang::load("tiles.nabla", SRC)
+    load(SRC)
+}
+
+fn load(src: &str) -> Problem {
+    lang::load("tiles.nabla", src)
         .unwrap_or_else(|d| panic!("{}", d.render()))
         .problem
 }
@@ -61,15 +77,39 @@ fn max_rel(got: &[f64], want: &[f64]) -> f64 {
 #[test]
 fn tiles_add_up_to_one_program_over_all_the_points() {
     let p = problem();
-    let (mut tiled, theta, _) = Model::compile(&p, &opts(2)).unwrap();
+    let (tiled, theta, _) = Model::compile(&p, &opts(2)).unwrap();
     assert!(tiled.tiling().tiles >= 4, "{:?}", tiled.tiling());
     assert_eq!(tiled.programs(), 2, "37 rows in 4 tiles: 9 and 10");
-    let obj = p.objective(&sizes(&p), DType::F64, true).unwrap();
+    matches_one_program(&p, tiled, &theta);
+}
+
+/// A set smaller than the number of tiles does not cap it: the two ends of an interval
+/// are in two of the tiles, the other tiles' programs leave their residual out, and the
+/// loss, gradient, residuals and Jacobian are one program's all the same.
+#[test]
+fn a_set_smaller_than_the_tiles_is_in_some_tiles_only() {
+    let p = load(ENDS);
+    let (tiled, theta, _) = Model::compile(&p, &opts(2)).unwrap();
+    assert!(tiled.tiling().tiles >= 4, "{:?}", tiled.tiling());
+    assert_eq!(
+        1000 % tiled.tiling().tiles,
+        0,
+        "an even cut of the interior"
+    );
+    assert_eq!(tiled.programs(), 2, "tiles with and without an end point");
+    matches_one_program(&p, tiled, &theta);
+}
+
+/// The loss, gradient, scaled residuals and Jacobian of the tiled model `tiled` of `p`
+/// against one program over all the points, at a θ moved off the initial `theta`; and
+/// the gradient against a central difference of the loss.
+fn matches_one_program(p: &Problem, mut tiled: Model<'_>, theta: &[f64]) {
+    let obj = p.objective(&sizes(p), DType::F64, true).unwrap();
     let exe = compile(&obj.graph, &opts(2)).unwrap();
-    let (mut whole, _) = Model::from_executable(&p, exe, &obj.init).unwrap();
+    let (mut whole, _) = Model::from_executable(p, exe, &obj.init).unwrap();
     assert_eq!(whole.tiling().tiles, 1);
-    let (l1, g1, r1, j1) = evaluate(&mut tiled, &theta);
-    let (l2, g2, r2, j2) = evaluate(&mut whole, &theta);
+    let (l1, g1, r1, j1) = evaluate(&mut tiled, theta);
+    let (l2, g2, r2, j2) = evaluate(&mut whole, theta);
     // f64; the loss is added up on the host in the same order either way, the gradient
     // adds the same terms grouped by tile
     assert!((l1 - l2).abs() <= 1e-14 * l2, "loss {l1} vs {l2}");

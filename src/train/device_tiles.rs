@@ -148,10 +148,10 @@ impl Sizing<'_> {
     /// process's programs in the room: a count that fits is returned, one that does not
     /// gives the next from the estimate of `F + V/T` (see the [module](self)), rounded up
     /// to an even cut ([`even_cut`]); every try grows the count by at least one, and the
-    /// most tiles (one point of the smallest set each) are tried before giving up.
+    /// most tiles (one point of the largest set each) are tried before giving up.
     fn fewest(&self, from: usize) -> Result<usize, TrainError> {
         let sizes = &self.batch.sizes;
-        let most = (sizes.iter().map(|(_, n)| *n).min())
+        let most = (sizes.iter().map(|(_, n)| *n).max())
             .unwrap_or(1)
             .max(self.ranks);
         let mut tiles = from.clamp(self.ranks, most);
@@ -231,9 +231,10 @@ fn estimate(seen: &[(usize, u64)], budget: u64) -> usize {
 
 /// The first count from `tiles` to twice that (at most `most`) that cuts every set
 /// evenly — one tile shape: one program to build and hold instead of two — or `tiles`.
-/// More tiles than a count that fits fit too: each holds fewer rows.
+/// A set with fewer rows than tiles has a row in some tiles only, whatever the count,
+/// and does not count. More tiles than a count that fits fit too: each holds fewer rows.
 fn even_cut(sizes: &[(String, usize)], tiles: usize, most: usize) -> usize {
-    let even = |t: usize| sizes.iter().all(|(_, n)| n % t == 0);
+    let even = |t: usize| sizes.iter().all(|(_, n)| *n < t || n % t == 0);
     (tiles..=(2 * tiles).min(most))
         .find(|&t| even(t))
         .unwrap_or(tiles)
@@ -243,7 +244,7 @@ fn even_cut(sizes: &[(String, usize)], tiles: usize, most: usize) -> usize {
 fn too_large(need: DeviceBytes, room: &Room, tiles: usize) -> TrainError {
     TrainError::Memory(format!(
         "the OpenCL programs do not fit on `{}` even in {tiles} tiles (one point of the \
-         smallest set each): they need {} (largest buffer {}) where a model may take {} \
+         largest set each): they need {} (largest buffer {}) where a model may take {} \
          (`--device-memory` of train and bench, or a share of 3/4 of the device's {}) and one \
          buffer {}",
         room.name,
@@ -370,7 +371,9 @@ mod tests {
     fn a_budget_below_one_point_per_tile_is_an_error_with_the_sizes() {
         let msg = fewest(&problem(), 4096).unwrap_err().to_string();
         assert!(
-            msg.contains("do not fit on `test` even in 64 tiles"),
+            msg.contains(
+                "do not fit on `test` even in 256 tiles (one point of the largest set each)"
+            ),
             "{msg}"
         );
         assert!(msg.contains("where a model may take 4.0 KiB"), "{msg}");
@@ -398,6 +401,8 @@ mod tests {
         assert_eq!(even_cut(&s(&[1000, 200]), 9, 200), 10);
         // no even cut up to twice: the fewest that fit
         assert_eq!(even_cut(&s(&[997]), 5, 997), 5);
+        // an interval's two ends do not stand in the way of cutting the interior evenly
+        assert_eq!(even_cut(&s(&[1000, 2]), 7, 1000), 8);
         assert_eq!(bytes_text(41_600), "40.6 KiB");
         assert_eq!(bytes_text(64 << 20), "64.0 MiB");
         assert_eq!(bytes_text(23_177_500_000), "21.59 GiB");

@@ -48,7 +48,6 @@
 //! feature, `train::mpi`).
 
 use super::TrainError;
-use nabla_frontend::problem::Problem;
 use nabla_ir::DType;
 use std::ops::Range;
 
@@ -307,8 +306,11 @@ impl Tiling {
     /// The tiling of point sets of `sizes` rows for `ranks` processes: about
     /// [`TILE_ROWS`] rows of the largest set per tile (half to four times that), at least
     /// [`MIN_TILES`], preferring a number of tiles that cuts every set evenly (one program
-    /// shape to compile); never more tiles than the smallest set has rows and never fewer
-    /// than `ranks`.
+    /// shape to compile); never more tiles than the largest set has rows and never fewer
+    /// than `ranks`. A set with fewer rows than tiles (the two ends of an interval, an
+    /// initial condition at one point) has rows in some tiles only: a tile without rows of
+    /// a set leaves that set's residuals out of its program, so memory follows the
+    /// largest set's tiles whatever the smallest set's size.
     pub fn new(sizes: &[usize], ranks: usize) -> Tiling {
         Tiling::aiming(sizes, ranks, TILE_ROWS)
     }
@@ -318,13 +320,10 @@ impl Tiling {
     pub fn aiming(sizes: &[usize], ranks: usize, aim: usize) -> Tiling {
         let ranks = ranks.max(1);
         let aim_rows = aim.max(2);
-        let (largest, smallest) = match (sizes.iter().max(), sizes.iter().min()) {
-            (Some(&hi), Some(&lo)) => (hi.max(1), lo.max(1)),
-            _ => (1, 1),
-        };
+        let largest = sizes.iter().max().map_or(1, |&n| n.max(1));
         let aim = largest.div_ceil(aim_rows).max(MIN_TILES);
-        let least = largest.div_ceil(4 * aim_rows).max(MIN_TILES).min(smallest);
-        let most = largest.div_ceil(aim_rows / 2).max(least).min(smallest);
+        let least = largest.div_ceil(4 * aim_rows).max(MIN_TILES).min(largest);
+        let most = largest.div_ceil(aim_rows / 2).max(least).min(largest);
         // fewest distinct tile shapes, then closest to `aim`
         let tiles = (least..=most)
             .min_by_key(|&t| (shapes(sizes, t), t.abs_diff(aim)))
@@ -380,22 +379,6 @@ fn shapes(sizes: &[usize], tiles: usize) -> usize {
     rests.sort_unstable();
     rests.dedup();
     rests.len().min(2) + 1
-}
-
-/// Refuses a distributed run with a point set of fewer points than ranks (a rank would
-/// own none of it).
-pub fn check_ranks(problem: &Problem, size: usize) -> Result<(), TrainError> {
-    for set in &problem.point_sets {
-        let n = set.spec.len();
-        if n < size {
-            return Err(TrainError::Options(format!(
-                "point set `{}` has {n} points, fewer than the {size} processes: every \
-                 process needs at least one point of every set",
-                set.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -490,9 +473,18 @@ mod tests {
         }
         // more ranks than tiles: one tile each
         assert_eq!(Tiling::new(&[1024, 256], 6).tiles, 6);
-        // a small problem still gets MIN_TILES, a set smaller than that caps them
+        // a small problem still gets MIN_TILES, and a set smaller than that leaves some
+        // tiles without rows of its own rather than capping them
         assert_eq!(Tiling::new(&[101, 40], 1).tiles, MIN_TILES);
-        assert_eq!(Tiling::new(&[101, 3], 1).tiles, 3);
+        assert_eq!(Tiling::new(&[101, 3], 1).tiles, MIN_TILES);
+        assert_eq!(Tiling::new(&[3], 1).tiles, 3, "never more tiles than rows");
+        // an interval's two ends beside 400,000 interior points: tiles of the interior's
+        // aim (an even cut of it: two shapes, with and without an end point), not two
+        // tiles of 200,000 points
+        let t = Tiling::new(&[400_000, 2], 1).tiles;
+        assert!((400_000 / (4 * TILE_ROWS)..=400_000 / (TILE_ROWS / 2)).contains(&t));
+        assert_eq!(400_000 % t, 0, "{t} tiles");
+        assert_eq!(shapes(&[400_000, 2], t), 2);
         // about TILE_ROWS rows per tile on large sets, an even cut preferred
         let t = Tiling::new(&[1_000_000, 4000], 1).tiles;
         assert!((1_000_000 / (4 * TILE_ROWS)..=1_000_000 / (TILE_ROWS / 2)).contains(&t));
@@ -505,7 +497,7 @@ mod tests {
 
     #[test]
     fn ranks_own_contiguous_blocks_of_whole_tiles() {
-        for sizes in [[1024, 256], [1000, 37], [101, 40]] {
+        for sizes in [[1024, 256], [1000, 37], [101, 40], [1000, 2]] {
             for k in 1..=4 {
                 let tiling = Tiling::new(&sizes, k);
                 for n in sizes {

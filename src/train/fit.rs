@@ -10,7 +10,7 @@
 use super::accuracy::{Reference, Tracker};
 use super::causal::{Causal, CausalSpec};
 use super::checkpoint::{self, RunKey};
-use super::dist::{agree, check_ranks, Alone, Collective};
+use super::dist::{agree, Alone, Collective};
 use super::layout::{to_json, Layout};
 use super::model::{reseeded, Model};
 use super::output::{prepare_dir, write_params_and_history, Created};
@@ -400,7 +400,6 @@ pub fn train_on(
     agree(comm, t.check())?;
     let opts = t.options();
     let problem = reseeded(problem, t.seed);
-    agree(comm, check_ranks(&problem, comm.size()))?;
     // causal training decides its residuals on the whole problem, the same on every rank
     let causal = match &t.causal {
         Some(spec) => Some(agree(comm, Causal::new(&problem, spec, t.seed))?),

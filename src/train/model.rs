@@ -185,6 +185,7 @@ fn compile_tiles(
                 let layout = Layout::new(&obj.init);
                 c.programs.push(Outputs::new(
                     problem,
+                    &shape,
                     &layout,
                     exes[0].as_ref(),
                     batch.grad,
@@ -217,8 +218,9 @@ fn cpu_tiling(
     let counts: Vec<usize> = batch.sizes.iter().map(|(_, n)| *n).collect();
     let aim = tile_aim(opts.dtype);
     let tiling = Tiling::aiming(&counts, ranks, aim);
+    // the most rows of every set a tile holds: every residual is in this program
     let shape: Vec<(String, usize)> = (batch.sizes.iter())
-        .map(|(s, n)| (s.clone(), tiling.tile_rows(*n, 0).len()))
+        .map(|(s, n)| (s.clone(), n.div_ceil(tiling.tiles.max(1))))
         .collect();
     let rows = shape.iter().map(|s| s.1).max().unwrap_or(0).max(1);
     let tp = tile_problem(problem, weights, &shape, &batch.sizes);
@@ -236,7 +238,8 @@ fn cpu_tiling(
 /// `problem` as the program of a tile with `rows` rows of every set (of `whole`'s sizes)
 /// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
 /// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
-/// `Σ_R W_R/N_R Σᵢ rᵢ²` and the tiles' gradients add up to the gradient.
+/// `Σ_R W_R/N_R Σᵢ rᵢ²` and the tiles' gradients add up to the gradient; a residual on
+/// a set of which the tile has no rows is left out ([`in_tile`]).
 pub(super) fn tile_problem(
     problem: &Problem,
     weights: &[f64],
@@ -245,16 +248,30 @@ pub(super) fn tile_problem(
 ) -> Problem {
     let mut p = problem.clone();
     for (r, w) in p.residuals.iter_mut().zip(weights) {
-        let n = |sizes: &[(String, usize)]| {
-            (sizes.iter())
-                .find(|(s, _)| *s == r.points)
-                .map(|(_, n)| *n)
-        };
-        if let (Some(part), Some(all)) = (n(rows), n(whole)) {
+        if let (Some(part), Some(all)) = (
+            rows_in_shape(rows, &r.points),
+            rows_in_shape(whole, &r.points),
+        ) {
             r.weight = w * (part as f64 / all.max(1) as f64);
         }
     }
+    in_tile(&p, rows)
+}
+
+/// `problem` without the residuals on a set of which a tile of `rows` rows of every set
+/// has none: a set smaller than the number of tiles (an interval's two ends, an initial
+/// condition at one point) has rows in some tiles only, and a term over no points adds
+/// nothing to the loss and its gradient (where its mean would divide 0 by 0).
+pub(super) fn in_tile(problem: &Problem, rows: &[(String, usize)]) -> Problem {
+    let mut p = problem.clone();
+    p.residuals
+        .retain(|r| rows_in_shape(rows, &r.points) != Some(0));
     p
+}
+
+/// The rows of set `set` in a tile shape (`None`: the shape does not name it).
+fn rows_in_shape(shape: &[(String, usize)], set: &str) -> Option<usize> {
+    shape.iter().find(|(s, _)| s == set).map(|(_, n)| *n)
 }
 
 /// The problem with every net's initialisation seed offset by `seed` (`--seed`).
@@ -379,9 +396,10 @@ impl<'p> Model<'p> {
         let t0 = Instant::now();
         let mut jac = JacobianProgram::default();
         for shape in &self.shapes {
-            let obj = (self.problem).jacobian_objective(shape, opts.dtype)?;
+            let obj = in_tile(self.problem, shape).jacobian_objective(shape, opts.dtype)?;
             let exe = compile(&obj.graph, opts)?;
-            jac.outputs.push(self.jacobian_outputs(exe.as_ref())?);
+            jac.outputs
+                .push(self.jacobian_outputs(exe.as_ref(), shape)?);
             jac.binds
                 .push(exe.bindings().iter().map(|b| b.name.clone()).collect());
             jac.exes.push(exe);
@@ -393,19 +411,25 @@ impl<'p> Model<'p> {
     }
 
     /// The outputs `residual.R` and `jacobian.R.P` (every param `P` in layout order) of
-    /// every residual in a Jacobian program.
+    /// every residual in the Jacobian program of a tile of `shape`; `None` for a residual
+    /// on a set the tile has no rows of, which the program leaves out ([`in_tile`]).
     fn jacobian_outputs(
         &self,
         exe: &dyn Executable,
-    ) -> Result<Vec<(usize, Vec<usize>)>, TrainError> {
+        shape: &[(String, usize)],
+    ) -> Result<Vec<Option<(usize, Vec<usize>)>>, TrainError> {
         let get = |n: String| find(exe, &n).ok_or(TrainError::MissingOutput(n));
         let mut outputs = Vec::new();
         for r in &self.problem.residuals {
+            if rows_in_shape(shape, &r.points) == Some(0) {
+                outputs.push(None);
+                continue;
+            }
             let ri = get(format!("residual.{}", r.name))?;
             let blocks = (self.layout.names())
                 .map(|p| get(format!("jacobian.{}.{p}", r.name)))
                 .collect::<Result<Vec<_>, _>>()?;
-            outputs.push((ri, blocks));
+            outputs.push(Some((ri, blocks)));
         }
         Ok(outputs)
     }
@@ -418,7 +442,13 @@ impl<'p> Model<'p> {
         exe: Box<dyn Executable>,
         init: &[(String, Tensor)],
     ) -> Result<(Model<'p>, Vec<f64>), TrainError> {
-        let program = Outputs::new(problem, &Layout::new(init), exe.as_ref(), true)?;
+        let program = Outputs::new(
+            problem,
+            &sizes(problem),
+            &Layout::new(init),
+            exe.as_ref(),
+            true,
+        )?;
         let worker = Worker {
             exes: vec![exe],
             bound: vec![None],
@@ -636,7 +666,10 @@ impl<'p> Model<'p> {
         let mut squares = Vec::new();
         for name in &names {
             let k = self.residual_index(name)?;
+            // (none where this process's tiles hold no row of the residual's set)
+            let none = self.values.get(k).is_some_and(|v| v.is_empty());
             let sq = self.squares.get(k).cloned().flatten();
+            let sq = sq.or_else(|| none.then(Vec::new));
             squares.push(sq.ok_or_else(|| TrainError::MissingOutput(square_name(name)))?);
         }
         self.update_causal(&names, &squares)?;
@@ -1072,7 +1105,8 @@ impl<'p> Model<'p> {
 /// The output indices of one tile shape's loss program: `residual.R` and `%square.R`
 /// of every residual, `grad.P` of every param (layout order).
 struct Outputs {
-    residuals: Vec<usize>,
+    /// `None` for a residual the program leaves out: the tile has no rows of its set.
+    residuals: Vec<Option<usize>>,
     squares: Vec<Option<usize>>,
     grads: Vec<Option<usize>>,
     /// Whether the program computes the gradient (a loss-only program's tiles give an
@@ -1082,9 +1116,11 @@ struct Outputs {
 
 impl Outputs {
     /// Finds the outputs of `problem`'s residuals and, `with_grad`, of the gradients of
-    /// `layout`'s params in `exe`.
+    /// `layout`'s params in `exe`, the program of a tile of `shape` (the rows of every
+    /// set): every residual on a set the tile has rows of must be there.
     fn new(
         problem: &Problem,
+        shape: &[(String, usize)],
         layout: &Layout,
         exe: &dyn Executable,
         with_grad: bool,
@@ -1099,8 +1135,10 @@ impl Outputs {
         };
         for r in &problem.residuals {
             let i = find(exe, &format!("residual.{}", r.name));
-            p.residuals
-                .push(i.ok_or_else(|| missing_residual(&r.name))?);
+            if i.is_none() && rows_in_shape(shape, &r.points) != Some(0) {
+                return Err(missing_residual(&r.name));
+            }
+            p.residuals.push(i);
             p.squares.push(find(exe, &square_name(&r.name)));
         }
         Ok(p)
@@ -1109,7 +1147,9 @@ impl Outputs {
     /// What the last run of `exe` gives: residual values, squares and the gradient
     /// ([`Outputs::gradient`]; empty for a loss-only program).
     fn read(&self, exe: &dyn Executable, layout: &Layout, n: usize) -> Result<TileOut, TrainError> {
-        let values = self.residuals.iter().map(|&i| exe.output(i)).collect();
+        let values = (self.residuals.iter())
+            .map(|i| i.map_or_else(Vec::new, |i| exe.output(i)))
+            .collect();
         let squares = self
             .squares
             .iter()
@@ -1385,7 +1425,9 @@ impl Executable for Recorder<'_> {
 #[derive(Default)]
 struct JacobianProgram {
     exes: Vec<Box<dyn Executable>>,
-    outputs: Vec<Vec<(usize, Vec<usize>)>>,
+    /// Per program, every residual's `residual.R` and Jacobian blocks (`None`: left out
+    /// of that tile shape's program).
+    outputs: Vec<Vec<Option<(usize, Vec<usize>)>>>,
     bound: Vec<Option<usize>>,
     /// The leaves each program binds: the tiles' leaves it does not (causal weights) are
     /// skipped (a sampled 1000-D problem has ~10⁴ leaves).
@@ -1446,7 +1488,10 @@ impl JacobianProgram {
                 self.bound[prog] = Some(t);
             }
             exe.run()?;
-            for (k, (ri, bs)) in self.outputs[prog].iter().enumerate() {
+            for (k, out) in self.outputs[prog].iter().enumerate() {
+                let Some((ri, bs)) = out else {
+                    continue;
+                };
                 let first = values[k].len();
                 values[k].extend(exe.output(*ri));
                 if values[k].len() > rows[k] {
