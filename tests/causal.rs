@@ -329,6 +329,40 @@ fn the_cli_records_the_smallest_weight() {
     assert!(mins.iter().all(|w| *w > 0.0 && *w < 1.0), "{mins:?}");
 }
 
+/// A problem with nothing to train (a residual of the inputs alone) is weighted as any
+/// other: its first weights come from an evaluation at the empty θ (which was taken for
+/// "evaluated there already" and ended in an internal error about a missing output).
+#[test]
+fn nothing_to_train_is_weighted_from_its_first_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.nabla");
+    let src = "input x in [0, 1]\npoints p = interior(4)\nresidual r on p = x\n";
+    std::fs::write(&file, src).unwrap();
+    let out = nabla()
+        .arg("train")
+        .arg(&file)
+        .args(["--steps", "3", "--causal", "1", "--causal-time", "x"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    // the weighted loss is below the unweighted mean square of r = x (weights ≤ 1)
+    let number = |key: &str| -> f64 {
+        let at = stdout.find(key).unwrap_or_else(|| panic!("{stdout}")) + key.len();
+        stdout[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (loss, part) = (number("loss = "), number("r = "));
+    assert!(loss > 0.0 && loss < part, "{stdout}");
+}
+
 #[test]
 fn causal_training_without_time_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -87,8 +87,8 @@ pub struct Model<'p> {
     shares: Vec<(String, Range<usize>, usize)>,
     /// Causal weights of the residuals over time ([`Model::set_causal`]).
     causal: Option<Causal>,
-    /// θ of the last evaluation.
-    last_x: Vec<f64>,
+    /// θ of the last evaluation (`None`: none since the points or directions changed).
+    last_x: Option<Vec<f64>>,
 }
 
 /// Point-set sizes as the problem declares them.
@@ -493,7 +493,7 @@ impl<'p> Model<'p> {
             comm: &Alone,
             shares: Vec::new(),
             causal: None,
-            last_x: Vec::new(),
+            last_x: None,
         };
         model.shares = shares_of(&sizes(problem), &Tiling::per_rank(1), 0);
         model
@@ -575,7 +575,7 @@ impl<'p> Model<'p> {
         }
         self.points = points;
         // the last evaluation was of other points: nothing may be refreshed from it
-        self.last_x.clear();
+        self.last_x = None;
         for t in 0..self.tiles.len() {
             let (problem, rows) = (self.problem, self.tile_points(t));
             self.record(t, |exe| {
@@ -679,7 +679,7 @@ impl<'p> Model<'p> {
     /// [`Model::refresh_causal`] from the residuals at `theta`, evaluating there first
     /// unless the last evaluation was there.
     pub fn refresh_causal_at(&mut self, theta: &[f64]) -> Result<bool, TrainError> {
-        if self.causal.is_some() && self.last_x != theta {
+        if self.causal.is_some() && self.last_x.as_deref() != Some(theta) {
             let mut g = vec![0.0; theta.len()];
             self.eval(theta, &mut g)?;
         }
@@ -776,7 +776,7 @@ impl<'p> Model<'p> {
         }
         if any {
             // the last evaluation was of other probes
-            self.last_x.clear();
+            self.last_x = None;
         }
         Ok(any)
     }
@@ -1631,8 +1631,7 @@ impl Model<'_> {
         (self.values, self.squares) = (taken.values, taken.squares);
         self.evals += 1;
         if self.causal.is_some() {
-            self.last_x.clear();
-            self.last_x.extend_from_slice(x);
+            self.last_x = Some(x.to_vec());
         }
         Ok(())
     }
