@@ -167,17 +167,29 @@ impl Field {
 /// `‖a − b‖₂ / ‖b‖₂`, the relative L2 error of `a` against the reference `b`: the absolute
 /// error when `b` is zero (a relative error would be infinite or NaN there and say nothing),
 /// NaN when the lengths differ.
+/// Both norms are taken of the values scaled by their largest magnitude, so that
+/// solutions of size 1e200 or 1e-200 do not overflow or underflow the sums of squares.
 pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
     if a.len() != b.len() {
         return f64::NAN;
     }
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
+    let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (num, den) = (norm(&diff), norm(b));
     if den > 0.0 {
-        (num / den).sqrt()
+        num / den
     } else {
-        num.sqrt()
+        num
     }
+}
+
+/// `‖v‖₂` through `v / max|vᵢ|`: no overflow or underflow of the squares.
+fn norm(v: &[f64]) -> f64 {
+    let scale = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if scale == 0.0 || !scale.is_finite() {
+        // all zero; or an infinite or NaN value, which the sum shows as it is
+        return v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    }
+    scale * v.iter().map(|x| (x / scale).powi(2)).sum::<f64>().sqrt()
 }
 
 /// The domains whose interiors the problem's point sets sample (`interior(D, N)`).
@@ -427,5 +439,27 @@ impl Target {
             exe,
             truth,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rel_l2;
+
+    #[test]
+    fn the_relative_error_neither_overflows_nor_underflows() {
+        let r = std::f64::consts::FRAC_1_SQRT_2;
+        // ‖(1, 0)‖ / ‖(1, 1)‖ at every scale, where the squares of 1e200 are infinite and
+        // those of 1e-200 zero
+        for s in [1.0, 1e200, 1e-200, 1e300] {
+            let got = rel_l2(&[2.0 * s, s], &[s, s]);
+            assert!((got - r).abs() <= 1e-15, "scale {s:e}: {got}");
+        }
+        // all-zero reference: the absolute error, also tiny
+        assert_eq!(rel_l2(&[3e-200, 4e-200], &[0.0, 0.0]), 5e-200);
+        assert_eq!(rel_l2(&[0.0, 0.0], &[0.0, 0.0]), 0.0);
+        assert!(rel_l2(&[f64::NAN], &[1.0]).is_nan());
+        assert_eq!(rel_l2(&[f64::INFINITY], &[1.0]), f64::INFINITY);
+        assert!(rel_l2(&[1.0], &[1.0, 2.0]).is_nan());
     }
 }
