@@ -22,6 +22,9 @@ impl Report<'_> {
             out.push(("error.svg".to_string(), svg));
         }
         let ins = &self.problem.inputs;
+        if ins.len() == 2 && !self.problem.domains.is_empty() {
+            out.push(("points.svg".into(), self.points_figure()?));
+        }
         // On domains the error grid is not a tensor grid: the maps and lines use the box's
         // grid with the points outside the domains left blank.
         let masked;
@@ -42,10 +45,7 @@ impl Report<'_> {
                 _ => {}
             }
         }
-        if ins.len() == 2 && !self.problem.domains.is_empty() {
-            out.push(("points.svg".into(), self.points_figure()?));
-        }
-        Ok(out)
+        Ok(unique_names(out))
     }
 
     /// Every output on the box's grid, NaN outside the solved domains.
@@ -138,11 +138,67 @@ impl Report<'_> {
     }
 }
 
+/// `plots` with every file name used once: a name an earlier plot took (a net output
+/// named `loss`, or a `let u_exact` beside `u`'s exact-solution map `u_exact.svg`) gets
+/// `.2` (`.3`, ...) before `.svg` instead of replacing that plot's file.
+fn unique_names(plots: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    (plots.into_iter())
+        .map(|(name, svg)| {
+            let stem = name.strip_suffix(".svg").unwrap_or(&name).to_string();
+            let free = (1..)
+                .map(|k| match k {
+                    1 => name.clone(),
+                    k => format!("{stem}.{k}.svg"),
+                })
+                .find(|n| !seen.contains(n))
+                .unwrap_or(name);
+            seen.insert(free.clone());
+            (free, svg)
+        })
+        .collect()
+}
+
 /// Wraps a drawing error with the plot's file name.
 fn plot_error(name: &str) -> impl Fn(plot::PlotError) -> TrainError {
     let name = name.to_string();
     move |reason| TrainError::Plot {
         name: name.clone(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_names;
+
+    #[test]
+    fn a_taken_file_name_gets_a_number_instead_of_replacing_the_plot() {
+        let plots = [
+            "loss.svg",
+            "error.svg",
+            "loss.svg",
+            "u.svg",
+            "u_exact.svg",
+            "u_exact.svg",
+        ];
+        let named: Vec<(String, String)> = (plots.iter().enumerate())
+            .map(|(i, n)| (n.to_string(), format!("svg {i}")))
+            .collect();
+        let got: Vec<(String, String)> = unique_names(named);
+        let want = [
+            "loss.svg",
+            "error.svg",
+            "loss.2.svg",
+            "u.svg",
+            "u_exact.svg",
+            "u_exact.2.svg",
+        ];
+        for (i, ((name, svg), want)) in got.iter().zip(want).enumerate() {
+            assert_eq!(
+                (name.as_str(), svg.as_str()),
+                (want, format!("svg {i}").as_str())
+            );
+        }
     }
 }

@@ -18,7 +18,9 @@
 //! | `checkpoint.json` | `--checkpoint-every N` | the training loop's whole state, every `N` steps and at the end, for `--resume` ([`super::checkpoint`]); `params.json` and `history.csv` are rewritten with it |
 //!
 //! `OUT` ranges over the nets' outputs in declaration order, then the `let`s with an
-//! `exact` (constrained outputs). On a problem solved in domains (`interior(D, N)`), the
+//! `exact` (constrained outputs). A plot whose file name an earlier row took (a net
+//! output named `loss`, a `let u_exact` beside `u`'s `u_exact.svg`) is written as
+//! `NAME.2.svg` instead of replacing that file. On a problem solved in domains (`interior(D, N)`), the
 //! heat maps are blank outside them, and errors are measured on the grid points inside.
 //! Problems with three or more inputs get no solution plots: only `params.json`,
 //! `history.csv`, `loss.svg` and, when an output is tracked, `error.svg`. Reference
