@@ -291,3 +291,66 @@ fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
         assert!(text.starts_with(error.as_str()), "{head}");
     }
 }
+
+/// A chain of `n` lets, each one more than the last, and a residual of the last.
+fn let_chain(n: usize) -> String {
+    let mut src = String::from(
+        "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\nlet a0 = u\n",
+    );
+    for i in 1..n {
+        src += &format!("let a{i} = a{} + 1\n", i - 1);
+    }
+    src + &format!("residual r on inner = a{}\n", n - 1)
+}
+
+/// Lets count as deep as the expressions they stand for: a chain as high as the tallest
+/// expression goes through every stage on a 2 MB stack, one more is an error at the let
+/// that passes the limit, and so is a chain of 100,000 (which overflowed the stack while
+/// the file was checked, after 50 s: the cycle search recursed, once per let). A cycle of
+/// 3000 lets is one error, not one per let, each listing all of them.
+#[test]
+fn let_chains_are_as_deep_as_expressions_and_cycles_are_reported_once() {
+    use nabla::frontend::lang;
+    use nabla::frontend::lang::ast::MAX_HEIGHT;
+    use nabla::ir::DType;
+    let max = MAX_HEIGHT as usize;
+    let p = lang::load("chain.nabla", &let_chain(max))
+        .unwrap_or_else(|d| panic!("{}", d.render()))
+        .problem;
+    let sizes = vec![("inner".to_string(), 8)];
+    let obj = p.objective(&sizes, DType::F64, true).unwrap();
+    let opts = nabla::Options::new(nabla::Backend::Cranelift, DType::F64, None);
+    let mut exe = nabla::compile(&obj.graph, &opts).unwrap();
+    for (name, t) in &obj.init {
+        exe.set(name, &t.data).unwrap();
+    }
+    exe.set("inner.x", &[0.5; 8]).unwrap();
+    exe.run().unwrap();
+    let error = format!(
+        "error: let `a{max}` is more than {max} levels deep with the lets it uses written \
+         out ({})\n    --> chain.nabla:{}:",
+        max + 1,
+        max + 4
+    );
+    for n in [max + 1, 100_000] {
+        let text = lang::load("chain.nabla", &let_chain(n))
+            .err()
+            .expect("refused")
+            .render();
+        assert!(text.starts_with(&error), "{}", &text[..text.len().min(300)]);
+        assert_eq!(text.matches("error:").count(), 1, "one error");
+    }
+    let cycle = let_chain(3000).replace("let a0 = u", "let a0 = a2999");
+    let text = lang::load("cycle.nabla", &cycle)
+        .err()
+        .expect("refused")
+        .render();
+    assert!(
+        text.starts_with("error: let `a0` refers to itself"),
+        "{}",
+        &text[..300]
+    );
+    assert_eq!(text.matches("error:").count(), 1, "one error");
+    assert!(text.contains("cycle: a0 -> a2999 -> a2998 -> "));
+    assert!(text.contains(" -> a1 -> a0"));
+}

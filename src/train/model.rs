@@ -417,7 +417,7 @@ impl<'p> Model<'p> {
         &self,
         exe: &dyn Executable,
         shape: &[(String, usize)],
-    ) -> Result<Vec<Option<(usize, Vec<usize>)>>, TrainError> {
+    ) -> Result<Vec<Option<JacobianOutputs>>, TrainError> {
         let get = |n: String| find(exe, &n).ok_or(TrainError::MissingOutput(n));
         let mut outputs = Vec::new();
         for r in &self.problem.residuals {
@@ -1418,6 +1418,10 @@ impl Executable for Recorder<'_> {
     }
 }
 
+/// One residual's outputs in a Jacobian program: `residual.R` and its blocks
+/// `jacobian.R.P`, one per param in layout order.
+type JacobianOutputs = (usize, Vec<usize>);
+
 /// The residual-Jacobian programs, one per tile shape (like the loss programs), run one
 /// tile after the other with the tiles' leaves; per shape and residual the output indices
 /// of `residual.R` and of `jacobian.R.P` for every param `P` in layout order, and the
@@ -1427,7 +1431,7 @@ struct JacobianProgram {
     exes: Vec<Box<dyn Executable>>,
     /// Per program, every residual's `residual.R` and Jacobian blocks (`None`: left out
     /// of that tile shape's program).
-    outputs: Vec<Vec<Option<(usize, Vec<usize>)>>>,
+    outputs: Vec<Vec<Option<JacobianOutputs>>>,
     bound: Vec<Option<usize>>,
     /// The leaves each program binds: the tiles' leaves it does not (causal weights) are
     /// skipped (a sampled 1000-D problem has ~10⁴ leaves).

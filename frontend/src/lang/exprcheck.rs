@@ -309,26 +309,99 @@ fn call(scope: &Scope, f: &Ident, n: usize) -> Result<(), Diagnostic> {
     })
 }
 
-/// Every `let` that depends on itself, directly or through other lets.
+/// Every cycle of `let`s that depend on themselves, directly or through other lets (one
+/// error per cycle, at its first `let`, with the cycle); when there is none, every `let`
+/// that is more than [`MAX_HEIGHT`] levels deep once the lets it uses are written out
+/// (the passes over the problem recurse through them as through its sub-expressions: a
+/// chain of 12,000 lets overflowed the stack). Linear in the lets and their uses, and
+/// without recursion over the lets: a chain of 100,000 is checked in a blink.
 pub fn let_cycles(scope: &Scope) -> Vec<Diagnostic> {
     let deps: Vec<Vec<(usize, Ident)>> =
         scope.lets.iter().map(|(_, e)| let_deps(scope, e)).collect();
+    let components = strongly_connected(&deps);
     let mut errs = Vec::new();
-    for start in 0..scope.lets.len() {
-        if let Some(path) = find_cycle(&deps, start) {
-            let first = &deps[start][path[0].1].1;
-            let names: Vec<&str> = std::iter::once(start)
-                .chain(path.iter().map(|p| p.0))
-                .map(|i| scope.lets[i].0.as_str())
-                .collect();
+    for c in &components {
+        let start = c.iter().copied().min().unwrap_or(0);
+        let cyclic = c.len() > 1 || deps[start].iter().any(|(j, _)| *j == start);
+        if !cyclic {
+            continue;
+        }
+        let path = cycle_through(&deps, c, start);
+        let first = &deps[start][path[0].1].1;
+        let names: Vec<&str> = std::iter::once(start)
+            .chain(path.iter().map(|p| p.0))
+            .map(|i| scope.lets[i].0.as_str())
+            .collect();
+        let d = Diagnostic::new(
+            first.span,
+            format!("let `{}` refers to itself", scope.lets[start].0),
+        );
+        errs.push(d.note(format!("cycle: {}", names.join(" -> "))));
+    }
+    if errs.is_empty() {
+        // the components come dependencies first
+        let order: Vec<usize> = components.iter().flatten().copied().collect();
+        errs.extend(too_deep_lets(scope, &order));
+    }
+    errs
+}
+
+/// The lets more than [`MAX_HEIGHT`] deep with the lets they use written out, each taken
+/// after the lets it uses (`order`); only those whose own lets are not too deep, so that
+/// a long chain gets one error, where it passes the limit.
+fn too_deep_lets(scope: &Scope, order: &[usize]) -> Vec<Diagnostic> {
+    let mut height = vec![0u32; scope.lets.len()];
+    let mut over = vec![false; scope.lets.len()];
+    let mut errs = Vec::new();
+    for &i in order {
+        let e = &scope.lets[i].1;
+        let (mut h, mut inherited) = (e.height, false);
+        with_depths(e, 0, &mut |x, depth| {
+            if let ExprKind::Name(n) = &x.kind {
+                if let Some(Kind::Let(j)) = scope.kind(n) {
+                    h = h.max(depth.saturating_add(height[*j]));
+                    inherited |= over[*j];
+                }
+            }
+        });
+        height[i] = h;
+        over[i] = h > MAX_HEIGHT;
+        if over[i] && !inherited {
+            let name = &scope.lets[i].0;
             let d = Diagnostic::new(
-                first.span,
-                format!("let `{}` refers to itself", scope.lets[start].0),
+                e.span,
+                format!(
+                    "let `{name}` is more than {MAX_HEIGHT} levels deep with the lets it uses \
+                     written out ({h})"
+                ),
             );
-            errs.push(d.note(format!("cycle: {}", names.join(" -> "))));
+            errs.push(d.note("fold some of the chain into one expression, or split it"));
         }
     }
     errs
+}
+
+/// Calls `f` on every node of `e` with the number of nodes above it (`depth` for `e`).
+fn with_depths(e: &Expr, depth: u32, f: &mut impl FnMut(&Expr, u32)) {
+    f(e, depth);
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Num(_) | ExprKind::Name(_) => {}
+        ExprKind::Neg(a) | ExprKind::D(a, _) | ExprKind::Lap(a, _, None) => with_depths(a, d, f),
+        ExprKind::Lap(a, _, Some(k)) => {
+            with_depths(a, d, f);
+            with_depths(k, d, f);
+        }
+        ExprKind::Binary(_, a, b) => {
+            with_depths(a, d, f);
+            with_depths(b, d, f);
+        }
+        ExprKind::Call(_, args) => args.iter().for_each(|a| with_depths(a, d, f)),
+        ExprKind::At(a, subs) => {
+            with_depths(a, d, f);
+            subs.iter().for_each(|(_, x)| with_depths(x, d, f));
+        }
+    }
 }
 
 fn let_deps(scope: &Scope, e: &Expr) -> Vec<(usize, Ident)> {
@@ -349,34 +422,88 @@ fn let_deps(scope: &Scope, e: &Expr) -> Vec<(usize, Ident)> {
     out
 }
 
-/// A path `start -> ... -> start` as `(let, index of the edge taken)`, if there is one.
-fn find_cycle(deps: &[Vec<(usize, Ident)>], start: usize) -> Option<Vec<(usize, usize)>> {
-    let mut seen = vec![false; deps.len()];
-    let mut path = Vec::new();
-    dfs(deps, start, start, &mut seen, &mut path).then_some(path)
-}
-
-fn dfs(
-    deps: &[Vec<(usize, Ident)>],
-    at: usize,
-    goal: usize,
-    seen: &mut [bool],
-    path: &mut Vec<(usize, usize)>,
-) -> bool {
-    for (k, (next, _)) in deps[at].iter().enumerate() {
-        path.push((*next, k));
-        if *next == goal {
-            return true;
+/// The strongly connected components of the graph `deps` (node `i` uses `deps[i][_].0`),
+/// each component after every component it uses (Tarjan's algorithm with an explicit
+/// stack: no recursion, however long a chain).
+fn strongly_connected(deps: &[Vec<(usize, Ident)>]) -> Vec<Vec<usize>> {
+    const NONE: usize = usize::MAX;
+    let n = deps.len();
+    let (mut index, mut low) = (vec![NONE; n], vec![0; n]);
+    let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
+    let (mut next, mut out) = (0, Vec::new());
+    for root in 0..n {
+        if index[root] != NONE {
+            continue;
         }
-        if !seen[*next] {
-            seen[*next] = true;
-            if dfs(deps, *next, goal, seen, path) {
-                return true;
+        // (node, next edge to look at)
+        let mut calls = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut k)) = calls.last_mut() {
+            if let Some(&(w, _)) = deps[v].get(*k) {
+                *k += 1;
+                if index[w] == NONE {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    calls.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some(&(parent, _)) = calls.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut c = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    c.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                out.push(c);
             }
         }
-        path.pop();
     }
-    false
+    out
+}
+
+/// A shortest path `start -> ... -> start` inside the component `c` (which holds a cycle
+/// through `start`), as `(let, index of the edge taken)`, found breadth first.
+fn cycle_through(deps: &[Vec<(usize, Ident)>], c: &[usize], start: usize) -> Vec<(usize, usize)> {
+    let inside: std::collections::HashSet<usize> = c.iter().copied().collect();
+    let mut came: std::collections::HashMap<usize, (usize, usize)> = Default::default();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(v) = queue.pop_front() {
+        for (k, (w, _)) in deps[v].iter().enumerate() {
+            if *w == start {
+                // back at the start: the edges taken, in order
+                let mut path = vec![(start, k)];
+                let mut at = v;
+                while at != start {
+                    let (from, edge) = came[&at];
+                    path.push((at, edge));
+                    at = from;
+                }
+                path.reverse();
+                return path;
+            }
+            if inside.contains(w) && !came.contains_key(w) {
+                came.insert(*w, (v, k));
+                queue.push_back(*w);
+            }
+        }
+    }
+    Vec::new()
 }
 
 /// Every use of a network output (by name or called at other arguments) in `e` and in the
