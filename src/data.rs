@@ -515,9 +515,10 @@ fn point(r: &Value, width: usize) -> Result<Vec<f64>, String> {
         .as_array()
         .ok_or_else(|| format!("`{r}` is not a list of coordinates"))?;
     if items.len() != width {
+        let (n, s) = (items.len(), if items.len() == 1 { "" } else { "s" });
+        let inputs = if width == 1 { "input" } else { "inputs" };
         return Err(format!(
-            "{} coordinates, but the problem has {width} inputs",
-            items.len()
+            "{n} coordinate{s}, but the problem has {width} {inputs}"
         ));
     }
     items
@@ -629,7 +630,7 @@ mod tests {
         let e = points_from_json(&json!({"s": [[0.1, 0.2], [0.3]]}), 2).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "point set `s`, row 1: 1 coordinates, but the problem has 2 inputs"
+            "point set `s`, row 1: 1 coordinate, but the problem has 2 inputs"
         );
         let e = points_from_json(&json!({"s": [[0.1, "a"]]}), 2).unwrap_err();
         assert!(

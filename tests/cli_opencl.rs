@@ -215,6 +215,29 @@ fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
     assert!(err.contains("do not fit on"), "{err}");
     assert!(err.contains("where a model may take 2.0 KiB"), "{err}");
     assert!(!dir.path().join("run").exists(), "nothing written");
+    // `bench` with no row that fits prints the table with each row's error, and fails
+    let out = Command::cargo_bin("nabla")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "p.nabla",
+            "--backend",
+            "opencl",
+            "--methods",
+            "auto",
+        ])
+        .args(["--dtypes", "f64", "--reps", "1", "--device-memory", "2K"])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let (table, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(table.contains("do not fit on"), "{table}");
+    assert!(err.contains("no row could be measured"), "{err}");
 }
 
 /// `--device-memory` takes sizes (`512M`, `2G`, bytes) and says what it expected

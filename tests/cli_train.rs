@@ -156,14 +156,27 @@ fn negative_numbers_reach_each_flags_own_check() {
         );
         assert!(!stderr.contains("unexpected argument"), "{stderr}");
     }
-    // bench's repetition count: clap's own range check, not "unexpected argument '-1'"
-    nabla()
-        .args(["bench", POISSON, "--reps", "-1"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "invalid value '-1' for '--reps <REPS>'",
-        ));
+    // bench's and eval's counts say what they take, as train's do
+    for (args, message) in [
+        (
+            &["bench", POISSON, "--reps", "-1"][..],
+            "invalid value '-1' for '--reps <REPS>': must be a whole number, 1 or more",
+        ),
+        (
+            &["bench", POISSON, "--points", "-1"],
+            "invalid value '-1' for '--points <N>': must be a whole number, 1 or more",
+        ),
+        (
+            &["eval", POISSON, "--points", "x.json", "--seed", "-1"],
+            "invalid value '-1' for '--seed <SEED>': must be a whole number, 0 or more",
+        ),
+    ] {
+        nabla()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
 }
 
 #[test]

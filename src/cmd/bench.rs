@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_parser = dtype_arg, default_value = "f32,f64")]
     pub dtypes: Vec<String>,
     /// Timed runs of every row, taken in rounds of one run per row (after one warm-up run).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = super::flags::positive_u32)]
     pub reps: u32,
     /// The backend measured (the reference is always the f64 interpreter).
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
@@ -76,7 +76,7 @@ pub struct Args {
     /// Uses at most N points of each point set (the first N of the same sample): a quick
     /// check of every method at a fraction of the cost. Timings then describe the smaller
     /// batch, not the problem.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::flags::positive_count)]
     pub points: Option<u64>,
     /// Threads of the CPU backend (default: one per core).
     #[arg(long, value_name = "N", value_parser = super::common::threads)]
@@ -342,6 +342,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let (Some(dir), Some(svg)) = (&args.out, svg) {
         nabla::train::output::write_atomic(&dir.join("fd_error.svg"), &svg)?;
+    }
+    // the table says why each row failed; a run that measured nothing has failed
+    if rows.iter().all(|r| r.outcome.is_err()) {
+        anyhow::bail!("no row could be measured (the table gives each row's error)");
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ pub struct Args {
     pub jacobian: bool,
     /// Seed of the random directions of sampled operators (`lap(E; sample = K)`): the
     /// directions of step 0 of a training run with this seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::flags::count)]
     pub seed: u64,
     /// An extra expression to evaluate on the points under its name, one the problem does
     /// not use (repeatable).

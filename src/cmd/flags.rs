@@ -31,6 +31,11 @@ pub fn positive_count(s: &str) -> Result<u64, String> {
     whole(s, 1)
 }
 
+/// [`positive_count`] as a `u32` (repetitions).
+pub fn positive_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(positive_count(s)?).map_err(|_| "is too large".to_string())
+}
+
 /// [`count`] as a `usize`.
 pub fn count_usize(s: &str) -> Result<usize, String> {
     usize::try_from(count(s)?).map_err(|_| "is too large".to_string())
