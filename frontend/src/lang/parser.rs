@@ -351,6 +351,9 @@ impl Parser {
             return Ok(ShapeExpr::Paren(Box::new(inner), open.to(close)));
         }
         let kind = self.ident("a shape: rect, box, disk, ball or polygon")?;
+        if !self.at(&Tok::LParen) {
+            return Err(name_alone(&kind));
+        }
         let open = self.expect(Tok::LParen, "`(`")?;
         let mut args = Vec::new();
         while !self.at(&Tok::RParen) {
@@ -657,5 +660,25 @@ fn unknown_statement(kw: &Ident, word: &str) -> Diagnostic {
     match super::diag::nearest(word, STATEMENTS) {
         Some(n) => d.note(format!("did you mean `{n}`?")),
         None => d.note(format!("expected one of {}", STATEMENTS.join(", "))),
+    }
+}
+
+/// The error of a name where a shape belongs without `(` after it: a shape without its
+/// arguments, or another domain named in a domain.
+fn name_alone(kind: &Ident) -> Diagnostic {
+    let usage = match kind.name.as_str() {
+        "rect" => Some("rect([a1, b1], [a2, b2])"),
+        "box" => Some("box([a1, b1], ..., [ad, bd])"),
+        "disk" => Some("disk([c1, c2], r)"),
+        "ball" => Some("ball([c1, ..., cd], r)"),
+        "polygon" => Some("polygon([[x1, y1], [x2, y2], ...])"),
+        _ => None,
+    };
+    match usage {
+        Some(u) => Diagnostic::new(kind.span, format!("`{kind}` needs its arguments: `{u}`")),
+        None => Diagnostic::new(kind.span, format!("`{kind}` is not a shape")).note(
+            "a domain is built from rect(...), box(...), disk(...), ball(...) and \
+             polygon(...) with +, - and &; another domain cannot be named in it",
+        ),
     }
 }
