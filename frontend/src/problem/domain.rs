@@ -780,7 +780,11 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
     let occupancy = shape.occupancy(DRAWS);
     let boundary = shape.sample_boundary(&mut Rng::new(1)).is_some();
     if occupancy == 0.0 && !boundary {
-        return Err("the shape is empty".into());
+        // (a ring a millionth wide is not empty, but no draw finds it either)
+        return Err(format!(
+            "the shape is empty or too thin to sample: none of {DRAWS} draws in its bounding \
+             box fell inside it, and no point of its boundary was found"
+        ));
     }
     if occupancy < MIN_OCCUPANCY {
         let fills = match occupancy {
