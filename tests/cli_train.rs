@@ -729,6 +729,38 @@ fn ssbfgs_beyond_memory_is_refused_before_allocating() {
     assert!(!run.exists(), "nothing written");
 }
 
+/// A residual weight beyond f32's range is refused in f32, naming the residual and the
+/// way out, before training (it was infinite in the program: a NaN gradient blamed on an
+/// undefined derivative); f64 holds it.
+#[test]
+fn a_weight_beyond_the_dtypes_range_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "input x in [0, 1]\nnet u(x) = mlp(widths = [4])\npoints inner = interior(8)\n\
+               residual r on inner weight 1e308 = u\n";
+    let file = write_problem(dir.path(), src);
+    let run = |dtype: &str| {
+        nabla()
+            .arg("train")
+            .arg(&file)
+            .args(["--steps", "1", "--dtype", dtype])
+            .output()
+            .unwrap()
+    };
+    let out = run("f32");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("residual `r` has weight 1e308, beyond the range of f32 (3.4e38): train with --dtype f64"),
+        "{stderr}"
+    );
+    let out = run("f64");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Standard output of a `nabla` command that must succeed (its stderr shown otherwise).
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();

@@ -235,6 +235,24 @@ fn cpu_tiling(
     })
 }
 
+/// Refuses a residual weight the programs cannot hold in `dtype` (beyond f32's range, it
+/// is infinite in an f32 program: the gradient is NaN where the loss, added up on the
+/// host in f64, looks finite).
+fn check_weights(problem: &Problem, dtype: nabla_ir::DType) -> Result<(), TrainError> {
+    let most = match dtype {
+        nabla_ir::DType::F32 => f32::MAX as f64,
+        nabla_ir::DType::F64 => f64::MAX,
+    };
+    match problem.residuals.iter().find(|r| r.weight.abs() > most) {
+        Some(r) => Err(TrainError::Options(format!(
+            "residual `{}` has weight {:e}, beyond the range of {dtype} ({most:.1e}): \
+             train with --dtype f64, or scale the residual instead",
+            r.name, r.weight
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `problem` as the program of a tile with `rows` rows of every set (of `whole`'s sizes)
 /// computes it: every residual's weight `W_R` (`weights`) scaled by the tile's fraction
 /// `n_R,t / N_R` of its set, so that the tile's loss is exactly its part of
@@ -335,6 +353,7 @@ impl<'p> Model<'p> {
             )));
         }
         let weights: Vec<f64> = whole.residuals.iter().map(|r| r.weight).collect();
+        check_weights(whole, opts.dtype)?;
         let tiling = match opts.backend {
             // a GPU wants whole batches: one tile per process, unless that does not fit
             crate::Backend::OpenCl => {
