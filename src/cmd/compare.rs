@@ -110,9 +110,24 @@ fn read_run(dir: &Path) -> Result<Run> {
     let mut steps = 0;
     for (k, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != header.len() {
+            bail!(
+                "{}:{}: {} cells, the header has {} columns",
+                path.display(),
+                k + 2,
+                cells.len(),
+                header.len()
+            );
+        }
         let num = |i: usize| cell(&cells, i, &header, &path, k + 2);
-        let Some(t) = num(wall)? else {
-            bail!("{}:{}: no wall time", path.display(), k + 2);
+        // every cell is a number or empty, used here or not
+        for i in 0..cells.len() {
+            num(i)?;
+        }
+        let t = match num(wall)? {
+            Some(t) if t.is_finite() && t >= 0.0 => t,
+            Some(t) => bail!("{}:{}: wall time {t}, not a time", path.display(), k + 2),
+            None => bail!("{}:{}: no wall time", path.display(), k + 2),
         };
         for ((_, i), (_, pts)) in wanted.iter().zip(&mut curves) {
             if let Some(v) = num(*i)?.filter(|v| v.is_finite() && *v > 0.0) {
@@ -220,6 +235,25 @@ mod tests {
         let run = run.unwrap();
         assert_eq!(run.steps, 2);
         assert_eq!(run.curves, vec![("u".to_string(), vec![(0.1, 0.3)])]);
+        // every cell is checked, not only those charted (here the rel_l2 column)
+        let (_d, run) = run_with("step,loss,wall_s,rel_l2.u\n0,abc,0.1,0.3\n");
+        let e = run.err().unwrap().to_string();
+        assert!(
+            e.ends_with("history.csv:2: `abc` in column `loss` is not a number"),
+            "{e}"
+        );
+        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,0.1,7\n");
+        let e = run.err().unwrap().to_string();
+        assert!(
+            e.ends_with("history.csv:2: 4 cells, the header has 3 columns"),
+            "{e}"
+        );
+        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,-5\n");
+        let e = run.err().unwrap().to_string();
+        assert!(
+            e.ends_with("history.csv:2: wall time -5, not a time"),
+            "{e}"
+        );
     }
 
     /// Runs in directories of one name (`a/run`, `b/run`) are told apart by their paths.
