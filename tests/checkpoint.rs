@@ -186,6 +186,31 @@ fn a_damaged_checkpoint_is_refused_not_a_panic() {
             "{e}"
         );
     }
+    // values no run reaches: a negative training time (which kept `--max-time` from
+    // ever ending the run), Adam's step count and decays, causal weights in a run
+    // without --causal, a history row with another number of residual losses
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(Edit, &str); 5] = [
+        (|c| c["state"]["wall_s"] = (-1.0).into(), "-1 s of training"),
+        (|c| c["state"]["adam"]["t"] = (-5).into(), "Adam at step -5"),
+        (|c| c["state"]["adam"]["beta1"] = 5.0.into(), "beta1 5"),
+        (
+            |c| c["state"]["causal"] = serde_json::json!([1, 2, 3]),
+            "3 causal weights",
+        ),
+        (
+            |c| c["state"]["history"][1]["parts"] = serde_json::json!([1]),
+            "history row 1",
+        ),
+    ];
+    for (edit, what) in edits {
+        let mut edited = saved.clone();
+        edit(&mut edited);
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let t = training(OptimizerKind::Adam, 6).resume(dir.path());
+        let e = nabla::train(&problem(), &t).err().expect(what).to_string();
+        assert!(e.contains("damaged") && e.contains(what), "{what}: {e}");
+    }
     std::fs::write(&path, "{\"format\": 1, \"run\": ").unwrap();
     let t = training(OptimizerKind::Adam, 6).resume(dir.path());
     let e = nabla::train(&problem(), &t).err().unwrap().to_string();

@@ -252,6 +252,12 @@ pub fn load(dir: &Path, run: &RunKey, optimizer: OptimizerKind) -> Result<Checkp
     if let Some(why) = c.state.misfit(p, optimizer, run.steps) {
         return Err(bad(format!("it is damaged: {why}")));
     }
+    if run.causal.is_none() && !c.state.causal.is_empty() {
+        let n = c.state.causal.len();
+        return Err(bad(format!(
+            "it is damaged: {n} causal weights in a run without --causal"
+        )));
+    }
     Ok(c)
 }
 

@@ -61,6 +61,24 @@ impl Adam {
         self.m.len() == n && self.v.len() == n
     }
 
+    /// Why this state is not one Adam reaches (a checkpoint edited by hand), if it is
+    /// not: a negative step count, decays outside `[0, 1)`, a learning rate or `ε` that is
+    /// not positive, moments that are not finite or a second moment below zero.
+    pub fn insane(&self) -> Option<String> {
+        let decay = |b: f64| (0.0..1.0).contains(&b);
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let (b1, b2, lr, eps) = (self.beta1, self.beta2, self.lr, self.eps);
+        if self.t < 0 || !decay(b1) || !decay(b2) || !positive(lr) || !positive(eps) {
+            return Some(format!(
+                "Adam at step {} with beta1 {b1}, beta2 {b2}, lr {lr}, eps {eps}",
+                self.t
+            ));
+        }
+        let moments = self.m.iter().all(|x| x.is_finite())
+            && self.v.iter().all(|x| x.is_finite() && *x >= 0.0);
+        (!moments).then(|| "Adam's moments are not finite, or a second moment is negative".into())
+    }
+
     /// Number of updates made so far.
     pub fn steps(&self) -> i32 {
         self.t

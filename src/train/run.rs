@@ -264,6 +264,30 @@ impl LoopState {
         })
     }
 
+    /// Why the history's rows are not rows of one run, if they are not: row `k` is of
+    /// step `k`, every row has as many residual losses as the first, and errors for every
+    /// tracked output or none (a step without a measurement).
+    fn ragged_history(&self) -> Option<String> {
+        let parts = self.history.first()?.parts.len();
+        let errors = self
+            .history
+            .iter()
+            .map(|r| r.errors.len())
+            .max()
+            .unwrap_or(0);
+        let bad = |(k, r): &(usize, &StepRecord)| {
+            r.step != *k || r.parts.len() != parts || ![0, errors].contains(&r.errors.len())
+        };
+        let (k, r) = self.history.iter().enumerate().find(bad)?;
+        Some(format!(
+            "history row {k} is of step {} with {} residual losses and {} errors (row 0 has \
+             {parts} losses, a measured row {errors} errors)",
+            r.step,
+            r.parts.len(),
+            r.errors.len()
+        ))
+    }
+
     /// Why this state cannot continue a run of `p` parameters with `optimizer` and
     /// `steps` steps (a checkpoint edited or written by another run), if it cannot: a
     /// step count that is not its history's number of rows, or beyond the run's steps,
@@ -275,6 +299,15 @@ impl LoopState {
                 self.step,
                 self.history.len()
             ));
+        }
+        if !(self.wall_s.is_finite() && self.wall_s >= 0.0) {
+            return Some(format!("{} s of training so far", self.wall_s));
+        }
+        if let Some(why) = self.ragged_history() {
+            return Some(why);
+        }
+        if let Some(why) = self.adam.insane() {
+            return Some(why);
         }
         if self.theta.len() != p {
             return Some(format!(
