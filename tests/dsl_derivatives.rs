@@ -303,6 +303,69 @@ fn real_powers_with_a_held_exponent_differentiate_at_zero() {
     }
 }
 
+/// The derivative of `x^k` in its exponent at `x = 0` is 0 (there `x^k = 0` for every
+/// `k > 0` near the point) — in the gradient of a loss with respect to a `param k` (an
+/// inverse problem's exponent, a collocation point at the origin) and in `d/dy x^(y+1)`.
+/// It was `0·log 0`, NaN, which made the whole gradient NaN. Closed form of the loss
+/// `mean(x^k + d/dx x^k)`: `∂/∂k = mean(x^k log x + x^(k−1) (1 + k log x))`, 0 at `x = 0`.
+#[test]
+fn an_exponent_derivative_at_base_zero_is_zero() {
+    let xs = [0.0, 0.5, 0.9];
+    let k0 = 2.5;
+    let term = |x: f64| match x {
+        0.0 => 0.0,
+        x => x.powf(k0) * x.ln() + x.powf(k0 - 1.0) * (1.0 + k0 * x.ln()),
+    };
+    let want = xs.iter().map(|&x| term(x)).sum::<f64>() / 3.0;
+    for m in [
+        Method::Forward,
+        Method::Taylor,
+        Method::Collapsed,
+        Method::Reverse,
+    ] {
+        let b = Builder::new();
+        let x = b.input("x", xs.len());
+        let y = b.input("y", xs.len());
+        let k = b.param("k", nabla::ir::Tensor::scalar(k0));
+        let loss = mean(x.pow(k) + diff_with(m, 1, |x| x.pow(k), x));
+        b.output("dk", grad(loss, &[k])[0]);
+        // the exponent varies with y; forward and reverse mode (the taylor and collapsed
+        // expansions take aᵇ as exp(b·log a) and are NaN there)
+        if matches!(m, Method::Forward | Method::Reverse) {
+            b.output("dy", diff_with(m, 1, |y| x.pow(y + 1.0), y));
+        }
+        let g = b.finish().unwrap();
+        let binds = [
+            ("x".to_string(), xs.to_vec()),
+            ("y".to_string(), vec![0.5; 3]),
+            ("k".to_string(), vec![k0]),
+        ];
+        for backend in [Backend::Interp, Backend::Cranelift] {
+            let opts = Options::new(backend, DType::F64, None);
+            let mut exe = compile(&g, &opts).unwrap();
+            for (name, v) in &binds {
+                exe.set(name, v).unwrap();
+            }
+            exe.run().unwrap();
+            let dk = exe.output(0)[0];
+            assert!(
+                (dk - want).abs() <= 1e-13 * want.abs(),
+                "{m:?}: {dk} against {want}"
+            );
+            if exe.output_names().len() > 1 {
+                // x^1.5 log x: 0 at the origin
+                let dy = exe.output(1);
+                let want = xs.map(|x| match x {
+                    0.0 => 0.0,
+                    x => x.powf(1.5) * x.ln(),
+                });
+                let ok = dy.iter().zip(&want).all(|(g, w)| (g - w).abs() <= 1e-14);
+                assert!(ok, "{m:?}: {dy:?} against {want:?}");
+            }
+        }
+    }
+}
+
 /// A per-point Jacobian is with respect to parameters: asked for an input (which it gave
 /// as zeros), compiling says so.
 #[test]

@@ -124,15 +124,31 @@ pub fn radius2(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
     add(g, a2, b2)
 }
 
-/// The partial derivatives of `y = aᵇ`: `(b·aᵇ⁻¹, aᵇ·log a)`.
+/// The partial derivatives of `y = aᵇ`: `(b·aᵇ⁻¹, aᵇ·log a)`, the second `0` at `a = 0`:
+/// there `aᵇ = 0` for every `b > 0` near the point, so `∂y/∂b = 0` (JAX and PyTorch say
+/// the same), where `aᵇ·log a` is `0·(−∞)`. Formed as `aᵇ·log(a + 1 − |sign a|)` — the
+/// logarithm's argument is `a` except at `0`, where it is `1` — without a select op; the
+/// sign's derivative is 0, so higher orders see `log a` as before. (A zero exponent
+/// derivative at `a = 0` is what an inverse problem's `param k` in `x^k` needs when a
+/// collocation point lies at `x = 0`: its gradient was NaN.)
 pub fn pow_partials(g: &mut Graph, y: NodeId, a: NodeId, b: NodeId) -> (NodeId, NodeId) {
     let one = fill_like(g, b, 1.0);
     let bm1 = sub(g, b, one);
     let p = g.binary(BinOp::Pow, a, bm1);
     let pa = mul(g, b, p);
-    let la = g.unary(UnOp::Log, a);
+    let la = log_but_zero_at_zero(g, a);
     let pb = mul(g, y, la);
     (pa, pb)
+}
+
+/// `log a` for `a ≠ 0` and `0` at `a = 0`: `log(a + 1 − |sign a|)`.
+fn log_but_zero_at_zero(g: &mut Graph, a: NodeId) -> NodeId {
+    let s = g.unary(UnOp::Sign, a);
+    let s = g.unary(UnOp::Abs, s);
+    let one = fill_like(g, a, 1.0);
+    let at_zero = sub(g, one, s);
+    let shifted = add(g, a, at_zero);
+    g.unary(UnOp::Log, shifted)
 }
 
 /// `dᵐ/daᵐ aᵇ = b(b−1)⋯(b−m+1)·aᵇ⁻ᵐ` (`m ≥ 1`) for an exponent `b` that the derivative
