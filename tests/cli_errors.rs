@@ -244,20 +244,11 @@ fn tall_problem(calls: usize, terms: usize) -> String {
     )
 }
 
-/// The tallest expression the parser accepts goes through every stage — checks, tracing,
-/// derivatives, the simplifier, Cranelift — on a 2 MB thread stack (the test harness's);
-/// one level more or a sum of 100,000 terms is a located error, and so is nesting deeper
-/// than `MAX_NESTING` (16,000 parentheses): these overflowed the stack.
-#[test]
-fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
-    use nabla::frontend::lang;
-    use nabla::frontend::lang::ast::{MAX_HEIGHT, MAX_NESTING};
+/// Loads `src` (a problem over `x` with a set `inner`), traces its loss and gradient at 8
+/// points, compiles them for the CPU and runs them: every stage, on this thread's stack.
+fn compile_and_run(src: &str) {
     use nabla::ir::DType;
-    let max = MAX_HEIGHT as usize;
-    // the sum of n terms is n high and each call adds one: exactly MAX_HEIGHT
-    let nest = MAX_NESTING as usize;
-    let src = tall_problem(nest - 1, max - nest + 1);
-    let p = lang::load("tall.nabla", &src)
+    let p = nabla::frontend::lang::load("tall.nabla", src)
         .unwrap_or_else(|d| panic!("{}", d.render()))
         .problem;
     let sizes = vec![("inner".to_string(), 8)];
@@ -270,6 +261,20 @@ fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
     let x: Vec<f64> = (0..8).map(|i| i as f64 / 8.0).collect();
     exe.set("inner.x", &x).unwrap();
     exe.run().unwrap();
+}
+
+/// The tallest expression the parser accepts goes through every stage — checks, tracing,
+/// derivatives, the simplifier, Cranelift — on a 2 MB thread stack (the test harness's);
+/// one level more or a sum of 100,000 terms is a located error, and so is nesting deeper
+/// than `MAX_NESTING` (16,000 parentheses): these overflowed the stack.
+#[test]
+fn expressions_are_as_deep_as_every_stage_can_take_and_no_deeper() {
+    use nabla::frontend::lang;
+    use nabla::frontend::lang::ast::{MAX_HEIGHT, MAX_NESTING};
+    let max = MAX_HEIGHT as usize;
+    // the sum of n terms is n high and each call adds one: exactly MAX_HEIGHT
+    let nest = MAX_NESTING as usize;
+    compile_and_run(&tall_problem(nest - 1, max - nest + 1));
     let tall = format!("error: this expression is more than {max} levels deep\n --> tall.nabla:4:");
     let deep = format!(
         "error: this expression nests parentheses, calls or signs {nest} or more deep\n \
@@ -312,20 +317,8 @@ fn let_chain(n: usize) -> String {
 fn let_chains_are_as_deep_as_expressions_and_cycles_are_reported_once() {
     use nabla::frontend::lang;
     use nabla::frontend::lang::ast::MAX_HEIGHT;
-    use nabla::ir::DType;
     let max = MAX_HEIGHT as usize;
-    let p = lang::load("chain.nabla", &let_chain(max))
-        .unwrap_or_else(|d| panic!("{}", d.render()))
-        .problem;
-    let sizes = vec![("inner".to_string(), 8)];
-    let obj = p.objective(&sizes, DType::F64, true).unwrap();
-    let opts = nabla::Options::new(nabla::Backend::Cranelift, DType::F64, None);
-    let mut exe = nabla::compile(&obj.graph, &opts).unwrap();
-    for (name, t) in &obj.init {
-        exe.set(name, &t.data).unwrap();
-    }
-    exe.set("inner.x", &[0.5; 8]).unwrap();
-    exe.run().unwrap();
+    compile_and_run(&let_chain(max));
     let error = format!(
         "error: let `a{max}` is more than {max} levels deep with the lets it uses written \
          out ({})\n    --> chain.nabla:{}:",

@@ -423,23 +423,31 @@ fn residual_jacobians_match_central_differences_and_sum_to_the_gradient() {
     }
 }
 
+/// A folder holding the Stokes problem (`p.nabla`) and points for it (`points.json`).
+fn stokes_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.nabla"), STOKES).unwrap();
+    let points = json!({"inner": INNER, "edge": WALLS});
+    std::fs::write(dir.path().join("points.json"), points.to_string()).unwrap();
+    dir
+}
+
+/// `nabla eval` of [`stokes_dir`]'s problem and points on the interpreter.
+const STOKES_EVAL: [&str; 6] = [
+    "eval",
+    "p.nabla",
+    "--points",
+    "points.json",
+    "--backend",
+    "interp",
+];
+
 #[test]
 fn written_initialisation_is_the_default_and_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = stokes_dir();
     let d = dir.path();
-    std::fs::write(d.join("p.nabla"), STOKES).unwrap();
-    let points = json!({"inner": INNER, "edge": WALLS});
-    std::fs::write(d.join("points.json"), points.to_string()).unwrap();
     let eval = |args: &[&str]| {
-        let base = [
-            "eval",
-            "p.nabla",
-            "--points",
-            "points.json",
-            "--backend",
-            "interp",
-        ];
-        let (ok, out, err) = nabla(d, &[&base[..], args].concat());
+        let (ok, out, err) = nabla(d, &[&STOKES_EVAL[..], args].concat());
         assert!(ok, "{err}");
         if out.is_empty() {
             return Value::Null;
@@ -466,25 +474,14 @@ fn written_initialisation_is_the_default_and_round_trips() {
 /// for both is a usage error (status 2) rather than the parameters silently replaced.
 #[test]
 fn eval_writes_both_files_or_neither() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = stokes_dir();
     let d = dir.path();
-    std::fs::write(d.join("p.nabla"), STOKES).unwrap();
-    let points = json!({"inner": INNER, "edge": WALLS});
-    std::fs::write(d.join("points.json"), points.to_string()).unwrap();
     std::fs::create_dir(d.join("taken")).unwrap();
-    let base = [
-        "eval",
-        "p.nabla",
-        "--points",
-        "points.json",
-        "--backend",
-        "interp",
-    ];
     let run = |extra: &[&str]| {
         Command::cargo_bin("nabla")
             .unwrap()
             .current_dir(d)
-            .args(base)
+            .args(STOKES_EVAL)
             .args(extra)
             .output()
             .unwrap()

@@ -139,12 +139,11 @@ fn tiled_problem() -> String {
     p
 }
 
-/// `nabla bench --backend opencl` (f64, the compiler's methods) with `--device-memory
-/// budget`: the JSON row.
-fn bench_row(dir: &std::path::Path, budget: &str) -> Value {
-    let out = Command::cargo_bin("nabla")
-        .unwrap()
-        .current_dir(dir)
+/// `nabla bench --backend opencl` (f64, the compiler's methods, one repetition) with
+/// `--device-memory budget`.
+fn bench(dir: &std::path::Path, budget: &str) -> Command {
+    let mut cmd = Command::cargo_bin("nabla").unwrap();
+    cmd.current_dir(dir)
         .args([
             "bench",
             "p.nabla",
@@ -153,15 +152,14 @@ fn bench_row(dir: &std::path::Path, budget: &str) -> Value {
             "--methods",
             "auto",
         ])
-        .args([
-            "--dtypes",
-            "f64",
-            "--reps",
-            "1",
-            "--json",
-            "--device-memory",
-            budget,
-        ])
+        .args(["--dtypes", "f64", "--reps", "1", "--device-memory", budget]);
+    cmd
+}
+
+/// [`bench`]'s JSON row.
+fn bench_row(dir: &std::path::Path, budget: &str) -> Value {
+    let out = bench(dir, budget)
+        .arg("--json")
         .assert()
         .success()
         .get_output()
@@ -216,18 +214,7 @@ fn a_batch_larger_than_the_device_memory_runs_in_tiles_that_fit() {
     assert!(err.contains("where a model may take 2.0 KiB"), "{err}");
     assert!(!dir.path().join("run").exists(), "nothing written");
     // `bench` with no row that fits prints the table with each row's error, and fails
-    let out = Command::cargo_bin("nabla")
-        .unwrap()
-        .current_dir(dir.path())
-        .args([
-            "bench",
-            "p.nabla",
-            "--backend",
-            "opencl",
-            "--methods",
-            "auto",
-        ])
-        .args(["--dtypes", "f64", "--reps", "1", "--device-memory", "2K"])
+    let out = bench(dir.path(), "2K")
         .assert()
         .failure()
         .get_output()

@@ -225,35 +225,33 @@ mod tests {
     /// cell (a value not measured at that step) is skipped.
     #[test]
     fn a_cell_that_is_not_a_number_is_an_error() {
-        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,0.1\n1,abc,0.2\n");
-        let e = run.err().unwrap().to_string();
-        assert!(
-            e.ends_with("history.csv:3: `abc` in column `loss` is not a number"),
-            "{e}"
-        );
+        let error = |history: &str| run_with(history).1.err().unwrap().to_string();
+        for (history, want) in [
+            (
+                "step,loss,wall_s\n0,0.5,0.1\n1,abc,0.2\n",
+                "history.csv:3: `abc` in column `loss` is not a number",
+            ),
+            // every cell is checked, not only those charted (here the rel_l2 column)
+            (
+                "step,loss,wall_s,rel_l2.u\n0,abc,0.1,0.3\n",
+                "history.csv:2: `abc` in column `loss` is not a number",
+            ),
+            (
+                "step,loss,wall_s\n0,0.5,0.1,7\n",
+                "history.csv:2: 4 cells, the header has 3 columns",
+            ),
+            (
+                "step,loss,wall_s\n0,0.5,-5\n",
+                "history.csv:2: wall time -5, not a time",
+            ),
+        ] {
+            let e = error(history);
+            assert!(e.ends_with(want), "{e}");
+        }
         let (_d, run) = run_with("step,loss,wall_s,rel_l2.u\n0,0.5,0.1,0.3\n1,0.4,0.2,\n");
         let run = run.unwrap();
         assert_eq!(run.steps, 2);
         assert_eq!(run.curves, vec![("u".to_string(), vec![(0.1, 0.3)])]);
-        // every cell is checked, not only those charted (here the rel_l2 column)
-        let (_d, run) = run_with("step,loss,wall_s,rel_l2.u\n0,abc,0.1,0.3\n");
-        let e = run.err().unwrap().to_string();
-        assert!(
-            e.ends_with("history.csv:2: `abc` in column `loss` is not a number"),
-            "{e}"
-        );
-        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,0.1,7\n");
-        let e = run.err().unwrap().to_string();
-        assert!(
-            e.ends_with("history.csv:2: 4 cells, the header has 3 columns"),
-            "{e}"
-        );
-        let (_d, run) = run_with("step,loss,wall_s\n0,0.5,-5\n");
-        let e = run.err().unwrap().to_string();
-        assert!(
-            e.ends_with("history.csv:2: wall time -5, not a time"),
-            "{e}"
-        );
     }
 
     /// Runs in directories of one name (`a/run`, `b/run`) are told apart by their paths.
