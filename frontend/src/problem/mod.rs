@@ -441,7 +441,7 @@ impl Problem {
             if dist.is_nan() || dist > tol {
                 return Err(format!(
                     "point set `{set}` row {i}: the point is {dist:.3e} from the boundary of \
-                     domain `{}` (at most {tol:.1e} = 1e-6 × its diameter)",
+                     domain `{}` (at most {tol:.1e} = 1e-6 × its bounding box's diagonal)",
                     d.name
                 ));
             }
