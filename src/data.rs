@@ -531,17 +531,41 @@ fn point(r: &Value, width: usize) -> Result<Vec<f64>, String> {
         .collect()
 }
 
+/// Where [`write_atomic`] writes `path`: `Err(path)` to write directly — a path that is
+/// neither a file nor a folder (`/dev/null`, a named pipe, a terminal), or one under
+/// `/dev` or `/proc` (`/dev/stdout` names the file standard output goes to, which may be
+/// a file the shell appends to) — else `Ok` of the file to replace: the file a symbolic
+/// link names (a dangling link is replaced itself).
+pub fn write_target(path: &Path) -> Result<std::path::PathBuf, std::path::PathBuf> {
+    let special = path.starts_with("/dev") || path.starts_with("/proc");
+    if special || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Err(path.to_path_buf());
+    }
+    Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// Writes `contents` to a path [`write_target`] writes directly. One under `/dev` or
+/// `/proc` is opened to append: `/dev/stdout` opens the file standard output goes to
+/// anew, and truncating it would wipe what a shell's `>>` appended before; a device or
+/// pipe does not mind.
+fn write_through(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if path.starts_with("/dev") || path.starts_with("/proc") {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+        return f.write_all(contents.as_bytes());
+    }
+    std::fs::write(path, contents)
+}
+
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename,
 /// so that `path` is either untouched or complete. A symbolic link is followed: the file
-/// it names is replaced and the link stays. A path that is neither a file nor a folder
-/// (`/dev/null`, a named pipe, a terminal) is written to directly, as a shell's `>` would:
-/// a rename would put a plain file in its place.
+/// it names is replaced and the link stays. What [`write_target`] writes directly is
+/// written as a shell's `>` would: a rename would put a plain file in its place.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return std::fs::write(path, contents);
-    }
-    // an existing file behind links (a dangling link is replaced itself)
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let target = match write_target(path) {
+        Ok(t) => t,
+        Err(direct) => return write_through(&direct, contents),
+    };
     let path = target.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -695,5 +719,13 @@ mod tests {
         let kind = std::fs::symlink_metadata(&pipe).unwrap().file_type();
         assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
         assert_eq!(reader.join().unwrap(), "through");
+        // what is written where: the file behind a link, devices and standard output as
+        // they are
+        let real = std::fs::canonicalize(&file).unwrap();
+        assert_eq!(write_target(&link), Ok(real));
+        for special in ["/dev/null", "/dev/stdout", "/proc/self/fd/1"] {
+            let p = Path::new(special);
+            assert_eq!(write_target(p), Err(p.to_path_buf()), "{special}");
+        }
     }
 }

@@ -494,14 +494,38 @@ fn eval_writes_both_files_or_neither() {
         !d.join("init.json").exists(),
         "no parameters without the result"
     );
-    let out = run(&["--write-params", "same.json", "--output", "same.json"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--output and --write-params both name same.json"),
-        "{err}"
-    );
-    assert!(!d.join("same.json").exists());
+    for other in ["same.json", "./same.json", "taken/../same.json"] {
+        let out = run(&["--write-params", "same.json", "--output", other]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{other}: {err}");
+        let both = format!("--output and --write-params both name {other}");
+        assert!(err.contains(&both), "{err}");
+        assert!(!d.join("same.json").exists());
+    }
+}
+
+/// `--output /dev/stdout` writes to standard output as it is: appended to a file the
+/// shell appends to (`>> log.json`), not a new file renamed over it.
+#[cfg(unix)]
+#[test]
+fn output_to_standard_output_appends_where_it_goes() {
+    let dir = stokes_dir();
+    let log = dir.path().join("log.json");
+    std::fs::write(&log, "old\n").unwrap();
+    let appended = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"))
+        .current_dir(dir.path())
+        .args(STOKES_EVAL)
+        .args(["--output", "/dev/stdout"])
+        .stdout(appended)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert_eq!(first, "old", "{text}");
+    let v: Value = serde_json::from_str(rest).unwrap();
+    assert!(v["loss"].as_f64().is_some(), "{rest}");
 }
 
 fn nabla(dir: &Path, args: &[&str]) -> (bool, String, String) {

@@ -189,9 +189,9 @@ fn causal_weights_are_the_same_on_every_rank() {
 }
 
 /// Sets smaller than the number of tiles: an interval's two ends and three data points
-/// beside 2048 interior points, eight tiles of 256 interior points. Two and three
-/// processes own the ends' tiles differently, and with three, rank 0's two tiles hold
-/// no data point: a rank holds no row of a set. Every optimizer, and causal weights over
+/// beside 2048 interior points (f64: sixteen tiles of 128 interior points). Two and
+/// three processes own the ends' tiles differently, and with three, rank 0's five tiles
+/// hold no end and no data point: a rank holds no row of a set. Every optimizer, and causal weights over
 /// `x`, still give one process's bits.
 #[test]
 fn a_set_smaller_than_the_tiles_is_reproduced_whoever_holds_its_rows() {

@@ -85,9 +85,20 @@ impl Args {
     }
 }
 
-/// Whether two paths name one file (the same path, or links to one file).
+/// Whether two paths name one file: the same file behind links, or, for files that do
+/// not exist yet, one name in one folder however it is spelled (`same.json`,
+/// `./same.json`, `d/../same.json`).
 fn same_file(a: &Path, b: &Path) -> bool {
-    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    let real = |p: &Path| -> Option<PathBuf> {
+        if let Ok(r) = std::fs::canonicalize(p) {
+            return Some(r);
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
     a == b || real(a).is_some_and(|r| Some(r) == real(b))
 }
 
@@ -122,16 +133,18 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Why `path` cannot be written, found before anything is: a folder, or a file in a
-/// folder that does not exist or takes no new files.
+/// folder that does not exist or takes no new files (the folder [`write_atomic`] writes
+/// in: the real file's, behind links).
 fn check_writable(path: &Path) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     if path.is_dir() {
         return Err(Error::new(ErrorKind::IsADirectory, "it is a folder"));
     }
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        // a device or pipe, written through as it is
+    let Ok(target) = nabla::data::write_target(path) else {
+        // a device, pipe or standard output, written through as it is
         return Ok(());
-    }
+    };
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -309,8 +309,9 @@ fn call(scope: &Scope, f: &Ident, n: usize) -> Result<(), Diagnostic> {
     })
 }
 
-/// Every cycle of `let`s that depend on themselves, directly or through other lets (one
-/// error per cycle, at its first `let`, with the cycle); when there is none, every `let`
+/// Every group of `let`s that depend on themselves, directly or through each other (one
+/// error per strongly connected group, at its first `let`, with a shortest cycle
+/// through it); when there is none, every `let`
 /// that is more than [`MAX_HEIGHT`] levels deep once the lets it uses are written out
 /// (the passes over the problem recurse through them as through its sub-expressions: a
 /// chain of 12,000 lets overflowed the stack). Linear in the lets and their uses, and
