@@ -800,9 +800,17 @@ pub fn check_domain(shape: &Region, intervals: &[[f64; 2]]) -> Result<(), String
     }
     let kept = shape.boundary_occupancy(20_000);
     if kept < MIN_OCCUPANCY {
+        // a boundary point is tested by a step of 1e-7 of the diameter to either side
+        let thin = match kept {
+            0.0 => {
+                " (or thinner than 1e-7 of its bounding box's diagonal, where its sides \
+                    cannot be told apart)"
+            }
+            _ => "",
+        };
         return Err(format!(
             "its boundary is {kept:.1e} of its pieces' boundaries, too little to sample by \
-             rejection"
+             rejection{thin}"
         ));
     }
     Ok(())
