@@ -537,11 +537,16 @@ fn point(r: &Value, width: usize) -> Result<Vec<f64>, String> {
 /// a file the shell appends to) — else `Ok` of the file to replace: the file a symbolic
 /// link names (a dangling link is replaced itself).
 pub fn write_target(path: &Path) -> Result<std::path::PathBuf, std::path::PathBuf> {
-    let special = path.starts_with("/dev") || path.starts_with("/proc");
-    if special || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    if system_path(path) || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         return Err(path.to_path_buf());
     }
     Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// Whether `path` is under `/dev` or `/proc`, where a name stands for a device or an open
+/// file (`/dev/stdout`), not for a file to replace.
+fn system_path(path: &Path) -> bool {
+    path.starts_with("/dev") || path.starts_with("/proc")
 }
 
 /// Writes `contents` to a path [`write_target`] writes directly. One under `/dev` or
@@ -550,11 +555,41 @@ pub fn write_target(path: &Path) -> Result<std::path::PathBuf, std::path::PathBu
 /// pipe does not mind.
 fn write_through(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    if path.starts_with("/dev") || path.starts_with("/proc") {
+    if system_path(path) {
         let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
         return f.write_all(contents.as_bytes());
     }
     std::fs::write(path, contents)
+}
+
+/// The folder a file `path` is in (`.` for a bare name).
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether files can be created in folder `dir`: an empty probe file written and removed.
+pub fn check_can_create_in(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".nabla-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// Why [`write_atomic`] could not write `path`, found before anything is written: a
+/// folder in its place, or a file in a folder that does not exist or takes no new files
+/// (the folder of the real file behind links, where the temporary file goes).
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsADirectory, "it is a folder"));
+    }
+    match write_target(path) {
+        Ok(target) => check_can_create_in(folder_of(&target)),
+        // a device, pipe or standard output, written through as it is
+        Err(_) => Ok(()),
+    }
 }
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename,
@@ -567,10 +602,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         Err(direct) => return write_through(&direct, contents),
     };
     let path = target.as_path();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = folder_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

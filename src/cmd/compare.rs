@@ -119,18 +119,17 @@ fn read_run(dir: &Path) -> Result<Run> {
                 header.len()
             );
         }
-        let num = |i: usize| cell(&cells, i, &header, &path, k + 2);
         // every cell is a number or empty, used here or not
-        for i in 0..cells.len() {
-            num(i)?;
-        }
-        let t = match num(wall)? {
+        let values = (0..cells.len())
+            .map(|i| cell(&cells, i, &header, &path, k + 2))
+            .collect::<Result<Vec<Option<f64>>>>()?;
+        let t = match values[wall] {
             Some(t) if t.is_finite() && t >= 0.0 => t,
             Some(t) => bail!("{}:{}: wall time {t}, not a time", path.display(), k + 2),
             None => bail!("{}:{}: no wall time", path.display(), k + 2),
         };
         for ((_, i), (_, pts)) in wanted.iter().zip(&mut curves) {
-            if let Some(v) = num(*i)?.filter(|v| v.is_finite() && *v > 0.0) {
+            if let Some(v) = values[*i].filter(|v| v.is_finite() && *v > 0.0) {
                 pts.push((t, v));
             }
         }

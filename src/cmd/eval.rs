@@ -9,7 +9,7 @@
 use super::common::CompileArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::data::{
-    self, bind_params, bind_points, bind_probes, bind_probes_in, named_values, num,
+    self, bind_params, bind_points, bind_probes, bind_probes_in, check_writable, named_values, num,
     params_file_json, params_to_json, write_atomic,
 };
 use nabla::train::layout::Layout;
@@ -93,11 +93,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
         if let Ok(r) = std::fs::canonicalize(p) {
             return Some(r);
         }
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+        let dir = std::fs::canonicalize(data::folder_of(p)).ok()?;
+        Some(dir.join(p.file_name()?))
     };
     a == b || real(a).is_some_and(|r| Some(r) == real(b))
 }
@@ -130,28 +127,6 @@ pub fn run(args: Args) -> Result<()> {
         Some(_) => Ok(()),
         None => super::common::emit(&text),
     }
-}
-
-/// Why `path` cannot be written, found before anything is: a folder, or a file in a
-/// folder that does not exist or takes no new files (the folder [`write_atomic`] writes
-/// in: the real file's, behind links).
-fn check_writable(path: &Path) -> std::io::Result<()> {
-    use std::io::{Error, ErrorKind};
-    if path.is_dir() {
-        return Err(Error::new(ErrorKind::IsADirectory, "it is a folder"));
-    }
-    let Ok(target) = nabla::data::write_target(path) else {
-        // a device, pipe or standard output, written through as it is
-        return Ok(());
-    };
-    let path = target.as_path();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let probe = dir.join(format!(".nabla-probe{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
 }
 
 /// Reads and loads a problem file; on errors prints every diagnostic to stderr and fails

@@ -167,6 +167,7 @@ impl Field {
 /// `‖a − b‖₂ / ‖b‖₂`, the relative L2 error of `a` against the reference `b`: the absolute
 /// error when `b` is zero (a relative error would be infinite or NaN there and say nothing),
 /// NaN when the lengths differ.
+///
 /// Both norms are taken of the values scaled by their largest magnitude, so that
 /// solutions of size 1e200 or 1e-200 do not overflow or underflow the sums of squares.
 pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {

@@ -145,14 +145,12 @@ fn unique_names(plots: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut seen = std::collections::HashSet::new();
     (plots.into_iter())
         .map(|(name, svg)| {
-            let stem = name.strip_suffix(".svg").unwrap_or(&name).to_string();
-            let free = (1..)
-                .map(|k| match k {
-                    1 => name.clone(),
-                    k => format!("{stem}.{k}.svg"),
-                })
-                .find(|n| !seen.contains(n))
-                .unwrap_or(name);
+            let stem = name.strip_suffix(".svg").unwrap_or(&name);
+            let (mut free, mut k) = (name.clone(), 1);
+            while seen.contains(&free) {
+                k += 1;
+                free = format!("{stem}.{k}.svg");
+            }
             seen.insert(free.clone());
             (free, svg)
         })

@@ -37,7 +37,7 @@ use super::TrainError;
 use crate::data::{bind_params, bind_points, bind_probes_in};
 use crate::{compile, Executable, Lowered, Options};
 use nabla_backends::cranelift::Pool;
-use nabla_frontend::problem::{point_weight_name, square_name, Problem};
+use nabla_frontend::problem::{point_weight_name, square_name, Problem, ResidualDecl};
 use nabla_ir::Tensor;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
@@ -282,9 +282,14 @@ pub(super) fn tile_problem(
 /// nothing to the loss and its gradient (where its mean would divide 0 by 0).
 pub(super) fn in_tile(problem: &Problem, rows: &[(String, usize)]) -> Problem {
     let mut p = problem.clone();
-    p.residuals
-        .retain(|r| rows_in_shape(rows, &r.points) != Some(0));
+    p.residuals.retain(|r| !leaves_out(rows, r));
     p
+}
+
+/// Whether the program of a tile of `shape` leaves residual `r` out ([`in_tile`]): the
+/// tile has no rows of its set.
+fn leaves_out(shape: &[(String, usize)], r: &ResidualDecl) -> bool {
+    rows_in_shape(shape, &r.points) == Some(0)
 }
 
 /// The rows of set `set` in a tile shape (`None`: the shape does not name it).
@@ -440,7 +445,7 @@ impl<'p> Model<'p> {
         let get = |n: String| find(exe, &n).ok_or(TrainError::MissingOutput(n));
         let mut outputs = Vec::new();
         for r in &self.problem.residuals {
-            if rows_in_shape(shape, &r.points) == Some(0) {
+            if leaves_out(shape, r) {
                 outputs.push(None);
                 continue;
             }
@@ -1154,7 +1159,7 @@ impl Outputs {
         };
         for r in &problem.residuals {
             let i = find(exe, &format!("residual.{}", r.name));
-            if i.is_none() && rows_in_shape(shape, &r.points) != Some(0) {
+            if i.is_none() && !leaves_out(shape, r) {
                 return Err(missing_residual(&r.name));
             }
             p.residuals.push(i);

@@ -57,9 +57,7 @@ pub fn prepare_dir(dir: &Path) -> Result<Created, TrainError> {
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists());
     let created = Created(missing.map(Path::to_path_buf).collect());
     std::fs::create_dir_all(&named).map_err(io)?;
-    let probe = named.join(format!(".nabla-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(io)?;
-    std::fs::remove_file(&probe).map_err(io)?;
+    crate::data::check_can_create_in(&named).map_err(io)?;
     Ok(created)
 }
 
