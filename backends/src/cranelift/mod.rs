@@ -62,6 +62,8 @@ mod ops;
 mod pool;
 mod runtime;
 mod vmath;
+#[cfg(target_arch = "x86_64")]
+mod wide;
 
 use crate::{bindings_of, check_expanded, Binding, BoundLeaves, Executable, RunError};
 use crate::{StepTime, Unexpanded};

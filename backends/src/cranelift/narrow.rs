@@ -44,6 +44,8 @@ pub trait Lanes: Copy + Default {
     unsafe fn load(p: *const Self, len: usize) -> Self::V;
     /// The first `len` lanes to `p` (nothing past them is written).
     unsafe fn store(p: *mut Self, v: Self::V, len: usize);
+    /// Every lane from `p`.
+    unsafe fn full(p: *const Self) -> Self::V;
 }
 
 /// The mask of the first `len` lanes (`len ≤ 16`).
@@ -76,6 +78,11 @@ impl Lanes for f32 {
         // SAFETY: the caller's contract: `len` writable elements at `p`.
         unsafe { _mm512_mask_storeu_ps(p, mask(len) as __mmask16, v) }
     }
+    #[inline(always)]
+    unsafe fn full(p: *const f32) -> __m512 {
+        // SAFETY: the caller's contract: 16 readable elements at `p`.
+        unsafe { _mm512_loadu_ps(p) }
+    }
 }
 
 impl Lanes for f64 {
@@ -102,6 +109,11 @@ impl Lanes for f64 {
     unsafe fn store(p: *mut f64, v: __m512d, len: usize) {
         // SAFETY: the caller's contract: `len` writable elements at `p`.
         unsafe { _mm512_mask_storeu_pd(p, mask(len) as __mmask8, v) }
+    }
+    #[inline(always)]
+    unsafe fn full(p: *const f64) -> __m512d {
+        // SAFETY: the caller's contract: 8 readable elements at `p`.
+        unsafe { _mm512_loadu_pd(p) }
     }
 }
 

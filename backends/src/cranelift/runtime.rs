@@ -12,8 +12,9 @@
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
-//! a product into `n` ranges of its rows (one `gemm` call each — `faer` for wide f64
-//! products ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
+//! a product into `n` ranges of its rows (one `gemm` call each — for wide f64 products
+//! the AVX-512 panel kernels of [`super::wide`], `faer` on hosts without AVX-512
+//! ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
 //! ([`narrow`]) or of the register kernels ([`Elem::in_registers`]), chosen by the whole
 //! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling
 //! thread and `n − 1` workers kept for the runtime's lifetime claim chunks dynamically
@@ -23,7 +24,8 @@
 //! output element is computed by exactly one chunk, so a run reproduces bit for bit.
 //! Elementwise values and reductions (each output sums its axis in index order, in f64
 //! like the interpreter) also do not depend on the thread count, and neither do products
-//! through `nano-gemm`, the register kernels or the AVX-512 activations. A product through `gemm` is not cut-independent: `gemm` chooses its
+//! through `nano-gemm`, the register kernels, the panel kernels or the AVX-512
+//! activations. A product through `gemm` is not cut-independent: `gemm` chooses its
 //! blocking from the rows of each call (gemm-common 0.19), and `[40, 12]·[12, 100]` and
 //! `[100, 30]·[30, 1000]` round differently on one and two threads. Training and `nabla
 //! bench` with two or more threads run their tiles side by side, each on a one-thread
@@ -32,6 +34,8 @@
 //! from one thread in the last bits.
 
 use super::emit::KernelCode;
+#[cfg(target_arch = "x86_64")]
+use super::narrow::Operand;
 #[cfg(target_arch = "x86_64")]
 use super::native::BiasTanh;
 use super::pool::{Job, Pool};
@@ -98,6 +102,34 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     /// The host has AVX-512F; the buffers hold the kernel's views.
     #[cfg(target_arch = "x86_64")]
     unsafe fn bias_tanh(t: &BiasTanh, base: [*mut Self; 3], rows: (usize, usize));
+    /// Whether a product `whole = (m, n, k)` runs through the AVX-512 panel kernels of
+    /// [`super::wide`] (never, unless an element type measured them better than its
+    /// library; the host's AVX-512F is checked here).
+    #[cfg(target_arch = "x86_64")]
+    fn wide(_whole: (usize, usize, usize)) -> bool {
+        false
+    }
+    /// [`super::wide::product`] in this type, for the products [`Elem::wide`] takes.
+    ///
+    /// # Safety
+    /// As for [`super::wide::product`].
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_product(
+        _part: (usize, usize, usize),
+        _dst: (*mut Self, bool),
+        _lhs: Operand<Self>,
+        _rhs: super::wide::Rhs<Self>,
+    ) {
+        unreachable!("only the element types whose `wide` holds run the panel kernels")
+    }
+    /// [`super::wide::pack`] in this type, for the products [`Elem::wide`] takes.
+    ///
+    /// # Safety
+    /// As for [`super::wide::pack`].
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_pack(_rhs: Operand<Self>, _kn: (usize, usize)) -> Vec<Self> {
+        unreachable!("only the element types whose `wide` holds run the panel kernels")
+    }
     /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
     /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
@@ -182,6 +214,12 @@ const BY_FAER_MIN: usize = 96;
 /// `gemm`, which packs the weight once for all of them (f64 GFLOP/s `gemm` → `faer` for
 /// the layer forward at 512 / 1024 / 3200 rows: 115 → 113, 110 → 103, 110 → 98).
 const BY_FAER_MAX_ROWS: usize = 256;
+
+/// Whether [`Elem::blocked`] takes an f64 product with `m` rows and `n` columns through
+/// `faer` rather than `gemm`.
+fn by_library(m: usize, n: usize) -> bool {
+    n >= BY_FAER_MIN && (BY_FAER_MIN..=BY_FAER_MAX_ROWS).contains(&m)
+}
 
 /// `dst = lhs·rhs` (`+=` when `dst.1`) by `gemm`, one thread, `(m, n, k)` the rows,
 /// columns and inner extent of this call ([`Elem::blocked`]'s `part`).
@@ -281,7 +319,7 @@ unsafe fn registers<T: super::narrow::Lanes>(
     (a, ars, acs): (*const T, usize, usize),
     (b, brs, bcs): (*const T, usize, usize),
 ) -> bool {
-    use super::narrow::{product, Operand};
+    use super::narrow::product;
     if n <= above || n > most || m.min(k) > most {
         return false;
     }
@@ -332,7 +370,8 @@ impl Elem for f64 {
         }
     }
     /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall go
-    /// through `faer`'s product (on x86-64 with AVX-512 or AVX2 the kernels of
+    /// through the panel kernels of [`super::wide`] on a host with AVX-512F
+    /// ([`Elem::wide`]), else through `faer`'s product (on x86-64 with AVX2 the kernels of
     /// `private-gemm-x86`, which reserve twice the L3's size of address space per
     /// thread, touching only what a product packs), others through `gemm`.
     ///
@@ -351,19 +390,55 @@ impl Elem for f64 {
     /// row, which it gives to its matrix–vector path (a cut of one row: 49 or more
     /// threads on a product of 96 rows) — as `gemm`'s blocking differs by cut.
     unsafe fn blocked(
-        (m, n, _): (usize, usize, usize),
+        (m, n, k): (usize, usize, usize),
         part: (usize, usize, usize),
         dst: (*mut f64, bool),
         lhs: (*const f64, isize, isize),
         rhs: (*const f64, isize, isize),
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::wide((m, n, k)) {
+            let op = |(ptr, rs, cs): (*const f64, isize, isize)| Operand {
+                ptr,
+                rs: rs as usize,
+                cs: cs as usize,
+            };
+            let b = super::wide::Rhs::Operand(op(rhs));
+            // SAFETY: the caller's contract; `wide` checked AVX-512F.
+            return unsafe { super::wide::product(part, dst, op(lhs), b) };
+        }
         // SAFETY: the caller's contract.
         unsafe {
-            match n >= BY_FAER_MIN && (BY_FAER_MIN..=BY_FAER_MAX_ROWS).contains(&m) {
+            match by_library(m, n) {
                 true => by_faer(part, dst, lhs, rhs),
                 false => by_gemm(part, dst, lhs, rhs),
             }
         }
+    }
+    /// The products [`Elem::blocked`] would take through `faer`, on a host with
+    /// AVX-512F: the panel kernels of [`super::wide`] take hot `[128, 128]` products
+    /// 0.93–1.05 of `faer`'s time (`cargo bench --bench products -- 128`: `δ·W` 115
+    /// against 114 GFLOP/s, `hᵀ·δ` 114 against 109, `h·Wᵀ` 102 against 108, its
+    /// transposed weight copied per call), and with weights packed once per change
+    /// ([`Runtime::set`]) no product of a tile copies a weight.
+    #[cfg(target_arch = "x86_64")]
+    fn wide((m, n, _): (usize, usize, usize)) -> bool {
+        by_library(m, n) && super::wide::available()
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_product(
+        part: (usize, usize, usize),
+        dst: (*mut f64, bool),
+        lhs: Operand<f64>,
+        rhs: super::wide::Rhs<f64>,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { super::wide::product(part, dst, lhs, rhs) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_pack(rhs: Operand<f64>, kn: (usize, usize)) -> Vec<f64> {
+        // SAFETY: the caller's contract.
+        unsafe { super::wide::pack(rhs, kn) }
     }
     /// Rows of 3 to 24 with a smaller other extent of at most 24: 0.61–0.81 of
     /// `gemm`'s time and of `nano-gemm`'s at widths 8–20 (B8's `[250, 20]·[20, 20]`
@@ -429,6 +504,19 @@ pub struct Runtime<T: Elem> {
     /// splits a step).
     job: Option<Box<Job>>,
     pool: Option<Pool>,
+    /// Per step: the right operand of a product through [`super::wide`] whose buffer
+    /// only [`Runtime::set`] writes (a weight), packed once per write.
+    #[cfg(target_arch = "x86_64")]
+    packs: Vec<Option<Pack<T>>>,
+}
+
+/// A product's right operand packed for [`super::wide`]: its buffer, the packed panels,
+/// and whether they still hold the buffer's values.
+#[cfg(target_arch = "x86_64")]
+struct Pack<T> {
+    src: BufId,
+    panels: Vec<T>,
+    fresh: bool,
 }
 
 // SAFETY: the raw pointers point into buffers the runtime owns; moving it to another
@@ -507,6 +595,8 @@ impl<T: Elem> Runtime<T> {
             })
             .collect();
         Runtime {
+            #[cfg(target_arch = "x86_64")]
+            packs: packs::<T>(p),
             own,
             arena: vec![T::default(); p.arena_len],
             offsets,
@@ -534,6 +624,33 @@ impl<T: Elem> Runtime<T> {
         for (d, &v) in self.own[b.index()].iter_mut().zip(values) {
             *d = T::from_f64(v);
         }
+        #[cfg(target_arch = "x86_64")]
+        for pack in self.packs.iter_mut().flatten() {
+            pack.fresh &= pack.src != b;
+        }
+    }
+
+    /// Packs again the right operands of [`super::wide`] products written since they
+    /// were last packed.
+    #[cfg(target_arch = "x86_64")]
+    fn repack(&mut self) {
+        for (step, pack) in self.steps.iter().zip(&mut self.packs) {
+            let (RStep::MatMul(m), Some(pack)) = (step, pack) else {
+                continue;
+            };
+            if pack.fresh {
+                continue;
+            }
+            let b = Operand {
+                // SAFETY: the operand lies inside its buffer (the schedule's shapes).
+                ptr: unsafe { self.own[m.b.buf.index()].as_ptr().add(m.b.offset) },
+                rs: m.b.rs,
+                cs: m.b.cs,
+            };
+            // SAFETY: as above, for every `(l, j)`, `l < k`, `j < n`.
+            pack.panels = unsafe { T::wide_pack(b, (m.k, m.n)) };
+            pack.fresh = true;
+        }
     }
 
     /// Reads buffer `b` (a leaf, constant or output) as f64.
@@ -541,8 +658,11 @@ impl<T: Elem> Runtime<T> {
         self.own[b.index()].iter().map(|v| v.to_f64()).collect()
     }
 
-    /// Points every base address and kernel table at the current buffers.
+    /// Points every base address and kernel table at the current buffers, and packs the
+    /// weights written since the last run.
     fn refresh(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        self.repack();
         let arena = self.arena.as_mut_ptr();
         for (i, base) in self.base.iter_mut().enumerate() {
             *base = match self.offsets[i] {
@@ -624,6 +744,29 @@ fn native_kernel(k: &nabla_passes::schedule::Kernel) -> Option<BiasTanh> {
         .flatten()
 }
 
+/// Per step of `p`: an empty [`Pack`] for a product through [`super::wide`] whose right
+/// operand is a buffer only [`Runtime::set`] writes (a parameter, input or constant).
+#[cfg(target_arch = "x86_64")]
+fn packs<T: Elem>(p: &Program) -> Vec<Option<Pack<T>>> {
+    (p.steps.iter())
+        .map(|s| match s {
+            Step::MatMul(m) if T::wide((m.m, m.n, m.k)) => {
+                let kind = &p.buffers[m.b.buf.index()].kind;
+                let set = matches!(
+                    kind,
+                    BufKind::Param(_) | BufKind::Input(_) | BufKind::Const(_)
+                );
+                set.then(|| Pack {
+                    src: m.b.buf,
+                    panels: Vec::new(),
+                    fresh: false,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Chunk `c` of step `i` of the runtime behind `data` (a `Shared<T>`).
 ///
 /// # Safety
@@ -663,7 +806,7 @@ impl<T: Elem> Shared<'_, T> {
                 // kernel touches rows lo..hi only.
                 unsafe { f(table.as_ptr(), lo as i64, hi as i64) }
             }
-            RStep::MatMul(m) => self.matmul(m, lo, hi),
+            RStep::MatMul(m) => self.matmul(i, m, lo, hi),
             RStep::Reduce(r) => self.reduce(r, lo, hi),
             #[cfg(target_arch = "x86_64")]
             RStep::BiasTanh(t) => {
@@ -675,8 +818,10 @@ impl<T: Elem> Shared<'_, T> {
         }
     }
 
-    /// Rows `r0..r1` of a product.
-    fn matmul(&self, m: &MatMul, r0: usize, r1: usize) {
+    /// Rows `r0..r1` of a product, step `i`.
+    fn matmul(&self, i: usize, m: &MatMul, r0: usize, r1: usize) {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i; // packed operands exist on x86-64 only
         let base = &self.0.base;
         // SAFETY: operands and result lie inside their buffers (checked by the schedule's
         // shapes); rows r0..r1 of the result are this thread's alone.
@@ -688,6 +833,17 @@ impl<T: Elem> Shared<'_, T> {
                 (a as *const T, m.a.rs, m.a.cs),
                 (b as *const T, m.b.rs, m.b.cs),
             );
+            #[cfg(target_arch = "x86_64")]
+            if let Some(pack) = &self.0.packs[i] {
+                let a = Operand {
+                    ptr: a as *const T,
+                    rs: m.a.rs,
+                    cs: m.a.cs,
+                };
+                let b = super::wide::Rhs::Packed(pack.panels.as_ptr());
+                let part = (r1 - r0, m.n, m.k);
+                return T::wide_product(part, (d, m.accumulate), a, b);
+            }
             // the kernel is chosen by the whole product, so every cut takes the same one
             if T::in_registers((m.m, m.n, m.k), r1 - r0, (d, m.accumulate), ra, rb) {
                 return;

@@ -80,6 +80,7 @@
 mod build;
 mod display;
 mod memory;
+mod order;
 #[cfg(any(test, feature = "testing"))]
 pub mod reference;
 #[cfg(test)]
@@ -444,6 +445,7 @@ impl MatMul {
 /// derivative operator here is a compiler bug and panics.
 pub fn schedule(g: &Graph, info: &GraphInfo, opts: &ScheduleOptions) -> Program {
     let mut p = build::build(g, info, opts);
+    order::hoist(&mut p);
     memory::plan(&mut p);
     p
 }

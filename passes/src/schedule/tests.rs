@@ -463,3 +463,35 @@ fn cheap_values_are_recomputed_where_they_are_used() {
     let loads = last.accesses().filter(|x| !x.store).count();
     assert_eq!(loads, 2, "a and y2\n{p}");
 }
+
+/// A product whose operands are ready early runs right after them ([`super::order`]),
+/// ahead of the kernels and products before it in the graph that it does not need; one
+/// that reads a kernel's result stays after that kernel; the values do not change.
+#[test]
+fn products_run_as_soon_as_their_operands_are_ready() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[5, 3], false);
+    let y = leaf(&mut g, "y", &[3, 4], false);
+    let mm = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let e = g.unary(UnOp::Exp, x);
+    let h = g.add_or_panic(mm.clone(), &[e, y]);
+    let t = g.unary(UnOp::Tanh, h);
+    g.set_output("t", t);
+    // needs nothing but the leaves, yet comes last in the graph
+    let early = g.add_or_panic(mm, &[x, y]);
+    g.set_output("early", early);
+    let p = check(&g);
+    let out = |name: &str| p.outputs.iter().find(|o| o.0 == name).unwrap().1;
+    let kinds: Vec<&str> = (p.steps.iter())
+        .map(|s| match s {
+            Step::Kernel(_) => "kernel",
+            Step::MatMul(m) if m.dst == out("early") => "early",
+            Step::MatMul(_) => "product",
+            Step::Reduce(_) => "reduce",
+        })
+        .collect();
+    assert_eq!(kinds, ["early", "kernel", "product", "kernel"], "{p}");
+}

@@ -231,75 +231,9 @@ __kernel void s7_map(__global real* restrict arena) {
   arena[gid] = v2;
 }
 
-// 1x8x300, tile 4x8x16, 4x4 per work-item
-__kernel __attribute__((reqd_work_group_size(2, 1, 1)))
-void s8_matmul(__global const real* restrict arena, __global real* restrict b17) {
-  __local real As[16][4 + 1];
-  __local real Bs[16][8];
-  const idx_t tx = (idx_t)get_local_id(0);
-  const idx_t ty = (idx_t)get_local_id(1);
-  const idx_t lid = ty * 2 + tx;
-  const idx_t col0 = (idx_t)get_group_id(0) * 8;
-  const idx_t row0 = (idx_t)get_group_id(1) * 4;
-  real acc[4][4];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
-  // 2 work-items per group
-  const idx_t k0 = 0;
-  const idx_t k1 = 300;
-  for (idx_t t = k0; t < k1; t += 16) {
-    for (idx_t e = lid; e < 64; e += 2) {
-      const idx_t r = e / 16;
-      const idx_t c = e % 16;
-      const idx_t gr = row0 + r;
-      const idx_t gp = t + c;
-      As[c][r] = (gr < 1 && gp < k1) ? arena[gr + gp] : 0.0f;
-    }
-    for (idx_t e = lid; e < 128; e += 2) {
-      const idx_t r = e / 8;
-      const idx_t c = e % 8;
-      const idx_t gp = t + r;
-      const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < k1 && gc < 8) ? arena[4832 + gp*8 + gc] : 0.0f;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int p = 0; p < 16; ++p) {
-      real a[4], b[4];
-      for (int i = 0; i < 4; ++i) a[i] = As[p][ty + i * 1];
-      for (int j = 0; j < 4; ++j) b[j] = Bs[p][tx + j * 2];
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const idx_t r = row0 + ty + i * 1;
-      const idx_t c = col0 + tx + j * 2;
-      if (r < 1 && c < 8) b17[r*8 + c] = acc[i][j];
-    }
-}
-
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
-void s9_reduce(__global const real* restrict arena, __global real* restrict b18) {
-  __local real part[256];
-  const idx_t o = (idx_t)get_group_id(0);
-  const idx_t t = (idx_t)get_local_id(0);
-  const idx_t base = 0;
-  real acc = 0.0f;
-  for (idx_t j = t; j < 300; j += 256) acc += arena[base + j];
-  part[t] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (idx_t s = 128; s > 0; s >>= 1) {
-    if (t < s) part[t] += part[t + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (t == 0) b18[o] = part[0];
-}
-
 // 300x8x1, tile 128x8x1, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
-void s10_matmul(__global real* restrict arena, __global const real* restrict b6) {
+void s8_matmul(__global real* restrict arena, __global const real* restrict b6) {
   __local real As[1][128 + 1];
   __local real Bs[1][8];
   const idx_t tx = (idx_t)get_local_id(0);
@@ -346,6 +280,72 @@ void s10_matmul(__global real* restrict arena, __global const real* restrict b6)
     }
 }
 
+__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
+void s9_reduce(__global const real* restrict arena, __global real* restrict b18) {
+  __local real part[256];
+  const idx_t o = (idx_t)get_group_id(0);
+  const idx_t t = (idx_t)get_local_id(0);
+  const idx_t base = 0;
+  real acc = 0.0f;
+  for (idx_t j = t; j < 300; j += 256) acc += arena[base + j];
+  part[t] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (idx_t s = 128; s > 0; s >>= 1) {
+    if (t < s) part[t] += part[t + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (t == 0) b18[o] = part[0];
+}
+
+// 1x8x300, tile 4x8x16, 4x4 per work-item
+__kernel __attribute__((reqd_work_group_size(2, 1, 1)))
+void s10_matmul(__global const real* restrict arena, __global real* restrict b17) {
+  __local real As[16][4 + 1];
+  __local real Bs[16][8];
+  const idx_t tx = (idx_t)get_local_id(0);
+  const idx_t ty = (idx_t)get_local_id(1);
+  const idx_t lid = ty * 2 + tx;
+  const idx_t col0 = (idx_t)get_group_id(0) * 8;
+  const idx_t row0 = (idx_t)get_group_id(1) * 4;
+  real acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+  // 2 work-items per group
+  const idx_t k0 = 0;
+  const idx_t k1 = 300;
+  for (idx_t t = k0; t < k1; t += 16) {
+    for (idx_t e = lid; e < 64; e += 2) {
+      const idx_t r = e / 16;
+      const idx_t c = e % 16;
+      const idx_t gr = row0 + r;
+      const idx_t gp = t + c;
+      As[c][r] = (gr < 1 && gp < k1) ? arena[gr + gp] : 0.0f;
+    }
+    for (idx_t e = lid; e < 128; e += 2) {
+      const idx_t r = e / 8;
+      const idx_t c = e % 8;
+      const idx_t gp = t + r;
+      const idx_t gc = col0 + c;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[4832 + gp*8 + gc] : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int p = 0; p < 16; ++p) {
+      real a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = As[p][ty + i * 1];
+      for (int j = 0; j < 4; ++j) b[j] = Bs[p][tx + j * 2];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const idx_t r = row0 + ty + i * 1;
+      const idx_t c = col0 + tx + j * 2;
+      if (r < 1 && c < 8) b17[r*8 + c] = acc[i][j];
+    }
+}
+
 __kernel void s11_map(__global real* restrict arena) {
   const idx_t gid = (idx_t)get_global_id(0);
   if (gid >= 2400) return;
@@ -358,78 +358,9 @@ __kernel void s11_map(__global real* restrict arena) {
   arena[gid] = v5;
 }
 
-// 8x8x300, tile 8x8x16, 4x4 per work-item
-__kernel __attribute__((reqd_work_group_size(2, 2, 1)))
-void s12_matmul(__global const real* restrict arena, __global real* restrict b21) {
-  __local real As[16][8 + 1];
-  __local real Bs[16][8];
-  const idx_t tx = (idx_t)get_local_id(0);
-  const idx_t ty = (idx_t)get_local_id(1);
-  const idx_t lid = ty * 2 + tx;
-  const idx_t col0 = (idx_t)get_group_id(0) * 8;
-  const idx_t row0 = (idx_t)get_group_id(1) * 8;
-  real acc[4][4];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
-  // 4 work-items per group
-  const idx_t k0 = 0;
-  const idx_t k1 = 300;
-  for (idx_t t = k0; t < k1; t += 16) {
-    for (idx_t e = lid; e < 128; e += 4) {
-      const idx_t r = e % 8;
-      const idx_t c = e / 8;
-      const idx_t gr = row0 + r;
-      const idx_t gp = t + c;
-      As[c][r] = (gr < 8 && gp < k1) ? arena[gr + gp*8] : 0.0f;
-    }
-    for (idx_t e = lid; e < 128; e += 4) {
-      const idx_t r = e / 8;
-      const idx_t c = e % 8;
-      const idx_t gp = t + r;
-      const idx_t gc = col0 + c;
-      Bs[r][c] = (gp < k1 && gc < 8) ? arena[2416 + gp*8 + gc] : 0.0f;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int p = 0; p < 16; ++p) {
-      real a[4], b[4];
-      for (int i = 0; i < 4; ++i) a[i] = As[p][ty + i * 2];
-      for (int j = 0; j < 4; ++j) b[j] = Bs[p][tx + j * 2];
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const idx_t r = row0 + ty + i * 2;
-      const idx_t c = col0 + tx + j * 2;
-      if (r < 8 && c < 8) b21[r*8 + c] = acc[i][j];
-    }
-}
-
-__kernel void s13_reduce(__global const real* restrict arena, __global real* restrict scratch) {
-  const idx_t o = (idx_t)get_global_id(0);
-  const idx_t p = (idx_t)get_global_id(1);
-  if (o >= 8) return;
-  const idx_t i0 = o;
-  const idx_t base = i0;
-  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
-  real acc = 0.0f;
-  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
-  scratch[p * 8 + o] = acc;
-}
-
-__kernel void s13_reduce_sum(__global real* restrict b22, __global const real* restrict scratch) {
-  const idx_t o = (idx_t)get_global_id(0);
-  if (o >= 8) return;
-  real acc = scratch[o];
-  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
-  b22[o] = acc;
-}
-
 // 300x8x8, tile 128x8x8, 4x4 per work-item
 __kernel __attribute__((reqd_work_group_size(2, 32, 1)))
-void s14_matmul(__global real* restrict arena, __global const real* restrict b4) {
+void s12_matmul(__global real* restrict arena, __global const real* restrict b4) {
   __local real As[8][128 + 1];
   __local real Bs[8][8];
   const idx_t tx = (idx_t)get_local_id(0);
@@ -476,6 +407,75 @@ void s14_matmul(__global real* restrict arena, __global const real* restrict b4)
     }
 }
 
+__kernel void s13_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 8) return;
+  const idx_t i0 = o;
+  const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
+  real acc = 0.0f;
+  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
+  scratch[p * 8 + o] = acc;
+}
+
+__kernel void s13_reduce_sum(__global real* restrict b22, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 8) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
+  b22[o] = acc;
+}
+
+// 8x8x300, tile 8x8x16, 4x4 per work-item
+__kernel __attribute__((reqd_work_group_size(2, 2, 1)))
+void s14_matmul(__global const real* restrict arena, __global real* restrict b21) {
+  __local real As[16][8 + 1];
+  __local real Bs[16][8];
+  const idx_t tx = (idx_t)get_local_id(0);
+  const idx_t ty = (idx_t)get_local_id(1);
+  const idx_t lid = ty * 2 + tx;
+  const idx_t col0 = (idx_t)get_group_id(0) * 8;
+  const idx_t row0 = (idx_t)get_group_id(1) * 8;
+  real acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+  // 4 work-items per group
+  const idx_t k0 = 0;
+  const idx_t k1 = 300;
+  for (idx_t t = k0; t < k1; t += 16) {
+    for (idx_t e = lid; e < 128; e += 4) {
+      const idx_t r = e % 8;
+      const idx_t c = e / 8;
+      const idx_t gr = row0 + r;
+      const idx_t gp = t + c;
+      As[c][r] = (gr < 8 && gp < k1) ? arena[gr + gp*8] : 0.0f;
+    }
+    for (idx_t e = lid; e < 128; e += 4) {
+      const idx_t r = e / 8;
+      const idx_t c = e % 8;
+      const idx_t gp = t + r;
+      const idx_t gc = col0 + c;
+      Bs[r][c] = (gp < k1 && gc < 8) ? arena[2416 + gp*8 + gc] : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int p = 0; p < 16; ++p) {
+      real a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = As[p][ty + i * 2];
+      for (int j = 0; j < 4; ++j) b[j] = Bs[p][tx + j * 2];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const idx_t r = row0 + ty + i * 2;
+      const idx_t c = col0 + tx + j * 2;
+      if (r < 8 && c < 8) b21[r*8 + c] = acc[i][j];
+    }
+}
+
 __kernel void s15_map(__global real* restrict arena) {
   const idx_t gid = (idx_t)get_global_id(0);
   if (gid >= 2400) return;
@@ -488,9 +488,29 @@ __kernel void s15_map(__global real* restrict arena) {
   arena[gid] = v5;
 }
 
+__kernel void s16_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  const idx_t p = (idx_t)get_global_id(1);
+  if (o >= 8) return;
+  const idx_t i0 = o;
+  const idx_t base = i0;
+  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
+  real acc = 0.0f;
+  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
+  scratch[p * 8 + o] = acc;
+}
+
+__kernel void s16_reduce_sum(__global real* restrict b26, __global const real* restrict scratch) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 8) return;
+  real acc = scratch[o];
+  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
+  b26[o] = acc;
+}
+
 // 8x2x300, tile 8x2x16, 4x2 per work-item
 __kernel __attribute__((reqd_work_group_size(1, 2, 1)))
-void s16_matmul(__global const real* restrict arena, __global const real* restrict b0, __global real* restrict b25) {
+void s17_matmul(__global const real* restrict arena, __global const real* restrict b0, __global real* restrict b25) {
   __local real As[16][8 + 1];
   __local real Bs[16][2];
   const idx_t tx = (idx_t)get_local_id(0);
@@ -535,24 +555,4 @@ void s16_matmul(__global const real* restrict arena, __global const real* restri
       const idx_t c = col0 + tx + j * 1;
       if (r < 8 && c < 2) b25[r*2 + c] = acc[i][j];
     }
-}
-
-__kernel void s17_reduce(__global const real* restrict arena, __global real* restrict scratch) {
-  const idx_t o = (idx_t)get_global_id(0);
-  const idx_t p = (idx_t)get_global_id(1);
-  if (o >= 8) return;
-  const idx_t i0 = o;
-  const idx_t base = i0;
-  const idx_t j1 = min(p * 75 + 75, (idx_t)300);
-  real acc = 0.0f;
-  for (idx_t j = p * 75; j < j1; ++j) acc += arena[base + j*8];
-  scratch[p * 8 + o] = acc;
-}
-
-__kernel void s17_reduce_sum(__global real* restrict b26, __global const real* restrict scratch) {
-  const idx_t o = (idx_t)get_global_id(0);
-  if (o >= 8) return;
-  real acc = scratch[o];
-  for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 8 + o];
-  b26[o] = acc;
 }

@@ -24,7 +24,7 @@ real nb_powi(real a, int n) {
   return recip ? 1.0 / r : r;
 }
 
-__kernel void s0_reduce(__global const real* restrict b0, __global real* restrict scratch) {
+__kernel void s0_reduce(__global const real* restrict b2, __global real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   const idx_t p = (idx_t)get_global_id(1);
   if (o >= 4) return;
@@ -32,29 +32,19 @@ __kernel void s0_reduce(__global const real* restrict b0, __global real* restric
   const idx_t base = i0;
   const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = p * 75; j < j1; ++j) acc += b0[base + j*4];
+  for (idx_t j = p * 75; j < j1; ++j) acc += b2[base];
   scratch[p * 4 + o] = acc;
 }
 
-__kernel void s0_reduce_sum(__global real* restrict b3, __global const real* restrict scratch) {
+__kernel void s0_reduce_sum(__global real* restrict b6, __global const real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   if (o >= 4) return;
   real acc = scratch[o];
   for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 4 + o];
-  b3[o] = acc;
+  b6[o] = acc / 300.0;
 }
 
-__kernel void s1_reduce(__global const real* restrict b0, __global real* restrict b4) {
-  const idx_t o = (idx_t)get_global_id(0);
-  if (o >= 300) return;
-  const idx_t i0 = o;
-  const idx_t base = i0*4;
-  real acc = 0.0;
-  for (idx_t j = 0; j < 4; ++j) acc += b0[base + j];
-  b4[o] = acc / 4.0;
-}
-
-__kernel void s2_reduce(__global const real* restrict b1, __global real* restrict scratch) {
+__kernel void s1_reduce(__global const real* restrict b1, __global real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   const idx_t p = (idx_t)get_global_id(1);
   if (o >= 6) return;
@@ -67,7 +57,7 @@ __kernel void s2_reduce(__global const real* restrict b1, __global real* restric
   scratch[p * 6 + o] = acc;
 }
 
-__kernel void s2_reduce_sum(__global real* restrict b5, __global const real* restrict scratch) {
+__kernel void s1_reduce_sum(__global real* restrict b5, __global const real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   if (o >= 6) return;
   real acc = scratch[o];
@@ -75,7 +65,17 @@ __kernel void s2_reduce_sum(__global real* restrict b5, __global const real* res
   b5[o] = acc;
 }
 
-__kernel void s3_reduce(__global const real* restrict b2, __global real* restrict scratch) {
+__kernel void s2_reduce(__global const real* restrict b0, __global real* restrict b4) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 300) return;
+  const idx_t i0 = o;
+  const idx_t base = i0*4;
+  real acc = 0.0;
+  for (idx_t j = 0; j < 4; ++j) acc += b0[base + j];
+  b4[o] = acc / 4.0;
+}
+
+__kernel void s3_reduce(__global const real* restrict b0, __global real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   const idx_t p = (idx_t)get_global_id(1);
   if (o >= 4) return;
@@ -83,19 +83,28 @@ __kernel void s3_reduce(__global const real* restrict b2, __global real* restric
   const idx_t base = i0;
   const idx_t j1 = min(p * 75 + 75, (idx_t)300);
   real acc = 0.0;
-  for (idx_t j = p * 75; j < j1; ++j) acc += b2[base];
+  for (idx_t j = p * 75; j < j1; ++j) acc += b0[base + j*4];
   scratch[p * 4 + o] = acc;
 }
 
-__kernel void s3_reduce_sum(__global real* restrict b6, __global const real* restrict scratch) {
+__kernel void s3_reduce_sum(__global real* restrict b3, __global const real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   if (o >= 4) return;
   real acc = scratch[o];
   for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 4 + o];
-  b6[o] = acc / 300.0;
+  b3[o] = acc;
 }
 
-__kernel void s4_map(__global real* restrict arena, __global const real* restrict b0) {
+__kernel void s4_reduce(__global const real* restrict b3, __global real* restrict b9) {
+  const idx_t o = (idx_t)get_global_id(0);
+  if (o >= 1) return;
+  const idx_t base = 0;
+  real acc = 0.0;
+  for (idx_t j = 0; j < 4; ++j) acc += b3[base + j];
+  b9[o] = acc;
+}
+
+__kernel void s5_map(__global real* restrict arena, __global const real* restrict b0) {
   const idx_t gid = (idx_t)get_global_id(0);
   if (gid >= 1200) return;
   const real v0 = b0[gid];
@@ -103,7 +112,7 @@ __kernel void s4_map(__global real* restrict arena, __global const real* restric
   arena[gid] = v1;
 }
 
-__kernel void s5_reduce(__global const real* restrict arena, __global real* restrict scratch) {
+__kernel void s6_reduce(__global const real* restrict arena, __global real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   const idx_t p = (idx_t)get_global_id(1);
   if (o >= 2) return;
@@ -115,19 +124,10 @@ __kernel void s5_reduce(__global const real* restrict arena, __global real* rest
   scratch[p * 2 + o] = acc;
 }
 
-__kernel void s5_reduce_sum(__global real* restrict b8, __global const real* restrict scratch) {
+__kernel void s6_reduce_sum(__global real* restrict b8, __global const real* restrict scratch) {
   const idx_t o = (idx_t)get_global_id(0);
   if (o >= 2) return;
   real acc = scratch[o];
   for (idx_t p = 1; p < 4; ++p) acc += scratch[p * 2 + o];
   b8[o] = acc;
-}
-
-__kernel void s6_reduce(__global const real* restrict b3, __global real* restrict b9) {
-  const idx_t o = (idx_t)get_global_id(0);
-  if (o >= 1) return;
-  const idx_t base = 0;
-  real acc = 0.0;
-  for (idx_t j = 0; j < 4; ++j) acc += b3[base + j];
-  b9[o] = acc;
 }
