@@ -12,9 +12,9 @@
 //!
 //! With `n` threads, a step large enough to split (`par_min`) is cut into up to `4n`
 //! chunks: contiguous ranges of a kernel's outermost loop or of a reduction's outputs;
-//! a product into `n` ranges of its rows (one `gemm` call each — for wide f64 products
-//! the AVX-512 panel kernels of [`super::wide`], `faer` on hosts without AVX-512
-//! ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
+//! a product into `n` ranges of its rows (one `gemm` call each — for a layer 96 or more
+//! wide the AVX-512 panel kernels of [`super::wide`] ([`by_panels`]), or in f64 without
+//! AVX-512 `faer` ([`Elem::blocked`]) — or for a narrow product one call of `nano-gemm`
 //! ([`narrow`]) or of the register kernels ([`Elem::in_registers`]), chosen by the whole
 //! product; each call has a cost of its own: [`PRODUCT_CHUNKS_PER_THREAD`]). The calling
 //! thread and `n − 1` workers kept for the runtime's lifetime claim chunks dynamically
@@ -102,34 +102,23 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     /// The host has AVX-512F; the buffers hold the kernel's views.
     #[cfg(target_arch = "x86_64")]
     unsafe fn bias_tanh(t: &BiasTanh, base: [*mut Self; 3], rows: (usize, usize));
-    /// Whether a product `whole = (m, n, k)` runs through the AVX-512 panel kernels of
-    /// [`super::wide`] (never, unless an element type measured them better than its
-    /// library; the host's AVX-512F is checked here).
-    #[cfg(target_arch = "x86_64")]
-    fn wide(_whole: (usize, usize, usize)) -> bool {
-        false
-    }
-    /// [`super::wide::product`] in this type, for the products [`Elem::wide`] takes.
+    /// [`super::wide::product`] in this type.
     ///
     /// # Safety
     /// As for [`super::wide::product`].
     #[cfg(target_arch = "x86_64")]
     unsafe fn wide_product(
-        _part: (usize, usize, usize),
-        _dst: (*mut Self, bool),
-        _lhs: Operand<Self>,
-        _rhs: super::wide::Rhs<Self>,
-    ) {
-        unreachable!("only the element types whose `wide` holds run the panel kernels")
-    }
-    /// [`super::wide::pack`] in this type, for the products [`Elem::wide`] takes.
+        part: (usize, usize, usize),
+        dst: (*mut Self, bool),
+        lhs: Operand<Self>,
+        rhs: super::wide::Rhs<Self>,
+    );
+    /// [`super::wide::pack`] in this type.
     ///
     /// # Safety
     /// As for [`super::wide::pack`].
     #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_pack(_rhs: Operand<Self>, _kn: (usize, usize)) -> Vec<Self> {
-        unreachable!("only the element types whose `wide` holds run the panel kernels")
-    }
+    unsafe fn wide_pack(rhs: Operand<Self>, kn: (usize, usize)) -> Vec<Self>;
     /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
     /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
@@ -156,6 +145,21 @@ impl Elem for f32 {
     /// time for `w` from 20 to 28, 0.16–0.46 below 16, and 0.9–1.3 at 32 (1.25–1.7 at 48
     /// and 64), where `gemm`'s packed kernels pay.
     const NARROW: usize = 32;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_product(
+        part: (usize, usize, usize),
+        dst: (*mut f32, bool),
+        lhs: Operand<f32>,
+        rhs: super::wide::Rhs<f32>,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { super::wide::product(part, dst, lhs, rhs) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_pack(rhs: Operand<f32>, kn: (usize, usize)) -> Vec<f32> {
+        // SAFETY: the caller's contract.
+        unsafe { super::wide::pack(rhs, kn) }
+    }
     #[cfg(target_arch = "x86_64")]
     unsafe fn bias_tanh(t: &BiasTanh, base: [*mut f32; 3], rows: (usize, usize)) {
         // SAFETY: the caller's contract.
@@ -214,6 +218,33 @@ const BY_FAER_MIN: usize = 96;
 /// `gemm`, which packs the weight once for all of them (f64 GFLOP/s `gemm` → `faer` for
 /// the layer forward at 512 / 1024 / 3200 rows: 115 → 113, 110 → 103, 110 → 98).
 const BY_FAER_MAX_ROWS: usize = 256;
+
+/// The fewest columns and rows, and the most rows and the deepest inner extent, of a
+/// product that [`by_panels`] takes.
+#[cfg(target_arch = "x86_64")]
+const PANELS: (usize, usize, usize) = (96, 512, 512);
+
+/// Whether a product `whole = (m, n, k)` runs through the AVX-512 panel kernels of
+/// [`super::wide`] (in both element types, on a host with AVX-512F): a layer at least 96
+/// wide in a tile of at most 512 rows — its forward `h·Wᵀ`, back `δ·W` and weight
+/// gradient `hᵀ·δ` — with each weight packed once per write ([`Runtime::set`]), not
+/// once per product.
+///
+/// Measured one thread, `cargo bench --bench products -- 128 256` (hot, weights packed
+/// once), GFLOP/s against the library each type used before: f64 117–124 against
+/// `faer`'s 108–115, f32 233–242 against `gemm`'s 197–234; in B4's tiles (`cargo bench
+/// --bench profile`, three runs each) the products took 1.51–1.52 against 1.55–1.58 ms
+/// (f64, 128 rows) and 1.39–1.40 against 1.48–1.49 ms (f32, 256 rows). Taller products (B3's stacked tangents, `[3200,
+/// 128]·[128, 128]`) stay with `gemm`, which packs the weight once for all rows, and
+/// deeper ones (B3's weight gradients, `[128, 3200]·[3200, 128]`, whose left operand no
+/// longer fits the second-level cache between panels) with the libraries: through the
+/// panels B3 took 8% more time in f64 and 4% in f32. Narrower layers (B1's 64) gained
+/// and lost within the host's noise.
+#[cfg(target_arch = "x86_64")]
+fn by_panels((m, n, k): (usize, usize, usize)) -> bool {
+    let (least, rows, depth) = PANELS;
+    n >= least && (least..=rows).contains(&m) && k <= depth && super::wide::available()
+}
 
 /// Whether [`Elem::blocked`] takes an f64 product with `m` rows and `n` columns through
 /// `faer` rather than `gemm`.
@@ -369,9 +400,9 @@ impl Elem for f64 {
             )
         }
     }
-    /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall go
-    /// through the panel kernels of [`super::wide`] on a host with AVX-512F
-    /// ([`Elem::wide`]), else through `faer`'s product (on x86-64 with AVX2 the kernels of
+    /// Products at least [`BY_FAER_MIN`] wide and at most [`BY_FAER_MAX_ROWS`] tall that
+    /// [`by_panels`] leaves (on a host without AVX-512F) go through `faer`'s product (on
+    /// x86-64 with AVX2 the kernels of
     /// `private-gemm-x86`, which reserve twice the L3's size of address space per
     /// thread, touching only what a product packs), others through `gemm`.
     ///
@@ -390,23 +421,12 @@ impl Elem for f64 {
     /// row, which it gives to its matrix–vector path (a cut of one row: 49 or more
     /// threads on a product of 96 rows) — as `gemm`'s blocking differs by cut.
     unsafe fn blocked(
-        (m, n, k): (usize, usize, usize),
+        (m, n, _): (usize, usize, usize),
         part: (usize, usize, usize),
         dst: (*mut f64, bool),
         lhs: (*const f64, isize, isize),
         rhs: (*const f64, isize, isize),
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if Self::wide((m, n, k)) {
-            let op = |(ptr, rs, cs): (*const f64, isize, isize)| Operand {
-                ptr,
-                rs: rs as usize,
-                cs: cs as usize,
-            };
-            let b = super::wide::Rhs::Operand(op(rhs));
-            // SAFETY: the caller's contract; `wide` checked AVX-512F.
-            return unsafe { super::wide::product(part, dst, op(lhs), b) };
-        }
         // SAFETY: the caller's contract.
         unsafe {
             match by_library(m, n) {
@@ -414,16 +434,6 @@ impl Elem for f64 {
                 false => by_gemm(part, dst, lhs, rhs),
             }
         }
-    }
-    /// The products [`Elem::blocked`] would take through `faer`, on a host with
-    /// AVX-512F: the panel kernels of [`super::wide`] take hot `[128, 128]` products
-    /// 0.93–1.05 of `faer`'s time (`cargo bench --bench products -- 128`: `δ·W` 115
-    /// against 114 GFLOP/s, `hᵀ·δ` 114 against 109, `h·Wᵀ` 102 against 108, its
-    /// transposed weight copied per call), and with weights packed once per change
-    /// ([`Runtime::set`]) no product of a tile copies a weight.
-    #[cfg(target_arch = "x86_64")]
-    fn wide((m, n, _): (usize, usize, usize)) -> bool {
-        by_library(m, n) && super::wide::available()
     }
     #[cfg(target_arch = "x86_64")]
     unsafe fn wide_product(
@@ -750,7 +760,7 @@ fn native_kernel(k: &nabla_passes::schedule::Kernel) -> Option<BiasTanh> {
 fn packs<T: Elem>(p: &Program) -> Vec<Option<Pack<T>>> {
     (p.steps.iter())
         .map(|s| match s {
-            Step::MatMul(m) if T::wide((m.m, m.n, m.k)) => {
+            Step::MatMul(m) if by_panels((m.m, m.n, m.k)) => {
                 let kind = &p.buffers[m.b.buf.index()].kind;
                 let set = matches!(
                     kind,
@@ -853,6 +863,17 @@ impl<T: Elem> Shared<'_, T> {
                 let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
                 let d = (d, m.n as isize, 1);
                 return T::nano((r1 - r0, m.n, m.k), d, m.accumulate, a, b);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if by_panels((m.m, m.n, m.k)) {
+                let op = |ptr: *mut T, rs: usize, cs: usize| Operand {
+                    ptr: ptr as *const T,
+                    rs,
+                    cs,
+                };
+                let b = super::wide::Rhs::Operand(op(b, m.b.rs, m.b.cs));
+                let part = (r1 - r0, m.n, m.k);
+                return T::wide_product(part, (d, m.accumulate), op(a, m.a.rs, m.a.cs), b);
             }
             let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
             let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);

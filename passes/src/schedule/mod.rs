@@ -52,6 +52,12 @@
 //! rank-2 views (transposes are just swapped strides). Both write a fresh contiguous buffer.
 //! Backends must reduce in a fixed order that does not depend on the number of threads.
 //!
+//! ## Step order
+//!
+//! The builder emits steps in the graph's order; `order.rs` then moves every product and
+//! reduction to just after the last step it depends on (a weight's gradient `hᵀ·δ` right
+//! after `δ`, instead of after the whole backward pass), changing no value.
+//!
 //! ## The memory plan
 //!
 //! After the steps are fixed, each temporary's live range is the interval from the first
