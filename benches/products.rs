@@ -1,9 +1,10 @@
 //! The products of a tile program, alone, in f32 and in f64: `cargo bench --bench products`
 //! prints, for the operand layouts a network's layer takes and the extents of B4's and B3's
 //! tiles, the GFLOP/s of nabla's product step and the f64 time over the f32 time. The step
-//! is compiled as any program is (the same choice of `gemm`, `faer`, `nano-gemm` or the
-//! register kernels) for one thread, its operands hot in cache; each time is the median of
-//! five rounds of 21 runs, f32 and f64 alternating, after a fifth of a second of warm-up.
+//! is compiled as any program is (the same choice of the panel kernels, `gemm`, `faer`,
+//! `nano-gemm` or the register kernels; a weight packed once, as a run of many tiles
+//! does) for one thread, its operands hot in cache; each time is the median of five
+//! rounds of 21 runs, f32 and f64 alternating, after a fifth of a second of warm-up.
 //!
 //! AVX-512 holds 16 f32 lanes and 8 f64 lanes, so a product whose f64 kernel is as good as
 //! its f32 one takes twice the time; the ratio column says how far each layout is from
