@@ -514,17 +514,19 @@ pub struct Runtime<T: Elem> {
     /// splits a step).
     job: Option<Box<Job>>,
     pool: Option<Pool>,
-    /// Per step: the right operand of a product through [`super::wide`] whose buffer
-    /// only [`Runtime::set`] writes (a weight), packed once per write.
+    /// The right operands of products through [`super::wide`] whose buffers only
+    /// [`Runtime::set`] writes (weights), each packed once per write, and per step the
+    /// one it reads: the products of a weight's every jet component share its panels.
     #[cfg(target_arch = "x86_64")]
-    packs: Vec<Option<Pack<T>>>,
+    packs: (Vec<Pack<T>>, Vec<Option<usize>>),
 }
 
-/// A product's right operand packed for [`super::wide`]: its buffer, the packed panels,
-/// and whether they still hold the buffer's values.
+/// A product's right operand packed for [`super::wide`]: the view it packs (`k × n`),
+/// the packed panels, and whether they still hold the buffer's values.
 #[cfg(target_arch = "x86_64")]
 struct Pack<T> {
-    src: BufId,
+    view: nabla_passes::schedule::Matrix,
+    kn: (usize, usize),
     panels: Vec<T>,
     fresh: bool,
 }
@@ -635,8 +637,8 @@ impl<T: Elem> Runtime<T> {
             *d = T::from_f64(v);
         }
         #[cfg(target_arch = "x86_64")]
-        for pack in self.packs.iter_mut().flatten() {
-            pack.fresh &= pack.src != b;
+        for pack in &mut self.packs.0 {
+            pack.fresh &= pack.view.buf != b;
         }
     }
 
@@ -644,21 +646,16 @@ impl<T: Elem> Runtime<T> {
     /// were last packed.
     #[cfg(target_arch = "x86_64")]
     fn repack(&mut self) {
-        for (step, pack) in self.steps.iter().zip(&mut self.packs) {
-            let (RStep::MatMul(m), Some(pack)) = (step, pack) else {
-                continue;
-            };
-            if pack.fresh {
-                continue;
-            }
+        for pack in self.packs.0.iter_mut().filter(|p| !p.fresh) {
+            let v = &pack.view;
             let b = Operand {
                 // SAFETY: the operand lies inside its buffer (the schedule's shapes).
-                ptr: unsafe { self.own[m.b.buf.index()].as_ptr().add(m.b.offset) },
-                rs: m.b.rs,
-                cs: m.b.cs,
+                ptr: unsafe { self.own[v.buf.index()].as_ptr().add(v.offset) },
+                rs: v.rs,
+                cs: v.cs,
             };
             // SAFETY: as above, for every `(l, j)`, `l < k`, `j < n`.
-            pack.panels = unsafe { T::wide_pack(b, (m.k, m.n)) };
+            pack.panels = unsafe { T::wide_pack(b, pack.kn) };
             pack.fresh = true;
         }
     }
@@ -754,27 +751,37 @@ fn native_kernel(k: &nabla_passes::schedule::Kernel) -> Option<BiasTanh> {
         .flatten()
 }
 
-/// Per step of `p`: an empty [`Pack`] for a product through [`super::wide`] whose right
-/// operand is a buffer only [`Runtime::set`] writes (a parameter, input or constant).
+/// The [`Pack`]s of `p` (not yet packed), one per right operand of a product through
+/// [`super::wide`] that is a view of a buffer only [`Runtime::set`] writes (a parameter,
+/// input or constant), and per step the index of the one it reads.
 #[cfg(target_arch = "x86_64")]
-fn packs<T: Elem>(p: &Program) -> Vec<Option<Pack<T>>> {
-    (p.steps.iter())
-        .map(|s| match s {
-            Step::MatMul(m) if by_panels((m.m, m.n, m.k)) => {
-                let kind = &p.buffers[m.b.buf.index()].kind;
-                let set = matches!(
-                    kind,
-                    BufKind::Param(_) | BufKind::Input(_) | BufKind::Const(_)
-                );
-                set.then(|| Pack {
-                    src: m.b.buf,
+fn packs<T: Elem>(p: &Program) -> (Vec<Pack<T>>, Vec<Option<usize>>) {
+    let mut packs: Vec<Pack<T>> = Vec::new();
+    let of = (p.steps.iter())
+        .map(|s| {
+            let Step::MatMul(m) = s else { return None };
+            let kind = &p.buffers[m.b.buf.index()].kind;
+            let set = matches!(
+                kind,
+                BufKind::Param(_) | BufKind::Input(_) | BufKind::Const(_)
+            );
+            if !set || !by_panels((m.m, m.n, m.k)) {
+                return None;
+            }
+            let kn = (m.k, m.n);
+            let same = |q: &Pack<T>| q.view == m.b && q.kn == kn;
+            Some(packs.iter().position(same).unwrap_or_else(|| {
+                packs.push(Pack {
+                    view: m.b.clone(),
+                    kn,
                     panels: Vec::new(),
                     fresh: false,
-                })
-            }
-            _ => None,
+                });
+                packs.len() - 1
+            }))
         })
-        .collect()
+        .collect();
+    (packs, of)
 }
 
 /// Chunk `c` of step `i` of the runtime behind `data` (a `Shared<T>`).
@@ -844,7 +851,7 @@ impl<T: Elem> Shared<'_, T> {
                 (b as *const T, m.b.rs, m.b.cs),
             );
             #[cfg(target_arch = "x86_64")]
-            if let Some(pack) = &self.0.packs[i] {
+            if let Some(pack) = self.0.packs.1[i].map(|k| &self.0.packs.0[k]) {
                 let a = Operand {
                     ptr: a as *const T,
                     rs: m.a.rs,
