@@ -255,7 +255,8 @@ fn wide_products_follow_every_write_of_their_operands() {
     let t = g.unary(UnOp::Tanh, x);
     let other = g.add_or_panic(mm(true, false), &[d, t]);
     let sum = g.binary(BinOp::Add, grad, other);
-    for (name, v) in [("z", z), ("back", back), ("grad", grad), ("sum", sum)] {
+    // `grad` is no output of its own, so `sum` is formed in place (`+=`)
+    for (name, v) in [("z", z), ("back", back), ("sum", sum)] {
         g.set_output(name, v);
     }
     let info = nabla_ir::verify(&g).unwrap();
@@ -267,6 +268,9 @@ fn wide_products_follow_every_write_of_their_operands() {
                 ..Options::default()
             };
             let mut exe = nabla_backends::cranelift::compile(&g, &info, &opts).unwrap();
+            let adds = (exe.program().steps.iter())
+                .any(|s| matches!(s, nabla_passes::schedule::Step::MatMul(m) if m.accumulate));
+            assert!(adds, "the sum of gradients is formed in place");
             for (round, (lo, hi)) in [(-1.0, 1.0), (-0.5, 0.2), (-1.0, 1.0)]
                 .into_iter()
                 .enumerate()
@@ -290,5 +294,39 @@ fn wide_products_follow_every_write_of_their_operands() {
                 }
             }
         }
+    }
+}
+
+/// A product with no inner extent (`[100, 0]·[0, 100]`, as wide as a panel product) is
+/// zero, whatever its result's arena space held before: here the values of an earlier,
+/// unrelated `exp` that the memory plan puts at the same place.
+#[test]
+fn an_empty_wide_product_is_zero() {
+    let mut g = Graph::new();
+    let x1 = leaf(&mut g, "x1", &[100, 100], false);
+    let e1 = g.unary(UnOp::Exp, x1);
+    let s = g.add_or_panic(Op::Sum(0), &[e1]);
+    g.set_output("s", s);
+    let x0 = leaf(&mut g, "x0", &[100, 0], false);
+    let w0 = leaf(&mut g, "w0", &[0, 100], true);
+    let u = g.unary(UnOp::Exp, x0);
+    let mm = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let p = g.add_or_panic(mm, &[u, w0]);
+    let y = g.unary(UnOp::Tanh, p);
+    g.set_output("y", y);
+    for dtype in [DType::F64, DType::F32] {
+        let opts = Options {
+            dtype,
+            ..Options::default()
+        };
+        let got = run(&g, &opts, &env(&g, -1.0, 1.0));
+        assert!(
+            got[1].iter().all(|&v| v == 0.0),
+            "{dtype}: {:?}",
+            &got[1][..4]
+        );
     }
 }

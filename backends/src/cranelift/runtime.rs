@@ -243,7 +243,10 @@ const PANELS: (usize, usize, usize) = (96, 512, 512);
 #[cfg(target_arch = "x86_64")]
 fn by_panels((m, n, k): (usize, usize, usize)) -> bool {
     let (least, rows, depth) = PANELS;
-    n >= least && (least..=rows).contains(&m) && k <= depth && super::wide::available()
+    n >= least
+        && (least..=rows).contains(&m)
+        && (1..=depth).contains(&k)
+        && super::wide::available()
 }
 
 /// Whether [`Elem::blocked`] takes an f64 product with `m` rows and `n` columns through

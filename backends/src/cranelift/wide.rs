@@ -88,7 +88,15 @@ pub unsafe fn product<T: Lanes>(
     a: Operand<T>,
     b: Rhs<T>,
 ) {
-    if m == 0 || n == 0 || k == 0 {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // an empty sum: `C` is zero, or stays as it is when adding to it
+        if !acc {
+            // SAFETY: `dst` holds `m·n` elements (the caller's contract).
+            unsafe { std::slice::from_raw_parts_mut(dst, m * n).fill(T::default()) };
+        }
         return;
     }
     let (width, kc) = panel_shape::<T>();
@@ -263,7 +271,8 @@ mod tests {
     use nabla_ir::testing::values;
 
     /// Every kind of shape (rows not a multiple of the block, widths that end mid-vector
-    /// and mid-panel, inner extents over one panel's rows, each operand plain or
+    /// and mid-panel, two and three vectors of f64, inner extents over one panel's rows
+    /// and of none, each operand plain or
     /// transposed, `C` written or added to, `B` in place or packed beforehand) against
     /// the f64 reference; the element after `C` is never written.
     fn agrees<T: Lanes + Into<f64> + From<f32>>(tol: f64) {
@@ -278,6 +287,9 @@ mod tests {
             (20, 65, 129),
             (5, 96, 1),
             (12, 200, 40),
+            (9, 20, 7),
+            (10, 12, 5),
+            (7, 40, 0),
         ] {
             let modes = [(false, false), (false, true), (true, false), (true, true)];
             let cases = modes
