@@ -280,10 +280,93 @@ pub(super) mod tests {
         c
     }
 
+    /// One product to check: `C = op(A)·op(B)` (`m × n`, inner extent `k`, each
+    /// operand stored plain or transposed), `C` written (starting as NaN) or added to
+    /// (starting from values of its own), with one NaN element after `C` that nothing
+    /// may write.
+    pub(in crate::cranelift) struct Case<T> {
+        pub mnk: (usize, usize, usize),
+        pub t: (bool, bool),
+        pub acc: bool,
+        pub a: Vec<T>,
+        pub b: Vec<T>,
+        pub c0: Vec<T>,
+        pub c: Vec<T>,
+    }
+
+    impl<T: Lanes + Into<f64> + From<f32>> Case<T> {
+        /// Operands of values in [−1, 1] rounded to `T`.
+        pub fn new(mnk: (usize, usize, usize), t: (bool, bool), acc: bool) -> Self {
+            let (m, n, k) = mnk;
+            let cast = |v: Vec<f64>| -> Vec<T> { v.iter().map(|&x| T::from(x as f32)).collect() };
+            let c0 = cast(values(m * n, 3, -1.0, 1.0));
+            let mut c = if acc {
+                c0.clone()
+            } else {
+                vec![T::from(f32::NAN); m * n]
+            };
+            c.push(T::from(f32::NAN));
+            let (a, b) = (
+                cast(values(m * k, 1, -1.0, 1.0)),
+                cast(values(k * n, 2, -1.0, 1.0)),
+            );
+            Case {
+                mnk,
+                t,
+                acc,
+                a,
+                b,
+                c0,
+                c,
+            }
+        }
+
+        /// The strided views of `A` and `B`.
+        pub fn operands(&self) -> (Operand<T>, Operand<T>) {
+            let (m, n, k) = self.mnk;
+            let op = |p: &[T], t: bool, rows: usize, cols: usize| Operand {
+                ptr: p.as_ptr(),
+                rs: if t { 1 } else { cols },
+                cs: if t { rows } else { 1 },
+            };
+            (op(&self.a, self.t.0, m, k), op(&self.b, self.t.1, k, n))
+        }
+
+        /// Nothing was written past `C`; when `done`, `C` agrees with the f64 reference
+        /// (plus its starting values when adding) to `tol` relative.
+        pub fn check(&self, done: bool, tol: f64, what: &str) {
+            let (m, n, k) = self.mnk;
+            let last: f64 = self.c[m * n].into();
+            assert!(last.is_nan(), "{what}: wrote past C");
+            if !done {
+                return;
+            }
+            let wide = |v: &[T]| -> Vec<f64> { v.iter().map(|&x| x.into()).collect() };
+            let (ta, tb) = self.t;
+            let want = reference(m, n, k, &wide(&self.a), ta, &wide(&self.b), tb);
+            for (i, (w, g)) in want.iter().zip(&self.c).enumerate() {
+                let g: f64 = (*g).into();
+                let w = if self.acc { w + self.c0[i].into() } else { *w };
+                assert!(
+                    (w - g).abs() <= tol * (1.0 + w.abs()),
+                    "{what} {m}x{n}x{k} {:?} acc {} [{i}]: {g} against {w}",
+                    self.t,
+                    self.acc
+                );
+            }
+        }
+    }
+
+    /// Every operand layout, each written or added to.
+    pub(in crate::cranelift) fn modes() -> impl Iterator<Item = ((bool, bool), bool)> {
+        let t = [(false, false), (false, true), (true, false), (true, true)];
+        t.into_iter().flat_map(|t| [(t, false), (t, true)])
+    }
+
     /// Every shape the kernels take (rows not a multiple of the block, widths that end
-    /// mid-vector, each operand plain or transposed, `C` written or added to) against the f64 reference; the
-    /// element after `C` is never written; shapes they do not take return `false` and
-    /// leave `C` alone.
+    /// mid-vector, each operand plain or transposed, `C` written or added to) against
+    /// the f64 reference; the element after `C` is never written; shapes they do not
+    /// take return `false` and leave `C` alone.
     fn agrees<T: Lanes + Into<f64> + From<f32>>(tol: f64) {
         if !std::is_x86_feature_detected!("avx512f") {
             return;
@@ -302,53 +385,14 @@ pub(super) mod tests {
             (1, 49, 2),
             (13, 30, 33),
         ] {
-            let modes = [(false, false), (false, true), (true, false), (true, true)];
-            for ((ta, tb), acc) in modes.into_iter().flat_map(|t| [(t, false), (t, true)]) {
-                let a64 = values(m * k, 1, -1.0, 1.0);
-                let b64 = values(k * n, 2, -1.0, 1.0);
-                let a: Vec<T> = a64.iter().map(|&x| T::from(x as f32)).collect();
-                let b: Vec<T> = b64.iter().map(|&x| T::from(x as f32)).collect();
-                let a64: Vec<f64> = a.iter().map(|&x| x.into()).collect();
-                let b64: Vec<f64> = b64.iter().map(|&x| T::from(x as f32).into()).collect();
-                // when adding, `C` starts from values of its own
-                let c0 = values(m * n, 3, -1.0, 1.0);
-                let c0: Vec<T> = c0.iter().map(|&x| T::from(x as f32)).collect();
-                let mut c = if acc {
-                    c0.clone()
-                } else {
-                    vec![T::from(f32::NAN); m * n]
-                };
-                c.push(T::from(f32::NAN));
-                let op = |p: &[T], t: bool, rows: usize, cols: usize| Operand {
-                    ptr: p.as_ptr(),
-                    rs: if t { 1 } else { cols },
-                    cs: if t { rows } else { 1 },
-                };
+            for (t, acc) in modes() {
+                let mut case = Case::<T>::new((m, n, k), t, acc);
+                let (a, b) = case.operands();
                 // SAFETY: the operands and `c` hold the shapes given.
-                let done = unsafe {
-                    product(
-                        (m, n, k),
-                        (c.as_mut_ptr(), acc),
-                        op(&a, ta, m, k),
-                        op(&b, tb, k, n),
-                    )
-                };
-                let takes = n.div_ceil(T::LANES) <= 3 && (!tb || k <= 64);
-                assert_eq!(done, takes, "{m}x{n}x{k} ta {ta} tb {tb}");
-                let last: f64 = c[m * n].into();
-                assert!(last.is_nan(), "wrote past C");
-                if !done {
-                    continue;
-                }
-                let want = reference(m, n, k, &a64, ta, &b64, tb);
-                for (i, (w, g)) in want.iter().zip(&c).enumerate() {
-                    let g: f64 = (*g).into();
-                    let w = if acc { w + c0[i].into() } else { *w };
-                    assert!(
-                        (w - g).abs() <= tol * (1.0 + w.abs()),
-                        "{m}x{n}x{k} ta {ta} tb {tb} acc {acc} [{i}]: {g} against {w}"
-                    );
-                }
+                let done = unsafe { product((m, n, k), (case.c.as_mut_ptr(), acc), a, b) };
+                let takes = n.div_ceil(T::LANES) <= 3 && (!t.1 || k <= 64);
+                assert_eq!(done, takes, "{m}x{n}x{k} {t:?}");
+                case.check(done, tol, "registers");
             }
         }
     }

@@ -266,9 +266,8 @@ unsafe fn block<T: Lanes, const V: usize, const R: usize>(i: usize, blk: &Block<
 #[cfg(test)]
 mod tests {
     use super::{available, pack, product, Rhs};
-    use crate::cranelift::narrow::tests::reference;
-    use crate::cranelift::narrow::{Lanes, Operand};
-    use nabla_ir::testing::values;
+    use crate::cranelift::narrow::tests::{modes, Case};
+    use crate::cranelift::narrow::Lanes;
 
     /// Every kind of shape (rows not a multiple of the block, widths that end mid-vector
     /// and mid-panel, two and three vectors of f64, inner extents over one panel's rows
@@ -291,49 +290,18 @@ mod tests {
             (10, 12, 5),
             (7, 40, 0),
         ] {
-            let modes = [(false, false), (false, true), (true, false), (true, true)];
-            let cases = modes
-                .into_iter()
-                .flat_map(|t| [(t, false), (t, true)])
-                .flat_map(|c| [(c, false), (c, true)]);
-            for (((ta, tb), acc), packed) in cases {
-                let cast =
-                    |v: Vec<f64>| -> Vec<T> { v.iter().map(|&x| T::from(x as f32)).collect() };
-                let a = cast(values(m * k, 1, -1.0, 1.0));
-                let b = cast(values(k * n, 2, -1.0, 1.0));
-                let c0 = cast(values(m * n, 3, -1.0, 1.0));
-                let wide = |v: &[T]| -> Vec<f64> { v.iter().map(|&x| x.into()).collect() };
-                let mut c = if acc {
-                    c0.clone()
-                } else {
-                    vec![T::from(f32::NAN); m * n]
-                };
-                c.push(T::from(f32::NAN));
-                let op = |p: &[T], t: bool, rows: usize, cols: usize| Operand {
-                    ptr: p.as_ptr(),
-                    rs: if t { 1 } else { cols },
-                    cs: if t { rows } else { 1 },
-                };
-                let bop = op(&b, tb, k, n);
+            for ((t, acc), packed) in modes().flat_map(|c| [(c, false), (c, true)]) {
+                let mut case = Case::<T>::new((m, n, k), t, acc);
+                let (a, b) = case.operands();
                 // SAFETY: the operands and `c` hold the shapes given; AVX-512F is present.
-                let panels = unsafe { pack(bop, (k, n)) };
+                let panels = unsafe { pack(b, (k, n)) };
                 let rhs = match packed {
                     true => Rhs::Packed(panels.as_ptr()),
-                    false => Rhs::Operand(bop),
+                    false => Rhs::Operand(b),
                 };
                 // SAFETY: as above.
-                unsafe { product((m, n, k), (c.as_mut_ptr(), acc), op(&a, ta, m, k), rhs) };
-                let last: f64 = c[m * n].into();
-                assert!(last.is_nan(), "wrote past C");
-                let want = reference(m, n, k, &wide(&a), ta, &wide(&b), tb);
-                for (i, (w, g)) in want.iter().zip(&c).enumerate() {
-                    let g: f64 = (*g).into();
-                    let w = if acc { w + c0[i].into() } else { *w };
-                    assert!(
-                        (w - g).abs() <= tol * (1.0 + w.abs()),
-                        "{m}x{n}x{k} ta {ta} tb {tb} acc {acc} packed {packed} [{i}]: {g} against {w}"
-                    );
-                }
+                unsafe { product((m, n, k), (case.c.as_mut_ptr(), acc), a, rhs) };
+                case.check(true, tol, if packed { "packed" } else { "in place" });
             }
         }
     }
