@@ -55,8 +55,20 @@ const PRODUCT_CHUNKS_PER_THREAD: usize = 1;
 /// A kernel entry point: `(pointer table, lo, hi)` of the outermost loop.
 pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
 
+/// The AVX-512 arithmetic of an element type on x86-64 ([`super::narrow::Lanes`], which
+/// the panel kernels of [`super::wide`] take); nothing elsewhere.
+#[cfg(target_arch = "x86_64")]
+pub trait Simd: super::narrow::Lanes {}
+#[cfg(target_arch = "x86_64")]
+impl<T: super::narrow::Lanes> Simd for T {}
+/// As on x86-64: no AVX-512 code here.
+#[cfg(not(target_arch = "x86_64"))]
+pub trait Simd {}
+#[cfg(not(target_arch = "x86_64"))]
+impl<T> Simd for T {}
+
 /// The element types the runtime computes in.
-pub trait Elem: Copy + Default + Send + Sync + 'static {
+pub trait Elem: Simd + Copy + Default + Send + Sync + 'static {
     /// A product whose result width `n` and whose smaller other extent (`min(m, k)`) are
     /// both under this runs through `nano-gemm` instead of `gemm` ([`narrow`]).
     const NARROW: usize;
@@ -102,23 +114,6 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     /// The host has AVX-512F; the buffers hold the kernel's views.
     #[cfg(target_arch = "x86_64")]
     unsafe fn bias_tanh(t: &BiasTanh, base: [*mut Self; 3], rows: (usize, usize));
-    /// [`super::wide::product`] in this type.
-    ///
-    /// # Safety
-    /// As for [`super::wide::product`].
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_product(
-        part: (usize, usize, usize),
-        dst: (*mut Self, bool),
-        lhs: Operand<Self>,
-        rhs: super::wide::Rhs<Self>,
-    );
-    /// [`super::wide::pack`] in this type.
-    ///
-    /// # Safety
-    /// As for [`super::wide::pack`].
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_pack(rhs: Operand<Self>, kn: (usize, usize)) -> Vec<Self>;
     /// `dst = lhs·rhs` (`dst += lhs·rhs` when `dst.1`; `rows × n`, `dst` row-major, row
     /// stride `n`) by the AVX-512
     /// kernels of [`super::narrow`] where they beat both libraries for the whole product
@@ -145,21 +140,6 @@ impl Elem for f32 {
     /// time for `w` from 20 to 28, 0.16–0.46 below 16, and 0.9–1.3 at 32 (1.25–1.7 at 48
     /// and 64), where `gemm`'s packed kernels pay.
     const NARROW: usize = 32;
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_product(
-        part: (usize, usize, usize),
-        dst: (*mut f32, bool),
-        lhs: Operand<f32>,
-        rhs: super::wide::Rhs<f32>,
-    ) {
-        // SAFETY: the caller's contract.
-        unsafe { super::wide::product(part, dst, lhs, rhs) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_pack(rhs: Operand<f32>, kn: (usize, usize)) -> Vec<f32> {
-        // SAFETY: the caller's contract.
-        unsafe { super::wide::pack(rhs, kn) }
-    }
     #[cfg(target_arch = "x86_64")]
     unsafe fn bias_tanh(t: &BiasTanh, base: [*mut f32; 3], rows: (usize, usize)) {
         // SAFETY: the caller's contract.
@@ -438,21 +418,6 @@ impl Elem for f64 {
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_product(
-        part: (usize, usize, usize),
-        dst: (*mut f64, bool),
-        lhs: Operand<f64>,
-        rhs: super::wide::Rhs<f64>,
-    ) {
-        // SAFETY: the caller's contract.
-        unsafe { super::wide::product(part, dst, lhs, rhs) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_pack(rhs: Operand<f64>, kn: (usize, usize)) -> Vec<f64> {
-        // SAFETY: the caller's contract.
-        unsafe { super::wide::pack(rhs, kn) }
-    }
     /// Rows of 3 to 24 with a smaller other extent of at most 24: 0.61–0.81 of
     /// `gemm`'s time and of `nano-gemm`'s at widths 8–20 (B8's `[250, 20]·[20, 20]`
     /// 3.3–3.7 µs against 4.5–4.7 and 4.5), 0.97 of `gemm`'s at 24 (one thread, AVX-512).
@@ -658,7 +623,7 @@ impl<T: Elem> Runtime<T> {
                 cs: v.cs,
             };
             // SAFETY: as above, for every `(l, j)`, `l < k`, `j < n`.
-            pack.panels = unsafe { T::wide_pack(b, pack.kn) };
+            pack.panels = unsafe { super::wide::pack(b, pack.kn) };
             pack.fresh = true;
         }
     }
@@ -854,15 +819,20 @@ impl<T: Elem> Shared<'_, T> {
                 (b as *const T, m.b.rs, m.b.cs),
             );
             #[cfg(target_arch = "x86_64")]
-            if let Some(pack) = self.0.packs.1[i].map(|k| &self.0.packs.0[k]) {
-                let a = Operand {
-                    ptr: a as *const T,
-                    rs: m.a.rs,
-                    cs: m.a.cs,
+            if by_panels((m.m, m.n, m.k)) {
+                use super::wide::{product, Rhs};
+                let op = |ptr: *mut T, rs: usize, cs: usize| Operand {
+                    ptr: ptr as *const T,
+                    rs,
+                    cs,
                 };
-                let b = super::wide::Rhs::Packed(pack.panels.as_ptr());
+                // a weight as packed at the start of the run, anything else in place
+                let b = match self.0.packs.1[i] {
+                    Some(k) => Rhs::Packed(self.0.packs.0[k].panels.as_ptr()),
+                    None => Rhs::Operand(op(b, m.b.rs, m.b.cs)),
+                };
                 let part = (r1 - r0, m.n, m.k);
-                return T::wide_product(part, (d, m.accumulate), a, b);
+                return product(part, (d, m.accumulate), op(a, m.a.rs, m.a.cs), b);
             }
             // the kernel is chosen by the whole product, so every cut takes the same one
             if T::in_registers((m.m, m.n, m.k), r1 - r0, (d, m.accumulate), ra, rb) {
@@ -873,17 +843,6 @@ impl<T: Elem> Shared<'_, T> {
                 let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);
                 let d = (d, m.n as isize, 1);
                 return T::nano((r1 - r0, m.n, m.k), d, m.accumulate, a, b);
-            }
-            #[cfg(target_arch = "x86_64")]
-            if by_panels((m.m, m.n, m.k)) {
-                let op = |ptr: *mut T, rs: usize, cs: usize| Operand {
-                    ptr: ptr as *const T,
-                    rs,
-                    cs,
-                };
-                let b = super::wide::Rhs::Operand(op(b, m.b.rs, m.b.cs));
-                let part = (r1 - r0, m.n, m.k);
-                return T::wide_product(part, (d, m.accumulate), op(a, m.a.rs, m.a.cs), b);
             }
             let a = (a as *const T, m.a.rs as isize, m.a.cs as isize);
             let b = (b as *const T, m.b.rs as isize, m.b.cs as isize);

@@ -35,19 +35,36 @@ fn reserved(len: usize) -> usize {
     }
 }
 
-/// The buffers a step reads and writes.
-pub(super) fn touched(s: &Step) -> Vec<BufId> {
+/// The buffers a step reads, and those it writes (a product that adds to its result
+/// reads it too).
+pub(super) type Effects = (Vec<BufId>, Vec<BufId>);
+
+/// The buffers `s` reads and those it writes.
+pub(super) fn effects(s: &Step) -> Effects {
     match s {
         Step::Kernel(k) => {
             let loads = k.body.iter().filter_map(|e| match e {
                 Expr::Load { buf, .. } => Some(*buf),
                 _ => None,
             });
-            loads.chain(k.stores.iter().map(|s| s.buf)).collect()
+            (loads.collect(), k.stores.iter().map(|s| s.buf).collect())
         }
-        Step::Reduce(r) => vec![r.src, r.dst],
-        Step::MatMul(m) => vec![m.a.buf, m.b.buf, m.dst],
+        Step::Reduce(r) => (vec![r.src], vec![r.dst]),
+        Step::MatMul(m) => {
+            let mut reads = vec![m.a.buf, m.b.buf];
+            if m.accumulate {
+                reads.push(m.dst);
+            }
+            (reads, vec![m.dst])
+        }
     }
+}
+
+/// The buffers a step reads or writes.
+pub(super) fn touched(s: &Step) -> Vec<BufId> {
+    let (mut reads, writes) = effects(s);
+    reads.extend(writes);
+    reads
 }
 
 /// Assigns arena offsets to every temporary of `p` and sets `p.arena_len`.

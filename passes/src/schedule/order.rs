@@ -11,31 +11,8 @@
 //! a buffer it writes; nothing else moves, so every buffer sees the same writes and
 //! reads in the same order and every value, bit for bit, is what it was.
 
-use super::{BufId, Expr, Program, Step};
-
-/// The buffers a step reads, and those it writes.
-type Effects = (Vec<BufId>, Vec<BufId>);
-
-/// The buffers `s` reads and those it writes.
-fn effects(s: &Step) -> Effects {
-    match s {
-        Step::Kernel(k) => {
-            let loads = k.body.iter().filter_map(|e| match e {
-                Expr::Load { buf, .. } => Some(*buf),
-                _ => None,
-            });
-            (loads.collect(), k.stores.iter().map(|s| s.buf).collect())
-        }
-        Step::Reduce(r) => (vec![r.src], vec![r.dst]),
-        Step::MatMul(m) => {
-            let mut reads = vec![m.a.buf, m.b.buf];
-            if m.accumulate {
-                reads.push(m.dst);
-            }
-            (reads, vec![m.dst])
-        }
-    }
-}
+use super::memory::{effects, Effects};
+use super::{BufId, Program, Step};
 
 /// Whether `later` must stay after `earlier` (see the module docs).
 fn depends(later: &Effects, earlier: &Effects) -> bool {
