@@ -361,4 +361,7 @@ impl Executable for WithUnused {
     fn output(&self, index: usize) -> Vec<f64> {
         self.inner.output(index)
     }
+    fn output_into(&self, index: usize, dst: &mut [f64]) -> Result<(), RunError> {
+        self.inner.output_into(index, dst)
+    }
 }

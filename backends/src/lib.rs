@@ -51,6 +51,16 @@ pub enum RunError {
         /// What was given.
         found: usize,
     },
+    /// An output read into a slice of another length ([`Executable::output_into`]).
+    #[error("output {index} has {found} values, the slice it was read into holds {expected}")]
+    OutputLength {
+        /// The output's position.
+        index: usize,
+        /// The slice's length.
+        expected: usize,
+        /// The output's number of values.
+        found: usize,
+    },
     /// A leaf never bound before `run`.
     #[error("`{0}` was never set before run")]
     Unset(String),
@@ -81,6 +91,38 @@ pub trait Executable: Send {
     /// [`Executable::run`] (there is no value yet): the same on every backend, with a
     /// message saying which ([`BoundLeaves::check_output`]).
     fn output(&self, index: usize) -> Vec<f64>;
+    /// Output `index` of the last run written into `dst`, as f64, row-major: what
+    /// [`Executable::output`] gives, without a vector of its own (a tile's gradient goes
+    /// straight into the vector it is summed in; the CPU backend converts from its
+    /// buffer in one pass).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::OutputLength`] when `dst` does not hold exactly the output's values;
+    /// `dst` is then left as it was.
+    ///
+    /// # Panics
+    ///
+    /// As [`Executable::output`].
+    fn output_into(&self, index: usize, dst: &mut [f64]) -> Result<(), RunError> {
+        let v = self.output(index);
+        output_fits(index, v.len(), dst)?;
+        dst.copy_from_slice(&v);
+        Ok(())
+    }
+}
+
+/// Whether an output `index` of `len` values fits `dst` exactly
+/// ([`Executable::output_into`]).
+pub fn output_fits(index: usize, len: usize, dst: &[f64]) -> Result<(), RunError> {
+    match len == dst.len() {
+        true => Ok(()),
+        false => Err(RunError::OutputLength {
+            index,
+            expected: dst.len(),
+            found: len,
+        }),
+    }
 }
 
 /// The leaves an executable binds, and which of them have been set since it was built.

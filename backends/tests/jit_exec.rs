@@ -263,6 +263,65 @@ fn binding_errors_are_errors() {
     assert_eq!(exe.output_names(), ["y"]);
 }
 
+/// `output_into` writes exactly `output`'s values, on the JIT in both types and on the
+/// interpreter (the trait's own way), and a slice of another length is an error that
+/// leaves it as it was.
+#[test]
+fn outputs_read_into_a_slice_are_the_outputs() {
+    let mut g = Graph::new();
+    let x = leaf(&mut g, "x", &[33, 5], false);
+    let w = leaf(&mut g, "W", &[5, 5], true);
+    let z = g.add_or_panic(
+        Op::MatMul {
+            ta: false,
+            tb: true,
+        },
+        &[x, w],
+    );
+    let t = g.unary(UnOp::Tanh, z);
+    let s = g.add_or_panic(Op::Sum(0), &[t]);
+    g.set_output("t", t);
+    g.set_output("s", s);
+    let info = verify(&g).unwrap();
+    let e = env(&g, -1.0, 1.0);
+    let mut exes: Vec<Box<dyn Executable>> = [DType::F32, DType::F64]
+        .map(|dtype| {
+            let opts = Options {
+                dtype,
+                ..Options::default()
+            };
+            Box::new(compile(&g, &info, &opts).unwrap()) as Box<dyn Executable>
+        })
+        .into_iter()
+        .collect();
+    let opts = nabla_backends::interp::Options { dtype: DType::F64 };
+    exes.push(Box::new(nabla_backends::interp::compile(&g, &info, &opts)));
+    for exe in &mut exes {
+        for (name, v) in &e {
+            exe.set(name, &v.data).unwrap();
+        }
+        exe.run().unwrap();
+        for (i, len) in [(0, 33 * 5), (1, 5)] {
+            let whole = exe.output(i);
+            let mut into = vec![f64::NAN; len];
+            exe.output_into(i, &mut into).unwrap();
+            assert_eq!(
+                whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                into.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "output {i} in {:?}",
+                exe.dtype()
+            );
+            let mut short = vec![7.0; len - 1];
+            assert!(matches!(
+                exe.output_into(i, &mut short),
+                Err(RunError::OutputLength { index, expected, found })
+                    if index == i && expected == len - 1 && found == len
+            ));
+            assert!(short.iter().all(|&v| v == 7.0), "the slice was written");
+        }
+    }
+}
+
 #[test]
 fn graphs_with_derivatives_and_bad_options_are_rejected() {
     let mut g = Graph::new();

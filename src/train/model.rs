@@ -52,9 +52,9 @@ pub struct Model<'p> {
     programs: Vec<Outputs>,
     /// The threads that run tiles, each with its copy of every tile shape's program.
     workers: Vec<Worker>,
-    /// The threads that run the tiles with this one, kept across runs (made by the first
-    /// run with two or more workers).
-    pool: Option<Pool>,
+    /// The threads that run the tiles with this one (this process's pool for as many
+    /// threads, taken by the first run with two or more workers).
+    pool: Option<std::sync::Arc<Pool>>,
     /// This process's tiles, in the order of the points.
     tiles: Vec<Tile>,
     /// How the points are cut into tiles and dealt to processes.
@@ -1206,11 +1206,21 @@ impl Outputs {
                 found: n,
             })?;
             if let Some(i) = gi {
-                copy_grad(dst, &exe.output(*i))?;
+                exe.output_into(*i, dst).map_err(grad_length)?;
             }
             at += len;
         }
         Ok(grad)
+    }
+}
+
+/// A gradient output of another length than its param as [`TrainError::GradLength`].
+fn grad_length(e: crate::RunError) -> TrainError {
+    match e {
+        crate::RunError::OutputLength {
+            expected, found, ..
+        } => TrainError::GradLength { expected, found },
+        e => e.into(),
     }
 }
 
@@ -1440,6 +1450,9 @@ impl Executable for Recorder<'_> {
     fn output(&self, index: usize) -> Vec<f64> {
         self.exe.output(index)
     }
+    fn output_into(&self, index: usize, dst: &mut [f64]) -> Result<(), crate::RunError> {
+        self.exe.output_into(index, dst)
+    }
 }
 
 /// One residual's outputs in a Jacobian program: `residual.R` and its blocks
@@ -1652,7 +1665,7 @@ impl Model<'_> {
             let n = x.len();
             let pool = self
                 .pool
-                .get_or_insert_with(|| Pool::new(self.workers.len()));
+                .get_or_insert_with(|| Pool::shared(self.workers.len()));
             taken = side_by_side(pool, &mut self.workers, (tiles, programs, layout), n, taken)?;
         }
         self.grads = taken.grads.blocks().into_iter().map(|(_, g)| g).collect();

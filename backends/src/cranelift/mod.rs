@@ -486,4 +486,14 @@ impl Executable for CraneliftExecutable {
             Rt::F64(r) => r.get(b),
         }
     }
+
+    fn output_into(&self, index: usize, dst: &mut [f64]) -> Result<(), RunError> {
+        self.leaves.check_output(index, self.program.outputs.len());
+        let b = self.program.outputs[index].1;
+        let fits = |len| crate::output_fits(index, len, dst);
+        match &self.rt {
+            Rt::F32(r) => fits(r.len(b)).map(|()| r.get_into(b, dst)),
+            Rt::F64(r) => fits(r.len(b)).map(|()| r.get_into(b, dst)),
+        }
+    }
 }

@@ -21,11 +21,25 @@
 //! touches nothing. A worker holds its announcement only while it claims and runs one
 //! chunk; it withdraws while it waits for a step to finish, so the caller never waits
 //! for a descheduled worker that holds no chunk.
+//!
+//! ## One pool per process and thread count
+//!
+//! Programs and models take their pool from [`Pool::shared`]: every one that runs on `n`
+//! threads in this process uses the same `n − 1` workers. With a pool each, a process
+//! that holds several programs (`nabla bench` holds a loss+grad and a loss model) had
+//! more threads waiting for work than cores: a worker woken while another pool's worker
+//! still lingered on the other core was queued behind the caller on its core, and stayed
+//! there for every later run, since a lingering worker never sleeps and so is never
+//! placed again. About a third of `nabla bench benches/problems/B5.nabla` processes ran
+//! every loss+grad on one thread (0.54–0.57 ms against 0.29–0.30 ms). A pool runs one
+//! caller's run at a time; a run that finds it busy (another thread's program, or a run
+//! inside a run) runs on its caller alone, chunk by chunk in the same cut, so its values
+//! are the same to the bit.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, TryLockError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -139,9 +153,28 @@ struct Shared {
 pub struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// Held by the caller of the run in progress.
+    busy: Mutex<()>,
 }
 
+/// The pools of this process ([`Pool::shared`]), alive while a program holds them.
+static POOLS: Mutex<Vec<(usize, Weak<Pool>)>> = Mutex::new(Vec::new());
+
 impl Pool {
+    /// The pool of this process for runs on `threads` threads: the one another program
+    /// or model holds, or a new one (see the [module](self)).
+    pub fn shared(threads: usize) -> Arc<Pool> {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        pools.retain(|(_, p)| p.strong_count() > 0);
+        let live = pools.iter().find(|(n, _)| *n == threads);
+        if let Some(pool) = live.and_then(|(_, p)| p.upgrade()) {
+            return pool;
+        }
+        let pool = Arc::new(Pool::new(threads));
+        pools.push((threads, Arc::downgrade(&pool)));
+        pool
+    }
+
     /// A pool for runs on `threads` threads (the caller and `threads − 1` workers).
     pub fn new(threads: usize) -> Pool {
         let shared = Arc::new(Shared {
@@ -161,11 +194,16 @@ impl Pool {
                     .expect("the operating system starts a worker thread")
             })
             .collect();
-        Pool { shared, workers }
+        Pool {
+            shared,
+            workers,
+            busy: Mutex::new(()),
+        }
     }
 
     /// Runs every chunk of every step of `job`, chunk `(i, c)` by `run(data, i, c)`, on
     /// this thread and the workers; returns when all are done and no worker holds a claim.
+    /// While another run holds the pool, runs them all on this thread, in order.
     ///
     /// # Safety
     /// `run(data, i, c)` must be safe to call from any thread for every chunk `c` of every
@@ -176,6 +214,17 @@ impl Pool {
         run: unsafe fn(*const (), usize, usize),
         data: *const (),
     ) {
+        let _held = match self.busy.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                for (i, &chunks) in job.chunks.iter().enumerate() {
+                    // SAFETY: the caller's contract; one thread runs the steps in order.
+                    (0..chunks).for_each(|c| unsafe { run(data, i, c) });
+                }
+                return;
+            }
+        };
         job.reset();
         job.run = run;
         job.data = data;
@@ -209,8 +258,8 @@ impl Pool {
     /// that has not claimed an index by the time the last one is taken is not waited for
     /// (the training model runs its tiles so: a descheduled worker delays nothing). A
     /// panic in `f` is caught where it happens, the other indices still run, and the
-    /// first panic is resumed here once no thread is inside the run. Not re-entrant: `f`
-    /// must not call `for_each` on the same pool.
+    /// first panic is resumed here once no thread is inside the run. A `for_each` on the
+    /// same pool inside `f` runs on its caller alone.
     pub fn for_each(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         /// `data` is the `Guarded` of the call below.
         unsafe fn call(data: *const (), _step: usize, c: usize) {
@@ -465,5 +514,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Programs on as many threads share one pool while any holds it; another thread
+    /// count gets its own.
+    #[test]
+    fn programs_on_as_many_threads_share_one_pool() {
+        let (a, b, c) = (Pool::shared(3), Pool::shared(3), Pool::shared(4));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!((a.workers.len(), c.workers.len()), (2, 3));
+    }
+
+    /// Runs from several threads at once on one pool each call every index once (one
+    /// holds the pool, the others run alone), and a run inside a run runs on its caller.
+    #[test]
+    fn runs_that_find_the_pool_busy_run_alone() {
+        let pool = Pool::shared(2);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let pool = &pool;
+                s.spawn(move || {
+                    for round in 0..50 {
+                        let hits: Vec<AtomicUsize> = (0..40).map(|_| AtomicUsize::new(0)).collect();
+                        pool.for_each(40, &|i| {
+                            hits[i].fetch_add(1, SeqCst);
+                        });
+                        let once = hits.iter().all(|h| h.load(SeqCst) == 1);
+                        assert!(once, "thread {t}, round {round}");
+                    }
+                });
+            }
+        });
+        let outer: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
+        let inner: Vec<AtomicUsize> = (0..40).map(|_| AtomicUsize::new(0)).collect();
+        let elsewhere = AtomicUsize::new(0);
+        pool.for_each(8, &|i| {
+            outer[i].fetch_add(1, SeqCst);
+            let me = std::thread::current().id();
+            pool.for_each(5, &|j| {
+                inner[5 * i + j].fetch_add(1, SeqCst);
+                if std::thread::current().id() != me {
+                    elsewhere.fetch_add(1, SeqCst);
+                }
+            });
+        });
+        assert!(outer.iter().chain(&inner).all(|h| h.load(SeqCst) == 1));
+        assert_eq!(
+            elsewhere.load(SeqCst),
+            0,
+            "an inner index ran on another thread"
+        );
     }
 }

@@ -40,6 +40,7 @@ use super::narrow::Operand;
 use super::native::BiasTanh;
 use super::pool::{Job, Pool};
 use nabla_passes::schedule::{BufId, BufKind, MatMul, Program, Reduce, Step};
+use std::sync::Arc;
 
 /// Chunks per thread of a step that is split: enough for a thread that falls behind to
 /// leave most of its share to the others.
@@ -478,10 +479,10 @@ pub struct Runtime<T: Elem> {
     threads: usize,
     /// Chunks of every step (steps with less work than `par_min` are one).
     chunks: Vec<usize>,
-    /// The claims of a run over the pool, and the pool (started at the first run that
-    /// splits a step).
+    /// The claims of a run over the pool, and the pool (this process's for as many
+    /// threads, taken by the first run that splits a step).
     job: Option<Box<Job>>,
-    pool: Option<Pool>,
+    pool: Option<Arc<Pool>>,
     /// The right operands of products through [`super::wide`] whose buffers only
     /// [`Runtime::set`] writes (weights), each packed once per write, and per step the
     /// one it reads: the products of a weight's every jet component share its panels.
@@ -633,6 +634,19 @@ impl<T: Elem> Runtime<T> {
         self.own[b.index()].iter().map(|v| v.to_f64()).collect()
     }
 
+    /// The number of values of buffer `b` ([`Runtime::get`]'s length).
+    pub fn len(&self, b: BufId) -> usize {
+        self.own[b.index()].len()
+    }
+
+    /// [`Runtime::get`] into `dst`, which holds as many values as the buffer (extra
+    /// values on either side are left alone).
+    pub fn get_into(&self, b: BufId, dst: &mut [f64]) {
+        for (d, v) in dst.iter_mut().zip(&self.own[b.index()]) {
+            *d = v.to_f64();
+        }
+    }
+
     /// Points every base address and kernel table at the current buffers, and packs the
     /// weights written since the last run.
     fn refresh(&mut self) {
@@ -681,7 +695,7 @@ impl<T: Elem> Runtime<T> {
             let sh = Shared(self);
             return (0..self.steps.len()).for_each(|i| sh.step(i));
         }
-        let pool = self.pool.take().unwrap_or_else(|| Pool::new(self.threads));
+        let pool = (self.pool.take()).unwrap_or_else(|| Pool::shared(self.threads));
         let mut job = self.job.take().expect("the job is back after every run");
         let sh = Shared(self);
         // SAFETY: `run_chunk::<T>` on `&sh` runs one chunk of one step: chunks of a step
