@@ -27,15 +27,17 @@ residual bc on walls weight 10 = u - x * y
 ";
 
 /// An interval's two ends beside 1000 interior points: more tiles than end points, so
-/// most tiles hold no row of `ends` and their programs leave `bc` out.
+/// most tiles hold no row of `ends` and their programs leave `bc` out; there the
+/// gradient of `c` is zero, read over a vector that held another tile's gradient.
 const ENDS: &str = "\
 input x in [0, 1]
 param k = 0.7
+param c = 0.2
 net u(x) = mlp(widths = [32, 32], act = tanh, seed = 3)
 points inner = interior(1000)
 points ends = boundary(2)
 residual ode on inner = d(u, x, x) + k * u - sin(pi * x)
-residual bc on ends weight 10 = u - x
+residual bc on ends weight 10 = u - x - c
 ";
 
 fn problem() -> Problem {

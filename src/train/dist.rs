@@ -137,6 +137,9 @@ pub type Block = (usize, usize);
 #[derive(Default)]
 pub struct TreeSum {
     stack: Vec<(Block, Vec<f64>)>,
+    /// Vectors added into their left sibling, for the next tiles to fill
+    /// ([`TreeSum::spare`]).
+    spare: Vec<Vec<f64>>,
 }
 
 impl TreeSum {
@@ -159,7 +162,14 @@ impl TreeSum {
                 left.iter_mut().zip(&right).for_each(|(a, b)| *a += b);
                 *block = (s1, 2 * z1);
             }
+            self.spare.push(right);
         }
+    }
+
+    /// A vector already added into the sum, to be overwritten with a later tile's (its
+    /// values are stale): a run of `T` tiles allocates about `log₂T` vectors, not `T`.
+    pub fn spare(&mut self) -> Option<Vec<f64>> {
+        self.spare.pop()
     }
 
     /// The blocks left, left to right, with their sums.
@@ -555,6 +565,27 @@ mod tests {
             .enumerate()
             .for_each(|(i, v)| t.push(i, vec![*v]));
         assert_eq!(t.blocks(), vec![((0, 4), vec![1e16 + 2.0])]);
+    }
+
+    /// Tiles filled over the vectors the sum hands back give the sum of fresh vectors,
+    /// and eight tiles take four vectors (the tree's depth and one), not eight.
+    #[test]
+    fn a_tile_can_fill_a_vector_already_added() {
+        let tile = |t: usize| [t as f64, 1.0 / (t + 1) as f64];
+        let mut fresh = TreeSum::default();
+        let mut reused = TreeSum::default();
+        let mut made = 0;
+        for t in 0..8 {
+            fresh.push(t, tile(t).to_vec());
+            let mut v = reused.spare().unwrap_or_else(|| {
+                made += 1;
+                vec![f64::NAN; 2]
+            });
+            v.copy_from_slice(&tile(t));
+            reused.push(t, v);
+        }
+        assert_eq!(made, 4);
+        assert_eq!(reused.blocks(), fresh.blocks());
     }
 
     #[test]

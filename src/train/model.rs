@@ -476,6 +476,7 @@ impl<'p> Model<'p> {
         let worker = Worker {
             exes: vec![exe],
             bound: vec![None],
+            spare: None,
         };
         let mut model = Model::with_programs(problem, vec![program], vec![worker], init);
         let rows = (sizes(problem).into_iter())
@@ -1170,7 +1171,12 @@ impl Outputs {
 
     /// What the last run of `exe` gives: residual values, squares and the gradient
     /// ([`Outputs::gradient`]; empty for a loss-only program).
-    fn read(&self, exe: &dyn Executable, layout: &Layout, n: usize) -> Result<TileOut, TrainError> {
+    fn read(
+        &self,
+        exe: &dyn Executable,
+        layout: &Layout,
+        (n, spare): (usize, Option<Vec<f64>>),
+    ) -> Result<TileOut, TrainError> {
         let values = (self.residuals.iter())
             .map(|i| i.map_or_else(Vec::new, |i| exe.output(i)))
             .collect();
@@ -1180,7 +1186,7 @@ impl Outputs {
             .map(|i| i.map(|i| exe.output(i)))
             .collect();
         let grad = match self.with_grad {
-            true => self.gradient(exe, layout, n)?,
+            true => self.gradient(exe, layout, n, spare)?,
             false => Vec::new(),
         };
         Ok(TileOut {
@@ -1191,22 +1197,26 @@ impl Outputs {
     }
 
     /// The gradient of the last run of `exe`: `n` values in layout order, 0 for a param
-    /// the loss does not depend on.
+    /// the loss does not depend on; written over `spare` where it has `n` values.
     fn gradient(
         &self,
         exe: &dyn Executable,
         layout: &Layout,
         n: usize,
+        spare: Option<Vec<f64>>,
     ) -> Result<Vec<f64>, TrainError> {
-        let mut grad = vec![0.0; n];
+        let mut grad = spare
+            .filter(|v| v.len() == n)
+            .unwrap_or_else(|| vec![0.0; n]);
         let mut at = 0;
         for ((_, len), gi) in layout.sizes().zip(&self.grads) {
             let dst = grad.get_mut(at..at + len).ok_or(TrainError::GradLength {
                 expected: at + len,
                 found: n,
             })?;
-            if let Some(i) = gi {
-                exe.output_into(*i, dst).map_err(grad_length)?;
+            match gi {
+                Some(i) => exe.output_into(*i, dst).map_err(grad_length)?,
+                None => dst.fill(0.0),
             }
             at += len;
         }
@@ -1235,6 +1245,8 @@ fn find(exe: &dyn Executable, name: &str) -> Option<usize> {
 struct Worker {
     exes: Vec<Box<dyn Executable>>,
     bound: Vec<Option<usize>>,
+    /// A vector the next tile's gradient is written over ([`TreeSum::spare`]).
+    spare: Option<Vec<f64>>,
 }
 
 impl Worker {
@@ -1257,7 +1269,7 @@ impl Worker {
             self.bound[p] = Some(t);
         }
         exe.run()?;
-        programs[p].read(exe.as_ref(), layout, n)
+        programs[p].read(exe.as_ref(), layout, (n, self.spare.take()))
     }
 }
 
@@ -1314,7 +1326,8 @@ fn side_by_side(
         if failed.load(Ordering::Relaxed) {
             return;
         }
-        let out = free_copy(&copies).run(t, tiles, programs, layout, n);
+        let mut copy = free_copy(&copies);
+        let out = copy.run(t, tiles, programs, layout, n);
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let (ready, waiting, taken, first_error) = &mut *st;
         match out {
@@ -1329,6 +1342,10 @@ fn side_by_side(
                 first_error.get_or_insert(e);
                 failed.store(true, Ordering::Relaxed);
             }
+        }
+        // for the copy's next tile (it holds at most one)
+        if copy.spare.is_none() {
+            copy.spare = taken.grads.spare();
         }
     });
     let (_, _, taken, failed) = state.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -1660,6 +1677,7 @@ impl Model<'_> {
         if let [one] = &mut self.workers[..] {
             for t in 0..tiles.len() {
                 taken.take(one.run(t, tiles, programs, layout, x.len())?);
+                one.spare = taken.grads.spare();
             }
         } else {
             let n = x.len();
