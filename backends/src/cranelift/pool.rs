@@ -30,8 +30,9 @@
 //! more threads waiting for work than cores: a worker woken while another pool's worker
 //! still lingered on the other core was queued behind the caller on its core, and stayed
 //! there for every later run, since a lingering worker never sleeps and so is never
-//! placed again. About a third of `nabla bench benches/problems/B5.nabla` processes ran
-//! every loss+grad on one thread (0.54–0.57 ms against 0.29–0.30 ms). A pool runs one
+//! placed again. From a third to all of `nabla bench benches/problems/B5.nabla`
+//! processes, depending on the hour, ran every loss+grad on one thread (0.54–0.57 ms
+//! against 0.29–0.30 ms; with one pool, ten of ten on two threads). A pool runs one
 //! caller's run at a time; a run that finds it busy (another thread's program, or a run
 //! inside a run) runs on its caller alone, chunk by chunk in the same cut, so its values
 //! are the same to the bit.
