@@ -406,22 +406,20 @@ fn quoted_diagnostics_are_snapshots() {
 
 /// The crates a manifest names in its dependency sections (`[workspace.dependencies]`
 /// when `workspace`, otherwise `[dependencies]`, `[dev-dependencies]`,
-/// `[build-dependencies]`).
+/// `[build-dependencies]`, and those of a target: `[target.'cfg(…)'.dependencies]`).
 fn manifest_deps(text: &str, workspace: bool) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut on = false;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
+            let kinds = ["dependencies]", "dev-dependencies]", "build-dependencies]"];
             on = if workspace {
                 line == "[workspace.dependencies]"
+            } else if let Some(rest) = line.strip_prefix("[target.") {
+                kinds.iter().any(|k| rest.ends_with(&format!("'.{k}")))
             } else {
-                [
-                    "[dependencies]",
-                    "[dev-dependencies]",
-                    "[build-dependencies]",
-                ]
-                .contains(&line)
+                kinds.iter().any(|k| line == format!("[{k}"))
             };
             continue;
         }
