@@ -12,21 +12,26 @@ use jit_support::{all_options, check, env, leaf, run, values};
 use nabla_backends::cranelift::{compile, compile_copies, Error, Options};
 use nabla_backends::{Executable, RunError};
 use nabla_ir::testing::sums_reusing_terms;
-use nabla_ir::{verify, BinOp, DType, Graph, Op, UnOp};
+use nabla_ir::{verify, BinOp, DType, Graph, NodeId, Op, UnOp};
 
-#[test]
-fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
-    let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[4099, 8], false);
-    let w = leaf(&mut g, "W", &[8, 8], true);
+/// `tanh(x·Wᵀ)` with the leaves `x: [rows, w]` (an input) and `W: [w, w]` (a param).
+fn tanh_layer(g: &mut Graph, rows: usize, w: usize) -> NodeId {
+    let x = leaf(g, "x", &[rows, w], false);
+    let weight = leaf(g, "W", &[w, w], true);
     let z = g.add_or_panic(
         Op::MatMul {
             ta: false,
             tb: true,
         },
-        &[x, w],
+        &[x, weight],
     );
-    let t = g.unary(UnOp::Tanh, z);
+    g.unary(UnOp::Tanh, z)
+}
+
+#[test]
+fn runs_are_bitwise_reproducible_across_runs_and_thread_counts() {
+    let mut g = Graph::new();
+    let t = tanh_layer(&mut g, 4099, 8);
     let s = g.add_or_panic(Op::Mean(0), &[t]);
     let s1 = g.add_or_panic(Op::Sum(1), &[t]);
     g.set_output("s", s);
@@ -269,16 +274,7 @@ fn binding_errors_are_errors() {
 #[test]
 fn outputs_read_into_a_slice_are_the_outputs() {
     let mut g = Graph::new();
-    let x = leaf(&mut g, "x", &[33, 5], false);
-    let w = leaf(&mut g, "W", &[5, 5], true);
-    let z = g.add_or_panic(
-        Op::MatMul {
-            ta: false,
-            tb: true,
-        },
-        &[x, w],
-    );
-    let t = g.unary(UnOp::Tanh, z);
+    let t = tanh_layer(&mut g, 33, 5);
     let s = g.add_or_panic(Op::Sum(0), &[t]);
     g.set_output("t", t);
     g.set_output("s", s);
