@@ -406,7 +406,8 @@ fn quoted_diagnostics_are_snapshots() {
 
 /// The crates a manifest names in its dependency sections (`[workspace.dependencies]`
 /// when `workspace`, otherwise `[dependencies]`, `[dev-dependencies]`,
-/// `[build-dependencies]`, and those of a target: `[target.'cfg(…)'.dependencies]`).
+/// `[build-dependencies]`, and those of a target: `[target.'cfg(…)'.dependencies]` or
+/// `[target.<triple>.dependencies]`).
 fn manifest_deps(text: &str, workspace: bool) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut on = false;
@@ -417,7 +418,7 @@ fn manifest_deps(text: &str, workspace: bool) -> BTreeSet<String> {
             on = if workspace {
                 line == "[workspace.dependencies]"
             } else if let Some(rest) = line.strip_prefix("[target.") {
-                kinds.iter().any(|k| rest.ends_with(&format!("'.{k}")))
+                kinds.iter().any(|k| rest.ends_with(&format!(".{k}")))
             } else {
                 kinds.iter().any(|k| line == format!("[{k}"))
             };
