@@ -10,9 +10,16 @@
 //! for i0 in lo..hi { for i1 in 0..d1 { ... for j in 0..dL  (vector step, then scalar tail)
 //! ```
 //!
-//! Each access keeps a running address per loop level (`base + offset + Σ ik·stride_k`).
-//! In the innermost loop, loads that do not move (stride 0) are loaded once before the
-//! loop and splatted; others are vector loads. The vector loop takes two vectors
+//! Addresses come from running *cursors*, one value per loop level. An access to a
+//! temporary (a buffer in the program's arena, at an offset the memory plan fixed) is
+//! `arena + cursor + disp`: every such access with the same strides shares one cursor (a
+//! byte offset, `Σ ik·stride_k`), and its own place — the buffer's arena offset plus the
+//! access's — is the instruction's constant displacement. Any other access (inputs,
+//! params, constants, outputs: buffers of their own) has a cursor of its own, its address.
+//! So a backward Taylor kernel reading 24 temporaries keeps two or three registers of
+//! addresses instead of 24 pointers, which spilled and were reloaded and stored back on
+//! every iteration. In the innermost loop, loads that do not move (stride 0) are loaded
+//! once before the loop and splatted; others are vector loads. The vector loop takes two vectors
 //! (`2 · lanes` iterations, [`VECTORS_PER_STEP`]) at a time while that many remain, then
 //! one vector, then a scalar loop finishes the row, so any extent is correct (batch
 //! sizes 1, 3, 5, 1023 all hit the tails).
@@ -43,12 +50,20 @@ use std::sync::{Mutex, MutexGuard};
 /// and four f32 vectors gained 1–2% more on B8 for 10% more compile time.
 const VECTORS_PER_STEP: i64 = 2;
 
+/// The cursors of the innermost loop: their values at the loop's first iteration and
+/// their byte steps per iteration.
+struct Cursors<'v> {
+    cursors: &'v [Value],
+    steps: &'v [i64],
+}
+
 /// A compiled (not yet finalised) kernel.
 pub struct KernelCode {
     /// The function in the module.
     pub id: FuncId,
-    /// Buffers in pointer-table order.
-    pub table: Vec<BufId>,
+    /// The pointer table's entries in order: a buffer's base address, or (`None`) the
+    /// arena's.
+    pub table: Vec<Option<BufId>>,
     /// The loop layout (the runtime splits `layout.outer()` among threads).
     pub layout: Layout,
     /// The CLIF text, before optimisation, when asked for.
@@ -75,7 +90,7 @@ pub fn kernel(
     isa: &dyn TargetIsa,
     fctx: &mut FunctionBuilderContext,
     (k, index): (&Kernel, usize),
-    cg: Codegen,
+    (cg, arena): (Codegen, &[Option<usize>]),
     keep: Listings,
 ) -> Result<KernelCode, Error> {
     let mut layout = Layout::of(k);
@@ -89,10 +104,11 @@ pub fn kernel(
     let mut ctx = Context::new();
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
-    let table = buffer_table(k);
+    let places = places(k, &layout, arena, if cg.f64 { 8 } else { 4 });
+    let table = table_of(k, &places);
     {
         let b = FunctionBuilder::new(&mut ctx.func, fctx);
-        let mut em = Emitter::new(b, (module, isa), k, &layout, &table, cg);
+        let mut em = Emitter::new(b, (module, isa), k, (&layout, &table, &places), cg);
         em.function();
         let mut b = em.ops.b;
         b.seal_all_blocks();
@@ -127,12 +143,68 @@ pub fn lock(module: &Mutex<JITModule>) -> MutexGuard<'_, JITModule> {
     module.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The distinct buffers of `k`, loads first then stores, in order of first use.
-fn buffer_table(k: &Kernel) -> Vec<BufId> {
-    let mut t: Vec<BufId> = Vec::new();
-    for a in k.accesses() {
-        if !t.contains(&a.buf) {
-            t.push(a.buf);
+/// Where an access's address comes from: cursor `cursor`, plus `disp` bytes, plus the
+/// arena's base address when `arena` (see the module's documentation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Place {
+    cursor: usize,
+    disp: i32,
+    arena: bool,
+}
+
+/// The place of every access of `k` (loads, then stores; `layout`'s order), given the
+/// arena offset of every temporary buffer (`arena[b]`, elements) and the element size.
+/// A temporary whose displacement does not fit 32 bits gets a cursor of its own, as a
+/// buffer of its own does.
+fn places(k: &Kernel, layout: &Layout, arena: &[Option<usize>], size: usize) -> Vec<Place> {
+    let accesses = layout.loads.iter().flatten().chain(&layout.stores);
+    let mut shared: Vec<(&[usize], usize)> = Vec::new();
+    let mut next = 0;
+    let mut fresh = || {
+        next += 1;
+        next - 1
+    };
+    accesses
+        .zip(k.accesses().map(|a| a.buf))
+        .map(|(a, buf)| {
+            let disp = arena[buf.index()].map(|o| (o + a.offset) * size);
+            match disp.and_then(|d| i32::try_from(d).ok()) {
+                Some(disp) => {
+                    let same = shared.iter().find(|s| s.0 == a.strides.as_slice());
+                    let cursor = match same {
+                        Some(s) => s.1,
+                        None => {
+                            let c = fresh();
+                            shared.push((&a.strides, c));
+                            c
+                        }
+                    };
+                    Place {
+                        cursor,
+                        disp,
+                        arena: true,
+                    }
+                }
+                None => Place {
+                    cursor: fresh(),
+                    disp: 0,
+                    arena: false,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The pointer table of `k`: the arena first if any access is arena-relative, then the
+/// buffers of the other accesses, in order of first use.
+fn table_of(k: &Kernel, places: &[Place]) -> Vec<Option<BufId>> {
+    let mut t: Vec<Option<BufId>> = Vec::new();
+    if places.iter().any(|p| p.arena) {
+        t.push(None);
+    }
+    for (p, a) in places.iter().zip(k.accesses()) {
+        if !p.arena && !t.contains(&Some(a.buf)) {
+            t.push(Some(a.buf));
         }
     }
     t
@@ -143,17 +215,34 @@ fn data() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// A load from a buffer the kernel does not write: its memory cannot change while the
+/// kernel runs (other threads' chunks write only this kernel's outputs), so the load is
+/// pure and Cranelift may place it where its value is first used. Without this, loads
+/// stay in body order while the arithmetic is placed just before the stores that use it,
+/// at the end: every loaded vector of a wide kernel was live at once, and a backward
+/// Taylor kernel with 24 inputs spilled most of them.
+fn pure_data() -> MemFlagsData {
+    data().with_readonly().with_can_move()
+}
+
 struct Emitter<'a, 'k> {
     ops: Ops<'a, 'k>,
     k: &'k Kernel,
     layout: &'k Layout,
-    table: &'k [BufId],
+    table: &'k [Option<BufId>],
     /// Accesses in order: loads (body order), then stores.
     accesses: Vec<&'k Access>,
-    /// The buffer of each access.
-    access_buf: Vec<BufId>,
+    /// Where each access's address comes from.
+    places: &'k [Place],
+    /// Each cursor's element strides (those of its accesses).
+    cursor_strides: Vec<&'k [usize]>,
+    /// The arena's base address (set by `function` when some access is arena-relative).
+    arena: Option<Value>,
     /// For each body instruction that is a load, its index in `accesses`.
     load_slot: Vec<Option<usize>>,
+    /// For each load access, whether its buffer is one the kernel never stores
+    /// ([`pure_data`]).
+    pure: Vec<bool>,
 }
 
 impl<'a, 'k> Emitter<'a, 'k> {
@@ -161,8 +250,7 @@ impl<'a, 'k> Emitter<'a, 'k> {
         b: FunctionBuilder<'a>,
         module: (&'k Mutex<JITModule>, &'k dyn TargetIsa),
         k: &'k Kernel,
-        layout: &'k Layout,
-        table: &'k [BufId],
+        (layout, table, places): (&'k Layout, &'k [Option<BufId>], &'k [Place]),
         cg: Codegen,
     ) -> Self {
         // `layout` has an access per load (at its body position), then one per store:
@@ -176,15 +264,26 @@ impl<'a, 'k> Emitter<'a, 'k> {
             }));
         }
         accesses.extend(layout.stores.iter());
-        let access_buf = k.accesses().map(|a| a.buf).collect();
+        let access_buf: Vec<BufId> = k.accesses().map(|a| a.buf).collect();
+        let pure = (access_buf.iter().take(accesses.len() - k.stores.len()))
+            .map(|b| k.stores.iter().all(|s| s.buf != *b))
+            .collect();
+        let cursors = places.iter().map(|p| p.cursor + 1).max().unwrap_or(0);
+        let mut cursor_strides: Vec<&[usize]> = vec![&[]; cursors];
+        for (p, a) in places.iter().zip(&accesses) {
+            cursor_strides[p.cursor] = &a.strides;
+        }
         Emitter {
             ops: Ops::new(b, module, k, cg),
             k,
             layout,
             table,
             accesses,
-            access_buf,
+            places,
+            cursor_strides,
+            arena: None,
             load_slot,
+            pure,
         }
     }
 
@@ -204,16 +303,26 @@ impl<'a, 'k> Emitter<'a, 'k> {
                     .load(types::I64, flags, tbl, (8 * i) as i32)
             })
             .collect();
-        let ptrs: Vec<Value> = (0..self.accesses.len())
-            .map(|i| {
-                let slot = self.table.iter().position(|&b| b == self.access_buf[i]);
-                let base = bases[slot.expect("buffer in table")];
-                let off = (self.accesses[i].offset * self.ops.size) as i64;
-                self.ops.b.ins().iadd_imm_s(base, off)
-            })
-            .collect();
+        self.arena = (self.table.first() == Some(&None)).then(|| bases[0]);
+        let mut cursors: Vec<Option<Value>> = vec![None; self.cursor_strides.len()];
+        for (a, p) in self.places.iter().enumerate() {
+            if cursors[p.cursor].is_some() {
+                continue;
+            }
+            cursors[p.cursor] = Some(match p.arena {
+                true => self.ops.b.ins().iconst(types::I64, 0),
+                false => {
+                    let buf = self.k.accesses().nth(a).expect("an access per place").buf;
+                    let slot = self.table.iter().position(|&b| b == Some(buf));
+                    let base = bases[slot.expect("buffer in table")];
+                    let off = (self.accesses[a].offset * self.ops.size) as i64;
+                    self.ops.b.ins().iadd_imm_s(base, off)
+                }
+            });
+        }
+        let cursors: Vec<Value> = cursors.into_iter().map(|c| c.expect("used")).collect();
         self.ops.constants();
-        self.level(0, &ptrs, lo, hi);
+        self.level(0, &cursors, lo, hi);
         self.ops.b.ins().return_(&[]);
     }
 
@@ -221,16 +330,16 @@ impl<'a, 'k> Emitter<'a, 'k> {
         self.accesses.len() - self.k.stores.len()
     }
 
-    /// Loop `level` of the nest over `start..end`, with each access's address at the
-    /// loop's first iteration in `ptrs`.
-    fn level(&mut self, level: usize, ptrs: &[Value], start: Value, end: Value) {
+    /// Loop `level` of the nest over `start..end`, with each cursor's value at the loop's
+    /// first iteration in `cursors`.
+    fn level(&mut self, level: usize, cursors: &[Value], start: Value, end: Value) {
         let last = self.layout.dims.len() - 1;
         if level == last {
-            return self.innermost(ptrs, start, end);
+            return self.innermost(cursors, start, end);
         }
         let steps: Vec<i64> = self.steps(level);
         self.counted(start, end, 1, |em, i| {
-            let moved = em.advance(ptrs, &steps, i);
+            let moved = em.advance(cursors, &steps, i);
             let zero = em.ops.b.ins().iconst(types::I64, 0);
             let d = em.layout.dims[level + 1] as i64;
             let dn = em.ops.b.ins().iconst(types::I64, d);
@@ -238,17 +347,18 @@ impl<'a, 'k> Emitter<'a, 'k> {
         });
     }
 
-    /// Byte steps of every access along `level`.
+    /// Byte steps of every cursor along `level`.
     fn steps(&self, level: usize) -> Vec<i64> {
-        self.accesses
+        self.cursor_strides
             .iter()
-            .map(|a| (a.strides[level] * self.ops.size) as i64)
+            .map(|s| (s[level] * self.ops.size) as i64)
             .collect()
     }
 
-    /// `ptrs[a] + i·steps[a]` for every access.
-    fn advance(&mut self, ptrs: &[Value], steps: &[i64], i: Value) -> Vec<Value> {
-        ptrs.iter()
+    /// `cursors[c] + i·steps[c]` for every cursor.
+    fn advance(&mut self, cursors: &[Value], steps: &[i64], i: Value) -> Vec<Value> {
+        cursors
+            .iter()
             .zip(steps)
             .map(|(&p, &s)| match s {
                 0 => p,
@@ -261,34 +371,37 @@ impl<'a, 'k> Emitter<'a, 'k> {
     }
 
     /// The innermost loop: vector iterations, then a scalar tail.
-    fn innermost(&mut self, ptrs: &[Value], start: Value, end: Value) {
+    fn innermost(&mut self, cursors: &[Value], start: Value, end: Value) {
         let last = self.layout.dims.len() - 1;
         let steps = self.steps(last);
-        let invariant = self.hoist_invariant_loads(ptrs, &steps);
+        let at = Cursors {
+            cursors,
+            steps: &steps,
+        };
+        let invariant = self.hoist_invariant_loads(&at);
         let mut i = start;
         if self.layout.vector {
             let lanes = self.ops.lanes as i64;
             i = self.counted(start, end, VECTORS_PER_STEP * lanes, |em, i| {
                 for v in 0..VECTORS_PER_STEP {
                     let j = em.ops.b.ins().iadd_imm_s(i, v * lanes);
-                    em.body(ptrs, &steps, &invariant, j, true);
+                    em.body(&at, &invariant, j, true);
                 }
             });
-            i = self.counted(i, end, lanes, |em, i| {
-                em.body(ptrs, &steps, &invariant, i, true)
-            });
+            i = self.counted(i, end, lanes, |em, i| em.body(&at, &invariant, i, true));
         }
-        self.counted(i, end, 1, |em, i| {
-            em.body(ptrs, &steps, &invariant, i, false)
-        });
+        self.counted(i, end, 1, |em, i| em.body(&at, &invariant, i, false));
     }
 
     /// Loads that do not move in the innermost loop, loaded once: (scalar, splat).
-    fn hoist_invariant_loads(&mut self, ptrs: &[Value], steps: &[i64]) -> Vec<Option<[Value; 2]>> {
+    fn hoist_invariant_loads(&mut self, at: &Cursors<'_>) -> Vec<Option<[Value; 2]>> {
         (0..self.n_loads())
             .map(|a| {
-                (steps[a] == 0).then(|| {
-                    let s = self.ops.b.ins().load(self.ops.ty, data(), ptrs[a], 0);
+                (at.steps[self.places[a].cursor] == 0).then(|| {
+                    let zero = self.ops.b.ins().iconst(types::I64, 0);
+                    let (addr, disp) = self.address(a, at, zero);
+                    let (ty, flags) = (self.ops.ty, self.flags(a));
+                    let s = self.ops.b.ins().load(ty, flags, addr, disp);
                     let v = if self.layout.vector {
                         self.ops.b.ins().splat(self.ops.vty, s)
                     } else {
@@ -301,14 +414,7 @@ impl<'a, 'k> Emitter<'a, 'k> {
     }
 
     /// One iteration (or `lanes` iterations) of the kernel body at innermost index `i`.
-    fn body(
-        &mut self,
-        ptrs: &[Value],
-        steps: &[i64],
-        invariant: &[Option<[Value; 2]>],
-        i: Value,
-        vector: bool,
-    ) {
+    fn body(&mut self, at: &Cursors<'_>, invariant: &[Option<[Value; 2]>], i: Value, vector: bool) {
         let n = self.k.body.len();
         let mut vals: Vec<Option<Value>> = vec![None; n];
         for e in 0..n {
@@ -321,28 +427,44 @@ impl<'a, 'k> Emitter<'a, 'k> {
                             s
                         }
                     }
-                    None => self.load(ptrs[a], steps[a], i, vector),
+                    None => self.load(a, at, (i, vector)),
                 }),
                 _ => self.ops.expr(e, &vals, vector),
             };
         }
         let nl = self.n_loads();
         for (s, st) in self.k.stores.iter().enumerate() {
-            let addr = self.addr(ptrs[nl + s], steps[nl + s], i);
+            let (addr, disp) = self.address(nl + s, at, i);
             let v = vals[st.value.index()].expect("stored value computed");
-            self.ops.b.ins().store(data(), v, addr, 0);
+            self.ops.b.ins().store(data(), v, addr, disp);
         }
     }
 
-    fn addr(&mut self, p: Value, step: i64, i: Value) -> Value {
-        let off = self.ops.b.ins().imul_imm_s(i, step);
-        self.ops.b.ins().iadd(p, off)
+    /// The address of access `a` at innermost index `i`: a value and a displacement.
+    fn address(&mut self, a: usize, at: &Cursors<'_>, i: Value) -> (Value, i32) {
+        let p = self.places[a];
+        let off = self.ops.b.ins().imul_imm_s(i, at.steps[p.cursor]);
+        let x = self.ops.b.ins().iadd(at.cursors[p.cursor], off);
+        match self.arena {
+            Some(arena) if p.arena => (self.ops.b.ins().iadd(arena, x), p.disp),
+            _ => (x, p.disp),
+        }
     }
 
-    fn load(&mut self, p: Value, step: i64, i: Value, vector: bool) -> Value {
-        let addr = self.addr(p, step, i);
+    /// Load access `a` at innermost index `i`.
+    fn load(&mut self, a: usize, at: &Cursors<'_>, (i, vector): (Value, bool)) -> Value {
+        let (addr, disp) = self.address(a, at, i);
         let ty = if vector { self.ops.vty } else { self.ops.ty };
-        self.ops.b.ins().load(ty, data(), addr, 0)
+        let flags = self.flags(a);
+        self.ops.b.ins().load(ty, flags, addr, disp)
+    }
+
+    /// The flags of load access `a`.
+    fn flags(&self, a: usize) -> MemFlagsData {
+        match self.pure[a] {
+            true => pure_data(),
+            false => data(),
+        }
     }
 
     /// `for i in (start..).step_by(step) while i + step <= end { body(i) }`; returns the
@@ -371,5 +493,77 @@ impl<'a, 'k> Emitter<'a, 'k> {
         self.ops.b.ins().jump(header, &[next.into()]);
         self.ops.b.switch_to_block(exit);
         self.ops.b.block_params(exit)[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nabla_ir::Shape;
+    use nabla_passes::schedule::{Affine, Store, Val};
+
+    /// `out = Σ loads` over `[4, 8]`: one load per `(buffer, strides)`, the store to
+    /// buffer `out` (row-major).
+    fn kernel(loads: &[(usize, [usize; 2])], out: usize) -> Kernel {
+        let map = |s: [usize; 2]| Affine {
+            offset: 0,
+            strides: s.into_iter().collect(),
+        };
+        let mut body: Vec<Expr> = (loads.iter())
+            .map(|&(b, s)| Expr::Load {
+                buf: BufId(b as u32),
+                map: map(s),
+            })
+            .collect();
+        body.push(Expr::Const(0.0));
+        let n = body.len();
+        Kernel {
+            shape: Shape::new(&[4, 8]),
+            body,
+            nodes: vec![None; n],
+            stores: vec![Store {
+                buf: BufId(out as u32),
+                map: map([8, 1]),
+                value: Val(0),
+            }],
+        }
+    }
+
+    #[test]
+    fn temporaries_with_the_same_strides_share_one_cursor() {
+        // buffers 0, 1, 3 in the arena (elements 0, 100, 300), 2 a buffer of its own
+        let arena = [Some(0), Some(100), None, Some(300)];
+        let k = kernel(&[(0, [8, 1]), (1, [8, 1]), (2, [8, 1]), (1, [0, 1])], 3);
+        let layout = Layout::of(&k);
+        let p = places(&k, &layout, &arena, 4);
+        let at = |cursor, disp, arena| Place {
+            cursor,
+            disp,
+            arena,
+        };
+        let want = [
+            at(0, 0, true),
+            at(0, 400, true),
+            at(1, 0, false),
+            at(2, 400, true),
+            at(0, 1200, true),
+        ];
+        assert_eq!(p, want);
+        assert_eq!(table_of(&k, &p), vec![None, Some(BufId(2))]);
+    }
+
+    #[test]
+    fn a_displacement_past_32_bits_gets_a_cursor_of_its_own() {
+        let far = (i32::MAX as usize) / 8 + 1;
+        let arena = [Some(0), Some(far)];
+        let k = kernel(&[(0, [8, 1]), (1, [8, 1])], 0);
+        let p = places(&k, &Layout::of(&k), &arena, 8);
+        assert_eq!((p[0].cursor, p[0].arena), (0, true));
+        assert_eq!((p[1].cursor, p[1].disp, p[1].arena), (1, 0, false));
+        assert_eq!(p[2], p[0]);
+        assert_eq!(table_of(&k, &p), vec![None, Some(BufId(1))]);
+        // in f32 the same offset fits
+        let p = places(&k, &Layout::of(&k), &arena, 4);
+        assert_eq!((p[1].cursor, p[1].disp), (0, (far * 4) as i32));
     }
 }

@@ -457,7 +457,8 @@ pub fn narrow<T: Elem>(m: usize, n: usize, k: usize, lhs_rs: usize) -> bool {
 enum RStep {
     Kernel {
         f: KernelFn,
-        bufs: Vec<BufId>,
+        /// The pointer table's entries: a buffer, or (`None`) the arena.
+        bufs: Vec<Option<BufId>>,
         table: Vec<*mut u8>,
         outer: usize,
         numel: usize,
@@ -663,7 +664,10 @@ impl<T: Elem> Runtime<T> {
         for s in &mut self.steps {
             if let RStep::Kernel { bufs, table, .. } = s {
                 for (t, b) in table.iter_mut().zip(bufs.iter()) {
-                    *t = self.base[b.index()] as *mut u8;
+                    *t = match b {
+                        Some(b) => self.base[b.index()] as *mut u8,
+                        None => arena as *mut u8,
+                    };
                 }
             }
         }
