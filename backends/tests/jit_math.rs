@@ -301,3 +301,69 @@ fn avx512_tanh_gives_the_compiled_kernels_bits() {
         }
     }
 }
+
+/// A layer's activation fused with unrelated work of the same shape (`w·w + w`) is split
+/// off and run as the AVX-512 code where the host has AVX-512F: both outputs are the
+/// compiled kernel's bits, and the program has one kernel step more than unsplit.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_fused_activation_runs_as_the_avx512_code() {
+    use nabla_passes::schedule::Step;
+    let (rows, cols) = (21, 19);
+    let mut g = bias_tanh_graph(rows, cols);
+    let w = leaf(&mut g, "w", &[rows, cols], false);
+    let ww = g.binary(nabla_ir::BinOp::Mul, w, w);
+    let y2 = g.binary(nabla_ir::BinOp::Add, ww, w);
+    g.set_output("y2", y2);
+    let info = verify(&g).unwrap();
+    let (z, wv) = (tanh_inputs(rows * cols), values(rows * cols, 3, -2.0, 2.0));
+    let b: Vec<f64> = (0..cols).map(|j| 0.1 * j as f64 - 0.9).collect();
+    for dtype in [DType::F32, DType::F64] {
+        let run = |native_tanh: bool| {
+            let opts = Options {
+                dtype,
+                native_tanh,
+                ..Options::default()
+            };
+            let mut exe = compile(&g, &info, &opts).unwrap();
+            for (name, v) in [("z", &z), ("b", &b), ("w", &wv)] {
+                exe.set(name, v).unwrap();
+            }
+            exe.run().unwrap();
+            let kernels = (exe.program().steps.iter())
+                .filter(|s| matches!(s, Step::Kernel(_)))
+                .count();
+            (exe.output(0), exe.output(1), exe.native_kernels(), kernels)
+        };
+        let (native, compiled) = (run(true), run(false));
+        assert_eq!(
+            (compiled.2, compiled.3),
+            (0, 1),
+            "{dtype}: one fused kernel"
+        );
+        if std::is_x86_feature_detected!("avx512f") {
+            assert_eq!(
+                (native.2, native.3),
+                (1, 2),
+                "{dtype}: the activation split off"
+            );
+        }
+        for (a, c) in native.0.iter().zip(&compiled.0) {
+            assert!(
+                same_bits(*a, *c, dtype),
+                "{dtype} tanh: {a:e} against {c:e}"
+            );
+        }
+        for (i, (a, c)) in native.1.iter().zip(&compiled.1).enumerate() {
+            assert!(
+                same_bits(*a, *c, dtype),
+                "{dtype} w·w + w: {a:e} against {c:e}"
+            );
+            let want = wv[i] * wv[i] + wv[i];
+            assert!(
+                (a - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{a} against {want}"
+            );
+        }
+    }
+}

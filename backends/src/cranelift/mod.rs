@@ -203,7 +203,14 @@ pub fn compile_copies(
         dtype: opts.dtype,
         ..ScheduleOptions::default()
     };
-    let program = schedule(g, info, &sopts);
+    let mut program = schedule(g, info, &sopts);
+    // the AVX-512 `tanh` is the inline one; with `inline_tanh` off the kernels call the
+    // host's `tanh`, and so do these steps (compiled)
+    let native = opts.native_tanh && opts.inline_tanh;
+    #[cfg(target_arch = "x86_64")]
+    if native && std::arch::is_x86_feature_detected!("avx512f") {
+        native::split_activations(&mut program);
+    }
     let (module, isa) = new_module()?;
     let module = Mutex::new(module);
     let workers = opts.threads.max(copies);
@@ -236,9 +243,6 @@ pub fn compile_copies(
         })
         .collect();
     let threads = (opts.threads, opts.par_min);
-    // the AVX-512 `tanh` is the inline one; with `inline_tanh` off the kernels call the
-    // host's `tanh`, and so do these steps (compiled)
-    let native = opts.native_tanh && opts.inline_tanh;
     let copy = || CraneliftExecutable {
         rt: match opts.dtype {
             DType::F32 => Rt::F32(Runtime::new(&program, &code, &fns, threads, native)),

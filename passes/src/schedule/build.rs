@@ -853,7 +853,7 @@ fn broadcast_map(m: &Affine, from: &Shape, to: &Shape) -> Affine {
 
 /// Removes body values no store depends on and renumbers the rest. Kernels with no stores
 /// (all values consumed elsewhere in registers) cannot occur, but an empty one is dropped.
-fn dce(mut k: Kernel) -> Option<Kernel> {
+pub(super) fn dce(mut k: Kernel) -> Option<Kernel> {
     if k.stores.is_empty() {
         return None;
     }

@@ -426,6 +426,27 @@ impl Kernel {
         });
         loads.chain(stores)
     }
+
+    /// Kernel `k` as two kernels that, run one after the other, write what `k` writes:
+    /// store `store` alone, then every other store, each with only the body values it
+    /// depends on. `None` when `k` has one store, or when the others read the buffer
+    /// `store` writes (they would see the new values where `k` read the old ones).
+    ///
+    /// A backend that runs some single-store kernels in a form of its own (the CPU
+    /// backend's AVX-512 layer activation) splits a fused kernel this way.
+    pub fn split_off(&self, store: usize) -> Option<(Kernel, Kernel)> {
+        let out = self.stores.get(store)?.buf;
+        if self.stores.len() < 2 {
+            return None;
+        }
+        let mut first = self.clone();
+        first.stores = vec![self.stores[store].clone()];
+        let mut rest = self.clone();
+        rest.stores.remove(store);
+        let (first, rest) = (build::dce(first)?, build::dce(rest)?);
+        let reads_out = rest.accesses().any(|a| !a.store && a.buf == out);
+        (!reads_out).then_some((first, rest))
+    }
 }
 
 impl Reduce {
