@@ -60,24 +60,93 @@ proptest! {
         prop_assume!(shape.occupancy(4000) > 0.01);
         let mut rng = Rng::new(seed);
         prop_assume!(shape.sample_boundary(&mut rng).is_some());
-        let diam = shape.diameter();
-        for _ in 0..100 {
-            let p = shape.sample_interior(&mut rng).unwrap();
-            prop_assert!(shape.contains(&p), "{p:?} is not inside");
-            let b = shape.sample_boundary(&mut rng).unwrap();
-            // On the boundary: the result's signed distance vanishes to rounding.
-            prop_assert!(shape.sdf(&b.x).abs() <= 1e-12 * diam, "{:?}: sdf {}", b.x, shape.sdf(&b.x));
-            prop_assert!((norm(&b.normal) - 1.0).abs() <= 1e-12);
-            // Outward: a step along the normal leaves the domain, one against it enters
-            // (10× the step the sampler uses to choose points).
-            let step = |s: f64| -> Vec<f64> {
-                b.x.iter().zip(&b.normal).map(|(x, n)| x + s * n).collect()
-            };
-            let h = 1e-6 * diam;
-            prop_assert!(!shape.contains(&step(h)), "{:?} + h n is inside", b.x);
-            prop_assert!(shape.contains(&step(-h)), "{:?} - h n is outside", b.x);
-        }
+        check_samples(&shape, &mut rng)?;
     }
+}
+
+/// 100 interior and boundary points of `shape` drawn in turn: interior points lie
+/// inside, boundary points on the boundary with unit outward normals.
+fn check_samples(shape: &Region, rng: &mut Rng) -> Result<(), TestCaseError> {
+    let diam = shape.diameter();
+    for _ in 0..100 {
+        let p = shape.sample_interior(rng).unwrap();
+        prop_assert!(shape.contains(&p), "{p:?} is not inside");
+        let b = shape.sample_boundary(rng).unwrap();
+        // On the boundary: the result's signed distance vanishes to rounding.
+        prop_assert!(
+            shape.sdf(&b.x).abs() <= 1e-12 * diam,
+            "{:?}: sdf {}",
+            b.x,
+            shape.sdf(&b.x)
+        );
+        prop_assert!((norm(&b.normal) - 1.0).abs() <= 1e-12);
+        // Outward: a step along the normal leaves the domain, one against it enters:
+        // 10× the step the sampler uses to choose points, except near a corner, where
+        // the domain may be thinner than that step (two faces meeting at 2° leave a
+        // sliver 4e-7 wide 1e-5 from the corner), the sampler's own step.
+        let step =
+            |s: f64| -> Vec<f64> { b.x.iter().zip(&b.normal).map(|(x, n)| x + s * n).collect() };
+        let h = match near_corner(shape, &b.x, 1e-3 * diam) {
+            false => 1e-6 * diam,
+            true => 1e-7 * diam,
+        };
+        prop_assert!(!shape.contains(&step(h)), "{:?} + h n is inside", b.x);
+        prop_assert!(shape.contains(&step(-h)), "{:?} - h n is outside", b.x);
+    }
+    Ok(())
+}
+
+/// A box's right side and a triangle's left edge crossing at 2.1° (found by the property
+/// test above): a boundary point 1e-6 from the crossing lies in a sliver narrower than
+/// 10× the sampler's step, so a step that long against its (correct) normal left the
+/// domain. Near corners the check takes the sampler's own step.
+#[test]
+fn boundary_points_in_a_sliver_between_crossing_edges_check_at_the_samplers_step() {
+    let triangle = polygon(&[
+        [0.500_188_309_891_943_3, 0.186_569_050_253_749_9],
+        [0.892_414_702_731_811_7, 0.433_086_246_840_268_53],
+        [0.482_811_351_598_229_5, 0.649_505_668_781_070_1],
+    ]);
+    let ball = disk(
+        [0.590_000_927_187_630_2, 0.511_102_375_967_181_4],
+        0.171_999_220_323_099_58,
+    );
+    let tile = rect(
+        [0.228_808_154_513_694_9, 0.483_775_200_907_098_86],
+        [0.360_612_417_893_128_26, 0.925_968_946_262_814],
+    );
+    let shape = triangle & (ball & tile);
+    let corner = [0.483_775_200_907_098_86, 0.623_832_036_026_820_5];
+    assert!(near_corner(&shape, &corner, 1e-3 * shape.diameter()));
+    check_samples(&shape, &mut Rng::new(465)).unwrap();
+}
+
+/// The primitives of a CSG tree.
+fn primitives(r: &Region) -> Vec<&Region> {
+    match r {
+        Region::Union(a, b) | Region::Difference(a, b) | Region::Intersection(a, b) => {
+            let mut v = primitives(a);
+            v.extend(primitives(b));
+            v
+        }
+        p => vec![p],
+    }
+}
+
+/// Whether `x` (2-D) lies within `r` of a corner of `shape`: of two primitives' boundaries
+/// at once, or of a polygon's vertex or a rectangle's corner.
+fn near_corner(shape: &Region, x: &[f64], r: f64) -> bool {
+    let prims = primitives(shape);
+    let on = prims.iter().filter(|p| p.sdf(x).abs() <= r).count();
+    let vertex = |v: &[f64; 2]| norm(&[v[0] - x[0], v[1] - x[1]]) <= r;
+    on >= 2
+        || prims.iter().any(|p| match p {
+            Region::Polygon(vs) => vs.iter().any(vertex),
+            Region::Box { lo, hi } => {
+                (0..2).all(|j| (x[j] - lo[j]).abs().min((x[j] - hi[j]).abs()) <= r)
+            }
+            _ => false,
+        })
 }
 
 /// `count` of `n` draws fell in a part of probability `p`: within 5 standard deviations
