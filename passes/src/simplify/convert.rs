@@ -8,7 +8,7 @@ use super::analysis::{Types, EG};
 use super::lang::ENode;
 use egg::{EGraph, Id, Language, RecExpr};
 use nabla_ir::{Graph, NodeId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Adds every node of `g` to a new e-graph; returns it and the e-class of each output.
 pub fn to_egraph(g: &Graph) -> (EG, Vec<Id>) {
@@ -43,7 +43,7 @@ pub fn from_choice(
     roots: &[Id],
 ) -> Result<Graph, Cycle> {
     let mut out = Graph::new();
-    let mut done: HashMap<Id, NodeId> = HashMap::new();
+    let mut done: HashMap<Id, NodeId> = HashMap::default();
     for (&r, (name, _)) in roots.iter().zip(g.outputs()) {
         let id = build(eg, choice, &mut out, &mut done, r)?;
         out.set_output(name, id);
@@ -60,7 +60,7 @@ fn build(
     root: Id,
 ) -> Result<NodeId, Cycle> {
     let mut open: Vec<(Id, bool)> = vec![(eg.find(root), false)];
-    let mut on_path: HashMap<Id, ()> = HashMap::new();
+    let mut on_path: HashMap<Id, ()> = HashMap::default();
     while let Some((c, expanded)) = open.pop() {
         if done.contains_key(&c) {
             continue;

@@ -31,7 +31,10 @@ use super::cost::enode_cost;
 use super::lang::ENode;
 use egg::{Id, Language};
 use nabla_ir::Graph;
-use std::collections::{HashMap, VecDeque};
+// Fx, not std's SipHash: the keys are e-class ids, and hashing was a tenth of B7's
+// simplification time
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 
 /// Local-search passes over the extracted graph (each tries every class once).
 const PASSES: usize = 4;
@@ -83,7 +86,7 @@ pub fn extract(eg: &EG, g: &Graph, roots: &[Id], map: &[Id]) -> Graph {
 fn seed(eg: &EG, g: &Graph, map: &[Id]) -> HashMap<Id, usize> {
     let out_ids: Vec<_> = g.outputs().iter().map(|o| o.1).collect();
     let live = g.live(&out_ids);
-    let mut seed = HashMap::new();
+    let mut seed = HashMap::default();
     for id in g.ids().filter(|i| live[i.index()]) {
         let c = eg.find(map[id.index()]);
         if seed.contains_key(&c) {
@@ -107,7 +110,7 @@ fn dag_cost(
     roots: &[Id],
 ) -> Option<f64> {
     // Iterative DFS with three colours: absent = unseen, false = on the path, true = done.
-    let mut state: HashMap<Id, bool> = HashMap::new();
+    let mut state: HashMap<Id, bool> = HashMap::default();
     let mut total = 0.0;
     for &r in roots {
         let mut stack = vec![(r, false)];
@@ -170,8 +173,8 @@ impl<'a> Dag<'a> {
             eg,
             costs,
             choice,
-            rc: HashMap::new(),
-            height: HashMap::new(),
+            rc: HashMap::default(),
+            height: HashMap::default(),
             revived: Vec::new(),
             total: 0.0,
         };
@@ -271,7 +274,7 @@ impl<'a> Dag<'a> {
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
         let limit = self.height[&target];
-        let mut state: HashMap<Id, u8> = HashMap::new();
+        let mut state: HashMap<Id, u8> = HashMap::default();
         let mut stack: Vec<(Id, bool)> = from.iter().map(|&x| (x, false)).collect();
         while let Some((x, expanded)) = stack.pop() {
             if expanded {
@@ -442,7 +445,7 @@ fn greedy(eg: &EG, costs: &HashMap<Id, Vec<f64>>) -> HashMap<Id, usize> {
     let mut st = Greedy {
         eg,
         costs,
-        best: HashMap::new(),
+        best: HashMap::default(),
         own: vec![0.0; size],
     };
     // Start from the classes with a leaf node; every other class enters the worklist when
@@ -472,7 +475,7 @@ fn greedy(eg: &EG, costs: &HashMap<Id, Vec<f64>>) -> HashMap<Id, usize> {
 
 /// The classes that have a node using each class.
 fn parent_index(eg: &EG) -> HashMap<Id, Vec<Id>> {
-    let mut parents: HashMap<Id, Vec<Id>> = HashMap::new();
+    let mut parents: HashMap<Id, Vec<Id>> = HashMap::default();
     for c in eg.classes() {
         for n in &c.nodes {
             for &a in n.children() {
