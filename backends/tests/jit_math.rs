@@ -367,3 +367,48 @@ fn a_fused_activation_runs_as_the_avx512_code() {
         }
     }
 }
+
+/// An activation that other values of its kernel use (`t·t + w` beside `t = tanh(z + b)`)
+/// is not split off: the rest would compute the `tanh` a second time.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_activation_other_values_use_stays_in_its_kernel() {
+    use nabla_passes::schedule::Step;
+    let (rows, cols) = (12, 7);
+    let mut g = bias_tanh_graph(rows, cols);
+    let t = g.outputs()[0].1;
+    let w = leaf(&mut g, "w", &[rows, cols], false);
+    let tt = g.binary(nabla_ir::BinOp::Mul, t, t);
+    let y2 = g.binary(nabla_ir::BinOp::Add, tt, w);
+    g.set_output("y2", y2);
+    let info = verify(&g).unwrap();
+    let (z, wv) = (
+        values(rows * cols, 5, -3.0, 3.0),
+        values(rows * cols, 6, -1.0, 1.0),
+    );
+    let b: Vec<f64> = (0..cols).map(|j| 0.2 * j as f64 - 0.6).collect();
+    let mut exe = compile(&g, &info, &Options::default()).unwrap();
+    for (name, v) in [("z", &z), ("b", &b), ("w", &wv)] {
+        exe.set(name, v).unwrap();
+    }
+    exe.run().unwrap();
+    let kernels = (exe.program().steps.iter())
+        .filter(|s| matches!(s, Step::Kernel(_)))
+        .count();
+    assert_eq!((kernels, exe.native_kernels()), (1, 0));
+    let (y, y2) = (exe.output(0), exe.output(1));
+    for i in 0..rows * cols {
+        let want = (z[i] + b[i % cols]).tanh();
+        assert!(
+            (y[i] - want).abs() <= 1e-15,
+            "tanh: {} against {want}",
+            y[i]
+        );
+        let want2 = want * want + wv[i];
+        assert!(
+            (y2[i] - want2).abs() <= 1e-14,
+            "t·t + w: {} against {want2}",
+            y2[i]
+        );
+    }
+}

@@ -99,7 +99,7 @@ pub fn split_activations(p: &mut Program) -> usize {
         };
         while let Some((act, rest)) = (0..k.stores.len())
             .filter_map(|s| k.split_off(s))
-            .find(|(act, _)| recognise(act).is_some())
+            .find(|(act, rest)| recognise(act).is_some() && !recomputes(rest, act))
         {
             steps.push(Step::Kernel(act));
             k = rest;
@@ -109,6 +109,13 @@ pub fn split_activations(p: &mut Program) -> usize {
     }
     p.steps = steps;
     split
+}
+
+/// Whether `rest` still computes the activation `act` stores (its `tanh` feeds other
+/// values too): split, the `tanh` would run twice, once in each kernel.
+fn recomputes(rest: &Kernel, act: &Kernel) -> bool {
+    let t = act.nodes[act.stores[0].value.index()];
+    t.is_some() && rest.nodes.contains(&t)
 }
 
 /// Whether `m` maps `[rows, cols]` row-major and contiguously.
