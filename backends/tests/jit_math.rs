@@ -302,20 +302,35 @@ fn avx512_tanh_gives_the_compiled_kernels_bits() {
     }
 }
 
+/// Compiles `g` (inputs `z`, `b`, `w`; two outputs) with `opts` and runs it once: both
+/// outputs, the kernels that run as AVX-512 code, and the program's kernel steps.
+#[cfg(target_arch = "x86_64")]
+fn run_zbw(g: &Graph, opts: &Options, zbw: [&[f64]; 3]) -> (Vec<f64>, Vec<f64>, usize, usize) {
+    use nabla_passes::schedule::Step;
+    let info = verify(g).unwrap();
+    let mut exe = compile(g, &info, opts).unwrap();
+    for (name, v) in ["z", "b", "w"].into_iter().zip(zbw) {
+        exe.set(name, v).unwrap();
+    }
+    exe.run().unwrap();
+    let kernels = (exe.program().steps.iter())
+        .filter(|s| matches!(s, Step::Kernel(_)))
+        .count();
+    (exe.output(0), exe.output(1), exe.native_kernels(), kernels)
+}
+
 /// A layer's activation fused with unrelated work of the same shape (`w·w + w`) is split
 /// off and run as the AVX-512 code where the host has AVX-512F: both outputs are the
 /// compiled kernel's bits, and the program has one kernel step more than unsplit.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn a_fused_activation_runs_as_the_avx512_code() {
-    use nabla_passes::schedule::Step;
     let (rows, cols) = (21, 19);
     let mut g = bias_tanh_graph(rows, cols);
     let w = leaf(&mut g, "w", &[rows, cols], false);
     let ww = g.binary(nabla_ir::BinOp::Mul, w, w);
     let y2 = g.binary(nabla_ir::BinOp::Add, ww, w);
     g.set_output("y2", y2);
-    let info = verify(&g).unwrap();
     let (z, wv) = (tanh_inputs(rows * cols), values(rows * cols, 3, -2.0, 2.0));
     let b: Vec<f64> = (0..cols).map(|j| 0.1 * j as f64 - 0.9).collect();
     for dtype in [DType::F32, DType::F64] {
@@ -325,15 +340,7 @@ fn a_fused_activation_runs_as_the_avx512_code() {
                 native_tanh,
                 ..Options::default()
             };
-            let mut exe = compile(&g, &info, &opts).unwrap();
-            for (name, v) in [("z", &z), ("b", &b), ("w", &wv)] {
-                exe.set(name, v).unwrap();
-            }
-            exe.run().unwrap();
-            let kernels = (exe.program().steps.iter())
-                .filter(|s| matches!(s, Step::Kernel(_)))
-                .count();
-            (exe.output(0), exe.output(1), exe.native_kernels(), kernels)
+            run_zbw(&g, &opts, [&z, &b, &wv])
         };
         let (native, compiled) = (run(true), run(false));
         assert_eq!(
@@ -373,7 +380,6 @@ fn a_fused_activation_runs_as_the_avx512_code() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn an_activation_other_values_use_stays_in_its_kernel() {
-    use nabla_passes::schedule::Step;
     let (rows, cols) = (12, 7);
     let mut g = bias_tanh_graph(rows, cols);
     let t = g.outputs()[0].1;
@@ -381,22 +387,13 @@ fn an_activation_other_values_use_stays_in_its_kernel() {
     let tt = g.binary(nabla_ir::BinOp::Mul, t, t);
     let y2 = g.binary(nabla_ir::BinOp::Add, tt, w);
     g.set_output("y2", y2);
-    let info = verify(&g).unwrap();
     let (z, wv) = (
         values(rows * cols, 5, -3.0, 3.0),
         values(rows * cols, 6, -1.0, 1.0),
     );
     let b: Vec<f64> = (0..cols).map(|j| 0.2 * j as f64 - 0.6).collect();
-    let mut exe = compile(&g, &info, &Options::default()).unwrap();
-    for (name, v) in [("z", &z), ("b", &b), ("w", &wv)] {
-        exe.set(name, v).unwrap();
-    }
-    exe.run().unwrap();
-    let kernels = (exe.program().steps.iter())
-        .filter(|s| matches!(s, Step::Kernel(_)))
-        .count();
-    assert_eq!((kernels, exe.native_kernels()), (1, 0));
-    let (y, y2) = (exe.output(0), exe.output(1));
+    let (y, y2, native, kernels) = run_zbw(&g, &Options::default(), [&z, &b, &wv]);
+    assert_eq!((kernels, native), (1, 0));
     for i in 0..rows * cols {
         let want = (z[i] + b[i % cols]).tanh();
         assert!(
