@@ -305,15 +305,15 @@ impl<'a, 'k> Emitter<'a, 'k> {
             .collect();
         self.arena = (self.table.first() == Some(&None)).then(|| bases[0]);
         let mut cursors: Vec<Option<Value>> = vec![None; self.cursor_strides.len()];
-        for (a, p) in self.places.iter().enumerate() {
+        let (k, places, table) = (self.k, self.places, self.table);
+        for ((p, access), a) in places.iter().zip(k.accesses()).zip(0..) {
             if cursors[p.cursor].is_some() {
                 continue;
             }
             cursors[p.cursor] = Some(match p.arena {
                 true => self.ops.b.ins().iconst(types::I64, 0),
                 false => {
-                    let buf = self.k.accesses().nth(a).expect("an access per place").buf;
-                    let slot = self.table.iter().position(|&b| b == Some(buf));
+                    let slot = table.iter().position(|&b| b == Some(access.buf));
                     let base = bases[slot.expect("buffer in table")];
                     let off = (self.accesses[a].offset * self.ops.size) as i64;
                     self.ops.b.ins().iadd_imm_s(base, off)

@@ -73,7 +73,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use emit::KernelCode;
 use nabla_ir::{DType, Graph, GraphInfo};
-use nabla_passes::schedule::{schedule, BufId, BufKind, Kernel, Program, ScheduleOptions, Step};
+use nabla_passes::schedule::{schedule, BufId, Kernel, Program, ScheduleOptions, Step};
 pub use pool::Pool;
 use runtime::{KernelFn, Runtime};
 use std::collections::HashMap;
@@ -297,13 +297,8 @@ fn compile_kernels(
             _ => None,
         })
         .collect();
-    // each temporary's offset in the arena (elements), for arena-relative addresses
-    let arena: Vec<Option<usize>> = (program.buffers.iter())
-        .map(|b| match b.kind {
-            BufKind::Temp { offset } => Some(offset),
-            _ => None,
-        })
-        .collect();
+    // each temporary's offset in the arena, for arena-relative addresses
+    let arena = program.arena_offsets();
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<Option<KernelCode>>> =
         Mutex::new((0..kernels.len()).map(|_| None).collect());

@@ -530,14 +530,7 @@ impl<T: Elem> Runtime<T> {
                 }
             })
             .collect();
-        let offsets = p
-            .buffers
-            .iter()
-            .map(|b| match b.kind {
-                BufKind::Temp { offset } => Some(offset),
-                _ => None,
-            })
-            .collect();
+        let offsets = p.arena_offsets();
         let mut kernels = code.iter().zip(fns);
         let steps: Vec<RStep> = p
             .steps

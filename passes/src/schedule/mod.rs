@@ -361,6 +361,17 @@ pub struct Program {
 }
 
 impl Program {
+    /// Each buffer's offset in the arena (elements): `Some` for temporaries, `None` for
+    /// buffers of their own.
+    pub fn arena_offsets(&self) -> Vec<Option<usize>> {
+        (self.buffers.iter())
+            .map(|b| match b.kind {
+                BufKind::Temp { offset } => Some(offset),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Bytes of the temporary arena: the peak memory of intermediates.
     pub fn peak_bytes(&self) -> usize {
         self.arena_len * self.dtype.size()
